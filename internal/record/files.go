@@ -1,0 +1,222 @@
+package record
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+)
+
+// Names of the files in a run folder.
+const (
+	RequestsFile = "requests.jsonl"
+	MetaFile     = "meta.json"
+	SummaryFile  = "summary.json"
+	ScenarioFile = "scenario.yaml"
+)
+
+// Writer appends records to requests.jsonl. It is safe for concurrent use.
+// Records reach the file at least once per FlushEvery (and on Close), so a
+// crash loses at most that much.
+type Writer struct {
+	mu     sync.Mutex
+	f      *os.File
+	bw     *bufio.Writer
+	enc    *json.Encoder
+	err    error
+	n      int
+	stop   chan struct{}
+	done   chan struct{}
+	closed bool
+}
+
+// FlushEvery is how often buffered records are written out.
+const FlushEvery = 500 * time.Millisecond
+
+// Create opens path for appending records and starts the periodic flusher.
+func Create(path string) (*Writer, error) {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	w := &Writer{f: f, bw: bufio.NewWriterSize(f, 256<<10), stop: make(chan struct{}), done: make(chan struct{})}
+	w.enc = json.NewEncoder(w.bw)
+	go w.flusher()
+	return w, nil
+}
+
+func (w *Writer) flusher() {
+	defer close(w.done)
+	t := time.NewTicker(FlushEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-w.stop:
+			return
+		case <-t.C:
+			w.mu.Lock()
+			if w.err == nil {
+				w.err = w.bw.Flush()
+			}
+			w.mu.Unlock()
+		}
+	}
+}
+
+// Write appends one record. The first write error is kept and returned by
+// every later call and by Close.
+func (w *Writer) Write(r *Record) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.err != nil {
+		return w.err
+	}
+	if w.closed {
+		return errors.New("record writer is closed")
+	}
+	if err := w.enc.Encode(r); err != nil {
+		w.err = fmt.Errorf("write %s: %w", w.f.Name(), err)
+		return w.err
+	}
+	w.n++
+	return nil
+}
+
+// Count is the number of records written so far.
+func (w *Writer) Count() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.n
+}
+
+// Close flushes, syncs and closes the file.
+func (w *Writer) Close() error {
+	w.mu.Lock()
+	if w.closed {
+		w.mu.Unlock()
+		return w.err
+	}
+	w.closed = true
+	w.mu.Unlock()
+	close(w.stop)
+	<-w.done
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.err == nil {
+		w.err = w.bw.Flush()
+	}
+	if err := w.f.Sync(); err != nil && w.err == nil {
+		w.err = err
+	}
+	if err := w.f.Close(); err != nil && w.err == nil {
+		w.err = err
+	}
+	return w.err
+}
+
+// ReadStats tells what Read skipped.
+type ReadStats struct {
+	Records   int
+	TornTail  bool // the last line was incomplete (the writer was killed mid-line)
+	BadLines  []int
+	FirstBad  string
+}
+
+// Read streams the records of a requests.jsonl file to fn. A torn last line
+// (a run killed mid-write) is skipped and reported in the stats; a malformed
+// line elsewhere is an error naming its line number.
+func Read(path string, fn func(*Record) error) (ReadStats, error) {
+	var st ReadStats
+	f, err := os.Open(path)
+	if err != nil {
+		return st, err
+	}
+	defer f.Close()
+	br := bufio.NewReaderSize(f, 1<<20)
+	line := 0
+	for {
+		b, err := br.ReadBytes('\n')
+		if len(b) > 0 {
+			line++
+			complete := b[len(b)-1] == '\n'
+			b = bytes.TrimSpace(b)
+			if len(b) > 0 {
+				var r Record
+				if uerr := json.Unmarshal(b, &r); uerr != nil {
+					if !complete {
+						st.TornTail = true
+						return st, nil
+					}
+					return st, fmt.Errorf("%s:%d: not a request record: %v", path, line, uerr)
+				}
+				st.Records++
+				if ferr := fn(&r); ferr != nil {
+					return st, ferr
+				}
+			}
+		}
+		if err == io.EOF {
+			return st, nil
+		}
+		if err != nil {
+			return st, fmt.Errorf("read %s: %w", path, err)
+		}
+	}
+}
+
+// WriteJSONAtomic writes v as indented JSON to path through a temporary file
+// and a rename, so a reader never sees half a file.
+func WriteJSONAtomic(path string, v any) error {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
+	}
+	return WriteFileAtomic(path, append(b, '\n'))
+}
+
+// WriteFileAtomic writes data to path through a temporary file and a rename.
+func WriteFileAtomic(path string, data []byte) error {
+	dir := filepath.Dir(path)
+	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
+	if err != nil {
+		return err
+	}
+	name := tmp.Name()
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		os.Remove(name)
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		os.Remove(name)
+		return fmt.Errorf("sync %s: %w", path, err)
+	}
+	if err := tmp.Close(); err != nil {
+		os.Remove(name)
+		return err
+	}
+	if err := os.Chmod(name, 0o644); err != nil {
+		os.Remove(name)
+		return err
+	}
+	return os.Rename(name, path)
+}
+
+// ReadJSON decodes a JSON file into v.
+func ReadJSON(path string, v any) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	return nil
+}

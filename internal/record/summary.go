@@ -1,0 +1,166 @@
+package record
+
+import (
+	"encoding/json"
+	"time"
+)
+
+// SchemaVersion of summary.json and meta.json. Bump on an incompatible change.
+const SchemaVersion = 1
+
+// Run statuses in summary.json.
+const (
+	StatusCompleted   = "completed"   // every level ran to its end
+	StatusInterrupted = "interrupted" // stopped by a signal; levels hold what was measured
+	StatusFailed      = "failed"      // perfgate or the engine failed; levels hold what was measured
+)
+
+// Meta is meta.json: what ran, where, and the wall-clock anchor of the run's
+// monotonic clock.
+type Meta struct {
+	SchemaVersion   int       `json:"schema_version"`
+	PerfgateVersion string    `json:"perfgate_version"`
+	GoVersion       string    `json:"go_version"`
+	OS              string    `json:"os"`
+	Arch            string    `json:"arch"`
+	Hostname        string    `json:"hostname"`
+	NumCPU          int       `json:"num_cpu"`
+	CommandLine     []string  `json:"command_line"`
+	Scenario        string    `json:"scenario"`
+	ScenarioFile    string    `json:"scenario_file"`
+	Label           string    `json:"label,omitempty"`
+	Seed            uint64    `json:"seed"`
+	StartWall       time.Time `json:"start_wall"` // wall-clock time of offset 0 on the run clock
+	Engine          Engine    `json:"engine"`
+	Tokenizer       Tokenizer `json:"tokenizer"`
+}
+
+// Engine describes what was benchmarked.
+type Engine struct {
+	Kind    string `json:"kind"` // sim or endpoint
+	URL     string `json:"url"`
+	Model   string `json:"model"`
+	Version string `json:"version,omitempty"` // from GET /version when the server has it
+	API     string `json:"api"`
+}
+
+// Tokenizer records how prompt lengths were produced.
+type Tokenizer struct {
+	Prompt        string  `json:"prompt"`                    // text or token_ids
+	Calibrated    bool    `json:"calibrated"`                // true when /tokenize was used
+	TokensPerWord float64 `json:"tokens_per_word,omitempty"` // measured with /tokenize, or the assumed value
+}
+
+// Summary is summary.json, written last and atomically.
+type Summary struct {
+	SchemaVersion int       `json:"schema_version"`
+	Scenario      string    `json:"scenario"`
+	Label         string    `json:"label,omitempty"`
+	Status        string    `json:"status"`
+	Interrupted   bool      `json:"interrupted"`
+	Error         string    `json:"error,omitempty"`
+	Started       time.Time `json:"started"`
+	Finished      time.Time `json:"finished"`
+	Percentiles   []float64 `json:"percentiles"`
+	SLO           SLO       `json:"slo"`
+	Records       int       `json:"records"`
+	Levels        []Level   `json:"levels"`
+}
+
+// SLO targets in milliseconds; 0 means not set.
+type SLO struct {
+	TTFTMs float64 `json:"ttft_ms,omitempty"`
+	TPOTMs float64 `json:"tpot_ms,omitempty"`
+	E2ELMs float64 `json:"e2el_ms,omitempty"`
+}
+
+// Level holds the measured metrics of one load level. Keys follow the result
+// JSON of `vllm bench serve` where one exists; Latency holds the flattened
+// mean_/median_/std_/pNN_ keys of ttft, tpot, itl and e2el in milliseconds.
+type Level struct {
+	Level                int     `json:"level"`
+	Mode                 string  `json:"mode"` // open or closed
+	Arrival              string  `json:"arrival,omitempty"`
+	RequestedRate        float64 `json:"requested_rate,omitempty"`        // open loop: requests/s asked for
+	RequestedConcurrency int     `json:"requested_concurrency,omitempty"` // closed loop
+	AchievedRate         float64 `json:"achieved_rate"`                   // measured requests sent / send window
+	MaxConcurrent        int     `json:"max_concurrent_requests"`
+	Duration             float64 `json:"duration"` // s, measure start to last measured completion
+
+	NumRequests     int            `json:"num_requests"` // measured requests issued
+	Completed       int            `json:"completed"`
+	Failed          int            `json:"failed"` // all error classes but canceled
+	FailedByClass   map[string]int `json:"failed_by_class"`
+	Canceled        int            `json:"canceled"`
+	UsageMissing    int            `json:"usage_missing"`
+	TotalInput      int            `json:"total_input_tokens"`
+	TotalOutput     int            `json:"total_output_tokens"`
+	RequestThrough  float64        `json:"request_throughput"`
+	RequestGoodput  *float64       `json:"request_goodput"` // null without SLOs
+	OutputThrough   float64        `json:"output_throughput"`
+	TotalThrough    float64        `json:"total_token_throughput"`
+	ErrorRate       float64        `json:"error_rate"` // failed / issued
+	MeanSchedDelay  float64        `json:"mean_schedule_delay_ms"`
+	P99SchedDelay   float64        `json:"p99_schedule_delay_ms"`
+	MaxSchedDelay   float64        `json:"max_schedule_delay_ms"`
+	MeanQueueWaitMs float64        `json:"mean_queue_wait_ms"`
+	MeanE2ELQueueMs float64        `json:"mean_e2el_incl_queue_ms"`
+	P99E2ELQueueMs  float64        `json:"p99_e2el_incl_queue_ms"`
+
+	Latency map[string]float64 `json:"-"`
+}
+
+type levelAlias Level
+
+// MarshalJSON writes the fixed fields and the flattened latency keys in one object.
+func (l Level) MarshalJSON() ([]byte, error) {
+	b, err := json.Marshal(levelAlias(l))
+	if err != nil {
+		return nil, err
+	}
+	m := map[string]json.RawMessage{}
+	if err := json.Unmarshal(b, &m); err != nil {
+		return nil, err
+	}
+	for k, v := range l.Latency {
+		vb, err := json.Marshal(v)
+		if err != nil {
+			return nil, err
+		}
+		m[k] = vb
+	}
+	return json.Marshal(m)
+}
+
+// UnmarshalJSON reads the fixed fields and puts every other numeric key ending
+// in _ms into Latency.
+func (l *Level) UnmarshalJSON(b []byte) error {
+	var a levelAlias
+	if err := json.Unmarshal(b, &a); err != nil {
+		return err
+	}
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(b, &m); err != nil {
+		return err
+	}
+	known := map[string]bool{}
+	kb, _ := json.Marshal(levelAlias{})
+	var km map[string]json.RawMessage
+	_ = json.Unmarshal(kb, &km)
+	for k := range km {
+		known[k] = true
+	}
+	known["request_goodput"] = true
+	a.Latency = map[string]float64{}
+	for k, v := range m {
+		if known[k] {
+			continue
+		}
+		var f float64
+		if json.Unmarshal(v, &f) == nil {
+			a.Latency[k] = f
+		}
+	}
+	*l = Level(a)
+	return nil
+}

@@ -1,0 +1,212 @@
+// Package scenario loads and validates scenario files: one YAML file names the
+// engine, the model, the workload mix, the load and the phases of a benchmark.
+//
+// Loading is strict. Every problem — a YAML syntax error, an unknown key (with
+// a did-you-mean), a wrong type, an impossible value — is reported at once as
+// file:line:col: message.
+package scenario
+
+import (
+	"fmt"
+	"time"
+)
+
+// Scenario is one scenario file. The yaml tags are the file's key names;
+// docs/scenarios.md documents each one.
+type Scenario struct {
+	Name           string    `yaml:"name,omitempty"`
+	Description    string    `yaml:"description,omitempty"`
+	Seed           uint64    `yaml:"seed,omitempty"`
+	Model          string    `yaml:"model,omitempty"`
+	API            string    `yaml:"api,omitempty"`
+	Engine         Engine    `yaml:"engine,omitempty"`
+	Workload       Workload  `yaml:"workload,omitempty"`
+	Load           Load      `yaml:"load,omitempty"`
+	Phases         Phases    `yaml:"phases,omitempty"`
+	RequestTimeout Duration  `yaml:"request_timeout,omitempty"`
+	SLO            SLO       `yaml:"slo,omitempty"`
+	Percentiles    []float64 `yaml:"percentiles,omitempty"`
+
+	// File is the path the scenario was loaded from ("" when built in code).
+	File string `yaml:"-"`
+	pos  positions
+}
+
+// API kinds.
+const (
+	APICompletions = "completions"
+	APIChat        = "chat"
+)
+
+// Engine kinds.
+const (
+	EngineSim      = "sim"
+	EngineEndpoint = "endpoint"
+)
+
+// Engine says what is benchmarked: the embedded simulator or an HTTP endpoint.
+type Engine struct {
+	Kind string `yaml:"kind,omitempty"`
+	// endpoint
+	URL       string `yaml:"url,omitempty"`
+	APIKeyEnv string `yaml:"api_key_env,omitempty"` // name of the environment variable holding the API key
+	// sim
+	MaxNumSeqs int     `yaml:"max_num_seqs,omitempty"`
+	TTFTMs     float64 `yaml:"ttft_ms,omitempty"`
+	ITLMs      float64 `yaml:"itl_ms,omitempty"`
+}
+
+// Workload is a weighted mix of request classes.
+type Workload struct {
+	Prompt  string  `yaml:"prompt,omitempty"` // text or token_ids
+	Classes []Class `yaml:"classes,omitempty"`
+}
+
+// Prompt kinds.
+const (
+	PromptText     = "text"
+	PromptTokenIDs = "token_ids"
+)
+
+// Class is one kind of request in the mix.
+type Class struct {
+	Name         string  `yaml:"name,omitempty"`
+	Weight       float64 `yaml:"weight,omitempty"`
+	InputTokens  Dist    `yaml:"input_tokens,omitempty"`
+	OutputTokens Dist    `yaml:"output_tokens,omitempty"`
+	SharedPrefix Prefix  `yaml:"shared_prefix,omitempty"`
+}
+
+// Prefix makes requests of a class start with one of Distinct shared prefixes
+// of Tokens tokens (counted inside the input length).
+type Prefix struct {
+	Tokens   int `yaml:"tokens,omitempty"`
+	Distinct int `yaml:"distinct,omitempty"`
+}
+
+// Distribution kinds.
+const (
+	DistFixed     = "fixed"
+	DistUniform   = "uniform"
+	DistNormal    = "normal"
+	DistLognormal = "lognormal"
+	DistHistogram = "histogram"
+)
+
+// Dist is a token-length distribution. A plain number in the file means fixed.
+type Dist struct {
+	Kind   string  `yaml:"dist,omitempty"`
+	Value  float64 `yaml:"value,omitempty"`  // fixed
+	Min    float64 `yaml:"min,omitempty"`    // uniform; clip for normal and lognormal
+	Max    float64 `yaml:"max,omitempty"`    // uniform; clip for normal and lognormal
+	Mean   float64 `yaml:"mean,omitempty"`   // normal, lognormal (arithmetic mean)
+	Stddev float64 `yaml:"stddev,omitempty"` // normal
+	Sigma  float64 `yaml:"sigma,omitempty"`  // lognormal: standard deviation of ln(x)
+	Bins   []Bin   `yaml:"bins,omitempty"`   // histogram
+}
+
+// Bin is one bar of an empirical histogram: lengths uniform in [Min, Max].
+type Bin struct {
+	Min    float64 `yaml:"min,omitempty"`
+	Max    float64 `yaml:"max,omitempty"`
+	Weight float64 `yaml:"weight,omitempty"`
+}
+
+// Load modes and arrival processes.
+const (
+	ModeOpen        = "open"
+	ModeClosed      = "closed"
+	ArrivalPoisson  = "poisson"
+	ArrivalGamma    = "gamma"
+	ArrivalConstant = "constant"
+)
+
+// Load is how requests arrive: open loop at a rate, or closed loop at a
+// concurrency; Levels sweeps either.
+type Load struct {
+	Mode        string    `yaml:"mode,omitempty"`
+	Rate        float64   `yaml:"rate,omitempty"`
+	Concurrency int       `yaml:"concurrency,omitempty"`
+	Levels      []float64 `yaml:"levels,omitempty"`
+	Arrival     string    `yaml:"arrival,omitempty"`
+	Burstiness  float64   `yaml:"burstiness,omitempty"`
+	MaxInFlight int       `yaml:"max_in_flight,omitempty"`
+}
+
+// Phases are run at every load level: warm-up (excluded from metrics), then
+// measurement.
+type Phases struct {
+	Warmup       Phase    `yaml:"warmup,omitempty"`
+	Measure      Phase    `yaml:"measure,omitempty"`
+	OnEnd        string   `yaml:"on_end,omitempty"`
+	DrainTimeout Duration `yaml:"drain_timeout,omitempty"`
+}
+
+// What happens to requests in flight when a level's measurement ends.
+const (
+	OnEndDrain  = "drain"
+	OnEndCancel = "cancel"
+)
+
+// Phase lasts a duration or a number of requests (whichever is set; when both
+// are, whichever ends first).
+type Phase struct {
+	Duration Duration `yaml:"duration,omitempty"`
+	Requests int      `yaml:"requests,omitempty"`
+}
+
+// SLO targets for goodput, in milliseconds (0: no target).
+type SLO struct {
+	TTFTMs float64 `yaml:"ttft_ms,omitempty"`
+	TPOTMs float64 `yaml:"tpot_ms,omitempty"`
+	E2ELMs float64 `yaml:"e2el_ms,omitempty"`
+}
+
+// Any reports whether at least one target is set.
+func (s SLO) Any() bool { return s.TTFTMs > 0 || s.TPOTMs > 0 || s.E2ELMs > 0 }
+
+// Duration is a time.Duration written as "30s", "2m", "500ms" or a number of seconds.
+type Duration time.Duration
+
+// D returns the value as a time.Duration.
+func (d Duration) D() time.Duration { return time.Duration(d) }
+
+// MarshalYAML writes the duration the way it is read.
+func (d Duration) MarshalYAML() (any, error) { return time.Duration(d).String(), nil }
+
+// LevelSpec is one load level, resolved.
+type LevelSpec struct {
+	Index       int
+	Mode        string
+	Rate        float64 // open loop
+	Concurrency int     // closed loop
+}
+
+func (l LevelSpec) String() string {
+	if l.Mode == ModeClosed {
+		return fmt.Sprintf("concurrency %d", l.Concurrency)
+	}
+	return fmt.Sprintf("%g req/s", l.Rate)
+}
+
+// LevelSpecs returns the load levels in the order they run.
+func (s *Scenario) LevelSpecs() []LevelSpec {
+	vals := s.Load.Levels
+	if len(vals) == 0 {
+		if s.Load.Mode == ModeClosed {
+			vals = []float64{float64(s.Load.Concurrency)}
+		} else {
+			vals = []float64{s.Load.Rate}
+		}
+	}
+	out := make([]LevelSpec, len(vals))
+	for i, v := range vals {
+		out[i] = LevelSpec{Index: i, Mode: s.Load.Mode}
+		if s.Load.Mode == ModeClosed {
+			out[i].Concurrency = int(v)
+		} else {
+			out[i].Rate = v
+		}
+	}
+	return out
+}

@@ -1,0 +1,134 @@
+package scenario
+
+import (
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files")
+
+func TestGoodScenarios(t *testing.T) {
+	files, _ := filepath.Glob("testdata/good/*.yaml")
+	if len(files) == 0 {
+		t.Fatal("no good scenarios")
+	}
+	for _, f := range files {
+		t.Run(filepath.Base(f), func(t *testing.T) {
+			s, err := LoadFile(f)
+			if err != nil {
+				t.Fatalf("unexpected error:\n%v", err)
+			}
+			// The snapshot written into run folders must load back to the same scenario.
+			b, err := yaml.Marshal(s)
+			if err != nil {
+				t.Fatal(err)
+			}
+			s2, err := Parse("snapshot", b)
+			if err != nil {
+				t.Fatalf("snapshot does not reload: %v\n%s", err, b)
+			}
+			b2, _ := yaml.Marshal(s2)
+			if string(b) != string(b2) {
+				t.Errorf("snapshot round trip differs:\n%s\n---\n%s", b, b2)
+			}
+		})
+	}
+}
+
+func TestQuickstartIsTheShippedOne(t *testing.T) {
+	a, _ := os.ReadFile("testdata/good/quickstart.yaml")
+	b, err := os.ReadFile("../../scenarios/quickstart.yaml")
+	if err != nil || string(a) != string(b) {
+		t.Fatal("testdata/good/quickstart.yaml must be a copy of scenarios/quickstart.yaml")
+	}
+}
+
+// Each bad file's full error output is compared with its .golden file.
+// Run `go test ./internal/scenario -update` after an intended change.
+func TestBadScenariosGolden(t *testing.T) {
+	files, _ := filepath.Glob("testdata/bad/*.yaml")
+	if len(files) < 8 {
+		t.Fatalf("only %d bad scenarios", len(files))
+	}
+	for _, f := range files {
+		t.Run(filepath.Base(f), func(t *testing.T) {
+			_, err := LoadFile(f)
+			if err == nil {
+				t.Fatal("expected an error")
+			}
+			if !IsValidation(err) {
+				t.Fatalf("not a validation error: %v", err)
+			}
+			got := err.Error() + "\n"
+			golden := strings.TrimSuffix(f, ".yaml") + ".golden"
+			if *update {
+				if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want, err := os.ReadFile(golden)
+			if err != nil {
+				t.Fatalf("%v (run with -update to create it)", err)
+			}
+			if got != string(want) {
+				t.Errorf("error output differs from %s:\n--- got\n%s--- want\n%s", golden, got, want)
+			}
+			for _, line := range strings.Split(strings.TrimSpace(got), "\n") {
+				if !strings.HasPrefix(line, f+":") {
+					t.Errorf("line does not start with the file name: %q", line)
+				}
+			}
+		})
+	}
+}
+
+func TestDefaults(t *testing.T) {
+	s, err := Parse("x.yaml", []byte("name: d\nworkload: {classes: [{input_tokens: 10, output_tokens: 5}]}\nload: {rate: 2}\nphases: {measure: {duration: 2s}}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.API != APICompletions || s.Engine.Kind != EngineSim || s.Engine.MaxNumSeqs != DefaultMaxNumSeqs {
+		t.Errorf("engine/api defaults: %+v %q", s.Engine, s.API)
+	}
+	if s.Load.Mode != ModeOpen || s.Load.Arrival != ArrivalPoisson || s.Load.Burstiness != 0 {
+		t.Errorf("load defaults: %+v", s.Load)
+	}
+	if s.Phases.OnEnd != OnEndDrain || s.RequestTimeout.D() != DefaultRequestTimeout {
+		t.Errorf("phase defaults: %+v %v", s.Phases, s.RequestTimeout.D())
+	}
+	if s.Workload.Classes[0].Name != "class0" || s.Workload.Classes[0].Weight != 1 {
+		t.Errorf("class defaults: %+v", s.Workload.Classes[0])
+	}
+	if s.Phases.Measure.Duration.D() != 2*time.Second {
+		t.Errorf("duration: %v", s.Phases.Measure.Duration.D())
+	}
+	lv := s.LevelSpecs()
+	if len(lv) != 1 || lv[0].Rate != 2 || lv[0].Mode != ModeOpen {
+		t.Errorf("levels: %+v", lv)
+	}
+}
+
+func TestDurationAsSeconds(t *testing.T) {
+	s, err := Parse("x.yaml", []byte("name: d\nworkload: {classes: [{input_tokens: 10, output_tokens: 5}]}\nload: {concurrency: 2}\nphases: {measure: {duration: 1.5}}\nrequest_timeout: 90\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Phases.Measure.Duration.D() != 1500*time.Millisecond || s.RequestTimeout.D() != 90*time.Second {
+		t.Errorf("got %v and %v", s.Phases.Measure.Duration.D(), s.RequestTimeout.D())
+	}
+}
+
+func TestSuggest(t *testing.T) {
+	known := []string{"rate", "concurrency", "levels", "arrival", "burstiness"}
+	for in, want := range map[string]string{"ratee": "rate", "concurency": "concurrency", "arival": "arrival", "xyzzy": "", "concurr": "concurrency"} {
+		if got := suggest(in, known); got != want {
+			t.Errorf("suggest(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

@@ -1,0 +1,502 @@
+package scenario
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"net/url"
+	"os"
+	"regexp"
+	"slices"
+	"sort"
+	"time"
+)
+
+// Defaults applied to keys a file leaves out. docs/scenarios.md lists them.
+const (
+	DefaultAPI            = APICompletions
+	DefaultMaxNumSeqs     = 256
+	DefaultSimTTFTMs      = 20
+	DefaultSimITLMs       = 10
+	DefaultRequestTimeout = 5 * time.Minute
+	DefaultDrainTimeout   = 2 * time.Minute
+)
+
+// DefaultPercentiles are reported when the file names none.
+var DefaultPercentiles = []float64{50, 90, 95, 99}
+
+// LoadFile reads, decodes, validates and completes a scenario file. A bad file
+// gives a *ValidationError with every problem in it.
+func LoadFile(path string) (*Scenario, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	return Parse(path, data)
+}
+
+// Parse is Load on bytes already read; file names them in messages.
+func Parse(file string, data []byte) (*Scenario, error) {
+	s, problems, bad := parse(data)
+	s.File = file
+	if bad != nil {
+		// Check the values too, except those a decoding problem already
+		// explains (a misspelled "ratee" would also make "rate" look missing).
+		for _, p := range s.validate() {
+			if !bad.covers(p.path) {
+				problems = append(problems, p)
+			}
+		}
+	}
+	if len(problems) > 0 {
+		sort.SliceStable(problems, func(i, j int) bool {
+			if problems[i].Line != problems[j].Line {
+				return problems[i].Line < problems[j].Line
+			}
+			return problems[i].Col < problems[j].Col
+		})
+		return nil, &ValidationError{File: file, Problems: problems}
+	}
+	s.applyDefaults()
+	return s, nil
+}
+
+// IsValidation reports whether err is a problem with the scenario's content.
+func IsValidation(err error) bool {
+	var ve *ValidationError
+	return errors.As(err, &ve)
+}
+
+type checker struct {
+	s        *Scenario
+	problems []Problem
+}
+
+// at reports a problem at the value of path, or at the nearest enclosing key
+// that the file has.
+func (c *checker) at(path string, format string, args ...any) {
+	p := c.s.where(path)
+	c.problems = append(c.problems, Problem{Line: p.line, Col: p.col, Msg: fmt.Sprintf("%s: ", path) + fmt.Sprintf(format, args...), path: path})
+}
+
+func (s *Scenario) where(path string) pos {
+	for {
+		if p, ok := s.pos[path]; ok {
+			return p
+		}
+		i := lastSep(path)
+		if i < 0 {
+			return s.pos[""]
+		}
+		path = path[:i]
+	}
+}
+
+func lastSep(p string) int {
+	for i := len(p) - 1; i >= 0; i-- {
+		if p[i] == '.' || p[i] == '[' {
+			return i
+		}
+	}
+	return -1
+}
+
+func (s *Scenario) set(path string) bool { _, ok := s.pos[path]; return ok }
+
+var envNameRe = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+
+func (s *Scenario) validate() []Problem {
+	c := &checker{s: s}
+	if s.Name == "" {
+		c.at("name", "is required: a short name for the scenario, used in run folder names")
+	}
+	switch s.API {
+	case "", APICompletions, APIChat:
+	default:
+		c.at("api", "must be %q or %q, got %q", APICompletions, APIChat, s.API)
+	}
+	c.engine()
+	c.workload()
+	c.load()
+	c.phases()
+	if s.set("request_timeout") && s.RequestTimeout <= 0 {
+		c.at("request_timeout", "must be longer than 0s")
+	}
+	for _, k := range []struct {
+		path string
+		v    float64
+	}{{"slo.ttft_ms", s.SLO.TTFTMs}, {"slo.tpot_ms", s.SLO.TPOTMs}, {"slo.e2el_ms", s.SLO.E2ELMs}} {
+		if k.v < 0 {
+			c.at(k.path, "must be ≥ 0 (0 means no target), got %g", k.v)
+		}
+	}
+	if s.set("percentiles") && len(s.Percentiles) == 0 {
+		c.at("percentiles", "must list at least one percentile, such as [50, 99]")
+	}
+	for i, p := range s.Percentiles {
+		if p <= 0 || p >= 100 {
+			c.at(fmt.Sprintf("percentiles[%d]", i), "must be between 0 and 100 (exclusive), got %g", p)
+		}
+	}
+	return c.problems
+}
+
+func (c *checker) engine() {
+	e := c.s.Engine
+	switch e.Kind {
+	case "", EngineSim:
+		if e.URL != "" {
+			c.at("engine.url", "is for kind: endpoint; the simulator picks its own address")
+		}
+		if c.s.set("engine.max_num_seqs") && e.MaxNumSeqs < 1 {
+			c.at("engine.max_num_seqs", "must be ≥ 1, got %d", e.MaxNumSeqs)
+		}
+		if e.TTFTMs < 0 {
+			c.at("engine.ttft_ms", "must be ≥ 0, got %g", e.TTFTMs)
+		}
+		if e.ITLMs < 0 {
+			c.at("engine.itl_ms", "must be ≥ 0, got %g", e.ITLMs)
+		}
+	case EngineEndpoint:
+		if e.URL == "" {
+			c.at("engine", "kind: endpoint needs url: the server's base address, such as http://127.0.0.1:8000")
+		} else if u, err := url.Parse(e.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			c.at("engine.url", "must be an http:// or https:// address with a host, got %q", e.URL)
+		} else if u.User != nil {
+			c.at("engine.url", "must not carry credentials; name an environment variable in api_key_env instead")
+		}
+		for _, k := range []string{"max_num_seqs", "ttft_ms", "itl_ms"} {
+			if c.s.set("engine." + k) {
+				c.at("engine."+k, "is a simulator setting; it has no effect with kind: endpoint")
+			}
+		}
+	default:
+		c.at("engine.kind", "must be %q (the embedded simulator) or %q (an HTTP server), got %q", EngineSim, EngineEndpoint, e.Kind)
+	}
+	if e.APIKeyEnv != "" && !envNameRe.MatchString(e.APIKeyEnv) {
+		c.at("engine.api_key_env", "must be the name of an environment variable (the key itself never goes in the file), got %q", e.APIKeyEnv)
+	}
+}
+
+func (c *checker) workload() {
+	w := c.s.Workload
+	switch w.Prompt {
+	case "", PromptText:
+	case PromptTokenIDs:
+		if c.s.API == APIChat {
+			c.at("workload.prompt", "token_ids prompts need api: completions (chat messages are text)")
+		}
+	default:
+		c.at("workload.prompt", "must be %q or %q, got %q", PromptText, PromptTokenIDs, w.Prompt)
+	}
+	if len(w.Classes) == 0 {
+		c.at("workload.classes", "needs at least one request class with input_tokens and output_tokens")
+	}
+	names := map[string]int{}
+	for i, cl := range w.Classes {
+		p := fmt.Sprintf("workload.classes[%d]", i)
+		if cl.Name != "" {
+			if j, dup := names[cl.Name]; dup {
+				c.at(p+".name", "%q is already the name of class %d", cl.Name, j)
+			}
+			names[cl.Name] = i
+		}
+		if c.s.set(p+".weight") && cl.Weight <= 0 {
+			c.at(p+".weight", "must be > 0, got %g", cl.Weight)
+		}
+		if !c.s.set(p + ".input_tokens") {
+			c.at(p, "needs input_tokens (a number, or a distribution such as {dist: uniform, min: 100, max: 200})")
+		} else {
+			c.dist(p+".input_tokens", cl.InputTokens)
+		}
+		if !c.s.set(p + ".output_tokens") {
+			c.at(p, "needs output_tokens (a number, or a distribution)")
+		} else {
+			c.dist(p+".output_tokens", cl.OutputTokens)
+		}
+		sp := cl.SharedPrefix
+		if c.s.set(p + ".shared_prefix") {
+			if sp.Tokens < 1 {
+				c.at(p+".shared_prefix.tokens", "must be ≥ 1, got %d", sp.Tokens)
+			}
+			if sp.Distinct < 1 {
+				c.at(p+".shared_prefix.distinct", "must be ≥ 1 (how many different prefixes), got %d", sp.Distinct)
+			}
+			if hi := cl.InputTokens.upper(); hi > 0 && float64(sp.Tokens) >= hi {
+				c.at(p+".shared_prefix.tokens", "is %d but input_tokens never exceeds %g; the prefix is part of the input and must leave room for at least one more token", sp.Tokens, hi)
+			}
+		}
+	}
+}
+
+// upper is the largest length a distribution can give, or 0 when unbounded.
+func (d Dist) upper() float64 {
+	switch d.Kind {
+	case DistFixed:
+		return d.Value
+	case DistUniform:
+		return d.Max
+	case DistHistogram:
+		var m float64
+		for _, b := range d.Bins {
+			m = math.Max(m, b.Max)
+		}
+		return m
+	}
+	return d.Max
+}
+
+var distFields = map[string][]string{
+	DistFixed:     {"value"},
+	DistUniform:   {"min", "max"},
+	DistNormal:    {"mean", "stddev", "min", "max"},
+	DistLognormal: {"mean", "sigma", "min", "max"},
+	DistHistogram: {"bins"},
+}
+
+func (c *checker) dist(p string, d Dist) {
+	allowed, ok := distFields[d.Kind]
+	if !ok {
+		if d.Kind == "" {
+			c.at(p, "needs dist: one of fixed, uniform, normal, lognormal, histogram (or write a plain number for a fixed length)")
+		} else {
+			c.at(p+".dist", "must be one of fixed, uniform, normal, lognormal, histogram; got %q", d.Kind)
+		}
+		return
+	}
+	for _, k := range []string{"value", "min", "max", "mean", "stddev", "sigma", "bins"} {
+		if c.s.set(p+"."+k) && !slices.Contains(allowed, k) {
+			c.at(p+"."+k, "is not used by dist: %s (it takes %v)", d.Kind, allowed)
+		}
+	}
+	need := func(k string) bool {
+		if !c.s.set(p + "." + k) {
+			c.at(p, "dist: %s needs %s", d.Kind, k)
+			return false
+		}
+		return true
+	}
+	clip := func() {
+		if c.s.set(p+".min") && d.Min < 1 {
+			c.at(p+".min", "must be ≥ 1 token, got %g", d.Min)
+		}
+		if c.s.set(p+".min") && c.s.set(p+".max") && d.Max < d.Min {
+			c.at(p+".max", "must be ≥ min (%g), got %g", d.Min, d.Max)
+		}
+	}
+	switch d.Kind {
+	case DistFixed:
+		if need("value") && d.Value < 1 {
+			c.at(p+".value", "must be ≥ 1 token, got %g", d.Value)
+		}
+	case DistUniform:
+		okMin, okMax := need("min"), need("max")
+		if okMin && d.Min < 1 {
+			c.at(p+".min", "must be ≥ 1 token, got %g", d.Min)
+		}
+		if okMin && okMax && d.Max < d.Min {
+			c.at(p+".max", "must be ≥ min (%g), got %g", d.Min, d.Max)
+		}
+	case DistNormal:
+		if need("mean") && d.Mean < 1 {
+			c.at(p+".mean", "must be ≥ 1 token, got %g", d.Mean)
+		}
+		if need("stddev") && d.Stddev < 0 {
+			c.at(p+".stddev", "must be ≥ 0, got %g", d.Stddev)
+		}
+		clip()
+	case DistLognormal:
+		if need("mean") && d.Mean < 1 {
+			c.at(p+".mean", "must be ≥ 1 token, got %g", d.Mean)
+		}
+		if need("sigma") && (d.Sigma < 0 || d.Sigma > 5) {
+			c.at(p+".sigma", "must be between 0 and 5 (the standard deviation of ln(length)), got %g", d.Sigma)
+		}
+		clip()
+	case DistHistogram:
+		if need("bins") && len(d.Bins) == 0 {
+			c.at(p+".bins", "needs at least one bin {min, max, weight}")
+		}
+		for i, b := range d.Bins {
+			bp := fmt.Sprintf("%s.bins[%d]", p, i)
+			if b.Min < 1 {
+				c.at(bp+".min", "must be ≥ 1 token, got %g", b.Min)
+			}
+			if b.Max < b.Min {
+				c.at(bp+".max", "must be ≥ min (%g), got %g", b.Min, b.Max)
+			}
+			if b.Weight <= 0 {
+				c.at(bp+".weight", "must be > 0, got %g", b.Weight)
+			}
+		}
+	}
+}
+
+func (c *checker) load() {
+	l := &c.s.Load
+	hasRate, hasConc, hasLevels := c.s.set("load.rate"), c.s.set("load.concurrency"), c.s.set("load.levels")
+	if l.Mode == "" {
+		switch {
+		case hasRate && !hasConc:
+			l.Mode = ModeOpen
+		case hasConc && !hasRate:
+			l.Mode = ModeClosed
+		case hasRate && hasConc:
+			c.at("load", "set rate (open loop) or concurrency (closed loop), not both")
+			return
+		default:
+			if hasLevels {
+				c.at("load", "levels needs mode: open (levels are requests/s) or mode: closed (levels are concurrencies)")
+			} else {
+				c.at("load", "needs rate: N (open loop, requests/s), concurrency: N (closed loop) or mode with levels")
+			}
+			return
+		}
+	}
+	if hasLevels && (hasRate || hasConc) {
+		c.at("load.levels", "replaces rate and concurrency; set one or the other")
+	}
+	if hasLevels && len(l.Levels) == 0 {
+		c.at("load.levels", "must list at least one level")
+	}
+	switch l.Mode {
+	case ModeOpen:
+		if hasConc {
+			c.at("load.concurrency", "is for mode: closed; an open loop sends at rate requests/s")
+		}
+		if hasRate && l.Rate <= 0 {
+			c.at("load.rate", "must be > 0 requests/s, got %g", l.Rate)
+		}
+		if !hasRate && !hasLevels {
+			c.at("load", "mode: open needs rate: N or levels: [...] in requests/s")
+		}
+		for i, v := range l.Levels {
+			if v <= 0 {
+				c.at(fmt.Sprintf("load.levels[%d]", i), "must be > 0 requests/s, got %g", v)
+			}
+		}
+		switch l.Arrival {
+		case "", ArrivalPoisson, ArrivalConstant:
+			if c.s.set("load.burstiness") {
+				c.at("load.burstiness", "only applies to arrival: gamma")
+			}
+		case ArrivalGamma:
+			if c.s.set("load.burstiness") && l.Burstiness <= 0 {
+				c.at("load.burstiness", "must be > 0 (1 is Poisson, < 1 burstier, > 1 smoother), got %g", l.Burstiness)
+			}
+		default:
+			c.at("load.arrival", "must be one of poisson, gamma, constant; got %q", l.Arrival)
+		}
+		if l.MaxInFlight < 0 {
+			c.at("load.max_in_flight", "must be ≥ 0 (0: no cap), got %d", l.MaxInFlight)
+		}
+	case ModeClosed:
+		if hasRate {
+			c.at("load.rate", "is for mode: open; a closed loop keeps concurrency requests in flight")
+		}
+		if hasConc && l.Concurrency < 1 {
+			c.at("load.concurrency", "must be ≥ 1, got %d", l.Concurrency)
+		}
+		if !hasConc && !hasLevels {
+			c.at("load", "mode: closed needs concurrency: N or levels: [...] of concurrencies")
+		}
+		for i, v := range l.Levels {
+			if v < 1 || v != math.Trunc(v) {
+				c.at(fmt.Sprintf("load.levels[%d]", i), "must be a whole number ≥ 1 (a concurrency), got %g", v)
+			}
+		}
+		for _, k := range []string{"arrival", "burstiness", "max_in_flight"} {
+			if c.s.set("load." + k) {
+				c.at("load."+k, "only applies to mode: open")
+			}
+		}
+	default:
+		c.at("load.mode", "must be %q or %q, got %q", ModeOpen, ModeClosed, l.Mode)
+	}
+}
+
+func (c *checker) phases() {
+	ph := c.s.Phases
+	for _, name := range []string{"warmup", "measure"} {
+		p := ph.Warmup
+		if name == "measure" {
+			p = ph.Measure
+		}
+		path := "phases." + name
+		if c.s.set(path+".duration") && p.Duration < 0 {
+			c.at(path+".duration", "must be ≥ 0s, got %s", p.Duration.D())
+		}
+		if p.Requests < 0 {
+			c.at(path+".requests", "must be ≥ 0, got %d", p.Requests)
+		}
+	}
+	if ph.Measure.Duration <= 0 && ph.Measure.Requests <= 0 {
+		if c.s.set("phases.measure.duration") || c.s.set("phases.measure.requests") {
+			c.at("phases.measure", "must last longer than zero: a duration > 0s or requests > 0")
+		} else {
+			c.at("phases", "needs measure: {duration: 30s} or measure: {requests: N}")
+		}
+	}
+	switch ph.OnEnd {
+	case "", OnEndDrain, OnEndCancel:
+	default:
+		c.at("phases.on_end", "must be %q (wait for requests in flight, up to drain_timeout) or %q; got %q", OnEndDrain, OnEndCancel, ph.OnEnd)
+	}
+	if c.s.set("phases.drain_timeout") && ph.DrainTimeout <= 0 {
+		c.at("phases.drain_timeout", "must be longer than 0s")
+	}
+}
+
+func (s *Scenario) applyDefaults() {
+	if s.API == "" {
+		s.API = DefaultAPI
+	}
+	if s.Engine.Kind == "" {
+		s.Engine.Kind = EngineSim
+	}
+	if s.Engine.Kind == EngineSim {
+		if s.Engine.MaxNumSeqs == 0 {
+			s.Engine.MaxNumSeqs = DefaultMaxNumSeqs
+		}
+		if !s.set("engine.ttft_ms") {
+			s.Engine.TTFTMs = DefaultSimTTFTMs
+		}
+		if !s.set("engine.itl_ms") {
+			s.Engine.ITLMs = DefaultSimITLMs
+		}
+	}
+	if s.Workload.Prompt == "" {
+		s.Workload.Prompt = PromptText
+	}
+	for i := range s.Workload.Classes {
+		cl := &s.Workload.Classes[i]
+		if cl.Name == "" {
+			cl.Name = fmt.Sprintf("class%d", i)
+		}
+		if cl.Weight == 0 {
+			cl.Weight = 1
+		}
+	}
+	if s.Load.Mode == ModeOpen {
+		if s.Load.Arrival == "" {
+			s.Load.Arrival = ArrivalPoisson
+		}
+		if s.Load.Arrival == ArrivalGamma && s.Load.Burstiness == 0 {
+			s.Load.Burstiness = 1
+		}
+	}
+	if s.Phases.OnEnd == "" {
+		s.Phases.OnEnd = OnEndDrain
+	}
+	if s.Phases.DrainTimeout == 0 {
+		s.Phases.DrainTimeout = Duration(DefaultDrainTimeout)
+	}
+	if s.RequestTimeout == 0 {
+		s.RequestTimeout = Duration(DefaultRequestTimeout)
+	}
+	if len(s.Percentiles) == 0 {
+		s.Percentiles = slices.Clone(DefaultPercentiles)
+	}
+	slices.Sort(s.Percentiles)
+	s.Percentiles = slices.Compact(s.Percentiles)
+}

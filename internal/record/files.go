@@ -122,10 +122,10 @@ func (w *Writer) Close() error {
 
 // ReadStats tells what Read skipped.
 type ReadStats struct {
-	Records   int
-	TornTail  bool // the last line was incomplete (the writer was killed mid-line)
-	BadLines  []int
-	FirstBad  string
+	Records  int
+	TornTail bool // the last line was incomplete (the writer was killed mid-line)
+	BadLines []int
+	FirstBad string
 }
 
 // Read streams the records of a requests.jsonl file to fn. A torn last line

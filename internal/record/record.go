@@ -36,18 +36,18 @@ type Record struct {
 	Phase string `json:"phase"` // warmup or measure
 	Class string `json:"class"` // workload class name
 
-	ScheduledUS  int64 `json:"scheduled_us"`            // when the schedule said to send it
-	QueueWaitUS  int64 `json:"queue_wait_us,omitempty"` // time spent waiting for a max_in_flight slot
-	SentUS       int64 `json:"sent_us"`                 // when the HTTP request was written
-	FirstTokenUS int64 `json:"first_token_us,omitempty"`
-	EndUS        int64 `json:"end_us"`                  // last content chunk, or when it failed
-	DoneUS       int64 `json:"done_us,omitempty"`       // when the stream closed ([DONE] or EOF)
+	ScheduledUS  int64   `json:"scheduled_us"`            // when the schedule said to send it
+	QueueWaitUS  int64   `json:"queue_wait_us,omitempty"` // time spent waiting for a max_in_flight slot
+	SentUS       int64   `json:"sent_us"`                 // when the HTTP request was written
+	FirstTokenUS int64   `json:"first_token_us,omitempty"`
+	EndUS        int64   `json:"end_us"`             // last content chunk, or when it failed
+	DoneUS       int64   `json:"done_us,omitempty"`  // when the stream closed ([DONE] or EOF)
 	ChunkUS      []int64 `json:"chunk_us,omitempty"` // each content chunk, µs after SentUS
 
-	RequestedInput  int `json:"requested_input_tokens"`
-	RequestedOutput int `json:"max_tokens"`
-	PromptTokens    int `json:"prompt_tokens"` // from the server's usage
-	OutputTokens    int `json:"output_tokens"` // from the server's usage
+	RequestedInput  int  `json:"requested_input_tokens"`
+	RequestedOutput int  `json:"max_tokens"`
+	PromptTokens    int  `json:"prompt_tokens"` // from the server's usage
+	OutputTokens    int  `json:"output_tokens"` // from the server's usage
 	UsageMissing    bool `json:"usage_missing,omitempty"`
 
 	Status   int    `json:"status,omitempty"` // HTTP status, 0 when none arrived

@@ -1,0 +1,43 @@
+package openai
+
+import (
+	"encoding/json"
+
+	"github.com/perfgate/perfgate/internal/workload"
+)
+
+// Body is the JSON of one streaming request.
+func Body(api, model string, r workload.Request) ([]byte, error) {
+	type streamOptions struct {
+		IncludeUsage bool `json:"include_usage"`
+	}
+	type message struct {
+		Role    string `json:"role"`
+		Content string `json:"content"`
+	}
+	body := struct {
+		Model         string        `json:"model"`
+		Prompt        any           `json:"prompt,omitempty"`
+		Messages      []message     `json:"messages,omitempty"`
+		MaxTokens     int           `json:"max_tokens"`
+		Temperature   float64       `json:"temperature"`
+		IgnoreEOS     bool          `json:"ignore_eos"`
+		Stream        bool          `json:"stream"`
+		StreamOptions streamOptions `json:"stream_options"`
+	}{
+		Model:         model,
+		MaxTokens:     r.OutputTokens,
+		IgnoreEOS:     true,
+		Stream:        true,
+		StreamOptions: streamOptions{IncludeUsage: true},
+	}
+	switch {
+	case api == "chat":
+		body.Messages = []message{{Role: "user", Content: r.Prompt}}
+	case r.PromptIDs != nil:
+		body.Prompt = r.PromptIDs
+	default:
+		body.Prompt = r.Prompt
+	}
+	return json.Marshal(body)
+}

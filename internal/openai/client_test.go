@@ -1,0 +1,198 @@
+package openai
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/perfgate/perfgate/internal/record"
+)
+
+func textChunk(s string) string {
+	return fmt.Sprintf("data: {\"choices\":[{\"index\":0,\"text\":%q}]}\n\n", s)
+}
+
+const usageChunk = "data: {\"choices\":[],\"usage\":{\"prompt_tokens\":11,\"completion_tokens\":3}}\n\n"
+
+func stream(t *testing.T, h http.HandlerFunc) (*Client, func()) {
+	t.Helper()
+	srv := httptest.NewServer(h)
+	c := New(Options{BaseURL: srv.URL, Clock: record.NewClock()})
+	return c, func() { c.Close(); srv.Close() }
+}
+
+func run(c *Client, timeout time.Duration) *record.Record {
+	rec := &record.Record{}
+	c.Stream(context.Background(), "/v1/completions", []byte(`{}`), timeout, rec)
+	return rec
+}
+
+func TestStreamTimingAndUsage(t *testing.T) {
+	const ttft, gap = 30 * time.Millisecond, 15 * time.Millisecond
+	c, done := stream(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		fl := w.(http.Flusher)
+		time.Sleep(ttft)
+		for i, s := range []string{"a", "b", "c"} {
+			if i > 0 {
+				time.Sleep(gap)
+			}
+			fmt.Fprint(w, textChunk(s))
+			fl.Flush()
+		}
+		fmt.Fprint(w, usageChunk+"data: [DONE]\n\n")
+	})
+	defer done()
+	rec := run(c, 5*time.Second)
+	if !rec.OK() {
+		t.Fatalf("failed: %s %s", rec.Error, rec.ErrorMsg)
+	}
+	if rec.PromptTokens != 11 || rec.OutputTokens != 3 || rec.UsageMissing {
+		t.Errorf("usage: %+v", rec)
+	}
+	if len(rec.ChunkUS) != 3 {
+		t.Fatalf("chunks: %v", rec.ChunkUS)
+	}
+	within := func(name string, got, want time.Duration) {
+		if d := got - want; d < 0 || d > 2*time.Millisecond {
+			t.Errorf("%s = %v, want %v (+2ms)", name, got, want)
+		}
+	}
+	us := func(v int64) time.Duration { return time.Duration(v) * time.Microsecond }
+	within("TTFT", us(rec.TTFTUS()), ttft)
+	within("gap 1", us(rec.ChunkUS[1]-rec.ChunkUS[0]), gap-time.Millisecond/2)
+	within("gap 2", us(rec.ChunkUS[2]-rec.ChunkUS[1]), gap-time.Millisecond/2)
+	if rec.FirstTokenUS != rec.SentUS+rec.ChunkUS[0] || rec.EndUS != rec.SentUS+rec.ChunkUS[2] {
+		t.Errorf("absolute times disagree: %+v", rec)
+	}
+}
+
+func TestChatRoleChunkIsNotAToken(t *testing.T) {
+	c, done := stream(t, func(w http.ResponseWriter, r *http.Request) {
+		fl := w.(http.Flusher)
+		fmt.Fprint(w, "data: {\"choices\":[{\"delta\":{\"role\":\"assistant\",\"content\":\"\"}}]}\n\n")
+		fl.Flush()
+		time.Sleep(20 * time.Millisecond)
+		fmt.Fprint(w, "data: {\"choices\":[{\"delta\":{\"content\":\"hi\"}}]}\n\n")
+		fmt.Fprint(w, "data: {\"choices\":[{\"delta\":{\"reasoning_content\":\"hm\"}}]}\n\n")
+		fmt.Fprint(w, "data: [DONE]\n\n")
+	})
+	defer done()
+	rec := run(c, time.Second)
+	if !rec.OK() || len(rec.ChunkUS) != 2 || rec.TTFTUS() < 19000 {
+		t.Fatalf("got %+v", rec)
+	}
+	if !rec.UsageMissing || rec.OutputTokens != 2 {
+		t.Errorf("without usage the chunk count stands in, flagged: %+v", rec)
+	}
+}
+
+func TestErrorClasses(t *testing.T) {
+	cases := []struct {
+		name    string
+		h       http.HandlerFunc
+		timeout time.Duration
+		class   string
+		msg     string
+	}{
+		{"500", func(w http.ResponseWriter, r *http.Request) { http.Error(w, "boom", 500) }, time.Second, record.ErrHTTP5xx, "HTTP 500: boom"},
+		{"429", func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Retry-After", "3")
+			http.Error(w, "slow down", 429)
+		}, time.Second, record.ErrHTTP429, "Retry-After: 3"},
+		{"400", func(w http.ResponseWriter, r *http.Request) { http.Error(w, "bad", 400) }, time.Second, record.ErrHTTP4xx, "HTTP 400"},
+		{"no done", func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, textChunk("a")) }, time.Second, record.ErrStreamBroken, "without data: [DONE]"},
+		{"malformed", func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, textChunk("a")+"data: {nope\n\n") }, time.Second, record.ErrMalformed, "chunk 2 is not JSON"},
+		{"error object", func(w http.ResponseWriter, r *http.Request) {
+			fmt.Fprint(w, "data: {\"error\":{\"message\":\"overloaded\",\"code\":503}}\n\n")
+		}, time.Second, record.ErrHTTP5xx, "overloaded"},
+		{"bare error object", func(w http.ResponseWriter, r *http.Request) {
+			fmt.Fprint(w, "data: {\"object\":\"error\",\"message\":\"too long\",\"code\":400}\n\n")
+		}, time.Second, record.ErrHTTP4xx, "too long"},
+		{"stall", func(w http.ResponseWriter, r *http.Request) {
+			fmt.Fprint(w, textChunk("a"))
+			w.(http.Flusher).Flush()
+			<-r.Context().Done()
+		}, 100 * time.Millisecond, record.ErrTimeout, "timeout"},
+		{"disconnect", func(w http.ResponseWriter, r *http.Request) {
+			fmt.Fprint(w, textChunk("a"))
+			w.(http.Flusher).Flush()
+			conn, _, _ := w.(http.Hijacker).Hijack()
+			conn.Close()
+		}, time.Second, record.ErrStreamBroken, ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			c, done := stream(t, tc.h)
+			defer done()
+			rec := run(c, tc.timeout)
+			if rec.Error != tc.class || !strings.Contains(rec.ErrorMsg, tc.msg) {
+				t.Errorf("got %q %q, want %q containing %q", rec.Error, rec.ErrorMsg, tc.class, tc.msg)
+			}
+			if rec.EndUS < rec.SentUS {
+				t.Errorf("end before send: %+v", rec)
+			}
+		})
+	}
+}
+
+func TestConnectRefused(t *testing.T) {
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	addr := ln.Addr().String()
+	ln.Close()
+	c := New(Options{BaseURL: "http://" + addr, Clock: record.NewClock()})
+	rec := run(c, time.Second)
+	if rec.Error != record.ErrConnect {
+		t.Errorf("got %q %q", rec.Error, rec.ErrorMsg)
+	}
+}
+
+func TestCanceledByPerfgate(t *testing.T) {
+	c, done := stream(t, func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprint(w, textChunk("a"))
+		w.(http.Flusher).Flush()
+		<-r.Context().Done()
+	})
+	defer done()
+	ctx, cancel := context.WithCancel(context.Background())
+	time.AfterFunc(50*time.Millisecond, cancel)
+	rec := &record.Record{}
+	c.Stream(ctx, "/v1/completions", []byte(`{}`), time.Minute, rec)
+	if rec.Error != record.ErrCanceled || len(rec.ChunkUS) != 1 {
+		t.Errorf("got %+v", rec)
+	}
+}
+
+func TestServerHelpers(t *testing.T) {
+	c, done := stream(t, func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/v1/models":
+			fmt.Fprint(w, `{"object":"list","data":[{"id":"m1"},{"id":"m2"}]}`)
+		case "/tokenize":
+			fmt.Fprint(w, `{"count":5,"tokens":[1,2,3,4,5]}`)
+		case "/version":
+			fmt.Fprint(w, `{"version":"0.9.1"}`)
+		default:
+			http.NotFound(w, r)
+		}
+	})
+	defer done()
+	ctx := context.Background()
+	if m, err := c.Models(ctx); err != nil || len(m) != 2 || m[0] != "m1" {
+		t.Errorf("models: %v %v", m, err)
+	}
+	if n, err := c.Tokenize(ctx, "m1", "a b c"); err != nil || n != 5 {
+		t.Errorf("tokenize: %v %v", n, err)
+	}
+	if v := c.Version(ctx); v != "0.9.1" {
+		t.Errorf("version %q", v)
+	}
+	if err := c.Health(ctx); err == nil {
+		t.Error("health on a server without /health must fail")
+	}
+}

@@ -1,0 +1,119 @@
+package openai
+
+import (
+	"errors"
+	"io"
+	"strings"
+	"testing"
+	"testing/iotest"
+)
+
+func readAll(t *testing.T, r io.Reader) []string {
+	t.Helper()
+	sr := NewSSEReader(r)
+	var out []string
+	for {
+		d, err := sr.Next()
+		if err == io.EOF {
+			return out
+		}
+		if err != nil {
+			t.Fatalf("unexpected error: %v", err)
+		}
+		out = append(out, string(d))
+	}
+}
+
+func TestSSEFramings(t *testing.T) {
+	cases := []struct {
+		name, in string
+		want     []string
+	}{
+		{"lf", "data: a\n\ndata: b\n\n", []string{"a", "b"}},
+		{"crlf", "data: a\r\n\r\ndata: b\r\n\r\n", []string{"a", "b"}},
+		{"cr only", "data: a\r\rdata: b\r\r", []string{"a", "b"}},
+		{"no space after colon", "data:a\n\n", []string{"a"}},
+		{"two spaces keep one", "data:  a\n\n", []string{" a"}},
+		{"multi-line data", "data: {\"a\":\ndata: 1}\n\n", []string{"{\"a\":\n1}"}},
+		{"comments and keep-alives", ": ping\n\n:\ndata: a\n: mid-event comment\n\n", []string{"a"}},
+		{"other fields ignored", "event: message\nid: 7\nretry: 100\ndata: a\n\n", []string{"a"}},
+		{"event without data is not dispatched", "event: x\n\ndata: a\n\n", []string{"a"}},
+		{"blank lines between events", "\n\n\ndata: a\n\n\n\ndata: b\n\n", []string{"a", "b"}},
+		{"empty data line", "data\n\n", []string{""}},
+		{"unfinished last event dropped", "data: a\n\ndata: b\n", []string{"a"}},
+		{"unterminated last line dropped", "data: a\n\ndata: b", []string{"a"}},
+		{"usage-only final chunk", "data: {\"choices\":[{\"text\":\"x\"}]}\n\ndata: {\"choices\":[],\"usage\":{\"prompt_tokens\":3,\"completion_tokens\":1}}\n\ndata: [DONE]\n\n",
+			[]string{`{"choices":[{"text":"x"}]}`, `{"choices":[],"usage":{"prompt_tokens":3,"completion_tokens":1}}`, "[DONE]"}},
+		{"field name only colon", "data:\n\n", []string{""}},
+		{"garbage lines", "garbage\nnot a field: x\ndata: a\n\n", []string{"a"}},
+		{"empty stream", "", nil},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			for _, r := range []struct {
+				name string
+				r    io.Reader
+			}{
+				{"whole", strings.NewReader(c.in)},
+				{"byte by byte", iotest.OneByteReader(strings.NewReader(c.in))},
+				{"half", iotest.HalfReader(strings.NewReader(c.in))},
+			} {
+				got := readAll(t, r.r)
+				if strings.Join(got, "|") != strings.Join(c.want, "|") || len(got) != len(c.want) {
+					t.Errorf("%s: got %q, want %q", r.name, got, c.want)
+				}
+			}
+		})
+	}
+}
+
+func TestSSELongLine(t *testing.T) {
+	long := strings.Repeat("x", 100_000)
+	got := readAll(t, strings.NewReader("data: "+long+"\n\ndata: short\n\n"))
+	if len(got) != 2 || got[0] != long || got[1] != "short" {
+		t.Fatalf("long line not read whole: %d events", len(got))
+	}
+}
+
+func TestSSEReadError(t *testing.T) {
+	boom := errors.New("connection reset")
+	sr := NewSSEReader(io.MultiReader(strings.NewReader("data: a\n\ndata: b\n"), iotest.ErrReader(boom)))
+	if d, err := sr.Next(); err != nil || string(d) != "a" {
+		t.Fatalf("first event: %q %v", d, err)
+	}
+	if _, err := sr.Next(); !errors.Is(err, boom) {
+		t.Fatalf("a read error must surface, got %v", err)
+	}
+}
+
+func BenchmarkSSEReader(b *testing.B) {
+	chunk := "data: {\"id\":\"cmpl-1\",\"object\":\"text_completion\",\"created\":1,\"model\":\"m\",\"choices\":[{\"index\":0,\"text\":\" word\",\"logprobs\":null,\"finish_reason\":null}],\"usage\":null}\n\n"
+	stream := strings.Repeat(chunk, 1000)
+	r := strings.NewReader(stream)
+	sr := NewSSEReader(r)
+	b.SetBytes(int64(len(chunk)))
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := sr.Next(); err == io.EOF {
+			r.Reset(stream)
+			sr.Reset(r)
+			if _, err := sr.Next(); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+}
+
+// BenchmarkChunkDecode is the per-chunk cost of reading and decoding a chunk.
+func BenchmarkChunkDecode(b *testing.B) {
+	data := []byte("{\"id\":\"cmpl-1\",\"object\":\"text_completion\",\"created\":1,\"model\":\"m\",\"choices\":[{\"index\":0,\"text\":\" word\",\"logprobs\":null,\"finish_reason\":null}],\"usage\":null}")
+	var ch chunk
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		ch.reset()
+		if err := ch.UnmarshalJSON(data); err != nil || !ch.hasContent() {
+			b.Fatal(err)
+		}
+	}
+}

@@ -37,7 +37,9 @@ type Options struct {
 	// connection pool keeps that many idle connections so none is re-dialled
 	// under load. There is no cap on open connections.
 	MaxConns int
-	Clock    record.Clock
+	// Clock is the run clock that request times are read from; a new one
+	// starts when it is unset.
+	Clock record.Clock
 }
 
 // New returns a client for the server at o.BaseURL.
@@ -55,6 +57,9 @@ func New(o Options) *Client {
 		WriteBufferSize:     16 << 10,
 		ReadBufferSize:      16 << 10,
 	}
+	if o.Clock.Start.IsZero() {
+		o.Clock = record.NewClock()
+	}
 	c := &Client{
 		base:   strings.TrimRight(o.BaseURL, "/"),
 		apiKey: o.APIKey,
@@ -67,6 +72,9 @@ func New(o Options) *Client {
 
 // Close releases idle connections.
 func (c *Client) Close() { c.hc.CloseIdleConnections() }
+
+// Clock is the clock request times are read from.
+func (c *Client) Clock() record.Clock { return c.clock }
 
 // BaseURL is the server's address.
 func (c *Client) BaseURL() string { return c.base }

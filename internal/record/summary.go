@@ -2,6 +2,7 @@ package record
 
 import (
 	"encoding/json"
+	"math"
 	"time"
 )
 
@@ -104,9 +105,12 @@ type Level struct {
 	P99SchedDelay   float64        `json:"p99_schedule_delay_ms"`
 	MaxSchedDelay   float64        `json:"max_schedule_delay_ms"`
 	MeanQueueWaitMs float64        `json:"mean_queue_wait_ms"`
-	MeanE2ELQueueMs float64        `json:"mean_e2el_incl_queue_ms"`
-	P99E2ELQueueMs  float64        `json:"p99_e2el_incl_queue_ms"`
+	MeasureStartUS  int64          `json:"measure_start_us"` // the measurement window on the run clock
+	MeasureEndUS    int64          `json:"measure_end_us"`
 
+	// Latency holds mean_, median_, std_ and pNN_ keys of ttft, tpot, itl
+	// and e2el, plus mean_ and p99_e2el_incl_queue_ms, in milliseconds. A
+	// metric with no samples is NaN here and null in JSON.
 	Latency map[string]float64 `json:"-"`
 }
 
@@ -123,6 +127,10 @@ func (l Level) MarshalJSON() ([]byte, error) {
 		return nil, err
 	}
 	for k, v := range l.Latency {
+		if math.IsNaN(v) || math.IsInf(v, 0) {
+			m[k] = json.RawMessage("null")
+			continue
+		}
 		vb, err := json.Marshal(v)
 		if err != nil {
 			return nil, err
@@ -156,9 +164,13 @@ func (l *Level) UnmarshalJSON(b []byte) error {
 		if known[k] {
 			continue
 		}
-		var f float64
+		var f *float64
 		if json.Unmarshal(v, &f) == nil {
-			a.Latency[k] = f
+			if f == nil {
+				a.Latency[k] = math.NaN()
+			} else {
+				a.Latency[k] = *f
+			}
 		}
 	}
 	*l = Level(a)

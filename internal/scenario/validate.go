@@ -438,7 +438,11 @@ func (c *checker) phases() {
 		}
 	}
 	switch ph.OnEnd {
-	case "", OnEndDrain, OnEndCancel:
+	case "", OnEndDrain:
+	case OnEndCancel:
+		if ph.Measure.Duration <= 0 {
+			c.at("phases.on_end", "cancel needs measure.duration: requests in flight are canceled when that time is up")
+		}
 	default:
 		c.at("phases.on_end", "must be %q (wait for requests in flight, up to drain_timeout) or %q; got %q", OnEndDrain, OnEndCancel, ph.OnEnd)
 	}

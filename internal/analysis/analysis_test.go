@@ -1,0 +1,105 @@
+package analysis
+
+import (
+	"encoding/json"
+	"math"
+	"testing"
+
+	"github.com/perfgate/perfgate/internal/record"
+)
+
+func near(t *testing.T, name string, got, want float64) {
+	t.Helper()
+	if math.Abs(got-want) > 1e-9 {
+		t.Errorf("%s = %v, want %v", name, got, want)
+	}
+}
+
+// Hand-computed: see the comments beside each record.
+func TestLevelFormulas(t *testing.T) {
+	recs := []record.Record{
+		// ttft 100, e2el 250, tpot (250-100)/(3-1) = 75, itl gaps 50 and 100
+		{Phase: "measure", ScheduledUS: 9_900_000, SentUS: 9_900_000, EndUS: 10_150_000, ChunkUS: []int64{100_000, 150_000, 250_000}, PromptTokens: 10, OutputTokens: 3},
+		// one output token: ttft 200 = e2el 200, no tpot, no itl; sent 2 ms late
+		{Phase: "measure", ScheduledUS: 1_000_000, SentUS: 1_002_000, EndUS: 1_202_000, ChunkUS: []int64{200_000}, PromptTokens: 5, OutputTokens: 1},
+		{Phase: "measure", ScheduledUS: 2_000_000, SentUS: 2_000_000, EndUS: 2_001_000, Error: record.ErrHTTP5xx},
+		{Phase: "measure", ScheduledUS: 3_000_000, SentUS: 3_000_000, EndUS: 3_500_000, Error: record.ErrCanceled},
+		{Phase: "warmup", ScheduledUS: 0, SentUS: 0, EndUS: 90_000_000, ChunkUS: []int64{1}, OutputTokens: 99},
+	}
+	var a Accumulator
+	for i := range recs {
+		a.Add(&recs[i])
+	}
+	l := a.Level(Window{0, 10_000_000}, Options{Percentiles: []float64{99}, SLO: record.SLO{TTFTMs: 150}})
+	if l.NumRequests != 4 || l.Completed != 2 || l.Failed != 1 || l.Canceled != 1 || l.FailedByClass["http_5xx"] != 1 {
+		t.Fatalf("counts: %+v", l)
+	}
+	near(t, "duration", l.Duration, 10.15) // to the last measured completion
+	near(t, "request_throughput", l.RequestThrough, 2/10.15)
+	near(t, "output_throughput", l.OutputThrough, 4/10.15)
+	near(t, "total_token_throughput", l.TotalThrough, 19/10.15)
+	near(t, "goodput", *l.RequestGoodput, 1/10.15) // only the first meets ttft ≤ 150
+	near(t, "error_rate", l.ErrorRate, 0.25)
+	near(t, "achieved_rate", l.AchievedRate, 0.4)
+	want := map[string]float64{
+		"mean_ttft_ms": 150, "median_ttft_ms": 150, "std_ttft_ms": 50, "p99_ttft_ms": 199,
+		"mean_tpot_ms": 75, "median_tpot_ms": 75, "std_tpot_ms": 0, "p99_tpot_ms": 75,
+		"mean_itl_ms": 75, "median_itl_ms": 75, "p99_itl_ms": 99.5,
+		"mean_e2el_ms": 225, "median_e2el_ms": 225, "p99_e2el_ms": 249.5,
+	}
+	for k, v := range want {
+		near(t, k, l.Latency[k], v)
+	}
+	near(t, "max schedule delay", l.MaxSchedDelay, 2)
+	near(t, "mean schedule delay", l.MeanSchedDelay, 0.5)
+	if l.MaxConcurrent != 1 {
+		t.Errorf("max concurrent %d", l.MaxConcurrent)
+	}
+	// The summary keeps vLLM's key names, and survives a round trip.
+	b, err := json.Marshal(l)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]any
+	json.Unmarshal(b, &m)
+	for _, k := range []string{"completed", "total_input_tokens", "total_output_tokens", "request_throughput", "request_goodput",
+		"output_throughput", "total_token_throughput", "mean_ttft_ms", "median_ttft_ms", "std_ttft_ms", "p99_ttft_ms",
+		"mean_tpot_ms", "p99_itl_ms", "median_e2el_ms", "p99_schedule_delay_ms", "max_schedule_delay_ms", "achieved_rate"} {
+		if _, ok := m[k]; !ok {
+			t.Errorf("summary lacks %q", k)
+		}
+	}
+	var back record.Level
+	if err := json.Unmarshal(b, &back); err != nil {
+		t.Fatal(err)
+	}
+	if back.Latency["p99_itl_ms"] != l.Latency["p99_itl_ms"] || back.Completed != 2 {
+		t.Errorf("round trip lost data: %+v", back)
+	}
+}
+
+func TestEmptyLevelHasNullLatencies(t *testing.T) {
+	var a Accumulator
+	a.Add(&record.Record{Phase: "measure", Error: record.ErrConnect, SentUS: 5, EndUS: 6})
+	l := a.Level(Window{0, 1_000_000}, Options{Percentiles: []float64{50}})
+	if !math.IsNaN(l.Latency["mean_ttft_ms"]) || l.RequestGoodput != nil {
+		t.Fatalf("got %+v", l)
+	}
+	b, err := json.Marshal(l)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]any
+	json.Unmarshal(b, &m)
+	if v, ok := m["mean_ttft_ms"]; !ok || v != nil {
+		t.Errorf("mean_ttft_ms should be null, got %v", v)
+	}
+}
+
+func TestPercentileKey(t *testing.T) {
+	for p, want := range map[float64]string{99: "p99", 99.9: "p99.9", 50: "p50", 90: "p90"} {
+		if got := PercentileKey(p); got != want {
+			t.Errorf("%v → %q", p, got)
+		}
+	}
+}

@@ -1,0 +1,205 @@
+// Package cli holds perfgate's commands. It is the only package that reads
+// the command line and the environment and decides exit codes.
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"runtime/debug"
+
+	"github.com/spf13/cobra"
+
+	"github.com/perfgate/perfgate/internal/engine"
+	"github.com/perfgate/perfgate/internal/scenario"
+)
+
+// Exit codes (DESIGN.md §4).
+const (
+	ExitOK         = 0 // pass (warnings allowed)
+	ExitFailed     = 1 // the tool failed, or the run was interrupted
+	ExitUsage      = 2 // bad usage or bad input
+	ExitRegression = 3 // the gate found a regression
+)
+
+// Env is what a command may touch of the outside world.
+type Env struct {
+	Stdout, Stderr io.Writer
+	Getenv         func(string) string
+	Args           []string // the full command line, for meta.json
+	// IsTerminal reports whether Stderr is a terminal (progress bar or lines).
+	IsTerminal bool
+}
+
+// usageError marks bad usage or bad input: exit code 2.
+type usageError struct{ err error }
+
+func (e *usageError) Error() string { return e.err.Error() }
+func (e *usageError) Unwrap() error { return e.err }
+
+func usagef(format string, args ...any) error { return &usageError{fmt.Errorf(format, args...)} }
+
+// Version is perfgate's version: the module version, or the VCS revision of
+// a build from a checkout.
+func Version() string {
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "devel"
+	}
+	v := bi.Main.Version
+	for _, s := range bi.Settings {
+		if s.Key == "vcs.revision" && len(s.Value) >= 12 {
+			if v == "" || v == "(devel)" {
+				v = "devel"
+			}
+			v += "+" + s.Value[:12]
+		}
+	}
+	if v == "" || v == "(devel)" {
+		v = "devel"
+	}
+	return v
+}
+
+// Main runs perfgate with args (without the program name) and returns the
+// exit code.
+func Main(ctx context.Context, args []string, env Env) int {
+	if env.Getenv == nil {
+		env.Getenv = os.Getenv
+	}
+	root := newRoot(ctx, env)
+	root.SetArgs(args)
+	err := root.ExecuteContext(ctx)
+	if err == nil {
+		return ExitOK
+	}
+	var ue *usageError
+	var mk *engine.MissingKeyError
+	var interrupted *interruptedError
+	switch {
+	case scenario.IsValidation(err):
+		fmt.Fprintln(env.Stderr, err)
+		return ExitUsage
+	case errors.As(err, &ue), errors.As(err, &mk), isCobraUsage(err):
+		fmt.Fprintf(env.Stderr, "perfgate: %v\n", err)
+		if isCobraUsage(err) {
+			fmt.Fprintln(env.Stderr, "Run 'perfgate --help' for usage.")
+		}
+		return ExitUsage
+	case errors.As(err, &interrupted):
+		fmt.Fprintf(env.Stderr, "perfgate: %v\n", err)
+		return ExitFailed
+	default:
+		fmt.Fprintf(env.Stderr, "perfgate: %v\n", err)
+		return ExitFailed
+	}
+}
+
+func newRoot(ctx context.Context, env Env) *cobra.Command {
+	root := &cobra.Command{
+		Use:   "perfgate",
+		Short: "Benchmark vLLM and OpenAI-compatible servers under realistic traffic",
+		Long: `perfgate benchmarks vLLM (its forks, and any OpenAI-compatible server) under
+realistic traffic: a scenario file names the engine, the workload mix, the
+arrival pattern and the phases; perfgate runs it and writes a run folder with
+one record per request and a summary whose metrics mean what they mean in
+'vllm bench serve'.
+
+The embedded simulator (engine kind: sim) stands in for vLLM, so everything
+works on a laptop without a GPU.`,
+		Example: `  # A three-level sweep against the embedded simulator (about 45 s)
+  perfgate run scenarios/quickstart.yaml
+
+  # Check a scenario file without running it
+  perfgate validate scenarios/quickstart.yaml`,
+		Version:       Version(),
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetOut(env.Stdout)
+	root.SetErr(env.Stderr)
+	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
+		return &usageError{fmt.Errorf("%v (see 'perfgate %s --help')", err, c.Name())}
+	})
+	logLevel := new(slog.LevelVar)
+	root.PersistentFlags().Bool("debug", false, "log debugging detail to stderr")
+	root.PersistentPreRun = func(cmd *cobra.Command, args []string) {
+		if d, _ := cmd.Flags().GetBool("debug"); d {
+			logLevel.Set(slog.LevelDebug)
+		}
+	}
+	log := slog.New(slog.NewTextHandler(env.Stderr, &slog.HandlerOptions{Level: logLevel}))
+	root.AddCommand(newRunCmd(env, log), newValidateCmd(env))
+	return root
+}
+
+// isCobraUsage recognizes cobra's own argument errors ("accepts 1 arg(s)",
+// "unknown command").
+func isCobraUsage(err error) bool {
+	var ae *argsError
+	return errors.As(err, &ae)
+}
+
+type argsError struct{ msg string }
+
+func (e *argsError) Error() string { return e.msg }
+
+// exactArgs is cobra.ExactArgs with an error that maps to exit code 2 and
+// says what was expected.
+func exactArgs(n int, what string) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if len(args) != n {
+			return &argsError{fmt.Sprintf("%s expects %s, got %d argument(s)", cmd.CommandPath(), what, len(args))}
+		}
+		return nil
+	}
+}
+
+func newValidateCmd(env Env) *cobra.Command {
+	return &cobra.Command{
+		Use:   "validate SCENARIO...",
+		Short: "Check scenario files and report every problem at once",
+		Long: `validate loads each scenario file strictly and prints every problem it finds
+as file:line:col: message — unknown keys (with a did-you-mean), wrong types,
+impossible values — without running anything. It exits 0 when all files are
+valid and 2 otherwise.`,
+		Example: `  perfgate validate scenarios/*.yaml`,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				return &argsError{"perfgate validate expects at least one scenario file"}
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var errs []error
+			for _, f := range args {
+				s, err := scenario.LoadFile(f)
+				if err != nil {
+					if !scenario.IsValidation(err) {
+						err = usagef("%v", err)
+					}
+					errs = append(errs, err)
+					continue
+				}
+				levels := s.LevelSpecs()
+				fmt.Fprintf(env.Stdout, "%s: ok (%s, %d level(s), %s engine)\n", f, s.Name, len(levels), s.Engine.Kind)
+			}
+			if len(errs) == 0 {
+				return nil
+			}
+			for _, e := range errs[:len(errs)-1] {
+				fmt.Fprintln(env.Stderr, e)
+			}
+			return errs[len(errs)-1]
+		},
+	}
+}
+
+type interruptedError struct{ dir string }
+
+func (e *interruptedError) Error() string {
+	return "interrupted; what was measured so far is in " + e.dir
+}

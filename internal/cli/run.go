@@ -1,0 +1,316 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	"gopkg.in/yaml.v3"
+
+	"github.com/perfgate/perfgate/internal/analysis"
+	"github.com/perfgate/perfgate/internal/engine"
+	"github.com/perfgate/perfgate/internal/openai"
+	"github.com/perfgate/perfgate/internal/record"
+	"github.com/perfgate/perfgate/internal/runner"
+	"github.com/perfgate/perfgate/internal/scenario"
+	"github.com/perfgate/perfgate/internal/workload"
+)
+
+type runOpts struct {
+	out   string
+	label string
+	grace time.Duration
+}
+
+func newRunCmd(env Env, log *slog.Logger) *cobra.Command {
+	var o runOpts
+	cmd := &cobra.Command{
+		Use:   "run SCENARIO",
+		Short: "Run a scenario and write a run folder",
+		Long: `run drives the scenario's engine (the embedded simulator or an HTTP endpoint)
+through every load level — warm-up, then measurement — and writes a run folder
+DIR/<UTC time>_<scenario>[_<label>]/ holding:
+
+  scenario.yaml   the exact configuration used, defaults filled in
+  meta.json       versions, host, engine, model, and the wall-clock anchor
+  requests.jsonl  one record per request, written as requests finish
+  summary.json    per-level metrics (vllm bench serve's key names), written last
+
+Progress goes to stderr (a bar on a terminal, a line every few seconds
+otherwise); a per-level table goes to stdout at the end. Ctrl-C stops issuing,
+lets requests in flight finish for a short grace period, and still writes
+summary.json, marked "interrupted": true.
+
+Exit codes: 0 completed, 1 failed or interrupted, 2 bad scenario or usage.`,
+		Example: `  perfgate run scenarios/quickstart.yaml
+  perfgate run scenarios/quickstart.yaml --out /tmp/runs --label baseline`,
+		Args: exactArgs(1, "one scenario file"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			_, err := runScenario(cmd.Context(), env, log, args[0], o)
+			return err
+		},
+	}
+	cmd.Flags().StringVarP(&o.out, "out", "o", "runs", "directory under which the run folder is created")
+	cmd.Flags().StringVarP(&o.label, "label", "l", "", "label added to the run folder name (letters, digits, '-', '_', '.')")
+	cmd.Flags().DurationVar(&o.grace, "grace", 5*time.Second, "after Ctrl-C, how long requests in flight may finish before they are canceled")
+	return cmd
+}
+
+var labelRe = regexp.MustCompile(`^[A-Za-z0-9._-]*$`)
+
+// runScenario runs one scenario and returns its run folder.
+func runScenario(ctx context.Context, env Env, log *slog.Logger, file string, o runOpts) (string, error) {
+	if !labelRe.MatchString(o.label) {
+		return "", usagef("--label %q: use letters, digits, '-', '_' or '.'", o.label)
+	}
+	if o.grace < 0 {
+		return "", usagef("--grace must not be negative")
+	}
+	s, err := scenario.LoadFile(file)
+	if err != nil {
+		if scenario.IsValidation(err) {
+			return "", err
+		}
+		return "", usagef("%v", err)
+	}
+
+	eng, err := engine.Start(s, env.Getenv)
+	if err != nil {
+		return "", err
+	}
+	defer eng.Close()
+
+	clientConns := 0
+	for _, l := range s.LevelSpecs() {
+		clientConns = max(clientConns, l.Concurrency, int(l.Rate*4))
+	}
+	if s.Load.MaxInFlight > 0 {
+		clientConns = min(clientConns, s.Load.MaxInFlight)
+	}
+	clock := record.NewClock()
+	c := openai.New(openai.Options{BaseURL: eng.URL(), APIKey: eng.APIKey(), MaxConns: clientConns, Clock: clock})
+	defer c.Close()
+
+	model := s.Model
+	if model == "" {
+		models, err := c.Models(ctx)
+		if err != nil {
+			return "", fmt.Errorf("the scenario names no model and asking the server failed: %w", err)
+		}
+		if len(models) == 0 {
+			return "", fmt.Errorf("the scenario names no model and %s/v1/models lists none", eng.URL())
+		}
+		model = models[0]
+		if len(models) > 1 {
+			log.Info("the server serves several models; using the first (set model: in the scenario to choose)", "model", model, "all", models)
+		}
+		s.Model = model
+	}
+
+	tok := record.Tokenizer{Prompt: s.Workload.Prompt, TokensPerWord: 1}
+	if s.Workload.Prompt == scenario.PromptText {
+		ratio, err := calibrate(ctx, c, model)
+		switch {
+		case err == nil:
+			tok.TokensPerWord, tok.Calibrated = ratio, true
+		case errors.Is(err, openai.ErrNotSupported):
+			log.Info("the server has no /tokenize: prompt lengths are approximate (1 token per word); the server's usage gives the real counts")
+		default:
+			return "", fmt.Errorf("calibrating prompt lengths with /tokenize: %w", err)
+		}
+	}
+
+	dir, err := makeRunDir(o.out, s.Name, o.label)
+	if err != nil {
+		return "", err
+	}
+	fmt.Fprintf(env.Stderr, "perfgate: running %s (%s engine at %s, model %s) into %s\n", s.Name, eng.Kind(), eng.URL(), model, dir)
+
+	snap, err := yaml.Marshal(s)
+	if err != nil {
+		return dir, err
+	}
+	if err := record.WriteFileAtomic(filepath.Join(dir, record.ScenarioFile), snap); err != nil {
+		return dir, err
+	}
+	hostname, _ := os.Hostname()
+	meta := record.Meta{
+		SchemaVersion:   record.SchemaVersion,
+		PerfgateVersion: Version(),
+		GoVersion:       runtime.Version(),
+		OS:              runtime.GOOS,
+		Arch:            runtime.GOARCH,
+		Hostname:        hostname,
+		NumCPU:          runtime.NumCPU(),
+		CommandLine:     redactArgs(env.Args),
+		Scenario:        s.Name,
+		ScenarioFile:    file,
+		Label:           o.label,
+		Seed:            s.Seed,
+		StartWall:       clock.Start.UTC(),
+		Engine:          record.Engine{Kind: eng.Kind(), URL: eng.URL(), Model: model, Version: c.Version(ctx), API: s.API},
+		Tokenizer:       tok,
+	}
+	if err := record.WriteJSONAtomic(filepath.Join(dir, record.MetaFile), meta); err != nil {
+		return dir, err
+	}
+	w, err := record.Create(filepath.Join(dir, record.RequestsFile))
+	if err != nil {
+		return dir, err
+	}
+
+	prog := newProgress(env)
+	res, runErr := runner.Run(ctx, runner.Config{
+		Scenario:       s,
+		Client:         c,
+		Model:          model,
+		TokensPerWord:  tok.TokensPerWord,
+		Sink:           w,
+		InterruptGrace: o.grace,
+		Progress:       prog.update,
+	})
+	prog.finish()
+	if err := w.Close(); err != nil && runErr == nil {
+		runErr = fmt.Errorf("writing %s: %w", record.RequestsFile, err)
+	}
+
+	sum, err := summarize(dir, s, res, runErr, clock)
+	if err != nil {
+		return dir, errors.Join(runErr, fmt.Errorf("writing the summary: %w", err))
+	}
+	printTable(env.Stdout, s, sum)
+	fmt.Fprintf(env.Stdout, "\nrun folder: %s\n", dir)
+	switch {
+	case runErr != nil:
+		return dir, fmt.Errorf("the run failed: %w (what was measured is in %s)", runErr, dir)
+	case res.Interrupted:
+		return dir, &interruptedError{dir: dir}
+	}
+	return dir, nil
+}
+
+// calibrate measures how many tokens one vocabulary word costs on the
+// server's tokenizer.
+func calibrate(ctx context.Context, c *openai.Client, model string) (float64, error) {
+	words := workload.Words()
+	const n = 2000
+	var b strings.Builder
+	for i := range n {
+		if i > 0 {
+			b.WriteByte(' ')
+		}
+		b.WriteString(words[(i*7919)%len(words)])
+	}
+	count, err := c.Tokenize(ctx, model, b.String())
+	if err != nil {
+		return 0, err
+	}
+	if count <= 0 {
+		return 0, fmt.Errorf("/tokenize counted %d tokens for %d words", count, n)
+	}
+	return float64(count) / n, nil
+}
+
+func summarize(dir string, s *scenario.Scenario, res runner.Result, runErr error, clock record.Clock) (record.Summary, error) {
+	sum := record.Summary{
+		SchemaVersion: record.SchemaVersion,
+		Scenario:      s.Name,
+		Status:        record.StatusCompleted,
+		Started:       clock.Start.UTC(),
+		Finished:      time.Now().UTC(),
+		Percentiles:   s.Percentiles,
+		SLO:           record.SLO{TTFTMs: s.SLO.TTFTMs, TPOTMs: s.SLO.TPOTMs, E2ELMs: s.SLO.E2ELMs},
+		Records:       res.Issued,
+		Levels:        []record.Level{},
+	}
+	if res.Interrupted {
+		sum.Status, sum.Interrupted = record.StatusInterrupted, true
+	}
+	if runErr != nil {
+		sum.Status, sum.Error = record.StatusFailed, runErr.Error()
+	}
+	windows := map[int]analysis.Window{}
+	for _, lr := range res.Levels {
+		windows[lr.Spec.Index] = analysis.Window{StartUS: lr.MeasureStartUS, EndUS: lr.MeasureEndUS}
+	}
+	levels, st, err := analysis.ReadLevels(dir, windows, analysis.Options{Percentiles: s.Percentiles, SLO: sum.SLO})
+	if err != nil {
+		return sum, err
+	}
+	specs := s.LevelSpecs()
+	for i := range levels {
+		l := &levels[i]
+		spec := specs[l.Level]
+		l.Mode = spec.Mode
+		if spec.Mode == scenario.ModeOpen {
+			l.Arrival, l.RequestedRate = s.Load.Arrival, spec.Rate
+		} else {
+			l.RequestedConcurrency = spec.Concurrency
+		}
+	}
+	sum.Levels = levels
+	if st.Records != res.Issued {
+		sum.Error = strings.TrimSpace(sum.Error + fmt.Sprintf(" %d requests were issued but %d recorded", res.Issued, st.Records))
+	}
+	return sum, record.WriteJSONAtomic(filepath.Join(dir, record.SummaryFile), sum)
+}
+
+var unsafeName = regexp.MustCompile(`[^A-Za-z0-9._-]+`)
+
+// makeRunDir creates out/<UTC time>_<name>[_<label>], adding -2, -3, … when
+// that folder already exists.
+func makeRunDir(out, name, label string) (string, error) {
+	base := time.Now().UTC().Format("20060102T150405Z") + "_" + strings.Trim(unsafeName.ReplaceAllString(name, "-"), "-")
+	if label != "" {
+		base += "_" + label
+	}
+	if err := os.MkdirAll(out, 0o755); err != nil {
+		return "", fmt.Errorf("create the output directory: %w", err)
+	}
+	for i := 1; ; i++ {
+		dir := filepath.Join(out, base)
+		if i > 1 {
+			dir = fmt.Sprintf("%s-%d", dir, i)
+		}
+		err := os.Mkdir(dir, 0o755)
+		if err == nil {
+			return dir, nil
+		}
+		if !os.IsExist(err) {
+			return "", fmt.Errorf("create the run folder: %w", err)
+		}
+	}
+}
+
+var secretArg = regexp.MustCompile(`(?i)(key|token|secret|password|passwd|auth)`)
+
+// redactArgs hides the values of flags whose names suggest a secret.
+func redactArgs(args []string) []string {
+	out := make([]string, len(args))
+	hideNext := false
+	for i, a := range args {
+		switch {
+		case hideNext:
+			out[i] = "[REDACTED]"
+			hideNext = false
+		case strings.HasPrefix(a, "-") && secretArg.MatchString(a):
+			if k, _, ok := strings.Cut(a, "="); ok {
+				out[i] = k + "=[REDACTED]"
+			} else {
+				out[i] = a
+				hideNext = true
+			}
+		default:
+			out[i] = a
+		}
+	}
+	return out
+}

@@ -1,0 +1,70 @@
+package cli
+
+import (
+	"fmt"
+	"io"
+	"math"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/perfgate/perfgate/internal/analysis"
+	"github.com/perfgate/perfgate/internal/record"
+	"github.com/perfgate/perfgate/internal/scenario"
+)
+
+// printTable writes the per-level summary a person reads at the end of a run.
+func printTable(w io.Writer, s *scenario.Scenario, sum record.Summary) {
+	fmt.Fprintf(w, "\n%s — %s\n", sum.Scenario, sum.Status)
+	if len(sum.Levels) == 0 {
+		fmt.Fprintln(w, "no measured requests")
+		return
+	}
+	hi := s.Percentiles[len(s.Percentiles)-1]
+	pk := analysis.PercentileKey(hi)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	head := []string{"level", "load", "achieved", "done", "failed", "req/s", "out tok/s",
+		"TTFT p50", "TTFT " + pk, "TPOT p50", "TPOT " + pk, "ITL p50", "E2EL p50", "E2EL " + pk, "sched " + "p99"}
+	if sum.SLO.TTFTMs > 0 || sum.SLO.TPOTMs > 0 || sum.SLO.E2ELMs > 0 {
+		head = append(head, "goodput")
+	}
+	fmt.Fprintln(tw, strings.Join(head, "\t")+"\t")
+	for _, l := range sum.Levels {
+		load := fmt.Sprintf("%g req/s", l.RequestedRate)
+		achieved := fmt.Sprintf("%.2f", l.AchievedRate)
+		if l.Mode == scenario.ModeClosed {
+			load = fmt.Sprintf("%d conc", l.RequestedConcurrency)
+			achieved = fmt.Sprintf("%.2f req/s", l.AchievedRate)
+		}
+		ms := func(k string) string {
+			v, ok := l.Latency[k]
+			if !ok || math.IsNaN(v) {
+				return "-"
+			}
+			return fmt.Sprintf("%.1f", v)
+		}
+		row := []string{fmt.Sprint(l.Level + 1), load, achieved, fmt.Sprint(l.Completed), fmt.Sprint(l.Failed),
+			fmt.Sprintf("%.2f", l.RequestThrough), fmt.Sprintf("%.0f", l.OutputThrough),
+			ms("median_ttft_ms"), ms(pk + "_ttft_ms"), ms("median_tpot_ms"), ms(pk + "_tpot_ms"),
+			ms("median_itl_ms"), ms("median_e2el_ms"), ms(pk + "_e2el_ms"), fmt.Sprintf("%.2f", l.P99SchedDelay)}
+		if l.RequestGoodput != nil {
+			row = append(row, fmt.Sprintf("%.2f", *l.RequestGoodput))
+		}
+		fmt.Fprintln(tw, strings.Join(row, "\t")+"\t")
+	}
+	tw.Flush()
+	fmt.Fprintln(w, "latencies in ms; sched = schedule delay (how late perfgate sent), ms")
+	for _, l := range sum.Levels {
+		if l.Failed > 0 || l.Canceled > 0 {
+			var parts []string
+			for _, c := range record.ErrorClasses {
+				if n := l.FailedByClass[c]; n > 0 {
+					parts = append(parts, fmt.Sprintf("%s %d", c, n))
+				}
+			}
+			if l.Canceled > 0 {
+				parts = append(parts, fmt.Sprintf("canceled %d", l.Canceled))
+			}
+			fmt.Fprintf(w, "level %d errors: %s\n", l.Level+1, strings.Join(parts, ", "))
+		}
+	}
+}

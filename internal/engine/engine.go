@@ -1,0 +1,96 @@
+// Package engine starts and stops what is benchmarked: the embedded simulator
+// or an external OpenAI-compatible endpoint.
+package engine
+
+import (
+	"fmt"
+	"net/url"
+	"time"
+
+	"github.com/perfgate/perfgate/internal/scenario"
+	"github.com/perfgate/perfgate/internal/sim"
+)
+
+// Engine is a running server perfgate can send requests to.
+type Engine interface {
+	Kind() string
+	URL() string    // base address, without /v1
+	APIKey() string // "" when none
+	Close() error
+}
+
+// MissingKeyError means api_key_env names a variable that is not set.
+type MissingKeyError struct{ Var string }
+
+func (e *MissingKeyError) Error() string {
+	return fmt.Sprintf("engine.api_key_env names %s, but that environment variable is not set (or empty)", e.Var)
+}
+
+// Start brings up the scenario's engine. getenv reads the API key variable.
+func Start(s *scenario.Scenario, getenv func(string) string) (Engine, error) {
+	e := s.Engine
+	var key string
+	if e.APIKeyEnv != "" {
+		if key = getenv(e.APIKeyEnv); key == "" {
+			return nil, &MissingKeyError{Var: e.APIKeyEnv}
+		}
+	}
+	switch e.Kind {
+	case scenario.EngineSim:
+		model := s.Model
+		if model == "" {
+			model = "sim-model"
+		}
+		r, err := sim.Start(sim.Config{
+			Model:      model,
+			MaxNumSeqs: e.MaxNumSeqs,
+			TTFT:       time.Duration(e.TTFTMs * float64(time.Millisecond)),
+			ITL:        time.Duration(e.ITLMs * float64(time.Millisecond)),
+		})
+		if err != nil {
+			return nil, err
+		}
+		return &simEngine{r: r, key: key}, nil
+	case scenario.EngineEndpoint:
+		u, err := url.Parse(e.URL)
+		if err != nil {
+			return nil, err
+		}
+		u.Path = trimV1(u.Path)
+		return &endpoint{url: u.String(), key: key}, nil
+	}
+	return nil, fmt.Errorf("unknown engine kind %q", e.Kind)
+}
+
+// trimV1 lets users write the base address with or without /v1.
+func trimV1(p string) string {
+	for len(p) > 0 && p[len(p)-1] == '/' {
+		p = p[:len(p)-1]
+	}
+	if len(p) >= 3 && p[len(p)-3:] == "/v1" {
+		p = p[:len(p)-3]
+	}
+	return p
+}
+
+type simEngine struct {
+	r   *sim.Running
+	key string
+}
+
+func (s *simEngine) Kind() string   { return scenario.EngineSim }
+func (s *simEngine) URL() string    { return s.r.URL }
+func (s *simEngine) APIKey() string { return s.key }
+func (s *simEngine) Close() error   { return s.r.Close() }
+
+type endpoint struct{ url, key string }
+
+func (e *endpoint) Kind() string   { return scenario.EngineEndpoint }
+func (e *endpoint) URL() string    { return e.url }
+func (e *endpoint) APIKey() string { return e.key }
+func (e *endpoint) Close() error   { return nil }
+
+var (
+	_ Engine = (*simEngine)(nil)
+	_ Engine = (*endpoint)(nil)
+)

@@ -180,6 +180,10 @@ func (l *level) run(ctx context.Context) (LevelRun, error) {
 	} else {
 		interrupted = l.openLoop(ctx, prod, &out)
 	}
+	if now := l.clock.Now(); interrupted && now < out.MeasureEndUS {
+		// The window ends where issuing stopped, not where it was planned to.
+		out.MeasureEndUS = max(now, out.MeasureStartUS)
+	}
 	if prodErr != nil {
 		l.cancelReq(prodErr)
 		l.wg.Wait()

@@ -1,0 +1,393 @@
+package runner
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/perfgate/perfgate/internal/openai"
+	"github.com/perfgate/perfgate/internal/record"
+	"github.com/perfgate/perfgate/internal/scenario"
+	"github.com/perfgate/perfgate/internal/sim"
+)
+
+type memSink struct {
+	mu   sync.Mutex
+	recs []record.Record
+	fail error
+}
+
+func (m *memSink) Write(r *record.Record) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.fail != nil {
+		return m.fail
+	}
+	m.recs = append(m.recs, *r)
+	return nil
+}
+
+func (m *memSink) phase(p string) []record.Record {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []record.Record
+	for _, r := range m.recs {
+		if r.Phase == p {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+func load(t *testing.T, y string) *scenario.Scenario {
+	t.Helper()
+	s, err := scenario.Parse("test.yaml", []byte(y))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// serverLog is what a delay server saw and did for one request.
+type serverLog struct {
+	arrived time.Time
+	sent    []time.Time // when each content chunk was flushed
+}
+
+type logs struct {
+	mu  sync.Mutex
+	all []*serverLog
+}
+
+// delayServer streams n content chunks: the first ttft after the request
+// arrives, then one every gap. stall makes it hang after the first chunk.
+func delayServer(t *testing.T, ttft, gap time.Duration, n int, stall bool) string {
+	url, _ := delayServerLog(t, ttft, gap, n, stall)
+	return url
+}
+
+// delayServerLog is delayServer that also logs its own send times, so a test
+// can compare what perfgate measured with what the server really did.
+func delayServerLog(t *testing.T, ttft, gap time.Duration, n int, stall bool) (string, *logs) {
+	t.Helper()
+	lg := &logs{}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		sl := &serverLog{arrived: start}
+		lg.mu.Lock()
+		lg.all = append(lg.all, sl)
+		lg.mu.Unlock()
+		fl := w.(http.Flusher)
+		w.Header().Set("Content-Type", "text/event-stream")
+		for i := range n {
+			time.Sleep(time.Until(start.Add(ttft + time.Duration(i)*gap)))
+			fmt.Fprintf(w, "data: {\"choices\":[{\"text\":\" t%d\"}]}\n\n", i)
+			fl.Flush()
+			lg.mu.Lock()
+			sl.sent = append(sl.sent, time.Now())
+			lg.mu.Unlock()
+			if stall {
+				<-r.Context().Done()
+				return
+			}
+		}
+		fmt.Fprintf(w, "data: {\"choices\":[],\"usage\":{\"prompt_tokens\":7,\"completion_tokens\":%d}}\n\ndata: [DONE]\n\n", n)
+	}))
+	t.Cleanup(srv.Close)
+	return srv.URL, lg
+}
+
+// match finds the server's log of the request sent at sent.
+func (lg *logs) match(sent time.Time) *serverLog {
+	lg.mu.Lock()
+	defer lg.mu.Unlock()
+	var best *serverLog
+	for _, l := range lg.all {
+		if best == nil || absDur(l.arrived.Sub(sent)) < absDur(best.arrived.Sub(sent)) {
+			best = l
+		}
+	}
+	return best
+}
+
+func absDur(d time.Duration) time.Duration {
+	if d < 0 {
+		return -d
+	}
+	return d
+}
+
+func runWith(t *testing.T, ctx context.Context, s *scenario.Scenario, url string, sink Sink) Result {
+	t.Helper()
+	c := openai.New(openai.Options{BaseURL: url, MaxConns: 64})
+	t.Cleanup(c.Close)
+	res, err := Run(ctx, Config{Scenario: s, Client: c, Model: "m", Sink: sink, InterruptGrace: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res
+}
+
+const base = `
+name: t
+seed: 3
+workload: {classes: [{input_tokens: 16, output_tokens: 4}]}
+`
+
+func TestOpenLoopMeasuresKnownDelays(t *testing.T) {
+	const ttft, gap = 30 * time.Millisecond, 10 * time.Millisecond
+	url, lg := delayServerLog(t, ttft, gap, 4, false)
+	s := load(t, base+`
+load: {rate: 20, arrival: constant}
+phases: {warmup: {requests: 2}, measure: {requests: 10}}
+`)
+	sink := &memSink{}
+	c := openai.New(openai.Options{BaseURL: url})
+	t.Cleanup(c.Close)
+	res, err := Run(context.Background(), Config{Scenario: s, Client: c, Model: "m", Sink: sink})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Issued != 12 || len(sink.recs) != 12 {
+		t.Fatalf("issued %d, recorded %d", res.Issued, len(sink.recs))
+	}
+	meas := sink.phase(record.PhaseMeasure)
+	if len(meas) != 10 || len(sink.phase(record.PhaseWarmup)) != 2 {
+		t.Fatalf("phases: %d measured", len(meas))
+	}
+	slices.SortFunc(meas, func(a, b record.Record) int { return int(a.ScheduledUS - b.ScheduledUS) })
+	for i, r := range meas {
+		if !r.OK() || r.OutputTokens != 4 || r.PromptTokens != 7 {
+			t.Fatalf("record %d: %+v", i, r)
+		}
+		// What the server really did (its own clock), measured within 2 ms.
+		sl := lg.match(c.Clock().At(r.SentUS))
+		us := func(v int64) time.Duration { return time.Duration(v) * time.Microsecond }
+		if d := us(r.TTFTUS()) - sl.sent[0].Sub(sl.arrived); d < -timingTolerance || d > timingTolerance {
+			t.Errorf("TTFT off by %v", d)
+		}
+		for j := 1; j < len(r.ChunkUS); j++ {
+			if d := us(r.ChunkUS[j]-r.ChunkUS[j-1]) - sl.sent[j].Sub(sl.sent[j-1]); d < -timingTolerance || d > timingTolerance {
+				t.Errorf("gap %d off by %v", j, d)
+			}
+		}
+		// And the delays the server meant are what it did, give or take its sleep.
+		if d := us(r.TTFTUS()) - ttft; d < 0 || d > 20*time.Millisecond {
+			t.Errorf("TTFT %v, want about %v", us(r.TTFTUS()), ttft)
+		}
+		// Constant arrivals every 50 ms: the 3rd arrival (index 2) starts measurement.
+		if want := int64(2+i) * 50_000; r.ScheduledUS-res.Levels[0].StartUS != want {
+			t.Errorf("request %d scheduled at %d µs, want %d", i, r.ScheduledUS-res.Levels[0].StartUS, want)
+		}
+		if r.SentUS < r.ScheduledUS {
+			t.Errorf("sent before its time: %+v", r)
+		}
+	}
+	lr := res.Levels[0]
+	if lr.MeasureStartUS-lr.StartUS != 100_000 || lr.MeasureEndUS-lr.StartUS != 550_000 {
+		t.Errorf("window %d..%d", lr.MeasureStartUS-lr.StartUS, lr.MeasureEndUS-lr.StartUS)
+	}
+}
+
+func TestSameSeedSameTraffic(t *testing.T) {
+	url := delayServer(t, time.Millisecond, time.Millisecond, 2, false)
+	s := load(t, `
+name: t
+seed: 11
+workload: {classes: [{input_tokens: {dist: uniform, min: 10, max: 500}, output_tokens: {dist: uniform, min: 1, max: 50}}]}
+load: {rate: 200}
+phases: {measure: {requests: 40}}
+`)
+	shape := func() ([]int64, []int) {
+		sink := &memSink{}
+		res := runWith(t, context.Background(), s, url, sink)
+		slices.SortFunc(sink.recs, func(a, b record.Record) int { return int(a.ID - b.ID) })
+		var at []int64
+		var lens []int
+		for _, r := range sink.recs {
+			at = append(at, r.ScheduledUS-res.Levels[0].StartUS)
+			lens = append(lens, r.RequestedInput*1000+r.RequestedOutput)
+		}
+		return at, lens
+	}
+	a1, l1 := shape()
+	a2, l2 := shape()
+	slices.Sort(a1)
+	slices.Sort(a2)
+	slices.Sort(l1)
+	slices.Sort(l2)
+	if !slices.Equal(a1, a2) || !slices.Equal(l1, l2) {
+		t.Error("the same seed must give the same arrivals and lengths")
+	}
+}
+
+func TestClosedLoopKeepsConcurrency(t *testing.T) {
+	r, err := sim.Start(sim.Config{Model: "m", TTFT: 10 * time.Millisecond, ITL: 5 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	s := load(t, base+`
+load: {concurrency: 3}
+phases: {warmup: {requests: 6}, measure: {requests: 30}}
+`)
+	sink := &memSink{}
+	res := runWith(t, context.Background(), s, r.URL, sink)
+	meas := sink.phase(record.PhaseMeasure)
+	if len(meas) != 30 || len(sink.phase(record.PhaseWarmup)) != 6 || res.Issued != 36 {
+		t.Fatalf("measured %d, issued %d", len(meas), res.Issued)
+	}
+	// Never more than 3 in flight.
+	type ev struct {
+		t int64
+		d int
+	}
+	var evs []ev
+	for _, r := range sink.recs {
+		evs = append(evs, ev{r.SentUS, 1}, ev{r.DoneUS, -1})
+	}
+	slices.SortFunc(evs, func(a, b ev) int {
+		if a.t != b.t {
+			return int(a.t - b.t)
+		}
+		return a.d - b.d
+	})
+	cur, peak := 0, 0
+	for _, e := range evs {
+		cur += e.d
+		peak = max(peak, cur)
+	}
+	if peak != 3 {
+		t.Errorf("peak in flight %d, want 3", peak)
+	}
+}
+
+func TestOnEndCancelCancelsInFlight(t *testing.T) {
+	url := delayServer(t, 5*time.Millisecond, 0, 1, true) // streams one chunk, then stalls
+	s := load(t, base+`
+load: {rate: 50, arrival: constant}
+phases: {measure: {duration: 200ms}, on_end: cancel}
+`)
+	sink := &memSink{}
+	res := runWith(t, context.Background(), s, url, sink)
+	if res.Issued != 10 || len(sink.recs) != 10 {
+		t.Fatalf("issued %d recorded %d", res.Issued, len(sink.recs))
+	}
+	for _, r := range sink.recs {
+		if r.Error != record.ErrCanceled || len(r.ChunkUS) != 1 {
+			t.Errorf("want canceled with its first chunk kept: %+v", r)
+		}
+	}
+}
+
+func TestDrainTimeoutCancels(t *testing.T) {
+	url := delayServer(t, time.Millisecond, 0, 1, true)
+	s := load(t, base+`
+load: {rate: 50, arrival: constant}
+phases: {measure: {requests: 3}, drain_timeout: 100ms}
+`)
+	sink := &memSink{}
+	res := runWith(t, context.Background(), s, url, sink)
+	if !res.Levels[0].DrainTimedOut || len(sink.recs) != 3 {
+		t.Fatalf("got %+v, %d records", res.Levels[0], len(sink.recs))
+	}
+	for _, r := range sink.recs {
+		if r.Error != record.ErrCanceled {
+			t.Errorf("%+v", r)
+		}
+	}
+}
+
+func TestInterruptKeepsEverything(t *testing.T) {
+	url := delayServer(t, time.Millisecond, 0, 1, true)
+	s := load(t, base+`
+load: {levels: [20, 40], mode: open, arrival: constant}
+phases: {measure: {duration: 10s}}
+`)
+	sink := &memSink{}
+	ctx, cancel := context.WithCancel(context.Background())
+	time.AfterFunc(300*time.Millisecond, cancel)
+	start := time.Now()
+	res := runWith(t, ctx, s, url, sink)
+	if !res.Interrupted || len(res.Levels) != 1 {
+		t.Fatalf("want an interrupted first level: %+v", res)
+	}
+	if el := time.Since(start); el > 3*time.Second {
+		t.Errorf("took %v to stop", el)
+	}
+	if len(sink.recs) != res.Issued || res.Issued < 5 {
+		t.Errorf("issued %d recorded %d", res.Issued, len(sink.recs))
+	}
+	lr := res.Levels[0]
+	if w := lr.MeasureEndUS - lr.MeasureStartUS; w > 1_000_000 {
+		t.Errorf("the window must end where issuing stopped, got %d µs", w)
+	}
+}
+
+func TestMaxInFlightRecordsQueueWait(t *testing.T) {
+	url := delayServer(t, 40*time.Millisecond, 0, 1, false)
+	s := load(t, base+`
+load: {rate: 100, arrival: constant, max_in_flight: 1}
+phases: {measure: {requests: 4}}
+`)
+	sink := &memSink{}
+	runWith(t, context.Background(), s, url, sink)
+	var waits []int64
+	for _, r := range sink.recs {
+		waits = append(waits, r.QueueWaitUS)
+		if r.ScheduleDelayUS() > 20_000 {
+			t.Errorf("queue wait counted as schedule delay: %+v", r)
+		}
+	}
+	slices.Sort(waits)
+	// Requests every 10 ms into a 40 ms server one at a time: the 4th waits about 90 ms.
+	if waits[0] > 5_000 || waits[3] < 80_000 {
+		t.Errorf("queue waits %v", waits)
+	}
+}
+
+func TestSinkFailureStopsTheRun(t *testing.T) {
+	url := delayServer(t, time.Millisecond, 0, 1, false)
+	s := load(t, base+`
+load: {rate: 100}
+phases: {measure: {duration: 5s}}
+`)
+	boom := errors.New("disk full")
+	c := openai.New(openai.Options{BaseURL: url})
+	defer c.Close()
+	start := time.Now()
+	_, err := Run(context.Background(), Config{Scenario: s, Client: c, Model: "m", Sink: &memSink{fail: boom}})
+	if !errors.Is(err, boom) {
+		t.Fatalf("got %v", err)
+	}
+	if time.Since(start) > 2*time.Second {
+		t.Error("a failing sink must stop the run early")
+	}
+}
+
+func TestPlanOpen(t *testing.T) {
+	ph := func(y string) scenario.Phases { return load(t, base+"load: {rate: 10}\n"+y).Phases }
+	p := &constProc{0.1}
+	plan := planOpen(p, ph("phases: {warmup: {duration: 1s}, measure: {duration: 2s}}"))
+	if plan.nWarmup != 10 || len(plan.times) != 30 || plan.measureStart != time.Second || plan.measureEnd != 3*time.Second {
+		t.Errorf("duration phases: %d warmup, %d total, window %v..%v", plan.nWarmup, len(plan.times), plan.measureStart, plan.measureEnd)
+	}
+	plan = planOpen(p, ph("phases: {warmup: {requests: 3}, measure: {requests: 5}}"))
+	if plan.nWarmup != 3 || len(plan.times) != 8 || plan.measureStart != 300*time.Millisecond || plan.measureEnd != 700*time.Millisecond {
+		t.Errorf("count phases: %+v", plan)
+	}
+	plan = planOpen(p, ph("phases: {measure: {duration: 10s, requests: 4}}"))
+	if len(plan.times) != 4 || plan.measureEnd != 300*time.Millisecond {
+		t.Errorf("whichever first: %+v", plan)
+	}
+}
+
+type constProc struct{ gap float64 }
+
+func (c *constProc) Next() float64 { return c.gap }

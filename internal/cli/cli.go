@@ -119,6 +119,13 @@ works on a laptop without a GPU.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
+	root.Args = func(cmd *cobra.Command, args []string) error {
+		if len(args) > 0 {
+			return &argsError{fmt.Sprintf("unknown command %q; perfgate's commands are: run, validate", args[0])}
+		}
+		return nil
+	}
+	root.RunE = func(cmd *cobra.Command, args []string) error { return cmd.Help() }
 	root.SetOut(env.Stdout)
 	root.SetErr(env.Stderr)
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {

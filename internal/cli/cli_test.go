@@ -1,0 +1,213 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/perfgate/perfgate/internal/analysis"
+	"github.com/perfgate/perfgate/internal/record"
+	"github.com/perfgate/perfgate/internal/scenario"
+)
+
+type result struct {
+	code           int
+	stdout, stderr string
+}
+
+func run(t *testing.T, ctx context.Context, env map[string]string, args ...string) result {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code := Main(ctx, args, Env{
+		Stdout: &out, Stderr: &errb,
+		Getenv: func(k string) string { return env[k] },
+		Args:   append([]string{"perfgate"}, args...),
+	})
+	return result{code, out.String(), errb.String()}
+}
+
+func writeScenario(t *testing.T, body string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "s.yaml")
+	if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+const tiny = `
+name: tiny run
+seed: 5
+engine: {kind: sim, max_num_seqs: 4, ttft_ms: 5, itl_ms: 2}
+workload: {classes: [{input_tokens: {dist: uniform, min: 10, max: 40}, output_tokens: 8}]}
+load: {mode: open, levels: [20, 40], arrival: poisson}
+phases: {warmup: {duration: 100ms}, measure: {duration: 400ms}}
+slo: {ttft_ms: 100}
+percentiles: [50, 99]
+`
+
+func onlyDir(t *testing.T, out string) string {
+	t.Helper()
+	entries, err := os.ReadDir(out)
+	if err != nil || len(entries) != 1 {
+		t.Fatalf("want one run folder in %s: %v %v", out, entries, err)
+	}
+	return filepath.Join(out, entries[0].Name())
+}
+
+func TestRunWritesTheRunFolder(t *testing.T) {
+	out := t.TempDir()
+	r := run(t, context.Background(), nil, "run", writeScenario(t, tiny), "--out", out, "--label", "base")
+	if r.code != 0 {
+		t.Fatalf("exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	dir := onlyDir(t, out)
+	if !strings.HasSuffix(dir, "_tiny-run_base") {
+		t.Errorf("folder name %s", dir)
+	}
+	for _, f := range []string{record.ScenarioFile, record.MetaFile, record.RequestsFile, record.SummaryFile} {
+		if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
+			t.Errorf("missing %s", f)
+		}
+	}
+	var sum record.Summary
+	if err := record.ReadJSON(filepath.Join(dir, record.SummaryFile), &sum); err != nil {
+		t.Fatal(err)
+	}
+	if sum.Status != record.StatusCompleted || sum.Interrupted || len(sum.Levels) != 2 || sum.SchemaVersion != 1 {
+		t.Fatalf("summary: %+v", sum)
+	}
+	for i, l := range sum.Levels {
+		if l.Completed == 0 || l.Failed != 0 || l.OutputThrough <= 0 || l.RequestGoodput == nil || l.RequestedRate != []float64{20, 40}[i] {
+			t.Errorf("level %d: %+v", i, l)
+		}
+		for _, k := range []string{"median_ttft_ms", "p99_ttft_ms", "p50_tpot_ms", "mean_itl_ms", "std_e2el_ms"} {
+			if _, ok := l.Latency[k]; !ok {
+				t.Errorf("level %d lacks %s", i, k)
+			}
+		}
+	}
+	var meta record.Meta
+	record.ReadJSON(filepath.Join(dir, record.MetaFile), &meta)
+	if meta.Engine.Kind != "sim" || meta.Engine.Model != "sim-model" || meta.StartWall.IsZero() || !meta.Tokenizer.Calibrated {
+		t.Errorf("meta: %+v", meta)
+	}
+	// The snapshot is a valid scenario with the defaults filled in.
+	snap, err := scenario.LoadFile(filepath.Join(dir, record.ScenarioFile))
+	if err != nil || snap.Model != "sim-model" || snap.RequestTimeout.D() != scenario.DefaultRequestTimeout {
+		t.Errorf("snapshot: %+v %v", snap, err)
+	}
+	if !strings.Contains(r.stdout, "TTFT p50") || !strings.Contains(r.stdout, "run folder: "+dir) {
+		t.Errorf("stdout:\n%s", r.stdout)
+	}
+	if !strings.Contains(r.stderr, "level 2/2 (40 req/s)") {
+		t.Errorf("no progress lines on stderr:\n%s", r.stderr)
+	}
+}
+
+func TestInterruptedRunStaysReadable(t *testing.T) {
+	out := t.TempDir()
+	long := strings.Replace(tiny, "measure: {duration: 400ms}", "measure: {duration: 30s}", 1)
+	ctx, cancel := context.WithCancel(context.Background())
+	time.AfterFunc(600*time.Millisecond, cancel)
+	r := run(t, ctx, nil, "run", writeScenario(t, long), "--out", out, "--grace", "100ms")
+	if r.code != ExitFailed || !strings.Contains(r.stderr, "interrupted") {
+		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	}
+	dir := onlyDir(t, out)
+	var sum record.Summary
+	if err := record.ReadJSON(filepath.Join(dir, record.SummaryFile), &sum); err != nil {
+		t.Fatal(err)
+	}
+	if !sum.Interrupted || sum.Status != record.StatusInterrupted || len(sum.Levels) != 1 || sum.Levels[0].Completed == 0 {
+		t.Fatalf("summary: %+v", sum)
+	}
+	// As if perfgate had been killed: no summary, half a line at the end.
+	os.Remove(filepath.Join(dir, record.SummaryFile))
+	f, _ := os.OpenFile(filepath.Join(dir, record.RequestsFile), os.O_APPEND|os.O_WRONLY, 0)
+	f.WriteString(`{"id":99999,"phase":"meas`)
+	f.Close()
+	levels, st, err := analysis.ReadLevels(dir, nil, analysis.Options{Percentiles: []float64{50}})
+	if err != nil || !st.TornTail || len(levels) != 1 || levels[0].Completed != sum.Levels[0].Completed {
+		t.Fatalf("re-read: %+v %+v %v", levels, st, err)
+	}
+}
+
+func TestValidate(t *testing.T) {
+	good := writeScenario(t, tiny)
+	if r := run(t, context.Background(), nil, "validate", good); r.code != 0 || !strings.Contains(r.stdout, "ok (tiny run, 2 level(s), sim engine)") {
+		t.Errorf("good: %+v", r)
+	}
+	bad := writeScenario(t, strings.Replace(tiny, "levels:", "levles:", 1))
+	r := run(t, context.Background(), nil, "validate", good, bad)
+	if r.code != ExitUsage || !strings.Contains(r.stderr, bad+":6:") || !strings.Contains(r.stderr, `did you mean "levels"?`) {
+		t.Errorf("bad: %+v", r)
+	}
+	if r := run(t, context.Background(), nil, "validate", "/nonexistent.yaml"); r.code != ExitUsage || !strings.Contains(r.stderr, "no such file") {
+		t.Errorf("missing file: %+v", r)
+	}
+}
+
+func TestUsageErrors(t *testing.T) {
+	for _, args := range [][]string{
+		{"run"},
+		{"run", "a.yaml", "b.yaml"},
+		{"run", "--bogus", "x.yaml"},
+		{"frobnicate"},
+		{"validate"},
+		{"run", writeScenario(t, tiny), "--label", "a/b"},
+		{"run", "/nonexistent.yaml"},
+	} {
+		r := run(t, context.Background(), nil, args...)
+		if r.code != ExitUsage || r.stderr == "" {
+			t.Errorf("%v: exit %d, stderr %q", args, r.code, r.stderr)
+		}
+	}
+}
+
+func TestEndpointProblems(t *testing.T) {
+	ep := func(url string) string {
+		return `
+name: ep
+engine: {kind: endpoint, url: "` + url + `", api_key_env: PERFGATE_TEST_KEY}
+workload: {classes: [{input_tokens: 10, output_tokens: 2}]}
+load: {concurrency: 1}
+phases: {measure: {requests: 1}}
+`
+	}
+	r := run(t, context.Background(), nil, "run", writeScenario(t, ep("http://127.0.0.1:9")), "--out", t.TempDir())
+	if r.code != ExitUsage || !strings.Contains(r.stderr, "PERFGATE_TEST_KEY") {
+		t.Errorf("missing key: %+v", r)
+	}
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	addr := ln.Addr().String()
+	ln.Close()
+	out := t.TempDir()
+	r = run(t, context.Background(), map[string]string{"PERFGATE_TEST_KEY": "k"}, "run", writeScenario(t, ep("http://"+addr)), "--out", out)
+	if r.code != ExitFailed || !strings.Contains(r.stderr, "connection refused") {
+		t.Errorf("unreachable: %+v", r)
+	}
+}
+
+func TestHelpHasExamples(t *testing.T) {
+	for _, args := range [][]string{{"--help"}, {"run", "--help"}, {"validate", "--help"}} {
+		r := run(t, context.Background(), nil, args...)
+		if r.code != 0 || !strings.Contains(r.stdout, "Examples:") {
+			t.Errorf("%v: %d %s", args, r.code, r.stdout)
+		}
+	}
+}
+
+func TestRedactArgs(t *testing.T) {
+	got := redactArgs([]string{"perfgate", "--api-key", "sk-1", "--token=abc", "run", "x.yaml"})
+	b, _ := json.Marshal(got)
+	if strings.Contains(string(b), "sk-1") || strings.Contains(string(b), "abc") || got[4] != "run" {
+		t.Errorf("%v", got)
+	}
+}

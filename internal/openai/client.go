@@ -7,15 +7,17 @@ package openai
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/valyala/fastjson"
 
 	"github.com/perfgate/perfgate/internal/record"
 )
@@ -27,6 +29,7 @@ type Client struct {
 	hc      *http.Client
 	clock   record.Clock
 	readers sync.Pool
+	parsers sync.Pool
 }
 
 // Options configure a Client.
@@ -67,6 +70,7 @@ func New(o Options) *Client {
 		clock:  o.Clock,
 	}
 	c.readers.New = func() any { return NewSSEReader(nil) }
+	c.parsers.New = func() any { return new(chunkParser) }
 	return c
 }
 
@@ -134,7 +138,8 @@ func (c *Client) Stream(ctx context.Context, path string, body []byte, timeout t
 }
 
 func (c *Client) readStream(ctx, rctx context.Context, sr *SSEReader, rec *record.Record) {
-	var ch chunk
+	cp := c.parsers.Get().(*chunkParser)
+	defer c.parsers.Put(cp)
 	done := false
 	for {
 		data, err := sr.Next()
@@ -163,27 +168,27 @@ func (c *Client) readStream(ctx, rctx context.Context, sr *SSEReader, rec *recor
 			}
 			continue
 		}
-		ch.reset()
-		if err := json.Unmarshal(data, &ch); err != nil {
+		ch, err := cp.parse(data)
+		if err != nil {
 			rec.EndUS = now
 			fail(rec, record.ErrMalformed, fmt.Sprintf("chunk %d is not JSON: %v: %s", len(rec.ChunkUS)+1, err, clip(data, 200)))
 			return
 		}
-		if ch.Error != nil {
+		if ch.isErr {
 			rec.EndUS = now
-			fail(rec, ch.Error.class(), "error in stream: "+ch.Error.message())
+			fail(rec, errClass(ch.errCode), "error in stream: "+ch.errMsg)
 			return
 		}
-		if ch.hasContent() {
+		if ch.content {
 			if len(rec.ChunkUS) == 0 {
 				rec.FirstTokenUS = now
 			}
 			rec.ChunkUS = append(rec.ChunkUS, now-rec.SentUS)
 			rec.EndUS = now
 		}
-		if ch.Usage != nil {
-			rec.PromptTokens = ch.Usage.PromptTokens
-			rec.OutputTokens = ch.Usage.CompletionTokens
+		if ch.usage {
+			rec.PromptTokens = ch.promptTokens
+			rec.OutputTokens = ch.completion
 		}
 	}
 }
@@ -219,84 +224,82 @@ func statusClass(code int) string {
 
 var doneMarker = []byte("[DONE]")
 
-// chunk holds the parts of a streamed completion chunk that perfgate reads.
-type chunk struct {
-	Choices []struct {
-		Text  *string `json:"text"`
-		Delta struct {
-			Content          *string `json:"content"`
-			ReasoningContent *string `json:"reasoning_content"`
-		} `json:"delta"`
-	} `json:"choices"`
-	Usage *struct {
-		PromptTokens     int `json:"prompt_tokens"`
-		CompletionTokens int `json:"completion_tokens"`
-	} `json:"usage"`
-	Error *streamError `json:"error"`
-	// vLLM (and others) may send {"object": "error", "message": ...} bare.
-	Object  string `json:"object"`
-	Message string `json:"message"`
-	Code    any    `json:"code"`
+// chunkInfo is what perfgate reads from a streamed completion chunk.
+type chunkInfo struct {
+	content                  bool // it carries generated text
+	usage                    bool
+	promptTokens, completion int
+	errMsg                   string // an error object in the stream
+	errCode                  int
+	isErr                    bool
 }
 
-func (c *chunk) reset() {
-	c.Choices = c.Choices[:0]
-	c.Usage = nil
-	c.Error = nil
-	c.Object, c.Message, c.Code = "", "", nil
-}
+// chunkParser decodes chunks with fastjson: it validates the whole JSON text
+// and allocates nothing once warm, which matters at one chunk per token.
+type chunkParser struct{ p fastjson.Parser }
 
-// hasContent reports whether the chunk carries generated text: completion
-// text, chat content or reasoning content that is not empty. A chat stream's
-// first chunk (the role, with empty content) is not a token.
-func (c *chunk) hasContent() bool {
-	for _, ch := range c.Choices {
-		if (ch.Text != nil && *ch.Text != "") ||
-			(ch.Delta.Content != nil && *ch.Delta.Content != "") ||
-			(ch.Delta.ReasoningContent != nil && *ch.Delta.ReasoningContent != "") {
-			return true
+func (cp *chunkParser) parse(data []byte) (chunkInfo, error) {
+	var ci chunkInfo
+	v, err := cp.p.ParseBytes(data)
+	if err != nil {
+		return ci, err
+	}
+	if v.Type() != fastjson.TypeObject {
+		return ci, fmt.Errorf("a chunk must be a JSON object, got %s", v.Type())
+	}
+	// Generated text: completion text, chat content or reasoning content
+	// that is not empty. A chat stream's first chunk (the role, with empty
+	// content) is not a token.
+	for _, ch := range v.GetArray("choices") {
+		if len(ch.GetStringBytes("text")) > 0 ||
+			len(ch.GetStringBytes("delta", "content")) > 0 ||
+			len(ch.GetStringBytes("delta", "reasoning_content")) > 0 {
+			ci.content = true
+			break
 		}
 	}
-	return false
-}
-
-type streamError struct {
-	Message string `json:"message"`
-	Code    any    `json:"code"`
-	Type    string `json:"type"`
-}
-
-func (e *streamError) message() string {
-	if e.Message != "" {
-		return e.Message
+	if u := v.Get("usage"); u != nil && u.Type() == fastjson.TypeObject {
+		ci.usage = true
+		ci.promptTokens = u.GetInt("prompt_tokens")
+		ci.completion = u.GetInt("completion_tokens")
 	}
-	return e.Type
+	// {"error": {...}}, or vLLM's bare {"object": "error", "message": ...}.
+	if e := v.Get("error"); e != nil && e.Type() == fastjson.TypeObject {
+		ci.isErr = true
+		ci.errMsg = string(e.GetStringBytes("message"))
+		if ci.errMsg == "" {
+			ci.errMsg = string(e.GetStringBytes("type"))
+		}
+		ci.errCode = codeOf(e.Get("code"))
+	} else if string(v.GetStringBytes("object")) == "error" {
+		ci.isErr = true
+		ci.errMsg = string(v.GetStringBytes("message"))
+		ci.errCode = codeOf(v.Get("code"))
+	}
+	return ci, nil
 }
 
-func (e *streamError) class() string {
-	var code int
-	switch v := e.Code.(type) {
-	case float64:
-		code = int(v)
-	case string:
-		fmt.Sscan(v, &code)
+func codeOf(v *fastjson.Value) int {
+	if v == nil {
+		return 0
 	}
+	switch v.Type() {
+	case fastjson.TypeNumber:
+		return v.GetInt()
+	case fastjson.TypeString:
+		n, _ := strconv.Atoi(string(v.GetStringBytes()))
+		return n
+	}
+	return 0
+}
+
+// errClass maps an in-stream error's code to an error class; an error
+// without a code is taken as the server's failure.
+func errClass(code int) string {
 	if code >= 400 {
 		return statusClass(code)
 	}
 	return record.ErrHTTP5xx
-}
-
-// UnmarshalJSON accepts both {"error": {...}} and the bare {"object": "error"} form.
-func (c *chunk) UnmarshalJSON(b []byte) error {
-	type plain chunk
-	if err := json.Unmarshal(b, (*plain)(c)); err != nil {
-		return err
-	}
-	if c.Error == nil && c.Object == "error" {
-		c.Error = &streamError{Message: c.Message, Code: c.Code}
-	}
-	return nil
 }
 
 func oneLine(b []byte) string { return strings.Join(strings.Fields(string(clip(b, 300))), " ") }

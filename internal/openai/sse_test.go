@@ -108,11 +108,10 @@ func BenchmarkSSEReader(b *testing.B) {
 // BenchmarkChunkDecode is the per-chunk cost of reading and decoding a chunk.
 func BenchmarkChunkDecode(b *testing.B) {
 	data := []byte("{\"id\":\"cmpl-1\",\"object\":\"text_completion\",\"created\":1,\"model\":\"m\",\"choices\":[{\"index\":0,\"text\":\" word\",\"logprobs\":null,\"finish_reason\":null}],\"usage\":null}")
-	var ch chunk
+	var cp chunkParser
 	b.ReportAllocs()
 	for i := 0; i < b.N; i++ {
-		ch.reset()
-		if err := ch.UnmarshalJSON(data); err != nil || !ch.hasContent() {
+		if ci, err := cp.parse(data); err != nil || !ci.content {
 			b.Fatal(err)
 		}
 	}

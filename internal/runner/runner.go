@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -258,14 +259,7 @@ func (l *level) openLoop(ctx context.Context, prod <-chan prepared, out *LevelRu
 		if i >= sch.nWarmup {
 			phase = record.PhaseMeasure
 		}
-		if d := time.Until(base.Add(off)); d > 0 {
-			timer.Reset(d)
-			select {
-			case <-timer.C:
-			case <-ctx.Done():
-				return true
-			}
-		} else if ctx.Err() != nil {
+		if !waitUntil(ctx, timer, base.Add(off)) {
 			return true
 		}
 		if l.sinkErr.Load() != nil {
@@ -289,6 +283,31 @@ func (l *level) openLoop(ctx context.Context, prod <-chan prepared, out *LevelRu
 		}
 	}
 	return ctx.Err() != nil
+}
+
+// spinWindow is how close to a send time the dispatcher stops sleeping and
+// yields in a loop instead. Go's timers can wake up to a millisecond late
+// when the process is idle (the poller waits in whole milliseconds), which
+// would show up as schedule delay; yielding keeps other goroutines running.
+const spinWindow = 1500 * time.Microsecond
+
+// waitUntil returns at t (false if ctx ended first).
+func waitUntil(ctx context.Context, timer *time.Timer, t time.Time) bool {
+	if d := time.Until(t) - spinWindow; d > 0 {
+		timer.Reset(d)
+		select {
+		case <-timer.C:
+		case <-ctx.Done():
+			return false
+		}
+	}
+	for time.Until(t) > 0 {
+		if ctx.Err() != nil {
+			return false
+		}
+		runtime.Gosched()
+	}
+	return ctx.Err() == nil
 }
 
 type openPlan struct {
@@ -503,6 +522,7 @@ func (l *level) send(p prepared, phase string, scheduledUS, queueWaitUS int64) {
 		QueueWaitUS:     max(queueWaitUS, 0),
 		RequestedInput:  p.req.InputTokens,
 		RequestedOutput: p.req.OutputTokens,
+		ChunkUS:         make([]int64, 0, min(p.req.OutputTokens, 1<<16)),
 	}
 	ctx := l.reqCtx
 	if phase == record.PhaseMeasure {

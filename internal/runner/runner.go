@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -252,14 +251,12 @@ func (l *level) openLoop(ctx context.Context, prod <-chan prepared, out *LevelRu
 		slots = make(chan struct{}, s.Load.MaxInFlight)
 	}
 	base := l.clock.At(l.startUS)
-	timer := time.NewTimer(time.Hour)
-	defer timer.Stop()
 	for i, off := range sch.times {
 		phase := record.PhaseWarmup
 		if i >= sch.nWarmup {
 			phase = record.PhaseMeasure
 		}
-		if !waitUntil(ctx, timer, base.Add(off)) {
+		if !waitUntil(ctx, base.Add(off)) {
 			return true
 		}
 		if l.sinkErr.Load() != nil {
@@ -274,40 +271,26 @@ func (l *level) openLoop(ctx context.Context, prod <-chan prepared, out *LevelRu
 	}
 	// Wait out the rest of the window: with a duration-limited phase the
 	// window ends at its end, not at the last arrival.
-	if d := time.Until(base.Add(sch.measureEnd)); d > 0 {
-		timer.Reset(d)
-		select {
-		case <-timer.C:
-		case <-ctx.Done():
-			return true
-		}
-	}
-	return ctx.Err() != nil
+	return !waitUntil(ctx, base.Add(sch.measureEnd))
 }
 
-// spinWindow is how close to a send time the dispatcher stops sleeping and
-// yields in a loop instead. Go's timers can wake up to a millisecond late
-// when the process is idle (the poller waits in whole milliseconds), which
-// would show up as schedule delay; yielding keeps other goroutines running.
-const spinWindow = 1500 * time.Microsecond
-
-// waitUntil returns at t (false if ctx ended first).
-func waitUntil(ctx context.Context, timer *time.Timer, t time.Time) bool {
-	if d := time.Until(t) - spinWindow; d > 0 {
-		timer.Reset(d)
-		select {
-		case <-timer.C:
-		case <-ctx.Done():
-			return false
-		}
-	}
-	for time.Until(t) > 0 {
+// waitUntil returns at t, or false within 20 ms of ctx ending. Go's timers can wake
+// up to a millisecond late when the process is idle (the poller waits in
+// whole milliseconds), and a late wake is schedule delay; so on Unix the
+// dispatcher sleeps in nanosleep, which the kernel wakes to the microsecond,
+// in slices short enough to notice ctx. It never spins: on a small machine a
+// spinning client steals the CPU the server needs.
+func waitUntil(ctx context.Context, t time.Time) bool {
+	for {
+		d := time.Until(t)
 		if ctx.Err() != nil {
 			return false
 		}
-		runtime.Gosched()
+		if d <= 0 {
+			return true
+		}
+		preciseSleep(min(d, 20*time.Millisecond))
 	}
-	return ctx.Err() == nil
 }
 
 type openPlan struct {

@@ -1,0 +1,8 @@
+//go:build !unix
+
+package runner
+
+import "time"
+
+// preciseSleep falls back to Go's timer where nanosleep is not available.
+func preciseSleep(d time.Duration) { time.Sleep(d) }

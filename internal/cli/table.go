@@ -54,17 +54,17 @@ func printTable(w io.Writer, s *scenario.Scenario, sum record.Summary) {
 	tw.Flush()
 	fmt.Fprintln(w, "latencies in ms; sched = schedule delay (how late perfgate sent), ms")
 	for _, l := range sum.Levels {
-		if l.Failed > 0 || l.Canceled > 0 {
+		if l.Failed > 0 {
 			var parts []string
 			for _, c := range record.ErrorClasses {
 				if n := l.FailedByClass[c]; n > 0 {
 					parts = append(parts, fmt.Sprintf("%s %d", c, n))
 				}
 			}
-			if l.Canceled > 0 {
-				parts = append(parts, fmt.Sprintf("canceled %d", l.Canceled))
-			}
-			fmt.Fprintf(w, "level %d errors: %s\n", l.Level+1, strings.Join(parts, ", "))
+			fmt.Fprintf(w, "level %d failed requests: %s\n", l.Level+1, strings.Join(parts, ", "))
+		}
+		if l.Canceled > 0 {
+			fmt.Fprintf(w, "level %d: %d request(s) canceled by perfgate (on_end: cancel, drain_timeout or Ctrl-C), not counted as completed\n", l.Level+1, l.Canceled)
 		}
 	}
 }

@@ -1,0 +1,58 @@
+package engine
+
+import (
+	"errors"
+	"net/http"
+	"testing"
+
+	"github.com/perfgate/perfgate/internal/scenario"
+)
+
+func load(t *testing.T, engine string) *scenario.Scenario {
+	t.Helper()
+	s, err := scenario.Parse("e.yaml", []byte("name: e\nengine: "+engine+"\nworkload: {classes: [{input_tokens: 1, output_tokens: 1}]}\nload: {rate: 1}\nphases: {measure: {requests: 1}}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func TestSimEngineServes(t *testing.T) {
+	e, err := Start(load(t, "{kind: sim}"), func(string) string { return "" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	resp, err := http.Get(e.URL() + "/health")
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("%v %v", resp, err)
+	}
+	resp.Body.Close()
+	if e.Kind() != "sim" || e.APIKey() != "" {
+		t.Errorf("%s %q", e.Kind(), e.APIKey())
+	}
+}
+
+func TestEndpointURLAndKey(t *testing.T) {
+	env := map[string]string{"K": "secret"}
+	for in, want := range map[string]string{
+		"http://h:8000":       "http://h:8000",
+		"http://h:8000/":      "http://h:8000",
+		"http://h:8000/v1":    "http://h:8000",
+		"http://h/proxy/v1/":  "http://h/proxy",
+		"https://h/base/path": "https://h/base/path",
+	} {
+		e, err := Start(load(t, `{kind: endpoint, url: "`+in+`", api_key_env: K}`), func(k string) string { return env[k] })
+		if err != nil {
+			t.Fatal(err)
+		}
+		if e.URL() != want || e.APIKey() != "secret" {
+			t.Errorf("%s → %s (key %q), want %s", in, e.URL(), e.APIKey(), want)
+		}
+	}
+	_, err := Start(load(t, `{kind: endpoint, url: "http://h", api_key_env: MISSING}`), func(string) string { return "" })
+	var mk *MissingKeyError
+	if !errors.As(err, &mk) || mk.Var != "MISSING" {
+		t.Errorf("want a MissingKeyError, got %v", err)
+	}
+}

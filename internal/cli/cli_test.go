@@ -14,6 +14,7 @@ import (
 	"github.com/perfgate/perfgate/internal/analysis"
 	"github.com/perfgate/perfgate/internal/record"
 	"github.com/perfgate/perfgate/internal/scenario"
+	"github.com/perfgate/perfgate/internal/sim"
 )
 
 type result struct {
@@ -193,6 +194,44 @@ phases: {measure: {requests: 1}}
 	if r.code != ExitFailed || !strings.Contains(r.stderr, "connection refused") {
 		t.Errorf("unreachable: %+v", r)
 	}
+}
+
+func TestEndpointRun(t *testing.T) {
+	srv, err := sim.Start(sim.Config{Model: "served-model", TTFT: time.Millisecond, ITL: time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	out := t.TempDir()
+	r := run(t, context.Background(), map[string]string{"KEY": "sk-test-123"}, "run", writeScenario(t, `
+name: ep
+api: chat
+engine: {kind: endpoint, url: "`+srv.URL+`/v1", api_key_env: KEY}
+workload: {classes: [{input_tokens: 10, output_tokens: 3}]}
+load: {concurrency: 2}
+phases: {measure: {requests: 10}}
+`), "--out", out)
+	if r.code != 0 {
+		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	}
+	dir := onlyDir(t, out)
+	var meta record.Meta
+	record.ReadJSON(filepath.Join(dir, record.MetaFile), &meta)
+	if meta.Engine.Model != "served-model" || meta.Engine.Kind != "endpoint" || meta.Engine.API != "chat" {
+		t.Errorf("meta: %+v", meta.Engine)
+	}
+	var sum record.Summary
+	record.ReadJSON(filepath.Join(dir, record.SummaryFile), &sum)
+	if len(sum.Levels) != 1 || sum.Levels[0].Completed != 10 || sum.Levels[0].TotalOutput != 30 {
+		t.Errorf("summary: %+v", sum.Levels)
+	}
+	// The key reaches the server but no file.
+	filepath.Walk(dir, func(p string, info os.FileInfo, err error) error {
+		if b, _ := os.ReadFile(p); !info.IsDir() && bytes.Contains(b, []byte("sk-test-123")) {
+			t.Errorf("%s contains the API key", p)
+		}
+		return nil
+	})
 }
 
 func TestHelpHasExamples(t *testing.T) {

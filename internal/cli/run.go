@@ -99,11 +99,16 @@ func runScenario(ctx context.Context, env Env, log *slog.Logger, file string, o 
 	c := openai.New(openai.Options{BaseURL: eng.URL(), APIKey: eng.APIKey(), MaxConns: clientConns, Clock: clock})
 	defer c.Close()
 
+	// Ask /v1/models first: it finds the model when the scenario names none,
+	// and it fails fast, before a run folder exists, when nothing listens.
 	model := s.Model
+	models, modelsErr := c.Models(ctx)
+	if modelsErr != nil && !errors.Is(modelsErr, openai.ErrNotSupported) {
+		return "", fmt.Errorf("cannot reach the engine at %s: %w", eng.URL(), modelsErr)
+	}
 	if model == "" {
-		models, err := c.Models(ctx)
-		if err != nil {
-			return "", fmt.Errorf("the scenario names no model and asking the server failed: %w", err)
+		if modelsErr != nil {
+			return "", fmt.Errorf("the scenario names no model and the server cannot list them: %w", modelsErr)
 		}
 		if len(models) == 0 {
 			return "", fmt.Errorf("the scenario names no model and %s/v1/models lists none", eng.URL())

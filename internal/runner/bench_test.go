@@ -25,7 +25,6 @@ import (
 
 	"github.com/perfgate/perfgate/internal/openai"
 	"github.com/perfgate/perfgate/internal/record"
-	"github.com/perfgate/perfgate/internal/scenario"
 	"github.com/perfgate/perfgate/internal/stats"
 )
 
@@ -37,15 +36,6 @@ func TestMain(m *testing.M) {
 		return
 	}
 	os.Exit(m.Run())
-}
-
-func mustLoad(b *testing.B, y string) *scenario.Scenario {
-	b.Helper()
-	s, err := scenario.Parse("bench.yaml", []byte(y))
-	if err != nil {
-		b.Fatal(err)
-	}
-	return s
 }
 
 // instantServer streams n content chunks as fast as it can, one flush each.
@@ -80,7 +70,7 @@ func BenchmarkEndToEnd(b *testing.B) {
 	defer srv.Close()
 	const conc = 32
 	b.Run("runner", func(b *testing.B) {
-		s := mustLoad(b, fmt.Sprintf(`
+		s := load(b, fmt.Sprintf(`
 name: bench
 workload: {prompt: token_ids, classes: [{input_tokens: 16, output_tokens: %d}]}
 load: {concurrency: %d}
@@ -144,7 +134,7 @@ phases: {measure: {requests: %d}}
 func BenchmarkOpenLoop1000(b *testing.B) {
 	url := startBenchServer(b, 5*time.Millisecond, time.Millisecond)
 	for range b.N {
-		s := mustLoad(b, `
+		s := load(b, `
 name: bench
 workload: {prompt: token_ids, classes: [{input_tokens: 32, output_tokens: 64}]}
 load: {rate: 1000, arrival: poisson}
@@ -212,7 +202,7 @@ func startBenchServer(b *testing.B, first, gap time.Duration) string {
 func BenchmarkAccuracyUnderLoad(b *testing.B) {
 	url := startBenchServer(b, 40*time.Millisecond, 8*time.Millisecond)
 	for range b.N {
-		s := mustLoad(b, `
+		s := load(b, `
 name: accuracy
 workload: {prompt: token_ids, classes: [{input_tokens: 32, output_tokens: 64}]}
 load: {concurrency: 512}

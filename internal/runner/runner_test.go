@@ -45,7 +45,7 @@ func (m *memSink) phase(p string) []record.Record {
 	return out
 }
 
-func load(t *testing.T, y string) *scenario.Scenario {
+func load(t testing.TB, y string) *scenario.Scenario {
 	t.Helper()
 	s, err := scenario.Parse("test.yaml", []byte(y))
 	if err != nil {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/perfgate/perfgate/internal/arrival"
 	"github.com/perfgate/perfgate/internal/openai"
+	"github.com/perfgate/perfgate/internal/pace"
 	"github.com/perfgate/perfgate/internal/record"
 	"github.com/perfgate/perfgate/internal/scenario"
 	"github.com/perfgate/perfgate/internal/workload"
@@ -256,7 +257,7 @@ func (l *level) openLoop(ctx context.Context, prod <-chan prepared, out *LevelRu
 		if i >= sch.nWarmup {
 			phase = record.PhaseMeasure
 		}
-		if !waitUntil(ctx, base.Add(off)) {
+		if !pace.Until(ctx, base.Add(off)) {
 			return true
 		}
 		if l.sinkErr.Load() != nil {
@@ -271,26 +272,7 @@ func (l *level) openLoop(ctx context.Context, prod <-chan prepared, out *LevelRu
 	}
 	// Wait out the rest of the window: with a duration-limited phase the
 	// window ends at its end, not at the last arrival.
-	return !waitUntil(ctx, base.Add(sch.measureEnd))
-}
-
-// waitUntil returns at t, or false within 20 ms of ctx ending. Go's timers can wake
-// up to a millisecond late when the process is idle (the poller waits in
-// whole milliseconds), and a late wake is schedule delay; so on Unix the
-// dispatcher sleeps in nanosleep, which the kernel wakes to the microsecond,
-// in slices short enough to notice ctx. It never spins: on a small machine a
-// spinning client steals the CPU the server needs.
-func waitUntil(ctx context.Context, t time.Time) bool {
-	for {
-		d := time.Until(t)
-		if ctx.Err() != nil {
-			return false
-		}
-		if d <= 0 {
-			return true
-		}
-		preciseSleep(min(d, 20*time.Millisecond))
-	}
+	return !pace.Until(ctx, base.Add(sch.measureEnd))
 }
 
 type openPlan struct {

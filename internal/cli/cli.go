@@ -78,12 +78,13 @@ func Main(ctx context.Context, args []string, env Env) int {
 	}
 	var ue *usageError
 	var mk *engine.MissingKeyError
+	var ce *engine.ConfigError
 	var interrupted *interruptedError
 	switch {
 	case scenario.IsValidation(err):
 		fmt.Fprintln(env.Stderr, err)
 		return ExitUsage
-	case errors.As(err, &ue), errors.As(err, &mk), isCobraUsage(err):
+	case errors.As(err, &ue), errors.As(err, &mk), errors.As(err, &ce), isCobraUsage(err):
 		fmt.Fprintf(env.Stderr, "perfgate: %v\n", err)
 		if isCobraUsage(err) {
 			fmt.Fprintln(env.Stderr, "Run 'perfgate --help' for usage.")

@@ -45,7 +45,7 @@ func writeScenario(t *testing.T, body string) string {
 const tiny = `
 name: tiny run
 seed: 5
-engine: {kind: sim, max_num_seqs: 4, ttft_ms: 5, itl_ms: 2}
+engine: {kind: sim, max_num_seqs: 4, time_scale: 4}
 workload: {classes: [{input_tokens: {dist: uniform, min: 10, max: 40}, output_tokens: 8}]}
 load: {mode: open, levels: [20, 40], arrival: poisson}
 phases: {warmup: {duration: 100ms}, measure: {duration: 400ms}}
@@ -96,12 +96,12 @@ func TestRunWritesTheRunFolder(t *testing.T) {
 	}
 	var meta record.Meta
 	record.ReadJSON(filepath.Join(dir, record.MetaFile), &meta)
-	if meta.Engine.Kind != "sim" || meta.Engine.Model != "sim-model" || meta.StartWall.IsZero() || !meta.Tokenizer.Calibrated {
+	if meta.Engine.Kind != "sim" || meta.Engine.Model != "meta-llama/Llama-3.1-8B-Instruct" || meta.StartWall.IsZero() || !meta.Tokenizer.Calibrated {
 		t.Errorf("meta: %+v", meta)
 	}
 	// The snapshot is a valid scenario with the defaults filled in.
 	snap, err := scenario.LoadFile(filepath.Join(dir, record.ScenarioFile))
-	if err != nil || snap.Model != "sim-model" || snap.RequestTimeout.D() != scenario.DefaultRequestTimeout {
+	if err != nil || snap.Model != "meta-llama/Llama-3.1-8B-Instruct" || snap.RequestTimeout.D() != scenario.DefaultRequestTimeout {
 		t.Errorf("snapshot: %+v %v", snap, err)
 	}
 	if !strings.Contains(r.stdout, "TTFT p50") || !strings.Contains(r.stdout, "run folder: "+dir) {
@@ -197,7 +197,9 @@ phases: {measure: {requests: 1}}
 }
 
 func TestEndpointRun(t *testing.T) {
-	srv, err := sim.Start(sim.Config{Model: "served-model", TTFT: time.Millisecond, ITL: time.Millisecond})
+	cfg := sim.DefaultConfig()
+	cfg.Model, cfg.TimeScale = "served-model", 20
+	srv, err := sim.Start(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,7 +5,6 @@ package engine
 import (
 	"fmt"
 	"net/url"
-	"time"
 
 	"github.com/perfgate/perfgate/internal/scenario"
 	"github.com/perfgate/perfgate/internal/sim"
@@ -26,6 +25,63 @@ func (e *MissingKeyError) Error() string {
 	return fmt.Sprintf("engine.api_key_env names %s, but that environment variable is not set (or empty)", e.Var)
 }
 
+// ConfigError means the engine's settings cannot work (exit code 2).
+type ConfigError struct{ Err error }
+
+func (e *ConfigError) Error() string { return "engine settings: " + e.Err.Error() }
+func (e *ConfigError) Unwrap() error { return e.Err }
+
+// SimConfig turns a scenario's sim settings into the simulator's
+// configuration: unset values keep the simulator's (vLLM's) defaults, and the
+// simulator's seed is the scenario's unless the engine names its own.
+func SimConfig(s *scenario.Scenario) sim.Config {
+	m := s.Engine.Sim
+	c := sim.DefaultConfig()
+	c.Model = s.Model
+	c.Seed = s.Seed
+	setS := func(dst *string, v string) {
+		if v != "" {
+			*dst = v
+		}
+	}
+	setI := func(dst *int, v int) {
+		if v != 0 {
+			*dst = v
+		}
+	}
+	setF := func(dst *float64, v float64) {
+		if v != 0 {
+			*dst = v
+		}
+	}
+	setS(&c.Profile, m.Profile)
+	setI(&c.TensorParallel, m.TensorParallelSize)
+	setI(&c.MaxNumSeqs, m.MaxNumSeqs)
+	setI(&c.MaxNumBatchedTokens, m.MaxNumBatchedTokens)
+	setF(&c.GPUMemoryUtilization, m.GPUMemoryUtilization)
+	setI(&c.BlockSize, m.BlockSize)
+	setI(&c.MaxModelLen, m.MaxModelLen)
+	setI(&c.NumGPUBlocksOverride, m.NumGPUBlocksOverride)
+	setF(&c.TimeScale, m.TimeScale)
+	setF(&c.Jitter, m.Jitter)
+	setF(&c.SlowdownDecode, m.SlowdownDecode)
+	setF(&c.SlowdownPrefill, m.SlowdownPrefill)
+	setF(&c.FaultErrorRate, m.FaultErrorRate)
+	setI(&c.FaultStallAfter, m.FaultStallAfter)
+	setF(&c.FaultDisconnectRate, m.FaultDisconnectRate)
+	setI(&c.FaultCrashAfter, m.FaultCrashAfter)
+	if m.EnablePrefixCaching != nil {
+		c.EnablePrefixCaching = *m.EnablePrefixCaching
+	}
+	if m.Seed != nil {
+		c.Seed = *m.Seed
+	}
+	if m.StepOverheadMs != nil {
+		c.StepOverheadMs = *m.StepOverheadMs
+	}
+	return c
+}
+
 // Start brings up the scenario's engine. getenv reads the API key variable.
 func Start(s *scenario.Scenario, getenv func(string) string) (Engine, error) {
 	e := s.Engine
@@ -37,18 +93,10 @@ func Start(s *scenario.Scenario, getenv func(string) string) (Engine, error) {
 	}
 	switch e.Kind {
 	case scenario.EngineSim:
-		model := s.Model
-		if model == "" {
-			model = "sim-model"
-		}
-		r, err := sim.Start(sim.Config{
-			Model:      model,
-			MaxNumSeqs: e.MaxNumSeqs,
-			TTFT:       time.Duration(e.TTFTMs * float64(time.Millisecond)),
-			ITL:        time.Duration(e.ITLMs * float64(time.Millisecond)),
-		})
+		cfg := SimConfig(s)
+		r, err := sim.Start(cfg)
 		if err != nil {
-			return nil, err
+			return nil, &ConfigError{err}
 		}
 		return &simEngine{r: r, key: key}, nil
 	case scenario.EngineEndpoint:

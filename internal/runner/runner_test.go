@@ -228,7 +228,9 @@ phases: {measure: {requests: 40}}
 }
 
 func TestClosedLoopKeepsConcurrency(t *testing.T) {
-	r, err := sim.Start(sim.Config{Model: "m", TTFT: 10 * time.Millisecond, ITL: 5 * time.Millisecond})
+	cfg := sim.DefaultConfig()
+	cfg.Model, cfg.TimeScale = "m", 5
+	r, err := sim.Start(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

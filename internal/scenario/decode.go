@@ -156,6 +156,10 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
 		return
 	}
 	switch v.Kind() {
+	case reflect.Pointer:
+		elem := reflect.New(v.Type().Elem())
+		d.decode(n, elem.Elem(), path)
+		v.Set(elem)
 	case reflect.Struct:
 		d.decodeStruct(n, v, path)
 	case reflect.Slice:
@@ -260,17 +264,26 @@ func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value, path string) {
 		d.errAt(n, path, "%s: expected a mapping of keys, got %s", what, describe(n))
 		return
 	}
-	fields := map[string]int{}
+	fields := map[string][]int{}
 	var names []string
-	t := v.Type()
-	for i := 0; i < t.NumField(); i++ {
-		tag, _, _ := strings.Cut(t.Field(i).Tag.Get("yaml"), ",")
-		if tag == "" || tag == "-" {
-			continue
+	var collect func(t reflect.Type, index []int)
+	collect = func(t reflect.Type, index []int) {
+		for i := 0; i < t.NumField(); i++ {
+			f := t.Field(i)
+			tag, opts, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+			at := append(append([]int(nil), index...), i)
+			if tag == "" && strings.Contains(opts, "inline") && f.Type.Kind() == reflect.Struct {
+				collect(f.Type, at) // its keys stand at this level
+				continue
+			}
+			if tag == "" || tag == "-" {
+				continue
+			}
+			fields[tag] = at
+			names = append(names, tag)
 		}
-		fields[tag] = i
-		names = append(names, tag)
 	}
+	collect(v.Type(), nil)
 	seen := map[string]*yaml.Node{}
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, val := n.Content[i], n.Content[i+1]
@@ -298,7 +311,7 @@ func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value, path string) {
 			}
 			continue
 		}
-		d.decode(val, v.Field(idx), join(path, k.Value))
+		d.decode(val, v.FieldByIndex(idx), join(path, k.Value))
 	}
 }
 

@@ -50,10 +50,32 @@ type Engine struct {
 	// endpoint
 	URL       string `yaml:"url,omitempty"`
 	APIKeyEnv string `yaml:"api_key_env,omitempty"` // name of the environment variable holding the API key
-	// sim
-	MaxNumSeqs int     `yaml:"max_num_seqs,omitempty"`
-	TTFTMs     float64 `yaml:"ttft_ms,omitempty"`
-	ITLMs      float64 `yaml:"itl_ms,omitempty"`
+	// sim: the names of `perfgate sim serve` (and vllm serve) flags, with underscores
+	Sim SimSettings `yaml:",inline"`
+}
+
+// SimSettings configure the embedded simulator; zero values take the
+// simulator's defaults (docs/simulator.md).
+type SimSettings struct {
+	Profile              string   `yaml:"profile,omitempty"`
+	TensorParallelSize   int      `yaml:"tensor_parallel_size,omitempty"`
+	MaxNumSeqs           int      `yaml:"max_num_seqs,omitempty"`
+	MaxNumBatchedTokens  int      `yaml:"max_num_batched_tokens,omitempty"`
+	GPUMemoryUtilization float64  `yaml:"gpu_memory_utilization,omitempty"`
+	BlockSize            int      `yaml:"block_size,omitempty"`
+	MaxModelLen          int      `yaml:"max_model_len,omitempty"`
+	EnablePrefixCaching  *bool    `yaml:"enable_prefix_caching,omitempty"`
+	NumGPUBlocksOverride int      `yaml:"num_gpu_blocks_override,omitempty"`
+	TimeScale            float64  `yaml:"time_scale,omitempty"`
+	Seed                 *uint64  `yaml:"seed,omitempty"`
+	Jitter               float64  `yaml:"jitter,omitempty"`
+	SlowdownDecode       float64  `yaml:"slowdown_decode,omitempty"`
+	SlowdownPrefill      float64  `yaml:"slowdown_prefill,omitempty"`
+	StepOverheadMs       *float64 `yaml:"step_overhead_ms,omitempty"`
+	FaultErrorRate       float64  `yaml:"fault_error_rate,omitempty"`
+	FaultStallAfter      int      `yaml:"fault_stall_after,omitempty"`
+	FaultDisconnectRate  float64  `yaml:"fault_disconnect_rate,omitempty"`
+	FaultCrashAfter      int      `yaml:"fault_crash_after,omitempty"`
 }
 
 // Workload is a weighted mix of request classes.

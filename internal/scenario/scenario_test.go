@@ -88,7 +88,7 @@ func TestDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s.API != APICompletions || s.Engine.Kind != EngineSim || s.Engine.MaxNumSeqs != DefaultMaxNumSeqs {
+	if s.API != APICompletions || s.Engine.Kind != EngineSim {
 		t.Errorf("engine/api defaults: %+v %q", s.Engine, s.API)
 	}
 	if s.Load.Mode != ModeOpen || s.Load.Arrival != ArrivalPoisson || s.Load.Burstiness != 0 {

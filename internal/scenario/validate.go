@@ -6,18 +6,19 @@ import (
 	"math"
 	"net/url"
 	"os"
+	"reflect"
 	"regexp"
 	"slices"
 	"sort"
+	"strings"
 	"time"
+
+	"github.com/perfgate/perfgate/internal/sim/profile"
 )
 
 // Defaults applied to keys a file leaves out. docs/scenarios.md lists them.
 const (
 	DefaultAPI            = APICompletions
-	DefaultMaxNumSeqs     = 256
-	DefaultSimTTFTMs      = 20
-	DefaultSimITLMs       = 10
 	DefaultRequestTimeout = 5 * time.Minute
 	DefaultDrainTimeout   = 2 * time.Minute
 )
@@ -148,15 +149,7 @@ func (c *checker) engine() {
 		if e.URL != "" {
 			c.at("engine.url", "is for kind: endpoint; the simulator picks its own address")
 		}
-		if c.s.set("engine.max_num_seqs") && e.MaxNumSeqs < 1 {
-			c.at("engine.max_num_seqs", "must be ≥ 1, got %d", e.MaxNumSeqs)
-		}
-		if e.TTFTMs < 0 {
-			c.at("engine.ttft_ms", "must be ≥ 0, got %g", e.TTFTMs)
-		}
-		if e.ITLMs < 0 {
-			c.at("engine.itl_ms", "must be ≥ 0, got %g", e.ITLMs)
-		}
+		c.sim(e.Sim)
 	case EngineEndpoint:
 		if e.URL == "" {
 			c.at("engine", "kind: endpoint needs url: the server's base address, such as http://127.0.0.1:8000")
@@ -165,7 +158,7 @@ func (c *checker) engine() {
 		} else if u.User != nil {
 			c.at("engine.url", "must not carry credentials; name an environment variable in api_key_env instead")
 		}
-		for _, k := range []string{"max_num_seqs", "ttft_ms", "itl_ms"} {
+		for _, k := range simKeys() {
 			if c.s.set("engine." + k) {
 				c.at("engine."+k, "is a simulator setting; it has no effect with kind: endpoint")
 			}
@@ -175,6 +168,60 @@ func (c *checker) engine() {
 	}
 	if e.APIKeyEnv != "" && !envNameRe.MatchString(e.APIKeyEnv) {
 		c.at("engine.api_key_env", "must be the name of an environment variable (the key itself never goes in the file), got %q", e.APIKeyEnv)
+	}
+}
+
+// simKeys are the keys of SimSettings.
+func simKeys() []string {
+	var keys []string
+	t := reflect.TypeOf(SimSettings{})
+	for i := 0; i < t.NumField(); i++ {
+		k, _, _ := strings.Cut(t.Field(i).Tag.Get("yaml"), ",")
+		keys = append(keys, k)
+	}
+	return keys
+}
+
+func (c *checker) sim(m SimSettings) {
+	set := func(k string) bool { return c.s.set("engine." + k) }
+	if m.Profile != "" {
+		if _, err := profile.Lookup(m.Profile, 0); err != nil {
+			c.at("engine.profile", "%v", err)
+		}
+	}
+	atLeast := func(k string, v, lo int) {
+		if set(k) && v < lo {
+			c.at("engine."+k, "must be ≥ %d, got %d", lo, v)
+		}
+	}
+	atLeast("tensor_parallel_size", m.TensorParallelSize, 1)
+	atLeast("max_num_seqs", m.MaxNumSeqs, 1)
+	atLeast("max_num_batched_tokens", m.MaxNumBatchedTokens, 1)
+	atLeast("block_size", m.BlockSize, 1)
+	atLeast("max_model_len", m.MaxModelLen, 1)
+	atLeast("num_gpu_blocks_override", m.NumGPUBlocksOverride, 1)
+	atLeast("fault_stall_after", m.FaultStallAfter, 0)
+	atLeast("fault_crash_after", m.FaultCrashAfter, 0)
+	if m.BlockSize > 1024 {
+		c.at("engine.block_size", "must be at most 1024, got %d", m.BlockSize)
+	}
+	in := func(k string, v, lo, hi float64, openLo bool, what string) {
+		if !set(k) {
+			return
+		}
+		if v > hi || v < lo || (openLo && v == lo) {
+			c.at("engine."+k, "must be %s, got %g", what, v)
+		}
+	}
+	in("gpu_memory_utilization", m.GPUMemoryUtilization, 0, 1, true, "in (0, 1]")
+	in("time_scale", m.TimeScale, 0, math.Inf(1), true, "> 0 (10 runs ten times faster than real time)")
+	in("jitter", m.Jitter, 0, 1, false, "between 0 and 1 (a relative standard deviation)")
+	in("slowdown_decode", m.SlowdownDecode, 0, math.Inf(1), true, "> 0 (1 is no slowdown, 1.05 is 5 % slower)")
+	in("slowdown_prefill", m.SlowdownPrefill, 0, math.Inf(1), true, "> 0 (1 is no slowdown, 1.05 is 5 % slower)")
+	in("fault_error_rate", m.FaultErrorRate, 0, 1, false, "between 0 and 1")
+	in("fault_disconnect_rate", m.FaultDisconnectRate, 0, 1, false, "between 0 and 1")
+	if m.StepOverheadMs != nil && *m.StepOverheadMs < 0 {
+		c.at("engine.step_overhead_ms", "must be ≥ 0, got %g", *m.StepOverheadMs)
 	}
 }
 
@@ -457,17 +504,6 @@ func (s *Scenario) applyDefaults() {
 	}
 	if s.Engine.Kind == "" {
 		s.Engine.Kind = EngineSim
-	}
-	if s.Engine.Kind == EngineSim {
-		if s.Engine.MaxNumSeqs == 0 {
-			s.Engine.MaxNumSeqs = DefaultMaxNumSeqs
-		}
-		if !s.set("engine.ttft_ms") {
-			s.Engine.TTFTMs = DefaultSimTTFTMs
-		}
-		if !s.set("engine.itl_ms") {
-			s.Engine.ITLMs = DefaultSimITLMs
-		}
 	}
 	if s.Workload.Prompt == "" {
 		s.Workload.Prompt = PromptText

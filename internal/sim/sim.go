@@ -1,11 +1,9 @@
-// Package sim is perfgate's embedded stand-in for a vLLM server. It serves the
-// OpenAI endpoints with SSE streaming and usage, so every test and the
-// quickstart run without a GPU.
-//
-// This first model is deliberately simple: at most MaxNumSeqs sequences run at
-// once (the rest wait in a FIFO queue, as in vLLM), a sequence's first token
-// arrives TTFT after it is admitted, and each further token ITL later. The
-// output is always max_tokens long (as with ignore_eos).
+// Package sim is perfgate's embedded stand-in for a vLLM server: a step loop
+// modelled on vLLM's v1 scheduler (continuous batching under max_num_seqs and
+// a per-step token budget, chunked prefill, a paged KV cache with preemption,
+// prefix caching), step times priced from a hardware × model profile, the
+// OpenAI endpoints with SSE streaming and usage, and /metrics under vLLM's
+// names. docs/simulator.md explains the model and where it is simple.
 package sim
 
 import (
@@ -13,87 +11,237 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"hash/fnv"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/perfgate/perfgate/internal/sim/profile"
 )
 
-// Config sets up a simulator.
+// Config sets up a simulator. DefaultConfig gives vLLM's defaults.
 type Config struct {
-	Model      string        // served model name
-	MaxNumSeqs int           // sequences running at once
-	TTFT       time.Duration // admission to first token
-	ITL        time.Duration // between tokens
-	MaxTokens  int           // default max_tokens when a request sets none (16, as OpenAI)
+	Model                string  // served model name; the profile's model when empty
+	Profile              string  // gpu/model, see profile.Names
+	TensorParallel       int     // 0: the profile's default
+	MaxNumSeqs           int     // sequences running at once
+	MaxNumBatchedTokens  int     // tokens computed per step (chunked prefill)
+	GPUMemoryUtilization float64 // fraction of GPU memory vLLM may use
+	BlockSize            int     // tokens per KV block
+	MaxModelLen          int     // 0: the model's, capped by the KV capacity
+	EnablePrefixCaching  bool
+	NumGPUBlocksOverride int // > 0 sets the KV capacity in blocks directly
+
+	TimeScale       float64 // run this many times faster than real time; metrics stay in model time
+	Seed            uint64
+	Jitter          float64 // relative standard deviation of step times
+	SlowdownDecode  float64 // multiplies decode work, step overhead included (1: none)
+	SlowdownPrefill float64 // multiplies prefill work (1: none)
+	StepOverheadMs  float64 // < 0: the profile's
+
+	FaultErrorRate      float64 // fraction of requests answered with HTTP 500
+	FaultStallAfter     int     // > 0: every stream stops after this many tokens and hangs
+	FaultDisconnectRate float64 // fraction of streams whose connection is dropped mid-stream
+	FaultCrashAfter     int     // > 0: the server dies when this many requests have arrived
+
+	MaxTokens int // max_tokens of a request that sets none (16, as OpenAI)
+
+	// OnCrash is what a crash does. Start's default closes the server and
+	// every connection; `perfgate sim serve` exits the process.
+	OnCrash func()
+}
+
+// DefaultConfig returns vLLM's defaults on the default profile.
+func DefaultConfig() Config {
+	return Config{
+		Profile:              profile.Default,
+		MaxNumSeqs:           256,
+		MaxNumBatchedTokens:  8192,
+		GPUMemoryUtilization: 0.9,
+		BlockSize:            16,
+		EnablePrefixCaching:  true,
+		TimeScale:            1,
+		SlowdownDecode:       1,
+		SlowdownPrefill:      1,
+		StepOverheadMs:       -1,
+		MaxTokens:            16,
+	}
+}
+
+// Validate reports every bad value at once.
+func (c Config) Validate() error {
+	var errs []error
+	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	if _, err := profile.Lookup(c.Profile, c.TensorParallel); err != nil {
+		errs = append(errs, err)
+	}
+	if c.TensorParallel < 0 {
+		bad("tensor parallel size must be ≥ 1, got %d", c.TensorParallel)
+	}
+	if c.MaxNumSeqs < 1 {
+		bad("max_num_seqs must be ≥ 1, got %d", c.MaxNumSeqs)
+	}
+	if c.MaxNumBatchedTokens < 1 {
+		bad("max_num_batched_tokens must be ≥ 1, got %d", c.MaxNumBatchedTokens)
+	}
+	if !(c.GPUMemoryUtilization > 0 && c.GPUMemoryUtilization <= 1) {
+		bad("gpu_memory_utilization must be in (0, 1], got %g", c.GPUMemoryUtilization)
+	}
+	if c.BlockSize < 1 || c.BlockSize > 1024 {
+		bad("block_size must be between 1 and 1024, got %d", c.BlockSize)
+	}
+	if c.MaxModelLen < 0 {
+		bad("max_model_len must be ≥ 0, got %d", c.MaxModelLen)
+	}
+	if c.NumGPUBlocksOverride < 0 {
+		bad("num_gpu_blocks_override must be ≥ 0, got %d", c.NumGPUBlocksOverride)
+	}
+	if !(c.TimeScale > 0) {
+		bad("time_scale must be > 0, got %g", c.TimeScale)
+	}
+	if c.Jitter < 0 || c.Jitter > 1 {
+		bad("jitter must be between 0 and 1, got %g", c.Jitter)
+	}
+	if !(c.SlowdownDecode > 0) || !(c.SlowdownPrefill > 0) {
+		bad("slowdowns must be > 0 (1: none), got decode %g, prefill %g", c.SlowdownDecode, c.SlowdownPrefill)
+	}
+	for name, v := range map[string]float64{"fault_error_rate": c.FaultErrorRate, "fault_disconnect_rate": c.FaultDisconnectRate} {
+		if v < 0 || v > 1 {
+			bad("%s must be between 0 and 1, got %g", name, v)
+		}
+	}
+	if c.FaultStallAfter < 0 || c.FaultCrashAfter < 0 {
+		bad("fault_stall_after and fault_crash_after must be ≥ 0")
+	}
+	return errors.Join(errs...)
 }
 
 // Version is what GET /version answers.
-const Version = "perfgate-sim-0.1"
+const Version = "perfgate-sim-0.2"
 
 // Server is a simulator. Its Handler serves the HTTP API.
 type Server struct {
-	cfg   Config
-	slots chan struct{}
-	mux   *http.ServeMux
-	ids   atomic.Int64
+	cfg         Config
+	prof        profile.Profile
+	eng         *engine
+	metrics     *metrics
+	mux         *http.ServeMux
+	maxModelLen int
 
-	running, waiting        atomic.Int64
-	promptTokens, genTokens atomic.Int64
-	success, aborted        atomic.Int64
+	faultMu  sync.Mutex
+	faultRng *rand.Rand
+	arrived  atomic.Int64
+	crashed  atomic.Bool
+	stopEng  context.CancelFunc
 }
 
-// New returns a simulator for cfg, with defaults for unset values.
-func New(cfg Config) *Server {
-	if cfg.Model == "" {
-		cfg.Model = "sim-model"
+// New returns a simulator for cfg, whose step loop runs until Stop.
+func New(cfg Config) (*Server, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
 	}
-	if cfg.MaxNumSeqs <= 0 {
-		cfg.MaxNumSeqs = 256
+	prof, _ := profile.Lookup(cfg.Profile, cfg.TensorParallel)
+	if cfg.Model == "" {
+		cfg.Model = prof.Model.Name
 	}
 	if cfg.MaxTokens <= 0 {
 		cfg.MaxTokens = 16
 	}
-	s := &Server{cfg: cfg, slots: make(chan struct{}, cfg.MaxNumSeqs), mux: http.NewServeMux()}
-	s.mux.HandleFunc("POST /v1/completions", s.completions)
-	s.mux.HandleFunc("POST /v1/chat/completions", s.chat)
+	m := newMetrics(cfg.Model)
+	eng := newEngine(cfg, prof, m)
+	if eng.kv.numBlocks() == 0 {
+		return nil, fmt.Errorf("no room for a KV cache: %s (TP %d) at gpu_memory_utilization %g leaves no memory after the weights; raise it or the tensor-parallel size",
+			prof.Key, prof.TP, cfg.GPUMemoryUtilization)
+	}
+	s := &Server{cfg: cfg, prof: prof, eng: eng, metrics: m, mux: http.NewServeMux(), faultRng: rand.New(rand.NewPCG(cfg.Seed, 0xfa17))}
+	s.maxModelLen = prof.Model.MaxModelLen
+	if cfg.MaxModelLen > 0 {
+		s.maxModelLen = cfg.MaxModelLen
+	}
+	s.maxModelLen = min(s.maxModelLen, eng.kv.numBlocks()*cfg.BlockSize)
+	ctx, cancel := context.WithCancel(context.Background())
+	s.stopEng = cancel
+	go eng.run(ctx)
+
+	s.mux.HandleFunc("POST /v1/completions", func(w http.ResponseWriter, r *http.Request) { s.serve(w, r, false) })
+	s.mux.HandleFunc("POST /v1/chat/completions", func(w http.ResponseWriter, r *http.Request) { s.serve(w, r, true) })
 	s.mux.HandleFunc("GET /v1/models", s.models)
 	s.mux.HandleFunc("GET /health", func(w http.ResponseWriter, r *http.Request) {})
 	s.mux.HandleFunc("GET /version", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"version": Version})
 	})
 	s.mux.HandleFunc("POST /tokenize", s.tokenize)
-	s.mux.HandleFunc("GET /metrics", s.metrics)
-	return s
+	s.mux.HandleFunc("POST /detokenize", s.detokenize)
+	s.mux.HandleFunc("POST /reset_prefix_cache", func(w http.ResponseWriter, r *http.Request) {
+		if !s.eng.resetPrefixCache() {
+			writeError(w, apiError{http.StatusConflict, "requests are running; the prefix cache can only be reset when the engine is idle"})
+		}
+	})
+	s.mux.Handle("GET /metrics", m.handler())
+	return s, nil
 }
 
 // Handler serves the simulator's API.
 func (s *Server) Handler() http.Handler { return s.mux }
 
+// Stop ends the step loop.
+func (s *Server) Stop() { s.stopEng() }
+
+// Profile is the profile the simulator runs.
+func (s *Server) Profile() profile.Profile { return s.prof }
+
+// MaxModelLen is the longest prompt plus output a request may have.
+func (s *Server) MaxModelLen() int { return s.maxModelLen }
+
+// KVBlocks is the KV cache's size in blocks.
+func (s *Server) KVBlocks() int { return s.eng.kv.numBlocks() }
+
 // Running is a simulator listening on a loopback port.
 type Running struct {
 	URL string
-	srv *http.Server
 	Sim *Server
+	srv *http.Server
+	ln  net.Listener
 }
 
-// Start serves a new simulator on a free 127.0.0.1 port.
-func Start(cfg Config) (*Running, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+// Start serves a new simulator on a free 127.0.0.1 port (port 0) or the
+// given address.
+func Start(cfg Config) (*Running, error) { return Listen("127.0.0.1:0", cfg) }
+
+// Listen serves a new simulator on addr.
+func Listen(addr string, cfg Config) (*Running, error) {
+	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("simulator: %w", err)
 	}
-	s := New(cfg)
-	hs := &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 10 * time.Second}
-	go hs.Serve(ln)
-	return &Running{URL: "http://" + ln.Addr().String(), srv: hs, Sim: s}, nil
+	r := &Running{URL: "http://" + ln.Addr().String(), ln: ln}
+	if cfg.OnCrash == nil {
+		cfg.OnCrash = func() { r.srv.Close() }
+	}
+	s, err := New(cfg)
+	if err != nil {
+		ln.Close()
+		return nil, err
+	}
+	r.Sim = s
+	r.srv = &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	go r.srv.Serve(ln)
+	return r, nil
 }
 
-// Close stops the server and ends every stream.
+// Serve blocks serving until ctx ends or the server fails.
+func (r *Running) Serve(ctx context.Context) error {
+	<-ctx.Done()
+	return r.Close()
+}
+
+// Close stops the server, every stream and the step loop.
 func (r *Running) Close() error {
+	defer r.Sim.Stop()
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
 	if err := r.srv.Shutdown(ctx); err != nil {
@@ -114,16 +262,13 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 }
 
 func writeError(w http.ResponseWriter, e apiError) {
-	typ := "BadRequestError"
-	if e.status == http.StatusNotFound {
-		typ = "NotFoundError"
-	}
+	typ := map[int]string{400: "BadRequestError", 404: "NotFoundError", 409: "ConflictError", 500: "InternalServerError"}[e.status]
 	writeJSON(w, e.status, map[string]any{"error": map[string]any{"message": e.msg, "type": typ, "code": e.status}})
 }
 
 func (s *Server) models(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{"object": "list", "data": []map[string]any{
-		{"id": s.cfg.Model, "object": "model", "owned_by": "perfgate-sim", "max_model_len": 1 << 20},
+		{"id": s.cfg.Model, "object": "model", "owned_by": "perfgate-sim", "root": s.prof.Model.Name, "max_model_len": s.maxModelLen},
 	}})
 }
 
@@ -143,32 +288,34 @@ type request struct {
 	} `json:"stream_options"`
 }
 
-func (s *Server) parse(r *http.Request, chat bool) (request, int, *apiError) {
+// parse reads a request and returns it with its prompt's token ids and its max_tokens.
+func (s *Server) parse(r *http.Request, chat bool) (request, []int, int, *apiError) {
 	var req request
 	if err := json.NewDecoder(http.MaxBytesReader(nil, r.Body, 64<<20)).Decode(&req); err != nil {
-		return req, 0, &apiError{http.StatusBadRequest, "the body is not valid JSON: " + err.Error()}
+		return req, nil, 0, &apiError{http.StatusBadRequest, "the body is not valid JSON: " + err.Error()}
 	}
 	if req.Model != s.cfg.Model {
-		return req, 0, &apiError{http.StatusNotFound, fmt.Sprintf("The model `%s` does not exist.", req.Model)}
+		return req, nil, 0, &apiError{http.StatusNotFound, fmt.Sprintf("The model `%s` does not exist.", req.Model)}
 	}
-	var prompt int
+	var ids []int
 	if chat {
 		if len(req.Messages) == 0 {
-			return req, 0, &apiError{http.StatusBadRequest, "messages must not be empty"}
+			return req, nil, 0, &apiError{http.StatusBadRequest, "messages must not be empty"}
 		}
+		var msgs []Message
 		for _, m := range req.Messages {
 			var text string
 			if err := json.Unmarshal(m.Content, &text); err != nil {
-				return req, 0, &apiError{http.StatusBadRequest, "message content must be a string"}
+				return req, nil, 0, &apiError{http.StatusBadRequest, "message content must be a string"}
 			}
-			prompt += CountTokens(text) + 4 // a chat template adds a few tokens per message
+			msgs = append(msgs, Message{Role: m.Role, Content: text})
 		}
+		ids = ChatTemplate(msgs)
 	} else {
-		n, err := promptTokens(req.Prompt)
-		if err != nil {
-			return req, 0, &apiError{http.StatusBadRequest, err.Error()}
+		var err error
+		if ids, err = promptIDs(req.Prompt); err != nil {
+			return req, nil, 0, &apiError{http.StatusBadRequest, err.Error()}
 		}
-		prompt = n
 	}
 	n := s.cfg.MaxTokens
 	if req.MaxCompletion != nil {
@@ -177,101 +324,136 @@ func (s *Server) parse(r *http.Request, chat bool) (request, int, *apiError) {
 		n = *req.MaxTokens
 	}
 	if n < 1 {
-		return req, 0, &apiError{http.StatusBadRequest, "max_tokens must be at least 1"}
+		return req, nil, 0, &apiError{http.StatusBadRequest, "max_tokens must be at least 1"}
 	}
-	req.MaxTokens = &n
-	return req, prompt, nil
+	if len(ids)+n > s.maxModelLen {
+		return req, nil, 0, &apiError{http.StatusBadRequest, fmt.Sprintf(
+			"This model's maximum context length is %d tokens. However, you requested %d tokens (%d in the messages, %d in the completion). Please reduce the length of the messages or completion.",
+			s.maxModelLen, len(ids)+n, len(ids), n)}
+	}
+	return req, ids, n, nil
 }
 
-func promptTokens(raw json.RawMessage) (int, error) {
+func promptIDs(raw json.RawMessage) ([]int, error) {
 	var text string
 	if err := json.Unmarshal(raw, &text); err == nil {
-		return CountTokens(text), nil
+		return append([]int{BOS}, Tokenize(text)...), nil
 	}
 	var ids []int
 	if err := json.Unmarshal(raw, &ids); err == nil && len(ids) > 0 {
-		return len(ids), nil
+		return ids, nil
 	}
-	return 0, errors.New("prompt must be a string or a non-empty list of token ids")
+	return nil, errors.New("prompt must be a string or a non-empty list of token ids")
 }
 
-func (s *Server) completions(w http.ResponseWriter, r *http.Request) { s.serve(w, r, false) }
-func (s *Server) chat(w http.ResponseWriter, r *http.Request)        { s.serve(w, r, true) }
+func (s *Server) faultRoll(rate float64) bool {
+	if rate <= 0 {
+		return false
+	}
+	s.faultMu.Lock()
+	defer s.faultMu.Unlock()
+	return s.faultRng.Float64() < rate
+}
 
 func (s *Server) serve(w http.ResponseWriter, r *http.Request, chat bool) {
-	req, prompt, aerr := s.parse(r, chat)
+	arrived := time.Now()
+	if s.crashed.Load() {
+		http.Error(w, "the simulated engine has died", http.StatusServiceUnavailable)
+		return
+	}
+	if n := s.arrived.Add(1); s.cfg.FaultCrashAfter > 0 && n > int64(s.cfg.FaultCrashAfter) {
+		if s.crashed.CompareAndSwap(false, true) {
+			go s.cfg.OnCrash()
+		}
+		panic(http.ErrAbortHandler) // drop this connection, as a dead process would
+	}
+	req, ids, n, aerr := s.parse(r, chat)
 	if aerr != nil {
 		writeError(w, *aerr)
 		return
 	}
-	ctx := r.Context()
-	s.waiting.Add(1)
-	select {
-	case s.slots <- struct{}{}:
-		s.waiting.Add(-1)
-	case <-ctx.Done():
-		s.waiting.Add(-1)
-		s.aborted.Add(1)
+	if s.faultRoll(s.cfg.FaultErrorRate) {
+		writeError(w, apiError{http.StatusInternalServerError, "simulated engine error (fault_error_rate)"})
 		return
 	}
-	s.running.Add(1)
-	defer func() { <-s.slots; s.running.Add(-1) }()
-	s.promptTokens.Add(int64(prompt))
-
-	id := s.ids.Add(1)
-	n := *req.MaxTokens
-	st := &streamer{w: w, chat: chat, model: s.cfg.Model, id: id, created: time.Now().Unix()}
-	admitted := time.Now()
+	disconnectAt := 0
+	if s.faultRoll(s.cfg.FaultDisconnectRate) {
+		s.faultMu.Lock()
+		disconnectAt = 1 + s.faultRng.IntN(n)
+		s.faultMu.Unlock()
+	}
+	ctx := r.Context()
+	sq := s.eng.add(ids, n, arrived)
+	st := &streamer{w: w, chat: chat, model: s.cfg.Model, id: sq.id, created: time.Now().Unix()}
 	if !req.Stream {
-		if !sleepUntil(ctx, admitted.Add(s.cfg.TTFT+time.Duration(n-1)*s.cfg.ITL)) {
-			s.aborted.Add(1)
-			return
+		for !sq.done.Load() {
+			select {
+			case <-sq.notify:
+			case <-ctx.Done():
+				s.eng.abort(sq)
+				return
+			}
 		}
-		s.genTokens.Add(int64(n))
-		s.success.Add(1)
-		writeJSON(w, http.StatusOK, st.whole(id, n, prompt))
+		writeJSON(w, http.StatusOK, st.whole(n, len(ids)))
 		return
 	}
 	w.Header().Set("Content-Type", "text/event-stream")
 	w.Header().Set("Cache-Control", "no-cache")
 	fl, _ := w.(http.Flusher)
-	if chat {
-		st.roleChunk()
-	}
-	for i := 0; i < n; i++ {
-		if !sleepUntil(ctx, admitted.Add(s.cfg.TTFT+time.Duration(i)*s.cfg.ITL)) {
-			s.aborted.Add(1)
+	written := 0
+	for {
+		select {
+		case <-sq.notify:
+		case <-ctx.Done():
+			s.eng.abort(sq)
 			return
 		}
-		st.token(tokenText(id, i), i == n-1)
+		upto := int(sq.emitted.Load())
+		done := sq.done.Load()
+		for written < upto {
+			if chat && written == 0 {
+				st.roleChunk()
+			}
+			st.token(TokenText(sq.id, written), written == n-1)
+			written++
+			if st.err != nil {
+				s.eng.abort(sq)
+				return
+			}
+			if s.cfg.FaultStallAfter > 0 && written >= s.cfg.FaultStallAfter {
+				if fl != nil {
+					fl.Flush()
+				}
+				<-ctx.Done() // hang, as a stuck engine does, until the client gives up
+				s.eng.abort(sq)
+				return
+			}
+			if written == disconnectAt {
+				if fl != nil {
+					fl.Flush()
+				}
+				if hj, ok := w.(http.Hijacker); ok {
+					if conn, _, err := hj.Hijack(); err == nil {
+						conn.Close()
+					}
+				}
+				s.eng.abort(sq)
+				return
+			}
+		}
 		if fl != nil {
 			fl.Flush()
 		}
-		if st.err != nil {
-			s.aborted.Add(1)
+		if done && written >= upto {
+			if req.StreamOptions != nil && req.StreamOptions.IncludeUsage {
+				st.usage(len(ids), n)
+			}
+			st.done()
+			if fl != nil {
+				fl.Flush()
+			}
 			return
 		}
-		s.genTokens.Add(1)
-	}
-	if req.StreamOptions != nil && req.StreamOptions.IncludeUsage {
-		st.usage(prompt, n)
-	}
-	st.done()
-	s.success.Add(1)
-}
-
-func sleepUntil(ctx context.Context, t time.Time) bool {
-	d := time.Until(t)
-	if d <= 0 {
-		return ctx.Err() == nil
-	}
-	tm := time.NewTimer(d)
-	defer tm.Stop()
-	select {
-	case <-tm.C:
-		return true
-	case <-ctx.Done():
-		return false
 	}
 }
 
@@ -353,73 +535,54 @@ func (st *streamer) done() {
 	st.write()
 }
 
-func (st *streamer) whole(id int64, n, prompt int) map[string]any {
+func (st *streamer) whole(n, prompt int) map[string]any {
 	var b strings.Builder
 	for i := range n {
-		b.WriteString(tokenText(id, i))
+		b.WriteString(TokenText(st.id, i))
 	}
 	usage := map[string]int{"prompt_tokens": prompt, "completion_tokens": n, "total_tokens": prompt + n}
 	if st.chat {
-		return map[string]any{"id": fmt.Sprintf("chatcmpl-%d", id), "object": "chat.completion", "created": st.created, "model": st.model,
+		return map[string]any{"id": fmt.Sprintf("chatcmpl-%d", st.id), "object": "chat.completion", "created": st.created, "model": st.model,
 			"choices": []map[string]any{{"index": 0, "message": map[string]string{"role": "assistant", "content": b.String()}, "finish_reason": "length"}},
 			"usage":   usage}
 	}
-	return map[string]any{"id": fmt.Sprintf("cmpl-%d", id), "object": "text_completion", "created": st.created, "model": st.model,
+	return map[string]any{"id": fmt.Sprintf("cmpl-%d", st.id), "object": "text_completion", "created": st.created, "model": st.model,
 		"choices": []map[string]any{{"index": 0, "text": b.String(), "finish_reason": "length"}}, "usage": usage}
 }
 
 func (s *Server) tokenize(w http.ResponseWriter, r *http.Request) {
 	var req struct {
-		Prompt string `json:"prompt"`
+		Prompt           *string   `json:"prompt"`
+		Messages         []Message `json:"messages"`
+		AddSpecialTokens *bool     `json:"add_special_tokens"`
 	}
 	if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
 		writeError(w, apiError{http.StatusBadRequest, "the body is not valid JSON: " + err.Error()})
 		return
 	}
-	ids := Tokenize(req.Prompt)
-	writeJSON(w, http.StatusOK, map[string]any{"count": len(ids), "max_model_len": 1 << 20, "tokens": ids})
-}
-
-func (s *Server) metrics(w http.ResponseWriter, r *http.Request) {
-	w.Header().Set("Content-Type", "text/plain; version=0.0.4")
-	m := s.cfg.Model
-	fmt.Fprintf(w, "# HELP vllm:num_requests_running Number of requests in model execution batches.\n# TYPE vllm:num_requests_running gauge\nvllm:num_requests_running{model_name=%q} %d\n", m, s.running.Load())
-	fmt.Fprintf(w, "# HELP vllm:num_requests_waiting Number of requests waiting to be processed.\n# TYPE vllm:num_requests_waiting gauge\nvllm:num_requests_waiting{model_name=%q} %d\n", m, s.waiting.Load())
-	fmt.Fprintf(w, "# HELP vllm:prompt_tokens_total Number of prefill tokens processed.\n# TYPE vllm:prompt_tokens_total counter\nvllm:prompt_tokens_total{model_name=%q} %d\n", m, s.promptTokens.Load())
-	fmt.Fprintf(w, "# HELP vllm:generation_tokens_total Number of generation tokens processed.\n# TYPE vllm:generation_tokens_total counter\nvllm:generation_tokens_total{model_name=%q} %d\n", m, s.genTokens.Load())
-	fmt.Fprintf(w, "# HELP vllm:request_success_total Count of successfully processed requests.\n# TYPE vllm:request_success_total counter\nvllm:request_success_total{finished_reason=\"length\",model_name=%q} %d\n", m, s.success.Load())
-}
-
-// The toy tokenizer: one token per whitespace-separated word. A word's id is
-// its index in the vocabulary when it has one there, and otherwise a hash in
-// [vocabSize, 32000). Generated text is one vocabulary word per token.
-const vocabSize = 1000
-
-var vocab = func() []string {
-	v := make([]string, vocabSize)
-	for i := range v {
-		v[i] = "w" + strconv.Itoa(i)
-	}
-	return v
-}()
-
-// CountTokens is the toy tokenizer's token count of text.
-func CountTokens(text string) int { return len(strings.Fields(text)) }
-
-// Tokenize maps text to the toy tokenizer's ids.
-func Tokenize(text string) []int {
-	words := strings.Fields(text)
-	ids := make([]int, len(words))
-	for i, w := range words {
-		if n, err := strconv.Atoi(strings.TrimPrefix(w, "w")); err == nil && strings.HasPrefix(w, "w") && n < vocabSize && "w"+strconv.Itoa(n) == w {
-			ids[i] = n
-			continue
+	var ids []int
+	switch {
+	case req.Messages != nil:
+		ids = ChatTemplate(req.Messages)
+	case req.Prompt != nil:
+		ids = Tokenize(*req.Prompt)
+		if req.AddSpecialTokens == nil || *req.AddSpecialTokens {
+			ids = append([]int{BOS}, ids...)
 		}
-		h := fnv.New32a()
-		h.Write([]byte(w))
-		ids[i] = vocabSize + int(h.Sum32()%(32000-vocabSize))
+	default:
+		writeError(w, apiError{http.StatusBadRequest, "give prompt or messages"})
+		return
 	}
-	return ids
+	writeJSON(w, http.StatusOK, map[string]any{"count": len(ids), "max_model_len": s.maxModelLen, "tokens": ids})
 }
 
-func tokenText(id int64, i int) string { return " " + vocab[(int(id)*31+i)%vocabSize] }
+func (s *Server) detokenize(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		Tokens []int `json:"tokens"`
+	}
+	if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
+		writeError(w, apiError{http.StatusBadRequest, "the body is not valid JSON: " + err.Error()})
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"prompt": Detokenize(req.Tokens)})
+}

@@ -1,0 +1,260 @@
+package sim
+
+// The simulator earns trust by these tests. They drive the engine in model
+// time without sleeping ("virtual" runs), so they are exact, fast and do not
+// depend on the speed of the machine; sim_test.go checks the same behaviour
+// end to end over HTTP.
+
+import (
+	"math"
+	"math/rand/v2"
+	"slices"
+	"testing"
+
+	"github.com/perfgate/perfgate/internal/arrival"
+	"github.com/perfgate/perfgate/internal/sim/profile"
+	"github.com/perfgate/perfgate/internal/stats"
+)
+
+type arrivalSpec struct {
+	at     float64 // model seconds
+	prompt []int
+	out    int
+}
+
+func newTestEngine(t testing.TB, mod func(*Config)) *engine {
+	t.Helper()
+	cfg := DefaultConfig()
+	if mod != nil {
+		mod(&cfg)
+	}
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	prof, _ := profile.Lookup(cfg.Profile, cfg.TensorParallel)
+	return newEngine(cfg, prof, newMetrics("m"))
+}
+
+// virtual runs the arrivals to completion in model time and returns the sequences.
+func virtual(e *engine, arr []arrivalSpec) []*seq {
+	var all []*seq
+	i := 0
+	for {
+		for i < len(arr) && arr[i].at <= e.now {
+			s := e.add(arr[i].prompt, arr[i].out, e.start)
+			s.arrived = arr[i].at
+			all = append(all, s)
+			i++
+		}
+		if len(e.running) == 0 && len(e.waiting) == 0 {
+			if i == len(arr) {
+				return all
+			}
+			e.now = arr[i].at
+			continue
+		}
+		batch, end := e.begin()
+		e.finishStep(batch, end)
+	}
+}
+
+var idRng = rand.New(rand.NewPCG(1, 2))
+
+func randomPrompt(n int) []int {
+	p := make([]int, n)
+	for i := range p {
+		p[i] = 1000 + idRng.IntN(30000)
+	}
+	return p
+}
+
+func poisson(rate float64, n, in, out int, seed uint64) []arrivalSpec {
+	p, _ := arrival.New("poisson", rate, 0, rand.NewPCG(seed, 9))
+	var arr []arrivalSpec
+	t := 0.0
+	for range n {
+		arr = append(arr, arrivalSpec{at: t, prompt: randomPrompt(in), out: out})
+		t += p.Next()
+	}
+	return arr
+}
+
+type lat struct{ ttft, tpot, e2el []float64 }
+
+func latencies(seqs []*seq) lat {
+	var l lat
+	for _, s := range seqs {
+		l.ttft = append(l.ttft, s.firstToken-s.arrived)
+		l.e2el = append(l.e2el, s.lastToken-s.arrived)
+		if s.generated > 1 {
+			l.tpot = append(l.tpot, (s.lastToken-s.firstToken)/float64(s.generated-1))
+		}
+	}
+	return l
+}
+
+func within(t *testing.T, name string, got, want, rel float64) {
+	t.Helper()
+	if math.Abs(got/want-1) > rel {
+		t.Errorf("%s = %.4g, want %.4g ± %.0f%% (off by %+.1f%%)", name, got, want, rel*100, (got/want-1)*100)
+	}
+}
+
+func TestLowLoadMatchesAnalyticTimes(t *testing.T) {
+	for _, key := range profile.Names() {
+		t.Run(key, func(t *testing.T) {
+			e := newTestEngine(t, func(c *Config) { c.Profile = key })
+			// Requests far apart: each runs alone.
+			var arr []arrivalSpec
+			for i := range 4 {
+				arr = append(arr, arrivalSpec{at: float64(i) * 100, prompt: randomPrompt(2048), out: 64})
+			}
+			l := latencies(virtual(e, arr))
+			within(t, "TTFT", stats.Describe(l.ttft, nil).Pct[50], e.prof.PrefillTime(2048), 0.05)
+			within(t, "TPOT", stats.Describe(l.tpot, nil).Pct[50], e.prof.DecodeTime(1, 2048+32), 0.05)
+		})
+	}
+}
+
+func TestSaturatedThroughputMatchesCapacity(t *testing.T) {
+	const in, out, batch = 512, 128, 32
+	for _, key := range profile.Names() {
+		t.Run(key, func(t *testing.T) {
+			e := newTestEngine(t, func(c *Config) { c.Profile = key; c.MaxNumSeqs = batch })
+			// Poisson arrivals at 1.5× capacity: the queue never empties, and
+			// requests start (and so finish) spread out, as in production.
+			capacity := e.prof.Capacity(in, out, batch)
+			seqs := virtual(e, poisson(1.5*capacity/out, 1500, in, out, 11))
+			ends := make([]float64, len(seqs))
+			for i, s := range seqs {
+				ends[i] = s.lastToken
+			}
+			slices.Sort(ends)
+			// Between the 300th and the 1,300th completion the engine is saturated.
+			got := float64(1000*out) / (ends[1300] - ends[300])
+			within(t, "output tokens/s", got, capacity, 0.10)
+		})
+	}
+}
+
+func TestHockeyStick(t *testing.T) {
+	const in, out, batch = 256, 128, 32
+	e0 := newTestEngine(t, func(c *Config) { c.MaxNumSeqs = batch })
+	capReq := e0.prof.Capacity(in, out, batch) / out
+	p99 := func(load float64, n int) float64 {
+		e := newTestEngine(t, func(c *Config) { c.MaxNumSeqs = batch })
+		seqs := virtual(e, poisson(load*capReq, n, in, out, 5))
+		return stats.Describe(latencies(seqs[n/10:]).e2el, []float64{99}).Pct[99] // skip the start
+	}
+	low := p99(0.02, 300)
+	half := p99(0.49, 6000)
+	high := p99(0.95, 6000)
+	t.Logf("capacity %.1f req/s; p99 E2EL: 2%% load %.2fs, 49%% %.2fs, 95%% %.2fs", capReq, low, half, high)
+	if high < 3*low {
+		t.Errorf("at 95%% of capacity p99 E2EL is %.2fs, want at least 3× the low-load %.2fs", high, low)
+	}
+	if half > 1.3*low {
+		t.Errorf("below 50%% of capacity p99 E2EL is %.2fs, want within 1.3× the low-load %.2fs", half, low)
+	}
+}
+
+func TestKVPressurePreempts(t *testing.T) {
+	e := newTestEngine(t, func(c *Config) { c.NumGPUBlocksOverride = 64 }) // 1,024 tokens
+	var arr []arrivalSpec
+	for range 12 {
+		arr = append(arr, arrivalSpec{at: 0, prompt: randomPrompt(200), out: 100})
+	}
+	seqs := virtual(e, arr)
+	for _, s := range seqs {
+		if s.generated != 100 || !s.finished {
+			t.Fatalf("a request did not complete: %+v", s)
+		}
+	}
+	if n := counterValue(t, e.metrics, "vllm:num_preemptions_total"); n == 0 {
+		t.Error("no preemptions under KV pressure")
+	}
+	if e.kv.used != 0 {
+		t.Errorf("%d blocks still in use after every request finished", e.kv.used)
+	}
+}
+
+func TestPrefixCachingCutsTTFT(t *testing.T) {
+	shared := randomPrompt(4096)
+	mk := func() []int { return append(slices.Clone(shared), randomPrompt(64)...) }
+	arr := []arrivalSpec{{at: 0, prompt: mk(), out: 8}, {at: 100, prompt: mk(), out: 8}}
+	for _, caching := range []bool{true, false} {
+		e := newTestEngine(t, func(c *Config) { c.EnablePrefixCaching = caching })
+		seqs := virtual(e, arr)
+		first, second := seqs[0].firstToken-seqs[0].arrived, seqs[1].firstToken-seqs[1].arrived
+		hits := counterValue(t, e.metrics, "vllm:prefix_cache_hits_total")
+		if caching && (second > first/4 || hits != 4096) {
+			t.Errorf("with caching: TTFT %.4fs then %.4fs, %v tokens hit", first, second, hits)
+		}
+		if !caching && (math.Abs(second/first-1) > 0.01 || hits != 0) {
+			t.Errorf("without caching: TTFT %.4fs then %.4fs, %v hits", first, second, hits)
+		}
+	}
+}
+
+func TestSlowdownDecode(t *testing.T) {
+	arr := poisson(0.5, 20, 256, 128, 3)
+	tpot := func(slow float64) float64 {
+		e := newTestEngine(t, func(c *Config) { c.SlowdownDecode = slow })
+		return stats.Describe(latencies(virtual(e, arr)).tpot, nil).Mean
+	}
+	within(t, "TPOT ratio", tpot(1.05)/tpot(1), 1.05, 0.01/1.05)
+}
+
+func TestSameSeedSameTimings(t *testing.T) {
+	arr := poisson(20, 100, 300, 50, 7)
+	run := func(seed uint64) []float64 {
+		e := newTestEngine(t, func(c *Config) { c.Seed = seed; c.Jitter = 0.1 })
+		var times []float64
+		for _, s := range virtual(e, arr) {
+			times = append(times, s.firstToken, s.lastToken)
+		}
+		return times
+	}
+	a, b, c := run(1), run(1), run(2)
+	if !slices.Equal(a, b) {
+		t.Error("the same seed gave different token timings")
+	}
+	if slices.Equal(a, c) {
+		t.Error("jitter with another seed gave the same timings")
+	}
+}
+
+func TestChunkedPrefillSpreadsLongPrompts(t *testing.T) {
+	e := newTestEngine(t, func(c *Config) { c.MaxNumBatchedTokens = 1024 })
+	seqs := virtual(e, []arrivalSpec{{at: 0, prompt: randomPrompt(4000), out: 2}})
+	// 4,000 tokens in chunks of at most 1,024: four steps before the first token.
+	var w profile.Work
+	want := 0.0
+	for done := 0; done < 4000; done += 1024 {
+		w = profile.Work{}
+		w.AddPrefill(min(1024, 4000-done), done)
+		want += e.prof.StepTime(w, e.knobs)
+	}
+	within(t, "TTFT", seqs[0].firstToken-seqs[0].arrived, want, 1e-9)
+}
+
+// counterValue sums a counter of the simulator's registry.
+func counterValue(t testing.TB, m *metrics, name string) float64 {
+	t.Helper()
+	fams, err := m.reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range fams {
+		if f.GetName() != name {
+			continue
+		}
+		var sum float64
+		for _, mt := range f.GetMetric() {
+			sum += mt.GetCounter().GetValue()
+		}
+		return sum
+	}
+	t.Fatalf("no metric %s", name)
+	return 0
+}

@@ -122,7 +122,7 @@ works on a laptop without a GPU.`,
 	}
 	root.Args = func(cmd *cobra.Command, args []string) error {
 		if len(args) > 0 {
-			return &argsError{fmt.Sprintf("unknown command %q; perfgate's commands are: run, validate", args[0])}
+			return &argsError{fmt.Sprintf("unknown command %q; perfgate's commands are: run, validate, sim", args[0])}
 		}
 		return nil
 	}
@@ -140,7 +140,7 @@ works on a laptop without a GPU.`,
 		}
 	}
 	log := slog.New(slog.NewTextHandler(env.Stderr, &slog.HandlerOptions{Level: logLevel}))
-	root.AddCommand(newRunCmd(env, log), newValidateCmd(env))
+	root.AddCommand(newRunCmd(env, log), newValidateCmd(env), newSimCmd(env, log))
 	return root
 }
 

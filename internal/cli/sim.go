@@ -1,0 +1,223 @@
+package cli
+
+import (
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"github.com/perfgate/perfgate/internal/sim"
+	"github.com/perfgate/perfgate/internal/sim/profile"
+)
+
+func newSimCmd(env Env, log *slog.Logger) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "sim",
+		Short: "Run the vLLM simulator as a standalone server",
+		Long: `The simulator models a vLLM server: continuous batching under max_num_seqs and
+a per-step token budget (chunked prefill), a paged KV cache with preemption,
+prefix caching, and step times priced from a GPU × model profile. It serves the
+OpenAI endpoints (streaming with usage), /v1/models, /health, /version,
+/tokenize, /detokenize, /reset_prefix_cache and /metrics under vLLM's names.
+docs/simulator.md explains the model.`,
+		Example: `  perfgate sim serve meta-llama/Llama-3.1-8B-Instruct --port 8000 --profile h100/llama-3.1-8b
+  perfgate sim profiles`,
+		Args: exactArgs(0, "a subcommand (serve or profiles)"),
+		RunE: func(cmd *cobra.Command, args []string) error { return cmd.Help() },
+	}
+	cmd.AddCommand(newSimServeCmd(env, log), newSimProfilesCmd(env))
+	return cmd
+}
+
+func newSimProfilesCmd(env Env) *cobra.Command {
+	return &cobra.Command{
+		Use:   "profiles",
+		Short: "List the simulator's GPU × model profiles with their analytic figures",
+		Long: `profiles lists every GPU/model pair the simulator knows, with the tensor-parallel
+size it uses by default, its KV capacity at gpu_memory_utilization 0.9, the
+analytic time to first token of a 1,024-token prompt, the time per output
+token of a single sequence, and the saturated output throughput of 256
+sequences of 1,024 input and 256 output tokens.`,
+		Example: `  perfgate sim profiles`,
+		Args:    exactArgs(0, "no arguments"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			tw := tabwriter.NewWriter(env.Stdout, 0, 0, 2, ' ', 0)
+			fmt.Fprintln(tw, "profile\tTP\tKV tokens\tTTFT 1k (ms)\tTPOT 1 seq (ms)\tsaturated tok/s (256 seqs, 1k/256)")
+			for _, name := range profile.Names() {
+				p, _ := profile.Lookup(name, 0)
+				batch := min(256, p.KVCapacityTokens(0.9)/(1024+256))
+				fmt.Fprintf(tw, "%s\t%d\t%d\t%.1f\t%.2f\t%.0f (batch %d)\n", name, p.TP, p.KVCapacityTokens(0.9),
+					p.PrefillTime(1024)*1000, p.DecodeTime(1, 1024)*1000, p.Capacity(1024, 256, batch), batch)
+			}
+			return tw.Flush()
+		},
+	}
+}
+
+// vllmBoolFlags are vLLM flags that take no value, so an unknown one must
+// not swallow the argument after it.
+var vllmBoolFlags = map[string]bool{
+	"trust-remote-code": true, "disable-log-requests": true, "disable-log-stats": true, "enforce-eager": true,
+	"enable-chunked-prefill": true, "no-enable-chunked-prefill": true, "disable-custom-all-reduce": true,
+	"enable-auto-tool-choice": true, "disable-frontend-multiprocessing": true, "enable-lora": true,
+	"enable-prompt-tokens-details": true, "enable-log-requests": true, "no-enable-log-requests": true,
+}
+
+func newSimServeCmd(env Env, log *slog.Logger) *cobra.Command {
+	cfg := sim.DefaultConfig()
+	var host string
+	var port int
+	var noPrefixCaching bool
+	var servedName string
+	cmd := &cobra.Command{
+		Use:   "serve [MODEL] [flags]",
+		Short: "Serve the simulator on a port, accepting vllm serve's command line",
+		Long: `serve starts the simulator and serves until interrupted. It accepts the spelling
+of 'vllm serve' so it can stand in for vLLM: the model as the first argument,
+--port, --host, --max-num-seqs, --max-num-batched-tokens,
+--gpu-memory-utilization, --block-size, --max-model-len,
+--tensor-parallel-size, --enable-prefix-caching / --no-enable-prefix-caching,
+--num-gpu-blocks-override, --seed, --served-model-name. Other vLLM flags are
+accepted with a warning and ignored.
+
+perfgate's own flags pick the hardware and make regressions and faults on
+purpose: --profile, --time-scale, --jitter, --slowdown-decode,
+--slowdown-prefill, --step-overhead-ms, --fault-error-rate,
+--fault-stall-after, --fault-disconnect-rate, --fault-crash-after.
+
+Without --profile, a model name that matches a known model picks it on an
+H100 (meta-llama/Llama-3.1-70B-Instruct → h100/llama-3.1-70b).`,
+		Example: `  perfgate sim serve meta-llama/Llama-3.1-8B-Instruct --port 8000
+  perfgate sim serve Qwen/Qwen2.5-7B-Instruct --profile a100-80g/qwen2.5-7b --max-num-seqs 64
+  perfgate sim serve m --port 8001 --slowdown-decode 1.05 --time-scale 10   # a 5 % decode regression, 10× faster`,
+		DisableFlagParsing: true, // parsed below, so unknown vLLM flags can be warned about
+		RunE: func(cmd *cobra.Command, args []string) error {
+			fs := cmd.Flags()
+			fs.ParseErrorsAllowlist.UnknownFlags = true
+			for _, a := range args {
+				if a == "--help" || a == "-h" {
+					return cmd.Help()
+				}
+			}
+			args = dropUnknown(fs, args, log)
+			if err := fs.Parse(args); err != nil {
+				return usagef("perfgate sim serve: %v", err)
+			}
+			rest := fs.Args()
+			if len(rest) > 1 {
+				return usagef("perfgate sim serve takes one model name, got %q", rest)
+			}
+			model := ""
+			if len(rest) == 1 {
+				model = rest[0]
+			}
+			if !fs.Changed("profile") && model != "" {
+				if p := profileForModel(model); p != "" {
+					cfg.Profile = p
+				}
+			}
+			if noPrefixCaching {
+				cfg.EnablePrefixCaching = false
+			}
+			cfg.Model = model
+			if servedName != "" {
+				cfg.Model = servedName
+			}
+			if port < 0 || port > 65535 {
+				return usagef("--port must be between 0 and 65535, got %d", port)
+			}
+			if err := cfg.Validate(); err != nil {
+				return usagef("%v", err)
+			}
+			cfg.OnCrash = func() {
+				fmt.Fprintln(env.Stderr, "perfgate sim: simulated crash (--fault-crash-after)")
+				os.Exit(1)
+			}
+			r, err := sim.Listen(net.JoinHostPort(host, strconv.Itoa(port)), cfg)
+			if err != nil {
+				return err
+			}
+			p := r.Sim.Profile()
+			fmt.Fprintf(env.Stderr, "perfgate sim: serving %s on %s as %s (TP %d), %d KV blocks of %d tokens, max_model_len %d, time scale %g\n",
+				modelName(cfg, p), r.URL, p.Key, p.TP, r.Sim.KVBlocks(), cfg.BlockSize, r.Sim.MaxModelLen(), cfg.TimeScale)
+			return r.Serve(cmd.Context())
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&host, "host", "127.0.0.1", "address to listen on")
+	f.IntVar(&port, "port", 8000, "port to listen on (0: any free port)")
+	f.StringVar(&servedName, "served-model-name", "", "model name the server answers to (default: MODEL, else the profile's model)")
+	f.StringVar(&cfg.Profile, "profile", cfg.Profile, "GPU/model profile; see 'perfgate sim profiles'")
+	f.IntVar(&cfg.TensorParallel, "tensor-parallel-size", 0, "tensor-parallel size (default: the profile's)")
+	f.IntVar(&cfg.MaxNumSeqs, "max-num-seqs", cfg.MaxNumSeqs, "sequences in a batch")
+	f.IntVar(&cfg.MaxNumBatchedTokens, "max-num-batched-tokens", cfg.MaxNumBatchedTokens, "tokens computed per step (chunked prefill)")
+	f.Float64Var(&cfg.GPUMemoryUtilization, "gpu-memory-utilization", cfg.GPUMemoryUtilization, "fraction of GPU memory for weights, activations and KV cache")
+	f.IntVar(&cfg.BlockSize, "block-size", cfg.BlockSize, "tokens per KV-cache block")
+	f.IntVar(&cfg.MaxModelLen, "max-model-len", 0, "longest prompt plus output (default: the model's, capped by the KV capacity)")
+	f.BoolVar(&cfg.EnablePrefixCaching, "enable-prefix-caching", true, "reuse KV blocks of shared prompt prefixes (on by default, as in vLLM v1)")
+	f.BoolVar(&noPrefixCaching, "no-enable-prefix-caching", false, "turn prefix caching off")
+	f.IntVar(&cfg.NumGPUBlocksOverride, "num-gpu-blocks-override", 0, "KV-cache size in blocks, overriding the computed one")
+	f.Uint64Var(&cfg.Seed, "seed", 0, "seed of jitter and faults")
+	f.Float64Var(&cfg.TimeScale, "time-scale", 1, "run this many times faster than real time; /metrics stays in model time")
+	f.Float64Var(&cfg.Jitter, "jitter", 0, "relative standard deviation of step times")
+	f.Float64Var(&cfg.SlowdownDecode, "slowdown-decode", 1, "multiply decode work, step overhead included (1.05: 5 % slower)")
+	f.Float64Var(&cfg.SlowdownPrefill, "slowdown-prefill", 1, "multiply prefill work")
+	f.Float64Var(&cfg.StepOverheadMs, "step-overhead-ms", -1, "fixed time per step in ms (default: the profile's)")
+	f.Float64Var(&cfg.FaultErrorRate, "fault-error-rate", 0, "fraction of requests answered with HTTP 500")
+	f.IntVar(&cfg.FaultStallAfter, "fault-stall-after", 0, "every stream hangs after this many tokens (0: never)")
+	f.Float64Var(&cfg.FaultDisconnectRate, "fault-disconnect-rate", 0, "fraction of streams whose connection drops mid-stream")
+	f.IntVar(&cfg.FaultCrashAfter, "fault-crash-after", 0, "exit with status 1 when more than this many requests have arrived (0: never)")
+	return cmd
+}
+
+func modelName(cfg sim.Config, p profile.Profile) string {
+	if cfg.Model != "" {
+		return cfg.Model
+	}
+	return p.Model.Name
+}
+
+// profileForModel picks the H100 profile of a known model name.
+func profileForModel(model string) string {
+	m := strings.ToLower(model)
+	for _, name := range profile.Names() {
+		gpu, key, _ := strings.Cut(name, "/")
+		if gpu == "h100" && strings.Contains(m, key) {
+			return name
+		}
+	}
+	return ""
+}
+
+// dropUnknown warns about each flag serve does not know (vLLM flags it does
+// not model) and removes the value-less ones, so that one of them before the
+// model name does not swallow it. Flags with values are left to the parser,
+// which skips them with their value.
+func dropUnknown(fs *pflag.FlagSet, args []string, log *slog.Logger) []string {
+	out := make([]string, 0, len(args))
+	for i, a := range args {
+		if a == "--" {
+			return append(out, args[i:]...)
+		}
+		name, ok := strings.CutPrefix(a, "--")
+		if !ok || name == "" {
+			out = append(out, a)
+			continue
+		}
+		name, _, hasValue := strings.Cut(name, "=")
+		if fs.Lookup(name) == nil {
+			log.Warn("ignoring a vllm serve flag the simulator does not model", "flag", "--"+name)
+			if !hasValue && vllmBoolFlags[name] {
+				continue
+			}
+		}
+		out = append(out, a)
+	}
+	return out
+}

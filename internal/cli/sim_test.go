@@ -1,0 +1,82 @@
+package cli
+
+import (
+	"bufio"
+	"context"
+	"io"
+	"net/http"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+)
+
+// perfgate sim serve stands in for `vllm serve`: it takes its command line,
+// warns about the flags it does not model, and serves until interrupted.
+func TestSimServeTakesVLLMCommandLine(t *testing.T) {
+	pr, pw := io.Pipe()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan int)
+	go func() {
+		done <- Main(ctx, []string{"sim", "serve", "--trust-remote-code", "Qwen/Qwen2.5-7B-Instruct", "--port", "0",
+			"--dtype", "bfloat16", "--max-num-seqs", "8", "--no-enable-prefix-caching", "--time-scale", "10"},
+			Env{Stdout: io.Discard, Stderr: pw, Getenv: func(string) string { return "" }})
+		pw.Close()
+	}()
+	sc := bufio.NewScanner(pr)
+	var url string
+	var warned []string
+	urlRe := regexp.MustCompile(`serving Qwen/Qwen2.5-7B-Instruct on (http://\S+) as h100/qwen2.5-7b`)
+	for url == "" && sc.Scan() {
+		line := sc.Text()
+		if strings.Contains(line, "ignoring a vllm serve flag") {
+			warned = append(warned, line)
+		}
+		if m := urlRe.FindStringSubmatch(line); m != nil {
+			url = m[1]
+		}
+	}
+	go io.Copy(io.Discard, pr)
+	if url == "" {
+		t.Fatal("the server never said where it serves")
+	}
+	if len(warned) != 2 || !strings.Contains(warned[0], "--trust-remote-code") || !strings.Contains(warned[1], "--dtype") {
+		t.Errorf("warnings: %q", warned)
+	}
+	resp, err := http.Get(url + "/v1/models")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(b), `"id":"Qwen/Qwen2.5-7B-Instruct"`) {
+		t.Errorf("models: %s", b)
+	}
+	cancel()
+	select {
+	case code := <-done:
+		if code != 0 {
+			t.Errorf("exit %d after an interrupt", code)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("sim serve did not stop on interrupt")
+	}
+}
+
+func TestSimServeBadFlags(t *testing.T) {
+	for _, args := range [][]string{
+		{"sim", "serve", "m", "--max-num-seqs", "0"},
+		{"sim", "serve", "m", "--profile", "tpu/x"},
+		{"sim", "serve", "m", "--port", "99999"},
+		{"sim", "serve", "a", "b"},
+		{"sim", "serve", "m", "--time-scale", "fast"},
+	} {
+		r := run(t, context.Background(), nil, args...)
+		if r.code != ExitUsage || r.stderr == "" {
+			t.Errorf("%v: exit %d, %q", args, r.code, r.stderr)
+		}
+	}
+	if r := run(t, context.Background(), nil, "sim", "profiles"); r.code != 0 || !regexp.MustCompile(`h200/llama-3.1-70b\s+2\s`).MatchString(r.stdout) {
+		t.Errorf("profiles: %+v", r)
+	}
+}

@@ -1,0 +1,127 @@
+package telemetry
+
+import (
+	"bytes"
+	"context"
+
+	"fmt"
+	"io"
+	"net/http"
+	"regexp"
+	"strconv"
+	"strings"
+
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+)
+
+// Metrics scrapes a Prometheus text endpoint — the engine's /metrics — and
+// keeps every gauge and counter, and each histogram's _sum and _count, summed
+// over their label sets (a vLLM server with several engines reports one
+// series per engine). Metrics that are missing simply have no value; unknown
+// ones are kept; a malformed line is skipped, the rest of the page read.
+// Counters are kept as read: a reset (the server restarted) is handled where
+// deltas are taken.
+type Metrics struct {
+	Label  string // probe name, "metrics" by default
+	URL    string // e.g. http://127.0.0.1:8000/metrics
+	Prefix string // keep only names with this prefix ("vllm:"); "" keeps all
+	Client *http.Client
+}
+
+var _ Probe = (*Metrics)(nil)
+
+// Name implements Probe.
+func (m *Metrics) Name() string {
+	if m.Label == "" {
+		return "metrics"
+	}
+	return m.Label
+}
+
+// Sample implements Probe.
+func (m *Metrics) Sample(ctx context.Context) (map[string]float64, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, m.URL, nil)
+	if err != nil {
+		return nil, err
+	}
+	hc := m.Client
+	if hc == nil {
+		hc = http.DefaultClient
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("GET %s: HTTP %d", m.URL, resp.StatusCode)
+	}
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 32<<20))
+	if err != nil {
+		return nil, err
+	}
+	fams, skipped, err := ParseMetrics(body)
+	if err != nil {
+		return nil, err
+	}
+	out := Flatten(fams, m.Prefix)
+	if skipped > 0 {
+		out["telemetry.malformed_lines"] = float64(skipped)
+	}
+	return out, nil
+}
+
+var lineRe = regexp.MustCompile(`line (\d+)`)
+
+// ParseMetrics parses Prometheus text, dropping lines the parser rejects (up
+// to 100) and returning how many it dropped.
+func ParseMetrics(text []byte) (map[string]*dto.MetricFamily, int, error) {
+	lines := bytes.Split(text, []byte("\n"))
+	for skipped := 0; ; skipped++ {
+		parser := expfmt.NewTextParser(model.UTF8Validation)
+		fams, err := parser.TextToMetricFamilies(bytes.NewReader(bytes.Join(lines, []byte("\n"))))
+		if err == nil {
+			return fams, skipped, nil
+		}
+		m := lineRe.FindStringSubmatch(err.Error())
+		if m == nil || skipped >= 100 {
+			return nil, skipped, fmt.Errorf("parse /metrics: %w", err)
+		}
+		n, _ := strconv.Atoi(m[1])
+		if n < 1 || n > len(lines) {
+			return nil, skipped, fmt.Errorf("parse /metrics: %w", err)
+		}
+		// Drop the bad line; a # TYPE line that no longer matches its samples
+		// would fail again, and is dropped on the next round.
+		lines = append(lines[:n-1], lines[n:]...)
+	}
+}
+
+// Flatten turns metric families into name → value, summing over label sets.
+func Flatten(fams map[string]*dto.MetricFamily, prefix string) map[string]float64 {
+	out := map[string]float64{}
+	for name, f := range fams {
+		if prefix != "" && !strings.HasPrefix(name, prefix) {
+			continue
+		}
+		for _, mt := range f.GetMetric() {
+			switch f.GetType() {
+			case dto.MetricType_COUNTER:
+				out[name] += mt.GetCounter().GetValue()
+			case dto.MetricType_GAUGE:
+				out[name] += mt.GetGauge().GetValue()
+			case dto.MetricType_UNTYPED:
+				out[name] += mt.GetUntyped().GetValue()
+			case dto.MetricType_HISTOGRAM, dto.MetricType_GAUGE_HISTOGRAM:
+				out[name+"_sum"] += mt.GetHistogram().GetSampleSum()
+				out[name+"_count"] += float64(mt.GetHistogram().GetSampleCount())
+			case dto.MetricType_SUMMARY:
+				out[name+"_sum"] += mt.GetSummary().GetSampleSum()
+				out[name+"_count"] += float64(mt.GetSummary().GetSampleCount())
+			}
+		}
+	}
+	return out
+}

@@ -64,6 +64,21 @@ func Version() string {
 	return v
 }
 
+// Commit is the VCS revision perfgate was built from ("" when the build
+// did not record it).
+func Commit() string {
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return ""
+	}
+	for _, s := range bi.Settings {
+		if s.Key == "vcs.revision" {
+			return s.Value
+		}
+	}
+	return ""
+}
+
 // Main runs perfgate with args (without the program name) and returns the
 // exit code.
 func Main(ctx context.Context, args []string, env Env) int {

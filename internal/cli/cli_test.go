@@ -72,7 +72,7 @@ func TestRunWritesTheRunFolder(t *testing.T) {
 	if !strings.HasSuffix(dir, "_tiny-run_base") {
 		t.Errorf("folder name %s", dir)
 	}
-	for _, f := range []string{record.ScenarioFile, record.MetaFile, record.RequestsFile, record.SummaryFile} {
+	for _, f := range []string{record.ScenarioFile, record.MetaFile, record.RequestsFile, record.SummaryFile, "telemetry.jsonl"} {
 		if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
 			t.Errorf("missing %s", f)
 		}
@@ -94,8 +94,23 @@ func TestRunWritesTheRunFolder(t *testing.T) {
 			}
 		}
 	}
+	for i, l := range sum.Levels {
+		if l.Telemetry == nil || l.Telemetry.Measure == nil {
+			t.Fatalf("level %d has no telemetry", i)
+		}
+		m := l.Telemetry.Measure
+		if m.Samples == 0 || m.RunningMean == nil || m.ClientCPUPeakPct == nil || m.Preemptions == nil {
+			t.Errorf("level %d telemetry: %+v", i, l.Telemetry)
+		}
+	}
 	var meta record.Meta
 	record.ReadJSON(filepath.Join(dir, record.MetaFile), &meta)
+	if meta.Host.CPUCores == 0 || meta.Host.MemTotalBytes == 0 || meta.GoVersion == "" {
+		t.Errorf("meta host: %+v", meta.Host)
+	}
+	if meta.GPU == nil && len(meta.Notices) == 0 {
+		t.Error("without a GPU, meta.json must say why there is no GPU telemetry")
+	}
 	if meta.Engine.Kind != "sim" || meta.Engine.Model != "meta-llama/Llama-3.1-8B-Instruct" || meta.StartWall.IsZero() || !meta.Tokenizer.Calibrated {
 		t.Errorf("meta: %+v", meta)
 	}
@@ -242,6 +257,13 @@ func TestHelpHasExamples(t *testing.T) {
 		if r.code != 0 || !strings.Contains(r.stdout, "Examples:") {
 			t.Errorf("%v: %d %s", args, r.code, r.stdout)
 		}
+	}
+}
+
+func TestRedactURL(t *testing.T) {
+	got := redactURL("https://u:pw@host:8/v1?api_key=sk-1&x=2&token=abc")
+	if strings.Contains(got, "sk-1") || strings.Contains(got, "abc") || strings.Contains(got, "pw") || !strings.Contains(got, "x=2") {
+		t.Errorf("%s", got)
 	}
 }
 

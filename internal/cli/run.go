@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -139,6 +140,22 @@ func runScenario(ctx context.Context, env Env, log *slog.Logger, file string, o 
 	}
 	fmt.Fprintf(env.Stderr, "perfgate: running %s (%s engine at %s, model %s) into %s\n", s.Name, eng.Kind(), eng.URL(), model, dir)
 
+	tel, err := startTelemetry(s, eng, clock, dir, env, log)
+	if err != nil {
+		return dir, err
+	}
+	telStopped := false
+	stopTelemetry := func() {
+		if telStopped {
+			return
+		}
+		telStopped = true
+		if err := tel.stop(); err != nil {
+			log.Warn("telemetry was not written completely", "error", err)
+		}
+	}
+	defer stopTelemetry()
+
 	snap, err := yaml.Marshal(s)
 	if err != nil {
 		return dir, err
@@ -150,6 +167,7 @@ func runScenario(ctx context.Context, env Env, log *slog.Logger, file string, o 
 	meta := record.Meta{
 		SchemaVersion:   record.SchemaVersion,
 		PerfgateVersion: Version(),
+		PerfgateCommit:  Commit(),
 		GoVersion:       runtime.Version(),
 		OS:              runtime.GOOS,
 		Arch:            runtime.GOARCH,
@@ -161,8 +179,11 @@ func runScenario(ctx context.Context, env Env, log *slog.Logger, file string, o 
 		Label:           o.label,
 		Seed:            s.Seed,
 		StartWall:       clock.Start.UTC(),
-		Engine:          record.Engine{Kind: eng.Kind(), URL: eng.URL(), Model: model, Version: c.Version(ctx), API: s.API},
+		Engine:          record.Engine{Kind: eng.Kind(), URL: redactURL(eng.URL()), Model: model, Version: c.Version(ctx), API: s.API},
 		Tokenizer:       tok,
+		Host:            hostEnv(ctx),
+		GPU:             tel.gpu,
+		Notices:         tel.notices,
 	}
 	if err := record.WriteJSONAtomic(filepath.Join(dir, record.MetaFile), meta); err != nil {
 		return dir, err
@@ -183,11 +204,12 @@ func runScenario(ctx context.Context, env Env, log *slog.Logger, file string, o 
 		Progress:       prog.update,
 	})
 	prog.finish()
+	stopTelemetry()
 	if err := w.Close(); err != nil && runErr == nil {
 		runErr = fmt.Errorf("writing %s: %w", record.RequestsFile, err)
 	}
 
-	sum, err := summarize(dir, s, res, runErr, clock)
+	sum, err := summarize(dir, s, res, runErr, clock, eng.Kind() == scenario.EngineSim)
 	if err != nil {
 		return dir, errors.Join(runErr, fmt.Errorf("writing the summary: %w", err))
 	}
@@ -224,7 +246,7 @@ func calibrate(ctx context.Context, c *openai.Client, model string) (float64, er
 	return float64(count) / n, nil
 }
 
-func summarize(dir string, s *scenario.Scenario, res runner.Result, runErr error, clock record.Clock) (record.Summary, error) {
+func summarize(dir string, s *scenario.Scenario, res runner.Result, runErr error, clock record.Clock, inProcessEngine bool) (record.Summary, error) {
 	sum := record.Summary{
 		SchemaVersion: record.SchemaVersion,
 		Scenario:      s.Name,
@@ -243,8 +265,10 @@ func summarize(dir string, s *scenario.Scenario, res runner.Result, runErr error
 		sum.Status, sum.Error = record.StatusFailed, runErr.Error()
 	}
 	windows := map[int]analysis.Window{}
+	starts := map[int]int64{}
 	for _, lr := range res.Levels {
 		windows[lr.Spec.Index] = analysis.Window{StartUS: lr.MeasureStartUS, EndUS: lr.MeasureEndUS}
+		starts[lr.Spec.Index] = lr.StartUS
 	}
 	levels, st, err := analysis.ReadLevels(dir, windows, analysis.Options{Percentiles: s.Percentiles, SLO: sum.SLO})
 	if err != nil {
@@ -253,6 +277,7 @@ func summarize(dir string, s *scenario.Scenario, res runner.Result, runErr error
 	specs := s.LevelSpecs()
 	for i := range levels {
 		l := &levels[i]
+		l.StartUS = starts[l.Level]
 		spec := specs[l.Level]
 		l.Mode = spec.Mode
 		if spec.Mode == scenario.ModeOpen {
@@ -260,6 +285,9 @@ func summarize(dir string, s *scenario.Scenario, res runner.Result, runErr error
 		} else {
 			l.RequestedConcurrency = spec.Concurrency
 		}
+	}
+	if err := telemetrySummaries(dir, levels, inProcessEngine, runtime.NumCPU()); err != nil {
+		return sum, err
 	}
 	sum.Levels = levels
 	if st.Records != res.Issued {
@@ -296,6 +324,25 @@ func makeRunDir(out, name, label string) (string, error) {
 }
 
 var secretArg = regexp.MustCompile(`(?i)(key|token|secret|password|passwd|auth)`)
+
+// redactURL hides credentials and query values whose names suggest a secret.
+func redactURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return raw
+	}
+	if u.User != nil {
+		u.User = url.User("REDACTED")
+	}
+	q := u.Query()
+	for k := range q {
+		if secretArg.MatchString(k) {
+			q.Set(k, "REDACTED")
+		}
+	}
+	u.RawQuery = q.Encode()
+	return u.String()
+}
 
 // redactArgs hides the values of flags whose names suggest a secret.
 func redactArgs(args []string) []string {

@@ -66,5 +66,8 @@ func printTable(w io.Writer, s *scenario.Scenario, sum record.Summary) {
 		if l.Canceled > 0 {
 			fmt.Fprintf(w, "level %d: %d request(s) canceled by perfgate (on_end: cancel, drain_timeout or Ctrl-C), not counted as completed\n", l.Level+1, l.Canceled)
 		}
+		for _, warn := range l.Warnings {
+			fmt.Fprintf(w, "level %d warning: %s\n", l.Level+1, warn)
+		}
 	}
 }

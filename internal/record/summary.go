@@ -21,6 +21,7 @@ const (
 type Meta struct {
 	SchemaVersion   int       `json:"schema_version"`
 	PerfgateVersion string    `json:"perfgate_version"`
+	PerfgateCommit  string    `json:"perfgate_commit,omitempty"` // VCS revision of the build, when known
 	GoVersion       string    `json:"go_version"`
 	OS              string    `json:"os"`
 	Arch            string    `json:"arch"`
@@ -34,6 +35,9 @@ type Meta struct {
 	StartWall       time.Time `json:"start_wall"` // wall-clock time of offset 0 on the run clock
 	Engine          Engine    `json:"engine"`
 	Tokenizer       Tokenizer `json:"tokenizer"`
+	Host            HostEnv   `json:"host"`
+	GPU             *GPUEnv   `json:"gpu,omitempty"`     // absent without NVML
+	Notices         []string  `json:"notices,omitempty"` // e.g. why a probe is missing
 }
 
 // Engine describes what was benchmarked.
@@ -107,6 +111,10 @@ type Level struct {
 	MeanQueueWaitMs float64        `json:"mean_queue_wait_ms"`
 	MeasureStartUS  int64          `json:"measure_start_us"` // the measurement window on the run clock
 	MeasureEndUS    int64          `json:"measure_end_us"`
+	StartUS         int64          `json:"start_us,omitempty"` // when the level (its warm-up) began
+
+	Telemetry *PhaseTelemetry `json:"telemetry,omitempty"`
+	Warnings  []string        `json:"warnings,omitempty"`
 
 	// Latency holds mean_, median_, std_ and pNN_ keys of ttft, tpot, itl
 	// and e2el, plus mean_ and p99_e2el_incl_queue_ms, in milliseconds. A

@@ -26,6 +26,7 @@ type Scenario struct {
 	RequestTimeout Duration  `yaml:"request_timeout,omitempty"`
 	SLO            SLO       `yaml:"slo,omitempty"`
 	Percentiles    []float64 `yaml:"percentiles,omitempty"`
+	Telemetry      Telemetry `yaml:"telemetry,omitempty"`
 
 	// File is the path the scenario was loaded from ("" when built in code).
 	File string `yaml:"-"`
@@ -176,6 +177,17 @@ type Phase struct {
 	Duration Duration `yaml:"duration,omitempty"`
 	Requests int      `yaml:"requests,omitempty"`
 }
+
+// Telemetry configures what is sampled beside the requests.
+type Telemetry struct {
+	Interval   Duration `yaml:"interval,omitempty"`    // default 250ms
+	GPUs       []int    `yaml:"gpus,omitempty"`        // NVML indices; default CUDA_VISIBLE_DEVICES, else all
+	MetricsURL string   `yaml:"metrics_url,omitempty"` // default: the engine's /metrics
+	Disable    []string `yaml:"disable,omitempty"`     // probes to leave out: gpu, host, metrics
+}
+
+// Probe names, for telemetry.disable.
+var TelemetryProbes = []string{"gpu", "host", "metrics"}
 
 // SLO targets for goodput, in milliseconds (0: no target).
 type SLO struct {

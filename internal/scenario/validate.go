@@ -21,6 +21,8 @@ const (
 	DefaultAPI            = APICompletions
 	DefaultRequestTimeout = 5 * time.Minute
 	DefaultDrainTimeout   = 2 * time.Minute
+	// DefaultTelemetryInterval is how often telemetry probes are read.
+	DefaultTelemetryInterval = 250 * time.Millisecond
 )
 
 // DefaultPercentiles are reported when the file names none.
@@ -134,6 +136,7 @@ func (s *Scenario) validate() []Problem {
 	if s.set("percentiles") && len(s.Percentiles) == 0 {
 		c.at("percentiles", "must list at least one percentile, such as [50, 99]")
 	}
+	c.telemetry()
 	for i, p := range s.Percentiles {
 		if p <= 0 || p >= 100 {
 			c.at(fmt.Sprintf("percentiles[%d]", i), "must be between 0 and 100 (exclusive), got %g", p)
@@ -498,6 +501,34 @@ func (c *checker) phases() {
 	}
 }
 
+func (c *checker) telemetry() {
+	t := c.s.Telemetry
+	if c.s.set("telemetry.interval") && t.Interval.D() < 10*time.Millisecond {
+		c.at("telemetry.interval", "must be at least 10ms, got %s", t.Interval.D())
+	}
+	seen := map[int]bool{}
+	for i, g := range t.GPUs {
+		p := fmt.Sprintf("telemetry.gpus[%d]", i)
+		if g < 0 {
+			c.at(p, "must be a GPU index ≥ 0, got %d", g)
+		}
+		if seen[g] {
+			c.at(p, "GPU %d is listed twice", g)
+		}
+		seen[g] = true
+	}
+	if t.MetricsURL != "" {
+		if u, err := url.Parse(t.MetricsURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			c.at("telemetry.metrics_url", "must be an http:// or https:// address, got %q", t.MetricsURL)
+		}
+	}
+	for i, d := range t.Disable {
+		if !slices.Contains(TelemetryProbes, d) {
+			c.at(fmt.Sprintf("telemetry.disable[%d]", i), "must be one of %v, got %q", TelemetryProbes, d)
+		}
+	}
+}
+
 func (s *Scenario) applyDefaults() {
 	if s.API == "" {
 		s.API = DefaultAPI
@@ -536,6 +567,9 @@ func (s *Scenario) applyDefaults() {
 	}
 	if len(s.Percentiles) == 0 {
 		s.Percentiles = slices.Clone(DefaultPercentiles)
+	}
+	if s.Telemetry.Interval == 0 {
+		s.Telemetry.Interval = Duration(DefaultTelemetryInterval)
 	}
 	slices.Sort(s.Percentiles)
 	s.Percentiles = slices.Compact(s.Percentiles)

@@ -14,32 +14,16 @@ import (
 	"sync"
 
 	gonvml "github.com/NVIDIA/go-nvml/pkg/nvml"
+
+	"github.com/perfgate/perfgate/internal/record"
 )
 
 // ErrUnavailable means NVML could not be loaded or initialised.
 var ErrUnavailable = errors.New("NVML is not available")
 
-// GPU is what meta.json records of one GPU: facts that do not change during a run.
-type GPU struct {
-	Index            int     `json:"index"`
-	Name             string  `json:"name"`
-	UUID             string  `json:"uuid"`
-	MemoryTotalBytes uint64  `json:"memory_total_bytes,omitempty"`
-	PowerLimitW      float64 `json:"power_limit_w,omitempty"`
-	ECC              string  `json:"ecc_mode,omitempty"`         // enabled, disabled, or "" when not supported
-	Persistence      string  `json:"persistence_mode,omitempty"` // enabled, disabled
-	AppSMClockMHz    uint32  `json:"applications_sm_clock_mhz,omitempty"`
-	AppMemClockMHz   uint32  `json:"applications_mem_clock_mhz,omitempty"`
-	CUDAComputeCap   string  `json:"cuda_compute_capability,omitempty"`
-}
-
-// Info is the static environment NVML reports.
-type Info struct {
-	DriverVersion     string `json:"driver_version"`
-	NVMLVersion       string `json:"nvml_version"`
-	CUDADriverVersion string `json:"cuda_driver_version"` // e.g. 12.4
-	GPUs              []GPU  `json:"gpus"`
-}
+// Info is the static environment NVML reports: versions and, per GPU, the
+// facts that do not change during a run.
+type Info = record.GPUEnv
 
 // Probe samples the selected GPUs. Its values are named gpu<N>.<what>, N
 // being the NVML index: util_pct, mem_util_pct, mem_used_bytes,
@@ -160,8 +144,8 @@ func selectDevices(lib gonvml.Interface, n int, sel Selection) ([]int, error) {
 	return out, nil
 }
 
-func static(d *device) GPU {
-	g := GPU{Index: d.index}
+func static(d *device) record.GPU {
+	g := record.GPU{Index: d.index}
 	if v, ret := d.h.GetName(); ret == gonvml.SUCCESS {
 		g.Name = v
 	}
@@ -187,7 +171,7 @@ func static(d *device) GPU {
 		g.AppMemClockMHz = v
 	}
 	if major, minor, ret := d.h.GetCudaComputeCapability(); ret == gonvml.SUCCESS {
-		g.CUDAComputeCap = fmt.Sprintf("%d.%d", major, minor)
+		g.ComputeCap = fmt.Sprintf("%d.%d", major, minor)
 	}
 	return g
 }

@@ -1,0 +1,171 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/shirou/gopsutil/v4/cpu"
+	"github.com/shirou/gopsutil/v4/host"
+	"github.com/shirou/gopsutil/v4/mem"
+
+	"github.com/perfgate/perfgate/internal/engine"
+	"github.com/perfgate/perfgate/internal/record"
+	"github.com/perfgate/perfgate/internal/scenario"
+	"github.com/perfgate/perfgate/internal/telemetry"
+	"github.com/perfgate/perfgate/internal/telemetry/nvml"
+)
+
+// telemetryRun is the sampler of one run and what it found out up front.
+type telemetryRun struct {
+	sampler *telemetry.Sampler
+	file    *os.File
+	gpu     *record.GPUEnv
+	notices []string
+	closers []func()
+	cancel  context.CancelFunc
+	done    chan error
+}
+
+// startTelemetry opens the probes the scenario asks for and starts sampling
+// into DIR/telemetry.jsonl on the run clock. A probe that cannot work here
+// (no NVML on this machine) is left out with one notice.
+func startTelemetry(s *scenario.Scenario, eng engine.Engine, clock record.Clock, dir string, env Env, log *slog.Logger) (*telemetryRun, error) {
+	tr := &telemetryRun{done: make(chan error, 1)}
+	t := s.Telemetry
+	var probes []telemetry.Probe
+	if !slices.Contains(t.Disable, "host") {
+		probes = append(probes, &telemetry.Host{})
+	}
+	if !slices.Contains(t.Disable, "metrics") {
+		u := t.MetricsURL
+		if u == "" {
+			u = eng.URL() + "/metrics"
+		}
+		probes = append(probes, &telemetry.Metrics{URL: u})
+	}
+	if !slices.Contains(t.Disable, "gpu") {
+		// An empty CUDA_VISIBLE_DEVICES is taken as unset.
+		vis := env.Getenv("CUDA_VISIBLE_DEVICES")
+		p, info, err := nvml.Open(nvml.New(), nvml.Selection{Indices: t.GPUs, CUDAVisibleDevices: vis, CUDAVisibleSet: vis != ""})
+		switch {
+		case errors.Is(err, nvml.ErrUnavailable):
+			msg := "GPU telemetry is off: " + err.Error()
+			tr.notices = append(tr.notices, msg)
+			log.Info(msg + "; carrying on without it")
+		case err != nil:
+			return nil, usagef("GPU telemetry: %v", err)
+		default:
+			tr.gpu = &info
+			tr.closers = append(tr.closers, p.Close)
+			probes = append(probes, p)
+		}
+	}
+	f, err := os.Create(filepath.Join(dir, telemetry.File))
+	if err != nil {
+		return nil, err
+	}
+	tr.file = f
+	tr.sampler = &telemetry.Sampler{
+		Probes:   probes,
+		Interval: t.Interval.D(),
+		Clock:    clock,
+		Out:      f,
+		Notice: func(probe string, err error) {
+			log.Warn("a telemetry probe failed; its failures are recorded in "+telemetry.File, "probe", probe, "error", err)
+		},
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	tr.cancel = cancel
+	go func() { tr.done <- tr.sampler.Run(ctx) }()
+	return tr, nil
+}
+
+// stop ends sampling and closes the file.
+func (tr *telemetryRun) stop() error {
+	tr.cancel()
+	err := <-tr.done
+	for _, c := range tr.closers {
+		c()
+	}
+	if cerr := tr.file.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// hostEnv describes this machine for meta.json.
+func hostEnv(ctx context.Context) record.HostEnv {
+	var h record.HostEnv
+	if hi, err := host.InfoWithContext(ctx); err == nil {
+		h.Kernel = hi.KernelVersion
+		h.Platform = strings.TrimSpace(hi.Platform + " " + hi.PlatformVersion)
+	}
+	if ci, err := cpu.InfoWithContext(ctx); err == nil && len(ci) > 0 {
+		h.CPUModel = ci[0].ModelName
+	}
+	if n, err := cpu.CountsWithContext(ctx, true); err == nil {
+		h.CPUCores = n
+	}
+	if vm, err := mem.VirtualMemoryWithContext(ctx); err == nil {
+		h.MemTotalBytes = vm.Total
+	}
+	return h
+}
+
+// Thresholds of the warnings a run gives about itself.
+const (
+	warnSchedDelayMs  = 5.0  // p99 schedule delay above this: perfgate sent late
+	warnClientCPUFrac = 0.85 // perfgate's CPU above this share of all cores
+)
+
+// telemetrySummaries adds each level's telemetry summary (warm-up and
+// measurement) and the warnings a reader should see.
+func telemetrySummaries(dir string, levels []record.Level, inProcessEngine bool, cores int) error {
+	samples, err := telemetry.ReadAll(filepath.Join(dir, telemetry.File))
+	if err != nil {
+		return err
+	}
+	for i := range levels {
+		l := &levels[i]
+		measureEnd := l.MeasureStartUS + int64(l.Duration*1e6)
+		pt := &record.PhaseTelemetry{
+			Measure: telemetry.Summarize(samples, telemetry.Window{StartUS: l.MeasureStartUS, EndUS: max(measureEnd, l.MeasureEndUS)}, l.TotalOutput),
+		}
+		if l.StartUS < l.MeasureStartUS {
+			pt.Warmup = telemetry.Summarize(samples, telemetry.Window{StartUS: l.StartUS, EndUS: l.MeasureStartUS - 1}, 0)
+		}
+		if pt.Measure.Samples > 0 || pt.Warmup != nil {
+			l.Telemetry = pt
+		}
+		l.Warnings = levelWarnings(*l, inProcessEngine, cores)
+	}
+	return nil
+}
+
+func levelWarnings(l record.Level, inProcessEngine bool, cores int) []string {
+	var w []string
+	if l.P99SchedDelay > warnSchedDelayMs {
+		w = append(w, fmt.Sprintf("perfgate sent late: p99 schedule delay %.1f ms (max %.1f ms); the client, not the server, may limit this level", l.P99SchedDelay, l.MaxSchedDelay))
+	}
+	if l.Telemetry == nil || l.Telemetry.Measure == nil {
+		return w
+	}
+	m := l.Telemetry.Measure
+	if m.ClientCPUPeakPct != nil && cores > 0 && *m.ClientCPUPeakPct > warnClientCPUFrac*100*float64(cores) {
+		msg := fmt.Sprintf("perfgate's CPU peaked at %.0f%% of %d cores; the client may be the bottleneck", *m.ClientCPUPeakPct, cores)
+		if inProcessEngine {
+			msg += " (the in-process simulator runs in perfgate's process and counts here)"
+		}
+		w = append(w, msg)
+	}
+	if m.Throttled != nil && *m.Throttled {
+		w = append(w, "the GPU throttled its clocks: "+strings.Join(m.ThrottleReasons, ", "))
+	}
+	return w
+}

@@ -1,0 +1,80 @@
+package telemetry
+
+import (
+	"math"
+	"slices"
+	"testing"
+)
+
+// testdata/telemetry.jsonl is written by hand; each expectation below is
+// worked out from it. Its window is 0.5 s to 3 s: the samples at 0 s are the
+// counters' baseline, the one at 9 s is outside, the last line is torn.
+func TestSummaryMaths(t *testing.T) {
+	samples, err := ReadAll("testdata/telemetry.jsonl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(samples) != 11 {
+		t.Fatalf("read %d samples (the torn last line must be skipped)", len(samples))
+	}
+	s := Summarize(samples, Window{500_000, 3_000_000}, 1000)
+	eq := func(name string, got *float64, want float64) {
+		t.Helper()
+		if got == nil || math.Abs(*got-want) > 1e-9 {
+			t.Errorf("%s = %v, want %v", name, deref(got), want)
+		}
+	}
+	if s.Samples != 8 || s.Gaps != 1 || s.Errors != 1 {
+		t.Errorf("counts: %d samples, %d gaps, %d errors", s.Samples, s.Gaps, s.Errors)
+	}
+	eq("GPU util mean", s.GPUUtilMeanPct, (90+70)/2.0) // gpu0 (80,100), gpu1 (60,80)
+	eq("GPU util peak", s.GPUUtilPeakPct, 100)
+	eq("power", s.PowerMeanW, 450+300)
+	// gpu0: baseline 1000 at 0 s → 1900; gpu1 has no baseline: 50 → 350.
+	eq("energy", s.EnergyJ, 900+300)
+	eq("energy per token", s.EnergyPerOutputTokenJ, 1.2)
+	eq("SM clock min", s.SMClockMinMHz, 1700)
+	eq("SM clock mean", s.SMClockMeanMHz, (1840+1800)/2.0)
+	eq("GPU memory peak", s.GPUMemPeakBytes, 72e9)
+	if s.Throttled == nil || !*s.Throttled || !slices.Equal(s.ThrottleReasons, []string{"sw_power_cap"}) {
+		t.Errorf("throttling: %v %v", s.Throttled, s.ThrottleReasons)
+	}
+	eq("KV peak", s.KVCachePeakPct, 90)
+	// 5 → 7 is +2; 7 → 2 is a restart: +2 more.
+	eq("preemptions", s.Preemptions, 4)
+	eq("prefix hit rate", s.PrefixCacheHitRate, 200.0/400)
+	eq("running", s.RunningMean, 15)
+	eq("waiting", s.WaitingMean, 2)
+	eq("queue time", s.QueueTimeMeanMs, 1000*3.0/20)
+	eq("host CPU", s.HostCPUMeanPct, 40)
+	eq("client CPU peak", s.ClientCPUPeakPct, 90)
+	eq("client CPU mean", s.ClientCPUMeanPct, 70)
+	if s.PrefillTimeMeanMs != nil || s.EngineCPUMeanPct != nil {
+		t.Error("values nobody measured must be absent")
+	}
+}
+
+func TestSummaryWithoutTelemetry(t *testing.T) {
+	s := Summarize(nil, Window{0, 1}, 10)
+	if s.Samples != 0 || s.GPUUtilMeanPct != nil || s.Throttled != nil || s.EnergyJ != nil {
+		t.Errorf("%+v", s)
+	}
+}
+
+func TestReasonNames(t *testing.T) {
+	names, thr := ReasonNames(1 | 2)
+	if thr || len(names) != 2 {
+		t.Errorf("idle and clock settings are no throttling: %v %v", names, thr)
+	}
+	names, thr = ReasonNames(64 | 16)
+	if !thr || !slices.Equal(names, []string{"sync_boost", "hw_thermal_slowdown"}) {
+		t.Errorf("%v %v", names, thr)
+	}
+}
+
+func deref(p *float64) any {
+	if p == nil {
+		return nil
+	}
+	return *p
+}

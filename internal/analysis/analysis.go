@@ -3,7 +3,9 @@
 package analysis
 
 import (
+	"cmp"
 	"fmt"
+	"maps"
 	"math"
 	"slices"
 	"strconv"
@@ -23,9 +25,32 @@ type Options struct {
 	SLO         record.SLO
 }
 
-// Accumulator collects the measured records of one level.
+// Accumulator collects the measured records of one level, one at a time:
+// it keeps a few numbers per request (and the pooled inter-token gaps, which
+// switch to a sketch past stats.DefaultExactLimit), never the records.
 type Accumulator struct {
-	recs []record.Record
+	o        Options
+	n        int
+	lv       record.Level
+	ttft     []float64
+	tpot     []float64
+	e2el     []float64
+	e2elQ    []float64
+	sched    []float64
+	itl      stats.Sample
+	queueSum float64
+	good     int
+	lastEnd  int64
+	first    int64 // earliest scheduled time, for InferWindow
+	last     int64
+	spans    []span
+}
+
+type span struct{ start, end int64 }
+
+// NewAccumulator starts a level's accumulation.
+func NewAccumulator(o Options) *Accumulator {
+	return &Accumulator{o: o, lv: record.Level{FailedByClass: map[string]int{}, Latency: map[string]float64{}}, first: math.MaxInt64}
 }
 
 // Add takes one record; records of other phases are ignored.
@@ -33,26 +58,65 @@ func (a *Accumulator) Add(r *record.Record) {
 	if r.Phase != record.PhaseMeasure {
 		return
 	}
-	c := *r
-	a.recs = append(a.recs, c)
+	l := &a.lv
+	a.n++
+	l.NumRequests++
+	a.first, a.last = min(a.first, r.ScheduledUS), max(a.last, r.ScheduledUS)
+	a.sched = append(a.sched, float64(r.ScheduleDelayUS())/1000)
+	a.queueSum += float64(r.QueueWaitUS) / 1000
+	end := max(r.EndUS, r.DoneUS)
+	a.lastEnd = max(a.lastEnd, end)
+	a.spans = append(a.spans, span{r.SentUS, end})
+	switch {
+	case r.OK():
+	case r.Error == record.ErrCanceled:
+		l.Canceled++
+		return
+	default:
+		l.Failed++
+		l.FailedByClass[r.Error]++
+		return
+	}
+	l.Completed++
+	if r.UsageMissing {
+		l.UsageMissing++
+	}
+	l.TotalInput += r.PromptTokens
+	l.TotalOutput += r.OutputTokens
+	if len(r.ChunkUS) == 0 {
+		return // a success without content has no latencies
+	}
+	t := float64(r.TTFTUS()) / 1000
+	e := float64(r.E2ELUS()) / 1000
+	a.ttft = append(a.ttft, t)
+	a.e2el = append(a.e2el, e)
+	a.e2elQ = append(a.e2elQ, e+float64(r.QueueWaitUS)/1000)
+	var tp float64
+	if r.OutputTokens > 1 {
+		tp = (e - t) / float64(r.OutputTokens-1)
+		a.tpot = append(a.tpot, tp)
+	}
+	for j := 1; j < len(r.ChunkUS); j++ {
+		a.itl.Add(float64(r.ChunkUS[j]-r.ChunkUS[j-1]) / 1000)
+	}
+	slo := a.o.SLO
+	if slo.TTFTMs > 0 && t > slo.TTFTMs || slo.TPOTMs > 0 && tp > slo.TPOTMs || slo.E2ELMs > 0 && e > slo.E2ELMs {
+		return
+	}
+	a.good++
 }
 
 // Len is the number of measured records added.
-func (a *Accumulator) Len() int { return len(a.recs) }
+func (a *Accumulator) Len() int { return a.n }
 
 // InferWindow guesses the measurement window from the records alone, for a
 // run folder without summary.json: from the first measured request's
 // scheduled time to the last one's.
 func (a *Accumulator) InferWindow() Window {
-	if len(a.recs) == 0 {
+	if a.n == 0 {
 		return Window{}
 	}
-	w := Window{StartUS: math.MaxInt64}
-	for i := range a.recs {
-		w.StartUS = min(w.StartUS, a.recs[i].ScheduledUS)
-		w.EndUS = max(w.EndUS, a.recs[i].ScheduledUS)
-	}
-	return w
+	return Window{StartUS: a.first, EndUS: a.last}
 }
 
 // PercentileKey names a percentile the way `vllm bench serve` does: p99, p99.9.
@@ -62,64 +126,18 @@ func PercentileKey(p float64) string {
 
 // Level computes the metrics of the accumulated records. The caller fills in
 // the load it asked for (mode, requested rate or concurrency).
-func (a *Accumulator) Level(w Window, o Options) record.Level {
-	l := record.Level{FailedByClass: map[string]int{}, Latency: map[string]float64{}}
-	var ttft, tpot, itl, e2el, sched, e2elQ []float64
-	var queueSum float64
-	var good int
-	lastEnd := w.EndUS
-	for i := range a.recs {
-		r := &a.recs[i]
-		l.NumRequests++
-		sched = append(sched, float64(r.ScheduleDelayUS())/1000)
-		queueSum += float64(r.QueueWaitUS) / 1000
-		lastEnd = max(lastEnd, r.EndUS, r.DoneUS)
-		switch {
-		case r.OK():
-		case r.Error == record.ErrCanceled:
-			l.Canceled++
-			continue
-		default:
-			l.Failed++
-			l.FailedByClass[r.Error]++
-			continue
-		}
-		l.Completed++
-		if r.UsageMissing {
-			l.UsageMissing++
-		}
-		l.TotalInput += r.PromptTokens
-		l.TotalOutput += r.OutputTokens
-		if len(r.ChunkUS) == 0 {
-			continue // a success without content (max_tokens 0?) has no latencies
-		}
-		t := float64(r.TTFTUS()) / 1000
-		e := float64(r.E2ELUS()) / 1000
-		ttft = append(ttft, t)
-		e2el = append(e2el, e)
-		e2elQ = append(e2elQ, e+float64(r.QueueWaitUS)/1000)
-		var tp float64
-		if r.OutputTokens > 1 {
-			tp = (e - t) / float64(r.OutputTokens-1)
-			tpot = append(tpot, tp)
-		}
-		for j := 1; j < len(r.ChunkUS); j++ {
-			itl = append(itl, float64(r.ChunkUS[j]-r.ChunkUS[j-1])/1000)
-		}
-		if o.SLO.TTFTMs > 0 && t > o.SLO.TTFTMs ||
-			o.SLO.TPOTMs > 0 && tp > o.SLO.TPOTMs ||
-			o.SLO.E2ELMs > 0 && e > o.SLO.E2ELMs {
-			continue
-		}
-		good++
-	}
+func (a *Accumulator) Level(w Window) record.Level {
+	l := a.lv
+	l.FailedByClass = maps.Clone(a.lv.FailedByClass)
+	l.Latency = map[string]float64{}
+	lastEnd := max(w.EndUS, a.lastEnd)
 	l.Duration = float64(lastEnd-w.StartUS) / 1e6
 	if l.Duration > 0 {
 		l.RequestThrough = float64(l.Completed) / l.Duration
 		l.OutputThrough = float64(l.TotalOutput) / l.Duration
 		l.TotalThrough = float64(l.TotalInput+l.TotalOutput) / l.Duration
-		if o.SLO.TTFTMs > 0 || o.SLO.TPOTMs > 0 || o.SLO.E2ELMs > 0 {
-			g := float64(good) / l.Duration
+		if a.o.SLO.TTFTMs > 0 || a.o.SLO.TPOTMs > 0 || a.o.SLO.E2ELMs > 0 {
+			g := float64(a.good) / l.Duration
 			l.RequestGoodput = &g
 		}
 	}
@@ -129,15 +147,21 @@ func (a *Accumulator) Level(w Window, o Options) record.Level {
 	}
 	if l.NumRequests > 0 {
 		l.ErrorRate = float64(l.Failed) / float64(l.NumRequests)
-		l.MeanQueueWaitMs = queueSum / float64(l.NumRequests)
+		l.MeanQueueWaitMs = a.queueSum / float64(l.NumRequests)
 	}
+	itl := a.itl.Describe(a.o.Percentiles)
 	for _, m := range []struct {
 		name string
-		xs   []float64
-	}{{"ttft", ttft}, {"tpot", tpot}, {"itl", itl}, {"e2el", e2el}} {
-		d := stats.Describe(m.xs, o.Percentiles)
+		d    stats.Summary
+	}{
+		{"ttft", stats.Describe(slices.Clone(a.ttft), a.o.Percentiles)},
+		{"tpot", stats.Describe(slices.Clone(a.tpot), a.o.Percentiles)},
+		{"itl", itl},
+		{"e2el", stats.Describe(slices.Clone(a.e2el), a.o.Percentiles)},
+	} {
+		d := m.d
 		put := func(key string, v float64) {
-			if d.Empty {
+			if d.Empty || d.N == 0 {
 				v = math.NaN()
 			}
 			l.Latency[key] = v
@@ -145,35 +169,44 @@ func (a *Accumulator) Level(w Window, o Options) record.Level {
 		put("mean_"+m.name+"_ms", d.Mean)
 		put("median_"+m.name+"_ms", d.Pct[50])
 		put("std_"+m.name+"_ms", d.Std)
-		for _, p := range o.Percentiles {
+		for _, p := range a.o.Percentiles {
 			put(fmt.Sprintf("%s_%s_ms", PercentileKey(p), m.name), d.Pct[p])
 		}
 	}
-	sd := stats.Describe(sched, []float64{99})
+	sd := stats.Describe(slices.Clone(a.sched), []float64{99})
 	l.MeanSchedDelay, l.P99SchedDelay, l.MaxSchedDelay = sd.Mean, sd.Pct[99], sd.Max
-	qd := stats.Describe(e2elQ, []float64{99})
+	qd := stats.Describe(slices.Clone(a.e2elQ), []float64{99})
 	l.Latency["mean_e2el_incl_queue_ms"], l.Latency["p99_e2el_incl_queue_ms"] = qd.Mean, qd.Pct[99]
 	if qd.Empty {
 		l.Latency["mean_e2el_incl_queue_ms"], l.Latency["p99_e2el_incl_queue_ms"] = math.NaN(), math.NaN()
 	}
-	l.MaxConcurrent = maxConcurrent(a.recs)
+	l.MaxConcurrent = maxConcurrent(a.spans)
 	return l
 }
 
+// TTFTs, TPOTs and E2ELs are the per-request latencies in ms (for CDF plots),
+// in the order the records came.
+func (a *Accumulator) TTFTs() []float64 { return a.ttft }
+
+// TPOTs are the per-request times per output token in ms.
+func (a *Accumulator) TPOTs() []float64 { return a.tpot }
+
+// E2ELs are the per-request end-to-end latencies in ms.
+func (a *Accumulator) E2ELs() []float64 { return a.e2el }
+
 // maxConcurrent is the most measured requests in flight at one time.
-func maxConcurrent(recs []record.Record) int {
+func maxConcurrent(spans []span) int {
 	type ev struct {
 		t     int64
 		delta int
 	}
-	evs := make([]ev, 0, 2*len(recs))
-	for i := range recs {
-		end := max(recs[i].EndUS, recs[i].DoneUS)
-		evs = append(evs, ev{recs[i].SentUS, 1}, ev{end, -1})
+	evs := make([]ev, 0, 2*len(spans))
+	for _, s := range spans {
+		evs = append(evs, ev{s.start, 1}, ev{s.end, -1})
 	}
 	slices.SortFunc(evs, func(a, b ev) int {
 		if a.t != b.t {
-			return int(a.t - b.t)
+			return cmp.Compare(a.t, b.t)
 		}
 		return a.delta - b.delta // ends before starts at the same instant
 	})

@@ -26,11 +26,11 @@ func TestLevelFormulas(t *testing.T) {
 		{Phase: "measure", ScheduledUS: 3_000_000, SentUS: 3_000_000, EndUS: 3_500_000, Error: record.ErrCanceled},
 		{Phase: "warmup", ScheduledUS: 0, SentUS: 0, EndUS: 90_000_000, ChunkUS: []int64{1}, OutputTokens: 99},
 	}
-	var a Accumulator
+	a := NewAccumulator(Options{Percentiles: []float64{99}, SLO: record.SLO{TTFTMs: 150}})
 	for i := range recs {
 		a.Add(&recs[i])
 	}
-	l := a.Level(Window{0, 10_000_000}, Options{Percentiles: []float64{99}, SLO: record.SLO{TTFTMs: 150}})
+	l := a.Level(Window{0, 10_000_000})
 	if l.NumRequests != 4 || l.Completed != 2 || l.Failed != 1 || l.Canceled != 1 || l.FailedByClass["http_5xx"] != 1 {
 		t.Fatalf("counts: %+v", l)
 	}
@@ -79,9 +79,9 @@ func TestLevelFormulas(t *testing.T) {
 }
 
 func TestEmptyLevelHasNullLatencies(t *testing.T) {
-	var a Accumulator
+	a := NewAccumulator(Options{Percentiles: []float64{50}})
 	a.Add(&record.Record{Phase: "measure", Error: record.ErrConnect, SentUS: 5, EndUS: 6})
-	l := a.Level(Window{0, 1_000_000}, Options{Percentiles: []float64{50}})
+	l := a.Level(Window{0, 1_000_000})
 	if !math.IsNaN(l.Latency["mean_ttft_ms"]) || l.RequestGoodput != nil {
 		t.Fatalf("got %+v", l)
 	}

@@ -17,7 +17,7 @@ func ReadLevels(dir string, windows map[int]Window, o Options) ([]record.Level, 
 	st, err := record.Read(filepath.Join(dir, record.RequestsFile), func(r *record.Record) error {
 		a := accs[r.Level]
 		if a == nil {
-			a = &Accumulator{}
+			a = NewAccumulator(o)
 			accs[r.Level] = a
 		}
 		a.Add(r)
@@ -38,7 +38,7 @@ func ReadLevels(dir string, windows map[int]Window, o Options) ([]record.Level, 
 		a, w := accs[i], windows[i]
 		_, haveWindow := windows[i]
 		if a == nil {
-			a = &Accumulator{}
+			a = NewAccumulator(o)
 		}
 		if a.Len() == 0 && !haveWindow {
 			continue
@@ -46,7 +46,7 @@ func ReadLevels(dir string, windows map[int]Window, o Options) ([]record.Level, 
 		if !haveWindow {
 			w = a.InferWindow()
 		}
-		l := a.Level(w, o)
+		l := a.Level(w)
 		l.Level = i
 		out = append(out, l)
 	}

@@ -149,7 +149,7 @@ func TestInterruptedRunStaysReadable(t *testing.T) {
 	f, _ := os.OpenFile(filepath.Join(dir, record.RequestsFile), os.O_APPEND|os.O_WRONLY, 0)
 	f.WriteString(`{"id":99999,"phase":"meas`)
 	f.Close()
-	levels, st, err := analysis.ReadLevels(dir, nil, analysis.Options{Percentiles: []float64{50}})
+	levels, st, err := analysis.ReadLevels(dir, nil, analysis.Options{Percentiles: []float64{50}}, nil)
 	if err != nil || !st.TornTail || len(levels) != 1 || levels[0].Completed != sum.Levels[0].Completed {
 		t.Fatalf("re-read: %+v %+v %v", levels, st, err)
 	}

@@ -270,7 +270,7 @@ func summarize(dir string, s *scenario.Scenario, res runner.Result, runErr error
 		windows[lr.Spec.Index] = analysis.Window{StartUS: lr.MeasureStartUS, EndUS: lr.MeasureEndUS}
 		starts[lr.Spec.Index] = lr.StartUS
 	}
-	levels, st, err := analysis.ReadLevels(dir, windows, analysis.Options{Percentiles: s.Percentiles, SLO: sum.SLO})
+	levels, st, err := analysis.ReadLevels(dir, windows, analysis.Options{Percentiles: s.Percentiles, SLO: sum.SLO}, nil)
 	if err != nil {
 		return sum, err
 	}
@@ -286,7 +286,7 @@ func summarize(dir string, s *scenario.Scenario, res runner.Result, runErr error
 			l.RequestedConcurrency = spec.Concurrency
 		}
 	}
-	if err := telemetrySummaries(dir, levels, inProcessEngine, runtime.NumCPU()); err != nil {
+	if err := analysis.AddTelemetry(dir, levels, inProcessEngine, runtime.NumCPU()); err != nil {
 		return sum, err
 	}
 	sum.Levels = levels

@@ -1,0 +1,267 @@
+// Package plot draws perfgate's charts with gonum.org/v1/plot and writes
+// them as SVG (through a canvas of its own that GitHub's image sanitizer
+// accepts) and PNG.
+package plot
+
+import (
+	"bytes"
+	"fmt"
+	"image/color"
+	"math"
+
+	gplot "gonum.org/v1/plot"
+	"gonum.org/v1/plot/font"
+	"gonum.org/v1/plot/plotter"
+	"gonum.org/v1/plot/vg"
+	"gonum.org/v1/plot/vg/draw"
+	"gonum.org/v1/plot/vg/vgimg"
+)
+
+// Width and Height of a chart, in px (1 unit = 1 px in the SVG).
+const (
+	Width  = 800
+	Height = 450
+)
+
+func init() {
+	gplot.DefaultFont = font.Font{Typeface: "Liberation", Variant: "Sans"}
+}
+
+// Palette gives each run (or level) its colour: distinguishable, and
+// readable by the colour-blind (Okabe–Ito).
+var Palette = []color.RGBA{
+	{0x00, 0x72, 0xb2, 0xff}, {0xd5, 0x5e, 0x00, 0xff}, {0x00, 0x9e, 0x73, 0xff}, {0xcc, 0x79, 0xa7, 0xff},
+	{0xe6, 0x9f, 0x00, 0xff}, {0x56, 0xb4, 0xe9, 0xff}, {0x00, 0x00, 0x00, 0xff}, {0xf0, 0xe4, 0x42, 0xff},
+}
+
+// Series is one line (or set of points) of a chart.
+type Series struct {
+	Label  string
+	X, Y   []float64
+	Color  int  // index into Palette
+	Dashed bool // e.g. p99 beside a solid p50
+	Points bool // draw markers only
+	Glyphs bool // draw markers on the line
+}
+
+// Chart is one plot.
+type Chart struct {
+	Title, XLabel, YLabel string
+	Series                []Series
+	LogY                  bool
+	YMin                  *float64 // fix the lower bound (0 for rates)
+}
+
+// Lanes are charts stacked on one shared time axis (a timeline).
+type Lanes struct {
+	Title  string
+	XLabel string
+	Lanes  []Chart
+}
+
+func (c Chart) build() (*gplot.Plot, error) {
+	p := gplot.New()
+	p.Title.Text = c.Title
+	p.X.Label.Text = c.XLabel
+	p.Y.Label.Text = c.YLabel
+	p.Add(plotter.NewGrid())
+	p.Legend.Top = true
+	p.Legend.Left = true
+	if c.LogY {
+		p.Y.Scale = gplot.LogScale{}
+		p.Y.Tick.Marker = gplot.LogTicks{Prec: -1}
+	}
+	for _, s := range c.Series {
+		if len(s.X) == 0 {
+			continue
+		}
+		xys := make(plotter.XYs, 0, len(s.X))
+		for i := range s.X {
+			y := s.Y[i]
+			if math.IsNaN(y) || math.IsInf(y, 0) || math.IsNaN(s.X[i]) || (c.LogY && y <= 0) {
+				continue
+			}
+			xys = append(xys, plotter.XY{X: s.X[i], Y: y})
+		}
+		if len(xys) == 0 {
+			continue
+		}
+		col := Palette[s.Color%len(Palette)]
+		if s.Points {
+			sc, err := plotter.NewScatter(xys)
+			if err != nil {
+				return nil, err
+			}
+			sc.GlyphStyle.Color = col
+			sc.GlyphStyle.Radius = vg.Points(1.5)
+			sc.GlyphStyle.Shape = draw.CircleGlyph{}
+			p.Add(sc)
+			if s.Label != "" {
+				p.Legend.Add(s.Label, sc)
+			}
+			continue
+		}
+		l, err := plotter.NewLine(xys)
+		if err != nil {
+			return nil, err
+		}
+		l.Color = col
+		l.Width = vg.Points(2)
+		if s.Dashed {
+			l.Dashes = []vg.Length{vg.Points(6), vg.Points(3)}
+		}
+		p.Add(l)
+		thumb := []gplot.Thumbnailer{l}
+		if s.Glyphs {
+			sc, err := plotter.NewScatter(xys)
+			if err != nil {
+				return nil, err
+			}
+			sc.GlyphStyle.Color = col
+			sc.GlyphStyle.Radius = vg.Points(3)
+			sc.GlyphStyle.Shape = draw.CircleGlyph{}
+			p.Add(sc)
+			thumb = append(thumb, sc)
+		}
+		if s.Label != "" {
+			p.Legend.Add(s.Label, thumb...)
+		}
+	}
+	if c.YMin != nil {
+		p.Y.Min = *c.YMin
+		if p.Y.Max < p.Y.Min {
+			p.Y.Max = p.Y.Min + 1
+		}
+	}
+	return p, nil
+}
+
+// SVG renders the chart.
+func (c Chart) SVG() ([]byte, error) {
+	p, err := c.build()
+	if err != nil {
+		return nil, err
+	}
+	cv := newSVG(Width, Height)
+	p.Draw(pad(draw.New(cv)))
+	return cv.bytes(c.Title), nil
+}
+
+// PNG renders the chart at 2× for sharp text.
+func (c Chart) PNG() ([]byte, error) {
+	p, err := c.build()
+	if err != nil {
+		return nil, err
+	}
+	img := vgimg.NewWith(vgimg.UseWH(Width, Height), vgimg.UseDPI(144))
+	p.Draw(pad(draw.New(img)))
+	var buf bytes.Buffer
+	if _, err := (vgimg.PngCanvas{Canvas: img}).WriteTo(&buf); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+// pad leaves a margin around a chart.
+func pad(c draw.Canvas) draw.Canvas { return draw.Crop(c, 10, -14, 6, -10) }
+
+const laneHeight = 150
+
+func (l Lanes) draw(dc draw.Canvas) error {
+	plots := make([][]*gplot.Plot, len(l.Lanes))
+	for i, c := range l.Lanes {
+		if i == len(l.Lanes)-1 {
+			c.XLabel = l.XLabel
+		}
+		if i == 0 {
+			c.Title = l.Title
+		}
+		p, err := c.build()
+		if err != nil {
+			return err
+		}
+		plots[i] = []*gplot.Plot{p}
+	}
+	// One time axis for every lane.
+	var lo, hi float64 = math.Inf(1), math.Inf(-1)
+	for _, row := range plots {
+		lo, hi = min(lo, row[0].X.Min), max(hi, row[0].X.Max)
+	}
+	for _, row := range plots {
+		row[0].X.Min, row[0].X.Max = lo, hi
+	}
+	t := draw.Tiles{Rows: len(plots), Cols: 1, PadTop: 4, PadBottom: 4, PadLeft: 4, PadRight: 8, PadY: 4}
+	canvases := gplot.Align(plots, t, dc)
+	for i := range plots {
+		plots[i][0].Draw(canvases[i][0])
+	}
+	return nil
+}
+
+func (l Lanes) height() vg.Length { return vg.Length(laneHeight*len(l.Lanes) + 40) }
+
+// SVG renders the lanes.
+func (l Lanes) SVG() ([]byte, error) {
+	if len(l.Lanes) == 0 {
+		return nil, fmt.Errorf("a timeline needs at least one lane")
+	}
+	cv := newSVG(Width, l.height())
+	if err := l.draw(pad(draw.New(cv))); err != nil {
+		return nil, err
+	}
+	return cv.bytes(l.Title), nil
+}
+
+// PNG renders the lanes.
+func (l Lanes) PNG() ([]byte, error) {
+	if len(l.Lanes) == 0 {
+		return nil, fmt.Errorf("a timeline needs at least one lane")
+	}
+	img := vgimg.NewWith(vgimg.UseWH(Width, l.height()), vgimg.UseDPI(144))
+	if err := l.draw(pad(draw.New(img))); err != nil {
+		return nil, err
+	}
+	var buf bytes.Buffer
+	if _, err := (vgimg.PngCanvas{Canvas: img}).WriteTo(&buf); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+// LTTB downsamples a series to at most n points with Largest-Triangle-
+// Three-Buckets, which keeps the shape (peaks and dips) of a long series.
+// x must be sorted.
+func LTTB(x, y []float64, n int) ([]float64, []float64) {
+	if n >= len(x) || n < 3 {
+		return x, y
+	}
+	ox, oy := make([]float64, 0, n), make([]float64, 0, n)
+	ox, oy = append(ox, x[0]), append(oy, y[0])
+	every := float64(len(x)-2) / float64(n-2)
+	a := 0
+	for i := 0; i < n-2; i++ {
+		// average of the next bucket
+		s, e := int(float64(i+1)*every)+1, int(float64(i+2)*every)+1
+		e = min(e, len(x))
+		var ax, ay float64
+		for j := s; j < e; j++ {
+			ax += x[j]
+			ay += y[j]
+		}
+		if cnt := float64(e - s); cnt > 0 {
+			ax, ay = ax/cnt, ay/cnt
+		}
+		// the point of this bucket making the largest triangle
+		rs, re := int(float64(i)*every)+1, int(float64(i+1)*every)+1
+		best, bestArea := rs, -1.0
+		for j := rs; j < re && j < len(x); j++ {
+			area := math.Abs((x[a]-ax)*(y[j]-y[a]) - (x[a]-x[j])*(ay-y[a]))
+			if area > bestArea {
+				best, bestArea = j, area
+			}
+		}
+		ox, oy = append(ox, x[best]), append(oy, y[best])
+		a = best
+	}
+	return append(ox, x[len(x)-1]), append(oy, y[len(y)-1])
+}

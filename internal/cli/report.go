@@ -1,0 +1,88 @@
+package cli
+
+import (
+	"errors"
+	"fmt"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/perfgate/perfgate/internal/report"
+)
+
+func newReportCmd(env Env) *cobra.Command {
+	var out, formats string
+	cmd := &cobra.Command{
+		Use:   "report RUN...",
+		Short: "Turn run folders into tables, charts and an HTML page",
+		Long: `report reads one or more run folders (complete, interrupted or killed) and
+writes, under --out:
+
+  report.md     tables per run and level, ready to paste into a PR or a job summary
+  report.json   the same, machine-readable, with the saturation point and the knee
+  report.csv    one row per run and level, one column per metric
+  report.html   one self-contained page: tables, run metadata and inline SVG charts
+  plots/*.svg   charts that survive GitHub's image sanitizer, and plots/*.png
+
+The charts: hockey sticks (output tokens/s against p50 and p99 of TTFT, TPOT and
+E2EL), latency percentiles against offered load, CDFs per level, goodput against
+load, and a timeline per run (requests in flight, each request's TTFT, GPU and
+server telemetry on one time axis). Several runs are overlaid, one colour each.
+
+The saturation point is the highest load at which 90 % of requests meet every
+SLO, interpolated between levels; the knee is where the throughput–latency
+curve bends (Kneedle).`,
+		Example: `  perfgate report runs/20261128T180239Z_quickstart
+  perfgate report runs/*_baseline runs/*_candidate --out /tmp/ab --format md,html`,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				return &argsError{"perfgate report expects at least one run folder"}
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var fs []string
+			for _, f := range strings.Split(formats, ",") {
+				f = strings.TrimSpace(f)
+				if f == "" {
+					continue
+				}
+				if !slices.Contains(report.Formats, f) {
+					return usagef("--format %q: formats are %s", f, strings.Join(report.Formats, ", "))
+				}
+				fs = append(fs, f)
+			}
+			runs, err := report.LoadAll(args)
+			if err != nil {
+				var nr *report.NotRunFolderError
+				if errors.As(err, &nr) {
+					return &usageError{err}
+				}
+				return err
+			}
+			dir := out
+			if dir == "" {
+				dir = "report"
+				if len(runs) == 1 {
+					dir = filepath.Join(runs[0].Dir, "report")
+				}
+			}
+			w, err := report.Write(runs, dir, fs)
+			if err != nil {
+				return err
+			}
+			for _, r := range runs {
+				for _, n := range r.Notices {
+					fmt.Fprintf(env.Stderr, "perfgate: %s: %s\n", r.Dir, n)
+				}
+			}
+			fmt.Fprintf(env.Stdout, "wrote %d files to %s (open %s)\n", len(w.Files), dir, filepath.Join(dir, "report.html"))
+			return nil
+		},
+	}
+	cmd.Flags().StringVarP(&out, "out", "o", "", "directory for the report (default: RUN/report for one run, ./report for several)")
+	cmd.Flags().StringVar(&formats, "format", "md,json,csv,html", "formats to write, comma-separated: md, json, csv, html")
+	return cmd
+}

@@ -1,0 +1,430 @@
+package report
+
+import (
+	"bytes"
+	"encoding/csv"
+	"encoding/json"
+	"fmt"
+	"html"
+	"math"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/perfgate/perfgate/internal/analysis"
+	"github.com/perfgate/perfgate/internal/record"
+)
+
+// Formats a report can be written in.
+var Formats = []string{"md", "json", "csv", "html"}
+
+// Written lists the files a report wrote, relative to its folder.
+type Written struct {
+	Files []string
+}
+
+// Write renders the runs into out: report.<format> for each format, and
+// plots/<chart>.svg and .png.
+func Write(runs []*Run, out string, formats []string) (Written, error) {
+	var w Written
+	if err := os.MkdirAll(filepath.Join(out, "plots"), 0o755); err != nil {
+		return w, err
+	}
+	figs := Figures(runs)
+	svgs := map[string][]byte{}
+	for _, f := range figs {
+		s, err := f.svg()
+		if err != nil {
+			return w, fmt.Errorf("chart %s: %w", f.Name, err)
+		}
+		p, err := f.png()
+		if err != nil {
+			return w, fmt.Errorf("chart %s: %w", f.Name, err)
+		}
+		svgs[f.Name] = s
+		for ext, b := range map[string][]byte{".svg": s, ".png": p} {
+			name := filepath.Join("plots", f.Name+ext)
+			if err := record.WriteFileAtomic(filepath.Join(out, name), b); err != nil {
+				return w, err
+			}
+			w.Files = append(w.Files, name)
+		}
+	}
+	for _, format := range formats {
+		var b []byte
+		var err error
+		switch format {
+		case "md":
+			b = []byte(Markdown(runs, figs, "plots/"))
+		case "json":
+			b, err = JSON(runs)
+		case "csv":
+			b, err = CSV(runs)
+		case "html":
+			b = []byte(HTML(runs, figs, svgs))
+		default:
+			return w, fmt.Errorf("unknown report format %q (formats: %s)", format, strings.Join(Formats, ", "))
+		}
+		if err != nil {
+			return w, err
+		}
+		name := "report." + format
+		if err := record.WriteFileAtomic(filepath.Join(out, name), b); err != nil {
+			return w, err
+		}
+		w.Files = append(w.Files, name)
+	}
+	slices.Sort(w.Files)
+	return w, nil
+}
+
+func f1(v float64) string {
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		return "–"
+	}
+	return fmt.Sprintf("%.1f", v)
+}
+
+func f2(v float64) string {
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		return "–"
+	}
+	return fmt.Sprintf("%.2f", v)
+}
+
+func ptr1(p *float64, scale float64, unit string) string {
+	if p == nil {
+		return "–"
+	}
+	return fmt.Sprintf("%.1f%s", *p*scale, unit)
+}
+
+// table is rows of cells with a header.
+type table struct {
+	head []string
+	rows [][]string
+}
+
+func (t table) markdown() string {
+	var b strings.Builder
+	b.WriteString("| " + strings.Join(t.head, " | ") + " |\n|")
+	for range t.head {
+		b.WriteString(" ---: |")
+	}
+	b.WriteString("\n")
+	for _, r := range t.rows {
+		b.WriteString("| " + strings.Join(r, " | ") + " |\n")
+	}
+	return b.String()
+}
+
+func (t table) html() string {
+	var b strings.Builder
+	b.WriteString("<table><thead><tr>")
+	for _, h := range t.head {
+		b.WriteString("<th>" + html.EscapeString(h) + "</th>")
+	}
+	b.WriteString("</tr></thead><tbody>\n")
+	for _, r := range t.rows {
+		b.WriteString("<tr>")
+		for _, c := range r {
+			b.WriteString("<td>" + html.EscapeString(c) + "</td>")
+		}
+		b.WriteString("</tr>\n")
+	}
+	b.WriteString("</tbody></table>\n")
+	return b.String()
+}
+
+func throughputTable(r *Run) table {
+	t := table{head: []string{"level", "load", "achieved req/s", "completed", "failed", "error rate", "req/s", "output tok/s", "total tok/s", "goodput req/s", "p99 sched delay (ms)"}}
+	for _, l := range sortedLevels(r) {
+		good := "–"
+		if l.RequestGoodput != nil {
+			good = f2(*l.RequestGoodput)
+		}
+		t.rows = append(t.rows, []string{fmt.Sprint(l.Level + 1), levelName(l), f2(l.AchievedRate), fmt.Sprint(l.Completed), fmt.Sprint(l.Failed),
+			fmt.Sprintf("%.1f%%", 100*l.ErrorRate), f2(l.RequestThrough), f1(l.OutputThrough), f1(l.TotalThrough), good, f2(l.P99SchedDelay)})
+	}
+	return t
+}
+
+func latencyTable(r *Run) table {
+	var ps []float64
+	for _, p := range r.Summary.Percentiles {
+		if p != 50 { // the median has its own column
+			ps = append(ps, p)
+		}
+	}
+	head := []string{"level", "metric", "mean", "median"}
+	for _, p := range ps {
+		head = append(head, analysis.PercentileKey(p))
+	}
+	t := table{head: head}
+	for _, l := range sortedLevels(r) {
+		for _, m := range metricNames {
+			row := []string{levelName(l), strings.ToUpper(m.key), f1(l.Latency["mean_"+m.key+"_ms"]), f1(l.Latency["median_"+m.key+"_ms"])}
+			for _, p := range ps {
+				row = append(row, f1(l.Latency[analysis.PercentileKey(p)+"_"+m.key+"_ms"]))
+			}
+			t.rows = append(t.rows, row)
+		}
+	}
+	return t
+}
+
+func errorTable(r *Run) (table, bool) {
+	t := table{head: []string{"level"}}
+	t.head = append(t.head, record.ErrorClasses...)
+	any := false
+	for _, l := range sortedLevels(r) {
+		row := []string{levelName(l)}
+		for _, c := range record.ErrorClasses {
+			n := l.FailedByClass[c]
+			if c == record.ErrCanceled {
+				n = l.Canceled
+			}
+			any = any || n > 0
+			row = append(row, fmt.Sprint(n))
+		}
+		t.rows = append(t.rows, row)
+	}
+	return t, any
+}
+
+func telemetryTable(r *Run) (table, bool) {
+	t := table{head: []string{"level", "GPU util", "power", "J/token", "SM clock min", "throttled", "KV peak", "preemptions", "prefix hit", "running", "waiting", "queue ms", "prefill ms", "decode ms", "client CPU peak"}}
+	any := false
+	for _, l := range sortedLevels(r) {
+		if l.Telemetry == nil || l.Telemetry.Measure == nil {
+			continue
+		}
+		m := l.Telemetry.Measure
+		any = true
+		thr := "–"
+		if m.Throttled != nil {
+			thr = "no"
+			if *m.Throttled {
+				thr = strings.Join(m.ThrottleReasons, ", ")
+			}
+		}
+		t.rows = append(t.rows, []string{levelName(l), ptr1(m.GPUUtilMeanPct, 1, "%"), ptr1(m.PowerMeanW, 1, " W"), ptr1(m.EnergyPerOutputTokenJ, 1, " J"),
+			ptr1(m.SMClockMinMHz, 1, " MHz"), thr, ptr1(m.KVCachePeakPct, 1, "%"), ptr1(m.Preemptions, 1, ""), ptr1(m.PrefixCacheHitRate, 100, "%"),
+			ptr1(m.RunningMean, 1, ""), ptr1(m.WaitingMean, 1, ""), ptr1(m.QueueTimeMeanMs, 1, ""), ptr1(m.PrefillTimeMeanMs, 1, ""), ptr1(m.DecodeTimeMeanMs, 1, ""),
+			ptr1(m.ClientCPUPeakPct, 1, "%")})
+	}
+	return t, any
+}
+
+func saturationLine(r *Run) string {
+	s := r.Saturation
+	var b strings.Builder
+	switch {
+	case !s.Found:
+		fmt.Fprintf(&b, "Saturation point: not found — %s.", s.Reason)
+	case s.AllMeet:
+		fmt.Fprintf(&b, "Saturation point: beyond the sweep — every level met the SLOs (≥ %.0f%% of requests good), up to %g %s (%.0f output tok/s).", 100*analysis.AttainmentTarget, s.Load, s.Unit, s.Output)
+	default:
+		fmt.Fprintf(&b, "Saturation point: **%.3g %s** (%.0f output tok/s), the highest load at which %.0f%% of requests meet every SLO, interpolated between levels.", s.Load, s.Unit, s.Output, 100*analysis.AttainmentTarget)
+	}
+	if r.Knee >= 0 {
+		l := r.Summary.Levels[r.Knee]
+		fmt.Fprintf(&b, " Knee of the throughput–latency curve: %s (%.0f output tok/s, p99 E2EL %s ms).", levelName(l), l.OutputThrough, f1(l.Latency["p99_e2el_ms"]))
+	}
+	return b.String()
+}
+
+func runHeader(r *Run) []string {
+	m := r.Meta
+	lines := []string{
+		fmt.Sprintf("scenario `%s`, status %s, started %s", r.Summary.Scenario, r.Summary.Status, m.StartWall.Format("2006-01-02 15:04:05 UTC")),
+		fmt.Sprintf("engine %s (%s), model %s, server version %s", m.Engine.Kind, m.Engine.API, m.Engine.Model, orDash(m.Engine.Version)),
+		fmt.Sprintf("perfgate %s, %s, %s/%s, %d CPUs (%s)", m.PerfgateVersion, m.GoVersion, m.OS, m.Arch, m.NumCPU, orDash(m.Host.CPUModel)),
+	}
+	if m.GPU != nil {
+		var names []string
+		for _, g := range m.GPU.GPUs {
+			names = append(names, fmt.Sprintf("%d: %s", g.Index, g.Name))
+		}
+		lines = append(lines, fmt.Sprintf("GPUs %s; driver %s, CUDA %s", strings.Join(names, ", "), m.GPU.DriverVersion, m.GPU.CUDADriverVersion))
+	}
+	return lines
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "–"
+	}
+	return s
+}
+
+// Markdown is report.md: ready to paste into a PR or a job summary.
+func Markdown(runs []*Run, figs []Figure, plotDir string) string {
+	var b strings.Builder
+	b.WriteString("# perfgate report\n\n")
+	for _, r := range runs {
+		fmt.Fprintf(&b, "## %s\n\n", r.Name)
+		for _, l := range runHeader(r) {
+			b.WriteString("- " + l + "\n")
+		}
+		for _, n := range r.Notices {
+			b.WriteString("- ⚠ " + n + "\n")
+		}
+		b.WriteString("\n" + saturationLine(r) + "\n\n### Throughput\n\n" + throughputTable(r).markdown())
+		b.WriteString("\n### Latency (ms)\n\n" + latencyTable(r).markdown())
+		if t, ok := errorTable(r); ok {
+			b.WriteString("\n### Errors by class\n\n" + t.markdown())
+		}
+		if t, ok := telemetryTable(r); ok {
+			b.WriteString("\n### Telemetry (measurement phase)\n\n" + t.markdown())
+		}
+		var warns []string
+		for _, l := range sortedLevels(r) {
+			for _, w := range l.Warnings {
+				warns = append(warns, fmt.Sprintf("- %s: %s", levelName(l), w))
+			}
+		}
+		if len(warns) > 0 {
+			b.WriteString("\n### Warnings\n\n" + strings.Join(warns, "\n") + "\n")
+		}
+		b.WriteString("\n")
+	}
+	if plotDir != "" && len(figs) > 0 {
+		b.WriteString("## Charts\n\n")
+		for _, f := range figs {
+			fmt.Fprintf(&b, "![%s](%s%s.svg)\n\n", f.Title, plotDir, f.Name)
+		}
+	}
+	return b.String()
+}
+
+// reportJSON is report.json.
+type reportJSON struct {
+	SchemaVersion int       `json:"schema_version"`
+	Runs          []runJSON `json:"runs"`
+}
+
+type runJSON struct {
+	Dir        string              `json:"dir"`
+	Name       string              `json:"name"`
+	Complete   bool                `json:"complete"`
+	Notices    []string            `json:"notices,omitempty"`
+	Meta       record.Meta         `json:"meta"`
+	Summary    record.Summary      `json:"summary"`
+	Saturation analysis.Saturation `json:"saturation"`
+	KneeLevel  *int                `json:"knee_level"`
+}
+
+// JSON is report.json: everything in the tables, machine-readable.
+func JSON(runs []*Run) ([]byte, error) {
+	out := reportJSON{SchemaVersion: 1}
+	for _, r := range runs {
+		rj := runJSON{Dir: r.Dir, Name: r.Name, Complete: r.Complete, Notices: r.Notices, Meta: r.Meta, Summary: r.Summary, Saturation: r.Saturation}
+		if r.Knee >= 0 {
+			k := r.Summary.Levels[r.Knee].Level
+			rj.KneeLevel = &k
+		}
+		out.Runs = append(out.Runs, rj)
+	}
+	b, err := json.MarshalIndent(out, "", "  ")
+	return append(b, '\n'), err
+}
+
+// CSV is report.csv: one row per run and level, every numeric metric a column.
+func CSV(runs []*Run) ([]byte, error) {
+	keySet := map[string]bool{}
+	rows := []map[string]string{}
+	for _, r := range runs {
+		for _, l := range sortedLevels(r) {
+			b, err := json.Marshal(l)
+			if err != nil {
+				return nil, err
+			}
+			var m map[string]any
+			if err := json.Unmarshal(b, &m); err != nil {
+				return nil, err
+			}
+			row := map[string]string{"run": r.Name, "dir": r.Dir}
+			for k, v := range m {
+				switch x := v.(type) {
+				case float64:
+					row[k] = fmt.Sprint(x)
+					keySet[k] = true
+				case string:
+					row[k] = x
+					keySet[k] = true
+				case nil:
+					row[k] = ""
+					keySet[k] = true
+				}
+			}
+			for c, n := range l.FailedByClass {
+				row["failed_"+c] = fmt.Sprint(n)
+				keySet["failed_"+c] = true
+			}
+			rows = append(rows, row)
+		}
+	}
+	keys := make([]string, 0, len(keySet))
+	for k := range keySet {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	head := append([]string{"run", "dir"}, keys...)
+	var buf bytes.Buffer
+	w := csv.NewWriter(&buf)
+	w.Write(head)
+	for _, row := range rows {
+		rec := make([]string, len(head))
+		for i, h := range head {
+			rec[i] = row[h]
+		}
+		w.Write(rec)
+	}
+	w.Flush()
+	return buf.Bytes(), w.Error()
+}
+
+// HTML is report.html: one self-contained page (inline SVG charts, tables,
+// run metadata) that opens offline.
+func HTML(runs []*Run, figs []Figure, svgs map[string][]byte) string {
+	var b strings.Builder
+	b.WriteString(`<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>perfgate report</title>
+<style>
+body{font-family:sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
+table{border-collapse:collapse;margin:0.5em 0 1.5em;font-size:0.9em}
+th,td{border:1px solid #ccc;padding:3px 8px;text-align:right}
+th{background:#f3f3f3}
+figure{margin:1.5em 0}
+figure svg{max-width:100%;height:auto;border:1px solid #eee}
+.notice{color:#a15c00}
+</style></head><body>
+<h1>perfgate report</h1>
+`)
+	for _, r := range runs {
+		fmt.Fprintf(&b, "<h2>%s</h2>\n<ul>\n", html.EscapeString(r.Name))
+		for _, l := range runHeader(r) {
+			b.WriteString("<li>" + html.EscapeString(strings.ReplaceAll(l, "`", "")) + "</li>\n")
+		}
+		for _, n := range r.Notices {
+			b.WriteString(`<li class="notice">` + html.EscapeString(n) + "</li>\n")
+		}
+		b.WriteString("</ul>\n<p>" + html.EscapeString(strings.ReplaceAll(saturationLine(r), "**", "")) + "</p>\n")
+		b.WriteString("<h3>Throughput</h3>\n" + throughputTable(r).html())
+		b.WriteString("<h3>Latency (ms)</h3>\n" + latencyTable(r).html())
+		if t, ok := errorTable(r); ok {
+			b.WriteString("<h3>Errors by class</h3>\n" + t.html())
+		}
+		if t, ok := telemetryTable(r); ok {
+			b.WriteString("<h3>Telemetry (measurement phase)</h3>\n" + t.html())
+		}
+	}
+	b.WriteString("<h2>Charts</h2>\n")
+	for _, f := range figs {
+		fmt.Fprintf(&b, "<figure id=\"%s\">\n%s<figcaption>%s</figcaption></figure>\n", f.Name, svgs[f.Name], html.EscapeString(f.Caption))
+	}
+	b.WriteString("</body></html>\n")
+	return b.String()
+}

@@ -81,14 +81,15 @@ func Load(dir string) (*Run, error) {
 	// Percentiles and SLOs: from the summary, else from the scenario snapshot.
 	opts := analysis.Options{Percentiles: sum.Percentiles, SLO: sum.SLO}
 	var specs []scenario.LevelSpec
-	if s, err := scenario.LoadFile(filepath.Join(dir, record.ScenarioFile)); err == nil {
+	s, serr := scenario.LoadFile(filepath.Join(dir, record.ScenarioFile))
+	if serr == nil {
 		specs = s.LevelSpecs()
 		if !r.Complete {
 			opts = analysis.Options{Percentiles: s.Percentiles, SLO: record.SLO{TTFTMs: s.SLO.TTFTMs, TPOTMs: s.SLO.TPOTMs, E2ELMs: s.SLO.E2ELMs}}
 			sum = record.Summary{SchemaVersion: record.SchemaVersion, Scenario: s.Name, Status: "unknown (no summary.json)", Percentiles: s.Percentiles, SLO: opts.SLO}
 		}
 	} else if !r.Complete {
-		return nil, &NotRunFolderError{dir, "it has neither summary.json nor a readable scenario.yaml"}
+		return nil, &NotRunFolderError{dir, "it has no summary.json, and its scenario.yaml cannot be read: " + serr.Error()}
 	}
 	if len(opts.Percentiles) == 0 {
 		opts.Percentiles = scenario.DefaultPercentiles

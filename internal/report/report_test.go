@@ -1,0 +1,302 @@
+package report
+
+import (
+	"bytes"
+	"encoding/json"
+	"encoding/xml"
+	"flag"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/perfgate/perfgate/internal/analysis"
+	"github.com/perfgate/perfgate/internal/record"
+	"github.com/perfgate/perfgate/internal/telemetry"
+)
+
+var update = flag.Bool("update", false, "rewrite the fixtures and golden files")
+
+const scenarioYAML = `name: fixture
+seed: 1
+engine:
+    kind: sim
+workload:
+    classes:
+        - name: chat
+          weight: 1
+          input_tokens: 100
+          output_tokens: 20
+load:
+    mode: open
+    levels:
+        - 2
+        - 4
+    arrival: poisson
+phases:
+    measure:
+        duration: 10s
+    on_end: drain
+    drain_timeout: 2m0s
+request_timeout: 5m0s
+slo:
+    ttft_ms: 120
+percentiles:
+    - 50
+    - 99
+`
+
+// writeFixture makes a small, fully deterministic run folder: two open-loop
+// levels of synthetic requests (slow stretches latencies), GPU and server
+// telemetry, and summary.json computed the way perfgate run computes it.
+func writeFixture(t *testing.T, dir, label string, seed uint64, slow float64) {
+	t.Helper()
+	os.RemoveAll(dir)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	rng := rand.New(rand.NewPCG(seed, 7))
+	start := time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)
+	meta := record.Meta{SchemaVersion: 1, PerfgateVersion: "test", GoVersion: "go1.26", OS: "linux", Arch: "amd64", NumCPU: 2,
+		Scenario: "fixture", Label: label, Seed: seed, StartWall: start,
+		Engine: record.Engine{Kind: "sim", URL: "http://127.0.0.1:1", Model: "m", API: "completions"}}
+	must(t, record.WriteJSONAtomic(filepath.Join(dir, record.MetaFile), meta))
+	must(t, os.WriteFile(filepath.Join(dir, record.ScenarioFile), []byte(scenarioYAML), 0o644))
+	var recs bytes.Buffer
+	enc := json.NewEncoder(&recs)
+	id := int64(0)
+	windows := map[int]analysis.Window{}
+	for lv, rate := range []float64{2, 4} {
+		base := int64(lv) * 12_000_000
+		windows[lv] = analysis.Window{StartUS: base, EndUS: base + 10_000_000}
+		n := int(rate * 10)
+		for i := range n {
+			sched := base + int64(float64(i)/rate*1e6)
+			ttft := int64((40 + 20*rate + rng.Float64()*30) * slow * 1000)
+			gap := int64((8 + rate + rng.Float64()*2) * slow * 1000)
+			r := record.Record{ID: id, Level: lv, Phase: "measure", Class: "chat", ScheduledUS: sched, SentUS: sched + 100,
+				RequestedInput: 100, RequestedOutput: 20, PromptTokens: 101, Status: 200}
+			id++
+			if i == 3 && lv == 1 {
+				r.Error, r.ErrorMsg, r.EndUS, r.Status = record.ErrHTTP5xx, "HTTP 500: boom", r.SentUS+500, 500
+				enc.Encode(r)
+				continue
+			}
+			for c := range 20 {
+				r.ChunkUS = append(r.ChunkUS, ttft+int64(c)*gap)
+			}
+			r.FirstTokenUS = r.SentUS + ttft
+			r.EndUS = r.SentUS + r.ChunkUS[19]
+			r.DoneUS = r.EndUS + 200
+			r.OutputTokens = 20
+			enc.Encode(r)
+		}
+	}
+	must(t, os.WriteFile(filepath.Join(dir, record.RequestsFile), recs.Bytes(), 0o644))
+	var tel bytes.Buffer
+	tenc := json.NewEncoder(&tel)
+	for ts := int64(0); ts <= 24_000_000; ts += 500_000 {
+		k := float64(ts) / 1e6
+		tenc.Encode(telemetry.Sample{T: ts, Probe: "gpu", Values: map[string]float64{
+			"gpu0.util_pct": 40 + 2*k, "gpu0.power_w": 300 + 10*k, "gpu0.energy_j": 300 * k, "gpu0.sm_clock_mhz": 1980, "gpu0.clock_event_reasons": 0}})
+		tenc.Encode(telemetry.Sample{T: ts, Probe: "metrics", Values: map[string]float64{
+			"vllm:num_requests_running": float64(int(k) % 7), "vllm:num_requests_waiting": 0, "vllm:kv_cache_usage_perc": 0.01 * k,
+			"vllm:num_preemptions_total": 0, "vllm:prefix_cache_queries_total": 100 * k, "vllm:prefix_cache_hits_total": 10 * k}})
+	}
+	must(t, os.WriteFile(filepath.Join(dir, telemetry.File), tel.Bytes(), 0o644))
+	opts := analysis.Options{Percentiles: []float64{50, 99}, SLO: record.SLO{TTFTMs: 120}}
+	levels, _, err := analysis.ReadLevels(dir, windows, opts, nil)
+	must(t, err)
+	for i := range levels {
+		levels[i].Mode, levels[i].Arrival, levels[i].RequestedRate = "open", "poisson", []float64{2, 4}[i]
+		levels[i].StartUS = windows[i].StartUS
+	}
+	must(t, analysis.AddTelemetry(dir, levels, true, 2))
+	sum := record.Summary{SchemaVersion: 1, Scenario: "fixture", Label: label, Status: record.StatusCompleted, Started: start, Finished: start.Add(25 * time.Second),
+		Percentiles: opts.Percentiles, SLO: opts.SLO, Records: int(id), Levels: levels}
+	must(t, record.WriteJSONAtomic(filepath.Join(dir, record.SummaryFile), sum))
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func fixtures(t *testing.T) (string, string) {
+	a, b := filepath.Join("testdata", "runs", "baseline"), filepath.Join("testdata", "runs", "candidate")
+	if *update {
+		writeFixture(t, a, "baseline", 1, 1)
+		writeFixture(t, b, "candidate", 2, 1.3)
+	}
+	return a, b
+}
+
+func golden(t *testing.T, name string, got []byte) {
+	t.Helper()
+	path := filepath.Join("testdata", "golden", name)
+	if *update {
+		must(t, os.MkdirAll(filepath.Dir(path), 0o755))
+		must(t, os.WriteFile(path, got, 0o644))
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run with -update to create it)", err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("%s differs from its golden file (run go test ./internal/report -update after an intended change)", name)
+	}
+}
+
+func TestGoldenTablesAndCharts(t *testing.T) {
+	a, _ := fixtures(t)
+	runs, err := LoadAll([]string{a})
+	must(t, err)
+	out := t.TempDir()
+	w, err := Write(runs, out, Formats)
+	must(t, err)
+	if len(w.Files) != 4+2*11 {
+		t.Errorf("wrote %d files: %v", len(w.Files), w.Files)
+	}
+	for _, name := range []string{"report.md", "report.csv", "plots/hockey-e2el.svg", "plots/cdf-ttft.svg", "plots/timeline-1.svg", "plots/goodput.svg"} {
+		b, err := os.ReadFile(filepath.Join(out, name))
+		must(t, err)
+		golden(t, strings.ReplaceAll(name, "/", "_"), b)
+	}
+	r := runs[0]
+	if !r.Saturation.Found || r.Saturation.AllMeet || r.Knee != -1 {
+		t.Errorf("saturation %+v, knee %d", r.Saturation, r.Knee)
+	}
+	l := r.Summary.Levels[1]
+	if l.Failed != 1 || l.FailedByClass["http_5xx"] != 1 || l.Telemetry == nil || l.Telemetry.Measure.GPUUtilMeanPct == nil {
+		t.Errorf("level 2: %+v", l)
+	}
+}
+
+func TestOverlayTwoRuns(t *testing.T) {
+	a, b := fixtures(t)
+	runs, err := LoadAll([]string{a, b})
+	must(t, err)
+	out := t.TempDir()
+	_, err = Write(runs, out, []string{"md"})
+	must(t, err)
+	svg, _ := os.ReadFile(filepath.Join(out, "plots", "hockey-e2el.svg"))
+	for _, want := range []string{">baseline p50<", ">baseline p99<", ">candidate p50<", ">candidate p99<", `stroke="#0072b2"`, `stroke="#d55e00"`} {
+		if !bytes.Contains(svg, []byte(want)) {
+			t.Errorf("the overlaid hockey stick lacks %s", want)
+		}
+	}
+	md, _ := os.ReadFile(filepath.Join(out, "report.md"))
+	if !bytes.Contains(md, []byte("## baseline")) || !bytes.Contains(md, []byte("## candidate")) {
+		t.Error("both runs must have a section")
+	}
+	if _, err := os.Stat(filepath.Join(out, "plots", "timeline-2.svg")); err != nil {
+		t.Error("each run gets a timeline")
+	}
+}
+
+// Every SVG must survive GitHub's image sanitizer and keep a fixed size.
+func TestSVGRules(t *testing.T) {
+	a, b := fixtures(t)
+	runs, err := LoadAll([]string{a, b})
+	must(t, err)
+	out := t.TempDir()
+	_, err = Write(runs, out, nil)
+	must(t, err)
+	files, _ := filepath.Glob(filepath.Join(out, "plots", "*.svg"))
+	if len(files) < 10 {
+		t.Fatalf("%d SVGs", len(files))
+	}
+	for _, f := range files {
+		data, _ := os.ReadFile(f)
+		checkSVG(t, filepath.Base(f), data)
+	}
+}
+
+func checkSVG(t *testing.T, name string, data []byte) {
+	t.Helper()
+	dec := xml.NewDecoder(bytes.NewReader(data))
+	first := true
+	texts := 0
+	for {
+		tok, err := dec.Token()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatalf("%s is not well-formed XML: %v", name, err)
+		}
+		se, ok := tok.(xml.StartElement)
+		if !ok {
+			continue
+		}
+		switch se.Name.Local {
+		case "script", "style", "foreignObject", "image", "use", "a", "iframe":
+			t.Errorf("%s has a <%s> element", name, se.Name.Local)
+		case "text":
+			texts++
+		}
+		attrs := map[string]string{}
+		for _, at := range se.Attr {
+			attrs[at.Name.Local] = at.Value
+			switch {
+			case at.Name.Local == "style", strings.HasPrefix(at.Name.Local, "on"):
+				t.Errorf("%s: <%s %s=...>", name, se.Name.Local, at.Name.Local)
+			case at.Name.Local == "href", strings.Contains(at.Value, "url("), strings.Contains(at.Value, "data:"):
+				t.Errorf("%s: external or embedded reference in <%s %s=%q>", name, se.Name.Local, at.Name.Local, at.Value)
+			case at.Name.Local == "font-family" && at.Value != "sans-serif" && at.Value != "serif" && at.Value != "monospace":
+				t.Errorf("%s: font-family %q is not generic", name, at.Value)
+			}
+		}
+		if first {
+			first = false
+			if se.Name.Local != "svg" || attrs["width"] == "" || attrs["height"] == "" || attrs["viewBox"] != fmt.Sprintf("0 0 %s %s", attrs["width"], attrs["height"]) {
+				t.Errorf("%s: root %v needs a fixed width, height and matching viewBox", name, attrs)
+			}
+			if attrs["width"] != "800" {
+				t.Errorf("%s: width %s, want 800", name, attrs["width"])
+			}
+		}
+	}
+	if texts < 5 {
+		t.Errorf("%s has %d texts: a title, axis labels and ticks are expected", name, texts)
+	}
+}
+
+func TestKilledRunFolder(t *testing.T) {
+	a, _ := fixtures(t)
+	dir := t.TempDir()
+	for _, f := range []string{record.MetaFile, record.ScenarioFile, record.RequestsFile, telemetry.File} {
+		b, _ := os.ReadFile(filepath.Join(a, f))
+		os.WriteFile(filepath.Join(dir, f), b, 0o644)
+	}
+	fh, _ := os.OpenFile(filepath.Join(dir, record.RequestsFile), os.O_APPEND|os.O_WRONLY, 0)
+	fh.WriteString(`{"id":999,"phase":"meas`)
+	fh.Close()
+	r, err := Load(dir)
+	must(t, err)
+	if r.Complete || len(r.Notices) != 2 || len(r.Summary.Levels) != 2 || r.Summary.Levels[0].Completed != 20 {
+		t.Fatalf("complete %v, notices %v, levels %+v", r.Complete, r.Notices, r.Summary.Levels)
+	}
+	if r.Summary.Levels[1].RequestedRate != 4 || r.Summary.Levels[1].Telemetry == nil {
+		t.Errorf("the scenario snapshot and telemetry fill in what summary.json would have: %+v", r.Summary.Levels[1])
+	}
+}
+
+func TestNotRunFolders(t *testing.T) {
+	empty := t.TempDir()
+	file := filepath.Join(empty, "x")
+	os.WriteFile(file, []byte("x"), 0o644)
+	for _, d := range []string{"/nonexistent/run", empty, file} {
+		if _, err := Load(d); err == nil {
+			t.Errorf("%s accepted", d)
+		} else if _, ok := err.(*NotRunFolderError); !ok {
+			t.Errorf("%s: %T %v", d, err, err)
+		}
+	}
+}

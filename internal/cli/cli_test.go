@@ -155,6 +155,40 @@ func TestInterruptedRunStaysReadable(t *testing.T) {
 	}
 }
 
+func TestReportCommand(t *testing.T) {
+	out := t.TempDir()
+	r := run(t, context.Background(), nil, "run", writeScenario(t, tiny), "--out", out)
+	if r.code != 0 {
+		t.Fatalf("run: %d %s", r.code, r.stderr)
+	}
+	dir := onlyDir(t, out)
+	rep := filepath.Join(t.TempDir(), "rep")
+	r = run(t, context.Background(), nil, "report", dir, dir, "--out", rep, "--format", "md,csv")
+	if r.code != 0 || !strings.Contains(r.stdout, "wrote") {
+		t.Fatalf("report: %d %s %s", r.code, r.stdout, r.stderr)
+	}
+	for _, f := range []string{"report.md", "report.csv", "plots/hockey-ttft.svg", "plots/timeline-2.png"} {
+		if _, err := os.Stat(filepath.Join(rep, f)); err != nil {
+			t.Errorf("missing %s", f)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(rep, "report.html")); err == nil {
+		t.Error("--format md,csv must not write html")
+	}
+	// One run: the default folder is RUN/report.
+	if r := run(t, context.Background(), nil, "report", dir, "--format", "json"); r.code != 0 {
+		t.Fatalf("%s", r.stderr)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "report", "report.json")); err != nil {
+		t.Error("default output folder")
+	}
+	for _, args := range [][]string{{"report"}, {"report", t.TempDir()}, {"report", dir, "--format", "pdf"}, {"report", "/nonexistent"}} {
+		if r := run(t, context.Background(), nil, args...); r.code != ExitUsage || r.stderr == "" {
+			t.Errorf("%v: exit %d %q", args, r.code, r.stderr)
+		}
+	}
+}
+
 func TestValidate(t *testing.T) {
 	good := writeScenario(t, tiny)
 	if r := run(t, context.Background(), nil, "validate", good); r.code != 0 || !strings.Contains(r.stdout, "ok (tiny run, 2 level(s), sim engine)") {

@@ -183,7 +183,7 @@ func TestOverlayTwoRuns(t *testing.T) {
 	runs, err := LoadAll([]string{a, b})
 	must(t, err)
 	out := t.TempDir()
-	_, err = Write(runs, out, []string{"md"})
+	_, err = write(runs, out, []string{"md"}, false)
 	must(t, err)
 	svg, _ := os.ReadFile(filepath.Join(out, "plots", "hockey-e2el.svg"))
 	for _, want := range []string{">baseline p50<", ">baseline p99<", ">candidate p50<", ">candidate p99<", `stroke="#0072b2"`, `stroke="#d55e00"`} {
@@ -206,7 +206,7 @@ func TestSVGRules(t *testing.T) {
 	runs, err := LoadAll([]string{a, b})
 	must(t, err)
 	out := t.TempDir()
-	_, err = Write(runs, out, nil)
+	_, err = write(runs, out, nil, false)
 	must(t, err)
 	files, _ := filepath.Glob(filepath.Join(out, "plots", "*.svg"))
 	if len(files) < 10 {

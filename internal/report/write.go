@@ -27,6 +27,10 @@ type Written struct {
 // Write renders the runs into out: report.<format> for each format, and
 // plots/<chart>.svg and .png.
 func Write(runs []*Run, out string, formats []string) (Written, error) {
+	return write(runs, out, formats, true)
+}
+
+func write(runs []*Run, out string, formats []string, withPNG bool) (Written, error) {
 	var w Written
 	if err := os.MkdirAll(filepath.Join(out, "plots"), 0o755); err != nil {
 		return w, err
@@ -38,12 +42,16 @@ func Write(runs []*Run, out string, formats []string) (Written, error) {
 		if err != nil {
 			return w, fmt.Errorf("chart %s: %w", f.Name, err)
 		}
-		p, err := f.png()
-		if err != nil {
-			return w, fmt.Errorf("chart %s: %w", f.Name, err)
-		}
 		svgs[f.Name] = s
-		for ext, b := range map[string][]byte{".svg": s, ".png": p} {
+		files := map[string][]byte{".svg": s}
+		if withPNG {
+			p, err := f.png()
+			if err != nil {
+				return w, fmt.Errorf("chart %s: %w", f.Name, err)
+			}
+			files[".png"] = p
+		}
+		for ext, b := range files {
 			name := filepath.Join("plots", f.Name+ext)
 			if err := record.WriteFileAtomic(filepath.Join(out, name), b); err != nil {
 				return w, err

@@ -1,0 +1,93 @@
+package report
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/runtime"
+	"github.com/chromedp/chromedp"
+)
+
+func findChromium() string {
+	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	return ""
+}
+
+// report.html opens offline in headless Chromium: every chart renders with
+// a size, and the page logs no error. A screenshot is left in the test's
+// temp dir. .ci/run installs Debian's chromium when it is missing.
+func TestReportHTMLInChromium(t *testing.T) {
+	bin := findChromium()
+	if bin == "" {
+		if os.Getenv("CI") != "" {
+			t.Fatal("chromium is missing in CI; .ci/run should have installed it")
+		}
+		t.Skip("no chromium here (apt-get install chromium)")
+	}
+	a, b := fixtures(t)
+	runs, err := LoadAll([]string{a, b})
+	must(t, err)
+	out := t.TempDir()
+	_, err = write(runs, out, []string{"html"}, false)
+	must(t, err)
+
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(bin), chromedp.NoSandbox, chromedp.DisableGPU, chromedp.UserDataDir(t.TempDir()),
+		chromedp.Flag("disable-quic", true), chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true), chromedp.Flag("disable-sync", true),
+		chromedp.WindowSize(1100, 900))
+	actx, cancel := chromedp.NewExecAllocator(context.Background(), opts...)
+	defer cancel()
+	ctx, cancel := chromedp.NewContext(actx)
+	defer cancel()
+	ctx, cancel = context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+
+	var mu sync.Mutex
+	var problems []string
+	must(t, chromedp.Listen(ctx, func(ev any) {
+		mu.Lock()
+		defer mu.Unlock()
+		switch e := ev.(type) {
+		case *runtime.EventConsoleAPICalled:
+			if e.Type == runtime.ConsoleAPICalledTypeError || e.Type == runtime.ConsoleAPICalledTypeWarning {
+				problems = append(problems, "console: "+string(e.Type))
+			}
+		case *runtime.EventExceptionThrown:
+			problems = append(problems, "exception: "+e.ExceptionDetails.Text)
+		}
+	}))
+	// Navigate returns once the page has loaded; the charts are inline.
+	must(t, chromedp.Do(ctx, chromedp.Navigate("file://"+filepath.Join(out, "report.html"))))
+	sizes, err := chromedp.Run(ctx, chromedp.Evaluate[[]map[string]float64](
+		`Array.from(document.querySelectorAll("figure svg")).map(s => { const r = s.getBoundingClientRect(); return {w: r.width, h: r.height}; })`))
+	must(t, err)
+	shot, err := chromedp.Run(ctx, chromedp.FullScreenshot(80))
+	must(t, err)
+	if len(sizes) < 10 {
+		t.Errorf("%d charts on the page", len(sizes))
+	}
+	for i, s := range sizes {
+		if s["w"] <= 0 || s["h"] <= 0 {
+			t.Errorf("chart %d rendered at %v×%v", i, s["w"], s["h"])
+		}
+	}
+	mu.Lock()
+	if len(problems) > 0 {
+		t.Errorf("the page logged: %s", strings.Join(problems, "; "))
+	}
+	mu.Unlock()
+	shotPath := filepath.Join(t.TempDir(), "report.jpg")
+	must(t, os.WriteFile(shotPath, shot, 0o644))
+	t.Logf("screenshot: %s (%d bytes)", shotPath, len(shot))
+}

@@ -173,7 +173,6 @@ func (e *engine) run(ctx context.Context) {
 
 		e.mu.Lock()
 		e.finishStep(batch, stepEnd)
-		e.gauges()
 		e.mu.Unlock()
 	}
 }
@@ -276,6 +275,18 @@ func (e *engine) preempt(s *seq) {
 // finishStep applies a step's results at model time t: computed tokens, a
 // new token for every sequence that caught up, and finished requests.
 func (e *engine) finishStep(batch []scheduled, t float64) {
+	var ready []*seq
+	defer func() {
+		// The gauges change before any client hears of the step, so a
+		// scrape after a response never sees it still running.
+		e.gauges()
+		for _, s := range ready {
+			if s.finished {
+				s.done.Store(true)
+			}
+			s.poke()
+		}
+	}()
 	for _, b := range batch {
 		s := b.s
 		if s.aborted || !s.running {
@@ -302,9 +313,8 @@ func (e *engine) finishStep(batch []scheduled, t float64) {
 			e.running = removeSeq(e.running, s)
 			e.metrics.finished("length", s, t)
 			e.finished.Add(1)
-			s.done.Store(true)
 		}
-		s.poke()
+		ready = append(ready, s)
 	}
 }
 

@@ -26,9 +26,10 @@ import (
 )
 
 type runOpts struct {
-	out   string
-	label string
-	grace time.Duration
+	out    string
+	label  string
+	grace  time.Duration
+	trials int
 }
 
 func newRunCmd(env Env, log *slog.Logger) *cobra.Command {
@@ -62,6 +63,7 @@ Exit codes: 0 completed, 1 failed or interrupted, 2 bad scenario or usage.`,
 	cmd.Flags().StringVarP(&o.out, "out", "o", "runs", "directory under which the run folder is created")
 	cmd.Flags().StringVarP(&o.label, "label", "l", "", "label added to the run folder name (letters, digits, '-', '_', '.')")
 	cmd.Flags().DurationVar(&o.grace, "grace", 5*time.Second, "after Ctrl-C, how long requests in flight may finish before they are canceled")
+	cmd.Flags().IntVar(&o.trials, "trials", 1, "run the scenario this many times, each in its own trial-NN folder (against a fresh simulator); compare works per trial")
 	return cmd
 }
 
@@ -75,6 +77,9 @@ func runScenario(ctx context.Context, env Env, log *slog.Logger, file string, o 
 	if o.grace < 0 {
 		return "", usagef("--grace must not be negative")
 	}
+	if o.trials < 1 {
+		return "", usagef("--trials must be at least 1, got %d", o.trials)
+	}
 	s, err := scenario.LoadFile(file)
 	if err != nil {
 		if scenario.IsValidation(err) {
@@ -82,10 +87,52 @@ func runScenario(ctx context.Context, env Env, log *slog.Logger, file string, o 
 		}
 		return "", usagef("%v", err)
 	}
-
-	eng, err := engine.Start(s, env.Getenv)
+	if o.trials == 1 {
+		dir, err := makeRunDir(o.out, s.Name, o.label)
+		if err != nil {
+			return "", err
+		}
+		return dir, runTrial(ctx, env, log, s, file, dir, o, 0)
+	}
+	// Trials: one folder, a complete run folder per trial inside it, each
+	// trial against a freshly started simulator (or the same endpoint).
+	parent, err := makeRunDir(o.out, s.Name, o.label)
 	if err != nil {
 		return "", err
+	}
+	for i := 1; i <= o.trials; i++ {
+		ts, err := scenario.LoadFile(file) // a fresh copy: model discovery fills it in
+		if err != nil {
+			return parent, err
+		}
+		if ts.Engine.Kind == scenario.EngineSim {
+			// Each trial's simulator gets its own seed, so jitter differs
+			// from trial to trial as run-to-run noise does on hardware.
+			seed := ts.Seed
+			if ts.Engine.Sim.Seed != nil {
+				seed = *ts.Engine.Sim.Seed
+			}
+			seed += uint64(i)
+			ts.Engine.Sim.Seed = &seed
+		}
+		dir := filepath.Join(parent, fmt.Sprintf("trial-%02d", i))
+		if err := os.Mkdir(dir, 0o755); err != nil {
+			return parent, err
+		}
+		fmt.Fprintf(env.Stderr, "perfgate: trial %d of %d\n", i, o.trials)
+		if err := runTrial(ctx, env, log, ts, file, dir, o, i); err != nil {
+			return parent, err
+		}
+	}
+	fmt.Fprintf(env.Stdout, "\n%d trials in %s\n", o.trials, parent)
+	return parent, nil
+}
+
+// runTrial runs the scenario once into dir.
+func runTrial(ctx context.Context, env Env, log *slog.Logger, s *scenario.Scenario, file, dir string, o runOpts, trial int) error {
+	eng, err := engine.Start(s, env.Getenv)
+	if err != nil {
+		return err
 	}
 	defer eng.Close()
 
@@ -105,14 +152,14 @@ func runScenario(ctx context.Context, env Env, log *slog.Logger, file string, o 
 	model := s.Model
 	models, modelsErr := c.Models(ctx)
 	if modelsErr != nil && !errors.Is(modelsErr, openai.ErrNotSupported) {
-		return "", fmt.Errorf("cannot reach the engine at %s: %w", eng.URL(), modelsErr)
+		return fmt.Errorf("cannot reach the engine at %s: %w", eng.URL(), modelsErr)
 	}
 	if model == "" {
 		if modelsErr != nil {
-			return "", fmt.Errorf("the scenario names no model and the server cannot list them: %w", modelsErr)
+			return fmt.Errorf("the scenario names no model and the server cannot list them: %w", modelsErr)
 		}
 		if len(models) == 0 {
-			return "", fmt.Errorf("the scenario names no model and %s/v1/models lists none", eng.URL())
+			return fmt.Errorf("the scenario names no model and %s/v1/models lists none", eng.URL())
 		}
 		model = models[0]
 		if len(models) > 1 {
@@ -130,19 +177,15 @@ func runScenario(ctx context.Context, env Env, log *slog.Logger, file string, o 
 		case errors.Is(err, openai.ErrNotSupported):
 			log.Info("the server has no /tokenize: prompt lengths are approximate (1 token per word); the server's usage gives the real counts")
 		default:
-			return "", fmt.Errorf("calibrating prompt lengths with /tokenize: %w", err)
+			return fmt.Errorf("calibrating prompt lengths with /tokenize: %w", err)
 		}
 	}
 
-	dir, err := makeRunDir(o.out, s.Name, o.label)
-	if err != nil {
-		return "", err
-	}
 	fmt.Fprintf(env.Stderr, "perfgate: running %s (%s engine at %s, model %s) into %s\n", s.Name, eng.Kind(), eng.URL(), model, dir)
 
 	tel, err := startTelemetry(s, eng, clock, dir, env, log)
 	if err != nil {
-		return dir, err
+		return err
 	}
 	telStopped := false
 	stopTelemetry := func() {
@@ -158,10 +201,10 @@ func runScenario(ctx context.Context, env Env, log *slog.Logger, file string, o 
 
 	snap, err := yaml.Marshal(s)
 	if err != nil {
-		return dir, err
+		return err
 	}
 	if err := record.WriteFileAtomic(filepath.Join(dir, record.ScenarioFile), snap); err != nil {
-		return dir, err
+		return err
 	}
 	hostname, _ := os.Hostname()
 	meta := record.Meta{
@@ -177,6 +220,7 @@ func runScenario(ctx context.Context, env Env, log *slog.Logger, file string, o 
 		Scenario:        s.Name,
 		ScenarioFile:    file,
 		Label:           o.label,
+		Trial:           trial,
 		Seed:            s.Seed,
 		StartWall:       clock.Start.UTC(),
 		Engine:          record.Engine{Kind: eng.Kind(), URL: redactURL(eng.URL()), Model: model, Version: c.Version(ctx), API: s.API},
@@ -186,11 +230,11 @@ func runScenario(ctx context.Context, env Env, log *slog.Logger, file string, o 
 		Notices:         tel.notices,
 	}
 	if err := record.WriteJSONAtomic(filepath.Join(dir, record.MetaFile), meta); err != nil {
-		return dir, err
+		return err
 	}
 	w, err := record.Create(filepath.Join(dir, record.RequestsFile))
 	if err != nil {
-		return dir, err
+		return err
 	}
 
 	prog := newProgress(env)
@@ -201,6 +245,7 @@ func runScenario(ctx context.Context, env Env, log *slog.Logger, file string, o 
 		TokensPerWord:  tok.TokensPerWord,
 		Sink:           w,
 		InterruptGrace: o.grace,
+		Trial:          trial,
 		Progress:       prog.update,
 	})
 	prog.finish()
@@ -211,17 +256,17 @@ func runScenario(ctx context.Context, env Env, log *slog.Logger, file string, o 
 
 	sum, err := summarize(dir, s, res, runErr, clock, eng.Kind() == scenario.EngineSim)
 	if err != nil {
-		return dir, errors.Join(runErr, fmt.Errorf("writing the summary: %w", err))
+		return errors.Join(runErr, fmt.Errorf("writing the summary: %w", err))
 	}
 	printTable(env.Stdout, s, sum)
 	fmt.Fprintf(env.Stdout, "\nrun folder: %s\n", dir)
 	switch {
 	case runErr != nil:
-		return dir, fmt.Errorf("the run failed: %w (what was measured is in %s)", runErr, dir)
+		return fmt.Errorf("the run failed: %w (what was measured is in %s)", runErr, dir)
 	case res.Interrupted:
-		return dir, &interruptedError{dir: dir}
+		return &interruptedError{dir: dir}
 	}
-	return dir, nil
+	return nil
 }
 
 // calibrate measures how many tokens one vocabulary word costs on the

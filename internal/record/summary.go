@@ -31,6 +31,7 @@ type Meta struct {
 	Scenario        string    `json:"scenario"`
 	ScenarioFile    string    `json:"scenario_file"`
 	Label           string    `json:"label,omitempty"`
+	Trial           int       `json:"trial,omitempty"` // 1… within a --trials folder; 0 for a single run
 	Seed            uint64    `json:"seed"`
 	StartWall       time.Time `json:"start_wall"` // wall-clock time of offset 0 on the run clock
 	Engine          Engine    `json:"engine"`

@@ -27,6 +27,7 @@ type Scenario struct {
 	SLO            SLO       `yaml:"slo,omitempty"`
 	Percentiles    []float64 `yaml:"percentiles,omitempty"`
 	Telemetry      Telemetry `yaml:"telemetry,omitempty"`
+	Gate           Gate      `yaml:"gate,omitempty"`
 
 	// File is the path the scenario was loaded from ("" when built in code).
 	File string `yaml:"-"`
@@ -176,6 +177,32 @@ const (
 type Phase struct {
 	Duration Duration `yaml:"duration,omitempty"`
 	Requests int      `yaml:"requests,omitempty"`
+}
+
+// Gate says which metrics decide a comparison and how much worse is too much.
+type Gate struct {
+	Alpha     float64      `yaml:"alpha,omitempty"`      // false-discovery rate over all tests; default 0.05
+	MinTrials int          `yaml:"min_trials,omitempty"` // trials per side below which the gate only warns; default 4
+	Levels    []int        `yaml:"levels,omitempty"`     // level numbers (1-based) that gate; default all
+	Metrics   []GateMetric `yaml:"metrics,omitempty"`    // default: DefaultGateMetrics
+}
+
+// GateMetric is one gating metric: a summary key and its thresholds, in
+// percent worse than the baseline (percentage points for error_rate).
+type GateMetric struct {
+	Name    string  `yaml:"name,omitempty"`
+	WarnPct float64 `yaml:"warn_pct,omitempty"`
+	FailPct float64 `yaml:"fail_pct,omitempty"`
+}
+
+// DefaultGateMetrics gate when the scenario names none.
+var DefaultGateMetrics = []GateMetric{
+	{Name: "output_throughput", WarnPct: 2, FailPct: 3},
+	{Name: "median_ttft_ms", WarnPct: 3, FailPct: 5},
+	{Name: "p99_ttft_ms", WarnPct: 5, FailPct: 10},
+	{Name: "median_tpot_ms", WarnPct: 3, FailPct: 5},
+	{Name: "median_e2el_ms", WarnPct: 3, FailPct: 5},
+	{Name: "error_rate", WarnPct: 0.5, FailPct: 1},
 }
 
 // Telemetry configures what is sampled beside the requests.

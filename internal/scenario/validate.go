@@ -137,6 +137,7 @@ func (s *Scenario) validate() []Problem {
 		c.at("percentiles", "must list at least one percentile, such as [50, 99]")
 	}
 	c.telemetry()
+	c.gate()
 	for i, p := range s.Percentiles {
 		if p <= 0 || p >= 100 {
 			c.at(fmt.Sprintf("percentiles[%d]", i), "must be between 0 and 100 (exclusive), got %g", p)
@@ -529,6 +530,45 @@ func (c *checker) telemetry() {
 	}
 }
 
+// GateMetricRe matches the summary keys a gate can use.
+var GateMetricRe = regexp.MustCompile(`^((mean|median|std|p[0-9]+(\.[0-9]+)?)_(ttft|tpot|itl|e2el)_ms|output_throughput|request_throughput|total_token_throughput|request_goodput|error_rate|p99_schedule_delay_ms|mean_e2el_incl_queue_ms|p99_e2el_incl_queue_ms)$`)
+
+func (c *checker) gate() {
+	g := c.s.Gate
+	if c.s.set("gate.alpha") && (g.Alpha <= 0 || g.Alpha > 0.5) {
+		c.at("gate.alpha", "must be in (0, 0.5], got %g", g.Alpha)
+	}
+	if c.s.set("gate.min_trials") && g.MinTrials < 1 {
+		c.at("gate.min_trials", "must be ≥ 1, got %d", g.MinTrials)
+	}
+	levels := len(c.s.Load.Levels)
+	if levels == 0 {
+		levels = 1
+	}
+	for i, l := range g.Levels {
+		if l < 1 || l > levels {
+			c.at(fmt.Sprintf("gate.levels[%d]", i), "must be a level number from 1 to %d, got %d", levels, l)
+		}
+	}
+	seen := map[string]bool{}
+	for i, m := range g.Metrics {
+		p := fmt.Sprintf("gate.metrics[%d]", i)
+		if !GateMetricRe.MatchString(m.Name) {
+			c.at(p+".name", "%q is not a summary metric a gate can use (for example output_throughput, median_ttft_ms, p99_e2el_ms, error_rate)", m.Name)
+		}
+		if seen[m.Name] {
+			c.at(p+".name", "%q is listed twice", m.Name)
+		}
+		seen[m.Name] = true
+		if m.WarnPct <= 0 {
+			c.at(p+".warn_pct", "must be > 0 (percent worse than the baseline), got %g", m.WarnPct)
+		}
+		if m.FailPct < m.WarnPct {
+			c.at(p+".fail_pct", "must be ≥ warn_pct (%g), got %g", m.WarnPct, m.FailPct)
+		}
+	}
+}
+
 func (s *Scenario) applyDefaults() {
 	if s.API == "" {
 		s.API = DefaultAPI
@@ -567,6 +607,15 @@ func (s *Scenario) applyDefaults() {
 	}
 	if len(s.Percentiles) == 0 {
 		s.Percentiles = slices.Clone(DefaultPercentiles)
+	}
+	if s.Gate.Alpha == 0 {
+		s.Gate.Alpha = 0.05
+	}
+	if s.Gate.MinTrials == 0 {
+		s.Gate.MinTrials = 4
+	}
+	if len(s.Gate.Metrics) == 0 {
+		s.Gate.Metrics = slices.Clone(DefaultGateMetrics)
 	}
 	if s.Telemetry.Interval == 0 {
 		s.Telemetry.Interval = Duration(DefaultTelemetryInterval)

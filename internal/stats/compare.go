@@ -20,6 +20,25 @@ func UTest(a, b []float64) float64 {
 	return min(r.P, 1)
 }
 
+// UTestGreater is the one-sided Mann-Whitney U test of the alternative that
+// b tends to be larger than a.
+func UTestGreater(a, b []float64) float64 {
+	r, err := mm.MannWhitneyUTest(a, b, mm.LocationLess)
+	if err != nil || math.IsNaN(r.P) {
+		return 1
+	}
+	return min(r.P, 1)
+}
+
+// UTestLess is the one-sided test of the alternative that b tends to be smaller than a.
+func UTestLess(a, b []float64) float64 {
+	r, err := mm.MannWhitneyUTest(a, b, mm.LocationGreater)
+	if err != nil || math.IsNaN(r.P) {
+		return 1
+	}
+	return min(r.P, 1)
+}
+
 // MinP is the smallest two-sided p-value the U test can give for samples of
 // sizes m and n: when it is above alpha, nothing can be significant.
 func MinP(m, n int) float64 {

@@ -38,6 +38,13 @@ func TestUTestReference(t *testing.T) {
 	if p := UTest(a, b); math.Abs(p-2.0/924) > 1e-9 {
 		t.Errorf("separated: %v", p)
 	}
+	if p := UTestGreater(a, b); math.Abs(p-1.0/924) > 1e-9 || UTestLess(a, b) < 0.99 {
+		t.Errorf("one-sided: %v %v", p, UTestLess(a, b))
+	}
+	// R: wilcox.test(x, y, alternative = "greater") gives 0.1272; here b = x is the larger.
+	if p := UTestGreater(r.UTest.Y, r.UTest.X); math.Abs(p-r.UTest.TwoSidedP/2) > 0.0005 {
+		t.Errorf("one-sided reference: %v", p)
+	}
 	if MinP(6, 6) != 2.0/924 || MinP(3, 3) != 0.1 || MinP(4, 4) >= 0.05 {
 		t.Errorf("MinP: %v %v %v", MinP(6, 6), MinP(3, 3), MinP(4, 4))
 	}

@@ -95,7 +95,11 @@ func Main(ctx context.Context, args []string, env Env) int {
 	var mk *engine.MissingKeyError
 	var ce *engine.ConfigError
 	var interrupted *interruptedError
+	var regression *regressionError
 	switch {
+	case errors.As(err, &regression):
+		fmt.Fprintf(env.Stderr, "perfgate: %v\n", err)
+		return ExitRegression
 	case scenario.IsValidation(err):
 		fmt.Fprintln(env.Stderr, err)
 		return ExitUsage
@@ -137,7 +141,7 @@ works on a laptop without a GPU.`,
 	}
 	root.Args = func(cmd *cobra.Command, args []string) error {
 		if len(args) > 0 {
-			return &argsError{fmt.Sprintf("unknown command %q; perfgate's commands are: run, validate, report, sim", args[0])}
+			return &argsError{fmt.Sprintf("unknown command %q; perfgate's commands are: run, validate, report, compare, sim", args[0])}
 		}
 		return nil
 	}
@@ -155,7 +159,7 @@ works on a laptop without a GPU.`,
 		}
 	}
 	log := slog.New(slog.NewTextHandler(env.Stderr, &slog.HandlerOptions{Level: logLevel}))
-	root.AddCommand(newRunCmd(env, log), newValidateCmd(env), newSimCmd(env, log), newReportCmd(env))
+	root.AddCommand(newRunCmd(env, log), newValidateCmd(env), newSimCmd(env, log), newReportCmd(env), newCompareCmd(env))
 	return root
 }
 

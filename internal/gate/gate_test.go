@@ -81,13 +81,13 @@ func TestVerdicts(t *testing.T) {
 		verdict string
 		improve bool
 	}{
-		{"output_throughput", 0.90, 6, Fail, false},    // 10 % less throughput, clean separation
-		{"median_tpot_ms", 1.10, 6, Fail, false},       // 10 % slower tokens
-		{"median_tpot_ms", 1.04, 6, Warn, false},       // past warn, not fail
-		{"median_tpot_ms", 1.00, 6, Pass, false},       // no change
-		{"output_throughput", 1.10, 6, Pass, true},     // an improvement is reported
-		{"output_throughput", 0.90, 3, Warn, false},    // 3 trials: nothing can be significant
-		{"median_e2el_ms", 2.0, 6, Pass, false},        // not a rule: reported only
+		{"output_throughput", 0.90, 6, Fail, false}, // 10 % less throughput, clean separation
+		{"median_tpot_ms", 1.10, 6, Fail, false},    // 10 % slower tokens
+		{"median_tpot_ms", 1.04, 6, Warn, false},    // past warn, not fail
+		{"median_tpot_ms", 1.00, 6, Pass, false},    // no change
+		{"output_throughput", 1.10, 6, Pass, true},  // an improvement is reported
+		{"output_throughput", 0.90, 3, Warn, false}, // 3 trials: nothing can be significant
+		{"median_e2el_ms", 2.0, 6, Pass, false},     // not a rule: reported only
 	}
 	for _, c := range cases {
 		o := Decide([]Input{{Level: 1, Metric: c.metric, Baseline: b[:c.n], Candidate: scale(c.factor)[:c.n]}}, rules)

@@ -1,0 +1,112 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+const gateScenario = `
+name: gate-e2e
+seed: 3
+engine: {kind: sim, time_scale: 20, jitter: 0.02, max_num_seqs: 16%s}
+workload: {prompt: token_ids, classes: [{input_tokens: 256, output_tokens: 64}]}
+load: {concurrency: 8}
+phases: {warmup: {requests: 8}, measure: {requests: 64}}
+telemetry: {interval: 20ms}
+`
+
+// End to end with the simulator: 6 against 6 trials of the same settings do
+// not fail; a candidate with --slowdown-decode 1.10 fails on TPOT and
+// throughput, exit code 3, and the report says why.
+func TestCompareEndToEnd(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs 18 trials")
+	}
+	out := t.TempDir()
+	same := writeScenario(t, strings.Replace(gateScenario, "%s", "", 1))
+	slow := writeScenario(t, strings.Replace(gateScenario, "%s", ", slowdown_decode: 1.10", 1))
+	for _, c := range []struct{ file, label string }{{same, "base"}, {same, "same"}, {slow, "slow"}} {
+		if r := run(t, context.Background(), nil, "run", c.file, "--trials", "6", "--out", out, "--label", c.label); r.code != 0 {
+			t.Fatalf("run %s: %d %s", c.label, r.code, r.stderr)
+		}
+	}
+	dirs := func(label string) string {
+		m, _ := filepath.Glob(filepath.Join(out, "*_"+label))
+		return m[0]
+	}
+	aa := filepath.Join(t.TempDir(), "aa")
+	r := run(t, context.Background(), nil, "compare", "--baseline", dirs("base"), "--candidate", dirs("same"), "--out", aa)
+	if r.code != 0 || strings.HasPrefix(r.stdout, "FAIL") {
+		t.Fatalf("A/A: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	ab := filepath.Join(t.TempDir(), "ab")
+	r = run(t, context.Background(), nil, "compare", "--baseline", dirs("base"), "--candidate", dirs("slow"), "--out", ab)
+	if r.code != ExitRegression {
+		t.Fatalf("slowdown 1.10: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	b, err := os.ReadFile(filepath.Join(ab, "comparison.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var c struct {
+		Outcome struct {
+			Verdict string
+			Results []struct {
+				Metric, Verdict string
+				ChangePct       *float64 `json:"change_pct"`
+			}
+		}
+		Explain []struct{ What string }
+	}
+	if err := json.Unmarshal(b, &c); err != nil {
+		t.Fatal(err)
+	}
+	failed := map[string]float64{}
+	for _, x := range c.Outcome.Results {
+		if x.Verdict == "fail" {
+			failed[x.Metric] = *x.ChangePct
+		}
+	}
+	if c.Outcome.Verdict != "fail" || failed["median_tpot_ms"] < 7 || failed["output_throughput"] > -5 {
+		t.Errorf("want fails on TPOT (+~10 %%) and throughput: %+v", failed)
+	}
+	md, _ := os.ReadFile(filepath.Join(ab, "comparison.md"))
+	if !strings.Contains(string(md), "Why it moved") || !strings.Contains(string(md), "server decode time ms") {
+		t.Errorf("comparison.md lacks the explanation:\n%s", md)
+	}
+	for _, f := range []string{"plots/compare-hockey.svg", "plots/trials-median_tpot_ms.png"} {
+		if _, err := os.Stat(filepath.Join(ab, f)); err != nil {
+			t.Errorf("missing %s", f)
+		}
+	}
+}
+
+func TestCompareRefusals(t *testing.T) {
+	out := t.TempDir()
+	a := writeScenario(t, strings.Replace(gateScenario, "%s", "", 1))
+	b := writeScenario(t, strings.Replace(gateScenario, "%s", ", profile: a100-80g/llama-3.1-8b", 1))
+	for _, c := range []struct{ file, label string }{{a, "h100"}, {b, "a100"}} {
+		if r := run(t, context.Background(), nil, "run", c.file, "--out", out, "--label", c.label); r.code != 0 {
+			t.Fatalf("%d %s", r.code, r.stderr)
+		}
+	}
+	h, _ := filepath.Glob(filepath.Join(out, "*_h100"))
+	x, _ := filepath.Glob(filepath.Join(out, "*_a100"))
+	r := run(t, context.Background(), nil, "compare", "--baseline", h[0], "--candidate", x[0], "--out", t.TempDir())
+	if r.code != ExitUsage || !strings.Contains(r.stderr, "different environments") || !strings.Contains(r.stderr, "a100-80g") {
+		t.Errorf("profile mismatch: %d %s", r.code, r.stderr)
+	}
+	r = run(t, context.Background(), nil, "compare", "--baseline", h[0], "--candidate", x[0], "--allow-env-mismatch", "--out", t.TempDir())
+	if r.code == ExitUsage || !strings.Contains(r.stderr, "nothing can be significant") {
+		t.Errorf("allowed mismatch with 1 trial: %d %s", r.code, r.stderr)
+	}
+	for _, args := range [][]string{{"compare"}, {"compare", "--baseline", h[0]}, {"compare", "--baseline", "/nonexistent", "--candidate", h[0]}} {
+		if r := run(t, context.Background(), nil, args...); r.code != ExitUsage {
+			t.Errorf("%v: %d %s", args, r.code, r.stderr)
+		}
+	}
+}

@@ -1,0 +1,528 @@
+package report
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+
+	"github.com/perfgate/perfgate/internal/gate"
+	"github.com/perfgate/perfgate/internal/plot"
+	"github.com/perfgate/perfgate/internal/record"
+	"github.com/perfgate/perfgate/internal/scenario"
+)
+
+// Trial is one trial's run folder, as a comparison needs it.
+type Trial struct {
+	Dir      string
+	Meta     record.Meta
+	Summary  record.Summary
+	Scenario *scenario.Scenario
+}
+
+// MismatchError refuses a comparison of unlike runs.
+type MismatchError struct{ Reason string }
+
+func (e *MismatchError) Error() string { return e.Reason }
+
+// LoadTrials reads the trials of one side: each directory is a run folder,
+// or a folder of trial-NN run folders (perfgate run --trials).
+func LoadTrials(dirs []string) ([]Trial, error) {
+	var out []Trial
+	var errs []error
+	for _, d := range dirs {
+		subs, _ := filepath.Glob(filepath.Join(d, "trial-*"))
+		slices.Sort(subs)
+		if len(subs) == 0 {
+			subs = []string{d}
+		}
+		for _, s := range subs {
+			t, err := loadTrial(s)
+			if err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			out = append(out, t)
+		}
+	}
+	if len(out) == 0 && len(errs) == 0 {
+		errs = append(errs, errors.New("no trials given"))
+	}
+	return out, errors.Join(errs...)
+}
+
+func loadTrial(dir string) (Trial, error) {
+	t := Trial{Dir: dir}
+	r, err := Load(dir) // recomputes from the records, so interrupted trials count too
+	if err != nil {
+		return t, err
+	}
+	t.Meta, t.Summary = r.Meta, r.Summary
+	if s, err := scenario.LoadFile(filepath.Join(dir, record.ScenarioFile)); err == nil {
+		t.Scenario = s
+	} else {
+		return t, &NotRunFolderError{dir, "its scenario.yaml cannot be read: " + err.Error()}
+	}
+	return t, nil
+}
+
+// envKey is what must match for a comparison to mean something: the
+// hardware, its driver, and for the simulator its profile.
+func envKey(t Trial) string {
+	var parts []string
+	parts = append(parts, "engine "+t.Meta.Engine.Kind, "model "+t.Meta.Engine.Model)
+	if t.Meta.GPU != nil {
+		var gpus []string
+		for _, g := range t.Meta.GPU.GPUs {
+			gpus = append(gpus, g.Name)
+		}
+		parts = append(parts, "GPUs "+strings.Join(gpus, ", "), "driver "+t.Meta.GPU.DriverVersion)
+	}
+	if t.Scenario != nil && t.Scenario.Engine.Kind == scenario.EngineSim {
+		p := t.Scenario.Engine.Sim.Profile
+		if p == "" {
+			p = "default"
+		}
+		parts = append(parts, "simulator profile "+p)
+	}
+	return strings.Join(parts, "; ")
+}
+
+func levelKey(s *scenario.Scenario) string {
+	var parts []string
+	for _, l := range s.LevelSpecs() {
+		parts = append(parts, l.String())
+	}
+	return s.Name + ": " + strings.Join(parts, ", ")
+}
+
+// Comparison is comparison.json.
+type Comparison struct {
+	SchemaVersion int          `json:"schema_version"`
+	Scenario      string       `json:"scenario"`
+	Baseline      []string     `json:"baseline"`
+	Candidate     []string     `json:"candidate"`
+	Environment   string       `json:"environment"`
+	EnvMismatch   string       `json:"environment_mismatch,omitempty"`
+	Rules         gate.Rules   `json:"rules"`
+	Outcome       gate.Outcome `json:"outcome"`
+	Explain       []Change     `json:"explain"`
+	Notes         []string     `json:"notes,omitempty"`
+}
+
+// Change is one telemetry value of both sides, for the explain section.
+type Change struct {
+	Level     int     `json:"level"`
+	What      string  `json:"what"`
+	Baseline  float64 `json:"baseline"`
+	Candidate float64 `json:"candidate"`
+	Factor    float64 `json:"factor"` // candidate / baseline (Inf from zero)
+}
+
+// Compare checks that the sides are alike and decides.
+func Compare(base, cand []Trial, allowEnvMismatch bool) (*Comparison, error) {
+	if len(base) == 0 || len(cand) == 0 {
+		return nil, &MismatchError{"both sides need at least one trial"}
+	}
+	s := base[0].Scenario
+	for _, t := range append(slices.Clone(base), cand...) {
+		if levelKey(t.Scenario) != levelKey(s) {
+			return nil, &MismatchError{fmt.Sprintf("the runs are of different scenarios or load levels: %q in %s, %q in %s", levelKey(s), base[0].Dir, levelKey(t.Scenario), t.Dir)}
+		}
+	}
+	c := &Comparison{SchemaVersion: 1, Scenario: s.Name, Environment: envKey(base[0])}
+	for _, t := range base {
+		c.Baseline = append(c.Baseline, t.Dir)
+	}
+	for _, t := range cand {
+		c.Candidate = append(c.Candidate, t.Dir)
+	}
+	for _, t := range append(slices.Clone(base), cand...) {
+		if k := envKey(t); k != c.Environment {
+			c.EnvMismatch = fmt.Sprintf("%s ran on %q, %s on %q", base[0].Dir, c.Environment, t.Dir, k)
+			if !allowEnvMismatch {
+				return nil, &MismatchError{"the runs come from different environments, so their numbers cannot be compared: " + c.EnvMismatch + " (--allow-env-mismatch compares them anyway)"}
+			}
+			c.Notes = append(c.Notes, "environments differ (allowed): "+c.EnvMismatch)
+			break
+		}
+	}
+	g := s.Gate
+	c.Rules = gate.Rules{Alpha: g.Alpha, MinTrials: g.MinTrials}
+	for _, m := range g.Metrics {
+		c.Rules.Metrics = append(c.Rules.Metrics, gate.Rule{Metric: m.Name, WarnPct: m.WarnPct, FailPct: m.FailPct})
+	}
+	levels := g.Levels
+	if len(levels) == 0 {
+		for i := range s.LevelSpecs() {
+			levels = append(levels, i+1)
+		}
+	}
+	var inputs []gate.Input
+	for _, lv := range levels {
+		for _, rule := range c.Rules.Metrics {
+			in := gate.Input{Level: lv, Metric: rule.Metric}
+			in.Baseline = values(base, lv-1, rule.Metric)
+			in.Candidate = values(cand, lv-1, rule.Metric)
+			if len(in.Baseline) > 0 && len(in.Candidate) > 0 {
+				inputs = append(inputs, in)
+			}
+		}
+	}
+	c.Outcome = gate.Decide(inputs, c.Rules)
+	n := min(len(base), len(cand))
+	if n < c.Rules.MinTrials {
+		c.Notes = append(c.Notes, fmt.Sprintf("with %d trial(s) on a side (fewer than %d), nothing can be significant: the gate can warn but not fail; run more trials", n, c.Rules.MinTrials))
+	}
+	for _, r := range c.Outcome.Results {
+		if r.BelowNoise {
+			c.Notes = append(c.Notes, fmt.Sprintf("level %d %s: the fail threshold (%g %%) is below twice the noise measured here (%.1f %% per-trial variation): expect inconclusive results", r.Level, r.Metric, r.FailPct, r.NoisePct))
+		}
+	}
+	c.Explain = explain(base, cand, levels)
+	c.Outcome.Headline = headline(c)
+	return c, nil
+}
+
+// values are a metric's per-trial values at a level (0-based).
+func values(ts []Trial, level int, metric string) []float64 {
+	var out []float64
+	for _, t := range ts {
+		for _, l := range t.Summary.Levels {
+			if l.Level != level {
+				continue
+			}
+			if v, ok := levelValue(l, metric); ok && !math.IsNaN(v) {
+				out = append(out, v)
+			}
+		}
+	}
+	return out
+}
+
+func levelValue(l record.Level, metric string) (float64, bool) {
+	switch metric {
+	case "output_throughput":
+		return l.OutputThrough, true
+	case "request_throughput":
+		return l.RequestThrough, true
+	case "total_token_throughput":
+		return l.TotalThrough, true
+	case "request_goodput":
+		if l.RequestGoodput == nil {
+			return 0, false
+		}
+		return *l.RequestGoodput, true
+	case "error_rate":
+		return l.ErrorRate, true
+	case "p99_schedule_delay_ms":
+		return l.P99SchedDelay, true
+	}
+	v, ok := l.Latency[metric]
+	return v, ok
+}
+
+// explain puts the sides' telemetry next to each other and ranks what changed most.
+func explain(base, cand []Trial, levels []int) []Change {
+	fields := []struct {
+		what string
+		get  func(*record.TelemetrySummary) *float64
+	}{
+		{"preemptions", func(s *record.TelemetrySummary) *float64 { return s.Preemptions }},
+		{"peak KV-cache usage %", func(s *record.TelemetrySummary) *float64 { return s.KVCachePeakPct }},
+		{"prefix-cache hit rate", func(s *record.TelemetrySummary) *float64 { return s.PrefixCacheHitRate }},
+		{"server queue time ms", func(s *record.TelemetrySummary) *float64 { return s.QueueTimeMeanMs }},
+		{"server prefill time ms", func(s *record.TelemetrySummary) *float64 { return s.PrefillTimeMeanMs }},
+		{"server decode time ms", func(s *record.TelemetrySummary) *float64 { return s.DecodeTimeMeanMs }},
+		{"running requests", func(s *record.TelemetrySummary) *float64 { return s.RunningMean }},
+		{"waiting requests", func(s *record.TelemetrySummary) *float64 { return s.WaitingMean }},
+		{"GPU utilization %", func(s *record.TelemetrySummary) *float64 { return s.GPUUtilMeanPct }},
+		{"min SM clock MHz", func(s *record.TelemetrySummary) *float64 { return s.SMClockMinMHz }},
+		{"power W", func(s *record.TelemetrySummary) *float64 { return s.PowerMeanW }},
+		{"energy per output token J", func(s *record.TelemetrySummary) *float64 { return s.EnergyPerOutputTokenJ }},
+		{"client CPU peak %", func(s *record.TelemetrySummary) *float64 { return s.ClientCPUPeakPct }},
+	}
+	side := func(ts []Trial, lv int, get func(*record.TelemetrySummary) *float64) (float64, bool) {
+		var xs []float64
+		for _, t := range ts {
+			for _, l := range t.Summary.Levels {
+				if l.Level == lv && l.Telemetry != nil && l.Telemetry.Measure != nil {
+					if p := get(l.Telemetry.Measure); p != nil {
+						xs = append(xs, *p)
+					}
+				}
+			}
+		}
+		if len(xs) == 0 {
+			return 0, false
+		}
+		slices.Sort(xs)
+		return xs[len(xs)/2], true
+	}
+	var out []Change
+	for _, lv := range levels {
+		for _, f := range fields {
+			b, ok1 := side(base, lv-1, f.get)
+			c, ok2 := side(cand, lv-1, f.get)
+			if !ok1 || !ok2 || (b == 0 && c == 0) {
+				continue
+			}
+			factor := math.Inf(1)
+			if b != 0 {
+				factor = c / b
+			}
+			out = append(out, Change{Level: lv, What: f.what, Baseline: b, Candidate: c, Factor: factor})
+		}
+		// schedule delay: how late the client sent, per side
+		b, c := medianOf(values(base, lv-1, "p99_schedule_delay_ms")), medianOf(values(cand, lv-1, "p99_schedule_delay_ms"))
+		if b > 0 && c > 0 && max(b, c) >= 1 { // below a millisecond it is noise, not a cause
+			out = append(out, Change{Level: lv, What: "client p99 schedule delay ms", Baseline: b, Candidate: c, Factor: c / b})
+		}
+	}
+	sort.SliceStable(out, func(i, j int) bool { return magnitude(out[i].Factor) > magnitude(out[j].Factor) })
+	return out
+}
+
+func medianOf(xs []float64) float64 {
+	if len(xs) == 0 {
+		return 0
+	}
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	return s[len(s)/2]
+}
+
+func magnitude(f float64) float64 {
+	if math.IsInf(f, 0) || f <= 0 {
+		return math.Inf(1)
+	}
+	return math.Abs(math.Log(f))
+}
+
+func (ch Change) String() string {
+	switch {
+	case math.IsInf(ch.Factor, 0):
+		return fmt.Sprintf("%s from 0 to %.3g", ch.What, ch.Candidate)
+	case ch.Factor >= 2 || ch.Factor <= 0.5:
+		return fmt.Sprintf("%s %.3g× (%.3g → %.3g)", ch.What, ch.Factor, ch.Baseline, ch.Candidate)
+	}
+	return fmt.Sprintf("%s %+.1f %% (%.3g → %.3g)", ch.What, 100*(ch.Factor-1), ch.Baseline, ch.Candidate)
+}
+
+func headline(c *Comparison) string {
+	var worst []string
+	for _, r := range c.Outcome.Results {
+		if r.Verdict == gate.Fail || (c.Outcome.Verdict == gate.Warn && r.Verdict == gate.Warn) {
+			worst = append(worst, fmt.Sprintf("level %d %s %+.1f %%", r.Level, r.Metric, r.ChangePct))
+		}
+	}
+	h := strings.ToUpper(c.Outcome.Verdict)
+	if len(worst) > 0 {
+		h += ": " + strings.Join(worst[:min(3, len(worst))], ", ")
+		if len(worst) > 3 {
+			h += fmt.Sprintf(" and %d more", len(worst)-3)
+		}
+	} else {
+		h += ": no gating metric moved past its thresholds"
+	}
+	var why []string
+	for _, ch := range c.Explain {
+		if magnitude(ch.Factor) < math.Log(1.1) || len(why) == 2 {
+			break
+		}
+		why = append(why, ch.String())
+	}
+	if len(why) > 0 && c.Outcome.Verdict != gate.Pass {
+		h += ", with " + strings.Join(why, " and ")
+	}
+	return h
+}
+
+// WriteComparison writes comparison.json, comparison.md and the overlay
+// plots (baseline against candidate) into out.
+func WriteComparison(c *Comparison, base, cand []Trial, out string) error {
+	if err := os.MkdirAll(filepath.Join(out, "plots"), 0o755); err != nil {
+		return err
+	}
+	b, err := json.MarshalIndent(sanitize(c), "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := record.WriteFileAtomic(filepath.Join(out, "comparison.json"), append(b, '\n')); err != nil {
+		return err
+	}
+	var figs []string
+	for name, ch := range compareCharts(c, base, cand) {
+		s, err := ch.SVG()
+		if err != nil {
+			return err
+		}
+		p, err := ch.PNG()
+		if err != nil {
+			return err
+		}
+		if err := record.WriteFileAtomic(filepath.Join(out, "plots", name+".svg"), s); err != nil {
+			return err
+		}
+		if err := record.WriteFileAtomic(filepath.Join(out, "plots", name+".png"), p); err != nil {
+			return err
+		}
+		figs = append(figs, name)
+	}
+	slices.Sort(figs)
+	return record.WriteFileAtomic(filepath.Join(out, "comparison.md"), []byte(comparisonMarkdown(c, figs)))
+}
+
+// sanitize replaces infinities and NaNs (which JSON cannot hold) by nulls
+// through a generic round trip of the results.
+func sanitize(c *Comparison) any {
+	clean := func(v float64) any {
+		if math.IsNaN(v) || math.IsInf(v, 0) {
+			return nil
+		}
+		return v
+	}
+	type res struct {
+		gate.Result
+		ChangePct any `json:"change_pct"`
+		CILowPct  any `json:"ci_low_pct"`
+		CIHighPct any `json:"ci_high_pct"`
+		WorsePct  any `json:"worse_pct"`
+		Q         any `json:"q"`
+	}
+	type change struct {
+		Change
+		Factor any `json:"factor"`
+	}
+	var rs []res
+	for _, r := range c.Outcome.Results {
+		rs = append(rs, res{r, clean(r.ChangePct), clean(r.CILowPct), clean(r.CIHighPct), clean(r.WorsePct), clean(r.Q)})
+	}
+	var ex []change
+	for _, e := range c.Explain {
+		ex = append(ex, change{e, clean(e.Factor)})
+	}
+	return struct {
+		*Comparison
+		Outcome any `json:"outcome"`
+		Explain any `json:"explain"`
+	}{c, struct {
+		Verdict  string   `json:"verdict"`
+		Headline string   `json:"headline"`
+		Results  []res    `json:"results"`
+		Notes    []string `json:"notes,omitempty"`
+	}{c.Outcome.Verdict, c.Outcome.Headline, rs, c.Outcome.Notes}, ex}
+}
+
+var marks = map[string]string{gate.Pass: "✅", gate.Warn: "⚠️", gate.Fail: "❌"}
+
+func pct(v float64) string {
+	if math.IsNaN(v) {
+		return "–"
+	}
+	if math.IsInf(v, 0) {
+		return "∞"
+	}
+	return fmt.Sprintf("%+.1f %%", v)
+}
+
+func comparisonMarkdown(c *Comparison, figs []string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "# %s %s\n\n", marks[c.Outcome.Verdict], c.Outcome.Headline)
+	fmt.Fprintf(&b, "Scenario `%s`; %d baseline and %d candidate trial(s); alpha %g (Benjamini-Hochberg), one-sided Mann-Whitney U, Hodges-Lehmann change with a 95 %% interval.\n\n",
+		c.Scenario, len(c.Baseline), len(c.Candidate), c.Rules.Alpha)
+	for _, n := range c.Notes {
+		b.WriteString("> ⚠ " + n + "\n>\n")
+	}
+	if len(c.Notes) > 0 {
+		b.WriteString("\n")
+	}
+	rs := slices.Clone(c.Outcome.Results)
+	rank := map[string]int{gate.Fail: 0, gate.Warn: 1, gate.Pass: 2}
+	sort.SliceStable(rs, func(i, j int) bool {
+		ri, rj := rank[rs[i].Verdict], rank[rs[j].Verdict]
+		if rs[i].Improved != rs[j].Improved {
+			return rs[i].Improved || rs[j].Verdict == gate.Pass && ri < rj
+		}
+		return ri < rj
+	})
+	b.WriteString("| | level | metric | baseline | candidate | Δ | 95 % CI | p | q | n | why |\n| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |\n")
+	for _, r := range rs {
+		mark := marks[r.Verdict]
+		if r.Improved {
+			mark = "🚀"
+		}
+		fmt.Fprintf(&b, "| %s | %d | %s | %.4g | %.4g | %s | %s … %s | %.3g | %.3g | %d/%d | %s |\n", mark, r.Level, r.Metric,
+			r.BaselineMedian, r.CandMedian, pct(r.ChangePct), pct(r.CILowPct), pct(r.CIHighPct), r.P, r.Q, r.N[0], r.N[1], r.Reason)
+	}
+	b.WriteString("\nΔ is the candidate against the baseline (percentage points for error_rate); thresholds are in the scenario's `gate:` section.\n")
+	if len(c.Explain) > 0 {
+		b.WriteString("\n## Why it moved\n\nTelemetry of both sides (medians over trials, measurement phase), largest change first:\n\n")
+		for i, ch := range c.Explain {
+			if i == 10 {
+				break
+			}
+			fmt.Fprintf(&b, "- level %d: %s\n", ch.Level, ch)
+		}
+	}
+	b.WriteString("\n## Environment\n\n" + c.Environment + "\n")
+	if len(figs) > 0 {
+		b.WriteString("\n## Charts\n\n")
+		for _, f := range figs {
+			fmt.Fprintf(&b, "![%s](plots/%s.svg)\n\n", f, f)
+		}
+	}
+	return b.String()
+}
+
+// compareCharts: hockey sticks of both sides (per-level medians, with every
+// trial as a dot) and a trial dot plot per gating metric.
+func compareCharts(c *Comparison, base, cand []Trial) map[string]plot.Chart {
+	charts := map[string]plot.Chart{}
+	hockey := plot.Chart{Title: "Baseline and candidate: p99 E2EL against output throughput", XLabel: "output throughput (tokens/s)", YLabel: "p99 end-to-end latency (ms)"}
+	for i, side := range []struct {
+		name string
+		ts   []Trial
+	}{{"baseline", base}, {"candidate", cand}} {
+		var mx, my, dx, dy []float64
+		nLevels := len(side.ts[0].Scenario.LevelSpecs())
+		for lv := range nLevels {
+			xs, ys := values(side.ts, lv, "output_throughput"), values(side.ts, lv, "p99_e2el_ms")
+			if len(xs) == 0 || len(xs) != len(ys) {
+				continue
+			}
+			mx, my = append(mx, medianOf(xs)), append(my, medianOf(ys))
+			dx, dy = append(dx, xs...), append(dy, ys...)
+		}
+		hockey.Series = append(hockey.Series,
+			plot.Series{Label: side.name + " (median of trials)", X: mx, Y: my, Color: i, Glyphs: true},
+			plot.Series{Label: side.name + " trials", X: dx, Y: dy, Color: i, Points: true})
+	}
+	charts["compare-hockey"] = hockey
+	for _, rule := range c.Rules.Metrics {
+		ch := plot.Chart{Title: "Per-trial " + rule.Metric + " by level", XLabel: "level (baseline left, candidate right)", YLabel: rule.Metric}
+		var bx, by, cx, cy []float64
+		for _, r := range c.Outcome.Results {
+			if r.Metric != rule.Metric {
+				continue
+			}
+			for j, v := range r.Baseline {
+				bx, by = append(bx, float64(r.Level)-0.15+0.01*float64(j)), append(by, v)
+			}
+			for j, v := range r.Candidate {
+				cx, cy = append(cx, float64(r.Level)+0.15+0.01*float64(j)), append(cy, v)
+			}
+		}
+		if len(bx) == 0 {
+			continue
+		}
+		ch.Series = []plot.Series{{Label: "baseline", X: bx, Y: by, Points: true}, {Label: "candidate", X: cx, Y: cy, Points: true, Color: 1}}
+		charts["trials-"+rule.Metric] = ch
+	}
+	return charts
+}

@@ -15,6 +15,7 @@ import (
 	"github.com/perfgate/perfgate/internal/plot"
 	"github.com/perfgate/perfgate/internal/record"
 	"github.com/perfgate/perfgate/internal/scenario"
+	"github.com/perfgate/perfgate/internal/stats"
 )
 
 // Trial is one trial's run folder, as a comparison needs it.
@@ -443,24 +444,29 @@ func comparisonMarkdown(c *Comparison, figs []string) string {
 		b.WriteString("\n")
 	}
 	rs := slices.Clone(c.Outcome.Results)
-	rank := map[string]int{gate.Fail: 0, gate.Warn: 1, gate.Pass: 2}
-	sort.SliceStable(rs, func(i, j int) bool {
-		ri, rj := rank[rs[i].Verdict], rank[rs[j].Verdict]
-		if rs[i].Improved != rs[j].Improved {
-			return rs[i].Improved || rs[j].Verdict == gate.Pass && ri < rj
+	// Regressions first, then improvements, then the rest.
+	order := func(r gate.Result) int {
+		switch {
+		case r.Verdict == gate.Fail:
+			return 0
+		case r.Verdict == gate.Warn:
+			return 1
+		case r.Improved:
+			return 2
 		}
-		return ri < rj
-	})
-	b.WriteString("| | level | metric | baseline | candidate | Δ | 95 % CI | p | q | n | why |\n| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |\n")
+		return 3
+	}
+	sort.SliceStable(rs, func(i, j int) bool { return order(rs[i]) < order(rs[j]) })
+	b.WriteString("| | level | metric | baseline | candidate | Δ | 95 % CI | p | q | n | noise | why |\n| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |\n")
 	for _, r := range rs {
 		mark := marks[r.Verdict]
 		if r.Improved {
 			mark = "🚀"
 		}
-		fmt.Fprintf(&b, "| %s | %d | %s | %.4g | %.4g | %s | %s … %s | %.3g | %.3g | %d/%d | %s |\n", mark, r.Level, r.Metric,
-			r.BaselineMedian, r.CandMedian, pct(r.ChangePct), pct(r.CILowPct), pct(r.CIHighPct), r.P, r.Q, r.N[0], r.N[1], r.Reason)
+		fmt.Fprintf(&b, "| %s | %d | %s | %.4g | %.4g | %s | %s … %s | %.3g | %.3g | %d/%d | %.1f %% | %s |\n", mark, r.Level, r.Metric,
+			r.BaselineMedian, r.CandMedian, pct(r.ChangePct), pct(r.CILowPct), pct(r.CIHighPct), r.P, r.Q, r.N[0], r.N[1], r.NoisePct, r.Reason)
 	}
-	b.WriteString("\nΔ is the candidate against the baseline (percentage points for error_rate); thresholds are in the scenario's `gate:` section.\n")
+	b.WriteString("\nΔ is the candidate against the baseline (percentage points for error_rate); noise is the larger per-trial coefficient of variation of the two sides; thresholds are in the scenario's `gate:` section.\n")
 	if len(c.Explain) > 0 {
 		b.WriteString("\n## Why it moved\n\nTelemetry of both sides (medians over trials, measurement phase), largest change first:\n\n")
 		for i, ch := range c.Explain {
@@ -489,7 +495,7 @@ func compareCharts(c *Comparison, base, cand []Trial) map[string]plot.Chart {
 		name string
 		ts   []Trial
 	}{{"baseline", base}, {"candidate", cand}} {
-		var mx, my, dx, dy []float64
+		var mx, my, lo, hi, dx, dy []float64
 		nLevels := len(side.ts[0].Scenario.LevelSpecs())
 		for lv := range nLevels {
 			xs, ys := values(side.ts, lv, "output_throughput"), values(side.ts, lv, "p99_e2el_ms")
@@ -497,10 +503,14 @@ func compareCharts(c *Comparison, base, cand []Trial) map[string]plot.Chart {
 				continue
 			}
 			mx, my = append(mx, medianOf(xs)), append(my, medianOf(ys))
+			l, h := stats.MedianCI(ys, 0.95)
+			lo, hi = append(lo, l), append(hi, h)
 			dx, dy = append(dx, xs...), append(dy, ys...)
 		}
 		hockey.Series = append(hockey.Series,
 			plot.Series{Label: side.name + " (median of trials)", X: mx, Y: my, Color: i, Glyphs: true},
+			plot.Series{Label: side.name + " 95 % CI of the median", X: mx, Y: lo, Color: i, Dashed: true},
+			plot.Series{X: mx, Y: hi, Color: i, Dashed: true},
 			plot.Series{Label: side.name + " trials", X: dx, Y: dy, Color: i, Points: true})
 	}
 	charts["compare-hockey"] = hockey

@@ -183,3 +183,28 @@ func BenjaminiHochberg(p []float64) []float64 {
 	}
 	return q
 }
+
+// MedianCI is the distribution-free confidence interval of the median from
+// order statistics: [x(k), x(n+1-k)] with the largest k whose binomial
+// coverage is at least conf. With too few values it is [min, max].
+func MedianCI(xs []float64, conf float64) (lo, hi float64) {
+	n := len(xs)
+	if n == 0 {
+		return math.NaN(), math.NaN()
+	}
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	k := 1
+	for j := 2; j <= n/2; j++ {
+		// coverage of [x(j), x(n+1-j)] = 1 - 2·P(Bin(n, ½) ≤ j-1)
+		var tail float64
+		for i := 0; i < j; i++ {
+			tail += binom(n, i)
+		}
+		if 1-2*tail/math.Pow(2, float64(n)) < conf {
+			break
+		}
+		k = j
+	}
+	return s[k-1], s[n-k]
+}

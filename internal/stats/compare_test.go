@@ -111,3 +111,18 @@ func TestBenjaminiHochbergReference(t *testing.T) {
 		}
 	}
 }
+
+func TestMedianCI(t *testing.T) {
+	// n = 6: [x(1), x(6)] covers 96.9 %, [x(2), x(5)] only 78 %.
+	if lo, hi := MedianCI([]float64{5, 1, 4, 2, 6, 3}, 0.95); lo != 1 || hi != 6 {
+		t.Errorf("n=6: [%v, %v]", lo, hi)
+	}
+	// n = 20: k = 6 (coverage 95.9 %), so [x(6), x(15)].
+	xs := make([]float64, 20)
+	for i := range xs {
+		xs[i] = float64(i + 1)
+	}
+	if lo, hi := MedianCI(xs, 0.95); lo != 6 || hi != 15 {
+		t.Errorf("n=20: [%v, %v]", lo, hi)
+	}
+}

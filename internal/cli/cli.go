@@ -15,6 +15,7 @@ import (
 
 	"github.com/perfgate/perfgate/internal/engine"
 	"github.com/perfgate/perfgate/internal/scenario"
+	"github.com/perfgate/perfgate/internal/vllmsrc"
 )
 
 // Exit codes (DESIGN.md §4).
@@ -94,6 +95,7 @@ func Main(ctx context.Context, args []string, env Env) int {
 	var ue *usageError
 	var mk *engine.MissingKeyError
 	var ce *engine.ConfigError
+	var ie *vllmsrc.InstallError
 	var interrupted *interruptedError
 	var regression *regressionError
 	switch {
@@ -109,6 +111,9 @@ func Main(ctx context.Context, args []string, env Env) int {
 			fmt.Fprintln(env.Stderr, "Run 'perfgate --help' for usage.")
 		}
 		return ExitUsage
+	case errors.As(err, &ie):
+		fmt.Fprintf(env.Stderr, "perfgate: %v\n", err)
+		return ExitFailed
 	case errors.As(err, &interrupted):
 		fmt.Fprintf(env.Stderr, "perfgate: %v\n", err)
 		return ExitFailed
@@ -141,7 +146,7 @@ works on a laptop without a GPU.`,
 	}
 	root.Args = func(cmd *cobra.Command, args []string) error {
 		if len(args) > 0 {
-			return &argsError{fmt.Sprintf("unknown command %q; perfgate's commands are: run, validate, report, compare, sim", args[0])}
+			return &argsError{fmt.Sprintf("unknown command %q; perfgate's commands are: run, validate, report, compare, ab, sim", args[0])}
 		}
 		return nil
 	}
@@ -159,7 +164,7 @@ works on a laptop without a GPU.`,
 		}
 	}
 	log := slog.New(slog.NewTextHandler(env.Stderr, &slog.HandlerOptions{Level: logLevel}))
-	root.AddCommand(newRunCmd(env, log), newValidateCmd(env), newSimCmd(env, log), newReportCmd(env), newCompareCmd(env))
+	root.AddCommand(newRunCmd(env, log), newValidateCmd(env), newSimCmd(env, log), newReportCmd(env), newCompareCmd(env), newABCmd(env, log))
 	return root
 }
 

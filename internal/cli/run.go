@@ -92,7 +92,7 @@ func runScenario(ctx context.Context, env Env, log *slog.Logger, file string, o 
 		if err != nil {
 			return "", err
 		}
-		return dir, runTrial(ctx, env, log, s, file, dir, o, 0)
+		return dir, runTrial(ctx, env, log, s, file, dir, o, 0, trialEnv{})
 	}
 	// Trials: one folder, a complete run folder per trial inside it, each
 	// trial against a freshly started simulator (or the same endpoint).
@@ -120,7 +120,7 @@ func runScenario(ctx context.Context, env Env, log *slog.Logger, file string, o 
 			return parent, err
 		}
 		fmt.Fprintf(env.Stderr, "perfgate: trial %d of %d\n", i, o.trials)
-		if err := runTrial(ctx, env, log, ts, file, dir, o, i); err != nil {
+		if err := runTrial(ctx, env, log, ts, file, dir, o, i, trialEnv{}); err != nil {
 			return parent, err
 		}
 	}
@@ -128,13 +128,27 @@ func runScenario(ctx context.Context, env Env, log *slog.Logger, file string, o 
 	return parent, nil
 }
 
+// trialEnv is what a trial gets from outside: an engine already running
+// (shared by consecutive trials), or where to find a vllm to start, and more
+// for meta.json.
+type trialEnv struct {
+	eng        engine.Engine
+	pathPrefix string            // an installed environment's bin/, first on PATH
+	git        map[string]string // e.g. side, sha, ref
+	versions   map[string]string
+}
+
 // runTrial runs the scenario once into dir.
-func runTrial(ctx context.Context, env Env, log *slog.Logger, s *scenario.Scenario, file, dir string, o runOpts, trial int) error {
-	eng, err := engine.Start(s, env.Getenv)
-	if err != nil {
-		return err
+func runTrial(ctx context.Context, env Env, log *slog.Logger, s *scenario.Scenario, file, dir string, o runOpts, trial int, te trialEnv) error {
+	eng := te.eng
+	if eng == nil {
+		started, err := engine.Start(ctx, s, env.Getenv, engine.Options{LogPath: filepath.Join(dir, "engine.log"), PathPrefix: te.pathPrefix})
+		if err != nil {
+			return err
+		}
+		defer started.Close()
+		eng = started
 	}
-	defer eng.Close()
 
 	clientConns := 0
 	for _, l := range s.LevelSpecs() {
@@ -226,6 +240,8 @@ func runTrial(ctx context.Context, env Env, log *slog.Logger, s *scenario.Scenar
 		Engine:          record.Engine{Kind: eng.Kind(), URL: redactURL(eng.URL()), Model: model, Version: c.Version(ctx), API: s.API},
 		Tokenizer:       tok,
 		Host:            hostEnv(ctx),
+		Git:             te.git,
+		Versions:        te.versions,
 		GPU:             tel.gpu,
 		Notices:         tel.notices,
 	}

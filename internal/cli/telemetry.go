@@ -12,6 +12,7 @@ import (
 	"github.com/shirou/gopsutil/v4/cpu"
 	"github.com/shirou/gopsutil/v4/host"
 	"github.com/shirou/gopsutil/v4/mem"
+	"github.com/shirou/gopsutil/v4/process"
 
 	"github.com/perfgate/perfgate/internal/engine"
 	"github.com/perfgate/perfgate/internal/record"
@@ -38,8 +39,12 @@ func startTelemetry(s *scenario.Scenario, eng engine.Engine, clock record.Clock,
 	tr := &telemetryRun{done: make(chan error, 1)}
 	t := s.Telemetry
 	var probes []telemetry.Probe
+	var enginePID int
+	if p, ok := eng.(interface{ PID() int }); ok {
+		enginePID = p.PID()
+	}
 	if !slices.Contains(t.Disable, "host") {
-		probes = append(probes, &telemetry.Host{})
+		probes = append(probes, &telemetry.Host{EnginePID: int32(enginePID)})
 	}
 	if !slices.Contains(t.Disable, "metrics") {
 		u := t.MetricsURL
@@ -62,6 +67,9 @@ func startTelemetry(s *scenario.Scenario, eng engine.Engine, clock record.Clock,
 		default:
 			tr.gpu = &info
 			tr.closers = append(tr.closers, p.Close)
+			if enginePID > 0 {
+				p.EnginePIDs = func() []int { return processTree(enginePID) }
+			}
 			probes = append(probes, p)
 		}
 	}
@@ -115,4 +123,23 @@ func hostEnv(ctx context.Context) record.HostEnv {
 		h.MemTotalBytes = vm.Total
 	}
 	return h
+}
+
+// processTree lists a process and its descendants.
+func processTree(pid int) []int {
+	root, err := process.NewProcess(int32(pid))
+	if err != nil {
+		return nil
+	}
+	out := []int{pid}
+	var walk func(p *process.Process)
+	walk = func(p *process.Process) {
+		children, _ := p.Children()
+		for _, c := range children {
+			out = append(out, int(c.Pid))
+			walk(c)
+		}
+	}
+	walk(root)
+	return out
 }

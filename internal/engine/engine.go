@@ -3,6 +3,7 @@
 package engine
 
 import (
+	"context"
 	"fmt"
 	"net/url"
 
@@ -82,8 +83,16 @@ func SimConfig(s *scenario.Scenario) sim.Config {
 	return c
 }
 
+// Options say where a started engine process writes and finds things.
+type Options struct {
+	LogPath    string // engine.log for a vllm process
+	PathPrefix string // a directory put first on PATH (an installed environment's bin/)
+	EnvDir     string // the installed environment, given to the server as PERFGATE_ENV_DIR
+	Bin        string // the vllm executable; default engine.vllm_bin, else vllm in PathPrefix or on PATH
+}
+
 // Start brings up the scenario's engine. getenv reads the API key variable.
-func Start(s *scenario.Scenario, getenv func(string) string) (Engine, error) {
+func Start(ctx context.Context, s *scenario.Scenario, getenv func(string) string, o Options) (Engine, error) {
 	e := s.Engine
 	var key string
 	if e.APIKeyEnv != "" {
@@ -99,6 +108,8 @@ func Start(s *scenario.Scenario, getenv func(string) string) (Engine, error) {
 			return nil, &ConfigError{err}
 		}
 		return &simEngine{r: r, key: key}, nil
+	case scenario.EngineVLLM:
+		return startVLLM(ctx, s, o)
 	case scenario.EngineEndpoint:
 		u, err := url.Parse(e.URL)
 		if err != nil {

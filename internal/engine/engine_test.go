@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"testing"
@@ -18,7 +19,7 @@ func load(t *testing.T, engine string) *scenario.Scenario {
 }
 
 func TestSimEngineServes(t *testing.T) {
-	e, err := Start(load(t, "{kind: sim}"), func(string) string { return "" })
+	e, err := Start(context.Background(), load(t, "{kind: sim}"), func(string) string { return "" }, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -42,7 +43,7 @@ func TestEndpointURLAndKey(t *testing.T) {
 		"http://h/proxy/v1/":  "http://h/proxy",
 		"https://h/base/path": "https://h/base/path",
 	} {
-		e, err := Start(load(t, `{kind: endpoint, url: "`+in+`", api_key_env: K}`), func(k string) string { return env[k] })
+		e, err := Start(context.Background(), load(t, `{kind: endpoint, url: "`+in+`", api_key_env: K}`), func(k string) string { return env[k] }, Options{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -50,7 +51,7 @@ func TestEndpointURLAndKey(t *testing.T) {
 			t.Errorf("%s → %s (key %q), want %s", in, e.URL(), e.APIKey(), want)
 		}
 	}
-	_, err := Start(load(t, `{kind: endpoint, url: "http://h", api_key_env: MISSING}`), func(string) string { return "" })
+	_, err := Start(context.Background(), load(t, `{kind: endpoint, url: "http://h", api_key_env: MISSING}`), func(string) string { return "" }, Options{})
 	var mk *MissingKeyError
 	if !errors.As(err, &mk) || mk.Var != "MISSING" {
 		t.Errorf("want a MissingKeyError, got %v", err)

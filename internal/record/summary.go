@@ -19,26 +19,28 @@ const (
 // Meta is meta.json: what ran, where, and the wall-clock anchor of the run's
 // monotonic clock.
 type Meta struct {
-	SchemaVersion   int       `json:"schema_version"`
-	PerfgateVersion string    `json:"perfgate_version"`
-	PerfgateCommit  string    `json:"perfgate_commit,omitempty"` // VCS revision of the build, when known
-	GoVersion       string    `json:"go_version"`
-	OS              string    `json:"os"`
-	Arch            string    `json:"arch"`
-	Hostname        string    `json:"hostname"`
-	NumCPU          int       `json:"num_cpu"`
-	CommandLine     []string  `json:"command_line"`
-	Scenario        string    `json:"scenario"`
-	ScenarioFile    string    `json:"scenario_file"`
-	Label           string    `json:"label,omitempty"`
-	Trial           int       `json:"trial,omitempty"` // 1… within a --trials folder; 0 for a single run
-	Seed            uint64    `json:"seed"`
-	StartWall       time.Time `json:"start_wall"` // wall-clock time of offset 0 on the run clock
-	Engine          Engine    `json:"engine"`
-	Tokenizer       Tokenizer `json:"tokenizer"`
-	Host            HostEnv   `json:"host"`
-	GPU             *GPUEnv   `json:"gpu,omitempty"`     // absent without NVML
-	Notices         []string  `json:"notices,omitempty"` // e.g. why a probe is missing
+	SchemaVersion   int               `json:"schema_version"`
+	PerfgateVersion string            `json:"perfgate_version"`
+	PerfgateCommit  string            `json:"perfgate_commit,omitempty"` // VCS revision of the build, when known
+	GoVersion       string            `json:"go_version"`
+	OS              string            `json:"os"`
+	Arch            string            `json:"arch"`
+	Hostname        string            `json:"hostname"`
+	NumCPU          int               `json:"num_cpu"`
+	CommandLine     []string          `json:"command_line"`
+	Scenario        string            `json:"scenario"`
+	ScenarioFile    string            `json:"scenario_file"`
+	Label           string            `json:"label,omitempty"`
+	Trial           int               `json:"trial,omitempty"` // 1… within a --trials folder; 0 for a single run
+	Seed            uint64            `json:"seed"`
+	StartWall       time.Time         `json:"start_wall"` // wall-clock time of offset 0 on the run clock
+	Engine          Engine            `json:"engine"`
+	Tokenizer       Tokenizer         `json:"tokenizer"`
+	Host            HostEnv           `json:"host"`
+	GPU             *GPUEnv           `json:"gpu,omitempty"`      // absent without NVML
+	Notices         []string          `json:"notices,omitempty"`  // e.g. why a probe is missing
+	Git             map[string]string `json:"git,omitempty"`      // side, ref and SHA of a vLLM checkout (perfgate ab)
+	Versions        map[string]string `json:"versions,omitempty"` // vllm, torch, cuda of its environment
 }
 
 // Engine describes what was benchmarked.

@@ -44,6 +44,10 @@ const (
 const (
 	EngineSim      = "sim"
 	EngineEndpoint = "endpoint"
+	EngineVLLM     = "vllm"
+
+	TrialRestart = "restart"
+	TrialReset   = "reset"
 )
 
 // Engine says what is benchmarked: the embedded simulator or an HTTP endpoint.
@@ -52,6 +56,12 @@ type Engine struct {
 	// endpoint
 	URL       string `yaml:"url,omitempty"`
 	APIKeyEnv string `yaml:"api_key_env,omitempty"` // name of the environment variable holding the API key
+	// vllm: a `vllm serve` process perfgate starts (perfgate ab, or run with vllm on PATH)
+	Args          []string `yaml:"args,omitempty"`           // arguments after vllm serve MODEL
+	Env           []string `yaml:"env,omitempty"`            // KEY=VALUE for the server
+	VLLMBin       string   `yaml:"vllm_bin,omitempty"`       // the vllm executable (default: vllm on PATH)
+	HealthTimeout Duration `yaml:"health_timeout,omitempty"` // default 20m
+	TrialPolicy   string   `yaml:"trial_policy,omitempty"`   // restart (default) or reset
 	// sim: the names of `perfgate sim serve` (and vllm serve) flags, with underscores
 	Sim SimSettings `yaml:",inline"`
 }

@@ -167,8 +167,40 @@ func (c *checker) engine() {
 				c.at("engine."+k, "is a simulator setting; it has no effect with kind: endpoint")
 			}
 		}
+	case EngineVLLM:
+		if c.s.Model == "" {
+			c.at("engine", "kind: vllm needs model: (what vllm serve loads)")
+		}
+		if e.URL != "" {
+			c.at("engine.url", "is for kind: endpoint; perfgate picks the port of a vllm it starts")
+		}
+		for _, k := range simKeys() {
+			if c.s.set("engine." + k) {
+				c.at("engine."+k, "is a simulator setting; with kind: vllm put vLLM's flags in args")
+			}
+		}
+		for i, kv := range e.Env {
+			if k, _, ok := strings.Cut(kv, "="); !ok || !envNameRe.MatchString(k) {
+				c.at(fmt.Sprintf("engine.env[%d]", i), "must be KEY=VALUE, got %q", kv)
+			}
+		}
+		if c.s.set("engine.health_timeout") && e.HealthTimeout <= 0 {
+			c.at("engine.health_timeout", "must be longer than 0s")
+		}
 	default:
-		c.at("engine.kind", "must be %q (the embedded simulator) or %q (an HTTP server), got %q", EngineSim, EngineEndpoint, e.Kind)
+		c.at("engine.kind", "must be %q (the embedded simulator), %q (an HTTP server) or %q (vllm serve started by perfgate), got %q", EngineSim, EngineEndpoint, EngineVLLM, e.Kind)
+	}
+	switch e.TrialPolicy {
+	case "", TrialRestart, TrialReset:
+	default:
+		c.at("engine.trial_policy", "must be %q (a fresh engine per trial) or %q (keep it and reset its prefix cache), got %q", TrialRestart, TrialReset, e.TrialPolicy)
+	}
+	if e.Kind != EngineVLLM {
+		for _, k := range []string{"args", "env", "vllm_bin", "health_timeout"} {
+			if c.s.set("engine." + k) {
+				c.at("engine."+k, "is for kind: vllm")
+			}
+		}
 	}
 	if e.APIKeyEnv != "" && !envNameRe.MatchString(e.APIKeyEnv) {
 		c.at("engine.api_key_env", "must be the name of an environment variable (the key itself never goes in the file), got %q", e.APIKeyEnv)

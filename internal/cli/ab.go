@@ -1,0 +1,407 @@
+package cli
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/perfgate/perfgate/internal/engine"
+	"github.com/perfgate/perfgate/internal/gate"
+	"github.com/perfgate/perfgate/internal/record"
+	"github.com/perfgate/perfgate/internal/report"
+	"github.com/perfgate/perfgate/internal/scenario"
+	"github.com/perfgate/perfgate/internal/telemetry/nvml"
+	"github.com/perfgate/perfgate/internal/vllmsrc"
+)
+
+type abOpts struct {
+	repo, baseRef, candRef string
+	trials                 int
+	out, workDir, install  string
+	clean, failOnWarn      bool
+	warmupTrial            bool
+	grace                  time.Duration
+}
+
+func newABCmd(env Env, log *slog.Logger) *cobra.Command {
+	var o abOpts
+	cmd := &cobra.Command{
+		Use:   "ab SCENARIO... --vllm-repo PATH --baseline REF --candidate REF",
+		Short: "Benchmark two commits of vLLM against each other, fairly, and gate",
+		Long: `ab resolves the baseline and candidate refs of a vLLM checkout to commits
+(merge-base:BRANCH is the merge base of the candidate and BRANCH — what a pull
+request should be compared with), checks each out in a git worktree, installs it
+into an environment of its own (--install-command, run in the worktree with
+PERFGATE_ENV_DIR set; an environment that installed with the same command is
+reused), then for every scenario (engine kind: vllm) runs the trials of both
+sides interleaved in a balanced order (B C C B B C …) on the same machine,
+each against 'vllm serve' from that side's environment, and compares them as
+'perfgate compare' does.
+
+Each trial starts a fresh server (engine.trial_policy: restart), or trials of
+one side that follow each other share one and reset its prefix cache between
+them (trial_policy: reset) — a vLLM start costs GPU-minutes, so the plan says
+how many starts it makes and the report shows GPU time per side. A failed trial
+(the engine died) is retried once and reported. When a side cannot start at
+all, the verdict is error, never pass.
+
+Output: DIR/<UTC time>_ab/ holding install logs, ab.json (commits, order,
+starts, GPU time), and per scenario baseline/ and candidate/ trials with their
+engine.log, comparison.json, comparison.md and plots.
+
+Exit codes: 0 pass or warn, 3 fail, 1 error (install, start), 2 bad usage.`,
+		Example: `  perfgate ab scenarios/pr.yaml --vllm-repo ~/vllm --baseline merge-base:main --candidate HEAD
+  perfgate ab scenarios/pr.yaml --vllm-repo ~/vllm --baseline v0.9.0 --candidate my-branch --trials 10 \
+      --install-command 'uv venv "$PERFGATE_ENV_DIR" && VIRTUAL_ENV="$PERFGATE_ENV_DIR" uv pip install -e .'`,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				return &argsError{"perfgate ab expects at least one scenario file"}
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runAB(cmd.Context(), env, log, args, o)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.repo, "vllm-repo", "", "the vLLM git checkout (required)")
+	f.StringVar(&o.baseRef, "baseline", "", "baseline ref or SHA, or merge-base:BRANCH (required)")
+	f.StringVar(&o.candRef, "candidate", "", "candidate ref or SHA (required)")
+	f.IntVar(&o.trials, "trials", 6, "trials per side (at least 4 for the gate to be able to fail)")
+	f.StringVarP(&o.out, "out", "o", "runs", "directory under which the A/B folder is created")
+	f.StringVar(&o.workDir, "work-dir", "", "where worktrees and environments live (default: the user cache dir, perfgate/<repo>)")
+	f.StringVar(&o.install, "install-command", "", "shell command that installs the worktree into $PERFGATE_ENV_DIR (default: uv pip install -e ., else python -m pip)")
+	f.BoolVar(&o.clean, "clean", false, "remove the work dir's worktrees and environments first")
+	f.BoolVar(&o.warmupTrial, "warmup-trial", false, "run one uncounted trial per side first")
+	f.BoolVar(&o.failOnWarn, "fail-on-warn", false, "exit 3 on warn too")
+	f.DurationVar(&o.grace, "grace", 5*time.Second, "after Ctrl-C, how long requests in flight may finish")
+	return cmd
+}
+
+// side is one of the two commits under test.
+type side struct {
+	name, ref, sha, envDir string
+	versions               map[string]string
+	starts                 int
+	gpuTime                time.Duration
+}
+
+// balancedOrder interleaves n trials per side as B C C B B C C B …, so that
+// each side is as often first as second in every pair of pairs.
+func balancedOrder(n int) []string {
+	var out []string
+	for i := 0; len(out) < 2*n; i++ {
+		if i%2 == 0 {
+			out = append(out, "baseline", "candidate")
+		} else {
+			out = append(out, "candidate", "baseline")
+		}
+	}
+	return out
+}
+
+func runAB(ctx context.Context, env Env, log *slog.Logger, files []string, o abOpts) error {
+	if o.repo == "" || o.baseRef == "" || o.candRef == "" {
+		return usagef("ab needs --vllm-repo, --baseline and --candidate")
+	}
+	if o.trials < 1 {
+		return usagef("--trials must be at least 1")
+	}
+	var scenarios []*scenario.Scenario
+	for _, f := range files {
+		s, err := scenario.LoadFile(f)
+		if err != nil {
+			if scenario.IsValidation(err) {
+				return err
+			}
+			return usagef("%v", err)
+		}
+		if s.Engine.Kind != scenario.EngineVLLM {
+			return usagef("%s: perfgate ab starts vllm serve itself; set engine: {kind: vllm} (got kind %s)", f, s.Engine.Kind)
+		}
+		scenarios = append(scenarios, s)
+	}
+	repo, err := filepath.Abs(o.repo)
+	if err != nil {
+		return err
+	}
+	cand := &side{name: "candidate", ref: o.candRef}
+	base := &side{name: "baseline", ref: o.baseRef}
+	if cand.sha, err = vllmsrc.Resolve(ctx, repo, o.candRef, ""); err != nil {
+		return usagef("--candidate: %v", err)
+	}
+	if base.sha, err = vllmsrc.Resolve(ctx, repo, o.baseRef, cand.sha); err != nil {
+		return usagef("--baseline: %v", err)
+	}
+	work := o.workDir
+	if work == "" {
+		cache, err := os.UserCacheDir()
+		if err != nil {
+			cache = os.TempDir()
+		}
+		sum := sha256.Sum256([]byte(repo))
+		work = filepath.Join(cache, "perfgate", hex.EncodeToString(sum[:6]))
+	}
+	if o.clean {
+		if err := vllmsrc.Clean(ctx, repo, work); err != nil {
+			return err
+		}
+	}
+	install := o.install
+	if install == "" {
+		install = vllmsrc.DefaultInstall
+	}
+	outDir, err := makeRunDir(o.out, "ab", "")
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(env.Stderr, "perfgate: baseline %s = %.12s, candidate %s = %.12s; output in %s\n", base.ref, base.sha, cand.ref, cand.sha, outDir)
+	for _, sd := range []*side{base, cand} {
+		wt, err := vllmsrc.Worktree(ctx, repo, work, sd.sha)
+		if err != nil {
+			return fmt.Errorf("the %s's worktree: %w", sd.name, err)
+		}
+		sd.envDir = vllmsrc.EnvDir(work, sd.sha)
+		reused, err := vllmsrc.Install(ctx, sd.name, sd.sha, wt, sd.envDir, install, filepath.Join(outDir, "install-"+sd.name+".log"))
+		if err != nil {
+			return err
+		}
+		if reused {
+			fmt.Fprintf(env.Stderr, "perfgate: the %s's environment is installed already (%s)\n", sd.name, sd.envDir)
+		}
+		sd.versions = vllmsrc.Versions(ctx, sd.envDir)
+	}
+	order := balancedOrder(o.trials)
+	plan := abPlan{Baseline: base.sha, Candidate: cand.sha, BaselineRef: base.ref, CandidateRef: cand.ref, Order: order}
+	verdict := gate.Pass
+	for _, s := range scenarios {
+		res, err := runABScenario(ctx, env, log, s, outDir, base, cand, order, o)
+		plan.Scenarios = append(plan.Scenarios, res)
+		if err != nil {
+			plan.Error = err.Error()
+			writePlan(outDir, plan, base, cand)
+			return fmt.Errorf("scenario %s: verdict error: %w", s.Name, err)
+		}
+		if res.Verdict == gate.Fail || (o.failOnWarn && res.Verdict == gate.Warn) {
+			verdict = gate.Fail
+		}
+	}
+	writePlan(outDir, plan, base, cand)
+	fmt.Fprintf(env.Stdout, "\nA/B results in %s\n", outDir)
+	if verdict == gate.Fail {
+		return &regressionError{"see the comparison of each scenario in " + outDir}
+	}
+	return nil
+}
+
+type abPlan struct {
+	Baseline, Candidate       string
+	BaselineRef, CandidateRef string
+	Order                     []string
+	Scenarios                 []abScenario
+	Starts                    map[string]int
+	GPUSeconds                map[string]float64
+	Versions                  map[string]map[string]string
+	Error                     string `json:",omitempty"`
+}
+
+type abScenario struct {
+	Name     string
+	Verdict  string
+	Headline string
+	Retries  []string
+}
+
+func writePlan(dir string, p abPlan, base, cand *side) {
+	p.Starts = map[string]int{"baseline": base.starts, "candidate": cand.starts}
+	p.GPUSeconds = map[string]float64{"baseline": base.gpuTime.Seconds(), "candidate": cand.gpuTime.Seconds()}
+	p.Versions = map[string]map[string]string{"baseline": base.versions, "candidate": cand.versions}
+	_ = record.WriteJSONAtomic(filepath.Join(dir, "ab.json"), p)
+}
+
+func runABScenario(ctx context.Context, env Env, log *slog.Logger, s *scenario.Scenario, outDir string, base, cand *side, order []string, o abOpts) (abScenario, error) {
+	res := abScenario{Name: s.Name}
+	sdir := filepath.Join(outDir, s.Name)
+	sides := map[string]*side{"baseline": base, "candidate": cand}
+	counts := map[string]int{}
+	policy := s.Engine.TrialPolicy
+	var running engine.Engine
+	var runningSide string
+	var runningStart time.Time
+	gpuBaseline := gpuMemUsed()
+	stop := func() {
+		if running == nil {
+			return
+		}
+		running.Close()
+		sides[runningSide].gpuTime += time.Since(runningStart)
+		running = nil
+		waitGPUMemory(gpuBaseline, log)
+	}
+	defer stop()
+	start := func(sd *side, logPath string) (engine.Engine, error) {
+		sd.starts++
+		began := time.Now()
+		e, err := engine.Start(ctx, s, env.Getenv, engine.Options{LogPath: logPath, PathPrefix: filepath.Join(sd.envDir, "bin"), EnvDir: sd.envDir})
+		if err != nil {
+			sd.gpuTime += time.Since(began)
+			return nil, fmt.Errorf("the %s's engine did not start: %w", sd.name, err)
+		}
+		running, runningSide, runningStart = e, sd.name, began
+		return e, nil
+	}
+	steps := order
+	if o.warmupTrial {
+		steps = append([]string{"warmup:baseline", "warmup:candidate"}, order...)
+	}
+	for _, step := range steps {
+		name, warm := strings.CutPrefix(step, "warmup:")
+		sd := sides[name]
+		var dir string
+		if warm {
+			dir = filepath.Join(sdir, "warmup", name)
+		} else {
+			counts[name]++
+			dir = filepath.Join(sdir, name, fmt.Sprintf("trial-%02d", counts[name]))
+		}
+		for attempt := 1; ; attempt++ {
+			if err := os.MkdirAll(dir, 0o755); err != nil {
+				return res, err
+			}
+			if running != nil && (runningSide != name || policy != scenario.TrialReset) {
+				stop()
+			}
+			eng := running
+			if eng == nil {
+				var err error
+				if eng, err = start(sd, filepath.Join(dir, "engine.log")); err != nil {
+					return res, err
+				}
+			} else if err := resetPrefixCache(ctx, eng.URL()); err != nil {
+				log.Warn("could not reset the prefix cache between trials", "error", err)
+			}
+			trial := counts[name]
+			fmt.Fprintf(env.Stderr, "perfgate: %s: %s trial %d (attempt %d)\n", s.Name, name, trial, attempt)
+			te := trialEnv{eng: eng, git: map[string]string{"side": name, "ref": sd.ref, "sha": sd.sha}, versions: sd.versions}
+			err := runTrial(ctx, env, log, s, s.File, dir, runOpts{grace: o.grace}, trial, te)
+			died := false
+			if p, ok := eng.(*engine.Process); ok {
+				select {
+				case <-p.Died():
+					died = true
+				default:
+				}
+			}
+			if died {
+				stop()
+			}
+			var intr *interruptedError
+			if errors.As(err, &intr) {
+				return res, err
+			}
+			if err == nil && !died {
+				break
+			}
+			why := "the engine died during the trial"
+			if err != nil {
+				why = err.Error()
+			}
+			res.Retries = append(res.Retries, fmt.Sprintf("%s %s: %s", name, filepath.Base(dir), why))
+			if attempt == 2 {
+				return res, fmt.Errorf("the %s's trial %d failed twice: %s", name, trial, why)
+			}
+			failed := dir + "-failed"
+			os.RemoveAll(failed)
+			if err := os.Rename(dir, failed); err != nil {
+				return res, err
+			}
+			fmt.Fprintf(env.Stderr, "perfgate: %s trial %d failed (%s); kept in %s, retrying once\n", name, trial, why, failed)
+		}
+	}
+	stop()
+	bt, err := report.LoadTrials([]string{filepath.Join(sdir, "baseline")})
+	if err != nil {
+		return res, err
+	}
+	ct, err := report.LoadTrials([]string{filepath.Join(sdir, "candidate")})
+	if err != nil {
+		return res, err
+	}
+	c, err := report.Compare(bt, ct, false)
+	if err != nil {
+		return res, err
+	}
+	for _, r := range res.Retries {
+		c.Notes = append(c.Notes, "retried: "+r)
+	}
+	if err := report.WriteComparison(c, bt, ct, sdir); err != nil {
+		return res, err
+	}
+	res.Verdict, res.Headline = c.Outcome.Verdict, c.Outcome.Headline
+	fmt.Fprintf(env.Stdout, "%s: %s\n", s.Name, c.Outcome.Headline)
+	return res, nil
+}
+
+func resetPrefixCache(ctx context.Context, url string) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url+"/reset_prefix_cache", nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("POST /reset_prefix_cache: HTTP %d", resp.StatusCode)
+	}
+	return nil
+}
+
+// gpuMemUsed is the GPU memory in use now (bytes, over every GPU), or -1
+// without NVML.
+func gpuMemUsed() float64 {
+	p, _, err := nvml.Open(nvml.New(), nvml.Selection{})
+	if err != nil {
+		return -1
+	}
+	defer p.Close()
+	v, _ := p.Sample(context.Background())
+	var used float64
+	for k, x := range v {
+		if strings.HasSuffix(k, ".mem_used_bytes") {
+			used += x
+		}
+	}
+	return used
+}
+
+// waitGPUMemory waits (up to a minute) until GPU memory is back near where
+// it was before the engine started, and warns when it is not.
+func waitGPUMemory(before float64, log *slog.Logger) {
+	if before < 0 {
+		return
+	}
+	deadline := time.Now().Add(time.Minute)
+	for {
+		now := gpuMemUsed()
+		if now <= before+256<<20 {
+			return
+		}
+		if time.Now().After(deadline) {
+			log.Warn("GPU memory did not return to its level before the engine started; the next trial may have less", "before_bytes", before, "now_bytes", now)
+			return
+		}
+		time.Sleep(2 * time.Second)
+	}
+}

@@ -1,0 +1,202 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/shirou/gopsutil/v4/process"
+)
+
+// TestMain lets the test binary stand in for perfgate: the fake vllm script
+// of the A/B tests runs it as `perfgate sim serve`.
+func TestMain(m *testing.M) {
+	if os.Getenv("PERFGATE_CLI_MAIN") == "1" {
+		os.Exit(Main(context.Background(), os.Args[1:], Env{Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv}))
+	}
+	os.Exit(m.Run())
+}
+
+func sh(t *testing.T, dir string, args ...string) string {
+	t.Helper()
+	cmd := exec.Command(args[0], args[1:]...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "GIT_AUTHOR_NAME=t", "GIT_AUTHOR_EMAIL=t@t", "GIT_COMMITTER_NAME=t", "GIT_COMMITTER_EMAIL=t@t")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("%v: %v\n%s", args, err, out)
+	}
+	return strings.TrimSpace(string(out))
+}
+
+const fakeVLLM = `#!/bin/sh
+if [ "$1" = "--version" ]; then echo "0.0.0-fake"; exit 0; fi
+exec env PERFGATE_CLI_MAIN=1 "$PERFGATE_TEST_BIN" sim "$@" --time-scale 8 --jitter 0.02 %s
+`
+
+const installFake = `mkdir -p "$PERFGATE_ENV_DIR/bin" && cp vllm "$PERFGATE_ENV_DIR/bin/vllm" && chmod +x "$PERFGATE_ENV_DIR/bin/vllm"`
+
+// fakeRepo builds a git repository whose `vllm` is perfgate's simulator: the
+// main branch has two commits, the second adding --slowdown-decode 1.10; a
+// feature branch from the first commit changes nothing that matters.
+func fakeRepo(t *testing.T) (repo, first, slow string) {
+	t.Helper()
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("PERFGATE_TEST_BIN", exe)
+	repo = t.TempDir()
+	sh(t, repo, "git", "init", "-q", "-b", "main")
+	write := func(extra string) {
+		if err := os.WriteFile(filepath.Join(repo, "vllm"), []byte(strings.Replace(fakeVLLM, "%s", extra, 1)), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("")
+	sh(t, repo, "git", "add", "vllm")
+	sh(t, repo, "git", "commit", "-q", "-m", "fast")
+	first = sh(t, repo, "git", "rev-parse", "HEAD")
+	sh(t, repo, "git", "checkout", "-q", "-b", "feature")
+	os.WriteFile(filepath.Join(repo, "README"), []byte("docs"), 0o644)
+	sh(t, repo, "git", "add", "README")
+	sh(t, repo, "git", "commit", "-q", "-m", "docs")
+	sh(t, repo, "git", "checkout", "-q", "main")
+	write("--slowdown-decode 1.10")
+	sh(t, repo, "git", "commit", "-q", "-am", "slow decode")
+	slow = sh(t, repo, "git", "rev-parse", "HEAD")
+	return repo, first, slow
+}
+
+const abScenarioYAML = `
+name: ab-fake
+seed: 2
+model: m
+engine: {kind: vllm, args: [--max-num-seqs, "16"], health_timeout: %s, trial_policy: %s}
+workload: {prompt: token_ids, classes: [{input_tokens: 256, output_tokens: 64}]}
+load: {concurrency: 8}
+phases: {warmup: {requests: 8}, measure: {requests: 48}}
+telemetry: {interval: 20ms}
+`
+
+func abFile(t *testing.T, timeout, policy string) string {
+	return writeScenario(t, strings.Replace(strings.Replace(abScenarioYAML, "%s", timeout, 1), "%s", policy, 1))
+}
+
+// survivors lists processes still running as `… sim serve`.
+func survivors(t *testing.T) []string {
+	procs, _ := process.Processes()
+	exe, _ := os.Executable()
+	var out []string
+	for _, p := range procs {
+		cl, err := p.Cmdline()
+		if err == nil && strings.Contains(cl, exe) && strings.Contains(cl, "sim serve") {
+			out = append(out, cl)
+		}
+	}
+	return out
+}
+
+func TestABDetectsRegressionAndPassesSameRef(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs 24 trials")
+	}
+	repo, first, slow := fakeRepo(t)
+	work := t.TempDir()
+	scen := abFile(t, "30s", "reset")
+	out := t.TempDir()
+	r := run(t, context.Background(), nil, "ab", scen, "--vllm-repo", repo, "--baseline", "merge-base:feature", "--candidate", "main",
+		"--trials", "6", "--install-command", installFake, "--work-dir", work, "--out", out)
+	if r.code != ExitRegression {
+		t.Fatalf("slowdown 1.10 at main: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	dir := onlyDir(t, out)
+	var plan abPlan
+	b, _ := os.ReadFile(filepath.Join(dir, "ab.json"))
+	if err := json.Unmarshal(b, &plan); err != nil {
+		t.Fatal(err)
+	}
+	// merge-base:feature against main is the first commit.
+	if plan.Baseline != first || plan.Candidate != slow || len(plan.Order) != 12 || plan.Order[2] != "candidate" || plan.Order[3] != "baseline" {
+		t.Errorf("plan: %+v", plan)
+	}
+	// trial_policy reset: consecutive trials of a side share an engine.
+	if plan.Starts["baseline"] >= 6 || plan.Starts["candidate"] >= 6 || plan.GPUSeconds["baseline"] <= 0 {
+		t.Errorf("starts %v, GPU time %v", plan.Starts, plan.GPUSeconds)
+	}
+	var meta struct {
+		Git      map[string]string
+		Versions map[string]string
+	}
+	mb, _ := os.ReadFile(filepath.Join(dir, "ab-fake", "candidate", "trial-01", "meta.json"))
+	json.Unmarshal(mb, &meta)
+	if meta.Git["sha"] != slow || meta.Versions["vllm"] != "0.0.0-fake" {
+		t.Errorf("meta: %+v", meta)
+	}
+	md, _ := os.ReadFile(filepath.Join(dir, "ab-fake", "comparison.md"))
+	if !strings.Contains(string(md), "median_tpot_ms") || !strings.HasPrefix(string(md), "# ❌ FAIL") {
+		t.Errorf("comparison.md:\n%s", md)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "ab-fake", "baseline", "trial-01", "engine.log")); err != nil {
+		t.Error("engine.log missing")
+	}
+	// The same commit on both sides passes, and reuses the installed environments.
+	r = run(t, context.Background(), nil, "ab", abFile(t, "30s", "restart"), "--vllm-repo", repo, "--baseline", first, "--candidate", "feature",
+		"--trials", "4", "--install-command", installFake, "--work-dir", work, "--out", t.TempDir())
+	if r.code != 0 || !strings.Contains(r.stderr, "installed already") {
+		t.Errorf("same code: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	if s := survivors(t); len(s) > 0 {
+		t.Errorf("processes survived: %v", s)
+	}
+}
+
+func TestABFailures(t *testing.T) {
+	repo, first, _ := fakeRepo(t)
+	// An install that fails names the side and shows its log.
+	r := run(t, context.Background(), nil, "ab", abFile(t, "30s", "restart"), "--vllm-repo", repo, "--baseline", first, "--candidate", "main",
+		"--install-command", "echo compiling kernels; exit 7", "--work-dir", t.TempDir(), "--out", t.TempDir())
+	if r.code != ExitFailed || !strings.Contains(r.stderr, "installing the baseline") || !strings.Contains(r.stderr, "compiling kernels") {
+		t.Errorf("install failure: %d %s", r.code, r.stderr)
+	}
+	// An engine that never becomes healthy times out with its log tail.
+	hang := `mkdir -p "$PERFGATE_ENV_DIR/bin" && printf '#!/bin/sh\ncase "$1" in --version) exit 0;; esac\necho loading weights from nowhere\nexec sleep 30\n' > "$PERFGATE_ENV_DIR/bin/vllm" && chmod +x "$PERFGATE_ENV_DIR/bin/vllm"`
+	r = run(t, context.Background(), nil, "ab", abFile(t, "1s", "restart"), "--vllm-repo", repo, "--baseline", first, "--candidate", "main",
+		"--install-command", hang, "--work-dir", t.TempDir(), "--out", t.TempDir(), "--trials", "1")
+	if r.code != ExitFailed || !strings.Contains(r.stderr, "not healthy after 1s") || !strings.Contains(r.stderr, "loading weights from nowhere") || !strings.Contains(r.stderr, "verdict error") {
+		t.Errorf("never healthy: %d %s", r.code, r.stderr)
+	}
+	// An engine that crashes mid-trial (once) is retried and reported.
+	crashOnce := installFake + ` && sed -i 's|^exec env|if [ ! -f "$PERFGATE_ENV_DIR/crashed" ]; then touch "$PERFGATE_ENV_DIR/crashed"; exec env PERFGATE_CLI_MAIN=1 "$PERFGATE_TEST_BIN" sim "$@" --fault-crash-after 20; fi\nexec env|' "$PERFGATE_ENV_DIR/bin/vllm"`
+	out := t.TempDir()
+	r = run(t, context.Background(), nil, "ab", abFile(t, "30s", "restart"), "--vllm-repo", repo, "--baseline", first, "--candidate", first,
+		"--install-command", crashOnce, "--work-dir", t.TempDir(), "--out", out, "--trials", "1")
+	if r.code == ExitFailed || !strings.Contains(r.stderr, "retrying once") {
+		t.Errorf("crash mid-trial: %d %s", r.code, r.stderr)
+	}
+	dir := onlyDir(t, out)
+	if _, err := os.Stat(filepath.Join(dir, "ab-fake", "baseline", "trial-01-failed", "engine.log")); err != nil {
+		t.Error("the failed trial must be kept")
+	}
+	md, _ := os.ReadFile(filepath.Join(dir, "ab-fake", "comparison.md"))
+	if !strings.Contains(string(md), "retried: baseline trial-01") {
+		t.Errorf("the retry must be reported:\n%s", md)
+	}
+	if s := survivors(t); len(s) > 0 {
+		t.Errorf("processes survived: %v", s)
+	}
+	// Bad usage.
+	for _, args := range [][]string{
+		{"ab", abFile(t, "30s", "restart")},
+		{"ab", abFile(t, "30s", "restart"), "--vllm-repo", repo, "--baseline", "no-such-ref", "--candidate", "main"},
+		{"ab", writeScenario(t, tiny), "--vllm-repo", repo, "--baseline", first, "--candidate", "main"},
+	} {
+		if r := run(t, context.Background(), nil, args...); r.code != ExitUsage {
+			t.Errorf("%v: %d %s", args, r.code, r.stderr)
+		}
+	}
+}

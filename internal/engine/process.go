@@ -1,0 +1,183 @@
+//go:build unix
+
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/perfgate/perfgate/internal/vllmsrc"
+)
+
+// ProcessOptions start a server process such as `vllm serve`.
+type ProcessOptions struct {
+	Bin           string   // the executable (vllm)
+	PathPrefix    string   // a directory put first on PATH (an environment's bin/)
+	Model         string   // vllm serve MODEL
+	Args          []string // further arguments
+	Env           []string // extra KEY=VALUE
+	LogPath       string   // engine.log: the process's stdout and stderr
+	HealthTimeout time.Duration
+	StopGrace     time.Duration // SIGTERM, then SIGKILL after this
+}
+
+// Process is a server perfgate started, in its own process group.
+type Process struct {
+	cmd     *exec.Cmd
+	url     string
+	log     *os.File
+	logPath string
+	started time.Time
+	done    chan struct{}
+	waitErr error
+	grace   time.Duration
+	closed  bool
+}
+
+var _ Engine = (*Process)(nil)
+
+// HealthError means the server did not become healthy; Tail is the end of its log.
+type HealthError struct {
+	Reason, Log, Tail string
+}
+
+func (e *HealthError) Error() string {
+	return fmt.Sprintf("the engine %s; its log is %s, last lines:\n%s", e.Reason, e.Log, e.Tail)
+}
+
+func freePort() (int, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port, nil
+}
+
+// StartProcess starts `BIN serve MODEL --host 127.0.0.1 --port N ARGS...` on
+// a free port and waits until GET /health and GET /v1/models answer 200.
+func StartProcess(ctx context.Context, o ProcessOptions) (*Process, error) {
+	if o.HealthTimeout <= 0 {
+		o.HealthTimeout = 20 * time.Minute
+	}
+	if o.StopGrace <= 0 {
+		o.StopGrace = 30 * time.Second
+	}
+	port, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	logf, err := os.Create(o.LogPath)
+	if err != nil {
+		return nil, err
+	}
+	args := append([]string{"serve", o.Model, "--host", "127.0.0.1", "--port", strconv.Itoa(port)}, o.Args...)
+	cmd := exec.Command(o.Bin, args...)
+	env := os.Environ()
+	if o.PathPrefix != "" {
+		env = append(env, "PATH="+o.PathPrefix+string(os.PathListSeparator)+os.Getenv("PATH"))
+	}
+	cmd.Env = append(env, o.Env...)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	fmt.Fprintf(logf, "# perfgate: %s %v\n", o.Bin, args)
+	if err := cmd.Start(); err != nil {
+		logf.Close()
+		return nil, fmt.Errorf("start %s: %w", o.Bin, err)
+	}
+	p := &Process{cmd: cmd, url: "http://127.0.0.1:" + strconv.Itoa(port), log: logf, logPath: o.LogPath,
+		started: time.Now(), done: make(chan struct{}), grace: o.StopGrace}
+	go func() { p.waitErr = cmd.Wait(); close(p.done) }()
+	if err := p.waitHealthy(ctx, o.HealthTimeout); err != nil {
+		p.Close()
+		return nil, err
+	}
+	return p, nil
+}
+
+func (p *Process) waitHealthy(ctx context.Context, timeout time.Duration) error {
+	deadline := time.NewTimer(timeout)
+	defer deadline.Stop()
+	tick := time.NewTicker(200 * time.Millisecond)
+	defer tick.Stop()
+	hc := &http.Client{Timeout: 2 * time.Second}
+	ok := func(path string) bool {
+		resp, err := hc.Get(p.url + path)
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	}
+	for {
+		select {
+		case <-p.done:
+			p.log.Sync()
+			return &HealthError{Reason: fmt.Sprintf("exited (%v) before it became healthy", p.waitErr), Log: p.logPath, Tail: vllmsrc.Tail(p.logPath, 20)}
+		case <-deadline.C:
+			p.log.Sync()
+			return &HealthError{Reason: fmt.Sprintf("was not healthy after %s (GET /health and /v1/models)", timeout), Log: p.logPath, Tail: vllmsrc.Tail(p.logPath, 20)}
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-tick.C:
+			if ok("/health") && ok("/v1/models") {
+				return nil
+			}
+		}
+	}
+}
+
+// Kind implements Engine.
+func (p *Process) Kind() string { return "vllm" }
+
+// URL implements Engine.
+func (p *Process) URL() string { return p.url }
+
+// APIKey implements Engine.
+func (p *Process) APIKey() string { return "" }
+
+// PID is the process's id (the root of its tree and its process group).
+func (p *Process) PID() int { return p.cmd.Process.Pid }
+
+// Died is closed when the process has exited.
+func (p *Process) Died() <-chan struct{} { return p.done }
+
+// Uptime is how long it has run.
+func (p *Process) Uptime() time.Duration { return time.Since(p.started) }
+
+// LogPath is its engine.log.
+func (p *Process) LogPath() string { return p.logPath }
+
+// Close stops the whole process group: SIGTERM, then SIGKILL after the
+// grace period, and waits until no process of the group is left.
+func (p *Process) Close() error {
+	if p.closed {
+		return nil
+	}
+	p.closed = true
+	defer p.log.Close()
+	pgid := p.cmd.Process.Pid
+	_ = syscall.Kill(-pgid, syscall.SIGTERM)
+	select {
+	case <-p.done:
+	case <-time.After(p.grace):
+	}
+	// The leader may be gone while children live on: kill the group.
+	_ = syscall.Kill(-pgid, syscall.SIGKILL)
+	<-p.done
+	for i := 0; i < 100; i++ {
+		if err := syscall.Kill(-pgid, 0); errors.Is(err, syscall.ESRCH) {
+			return nil
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return fmt.Errorf("processes of group %d survived SIGKILL", pgid)
+}

@@ -1,0 +1,71 @@
+//go:build unix
+
+package engine
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+func script(t *testing.T, body string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "vllm")
+	if err := os.WriteFile(p, []byte("#!/bin/sh\n"+body), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// A server that never gets healthy is stopped — its whole process group —
+// and the error carries the end of its log.
+func TestProcessNeverHealthy(t *testing.T) {
+	bin := script(t, "echo loading weights\nsleep 30 &\nexec sleep 30\n")
+	start := time.Now()
+	_, err := StartProcess(context.Background(), ProcessOptions{Bin: bin, Model: "m", LogPath: filepath.Join(t.TempDir(), "engine.log"),
+		HealthTimeout: 500 * time.Millisecond, StopGrace: 2 * time.Second})
+	var he *HealthError
+	if !errors.As(err, &he) || !strings.Contains(he.Tail, "loading weights") || !strings.Contains(he.Reason, "not healthy after 500ms") {
+		t.Fatalf("%v", err)
+	}
+	if el := time.Since(start); el > 4*time.Second {
+		t.Errorf("stopping took %v", el)
+	}
+}
+
+func TestProcessExitsEarly(t *testing.T) {
+	bin := script(t, "echo CUDA out of memory\nexit 3\n")
+	_, err := StartProcess(context.Background(), ProcessOptions{Bin: bin, Model: "m", LogPath: filepath.Join(t.TempDir(), "engine.log"), HealthTimeout: 10 * time.Second})
+	var he *HealthError
+	if !errors.As(err, &he) || !strings.Contains(he.Reason, "exited") || !strings.Contains(he.Tail, "CUDA out of memory") {
+		t.Fatalf("%v", err)
+	}
+}
+
+// A process group that ignores SIGTERM is killed after the grace period,
+// children included.
+func TestProcessGroupKilled(t *testing.T) {
+	pidFile := filepath.Join(t.TempDir(), "child.pid")
+	bin := script(t, "trap '' TERM\n(trap '' TERM; sleep 60) &\necho $! > "+pidFile+"\nexec python3 -c 'import http.server,sys\nclass H(http.server.BaseHTTPRequestHandler):\n def do_GET(s):\n  s.send_response(200); s.end_headers(); s.wfile.write(b\"{}\")\nimport signal; signal.signal(signal.SIGTERM, signal.SIG_IGN)\nhttp.server.HTTPServer((\"127.0.0.1\", int(sys.argv[sys.argv.index(\"--port\")+1])), H).serve_forever()' \"$@\"\n")
+	p, err := StartProcess(context.Background(), ProcessOptions{Bin: bin, Model: "m", LogPath: filepath.Join(t.TempDir(), "engine.log"),
+		HealthTimeout: 10 * time.Second, StopGrace: 300 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := os.ReadFile(pidFile)
+	child := 0
+	for _, c := range strings.TrimSpace(string(b)) {
+		child = child*10 + int(c-'0')
+	}
+	if err := p.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Kill(child, 0); !errors.Is(err, syscall.ESRCH) {
+		t.Errorf("the child %d survived: %v", child, err)
+	}
+}

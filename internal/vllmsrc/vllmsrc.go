@@ -1,0 +1,187 @@
+// Package vllmsrc prepares vLLM source trees for benchmarking: it resolves
+// refs to commits, checks each commit out in a git worktree, installs it into
+// an environment directory of its own, and records versions.
+package vllmsrc
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// DefaultInstall installs a vLLM checkout into $PERFGATE_ENV_DIR: with uv when
+// it is there, else with python's venv and pip; precompiled kernels, so a
+// Python-only change installs in minutes.
+const DefaultInstall = `set -e
+export VLLM_USE_PRECOMPILED=1
+if command -v uv >/dev/null 2>&1; then
+  uv venv --allow-existing "$PERFGATE_ENV_DIR"
+  VIRTUAL_ENV="$PERFGATE_ENV_DIR" uv pip install -e .
+else
+  python3 -m venv "$PERFGATE_ENV_DIR"
+  "$PERFGATE_ENV_DIR/bin/python" -m pip install -e .
+fi`
+
+func git(ctx context.Context, repo string, args ...string) (string, error) {
+	cmd := exec.CommandContext(ctx, "git", append([]string{"-C", repo}, args...)...)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	if err := cmd.Run(); err != nil {
+		return "", fmt.Errorf("git %s: %v: %s", strings.Join(args, " "), err, strings.TrimSpace(errb.String()))
+	}
+	return strings.TrimSpace(out.String()), nil
+}
+
+// Resolve turns a ref into a commit SHA. "merge-base:BRANCH" is the merge
+// base of against (the candidate's SHA) and BRANCH — what a pull request
+// should be compared with, not the branch's tip.
+func Resolve(ctx context.Context, repo, ref, against string) (string, error) {
+	if branch, ok := strings.CutPrefix(ref, "merge-base:"); ok {
+		if against == "" {
+			return "", errors.New("merge-base: needs the candidate's commit")
+		}
+		sha, err := git(ctx, repo, "merge-base", against, branch)
+		if err != nil {
+			return "", fmt.Errorf("resolve %s: %w", ref, err)
+		}
+		return sha, nil
+	}
+	sha, err := git(ctx, repo, "rev-parse", "--verify", "--quiet", ref+"^{commit}")
+	if err != nil || sha == "" {
+		return "", fmt.Errorf("%q is not a commit, branch or tag of %s", ref, repo)
+	}
+	return sha, nil
+}
+
+// Worktree checks sha out under workDir/src/<sha> (reusing it when it is
+// there) and returns its path.
+func Worktree(ctx context.Context, repo, workDir, sha string) (string, error) {
+	dir, err := filepath.Abs(filepath.Join(workDir, "src", sha))
+	if err != nil {
+		return "", err
+	}
+	if _, err := os.Stat(filepath.Join(dir, ".git")); err == nil {
+		if head, err := git(ctx, dir, "rev-parse", "HEAD"); err == nil && head == sha {
+			return dir, nil
+		}
+		_ = os.RemoveAll(dir)
+		_, _ = git(ctx, repo, "worktree", "prune")
+	}
+	if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
+		return "", err
+	}
+	if _, err := git(ctx, repo, "worktree", "add", "--detach", "--force", dir, sha); err != nil {
+		return "", err
+	}
+	return dir, nil
+}
+
+// Clean removes every worktree and environment under workDir.
+func Clean(ctx context.Context, repo, workDir string) error {
+	if err := os.RemoveAll(workDir); err != nil {
+		return err
+	}
+	_, err := git(ctx, repo, "worktree", "prune")
+	return err
+}
+
+// EnvDir is where sha's environment lives.
+func EnvDir(workDir, sha string) string { return filepath.Join(workDir, "env", sha) }
+
+const marker = ".perfgate-installed"
+
+// InstallError is a failed install: the side, its log and the log's tail.
+type InstallError struct {
+	Side, SHA, Log, Tail string
+	Err                  error
+}
+
+func (e *InstallError) Error() string {
+	return fmt.Sprintf("installing the %s (%.12s) failed: %v; the log is %s, its last lines:\n%s", e.Side, e.SHA, e.Err, e.Log, e.Tail)
+}
+
+// Install runs command in the worktree with PERFGATE_ENV_DIR set to envDir,
+// writing its output to logPath. An environment that installed successfully
+// with the same command is reused.
+func Install(ctx context.Context, side, sha, worktree, envDir, command, logPath string) (reused bool, err error) {
+	sum := sha256.Sum256([]byte(command))
+	want := hex.EncodeToString(sum[:])
+	if b, err := os.ReadFile(filepath.Join(envDir, marker)); err == nil && strings.TrimSpace(string(b)) == want {
+		return true, nil
+	}
+	if err := os.MkdirAll(envDir, 0o755); err != nil {
+		return false, err
+	}
+	if err := os.MkdirAll(filepath.Dir(logPath), 0o755); err != nil {
+		return false, err
+	}
+	logf, err := os.Create(logPath)
+	if err != nil {
+		return false, err
+	}
+	defer logf.Close()
+	cmd := exec.CommandContext(ctx, "bash", "-c", command)
+	cmd.Dir = worktree
+	cmd.Env = append(os.Environ(), "PERFGATE_ENV_DIR="+envDir, "VLLM_USE_PRECOMPILED=1")
+	cmd.Stdout, cmd.Stderr = logf, logf
+	fmt.Fprintf(logf, "# %s: %s\n# in %s\n", time.Now().UTC().Format(time.RFC3339), strings.ReplaceAll(command, "\n", "\n# "), worktree)
+	if err := cmd.Run(); err != nil {
+		logf.Sync()
+		return false, &InstallError{Side: side, SHA: sha, Log: logPath, Tail: Tail(logPath, 20), Err: err}
+	}
+	return false, os.WriteFile(filepath.Join(envDir, marker), []byte(want+"\n"), 0o644)
+}
+
+// Tail returns the last n lines of a file.
+func Tail(path string, n int) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "(" + err.Error() + ")"
+	}
+	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+// Versions asks the environment what it holds: vllm --version, and torch and
+// its CUDA when python can import them. Missing pieces are left out.
+func Versions(ctx context.Context, envDir string) map[string]string {
+	out := map[string]string{}
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	path := filepath.Join(envDir, "bin") + string(os.PathListSeparator) + os.Getenv("PATH")
+	run := func(name string, args ...string) string {
+		cmd := exec.CommandContext(ctx, name, args...)
+		cmd.Env = append(os.Environ(), "PATH="+path)
+		b, err := cmd.Output()
+		if err != nil {
+			return ""
+		}
+		return strings.TrimSpace(string(b))
+	}
+	if v := run(filepath.Join(envDir, "bin", "vllm"), "--version"); v != "" {
+		out["vllm"] = v
+	}
+	if py := filepath.Join(envDir, "bin", "python"); fileExists(py) {
+		if v := run(py, "-c", "import torch; print(torch.__version__, torch.version.cuda)"); v != "" {
+			f := strings.Fields(v)
+			out["torch"] = f[0]
+			if len(f) > 1 {
+				out["cuda"] = f[1]
+			}
+		}
+	}
+	return out
+}
+
+func fileExists(p string) bool { _, err := os.Stat(p); return err == nil }

@@ -10,7 +10,9 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -31,6 +33,8 @@ type abOpts struct {
 	clean, failOnWarn      bool
 	warmupTrial            bool
 	grace                  time.Duration
+	baseURL, candURL       string
+	crossover              bool
 }
 
 func newABCmd(env Env, log *slog.Logger) *cobra.Command {
@@ -85,6 +89,9 @@ Exit codes: 0 pass or warn, 3 fail, 1 error (install, start), 2 bad usage.`,
 	f.BoolVar(&o.warmupTrial, "warmup-trial", false, "run one uncounted trial per side first")
 	f.BoolVar(&o.failOnWarn, "fail-on-warn", false, "exit 3 on warn too")
 	f.DurationVar(&o.grace, "grace", 5*time.Second, "after Ctrl-C, how long requests in flight may finish")
+	f.StringVar(&o.baseURL, "baseline-url", "", "endpoint mode: the baseline deployment's base address (no source, no install)")
+	f.StringVar(&o.candURL, "candidate-url", "", "endpoint mode: the candidate deployment's base address")
+	f.BoolVar(&o.crossover, "crossover", false, "two GPUs: run baseline and candidate at once, on GPU 0 and 1, swapping GPUs every round")
 	return cmd
 }
 
@@ -111,8 +118,14 @@ func balancedOrder(n int) []string {
 }
 
 func runAB(ctx context.Context, env Env, log *slog.Logger, files []string, o abOpts) error {
-	if o.repo == "" || o.baseRef == "" || o.candRef == "" {
-		return usagef("ab needs --vllm-repo, --baseline and --candidate")
+	endpoints := o.baseURL != "" || o.candURL != ""
+	switch {
+	case endpoints && (o.baseURL == "" || o.candURL == ""):
+		return usagef("endpoint mode needs both --baseline-url and --candidate-url")
+	case endpoints && (o.repo != "" || o.crossover):
+		return usagef("endpoint mode benchmarks running deployments: --vllm-repo and --crossover do not apply")
+	case !endpoints && (o.repo == "" || o.baseRef == "" || o.candRef == ""):
+		return usagef("ab needs --vllm-repo, --baseline and --candidate (or --baseline-url and --candidate-url)")
 	}
 	if o.trials < 1 {
 		return usagef("--trials must be at least 1")
@@ -126,10 +139,13 @@ func runAB(ctx context.Context, env Env, log *slog.Logger, files []string, o abO
 			}
 			return usagef("%v", err)
 		}
-		if s.Engine.Kind != scenario.EngineVLLM {
+		if !endpoints && s.Engine.Kind != scenario.EngineVLLM {
 			return usagef("%s: perfgate ab starts vllm serve itself; set engine: {kind: vllm} (got kind %s)", f, s.Engine.Kind)
 		}
 		scenarios = append(scenarios, s)
+	}
+	if endpoints {
+		return runABEndpoints(ctx, env, log, scenarios, o)
 	}
 	repo, err := filepath.Abs(o.repo)
 	if err != nil {
@@ -183,6 +199,12 @@ func runAB(ctx context.Context, env Env, log *slog.Logger, files []string, o abO
 	}
 	order := balancedOrder(o.trials)
 	plan := abPlan{Baseline: base.sha, Candidate: cand.sha, BaselineRef: base.ref, CandidateRef: cand.ref, Order: order}
+	for _, s := range scenarios {
+		n := plannedStarts(order, s.Engine.TrialPolicy, o.warmupTrial, o.crossover)
+		plan.PlannedStarts += n
+		fmt.Fprintf(env.Stderr, "perfgate: plan for %s: %d trials per side in the order %s; %d engine starts (trial_policy %s)\n",
+			s.Name, o.trials, strings.Join(shortOrder(order), " "), n, orDefault(s.Engine.TrialPolicy, scenario.TrialRestart))
+	}
 	verdict := gate.Pass
 	for _, s := range scenarios {
 		res, err := runABScenario(ctx, env, log, s, outDir, base, cand, order, o)
@@ -205,6 +227,7 @@ func runAB(ctx context.Context, env Env, log *slog.Logger, files []string, o abO
 }
 
 type abPlan struct {
+	PlannedStarts             int
 	Baseline, Candidate       string
 	BaselineRef, CandidateRef string
 	Order                     []string
@@ -229,7 +252,43 @@ func writePlan(dir string, p abPlan, base, cand *side) {
 	_ = record.WriteJSONAtomic(filepath.Join(dir, "ab.json"), p)
 }
 
+// plannedStarts is how many times the engines will start: every trial with
+// trial_policy restart, every change of side with reset.
+func plannedStarts(order []string, policy string, warmup, crossover bool) int {
+	if warmup {
+		order = append([]string{"baseline", "candidate"}, order...)
+	}
+	if crossover || policy != scenario.TrialReset {
+		return len(order)
+	}
+	n := 0
+	for i, s := range order {
+		if i == 0 || order[i-1] != s {
+			n++
+		}
+	}
+	return n
+}
+
+func shortOrder(order []string) []string {
+	out := make([]string, len(order))
+	for i, s := range order {
+		out[i] = strings.ToUpper(s[:1])
+	}
+	return out
+}
+
+func orDefault(s, d string) string {
+	if s == "" {
+		return d
+	}
+	return s
+}
+
 func runABScenario(ctx context.Context, env Env, log *slog.Logger, s *scenario.Scenario, outDir string, base, cand *side, order []string, o abOpts) (abScenario, error) {
+	if o.crossover {
+		return runCrossover(ctx, env, log, s, outDir, base, cand, o)
+	}
 	res := abScenario{Name: s.Name}
 	sdir := filepath.Join(outDir, s.Name)
 	sides := map[string]*side{"baseline": base, "candidate": cand}
@@ -329,6 +388,12 @@ func runABScenario(ctx context.Context, env Env, log *slog.Logger, s *scenario.S
 		}
 	}
 	stop()
+	return finishAB(env, sdir, res)
+}
+
+// finishAB compares a scenario's baseline and candidate trials and writes
+// the comparison beside them.
+func finishAB(env Env, sdir string, res abScenario) (abScenario, error) {
 	bt, err := report.LoadTrials([]string{filepath.Join(sdir, "baseline")})
 	if err != nil {
 		return res, err
@@ -348,7 +413,7 @@ func runABScenario(ctx context.Context, env Env, log *slog.Logger, s *scenario.S
 		return res, err
 	}
 	res.Verdict, res.Headline = c.Outcome.Verdict, c.Outcome.Headline
-	fmt.Fprintf(env.Stdout, "%s: %s\n", s.Name, c.Outcome.Headline)
+	fmt.Fprintf(env.Stdout, "%s: %s\n", res.Name, c.Outcome.Headline)
 	return res, nil
 }
 
@@ -404,4 +469,122 @@ func waitGPUMemory(before float64, log *slog.Logger) {
 		}
 		time.Sleep(2 * time.Second)
 	}
+}
+
+// cloneScenario copies a scenario for one side's changes.
+func cloneScenario(s *scenario.Scenario) *scenario.Scenario {
+	c := *s
+	c.Engine.Env = slices.Clone(s.Engine.Env)
+	c.Engine.Args = slices.Clone(s.Engine.Args)
+	return &c
+}
+
+// runABEndpoints benchmarks two running deployments with the same trial
+// discipline: no source, no install, no restarts.
+func runABEndpoints(ctx context.Context, env Env, log *slog.Logger, scenarios []*scenario.Scenario, o abOpts) error {
+	outDir, err := makeRunDir(o.out, "ab", "")
+	if err != nil {
+		return err
+	}
+	urls := map[string]string{"baseline": o.baseURL, "candidate": o.candURL}
+	order := balancedOrder(o.trials)
+	plan := abPlan{BaselineRef: o.baseURL, CandidateRef: o.candURL, Order: order}
+	verdict := gate.Pass
+	for _, s := range scenarios {
+		res := abScenario{Name: s.Name}
+		sdir := filepath.Join(outDir, s.Name)
+		counts := map[string]int{}
+		for _, name := range order {
+			counts[name]++
+			dir := filepath.Join(sdir, name, fmt.Sprintf("trial-%02d", counts[name]))
+			ts := cloneScenario(s)
+			ts.Engine = scenario.Engine{Kind: scenario.EngineEndpoint, URL: urls[name], APIKeyEnv: s.Engine.APIKeyEnv}
+			for attempt := 1; ; attempt++ {
+				if err := os.MkdirAll(dir, 0o755); err != nil {
+					return err
+				}
+				if s.Engine.TrialPolicy == scenario.TrialReset {
+					if err := resetPrefixCache(ctx, strings.TrimSuffix(urls[name], "/v1")); err != nil {
+						log.Warn("could not reset the prefix cache", "side", name, "error", err)
+					}
+				}
+				err := runTrial(ctx, env, log, ts, s.File, dir, runOpts{grace: o.grace}, counts[name], trialEnv{git: map[string]string{"side": name, "url": urls[name]}})
+				var intr *interruptedError
+				if err == nil || errors.As(err, &intr) {
+					if err != nil {
+						return err
+					}
+					break
+				}
+				res.Retries = append(res.Retries, fmt.Sprintf("%s %s: %v", name, filepath.Base(dir), err))
+				if attempt == 2 {
+					plan.Error = err.Error()
+					record.WriteJSONAtomic(filepath.Join(outDir, "ab.json"), plan)
+					return fmt.Errorf("scenario %s: verdict error: the %s's trial %d failed twice: %w", s.Name, name, counts[name], err)
+				}
+				os.RemoveAll(dir + "-failed")
+				if err := os.Rename(dir, dir+"-failed"); err != nil {
+					return err
+				}
+			}
+		}
+		res, err := finishAB(env, sdir, res)
+		plan.Scenarios = append(plan.Scenarios, res)
+		if err != nil {
+			return err
+		}
+		if res.Verdict == gate.Fail || (o.failOnWarn && res.Verdict == gate.Warn) {
+			verdict = gate.Fail
+		}
+	}
+	record.WriteJSONAtomic(filepath.Join(outDir, "ab.json"), plan)
+	fmt.Fprintf(env.Stdout, "\nA/B results in %s\n", outDir)
+	if verdict == gate.Fail {
+		return &regressionError{"see the comparison of each scenario in " + outDir}
+	}
+	return nil
+}
+
+// runCrossover runs baseline and candidate at the same time on two GPUs
+// (CUDA_VISIBLE_DEVICES 0 and 1), swapping the GPUs every round, so that a
+// difference between the devices cancels out and wall time halves.
+func runCrossover(ctx context.Context, env Env, log *slog.Logger, s *scenario.Scenario, outDir string, base, cand *side, o abOpts) (abScenario, error) {
+	res := abScenario{Name: s.Name}
+	sdir := filepath.Join(outDir, s.Name)
+	for round := 1; round <= o.trials; round++ {
+		gpus := map[*side]string{base: "0", cand: "1"}
+		if round%2 == 0 {
+			gpus = map[*side]string{base: "1", cand: "0"}
+		}
+		var wg sync.WaitGroup
+		errs := make([]error, 2)
+		for i, sd := range []*side{base, cand} {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				dir := filepath.Join(sdir, sd.name, fmt.Sprintf("trial-%02d", round))
+				if err := os.MkdirAll(dir, 0o755); err != nil {
+					errs[i] = err
+					return
+				}
+				ts := cloneScenario(s)
+				ts.Engine.Env = append(ts.Engine.Env, "CUDA_VISIBLE_DEVICES="+gpus[sd])
+				began := time.Now()
+				e, err := engine.Start(ctx, ts, env.Getenv, engine.Options{LogPath: filepath.Join(dir, "engine.log"), PathPrefix: filepath.Join(sd.envDir, "bin"), EnvDir: sd.envDir})
+				if err != nil {
+					errs[i] = fmt.Errorf("the %s's engine did not start on GPU %s: %w", sd.name, gpus[sd], err)
+					return
+				}
+				defer func() { e.Close(); sd.gpuTime += time.Since(began) }()
+				te := trialEnv{eng: e, git: map[string]string{"side": sd.name, "ref": sd.ref, "sha": sd.sha, "gpu": gpus[sd]}, versions: sd.versions}
+				errs[i] = runTrial(ctx, env, log, ts, s.File, dir, runOpts{grace: o.grace}, round, te)
+			}()
+			sd.starts++
+		}
+		wg.Wait()
+		if err := errors.Join(errs...); err != nil {
+			return res, err
+		}
+	}
+	return finishAB(env, sdir, res)
 }

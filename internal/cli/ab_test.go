@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -10,6 +11,8 @@ import (
 	"testing"
 
 	"github.com/shirou/gopsutil/v4/process"
+
+	"github.com/perfgate/perfgate/internal/sim"
 )
 
 // TestMain lets the test binary stand in for perfgate: the fake vllm script
@@ -35,6 +38,7 @@ func sh(t *testing.T, dir string, args ...string) string {
 
 const fakeVLLM = `#!/bin/sh
 if [ "$1" = "--version" ]; then echo "0.0.0-fake"; exit 0; fi
+echo "fake vllm on GPU ${CUDA_VISIBLE_DEVICES:-all}"
 exec env PERFGATE_CLI_MAIN=1 "$PERFGATE_TEST_BIN" sim "$@" --time-scale 8 --jitter 0.02 %s
 `
 
@@ -194,6 +198,67 @@ func TestABFailures(t *testing.T) {
 		{"ab", abFile(t, "30s", "restart")},
 		{"ab", abFile(t, "30s", "restart"), "--vllm-repo", repo, "--baseline", "no-such-ref", "--candidate", "main"},
 		{"ab", writeScenario(t, tiny), "--vllm-repo", repo, "--baseline", first, "--candidate", "main"},
+	} {
+		if r := run(t, context.Background(), nil, args...); r.code != ExitUsage {
+			t.Errorf("%v: %d %s", args, r.code, r.stderr)
+		}
+	}
+}
+
+func TestABEndpointModeAndCrossover(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs many trials")
+	}
+	// Endpoint mode: two running deployments, no source.
+	mk := func(slow float64) string {
+		cfg := sim.DefaultConfig()
+		cfg.Model, cfg.TimeScale, cfg.Jitter, cfg.SlowdownDecode, cfg.MaxNumSeqs = "m", 8, 0.02, slow, 16
+		r, err := sim.Start(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { r.Close() })
+		return r.URL
+	}
+	endpointScenario := writeScenario(t, `
+name: ab-endpoints
+model: m
+engine: {kind: endpoint, url: "http://127.0.0.1:1"}
+workload: {prompt: token_ids, classes: [{input_tokens: 256, output_tokens: 64}]}
+load: {concurrency: 8}
+phases: {warmup: {requests: 8}, measure: {requests: 48}}
+`)
+	out := t.TempDir()
+	r := run(t, context.Background(), nil, "ab", endpointScenario, "--baseline-url", mk(1), "--candidate-url", mk(1.10), "--trials", "5", "--out", out)
+	if r.code != ExitRegression {
+		t.Errorf("endpoint mode: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	// Crossover: both sides at once on GPUs 0 and 1, swapped every round.
+	repo, first, _ := fakeRepo(t)
+	out = t.TempDir()
+	r = run(t, context.Background(), nil, "ab", abFile(t, "30s", "restart"), "--vllm-repo", repo, "--baseline", first, "--candidate", first,
+		"--trials", "4", "--crossover", "--warmup-trial", "--install-command", installFake, "--work-dir", t.TempDir(), "--out", out)
+	if r.code != 0 {
+		t.Fatalf("crossover: %d %s", r.code, r.stderr)
+	}
+	dir := onlyDir(t, out)
+	for round, want := range map[int][2]string{1: {"0", "1"}, 2: {"1", "0"}} {
+		for i, sideName := range []string{"baseline", "candidate"} {
+			b, _ := os.ReadFile(filepath.Join(dir, "ab-fake", sideName, fmt.Sprintf("trial-%02d", round), "engine.log"))
+			if !strings.Contains(string(b), "fake vllm on GPU "+want[i]) {
+				t.Errorf("round %d %s: engine.log says %q", round, sideName, b)
+			}
+		}
+	}
+	if s := survivors(t); len(s) > 0 {
+		t.Errorf("processes survived: %v", s)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "ab-fake", "comparison.json")); err != nil {
+		t.Error("no comparison")
+	}
+	for _, args := range [][]string{
+		{"ab", endpointScenario, "--baseline-url", "http://127.0.0.1:1"},
+		{"ab", endpointScenario, "--baseline-url", "http://a", "--candidate-url", "http://b", "--vllm-repo", repo},
 	} {
 		if r := run(t, context.Background(), nil, args...); r.code != ExitUsage {
 			t.Errorf("%v: %d %s", args, r.code, r.stderr)

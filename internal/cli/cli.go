@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"runtime/debug"
+	"sync"
 
 	"github.com/spf13/cobra"
 
@@ -86,6 +87,10 @@ func Main(ctx context.Context, args []string, env Env) int {
 	if env.Getenv == nil {
 		env.Getenv = os.Getenv
 	}
+	// Concurrent trials (ab --crossover) and the logger write at once: one
+	// lock for both streams.
+	var mu sync.Mutex
+	env.Stdout, env.Stderr = &lockedWriter{mu: &mu, w: env.Stdout}, &lockedWriter{mu: &mu, w: env.Stderr}
 	root := newRoot(ctx, env)
 	root.SetArgs(args)
 	err := root.ExecuteContext(ctx)
@@ -234,4 +239,16 @@ type interruptedError struct{ dir string }
 
 func (e *interruptedError) Error() string {
 	return "interrupted; what was measured so far is in " + e.dir
+}
+
+// lockedWriter serializes writes to a stream shared by goroutines.
+type lockedWriter struct {
+	mu *sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }

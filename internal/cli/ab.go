@@ -174,6 +174,13 @@ func runAB(ctx context.Context, env Env, log *slog.Logger, files []string, o abO
 		}
 	}
 	install := o.install
+	for _, s := range scenarios {
+		if install == "" && s.Engine.InstallCommand != "" {
+			install = s.Engine.InstallCommand
+		} else if o.install == "" && s.Engine.InstallCommand != "" && s.Engine.InstallCommand != install {
+			return usagef("the scenarios name different install commands; give one with --install-command")
+		}
+	}
 	if install == "" {
 		install = vllmsrc.DefaultInstall
 	}
@@ -243,6 +250,7 @@ type abScenario struct {
 	Verdict  string
 	Headline string
 	Retries  []string
+	Notes    []string `json:",omitempty"`
 }
 
 func writePlan(dir string, p abPlan, base, cand *side) {
@@ -388,7 +396,13 @@ func runABScenario(ctx context.Context, env Env, log *slog.Logger, s *scenario.S
 		}
 	}
 	stop()
+	res.Notes = append(res.Notes, engineTimeNote(base, cand))
 	return finishAB(env, sdir, res)
+}
+
+func engineTimeNote(base, cand *side) string {
+	return fmt.Sprintf("engine (GPU) time so far: baseline %s over %d start(s), candidate %s over %d start(s)",
+		base.gpuTime.Round(time.Second), base.starts, cand.gpuTime.Round(time.Second), cand.starts)
 }
 
 // finishAB compares a scenario's baseline and candidate trials and writes
@@ -409,6 +423,7 @@ func finishAB(env Env, sdir string, res abScenario) (abScenario, error) {
 	for _, r := range res.Retries {
 		c.Notes = append(c.Notes, "retried: "+r)
 	}
+	c.Notes = append(c.Notes, res.Notes...)
 	if err := report.WriteComparison(c, bt, ct, sdir); err != nil {
 		return res, err
 	}
@@ -586,5 +601,6 @@ func runCrossover(ctx context.Context, env Env, log *slog.Logger, s *scenario.Sc
 			return res, err
 		}
 	}
+	res.Notes = append(res.Notes, engineTimeNote(base, cand))
 	return finishAB(env, sdir, res)
 }

@@ -142,7 +142,7 @@ func TestABDetectsRegressionAndPassesSameRef(t *testing.T) {
 		t.Errorf("meta: %+v", meta)
 	}
 	md, _ := os.ReadFile(filepath.Join(dir, "ab-fake", "comparison.md"))
-	if !strings.Contains(string(md), "median_tpot_ms") || !strings.HasPrefix(string(md), "# ❌ FAIL") {
+	if !strings.Contains(string(md), "median_tpot_ms") || !strings.HasPrefix(string(md), "# ❌ FAIL") || !strings.Contains(string(md), "engine (GPU) time so far: baseline") {
 		t.Errorf("comparison.md:\n%s", md)
 	}
 	if _, err := os.Stat(filepath.Join(dir, "ab-fake", "baseline", "trial-01", "engine.log")); err != nil {

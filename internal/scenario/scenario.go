@@ -62,6 +62,8 @@ type Engine struct {
 	VLLMBin       string   `yaml:"vllm_bin,omitempty"`       // the vllm executable (default: vllm on PATH)
 	HealthTimeout Duration `yaml:"health_timeout,omitempty"` // default 20m
 	TrialPolicy   string   `yaml:"trial_policy,omitempty"`   // restart (default) or reset
+	// InstallCommand installs a vLLM checkout for perfgate ab (--install-command wins)
+	InstallCommand string `yaml:"install_command,omitempty"`
 	// sim: the names of `perfgate sim serve` (and vllm serve) flags, with underscores
 	Sim SimSettings `yaml:",inline"`
 }

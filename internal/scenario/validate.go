@@ -196,7 +196,7 @@ func (c *checker) engine() {
 		c.at("engine.trial_policy", "must be %q (a fresh engine per trial) or %q (keep it and reset its prefix cache), got %q", TrialRestart, TrialReset, e.TrialPolicy)
 	}
 	if e.Kind != EngineVLLM {
-		for _, k := range []string{"args", "env", "vllm_bin", "health_timeout"} {
+		for _, k := range []string{"args", "env", "vllm_bin", "health_timeout", "install_command"} {
 			if c.s.set("engine." + k) {
 				c.at("engine."+k, "is for kind: vllm")
 			}

@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/shirou/gopsutil/v4/process"
@@ -19,7 +21,11 @@ import (
 // of the A/B tests runs it as `perfgate sim serve`.
 func TestMain(m *testing.M) {
 	if os.Getenv("PERFGATE_CLI_MAIN") == "1" {
-		os.Exit(Main(context.Background(), os.Args[1:], Env{Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv}))
+		// As cmd/perfgate does: the first signal stops gracefully.
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		code := Main(ctx, os.Args[1:], Env{Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv, Args: os.Args})
+		stop()
+		os.Exit(code)
 	}
 	os.Exit(m.Run())
 }

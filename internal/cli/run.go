@@ -11,6 +11,7 @@ import (
 	"regexp"
 	"runtime"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -253,8 +254,24 @@ func runTrial(ctx context.Context, env Env, log *slog.Logger, s *scenario.Scenar
 		return err
 	}
 
+	// An engine that dies ends the run: nothing more can be measured.
+	runCtx, stopRun := context.WithCancel(ctx)
+	defer stopRun()
+	var engineDied atomic.Bool
+	if d, ok := eng.(interface{ Died() <-chan struct{} }); ok {
+		watch := make(chan struct{})
+		defer close(watch)
+		go func() {
+			select {
+			case <-d.Died():
+				engineDied.Store(true)
+				stopRun()
+			case <-watch:
+			}
+		}()
+	}
 	prog := newProgress(env)
-	res, runErr := runner.Run(ctx, runner.Config{
+	res, runErr := runner.Run(runCtx, runner.Config{
 		Scenario:       s,
 		Client:         c,
 		Model:          model,
@@ -270,7 +287,8 @@ func runTrial(ctx context.Context, env Env, log *slog.Logger, s *scenario.Scenar
 		runErr = fmt.Errorf("writing %s: %w", record.RequestsFile, err)
 	}
 
-	sum, err := summarize(dir, s, res, runErr, clock, eng.Kind() == scenario.EngineSim)
+	died := engineDied.Load() && ctx.Err() == nil
+	sum, err := summarize(dir, s, res, runErr, clock, eng.Kind() == scenario.EngineSim, died)
 	if err != nil {
 		return errors.Join(runErr, fmt.Errorf("writing the summary: %w", err))
 	}
@@ -279,6 +297,12 @@ func runTrial(ctx context.Context, env Env, log *slog.Logger, s *scenario.Scenar
 	switch {
 	case runErr != nil:
 		return fmt.Errorf("the run failed: %w (what was measured is in %s)", runErr, dir)
+	case died:
+		where := ""
+		if l := engineLog(eng); l != "" {
+			where = " (its log: " + l + ")"
+		}
+		return fmt.Errorf("the engine died mid-run%s; what was measured before is in %s", where, dir)
 	case res.Interrupted:
 		return &interruptedError{dir: dir}
 	}
@@ -307,7 +331,7 @@ func calibrate(ctx context.Context, c *openai.Client, model string) (float64, er
 	return float64(count) / n, nil
 }
 
-func summarize(dir string, s *scenario.Scenario, res runner.Result, runErr error, clock record.Clock, inProcessEngine bool) (record.Summary, error) {
+func summarize(dir string, s *scenario.Scenario, res runner.Result, runErr error, clock record.Clock, inProcessEngine, engineDied bool) (record.Summary, error) {
 	sum := record.Summary{
 		SchemaVersion: record.SchemaVersion,
 		Scenario:      s.Name,
@@ -319,11 +343,13 @@ func summarize(dir string, s *scenario.Scenario, res runner.Result, runErr error
 		Records:       res.Issued,
 		Levels:        []record.Level{},
 	}
-	if res.Interrupted {
-		sum.Status, sum.Interrupted = record.StatusInterrupted, true
-	}
-	if runErr != nil {
+	switch {
+	case runErr != nil:
 		sum.Status, sum.Error = record.StatusFailed, runErr.Error()
+	case engineDied:
+		sum.Status, sum.Error = record.StatusEngineDied, "the engine died mid-run; what was measured before is kept"
+	case res.Interrupted:
+		sum.Status, sum.Interrupted = record.StatusInterrupted, true
 	}
 	windows := map[int]analysis.Window{}
 	starts := map[int]int64{}
@@ -351,6 +377,13 @@ func summarize(dir string, s *scenario.Scenario, res runner.Result, runErr error
 		return sum, err
 	}
 	sum.Levels = levels
+	if sum.Status == record.StatusCompleted {
+		for _, l := range levels {
+			if l.Failed > 0 {
+				sum.Status = record.StatusDegraded // ran to its end, but some requests failed
+			}
+		}
+	}
 	if st.Records != res.Issued {
 		sum.Error = strings.TrimSpace(sum.Error + fmt.Sprintf(" %d requests were issued but %d recorded", res.Issued, st.Records))
 	}
@@ -426,4 +459,11 @@ func redactArgs(args []string) []string {
 		}
 	}
 	return out
+}
+
+func engineLog(e engine.Engine) string {
+	if p, ok := e.(interface{ LogPath() string }); ok {
+		return p.LogPath()
+	}
+	return ""
 }

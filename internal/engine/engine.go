@@ -142,6 +142,9 @@ func (s *simEngine) URL() string    { return s.r.URL }
 func (s *simEngine) APIKey() string { return s.key }
 func (s *simEngine) Close() error   { return s.r.Close() }
 
+// Died is closed when the simulator crashed on purpose (fault_crash_after).
+func (s *simEngine) Died() <-chan struct{} { return s.r.Died() }
+
 type endpoint struct{ url, key string }
 
 func (e *endpoint) Kind() string   { return scenario.EngineEndpoint }

@@ -11,9 +11,11 @@ const SchemaVersion = 1
 
 // Run statuses in summary.json.
 const (
-	StatusCompleted   = "completed"   // every level ran to its end
+	StatusCompleted   = "completed"   // every level ran to its end, every request succeeded
+	StatusDegraded    = "degraded"    // every level ran to its end, but some requests failed
 	StatusInterrupted = "interrupted" // stopped by a signal; levels hold what was measured
-	StatusFailed      = "failed"      // perfgate or the engine failed; levels hold what was measured
+	StatusEngineDied  = "engine_died" // the engine process died mid-run; levels hold what was measured
+	StatusFailed      = "failed"      // perfgate failed (e.g. the disk filled); levels hold what was measured
 )
 
 // Meta is meta.json: what ran, where, and the wall-clock anchor of the run's

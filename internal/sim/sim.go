@@ -202,11 +202,16 @@ func (s *Server) KVBlocks() int { return s.eng.kv.numBlocks() }
 
 // Running is a simulator listening on a loopback port.
 type Running struct {
-	URL string
-	Sim *Server
-	srv *http.Server
-	ln  net.Listener
+	URL  string
+	Sim  *Server
+	srv  *http.Server
+	ln   net.Listener
+	died chan struct{}
+	once sync.Once
 }
+
+// Died is closed when the simulated engine crashed (fault_crash_after).
+func (r *Running) Died() <-chan struct{} { return r.died }
 
 // Start serves a new simulator on a free 127.0.0.1 port (port 0) or the
 // given address.
@@ -218,9 +223,12 @@ func Listen(addr string, cfg Config) (*Running, error) {
 	if err != nil {
 		return nil, fmt.Errorf("simulator: %w", err)
 	}
-	r := &Running{URL: "http://" + ln.Addr().String(), ln: ln}
+	r := &Running{URL: "http://" + ln.Addr().String(), ln: ln, died: make(chan struct{})}
 	if cfg.OnCrash == nil {
-		cfg.OnCrash = func() { r.srv.Close() }
+		cfg.OnCrash = func() {
+			r.once.Do(func() { close(r.died) })
+			r.srv.Close()
+		}
 	}
 	s, err := New(cfg)
 	if err != nil {

@@ -1,0 +1,333 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/perfgate/perfgate/internal/record"
+	"github.com/perfgate/perfgate/internal/report"
+	"github.com/perfgate/perfgate/internal/telemetry"
+)
+
+func summaryOf(t *testing.T, dir string) record.Summary {
+	t.Helper()
+	var s record.Summary
+	if err := record.ReadJSON(filepath.Join(dir, record.SummaryFile), &s); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+const faultBase = `
+name: fault
+seed: 9
+engine: {kind: sim, time_scale: 10, max_num_seqs: 16%s}
+workload: {prompt: token_ids, classes: [{input_tokens: 64, output_tokens: 16}]}
+load: {concurrency: 4}
+phases: {measure: {requests: 60}}
+request_timeout: %s
+`
+
+// The fault suite: each fault gives the right error class, the run ends or
+// goes on as docs/reliability.md says, summary.json says what happened, and
+// the exit code matches.
+func TestFaultSuiteSimulator(t *testing.T) {
+	cases := []struct {
+		name, knobs, timeout string
+		exit                 int
+		status, class        string
+	}{
+		{"5xx", ", fault_error_rate: 0.3", "30s", 0, record.StatusDegraded, record.ErrHTTP5xx},
+		{"disconnect", ", fault_disconnect_rate: 0.3", "30s", 0, record.StatusDegraded, record.ErrStreamBroken},
+		{"stall", ", fault_stall_after: 3", "300ms", 0, record.StatusDegraded, record.ErrTimeout},
+		{"engine dies", ", fault_crash_after: 20", "30s", ExitFailed, record.StatusEngineDied, ""},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			out := t.TempDir()
+			y := fmt.Sprintf(faultBase, c.knobs, c.timeout)
+			r := run(t, context.Background(), nil, "run", writeScenario(t, y), "--out", out)
+			if r.code != c.exit {
+				t.Fatalf("exit %d, want %d\n%s", r.code, c.exit, r.stderr)
+			}
+			dir := onlyDir(t, out)
+			s := summaryOf(t, dir)
+			if s.Status != c.status {
+				t.Errorf("status %q, want %q (%s)", s.Status, c.status, s.Error)
+			}
+			if c.class != "" && s.Levels[0].FailedByClass[c.class] == 0 {
+				t.Errorf("no %s failures: %+v", c.class, s.Levels[0].FailedByClass)
+			}
+			if c.status == record.StatusEngineDied {
+				if !strings.Contains(r.stderr, "the engine died mid-run") || s.Records == 0 || s.Levels[0].Completed == 0 {
+					t.Errorf("engine death: %s; %+v", r.stderr, s.Levels)
+				}
+			}
+			// every issued request has a record
+			n := 0
+			record.Read(filepath.Join(dir, record.RequestsFile), func(*record.Record) error { n++; return nil })
+			if n != s.Records {
+				t.Errorf("issued %d, recorded %d", s.Records, n)
+			}
+		})
+	}
+}
+
+func endpointYAML(url string) string {
+	return `
+name: fault-ep
+model: m
+engine: {kind: endpoint, url: "` + url + `"}
+workload: {classes: [{input_tokens: 8, output_tokens: 4}]}
+load: {concurrency: 2}
+phases: {measure: {requests: 10}}
+telemetry: {interval: 20ms}
+`
+}
+
+func TestFaultSuiteHTTP(t *testing.T) {
+	good := func(w http.ResponseWriter) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		for i := range 4 {
+			fmt.Fprintf(w, "data: {\"choices\":[{\"text\":\" t%d\"}]}\n\n", i)
+		}
+		fmt.Fprint(w, "data: {\"choices\":[],\"usage\":{\"prompt_tokens\":8,\"completion_tokens\":4}}\n\ndata: [DONE]\n\n")
+	}
+	cases := []struct {
+		name       string
+		completion func(w http.ResponseWriter, n int)
+		metrics    func(w http.ResponseWriter, r *http.Request)
+		class      string
+		status     string
+	}{
+		{"429 with Retry-After", func(w http.ResponseWriter, n int) {
+			if n%2 == 0 {
+				w.Header().Set("Retry-After", "2")
+				http.Error(w, "rate limited", 429)
+				return
+			}
+			good(w)
+		}, nil, record.ErrHTTP429, record.StatusDegraded},
+		{"malformed SSE JSON", func(w http.ResponseWriter, n int) {
+			if n%2 == 0 {
+				fmt.Fprint(w, "data: {\"choices\": [oops\n\n")
+				return
+			}
+			good(w)
+		}, nil, record.ErrMalformed, record.StatusDegraded},
+		{"/metrics hangs", func(w http.ResponseWriter, n int) { time.Sleep(40 * time.Millisecond); good(w) }, func(w http.ResponseWriter, r *http.Request) {
+			<-r.Context().Done()
+		}, "", record.StatusCompleted},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			n := 0
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				switch r.URL.Path {
+				case "/v1/models":
+					fmt.Fprint(w, `{"data":[{"id":"m"}]}`)
+				case "/metrics":
+					if c.metrics != nil {
+						c.metrics(w, r)
+					}
+				case "/v1/completions":
+					n++
+					c.completion(w, n)
+				default:
+					http.NotFound(w, r)
+				}
+			}))
+			defer srv.Close()
+			out := t.TempDir()
+			start := time.Now()
+			r := run(t, context.Background(), nil, "run", writeScenario(t, endpointYAML(srv.URL)), "--out", out)
+			if r.code != 0 {
+				t.Fatalf("exit %d: %s", r.code, r.stderr)
+			}
+			if el := time.Since(start); el > 10*time.Second {
+				t.Errorf("the run took %v", el)
+			}
+			dir := onlyDir(t, out)
+			s := summaryOf(t, dir)
+			if s.Status != c.status || (c.class != "" && s.Levels[0].FailedByClass[c.class] == 0) {
+				t.Errorf("status %s, failures %+v", s.Status, s.Levels[0].FailedByClass)
+			}
+			if c.class == record.ErrHTTP429 {
+				found := false
+				record.Read(filepath.Join(dir, record.RequestsFile), func(rec *record.Record) error {
+					found = found || strings.Contains(rec.ErrorMsg, "Retry-After: 2")
+					return nil
+				})
+				if !found {
+					t.Error("Retry-After is kept in the error message")
+				}
+			}
+			if c.metrics != nil {
+				samples, _ := telemetry.ReadAll(filepath.Join(dir, telemetry.File))
+				gaps := 0
+				for _, sm := range samples {
+					if sm.Probe == "metrics" && (sm.Gap || sm.Err != "") {
+						gaps++
+					}
+				}
+				if gaps == 0 {
+					t.Error("a hanging /metrics must show as gaps or errors in telemetry.jsonl")
+				}
+			}
+		})
+	}
+}
+
+// A full disk: perfgate stops, says why, exits 1, and keeps what it could write.
+func TestDiskFull(t *testing.T) {
+	dir := t.TempDir()
+	if err := exec.Command("mount", "-t", "tmpfs", "-o", "size=48k", "tmpfs", dir).Run(); err != nil {
+		t.Skipf("cannot mount a small tmpfs here (%v)", err)
+	}
+	defer exec.Command("umount", dir).Run()
+	y := strings.Replace(fmt.Sprintf(faultBase, "", "30s"), "requests: 60", "requests: 5000", 1)
+	r := run(t, context.Background(), nil, "run", writeScenario(t, y), "--out", dir)
+	if r.code != ExitFailed || !strings.Contains(r.stderr, "no space left on device") {
+		t.Errorf("exit %d: %s", r.code, r.stderr)
+	}
+}
+
+// perfgate run as a real process, for signals and kill -9.
+func perfgateProcess(t *testing.T, args ...string) (*exec.Cmd, *bytes.Buffer) {
+	t.Helper()
+	exe, _ := os.Executable()
+	cmd := exec.Command(exe, args...)
+	cmd.Env = append(os.Environ(), "PERFGATE_CLI_MAIN=1")
+	var errb bytes.Buffer
+	cmd.Stderr, cmd.Stdout = &errb, &errb
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	return cmd, &errb
+}
+
+const longRun = `
+name: long
+engine: {kind: sim, time_scale: 4}
+workload: {prompt: token_ids, classes: [{input_tokens: 64, output_tokens: 64}]}
+load: {concurrency: 4}
+phases: {measure: {duration: 60s}}
+`
+
+// SIGTERM stops issuing, drains, writes summary.json (interrupted) and exits 1.
+func TestSIGTERMWritesSummary(t *testing.T) {
+	out := t.TempDir()
+	cmd, log := perfgateProcess(t, "run", writeScenario(t, longRun), "--out", out, "--grace", "200ms")
+	time.Sleep(1500 * time.Millisecond)
+	cmd.Process.Signal(syscall.SIGTERM)
+	err := cmd.Wait()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != ExitFailed {
+		t.Fatalf("exit: %v\n%s", err, log)
+	}
+	s := summaryOf(t, onlyDir(t, out))
+	if !s.Interrupted || s.Levels[0].Completed == 0 {
+		t.Errorf("summary: %+v", s)
+	}
+}
+
+// After kill -9 mid-run, the folder is still a report.
+func TestKill9FolderStaysReadable(t *testing.T) {
+	out := t.TempDir()
+	cmd, _ := perfgateProcess(t, "run", writeScenario(t, longRun), "--out", out)
+	time.Sleep(1500 * time.Millisecond)
+	cmd.Process.Kill()
+	cmd.Wait()
+	dir := onlyDir(t, out)
+	if _, err := os.Stat(filepath.Join(dir, record.SummaryFile)); err == nil {
+		t.Fatal("a killed run cannot have written its summary")
+	}
+	r, err := report.Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(r.Summary.Levels) != 1 || r.Summary.Levels[0].Completed == 0 {
+		t.Errorf("levels %+v", r.Summary.Levels)
+	}
+	if rr := run(t, context.Background(), nil, "report", dir, "--format", "md", "--out", t.TempDir()); rr.code != 0 {
+		t.Errorf("report: %d %s", rr.code, rr.stderr)
+	}
+}
+
+// SIGTERM during ab stops the engine perfgate started: no child survives.
+func TestSIGTERMDuringABLeavesNoProcess(t *testing.T) {
+	repo, first, _ := fakeRepo(t)
+	scen := writeScenario(t, strings.Replace(strings.Replace(abScenarioYAML, "%s", "30s", 1), "%s", "restart", 1)+"\n")
+	scen2 := strings.Replace(scen, ".yaml", "-long.yaml", 1)
+	b, _ := os.ReadFile(scen)
+	os.WriteFile(scen2, []byte(strings.Replace(string(b), "measure: {requests: 48}", "measure: {duration: 60s}", 1)), 0o644)
+	cmd, log := perfgateProcess(t, "ab", scen2, "--vllm-repo", repo, "--baseline", first, "--candidate", first,
+		"--install-command", installFake, "--work-dir", t.TempDir(), "--out", t.TempDir(), "--trials", "1", "--grace", "200ms")
+	deadline := time.Now().Add(20 * time.Second)
+	for len(survivors(t)) == 0 && time.Now().Before(deadline) {
+		time.Sleep(100 * time.Millisecond)
+	}
+	if len(survivors(t)) == 0 {
+		cmd.Process.Kill()
+		t.Fatalf("the engine never started:\n%s", log)
+	}
+	time.Sleep(500 * time.Millisecond)
+	cmd.Process.Signal(syscall.SIGTERM)
+	cmd.Wait()
+	if s := survivors(t); len(s) > 0 {
+		t.Errorf("processes survived SIGTERM: %v\n%s", s, log)
+	}
+}
+
+// A known secret given as an API key never reaches a file or the terminal.
+func TestSecretsNeverWritten(t *testing.T) {
+	const secret = "sk-perfgate-known-secret-4242"
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Authorization") != "Bearer "+secret {
+			http.Error(w, "no", 401)
+			return
+		}
+		switch r.URL.Path {
+		case "/v1/models":
+			fmt.Fprint(w, `{"data":[{"id":"m"}]}`)
+		case "/v1/completions":
+			fmt.Fprint(w, "data: {\"choices\":[{\"text\":\" a\"}]}\n\ndata: {\"choices\":[],\"usage\":{\"prompt_tokens\":1,\"completion_tokens\":1}}\n\ndata: [DONE]\n\n")
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	defer srv.Close()
+	out := t.TempDir()
+	y := strings.Replace(endpointYAML(srv.URL), `url: "`+srv.URL+`"}`, `url: "`+srv.URL+`", api_key_env: PG_KEY}`, 1)
+	r := run(t, context.Background(), map[string]string{"PG_KEY": secret}, "run", writeScenario(t, y), "--out", out, "--debug", "--label", "s")
+	if r.code != 0 {
+		t.Fatalf("%d %s", r.code, r.stderr)
+	}
+	dir := onlyDir(t, out)
+	rep := filepath.Join(t.TempDir(), "rep")
+	rr := run(t, context.Background(), nil, "report", dir, "--out", rep)
+	for _, text := range []string{r.stdout, r.stderr, rr.stdout, rr.stderr} {
+		if strings.Contains(text, secret) {
+			t.Error("the secret was printed")
+		}
+	}
+	for _, root := range []string{dir, rep} {
+		filepath.Walk(root, func(p string, info os.FileInfo, err error) error {
+			if err == nil && !info.IsDir() {
+				if b, _ := os.ReadFile(p); bytes.Contains(b, []byte(secret)) {
+					t.Errorf("%s contains the secret", p)
+				}
+			}
+			return nil
+		})
+	}
+}

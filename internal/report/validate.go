@@ -1,0 +1,88 @@
+package report
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"math"
+	"regexp"
+)
+
+// MaxComparisonBytes bounds a comparison.json a reporter accepts.
+const MaxComparisonBytes = 8 << 20
+
+var shaRe = regexp.MustCompile(`^[0-9a-f]{7,64}$`)
+
+// ValidComparison is what ValidateComparison accepts: the fields a reporter
+// (the GitHub Action's report mode) reads from an untrusted artifact.
+type ValidComparison struct {
+	SchemaVersion int      `json:"schema_version"`
+	Scenario      string   `json:"scenario"`
+	Baseline      []string `json:"baseline"`
+	Candidate     []string `json:"candidate"`
+	Environment   string   `json:"environment"`
+	Outcome       struct {
+		Verdict  string `json:"verdict"`
+		Headline string `json:"headline"`
+		Results  []struct {
+			Level     int      `json:"level"`
+			Metric    string   `json:"metric"`
+			Verdict   string   `json:"verdict"`
+			ChangePct *float64 `json:"change_pct"`
+			P         float64  `json:"p"`
+		} `json:"results"`
+	} `json:"outcome"`
+}
+
+// ValidateComparison checks an untrusted comparison.json strictly: its size,
+// that it is one JSON object of the expected schema version, that verdicts and
+// metrics are ones perfgate writes, that numbers are finite and in range, and
+// that every text is bounded. expectSHAs, when given, must each appear in the
+// environment or trial paths (the commits the trusted event names).
+func ValidateComparison(data []byte, expectSHAs ...string) (*ValidComparison, error) {
+	if len(data) > MaxComparisonBytes {
+		return nil, fmt.Errorf("comparison.json is %d bytes, over the %d limit", len(data), MaxComparisonBytes)
+	}
+	// Strictly: every field must be one perfgate writes.
+	strict := json.NewDecoder(bytes.NewReader(data))
+	strict.DisallowUnknownFields()
+	var full Comparison
+	if err := strict.Decode(&full); err != nil {
+		return nil, fmt.Errorf("comparison.json: %w", err)
+	}
+	if strict.More() {
+		return nil, fmt.Errorf("comparison.json: trailing data after the object")
+	}
+	var c ValidComparison
+	if err := json.Unmarshal(data, &c); err != nil {
+		return nil, fmt.Errorf("comparison.json: %w", err)
+	}
+	if c.SchemaVersion != 1 {
+		return nil, fmt.Errorf("comparison.json: schema_version %d, want 1", c.SchemaVersion)
+	}
+	okVerdict := map[string]bool{"pass": true, "warn": true, "fail": true}
+	if !okVerdict[c.Outcome.Verdict] {
+		return nil, fmt.Errorf("comparison.json: verdict %q", c.Outcome.Verdict)
+	}
+	if len(c.Scenario) > 200 || len(c.Outcome.Headline) > 4000 || len(c.Environment) > 4000 || len(c.Outcome.Results) > 10000 {
+		return nil, fmt.Errorf("comparison.json: a field is too long")
+	}
+	metricRe := regexp.MustCompile(`^[a-z0-9_.]{1,64}$`)
+	for i, r := range c.Outcome.Results {
+		if !okVerdict[r.Verdict] || !metricRe.MatchString(r.Metric) || r.Level < 1 || r.Level > 10000 {
+			return nil, fmt.Errorf("comparison.json: result %d is not a valid result", i)
+		}
+		if r.ChangePct != nil && (math.IsNaN(*r.ChangePct) || math.IsInf(*r.ChangePct, 0)) || r.P < 0 || r.P > 1 || math.IsNaN(r.P) {
+			return nil, fmt.Errorf("comparison.json: result %d has numbers out of range", i)
+		}
+	}
+	for _, sha := range expectSHAs {
+		if !shaRe.MatchString(sha) {
+			return nil, fmt.Errorf("expected commit %q is not a SHA", sha)
+		}
+		if !bytes.Contains(data, []byte(sha)) {
+			return nil, fmt.Errorf("comparison.json does not name commit %s", sha)
+		}
+	}
+	return &c, nil
+}

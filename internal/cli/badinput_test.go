@@ -1,0 +1,100 @@
+package cli
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// The bad-input catalogue: every entry exits 2 with a message that says what
+// was wrong, with file:line where there is a file.
+func TestBadInputCatalogue(t *testing.T) {
+	dir := t.TempDir()
+	file := func(name, body string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	ok := "name: ok\nworkload: {classes: [{input_tokens: 10, output_tokens: 5}]}\nload: {rate: 1}\nphases: {measure: {requests: 1}}\n"
+	with := func(name, from, to string) string {
+		if !strings.Contains(ok, from) {
+			t.Fatalf("%s: %q not in the base scenario", name, from)
+		}
+		return file(name+".yaml", strings.Replace(ok, from, to, 1))
+	}
+	notRun := t.TempDir()
+	os.WriteFile(filepath.Join(notRun, "meta.json"), []byte("{not json"), 0o644)
+	cases := []struct {
+		name string
+		args []string
+		want string // in stderr; for files also "FILE:LINE"
+		line bool
+	}{
+		{"malformed YAML", []string{"validate", file("syntax.yaml", "name: x\nload:\n  rate: 1\n   concurrency: 2\n")}, "YAML syntax", true},
+		{"tab indentation", []string{"validate", file("tabs.yaml", "name: x\nload:\n\trate: 1\n")}, "YAML syntax", true},
+		{"unknown key", []string{"validate", with("unknown", "load: {rate: 1}", "load: {rat: 1}")}, `did you mean "rate"`, true},
+		{"unknown top-level key", []string{"validate", with("top", "name: ok", "name: ok\nworklaod: {}")}, `did you mean "workload"`, true},
+		{"wrong type", []string{"validate", with("type", "rate: 1", "rate: fast")}, "expected a number", true},
+		{"list for a number", []string{"validate", with("list", "rate: 1", "rate: [1]")}, "expected a number", true},
+		{"negative rate", []string{"validate", with("negrate", "rate: 1", "rate: -2")}, "must be > 0", true},
+		{"zero rate", []string{"validate", with("zerorate", "rate: 1", "rate: 0")}, "must be > 0", true},
+		{"zero duration", []string{"validate", with("zerodur", "measure: {requests: 1}", "measure: {duration: 0s}")}, "longer than zero", true},
+		{"bad duration", []string{"validate", with("baddur", "measure: {requests: 1}", "measure: {duration: 5 minutes}")}, "duration such as", true},
+		{"negative requests", []string{"validate", with("negreq", "requests: 1", "requests: -1")}, "must be ≥ 0", true},
+		{"impossible uniform", []string{"validate", with("uniform", "input_tokens: 10", "input_tokens: {dist: uniform, min: 50, max: 10}")}, "must be ≥ min", true},
+		{"unknown distribution", []string{"validate", with("dist", "input_tokens: 10", "input_tokens: {dist: zipf}")}, "must be one of fixed", true},
+		{"key the dist does not use", []string{"validate", with("distkey", "input_tokens: 10", "input_tokens: {dist: fixed, value: 10, sigma: 1}")}, "is not used by dist", true},
+		{"zero tokens", []string{"validate", with("zerotok", "output_tokens: 5", "output_tokens: 0")}, "≥ 1 token", true},
+		{"prefix longer than input", []string{"validate", with("prefix", "output_tokens: 5}", "output_tokens: 5, shared_prefix: {tokens: 10, distinct: 1}}")}, "leave room", true},
+		{"rate and concurrency", []string{"validate", with("both", "rate: 1", "rate: 1, concurrency: 2")}, "not both", true},
+		{"levels without mode", []string{"validate", with("levels", "rate: 1", "levels: [1, 2]")}, "needs mode", true},
+		{"fractional concurrency", []string{"validate", with("frac", "load: {rate: 1}", "load: {mode: closed, levels: [1.5]}")}, "whole number", true},
+		{"burstiness without gamma", []string{"validate", with("burst", "rate: 1", "rate: 1, burstiness: 0.5")}, "only applies to arrival: gamma", true},
+		{"bad engine kind", []string{"validate", with("kind", "name: ok", "name: ok\nengine: {kind: tgi}")}, `must be "sim"`, true},
+		{"endpoint without url", []string{"validate", with("nourl", "name: ok", "name: ok\nengine: {kind: endpoint}")}, "needs url", true},
+		{"credentials in url", []string{"validate", with("creds", "name: ok", `name: ok
+engine: {kind: endpoint, url: "http://u:p@h"}`)}, "must not carry credentials", true},
+		{"api key in the file", []string{"validate", with("key", "name: ok", "name: ok\nengine: {kind: endpoint, url: \"http://h\", api_key_env: \"sk-abc def\"}")}, "name of an environment variable", true},
+		{"unknown profile", []string{"validate", with("profile", "name: ok", "name: ok\nengine: {kind: sim, profile: tpu/llama}")}, "unknown simulator profile", true},
+		{"bad gate metric", []string{"validate", with("gate", "name: ok", "name: ok\ngate: {metrics: [{name: speed, warn_pct: 1, fail_pct: 2}]}")}, "not a summary metric", true},
+		{"percentile 100", []string{"validate", with("pct", "name: ok", "name: ok\npercentiles: [100]")}, "between 0 and 100", true},
+		{"non-UTF-8 text", []string{"validate", file("latin1.yaml", "name: caf\xe9\n")}, "not valid UTF-8", true},
+		{"empty file", []string{"validate", file("empty.yaml", "")}, "the file is empty", true},
+		{"missing file", []string{"run", filepath.Join(dir, "nope.yaml")}, "no such file", false},
+		{"unknown command", []string{"frobnicate"}, "unknown command", false},
+		{"unknown flag", []string{"run", "--turbo", file("ok.yaml", ok)}, "unknown flag", false},
+		{"bad label", []string{"run", file("ok2.yaml", ok), "--label", "a b"}, "--label", false},
+		{"zero trials", []string{"run", file("ok3.yaml", ok), "--trials", "0"}, "--trials", false},
+		{"report of no folder", []string{"report", filepath.Join(dir, "missing-run")}, "not a run folder", false},
+		{"report of a broken folder", []string{"report", notRun}, "not a run folder", false},
+		{"report format", []string{"report", notRun, "--format", "pdf"}, "formats are", false},
+		{"compare without candidate", []string{"compare", "--baseline", notRun}, "--candidate", false},
+		{"compare of broken folders", []string{"compare", "--baseline", notRun, "--candidate", notRun}, "not a run folder", false},
+		{"ab without repo", []string{"ab", file("ok4.yaml", ok)}, "--vllm-repo", false},
+		{"sim with a bad value", []string{"sim", "serve", "m", "--gpu-memory-utilization", "1.5"}, "gpu_memory_utilization", false},
+	}
+	if len(cases) < 30 {
+		t.Fatalf("the catalogue has %d entries", len(cases))
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			r := run(t, context.Background(), nil, c.args...)
+			if r.code != ExitUsage {
+				t.Errorf("exit %d, want 2\n%s", r.code, r.stderr)
+			}
+			if !strings.Contains(r.stderr, c.want) {
+				t.Errorf("stderr lacks %q:\n%s", c.want, r.stderr)
+			}
+			if c.line {
+				f := c.args[len(c.args)-1]
+				if !strings.Contains(r.stderr, f+":") {
+					t.Errorf("no file:line in:\n%s", r.stderr)
+				}
+			}
+		})
+	}
+}

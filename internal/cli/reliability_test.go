@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -131,7 +132,7 @@ func TestFaultSuiteHTTP(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			n := 0
+			var n atomic.Int64
 			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				switch r.URL.Path {
 				case "/v1/models":
@@ -141,8 +142,7 @@ func TestFaultSuiteHTTP(t *testing.T) {
 						c.metrics(w, r)
 					}
 				case "/v1/completions":
-					n++
-					c.completion(w, n)
+					c.completion(w, int(n.Add(1)))
 				default:
 					http.NotFound(w, r)
 				}

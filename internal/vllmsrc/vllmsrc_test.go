@@ -1,0 +1,88 @@
+package vllmsrc
+
+import (
+	"context"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func git_(t *testing.T, dir string, args ...string) string {
+	t.Helper()
+	cmd := exec.Command("git", args...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "GIT_AUTHOR_NAME=t", "GIT_AUTHOR_EMAIL=t@t", "GIT_COMMITTER_NAME=t", "GIT_COMMITTER_EMAIL=t@t")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("git %v: %v %s", args, err, out)
+	}
+	return strings.TrimSpace(string(out))
+}
+
+func TestResolveWorktreeInstall(t *testing.T) {
+	ctx := context.Background()
+	repo := t.TempDir()
+	git_(t, repo, "init", "-q", "-b", "main")
+	os.WriteFile(filepath.Join(repo, "f"), []byte("1"), 0o644)
+	git_(t, repo, "add", "f")
+	git_(t, repo, "commit", "-q", "-m", "one")
+	one := git_(t, repo, "rev-parse", "HEAD")
+	git_(t, repo, "checkout", "-q", "-b", "pr")
+	os.WriteFile(filepath.Join(repo, "f"), []byte("2"), 0o644)
+	git_(t, repo, "commit", "-q", "-am", "two")
+	two := git_(t, repo, "rev-parse", "HEAD")
+	git_(t, repo, "checkout", "-q", "main")
+	os.WriteFile(filepath.Join(repo, "g"), []byte("3"), 0o644)
+	git_(t, repo, "add", "g")
+	git_(t, repo, "commit", "-q", "-m", "three")
+
+	if sha, err := Resolve(ctx, repo, "pr", ""); err != nil || sha != two {
+		t.Fatalf("pr: %s %v", sha, err)
+	}
+	if sha, err := Resolve(ctx, repo, "merge-base:main", two); err != nil || sha != one {
+		t.Fatalf("merge-base: %s %v", sha, err)
+	}
+	if _, err := Resolve(ctx, repo, "nope", ""); err == nil {
+		t.Error("an unknown ref must fail")
+	}
+	work := t.TempDir()
+	wt, err := Worktree(ctx, repo, work, two)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(filepath.Join(wt, "f")); string(b) != "2" {
+		t.Errorf("the worktree holds %q", b)
+	}
+	if again, err := Worktree(ctx, repo, work, two); err != nil || again != wt {
+		t.Errorf("reuse: %s %v", again, err)
+	}
+	env := EnvDir(work, two)
+	log := filepath.Join(t.TempDir(), "install.log")
+	cmd := `echo installing; mkdir -p "$PERFGATE_ENV_DIR/bin"; cat f > "$PERFGATE_ENV_DIR/bin/marker"`
+	if reused, err := Install(ctx, "candidate", two, wt, env, cmd, log); err != nil || reused {
+		t.Fatalf("install: %v %v", reused, err)
+	}
+	if b, _ := os.ReadFile(filepath.Join(env, "bin", "marker")); string(b) != "2" {
+		t.Errorf("the install ran elsewhere: %q", b)
+	}
+	if reused, err := Install(ctx, "candidate", two, wt, env, cmd, log); err != nil || !reused {
+		t.Errorf("the same command must reuse the environment: %v %v", reused, err)
+	}
+	if reused, _ := Install(ctx, "candidate", two, wt, env, cmd+" # changed", log); reused {
+		t.Error("a changed command must install again")
+	}
+	_, err = Install(ctx, "baseline", one, wt, t.TempDir(), "echo nope; exit 3", log)
+	var ie *InstallError
+	if !errors.As(err, &ie) || ie.Side != "baseline" || !strings.Contains(ie.Tail, "nope") {
+		t.Errorf("failure: %v", err)
+	}
+	if err := Clean(ctx, repo, work); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(wt); !os.IsNotExist(err) {
+		t.Error("Clean must remove the worktrees")
+	}
+}

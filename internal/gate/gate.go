@@ -14,7 +14,6 @@ package gate
 
 import (
 	"math"
-	"slices"
 	"strings"
 
 	"github.com/perfgate/perfgate/internal/stats"
@@ -92,12 +91,6 @@ type Outcome struct {
 	Notes    []string `json:"notes,omitempty"`
 }
 
-func median(xs []float64) float64 {
-	s := slices.Clone(xs)
-	slices.Sort(s)
-	return stats.Quantile(s, 0.5)
-}
-
 func cv(xs []float64) float64 {
 	if len(xs) < 2 {
 		return 0
@@ -132,7 +125,7 @@ func Decide(inputs []Input, r Rules) Outcome {
 	for i, in := range inputs {
 		x := Result{Level: in.Level, Metric: in.Metric, Baseline: in.Baseline, Candidate: in.Candidate,
 			N: [2]int{len(in.Baseline), len(in.Candidate)}}
-		x.BaselineMedian, x.CandMedian = median(in.Baseline), median(in.Candidate)
+		x.BaselineMedian, x.CandMedian = stats.Median(in.Baseline), stats.Median(in.Candidate)
 		if HigherIsBetter(in.Metric) {
 			x.P, x.PBetter = stats.UTestLess(in.Baseline, in.Candidate), stats.UTestGreater(in.Baseline, in.Candidate)
 		} else {

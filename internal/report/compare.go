@@ -262,8 +262,7 @@ func explain(base, cand []Trial, levels []int) []Change {
 		if len(xs) == 0 {
 			return 0, false
 		}
-		slices.Sort(xs)
-		return xs[len(xs)/2], true
+		return stats.Median(xs), true
 	}
 	var out []Change
 	for _, lv := range levels {
@@ -280,22 +279,13 @@ func explain(base, cand []Trial, levels []int) []Change {
 			out = append(out, Change{Level: lv, What: f.what, Baseline: b, Candidate: c, Factor: factor})
 		}
 		// schedule delay: how late the client sent, per side
-		b, c := medianOf(values(base, lv-1, "p99_schedule_delay_ms")), medianOf(values(cand, lv-1, "p99_schedule_delay_ms"))
+		b, c := stats.Median(values(base, lv-1, "p99_schedule_delay_ms")), stats.Median(values(cand, lv-1, "p99_schedule_delay_ms"))
 		if b > 0 && c > 0 && max(b, c) >= 1 { // below a millisecond it is noise, not a cause
 			out = append(out, Change{Level: lv, What: "client p99 schedule delay ms", Baseline: b, Candidate: c, Factor: c / b})
 		}
 	}
 	sort.SliceStable(out, func(i, j int) bool { return magnitude(out[i].Factor) > magnitude(out[j].Factor) })
 	return out
-}
-
-func medianOf(xs []float64) float64 {
-	if len(xs) == 0 {
-		return 0
-	}
-	s := slices.Clone(xs)
-	slices.Sort(s)
-	return s[len(s)/2]
 }
 
 func magnitude(f float64) float64 {
@@ -502,7 +492,7 @@ func compareCharts(c *Comparison, base, cand []Trial) map[string]plot.Chart {
 			if len(xs) == 0 || len(xs) != len(ys) {
 				continue
 			}
-			mx, my = append(mx, medianOf(xs)), append(my, medianOf(ys))
+			mx, my = append(mx, stats.Median(xs)), append(my, stats.Median(ys))
 			l, h := stats.MedianCI(ys, 0.95)
 			lo, hi = append(lo, l), append(hi, h)
 			dx, dy = append(dx, xs...), append(dy, ys...)

@@ -31,6 +31,14 @@ func Quantile(sorted []float64, q float64) float64 {
 	return sorted[lo] + (sorted[hi]-sorted[lo])*frac
 }
 
+// Median is the median of xs (numpy's, averaging the middle two), without
+// changing xs; NaN for none.
+func Median(xs []float64) float64 {
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	return Quantile(s, 0.5)
+}
+
 // Summary is mean, population standard deviation (numpy's np.std) and the
 // requested percentiles of a sample.
 type Summary struct {

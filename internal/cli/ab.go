@@ -35,6 +35,8 @@ type abOpts struct {
 	grace                  time.Duration
 	baseURL, candURL       string
 	crossover              bool
+	profile                string
+	trialsSet              bool
 }
 
 func newABCmd(env Env, log *slog.Logger) *cobra.Command {
@@ -74,6 +76,7 @@ Exit codes: 0 pass or warn, 3 fail, 1 error (install, start), 2 bad usage.`,
 			return nil
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
+			o.trialsSet = cmd.Flags().Changed("trials")
 			return runAB(cmd.Context(), env, log, args, o)
 		},
 	}
@@ -91,6 +94,7 @@ Exit codes: 0 pass or warn, 3 fail, 1 error (install, start), 2 bad usage.`,
 	f.DurationVar(&o.grace, "grace", 5*time.Second, "after Ctrl-C, how long requests in flight may finish")
 	f.StringVar(&o.baseURL, "baseline-url", "", "endpoint mode: the baseline deployment's base address (no source, no install)")
 	f.StringVar(&o.candURL, "candidate-url", "", "endpoint mode: the candidate deployment's base address")
+	f.StringVar(&o.profile, "profile", "pr", "pr, or release: 10 trials per side unless --trials, alpha 0.01, two-sided review of large improvements")
 	f.BoolVar(&o.crossover, "crossover", false, "two GPUs: run baseline and candidate at once, on GPU 0 and 1, swapping GPUs every round")
 	return cmd
 }
@@ -126,6 +130,15 @@ func runAB(ctx context.Context, env Env, log *slog.Logger, files []string, o abO
 		return usagef("endpoint mode benchmarks running deployments: --vllm-repo and --crossover do not apply")
 	case !endpoints && (o.repo == "" || o.baseRef == "" || o.candRef == ""):
 		return usagef("ab needs --vllm-repo, --baseline and --candidate (or --baseline-url and --candidate-url)")
+	}
+	switch o.profile {
+	case "", "pr":
+	case "release":
+		if !o.trialsSet {
+			o.trials = 10
+		}
+	default:
+		return usagef("--profile is pr or release, got %q", o.profile)
 	}
 	if o.trials < 1 {
 		return usagef("--trials must be at least 1")
@@ -397,7 +410,7 @@ func runABScenario(ctx context.Context, env Env, log *slog.Logger, s *scenario.S
 	}
 	stop()
 	res.Notes = append(res.Notes, engineTimeNote(base, cand))
-	return finishAB(env, sdir, res)
+	return finishAB(env, sdir, res, o.profile == "release")
 }
 
 func engineTimeNote(base, cand *side) string {
@@ -407,7 +420,7 @@ func engineTimeNote(base, cand *side) string {
 
 // finishAB compares a scenario's baseline and candidate trials and writes
 // the comparison beside them.
-func finishAB(env Env, sdir string, res abScenario) (abScenario, error) {
+func finishAB(env Env, sdir string, res abScenario, release bool) (abScenario, error) {
 	bt, err := report.LoadTrials([]string{filepath.Join(sdir, "baseline")})
 	if err != nil {
 		return res, err
@@ -416,7 +429,7 @@ func finishAB(env Env, sdir string, res abScenario) (abScenario, error) {
 	if err != nil {
 		return res, err
 	}
-	c, err := report.Compare(bt, ct, false)
+	c, err := report.Compare(bt, ct, report.CompareOptions{Release: release})
 	if err != nil {
 		return res, err
 	}
@@ -543,7 +556,7 @@ func runABEndpoints(ctx context.Context, env Env, log *slog.Logger, scenarios []
 				}
 			}
 		}
-		res, err := finishAB(env, sdir, res)
+		res, err := finishAB(env, sdir, res, o.profile == "release")
 		plan.Scenarios = append(plan.Scenarios, res)
 		if err != nil {
 			return err
@@ -602,5 +615,5 @@ func runCrossover(ctx context.Context, env Env, log *slog.Logger, s *scenario.Sc
 		}
 	}
 	res.Notes = append(res.Notes, engineTimeNote(base, cand))
-	return finishAB(env, sdir, res)
+	return finishAB(env, sdir, res, o.profile == "release")
 }

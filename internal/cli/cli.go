@@ -151,7 +151,7 @@ works on a laptop without a GPU.`,
 	}
 	root.Args = func(cmd *cobra.Command, args []string) error {
 		if len(args) > 0 {
-			return &argsError{fmt.Sprintf("unknown command %q; perfgate's commands are: run, validate, report, compare, ab, sim", args[0])}
+			return &argsError{fmt.Sprintf("unknown command %q; perfgate's commands are: run, validate, report, compare, ab, history, sim", args[0])}
 		}
 		return nil
 	}
@@ -169,7 +169,7 @@ works on a laptop without a GPU.`,
 		}
 	}
 	log := slog.New(slog.NewTextHandler(env.Stderr, &slog.HandlerOptions{Level: logLevel}))
-	root.AddCommand(newRunCmd(env, log), newValidateCmd(env), newSimCmd(env, log), newReportCmd(env), newCompareCmd(env), newABCmd(env, log))
+	root.AddCommand(newRunCmd(env, log), newValidateCmd(env), newSimCmd(env, log), newReportCmd(env), newCompareCmd(env), newABCmd(env, log), newHistoryCmd(env))
 	return root
 }
 

@@ -20,6 +20,7 @@ func newCompareCmd(env Env) *cobra.Command {
 	var base, cand []string
 	var out string
 	var allowEnv, failOnWarn bool
+	var profile string
 	cmd := &cobra.Command{
 		Use:   "compare --baseline DIR... --candidate DIR...",
 		Short: "Decide with statistics whether the candidate regressed",
@@ -51,6 +52,9 @@ Exit codes: 0 pass or warn, 3 fail (or warn with --fail-on-warn), 2 bad input.`,
 			if len(base) == 0 || len(cand) == 0 {
 				return usagef("compare needs --baseline DIR... and --candidate DIR...")
 			}
+			if profile != "" && profile != "pr" && profile != "release" {
+				return usagef("--profile is pr or release, got %q", profile)
+			}
 			bt, err := report.LoadTrials(base)
 			if err != nil {
 				return asUsage(err)
@@ -59,7 +63,7 @@ Exit codes: 0 pass or warn, 3 fail (or warn with --fail-on-warn), 2 bad input.`,
 			if err != nil {
 				return asUsage(err)
 			}
-			c, err := report.Compare(bt, ct, allowEnv)
+			c, err := report.Compare(bt, ct, report.CompareOptions{AllowEnvMismatch: allowEnv, Release: profile == "release"})
 			if err != nil {
 				return asUsage(err)
 			}
@@ -85,6 +89,7 @@ Exit codes: 0 pass or warn, 3 fail (or warn with --fail-on-warn), 2 bad input.`,
 	cmd.Flags().StringVarP(&out, "out", "o", "", "directory for comparison.json, comparison.md and plots (default ./comparison)")
 	cmd.Flags().BoolVar(&allowEnv, "allow-env-mismatch", false, "compare runs from different GPUs, drivers or simulator profiles anyway")
 	cmd.Flags().BoolVar(&failOnWarn, "fail-on-warn", false, "exit 3 on warn too")
+	cmd.Flags().StringVar(&profile, "profile", "pr", "pr, or release: alpha 0.01 and two-sided review of large improvements")
 	return cmd
 }
 

@@ -38,6 +38,9 @@ type Rules struct {
 	MinTrials int
 	Conf      float64 // confidence level of intervals; default 0.95
 	Metrics   []Rule
+	// TwoSided (the release profile) also warns on a significant improvement
+	// beyond the fail threshold: an unexplained large change deserves review.
+	TwoSided bool
 }
 
 // HigherIsBetter reports the direction of a metric.
@@ -182,6 +185,9 @@ func Decide(inputs []Input, r Rules) Outcome {
 		// Improvements: the better-direction test, Bonferroni over the gating metrics.
 		if x.CanBeSignif && x.PBetter*float64(len(gatingIdx)) <= r.Alpha && -x.WorsePct > x.WarnPct {
 			x.Improved, x.Reason = true, "significantly better"
+			if r.TwoSided && -x.WorsePct > x.FailPct {
+				x.Verdict, x.Reason = Warn, "significantly better by more than the fail threshold: unexplained, review it"
+			}
 		}
 		out.Verdict = worst(out.Verdict, x.Verdict)
 	}

@@ -3,6 +3,7 @@ package gate
 import (
 	"math"
 	"math/rand/v2"
+	"strings"
 	"testing"
 )
 
@@ -121,5 +122,19 @@ func TestNoiseFlag(t *testing.T) {
 	r := Decide([]Input{noisy}, Rules{Alpha: 0.05, MinTrials: 4, Metrics: []Rule{{"median_tpot_ms", 3, 5}}}).Results[0]
 	if !r.BelowNoise || r.NoisePct < 3 {
 		t.Errorf("a 5 %% threshold under ~6 %% noise must be flagged: %+v", r)
+	}
+}
+
+func TestReleaseProfileReviewsLargeImprovements(t *testing.T) {
+	b := []float64{100, 101, 99, 100.5, 99.5, 100.2}
+	c := []float64{120, 121, 119, 120.5, 119.5, 120.2}
+	in := []Input{{Level: 1, Metric: "output_throughput", Baseline: b, Candidate: c}}
+	rules := Rules{Alpha: 0.01, MinTrials: 4, Metrics: []Rule{{"output_throughput", 2, 3}}}
+	if r := Decide(in, rules).Results[0]; r.Verdict != Pass || !r.Improved {
+		t.Errorf("one-sided: %+v", r)
+	}
+	rules.TwoSided = true
+	if r := Decide(in, rules).Results[0]; r.Verdict != Warn || !r.Improved || !strings.Contains(r.Reason, "review") {
+		t.Errorf("release: %+v", r)
 	}
 }

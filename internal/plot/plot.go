@@ -50,6 +50,7 @@ type Chart struct {
 	Series                []Series
 	LogY                  bool
 	YMin                  *float64 // fix the lower bound (0 for rates)
+	XTicks                []string // labels of x = 0, 1, 2, … (commits of a trend), thinned to fit
 }
 
 // Lanes are charts stacked on one shared time axis (a timeline).
@@ -126,6 +127,16 @@ func (c Chart) build() (*gplot.Plot, error) {
 		if s.Label != "" {
 			p.Legend.Add(s.Label, thumb...)
 		}
+	}
+	if len(c.XTicks) > 0 {
+		step := max(1, len(c.XTicks)/12)
+		var ticks []gplot.Tick
+		for i, l := range c.XTicks {
+			if i%step == 0 {
+				ticks = append(ticks, gplot.Tick{Value: float64(i), Label: l})
+			}
+		}
+		p.X.Tick.Marker = gplot.ConstantTicks(ticks)
 	}
 	if c.YMin != nil {
 		p.Y.Min = *c.YMin

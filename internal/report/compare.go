@@ -72,6 +72,9 @@ func loadTrial(dir string) (Trial, error) {
 	return t, nil
 }
 
+// EnvKey is what must match for two trials to be compared.
+func EnvKey(t Trial) string { return envKey(t) }
+
 // envKey is what must match for a comparison to mean something: the
 // hardware, its driver, and for the simulator its profile.
 func envKey(t Trial) string {
@@ -125,8 +128,17 @@ type Change struct {
 	Factor    float64 `json:"factor"` // candidate / baseline (Inf from zero)
 }
 
+// CompareOptions change how a comparison decides.
+type CompareOptions struct {
+	AllowEnvMismatch bool
+	// Release is the release profile: alpha 0.01 (or the scenario's when
+	// stricter) and two-sided review of large improvements.
+	Release bool
+}
+
 // Compare checks that the sides are alike and decides.
-func Compare(base, cand []Trial, allowEnvMismatch bool) (*Comparison, error) {
+func Compare(base, cand []Trial, o CompareOptions) (*Comparison, error) {
+	allowEnvMismatch := o.AllowEnvMismatch
 	if len(base) == 0 || len(cand) == 0 {
 		return nil, &MismatchError{"both sides need at least one trial"}
 	}
@@ -155,6 +167,11 @@ func Compare(base, cand []Trial, allowEnvMismatch bool) (*Comparison, error) {
 	}
 	g := s.Gate
 	c.Rules = gate.Rules{Alpha: g.Alpha, MinTrials: g.MinTrials}
+	if o.Release {
+		c.Rules.Alpha = min(c.Rules.Alpha, 0.01)
+		c.Rules.TwoSided = true
+		c.Notes = append(c.Notes, "release profile: alpha 0.01, and significant improvements beyond a fail threshold are flagged for review")
+	}
 	for _, m := range g.Metrics {
 		c.Rules.Metrics = append(c.Rules.Metrics, gate.Rule{Metric: m.Name, WarnPct: m.WarnPct, FailPct: m.FailPct})
 	}
@@ -205,6 +222,9 @@ func values(ts []Trial, level int, metric string) []float64 {
 	}
 	return out
 }
+
+// LevelValue is a level's value of a gateable metric.
+func LevelValue(l record.Level, metric string) (float64, bool) { return levelValue(l, metric) }
 
 func levelValue(l record.Level, metric string) (float64, bool) {
 	switch metric {

@@ -28,7 +28,7 @@ func TestValidateComparison(t *testing.T) {
 	must(t, err)
 	cand, err := LoadTrials([]string{b})
 	must(t, err)
-	c, err := Compare(base, cand, false)
+	c, err := Compare(base, cand, CompareOptions{})
 	must(t, err)
 	out := t.TempDir()
 	must(t, WriteComparison(c, base, cand, out))

@@ -1,0 +1,349 @@
+package cli
+
+import (
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/perfgate/perfgate/internal/history"
+	"github.com/perfgate/perfgate/internal/plot"
+	"github.com/perfgate/perfgate/internal/record"
+	"github.com/perfgate/perfgate/internal/report"
+	"github.com/perfgate/perfgate/internal/stats"
+)
+
+func newHistoryCmd(env Env) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "history",
+		Short: "Track results over commits and find where a metric stepped",
+		Long: `history keeps one point per commit, scenario, level and gating metric (the
+median over trials) in a store: a directory of JSON Lines files, or git:BRANCH,
+an orphan branch of a local git repository (--repo, default .). docs/history.md
+describes the format and the checks.`,
+		Example: `  perfgate history add runs/20261128T180239Z_ab --store perf-history
+  perfgate history check --store perf-history
+  perfgate history plot --store git:perf-history --out /tmp/trends`,
+		Args: exactArgs(0, "a subcommand (add, check or plot)"),
+		RunE: func(cmd *cobra.Command, args []string) error { return cmd.Help() },
+	}
+	var store, repo string
+	cmd.PersistentFlags().StringVar(&store, "store", "", "a directory, or git:BRANCH (required)")
+	cmd.PersistentFlags().StringVar(&repo, "repo", ".", "the git repository of a git: store")
+	open := func() (history.Store, error) {
+		s, err := history.Open(store, repo)
+		if err != nil {
+			return nil, usagef("%v", err)
+		}
+		return s, nil
+	}
+
+	var commit, branch string
+	add := &cobra.Command{
+		Use:   "add RUN_OR_AB_DIR... --store STORE",
+		Short: "Append the results of run folders (or an ab folder's candidate) to the store",
+		Long: `add appends, per scenario, level and gating metric, the median over the trials
+of a run folder, a folder of trial-NN folders, or an ab folder (its candidate
+side), with the commit (from meta.json; --commit overrides), time, branch and the
+environment fingerprint. Appending the same run again adds nothing.`,
+		Example: `  perfgate history add runs/20261128T180239Z_ab --store perf-history --branch main`,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				return &argsError{"perfgate history add expects at least one folder"}
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			st, err := open()
+			if err != nil {
+				return err
+			}
+			var pts []history.Point
+			for _, dir := range args {
+				p, err := pointsOf(dir, commit, branch)
+				if err != nil {
+					return asUsage(err)
+				}
+				pts = append(pts, p...)
+			}
+			n, err := st.Append(cmd.Context(), pts)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(env.Stdout, "added %d point(s) to %s (%d already there)\n", n, store, len(pts)-n)
+			return nil
+		},
+	}
+	add.Flags().StringVar(&commit, "commit", "", "the commit the results belong to (default: meta.json's)")
+	add.Flags().StringVar(&branch, "branch", "", "the branch to record")
+
+	var scen, out, profile string
+	var o history.Options
+	check := &cobra.Command{
+		Use:   "check --store STORE [--scenario S]",
+		Short: "Is the newest point a regression? Where did each metric step?",
+		Long: `check compares, per series (scenario, level, metric and environment), the newest
+point with a Student-t prediction interval over the last --window points before
+it, and finds change points over the whole series by E-divisive means with a
+Welch t-test (Hunter / Apache Otava's method), a minimum step and a minimum
+segment length, naming the first commit of each new segment. It prints markdown
+(and writes history.md and history.json with --out) and exits 3 when the newest
+point regressed. --profile release makes the bands two-sided for review.`,
+		Example: `  perfgate history check --store perf-history --scenario quickstart`,
+		Args:    exactArgs(0, "no arguments"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			st, err := open()
+			if err != nil {
+				return err
+			}
+			pts, err := st.Load(cmd.Context())
+			if err != nil {
+				return err
+			}
+			pts = filterScenario(pts, scen)
+			if len(pts) == 0 {
+				return usagef("the store has no points%s", forScenario(scen))
+			}
+			if profile == "release" {
+				o.TwoSided = true
+			} else if profile != "" && profile != "pr" {
+				return usagef("--profile is pr or release, got %q", profile)
+			}
+			res := history.Check(pts, o)
+			md := historyMarkdown(res, o)
+			fmt.Fprint(env.Stdout, md)
+			if out != "" {
+				if err := os.MkdirAll(out, 0o755); err != nil {
+					return err
+				}
+				if err := record.WriteFileAtomic(filepath.Join(out, "history.md"), []byte(md)); err != nil {
+					return err
+				}
+				if err := record.WriteJSONAtomic(filepath.Join(out, "history.json"), cleanResults(res)); err != nil {
+					return err
+				}
+			}
+			for _, r := range res {
+				if r.Regressed {
+					return &regressionError{fmt.Sprintf("the newest point of %s level %d %s is outside the band of recent history", r.Series.Scenario, r.Series.Level, r.Series.Metric)}
+				}
+			}
+			return nil
+		},
+	}
+	check.Flags().StringVar(&scen, "scenario", "", "only this scenario")
+	check.Flags().StringVar(&out, "out", "", "also write history.md and history.json here")
+	check.Flags().IntVar(&o.Window, "window", 30, "points of recent history for the band")
+	check.Flags().Float64Var(&o.MinMagnitude, "min-change", 0.03, "smallest relative step that counts")
+	check.Flags().IntVar(&o.MinSegment, "min-segment", 5, "shortest segment between change points")
+	check.Flags().StringVar(&profile, "profile", "", "release: two-sided (unexplained improvements are flagged for review)")
+
+	var plotOut string
+	plotCmd := &cobra.Command{
+		Use:     "plot --store STORE --out DIR [--scenario S]",
+		Short:   "Trend charts per metric, with the band and the change points",
+		Example: `  perfgate history plot --store perf-history --out /tmp/trends`,
+		Args:    exactArgs(0, "no arguments"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if plotOut == "" {
+				return usagef("history plot needs --out DIR")
+			}
+			st, err := open()
+			if err != nil {
+				return err
+			}
+			pts, err := st.Load(cmd.Context())
+			if err != nil {
+				return err
+			}
+			pts = filterScenario(pts, scen)
+			if len(pts) == 0 {
+				return usagef("the store has no points%s", forScenario(scen))
+			}
+			if err := os.MkdirAll(plotOut, 0o755); err != nil {
+				return err
+			}
+			n := 0
+			for _, r := range history.Check(pts, history.Options{}) {
+				c := trendChart(pts, r)
+				name := strings.NewReplacer("/", "-", " ", "-", ":", "-").Replace(fmt.Sprintf("trend-%s-l%d-%s", r.Series.Scenario, r.Series.Level, r.Series.Metric))
+				if n > 0 && r.Series.Env != "" {
+					name += fmt.Sprintf("-%d", n)
+				}
+				for ext, f := range map[string]func() ([]byte, error){".svg": c.SVG, ".png": c.PNG} {
+					b, err := f()
+					if err != nil {
+						return err
+					}
+					if err := record.WriteFileAtomic(filepath.Join(plotOut, name+ext), b); err != nil {
+						return err
+					}
+				}
+				n++
+			}
+			fmt.Fprintf(env.Stdout, "wrote %d trend chart(s) to %s\n", n, plotOut)
+			return nil
+		},
+	}
+	plotCmd.Flags().StringVar(&plotOut, "out", "", "directory for the charts")
+	plotCmd.Flags().StringVar(&scen, "scenario", "", "only this scenario")
+	cmd.AddCommand(add, check, plotCmd)
+	return cmd
+}
+
+func forScenario(s string) string {
+	if s == "" {
+		return ""
+	}
+	return " for scenario " + s
+}
+
+func filterScenario(pts []history.Point, s string) []history.Point {
+	if s == "" {
+		return pts
+	}
+	var out []history.Point
+	for _, p := range pts {
+		if p.Scenario == s {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// pointsOf turns a run folder, a trials folder or an ab folder into points.
+func pointsOf(dir, commit, branch string) ([]history.Point, error) {
+	var sets [][]string // trial dirs, one set per scenario
+	if _, err := os.Stat(filepath.Join(dir, "ab.json")); err == nil {
+		subs, _ := filepath.Glob(filepath.Join(dir, "*", "candidate"))
+		for _, s := range subs {
+			sets = append(sets, []string{s})
+		}
+	} else {
+		sets = append(sets, []string{dir})
+	}
+	var out []history.Point
+	for _, set := range sets {
+		trials, err := report.LoadTrials(set)
+		if err != nil {
+			return nil, err
+		}
+		t0 := trials[0]
+		c := commit
+		if c == "" {
+			c = t0.Meta.Git["sha"]
+		}
+		if c == "" {
+			return nil, &report.MismatchError{Reason: fmt.Sprintf("%s: no commit is known (meta.json has none); give --commit SHA", dir)}
+		}
+		b := branch
+		if b == "" {
+			b = t0.Meta.Git["ref"]
+		}
+		for _, l := range t0.Summary.Levels {
+			for _, m := range t0.Scenario.Gate.Metrics {
+				var xs []float64
+				for _, t := range trials {
+					for _, tl := range t.Summary.Levels {
+						if tl.Level == l.Level {
+							if v, ok := report.LevelValue(tl, m.Name); ok && !math.IsNaN(v) {
+								xs = append(xs, v)
+							}
+						}
+					}
+				}
+				if len(xs) == 0 {
+					continue
+				}
+				out = append(out, history.Point{Version: history.FormatVersion, Scenario: t0.Scenario.Name, Level: l.Level + 1, Metric: m.Name,
+					Value: stats.Median(xs), Commit: c, Branch: b, Time: t0.Meta.StartWall, Env: report.EnvKey(t0),
+					RunID: filepath.Base(filepath.Clean(dir)), Trials: len(xs)})
+			}
+		}
+	}
+	return out, nil
+}
+
+func historyMarkdown(res []history.Result, o history.Options) string {
+	var b strings.Builder
+	b.WriteString("# perfgate history\n\n| | scenario | level | metric | points | newest | band | change points |\n| --- | --- | ---: | --- | ---: | ---: | --- | --- |\n")
+	for _, r := range res {
+		mark := "✅"
+		switch {
+		case r.Regressed:
+			mark = "❌"
+		case r.Improved && o.TwoSided:
+			mark = "🔍"
+		}
+		band := "–"
+		if !math.IsNaN(r.BandLow) {
+			band = fmt.Sprintf("%.4g … %.4g", r.BandLow, r.BandHigh)
+		}
+		var cps []string
+		for _, c := range r.ChangePoints {
+			cps = append(cps, fmt.Sprintf("%.12s %+.1f %%", c.Commit, c.ChangePct))
+		}
+		fmt.Fprintf(&b, "| %s | %s | %d | %s | %d | %.4g (%.12s) | %s | %s |\n", mark, r.Series.Scenario, r.Series.Level, r.Series.Metric,
+			r.Points, r.Newest.Value, r.Newest.Commit, band, strings.Join(cps, ", "))
+	}
+	b.WriteString("\n❌ the newest point is outside the band on the worse side; 🔍 outside on the better side (release profile: review it).\n")
+	return b.String()
+}
+
+// cleanResults replaces NaN bands (too little history) by nulls for JSON.
+func cleanResults(res []history.Result) any {
+	type out struct {
+		history.Result
+		BandLow  *float64 `json:"band_low"`
+		BandHigh *float64 `json:"band_high"`
+	}
+	var o []out
+	for _, r := range res {
+		x := out{Result: r}
+		if !math.IsNaN(r.BandLow) {
+			lo, hi := r.BandLow, r.BandHigh
+			x.BandLow, x.BandHigh = &lo, &hi
+		}
+		o = append(o, x)
+	}
+	return o
+}
+
+func trendChart(pts []history.Point, r history.Result) plot.Chart {
+	var ps []history.Point
+	for _, p := range pts {
+		if p.Scenario == r.Series.Scenario && p.Level == r.Series.Level && p.Metric == r.Series.Metric && p.Env == r.Series.Env {
+			ps = append(ps, p)
+		}
+	}
+	sort.SliceStable(ps, func(i, j int) bool { return ps[i].Time.Before(ps[j].Time) })
+	c := plot.Chart{Title: fmt.Sprintf("%s, level %d: %s over commits", r.Series.Scenario, r.Series.Level, r.Series.Metric),
+		XLabel: "commit", YLabel: r.Series.Metric}
+	var x, y []float64
+	lo, hi := math.Inf(1), math.Inf(-1)
+	for i, p := range ps {
+		x, y = append(x, float64(i)), append(y, p.Value)
+		c.XTicks = append(c.XTicks, fmt.Sprintf("%.7s", p.Commit))
+		lo, hi = min(lo, p.Value), max(hi, p.Value)
+	}
+	c.Series = append(c.Series, plot.Series{Label: "median of trials", X: x, Y: y, Glyphs: true})
+	if !math.IsNaN(r.BandLow) && len(x) > 1 {
+		from := float64(max(0, len(x)-1-30))
+		band := []float64{from, float64(len(x) - 1)}
+		c.Series = append(c.Series,
+			plot.Series{Label: "band of recent history", X: band, Y: []float64{r.BandLow, r.BandLow}, Color: 2, Dashed: true},
+			plot.Series{X: band, Y: []float64{r.BandHigh, r.BandHigh}, Color: 2, Dashed: true})
+	}
+	for i, cp := range r.ChangePoints {
+		label := ""
+		if i == 0 {
+			label = "change point"
+		}
+		c.Series = append(c.Series, plot.Series{Label: label, X: []float64{float64(cp.Index) - 0.5, float64(cp.Index) - 0.5}, Y: []float64{lo, hi}, Color: 1})
+	}
+	return c
+}

@@ -1,0 +1,70 @@
+package cli
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// history add / check / plot on run folders: idempotent appends, a git store,
+// and a regression in the newest point found (exit 3).
+func TestHistoryCommands(t *testing.T) {
+	out := t.TempDir()
+	fast := writeScenario(t, strings.Replace(gateScenario, "%s", "", 1))
+	slow := writeScenario(t, strings.Replace(gateScenario, "%s", ", slowdown_decode: 1.20", 1))
+	store := filepath.Join(t.TempDir(), "store")
+	for i := range 8 {
+		f := fast
+		if i == 7 {
+			f = slow
+		}
+		if r := run(t, context.Background(), nil, "run", f, "--out", filepath.Join(out, "r"+string(rune('a'+i)))); r.code != 0 {
+			t.Fatalf("%d %s", r.code, r.stderr)
+		}
+		dir, _ := filepath.Glob(filepath.Join(out, "r"+string(rune('a'+i)), "*"))
+		r := run(t, context.Background(), nil, "history", "add", dir[0], "--store", store, "--commit", strings.Repeat(string(rune('a'+i)), 40), "--branch", "main")
+		if r.code != 0 || !strings.Contains(r.stdout, "added 6 point(s)") {
+			t.Fatalf("add: %d %s %s", r.code, r.stdout, r.stderr)
+		}
+		if i == 0 {
+			if r := run(t, context.Background(), nil, "history", "add", dir[0], "--store", store, "--commit", strings.Repeat("a", 40)); !strings.Contains(r.stdout, "added 0 point(s)") {
+				t.Errorf("adding the same run twice: %s", r.stdout)
+			}
+		}
+	}
+	r := run(t, context.Background(), nil, "history", "check", "--store", store, "--out", filepath.Join(out, "check"))
+	if r.code != ExitRegression || !strings.Contains(r.stdout, "❌") || !strings.Contains(r.stdout, "median_tpot_ms") {
+		t.Fatalf("check: %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	if _, err := os.Stat(filepath.Join(out, "check", "history.json")); err != nil {
+		t.Error("history.json")
+	}
+	r = run(t, context.Background(), nil, "history", "plot", "--store", store, "--out", filepath.Join(out, "plots"))
+	if r.code != 0 {
+		t.Fatalf("plot: %d %s", r.code, r.stderr)
+	}
+	svgs, _ := filepath.Glob(filepath.Join(out, "plots", "*.svg"))
+	if len(svgs) != 6 {
+		t.Errorf("%d trend charts", len(svgs))
+	}
+	// A git store holds the same.
+	repo := t.TempDir()
+	exec.Command("git", "-C", repo, "init", "-q").Run()
+	dir, _ := filepath.Glob(filepath.Join(out, "ra", "*"))
+	if r := run(t, context.Background(), nil, "history", "add", dir[0], "--store", "git:perf", "--repo", repo, "--commit", strings.Repeat("a", 40)); r.code != 0 {
+		t.Errorf("git store: %d %s", r.code, r.stderr)
+	}
+	for _, args := range [][]string{
+		{"history", "add", dir[0], "--store", store}, // meta.json names no commit
+		{"history", "check", "--store", t.TempDir()}, // empty store
+		{"history", "check", "--store", store, "--profile", "x"},
+		{"history", "plot", "--store", store},
+	} {
+		if r := run(t, context.Background(), nil, args...); r.code != ExitUsage {
+			t.Errorf("%v: %d %s", args, r.code, r.stderr)
+		}
+	}
+}

@@ -1,0 +1,229 @@
+package history
+
+import (
+	"math"
+	"sort"
+
+	"gonum.org/v1/gonum/stat/distuv"
+)
+
+// Options of a check.
+type Options struct {
+	Window       int     // points of recent history for the prediction interval (default 30)
+	Conf         float64 // the interval's confidence (default 0.99)
+	MinMagnitude float64 // smallest relative step that counts, e.g. 0.03
+	MinSegment   int     // shortest segment between change points (default 5)
+	Alpha        float64 // significance of a change point's t-test (default 0.001)
+	TwoSided     bool    // flag unexplained improvements too (release)
+}
+
+func (o *Options) defaults() {
+	if o.Window <= 0 {
+		o.Window = 30
+	}
+	if o.Conf == 0 {
+		o.Conf = 0.99
+	}
+	if o.MinMagnitude == 0 {
+		o.MinMagnitude = 0.03
+	}
+	if o.MinSegment <= 0 {
+		o.MinSegment = 5
+	}
+	if o.Alpha == 0 {
+		o.Alpha = 0.001
+	}
+}
+
+// ChangePoint is where a series stepped.
+type ChangePoint struct {
+	Index     int     `json:"index"`  // first point of the new segment
+	Commit    string  `json:"commit"` // its commit
+	Before    float64 `json:"before"` // mean of the segment before
+	After     float64 `json:"after"`
+	ChangePct float64 `json:"change_pct"`
+	P         float64 `json:"p"`
+	Worse     bool    `json:"worse"`
+}
+
+// Result is the check of one series.
+type Result struct {
+	Series       Series        `json:"series"`
+	Points       int           `json:"points"`
+	Newest       Point         `json:"newest"`
+	BandLow      float64       `json:"band_low"` // prediction interval from the window before the newest point
+	BandHigh     float64       `json:"band_high"`
+	Regressed    bool          `json:"regressed"`     // the newest point is outside the band on the worse side
+	Improved     bool          `json:"improved"`      // outside on the better side (reported for review when two-sided)
+	ChangePoints []ChangePoint `json:"change_points"` // over the whole series
+}
+
+// higherIsBetter mirrors gate.HigherIsBetter (history must not import the gate).
+func higherIsBetter(metric string) bool {
+	return metric == "request_goodput" || len(metric) >= 10 && metric[len(metric)-10:] == "throughput"
+}
+
+// Check groups the points into series (same scenario, level, metric and
+// environment), orders each by time, and checks it.
+func Check(pts []Point, o Options) []Result {
+	o.defaults()
+	by := map[Series][]Point{}
+	for _, p := range pts {
+		by[p.series()] = append(by[p.series()], p)
+	}
+	var out []Result
+	for s, ps := range by {
+		sort.SliceStable(ps, func(i, j int) bool { return ps[i].Time.Before(ps[j].Time) })
+		out = append(out, checkSeries(s, ps, o))
+	}
+	sort.Slice(out, func(i, j int) bool {
+		a, b := out[i].Series, out[j].Series
+		if a.Scenario != b.Scenario {
+			return a.Scenario < b.Scenario
+		}
+		if a.Level != b.Level {
+			return a.Level < b.Level
+		}
+		if a.Metric != b.Metric {
+			return a.Metric < b.Metric
+		}
+		return a.Env < b.Env
+	})
+	return out
+}
+
+func values(ps []Point) []float64 {
+	out := make([]float64, len(ps))
+	for i, p := range ps {
+		out[i] = p.Value
+	}
+	return out
+}
+
+func meanSD(xs []float64) (float64, float64) {
+	var m float64
+	for _, x := range xs {
+		m += x
+	}
+	m /= float64(len(xs))
+	var ss float64
+	for _, x := range xs {
+		ss += (x - m) * (x - m)
+	}
+	if len(xs) < 2 {
+		return m, 0
+	}
+	return m, math.Sqrt(ss / float64(len(xs)-1))
+}
+
+func checkSeries(s Series, ps []Point, o Options) Result {
+	r := Result{Series: s, Points: len(ps), Newest: ps[len(ps)-1], BandLow: math.NaN(), BandHigh: math.NaN()}
+	xs := values(ps)
+	// The newest point against a Student-t prediction interval of the window before it.
+	if len(xs) >= 4 {
+		w := xs[max(0, len(xs)-1-o.Window) : len(xs)-1]
+		m, sd := meanSD(w)
+		n := float64(len(w))
+		t := distuv.StudentsT{Mu: 0, Sigma: 1, Nu: n - 1}.Quantile(1 - (1-o.Conf)/2)
+		half := t * sd * math.Sqrt(1+1/n)
+		half = math.Max(half, o.MinMagnitude*math.Abs(m)) // a step smaller than MinMagnitude never counts
+		r.BandLow, r.BandHigh = m-half, m+half
+		v := xs[len(xs)-1]
+		worseHigh := !higherIsBetter(s.Metric)
+		if (worseHigh && v > r.BandHigh) || (!worseHigh && v < r.BandLow) {
+			r.Regressed = true
+		} else if v > r.BandHigh || v < r.BandLow {
+			r.Improved = true
+		}
+	}
+	for _, i := range eDivisive(xs, o) {
+		before, _ := meanSD(xs[:i])
+		after, _ := meanSD(xs[i:])
+		cp := ChangePoint{Index: i, Commit: ps[i].Commit, Before: before, After: after}
+		if before != 0 {
+			cp.ChangePct = 100 * (after/before - 1)
+		}
+		cp.Worse = (after > before) != higherIsBetter(s.Metric)
+		cp.P = welchP(xs[:i], xs[i:])
+		r.ChangePoints = append(r.ChangePoints, cp)
+	}
+	sort.Slice(r.ChangePoints, func(i, j int) bool { return r.ChangePoints[i].Index < r.ChangePoints[j].Index })
+	return r
+}
+
+// eDivisive finds change points by E-divisive means (Matteson & James,
+// 2014, as Hunter and Apache Otava use it): split where the energy distance
+// between the two sides is largest, keep the split when a t-test between the
+// sides is significant and the step is large enough, then recurse into both
+// sides.
+func eDivisive(xs []float64, o Options) []int {
+	var out []int
+	var rec func(lo, hi int)
+	rec = func(lo, hi int) {
+		n := hi - lo
+		if n < 2*o.MinSegment {
+			return
+		}
+		seg := xs[lo:hi]
+		best, bestQ := -1, 0.0
+		for tau := o.MinSegment; tau <= n-o.MinSegment; tau++ {
+			if q := energy(seg[:tau], seg[tau:]); q > bestQ {
+				best, bestQ = tau, q
+			}
+		}
+		if best < 0 {
+			return
+		}
+		a, b := seg[:best], seg[best:]
+		ma, _ := meanSD(a)
+		mb, _ := meanSD(b)
+		if ma == 0 || math.Abs(mb/ma-1) < o.MinMagnitude || welchP(a, b) > o.Alpha {
+			return
+		}
+		out = append(out, lo+best)
+		rec(lo, lo+best)
+		rec(lo+best, hi)
+	}
+	rec(0, len(xs))
+	return out
+}
+
+// energy is the scaled energy statistic of two samples.
+func energy(a, b []float64) float64 {
+	m, n := float64(len(a)), float64(len(b))
+	var between, withinA, withinB float64
+	for _, x := range a {
+		for _, y := range b {
+			between += math.Abs(x - y)
+		}
+	}
+	for i := range a {
+		for j := i + 1; j < len(a); j++ {
+			withinA += math.Abs(a[i] - a[j])
+		}
+	}
+	for i := range b {
+		for j := i + 1; j < len(b); j++ {
+			withinB += math.Abs(b[i] - b[j])
+		}
+	}
+	e := 2*between/(m*n) - withinA/(m*(m-1)/2) - withinB/(n*(n-1)/2)
+	return m * n / (m + n) * e
+}
+
+// welchP is the two-sided p-value of Welch's t-test.
+func welchP(a, b []float64) float64 {
+	ma, sa := meanSD(a)
+	mb, sb := meanSD(b)
+	na, nb := float64(len(a)), float64(len(b))
+	va, vb := sa*sa/na, sb*sb/nb
+	if va+vb == 0 {
+		if ma == mb {
+			return 1
+		}
+		return 0
+	}
+	t := (mb - ma) / math.Sqrt(va+vb)
+	df := (va + vb) * (va + vb) / (va*va/(na-1) + vb*vb/(nb-1))
+	return 2 * (1 - distuv.StudentsT{Mu: 0, Sigma: 1, Nu: df}.CDF(math.Abs(t)))
+}

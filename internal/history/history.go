@@ -1,0 +1,308 @@
+// Package history keeps results over commits — a directory of JSON Lines
+// files or a git branch — and finds where a metric stepped: the newest point
+// against a prediction interval of recent history, and change points over
+// the whole series by E-divisive means.
+package history
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+)
+
+// FormatVersion of a stored point; bump on an incompatible change.
+const FormatVersion = 1
+
+// Point is one result: a metric of a scenario level at a commit.
+type Point struct {
+	Version  int       `json:"v"`
+	Scenario string    `json:"scenario"`
+	Level    int       `json:"level"` // 1-based
+	Metric   string    `json:"metric"`
+	Value    float64   `json:"value"`
+	Commit   string    `json:"commit"`
+	Branch   string    `json:"branch,omitempty"`
+	Time     time.Time `json:"time"`
+	Env      string    `json:"env"`    // GPU, driver and simulator profile: only like points are compared
+	RunID    string    `json:"run_id"` // the run folder's name
+	Trials   int       `json:"trials"` // values per side that the median came from
+}
+
+func (p Point) key() string {
+	return strings.Join([]string{p.Scenario, fmt.Sprint(p.Level), p.Metric, p.Commit, p.RunID}, "\x00")
+}
+
+// Series identifies one line of history.
+type Series struct {
+	Scenario string
+	Level    int
+	Metric   string
+	Env      string
+}
+
+func (p Point) series() Series { return Series{p.Scenario, p.Level, p.Metric, p.Env} }
+
+// Store keeps points.
+type Store interface {
+	Load(ctx context.Context) ([]Point, error)
+	// Append adds the points not stored yet (by scenario, level, metric,
+	// commit and run id) and says how many it added.
+	Append(ctx context.Context, pts []Point) (int, error)
+}
+
+// Open returns the store STORE names: "git:BRANCH" (a branch of the git
+// repository at repo) or a directory.
+func Open(store, repo string) (Store, error) {
+	if branch, ok := strings.CutPrefix(store, "git:"); ok {
+		if branch == "" {
+			return nil, fmt.Errorf("git: needs a branch name, as in git:perfgate-history")
+		}
+		return &GitStore{Repo: repo, Branch: branch}, nil
+	}
+	if store == "" {
+		return nil, fmt.Errorf("--store names a directory or git:BRANCH")
+	}
+	return &DirStore{Dir: store}, nil
+}
+
+func fileName(scenario string) string {
+	return "history-" + strings.Map(func(r rune) rune {
+		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r == '.' {
+			return r
+		}
+		return '-'
+	}, scenario) + ".jsonl"
+}
+
+func parse(name string, data []byte) ([]Point, error) {
+	var out []Point
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	sc.Buffer(make([]byte, 1<<20), 16<<20)
+	line := 0
+	for sc.Scan() {
+		line++
+		if len(bytes.TrimSpace(sc.Bytes())) == 0 {
+			continue
+		}
+		var p Point
+		if err := json.Unmarshal(sc.Bytes(), &p); err != nil {
+			return nil, fmt.Errorf("%s:%d: not a history point: %v", name, line, err)
+		}
+		if p.Version != FormatVersion {
+			return nil, fmt.Errorf("%s:%d: format version %d, this perfgate reads %d", name, line, p.Version, FormatVersion)
+		}
+		out = append(out, p)
+	}
+	return out, sc.Err()
+}
+
+func encode(pts []Point) []byte {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	for _, p := range pts {
+		enc.Encode(p)
+	}
+	return b.Bytes()
+}
+
+// newPoints keeps the points whose keys are not in have, grouped by file.
+func newPoints(have []Point, pts []Point) map[string][]Point {
+	seen := map[string]bool{}
+	for _, p := range have {
+		seen[p.key()] = true
+	}
+	byFile := map[string][]Point{}
+	for _, p := range pts {
+		if seen[p.key()] {
+			continue
+		}
+		seen[p.key()] = true
+		p.Version = FormatVersion
+		byFile[fileName(p.Scenario)] = append(byFile[fileName(p.Scenario)], p)
+	}
+	return byFile
+}
+
+// DirStore is a directory of history-<scenario>.jsonl files: easy to keep in a
+// CI cache or artifact.
+type DirStore struct{ Dir string }
+
+// Load implements Store.
+func (d *DirStore) Load(context.Context) ([]Point, error) {
+	files, _ := filepath.Glob(filepath.Join(d.Dir, "history-*.jsonl"))
+	slices.Sort(files)
+	var out []Point
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return nil, err
+		}
+		pts, err := parse(f, b)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, pts...)
+	}
+	return out, nil
+}
+
+// Append implements Store.
+func (d *DirStore) Append(ctx context.Context, pts []Point) (int, error) {
+	have, err := d.Load(ctx)
+	if err != nil {
+		return 0, err
+	}
+	if err := os.MkdirAll(d.Dir, 0o755); err != nil {
+		return 0, err
+	}
+	n := 0
+	for name, ps := range newPoints(have, pts) {
+		f, err := os.OpenFile(filepath.Join(d.Dir, name), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+		if err != nil {
+			return n, err
+		}
+		_, err = f.Write(encode(ps))
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return n, err
+		}
+		n += len(ps)
+	}
+	return n, nil
+}
+
+// GitStore keeps the files on a branch of a local git repository (an orphan
+// branch, created when absent), one commit per append, without touching the
+// working tree. Pushing it is the caller's business.
+type GitStore struct{ Repo, Branch string }
+
+func (g *GitStore) git(ctx context.Context, env []string, stdin []byte, args ...string) (string, error) {
+	cmd := exec.CommandContext(ctx, "git", append([]string{"-C", g.Repo}, args...)...)
+	cmd.Env = append(os.Environ(), env...)
+	if stdin != nil {
+		cmd.Stdin = bytes.NewReader(stdin)
+	}
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	if err := cmd.Run(); err != nil {
+		return "", fmt.Errorf("git %s: %v: %s", strings.Join(args, " "), err, strings.TrimSpace(errb.String()))
+	}
+	return strings.TrimSpace(out.String()), nil
+}
+
+func (g *GitStore) head(ctx context.Context) string {
+	sha, err := g.git(ctx, nil, nil, "rev-parse", "--verify", "--quiet", "refs/heads/"+g.Branch)
+	if err != nil {
+		return ""
+	}
+	return sha
+}
+
+// Load implements Store.
+func (g *GitStore) Load(ctx context.Context) ([]Point, error) {
+	head := g.head(ctx)
+	if head == "" {
+		return nil, nil
+	}
+	names, err := g.git(ctx, nil, nil, "ls-tree", "--name-only", head)
+	if err != nil {
+		return nil, err
+	}
+	var out []Point
+	for _, name := range strings.Fields(names) {
+		if !strings.HasPrefix(name, "history-") {
+			continue
+		}
+		data, err := g.git(ctx, nil, nil, "show", head+":"+name)
+		if err != nil {
+			return nil, err
+		}
+		pts, err := parse(g.Branch+":"+name, []byte(data))
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, pts...)
+	}
+	return out, nil
+}
+
+// Append implements Store.
+func (g *GitStore) Append(ctx context.Context, pts []Point) (int, error) {
+	head := g.head(ctx)
+	have, err := g.Load(ctx)
+	if err != nil {
+		return 0, err
+	}
+	add := newPoints(have, pts)
+	if len(add) == 0 {
+		return 0, nil
+	}
+	idx, err := os.CreateTemp("", "perfgate-index")
+	if err != nil {
+		return 0, err
+	}
+	idx.Close()
+	os.Remove(idx.Name())
+	defer os.Remove(idx.Name())
+	env := []string{"GIT_INDEX_FILE=" + idx.Name()}
+	if head != "" {
+		if _, err := g.git(ctx, env, nil, "read-tree", head); err != nil {
+			return 0, err
+		}
+	}
+	n := 0
+	names := make([]string, 0, len(add))
+	for name := range add {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		var old []byte
+		if head != "" {
+			if s, err := g.git(ctx, nil, nil, "show", head+":"+name); err == nil && s != "" {
+				old = append([]byte(s), '\n')
+			}
+		}
+		blob, err := g.git(ctx, nil, append(old, encode(add[name])...), "hash-object", "-w", "--stdin")
+		if err != nil {
+			return 0, err
+		}
+		if _, err := g.git(ctx, env, nil, "update-index", "--add", "--cacheinfo", "100644,"+blob+","+name); err != nil {
+			return 0, err
+		}
+		n += len(add[name])
+	}
+	tree, err := g.git(ctx, env, nil, "write-tree")
+	if err != nil {
+		return 0, err
+	}
+	args := []string{"commit-tree", tree, "-m", fmt.Sprintf("perfgate history: %d point(s)", n)}
+	if head != "" {
+		args = append(args, "-p", head)
+	}
+	ident := []string{"GIT_AUTHOR_NAME=perfgate", "GIT_AUTHOR_EMAIL=perfgate@localhost", "GIT_COMMITTER_NAME=perfgate", "GIT_COMMITTER_EMAIL=perfgate@localhost"}
+	commit, err := g.git(ctx, ident, nil, args...)
+	if err != nil {
+		return 0, err
+	}
+	// Compare-and-swap: a concurrent append makes this fail instead of losing points.
+	old := head
+	if old == "" {
+		old = strings.Repeat("0", 40) // the branch must not exist yet
+	}
+	if _, err := g.git(ctx, nil, nil, "update-ref", "refs/heads/"+g.Branch, commit, old); err != nil {
+		return 0, fmt.Errorf("the history branch moved while appending (try again): %w", err)
+	}
+	return n, nil
+}

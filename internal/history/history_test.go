@@ -1,0 +1,122 @@
+package history
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func series(values []float64, metric string) []Point {
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	var out []Point
+	for i, v := range values {
+		out = append(out, Point{Version: 1, Scenario: "s", Level: 1, Metric: metric, Value: v, Commit: fmt.Sprintf("c%03d", i),
+			Time: t0.Add(time.Duration(i) * time.Hour), Env: "h100", RunID: fmt.Sprint(i)})
+	}
+	return out
+}
+
+func noisy(rng *rand.Rand, n int, center, cv float64) []float64 {
+	out := make([]float64, n)
+	for i := range out {
+		out[i] = center * (1 + cv*rng.NormFloat64())
+	}
+	return out
+}
+
+func TestChangePointOnAStep(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	xs := append(noisy(rng, 40, 100, 0.01), noisy(rng, 30, 108, 0.01)...) // latency +8 % at point 40
+	r := Check(series(xs, "median_e2el_ms"), Options{})[0]
+	if len(r.ChangePoints) != 1 || r.ChangePoints[0].Index != 40 || r.ChangePoints[0].Commit != "c040" || !r.ChangePoints[0].Worse {
+		t.Fatalf("change points %+v", r.ChangePoints)
+	}
+	if c := r.ChangePoints[0].ChangePct; c < 6 || c > 10 {
+		t.Errorf("step %v %%", c)
+	}
+}
+
+func TestNoChangeInNoise(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	false := 0
+	for range 50 {
+		r := Check(series(noisy(rng, 60, 100, 0.02), "median_e2el_ms"), Options{})[0]
+		false += len(r.ChangePoints)
+	}
+	if false > 2 {
+		t.Errorf("%d change points in 50 noise-only series", false)
+	}
+}
+
+func TestNewestOutsideTheBand(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	xs := append(noisy(rng, 30, 1000, 0.01), 900) // throughput −10 %
+	r := Check(series(xs, "output_throughput"), Options{})[0]
+	if !r.Regressed || r.Improved {
+		t.Errorf("%+v", r)
+	}
+	xs[len(xs)-1] = 1100
+	r = Check(series(xs, "output_throughput"), Options{})[0]
+	if r.Regressed || !r.Improved {
+		t.Errorf("an improvement is not a regression: %+v", r)
+	}
+	xs[len(xs)-1] = 1005
+	if r := Check(series(xs, "output_throughput"), Options{})[0]; r.Regressed || r.Improved {
+		t.Errorf("inside the band: %+v", r)
+	}
+}
+
+func testStore(t *testing.T, s Store) {
+	ctx := context.Background()
+	pts := series([]float64{1, 2, 3}, "m")
+	if n, err := s.Append(ctx, pts); err != nil || n != 3 {
+		t.Fatalf("append: %d %v", n, err)
+	}
+	if n, err := s.Append(ctx, pts); err != nil || n != 0 {
+		t.Fatalf("appending the same points again must add nothing: %d %v", n, err)
+	}
+	more := series([]float64{1, 2, 3, 4}, "m")[3:]
+	other := series([]float64{7}, "m")
+	other[0].Scenario = "other scenario"
+	if n, err := s.Append(ctx, append(more, other...)); err != nil || n != 2 {
+		t.Fatalf("append more: %d %v", n, err)
+	}
+	got, err := s.Load(ctx)
+	if err != nil || len(got) != 5 {
+		t.Fatalf("load: %d %v", len(got), err)
+	}
+}
+
+func TestDirStore(t *testing.T) {
+	dir := t.TempDir()
+	testStore(t, &DirStore{Dir: dir})
+	os.WriteFile(filepath.Join(dir, "history-bad.jsonl"), []byte("{\"v\":1}\nnot json\n"), 0o644)
+	if _, err := (&DirStore{Dir: dir}).Load(context.Background()); err == nil || !strings.Contains(err.Error(), "history-bad.jsonl:2") {
+		t.Errorf("a bad line must be named: %v", err)
+	}
+}
+
+func TestGitStore(t *testing.T) {
+	repo := t.TempDir()
+	if out, err := exec.Command("git", "-C", repo, "init", "-q").CombinedOutput(); err != nil {
+		t.Fatalf("%v %s", err, out)
+	}
+	s, err := Open("git:perf-history", repo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	testStore(t, s)
+	out, _ := exec.Command("git", "-C", repo, "log", "--oneline", "perf-history").Output()
+	if n := strings.Count(string(out), "\n"); n != 2 {
+		t.Errorf("one commit per append that added something, got %d:\n%s", n, out)
+	}
+	if _, err := Open("git:", repo); err == nil {
+		t.Error("git: without a branch")
+	}
+}

@@ -96,17 +96,9 @@ point regressed. --profile release makes the bands two-sided for review.`,
 		Example: `  perfgate history check --store perf-history --scenario quickstart`,
 		Args:    exactArgs(0, "no arguments"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			st, err := open()
+			pts, err := loadPoints(cmd, open, scen)
 			if err != nil {
 				return err
-			}
-			pts, err := st.Load(cmd.Context())
-			if err != nil {
-				return err
-			}
-			pts = filterScenario(pts, scen)
-			if len(pts) == 0 {
-				return usagef("the store has no points%s", forScenario(scen))
 			}
 			if profile == "release" {
 				o.TwoSided = true
@@ -152,17 +144,9 @@ point regressed. --profile release makes the bands two-sided for review.`,
 			if plotOut == "" {
 				return usagef("history plot needs --out DIR")
 			}
-			st, err := open()
+			pts, err := loadPoints(cmd, open, scen)
 			if err != nil {
 				return err
-			}
-			pts, err := st.Load(cmd.Context())
-			if err != nil {
-				return err
-			}
-			pts = filterScenario(pts, scen)
-			if len(pts) == 0 {
-				return usagef("the store has no points%s", forScenario(scen))
 			}
 			if err := os.MkdirAll(plotOut, 0o755); err != nil {
 				return err
@@ -346,4 +330,22 @@ func trendChart(pts []history.Point, r history.Result) plot.Chart {
 		c.Series = append(c.Series, plot.Series{Label: label, X: []float64{float64(cp.Index) - 0.5, float64(cp.Index) - 0.5}, Y: []float64{lo, hi}, Color: 1})
 	}
 	return c
+}
+
+// loadPoints opens the store, loads its points and keeps those of scen (all
+// when scen is empty); an empty result is a usage error naming the scenario.
+func loadPoints(cmd *cobra.Command, open func() (history.Store, error), scen string) ([]history.Point, error) {
+	st, err := open()
+	if err != nil {
+		return nil, err
+	}
+	pts, err := st.Load(cmd.Context())
+	if err != nil {
+		return nil, err
+	}
+	pts = filterScenario(pts, scen)
+	if len(pts) == 0 {
+		return nil, usagef("the store has no points%s", forScenario(scen))
+	}
+	return pts, nil
 }

@@ -69,12 +69,7 @@ Exit codes: 0 pass or warn, 3 fail, 1 error (install, start), 2 bad usage.`,
 		Example: `  perfgate ab scenarios/pr.yaml --vllm-repo ~/vllm --baseline merge-base:main --candidate HEAD
   perfgate ab scenarios/pr.yaml --vllm-repo ~/vllm --baseline v0.9.0 --candidate my-branch --trials 10 \
       --install-command 'uv venv "$PERFGATE_ENV_DIR" && VIRTUAL_ENV="$PERFGATE_ENV_DIR" uv pip install -e .'`,
-		Args: func(cmd *cobra.Command, args []string) error {
-			if len(args) == 0 {
-				return &argsError{"perfgate ab expects at least one scenario file"}
-			}
-			return nil
-		},
+		Args: atLeastOneArg("scenario file"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.trialsSet = cmd.Flags().Changed("trials")
 			return runAB(cmd.Context(), env, log, args, o)

@@ -195,6 +195,16 @@ func exactArgs(n int, what string) cobra.PositionalArgs {
 	}
 }
 
+// atLeastOneArg accepts one or more positional arguments, each a what.
+func atLeastOneArg(what string) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if len(args) == 0 {
+			return &argsError{fmt.Sprintf("%s expects at least one %s", cmd.CommandPath(), what)}
+		}
+		return nil
+	}
+}
+
 func newValidateCmd(env Env) *cobra.Command {
 	return &cobra.Command{
 		Use:   "validate SCENARIO...",
@@ -204,12 +214,7 @@ as file:line:col: message — unknown keys (with a did-you-mean), wrong types,
 impossible values — without running anything. It exits 0 when all files are
 valid and 2 otherwise.`,
 		Example: `  perfgate validate scenarios/*.yaml`,
-		Args: func(cmd *cobra.Command, args []string) error {
-			if len(args) == 0 {
-				return &argsError{"perfgate validate expects at least one scenario file"}
-			}
-			return nil
-		},
+		Args:    atLeastOneArg("scenario file"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var errs []error
 			for _, f := range args {

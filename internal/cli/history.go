@@ -51,12 +51,7 @@ of a run folder, a folder of trial-NN folders, or an ab folder (its candidate
 side), with the commit (from meta.json; --commit overrides), time, branch and the
 environment fingerprint. Appending the same run again adds nothing.`,
 		Example: `  perfgate history add runs/20261128T180239Z_ab --store perf-history --branch main`,
-		Args: func(cmd *cobra.Command, args []string) error {
-			if len(args) == 0 {
-				return &argsError{"perfgate history add expects at least one folder"}
-			}
-			return nil
-		},
+		Args:    atLeastOneArg("folder"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			st, err := open()
 			if err != nil {

@@ -36,12 +36,7 @@ SLO, interpolated between levels; the knee is where the throughput–latency
 curve bends (Kneedle).`,
 		Example: `  perfgate report runs/20261128T180239Z_quickstart
   perfgate report runs/*_baseline runs/*_candidate --out /tmp/ab --format md,html`,
-		Args: func(cmd *cobra.Command, args []string) error {
-			if len(args) == 0 {
-				return &argsError{"perfgate report expects at least one run folder"}
-			}
-			return nil
-		},
+		Args: atLeastOneArg("run folder"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var fs []string
 			for _, f := range strings.Split(formats, ",") {

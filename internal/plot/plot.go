@@ -89,13 +89,10 @@ func (c Chart) build() (*gplot.Plot, error) {
 		}
 		col := Palette[s.Color%len(Palette)]
 		if s.Points {
-			sc, err := plotter.NewScatter(xys)
+			sc, err := dots(xys, col, 1.5)
 			if err != nil {
 				return nil, err
 			}
-			sc.GlyphStyle.Color = col
-			sc.GlyphStyle.Radius = vg.Points(1.5)
-			sc.GlyphStyle.Shape = draw.CircleGlyph{}
 			p.Add(sc)
 			if s.Label != "" {
 				p.Legend.Add(s.Label, sc)
@@ -114,13 +111,10 @@ func (c Chart) build() (*gplot.Plot, error) {
 		p.Add(l)
 		thumb := []gplot.Thumbnailer{l}
 		if s.Glyphs {
-			sc, err := plotter.NewScatter(xys)
+			sc, err := dots(xys, col, 3)
 			if err != nil {
 				return nil, err
 			}
-			sc.GlyphStyle.Color = col
-			sc.GlyphStyle.Radius = vg.Points(3)
-			sc.GlyphStyle.Shape = draw.CircleGlyph{}
 			p.Add(sc)
 			thumb = append(thumb, sc)
 		}
@@ -275,4 +269,16 @@ func LTTB(x, y []float64, n int) ([]float64, []float64) {
 		a = best
 	}
 	return append(ox, x[len(x)-1]), append(oy, y[len(y)-1])
+}
+
+// dots is a scatter of round glyphs of radius r points in colour col.
+func dots(xys plotter.XYs, col color.Color, r float64) (*plotter.Scatter, error) {
+	sc, err := plotter.NewScatter(xys)
+	if err != nil {
+		return nil, err
+	}
+	sc.GlyphStyle.Color = col
+	sc.GlyphStyle.Radius = vg.Points(r)
+	sc.GlyphStyle.Shape = draw.CircleGlyph{}
+	return sc, nil
 }

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -218,7 +219,7 @@ func runAB(ctx context.Context, env Env, log *slog.Logger, files []string, o abO
 		n := plannedStarts(order, s.Engine.TrialPolicy, o.warmupTrial, o.crossover)
 		plan.PlannedStarts += n
 		fmt.Fprintf(env.Stderr, "perfgate: plan for %s: %d trials per side in the order %s; %d engine starts (trial_policy %s)\n",
-			s.Name, o.trials, strings.Join(shortOrder(order), " "), n, orDefault(s.Engine.TrialPolicy, scenario.TrialRestart))
+			s.Name, o.trials, strings.Join(shortOrder(order), " "), n, cmp.Or(s.Engine.TrialPolicy, scenario.TrialRestart))
 	}
 	verdict := gate.Pass
 	for _, s := range scenarios {
@@ -292,13 +293,6 @@ func shortOrder(order []string) []string {
 		out[i] = strings.ToUpper(s[:1])
 	}
 	return out
-}
-
-func orDefault(s, d string) string {
-	if s == "" {
-		return d
-	}
-	return s
 }
 
 func runABScenario(ctx context.Context, env Env, log *slog.Logger, s *scenario.Scenario, outDir string, base, cand *side, order []string, o abOpts) (abScenario, error) {

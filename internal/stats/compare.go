@@ -13,26 +13,23 @@ import (
 // corrections above), by github.com/aclements/go-moremath. It returns 1 when
 // either sample is empty or every value is equal.
 func UTest(a, b []float64) float64 {
-	r, err := mm.MannWhitneyUTest(a, b, mm.LocationDiffers)
-	if err != nil || math.IsNaN(r.P) {
-		return 1
-	}
-	return min(r.P, 1)
+	return uTest(a, b, mm.LocationDiffers)
 }
 
 // UTestGreater is the one-sided Mann-Whitney U test of the alternative that
 // b tends to be larger than a.
 func UTestGreater(a, b []float64) float64 {
-	r, err := mm.MannWhitneyUTest(a, b, mm.LocationLess)
-	if err != nil || math.IsNaN(r.P) {
-		return 1
-	}
-	return min(r.P, 1)
+	return uTest(a, b, mm.LocationLess)
 }
 
 // UTestLess is the one-sided test of the alternative that b tends to be smaller than a.
 func UTestLess(a, b []float64) float64 {
-	r, err := mm.MannWhitneyUTest(a, b, mm.LocationGreater)
+	return uTest(a, b, mm.LocationGreater)
+}
+
+// uTest runs go-moremath's U test; 1 when it cannot say (empty or all-equal samples).
+func uTest(a, b []float64, alt mm.LocationHypothesis) float64 {
+	r, err := mm.MannWhitneyUTest(a, b, alt)
 	if err != nil || math.IsNaN(r.P) {
 		return 1
 	}

@@ -73,6 +73,12 @@ func AddTelemetry(dir string, levels []record.Level, inProcessEngine bool, cores
 	if err != nil {
 		return err
 	}
+	AddTelemetrySamples(samples, levels, inProcessEngine, cores)
+	return nil
+}
+
+// AddTelemetrySamples is AddTelemetry for samples already read.
+func AddTelemetrySamples(samples []telemetry.Sample, levels []record.Level, inProcessEngine bool, cores int) {
 	for i := range levels {
 		l := &levels[i]
 		measureEnd := l.MeasureStartUS + int64(l.Duration*1e6)
@@ -87,7 +93,6 @@ func AddTelemetry(dir string, levels []record.Level, inProcessEngine bool, cores
 		}
 		l.Warnings = levelWarnings(*l, inProcessEngine, cores)
 	}
-	return nil
 }
 
 func levelWarnings(l record.Level, inProcessEngine bool, cores int) []string {

@@ -121,9 +121,7 @@ func Load(dir string) (*Run, error) {
 		return nil, err
 	}
 	if !r.Complete {
-		if err := analysis.AddTelemetry(dir, levels, r.Meta.Engine.Kind == scenario.EngineSim, r.Meta.NumCPU); err != nil {
-			return nil, err
-		}
+		analysis.AddTelemetrySamples(r.samples, levels, r.Meta.Engine.Kind == scenario.EngineSim, r.Meta.NumCPU)
 	}
 	sum.Levels = levels
 	r.Summary = sum

@@ -81,6 +81,22 @@ func (d *decoder) errAt(n *yaml.Node, path, format string, args ...any) {
 
 var yamlLineRe = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
 
+// yamlParserProblems are the messages of yaml.v3's parser (as opposed to its
+// scanner), whose line numbers are off by one.
+var yamlParserProblems = map[string]bool{
+	"did not find expected ',' or ']'":       true,
+	"did not find expected ',' or '}'":       true,
+	"did not find expected '-' indicator":    true,
+	"did not find expected key":              true,
+	"did not find expected node content":     true,
+	"found undefined tag handle":             true,
+	"did not find expected <document start>": true,
+	"did not find expected <stream-start>":   true,
+	"found duplicate %TAG directive":         true,
+	"found duplicate %YAML directive":        true,
+	"found incompatible YAML document":       true,
+}
+
 // parse reads YAML text into the scenario, collecting every problem. A nil
 // badPaths means the text could not be read as a scenario at all.
 func parse(data []byte) (*Scenario, []Problem, badPaths) {
@@ -92,11 +108,17 @@ func parse(data []byte) (*Scenario, []Problem, badPaths) {
 	var root yaml.Node
 	if err := yaml.Unmarshal(data, &root); err != nil {
 		msg := err.Error()
+		line, what := 0, strings.TrimPrefix(msg, "yaml: ")
 		if m := yamlLineRe.FindStringSubmatch(msg); m != nil {
-			line, _ := strconv.Atoi(m[1])
-			return s, []Problem{{Line: line, Msg: "YAML syntax: " + m[2]}}, nil
+			line, _ = strconv.Atoi(m[1])
+			what = m[2]
 		}
-		return s, []Problem{{Msg: "YAML syntax: " + strings.TrimPrefix(msg, "yaml: ")}}, nil
+		if yamlParserProblems[what] {
+			// yaml.v3 numbers a parser error's line from 0 (its scanner
+			// errors from 1) and leaves line 0 out.
+			line++
+		}
+		return s, []Problem{{Line: line, Msg: "YAML syntax: " + what}}, nil
 	}
 	if root.Kind == 0 || len(root.Content) == 0 {
 		return s, []Problem{{Line: 1, Msg: "the file is empty; a scenario needs at least a name and a workload"}}, nil

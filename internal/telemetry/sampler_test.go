@@ -69,7 +69,7 @@ func TestSamplerHangingProbe(t *testing.T) {
 	if err := s.Run(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if el := time.Since(start); el > 400*time.Millisecond {
+	if el := time.Since(start); el > time.Second { // the stuck probe hangs for an hour
 		t.Errorf("the sampler took %v to stop", el)
 	}
 	by := map[string][]Sample{}

@@ -107,16 +107,19 @@ func levelKey(s *scenario.Scenario) string {
 
 // Comparison is comparison.json.
 type Comparison struct {
-	SchemaVersion int          `json:"schema_version"`
-	Scenario      string       `json:"scenario"`
-	Baseline      []string     `json:"baseline"`
-	Candidate     []string     `json:"candidate"`
-	Environment   string       `json:"environment"`
-	EnvMismatch   string       `json:"environment_mismatch,omitempty"`
-	Rules         gate.Rules   `json:"rules"`
-	Outcome       gate.Outcome `json:"outcome"`
-	Explain       []Change     `json:"explain"`
-	Notes         []string     `json:"notes,omitempty"`
+	SchemaVersion int      `json:"schema_version"`
+	Scenario      string   `json:"scenario"`
+	Baseline      []string `json:"baseline"`
+	Candidate     []string `json:"candidate"`
+	Environment   string   `json:"environment"`
+	EnvMismatch   string   `json:"environment_mismatch,omitempty"`
+	// Commits are the vLLM commits of each side (perfgate ab), when every
+	// trial of the side names the same one.
+	Commits map[string]string `json:"commits,omitempty"`
+	Rules   gate.Rules        `json:"rules"`
+	Outcome gate.Outcome      `json:"outcome"`
+	Explain []Change          `json:"explain"`
+	Notes   []string          `json:"notes,omitempty"`
 }
 
 // Change is one telemetry value of both sides, for the explain section.
@@ -151,6 +154,20 @@ func Compare(base, cand []Trial, o CompareOptions) (*Comparison, error) {
 	c := &Comparison{SchemaVersion: 1, Scenario: s.Name, Environment: envKey(base[0])}
 	for _, t := range base {
 		c.Baseline = append(c.Baseline, t.Dir)
+	}
+	for side, ts := range map[string][]Trial{"baseline": base, "candidate": cand} {
+		sha := ts[0].Meta.Git["sha"]
+		for _, t := range ts {
+			if t.Meta.Git["sha"] != sha {
+				sha = ""
+			}
+		}
+		if sha != "" {
+			if c.Commits == nil {
+				c.Commits = map[string]string{}
+			}
+			c.Commits[side] = sha
+		}
 	}
 	for _, t := range cand {
 		c.Candidate = append(c.Candidate, t.Dir)

@@ -16,22 +16,32 @@ var shaRe = regexp.MustCompile(`^[0-9a-f]{7,64}$`)
 // ValidComparison is what ValidateComparison accepts: the fields a reporter
 // (the GitHub Action's report mode) reads from an untrusted artifact.
 type ValidComparison struct {
-	SchemaVersion int      `json:"schema_version"`
-	Scenario      string   `json:"scenario"`
-	Baseline      []string `json:"baseline"`
-	Candidate     []string `json:"candidate"`
-	Environment   string   `json:"environment"`
+	SchemaVersion int               `json:"schema_version"`
+	Scenario      string            `json:"scenario"`
+	Baseline      []string          `json:"baseline"`
+	Candidate     []string          `json:"candidate"`
+	Environment   string            `json:"environment"`
+	Commits       map[string]string `json:"commits"`
 	Outcome       struct {
-		Verdict  string `json:"verdict"`
-		Headline string `json:"headline"`
-		Results  []struct {
-			Level     int      `json:"level"`
-			Metric    string   `json:"metric"`
-			Verdict   string   `json:"verdict"`
-			ChangePct *float64 `json:"change_pct"`
-			P         float64  `json:"p"`
-		} `json:"results"`
+		Verdict  string        `json:"verdict"`
+		Headline string        `json:"headline"`
+		Results  []ValidResult `json:"results"`
 	} `json:"outcome"`
+}
+
+// ValidResult is one gate result as a reporter reads it.
+type ValidResult struct {
+	Level          int      `json:"level"`
+	Metric         string   `json:"metric"`
+	Verdict        string   `json:"verdict"`
+	BaselineMedian float64  `json:"baseline_median"`
+	CandMedian     float64  `json:"candidate_median"`
+	ChangePct      *float64 `json:"change_pct"`
+	CILowPct       *float64 `json:"ci_low_pct"`
+	CIHighPct      *float64 `json:"ci_high_pct"`
+	P              float64  `json:"p"`
+	Gating         bool     `json:"gating"`
+	Improved       bool     `json:"improved"`
 }
 
 // ValidateComparison checks an untrusted comparison.json strictly: its size,
@@ -72,8 +82,14 @@ func ValidateComparison(data []byte, expectSHAs ...string) (*ValidComparison, er
 		if !okVerdict[r.Verdict] || !metricRe.MatchString(r.Metric) || r.Level < 1 || r.Level > 10000 {
 			return nil, fmt.Errorf("comparison.json: result %d is not a valid result", i)
 		}
-		if r.ChangePct != nil && (math.IsNaN(*r.ChangePct) || math.IsInf(*r.ChangePct, 0)) || r.P < 0 || r.P > 1 || math.IsNaN(r.P) {
+		bad := func(p *float64) bool { return p != nil && (math.IsNaN(*p) || math.IsInf(*p, 0)) }
+		if bad(r.ChangePct) || bad(r.CILowPct) || bad(r.CIHighPct) || bad(&r.BaselineMedian) || bad(&r.CandMedian) || r.P < 0 || r.P > 1 || math.IsNaN(r.P) {
 			return nil, fmt.Errorf("comparison.json: result %d has numbers out of range", i)
+		}
+	}
+	for side, sha := range c.Commits {
+		if (side != "baseline" && side != "candidate") || !shaRe.MatchString(sha) {
+			return nil, fmt.Errorf("comparison.json: commits: %q is not a side and a SHA", side)
 		}
 	}
 	for _, sha := range expectSHAs {

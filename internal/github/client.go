@@ -1,0 +1,317 @@
+// Package github is perfgate's side of GitHub: the event payload, the REST
+// calls the action makes (sticky comment, assets branch, commit status,
+// tracking issue), the markdown it posts, and the results folder that the
+// fork-safe benchmark/report split hands from one job to the other.
+package github
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"path"
+	"slices"
+	"strings"
+	"time"
+
+	gh "github.com/google/go-github/v60/github"
+)
+
+// DefaultBotLogin is the login behind the workflow's GITHUB_TOKEN, which
+// GET /user refuses to name.
+const DefaultBotLogin = "github-actions[bot]"
+
+// ErrNoPermission marks a write the token may not make (a pull request from
+// a fork gets a read-only token): the caller degrades to the job summary.
+var ErrNoPermission = errors.New("the token may not write to this repository")
+
+// Client makes the REST calls of one repository.
+type Client struct {
+	gh          *gh.Client
+	Owner, Repo string
+	login       string
+}
+
+// NewClient talks to apiURL (GITHUB_API_URL; "" is api.github.com) with token.
+func NewClient(apiURL, token, repository string) (*Client, error) {
+	owner, repo, ok := strings.Cut(repository, "/")
+	if !ok || owner == "" || repo == "" || strings.Contains(repo, "/") {
+		return nil, fmt.Errorf("repository %q is not OWNER/NAME", repository)
+	}
+	c := gh.NewClient(&http.Client{Timeout: 60 * time.Second})
+	if token != "" {
+		c = c.WithAuthToken(token)
+	}
+	if apiURL != "" {
+		u, err := url.Parse(strings.TrimSuffix(apiURL, "/") + "/")
+		if err != nil || u.Scheme == "" || u.Host == "" {
+			return nil, fmt.Errorf("GITHUB_API_URL %q is not an http(s) address", apiURL)
+		}
+		c.BaseURL = u
+	}
+	return &Client{gh: c, Owner: owner, Repo: repo}, nil
+}
+
+// classify turns a refused write into ErrNoPermission.
+func classify(what string, resp *gh.Response, err error) error {
+	if err == nil {
+		return nil
+	}
+	if resp != nil && (resp.StatusCode == http.StatusForbidden || resp.StatusCode == http.StatusUnauthorized) {
+		return fmt.Errorf("%s: %w (%v)", what, ErrNoPermission, err)
+	}
+	return fmt.Errorf("%s: %w", what, err)
+}
+
+// Login is the identity the token writes as: GET /user, or, for the
+// workflow's installation token that GET /user refuses, github-actions[bot].
+func (c *Client) Login(ctx context.Context) (string, error) {
+	if c.login != "" {
+		return c.login, nil
+	}
+	u, resp, err := c.gh.Users.Get(ctx, "")
+	switch {
+	case err == nil && u.GetLogin() != "":
+		c.login = u.GetLogin()
+	case resp != nil && (resp.StatusCode == http.StatusForbidden || resp.StatusCode == http.StatusNotFound):
+		c.login = DefaultBotLogin
+	default:
+		return "", fmt.Errorf("who is this token (GET /user): %w", err)
+	}
+	return c.login, nil
+}
+
+// SetLogin names the identity instead of asking (a GitHub App's token:
+// "<app-slug>[bot]").
+func (c *Client) SetLogin(login string) { c.login = login }
+
+// Private reports whether the repository is private (or internal).
+func (c *Client) Private(ctx context.Context) (bool, error) {
+	r, _, err := c.gh.Repositories.Get(ctx, c.Owner, c.Repo)
+	if err != nil {
+		return false, fmt.Errorf("reading the repository: %w", err)
+	}
+	return r.GetPrivate() || r.GetVisibility() == "internal", nil
+}
+
+// PullHead is the head commit of pull request n, as GitHub knows it.
+func (c *Client) PullHead(ctx context.Context, n int) (sha, ref, title string, err error) {
+	pr, _, err := c.gh.PullRequests.Get(ctx, c.Owner, c.Repo, n)
+	if err != nil {
+		return "", "", "", fmt.Errorf("reading pull request #%d: %w", n, err)
+	}
+	return pr.GetHead().GetSHA(), pr.GetHead().GetRef(), pr.GetTitle(), nil
+}
+
+// UpsertComment edits the comment on issue or pull request n that carries
+// marker and was written by this token's identity, or creates one. It never
+// touches a comment by anyone else, marker or not.
+func (c *Client) UpsertComment(ctx context.Context, n int, marker, body string) (htmlURL string, created bool, err error) {
+	login, err := c.Login(ctx)
+	if err != nil {
+		return "", false, err
+	}
+	opt := &gh.IssueListCommentsOptions{ListOptions: gh.ListOptions{PerPage: 100}}
+	var mine *gh.IssueComment
+	for mine == nil {
+		cs, resp, err := c.gh.Issues.ListComments(ctx, c.Owner, c.Repo, n, opt)
+		if err != nil {
+			return "", false, fmt.Errorf("listing the comments of #%d: %w", n, err)
+		}
+		for _, cm := range cs {
+			if strings.Contains(cm.GetBody(), marker) && strings.EqualFold(cm.GetUser().GetLogin(), login) {
+				mine = cm
+				break
+			}
+		}
+		if resp.NextPage == 0 {
+			break
+		}
+		opt.Page = resp.NextPage
+	}
+	if mine != nil {
+		cm, resp, err := c.gh.Issues.EditComment(ctx, c.Owner, c.Repo, mine.GetID(), &gh.IssueComment{Body: &body})
+		if err != nil {
+			return "", false, classify("editing the comment", resp, err)
+		}
+		return cm.GetHTMLURL(), false, nil
+	}
+	cm, resp, err := c.gh.Issues.CreateComment(ctx, c.Owner, c.Repo, n, &gh.IssueComment{Body: &body})
+	if err != nil {
+		return "", false, classify("commenting on #"+fmt.Sprint(n), resp, err)
+	}
+	return cm.GetHTMLURL(), true, nil
+}
+
+// UpsertIssue edits the open issue that carries marker and was opened by
+// this token's identity, or opens one: the tracking issue of mode track.
+func (c *Client) UpsertIssue(ctx context.Context, marker, title, body string, labels []string) (htmlURL string, created bool, err error) {
+	login, err := c.Login(ctx)
+	if err != nil {
+		return "", false, err
+	}
+	opt := &gh.IssueListByRepoOptions{State: "open", Creator: login, ListOptions: gh.ListOptions{PerPage: 100}}
+	for {
+		is, resp, err := c.gh.Issues.ListByRepo(ctx, c.Owner, c.Repo, opt)
+		if err != nil {
+			return "", false, fmt.Errorf("listing issues: %w", err)
+		}
+		for _, is := range is {
+			if is.IsPullRequest() || !strings.Contains(is.GetBody(), marker) || !strings.EqualFold(is.GetUser().GetLogin(), login) {
+				continue
+			}
+			got, resp, err := c.gh.Issues.Edit(ctx, c.Owner, c.Repo, is.GetNumber(), &gh.IssueRequest{Title: &title, Body: &body})
+			if err != nil {
+				return "", false, classify("editing the tracking issue", resp, err)
+			}
+			return got.GetHTMLURL(), false, nil
+		}
+		if resp.NextPage == 0 {
+			break
+		}
+		opt.Page = resp.NextPage
+	}
+	req := &gh.IssueRequest{Title: &title, Body: &body}
+	if len(labels) > 0 {
+		req.Labels = &labels
+	}
+	got, resp, err := c.gh.Issues.Create(ctx, c.Owner, c.Repo, req)
+	if err != nil {
+		return "", false, classify("opening the tracking issue", resp, err)
+	}
+	return got.GetHTMLURL(), true, nil
+}
+
+// Status states.
+const (
+	StatusSuccess = "success"
+	StatusFailure = "failure"
+	StatusError   = "error"
+	StatusPending = "pending"
+)
+
+// SetStatus sets the commit status context on sha.
+func (c *Client) SetStatus(ctx context.Context, sha, state, statusContext, description, targetURL string) error {
+	if r := []rune(description); len(r) > 140 {
+		description = string(r[:139]) + "…"
+	}
+	st := &gh.RepoStatus{State: &state, Context: &statusContext, Description: &description}
+	if targetURL != "" {
+		st.TargetURL = &targetURL
+	}
+	_, resp, err := c.gh.Repositories.CreateStatus(ctx, c.Owner, c.Repo, sha, st)
+	return classify("setting the commit status", resp, err)
+}
+
+// File is one file to commit.
+type File struct {
+	Path string // slash-separated, relative to the branch root
+	Data []byte
+}
+
+// PushFiles commits files onto branch through the Git Data API (blob, tree,
+// commit, ref), keeping what the branch holds already. A branch that does
+// not exist is created as an orphan. A ref update that loses a race (422:
+// someone else pushed) is retried on the new tip. It returns the commit.
+func (c *Client) PushFiles(ctx context.Context, branch, message string, files []File) (string, error) {
+	if len(files) == 0 {
+		return "", errors.New("no files to push")
+	}
+	var entries []*gh.TreeEntry
+	for _, f := range sortedFiles(files) {
+		if p := path.Clean(f.Path); p != f.Path || strings.HasPrefix(p, "/") || strings.HasPrefix(p, "../") || p == ".." {
+			return "", fmt.Errorf("%q is not a clean relative path", f.Path)
+		}
+		content := base64.StdEncoding.EncodeToString(f.Data)
+		b, resp, err := c.gh.Git.CreateBlob(ctx, c.Owner, c.Repo, &gh.Blob{Content: &content, Encoding: gh.String("base64")})
+		if err != nil {
+			return "", classify("uploading "+f.Path, resp, err)
+		}
+		entries = append(entries, &gh.TreeEntry{Path: gh.String(f.Path), Mode: gh.String("100644"), Type: gh.String("blob"), SHA: b.SHA})
+	}
+	ref := "heads/" + branch
+	const attempts = 5
+	for attempt := 1; ; attempt++ {
+		var parent, baseTree string
+		r, resp, err := c.gh.Git.GetRef(ctx, c.Owner, c.Repo, ref)
+		switch {
+		case err == nil:
+			parent = r.GetObject().GetSHA()
+			pc, _, err := c.gh.Git.GetCommit(ctx, c.Owner, c.Repo, parent)
+			if err != nil {
+				return "", fmt.Errorf("reading the tip of %s: %w", branch, err)
+			}
+			baseTree = pc.GetTree().GetSHA()
+		case resp != nil && resp.StatusCode == http.StatusNotFound:
+			// No branch yet: an orphan commit.
+		default:
+			return "", fmt.Errorf("reading branch %s: %w", branch, err)
+		}
+		tree, resp, err := c.gh.Git.CreateTree(ctx, c.Owner, c.Repo, baseTree, entries)
+		if err != nil {
+			return "", classify("writing the tree", resp, err)
+		}
+		commit := &gh.Commit{Message: &message, Tree: &gh.Tree{SHA: tree.SHA}}
+		if parent != "" {
+			commit.Parents = []*gh.Commit{{SHA: &parent}}
+		}
+		cm, resp, err := c.gh.Git.CreateCommit(ctx, c.Owner, c.Repo, commit, nil)
+		if err != nil {
+			return "", classify("writing the commit", resp, err)
+		}
+		full := "refs/heads/" + branch
+		if parent == "" {
+			_, resp, err = c.gh.Git.CreateRef(ctx, c.Owner, c.Repo, &gh.Reference{Ref: &full, Object: &gh.GitObject{SHA: cm.SHA}})
+		} else {
+			_, resp, err = c.gh.Git.UpdateRef(ctx, c.Owner, c.Repo, &gh.Reference{Ref: &full, Object: &gh.GitObject{SHA: cm.SHA}}, false)
+		}
+		if err == nil {
+			return cm.GetSHA(), nil
+		}
+		// 422: not a fast forward, or the ref appeared meanwhile. Again on the new tip.
+		if resp != nil && resp.StatusCode == http.StatusUnprocessableEntity && attempt < attempts {
+			time.Sleep(time.Duration(attempt*attempt) * 100 * time.Millisecond)
+			continue
+		}
+		return "", classify("moving "+branch, resp, err)
+	}
+}
+
+// AssetURL is where an image committed at commit sha is served to a comment:
+// raw.githubusercontent.com (SVG sanitized) for public repositories on
+// github.com, the repository's own /raw/ address otherwise (it works for
+// readers with access to a private repository and on GitHub Enterprise).
+func (c *Client) AssetURL(serverURL string, private bool, sha, file string) string {
+	serverURL = strings.TrimSuffix(cmpOr(serverURL, "https://github.com"), "/")
+	esc := func(p string) string {
+		parts := strings.Split(p, "/")
+		for i, s := range parts {
+			parts[i] = url.PathEscape(s)
+		}
+		return strings.Join(parts, "/")
+	}
+	if !private && serverURL == "https://github.com" {
+		u := fmt.Sprintf("https://raw.githubusercontent.com/%s/%s/%s/%s", url.PathEscape(c.Owner), url.PathEscape(c.Repo), sha, esc(file))
+		if strings.HasSuffix(file, ".svg") {
+			u += "?sanitize=true"
+		}
+		return u
+	}
+	return fmt.Sprintf("%s/%s/%s/raw/%s/%s", serverURL, url.PathEscape(c.Owner), url.PathEscape(c.Repo), sha, esc(file))
+}
+
+func cmpOr(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}
+
+// sortedFiles orders files by path (stable trees, stable tests).
+func sortedFiles(fs []File) []File {
+	fs = slices.Clone(fs)
+	slices.SortFunc(fs, func(a, b File) int { return strings.Compare(a.Path, b.Path) })
+	return fs
+}

@@ -1,0 +1,388 @@
+package github
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"unicode/utf8"
+
+	"github.com/perfgate/perfgate/internal/gate"
+	"github.com/perfgate/perfgate/internal/github/githubtest"
+	"github.com/perfgate/perfgate/internal/report"
+)
+
+const (
+	baseSHA = "1111111111111111111111111111111111111111"
+	headSHA = "2222222222222222222222222222222222222222"
+)
+
+func client(t *testing.T, srv *githubtest.Server, token string) *Client {
+	t.Helper()
+	c, err := NewClient(srv.URL, token, srv.Owner+"/"+srv.Repo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func sampleReport(verdict string) *Report {
+	ch := 4.2
+	lo, hi := 2.0, 6.5
+	c := &report.ValidComparison{SchemaVersion: 1, Scenario: "chat", Environment: "engine vllm; GPUs NVIDIA H100; driver 550.54"}
+	c.Outcome.Verdict = verdict
+	c.Outcome.Headline = strings.ToUpper(verdict) + ": median_tpot_ms +4.2 %"
+	c.Outcome.Results = []report.ValidResult{{Level: 1, Metric: "median_tpot_ms", Verdict: verdict, BaselineMedian: 10, CandMedian: 10.42, ChangePct: &ch, CILowPct: &lo, CIHighPct: &hi, P: 0.004, Gating: true}}
+	return &Report{Set: "pr-suite", Verdict: verdict, PR: 42, Title: "Faster decode", BaseSHA: baseSHA, HeadSHA: headSHA,
+		BaseRef: "main", HeadRef: "fast-decode", Profile: "pr", RunURL: "https://github.com/o/r/actions/runs/9",
+		Scenarios: []ScenarioResult{{Name: "chat", Comparison: c}}}
+}
+
+func TestStickyCommentCreatedThenEditedNeverSomeoneElses(t *testing.T) {
+	for _, token := range []string{githubtest.InstallationToken, githubtest.UserToken} {
+		t.Run(token, func(t *testing.T) {
+			srv := githubtest.New("vllm-project", "vllm")
+			defer srv.Close()
+			srv.PerPage = 2 // the bot's comment is on the third page
+			for i := range 4 {
+				srv.AddComment(42, "alice", fmt.Sprintf("comment %d", i))
+			}
+			// Someone quoting perfgate's comment, marker and all.
+			lookAlike := "> " + Marker("pr-suite") + "\n> ## ✅ perfgate: PASS"
+			srv.AddComment(42, "mallory", lookAlike)
+			rep := sampleReport("pass")
+			pub, err := Publish(context.Background(), client(t, srv, token), rep, nil, PublishOptions{Comment: true})
+			if err != nil || pub.CommentURL == "" {
+				t.Fatalf("first run: %+v %v", pub, err)
+			}
+			rep2 := sampleReport("fail")
+			if _, err := Publish(context.Background(), client(t, srv, token), rep2, nil, PublishOptions{Comment: true}); err != nil {
+				t.Fatal(err)
+			}
+			cs, _, _ := srv.Snapshot()
+			var mine []githubtest.Comment
+			for _, c := range cs {
+				if c.User == githubtest.LoginOf(token) {
+					mine = append(mine, c)
+				}
+				if c.User == "mallory" && c.Body != lookAlike {
+					t.Errorf("someone else's comment was edited: %q", c.Body)
+				}
+			}
+			if len(mine) != 1 || !strings.Contains(mine[0].Body, "perfgate: FAIL") || !strings.HasPrefix(mine[0].Body, Marker("pr-suite")) {
+				t.Fatalf("want one edited comment, got %+v", mine)
+			}
+			// Another scenario set gets its own comment.
+			rep3 := sampleReport("pass")
+			rep3.Set = "nightly-long-context"
+			Publish(context.Background(), client(t, srv, token), rep3, nil, PublishOptions{Comment: true})
+			cs, _, _ = srv.Snapshot()
+			if len(cs) != 7 {
+				t.Errorf("want 7 comments, got %d", len(cs))
+			}
+		})
+	}
+}
+
+func TestAssetsBranchCreatedThenUpdatedAndRaceRetried(t *testing.T) {
+	srv := githubtest.New("o", "r")
+	defer srv.Close()
+	dir := t.TempDir()
+	svg := filepath.Join(dir, "hockey.svg")
+	os.WriteFile(svg, []byte(`<svg xmlns="http://www.w3.org/2000/svg"/>`), 0o644)
+	png := filepath.Join(dir, "hockey.png")
+	os.WriteFile(png, []byte("\x89PNG\r\n\x1a\nrest"), 0o644)
+	files := []LocalFile{{Scenario: "chat", Name: "hockey.svg", Path: svg}, {Scenario: "chat", Name: "hockey.png", Path: png}}
+	c := client(t, srv, githubtest.InstallationToken)
+	rep := sampleReport("pass")
+	pub, err := Publish(context.Background(), c, rep, files, PublishOptions{AssetsBranch: "perfgate-assets"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, tip, parents := srv.Branch("perfgate-assets")
+	if tip != pub.AssetsCommit || len(parents) != 0 {
+		t.Fatalf("an orphan commit at the tip: tip %s, published %s, parents %v", tip, pub.AssetsCommit, parents)
+	}
+	want := "pr-42/" + headSHA + "/chat/hockey.svg"
+	if string(got[want]) != `<svg xmlns="http://www.w3.org/2000/svg"/>` || len(got) != 2 {
+		t.Fatalf("files %v", keys(got))
+	}
+	// Public repository: raw.githubusercontent.com by commit SHA, SVG sanitized.
+	p := rep.Scenarios[0].Plots
+	if len(p) != 1 || p[0].Img != "https://raw.githubusercontent.com/o/r/"+tip+"/"+want+"?sanitize=true" {
+		t.Fatalf("plots %+v", p)
+	}
+	if md := rep.Comment(""); !strings.Contains(md, p[0].Img) {
+		t.Error("the comment must show the plot")
+	}
+
+	// Second push, for another head, on top; two lost races on the way.
+	srv.RefRaces = 2
+	srv.Private = true
+	rep2 := sampleReport("pass")
+	rep2.HeadSHA = strings.Repeat("3", 40)
+	pub2, err := Publish(context.Background(), c, rep2, files, PublishOptions{AssetsBranch: "perfgate-assets", ServerURL: "https://github.com"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, tip2, parents := srv.Branch("perfgate-assets")
+	if tip2 != pub2.AssetsCommit || len(parents) != 1 || len(got) != 4 || got[want] == nil {
+		t.Fatalf("second push: tip %s parents %v files %v", tip2, parents, keys(got))
+	}
+	// Private repository: the /raw/ form, and the PNG where SVG would not render.
+	p = rep2.Scenarios[0].Plots
+	if !strings.HasPrefix(p[0].Img, "https://github.com/o/r/raw/"+tip2+"/pr-42/") || !strings.HasSuffix(p[0].Img, ".png") || !strings.HasSuffix(p[0].Link, ".svg") {
+		t.Fatalf("private plots %+v", p)
+	}
+	// More races than retries: an error, not a silent loss.
+	srv.RefRaces = 10
+	if _, err := c.PushFiles(context.Background(), "perfgate-assets", "m", []File{{Path: "x.txt", Data: []byte("x")}}); err == nil || !strings.Contains(err.Error(), "fast forward") {
+		t.Errorf("endless races: %v", err)
+	}
+	if _, err := c.PushFiles(context.Background(), "b", "m", []File{{Path: "../x", Data: nil}}); err == nil {
+		t.Error("a path leaving the branch must be refused")
+	}
+}
+
+func keys(m map[string][]byte) []string {
+	var out []string
+	for k := range m {
+		out = append(out, k)
+	}
+	return out
+}
+
+func TestReadOnlyTokenDegradesToWarnings(t *testing.T) {
+	srv := githubtest.New("o", "r")
+	defer srv.Close()
+	dir := t.TempDir()
+	svg := filepath.Join(dir, "a.svg")
+	os.WriteFile(svg, []byte(`<svg/>`), 0o644)
+	var warns []string
+	rep := sampleReport("fail")
+	pub, err := Publish(context.Background(), client(t, srv, githubtest.ReadOnlyToken), rep, []LocalFile{{Scenario: "chat", Name: "a.svg", Path: svg}},
+		PublishOptions{AssetsBranch: "assets", Comment: true, StatusContext: "perfgate/pr-suite", State: StatusFailure, Warn: func(s string) { warns = append(warns, s) }})
+	if err != nil {
+		t.Fatalf("a read-only token must not fail the job: %v", err)
+	}
+	if !pub.Degraded || len(warns) != 3 || !strings.Contains(warns[1], "read-only token") {
+		t.Errorf("published %+v, warnings %q", pub, warns)
+	}
+	cs, _, st := srv.Snapshot()
+	if len(cs) != 0 || len(st) != 0 {
+		t.Error("nothing may be written")
+	}
+}
+
+func TestStatusSet(t *testing.T) {
+	srv := githubtest.New("o", "r")
+	defer srv.Close()
+	rep := sampleReport("fail")
+	rep.Scenarios[0].Comparison.Outcome.Headline = strings.Repeat("long headline ", 30)
+	pub, err := Publish(context.Background(), client(t, srv, githubtest.InstallationToken), rep, nil, PublishOptions{StatusContext: "perfgate/pr-suite", State: StatusFailure})
+	if err != nil || !pub.Status {
+		t.Fatal(err)
+	}
+	_, _, st := srv.Snapshot()
+	if len(st) != 1 || st[0].SHA != headSHA || st[0].State != "failure" || st[0].Context != "perfgate/pr-suite" ||
+		utf8.RuneCountInString(st[0].Description) > 140 || st[0].TargetURL != rep.RunURL {
+		t.Errorf("status %+v", st)
+	}
+}
+
+func TestUpsertIssue(t *testing.T) {
+	srv := githubtest.New("o", "r")
+	defer srv.Close()
+	c := client(t, srv, githubtest.InstallationToken)
+	u1, created, err := c.UpsertIssue(context.Background(), "<!-- m -->", "regression", "<!-- m -->\nfirst", []string{"performance"})
+	if err != nil || !created {
+		t.Fatal(err)
+	}
+	u2, created, err := c.UpsertIssue(context.Background(), "<!-- m -->", "regression again", "<!-- m -->\nsecond", nil)
+	if err != nil || created || u1 != u2 {
+		t.Fatalf("second: %s %v %v", u2, created, err)
+	}
+	_, is, _ := srv.Snapshot()
+	if len(is) != 1 || is[0].Body != "<!-- m -->\nsecond" || is[0].Labels[0] != "performance" {
+		t.Errorf("issues %+v", is)
+	}
+}
+
+func TestCommentTruncatedGracefully(t *testing.T) {
+	rep := sampleReport("fail")
+	base := rep.Scenarios[0].Comparison
+	for i := range 60 {
+		c := *base
+		c.Outcome.Results = nil
+		for l := 1; l <= 30; l++ {
+			ch := float64(l)
+			c.Outcome.Results = append(c.Outcome.Results, report.ValidResult{Level: l, Metric: "p99_e2el_ms", Verdict: "fail", ChangePct: &ch, Gating: true, BaselineMedian: 1, CandMedian: 2})
+		}
+		rep.Scenarios = append(rep.Scenarios, ScenarioResult{Name: fmt.Sprintf("scenario-%02d", i), Comparison: &c,
+			Plots: []Plot{{Name: "hockey", Img: "https://raw.githubusercontent.com/o/r/x/a.svg", Link: "https://raw.githubusercontent.com/o/r/x/a.svg"}}})
+	}
+	md := rep.Comment("https://github.com/o/r/actions/runs/9")
+	if n := utf8.RuneCountInString(md); n > MaxComment {
+		t.Fatalf("%d characters", n)
+	}
+	if !strings.HasPrefix(md, Marker("pr-suite")) || !strings.Contains(md, "more row(s): the full table is in [the job summary](https://github.com/o/r/actions/runs/9)") {
+		t.Errorf("truncation must say where the rest is:\n%s", md[len(md)-600:])
+	}
+	sum := rep.Summary()
+	if len(sum) > MaxSummary || strings.Count(sum, "| p99\\_e2el\\_ms |") != 1800 {
+		t.Errorf("the summary has every row: %d bytes, %d rows", len(sum), strings.Count(sum, "| p99\\_e2el\\_ms |"))
+	}
+	// A huge summary is cut at 1 MiB on a character boundary.
+	rep.Error = strings.Repeat("é", 10)
+	for i := range 5 {
+		rep.Scenarios = append(rep.Scenarios, rep.Scenarios[1:]...)
+		_ = i
+	}
+	if s := rep.Summary(); len(s) > MaxSummary || !utf8.ValidString(s) || !strings.Contains(s, "1 MiB") {
+		t.Errorf("summary of %d bytes", len(s))
+	}
+}
+
+func TestHostileStringsAreInert(t *testing.T) {
+	rep := sampleReport("fail")
+	rep.Title = `<img src=x onerror=alert(1)> [click](https://evil.example) --> @vllm-project/maintainers | **bold** ` + "`code`\n# heading"
+	rep.HeadRef = "feature/<script>alert(1)</script>-->"
+	rep.BaseRef = "main\u202egnp.exe"
+	rep.Scenarios[0].Name = "chat</details><!--"
+	rep.Scenarios[0].Comparison.Environment = "GPU <b>x</b>"
+	rep.Scenarios = append(rep.Scenarios, ScenarioResult{Name: "broken", Error: "engine said: <!-- hidden --> [x](javascript:alert(1))"})
+	md := rep.Comment("")
+	for _, bad := range []string{"<img src=x", "<script>", "[click](", "@vllm-project", "</details><!--", "<b>", "<!-- hidden", "](javascript:", "\u202e", "\n# heading"} {
+		if strings.Contains(md, bad) {
+			t.Errorf("%q reached the comment", bad)
+		}
+	}
+	if strings.Count(md, "-->") != 1+strings.Count(md, "```mermaid") {
+		t.Errorf("only the marker may close a comment (and Mermaid's axis arrow):\n%s", md)
+	}
+	for _, line := range strings.Split(md, "\n") {
+		if strings.HasPrefix(line, "Pull request #42") && strings.Count(line, "|") != strings.Count(line, `\|`) {
+			t.Errorf("the title must not make table cells: %s", line)
+		}
+	}
+}
+
+// writeResults builds a results folder as mode benchmark writes it.
+func writeResults(t *testing.T, verdict string, mutate func(r *Results, c *report.Comparison)) string {
+	t.Helper()
+	dir := t.TempDir()
+	sdir := filepath.Join(dir, "20261128T000000Z_ab", "chat")
+	os.MkdirAll(filepath.Join(sdir, "plots"), 0o755)
+	c := &report.Comparison{SchemaVersion: 1, Scenario: "chat", Baseline: []string{"b/trial-01"}, Candidate: []string{"c/trial-01"},
+		Environment: "engine vllm", Commits: map[string]string{"baseline": baseSHA, "candidate": headSHA},
+		Outcome: gate.Outcome{Verdict: verdict, Headline: verdict, Results: []gate.Result{{Level: 1, Metric: "median_tpot_ms", Verdict: verdict, P: 0.5, Gating: true}}},
+		Explain: []report.Change{}}
+	r := Results{Set: "pr-suite", Profile: "pr", PR: 42, BaseSHA: baseSHA, HeadSHA: headSHA, Verdict: verdict,
+		Scenarios: []ResultScenario{{Name: "chat", Dir: filepath.Join("20261128T000000Z_ab", "chat")}}}
+	if mutate != nil {
+		mutate(&r, c)
+	}
+	b, _ := json.Marshal(c)
+	os.WriteFile(filepath.Join(sdir, "comparison.json"), b, 0o644)
+	os.WriteFile(filepath.Join(sdir, "plots", "hockey.svg"), []byte(`<?xml version="1.0"?><svg xmlns="http://www.w3.org/2000/svg"><text>x</text></svg>`), 0o644)
+	os.WriteFile(filepath.Join(sdir, "plots", "hockey.png"), []byte("\x89PNG\r\n\x1a\n..."), 0o644)
+	if err := WriteResults(dir, r); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+func TestLoadResultsAcceptsGoodAndRejectsTampered(t *testing.T) {
+	dir := writeResults(t, "fail", nil)
+	r, rep, files, err := LoadResults(dir, Expect{HeadSHA: headSHA})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.PR != 42 || rep.Verdict != "fail" || len(files) != 2 || rep.Scenarios[0].Comparison.Outcome.Verdict != "fail" {
+		t.Fatalf("%+v %+v %v", r, rep, files)
+	}
+	sdir := filepath.Join(dir, "20261128T000000Z_ab", "chat")
+	cases := map[string]func(dir string){
+		"another head commit": func(string) {},
+		"unknown manifest field": func(dir string) {
+			b, _ := os.ReadFile(filepath.Join(dir, ResultsFile))
+			os.WriteFile(filepath.Join(dir, ResultsFile), []byte(strings.Replace(string(b), "{", `{"extra":1,`, 1)), 0o644)
+		},
+		"verdict softened": func(dir string) {
+			b, _ := os.ReadFile(filepath.Join(dir, ResultsFile))
+			os.WriteFile(filepath.Join(dir, ResultsFile), []byte(strings.Replace(string(b), `"verdict": "fail"`, `"verdict": "pass"`, 1)), 0o644)
+		},
+		"path out of the folder": func(dir string) {
+			b, _ := os.ReadFile(filepath.Join(dir, ResultsFile))
+			os.WriteFile(filepath.Join(dir, ResultsFile), []byte(strings.Replace(string(b), `"dir": "20261128T000000Z_ab/chat"`, `"dir": "../../etc"`, 1)), 0o644)
+		},
+		"script in an SVG": func(dir string) {
+			os.WriteFile(filepath.Join(dir, "20261128T000000Z_ab", "chat", "plots", "hockey.svg"), []byte(`<svg><script>alert(1)</script></svg>`), 0o644)
+		},
+		"event handler in an SVG": func(dir string) {
+			os.WriteFile(filepath.Join(dir, "20261128T000000Z_ab", "chat", "plots", "hockey.svg"), []byte(`<svg onload="alert(1)"/>`), 0o644)
+		},
+		"entity in an SVG": func(dir string) {
+			os.WriteFile(filepath.Join(dir, "20261128T000000Z_ab", "chat", "plots", "hockey.svg"), []byte(`<!DOCTYPE svg [<!ENTITY x SYSTEM "file:///etc/passwd">]><svg>&x;</svg>`), 0o644)
+		},
+		"not a PNG": func(dir string) {
+			os.WriteFile(filepath.Join(dir, "20261128T000000Z_ab", "chat", "plots", "hockey.png"), []byte("<html>"), 0o644)
+		},
+		"symlinked plot": func(dir string) {
+			p := filepath.Join(dir, "20261128T000000Z_ab", "chat", "plots", "hockey.png")
+			os.Remove(p)
+			os.Symlink("/etc/passwd", p)
+		},
+		"odd plot name": func(dir string) {
+			os.WriteFile(filepath.Join(dir, "20261128T000000Z_ab", "chat", "plots", "x.html"), []byte("x"), 0o644)
+		},
+		"huge plot": func(dir string) {
+			os.WriteFile(filepath.Join(dir, "20261128T000000Z_ab", "chat", "plots", "big.png"), make([]byte, maxPlotBytes+1), 0o644)
+		},
+		"comparison with an extra field": func(dir string) {
+			p := filepath.Join(dir, "20261128T000000Z_ab", "chat", "comparison.json")
+			b, _ := os.ReadFile(p)
+			os.WriteFile(p, []byte(strings.Replace(string(b), "{", `{"html":"<script>",`, 1)), 0o644)
+		},
+	}
+	_ = sdir
+	for name, tamper := range cases {
+		t.Run(name, func(t *testing.T) {
+			dir := writeResults(t, "fail", nil)
+			tamper(dir)
+			exp := Expect{HeadSHA: headSHA}
+			if name == "another head commit" {
+				exp.HeadSHA = strings.Repeat("9", 40)
+			}
+			if _, _, _, err := LoadResults(dir, exp); err == nil {
+				t.Error("accepted")
+			}
+		})
+	}
+	// The comparison compares other commits than the manifest says.
+	dir = writeResults(t, "fail", func(r *Results, c *report.Comparison) { c.Commits["candidate"] = strings.Repeat("4", 40) })
+	if _, _, _, err := LoadResults(dir, Expect{HeadSHA: headSHA}); err == nil {
+		t.Error("a comparison of other commits was accepted")
+	}
+}
+
+func TestReadEvent(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "event.json")
+	os.WriteFile(p, []byte(`{"number":7,"pull_request":{"number":7,"title":"t","base":{"sha":"`+baseSHA+`","ref":"main","repo":{"full_name":"o/r"}},"head":{"sha":"`+headSHA+`","ref":"f","repo":{"full_name":"fork/r"}}}}`), 0o644)
+	ev, err := ReadEvent("pull_request", p)
+	if err != nil || ev.PR != 7 || ev.BaseSHA != baseSHA || ev.HeadSHA != headSHA || !ev.Fork || ev.HeadRef != "f" {
+		t.Fatalf("%+v %v", ev, err)
+	}
+	os.WriteFile(p, []byte(`{"workflow_run":{"id":5,"head_sha":"`+headSHA+`","event":"pull_request","conclusion":"success","pull_requests":[]}}`), 0o644)
+	ev, err = ReadEvent("workflow_run", p)
+	if err != nil || ev.Run.HeadSHA != headSHA || ev.Run.ID != 5 || len(ev.Run.PRs) != 0 {
+		t.Fatalf("%+v %v", ev, err)
+	}
+	os.WriteFile(p, []byte(`{`), 0o644)
+	if _, err := ReadEvent("push", p); err == nil {
+		t.Error("a broken payload must be an error")
+	}
+}

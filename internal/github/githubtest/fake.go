@@ -1,0 +1,571 @@
+// Package githubtest is an in-memory stand-in for the parts of the GitHub
+// REST API perfgate uses, answering as GitHub does: JSON bodies, Link-header
+// pagination, 403 "Resource not accessible by integration" for a read-only
+// token, GET /user refused for an installation token, 404 for a missing ref
+// and 422 when a ref update is not a fast forward.
+package githubtest
+
+import (
+	"crypto/sha1"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"maps"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Token kinds.
+const (
+	// InstallationToken is like a workflow's GITHUB_TOKEN: it writes, but
+	// GET /user answers 403; it writes as github-actions[bot].
+	InstallationToken = "ghs_installation"
+	// ReadOnlyToken is a fork pull request's token: reads work, writes 403.
+	ReadOnlyToken = "ghs_readonly"
+	// UserToken is a personal token of the user "perfgate-bot".
+	UserToken = "ghp_user"
+)
+
+// Comment is an issue comment.
+type Comment struct {
+	ID    int64
+	Issue int
+	User  string
+	Body  string
+}
+
+// Issue is an issue (not a pull request).
+type Issue struct {
+	Number int
+	User   string
+	Title  string
+	Body   string
+	Labels []string
+	State  string
+}
+
+// Status is a commit status.
+type Status struct {
+	SHA, State, Context, Description, TargetURL string
+}
+
+// Pull is a pull request.
+type Pull struct {
+	Number         int
+	HeadSHA, Title string
+	HeadRef        string
+}
+
+type commit struct {
+	tree    string
+	parents []string
+	message string
+}
+
+// Server is the fake API.
+type Server struct {
+	*httptest.Server
+	Owner, Repo string
+	Private     bool
+	// PerPage caps the page size of listings (GitHub's is 100): small pages
+	// exercise pagination.
+	PerPage int
+	// RefRaces makes that many ref updates fail with 422, as when another
+	// job pushed first; each one also moves the branch on.
+	RefRaces int
+
+	mu       sync.Mutex
+	Comments []*Comment
+	Issues   []*Issue
+	Statuses []Status
+	Pulls    map[int]*Pull
+	Requests []string // "METHOD path" of every request
+	nextID   int64
+	blobs    map[string][]byte
+	trees    map[string]map[string]string // tree sha → path → blob sha
+	commits  map[string]commit
+	refs     map[string]string // "heads/x" → commit sha
+}
+
+// New starts a fake for OWNER/REPO.
+func New(owner, repo string) *Server {
+	s := &Server{Owner: owner, Repo: repo, PerPage: 100, Pulls: map[int]*Pull{}, nextID: 1000,
+		blobs: map[string][]byte{}, trees: map[string]map[string]string{}, commits: map[string]commit{}, refs: map[string]string{}}
+	mux := http.NewServeMux()
+	p := "/repos/" + owner + "/" + repo
+	mux.HandleFunc("GET /user", s.user)
+	mux.HandleFunc("GET "+p, s.repo)
+	mux.HandleFunc("GET "+p+"/pulls/{n}", s.pull)
+	mux.HandleFunc("GET "+p+"/issues/{n}/comments", s.listComments)
+	mux.HandleFunc("POST "+p+"/issues/{n}/comments", s.write(s.createComment))
+	mux.HandleFunc("PATCH "+p+"/issues/comments/{id}", s.write(s.editComment))
+	mux.HandleFunc("GET "+p+"/issues", s.listIssues)
+	mux.HandleFunc("POST "+p+"/issues", s.write(s.createIssue))
+	mux.HandleFunc("PATCH "+p+"/issues/{n}", s.write(s.editIssue))
+	mux.HandleFunc("POST "+p+"/statuses/{sha}", s.write(s.createStatus))
+	mux.HandleFunc("GET "+p+"/git/ref/{ref...}", s.getRef)
+	mux.HandleFunc("POST "+p+"/git/refs", s.write(s.createRef))
+	mux.HandleFunc("PATCH "+p+"/git/refs/{ref...}", s.write(s.updateRef))
+	mux.HandleFunc("POST "+p+"/git/blobs", s.write(s.createBlob))
+	mux.HandleFunc("POST "+p+"/git/trees", s.write(s.createTree))
+	mux.HandleFunc("POST "+p+"/git/commits", s.write(s.createCommit))
+	mux.HandleFunc("GET "+p+"/git/commits/{sha}", s.getCommit)
+	s.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.mu.Lock()
+		s.Requests = append(s.Requests, r.Method+" "+r.URL.Path)
+		s.mu.Unlock()
+		if tokenOf(r) == "" {
+			fail(w, http.StatusUnauthorized, "Requires authentication")
+			return
+		}
+		mux.ServeHTTP(w, r)
+	}))
+	return s
+}
+
+func tokenOf(r *http.Request) string {
+	a := r.Header.Get("Authorization")
+	for _, p := range []string{"Bearer ", "token "} {
+		if t, ok := strings.CutPrefix(a, p); ok {
+			return t
+		}
+	}
+	return ""
+}
+
+// LoginOf is who a token writes as.
+func LoginOf(token string) string {
+	if token == UserToken {
+		return "perfgate-bot"
+	}
+	return "github-actions[bot]"
+}
+
+func fail(w http.ResponseWriter, code int, msg string) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(code)
+	json.NewEncoder(w).Encode(map[string]string{"message": msg, "documentation_url": "https://docs.github.com/rest"})
+}
+
+func reply(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(code)
+	json.NewEncoder(w).Encode(v)
+}
+
+// write wraps a handler that writes: a read-only token gets 403, and the
+// state is locked.
+func (s *Server) write(h func(w http.ResponseWriter, r *http.Request, login string)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if tokenOf(r) == ReadOnlyToken {
+			fail(w, http.StatusForbidden, "Resource not accessible by integration")
+			return
+		}
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		h(w, r, LoginOf(tokenOf(r)))
+	}
+}
+
+func (s *Server) user(w http.ResponseWriter, r *http.Request) {
+	if tokenOf(r) != UserToken {
+		fail(w, http.StatusForbidden, "Resource not accessible by integration")
+		return
+	}
+	reply(w, 200, map[string]any{"login": "perfgate-bot", "id": 7, "type": "User"})
+}
+
+func (s *Server) repo(w http.ResponseWriter, r *http.Request) {
+	vis := "public"
+	if s.Private {
+		vis = "private"
+	}
+	reply(w, 200, map[string]any{"name": s.Repo, "full_name": s.Owner + "/" + s.Repo, "private": s.Private, "visibility": vis})
+}
+
+func (s *Server) pull(w http.ResponseWriter, r *http.Request) {
+	n, _ := strconv.Atoi(r.PathValue("n"))
+	s.mu.Lock()
+	p, ok := s.Pulls[n]
+	s.mu.Unlock()
+	if !ok {
+		fail(w, 404, "Not Found")
+		return
+	}
+	reply(w, 200, map[string]any{"number": p.Number, "title": p.Title, "head": map[string]any{"sha": p.HeadSHA, "ref": p.HeadRef}})
+}
+
+func (s *Server) base() string { return s.URL + "/repos/" + s.Owner + "/" + s.Repo }
+
+// page answers one page of items with GitHub's Link header.
+func (s *Server) page(w http.ResponseWriter, r *http.Request, items []any) {
+	per, _ := strconv.Atoi(r.URL.Query().Get("per_page"))
+	if per <= 0 || per > s.PerPage {
+		per = min(30, s.PerPage)
+	}
+	pg, _ := strconv.Atoi(r.URL.Query().Get("page"))
+	pg = max(pg, 1)
+	lo := min((pg-1)*per, len(items))
+	hi := min(lo+per, len(items))
+	if hi < len(items) {
+		q := r.URL.Query()
+		q.Set("page", strconv.Itoa(pg+1))
+		q.Set("per_page", strconv.Itoa(per))
+		w.Header().Set("Link", fmt.Sprintf(`<%s%s?%s>; rel="next"`, s.URL, r.URL.Path, q.Encode()))
+	}
+	reply(w, 200, items[lo:hi])
+}
+
+func (s *Server) commentJSON(c *Comment) map[string]any {
+	return map[string]any{"id": c.ID, "body": c.Body, "user": map[string]any{"login": c.User},
+		"html_url": fmt.Sprintf("https://github.com/%s/%s/pull/%d#issuecomment-%d", s.Owner, s.Repo, c.Issue, c.ID)}
+}
+
+func (s *Server) listComments(w http.ResponseWriter, r *http.Request) {
+	n, _ := strconv.Atoi(r.PathValue("n"))
+	s.mu.Lock()
+	var items []any
+	for _, c := range s.Comments {
+		if c.Issue == n {
+			items = append(items, s.commentJSON(c))
+		}
+	}
+	s.mu.Unlock()
+	s.page(w, r, items)
+}
+
+func body(r *http.Request, v any) error { return json.NewDecoder(r.Body).Decode(v) }
+
+func (s *Server) createComment(w http.ResponseWriter, r *http.Request, login string) {
+	var in struct{ Body string }
+	if err := body(r, &in); err != nil || in.Body == "" {
+		fail(w, 422, "Validation Failed")
+		return
+	}
+	if len([]rune(in.Body)) > 65536 {
+		fail(w, 422, "Validation Failed: body is too long (maximum is 65536 characters)")
+		return
+	}
+	n, _ := strconv.Atoi(r.PathValue("n"))
+	s.nextID++
+	c := &Comment{ID: s.nextID, Issue: n, User: login, Body: in.Body}
+	s.Comments = append(s.Comments, c)
+	reply(w, 201, s.commentJSON(c))
+}
+
+func (s *Server) editComment(w http.ResponseWriter, r *http.Request, login string) {
+	id, _ := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	var in struct{ Body string }
+	if err := body(r, &in); err != nil || len([]rune(in.Body)) > 65536 {
+		fail(w, 422, "Validation Failed")
+		return
+	}
+	for _, c := range s.Comments {
+		if c.ID == id {
+			if c.User != login {
+				fail(w, 403, "Resource not accessible by integration")
+				return
+			}
+			c.Body = in.Body
+			reply(w, 200, s.commentJSON(c))
+			return
+		}
+	}
+	fail(w, 404, "Not Found")
+}
+
+// AddComment puts a comment by user on issue n (a look-alike, say).
+func (s *Server) AddComment(n int, user, body string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.nextID++
+	s.Comments = append(s.Comments, &Comment{ID: s.nextID, Issue: n, User: user, Body: body})
+}
+
+func (s *Server) issueJSON(is *Issue) map[string]any {
+	return map[string]any{"number": is.Number, "title": is.Title, "body": is.Body, "state": is.State,
+		"user": map[string]any{"login": is.User}, "html_url": fmt.Sprintf("https://github.com/%s/%s/issues/%d", s.Owner, s.Repo, is.Number)}
+}
+
+func (s *Server) listIssues(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	s.mu.Lock()
+	var items []any
+	for _, is := range s.Issues {
+		if (q.Get("state") == "" || q.Get("state") == "open") && is.State != "open" {
+			continue
+		}
+		if c := q.Get("creator"); c != "" && c != is.User {
+			continue
+		}
+		items = append(items, s.issueJSON(is))
+	}
+	s.mu.Unlock()
+	s.page(w, r, items)
+}
+
+func (s *Server) createIssue(w http.ResponseWriter, r *http.Request, login string) {
+	var in struct {
+		Title, Body string
+		Labels      []string
+	}
+	if err := body(r, &in); err != nil || in.Title == "" {
+		fail(w, 422, "Validation Failed")
+		return
+	}
+	is := &Issue{Number: 100 + len(s.Issues), User: login, Title: in.Title, Body: in.Body, Labels: in.Labels, State: "open"}
+	s.Issues = append(s.Issues, is)
+	reply(w, 201, s.issueJSON(is))
+}
+
+func (s *Server) editIssue(w http.ResponseWriter, r *http.Request, login string) {
+	n, _ := strconv.Atoi(r.PathValue("n"))
+	var in struct{ Title, Body *string }
+	if err := body(r, &in); err != nil {
+		fail(w, 422, "Validation Failed")
+		return
+	}
+	for _, is := range s.Issues {
+		if is.Number == n {
+			if in.Title != nil {
+				is.Title = *in.Title
+			}
+			if in.Body != nil {
+				is.Body = *in.Body
+			}
+			reply(w, 200, s.issueJSON(is))
+			return
+		}
+	}
+	fail(w, 404, "Not Found")
+}
+
+func (s *Server) createStatus(w http.ResponseWriter, r *http.Request, login string) {
+	var in struct {
+		State, Context, Description string
+		TargetURL                   string `json:"target_url"`
+	}
+	if err := body(r, &in); err != nil || !slices.Contains([]string{"error", "failure", "pending", "success"}, in.State) || len(in.Description) > 1024 {
+		fail(w, 422, "Validation Failed")
+		return
+	}
+	st := Status{SHA: r.PathValue("sha"), State: in.State, Context: in.Context, Description: in.Description, TargetURL: in.TargetURL}
+	s.Statuses = append(s.Statuses, st)
+	reply(w, 201, map[string]any{"state": st.State, "context": st.Context, "description": st.Description})
+}
+
+func hash(kind string, b []byte) string {
+	h := sha1.Sum(append([]byte(kind+"\x00"), b...))
+	return hex.EncodeToString(h[:])
+}
+
+func (s *Server) refJSON(ref, sha string) map[string]any {
+	return map[string]any{"ref": "refs/" + ref, "object": map[string]any{"sha": sha, "type": "commit"}}
+}
+
+func (s *Server) getRef(w http.ResponseWriter, r *http.Request) {
+	ref := r.PathValue("ref")
+	s.mu.Lock()
+	sha, ok := s.refs[ref]
+	s.mu.Unlock()
+	if !ok {
+		fail(w, 404, "Not Found")
+		return
+	}
+	reply(w, 200, s.refJSON(ref, sha))
+}
+
+func (s *Server) createRef(w http.ResponseWriter, r *http.Request, login string) {
+	var in struct{ Ref, SHA string }
+	if err := body(r, &in); err != nil {
+		fail(w, 422, "Validation Failed")
+		return
+	}
+	ref, ok := strings.CutPrefix(in.Ref, "refs/")
+	if _, exists := s.refs[ref]; !ok || exists {
+		fail(w, 422, "Reference already exists")
+		return
+	}
+	if _, ok := s.commits[in.SHA]; !ok {
+		fail(w, 422, "Object does not exist")
+		return
+	}
+	s.refs[ref] = in.SHA
+	reply(w, 201, s.refJSON(ref, in.SHA))
+}
+
+func (s *Server) updateRef(w http.ResponseWriter, r *http.Request, login string) {
+	ref := r.PathValue("ref")
+	var in struct {
+		SHA   string
+		Force bool
+	}
+	if err := body(r, &in); err != nil {
+		fail(w, 422, "Validation Failed")
+		return
+	}
+	cur, ok := s.refs[ref]
+	if !ok {
+		fail(w, 422, "Reference does not exist")
+		return
+	}
+	if s.RefRaces > 0 {
+		// Someone else pushed first: the branch moves on, this update is refused.
+		s.RefRaces--
+		s.refs[ref] = s.commitLocked(s.commits[cur].tree, []string{cur}, "a concurrent push")
+		fail(w, 422, "Update is not a fast forward")
+		return
+	}
+	c, ok := s.commits[in.SHA]
+	if !ok {
+		fail(w, 422, "Object does not exist")
+		return
+	}
+	if !in.Force && !slices.Contains(c.parents, cur) {
+		fail(w, 422, "Update is not a fast forward")
+		return
+	}
+	s.refs[ref] = in.SHA
+	reply(w, 200, s.refJSON(ref, in.SHA))
+}
+
+func (s *Server) createBlob(w http.ResponseWriter, r *http.Request, login string) {
+	var in struct{ Content, Encoding string }
+	if err := body(r, &in); err != nil {
+		fail(w, 422, "Validation Failed")
+		return
+	}
+	data := []byte(in.Content)
+	if in.Encoding == "base64" {
+		var err error
+		if data, err = base64.StdEncoding.DecodeString(in.Content); err != nil {
+			fail(w, 422, "Validation Failed: invalid base64")
+			return
+		}
+	}
+	sha := hash("blob", data)
+	s.blobs[sha] = data
+	reply(w, 201, map[string]any{"sha": sha})
+}
+
+func (s *Server) createTree(w http.ResponseWriter, r *http.Request, login string) {
+	var in struct {
+		BaseTree string `json:"base_tree"`
+		Tree     []struct {
+			Path, Mode, Type string
+			SHA              *string
+		}
+	}
+	if err := body(r, &in); err != nil {
+		fail(w, 422, "Validation Failed")
+		return
+	}
+	files := map[string]string{}
+	if in.BaseTree != "" {
+		base, ok := s.trees[in.BaseTree]
+		if !ok {
+			fail(w, 422, "Invalid tree info")
+			return
+		}
+		files = maps.Clone(base)
+	}
+	for _, e := range in.Tree {
+		if e.SHA == nil {
+			delete(files, e.Path)
+			continue
+		}
+		if _, ok := s.blobs[*e.SHA]; !ok || e.Type != "blob" {
+			fail(w, 422, "Invalid tree info")
+			return
+		}
+		files[e.Path] = *e.SHA
+	}
+	keys := slices.Sorted(maps.Keys(files))
+	var b strings.Builder
+	for _, k := range keys {
+		b.WriteString(k + "=" + files[k] + "\n")
+	}
+	sha := hash("tree", []byte(b.String()))
+	s.trees[sha] = files
+	reply(w, 201, map[string]any{"sha": sha})
+}
+
+func (s *Server) commitLocked(tree string, parents []string, msg string) string {
+	sha := hash("commit", []byte(fmt.Sprint(tree, parents, msg, time.Now().UnixNano(), len(s.commits))))
+	s.commits[sha] = commit{tree: tree, parents: parents, message: msg}
+	return sha
+}
+
+func (s *Server) createCommit(w http.ResponseWriter, r *http.Request, login string) {
+	var in struct {
+		Message, Tree string
+		Parents       []string
+	}
+	if err := body(r, &in); err != nil {
+		fail(w, 422, "Validation Failed")
+		return
+	}
+	if _, ok := s.trees[in.Tree]; !ok {
+		fail(w, 422, "Tree does not exist")
+		return
+	}
+	for _, p := range in.Parents {
+		if _, ok := s.commits[p]; !ok {
+			fail(w, 422, "Parent does not exist")
+			return
+		}
+	}
+	sha := s.commitLocked(in.Tree, in.Parents, in.Message)
+	reply(w, 201, map[string]any{"sha": sha, "tree": map[string]any{"sha": in.Tree}, "message": in.Message})
+}
+
+func (s *Server) getCommit(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	c, ok := s.commits[r.PathValue("sha")]
+	s.mu.Unlock()
+	if !ok {
+		fail(w, 404, "Not Found")
+		return
+	}
+	var ps []any
+	for _, p := range c.parents {
+		ps = append(ps, map[string]any{"sha": p})
+	}
+	reply(w, 200, map[string]any{"sha": r.PathValue("sha"), "tree": map[string]any{"sha": c.tree}, "parents": ps, "message": c.message})
+}
+
+// Branch is the files at the tip of branch (nil when it does not exist)
+// and the tip's parents.
+func (s *Server) Branch(branch string) (files map[string][]byte, tip string, parents []string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	tip, ok := s.refs["heads/"+branch]
+	if !ok {
+		return nil, "", nil
+	}
+	c := s.commits[tip]
+	files = map[string][]byte{}
+	for p, b := range s.trees[c.tree] {
+		files[p] = s.blobs[b]
+	}
+	return files, tip, c.parents
+}
+
+// Snapshot copies the comments, issues and statuses.
+func (s *Server) Snapshot() (cs []Comment, is []Issue, st []Status) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, c := range s.Comments {
+		cs = append(cs, *c)
+	}
+	for _, i := range s.Issues {
+		is = append(is, *i)
+	}
+	return cs, is, slices.Clone(s.Statuses)
+}

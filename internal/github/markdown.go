@@ -1,0 +1,350 @@
+package github
+
+import (
+	"fmt"
+	"math"
+	"regexp"
+	"slices"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/perfgate/perfgate/internal/report"
+)
+
+// MaxComment is GitHub's limit on a comment body, in characters.
+const MaxComment = 65536
+
+// MaxSummary is GitHub's limit on one step's job summary, in bytes.
+const MaxSummary = 1 << 20
+
+// Plot is one chart, by the addresses it is served at.
+type Plot struct {
+	Name string
+	Img  string // what the comment shows (SVG, or PNG where SVG would not render)
+	Link string // what a click opens (the SVG)
+}
+
+// ScenarioResult is one scenario of a report.
+type ScenarioResult struct {
+	Name       string
+	Comparison *report.ValidComparison // nil when the scenario did not finish
+	Error      string
+	Plots      []Plot
+}
+
+// Report is what a comment, a job summary and a status say.
+type Report struct {
+	Set              string // the scenario set: names the marker and the status context
+	Verdict          string // pass, warn, fail, error
+	Error            string // why, when the verdict is error
+	PR               int
+	Title            string
+	BaseSHA, HeadSHA string
+	BaseRef, HeadRef string
+	Profile          string
+	RunURL           string
+	Scenarios        []ScenarioResult
+	Notes            []string // e.g. "plots could not be pushed: …"
+}
+
+// Marker is the hidden line that finds a set's sticky comment again.
+func Marker(set string) string { return "<!-- perfgate:sticky:" + SafeName(set) + " -->" }
+
+var unsafeName = regexp.MustCompile(`[^A-Za-z0-9._-]+`)
+
+// SafeName reduces s to letters, digits, dot, dash and underscore (at most
+// 64), for markers, status contexts, file names and Mermaid labels.
+func SafeName(s string) string {
+	s = strings.Trim(unsafeName.ReplaceAllString(s, "-"), "-")
+	if len(s) > 64 {
+		s = s[:64]
+	}
+	if s == "" {
+		s = "default"
+	}
+	return s
+}
+
+var mdEscaper = strings.NewReplacer(
+	"&", "&amp;", "<", "&lt;", ">", "&gt;", `"`, "&quot;",
+	`\`, `\\`, "`", "\\`", "*", `\*`, "_", `\_`, "{", `\{`, "}", `\}`, "[", `\[`, "]", `\]`,
+	"(", `\(`, ")", `\)`, "#", `\#`, "+", `\+`, "-", `\-`, "!", `\!`, "|", `\|`, "~", `\~`,
+	// No mentions, no team pings: a zero-width space after @.
+	"@", "@\u200b",
+	"\r", " ", "\n", " ", "\t", " ",
+)
+
+// Esc makes a string from the pull request (a title, a branch name, a model
+// name, an error) inert in markdown and HTML: one line of at most 300
+// characters in which nothing is a tag, a link, a table cell, a comment end
+// or a mention.
+func Esc(s string) string {
+	s = strings.ToValidUTF8(s, "�")
+	s = strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f || (r >= 0x202a && r <= 0x202e) || (r >= 0x2066 && r <= 0x2069) {
+			return ' ' // control and bidi-override characters
+		}
+		return r
+	}, s)
+	if utf8.RuneCountInString(s) > 300 {
+		s = string([]rune(s)[:299]) + "…"
+	}
+	return mdEscaper.Replace(s)
+}
+
+var verdictMark = map[string]string{"pass": "✅", "warn": "⚠️", "fail": "❌", "error": "💥"}
+
+// Headline is the one line a status description and a job title carry.
+func (r *Report) Headline() string {
+	switch r.Verdict {
+	case "error":
+		return "perfgate could not decide: " + r.Error
+	}
+	var parts []string
+	for _, s := range r.Scenarios {
+		if s.Comparison != nil && s.Comparison.Outcome.Verdict != "pass" {
+			parts = append(parts, s.Name+": "+s.Comparison.Outcome.Headline)
+		}
+	}
+	if len(parts) == 0 {
+		return fmt.Sprintf("%s: no regression in %d scenario(s)", strings.ToUpper(r.Verdict), len(r.Scenarios))
+	}
+	return strings.ToUpper(r.Verdict) + " — " + strings.Join(parts, "; ")
+}
+
+type row struct {
+	scenario string
+	res      report.ValidResult
+}
+
+func (r *Report) rows() []row {
+	var rows []row
+	for _, s := range r.Scenarios {
+		if s.Comparison == nil {
+			continue
+		}
+		for _, res := range s.Comparison.Outcome.Results {
+			if res.Gating || res.Verdict != "pass" || res.Improved {
+				rows = append(rows, row{s.Name, res})
+			}
+		}
+	}
+	rank := func(x row) int {
+		switch {
+		case x.res.Verdict == "fail":
+			return 0
+		case x.res.Verdict == "warn":
+			return 1
+		case x.res.Improved:
+			return 2
+		}
+		return 3
+	}
+	slices.SortStableFunc(rows, func(a, b row) int { return rank(a) - rank(b) })
+	return rows
+}
+
+func num(p *float64) string {
+	if p == nil || math.IsNaN(*p) || math.IsInf(*p, 0) {
+		return "–"
+	}
+	return fmt.Sprintf("%.4g", *p)
+}
+
+func signed(p *float64) string {
+	if p == nil {
+		return "–"
+	}
+	return fmt.Sprintf("%+.1f %%", *p)
+}
+
+func short(sha string) string {
+	if len(sha) > 12 {
+		return sha[:12]
+	}
+	return sha
+}
+
+// layout says how much of a report to render.
+type layout struct {
+	maxRows     int
+	plots       bool
+	mermaid     bool
+	summaryLink string // where the full report is, when something is left out
+}
+
+// Comment renders the sticky comment: at most MaxComment characters, leaving
+// out the plots, then the Mermaid chart, then table rows, as it must, and
+// saying where the rest is.
+func (r *Report) Comment(summaryLink string) string {
+	l := layout{maxRows: -1, plots: true, mermaid: true, summaryLink: summaryLink}
+	for {
+		md := r.render(l)
+		if utf8.RuneCountInString(md) <= MaxComment {
+			return md
+		}
+		switch {
+		case l.plots:
+			l.plots = false
+		case l.mermaid:
+			l.mermaid = false
+		case l.maxRows < 0:
+			l.maxRows = len(r.rows()) / 2
+		case l.maxRows > 0:
+			l.maxRows /= 2
+		default:
+			// Nothing left to drop: cut, keeping the marker first.
+			return string([]rune(md)[:MaxComment-200]) + "\n\n… cut at GitHub's comment limit; the job summary has the full report.\n"
+		}
+	}
+}
+
+// Summary renders the job summary: everything, at most MaxSummary bytes.
+func (r *Report) Summary() string {
+	md := r.render(layout{maxRows: -1, plots: true, mermaid: true})
+	if len(md) > MaxSummary {
+		cut := MaxSummary - 200
+		for cut > 0 && !utf8.RuneStart(md[cut]) {
+			cut--
+		}
+		md = md[:cut] + "\n\n… cut at GitHub's 1 MiB job summary limit; the run folder (artifact) has every result.\n"
+	}
+	return md
+}
+
+func (r *Report) render(l layout) string {
+	var b strings.Builder
+	b.WriteString(Marker(r.Set) + "\n")
+	fmt.Fprintf(&b, "## %s perfgate: %s", verdictMark[r.Verdict], strings.ToUpper(r.Verdict))
+	if r.Set != "" {
+		fmt.Fprintf(&b, " · %s", Esc(r.Set))
+	}
+	if r.Profile == "release" {
+		b.WriteString(" · release gate")
+	}
+	b.WriteString("\n\n")
+	if r.PR > 0 {
+		fmt.Fprintf(&b, "Pull request #%d", r.PR)
+		if r.Title != "" {
+			fmt.Fprintf(&b, " “%s”", Esc(r.Title))
+		}
+		b.WriteString(": ")
+	}
+	fmt.Fprintf(&b, "baseline `%s`", short(r.BaseSHA))
+	if r.BaseRef != "" {
+		fmt.Fprintf(&b, " (%s)", Esc(r.BaseRef))
+	}
+	fmt.Fprintf(&b, " → candidate `%s`", short(r.HeadSHA))
+	if r.HeadRef != "" {
+		fmt.Fprintf(&b, " (%s)", Esc(r.HeadRef))
+	}
+	b.WriteString("\n\n")
+	if r.Verdict == "error" {
+		fmt.Fprintf(&b, "> **Error:** %s\n>\n> No verdict: an error is never a pass.\n\n", Esc(r.Error))
+	}
+	for _, s := range r.Scenarios {
+		switch {
+		case s.Error != "":
+			fmt.Fprintf(&b, "- 💥 **%s**: %s\n", Esc(s.Name), Esc(s.Error))
+		case s.Comparison != nil:
+			fmt.Fprintf(&b, "- %s **%s**: %s\n", verdictMark[s.Comparison.Outcome.Verdict], Esc(s.Name), Esc(s.Comparison.Outcome.Headline))
+		}
+	}
+	for _, n := range r.Notes {
+		fmt.Fprintf(&b, "- ℹ️ %s\n", Esc(n))
+	}
+	rows := r.rows()
+	if len(rows) > 0 {
+		b.WriteString("\n| scenario | level | metric | baseline | candidate | Δ | 95 % CI | p | verdict |\n| --- | ---: | --- | ---: | ---: | ---: | --- | ---: | --- |\n")
+		for i, x := range rows {
+			if l.maxRows >= 0 && i == l.maxRows {
+				fmt.Fprintf(&b, "\n… and %d more row(s): the full table is in %s.\n", len(rows)-i, l.summaryText())
+				break
+			}
+			mark := verdictMark[x.res.Verdict]
+			if x.res.Improved {
+				mark = "🚀"
+			}
+			fmt.Fprintf(&b, "| %s | %d | %s | %s | %s | %s | %s … %s | %.3g | %s %s |\n", Esc(x.scenario), x.res.Level, Esc(x.res.Metric),
+				num(&x.res.BaselineMedian), num(&x.res.CandMedian), signed(x.res.ChangePct), signed(x.res.CILowPct), signed(x.res.CIHighPct), x.res.P, mark, x.res.Verdict)
+		}
+		b.WriteString("\nΔ: the candidate against the baseline (Hodges-Lehmann, percentage points for error_rate); p: one-sided Mann-Whitney U.\n")
+	}
+	if l.mermaid {
+		b.WriteString(r.mermaid(rows))
+	} else if len(rows) > 0 {
+		fmt.Fprintf(&b, "\nThe chart is in %s.\n", l.summaryText())
+	}
+	var plots int
+	for _, s := range r.Scenarios {
+		plots += len(s.Plots)
+	}
+	if plots > 0 && l.plots {
+		b.WriteString("\n<details><summary>Plots</summary>\n\n")
+		for _, s := range r.Scenarios {
+			if len(s.Plots) == 0 {
+				continue
+			}
+			fmt.Fprintf(&b, "**%s**\n\n", Esc(s.Name))
+			for _, p := range s.Plots {
+				fmt.Fprintf(&b, "<a href=\"%s\"><img src=\"%s\" alt=\"%s\" width=\"720\"></a>\n\n", htmlAttr(p.Link), htmlAttr(p.Img), htmlAttr(p.Name))
+			}
+		}
+		b.WriteString("</details>\n")
+	} else if plots > 0 {
+		fmt.Fprintf(&b, "\nThe plots are in %s.\n", l.summaryText())
+	}
+	envs := map[string]bool{}
+	b.WriteString("\n<details><summary>Environment</summary>\n\n")
+	fmt.Fprintf(&b, "- baseline: `%s`\n- candidate: `%s`\n", r.BaseSHA, r.HeadSHA)
+	for _, s := range r.Scenarios {
+		if s.Comparison != nil && !envs[s.Comparison.Environment] {
+			envs[s.Comparison.Environment] = true
+			fmt.Fprintf(&b, "- %s\n", Esc(s.Comparison.Environment))
+		}
+	}
+	b.WriteString("\n</details>\n")
+	if r.RunURL != "" {
+		fmt.Fprintf(&b, "\n[Workflow run](%s) · ", htmlAttr(r.RunURL))
+	} else {
+		b.WriteString("\n")
+	}
+	b.WriteString("perfgate decides with Mann-Whitney U over interleaved trials; see docs/statistics.md.\n")
+	return b.String()
+}
+
+func (l layout) summaryText() string {
+	if l.summaryLink != "" {
+		return "[the job summary](" + htmlAttr(l.summaryLink) + ")"
+	}
+	return "the job summary"
+}
+
+// htmlAttr is for URLs perfgate built itself: it still refuses quotes,
+// brackets and spaces.
+func htmlAttr(s string) string {
+	return strings.NewReplacer(`"`, "%22", "<", "%3C", ">", "%3E", " ", "%20", "(", "%28", ")", "%29", "'", "%27").Replace(s)
+}
+
+// mermaid draws the gating changes as a bar chart, which GitHub renders
+// even where images are blocked.
+func (r *Report) mermaid(rows []row) string {
+	var labels, vals []string
+	lo, hi := 0.0, 0.0
+	for _, x := range rows {
+		if x.res.ChangePct == nil || !x.res.Gating || len(labels) == 24 {
+			continue
+		}
+		v := *x.res.ChangePct
+		lo, hi = min(lo, v), max(hi, v)
+		label := fmt.Sprintf("%s L%d %s", SafeName(x.scenario), x.res.Level, strings.TrimSuffix(SafeName(x.res.Metric), "_ms"))
+		labels = append(labels, `"`+label+`"`)
+		vals = append(vals, fmt.Sprintf("%.2f", v))
+	}
+	if len(labels) == 0 {
+		return ""
+	}
+	pad := max(1, (hi-lo)*0.1)
+	return fmt.Sprintf("\n```mermaid\nxychart-beta\n    title \"Change of each gating metric, candidate vs baseline (%%)\"\n    x-axis [%s]\n    y-axis \"change %%\" %.1f --> %.1f\n    bar [%s]\n```\n",
+		strings.Join(labels, ", "), math.Floor(lo-pad), math.Ceil(hi+pad), strings.Join(vals, ", "))
+}

@@ -1,0 +1,312 @@
+package github
+
+import (
+	"bytes"
+	"encoding/json"
+	"encoding/xml"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+
+	"github.com/perfgate/perfgate/internal/record"
+	"github.com/perfgate/perfgate/internal/report"
+)
+
+// ResultsFile is the manifest of a results folder: what mode benchmark
+// leaves for the reporter job.
+const ResultsFile = "perfgate-results.json"
+
+// Limits on an untrusted results folder.
+const (
+	maxManifest  = 1 << 20
+	maxScenarios = 100
+	maxPlotBytes = 4 << 20
+	maxPlotTotal = 64 << 20
+	maxPlots     = 40 // per scenario
+)
+
+// Results is perfgate-results.json.
+type Results struct {
+	SchemaVersion int              `json:"schema_version"`
+	Set           string           `json:"set"`
+	Profile       string           `json:"profile"`
+	PR            int              `json:"pr"`
+	BaseSHA       string           `json:"base_sha"`
+	HeadSHA       string           `json:"head_sha"`
+	BaseRef       string           `json:"base_ref"`
+	HeadRef       string           `json:"head_ref"`
+	Verdict       string           `json:"verdict"`
+	Error         string           `json:"error,omitempty"`
+	Scenarios     []ResultScenario `json:"scenarios"`
+}
+
+// ResultScenario is one scenario's folder (holding comparison.json and
+// plots/), relative to the results folder.
+type ResultScenario struct {
+	Name  string `json:"name"`
+	Dir   string `json:"dir"`
+	Error string `json:"error,omitempty"`
+}
+
+// WriteResults writes the manifest into dir.
+func WriteResults(dir string, r Results) error {
+	r.SchemaVersion = 1
+	return record.WriteJSONAtomic(filepath.Join(dir, ResultsFile), r)
+}
+
+// Expect is what the trusted side knows: the reporter's event names the head
+// commit (and the pull request, checked against the API by the caller).
+type Expect struct {
+	HeadSHA string
+}
+
+// LocalFile is a plot file on disk, by its name in the report.
+type LocalFile struct {
+	Scenario, Name, Path string
+}
+
+var (
+	setRe   = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
+	plotRe  = regexp.MustCompile(`^[a-z0-9][a-z0-9_.-]{0,80}\.(svg|png)$`)
+	fullSHA = regexp.MustCompile(`^[0-9a-f]{40}([0-9a-f]{24})?$`)
+)
+
+// LoadResults reads a results folder strictly, as a reporter must read an
+// artifact that a job running pull-request code produced: the manifest's
+// schema and sizes, the commits against the trusted event, every
+// comparison.json (report.ValidateComparison, naming the same commits),
+// plot names, sizes and contents (PNG signature; SVG without scripts,
+// foreign objects, event handlers or outside references), and no path that
+// leaves the folder or passes through a link.
+func LoadResults(dir string, exp Expect) (*Results, *Report, []LocalFile, error) {
+	data, err := readLimited(dir, ResultsFile, maxManifest)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	var r Results
+	if err := dec.Decode(&r); err != nil {
+		return nil, nil, nil, fmt.Errorf("%s: %w", ResultsFile, err)
+	}
+	if dec.More() {
+		return nil, nil, nil, fmt.Errorf("%s: trailing data after the object", ResultsFile)
+	}
+	bad := func(format string, args ...any) error {
+		return fmt.Errorf("%s: "+format, append([]any{ResultsFile}, args...)...)
+	}
+	switch {
+	case r.SchemaVersion != 1:
+		return nil, nil, nil, bad("schema_version %d, want 1", r.SchemaVersion)
+	case !setRe.MatchString(r.Set):
+		return nil, nil, nil, bad("set %q is not a name", r.Set)
+	case !slices.Contains([]string{"pass", "warn", "fail", "error"}, r.Verdict):
+		return nil, nil, nil, bad("verdict %q", r.Verdict)
+	case r.Profile != "pr" && r.Profile != "release":
+		return nil, nil, nil, bad("profile %q", r.Profile)
+	case r.PR < 0 || r.PR > 1<<31:
+		return nil, nil, nil, bad("pr %d", r.PR)
+	case !fullSHA.MatchString(r.HeadSHA) || (r.BaseSHA != "" && !fullSHA.MatchString(r.BaseSHA)):
+		return nil, nil, nil, bad("commits %q, %q are not full SHAs", r.BaseSHA, r.HeadSHA)
+	case r.Verdict != "error" && r.BaseSHA == "":
+		return nil, nil, nil, bad("no baseline commit")
+	case exp.HeadSHA != "" && r.HeadSHA != exp.HeadSHA:
+		return nil, nil, nil, bad("head commit %s is not the one the workflow ran on (%s)", r.HeadSHA, exp.HeadSHA)
+	case len(r.Scenarios) > maxScenarios:
+		return nil, nil, nil, bad("%d scenarios, over %d", len(r.Scenarios), maxScenarios)
+	case len(r.Error) > 8000 || len(r.BaseRef) > 1000 || len(r.HeadRef) > 1000:
+		return nil, nil, nil, bad("a field is too long")
+	}
+	rep := &Report{Set: r.Set, Verdict: r.Verdict, Error: r.Error, PR: r.PR, BaseSHA: r.BaseSHA, HeadSHA: r.HeadSHA,
+		BaseRef: r.BaseRef, HeadRef: r.HeadRef, Profile: r.Profile}
+	var files []LocalFile
+	var total int64
+	worst := "pass"
+	for i, s := range r.Scenarios {
+		if s.Name == "" || len(s.Name) > 200 || len(s.Error) > 8000 {
+			return nil, nil, nil, bad("scenario %d: a name of 1 to 200 bytes, please", i)
+		}
+		sr := ScenarioResult{Name: s.Name, Error: s.Error}
+		if s.Error != "" {
+			worst = "error"
+			rep.Scenarios = append(rep.Scenarios, sr)
+			continue
+		}
+		if !filepath.IsLocal(s.Dir) || s.Dir != filepath.Clean(s.Dir) {
+			return nil, nil, nil, bad("scenario %q: folder %q is not a plain relative path", s.Name, s.Dir)
+		}
+		if err := noLinks(dir, s.Dir); err != nil {
+			return nil, nil, nil, err
+		}
+		cj, err := readLimited(dir, filepath.Join(s.Dir, "comparison.json"), report.MaxComparisonBytes)
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		c, err := report.ValidateComparison(cj, r.HeadSHA, r.BaseSHA)
+		if err != nil {
+			return nil, nil, nil, fmt.Errorf("scenario %q: %w", s.Name, err)
+		}
+		if c.Commits["candidate"] != r.HeadSHA || c.Commits["baseline"] != r.BaseSHA {
+			return nil, nil, nil, fmt.Errorf("scenario %q: comparison.json compares %v, not %s against %s", s.Name, c.Commits, r.HeadSHA, r.BaseSHA)
+		}
+		sr.Comparison = c
+		worst = worse(worst, c.Outcome.Verdict)
+		ents, err := os.ReadDir(filepath.Join(dir, s.Dir, "plots"))
+		if err != nil && !errors.Is(err, os.ErrNotExist) {
+			return nil, nil, nil, err
+		}
+		n := 0
+		for _, e := range ents {
+			if !plotRe.MatchString(e.Name()) || !e.Type().IsRegular() {
+				return nil, nil, nil, fmt.Errorf("scenario %q: plots/%q is not a plot file perfgate writes", s.Name, e.Name())
+			}
+			if n++; n > maxPlots {
+				return nil, nil, nil, fmt.Errorf("scenario %q: more than %d plot files", s.Name, maxPlots)
+			}
+			rel := filepath.Join(s.Dir, "plots", e.Name())
+			b, err := readLimited(dir, rel, maxPlotBytes)
+			if err != nil {
+				return nil, nil, nil, err
+			}
+			if total += int64(len(b)); total > maxPlotTotal {
+				return nil, nil, nil, fmt.Errorf("the plots are over %d MiB in all", maxPlotTotal>>20)
+			}
+			if err := checkImage(e.Name(), b); err != nil {
+				return nil, nil, nil, fmt.Errorf("scenario %q: plots/%s: %w", s.Name, e.Name(), err)
+			}
+			files = append(files, LocalFile{Scenario: s.Name, Name: e.Name(), Path: filepath.Join(dir, rel)})
+		}
+		rep.Scenarios = append(rep.Scenarios, sr)
+	}
+	if r.Verdict != "error" && worse(worst, r.Verdict) != r.Verdict {
+		return nil, nil, nil, bad("verdict %q, but the comparisons say %q", r.Verdict, worst)
+	}
+	return &r, rep, files, nil
+}
+
+var order = map[string]int{"pass": 0, "warn": 1, "fail": 2, "error": 3}
+
+func worse(a, b string) string {
+	if order[b] > order[a] {
+		return b
+	}
+	return a
+}
+
+// Worst is the worst of verdicts (pass < warn < fail < error).
+func Worst(vs ...string) string {
+	w := "pass"
+	for _, v := range vs {
+		w = worse(w, v)
+	}
+	return w
+}
+
+// noLinks refuses a path any of whose parts below dir is a symbolic link.
+func noLinks(dir, rel string) error {
+	p := dir
+	for _, part := range strings.Split(rel, string(filepath.Separator)) {
+		p = filepath.Join(p, part)
+		fi, err := os.Lstat(p)
+		if err != nil {
+			return err
+		}
+		if fi.Mode()&os.ModeSymlink != 0 {
+			return fmt.Errorf("%s is a symbolic link: refused", p)
+		}
+	}
+	return nil
+}
+
+// readLimited reads dir/rel, a regular file (no link) of at most limit bytes.
+func readLimited(dir, rel string, limit int64) ([]byte, error) {
+	if err := noLinks(dir, rel); err != nil {
+		return nil, err
+	}
+	f, err := os.Open(filepath.Join(dir, rel))
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if !fi.Mode().IsRegular() || fi.Size() > limit {
+		return nil, fmt.Errorf("%s: not a regular file of at most %d bytes", rel, limit)
+	}
+	b, err := io.ReadAll(io.LimitReader(f, limit+1))
+	if err == nil && int64(len(b)) > limit {
+		err = fmt.Errorf("%s: over %d bytes", rel, limit)
+	}
+	return b, err
+}
+
+var pngMagic = []byte("\x89PNG\r\n\x1a\n")
+
+// checkImage accepts a PNG by its signature and an SVG that is well-formed
+// XML without anything that runs or fetches.
+func checkImage(name string, b []byte) error {
+	if strings.HasSuffix(name, ".png") {
+		if !bytes.HasPrefix(b, pngMagic) {
+			return errors.New("not a PNG")
+		}
+		return nil
+	}
+	d := xml.NewDecoder(bytes.NewReader(b))
+	d.Strict = true
+	root := true
+	for {
+		tok, err := d.Token()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return fmt.Errorf("not well-formed XML: %w", err)
+		}
+		switch t := tok.(type) {
+		case xml.StartElement:
+			el := strings.ToLower(t.Name.Local)
+			if root && el != "svg" {
+				return fmt.Errorf("the root element is %q, not svg", t.Name.Local)
+			}
+			root = false
+			if el == "script" || el == "foreignobject" || el == "iframe" || el == "use" && hasExternalHref(t) {
+				return fmt.Errorf("element %q is not allowed", t.Name.Local)
+			}
+			for _, a := range t.Attr {
+				an := strings.ToLower(a.Name.Local)
+				if strings.HasPrefix(an, "on") {
+					return fmt.Errorf("event handler %q is not allowed", a.Name.Local)
+				}
+				if an == "href" && !strings.HasPrefix(a.Value, "#") && !strings.HasPrefix(a.Value, "data:image/png;base64,") {
+					return fmt.Errorf("reference %q is not allowed", a.Value)
+				}
+			}
+		case xml.Directive:
+			return errors.New("DTDs and entities are not allowed")
+		case xml.ProcInst:
+			if t.Target != "xml" {
+				return fmt.Errorf("processing instruction %q is not allowed", t.Target)
+			}
+		}
+	}
+	if root {
+		return errors.New("empty")
+	}
+	return nil
+}
+
+func hasExternalHref(t xml.StartElement) bool {
+	for _, a := range t.Attr {
+		if strings.ToLower(a.Name.Local) == "href" && !strings.HasPrefix(a.Value, "#") {
+			return true
+		}
+	}
+	return false
+}

@@ -211,72 +211,148 @@ type File struct {
 	Data []byte
 }
 
-// PushFiles commits files onto branch through the Git Data API (blob, tree,
-// commit, ref), keeping what the branch holds already. A branch that does
-// not exist is created as an orphan. A ref update that loses a race (422:
-// someone else pushed) is retried on the new tip. It returns the commit.
-func (c *Client) PushFiles(ctx context.Context, branch, message string, files []File) (string, error) {
+// ErrConflict is a compare-and-swap that lost: the branch moved since it
+// was read.
+var ErrConflict = errors.New("the branch moved since it was read")
+
+func (c *Client) blobs(ctx context.Context, files []File) ([]*gh.TreeEntry, error) {
 	if len(files) == 0 {
-		return "", errors.New("no files to push")
+		return nil, errors.New("no files to push")
 	}
 	var entries []*gh.TreeEntry
 	for _, f := range sortedFiles(files) {
 		if p := path.Clean(f.Path); p != f.Path || strings.HasPrefix(p, "/") || strings.HasPrefix(p, "../") || p == ".." {
-			return "", fmt.Errorf("%q is not a clean relative path", f.Path)
+			return nil, fmt.Errorf("%q is not a clean relative path", f.Path)
 		}
 		content := base64.StdEncoding.EncodeToString(f.Data)
 		b, resp, err := c.gh.Git.CreateBlob(ctx, c.Owner, c.Repo, &gh.Blob{Content: &content, Encoding: gh.String("base64")})
 		if err != nil {
-			return "", classify("uploading "+f.Path, resp, err)
+			return nil, classify("uploading "+f.Path, resp, err)
 		}
 		entries = append(entries, &gh.TreeEntry{Path: gh.String(f.Path), Mode: gh.String("100644"), Type: gh.String("blob"), SHA: b.SHA})
 	}
-	ref := "heads/" + branch
+	return entries, nil
+}
+
+// tip is the branch's commit and its tree ("" and "" when the branch does
+// not exist).
+func (c *Client) tip(ctx context.Context, branch string) (commit, tree string, err error) {
+	r, resp, err := c.gh.Git.GetRef(ctx, c.Owner, c.Repo, "heads/"+branch)
+	switch {
+	case err == nil:
+		commit = r.GetObject().GetSHA()
+		pc, _, err := c.gh.Git.GetCommit(ctx, c.Owner, c.Repo, commit)
+		if err != nil {
+			return "", "", fmt.Errorf("reading the tip of %s: %w", branch, err)
+		}
+		return commit, pc.GetTree().GetSHA(), nil
+	case resp != nil && resp.StatusCode == http.StatusNotFound:
+		return "", "", nil
+	}
+	return "", "", fmt.Errorf("reading branch %s: %w", branch, err)
+}
+
+// commitOn writes a commit of entries over baseTree with parent (none: an
+// orphan) and moves (or creates) the branch to it without forcing. A 422
+// (the branch moved, or appeared) is returned as ErrConflict.
+func (c *Client) commitOn(ctx context.Context, branch, message, parent, baseTree string, entries []*gh.TreeEntry) (string, error) {
+	tree, resp, err := c.gh.Git.CreateTree(ctx, c.Owner, c.Repo, baseTree, entries)
+	if err != nil {
+		return "", classify("writing the tree", resp, err)
+	}
+	commit := &gh.Commit{Message: &message, Tree: &gh.Tree{SHA: tree.SHA}}
+	if parent != "" {
+		commit.Parents = []*gh.Commit{{SHA: &parent}}
+	}
+	cm, resp, err := c.gh.Git.CreateCommit(ctx, c.Owner, c.Repo, commit, nil)
+	if err != nil {
+		return "", classify("writing the commit", resp, err)
+	}
+	full := "refs/heads/" + branch
+	if parent == "" {
+		_, resp, err = c.gh.Git.CreateRef(ctx, c.Owner, c.Repo, &gh.Reference{Ref: &full, Object: &gh.GitObject{SHA: cm.SHA}})
+	} else {
+		_, resp, err = c.gh.Git.UpdateRef(ctx, c.Owner, c.Repo, &gh.Reference{Ref: &full, Object: &gh.GitObject{SHA: cm.SHA}}, false)
+	}
+	if err == nil {
+		return cm.GetSHA(), nil
+	}
+	if resp != nil && resp.StatusCode == http.StatusUnprocessableEntity {
+		return "", fmt.Errorf("moving %s: %w (%v)", branch, ErrConflict, err)
+	}
+	return "", classify("moving "+branch, resp, err)
+}
+
+// PushFiles commits files onto branch through the Git Data API (blob, tree,
+// commit, ref), keeping what the branch holds already. A branch that does
+// not exist is created as an orphan. A ref update that loses a race (422:
+// someone else pushed) is retried on the new tip: the files' paths are the
+// caller's alone (a head commit's plots), so the race loses nothing. It
+// returns the commit.
+func (c *Client) PushFiles(ctx context.Context, branch, message string, files []File) (string, error) {
+	entries, err := c.blobs(ctx, files)
+	if err != nil {
+		return "", err
+	}
 	const attempts = 5
 	for attempt := 1; ; attempt++ {
-		var parent, baseTree string
-		r, resp, err := c.gh.Git.GetRef(ctx, c.Owner, c.Repo, ref)
-		switch {
-		case err == nil:
-			parent = r.GetObject().GetSHA()
-			pc, _, err := c.gh.Git.GetCommit(ctx, c.Owner, c.Repo, parent)
-			if err != nil {
-				return "", fmt.Errorf("reading the tip of %s: %w", branch, err)
-			}
-			baseTree = pc.GetTree().GetSHA()
-		case resp != nil && resp.StatusCode == http.StatusNotFound:
-			// No branch yet: an orphan commit.
-		default:
-			return "", fmt.Errorf("reading branch %s: %w", branch, err)
-		}
-		tree, resp, err := c.gh.Git.CreateTree(ctx, c.Owner, c.Repo, baseTree, entries)
+		parent, baseTree, err := c.tip(ctx, branch)
 		if err != nil {
-			return "", classify("writing the tree", resp, err)
+			return "", err
 		}
-		commit := &gh.Commit{Message: &message, Tree: &gh.Tree{SHA: tree.SHA}}
-		if parent != "" {
-			commit.Parents = []*gh.Commit{{SHA: &parent}}
-		}
-		cm, resp, err := c.gh.Git.CreateCommit(ctx, c.Owner, c.Repo, commit, nil)
-		if err != nil {
-			return "", classify("writing the commit", resp, err)
-		}
-		full := "refs/heads/" + branch
-		if parent == "" {
-			_, resp, err = c.gh.Git.CreateRef(ctx, c.Owner, c.Repo, &gh.Reference{Ref: &full, Object: &gh.GitObject{SHA: cm.SHA}})
-		} else {
-			_, resp, err = c.gh.Git.UpdateRef(ctx, c.Owner, c.Repo, &gh.Reference{Ref: &full, Object: &gh.GitObject{SHA: cm.SHA}}, false)
-		}
-		if err == nil {
-			return cm.GetSHA(), nil
-		}
-		// 422: not a fast forward, or the ref appeared meanwhile. Again on the new tip.
-		if resp != nil && resp.StatusCode == http.StatusUnprocessableEntity && attempt < attempts {
+		sha, err := c.commitOn(ctx, branch, message, parent, baseTree, entries)
+		if errors.Is(err, ErrConflict) && attempt < attempts {
 			time.Sleep(time.Duration(attempt*attempt) * 100 * time.Millisecond)
 			continue
 		}
-		return "", classify("moving "+branch, resp, err)
+		return sha, err
 	}
+}
+
+// CommitFiles commits files onto branch only if its tip is still parent
+// ("": the branch must not exist yet): a compare-and-swap for stores whose
+// files the caller rewrote from what it read. ErrConflict says read again.
+func (c *Client) CommitFiles(ctx context.Context, branch, message, parent string, files []File) (string, error) {
+	entries, err := c.blobs(ctx, files)
+	if err != nil {
+		return "", err
+	}
+	tip, baseTree, err := c.tip(ctx, branch)
+	if err != nil {
+		return "", err
+	}
+	if tip != parent {
+		return "", fmt.Errorf("%s is at %.12s, not %.12s: %w", branch, tip, parent, ErrConflict)
+	}
+	return c.commitOn(ctx, branch, message, parent, baseTree, entries)
+}
+
+// ReadBranch is every file at the tip of branch, and the tip (nil and ""
+// when the branch does not exist).
+func (c *Client) ReadBranch(ctx context.Context, branch string) (map[string][]byte, string, error) {
+	tip, tree, err := c.tip(ctx, branch)
+	if err != nil || tip == "" {
+		return nil, "", err
+	}
+	t, _, err := c.gh.Git.GetTree(ctx, c.Owner, c.Repo, tree, true)
+	if err != nil {
+		return nil, "", fmt.Errorf("reading the tree of %s: %w", branch, err)
+	}
+	if t.GetTruncated() {
+		return nil, "", fmt.Errorf("the tree of %s is too large to read through the API", branch)
+	}
+	files := map[string][]byte{}
+	for _, e := range t.Entries {
+		if e.GetType() != "blob" {
+			continue
+		}
+		b, _, err := c.gh.Git.GetBlobRaw(ctx, c.Owner, c.Repo, e.GetSHA())
+		if err != nil {
+			return nil, "", fmt.Errorf("reading %s:%s: %w", branch, e.GetPath(), err)
+		}
+		files[e.GetPath()] = b
+	}
+	return files, tip, nil
 }
 
 // AssetURL is where an image committed at commit sha is served to a comment:

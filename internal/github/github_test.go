@@ -7,11 +7,13 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"unicode/utf8"
 
 	"github.com/perfgate/perfgate/internal/gate"
 	"github.com/perfgate/perfgate/internal/github/githubtest"
+	"github.com/perfgate/perfgate/internal/history"
 	"github.com/perfgate/perfgate/internal/report"
 )
 
@@ -384,5 +386,47 @@ func TestReadEvent(t *testing.T) {
 	os.WriteFile(p, []byte(`{`), 0o644)
 	if _, err := ReadEvent("push", p); err == nil {
 		t.Error("a broken payload must be an error")
+	}
+}
+
+func TestHistoryStoreThroughTheAPI(t *testing.T) {
+	srv := githubtest.New("o", "r")
+	defer srv.Close()
+	st := &HistoryStore{C: client(t, srv, githubtest.InstallationToken), Branch: "perfgate-history"}
+	pt := func(scen, commit string, v float64) history.Point {
+		return history.Point{Version: 1, Scenario: scen, Level: 1, Metric: "median_tpot_ms", Value: v, Commit: commit, RunID: "run-" + commit, Env: "h100"}
+	}
+	if pts, err := st.Load(context.Background()); err != nil || len(pts) != 0 {
+		t.Fatalf("an absent branch is an empty store: %v %v", pts, err)
+	}
+	n, err := st.Append(context.Background(), []history.Point{pt("chat", "a1", 10), pt("rag", "a1", 20)})
+	if err != nil || n != 2 {
+		t.Fatalf("append: %d %v", n, err)
+	}
+	// Idempotent; and a lost race is read again and retried.
+	srv.RefRaces = 1
+	n, err = st.Append(context.Background(), []history.Point{pt("chat", "a1", 10), pt("chat", "b2", 11)})
+	if err != nil || n != 1 {
+		t.Fatalf("second append: %d %v", n, err)
+	}
+	// Two writers at once: both land.
+	var wg sync.WaitGroup
+	for _, c := range []string{"c3", "d4"} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := st.Append(context.Background(), []history.Point{pt("chat", c, 12)}); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	pts, err := st.Load(context.Background())
+	if err != nil || len(pts) != 5 {
+		t.Fatalf("load: %d points, %v", len(pts), err)
+	}
+	files, _, _ := srv.Branch("perfgate-history")
+	if len(files) != 2 || files["history-chat.jsonl"] == nil {
+		t.Errorf("files %v", keys(files))
 	}
 }

@@ -2,7 +2,9 @@ package history
 
 import (
 	"math"
+	"slices"
 	"sort"
+	"strings"
 
 	"gonum.org/v1/gonum/stat/distuv"
 )
@@ -56,6 +58,10 @@ type Result struct {
 	Regressed    bool          `json:"regressed"`     // the newest point is outside the band on the worse side
 	Improved     bool          `json:"improved"`      // outside on the better side (reported for review when two-sided)
 	ChangePoints []ChangePoint `json:"change_points"` // over the whole series
+	// Accepted is the commit of the re-baselining marker the series starts
+	// from, and Skipped how many older points that left out.
+	Accepted string `json:"accepted,omitempty"`
+	Skipped  int    `json:"skipped,omitempty"`
 }
 
 // higherIsBetter mirrors gate.HigherIsBetter (history must not import the gate).
@@ -68,13 +74,25 @@ func higherIsBetter(metric string) bool {
 func Check(pts []Point, o Options) []Result {
 	o.defaults()
 	by := map[Series][]Point{}
+	var marks []Point
 	for _, p := range pts {
+		if p.Kind == KindAccept {
+			marks = append(marks, p)
+			continue
+		}
+		if p.Kind != "" {
+			continue // a kind this perfgate does not know
+		}
 		by[p.series()] = append(by[p.series()], p)
 	}
+	sort.SliceStable(marks, func(i, j int) bool { return marks[i].Time.Before(marks[j].Time) })
 	var out []Result
 	for s, ps := range by {
 		sort.SliceStable(ps, func(i, j int) bool { return ps[i].Time.Before(ps[j].Time) })
-		out = append(out, checkSeries(s, ps, o))
+		from, accepted := acceptedFrom(s, ps, marks)
+		r := checkSeries(s, ps[from:], o)
+		r.Accepted, r.Skipped = accepted, from
+		out = append(out, r)
 	}
 	sort.Slice(out, func(i, j int) bool {
 		a, b := out[i].Series, out[j].Series
@@ -90,6 +108,29 @@ func Check(pts []Point, o Options) []Result {
 		return a.Env < b.Env
 	})
 	return out
+}
+
+// acceptedFrom is where a series starts after the newest marker that
+// applies to it: its first point of the marker's commit, or failing that the
+// first point not older than the marker.
+func acceptedFrom(s Series, ps []Point, marks []Point) (int, string) {
+	from, commit := 0, ""
+	for _, m := range marks {
+		if (m.Scenario != "" && m.Scenario != s.Scenario) || (m.Metric != "" && m.Metric != s.Metric) {
+			continue
+		}
+		i := slices.IndexFunc(ps, func(p Point) bool {
+			return p.Commit != "" && (strings.HasPrefix(p.Commit, m.Commit) || strings.HasPrefix(m.Commit, p.Commit))
+		})
+		if i < 0 {
+			i = slices.IndexFunc(ps, func(p Point) bool { return !p.Time.Before(m.Time) })
+		}
+		if i < 0 {
+			i = len(ps) - 1 // only the newest point is left to start from
+		}
+		from, commit = i, m.Commit // the newest marker wins
+	}
+	return from, commit
 }
 
 func values(ps []Point) []float64 {

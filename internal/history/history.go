@@ -35,10 +35,18 @@ type Point struct {
 	Env      string    `json:"env"`    // GPU, driver and simulator profile: only like points are compared
 	RunID    string    `json:"run_id"` // the run folder's name
 	Trials   int       `json:"trials"` // values per side that the median came from
+	// Kind is "" for a measured point and KindAccept for a re-baselining
+	// marker (perfgate history accept): from Commit on, the series start
+	// anew. A marker with an empty Scenario or Metric applies to all.
+	Kind   string `json:"kind,omitempty"`
+	Reason string `json:"reason,omitempty"`
 }
 
+// KindAccept marks an intended change.
+const KindAccept = "accept"
+
 func (p Point) key() string {
-	return strings.Join([]string{p.Scenario, fmt.Sprint(p.Level), p.Metric, p.Commit, p.RunID}, "\x00")
+	return strings.Join([]string{p.Kind, p.Scenario, fmt.Sprint(p.Level), p.Metric, p.Commit, p.RunID}, "\x00")
 }
 
 // Series identifies one line of history.
@@ -74,7 +82,23 @@ func Open(store, repo string) (Store, error) {
 	return &DirStore{Dir: store}, nil
 }
 
+// FileName is the store file that holds a scenario's points.
+func FileName(scenario string) string { return fileName(scenario) }
+
+// Parse reads a store file's points (name is for messages).
+func Parse(name string, data []byte) ([]Point, error) { return parse(name, data) }
+
+// Encode writes points as store lines.
+func Encode(pts []Point) []byte { return encode(pts) }
+
+// NewPoints is pts less those the store has (by scenario, level, metric,
+// commit and run id), grouped by store file: what an append adds.
+func NewPoints(have, pts []Point) map[string][]Point { return newPoints(have, pts) }
+
 func fileName(scenario string) string {
+	if scenario == "" {
+		return "history-_all.jsonl" // markers that apply to every scenario
+	}
 	return "history-" + strings.Map(func(r rune) rune {
 		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r == '.' {
 			return r

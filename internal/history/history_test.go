@@ -120,3 +120,42 @@ func TestGitStore(t *testing.T) {
 		t.Error("git: without a branch")
 	}
 }
+
+func TestAcceptStartsTheSeriesAnew(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	xs := append(noisy(rng, 30, 100, 0.01), noisy(rng, 8, 110, 0.01)...) // +10 % latency at c030, intended
+	pts := series(xs, "median_e2el_ms")
+	before := Check(pts, Options{MinSegment: 3})[0]
+	if len(before.ChangePoints) != 1 || before.ChangePoints[0].Commit != "c030" {
+		t.Fatalf("the step must show before it is accepted: %+v", before.ChangePoints)
+	}
+	// Accepted by commit: the series restarts at c030, the step is gone.
+	mark := Point{Version: 1, Kind: KindAccept, Commit: "c030", Time: pts[len(pts)-1].Time.Add(time.Hour), RunID: "accept-c030", Reason: "intended"}
+	after := Check(append(pts, mark), Options{MinSegment: 3})[0]
+	if after.Accepted != "c030" || after.Skipped != 30 || after.Points != 8 || len(after.ChangePoints) != 0 || after.Regressed {
+		t.Fatalf("after accept: %+v", after)
+	}
+	// A new regression after the accepted level is still caught.
+	worse := series(append(append([]float64{}, xs...), 125), "median_e2el_ms")
+	r := Check(append(worse, mark), Options{MinSegment: 3})[0]
+	if !r.Regressed {
+		t.Errorf("a regression beyond the accepted level must fail: band %.1f…%.1f", r.BandLow, r.BandHigh)
+	}
+	// A marker for another scenario does not apply; a marker is kept and idempotent in a store.
+	other := mark
+	other.Scenario = "other"
+	if r := Check(append(pts, other), Options{MinSegment: 3})[0]; r.Skipped != 0 {
+		t.Errorf("another scenario's marker applied: %+v", r)
+	}
+	st := &DirStore{Dir: t.TempDir()}
+	for i := range 2 {
+		n, err := st.Append(context.Background(), []Point{mark})
+		if err != nil || n != 1-i {
+			t.Fatalf("append %d: %d %v", i, n, err)
+		}
+	}
+	got, _ := st.Load(context.Background())
+	if len(got) != 1 || got[0].Kind != KindAccept || got[0].Reason != "intended" {
+		t.Errorf("store: %+v", got)
+	}
+}

@@ -116,6 +116,8 @@ func New(owner, repo string) *Server {
 	mux.HandleFunc("POST "+p+"/git/trees", s.write(s.createTree))
 	mux.HandleFunc("POST "+p+"/git/commits", s.write(s.createCommit))
 	mux.HandleFunc("GET "+p+"/git/commits/{sha}", s.getCommit)
+	mux.HandleFunc("GET "+p+"/git/trees/{sha}", s.getTree)
+	mux.HandleFunc("GET "+p+"/git/blobs/{sha}", s.getBlob)
 	s.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.mu.Lock()
 		s.Requests = append(s.Requests, r.Method+" "+r.URL.Path)
@@ -538,6 +540,38 @@ func (s *Server) getCommit(w http.ResponseWriter, r *http.Request) {
 		ps = append(ps, map[string]any{"sha": p})
 	}
 	reply(w, 200, map[string]any{"sha": r.PathValue("sha"), "tree": map[string]any{"sha": c.tree}, "parents": ps, "message": c.message})
+}
+
+func (s *Server) getTree(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	files, ok := s.trees[r.PathValue("sha")]
+	s.mu.Unlock()
+	if !ok {
+		fail(w, 404, "Not Found")
+		return
+	}
+	// Flat trees: every file is listed (as recursive=1 would).
+	var es []any
+	for _, p := range slices.Sorted(maps.Keys(files)) {
+		es = append(es, map[string]any{"path": p, "mode": "100644", "type": "blob", "sha": files[p]})
+	}
+	reply(w, 200, map[string]any{"sha": r.PathValue("sha"), "tree": es, "truncated": false})
+}
+
+func (s *Server) getBlob(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	b, ok := s.blobs[r.PathValue("sha")]
+	s.mu.Unlock()
+	if !ok {
+		fail(w, 404, "Not Found")
+		return
+	}
+	if strings.Contains(r.Header.Get("Accept"), "raw") {
+		w.Header().Set("Content-Type", "application/octet-stream")
+		w.Write(b)
+		return
+	}
+	reply(w, 200, map[string]any{"sha": r.PathValue("sha"), "encoding": "base64", "content": base64.StdEncoding.EncodeToString(b), "size": len(b)})
 }
 
 // Branch is the files at the tip of branch (nil when it does not exist)

@@ -38,6 +38,9 @@ type abOpts struct {
 	crossover              bool
 	profile                string
 	trialsSet              bool
+	// set by callers in this package
+	dirOut  *string // receives the A/B folder once it exists
+	oneSide bool    // run only the order's trials, without a comparison
 }
 
 func newABCmd(env Env, log *slog.Logger) *cobra.Command {
@@ -95,6 +98,75 @@ Exit codes: 0 pass or warn, 3 fail, 1 error (install, start), 2 bad usage.`,
 	return cmd
 }
 
+// loadABScenarios reads the scenario files; vllm: each must start vllm serve.
+func loadABScenarios(files []string, vllm bool) ([]*scenario.Scenario, error) {
+	var scenarios []*scenario.Scenario
+	for _, f := range files {
+		s, err := scenario.LoadFile(f)
+		if err != nil {
+			if scenario.IsValidation(err) {
+				return nil, err
+			}
+			return nil, usagef("%v", err)
+		}
+		if vllm && s.Engine.Kind != scenario.EngineVLLM {
+			return nil, usagef("%s: perfgate ab starts vllm serve itself; set engine: {kind: vllm} (got kind %s)", f, s.Engine.Kind)
+		}
+		scenarios = append(scenarios, s)
+	}
+	return scenarios, nil
+}
+
+// prepareWork finds the work dir (worktrees and environments), cleans it
+// when asked, and settles the install command.
+func prepareWork(ctx context.Context, repo string, scenarios []*scenario.Scenario, o abOpts) (work, install string, err error) {
+	work = o.workDir
+	if work == "" {
+		cache, err := os.UserCacheDir()
+		if err != nil {
+			cache = os.TempDir()
+		}
+		sum := sha256.Sum256([]byte(repo))
+		work = filepath.Join(cache, "perfgate", hex.EncodeToString(sum[:6]))
+	}
+	if o.clean {
+		if err := vllmsrc.Clean(ctx, repo, work); err != nil {
+			return "", "", err
+		}
+	}
+	install = o.install
+	for _, s := range scenarios {
+		if install == "" && s.Engine.InstallCommand != "" {
+			install = s.Engine.InstallCommand
+		} else if o.install == "" && s.Engine.InstallCommand != "" && s.Engine.InstallCommand != install {
+			return "", "", usagef("the scenarios name different install commands; give one with --install-command")
+		}
+	}
+	if install == "" {
+		install = vllmsrc.DefaultInstall
+	}
+	return work, install, nil
+}
+
+// installSide checks the side's commit out and installs it (or reuses the
+// environment that an install with the same command left).
+func installSide(ctx context.Context, env Env, repo, work, install, outDir string, sd *side) error {
+	wt, err := vllmsrc.Worktree(ctx, repo, work, sd.sha)
+	if err != nil {
+		return fmt.Errorf("the %s's worktree: %w", sd.name, err)
+	}
+	sd.envDir = vllmsrc.EnvDir(work, sd.sha)
+	reused, err := vllmsrc.Install(ctx, sd.name, sd.sha, wt, sd.envDir, install, filepath.Join(outDir, "install-"+sd.name+".log"))
+	if err != nil {
+		return err
+	}
+	if reused {
+		fmt.Fprintf(env.Stderr, "perfgate: the %s's environment is installed already (%s)\n", sd.name, sd.envDir)
+	}
+	sd.versions = vllmsrc.Versions(ctx, sd.envDir)
+	return nil
+}
+
 // side is one of the two commits under test.
 type side struct {
 	name, ref, sha, envDir string
@@ -139,19 +211,9 @@ func runAB(ctx context.Context, env Env, log *slog.Logger, files []string, o abO
 	if o.trials < 1 {
 		return usagef("--trials must be at least 1")
 	}
-	var scenarios []*scenario.Scenario
-	for _, f := range files {
-		s, err := scenario.LoadFile(f)
-		if err != nil {
-			if scenario.IsValidation(err) {
-				return err
-			}
-			return usagef("%v", err)
-		}
-		if !endpoints && s.Engine.Kind != scenario.EngineVLLM {
-			return usagef("%s: perfgate ab starts vllm serve itself; set engine: {kind: vllm} (got kind %s)", f, s.Engine.Kind)
-		}
-		scenarios = append(scenarios, s)
+	scenarios, err := loadABScenarios(files, !endpoints)
+	if err != nil {
+		return err
 	}
 	if endpoints {
 		return runABEndpoints(ctx, env, log, scenarios, o)
@@ -168,50 +230,22 @@ func runAB(ctx context.Context, env Env, log *slog.Logger, files []string, o abO
 	if base.sha, err = vllmsrc.Resolve(ctx, repo, o.baseRef, cand.sha); err != nil {
 		return usagef("--baseline: %v", err)
 	}
-	work := o.workDir
-	if work == "" {
-		cache, err := os.UserCacheDir()
-		if err != nil {
-			cache = os.TempDir()
-		}
-		sum := sha256.Sum256([]byte(repo))
-		work = filepath.Join(cache, "perfgate", hex.EncodeToString(sum[:6]))
-	}
-	if o.clean {
-		if err := vllmsrc.Clean(ctx, repo, work); err != nil {
-			return err
-		}
-	}
-	install := o.install
-	for _, s := range scenarios {
-		if install == "" && s.Engine.InstallCommand != "" {
-			install = s.Engine.InstallCommand
-		} else if o.install == "" && s.Engine.InstallCommand != "" && s.Engine.InstallCommand != install {
-			return usagef("the scenarios name different install commands; give one with --install-command")
-		}
-	}
-	if install == "" {
-		install = vllmsrc.DefaultInstall
+	work, install, err := prepareWork(ctx, repo, scenarios, o)
+	if err != nil {
+		return err
 	}
 	outDir, err := makeRunDir(o.out, "ab", "")
 	if err != nil {
 		return err
 	}
+	if o.dirOut != nil {
+		*o.dirOut = outDir
+	}
 	fmt.Fprintf(env.Stderr, "perfgate: baseline %s = %.12s, candidate %s = %.12s; output in %s\n", base.ref, base.sha, cand.ref, cand.sha, outDir)
 	for _, sd := range []*side{base, cand} {
-		wt, err := vllmsrc.Worktree(ctx, repo, work, sd.sha)
-		if err != nil {
-			return fmt.Errorf("the %s's worktree: %w", sd.name, err)
-		}
-		sd.envDir = vllmsrc.EnvDir(work, sd.sha)
-		reused, err := vllmsrc.Install(ctx, sd.name, sd.sha, wt, sd.envDir, install, filepath.Join(outDir, "install-"+sd.name+".log"))
-		if err != nil {
+		if err := installSide(ctx, env, repo, work, install, outDir, sd); err != nil {
 			return err
 		}
-		if reused {
-			fmt.Fprintf(env.Stderr, "perfgate: the %s's environment is installed already (%s)\n", sd.name, sd.envDir)
-		}
-		sd.versions = vllmsrc.Versions(ctx, sd.envDir)
 	}
 	order := balancedOrder(o.trials)
 	plan := abPlan{Baseline: base.sha, Candidate: cand.sha, BaselineRef: base.ref, CandidateRef: cand.ref, Order: order}
@@ -399,6 +433,9 @@ func runABScenario(ctx context.Context, env Env, log *slog.Logger, s *scenario.S
 	}
 	stop()
 	res.Notes = append(res.Notes, engineTimeNote(base, cand))
+	if o.oneSide {
+		return res, nil // tracking: trials of one commit, nothing to compare
+	}
 	return finishAB(env, sdir, res, o.profile == "release")
 }
 
@@ -502,6 +539,9 @@ func runABEndpoints(ctx context.Context, env Env, log *slog.Logger, scenarios []
 	outDir, err := makeRunDir(o.out, "ab", "")
 	if err != nil {
 		return err
+	}
+	if o.dirOut != nil {
+		*o.dirOut = outDir
 	}
 	urls := map[string]string{"baseline": o.baseURL, "candidate": o.candURL}
 	order := balancedOrder(o.trials)

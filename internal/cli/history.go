@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -28,7 +29,7 @@ describes the format and the checks.`,
 		Example: `  perfgate history add runs/20261128T180239Z_ab --store perf-history
   perfgate history check --store perf-history
   perfgate history plot --store git:perf-history --out /tmp/trends`,
-		Args: exactArgs(0, "a subcommand (add, check or plot)"),
+		Args: exactArgs(0, "a subcommand (add, check, plot or accept)"),
 		RunE: func(cmd *cobra.Command, args []string) error { return cmd.Help() },
 	}
 	var store, repo string
@@ -170,7 +171,44 @@ point regressed. --profile release makes the bands two-sided for review.`,
 	}
 	plotCmd.Flags().StringVar(&plotOut, "out", "", "directory for the charts")
 	plotCmd.Flags().StringVar(&scen, "scenario", "", "only this scenario")
-	cmd.AddCommand(add, check, plotCmd)
+	var from, reason, metric string
+	accept := &cobra.Command{
+		Use:   "accept --from SHA --store STORE [--scenario S] [--metric M] --reason TEXT",
+		Short: "Mark an intended change: later checks start from the new level",
+		Long: `accept records that a step at commit SHA is intended (a new default, a
+trade-off someone signed off), so that checks stop flagging it: from the
+first point of that commit on, each series (all of them, or those of
+--scenario and --metric) starts anew. The marker is one line in the store,
+kept like the points; the newest marker that applies to a series wins.`,
+		Example: `  perfgate history accept --store perf-history --from 3f2a9c1 --reason "chunked prefill on by default (#1234)"`,
+		Args:    exactArgs(0, "no arguments"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if from == "" || reason == "" {
+				return usagef("history accept needs --from SHA and --reason (why the change is intended)")
+			}
+			st, err := open()
+			if err != nil {
+				return err
+			}
+			m := history.Point{Version: history.FormatVersion, Kind: history.KindAccept, Scenario: scen, Metric: metric, Commit: from,
+				Reason: reason, Time: time.Now().UTC(), RunID: "accept-" + from}
+			n, err := st.Append(cmd.Context(), []history.Point{m})
+			if err != nil {
+				return err
+			}
+			if n == 0 {
+				fmt.Fprintf(env.Stdout, "%s is accepted already%s\n", from, forScenario(scen))
+				return nil
+			}
+			fmt.Fprintf(env.Stdout, "accepted the change at %s%s: later checks start from it\n", from, forScenario(scen))
+			return nil
+		},
+	}
+	accept.Flags().StringVar(&from, "from", "", "the commit the new level starts at")
+	accept.Flags().StringVar(&reason, "reason", "", "why the change is intended (kept in the store)")
+	accept.Flags().StringVar(&scen, "scenario", "", "only this scenario's series")
+	accept.Flags().StringVar(&metric, "metric", "", "only this metric's series")
+	cmd.AddCommand(add, check, plotCmd, accept)
 	return cmd
 }
 
@@ -187,7 +225,7 @@ func filterScenario(pts []history.Point, s string) []history.Point {
 	}
 	var out []history.Point
 	for _, p := range pts {
-		if p.Scenario == s {
+		if p.Scenario == s || (p.Kind == history.KindAccept && p.Scenario == "") {
 			out = append(out, p)
 		}
 	}
@@ -266,8 +304,12 @@ func historyMarkdown(res []history.Result, o history.Options) string {
 		for _, c := range r.ChangePoints {
 			cps = append(cps, fmt.Sprintf("%.12s %+.1f %%", c.Commit, c.ChangePct))
 		}
-		fmt.Fprintf(&b, "| %s | %s | %d | %s | %d | %.4g (%.12s) | %s | %s |\n", mark, r.Series.Scenario, r.Series.Level, r.Series.Metric,
-			r.Points, r.Newest.Value, r.Newest.Commit, band, strings.Join(cps, ", "))
+		points := fmt.Sprint(r.Points)
+		if r.Accepted != "" {
+			points += fmt.Sprintf(" (from %.12s, accepted)", r.Accepted)
+		}
+		fmt.Fprintf(&b, "| %s | %s | %d | %s | %s | %.4g (%.12s) | %s | %s |\n", mark, r.Series.Scenario, r.Series.Level, r.Series.Metric,
+			points, r.Newest.Value, r.Newest.Commit, band, strings.Join(cps, ", "))
 	}
 	b.WriteString("\n❌ the newest point is outside the band on the worse side; 🔍 outside on the better side (release profile: review it).\n")
 	return b.String()
@@ -295,11 +337,12 @@ func cleanResults(res []history.Result) any {
 func trendChart(pts []history.Point, r history.Result) plot.Chart {
 	var ps []history.Point
 	for _, p := range pts {
-		if p.Scenario == r.Series.Scenario && p.Level == r.Series.Level && p.Metric == r.Series.Metric && p.Env == r.Series.Env {
+		if p.Kind == "" && p.Scenario == r.Series.Scenario && p.Level == r.Series.Level && p.Metric == r.Series.Metric && p.Env == r.Series.Env {
 			ps = append(ps, p)
 		}
 	}
 	sort.SliceStable(ps, func(i, j int) bool { return ps[i].Time.Before(ps[j].Time) })
+	ps = ps[min(r.Skipped, len(ps)):] // before an accepted change: not part of the series any more
 	c := plot.Chart{Title: fmt.Sprintf("%s, level %d: %s over commits", r.Series.Scenario, r.Series.Level, r.Series.Metric),
 		XLabel: "commit", YLabel: r.Series.Metric}
 	var x, y []float64

@@ -1,0 +1,429 @@
+package cli
+
+import (
+	"cmp"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/sethvargo/go-githubactions"
+	"github.com/spf13/cobra"
+
+	gh "github.com/perfgate/perfgate/internal/github"
+	"github.com/perfgate/perfgate/internal/record"
+	"github.com/perfgate/perfgate/internal/scenario"
+	"github.com/perfgate/perfgate/internal/vllmsrc"
+)
+
+// actionInputs are the action's inputs, read from INPUT_* variables.
+type actionInputs struct {
+	mode          string
+	scenarios     []string
+	vllmPath      string
+	baseRef       string
+	candRef       string
+	trials        int
+	trialsSet     bool
+	install       string
+	token         string
+	comment       bool
+	statusContext string
+	assetsBranch  string
+	failOn        string
+	outputDir     string
+	apiURL        string
+	workDir       string
+	commentAuthor string
+	historyStore  string
+	set           string
+}
+
+var actionModes = []string{"pr", "benchmark", "report", "release", "track"}
+
+func newActionCmd(env Env, log *slog.Logger) *cobra.Command {
+	return &cobra.Command{
+		Use:   "action",
+		Short: "Run as the GitHub Action (inputs from INPUT_* environment variables)",
+		Long: `action is what action.yml runs. It reads the action's inputs from environment
+variables (INPUT_MODE, INPUT_SCENARIOS, INPUT_VLLM_PATH, INPUT_BASELINE_REF,
+INPUT_CANDIDATE_REF, INPUT_TRIALS, INPUT_INSTALL_COMMAND, INPUT_GITHUB_TOKEN,
+INPUT_COMMENT, INPUT_STATUS_CONTEXT, INPUT_ASSETS_BRANCH, INPUT_FAIL_ON,
+INPUT_OUTPUT_DIR, INPUT_API_URL, INPUT_WORK_DIR, INPUT_COMMENT_AUTHOR,
+INPUT_HISTORY_STORE) and the workflow's GITHUB_* variables and event payload.
+
+Modes:
+  pr         A/B of the pull request's merge base against its head, then the
+             sticky comment, the plots on the assets branch, the commit status,
+             the job summary and the outputs.
+  benchmark  the A/B only, no token needed: a results folder (output-dir) for
+             actions/upload-artifact — the GPU job of a fork-safe pair.
+  report     the reporter of that pair (a workflow_run job): reads the
+             downloaded results folder strictly, checks it against the trusted
+             event, and comments, sets the status and pushes the plots.
+  release    candidate (default: this commit) against the last release tag
+             (v*), 10 trials, alpha 0.01, two-sided review of large changes.
+  track      this commit's trials into the history store, a check against
+             recent history, trend plots, and one tracking issue on a
+             regression.
+
+A token that may not write (a pull request from a fork) degrades to the job
+summary with a warning. docs/action.md has the workflows and the security model.
+
+Exit codes: 0 pass (or warn), 3 a regression per fail-on, 1 error, 2 bad input.`,
+		Args: exactArgs(0, "no arguments (the inputs come from INPUT_* variables)"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runAction(cmd.Context(), env, log)
+		},
+	}
+}
+
+func readActionInputs(a *githubactions.Action) (actionInputs, error) {
+	get := func(name string) string { return strings.TrimSpace(a.GetInput(name)) }
+	in := actionInputs{
+		mode: cmp.Or(get("mode"), "pr"), vllmPath: get("vllm_path"), baseRef: get("baseline_ref"), candRef: get("candidate_ref"),
+		install: get("install_command"), token: get("github_token"), statusContext: get("status_context"),
+		assetsBranch: get("assets_branch"), failOn: cmp.Or(get("fail_on"), "fail"), outputDir: cmp.Or(get("output_dir"), "perfgate-results"),
+		apiURL: get("api_url"), workDir: get("work_dir"), commentAuthor: get("comment_author"), historyStore: get("history_store"),
+	}
+	var errs []string
+	if !contains(actionModes, in.mode) {
+		errs = append(errs, fmt.Sprintf("mode %q: one of %s", in.mode, strings.Join(actionModes, ", ")))
+	}
+	if !contains([]string{"fail", "warn", "never"}, in.failOn) {
+		errs = append(errs, fmt.Sprintf("fail-on %q: one of fail, warn, never", in.failOn))
+	}
+	switch c := strings.ToLower(cmp.Or(get("comment"), "true")); c {
+	case "true", "yes", "1":
+		in.comment = true
+	case "false", "no", "0":
+	default:
+		errs = append(errs, fmt.Sprintf("comment %q: true or false", c))
+	}
+	if t := get("trials"); t != "" {
+		n, err := strconv.Atoi(t)
+		if err != nil || n < 1 || n > 100 {
+			errs = append(errs, fmt.Sprintf("trials %q: a whole number from 1 to 100", t))
+		}
+		in.trials, in.trialsSet = n, true
+	} else {
+		in.trials = 6
+	}
+	for _, f := range strings.FieldsFunc(get("scenarios"), func(r rune) bool { return r == '\n' || r == ',' || r == ' ' }) {
+		matches, err := filepath.Glob(f)
+		if err != nil || len(matches) == 0 {
+			errs = append(errs, fmt.Sprintf("scenarios: %q matches no file", f))
+		}
+		in.scenarios = append(in.scenarios, matches...)
+	}
+	needsRun := in.mode != "report"
+	if needsRun && len(in.scenarios) == 0 {
+		errs = append(errs, "scenarios: name at least one scenario file (one per line, globs allowed)")
+	}
+	if needsRun && in.vllmPath == "" {
+		errs = append(errs, "vllm-path: the vLLM checkout to benchmark")
+	}
+	if in.mode == "track" && in.historyStore == "" {
+		errs = append(errs, "history-store: mode track needs a store (a directory, or git:BRANCH pushed through the API)")
+	}
+	// The scenario set names the sticky comment, the status and the assets.
+	switch {
+	case in.statusContext != "":
+		in.set = gh.SafeName(strings.TrimPrefix(in.statusContext, "perfgate/"))
+	case len(in.scenarios) == 1:
+		in.set = gh.SafeName(strings.TrimSuffix(filepath.Base(in.scenarios[0]), filepath.Ext(in.scenarios[0])))
+	case len(in.scenarios) > 1:
+		in.set = gh.SafeName(filepath.Base(filepath.Dir(in.scenarios[0])))
+	default:
+		in.set = "default"
+	}
+	if in.statusContext == "" {
+		in.statusContext = "perfgate/" + in.set
+	}
+	if len(errs) > 0 {
+		return in, usagef("action inputs:\n  %s", strings.Join(errs, "\n  "))
+	}
+	return in, nil
+}
+
+func contains(xs []string, x string) bool {
+	for _, y := range xs {
+		if x == y {
+			return true
+		}
+	}
+	return false
+}
+
+func runAction(ctx context.Context, env Env, log *slog.Logger) error {
+	a := githubactions.New(githubactions.WithGetenv(env.Getenv), githubactions.WithWriter(env.Stdout))
+	in, err := readActionInputs(a)
+	if err != nil {
+		return err
+	}
+	gctx, err := a.Context()
+	if err != nil {
+		return usagef("the workflow context: %v", err)
+	}
+	ev, err := gh.ReadEvent(gctx.EventName, gctx.EventPath)
+	if err != nil {
+		return usagef("%v", err)
+	}
+	runURL := ""
+	if gctx.RunID != 0 && gctx.Repository != "" {
+		runURL = fmt.Sprintf("%s/%s/actions/runs/%d", cmp.Or(gctx.ServerURL, "https://github.com"), gctx.Repository, gctx.RunID)
+	}
+	var client *gh.Client
+	if in.token != "" && gctx.Repository != "" {
+		if client, err = gh.NewClient(cmp.Or(in.apiURL, gctx.APIURL), in.token, gctx.Repository); err != nil {
+			return usagef("%v", err)
+		}
+		if in.commentAuthor != "" {
+			client.SetLogin(in.commentAuthor)
+		}
+	} else if in.mode != "benchmark" {
+		a.Warningf("no github-token: the results go to the job summary only (no comment, status or plots on the assets branch)")
+	}
+	if err := os.MkdirAll(in.outputDir, 0o755); err != nil {
+		return err
+	}
+	if in.mode == "track" {
+		return runTrackMode(ctx, env, log, a, in, gctx, ev, client, runURL)
+	}
+
+	var rep *gh.Report
+	var files []gh.LocalFile
+	var resultsDir string
+	switch in.mode {
+	case "report":
+		if ev.Name != "workflow_run" || ev.Run.HeadSHA == "" {
+			return usagef("mode report runs in a workflow_run job (the event is %q): it trusts only that event's head commit", ev.Name)
+		}
+		resultsDir = in.outputDir
+		var res *gh.Results
+		res, rep, files, err = gh.LoadResults(resultsDir, gh.Expect{HeadSHA: ev.Run.HeadSHA})
+		if err != nil {
+			a.Errorf("the results artifact was refused: %v", err)
+			return usagef("the results in %s were refused: %v", resultsDir, err)
+		}
+		if res.PR > 0 {
+			if len(ev.Run.PRs) > 0 && !contains(intStrings(ev.Run.PRs), strconv.Itoa(res.PR)) {
+				return usagef("the results name pull request #%d, the workflow run %v", res.PR, ev.Run.PRs)
+			}
+			if client == nil {
+				return usagef("mode report needs github-token to check pull request #%d", res.PR)
+			}
+			head, ref, title, err := client.PullHead(ctx, res.PR)
+			if err != nil {
+				return err
+			}
+			if head != ev.Run.HeadSHA {
+				return usagef("the results name pull request #%d, whose head is %.12s, not the workflow run's %.12s: refused", res.PR, head, ev.Run.HeadSHA)
+			}
+			rep.Title, rep.HeadRef = title, ref // from the API, not the artifact
+		}
+	default: // pr, benchmark, release
+		var manifest *gh.Results
+		resultsDir = in.outputDir
+		manifest, err = actionBenchmark(ctx, env, log, a, in, gctx, ev, client)
+		if err != nil {
+			return err
+		}
+		if manifest.Verdict == "error" && len(manifest.Scenarios) == 0 {
+			rep = &gh.Report{Set: manifest.Set, Verdict: "error", Error: manifest.Error, PR: manifest.PR, BaseSHA: manifest.BaseSHA,
+				HeadSHA: manifest.HeadSHA, BaseRef: manifest.BaseRef, HeadRef: manifest.HeadRef, Profile: manifest.Profile}
+		} else if _, rep, files, err = gh.LoadResults(resultsDir, gh.Expect{HeadSHA: manifest.HeadSHA}); err != nil {
+			return fmt.Errorf("reading back the results: %w", err)
+		}
+		rep.Title = ev.Title
+	}
+	rep.RunURL = runURL
+
+	var pub gh.Published
+	if client != nil && in.mode != "benchmark" {
+		pub, err = gh.Publish(ctx, client, rep, files, gh.PublishOptions{
+			AssetsBranch: cmp.Or(in.assetsBranch, "perfgate-assets"), Comment: in.comment, StatusContext: in.statusContext,
+			State: statusState(rep.Verdict, in.failOn), ServerURL: gctx.ServerURL, Warn: func(s string) { a.Warningf("%s", s) },
+		})
+		if err != nil {
+			a.Errorf("publishing the results: %v", err)
+			return err
+		}
+	}
+	return finishAction(a, env, in, rep, pub, resultsDir)
+}
+
+func intStrings(xs []int) []string {
+	var out []string
+	for _, x := range xs {
+		out = append(out, strconv.Itoa(x))
+	}
+	return out
+}
+
+// statusState maps a verdict through fail-on.
+func statusState(verdict, failOn string) string {
+	switch {
+	case verdict == "error":
+		return gh.StatusError
+	case verdict == "fail" && failOn != "never", verdict == "warn" && failOn == "warn":
+		return gh.StatusFailure
+	}
+	return gh.StatusSuccess
+}
+
+// finishAction writes the job summary, the outputs and perfgate-summary.json,
+// and turns the verdict into the exit code.
+func finishAction(a *githubactions.Action, env Env, in actionInputs, rep *gh.Report, pub gh.Published, resultsDir string) error {
+	a.AddStepSummary(rep.Summary())
+	type scen struct {
+		Name, Verdict, Headline, Error string
+	}
+	sum := struct {
+		Verdict      string `json:"verdict"`
+		Headline     string `json:"headline"`
+		CommentURL   string `json:"comment_url,omitempty"`
+		AssetsCommit string `json:"assets_commit,omitempty"`
+		Degraded     bool   `json:"degraded,omitempty"`
+		Scenarios    []scen `json:"scenarios"`
+	}{Verdict: rep.Verdict, Headline: rep.Headline(), CommentURL: pub.CommentURL, AssetsCommit: pub.AssetsCommit, Degraded: pub.Degraded}
+	for _, s := range rep.Scenarios {
+		x := scen{Name: s.Name, Error: s.Error, Verdict: "error"}
+		if s.Comparison != nil {
+			x.Verdict, x.Headline = s.Comparison.Outcome.Verdict, s.Comparison.Outcome.Headline
+		}
+		sum.Scenarios = append(sum.Scenarios, x)
+	}
+	sumPath, _ := filepath.Abs(filepath.Join(in.outputDir, "perfgate-summary.json"))
+	if err := record.WriteJSONAtomic(sumPath, sum); err != nil {
+		return err
+	}
+	dir, _ := filepath.Abs(resultsDir)
+	a.SetOutput("verdict", rep.Verdict)
+	a.SetOutput("report-dir", dir)
+	a.SetOutput("comment-url", pub.CommentURL)
+	a.SetOutput("summary-json", sumPath)
+	fmt.Fprintf(env.Stdout, "perfgate: %s\n", rep.Headline())
+	switch {
+	case rep.Verdict == "error":
+		a.Errorf("perfgate: %s", rep.Error)
+		return errors.New(rep.Error)
+	case rep.Verdict == "fail" && in.failOn != "never", rep.Verdict == "warn" && in.failOn == "warn":
+		return &regressionError{rep.Headline()}
+	}
+	return nil
+}
+
+// actionBenchmark runs the A/B that modes pr, benchmark and release share and
+// writes the results folder with its manifest. An A/B that could not finish
+// is verdict error, never pass; only bad inputs are returned as errors.
+func actionBenchmark(ctx context.Context, env Env, log *slog.Logger, a *githubactions.Action, in actionInputs, gctx *githubactions.GitHubContext, ev *gh.Event, client *gh.Client) (*gh.Results, error) {
+	profile := "pr"
+	if in.mode == "release" {
+		profile = "release"
+	}
+	cand := cmp.Or(in.candRef, ev.HeadSHA, ev.After, gctx.SHA)
+	base := in.baseRef
+	switch {
+	case base != "":
+	case in.mode == "release":
+		tag, err := lastReleaseTag(ctx, in.vllmPath, cand)
+		if err != nil {
+			return nil, usagef("baseline-ref: no release tag (v*) before %s to compare with (%v); name one", cand, err)
+		}
+		base = tag
+		a.Infof("release gate: candidate %s against the last release tag %s", cand, tag)
+	case ev.BaseSHA != "":
+		base = "merge-base:" + ev.BaseSHA
+	default:
+		return nil, usagef("baseline-ref: the %q event names no pull request base; give baseline-ref", ev.Name)
+	}
+	if cand == "" {
+		return nil, usagef("candidate-ref: the event names no commit; give candidate-ref")
+	}
+	m := &gh.Results{Set: in.set, Profile: profile, PR: ev.PR, BaseRef: strings.TrimPrefix(base, "merge-base:"), HeadRef: cmp.Or(ev.HeadRef, in.candRef)}
+	if ev.BaseRef != "" && strings.HasPrefix(base, "merge-base:") {
+		m.BaseRef = "merge base with " + ev.BaseRef
+	}
+	var err error
+	if m.HeadSHA, err = vllmsrc.Resolve(ctx, in.vllmPath, cand, ""); err != nil {
+		return nil, usagef("candidate-ref: %v", err)
+	}
+	if m.BaseSHA, err = vllmsrc.Resolve(ctx, in.vllmPath, base, m.HeadSHA); err != nil {
+		return nil, usagef("baseline-ref: %v", err)
+	}
+	if client != nil && in.mode != "benchmark" {
+		err := client.SetStatus(ctx, m.HeadSHA, gh.StatusPending, in.statusContext, "benchmarking against "+short(m.BaseSHA), "")
+		if err != nil && !errors.Is(err, gh.ErrNoPermission) {
+			a.Warningf("could not set the pending status: %v", err)
+		}
+	}
+	var abDir string
+	o := abOpts{repo: in.vllmPath, baseRef: m.BaseSHA, candRef: m.HeadSHA, trials: in.trials, trialsSet: in.trialsSet, out: in.outputDir,
+		workDir: in.workDir, install: in.install, grace: 5 * time.Second, profile: profile, dirOut: &abDir}
+	a.Group("perfgate ab")
+	runErr := runAB(ctx, env, log, in.scenarios, o)
+	a.EndGroup()
+	var regression *regressionError
+	var ue *usageError
+	switch {
+	case runErr == nil, errors.As(runErr, &regression):
+	case errors.As(runErr, &ue), scenario.IsValidation(runErr):
+		return nil, runErr
+	default:
+		var interrupted *interruptedError
+		if errors.As(runErr, &interrupted) {
+			return nil, runErr
+		}
+		m.Verdict, m.Error = "error", runErr.Error()
+	}
+	var plan abPlan
+	if abDir != "" {
+		if b, err := os.ReadFile(filepath.Join(abDir, "ab.json")); err == nil {
+			json.Unmarshal(b, &plan)
+		}
+	}
+	verdicts := []string{cmp.Or(m.Verdict, "pass")}
+	done := map[string]bool{}
+	for _, s := range plan.Scenarios {
+		rel, _ := filepath.Rel(in.outputDir, filepath.Join(abDir, s.Name))
+		rs := gh.ResultScenario{Name: s.Name, Dir: rel}
+		if s.Verdict == "" {
+			rs.Error, rs.Dir = cmp.Or(plan.Error, "did not finish"), ""
+		}
+		done[s.Name] = true
+		verdicts = append(verdicts, cmp.Or(s.Verdict, "error"))
+		m.Scenarios = append(m.Scenarios, rs)
+	}
+	m.Verdict = gh.Worst(verdicts...)
+	if m.Verdict == "error" && m.Error == "" {
+		m.Error = cmp.Or(plan.Error, "a scenario did not finish")
+	}
+	if err := gh.WriteResults(in.outputDir, *m); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+func short(sha string) string {
+	if len(sha) > 12 {
+		return sha[:12]
+	}
+	return sha
+}
+
+// lastReleaseTag is the newest v* tag reachable from cand's parent.
+func lastReleaseTag(ctx context.Context, repo, cand string) (string, error) {
+	out, err := exec.CommandContext(ctx, "git", "-C", repo, "describe", "--tags", "--abbrev=0", "--match", "v*", cand+"^").CombinedOutput()
+	if err != nil {
+		return "", fmt.Errorf("git describe: %s", strings.TrimSpace(string(out)))
+	}
+	return strings.TrimSpace(string(out)), nil
+}

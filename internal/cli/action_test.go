@@ -1,0 +1,235 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	gh "github.com/perfgate/perfgate/internal/github"
+	"github.com/perfgate/perfgate/internal/github/githubtest"
+)
+
+// actionEnv is what a workflow step gives perfgate action: inputs and the
+// GITHUB_* variables, with output and summary files.
+func actionEnv(t *testing.T, srv *githubtest.Server, event, eventJSON string, inputs map[string]string) (map[string]string, string, string) {
+	t.Helper()
+	dir := t.TempDir()
+	ev := filepath.Join(dir, "event.json")
+	os.WriteFile(ev, []byte(eventJSON), 0o644)
+	out, sum := filepath.Join(dir, "output"), filepath.Join(dir, "summary.md")
+	env := map[string]string{
+		"GITHUB_ACTIONS": "true", "GITHUB_EVENT_NAME": event, "GITHUB_EVENT_PATH": ev, "GITHUB_REPOSITORY": srv.Owner + "/" + srv.Repo,
+		"GITHUB_RUN_ID": "77", "GITHUB_SERVER_URL": "https://github.com", "GITHUB_API_URL": srv.URL,
+		"GITHUB_OUTPUT": out, "GITHUB_STEP_SUMMARY": sum, "GITHUB_REF_NAME": "main",
+	}
+	for k, v := range inputs {
+		env["INPUT_"+strings.ToUpper(strings.ReplaceAll(k, "-", "_"))] = v
+	}
+	return env, out, sum
+}
+
+func outputs(t *testing.T, path string) map[string]string {
+	b, _ := os.ReadFile(path)
+	m := map[string]string{}
+	lines := strings.Split(string(b), "\n")
+	for i := 0; i < len(lines); i++ {
+		// name<<DELIM / value / DELIM
+		if name, delim, ok := strings.Cut(lines[i], "<<"); ok && i+2 < len(lines) {
+			m[name] = lines[i+1]
+			for i++; i < len(lines) && lines[i] != delim; i++ {
+			}
+		}
+	}
+	return m
+}
+
+func prEvent(base, head string) string {
+	return `{"number": 7, "pull_request": {"number": 7, "title": "Speed up <decode> --> @everyone",
+	  "base": {"sha": "` + base + `", "ref": "main", "repo": {"full_name": "vllm-project/vllm"}},
+	  "head": {"sha": "` + head + `", "ref": "perf/<b>x</b>", "repo": {"full_name": "vllm-project/vllm"}}}}`
+}
+
+func TestActionPullRequestEndToEnd(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs two A/Bs")
+	}
+	repo, first, slow := fakeRepo(t)
+	featureTip := sh(t, repo, "git", "rev-parse", "feature")
+	srv := githubtest.New("vllm-project", "vllm")
+	defer srv.Close()
+	srv.PerPage = 1
+	srv.AddComment(7, "mallory", gh.Marker("s")+" fake verdict: PASS")
+	scen := abFile(t, "30s", "reset")
+	work := t.TempDir()
+	results := filepath.Join(t.TempDir(), "results")
+	inputs := map[string]string{"mode": "pr", "scenarios": scen, "vllm-path": repo, "trials": "4", "install-command": installFake,
+		"github-token": githubtest.InstallationToken, "work-dir": work, "output-dir": results}
+
+	// mode pr: merge base of the head and the base branch tip (the first commit) against the slow head.
+	env, outFile, sumFile := actionEnv(t, srv, "pull_request", prEvent(featureTip, slow), inputs)
+	r := run(t, context.Background(), env, "action")
+	if r.code != ExitRegression {
+		t.Fatalf("mode pr: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	if strings.Contains(r.stdout+r.stderr, githubtest.InstallationToken) {
+		t.Error("the token reached the log")
+	}
+	cs, _, st := srv.Snapshot()
+	var mine []githubtest.Comment
+	for _, c := range cs {
+		if c.User == "github-actions[bot]" {
+			mine = append(mine, c)
+		}
+	}
+	if len(mine) != 1 || !strings.HasPrefix(mine[0].Body, gh.Marker("s")) || !strings.Contains(mine[0].Body, "perfgate: FAIL") ||
+		!strings.Contains(mine[0].Body, "median\\_tpot\\_ms") || !strings.Contains(mine[0].Body, "xychart-beta") ||
+		!strings.Contains(mine[0].Body, "https://raw.githubusercontent.com/vllm-project/vllm/") || !strings.Contains(mine[0].Body, "actions/runs/77") {
+		t.Fatalf("comment: %+v", mine)
+	}
+	for _, bad := range []string{"<decode>", "<b>x</b>", "@everyone"} {
+		if strings.Contains(mine[0].Body, bad) {
+			t.Errorf("%q reached the comment unescaped", bad)
+		}
+	}
+	if !strings.Contains(mine[0].Body, first[:12]) || !strings.Contains(mine[0].Body, slow[:12]) {
+		t.Error("the comment names both commits")
+	}
+	last := st[len(st)-1]
+	if len(st) != 2 || st[0].State != "pending" || last.State != "failure" || last.Context != "perfgate/s" || last.SHA != slow {
+		t.Errorf("statuses %+v", st)
+	}
+	files, _, _ := srv.Branch("perfgate-assets")
+	var svgs int
+	for p := range files {
+		if strings.HasPrefix(p, "pr-7/"+slow+"/ab-fake/") && strings.HasSuffix(p, ".svg") {
+			svgs++
+		}
+	}
+	if svgs == 0 {
+		t.Errorf("assets branch: %v", files)
+	}
+	o := outputs(t, outFile)
+	if o["verdict"] != "fail" || o["comment-url"] == "" || o["summary-json"] == "" || o["report-dir"] == "" {
+		t.Errorf("outputs %v", o)
+	}
+	var sj struct{ Verdict string }
+	b, _ := os.ReadFile(o["summary-json"])
+	if json.Unmarshal(b, &sj); sj.Verdict != "fail" {
+		t.Errorf("summary json %s", b)
+	}
+	if s, _ := os.ReadFile(sumFile); !strings.Contains(string(s), "perfgate: FAIL") {
+		t.Errorf("job summary:\n%s", s)
+	}
+
+	// The fork-safe split: benchmark without a token, then report from the
+	// artifact in a workflow_run job. The same sticky comment is edited.
+	split := filepath.Join(t.TempDir(), "artifact")
+	inputs = map[string]string{"mode": "benchmark", "scenarios": scen, "vllm-path": repo, "trials": "4", "install-command": installFake,
+		"work-dir": work, "output-dir": split, "fail-on": "never"}
+	env, outFile, _ = actionEnv(t, srv, "pull_request", prEvent(featureTip, featureTip), inputs)
+	before := len(srv.Requests)
+	r = run(t, context.Background(), env, "action")
+	if v := outputs(t, outFile)["verdict"]; r.code != 0 || (v != "pass" && v != "warn") {
+		t.Fatalf("mode benchmark (the same code on both sides): exit %d %v\n%s\n%s", r.code, outputs(t, outFile), r.stdout, r.stderr)
+	}
+	if len(srv.Requests) != before {
+		t.Error("mode benchmark must not call the API")
+	}
+	runEvent := `{"workflow_run": {"id": 5, "head_sha": "` + featureTip + `", "event": "pull_request", "conclusion": "success", "pull_requests": []}}`
+	srv.Pulls[7] = &githubtest.Pull{Number: 7, HeadSHA: featureTip, Title: "Docs only", HeadRef: "feature"}
+	report := map[string]string{"mode": "report", "github-token": githubtest.InstallationToken, "output-dir": split}
+	for range 2 {
+		env, outFile, _ = actionEnv(t, srv, "workflow_run", runEvent, report)
+		if r = run(t, context.Background(), env, "action"); r.code != 0 {
+			t.Fatalf("mode report: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+		}
+	}
+	cs, _, st = srv.Snapshot()
+	mine = nil
+	for _, c := range cs {
+		if c.User == "github-actions[bot]" {
+			mine = append(mine, c)
+		}
+	}
+	if len(mine) != 1 || strings.Contains(mine[0].Body, "perfgate: FAIL") || !strings.Contains(mine[0].Body, "Docs only") {
+		t.Fatalf("after the reports, one edited comment: %+v", mine)
+	}
+	if last := st[len(st)-1]; last.State != "success" || last.SHA != featureTip {
+		t.Errorf("status %+v", last)
+	}
+
+	// A tampered artifact: the verdict softened is refused, nothing written.
+	manifest := filepath.Join(split, gh.ResultsFile)
+	b, _ = os.ReadFile(manifest)
+	os.WriteFile(manifest, []byte(strings.Replace(string(b), `"head_sha": "`+featureTip, `"head_sha": "`+slow, 1)), 0o644)
+	before = len(srv.Requests)
+	env, _, _ = actionEnv(t, srv, "workflow_run", runEvent, report)
+	if r = run(t, context.Background(), env, "action"); r.code != ExitUsage || !strings.Contains(r.stderr, "refused") {
+		t.Errorf("tampered artifact: exit %d\n%s", r.code, r.stderr)
+	}
+	if len(srv.Requests) != before {
+		t.Errorf("a refused artifact must not be published: %v", srv.Requests[before:])
+	}
+	// The artifact claims another pull request, whose head is not the run's.
+	os.WriteFile(manifest, b, 0o644)
+	srv.Pulls[7].HeadSHA = slow
+	env, _, _ = actionEnv(t, srv, "workflow_run", runEvent, report)
+	if r = run(t, context.Background(), env, "action"); r.code != ExitUsage || !strings.Contains(r.stderr, "not the workflow run's") {
+		t.Errorf("PR head mismatch: exit %d\n%s", r.code, r.stderr)
+	}
+	if s := survivors(t); len(s) > 0 {
+		t.Errorf("processes survived: %v", s)
+	}
+}
+
+func TestActionReadOnlyTokenAndBadInputs(t *testing.T) {
+	srv := githubtest.New("o", "r")
+	defer srv.Close()
+	// Bad inputs: exit 2, every problem named.
+	env, _, _ := actionEnv(t, srv, "pull_request", "{}", map[string]string{"mode": "prr", "fail-on": "sometimes", "comment": "maybe", "scenarios": "/no/such/*.yaml"})
+	r := run(t, context.Background(), env, "action")
+	for _, want := range []string{`mode "prr"`, `fail-on "sometimes"`, `comment "maybe"`, `"/no/such/*.yaml" matches no file`, "vllm-path"} {
+		if !strings.Contains(r.stderr, want) {
+			t.Errorf("missing %q in:\n%s", want, r.stderr)
+		}
+	}
+	if r.code != ExitUsage {
+		t.Errorf("exit %d", r.code)
+	}
+	// mode report outside workflow_run is refused.
+	env, _, _ = actionEnv(t, srv, "pull_request", "{}", map[string]string{"mode": "report", "github-token": githubtest.ReadOnlyToken, "output-dir": t.TempDir()})
+	if r := run(t, context.Background(), env, "action"); r.code != ExitUsage || !strings.Contains(r.stderr, "workflow_run") {
+		t.Errorf("report on pull_request: %d %s", r.code, r.stderr)
+	}
+	// A read-only token (a fork's) degrades to warnings and the job summary.
+	dir := t.TempDir()
+	writeResultsFixture(t, dir)
+	runEvent := `{"workflow_run": {"id": 5, "head_sha": "` + strings.Repeat("2", 40) + `", "pull_requests": []}}`
+	env, outFile, sumFile := actionEnv(t, srv, "workflow_run", runEvent, map[string]string{"mode": "report", "github-token": githubtest.ReadOnlyToken, "output-dir": dir})
+	r = run(t, context.Background(), env, "action")
+	if r.code != 0 || !strings.Contains(r.stdout, "::warning::") || outputs(t, outFile)["verdict"] != "pass" {
+		t.Errorf("read-only: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	if s, _ := os.ReadFile(sumFile); !strings.Contains(string(s), "perfgate: PASS") {
+		t.Errorf("summary %s", s)
+	}
+}
+
+// writeResultsFixture writes a results folder of one passing scenario
+// without a pull request (so the reporter needs no API read).
+func writeResultsFixture(t *testing.T, dir string) {
+	t.Helper()
+	base, head := strings.Repeat("1", 40), strings.Repeat("2", 40)
+	sdir := filepath.Join(dir, "ab", "chat")
+	os.MkdirAll(filepath.Join(sdir, "plots"), 0o755)
+	os.WriteFile(filepath.Join(sdir, "comparison.json"), []byte(`{"schema_version":1,"scenario":"chat","baseline":["b"],"candidate":["c"],"environment":"engine sim",
+"commits":{"baseline":"`+base+`","candidate":"`+head+`"},"rules":{},"outcome":{"verdict":"pass","headline":"PASS","results":[]},"explain":[]}`), 0o644)
+	os.WriteFile(filepath.Join(sdir, "plots", "a.svg"), []byte(`<svg xmlns="http://www.w3.org/2000/svg"/>`), 0o644)
+	if err := gh.WriteResults(dir, gh.Results{Set: "chat", Profile: "pr", BaseSHA: base, HeadSHA: head, Verdict: "pass",
+		Scenarios: []gh.ResultScenario{{Name: "chat", Dir: "ab/chat"}}}); err != nil {
+		t.Fatal(err)
+	}
+}

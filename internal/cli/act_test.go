@@ -1,0 +1,168 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	gh "github.com/perfgate/perfgate/internal/github"
+	"github.com/perfgate/perfgate/internal/github/githubtest"
+)
+
+// The workflow act runs: this repository's action after actions/checkout,
+// then a step that prints the action's outputs for the test to read.
+const actWorkflow = `name: perf
+on: pull_request
+jobs:
+  perf:
+    runs-on: self-hosted
+    steps:
+      - uses: actions/checkout@v4
+      - id: pg
+        uses: ./
+        with:
+          scenarios: %SCENARIO%
+          vllm-path: %VLLM%
+          trials: "4"
+          install-command: %INSTALL%
+          github-token: ${{ secrets.GITHUB_TOKEN }}
+          api-url: %API%
+          work-dir: %WORK%
+          output-dir: %OUT%
+          fail-on: never
+      - name: outputs
+        if: always()
+        env:
+          VERDICT: ${{ steps.pg.outputs.verdict }}
+          COMMENT_URL: ${{ steps.pg.outputs.comment-url }}
+          SUMMARY_JSON: ${{ steps.pg.outputs.summary-json }}
+          REPORT_DIR: ${{ steps.pg.outputs.report-dir }}
+        run: |
+          echo "OUT verdict=$VERDICT"
+          echo "OUT comment-url=$COMMENT_URL"
+          echo "OUT summary-json=$SUMMARY_JSON"
+          echo "OUT report-dir=$REPORT_DIR"
+`
+
+// TestActionYAMLUnderAct runs action.yml for real: nektos/act in host mode,
+// offline, with a pull_request event and the fake GitHub API. The action
+// builds perfgate from this source tree with the runner's Go.
+func TestActionYAMLUnderAct(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds perfgate and runs an A/B under act")
+	}
+	act, err := exec.LookPath("act")
+	if err != nil {
+		if p := filepath.Join(os.Getenv("HOME"), "go", "bin", "act"); fileExists(p) {
+			act = p
+		} else if os.Getenv("PERFGATE_REQUIRE_ACT") != "" {
+			t.Fatal("act is not installed (go install github.com/nektos/act@v0.2.89); .ci/run installs it")
+		} else {
+			t.Skip("act is not installed: go install github.com/nektos/act@v0.2.89")
+		}
+	}
+	vllm, first, slow := fakeRepo(t)
+	featureTip := sh(t, vllm, "git", "rev-parse", "feature")
+	exe, _ := os.Executable()
+	// act's composite steps do not pass the test's environment on: name the
+	// simulator binary in the installed script itself.
+	install := installFake + ` && sed -i 's|exec env PERFGATE_CLI_MAIN=1 "$PERFGATE_TEST_BIN"|exec env PERFGATE_CLI_MAIN=1 ` + exe + `|' "$PERFGATE_ENV_DIR/bin/vllm"`
+
+	srv := githubtest.New("vllm-project", "vllm")
+	defer srv.Close()
+
+	// A copy of this repository, as the workflow's checkout.
+	root, err := filepath.Abs("../..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ws := t.TempDir()
+	list := exec.Command("git", "ls-files", "-co", "--exclude-standard", "-z")
+	list.Dir = root
+	names, err := list.Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range strings.Split(strings.TrimRight(string(names), "\x00"), "\x00") {
+		b, err := os.ReadFile(filepath.Join(root, n))
+		if err != nil {
+			continue // deleted in the working tree
+		}
+		os.MkdirAll(filepath.Join(ws, filepath.Dir(n)), 0o755)
+		if err := os.WriteFile(filepath.Join(ws, n), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	scen := filepath.Join(ws, "perf-scenario.yaml")
+	os.WriteFile(scen, []byte(strings.Replace(strings.Replace(abScenarioYAML, "%s", "30s", 1), "%s", "reset", 1)), 0o644)
+	out := filepath.Join(t.TempDir(), "results")
+	quote := func(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
+	wf := strings.NewReplacer("%SCENARIO%", quote(scen), "%VLLM%", quote(vllm), "%INSTALL%", quote(install), "%API%", srv.URL,
+		"%WORK%", quote(t.TempDir()), "%OUT%", quote(out)).Replace(actWorkflow)
+	os.MkdirAll(filepath.Join(ws, ".github", "workflows"), 0o755)
+	os.RemoveAll(filepath.Join(ws, ".github", "workflows"))
+	os.MkdirAll(filepath.Join(ws, ".github", "workflows"), 0o755)
+	os.WriteFile(filepath.Join(ws, ".github", "workflows", "perf.yml"), []byte(wf), 0o644)
+	sh(t, ws, "git", "init", "-q", "-b", "main")
+	sh(t, ws, "git", "add", "-A")
+	sh(t, ws, "git", "commit", "-q", "-m", "workspace")
+	sh(t, ws, "git", "remote", "add", "origin", "https://github.com/vllm-project/vllm.git")
+	event := filepath.Join(t.TempDir(), "event.json")
+	os.WriteFile(event, []byte(prEvent(featureTip, slow)), 0o644)
+
+	// Offline, act still fetches the actions a composite action names, even
+	// behind an if: that is false. setup-go is skipped here (the runner has
+	// Go); a local stand-in that fails if it ever runs keeps act offline.
+	setupGo := t.TempDir()
+	os.WriteFile(filepath.Join(setupGo, "action.yml"), []byte("name: setup-go stand-in\nruns:\n  using: composite\n  steps:\n    - shell: bash\n      run: echo 'setup-go ran though Go is installed'; exit 1\n"), 0o644)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, act, "pull_request", "-W", ".github/workflows/perf.yml", "-P", "self-hosted=-self-hosted",
+		"--no-cache-server", "--local-repository", "actions/setup-go@v5="+setupGo, "-e", event, "--env", "GITHUB_API_URL="+srv.URL, "-s", "GITHUB_TOKEN="+githubtest.InstallationToken)
+	cmd.Dir = ws
+	cmd.Env = append(os.Environ(), "ACT_DISABLE_VERSION_CHECK=1", "GOFLAGS=-mod=mod", "GOPROXY=off", "CGO_CFLAGS=-Wno-deprecated-declarations")
+	var buf bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &buf, &buf
+	err = cmd.Run()
+	log := buf.String()
+	if err != nil {
+		t.Fatalf("act: %v\n%s", err, tail(log, 6000))
+	}
+	got := map[string]string{}
+	for _, line := range strings.Split(log, "\n") {
+		if _, kv, ok := strings.Cut(line, "OUT "); ok {
+			if k, v, ok := strings.Cut(kv, "="); ok {
+				got[k] = strings.TrimSpace(v)
+			}
+		}
+	}
+	if got["verdict"] != "fail" || got["comment-url"] == "" || !strings.HasSuffix(got["summary-json"], "perfgate-summary.json") || got["report-dir"] == "" {
+		t.Fatalf("outputs %v\n%s", got, tail(log, 6000))
+	}
+	if strings.Contains(log, githubtest.InstallationToken) {
+		t.Error("the token reached act's log")
+	}
+	cs, _, st := srv.Snapshot()
+	if len(cs) != 1 || cs[0].User != "github-actions[bot]" || !strings.HasPrefix(cs[0].Body, gh.Marker("perf-scenario")) ||
+		!strings.Contains(cs[0].Body, "perfgate: FAIL") || !strings.Contains(cs[0].Body, first[:12]) {
+		t.Errorf("comments %+v", cs)
+	}
+	if len(st) == 0 || st[len(st)-1].State != "success" || st[len(st)-1].Context != "perfgate/perf-scenario" || st[len(st)-1].SHA != slow {
+		t.Errorf("statuses (fail-on never: success, saying FAIL) %+v", st)
+	}
+}
+
+func fileExists(p string) bool { _, err := os.Stat(p); return err == nil }
+
+func tail(s string, n int) string {
+	if len(s) > n {
+		return s[len(s)-n:]
+	}
+	return s
+}

@@ -208,7 +208,7 @@ func runAction(ctx context.Context, env Env, log *slog.Logger) error {
 		}
 		resultsDir = in.outputDir
 		var res *gh.Results
-		res, rep, files, err = gh.LoadResults(resultsDir, gh.Expect{HeadSHA: ev.Run.HeadSHA})
+		res, rep, files, err = gh.LoadMerged(resultsDir, gh.Expect{HeadSHA: ev.Run.HeadSHA})
 		if err != nil {
 			a.Errorf("the results artifact was refused: %v", err)
 			return usagef("the results in %s were refused: %v", resultsDir, err)

@@ -233,3 +233,54 @@ func writeResultsFixture(t *testing.T, dir string) {
 		t.Fatal(err)
 	}
 }
+
+func TestActionTrackMode(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs many trials")
+	}
+	repo, first, slow := fakeRepo(t)
+	srv := githubtest.New("vllm-project", "vllm")
+	defer srv.Close()
+	scen := abFile(t, "30s", "reset")
+	work, out := t.TempDir(), t.TempDir()
+	track := func(commit string) (result, map[string]string) {
+		inputs := map[string]string{"mode": "track", "scenarios": scen, "vllm-path": repo, "trials": "2", "install-command": installFake,
+			"github-token": githubtest.InstallationToken, "work-dir": work, "output-dir": out, "history-store": "git:perfgate-history", "candidate-ref": commit}
+		env, outFile, _ := actionEnv(t, srv, "push", `{"after": "`+commit+`"}`, inputs)
+		r := run(t, context.Background(), env, "action")
+		return r, outputs(t, outFile)
+	}
+	for i := range 5 {
+		if r, o := track(first); r.code != 0 || o["verdict"] != "pass" {
+			t.Fatalf("track %d of the first commit: exit %d %v\n%s\n%s", i, r.code, o, r.stdout, r.stderr)
+		}
+	}
+	// The slow commit: outside the band, one tracking issue naming the range.
+	r, o := track(slow)
+	if r.code != ExitRegression || o["verdict"] != "fail" || o["comment-url"] == "" {
+		t.Fatalf("track of the slow commit: exit %d %v\n%s\n%s", r.code, o, r.stdout, r.stderr)
+	}
+	_, issues, st := srv.Snapshot()
+	if len(issues) != 1 || !strings.Contains(issues[0].Body, "median\\_tpot\\_ms") || !strings.Contains(issues[0].Body, "suspected range: `"+first[:12]+".."+slow[:12]) {
+		t.Fatalf("tracking issue %+v", issues)
+	}
+	if last := st[len(st)-1]; last.State != "failure" || last.SHA != slow {
+		t.Errorf("status %+v", last)
+	}
+	files, _, _ := srv.Branch("perfgate-history")
+	if len(files) != 1 || strings.Count(string(files["history-ab-fake.jsonl"]), "\n") != 6*6 {
+		t.Errorf("history branch: %d lines", strings.Count(string(files["history-ab-fake.jsonl"]), "\n"))
+	}
+	// Accepting the change (through the API, as a maintainer would from a
+	// workflow) makes the next run of the slow commit pass; the issue stays one.
+	henv := map[string]string{"GITHUB_TOKEN": githubtest.InstallationToken, "GITHUB_REPOSITORY": "vllm-project/vllm", "GITHUB_API_URL": srv.URL}
+	if r := run(t, context.Background(), henv, "history", "accept", "--store", "github:perfgate-history", "--from", slow, "--reason", "slower decode, faster everything else"); r.code != 0 {
+		t.Fatalf("accept: %d %s", r.code, r.stderr)
+	}
+	if r, o := track(slow); r.code != 0 || o["verdict"] != "pass" {
+		t.Fatalf("after accept: exit %d %v\n%s", r.code, o, r.stdout)
+	}
+	if _, issues, _ = srv.Snapshot(); len(issues) != 1 {
+		t.Errorf("%d tracking issues", len(issues))
+	}
+}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	gh "github.com/perfgate/perfgate/internal/github"
 	"github.com/perfgate/perfgate/internal/history"
 	"github.com/perfgate/perfgate/internal/plot"
 	"github.com/perfgate/perfgate/internal/record"
@@ -33,9 +34,21 @@ describes the format and the checks.`,
 		RunE: func(cmd *cobra.Command, args []string) error { return cmd.Help() },
 	}
 	var store, repo string
-	cmd.PersistentFlags().StringVar(&store, "store", "", "a directory, or git:BRANCH (required)")
+	cmd.PersistentFlags().StringVar(&store, "store", "", "a directory, git:BRANCH of --repo, or github:BRANCH of $GITHUB_REPOSITORY through the API (required)")
 	cmd.PersistentFlags().StringVar(&repo, "repo", ".", "the git repository of a git: store")
 	open := func() (history.Store, error) {
+		if branch, ok := strings.CutPrefix(store, "github:"); ok {
+			// The branch of the GitHub repository, through the API (as the action's track mode keeps it).
+			token, repository := env.Getenv("GITHUB_TOKEN"), env.Getenv("GITHUB_REPOSITORY")
+			if branch == "" || token == "" || repository == "" {
+				return nil, usagef("--store github:BRANCH needs a branch, and GITHUB_TOKEN and GITHUB_REPOSITORY (OWNER/NAME) in the environment")
+			}
+			c, err := gh.NewClient(env.Getenv("GITHUB_API_URL"), token, repository)
+			if err != nil {
+				return nil, usagef("%v", err)
+			}
+			return &gh.HistoryStore{C: c, Branch: branch}, nil
+		}
 		s, err := history.Open(store, repo)
 		if err != nil {
 			return nil, usagef("%v", err)

@@ -430,3 +430,33 @@ func TestHistoryStoreThroughTheAPI(t *testing.T) {
 		t.Errorf("files %v", keys(files))
 	}
 }
+
+func TestLoadMergedShards(t *testing.T) {
+	root := t.TempDir()
+	for i, v := range []string{"pass", "fail"} {
+		d := writeResults(t, v, func(r *Results, c *report.Comparison) {
+			r.Scenarios[0].Name = fmt.Sprintf("chat-%d", i)
+		})
+		os.Rename(d, filepath.Join(root, fmt.Sprintf("perfgate-shard-%d", i)))
+	}
+	r, rep, files, err := LoadMerged(root, Expect{HeadSHA: headSHA})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Verdict != "fail" || rep.Verdict != "fail" || len(rep.Scenarios) != 2 || len(files) != 4 {
+		t.Fatalf("merged: %+v, %d scenarios, %d files", r, len(rep.Scenarios), len(files))
+	}
+	// A shard of another comparison is refused.
+	d := writeResults(t, "pass", func(r *Results, c *report.Comparison) {
+		r.Scenarios[0].Name = "rag"
+		r.BaseSHA = strings.Repeat("5", 40)
+		c.Commits["baseline"] = r.BaseSHA
+	})
+	os.Rename(d, filepath.Join(root, "perfgate-shard-9"))
+	if _, _, _, err := LoadMerged(root, Expect{HeadSHA: headSHA}); err == nil || !strings.Contains(err.Error(), "not one run") {
+		t.Errorf("mixed shards: %v", err)
+	}
+	if _, _, _, err := LoadMerged(t.TempDir(), Expect{}); err == nil {
+		t.Error("an empty folder must be an error")
+	}
+}

@@ -310,3 +310,62 @@ func hasExternalHref(t xml.StartElement) bool {
 	}
 	return false
 }
+
+// LoadMerged reads dir as LoadResults does, or, when dir holds no manifest
+// itself, every subfolder that does (the artifacts of a sharded benchmark,
+// downloaded side by side) as one report: the shards must agree on the
+// scenario set, the commits, the pull request and the profile, and name each
+// scenario once.
+func LoadMerged(dir string, exp Expect) (*Results, *Report, []LocalFile, error) {
+	if _, err := os.Lstat(filepath.Join(dir, ResultsFile)); err == nil {
+		return LoadResults(dir, exp)
+	}
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	var res *Results
+	var rep *Report
+	var files []LocalFile
+	seen := map[string]bool{}
+	for _, e := range ents {
+		if !e.IsDir() || e.Type()&os.ModeSymlink != 0 {
+			continue
+		}
+		sub := filepath.Join(dir, e.Name())
+		if _, err := os.Lstat(filepath.Join(sub, ResultsFile)); err != nil {
+			continue
+		}
+		r, p, fs, err := LoadResults(sub, exp)
+		if err != nil {
+			return nil, nil, nil, fmt.Errorf("shard %s: %w", e.Name(), err)
+		}
+		for _, s := range r.Scenarios {
+			if seen[s.Name] {
+				return nil, nil, nil, fmt.Errorf("shard %s: scenario %q is in another shard too", e.Name(), s.Name)
+			}
+			seen[s.Name] = true
+		}
+		if res == nil {
+			res, rep, files = r, p, fs
+			continue
+		}
+		if r.Set != res.Set || r.BaseSHA != res.BaseSHA || r.HeadSHA != res.HeadSHA || r.PR != res.PR || r.Profile != res.Profile {
+			return nil, nil, nil, fmt.Errorf("shard %s compares %s/%.12s..%.12s (#%d, %s), the others %s/%.12s..%.12s (#%d, %s): not one run",
+				e.Name(), r.Set, r.BaseSHA, r.HeadSHA, r.PR, r.Profile, res.Set, res.BaseSHA, res.HeadSHA, res.PR, res.Profile)
+		}
+		res.Scenarios = append(res.Scenarios, r.Scenarios...)
+		rep.Scenarios = append(rep.Scenarios, p.Scenarios...)
+		files = append(files, fs...)
+		res.Verdict = Worst(res.Verdict, r.Verdict)
+		rep.Verdict = res.Verdict
+		if r.Error != "" {
+			rep.Error = strings.TrimPrefix(rep.Error+"; "+r.Error, "; ")
+			res.Error = rep.Error
+		}
+	}
+	if res == nil {
+		return nil, nil, nil, fmt.Errorf("%s holds no %s, nor do its subfolders", dir, ResultsFile)
+	}
+	return res, rep, files, nil
+}

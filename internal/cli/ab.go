@@ -490,7 +490,7 @@ func resetPrefixCache(ctx context.Context, url string) error {
 // gpuMemUsed is the GPU memory in use now (bytes, over every GPU), or -1
 // without NVML.
 func gpuMemUsed() float64 {
-	p, _, err := nvml.Open(nvml.New(), nvml.Selection{})
+	p, _, err := nvml.OpenDefault(nvml.Selection{})
 	if err != nil {
 		return -1
 	}

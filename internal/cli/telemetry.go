@@ -56,7 +56,7 @@ func startTelemetry(s *scenario.Scenario, eng engine.Engine, clock record.Clock,
 	if !slices.Contains(t.Disable, "gpu") {
 		// An empty CUDA_VISIBLE_DEVICES is taken as unset.
 		vis := env.Getenv("CUDA_VISIBLE_DEVICES")
-		p, info, err := nvml.Open(nvml.New(), nvml.Selection{Indices: t.GPUs, CUDAVisibleDevices: vis, CUDAVisibleSet: vis != ""})
+		p, info, err := nvml.OpenDefault(nvml.Selection{Indices: t.GPUs, CUDAVisibleDevices: vis, CUDAVisibleSet: vis != ""})
 		switch {
 		case errors.Is(err, nvml.ErrUnavailable):
 			msg := "GPU telemetry is off: " + err.Error()

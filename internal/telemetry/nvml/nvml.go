@@ -1,14 +1,11 @@
-// Package nvml samples NVIDIA GPUs through NVML (github.com/NVIDIA/go-nvml,
-// which loads the library at run time, so this compiles and runs anywhere).
-// On a machine without NVML, Open fails once with ErrUnavailable and perfgate
-// carries on with the Null probe.
+//go:build cgo
+
 package nvml
 
 import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -17,13 +14,6 @@ import (
 
 	"github.com/perfgate/perfgate/internal/record"
 )
-
-// ErrUnavailable means NVML could not be loaded or initialised.
-var ErrUnavailable = errors.New("NVML is not available")
-
-// Info is the static environment NVML reports: versions and, per GPU, the
-// facts that do not change during a run.
-type Info = record.GPUEnv
 
 // Probe samples the selected GPUs. Its values are named gpu<N>.<what>, N
 // being the NVML index: util_pct, mem_util_pct, mem_used_bytes,
@@ -45,16 +35,6 @@ type device struct {
 	h           gonvml.Device
 	unsupported map[string]bool
 	lost        bool
-}
-
-// Selection says which GPUs to sample.
-type Selection struct {
-	// Indices, when non-empty, are the NVML indices to sample (the scenario's
-	// telemetry.gpus); they win over CUDAVisibleDevices.
-	Indices []int
-	// CUDAVisibleDevices is the environment variable's value, set or not.
-	CUDAVisibleDevices string
-	CUDAVisibleSet     bool
 }
 
 // Open initialises NVML through lib (nvml.New() in production, a mock in
@@ -298,17 +278,8 @@ func errorString(lib gonvml.Interface, ret gonvml.Return) string {
 	return fmt.Sprintf("NVML error %d", int(ret))
 }
 
-// Null is the probe for machines without NVML: it reads nothing.
-type Null struct{}
-
-// Name implements telemetry.Probe.
-func (Null) Name() string { return "gpu" }
-
-// Sample implements telemetry.Probe.
-func (Null) Sample(context.Context) (map[string]float64, error) { return map[string]float64{}, nil }
-
 // New returns the real NVML library.
 func New() gonvml.Interface { return gonvml.New() }
 
-// CUDAVisible reads CUDA_VISIBLE_DEVICES from the environment.
-func CUDAVisible() (string, bool) { return os.LookupEnv("CUDA_VISIBLE_DEVICES") }
+// OpenDefault opens the real NVML library.
+func OpenDefault(sel Selection) (*Probe, Info, error) { return Open(New(), sel) }

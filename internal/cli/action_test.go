@@ -89,6 +89,7 @@ func TestActionPullRequestEndToEnd(t *testing.T) {
 		!strings.Contains(mine[0].Body, "https://raw.githubusercontent.com/vllm-project/vllm/") || !strings.Contains(mine[0].Body, "actions/runs/77") {
 		t.Fatalf("comment: %+v", mine)
 	}
+	t.Logf("the comment:\n%s", mine[0].Body)
 	for _, bad := range []string{"<decode>", "<b>x</b>", "@everyone"} {
 		if strings.Contains(mine[0].Body, bad) {
 			t.Errorf("%q reached the comment unescaped", bad)

@@ -285,3 +285,39 @@ func TestActionTrackMode(t *testing.T) {
 		t.Errorf("%d tracking issues", len(issues))
 	}
 }
+
+func TestActionReleaseMode(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs an A/B")
+	}
+	repo, first, slow := fakeRepo(t)
+	srv := githubtest.New("vllm-project", "vllm")
+	defer srv.Close()
+	inputs := map[string]string{"mode": "release", "scenarios": abFile(t, "30s", "reset"), "vllm-path": repo, "trials": "5", "install-command": installFake,
+		"github-token": githubtest.InstallationToken, "work-dir": t.TempDir(), "output-dir": t.TempDir(), "status-context": "perfgate/release"}
+	// No release tag yet: say so, exit 2.
+	env, _, _ := actionEnv(t, srv, "workflow_dispatch", "{}", inputs)
+	env["GITHUB_SHA"] = slow
+	if r := run(t, context.Background(), env, "action"); r.code != ExitUsage || !strings.Contains(r.stderr, "no release tag (v*)") {
+		t.Fatalf("no tag: %d %s", r.code, r.stderr)
+	}
+	sh(t, repo, "git", "tag", "v0.1.0", first)
+	env, outFile, sumFile := actionEnv(t, srv, "workflow_dispatch", "{}", inputs)
+	env["GITHUB_SHA"] = slow
+	r := run(t, context.Background(), env, "action")
+	if r.code != ExitRegression || outputs(t, outFile)["verdict"] != "fail" || !strings.Contains(r.stdout, "against the last release tag v0.1.0") {
+		t.Fatalf("release: exit %d %v\n%s\n%s", r.code, outputs(t, outFile), r.stdout, r.stderr)
+	}
+	if s, _ := os.ReadFile(sumFile); !strings.Contains(string(s), "release gate") || !strings.Contains(string(s), first) {
+		t.Errorf("summary:\n%s", s)
+	}
+	cs, _, st := srv.Snapshot()
+	if len(cs) != 0 || st[len(st)-1].Context != "perfgate/release" || st[len(st)-1].State != "failure" || st[len(st)-1].SHA != slow {
+		t.Errorf("no comment without a pull request, a failure status: %+v %+v", cs, st)
+	}
+	var m gh.Results
+	b, _ := os.ReadFile(filepath.Join(inputs["output-dir"], gh.ResultsFile))
+	if json.Unmarshal(b, &m); m.Profile != "release" || m.BaseSHA != first || m.BaseRef != "v0.1.0" {
+		t.Errorf("manifest %+v", m)
+	}
+}

@@ -39,12 +39,14 @@ type abOpts struct {
 	profile                string
 	trialsSet              bool
 	// set by callers in this package
+	tags    map[string]string
 	dirOut  *string // receives the A/B folder once it exists
 	oneSide bool    // run only the order's trials, without a comparison
 }
 
 func newABCmd(env Env, log *slog.Logger) *cobra.Command {
 	var o abOpts
+	var tags []string
 	cmd := &cobra.Command{
 		Use:   "ab SCENARIO... --vllm-repo PATH --baseline REF --candidate REF",
 		Short: "Benchmark two commits of vLLM against each other, fairly, and gate",
@@ -76,10 +78,15 @@ Exit codes: 0 pass or warn, 3 fail, 1 error (install, start), 2 bad usage.`,
 		Args: atLeastOneArg("scenario file"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.trialsSet = cmd.Flags().Changed("trials")
+			var err error
+			if o.tags, err = parseTags(tags); err != nil {
+				return err
+			}
 			return runAB(cmd.Context(), env, log, args, o)
 		},
 	}
 	f := cmd.Flags()
+	f.StringArrayVar(&tags, "tag", nil, "KEY=VALUE recorded in every trial's meta.json and shown in the comparison (repeatable)")
 	f.StringVar(&o.repo, "vllm-repo", "", "the vLLM git checkout (required)")
 	f.StringVar(&o.baseRef, "baseline", "", "baseline ref or SHA, or merge-base:BRANCH (required)")
 	f.StringVar(&o.candRef, "candidate", "", "candidate ref or SHA (required)")
@@ -396,7 +403,7 @@ func runABScenario(ctx context.Context, env Env, log *slog.Logger, s *scenario.S
 			trial := counts[name]
 			fmt.Fprintf(env.Stderr, "perfgate: %s: %s trial %d (attempt %d)\n", s.Name, name, trial, attempt)
 			te := trialEnv{eng: eng, git: map[string]string{"side": name, "ref": sd.ref, "sha": sd.sha}, versions: sd.versions}
-			err := runTrial(ctx, env, log, s, s.File, dir, runOpts{grace: o.grace}, trial, te)
+			err := runTrial(ctx, env, log, s, s.File, dir, runOpts{grace: o.grace, tags: o.tags}, trial, te)
 			died := false
 			if p, ok := eng.(*engine.Process); ok {
 				select {
@@ -565,7 +572,7 @@ func runABEndpoints(ctx context.Context, env Env, log *slog.Logger, scenarios []
 						log.Warn("could not reset the prefix cache", "side", name, "error", err)
 					}
 				}
-				err := runTrial(ctx, env, log, ts, s.File, dir, runOpts{grace: o.grace}, counts[name], trialEnv{git: map[string]string{"side": name, "url": urls[name]}})
+				err := runTrial(ctx, env, log, ts, s.File, dir, runOpts{grace: o.grace, tags: o.tags}, counts[name], trialEnv{git: map[string]string{"side": name, "url": urls[name]}})
 				var intr *interruptedError
 				if err == nil || errors.As(err, &intr) {
 					if err != nil {
@@ -634,7 +641,7 @@ func runCrossover(ctx context.Context, env Env, log *slog.Logger, s *scenario.Sc
 				}
 				defer func() { e.Close(); sd.gpuTime += time.Since(began) }()
 				te := trialEnv{eng: e, git: map[string]string{"side": sd.name, "ref": sd.ref, "sha": sd.sha, "gpu": gpus[sd]}, versions: sd.versions}
-				errs[i] = runTrial(ctx, env, log, ts, s.File, dir, runOpts{grace: o.grace}, round, te)
+				errs[i] = runTrial(ctx, env, log, ts, s.File, dir, runOpts{grace: o.grace, tags: o.tags}, round, te)
 			}()
 			sd.starts++
 		}

@@ -31,10 +31,33 @@ type runOpts struct {
 	label  string
 	grace  time.Duration
 	trials int
+	tags   map[string]string
+}
+
+var tagKeyRe = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,64}$`)
+
+// parseTags reads --tag key=value flags.
+func parseTags(in []string) (map[string]string, error) {
+	if len(in) == 0 {
+		return nil, nil
+	}
+	out := map[string]string{}
+	for _, t := range in {
+		k, v, ok := strings.Cut(t, "=")
+		if !ok || !tagKeyRe.MatchString(k) || len(v) > 256 || strings.ContainsAny(v, "\n\r") {
+			return nil, usagef("--tag %q: KEY=VALUE, the key of letters, digits, '.', '-', '_' (at most 64), the value one line of at most 256 bytes", t)
+		}
+		if _, dup := out[k]; dup {
+			return nil, usagef("--tag %s is given twice", k)
+		}
+		out[k] = v
+	}
+	return out, nil
 }
 
 func newRunCmd(env Env, log *slog.Logger) *cobra.Command {
 	var o runOpts
+	var tags []string
 	cmd := &cobra.Command{
 		Use:   "run SCENARIO",
 		Short: "Run a scenario and write a run folder",
@@ -57,10 +80,15 @@ Exit codes: 0 completed, 1 failed or interrupted, 2 bad scenario or usage.`,
   perfgate run scenarios/quickstart.yaml --out /tmp/runs --label baseline`,
 		Args: exactArgs(1, "one scenario file"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			_, err := runScenario(cmd.Context(), env, log, args[0], o)
+			var err error
+			if o.tags, err = parseTags(tags); err != nil {
+				return err
+			}
+			_, err = runScenario(cmd.Context(), env, log, args[0], o)
 			return err
 		},
 	}
+	cmd.Flags().StringArrayVar(&tags, "tag", nil, "KEY=VALUE recorded in meta.json and shown by report and compare (repeatable), e.g. --tag gpu_clock=locked")
 	cmd.Flags().StringVarP(&o.out, "out", "o", "runs", "directory under which the run folder is created")
 	cmd.Flags().StringVarP(&o.label, "label", "l", "", "label added to the run folder name (letters, digits, '-', '_', '.')")
 	cmd.Flags().DurationVar(&o.grace, "grace", 5*time.Second, "after Ctrl-C, how long requests in flight may finish before they are canceled")
@@ -235,6 +263,7 @@ func runTrial(ctx context.Context, env Env, log *slog.Logger, s *scenario.Scenar
 		Scenario:        s.Name,
 		ScenarioFile:    file,
 		Label:           o.label,
+		Tags:            o.tags,
 		Trial:           trial,
 		Seed:            s.Seed,
 		StartWall:       clock.Start.UTC(),

@@ -43,6 +43,7 @@ type Meta struct {
 	Notices         []string          `json:"notices,omitempty"`  // e.g. why a probe is missing
 	Git             map[string]string `json:"git,omitempty"`      // side, ref and SHA of a vLLM checkout (perfgate ab)
 	Versions        map[string]string `json:"versions,omitempty"` // vllm, torch, cuda of its environment
+	Tags            map[string]string `json:"tags,omitempty"`     // the user's --tag key=value
 }
 
 // Engine describes what was benchmarked.

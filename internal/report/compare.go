@@ -116,6 +116,9 @@ type Comparison struct {
 	// Commits are the vLLM commits of each side (perfgate ab), when every
 	// trial of the side names the same one.
 	Commits map[string]string `json:"commits,omitempty"`
+	// Tags are each side's --tag values (values that differ between a
+	// side's trials are joined with "|").
+	Tags map[string]map[string]string `json:"tags,omitempty"`
 	Rules   gate.Rules        `json:"rules"`
 	Outcome gate.Outcome      `json:"outcome"`
 	Explain []Change          `json:"explain"`
@@ -160,6 +163,20 @@ func Compare(base, cand []Trial, o CompareOptions) (*Comparison, error) {
 		for _, t := range ts {
 			if t.Meta.Git["sha"] != sha {
 				sha = ""
+			}
+		}
+		for _, t := range ts {
+			for k, v := range t.Meta.Tags {
+				if c.Tags == nil {
+					c.Tags = map[string]map[string]string{}
+				}
+				if c.Tags[side] == nil {
+					c.Tags[side] = map[string]string{}
+				}
+				if old, ok := c.Tags[side][k]; ok && old != v && !slices.Contains(strings.Split(old, "|"), v) {
+					v = old + "|" + v
+				}
+				c.Tags[side][k] = v
 			}
 		}
 		if sha != "" {
@@ -504,6 +521,11 @@ func comparisonMarkdown(c *Comparison, figs []string) string {
 		}
 	}
 	b.WriteString("\n## Environment\n\n" + c.Environment + "\n")
+	for _, side := range []string{"baseline", "candidate"} {
+		if len(c.Tags[side]) > 0 {
+			fmt.Fprintf(&b, "\n%s tags: %s\n", side, tagString(c.Tags[side]))
+		}
+	}
 	if len(figs) > 0 {
 		b.WriteString("\n## Charts\n\n")
 		for _, f := range figs {

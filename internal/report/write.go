@@ -257,7 +257,20 @@ func runHeader(r *Run) []string {
 		}
 		lines = append(lines, fmt.Sprintf("GPUs %s; driver %s, CUDA %s", strings.Join(names, ", "), m.GPU.DriverVersion, m.GPU.CUDADriverVersion))
 	}
+	if len(m.Tags) > 0 {
+		lines = append(lines, "tags "+tagString(m.Tags))
+	}
 	return lines
+}
+
+// tagString is "k=v, k2=v2", sorted by key.
+func tagString(tags map[string]string) string {
+	var parts []string
+	for k, v := range tags {
+		parts = append(parts, k+"="+v)
+	}
+	slices.Sort(parts)
+	return strings.Join(parts, ", ")
 }
 
 func orDash(s string) string {

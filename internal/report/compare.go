@@ -118,11 +118,11 @@ type Comparison struct {
 	Commits map[string]string `json:"commits,omitempty"`
 	// Tags are each side's --tag values (values that differ between a
 	// side's trials are joined with "|").
-	Tags map[string]map[string]string `json:"tags,omitempty"`
-	Rules   gate.Rules        `json:"rules"`
-	Outcome gate.Outcome      `json:"outcome"`
-	Explain []Change          `json:"explain"`
-	Notes   []string          `json:"notes,omitempty"`
+	Tags    map[string]map[string]string `json:"tags,omitempty"`
+	Rules   gate.Rules                   `json:"rules"`
+	Outcome gate.Outcome                 `json:"outcome"`
+	Explain []Change                     `json:"explain"`
+	Notes   []string                     `json:"notes,omitempty"`
 }
 
 // Change is one telemetry value of both sides, for the explain section.

@@ -44,6 +44,12 @@ type Accumulator struct {
 	first    int64 // earliest scheduled time, for InferWindow
 	last     int64
 	spans    []span
+	turns    map[int]*turnAcc
+}
+
+type turnAcc struct {
+	ttft, e2el []float64
+	input      int
 }
 
 type span struct{ start, end int64 }
@@ -90,6 +96,17 @@ func (a *Accumulator) Add(r *record.Record) {
 	e := float64(r.E2ELUS()) / 1000
 	a.ttft = append(a.ttft, t)
 	a.e2el = append(a.e2el, e)
+	if r.Turn > 0 {
+		if a.turns == nil {
+			a.turns = map[int]*turnAcc{}
+		}
+		ta := a.turns[r.Turn]
+		if ta == nil {
+			ta = &turnAcc{}
+			a.turns[r.Turn] = ta
+		}
+		ta.ttft, ta.e2el, ta.input = append(ta.ttft, t), append(ta.e2el, e), ta.input+r.PromptTokens
+	}
 	a.e2elQ = append(a.e2elQ, e+float64(r.QueueWaitUS)/1000)
 	var tp float64
 	if r.OutputTokens > 1 {
@@ -181,6 +198,13 @@ func (a *Accumulator) Level(w Window) record.Level {
 		l.Latency["mean_e2el_incl_queue_ms"], l.Latency["p99_e2el_incl_queue_ms"] = math.NaN(), math.NaN()
 	}
 	l.MaxConcurrent = maxConcurrent(a.spans)
+	for _, turn := range slices.Sorted(maps.Keys(a.turns)) {
+		ta := a.turns[turn]
+		td := stats.Describe(slices.Clone(ta.ttft), []float64{50, 99})
+		ed := stats.Describe(slices.Clone(ta.e2el), []float64{50})
+		l.ByTurn = append(l.ByTurn, record.TurnStats{Turn: turn, Completed: len(ta.ttft), MeanInput: float64(ta.input) / float64(len(ta.ttft)),
+			MedianTTFTMs: td.Pct[50], P99TTFTMs: td.Pct[99], MedianE2ELMs: ed.Pct[50]})
+	}
 	return l
 }
 

@@ -96,6 +96,19 @@ Exit codes: 0 completed, 1 failed or interrupted, 2 bad scenario or usage.`,
 	return cmd
 }
 
+// hasInputs reports whether the scenario reads datasets or a trace.
+func hasInputs(s *scenario.Scenario) bool {
+	if s.Load.Arrival == scenario.ArrivalTrace {
+		return true
+	}
+	for _, c := range s.Workload.Classes {
+		if c.Dataset.Path != "" {
+			return true
+		}
+	}
+	return false
+}
+
 var labelRe = regexp.MustCompile(`^[A-Za-z0-9._-]*$`)
 
 // runScenario runs one scenario and returns its run folder.
@@ -224,6 +237,26 @@ func runTrial(ctx context.Context, env Env, log *slog.Logger, s *scenario.Scenar
 		}
 	}
 
+	// Datasets and a trace are read once, after the tokenizer ratio is known,
+	// so prompts that do not fit the model's context can be left out.
+	var inputs *workload.Inputs
+	var inputNotices []string
+	if hasInputs(s) {
+		maxLen := s.Workload.MaxModelLen
+		if maxLen == 0 {
+			maxLen = c.MaxModelLen(ctx, model)
+		}
+		in, err := workload.LoadInputs(s, tok.TokensPerWord, maxLen)
+		if err != nil {
+			return usagef("%v", err)
+		}
+		inputs = in
+		inputNotices = inputs.Notices
+		for _, n := range inputNotices {
+			fmt.Fprintf(env.Stderr, "perfgate: %s\n", n)
+		}
+	}
+
 	fmt.Fprintf(env.Stderr, "perfgate: running %s (%s engine at %s, model %s) into %s\n", s.Name, eng.Kind(), eng.URL(), model, dir)
 
 	tel, err := startTelemetry(s, eng, clock, dir, env, log)
@@ -273,7 +306,7 @@ func runTrial(ctx context.Context, env Env, log *slog.Logger, s *scenario.Scenar
 		Git:             te.git,
 		Versions:        te.versions,
 		GPU:             tel.gpu,
-		Notices:         tel.notices,
+		Notices:         append(tel.notices, inputNotices...),
 	}
 	if err := record.WriteJSONAtomic(filepath.Join(dir, record.MetaFile), meta); err != nil {
 		return err
@@ -305,6 +338,7 @@ func runTrial(ctx context.Context, env Env, log *slog.Logger, s *scenario.Scenar
 		Client:         c,
 		Model:          model,
 		TokensPerWord:  tok.TokensPerWord,
+		Inputs:         inputs,
 		Sink:           w,
 		InterruptGrace: o.grace,
 		Trial:          trial,

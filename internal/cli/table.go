@@ -30,6 +30,9 @@ func printTable(w io.Writer, s *scenario.Scenario, sum record.Summary) {
 	fmt.Fprintln(tw, strings.Join(head, "\t")+"\t")
 	for _, l := range sum.Levels {
 		load := fmt.Sprintf("%g req/s", l.RequestedRate)
+		if l.Arrival == scenario.ArrivalTrace {
+			load = fmt.Sprintf("trace ×%g", l.RequestedRate)
+		}
 		achieved := fmt.Sprintf("%.2f", l.AchievedRate)
 		if l.Mode == scenario.ModeClosed {
 			load = fmt.Sprintf("%d conc", l.RequestedConcurrency)

@@ -32,6 +32,14 @@ func Body(api, model string, r workload.Request) ([]byte, error) {
 		StreamOptions: streamOptions{IncludeUsage: true},
 	}
 	switch {
+	case api == "chat" && len(r.Messages) > 0:
+		for i, m := range r.Messages {
+			role := "user"
+			if i%2 == 1 {
+				role = "assistant"
+			}
+			body.Messages = append(body.Messages, message{Role: role, Content: m})
+		}
 	case api == "chat":
 		body.Messages = []message{{Role: "user", Content: r.Prompt}}
 	case r.PromptIDs != nil:

@@ -76,6 +76,26 @@ func (c *Client) Models(ctx context.Context) ([]string, error) {
 	return ids, nil
 }
 
+// MaxModelLen is the context length the server reports for model in
+// /v1/models (vLLM's max_model_len), or 0 when it says none.
+func (c *Client) MaxModelLen(ctx context.Context, model string) int {
+	var out struct {
+		Data []struct {
+			ID          string `json:"id"`
+			MaxModelLen int    `json:"max_model_len"`
+		} `json:"data"`
+	}
+	if err := c.call(ctx, http.MethodGet, "/v1/models", nil, &out); err != nil {
+		return 0
+	}
+	for _, m := range out.Data {
+		if m.ID == model {
+			return m.MaxModelLen
+		}
+	}
+	return 0
+}
+
 // Tokenize counts the tokens of text with the server's tokenizer (vLLM's
 // POST /tokenize), without special tokens.
 func (c *Client) Tokenize(ctx context.Context, model, text string) (int, error) {

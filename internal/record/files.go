@@ -163,6 +163,10 @@ func decodeRecord(p *fastjson.Parser, line []byte, r *Record) error {
 			r.Phase = str(x)
 		case "class":
 			r.Class = str(x)
+		case "session":
+			r.Session = int(num(x))
+		case "turn":
+			r.Turn = int(num(x))
 		case "scheduled_us":
 			r.ScheduledUS = num(x)
 		case "queue_wait_us":

@@ -35,6 +35,10 @@ type Record struct {
 	Level int    `json:"level"` // index into the scenario's load levels
 	Phase string `json:"phase"` // warmup or measure
 	Class string `json:"class"` // workload class name
+	// Session and Turn place a request in a multi-turn conversation
+	// (workload.sessions): the session's number in the level, the turn from 1.
+	Session int `json:"session,omitempty"`
+	Turn    int `json:"turn,omitempty"`
 
 	ScheduledUS  int64   `json:"scheduled_us"`            // when the schedule said to send it
 	QueueWaitUS  int64   `json:"queue_wait_us,omitempty"` // time spent waiting for a max_in_flight slot

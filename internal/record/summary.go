@@ -122,10 +122,24 @@ type Level struct {
 	Telemetry *PhaseTelemetry `json:"telemetry,omitempty"`
 	Warnings  []string        `json:"warnings,omitempty"`
 
+	// ByTurn is multi-turn conversations' latency per turn index.
+	ByTurn []TurnStats `json:"by_turn,omitempty"`
+
 	// Latency holds mean_, median_, std_ and pNN_ keys of ttft, tpot, itl
 	// and e2el, plus mean_ and p99_e2el_incl_queue_ms, in milliseconds. A
 	// metric with no samples is NaN here and null in JSON.
 	Latency map[string]float64 `json:"-"`
+}
+
+// TurnStats are the completed requests of one turn index (1: the first
+// turn of every session) in a level.
+type TurnStats struct {
+	Turn            int     `json:"turn"`
+	Completed       int     `json:"completed"`
+	MeanInput       float64 `json:"mean_input_tokens"` // from the server's usage
+	MedianTTFTMs    float64 `json:"median_ttft_ms"`
+	P99TTFTMs       float64 `json:"p99_ttft_ms"`
+	MedianE2ELMs    float64 `json:"median_e2el_ms"`
 }
 
 type levelAlias Level

@@ -39,6 +39,9 @@ func loadLabel(runs []*Run) string {
 			if l.Mode == scenario.ModeClosed {
 				return "offered load (concurrent requests)"
 			}
+			if l.Arrival == scenario.ArrivalTrace {
+				return "trace replay speed-up (×)"
+			}
 			return "offered load (requests/s)"
 		}
 	}
@@ -126,6 +129,9 @@ func Figures(runs []*Run) []Figure {
 func levelName(l record.Level) string {
 	if l.Mode == scenario.ModeClosed {
 		return fmt.Sprintf("c=%d", l.RequestedConcurrency)
+	}
+	if l.Arrival == scenario.ArrivalTrace {
+		return fmt.Sprintf("trace ×%g", l.RequestedRate)
 	}
 	return fmt.Sprintf("%g req/s", l.RequestedRate)
 }

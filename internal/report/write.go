@@ -182,6 +182,17 @@ func latencyTable(r *Run) table {
 	return t
 }
 
+// turnTable is multi-turn sessions' latency by turn index.
+func turnTable(r *Run) (table, bool) {
+	t := table{head: []string{"level", "turn", "completed", "mean input tokens", "TTFT median", "TTFT p99", "E2EL median"}}
+	for _, l := range sortedLevels(r) {
+		for _, ts := range l.ByTurn {
+			t.rows = append(t.rows, []string{levelName(l), fmt.Sprint(ts.Turn), fmt.Sprint(ts.Completed), f1(ts.MeanInput), f1(ts.MedianTTFTMs), f1(ts.P99TTFTMs), f1(ts.MedianE2ELMs)})
+		}
+	}
+	return t, len(t.rows) > 0
+}
+
 func errorTable(r *Run) (table, bool) {
 	t := table{head: []string{"level"}}
 	t.head = append(t.head, record.ErrorClasses...)
@@ -294,6 +305,9 @@ func Markdown(runs []*Run, figs []Figure, plotDir string) string {
 		}
 		b.WriteString("\n" + saturationLine(r) + "\n\n### Throughput\n\n" + throughputTable(r).markdown())
 		b.WriteString("\n### Latency (ms)\n\n" + latencyTable(r).markdown())
+		if t, ok := turnTable(r); ok {
+			b.WriteString("\n### By turn (multi-turn sessions; ms)\n\n" + t.markdown())
+		}
 		if t, ok := errorTable(r); ok {
 			b.WriteString("\n### Errors by class\n\n" + t.markdown())
 		}
@@ -435,6 +449,9 @@ figure svg{max-width:100%;height:auto;border:1px solid #eee}
 		b.WriteString("</ul>\n<p>" + html.EscapeString(strings.ReplaceAll(saturationLine(r), "**", "")) + "</p>\n")
 		b.WriteString("<h3>Throughput</h3>\n" + throughputTable(r).html())
 		b.WriteString("<h3>Latency (ms)</h3>\n" + latencyTable(r).html())
+		if t, ok := turnTable(r); ok {
+			b.WriteString("<h3>By turn (multi-turn sessions; ms)</h3>\n" + t.html())
+		}
 		if t, ok := errorTable(r); ok {
 			b.WriteString("<h3>Errors by class</h3>\n" + t.html())
 		}

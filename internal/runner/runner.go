@@ -33,6 +33,8 @@ type Config struct {
 	TokensPerWord float64 // for text prompts; 1 when unknown
 	Sink          Sink
 	Trial         int
+	// Inputs are the scenario's datasets and trace, read (nil: none).
+	Inputs *workload.Inputs
 	// InterruptGrace is how long requests in flight may finish after ctx is
 	// canceled (Ctrl-C) before they are canceled too. Default 5s.
 	InterruptGrace time.Duration
@@ -129,6 +131,7 @@ type level struct {
 	done     atomic.Int64
 	failed   atomic.Int64
 	sinkErr  atomic.Pointer[error]
+	sessions <-chan []prepared // multi-turn conversations, when the scenario has sessions
 	phase    atomic.Value // string
 	planned  int64
 	expected time.Duration
@@ -145,21 +148,40 @@ func (l *level) run(ctx context.Context) (LevelRun, error) {
 
 	// Requests are generated and encoded ahead of their send time by a
 	// producer, so dispatching costs nothing but a channel receive.
-	gen := workload.NewGenerator(s.Workload, s.Seed, l.spec.Index, l.cfg.TokensPerWord)
+	gen := workload.NewGeneratorFor(s, l.spec.Index, l.cfg.TokensPerWord, l.cfg.Inputs)
 	prod := make(chan prepared, 512)
+	sessions := make(chan []prepared, 64) // multi-turn: whole conversations
 	prodCtx, stopProd := context.WithCancel(context.Background())
 	var prodErr error
 	go func() {
 		defer close(prod)
+		defer close(sessions)
 		for {
-			r := gen.Next()
-			body, err := openai.Body(s.API, l.cfg.Model, r)
-			if err != nil {
-				prodErr = err
-				return
+			rs := []workload.Request{}
+			if s.Workload.Sessions.Enabled() {
+				rs = gen.NextSession()
+			} else {
+				rs = append(rs, gen.Next())
+			}
+			ps := make([]prepared, len(rs))
+			for i, r := range rs {
+				body, err := openai.Body(s.API, l.cfg.Model, r)
+				if err != nil {
+					prodErr = err
+					return
+				}
+				ps[i] = prepared{r, body}
+			}
+			if s.Workload.Sessions.Enabled() {
+				select {
+				case sessions <- ps:
+				case <-prodCtx.Done():
+					return
+				}
+				continue
 			}
 			select {
-			case prod <- prepared{r, body}:
+			case prod <- ps[0]:
 			case <-prodCtx.Done():
 				return
 			}
@@ -169,7 +191,10 @@ func (l *level) run(ctx context.Context) (LevelRun, error) {
 		stopProd()
 		for range prod { // let the producer exit
 		}
+		for range sessions {
+		}
 	}()
+	l.sessions = sessions
 
 	l.phase.Store(record.PhaseWarmup)
 	l.startUS = l.clock.Now()
@@ -237,11 +262,16 @@ wait:
 // openLoop dispatches on the schedule; it returns true when ctx was canceled.
 func (l *level) openLoop(ctx context.Context, prod <-chan prepared, out *LevelRun) bool {
 	s := l.cfg.Scenario
-	proc, err := arrival.New(s.Load.Arrival, l.spec.Rate, s.Load.Burstiness, workload.Source(s.Seed, l.spec.Index, workload.StreamArrivals))
-	if err != nil {
-		panic(err) // the scenario was validated
+	var sch openPlan
+	if s.Load.Arrival == scenario.ArrivalTrace {
+		sch = planTrace(l.cfg.Inputs.TraceOffsets(l.spec.Rate), s.Phases)
+	} else {
+		proc, err := arrival.New(s.Load.Arrival, l.spec.Rate, s.Load.Burstiness, workload.Source(s.Seed, l.spec.Index, workload.StreamArrivals))
+		if err != nil {
+			panic(err) // the scenario was validated
+		}
+		sch = planOpen(proc, s.Phases)
 	}
-	sch := planOpen(proc, s.Phases)
 	l.planned = int64(len(sch.times))
 	l.expected = sch.measureEnd
 	out.MeasureStartUS = l.startUS + sch.measureStart.Microseconds()
@@ -273,6 +303,42 @@ func (l *level) openLoop(ctx context.Context, prod <-chan prepared, out *LevelRu
 	// Wait out the rest of the window: with a duration-limited phase the
 	// window ends at its end, not at the last arrival.
 	return !pace.Until(ctx, base.Add(sch.measureEnd))
+}
+
+// planTrace lays out a trace's arrivals (offsets already scaled): warm-up by
+// its duration or count from the start, then measurement — by default the
+// rest of the trace.
+func planTrace(offs []time.Duration, ph scenario.Phases) openPlan {
+	var plan openPlan
+	w, m := ph.Warmup, ph.Measure
+	i := 0
+	if w.Duration > 0 || w.Requests > 0 {
+		for i < len(offs) && (w.Duration <= 0 || offs[i] < w.Duration.D()) && (w.Requests <= 0 || i < w.Requests) {
+			i++
+		}
+		plan.nWarmup = i
+		plan.measureStart = offs[min(i, len(offs)-1)]
+		if w.Duration > 0 && (w.Requests <= 0 || i < w.Requests) {
+			plan.measureStart = w.Duration.D()
+		}
+	}
+	n := 0
+	for ; i < len(offs); i++ {
+		if (m.Duration > 0 && offs[i] >= plan.measureStart+m.Duration.D()) || (m.Requests > 0 && n >= m.Requests) {
+			break
+		}
+		n++
+	}
+	plan.times = offs[:plan.nWarmup+n]
+	switch {
+	case m.Duration > 0 && (m.Requests <= 0 || n < m.Requests):
+		plan.measureEnd = plan.measureStart + m.Duration.D()
+	case n > 0:
+		plan.measureEnd = plan.times[len(plan.times)-1]
+	default:
+		plan.measureEnd = plan.measureStart
+	}
+	return plan
 }
 
 type openPlan struct {
@@ -334,12 +400,24 @@ func (l *level) closedLoop(ctx context.Context, prod <-chan prepared, out *Level
 		st.measureStart = l.startUS
 	}
 	idle := make(chan struct{}) // closed when every worker has stopped
+	quit := make(chan struct{}) // closed when the window is over: think times end early
+	think := l.cfg.Scenario.Workload.Sessions.ThinkTime.D()
 	var workers sync.WaitGroup
 	for range l.spec.Concurrency {
 		workers.Add(1)
 		go func() {
 			defer workers.Done()
+			var turns []prepared // the rest of the current conversation
 			for {
+				if len(turns) > 0 && think > 0 {
+					t := time.NewTimer(think)
+					select {
+					case <-t.C:
+					case <-quit:
+						t.Stop()
+						return
+					}
+				}
 				mu.Lock()
 				phase, ok := st.next()
 				if ok {
@@ -349,8 +427,16 @@ func (l *level) closedLoop(ctx context.Context, prod <-chan prepared, out *Level
 				if !ok {
 					return
 				}
-				p, ok := <-prod
-				if !ok {
+				var p prepared
+				if l.sessions != nil && l.cfg.Scenario.Workload.Sessions.Enabled() {
+					if len(turns) == 0 {
+						if turns, ok = <-l.sessions; !ok || len(turns) == 0 {
+							l.wg.Done()
+							return
+						}
+					}
+					p, turns = turns[0], turns[1:]
+				} else if p, ok = <-prod; !ok {
 					l.wg.Done()
 					return
 				}
@@ -365,6 +451,7 @@ func (l *level) closedLoop(ctx context.Context, prod <-chan prepared, out *Level
 	stop := func() {
 		mu.Lock()
 		defer mu.Unlock()
+		close(quit)
 		st.stopped = true
 		out.MeasureStartUS = st.measureStart
 		out.MeasureEndUS = st.measureEnd
@@ -483,6 +570,8 @@ func (l *level) send(p prepared, phase string, scheduledUS, queueWaitUS int64) {
 		Level:           l.spec.Index,
 		Phase:           phase,
 		Class:           p.req.Class,
+		Session:         p.req.Session,
+		Turn:            p.req.Turn,
 		ScheduledUS:     scheduledUS,
 		QueueWaitUS:     max(queueWaitUS, 0),
 		RequestedInput:  p.req.InputTokens,

@@ -96,6 +96,53 @@ type SimSettings struct {
 type Workload struct {
 	Prompt  string  `yaml:"prompt,omitempty"` // text or token_ids
 	Classes []Class `yaml:"classes,omitempty"`
+	// MaxModelLen is the model's context (prompt + output, tokens): dataset
+	// and trace requests that do not fit are skipped and counted. 0: the
+	// server's max_model_len from /v1/models, when it says.
+	MaxModelLen int `yaml:"max_model_len,omitempty"`
+	// Sessions turn the closed loop into multi-turn conversations.
+	Sessions Sessions `yaml:"sessions,omitempty"`
+}
+
+// Sessions are multi-turn conversations: each of load.concurrency workers
+// runs one session at a time, turn after turn; every turn's prompt holds the
+// whole conversation so far (the previous prompts, an answer of each
+// previous turn's output length, and a new user message).
+type Sessions struct {
+	Turns      Dist     `yaml:"turns,omitempty"`       // turns per session
+	ThinkTime  Duration `yaml:"think_time,omitempty"`  // pause between a turn's answer and the next turn
+	UserTokens Dist     `yaml:"user_tokens,omitempty"` // each later turn's new message (default: the class's input_tokens)
+}
+
+// Enabled reports whether sessions are configured.
+func (s Sessions) Enabled() bool { return s.Turns.Kind != "" }
+
+// Dataset formats.
+const (
+	DatasetShareGPT = "sharegpt"
+	DatasetJSONL    = "jsonl"
+)
+
+// Dataset makes a class draw its prompts from a file.
+type Dataset struct {
+	Format string `yaml:"format,omitempty"` // sharegpt or jsonl
+	Path   string `yaml:"path,omitempty"`   // relative to the scenario file
+}
+
+// Trace formats.
+const (
+	TraceMooncake = "mooncake"
+	TraceAzure    = "azure"
+	TraceCSV      = "csv"
+)
+
+// Trace replays arrivals and lengths from a file (load.arrival: trace).
+type Trace struct {
+	Format      string   `yaml:"format,omitempty"`       // mooncake, azure or csv
+	Path        string   `yaml:"path,omitempty"`         // relative to the scenario file
+	Start       Duration `yaml:"start,omitempty"`        // the window's start, in trace time
+	Length      Duration `yaml:"length,omitempty"`       // the window's length, in trace time (0: to the end)
+	BlockTokens int      `yaml:"block_tokens,omitempty"` // tokens per hash_ids block (default 512)
 }
 
 // Prompt kinds.
@@ -111,6 +158,7 @@ type Class struct {
 	InputTokens  Dist    `yaml:"input_tokens,omitempty"`
 	OutputTokens Dist    `yaml:"output_tokens,omitempty"`
 	SharedPrefix Prefix  `yaml:"shared_prefix,omitempty"`
+	Dataset      Dataset `yaml:"dataset,omitempty"`
 }
 
 // Prefix makes requests of a class start with one of Distinct shared prefixes
@@ -155,6 +203,7 @@ const (
 	ArrivalPoisson  = "poisson"
 	ArrivalGamma    = "gamma"
 	ArrivalConstant = "constant"
+	ArrivalTrace    = "trace" // replay load.trace
 )
 
 // Load is how requests arrive: open loop at a rate, or closed loop at a
@@ -167,6 +216,9 @@ type Load struct {
 	Arrival     string    `yaml:"arrival,omitempty"`
 	Burstiness  float64   `yaml:"burstiness,omitempty"`
 	MaxInFlight int       `yaml:"max_in_flight,omitempty"`
+	// Trace is the file that arrival: trace replays; rate and levels are
+	// then speed-ups (2: twice as fast as recorded).
+	Trace Trace `yaml:"trace,omitempty"`
 }
 
 // Phases are run at every load level: warm-up (excluded from metrics), then
@@ -251,11 +303,15 @@ func (d Duration) MarshalYAML() (any, error) { return time.Duration(d).String(),
 type LevelSpec struct {
 	Index       int
 	Mode        string
-	Rate        float64 // open loop
+	Rate        float64 // open loop (a trace: the speed-up)
 	Concurrency int     // closed loop
+	Trace       bool    // Rate replays a trace this much faster
 }
 
 func (l LevelSpec) String() string {
+	if l.Trace {
+		return fmt.Sprintf("trace ×%g", l.Rate)
+	}
 	if l.Mode == ModeClosed {
 		return fmt.Sprintf("concurrency %d", l.Concurrency)
 	}
@@ -274,7 +330,7 @@ func (s *Scenario) LevelSpecs() []LevelSpec {
 	}
 	out := make([]LevelSpec, len(vals))
 	for i, v := range vals {
-		out[i] = LevelSpec{Index: i, Mode: s.Load.Mode}
+		out[i] = LevelSpec{Index: i, Mode: s.Load.Mode, Trace: s.Load.Arrival == ArrivalTrace}
 		if s.Load.Mode == ModeClosed {
 			out[i].Concurrency = int(v)
 		} else {

@@ -6,6 +6,7 @@ import (
 	"math"
 	"net/url"
 	"os"
+	"path/filepath"
 	"reflect"
 	"regexp"
 	"slices"
@@ -272,8 +273,32 @@ func (c *checker) workload() {
 	default:
 		c.at("workload.prompt", "must be %q or %q, got %q", PromptText, PromptTokenIDs, w.Prompt)
 	}
-	if len(w.Classes) == 0 {
+	trace := c.s.Load.Arrival == ArrivalTrace
+	switch {
+	case trace && len(w.Classes) > 0:
+		c.at("workload.classes", "arrival: trace takes every request's lengths from the trace; leave classes out")
+	case !trace && len(w.Classes) == 0:
 		c.at("workload.classes", "needs at least one request class with input_tokens and output_tokens")
+	}
+	if w.MaxModelLen < 0 {
+		c.at("workload.max_model_len", "must be ≥ 0 tokens (0: ask the server), got %d", w.MaxModelLen)
+	}
+	if c.s.set("workload.sessions") {
+		sp := "workload.sessions"
+		if !c.s.set(sp + ".turns") {
+			c.at(sp, "needs turns: the number of turns per session (a number or a distribution)")
+		} else {
+			c.dist(sp+".turns", w.Sessions.Turns)
+		}
+		if w.Sessions.ThinkTime < 0 {
+			c.at(sp+".think_time", "must be ≥ 0s, got %s", w.Sessions.ThinkTime.D())
+		}
+		if c.s.set(sp + ".user_tokens") {
+			c.dist(sp+".user_tokens", w.Sessions.UserTokens)
+		}
+		if c.s.set("load.rate") || c.s.Load.Mode == ModeOpen || !(c.s.set("load.concurrency") || c.s.set("load.levels")) {
+			c.at(sp, "sessions run in a closed loop: set load.concurrency (the number of concurrent sessions)")
+		}
 	}
 	names := map[string]int{}
 	for i, cl := range w.Classes {
@@ -287,8 +312,12 @@ func (c *checker) workload() {
 		if c.s.set(p+".weight") && cl.Weight <= 0 {
 			c.at(p+".weight", "must be > 0, got %g", cl.Weight)
 		}
+		if c.s.set(p + ".dataset") {
+			c.dataset(p, cl)
+			continue
+		}
 		if !c.s.set(p + ".input_tokens") {
-			c.at(p, "needs input_tokens (a number, or a distribution such as {dist: uniform, min: 100, max: 200})")
+			c.at(p, "needs input_tokens (a number, or a distribution such as {dist: uniform, min: 100, max: 200}), or a dataset")
 		} else {
 			c.dist(p+".input_tokens", cl.InputTokens)
 		}
@@ -310,6 +339,66 @@ func (c *checker) workload() {
 			}
 		}
 	}
+}
+
+// dataset checks a class that draws its prompts from a file.
+func (c *checker) dataset(p string, cl Class) {
+	d := cl.Dataset
+	switch {
+	case d.Format == DatasetShareGPT, d.Format == DatasetJSONL, registered(&registry.formats, d.Format):
+	case d.Format == "":
+		c.at(p+".dataset.format", "is required: %s or %s", DatasetShareGPT, DatasetJSONL)
+	default:
+		c.at(p+".dataset.format", "must be %s (a JSON array of conversations) or %s (one {\"prompt\": …} per line), got %q", DatasetShareGPT, DatasetJSONL, d.Format)
+	}
+	c.file(p+".dataset.path", d.Path)
+	if c.s.set(p + ".input_tokens") {
+		c.at(p+".input_tokens", "comes from the dataset's prompts; leave it out")
+	}
+	if c.s.set(p + ".shared_prefix") {
+		c.at(p+".shared_prefix", "does not apply to a dataset class")
+	}
+	if c.s.set(p + ".output_tokens") {
+		c.dist(p+".output_tokens", cl.OutputTokens)
+	}
+	if c.s.Workload.Prompt == PromptTokenIDs {
+		c.at(p+".dataset", "dataset prompts are text: workload.prompt must be text")
+	}
+}
+
+// file checks that path names a readable file, relative to the scenario's
+// folder.
+func (c *checker) file(p, path string) {
+	if path == "" {
+		c.at(p, "is required: the file's path, relative to the scenario file")
+		return
+	}
+	full := ResolvePath(c.s.File, path)
+	fi, err := os.Stat(full)
+	switch {
+	case err != nil:
+		c.at(p, "%s cannot be read: %v", full, errors.Unwrap(err))
+	case fi.IsDir():
+		c.at(p, "%s is a directory, not a file", full)
+	}
+}
+
+func absPath(p string) string {
+	if p == "" {
+		return p
+	}
+	if a, err := filepath.Abs(p); err == nil {
+		return a
+	}
+	return p
+}
+
+// ResolvePath is path relative to the folder of the scenario file.
+func ResolvePath(scenarioFile, path string) string {
+	if path == "" || filepath.IsAbs(path) || scenarioFile == "" {
+		return path
+	}
+	return filepath.Join(filepath.Dir(scenarioFile), path)
 }
 
 // upper is the largest length a distribution can give, or 0 when unbounded.
@@ -418,6 +507,13 @@ func (c *checker) dist(p string, d Dist) {
 func (c *checker) load() {
 	l := &c.s.Load
 	hasRate, hasConc, hasLevels := c.s.set("load.rate"), c.s.set("load.concurrency"), c.s.set("load.levels")
+	if c.s.set("load.trace") && l.Arrival != ArrivalTrace {
+		c.at("load.trace", "is replayed by arrival: trace; set it, or leave trace out")
+	}
+	if l.Arrival == ArrivalTrace {
+		c.trace(hasRate, hasConc, hasLevels)
+		return
+	}
 	if l.Mode == "" {
 		switch {
 		case hasRate && !hasConc:
@@ -468,6 +564,9 @@ func (c *checker) load() {
 				c.at("load.burstiness", "must be > 0 (1 is Poisson, < 1 burstier, > 1 smoother), got %g", l.Burstiness)
 			}
 		default:
+			if registered(&registry.arrivals, l.Arrival) {
+				break
+			}
 			c.at("load.arrival", "must be one of poisson, gamma, constant; got %q", l.Arrival)
 		}
 		if l.MaxInFlight < 0 {
@@ -498,6 +597,51 @@ func (c *checker) load() {
 	}
 }
 
+// trace checks load for arrival: trace: an open loop whose rate or levels
+// are speed-ups.
+func (c *checker) trace(hasRate, hasConc, hasLevels bool) {
+	l := &c.s.Load
+	if l.Mode == "" {
+		l.Mode = ModeOpen
+	}
+	if l.Mode != ModeOpen || hasConc {
+		c.at("load", "arrival: trace is an open loop: the trace says when each request is sent")
+	}
+	if hasRate && hasLevels {
+		c.at("load.levels", "replaces rate; set one or the other")
+	}
+	if hasRate && l.Rate <= 0 {
+		c.at("load.rate", "is the replay's speed-up with arrival: trace (1: as recorded, 2: twice as fast); must be > 0, got %g", l.Rate)
+	}
+	for i, v := range l.Levels {
+		if v <= 0 {
+			c.at(fmt.Sprintf("load.levels[%d]", i), "is a speed-up with arrival: trace; must be > 0, got %g", v)
+		}
+	}
+	if c.s.set("load.burstiness") {
+		c.at("load.burstiness", "only applies to arrival: gamma")
+	}
+	t := l.Trace
+	switch {
+	case t.Format == TraceMooncake, t.Format == TraceAzure, t.Format == TraceCSV, registered(&registry.formats, t.Format):
+	case t.Format == "":
+		c.at("load.trace.format", "is required: %s, %s or %s", TraceMooncake, TraceAzure, TraceCSV)
+	default:
+		c.at("load.trace.format", "must be %s (JSON lines with timestamp, input_length, output_length, hash_ids), %s (the Azure LLM inference trace CSV) or %s (offset_ms,input_tokens,output_tokens), got %q",
+			TraceMooncake, TraceAzure, TraceCSV, t.Format)
+	}
+	c.file("load.trace.path", t.Path)
+	if t.Start < 0 || t.Length < 0 {
+		c.at("load.trace", "start and length must be ≥ 0s")
+	}
+	if t.BlockTokens < 0 {
+		c.at("load.trace.block_tokens", "must be ≥ 1 (tokens per hash_ids block), got %d", t.BlockTokens)
+	}
+	if c.s.Workload.Sessions.Enabled() {
+		c.at("workload.sessions", "sessions run in a closed loop; a trace replays single requests")
+	}
+}
+
 func (c *checker) phases() {
 	ph := c.s.Phases
 	for _, name := range []string{"warmup", "measure"} {
@@ -513,7 +657,7 @@ func (c *checker) phases() {
 			c.at(path+".requests", "must be ≥ 0, got %d", p.Requests)
 		}
 	}
-	if ph.Measure.Duration <= 0 && ph.Measure.Requests <= 0 {
+	if ph.Measure.Duration <= 0 && ph.Measure.Requests <= 0 && !(c.s.Load.Arrival == ArrivalTrace && !c.s.set("phases.measure")) {
 		if c.s.set("phases.measure.duration") || c.s.set("phases.measure.requests") {
 			c.at("phases.measure", "must last longer than zero: a duration > 0s or requests > 0")
 		} else {
@@ -619,6 +763,22 @@ func (s *Scenario) applyDefaults() {
 		if cl.Weight == 0 {
 			cl.Weight = 1
 		}
+	}
+	for i := range s.Workload.Classes {
+		d := &s.Workload.Classes[i].Dataset
+		d.Path = absPath(ResolvePath(s.File, d.Path))
+	}
+	if s.Load.Arrival == ArrivalTrace {
+		s.Load.Trace.Path = absPath(ResolvePath(s.File, s.Load.Trace.Path))
+		if s.Load.Rate == 0 && len(s.Load.Levels) == 0 {
+			s.Load.Rate = 1
+		}
+		if s.Load.Trace.BlockTokens == 0 {
+			s.Load.Trace.BlockTokens = 512
+		}
+	}
+	if s.Workload.Sessions.Enabled() && s.Workload.Sessions.UserTokens.Kind == "" && len(s.Workload.Classes) > 0 {
+		s.Workload.Sessions.UserTokens = s.Workload.Classes[0].InputTokens
 	}
 	if s.Load.Mode == ModeOpen {
 		if s.Load.Arrival == "" {

@@ -34,6 +34,12 @@ type Request struct {
 	OutputTokens int    // max_tokens
 	Prompt       string // text prompts
 	PromptIDs    []int  // token_ids prompts
+	Session      int    // multi-turn: the session's number in the level (from 1)
+	Turn         int    // multi-turn: the turn (from 1)
+	// Messages are a multi-turn request's conversation for the chat API:
+	// user, assistant, user, …, user. Prompt (or PromptIDs) is the same
+	// conversation as one text for the completions API.
+	Messages []string
 }
 
 // Token-id prompts draw ids from this range, which avoids the special and
@@ -55,6 +61,27 @@ type Generator struct {
 	prefixIDs     [][][]int  // per class: distinct prefixes (token ids)
 	words         []string
 	n             int
+
+	seed        uint64
+	level       int
+	in          *Inputs
+	perms       map[int][]int
+	cursor      map[int]int
+	blockTokens int
+	sessions    scenario.Sessions
+	sessRNG     *rand.Rand
+	nSessions   int
+}
+
+// NewGeneratorFor is NewGenerator with the scenario's files (datasets, a
+// trace; in may be nil when it has none) and its sessions.
+func NewGeneratorFor(s *scenario.Scenario, level int, tokensPerWord float64, in *Inputs) *Generator {
+	g := NewGenerator(s.Workload, s.Seed, level, tokensPerWord)
+	g.in = in
+	g.blockTokens = max(1, s.Load.Trace.BlockTokens)
+	g.sessions = s.Workload.Sessions
+	g.sessRNG = rand.New(Source(s.Seed, level, StreamSession))
+	return g
 }
 
 // NewGenerator builds the generator of level for the workload. tokensPerWord
@@ -71,6 +98,11 @@ func NewGenerator(w scenario.Workload, seed uint64, level int, tokensPerWord flo
 		lengths:       rand.New(Source(seed, level, StreamLengths)),
 		content:       rand.New(Source(seed, level, StreamContent)),
 		words:         Words(),
+		seed:          seed,
+		level:         level,
+		perms:         map[int][]int{},
+		cursor:        map[int]int{},
+		blockTokens:   512,
 	}
 	var sum float64
 	for _, c := range w.Classes {
@@ -96,8 +128,19 @@ func NewGenerator(w scenario.Workload, seed uint64, level int, tokensPerWord flo
 
 // Next returns the next request of the sequence.
 func (g *Generator) Next() Request {
+	if g.in != nil && g.in.Trace != nil {
+		es := g.in.Trace.Entries
+		r := g.traceRequest(es[g.n%len(es)])
+		g.n++
+		return r
+	}
 	ci := g.pickClass()
 	c := g.classes[ci]
+	if g.in != nil && g.in.Datasets[ci] != nil {
+		r := g.datasetRequest(ci, c, Request{Index: g.n, Class: c.Name})
+		g.n++
+		return r
+	}
 	r := Request{
 		Index:        g.n,
 		Class:        c.Name,

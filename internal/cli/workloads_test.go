@@ -1,0 +1,238 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/perfgate/perfgate/internal/record"
+	"github.com/perfgate/perfgate/internal/telemetry"
+)
+
+func records(t *testing.T, dir string) []record.Record {
+	t.Helper()
+	var out []record.Record
+	if _, err := record.Read(filepath.Join(dir, record.RequestsFile), func(r *record.Record) error {
+		out = append(out, *r)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func TestTraceReplayTimesAndScale(t *testing.T) {
+	dir := t.TempDir()
+	var rows []string
+	var offs []float64
+	for i := range 30 {
+		off := float64(i*i) * 0.9 // 0 … 757 ms, uneven gaps
+		offs = append(offs, off)
+		rows = append(rows, fmt.Sprintf("%g,%d,%d", off, 50+i, 4))
+	}
+	rows = append(rows, "garbage,1,1")
+	os.WriteFile(filepath.Join(dir, "trace.csv"), []byte("offset_ms,input_tokens,output_tokens\n"+strings.Join(rows, "\n")+"\n"), 0o644)
+	scen := filepath.Join(dir, "s.yaml")
+	os.WriteFile(scen, []byte(`name: replay
+engine: {kind: sim, time_scale: 8}
+workload: {prompt: token_ids}
+load: {arrival: trace, levels: [1, 2], trace: {format: csv, path: trace.csv}}
+`), 0o644)
+	out := t.TempDir()
+	r := run(t, context.Background(), nil, "run", scen, "--out", out)
+	if r.code != 0 {
+		t.Fatalf("exit %d\n%s", r.code, r.stderr)
+	}
+	if !strings.Contains(r.stderr, "1 of 31 entries skipped") || !strings.Contains(r.stdout, "trace ×2") {
+		t.Errorf("stderr/stdout:\n%s\n%s", r.stderr, r.stdout)
+	}
+	run := onlyDir(t, out)
+	sum := summaryOf(t, run)
+	recs := records(t, run)
+	slices.SortFunc(recs, func(a, b record.Record) int { return int(a.ScheduledUS - b.ScheduledUS) }) // trace order
+	for _, l := range sum.Levels {
+		speed := l.RequestedRate
+		var lag []time.Duration
+		n := 0
+		for _, rec := range recs {
+			if rec.Level != l.Level {
+				continue
+			}
+			want := int64(offs[n] / speed * 1000) // µs
+			if d := rec.ScheduledUS - l.StartUS - want; d < -1 || d > 1 {
+				t.Errorf("level ×%g request %d scheduled %d µs after the start, the trace says %d", speed, n, rec.ScheduledUS-l.StartUS, want)
+			}
+			if rec.RequestedInput != 50+n {
+				t.Errorf("request %d: %d input tokens", n, rec.RequestedInput)
+			}
+			lag = append(lag, time.Duration(rec.SentUS-l.StartUS-want)*time.Microsecond)
+			n++
+		}
+		if n != 30 || l.NumRequests != 30 {
+			t.Fatalf("level ×%g: %d requests", speed, n)
+		}
+		slices.Sort(lag)
+		// Sent as the trace says: within a millisecond (the median; the worst
+		// within 5 ms on a busy 2-core machine under -race).
+		if lag[len(lag)/2] > time.Millisecond || lag[len(lag)-1] > 5*time.Millisecond {
+			t.Errorf("level ×%g: send lag median %v, max %v", speed, lag[len(lag)/2], lag[len(lag)-1])
+		}
+	}
+}
+
+// prefixHits is the simulator's prefix-cache hit counter at the end of a run.
+func prefixHits(t *testing.T, dir string) float64 {
+	t.Helper()
+	samples, err := telemetry.ReadAll(filepath.Join(dir, telemetry.File))
+	if err != nil {
+		t.Fatal(err)
+	}
+	hits := -1.0
+	for _, s := range samples {
+		if v, ok := s.Values["vllm:prefix_cache_hits_total"]; ok {
+			hits = v
+		}
+	}
+	return hits
+}
+
+func TestMooncakeHashIDsShareAPrefix(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name string, shared bool) string {
+		var b strings.Builder
+		for i := range 40 {
+			ids := fmt.Sprintf("[7, 8, %d]", 100+i) // two shared blocks, one of its own
+			if !shared {
+				ids = fmt.Sprintf("[%d, %d, %d]", 1000+3*i, 1001+3*i, 1002+3*i)
+			}
+			fmt.Fprintf(&b, `{"timestamp": %d, "input_length": 1400, "output_length": 4, "hash_ids": %s}`+"\n", i*15, ids)
+		}
+		os.WriteFile(filepath.Join(dir, name), []byte(b.String()), 0o644)
+		scen := filepath.Join(dir, name+".yaml")
+		os.WriteFile(scen, []byte(`name: mooncake
+engine: {kind: sim, time_scale: 4}
+workload: {prompt: token_ids}
+load: {arrival: trace, trace: {format: mooncake, path: `+name+`, block_tokens: 512}}
+telemetry: {interval: 50ms}
+`), 0o644)
+		return scen
+	}
+	hits := map[bool]float64{}
+	for _, shared := range []bool{true, false} {
+		out := t.TempDir()
+		if r := run(t, context.Background(), nil, "run", write(fmt.Sprintf("trace-%v.jsonl", shared), shared), "--out", out); r.code != 0 {
+			t.Fatalf("exit %d\n%s", r.code, r.stderr)
+		}
+		hits[shared] = prefixHits(t, onlyDir(t, out))
+	}
+	// 39 requests after the first find 1024 shared tokens cached.
+	if hits[true] < 30*1024 || hits[false] > hits[true]/10 {
+		t.Errorf("prefix-cache hits: shared hash_ids %v, distinct %v", hits[true], hits[false])
+	}
+}
+
+func TestSessionsGrowAndReportTTFTByTurn(t *testing.T) {
+	scen := writeScenario(t, `name: chat-sessions
+engine: {kind: sim, time_scale: 8}
+workload:
+  prompt: token_ids
+  classes: [{input_tokens: 300, output_tokens: 24}]
+  sessions: {turns: 4, think_time: 5ms, user_tokens: 40}
+load: {concurrency: 3}
+phases: {measure: {requests: 36}}
+`)
+	out := t.TempDir()
+	r := run(t, context.Background(), nil, "run", scen, "--out", out)
+	if r.code != 0 {
+		t.Fatalf("exit %d\n%s", r.code, r.stderr)
+	}
+	dir := onlyDir(t, out)
+	bySession := map[int][]record.Record{}
+	recs := records(t, dir)
+	slices.SortFunc(recs, func(a, b record.Record) int { return int(a.ID - b.ID) })
+	for _, rec := range recs {
+		if rec.Session == 0 || rec.Turn == 0 {
+			t.Fatalf("a request outside a session: %+v", rec)
+		}
+		bySession[rec.Session] = append(bySession[rec.Session], rec)
+	}
+	for s, recs := range bySession {
+		for i, rec := range recs {
+			if rec.Turn != i+1 {
+				t.Fatalf("session %d: turns out of order: %d at %d", s, rec.Turn, i)
+			}
+			if i > 0 {
+				if rec.RequestedInput != recs[i-1].RequestedInput+24+40 || rec.SentUS < recs[i-1].EndUS+5000 {
+					t.Errorf("session %d turn %d: input %d after %d, sent %d µs after the previous end", s, rec.Turn, rec.RequestedInput, recs[i-1].RequestedInput, rec.SentUS-recs[i-1].EndUS)
+				}
+			}
+		}
+	}
+	bt := summaryOf(t, dir).Levels[0].ByTurn
+	if len(bt) != 4 || bt[0].Turn != 1 || bt[3].MeanInput <= bt[0].MeanInput || bt[0].MedianTTFTMs <= 0 {
+		t.Fatalf("by turn: %+v", bt)
+	}
+	rep := t.TempDir()
+	run(t, context.Background(), nil, "report", dir, "--out", rep)
+	if md, _ := os.ReadFile(filepath.Join(rep, "report.md")); !strings.Contains(string(md), "### By turn") {
+		t.Error("report.md has no table by turn")
+	}
+}
+
+func TestDatasetClassesRunWithSkipsInMeta(t *testing.T) {
+	fixtures, _ := filepath.Abs("../workload/testdata")
+	scen := writeScenario(t, `name: datasets
+engine: {kind: sim, time_scale: 8}
+workload:
+  classes:
+    - {name: sharegpt, weight: 2, dataset: {format: sharegpt, path: `+filepath.Join(fixtures, "sharegpt.json")+`}}
+    - {name: prompts, dataset: {format: jsonl, path: `+filepath.Join(fixtures, "prompts.jsonl")+`}, output_tokens: 16}
+    - {name: rag, input_tokens: 2000, output_tokens: 8}
+load: {concurrency: 4}
+phases: {measure: {requests: 40}}
+`)
+	out := t.TempDir()
+	r := run(t, context.Background(), nil, "run", scen, "--out", out)
+	if r.code != 0 {
+		t.Fatalf("exit %d\n%s", r.code, r.stderr)
+	}
+	dir := onlyDir(t, out)
+	var meta record.Meta
+	b, _ := os.ReadFile(filepath.Join(dir, record.MetaFile))
+	json.Unmarshal(b, &meta)
+	notes := strings.Join(meta.Notices, "\n")
+	if !strings.Contains(notes, "sharegpt.json: 2 of 6 entries skipped: no human turn followed by an answer (line 6, 20)") || !strings.Contains(notes, "prompts.jsonl: 1 of 6 entries skipped: not a JSON object (line 3)") {
+		t.Errorf("notices:\n%s", notes)
+	}
+	classes := map[string]int{}
+	for _, rec := range records(t, dir) {
+		classes[rec.Class]++
+		if !rec.OK() {
+			t.Errorf("request failed: %+v", rec)
+		}
+	}
+	if classes["sharegpt"] == 0 || classes["prompts"] == 0 || classes["rag"] == 0 {
+		t.Errorf("classes %v", classes)
+	}
+	// The resolved scenario in the run folder names the files absolutely and loads back.
+	if r := run(t, context.Background(), nil, "validate", filepath.Join(dir, record.ScenarioFile)); r.code != 0 {
+		t.Errorf("the snapshot does not validate: %s", r.stderr)
+	}
+	// A missing file is a validation error at its line.
+	bad := writeScenario(t, `name: x
+workload:
+  classes:
+    - {dataset: {format: sharegpt, path: no-such.json}}
+load: {concurrency: 1}
+phases: {measure: {requests: 1}}
+`)
+	if r := run(t, context.Background(), nil, "validate", bad); r.code != ExitUsage || !strings.Contains(r.stderr, ":4:") || !strings.Contains(r.stderr, "no-such.json cannot be read") {
+		t.Errorf("missing dataset: %d %s", r.code, r.stderr)
+	}
+}

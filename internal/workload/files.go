@@ -1,0 +1,370 @@
+package workload
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/csv"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/perfgate/perfgate/internal/scenario"
+)
+
+// Entry is one request read from a dataset or a trace.
+type Entry struct {
+	Line         int     // where it is in the file (1-based)
+	Prompt       string  // datasets: the prompt text
+	InputTokens  int     // traces: the prompt length
+	OutputTokens int     // the output length (0: not given)
+	OutputWords  int     // ShareGPT: the recorded answer's length in words
+	HashIDs      []int   // Mooncake: the prompt's blocks; equal ids are equal content
+	OffsetMS     float64 // traces: arrival, milliseconds from the trace's start
+}
+
+// Skip counts the entries of a file left out for one reason, with the first
+// line numbers.
+type Skip struct {
+	Reason string
+	Count  int
+	Lines  []int // the first 10
+}
+
+// File is a dataset or trace, read.
+type File struct {
+	Path, Format string
+	Entries      []Entry
+	Skips        []Skip
+	Total        int // entries in the file, kept or not
+}
+
+// skip counts one entry left out.
+func (f *File) skip(line int, reason string) {
+	f.Total++
+	for i := range f.Skips {
+		if f.Skips[i].Reason == reason {
+			f.Skips[i].Count++
+			if len(f.Skips[i].Lines) < 10 {
+				f.Skips[i].Lines = append(f.Skips[i].Lines, line)
+			}
+			return
+		}
+	}
+	f.Skips = append(f.Skips, Skip{Reason: reason, Count: 1, Lines: []int{line}})
+}
+
+func (f *File) keep(e Entry) {
+	f.Total++
+	f.Entries = append(f.Entries, e)
+}
+
+// Notices says what was skipped, one line per reason.
+func (f *File) Notices() []string {
+	var out []string
+	for _, s := range f.Skips {
+		lines := make([]string, len(s.Lines))
+		for i, l := range s.Lines {
+			lines[i] = strconv.Itoa(l)
+		}
+		more := ""
+		if s.Count > len(s.Lines) {
+			more = ", …"
+		}
+		out = append(out, fmt.Sprintf("%s: %d of %d entries skipped: %s (line %s%s)", f.Path, s.Count, f.Total, s.Reason, strings.Join(lines, ", "), more))
+	}
+	return out
+}
+
+// Reader parses one file format. Registering one (RegisterFormat) is how a
+// new dataset or trace format is added.
+type Reader func(r io.Reader, f *File) error
+
+var (
+	formatsMu sync.RWMutex
+	formats   = map[string]Reader{
+		scenario.DatasetShareGPT: readShareGPT,
+		scenario.DatasetJSONL:    readPromptsJSONL,
+		scenario.TraceMooncake:   readMooncake,
+		scenario.TraceAzure:      readAzure,
+		scenario.TraceCSV:        readOffsetCSV,
+	}
+)
+
+// RegisterFormat adds a file format by name (a dataset's or a trace's
+// format: in the scenario). It panics when the name is taken.
+func RegisterFormat(name string, r Reader) {
+	formatsMu.Lock()
+	defer formatsMu.Unlock()
+	if _, dup := formats[name]; dup {
+		panic("workload: format " + name + " is registered twice")
+	}
+	formats[name] = r
+	scenario.RegisterFormat(name)
+}
+
+// ReadFile reads path in format. A file that cannot be read at all is an
+// error; a line that cannot be used is skipped and counted.
+func ReadFile(path, format string) (*File, error) {
+	formatsMu.RLock()
+	read, ok := formats[format]
+	formatsMu.RUnlock()
+	if !ok {
+		return nil, fmt.Errorf("unknown format %q", format)
+	}
+	fh, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer fh.Close()
+	f := &File{Path: path, Format: format}
+	if err := read(bufio.NewReaderSize(fh, 1<<20), f); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	if len(f.Entries) == 0 {
+		return nil, fmt.Errorf("%s: no usable entry (%s)", path, strings.Join(f.Notices(), "; "))
+	}
+	return f, nil
+}
+
+// lines calls fn for every non-blank line with its number.
+func lines(r io.Reader, fn func(n int, line []byte)) error {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 1<<20), 64<<20)
+	n := 0
+	for sc.Scan() {
+		n++
+		if len(bytes.TrimSpace(sc.Bytes())) == 0 {
+			continue
+		}
+		fn(n, sc.Bytes())
+	}
+	return sc.Err()
+}
+
+// readShareGPT reads a ShareGPT-format JSON array: each conversation's first
+// human turn is the prompt, the turn after it (the recorded answer) gives the
+// output length.
+func readShareGPT(r io.Reader, f *File) error {
+	data, err := io.ReadAll(r)
+	if err != nil {
+		return err
+	}
+	lineAt := func(off int64) int { return 1 + bytes.Count(data[:min(int(off), len(data))], []byte("\n")) }
+	dec := json.NewDecoder(bytes.NewReader(data))
+	tok, err := dec.Token()
+	if err != nil || tok != json.Delim('[') {
+		return errors.New("a ShareGPT file is one JSON array of conversations")
+	}
+	for dec.More() {
+		var conv struct {
+			Conversations []struct {
+				From  string `json:"from"`
+				Value string `json:"value"`
+			} `json:"conversations"`
+		}
+		var raw json.RawMessage
+		if err := dec.Decode(&raw); err != nil {
+			return fmt.Errorf("line %d: %w", lineAt(dec.InputOffset()), err)
+		}
+		line := lineAt(dec.InputOffset() - int64(len(raw))) // where the element starts
+		if err := json.Unmarshal(raw, &conv); err != nil {
+			f.skip(line, "not a conversation object")
+			continue
+		}
+		cs := conv.Conversations
+		i := slices.IndexFunc(cs, func(t struct {
+			From  string `json:"from"`
+			Value string `json:"value"`
+		}) bool {
+			return t.From == "human" || t.From == "user"
+		})
+		if i < 0 || i+1 >= len(cs) || strings.TrimSpace(cs[i].Value) == "" || cs[i+1].From == "human" || cs[i+1].From == "user" {
+			f.skip(line, "no human turn followed by an answer")
+			continue
+		}
+		words := len(strings.Fields(cs[i+1].Value))
+		if words == 0 {
+			f.skip(line, "an empty answer")
+			continue
+		}
+		f.keep(Entry{Line: line, Prompt: cs[i].Value, OutputWords: words})
+	}
+	return nil
+}
+
+// readPromptsJSONL reads {"prompt": "...", "output_tokens": N} lines
+// (output_tokens optional).
+func readPromptsJSONL(r io.Reader, f *File) error {
+	return lines(r, func(n int, line []byte) {
+		var e struct {
+			Prompt       *string  `json:"prompt"`
+			OutputTokens *float64 `json:"output_tokens"`
+		}
+		if err := json.Unmarshal(line, &e); err != nil {
+			f.skip(n, "not a JSON object")
+			return
+		}
+		if e.Prompt == nil || strings.TrimSpace(*e.Prompt) == "" {
+			f.skip(n, `no "prompt"`)
+			return
+		}
+		out := 0
+		if e.OutputTokens != nil {
+			if *e.OutputTokens < 1 || *e.OutputTokens != math.Trunc(*e.OutputTokens) {
+				f.skip(n, "output_tokens is not a whole number ≥ 1")
+				return
+			}
+			out = int(*e.OutputTokens)
+		}
+		f.keep(Entry{Line: n, Prompt: *e.Prompt, OutputTokens: out})
+	})
+}
+
+// readMooncake reads Mooncake's trace: JSON lines with timestamp (ms),
+// input_length, output_length and hash_ids.
+func readMooncake(r io.Reader, f *File) error {
+	return lines(r, func(n int, line []byte) {
+		var e struct {
+			Timestamp    *float64 `json:"timestamp"`
+			InputLength  *int     `json:"input_length"`
+			OutputLength *int     `json:"output_length"`
+			HashIDs      []int    `json:"hash_ids"`
+		}
+		if err := json.Unmarshal(line, &e); err != nil {
+			f.skip(n, "not a JSON object with timestamp, input_length, output_length")
+			return
+		}
+		if e.Timestamp == nil || e.InputLength == nil || e.OutputLength == nil {
+			f.skip(n, "timestamp, input_length or output_length is missing")
+			return
+		}
+		if *e.Timestamp < 0 || *e.InputLength < 1 || *e.OutputLength < 1 {
+			f.skip(n, "a negative timestamp or a length below 1")
+			return
+		}
+		f.keep(Entry{Line: n, OffsetMS: *e.Timestamp, InputTokens: *e.InputLength, OutputTokens: *e.OutputLength, HashIDs: e.HashIDs})
+	})
+}
+
+// readAzure reads the Azure LLM inference trace: TIMESTAMP,ContextTokens,
+// GeneratedTokens with a header; times are wall-clock, made relative to the
+// first row.
+func readAzure(r io.Reader, f *File) error {
+	cr := csv.NewReader(r)
+	cr.FieldsPerRecord = -1
+	cr.ReuseRecord = true
+	header, err := cr.Read()
+	if err != nil {
+		return fmt.Errorf("no header: %w", err)
+	}
+	col := map[string]int{}
+	for i, h := range header {
+		col[strings.ToLower(strings.TrimSpace(strings.TrimPrefix(h, "\ufeff")))] = i
+	}
+	ti, ok1 := col["timestamp"]
+	ci, ok2 := col["contexttokens"]
+	gi, ok3 := col["generatedtokens"]
+	if !ok1 || !ok2 || !ok3 {
+		return fmt.Errorf("the header is %q; the Azure trace has TIMESTAMP,ContextTokens,GeneratedTokens", strings.Join(header, ","))
+	}
+	var t0 time.Time
+	for {
+		rec, err := cr.Read()
+		line, _ := cr.FieldPos(0)
+		if err == io.EOF {
+			return nil
+		}
+		var pe *csv.ParseError
+		if errors.As(err, &pe) {
+			f.skip(pe.Line, "not a CSV row")
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if len(rec) <= max(ti, ci, gi) {
+			f.skip(line, "too few columns")
+			continue
+		}
+		ts, err := parseAzureTime(rec[ti])
+		in, err2 := strconv.Atoi(strings.TrimSpace(rec[ci]))
+		out, err3 := strconv.Atoi(strings.TrimSpace(rec[gi]))
+		if err != nil || err2 != nil || err3 != nil || in < 1 || out < 1 {
+			f.skip(line, "a time or a token count that does not parse (or a count below 1)")
+			continue
+		}
+		if t0.IsZero() {
+			t0 = ts
+		}
+		f.keep(Entry{Line: line, OffsetMS: float64(ts.Sub(t0).Microseconds()) / 1000, InputTokens: in, OutputTokens: out})
+	}
+}
+
+func parseAzureTime(s string) (time.Time, error) {
+	s = strings.TrimSpace(s)
+	for _, layout := range []string{"2006-01-02 15:04:05.999999999", "2006-01-02T15:04:05.999999999Z07:00", "2006-01-02 15:04:05.999999999Z07:00"} {
+		if t, err := time.Parse(layout, s); err == nil {
+			return t, nil
+		}
+	}
+	return time.Time{}, fmt.Errorf("time %q", s)
+}
+
+// readOffsetCSV reads offset_ms,input_tokens,output_tokens rows (a header
+// line is optional).
+func readOffsetCSV(r io.Reader, f *File) error {
+	first := true
+	return lines(r, func(n int, line []byte) {
+		fields := strings.Split(strings.TrimSpace(string(line)), ",")
+		if first {
+			first = false
+			if len(fields) > 0 && strings.EqualFold(strings.TrimSpace(fields[0]), "offset_ms") {
+				return // the header
+			}
+		}
+		if len(fields) != 3 {
+			f.skip(n, "not offset_ms,input_tokens,output_tokens")
+			return
+		}
+		off, err := strconv.ParseFloat(strings.TrimSpace(fields[0]), 64)
+		in, err2 := strconv.Atoi(strings.TrimSpace(fields[1]))
+		out, err3 := strconv.Atoi(strings.TrimSpace(fields[2]))
+		if err != nil || err2 != nil || err3 != nil || off < 0 || math.IsInf(off, 0) || in < 1 || out < 1 {
+			f.skip(n, "a number that does not parse (or a negative offset, or a count below 1)")
+			return
+		}
+		f.keep(Entry{Line: n, OffsetMS: off, InputTokens: in, OutputTokens: out})
+	})
+}
+
+// Window keeps the entries of a trace from start for length (0: to the
+// end), in time order, with offsets from the window's start.
+func (f *File) Window(start, length time.Duration) {
+	sort.SliceStable(f.Entries, func(i, j int) bool { return f.Entries[i].OffsetMS < f.Entries[j].OffsetMS })
+	s, l := float64(start.Microseconds())/1000, float64(length.Microseconds())/1000
+	var kept []Entry
+	for _, e := range f.Entries {
+		if e.OffsetMS < s || (l > 0 && e.OffsetMS >= s+l) {
+			continue
+		}
+		e.OffsetMS -= s
+		kept = append(kept, e)
+	}
+	if len(kept) > 0 {
+		// The window starts at its first request.
+		first := kept[0].OffsetMS
+		for i := range kept {
+			kept[i].OffsetMS -= first
+		}
+	}
+	f.Entries = kept
+}

@@ -1,0 +1,216 @@
+package workload
+
+import (
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/perfgate/perfgate/internal/scenario"
+)
+
+func read(t *testing.T, path, format string) *File {
+	t.Helper()
+	f, err := ReadFile(path, format)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+func skipLines(f *File) map[string][]int {
+	m := map[string][]int{}
+	for _, s := range f.Skips {
+		m[s.Reason] = s.Lines
+		if s.Count != len(s.Lines) {
+			panic("more than 10")
+		}
+	}
+	return m
+}
+
+func TestFormatsFromFixtures(t *testing.T) {
+	sg := read(t, "testdata/sharegpt.json", scenario.DatasetShareGPT)
+	if len(sg.Entries) != 3 || sg.Total != 6 || sg.Entries[0].Line != 2 || !strings.HasPrefix(sg.Entries[1].Prompt, "Write a haiku") || sg.Entries[1].OutputWords != 15 {
+		t.Errorf("sharegpt: %+v", sg.Entries)
+	}
+	if s := skipLines(sg); !slices.Equal(s["no human turn followed by an answer"], []int{6, 20}) || !slices.Equal(s["not a conversation object"], []int{15}) {
+		t.Errorf("sharegpt skips %v", sg.Skips)
+	}
+	js := read(t, "testdata/prompts.jsonl", scenario.DatasetJSONL)
+	if len(js.Entries) != 3 || js.Entries[0].OutputTokens != 64 || js.Entries[1].OutputTokens != 0 || js.Entries[2].Line != 7 {
+		t.Errorf("jsonl: %+v", js.Entries)
+	}
+	if s := skipLines(js); !slices.Equal(s["not a JSON object"], []int{3}) || !slices.Equal(s[`no "prompt"`], []int{4}) || !slices.Equal(s["output_tokens is not a whole number ≥ 1"], []int{6}) {
+		t.Errorf("jsonl skips %v", js.Skips)
+	}
+	if n := js.Notices(); len(n) != 3 || !strings.Contains(n[0], "testdata/prompts.jsonl: 1 of 6 entries skipped: not a JSON object (line 3)") {
+		t.Errorf("notices %q", n)
+	}
+	mc := read(t, "testdata/mooncake.jsonl", scenario.TraceMooncake)
+	if len(mc.Entries) != 5 || mc.Entries[1].OffsetMS != 120 || !slices.Equal(mc.Entries[1].HashIDs, []int{0, 1, 3}) {
+		t.Errorf("mooncake: %+v", mc.Entries)
+	}
+	if s := skipLines(mc); len(s["not a JSON object with timestamp, input_length, output_length"]) != 1 || !slices.Equal(s["timestamp, input_length or output_length is missing"], []int{5}) {
+		t.Errorf("mooncake skips %v", mc.Skips)
+	}
+	az := read(t, "testdata/azure.csv", scenario.TraceAzure)
+	if len(az.Entries) != 3 || az.Entries[1].OffsetMS != 4314.579 || az.Entries[2].InputTokens != 879 {
+		t.Errorf("azure: %+v", az.Entries)
+	}
+	if len(az.Skips) != 2 {
+		t.Errorf("azure skips %v", az.Skips)
+	}
+	cs := read(t, "testdata/trace.csv", scenario.TraceCSV)
+	if len(cs.Entries) != 5 || cs.Entries[2].OffsetMS != 50.5 || cs.Entries[3].OffsetMS != 175.25 {
+		t.Errorf("csv: %+v", cs.Entries)
+	}
+	if s := skipLines(cs); !slices.Equal(s["a number that does not parse (or a negative offset, or a count below 1)"], []int{5, 7}) {
+		t.Errorf("csv skips %v", cs.Skips)
+	}
+	if _, err := ReadFile("testdata/sharegpt.json", scenario.TraceCSV); err == nil {
+		t.Error("a JSON file read as CSV must have no usable entry")
+	}
+	if _, err := ReadFile("testdata/prompts.jsonl", scenario.DatasetShareGPT); err == nil || !strings.Contains(err.Error(), "one JSON array") {
+		t.Errorf("JSONL read as ShareGPT: %v", err)
+	}
+}
+
+func traceScenario(t *testing.T, path, format string, extra string) *scenario.Scenario {
+	t.Helper()
+	s, err := scenario.Parse("/x/s.yaml", []byte(`name: t
+workload: {prompt: token_ids`+extra+`}
+load: {arrival: trace, trace: {format: `+format+`, path: `+path+`, block_tokens: 512}}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func TestTraceScheduleScaleWindowAndSharedBlocks(t *testing.T) {
+	s := traceScenario(t, mustAbs(t, "testdata/mooncake.jsonl"), "mooncake", "")
+	in, err := LoadInputs(s, 1, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []time.Duration{0, 120 * time.Millisecond, 250 * time.Millisecond, 610 * time.Millisecond, time.Second}
+	if got := in.TraceOffsets(1); !slices.Equal(got, want) {
+		t.Errorf("1×: %v", got)
+	}
+	for i, d := range in.TraceOffsets(2.5) {
+		if d != time.Duration(float64(want[i])/2.5) {
+			t.Errorf("2.5×: %v, want %v", d, time.Duration(float64(want[i])/2.5))
+		}
+	}
+	g := NewGeneratorFor(s, 0, 1, in)
+	r0, r1, r2 := g.Next(), g.Next(), g.Next()
+	if len(r0.PromptIDs) != 1100 || len(r1.PromptIDs) != 1300 || r1.OutputTokens != 12 || r0.Class != "trace" {
+		t.Fatalf("lengths %d %d", len(r0.PromptIDs), len(r1.PromptIDs))
+	}
+	// hash_ids [0 1 2] and [0 1 3]: the first two blocks (1024 tokens) are equal, the third is not.
+	if !slices.Equal(r0.PromptIDs[:1024], r1.PromptIDs[:1024]) || slices.Equal(r0.PromptIDs[1024:1100], r1.PromptIDs[1024:1100]) {
+		t.Error("blocks with the same hash id must be the same tokens, others not")
+	}
+	if slices.Equal(r0.PromptIDs[:512], r2.PromptIDs[:512]) {
+		t.Error("another hash id is other content")
+	}
+	// The same trace in another run (another generator) has the same blocks.
+	if r := NewGeneratorFor(s, 3, 1, in).Next(); !slices.Equal(r.PromptIDs[:1024], r0.PromptIDs[:1024]) {
+		t.Error("blocks must not depend on the level")
+	}
+	// A window: from 200 ms for 500 ms holds the requests at 250 and 610, rebased.
+	s.Load.Trace.Start, s.Load.Trace.Length = scenario.Duration(200*time.Millisecond), scenario.Duration(500*time.Millisecond)
+	in, _ = LoadInputs(s, 1, 0)
+	if got := in.TraceOffsets(1); !slices.Equal(got, []time.Duration{0, 360 * time.Millisecond}) {
+		t.Errorf("window: %v", got)
+	}
+	// The model's context: 1000 tokens leaves the short ones.
+	s.Load.Trace.Start, s.Load.Trace.Length = 0, 0
+	in, _ = LoadInputs(s, 1, 1000)
+	if len(in.Trace.Entries) != 2 || !strings.Contains(strings.Join(in.Notices, ""), "3 of 7 entries skipped: longer than the model's context (1000 tokens)") {
+		t.Errorf("context: %d entries, %q", len(in.Trace.Entries), in.Notices)
+	}
+}
+
+func mustAbs(t *testing.T, p string) string {
+	t.Helper()
+	a, err := filepath.Abs(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
+
+func TestDatasetClassesAndSessions(t *testing.T) {
+	s, err := scenario.Parse(mustAbs(t, "testdata/s.yaml"), []byte(`name: d
+workload:
+  classes:
+    - {name: chat, weight: 3, dataset: {format: sharegpt, path: sharegpt.json}}
+    - {name: qa, dataset: {format: jsonl, path: prompts.jsonl}, output_tokens: 32}
+    - {name: rag, input_tokens: 400, output_tokens: 16}
+load: {concurrency: 2}
+phases: {measure: {requests: 10}}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	in, err := LoadInputs(s, 1.5, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := NewGeneratorFor(s, 0, 1.5, in)
+	seen := map[string]int{}
+	for range 400 {
+		r := g.Next()
+		seen[r.Class]++
+		switch r.Class {
+		case "chat":
+			if r.Prompt == "" || r.InputTokens != estimate(r.Prompt, 1.5) {
+				t.Fatalf("chat request %+v", r)
+			}
+		case "qa":
+			if r.OutputTokens != 64 && r.OutputTokens != 32 && r.OutputTokens != 128 {
+				t.Fatalf("qa output %d", r.OutputTokens)
+			}
+		}
+	}
+	if seen["chat"] < 200 || seen["qa"] < 40 || seen["rag"] < 40 {
+		t.Errorf("mix %v", seen)
+	}
+	// The context limit skips the long ShareGPT answer's conversation.
+	in, _ = LoadInputs(s, 1.5, 40)
+	if n := len(in.Datasets[0].Entries); n != 2 {
+		t.Errorf("%d ShareGPT entries fit in 40 tokens", n)
+	}
+
+	// Sessions: prompts grow turn by turn and keep the earlier turns as a prefix.
+	ss, err := scenario.Parse("s.yaml", []byte(`name: m
+workload:
+  prompt: token_ids
+  classes: [{input_tokens: 100, output_tokens: 20}]
+  sessions: {turns: 4, think_time: 10ms, user_tokens: 30}
+load: {concurrency: 2}
+phases: {measure: {requests: 10}}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	gs := NewGeneratorFor(ss, 0, 1, nil)
+	turns := gs.NextSession()
+	if len(turns) != 4 {
+		t.Fatalf("%d turns", len(turns))
+	}
+	for i, r := range turns {
+		if r.Turn != i+1 || r.Session != 1 || len(r.PromptIDs) != r.InputTokens || r.InputTokens != 100+i*50 {
+			t.Errorf("turn %d: session %d, %d ids, input %d", r.Turn, r.Session, len(r.PromptIDs), r.InputTokens)
+		}
+		if i > 0 && !slices.Equal(r.PromptIDs[:len(turns[i-1].PromptIDs)], turns[i-1].PromptIDs) {
+			t.Errorf("turn %d does not start with turn %d", i+1, i)
+		}
+	}
+	if next := gs.NextSession(); next[0].Session != 2 || slices.Equal(next[0].PromptIDs, turns[0].PromptIDs) {
+		t.Error("the next session is another conversation")
+	}
+}

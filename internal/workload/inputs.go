@@ -1,0 +1,219 @@
+package workload
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"strings"
+	"time"
+
+	"github.com/perfgate/perfgate/internal/scenario"
+)
+
+// More random streams.
+const (
+	StreamDataset = 5
+	StreamSession = 6
+)
+
+// Inputs are the files a scenario's workload reads, loaded once per run.
+type Inputs struct {
+	Datasets map[int]*File // by class index
+	Trace    *File
+	Notices  []string // what was skipped, and why
+}
+
+// LoadInputs reads the scenario's datasets and trace. Entries that do not fit
+// in maxModelLen tokens (prompt and output; 0: no limit) are skipped and
+// counted, with text prompts sized at tokensPerWord.
+func LoadInputs(s *scenario.Scenario, tokensPerWord float64, maxModelLen int) (*Inputs, error) {
+	if !(tokensPerWord > 0) {
+		tokensPerWord = 1
+	}
+	in := &Inputs{Datasets: map[int]*File{}}
+	for i, c := range s.Workload.Classes {
+		if c.Dataset.Path == "" {
+			continue
+		}
+		f, err := ReadFile(c.Dataset.Path, c.Dataset.Format)
+		if err != nil {
+			return nil, fmt.Errorf("class %s: %w", c.Name, err)
+		}
+		kept := f.Entries[:0]
+		for _, e := range f.Entries {
+			out := datasetOutput(e, c, tokensPerWord)
+			switch {
+			case out == 0:
+				f.Total--
+				f.skip(e.Line, "no output length (give output_tokens in the entry or the class)")
+			case maxModelLen > 0 && estimate(e.Prompt, tokensPerWord)+out > maxModelLen:
+				f.Total--
+				f.skip(e.Line, fmt.Sprintf("longer than the model's context (%d tokens)", maxModelLen))
+			default:
+				kept = append(kept, e)
+			}
+		}
+		f.Entries = kept
+		if len(kept) == 0 {
+			return nil, fmt.Errorf("class %s: no entry of %s is usable: %s", c.Name, f.Path, strings.Join(f.Notices(), "; "))
+		}
+		in.Datasets[i] = f
+		in.Notices = append(in.Notices, f.Notices()...)
+	}
+	if s.Load.Arrival == scenario.ArrivalTrace {
+		t := s.Load.Trace
+		f, err := ReadFile(t.Path, t.Format)
+		if err != nil {
+			return nil, fmt.Errorf("load.trace: %w", err)
+		}
+		if maxModelLen > 0 {
+			kept := f.Entries[:0]
+			for _, e := range f.Entries {
+				if e.InputTokens+e.OutputTokens > maxModelLen {
+					f.Total--
+					f.skip(e.Line, fmt.Sprintf("longer than the model's context (%d tokens)", maxModelLen))
+					continue
+				}
+				kept = append(kept, e)
+			}
+			f.Entries = kept
+		}
+		f.Window(t.Start.D(), t.Length.D())
+		if len(f.Entries) == 0 {
+			return nil, fmt.Errorf("load.trace: no request of %s falls in the window (start %s, length %s): %s", f.Path, t.Start.D(), t.Length.D(), strings.Join(f.Notices(), "; "))
+		}
+		in.Trace = f
+		in.Notices = append(in.Notices, f.Notices()...)
+	}
+	return in, nil
+}
+
+// estimate is a text's length in tokens at tokensPerWord.
+func estimate(text string, tokensPerWord float64) int {
+	return max(1, int(math.Round(float64(len(strings.Fields(text)))*tokensPerWord)))
+}
+
+// datasetOutput is an entry's output length: its own, its recorded
+// answer's, or the class's (0: none).
+func datasetOutput(e Entry, c scenario.Class, tokensPerWord float64) int {
+	switch {
+	case e.OutputTokens > 0:
+		return e.OutputTokens
+	case e.OutputWords > 0:
+		return max(1, int(math.Round(float64(e.OutputWords)*tokensPerWord)))
+	case c.OutputTokens.Kind != "":
+		return -1 // drawn per request from the class
+	}
+	return 0
+}
+
+// TraceOffsets are the trace's arrival offsets at speed-up, in order.
+func (in *Inputs) TraceOffsets(speedup float64) []time.Duration {
+	out := make([]time.Duration, len(in.Trace.Entries))
+	for i, e := range in.Trace.Entries {
+		out[i] = time.Duration(math.Round(e.OffsetMS / speedup * 1e6))
+	}
+	return out
+}
+
+// blockContent is the content of one hash_ids block: the same id gives the
+// same tokens in every request and every run, which is what makes blocks
+// shared prefixes.
+func (g *Generator) blockIDs(id, n int) []int {
+	return randomIDs(rand.New(rand.NewPCG(g.seed^0x9e3779b97f4a7c15, uint64(id))), n)
+}
+
+func (g *Generator) blockText(id, n int) string {
+	return g.text(rand.New(rand.NewPCG(g.seed^0x9e3779b97f4a7c15, uint64(id))), n)
+}
+
+// traceRequest builds the request of trace entry e: its hash_ids blocks
+// (block_tokens each) first, then content of its own up to the input length.
+func (g *Generator) traceRequest(e Entry) Request {
+	r := Request{Index: g.n, Class: "trace", InputTokens: e.InputTokens, OutputTokens: e.OutputTokens}
+	B := g.blockTokens
+	if g.tokenIDs {
+		ids := make([]int, 0, e.InputTokens)
+		for _, h := range e.HashIDs {
+			if len(ids) >= e.InputTokens {
+				break
+			}
+			ids = append(ids, g.blockIDs(h, B)...)
+		}
+		if len(ids) > e.InputTokens {
+			ids = ids[:e.InputTokens]
+		}
+		r.PromptIDs = append(ids, randomIDs(g.content, e.InputTokens-len(ids))...)
+		return r
+	}
+	var parts []string
+	used := 0
+	for _, h := range e.HashIDs {
+		if used+B > e.InputTokens {
+			break
+		}
+		parts = append(parts, g.blockText(h, B))
+		used += B
+	}
+	if rest := e.InputTokens - used; rest > 0 {
+		parts = append(parts, g.text(g.content, rest))
+	}
+	r.Prompt = strings.Join(parts, " ")
+	return r
+}
+
+// datasetRequest builds a request of dataset class ci from its next entry
+// (the entries in an order shuffled per level, over and over).
+func (g *Generator) datasetRequest(ci int, c scenario.Class, r Request) Request {
+	f := g.in.Datasets[ci]
+	if g.perms[ci] == nil {
+		g.perms[ci] = rand.New(Source(g.seed, g.level, StreamDataset+16*ci)).Perm(len(f.Entries))
+	}
+	e := f.Entries[g.perms[ci][g.cursor[ci]%len(f.Entries)]]
+	g.cursor[ci]++
+	r.Prompt = e.Prompt
+	r.InputTokens = estimate(e.Prompt, g.tokensPerWord)
+	if out := datasetOutput(e, c, g.tokensPerWord); out > 0 {
+		r.OutputTokens = out
+	} else {
+		r.OutputTokens = Sample(c.OutputTokens, g.lengths)
+	}
+	return r
+}
+
+// NextSession returns the turns of the next conversation (workload.sessions):
+// the first turn is a request of the mix; each later turn's prompt is the
+// conversation so far — the previous prompt, an answer of the previous
+// turn's output length, and a new user message of user_tokens — so the
+// context grows turn by turn and the earlier turns are a shared prefix.
+func (g *Generator) NextSession() []Request {
+	g.nSessions++
+	turns := Sample(g.sessions.Turns, g.sessRNG)
+	first := g.Next()
+	first.Session, first.Turn = g.nSessions, 1
+	if !g.tokenIDs {
+		first.Messages = []string{first.Prompt}
+	}
+	out := []Request{first}
+	prev := first
+	for t := 2; t <= turns; t++ {
+		answer := prev.OutputTokens
+		user := Sample(g.sessions.UserTokens, g.sessRNG)
+		r := Request{Index: g.n, Class: first.Class, Session: g.nSessions, Turn: t, OutputTokens: first.OutputTokens,
+			InputTokens: prev.InputTokens + answer + user}
+		g.n++
+		if g.tokenIDs {
+			ids := make([]int, 0, r.InputTokens)
+			ids = append(ids, prev.PromptIDs...)
+			ids = append(ids, randomIDs(g.content, answer)...)
+			r.PromptIDs = append(ids, randomIDs(g.content, user)...)
+		} else {
+			a, u := g.text(g.content, answer), g.text(g.content, user)
+			r.Prompt = prev.Prompt + "\n\n" + a + "\n\n" + u
+			r.Messages = append(append(append([]string{}, prev.Messages...), a), u)
+		}
+		out = append(out, r)
+		prev = r
+	}
+	return out
+}

@@ -134,12 +134,12 @@ type Level struct {
 // TurnStats are the completed requests of one turn index (1: the first
 // turn of every session) in a level.
 type TurnStats struct {
-	Turn            int     `json:"turn"`
-	Completed       int     `json:"completed"`
-	MeanInput       float64 `json:"mean_input_tokens"` // from the server's usage
-	MedianTTFTMs    float64 `json:"median_ttft_ms"`
-	P99TTFTMs       float64 `json:"p99_ttft_ms"`
-	MedianE2ELMs    float64 `json:"median_e2el_ms"`
+	Turn         int     `json:"turn"`
+	Completed    int     `json:"completed"`
+	MeanInput    float64 `json:"mean_input_tokens"` // from the server's usage
+	MedianTTFTMs float64 `json:"median_ttft_ms"`
+	P99TTFTMs    float64 `json:"p99_ttft_ms"`
+	MedianE2ELMs float64 `json:"median_e2el_ms"`
 }
 
 type levelAlias Level

@@ -132,7 +132,7 @@ type level struct {
 	failed   atomic.Int64
 	sinkErr  atomic.Pointer[error]
 	sessions <-chan []prepared // multi-turn conversations, when the scenario has sessions
-	phase    atomic.Value // string
+	phase    atomic.Value      // string
 	planned  int64
 	expected time.Duration
 	startUS  int64

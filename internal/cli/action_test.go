@@ -293,7 +293,7 @@ func TestActionReleaseMode(t *testing.T) {
 	repo, first, slow := fakeRepo(t)
 	srv := githubtest.New("vllm-project", "vllm")
 	defer srv.Close()
-	inputs := map[string]string{"mode": "release", "scenarios": abFile(t, "30s", "reset"), "vllm-path": repo, "trials": "5", "install-command": installFake,
+	inputs := map[string]string{"mode": "release", "scenarios": abFile(t, "30s", "reset"), "vllm-path": repo, "trials": "6", "install-command": installFake,
 		"github-token": githubtest.InstallationToken, "work-dir": t.TempDir(), "output-dir": t.TempDir(), "status-context": "perfgate/release"}
 	// No release tag yet: say so, exit 2.
 	env, _, _ := actionEnv(t, srv, "workflow_dispatch", "{}", inputs)

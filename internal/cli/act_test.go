@@ -28,7 +28,7 @@ jobs:
         with:
           scenarios: %SCENARIO%
           vllm-path: %VLLM%
-          trials: "4"
+          trials: "5"
           install-command: %INSTALL%
           github-token: ${{ secrets.GITHUB_TOKEN }}
           api-url: %API%

@@ -65,7 +65,7 @@ func TestActionPullRequestEndToEnd(t *testing.T) {
 	scen := abFile(t, "30s", "reset")
 	work := t.TempDir()
 	results := filepath.Join(t.TempDir(), "results")
-	inputs := map[string]string{"mode": "pr", "scenarios": scen, "vllm-path": repo, "trials": "4", "install-command": installFake,
+	inputs := map[string]string{"mode": "pr", "scenarios": scen, "vllm-path": repo, "trials": "5", "install-command": installFake,
 		"github-token": githubtest.InstallationToken, "work-dir": work, "output-dir": results}
 
 	// mode pr: merge base of the head and the base branch tip (the first commit) against the slow head.

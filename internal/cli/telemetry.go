@@ -73,6 +73,13 @@ func startTelemetry(s *scenario.Scenario, eng engine.Engine, clock record.Clock,
 			probes = append(probes, p)
 		}
 	}
+	for _, spec := range t.Probes {
+		p, err := telemetry.NewProbe(spec, t.Interval.D())
+		if err != nil {
+			return nil, usagef("%v", err)
+		}
+		probes = append(probes, p)
+	}
 	f, err := os.Create(filepath.Join(dir, telemetry.File))
 	if err != nil {
 		return nil, err

@@ -52,9 +52,9 @@ load: {arrival: trace, levels: [1, 2], trace: {format: csv, path: trace.csv}}
 	if !strings.Contains(r.stderr, "1 of 31 entries skipped") || !strings.Contains(r.stdout, "trace ×2") {
 		t.Errorf("stderr/stdout:\n%s\n%s", r.stderr, r.stdout)
 	}
-	run := onlyDir(t, out)
-	sum := summaryOf(t, run)
-	recs := records(t, run)
+	runDir := onlyDir(t, out)
+	sum := summaryOf(t, runDir)
+	recs := records(t, runDir)
 	slices.SortFunc(recs, func(a, b record.Record) int { return int(a.ScheduledUS - b.ScheduledUS) }) // trace order
 	for _, l := range sum.Levels {
 		speed := l.RequestedRate

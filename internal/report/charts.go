@@ -3,6 +3,7 @@ package report
 import (
 	"cmp"
 	"fmt"
+	"maps"
 	"slices"
 	"sort"
 
@@ -254,7 +255,61 @@ func timeline(r *Run) plot.Lanes {
 		}
 		lanes.Lanes = append(lanes.Lanes, c)
 	}
+	lanes.Lanes = append(lanes.Lanes, customLanes(r)...)
 	return lanes
+}
+
+// customLanes draws each of the scenario's own probes (telemetry.probes) in
+// a lane of its own: its first four values by name.
+func customLanes(r *Run) []plot.Chart {
+	series := map[string]map[string]*plot.Series{}
+	for _, s := range r.samples {
+		switch s.Probe {
+		case "gpu", "host", "metrics":
+			continue
+		}
+		for k, v := range s.Values {
+			if k == "telemetry.malformed_lines" {
+				continue
+			}
+			if series[s.Probe] == nil {
+				series[s.Probe] = map[string]*plot.Series{}
+			}
+			se := series[s.Probe][k]
+			if se == nil {
+				se = &plot.Series{Label: k}
+				series[s.Probe][k] = se
+			}
+			se.X = append(se.X, float64(s.T)/1e6)
+			se.Y = append(se.Y, v)
+		}
+	}
+	var out []plot.Chart
+	for _, probe := range slices.Sorted(maps.Keys(series)) {
+		keys := slices.Sorted(maps.Keys(series[probe]))
+		if len(keys) > 4 {
+			keys = keys[:4]
+		}
+		c := plot.Chart{YLabel: probe}
+		for i, k := range keys {
+			se := series[probe][k]
+			sort.Sort(byX{se})
+			x, y := plot.LTTB(se.X, se.Y, maxPoints)
+			c.Series = append(c.Series, plot.Series{Label: k, X: x, Y: y, Color: 2 + i})
+		}
+		out = append(out, c)
+	}
+	return out
+}
+
+// byX sorts a series' points by x.
+type byX struct{ s *plot.Series }
+
+func (b byX) Len() int           { return len(b.s.X) }
+func (b byX) Less(i, j int) bool { return b.s.X[i] < b.s.X[j] }
+func (b byX) Swap(i, j int) {
+	b.s.X[i], b.s.X[j] = b.s.X[j], b.s.X[i]
+	b.s.Y[i], b.s.Y[j] = b.s.Y[j], b.s.Y[i]
 }
 
 func hasSuffix(s, suf string) bool { return len(s) >= len(suf) && s[len(s)-len(suf):] == suf }

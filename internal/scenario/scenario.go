@@ -275,6 +275,27 @@ type Telemetry struct {
 	GPUs       []int    `yaml:"gpus,omitempty"`        // NVML indices; default CUDA_VISIBLE_DEVICES, else all
 	MetricsURL string   `yaml:"metrics_url,omitempty"` // default: the engine's /metrics
 	Disable    []string `yaml:"disable,omitempty"`     // probes to leave out: gpu, host, metrics
+	// Probes are more sources, sampled on the same clock: any Prometheus
+	// endpoint (a DCGM exporter, node exporter, a router), a command whose
+	// output is "name value" lines, or a registered kind.
+	Probes []ProbeSpec `yaml:"probes,omitempty"`
+}
+
+// Probe kinds built in.
+const (
+	ProbePrometheus = "prometheus"
+	ProbeCommand    = "command"
+)
+
+// ProbeSpec configures one extra telemetry probe.
+type ProbeSpec struct {
+	Name    string            `yaml:"name,omitempty"`    // its name in telemetry.jsonl and the report
+	Kind    string            `yaml:"kind,omitempty"`    // prometheus, command, or a registered kind
+	URL     string            `yaml:"url,omitempty"`     // prometheus: the /metrics address
+	Include []string          `yaml:"include,omitempty"` // prometheus: regular expressions of metric names to keep (default: all)
+	Command []string          `yaml:"command,omitempty"` // command: the program and its arguments (no shell)
+	Timeout Duration          `yaml:"timeout,omitempty"` // command: how long one run may take (default: 4 intervals)
+	Options map[string]string `yaml:"options,omitempty"` // a registered kind's settings
 }
 
 // Probe names, for telemetry.disable.

@@ -123,6 +123,7 @@ func (s *Scenario) validate() []Problem {
 	c.workload()
 	c.load()
 	c.phases()
+	c.probes()
 	if s.set("request_timeout") && s.RequestTimeout <= 0 {
 		c.at("request_timeout", "must be longer than 0s")
 	}
@@ -639,6 +640,47 @@ func (c *checker) trace(hasRate, hasConc, hasLevels bool) {
 	}
 	if c.s.Workload.Sessions.Enabled() {
 		c.at("workload.sessions", "sessions run in a closed loop; a trace replays single requests")
+	}
+}
+
+var probeNameRe = regexp.MustCompile(`^[a-z][a-z0-9_-]{0,31}$`)
+
+// probes checks telemetry.probes.
+func (c *checker) probes() {
+	names := map[string]bool{"gpu": true, "host": true, "metrics": true}
+	for i, p := range c.s.Telemetry.Probes {
+		at := fmt.Sprintf("telemetry.probes[%d]", i)
+		switch {
+		case !probeNameRe.MatchString(p.Name):
+			c.at(at+".name", "is required: lower-case letters, digits, '-' or '_' (at most 32), got %q", p.Name)
+		case names[p.Name]:
+			c.at(at+".name", "%q is taken (gpu, host and metrics are built in; names are unique)", p.Name)
+		}
+		names[p.Name] = true
+		switch p.Kind {
+		case ProbePrometheus:
+			if u, err := url.Parse(p.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+				c.at(at+".url", "needs the http(s) address of a Prometheus text endpoint, got %q", p.URL)
+			}
+			for j, re := range p.Include {
+				if _, err := regexp.Compile(re); err != nil {
+					c.at(fmt.Sprintf("%s.include[%d]", at, j), "is not a regular expression: %v", err)
+				}
+			}
+		case ProbeCommand:
+			if len(p.Command) == 0 || p.Command[0] == "" {
+				c.at(at+".command", "needs the program and its arguments, as a list: [nvidia-smi, --query-gpu=temperature.gpu, ...]")
+			}
+			if p.Timeout < 0 {
+				c.at(at+".timeout", "must be ≥ 0s, got %s", p.Timeout.D())
+			}
+		case "":
+			c.at(at+".kind", "is required: prometheus or command")
+		default:
+			if !registered(&registry.probes, p.Kind) {
+				c.at(at+".kind", "must be prometheus or command (or a registered kind), got %q", p.Kind)
+			}
+		}
 	}
 }
 

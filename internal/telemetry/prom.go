@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -27,7 +28,9 @@ type Metrics struct {
 	Label  string // probe name, "metrics" by default
 	URL    string // e.g. http://127.0.0.1:8000/metrics
 	Prefix string // keep only names with this prefix ("vllm:"); "" keeps all
-	Client *http.Client
+	// Include, when set, keeps only the names one of them matches.
+	Include []*regexp.Regexp
+	Client  *http.Client
 }
 
 var _ Probe = (*Metrics)(nil)
@@ -67,6 +70,13 @@ func (m *Metrics) Sample(ctx context.Context) (map[string]float64, error) {
 		return nil, err
 	}
 	out := Flatten(fams, m.Prefix)
+	if len(m.Include) > 0 {
+		for k := range out {
+			if !slices.ContainsFunc(m.Include, func(re *regexp.Regexp) bool { return re.MatchString(k) }) {
+				delete(out, k)
+			}
+		}
+	}
 	if skipped > 0 {
 		out["telemetry.malformed_lines"] = float64(skipped)
 	}

@@ -1,0 +1,12 @@
+//go:build !unix
+
+package telemetry
+
+import (
+	"context"
+	"errors"
+)
+
+func runCommand(ctx context.Context, argv []string) (stdout, stderr []byte, err error) {
+	return nil, nil, errors.New("command probes need a Unix system")
+}

@@ -1,0 +1,136 @@
+package telemetry
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"math"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/perfgate/perfgate/internal/scenario"
+)
+
+// Factory makes a probe from its scenario entry (telemetry.probes), for a
+// sampler reading every interval.
+type Factory func(spec scenario.ProbeSpec, interval time.Duration) (Probe, error)
+
+var (
+	kindsMu sync.RWMutex
+	kinds   = map[string]Factory{
+		scenario.ProbePrometheus: newPrometheus,
+		scenario.ProbeCommand:    newCommand,
+	}
+)
+
+// RegisterProbe adds a probe kind that scenarios can name in
+// telemetry.probes[].kind. It panics when the kind is taken.
+func RegisterProbe(kind string, f Factory) {
+	kindsMu.Lock()
+	defer kindsMu.Unlock()
+	if _, dup := kinds[kind]; dup {
+		panic("telemetry: probe kind " + kind + " is registered twice")
+	}
+	kinds[kind] = f
+	scenario.RegisterProbe(kind)
+}
+
+// NewProbe makes the probe of a scenario entry.
+func NewProbe(spec scenario.ProbeSpec, interval time.Duration) (Probe, error) {
+	kindsMu.RLock()
+	f, ok := kinds[spec.Kind]
+	kindsMu.RUnlock()
+	if !ok {
+		return nil, fmt.Errorf("telemetry probe %s: unknown kind %q", spec.Name, spec.Kind)
+	}
+	return f(spec, interval)
+}
+
+func newPrometheus(spec scenario.ProbeSpec, _ time.Duration) (Probe, error) {
+	m := &Metrics{Label: spec.Name, URL: spec.URL}
+	for _, s := range spec.Include {
+		re, err := regexp.Compile(s)
+		if err != nil {
+			return nil, err
+		}
+		m.Include = append(m.Include, re)
+	}
+	return m, nil
+}
+
+// Command runs a program every interval and reads "name value" lines from
+// its standard output (blank lines and lines starting with # are ignored).
+// A run past Timeout is killed with its process group; a program that fails
+// or prints nothing usable is an error in telemetry.jsonl, never a failed
+// benchmark.
+type Command struct {
+	Label   string
+	Argv    []string
+	Timeout time.Duration
+}
+
+func newCommand(spec scenario.ProbeSpec, interval time.Duration) (Probe, error) {
+	t := spec.Timeout.D()
+	if t <= 0 {
+		t = 4 * interval
+	}
+	return &Command{Label: spec.Name, Argv: spec.Command, Timeout: t}, nil
+}
+
+// Name implements Probe.
+func (c *Command) Name() string { return c.Label }
+
+// Sample implements Probe.
+func (c *Command) Sample(ctx context.Context) (map[string]float64, error) {
+	ctx, cancel := context.WithTimeout(ctx, c.Timeout)
+	defer cancel()
+	stdout, stderr, err := runCommand(ctx, c.Argv)
+	vals, bad := ParseValueLines(stdout)
+	if ctx.Err() == context.DeadlineExceeded {
+		return vals, fmt.Errorf("%s did not finish within %s; killed", c.Argv[0], c.Timeout)
+	}
+	if err != nil {
+		msg := strings.TrimSpace(string(stderr))
+		if len(msg) > 300 {
+			msg = msg[len(msg)-300:]
+		}
+		return vals, fmt.Errorf("%s: %v: %s", c.Argv[0], err, msg)
+	}
+	if len(vals) == 0 {
+		return nil, fmt.Errorf("%s printed no \"name value\" line (%d unreadable)", c.Argv[0], bad)
+	}
+	if bad > 0 {
+		vals["telemetry.malformed_lines"] = float64(bad)
+	}
+	return vals, nil
+}
+
+// ParseValueLines reads "name value" lines; it returns the values and how
+// many lines it could not read.
+func ParseValueLines(out []byte) (map[string]float64, int) {
+	vals := map[string]float64{}
+	bad := 0
+	sc := bufio.NewScanner(bytes.NewReader(out))
+	for sc.Scan() {
+		line := strings.TrimSpace(sc.Text())
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		f := strings.Fields(line)
+		if len(f) != 2 {
+			bad++
+			continue
+		}
+		v, err := strconv.ParseFloat(f[1], 64)
+		if err != nil || math.IsNaN(v) || math.IsInf(v, 0) {
+			bad++
+			continue
+		}
+		vals[f[0]] = v
+	}
+	return vals, bad
+}

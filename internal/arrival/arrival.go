@@ -7,9 +7,12 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"sync"
 	"time"
 
 	"gonum.org/v1/gonum/stat/distuv"
+
+	"github.com/perfgate/perfgate/internal/scenario"
 )
 
 // Process draws the gaps between consecutive arrivals.
@@ -44,8 +47,29 @@ var (
 	_ Process = (*Constant)(nil)
 )
 
-// New returns the process named kind ("poisson", "gamma", "constant") at rate
-// requests/s, drawing from src.
+// Factory makes a registered process at rate requests/s (burstiness is the
+// scenario's load.burstiness, 0 when unset), drawing from src.
+type Factory func(rate, burstiness float64, src rand.Source) (Process, error)
+
+var (
+	registryMu sync.RWMutex
+	registry   = map[string]Factory{}
+)
+
+// Register adds an arrival process that scenarios can name in load.arrival.
+// It panics when the name is taken.
+func Register(name string, f Factory) {
+	registryMu.Lock()
+	defer registryMu.Unlock()
+	if _, dup := registry[name]; dup || name == "poisson" || name == "gamma" || name == "constant" || name == scenario.ArrivalTrace {
+		panic("arrival: process " + name + " is registered twice")
+	}
+	registry[name] = f
+	scenario.RegisterArrival(name)
+}
+
+// New returns the process named kind ("poisson", "gamma", "constant", or a
+// registered one) at rate requests/s, drawing from src.
 func New(kind string, rate, burstiness float64, src rand.Source) (Process, error) {
 	if !(rate > 0) || math.IsInf(rate, 0) {
 		return nil, fmt.Errorf("arrival rate must be a positive number, got %g", rate)
@@ -60,6 +84,12 @@ func New(kind string, rate, burstiness float64, src rand.Source) (Process, error
 		return &Gamma{distuv.Gamma{Alpha: burstiness, Beta: burstiness * rate, Src: src}}, nil
 	case "constant":
 		return &Constant{gap: 1 / rate}, nil
+	}
+	registryMu.RLock()
+	f, ok := registry[kind]
+	registryMu.RUnlock()
+	if ok {
+		return f(rate, burstiness, src)
 	}
 	return nil, fmt.Errorf("unknown arrival process %q", kind)
 }

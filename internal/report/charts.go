@@ -6,11 +6,13 @@ import (
 	"maps"
 	"slices"
 	"sort"
+	"sync"
 
 	"github.com/perfgate/perfgate/internal/plot"
 	"github.com/perfgate/perfgate/internal/record"
 	"github.com/perfgate/perfgate/internal/scenario"
 	"github.com/perfgate/perfgate/internal/stats"
+	"github.com/perfgate/perfgate/internal/telemetry"
 )
 
 // Figure is one chart of a report, drawable as SVG and PNG.
@@ -48,6 +50,37 @@ func loadLabel(runs []*Run) string {
 	}
 	return "offered load"
 }
+
+// ChartFunc draws a chart of the runs of a report (several runs overlay);
+// false leaves it out (the runs lack what it shows).
+type ChartFunc func(runs []*Run) (plot.Chart, bool)
+
+type registeredChart struct {
+	name, caption string
+	draw          ChartFunc
+}
+
+var (
+	chartsMu sync.RWMutex
+	charts   []registeredChart
+)
+
+// RegisterChart adds a chart to every report: plots/NAME.svg and .png, in
+// report.md and report.html with the caption. It panics when the name is
+// taken.
+func RegisterChart(name, caption string, draw ChartFunc) {
+	chartsMu.Lock()
+	defer chartsMu.Unlock()
+	for _, c := range charts {
+		if c.name == name {
+			panic("report: chart " + name + " is registered twice")
+		}
+	}
+	charts = append(charts, registeredChart{name, caption, draw})
+}
+
+// Samples are the run's telemetry samples, in file order.
+func (r *Run) Samples() []telemetry.Sample { return r.samples }
 
 func fromChart(name, caption string, c plot.Chart) Figure {
 	return Figure{Name: name, Title: c.Title, Caption: caption, svg: c.SVG, png: c.PNG}
@@ -122,6 +155,14 @@ func Figures(runs []*Run) []Figure {
 		if l := timeline(r); len(l.Lanes) > 0 {
 			figs = append(figs, Figure{Name: fmt.Sprintf("timeline-%d", i+1), Title: l.Title,
 				Caption: "The whole run on one time axis: requests in flight, each request's TTFT, and telemetry.", svg: l.SVG, png: l.PNG})
+		}
+	}
+	// e. registered charts
+	chartsMu.RLock()
+	defer chartsMu.RUnlock()
+	for _, rc := range charts {
+		if c, ok := rc.draw(runs); ok {
+			figs = append(figs, fromChart(rc.name, rc.caption, c))
 		}
 	}
 	return figs

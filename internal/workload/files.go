@@ -62,6 +62,12 @@ func (f *File) skip(line int, reason string) {
 	f.Skips = append(f.Skips, Skip{Reason: reason, Count: 1, Lines: []int{line}})
 }
 
+// Skip counts an entry at line left out for reason (for a Reader).
+func (f *File) Skip(line int, reason string) { f.skip(line, reason) }
+
+// Keep adds an entry (for a Reader).
+func (f *File) Keep(e Entry) { f.keep(e) }
+
 func (f *File) keep(e Entry) {
 	f.Total++
 	f.Entries = append(f.Entries, e)

@@ -109,7 +109,7 @@ Exit codes: 0 pass or warn, 3 fail, 1 error (install, start), 2 bad usage.`,
 func loadABScenarios(files []string, vllm bool) ([]*scenario.Scenario, error) {
 	var scenarios []*scenario.Scenario
 	for _, f := range files {
-		s, err := scenario.LoadFile(f)
+		s, err := scenario.LoadForRun(f)
 		if err != nil {
 			if scenario.IsValidation(err) {
 				return nil, err

@@ -247,9 +247,12 @@ func TestActionTrackMode(t *testing.T) {
 	track := func(commit string) (result, map[string]string) {
 		inputs := map[string]string{"mode": "track", "scenarios": scen, "vllm-path": repo, "trials": "2", "install-command": installFake,
 			"github-token": githubtest.InstallationToken, "work-dir": work, "output-dir": out, "history-store": "git:perfgate-history", "candidate-ref": commit}
-		env, outFile, _ := actionEnv(t, srv, "push", `{"after": "`+commit+`"}`, inputs)
+		env, outFile, sumFile := actionEnv(t, srv, "push", `{"after": "`+commit+`"}`, inputs)
 		r := run(t, context.Background(), env, "action")
-		return r, outputs(t, outFile)
+		o := outputs(t, outFile)
+		sum, _ := os.ReadFile(sumFile)
+		o["summary"] = string(sum)
+		return r, o
 	}
 	for i := range 5 {
 		if r, o := track(first); r.code != 0 || o["verdict"] != "pass" {
@@ -260,6 +263,9 @@ func TestActionTrackMode(t *testing.T) {
 	r, o := track(slow)
 	if r.code != ExitRegression || o["verdict"] != "fail" || o["comment-url"] == "" {
 		t.Fatalf("track of the slow commit: exit %d %v\n%s\n%s", r.code, o, r.stdout, r.stderr)
+	}
+	if !strings.Contains(o["summary"], "perfgate tracking: FAIL") || !strings.Contains(o["summary"], "<img src=\"https://raw.githubusercontent.com/vllm-project/vllm/") {
+		t.Errorf("the job summary has the verdict and the trend plots:\n%s", o["summary"])
 	}
 	_, issues, st := srv.Snapshot()
 	if len(issues) != 1 || !strings.Contains(issues[0].Body, "median\\_tpot\\_ms") || !strings.Contains(issues[0].Body, "suspected range: `"+first[:12]+".."+slow[:12]) {

@@ -218,7 +218,7 @@ valid and 2 otherwise.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var errs []error
 			for _, f := range args {
-				s, err := scenario.LoadFile(f)
+				s, err := scenario.LoadForRun(f)
 				if err != nil {
 					if !scenario.IsValidation(err) {
 						err = usagef("%v", err)

@@ -122,7 +122,7 @@ func runScenario(ctx context.Context, env Env, log *slog.Logger, file string, o 
 	if o.trials < 1 {
 		return "", usagef("--trials must be at least 1, got %d", o.trials)
 	}
-	s, err := scenario.LoadFile(file)
+	s, err := scenario.LoadForRun(file)
 	if err != nil {
 		if scenario.IsValidation(err) {
 			return "", err
@@ -143,7 +143,7 @@ func runScenario(ctx context.Context, env Env, log *slog.Logger, file string, o 
 		return "", err
 	}
 	for i := 1; i <= o.trials; i++ {
-		ts, err := scenario.LoadFile(file) // a fresh copy: model discovery fills it in
+		ts, err := scenario.LoadForRun(file) // a fresh copy: model discovery fills it in
 		if err != nil {
 			return parent, err
 		}

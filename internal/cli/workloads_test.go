@@ -191,7 +191,11 @@ phases: {measure: {requests: 36}}
 }
 
 func TestDatasetClassesRunWithSkipsInMeta(t *testing.T) {
-	fixtures, _ := filepath.Abs("../workload/testdata")
+	fixtures := t.TempDir()
+	for _, f := range []string{"sharegpt.json", "prompts.jsonl"} {
+		b, _ := os.ReadFile(filepath.Join("../workload/testdata", f))
+		os.WriteFile(filepath.Join(fixtures, f), b, 0o644)
+	}
 	scen := writeScenario(t, `name: datasets
 engine: {kind: sim, time_scale: 8}
 workload:
@@ -228,6 +232,11 @@ phases: {measure: {requests: 40}}
 	// The resolved scenario in the run folder names the files absolutely and loads back.
 	if r := run(t, context.Background(), nil, "validate", filepath.Join(dir, record.ScenarioFile)); r.code != 0 {
 		t.Errorf("the snapshot does not validate: %s", r.stderr)
+	}
+	// The run folder stays readable without the files (another machine).
+	os.Remove(filepath.Join(fixtures, "sharegpt.json"))
+	if r := run(t, context.Background(), nil, "report", dir, "--out", t.TempDir()); r.code != 0 {
+		t.Errorf("report without the dataset file: %d %s", r.code, r.stderr)
 	}
 	// A missing file is a validation error at its line.
 	bad := writeScenario(t, `name: x

@@ -23,7 +23,7 @@ func TestGoodScenarios(t *testing.T) {
 	files = append(files, shipped...)
 	for _, f := range files {
 		t.Run(filepath.Base(f), func(t *testing.T) {
-			s, err := LoadFile(f)
+			s, err := LoadForRun(f)
 			if err != nil {
 				t.Fatalf("unexpected error:\n%v", err)
 			}
@@ -53,7 +53,7 @@ func TestBadScenariosGolden(t *testing.T) {
 	}
 	for _, f := range files {
 		t.Run(filepath.Base(f), func(t *testing.T) {
-			_, err := LoadFile(f)
+			_, err := LoadForRun(f)
 			if err == nil {
 				t.Fatal("expected an error")
 			}

@@ -39,14 +39,32 @@ func LoadFile(path string) (*Scenario, error) {
 	return Parse(path, data)
 }
 
+// LoadForRun is LoadFile that also checks that the files the scenario
+// reads (datasets, a trace) are there, reporting every problem at once: a
+// scenario about to run. LoadFile leaves that out, so that a run folder's
+// scenario.yaml loads on a machine without the files.
+func LoadForRun(path string) (*Scenario, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	return parseScenario(path, data, true)
+}
+
 // Parse is Load on bytes already read; file names them in messages.
-func Parse(file string, data []byte) (*Scenario, error) {
+func Parse(file string, data []byte) (*Scenario, error) { return parseScenario(file, data, false) }
+
+func parseScenario(file string, data []byte, files bool) (*Scenario, error) {
 	s, problems, bad := parse(data)
 	s.File = file
 	if bad != nil {
 		// Check the values too, except those a decoding problem already
 		// explains (a misspelled "ratee" would also make "rate" look missing).
-		for _, p := range s.validate() {
+		vs := s.validate()
+		if files {
+			vs = append(vs, s.fileProblems()...)
+		}
+		for _, p := range vs {
 			if !bad.covers(p.path) {
 				problems = append(problems, p)
 			}
@@ -367,13 +385,39 @@ func (c *checker) dataset(p string, cl Class) {
 	}
 }
 
-// file checks that path names a readable file, relative to the scenario's
-// folder.
+// file checks that a path is given. Whether the file is there is
+// CheckFiles's business: a run folder's scenario.yaml must load on a machine
+// without the files.
 func (c *checker) file(p, path string) {
 	if path == "" {
 		c.at(p, "is required: the file's path, relative to the scenario file")
-		return
 	}
+}
+
+// CheckFiles checks that the files the scenario reads (datasets, a trace)
+// are there, as a *ValidationError at their lines. Running a scenario needs
+// them; reading a run folder does not.
+func (s *Scenario) CheckFiles() error {
+	if ps := s.fileProblems(); len(ps) > 0 {
+		return &ValidationError{File: s.File, Problems: ps}
+	}
+	return nil
+}
+
+func (s *Scenario) fileProblems() []Problem {
+	c := &checker{s: s}
+	for i, cl := range s.Workload.Classes {
+		if cl.Dataset.Path != "" {
+			c.exists(fmt.Sprintf("workload.classes[%d].dataset.path", i), cl.Dataset.Path)
+		}
+	}
+	if s.Load.Arrival == ArrivalTrace && s.Load.Trace.Path != "" {
+		c.exists("load.trace.path", s.Load.Trace.Path)
+	}
+	return c.problems
+}
+
+func (c *checker) exists(p, path string) {
 	full := ResolvePath(c.s.File, path)
 	fi, err := os.Stat(full)
 	switch {

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -94,10 +95,10 @@ func readActionInputs(a *githubactions.Action) (actionInputs, error) {
 		apiURL: get("api_url"), workDir: get("work_dir"), commentAuthor: get("comment_author"), historyStore: get("history_store"),
 	}
 	var errs []string
-	if !contains(actionModes, in.mode) {
+	if !slices.Contains(actionModes, in.mode) {
 		errs = append(errs, fmt.Sprintf("mode %q: one of %s", in.mode, strings.Join(actionModes, ", ")))
 	}
-	if !contains([]string{"fail", "warn", "never"}, in.failOn) {
+	if !slices.Contains([]string{"fail", "warn", "never"}, in.failOn) {
 		errs = append(errs, fmt.Sprintf("fail-on %q: one of fail, warn, never", in.failOn))
 	}
 	switch c := strings.ToLower(cmp.Or(get("comment"), "true")); c {
@@ -153,15 +154,6 @@ func readActionInputs(a *githubactions.Action) (actionInputs, error) {
 	return in, nil
 }
 
-func contains(xs []string, x string) bool {
-	for _, y := range xs {
-		if x == y {
-			return true
-		}
-	}
-	return false
-}
-
 func runAction(ctx context.Context, env Env, log *slog.Logger) error {
 	a := githubactions.New(githubactions.WithGetenv(env.Getenv), githubactions.WithWriter(env.Stdout))
 	in, err := readActionInputs(a)
@@ -214,7 +206,7 @@ func runAction(ctx context.Context, env Env, log *slog.Logger) error {
 			return usagef("the results in %s were refused: %v", resultsDir, err)
 		}
 		if res.PR > 0 {
-			if len(ev.Run.PRs) > 0 && !contains(intStrings(ev.Run.PRs), strconv.Itoa(res.PR)) {
+			if len(ev.Run.PRs) > 0 && !slices.Contains(ev.Run.PRs, res.PR) {
 				return usagef("the results name pull request #%d, the workflow run %v", res.PR, ev.Run.PRs)
 			}
 			if client == nil {
@@ -258,14 +250,6 @@ func runAction(ctx context.Context, env Env, log *slog.Logger) error {
 		}
 	}
 	return finishAction(a, env, in, rep, pub, resultsDir)
-}
-
-func intStrings(xs []int) []string {
-	var out []string
-	for _, x := range xs {
-		out = append(out, strconv.Itoa(x))
-	}
-	return out
 }
 
 // statusState maps a verdict through fail-on.

@@ -241,6 +241,7 @@ func runTrial(ctx context.Context, env Env, log *slog.Logger, s *scenario.Scenar
 	// so prompts that do not fit the model's context can be left out.
 	var inputs *workload.Inputs
 	var inputNotices []string
+	var inputFiles []record.InputFile
 	if hasInputs(s) {
 		maxLen := s.Workload.MaxModelLen
 		if maxLen == 0 {
@@ -252,6 +253,7 @@ func runTrial(ctx context.Context, env Env, log *slog.Logger, s *scenario.Scenar
 		}
 		inputs = in
 		inputNotices = inputs.Notices
+		inputFiles = inputs.Files
 		for _, n := range inputNotices {
 			fmt.Fprintf(env.Stderr, "perfgate: %s\n", n)
 		}
@@ -297,6 +299,7 @@ func runTrial(ctx context.Context, env Env, log *slog.Logger, s *scenario.Scenar
 		ScenarioFile:    file,
 		Label:           o.label,
 		Tags:            o.tags,
+		Inputs:          inputFiles,
 		Trial:           trial,
 		Seed:            s.Seed,
 		StartWall:       clock.Start.UTC(),

@@ -233,6 +233,21 @@ phases: {measure: {requests: 40}}
 	if r := run(t, context.Background(), nil, "validate", filepath.Join(dir, record.ScenarioFile)); r.code != 0 {
 		t.Errorf("the snapshot does not validate: %s", r.stderr)
 	}
+	if len(meta.Inputs) != 2 || meta.Inputs[0].Role != "class sharegpt" || len(meta.Inputs[0].SHA256) != 64 || meta.Inputs[0].Entries != 3 || meta.Inputs[0].Skipped != 3 {
+		t.Errorf("meta inputs %+v", meta.Inputs)
+	}
+	// Runs that read other data are never compared.
+	f, _ := os.OpenFile(filepath.Join(fixtures, "prompts.jsonl"), os.O_APPEND|os.O_WRONLY, 0)
+	f.WriteString(`{"prompt": "one more question", "output_tokens": 8}` + "\n")
+	f.Close()
+	out2 := t.TempDir()
+	if r := run(t, context.Background(), nil, "run", scen, "--out", out2); r.code != 0 {
+		t.Fatalf("second run: %s", r.stderr)
+	}
+	r = run(t, context.Background(), nil, "compare", "--baseline", dir, "--candidate", onlyDir(t, out2), "--out", t.TempDir())
+	if r.code != ExitUsage || !strings.Contains(r.stderr, "read different workload files") {
+		t.Errorf("compare of different data: %d %s", r.code, r.stderr)
+	}
 	// The run folder stays readable without the files (another machine).
 	os.Remove(filepath.Join(fixtures, "sharegpt.json"))
 	if r := run(t, context.Background(), nil, "report", dir, "--out", t.TempDir()); r.code != 0 {

@@ -44,6 +44,17 @@ type Meta struct {
 	Git             map[string]string `json:"git,omitempty"`      // side, ref and SHA of a vLLM checkout (perfgate ab)
 	Versions        map[string]string `json:"versions,omitempty"` // vllm, torch, cuda of its environment
 	Tags            map[string]string `json:"tags,omitempty"`     // the user's --tag key=value
+	Inputs          []InputFile       `json:"inputs,omitempty"`   // the datasets and trace the workload read
+}
+
+// InputFile is a file the workload read: what it was for, and its content's
+// hash, so that runs of different data are never compared.
+type InputFile struct {
+	Role    string `json:"role"` // "class chat" or "trace"
+	Path    string `json:"path"`
+	SHA256  string `json:"sha256"`
+	Entries int    `json:"entries"` // usable entries
+	Skipped int    `json:"skipped"`
 }
 
 // Engine describes what was benchmarked.

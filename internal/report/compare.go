@@ -97,6 +97,19 @@ func envKey(t Trial) string {
 	return strings.Join(parts, "; ")
 }
 
+// inputsKey names the content of the files a trial's workload read.
+func inputsKey(t Trial) string {
+	var parts []string
+	for _, f := range t.Meta.Inputs {
+		parts = append(parts, fmt.Sprintf("%s sha256 %.12s", f.Role, f.SHA256))
+	}
+	slices.Sort(parts)
+	if len(parts) == 0 {
+		return "no files"
+	}
+	return strings.Join(parts, ", ")
+}
+
 func levelKey(s *scenario.Scenario) string {
 	var parts []string
 	for _, l := range s.LevelSpecs() {
@@ -188,6 +201,11 @@ func Compare(base, cand []Trial, o CompareOptions) (*Comparison, error) {
 	}
 	for _, t := range cand {
 		c.Candidate = append(c.Candidate, t.Dir)
+	}
+	for _, t := range append(slices.Clone(base), cand...) {
+		if k, k0 := inputsKey(t), inputsKey(base[0]); k != k0 {
+			return nil, &MismatchError{fmt.Sprintf("the runs read different workload files, so they did not get the same traffic: %s read %s, %s read %s", base[0].Dir, k0, t.Dir, k)}
+		}
 	}
 	for _, t := range append(slices.Clone(base), cand...) {
 		if k := envKey(t); k != c.Environment {

@@ -3,6 +3,8 @@ package workload
 import (
 	"bufio"
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/csv"
 	"encoding/json"
 	"errors"
@@ -42,6 +44,7 @@ type Skip struct {
 // File is a dataset or trace, read.
 type File struct {
 	Path, Format string
+	SHA256       string // of the file's bytes
 	Entries      []Entry
 	Skips        []Skip
 	Total        int // entries in the file, kept or not
@@ -132,9 +135,12 @@ func ReadFile(path, format string) (*File, error) {
 	}
 	defer fh.Close()
 	f := &File{Path: path, Format: format}
-	if err := read(bufio.NewReaderSize(fh, 1<<20), f); err != nil {
+	h := sha256.New()
+	if err := read(bufio.NewReaderSize(io.TeeReader(fh, h), 1<<20), f); err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
+	io.Copy(h, fh) // whatever the reader left unread
+	f.SHA256 = hex.EncodeToString(h.Sum(nil))
 	if len(f.Entries) == 0 {
 		return nil, fmt.Errorf("%s: no usable entry (%s)", path, strings.Join(f.Notices(), "; "))
 	}

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/perfgate/perfgate/internal/record"
 	"github.com/perfgate/perfgate/internal/scenario"
 )
 
@@ -20,7 +21,17 @@ const (
 type Inputs struct {
 	Datasets map[int]*File // by class index
 	Trace    *File
-	Notices  []string // what was skipped, and why
+	Notices  []string           // what was skipped, and why
+	Files    []record.InputFile // for meta.json
+}
+
+// describe records f for meta.json.
+func (in *Inputs) describe(role string, f *File) {
+	skipped := 0
+	for _, s := range f.Skips {
+		skipped += s.Count
+	}
+	in.Files = append(in.Files, record.InputFile{Role: role, Path: f.Path, SHA256: f.SHA256, Entries: len(f.Entries), Skipped: skipped})
 }
 
 // LoadInputs reads the scenario's datasets and trace. Entries that do not fit
@@ -59,6 +70,7 @@ func LoadInputs(s *scenario.Scenario, tokensPerWord float64, maxModelLen int) (*
 		}
 		in.Datasets[i] = f
 		in.Notices = append(in.Notices, f.Notices()...)
+		in.describe("class "+c.Name, f)
 	}
 	if s.Load.Arrival == scenario.ArrivalTrace {
 		t := s.Load.Trace
@@ -84,6 +96,7 @@ func LoadInputs(s *scenario.Scenario, tokensPerWord float64, maxModelLen int) (*
 		}
 		in.Trace = f
 		in.Notices = append(in.Notices, f.Notices()...)
+		in.describe("trace", f)
 	}
 	return in, nil
 }

@@ -34,6 +34,7 @@ telemetry:
   interval: 50ms
   probes:
     - {name: router, kind: prometheus, url: "`+router.URL+`/metrics", include: ["^router_"]}
+    - {name: routes, kind: prometheus, url: "`+router.URL+`/metrics", include: ["^router_requests"], by_label: route}
     - {name: box, kind: command, command: ["`+good+`"]}
     - {name: broken, kind: command, command: [sh, -c, "echo boom >&2; exit 3"]}
     - {name: stuck, kind: command, command: [sh, -c, "exec sleep 30 # `+marker+`"], timeout: 100ms}
@@ -60,6 +61,10 @@ telemetry:
 			if s.Err == "" && (s.Values["router_queue_depth"] != 3 || s.Values["router_requests_total"] != 12 || s.Values["unrelated_metric"] != 0) {
 				t.Fatalf("router values %v", s.Values)
 			}
+		case "routes":
+			if s.Err == "" && (s.Values[`router_requests_total{route="a"}`] != 5 || s.Values[`router_requests_total{route="b"}`] != 7 || len(s.Values) != 2) {
+				t.Fatalf("routes values %v", s.Values)
+			}
 		case "box":
 			if s.Err == "" && (s.Values["queue_depth"] != 4 || s.Values["temp_c"] != 41.5 || s.Values["telemetry.malformed_lines"] != 1) {
 				t.Fatalf("box values %v", s.Values)
@@ -71,7 +76,7 @@ telemetry:
 			got[s.Probe]++
 		}
 	}
-	if got["router"] < 5 || got["box"] < 5 || got["metrics"] < 5 {
+	if got["router"] < 5 || got["routes"] < 5 || got["box"] < 5 || got["metrics"] < 5 {
 		t.Errorf("samples per probe %v", got)
 	}
 	if !strings.Contains(errs["broken"], "exit status 3: boom") || !strings.Contains(errs["stuck"], "did not finish within 100ms; killed") {

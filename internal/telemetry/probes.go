@@ -51,7 +51,7 @@ func NewProbe(spec scenario.ProbeSpec, interval time.Duration) (Probe, error) {
 }
 
 func newPrometheus(spec scenario.ProbeSpec, _ time.Duration) (Probe, error) {
-	m := &Metrics{Label: spec.Name, URL: spec.URL}
+	m := &Metrics{Label: spec.Name, URL: spec.URL, ByLabel: spec.ByLabel}
 	for _, s := range spec.Include {
 		re, err := regexp.Compile(s)
 		if err != nil {

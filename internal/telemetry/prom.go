@@ -30,6 +30,9 @@ type Metrics struct {
 	Prefix string // keep only names with this prefix ("vllm:"); "" keeps all
 	// Include, when set, keeps only the names one of them matches.
 	Include []*regexp.Regexp
+	// ByLabel, when set, keeps one value per value of that label, named
+	// NAME{LABEL="VALUE"}, instead of the sum over label sets.
+	ByLabel string
 	Client  *http.Client
 }
 
@@ -69,10 +72,11 @@ func (m *Metrics) Sample(ctx context.Context) (map[string]float64, error) {
 	if err != nil {
 		return nil, err
 	}
-	out := Flatten(fams, m.Prefix)
+	out := FlattenBy(fams, m.Prefix, m.ByLabel)
 	if len(m.Include) > 0 {
 		for k := range out {
-			if !slices.ContainsFunc(m.Include, func(re *regexp.Regexp) bool { return re.MatchString(k) }) {
+			name, _, _ := strings.Cut(k, "{")
+			if !slices.ContainsFunc(m.Include, func(re *regexp.Regexp) bool { return re.MatchString(name) }) {
 				delete(out, k)
 			}
 		}
@@ -111,25 +115,39 @@ func ParseMetrics(text []byte) (map[string]*dto.MetricFamily, int, error) {
 
 // Flatten turns metric families into name → value, summing over label sets.
 func Flatten(fams map[string]*dto.MetricFamily, prefix string) map[string]float64 {
+	return FlattenBy(fams, prefix, "")
+}
+
+// FlattenBy is Flatten that, for a non-empty label, keeps a series per value
+// of that label: NAME{label="value"} (series without it are summed as NAME).
+func FlattenBy(fams map[string]*dto.MetricFamily, prefix, label string) map[string]float64 {
 	out := map[string]float64{}
-	for name, f := range fams {
-		if prefix != "" && !strings.HasPrefix(name, prefix) {
+	for fname, f := range fams {
+		if prefix != "" && !strings.HasPrefix(fname, prefix) {
 			continue
 		}
 		for _, mt := range f.GetMetric() {
+			lbl := ""
+			if label != "" {
+				for _, lp := range mt.GetLabel() {
+					if lp.GetName() == label {
+						lbl = fmt.Sprintf("{%s=%q}", label, lp.GetValue())
+					}
+				}
+			}
 			switch f.GetType() {
 			case dto.MetricType_COUNTER:
-				out[name] += mt.GetCounter().GetValue()
+				out[fname+lbl] += mt.GetCounter().GetValue()
 			case dto.MetricType_GAUGE:
-				out[name] += mt.GetGauge().GetValue()
+				out[fname+lbl] += mt.GetGauge().GetValue()
 			case dto.MetricType_UNTYPED:
-				out[name] += mt.GetUntyped().GetValue()
+				out[fname+lbl] += mt.GetUntyped().GetValue()
 			case dto.MetricType_HISTOGRAM, dto.MetricType_GAUGE_HISTOGRAM:
-				out[name+"_sum"] += mt.GetHistogram().GetSampleSum()
-				out[name+"_count"] += float64(mt.GetHistogram().GetSampleCount())
+				out[fname+"_sum"+lbl] += mt.GetHistogram().GetSampleSum()
+				out[fname+"_count"+lbl] += float64(mt.GetHistogram().GetSampleCount())
 			case dto.MetricType_SUMMARY:
-				out[name+"_sum"] += mt.GetSummary().GetSampleSum()
-				out[name+"_count"] += float64(mt.GetSummary().GetSampleCount())
+				out[fname+"_sum"+lbl] += mt.GetSummary().GetSampleSum()
+				out[fname+"_count"+lbl] += float64(mt.GetSummary().GetSampleCount())
 			}
 		}
 	}

@@ -289,14 +289,14 @@ const (
 
 // ProbeSpec configures one extra telemetry probe.
 type ProbeSpec struct {
-	Name    string            `yaml:"name,omitempty"`    // its name in telemetry.jsonl and the report
-	Kind    string            `yaml:"kind,omitempty"`    // prometheus, command, or a registered kind
-	URL     string            `yaml:"url,omitempty"`     // prometheus: the /metrics address
-	Include []string          `yaml:"include,omitempty"` // prometheus: regular expressions of metric names to keep (default: all)
+	Name    string            `yaml:"name,omitempty"`     // its name in telemetry.jsonl and the report
+	Kind    string            `yaml:"kind,omitempty"`     // prometheus, command, or a registered kind
+	URL     string            `yaml:"url,omitempty"`      // prometheus: the /metrics address
+	Include []string          `yaml:"include,omitempty"`  // prometheus: regular expressions of metric names to keep (default: all)
 	ByLabel string            `yaml:"by_label,omitempty"` // prometheus: keep one series per value of this label (e.g. gpu) instead of summing
-	Command []string          `yaml:"command,omitempty"` // command: the program and its arguments (no shell)
-	Timeout Duration          `yaml:"timeout,omitempty"` // command: how long one run may take (default: 4 intervals)
-	Options map[string]string `yaml:"options,omitempty"` // a registered kind's settings
+	Command []string          `yaml:"command,omitempty"`  // command: the program and its arguments (no shell)
+	Timeout Duration          `yaml:"timeout,omitempty"`  // command: how long one run may take (default: 4 intervals)
+	Options map[string]string `yaml:"options,omitempty"`  // a registered kind's settings
 }
 
 // Probe names, for telemetry.disable.

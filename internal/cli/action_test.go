@@ -245,7 +245,7 @@ func TestActionTrackMode(t *testing.T) {
 	scen := abFile(t, "30s", "reset")
 	work, out := t.TempDir(), t.TempDir()
 	track := func(commit string) (result, map[string]string) {
-		inputs := map[string]string{"mode": "track", "scenarios": scen, "vllm-path": repo, "trials": "2", "install-command": installFake,
+		inputs := map[string]string{"mode": "track", "scenarios": scen, "vllm-path": repo, "trials": "1", "install-command": installFake,
 			"github-token": githubtest.InstallationToken, "work-dir": work, "output-dir": out, "history-store": "git:perfgate-history", "candidate-ref": commit}
 		env, outFile, sumFile := actionEnv(t, srv, "push", `{"after": "`+commit+`"}`, inputs)
 		r := run(t, context.Background(), env, "action")

@@ -344,7 +344,7 @@ func actionBenchmark(ctx context.Context, env Env, log *slog.Logger, a *githubac
 		return nil, usagef("baseline-ref: %v", err)
 	}
 	if client != nil && in.mode != "benchmark" {
-		err := client.SetStatus(ctx, m.HeadSHA, gh.StatusPending, in.statusContext, "benchmarking against "+short(m.BaseSHA), "")
+		err := client.SetStatus(ctx, m.HeadSHA, gh.StatusPending, in.statusContext, "benchmarking against "+gh.ShortSHA(m.BaseSHA), "")
 		if err != nil && !errors.Is(err, gh.ErrNoPermission) {
 			a.Warningf("could not set the pending status: %v", err)
 		}
@@ -394,13 +394,6 @@ func actionBenchmark(ctx context.Context, env Env, log *slog.Logger, a *githubac
 		return nil, err
 	}
 	return m, nil
-}
-
-func short(sha string) string {
-	if len(sha) > 12 {
-		return sha[:12]
-	}
-	return sha
 }
 
 // lastReleaseTag is the newest v* tag reachable from cand's parent.

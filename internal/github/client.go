@@ -5,6 +5,7 @@
 package github
 
 import (
+	"cmp"
 	"context"
 	"encoding/base64"
 	"errors"
@@ -360,7 +361,7 @@ func (c *Client) ReadBranch(ctx context.Context, branch string) (map[string][]by
 // github.com, the repository's own /raw/ address otherwise (it works for
 // readers with access to a private repository and on GitHub Enterprise).
 func (c *Client) AssetURL(serverURL string, private bool, sha, file string) string {
-	serverURL = strings.TrimSuffix(cmpOr(serverURL, "https://github.com"), "/")
+	serverURL = strings.TrimSuffix(cmp.Or(serverURL, "https://github.com"), "/")
 	esc := func(p string) string {
 		parts := strings.Split(p, "/")
 		for i, s := range parts {
@@ -376,13 +377,6 @@ func (c *Client) AssetURL(serverURL string, private bool, sha, file string) stri
 		return u
 	}
 	return fmt.Sprintf("%s/%s/%s/raw/%s/%s", serverURL, url.PathEscape(c.Owner), url.PathEscape(c.Repo), sha, esc(file))
-}
-
-func cmpOr(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
 }
 
 // sortedFiles orders files by path (stable trees, stable tests).

@@ -158,7 +158,8 @@ func signed(p *float64) string {
 	return fmt.Sprintf("%+.1f %%", *p)
 }
 
-func short(sha string) string {
+// ShortSHA is a commit SHA cut to 12 characters.
+func ShortSHA(sha string) string {
 	if len(sha) > 12 {
 		return sha[:12]
 	}
@@ -230,11 +231,11 @@ func (r *Report) render(l layout) string {
 		}
 		b.WriteString(": ")
 	}
-	fmt.Fprintf(&b, "baseline `%s`", short(r.BaseSHA))
+	fmt.Fprintf(&b, "baseline `%s`", ShortSHA(r.BaseSHA))
 	if r.BaseRef != "" {
 		fmt.Fprintf(&b, " (%s)", Esc(r.BaseRef))
 	}
-	fmt.Fprintf(&b, " → candidate `%s`", short(r.HeadSHA))
+	fmt.Fprintf(&b, " → candidate `%s`", ShortSHA(r.HeadSHA))
 	if r.HeadRef != "" {
 		fmt.Fprintf(&b, " (%s)", Esc(r.HeadRef))
 	}

@@ -151,20 +151,32 @@ func (l *level) run(ctx context.Context) (LevelRun, error) {
 	gen := workload.NewGeneratorFor(s, l.spec.Index, l.cfg.TokensPerWord, l.cfg.Inputs)
 	prod := make(chan prepared, 512)
 	sessions := make(chan []prepared, 64) // multi-turn: whole conversations
+	if s.Workload.Sessions.Enabled() {
+		l.sessions = sessions
+	}
 	prodCtx, stopProd := context.WithCancel(context.Background())
 	var prodErr error
 	go func() {
 		defer close(prod)
 		defer close(sessions)
 		for {
-			rs := []workload.Request{}
-			if s.Workload.Sessions.Enabled() {
-				rs = gen.NextSession()
-			} else {
-				rs = append(rs, gen.Next())
+			if l.sessions == nil {
+				r := gen.Next()
+				body, err := openai.Body(s.API, l.cfg.Model, r)
+				if err != nil {
+					prodErr = err
+					return
+				}
+				select {
+				case prod <- prepared{r, body}:
+				case <-prodCtx.Done():
+					return
+				}
+				continue
 			}
-			ps := make([]prepared, len(rs))
-			for i, r := range rs {
+			turns := gen.NextSession()
+			ps := make([]prepared, len(turns))
+			for i, r := range turns {
 				body, err := openai.Body(s.API, l.cfg.Model, r)
 				if err != nil {
 					prodErr = err
@@ -172,16 +184,8 @@ func (l *level) run(ctx context.Context) (LevelRun, error) {
 				}
 				ps[i] = prepared{r, body}
 			}
-			if s.Workload.Sessions.Enabled() {
-				select {
-				case sessions <- ps:
-				case <-prodCtx.Done():
-					return
-				}
-				continue
-			}
 			select {
-			case prod <- ps[0]:
+			case sessions <- ps:
 			case <-prodCtx.Done():
 				return
 			}
@@ -194,7 +198,6 @@ func (l *level) run(ctx context.Context) (LevelRun, error) {
 		for range sessions {
 		}
 	}()
-	l.sessions = sessions
 
 	l.phase.Store(record.PhaseWarmup)
 	l.startUS = l.clock.Now()
@@ -428,7 +431,7 @@ func (l *level) closedLoop(ctx context.Context, prod <-chan prepared, out *Level
 					return
 				}
 				var p prepared
-				if l.sessions != nil && l.cfg.Scenario.Workload.Sessions.Enabled() {
+				if l.sessions != nil {
 					if len(turns) == 0 {
 						if turns, ok = <-l.sessions; !ok || len(turns) == 0 {
 							l.wg.Done()

@@ -7,11 +7,11 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
-	"sync"
 	"time"
 
 	"gonum.org/v1/gonum/stat/distuv"
 
+	"github.com/perfgate/perfgate/internal/registry"
 	"github.com/perfgate/perfgate/internal/scenario"
 )
 
@@ -51,20 +51,16 @@ var (
 // scenario's load.burstiness, 0 when unset), drawing from src.
 type Factory func(rate, burstiness float64, src rand.Source) (Process, error)
 
-var (
-	registryMu sync.RWMutex
-	registry   = map[string]Factory{}
-)
+var processes = registry.New[Factory]("arrival process", nil)
 
 // Register adds an arrival process that scenarios can name in load.arrival.
-// It panics when the name is taken.
+// It panics when the name is taken (the built-in ones included).
 func Register(name string, f Factory) {
-	registryMu.Lock()
-	defer registryMu.Unlock()
-	if _, dup := registry[name]; dup || name == "poisson" || name == "gamma" || name == "constant" || name == scenario.ArrivalTrace {
-		panic("arrival: process " + name + " is registered twice")
+	switch name {
+	case "", "poisson", "gamma", "constant", scenario.ArrivalTrace:
+		panic("arrival process " + name + " is built in")
 	}
-	registry[name] = f
+	processes.Register(name, f)
 	scenario.RegisterArrival(name)
 }
 
@@ -85,10 +81,7 @@ func New(kind string, rate, burstiness float64, src rand.Source) (Process, error
 	case "constant":
 		return &Constant{gap: 1 / rate}, nil
 	}
-	registryMu.RLock()
-	f, ok := registry[kind]
-	registryMu.RUnlock()
-	if ok {
+	if f, ok := processes.Lookup(kind); ok {
 		return f(rate, burstiness, src)
 	}
 	return nil, fmt.Errorf("unknown arrival process %q", kind)

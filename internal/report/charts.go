@@ -6,10 +6,10 @@ import (
 	"maps"
 	"slices"
 	"sort"
-	"sync"
 
 	"github.com/perfgate/perfgate/internal/plot"
 	"github.com/perfgate/perfgate/internal/record"
+	"github.com/perfgate/perfgate/internal/registry"
 	"github.com/perfgate/perfgate/internal/scenario"
 	"github.com/perfgate/perfgate/internal/stats"
 	"github.com/perfgate/perfgate/internal/telemetry"
@@ -56,27 +56,17 @@ func loadLabel(runs []*Run) string {
 type ChartFunc func(runs []*Run) (plot.Chart, bool)
 
 type registeredChart struct {
-	name, caption string
-	draw          ChartFunc
+	caption string
+	draw    ChartFunc
 }
 
-var (
-	chartsMu sync.RWMutex
-	charts   []registeredChart
-)
+var charts = registry.New[registeredChart]("report chart", nil)
 
 // RegisterChart adds a chart to every report: plots/NAME.svg and .png, in
 // report.md and report.html with the caption. It panics when the name is
 // taken.
 func RegisterChart(name, caption string, draw ChartFunc) {
-	chartsMu.Lock()
-	defer chartsMu.Unlock()
-	for _, c := range charts {
-		if c.name == name {
-			panic("report: chart " + name + " is registered twice")
-		}
-	}
-	charts = append(charts, registeredChart{name, caption, draw})
+	charts.Register(name, registeredChart{caption, draw})
 }
 
 // Samples are the run's telemetry samples, in file order.
@@ -158,13 +148,11 @@ func Figures(runs []*Run) []Figure {
 		}
 	}
 	// e. registered charts
-	chartsMu.RLock()
-	defer chartsMu.RUnlock()
-	for _, rc := range charts {
+	charts.All(func(name string, rc registeredChart) {
 		if c, ok := rc.draw(runs); ok {
-			figs = append(figs, fromChart(rc.name, rc.caption, c))
+			figs = append(figs, fromChart(name, rc.caption, c))
 		}
-	}
+	})
 	return figs
 }
 

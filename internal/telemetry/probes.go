@@ -9,9 +9,9 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
+	"github.com/perfgate/perfgate/internal/registry"
 	"github.com/perfgate/perfgate/internal/scenario"
 )
 
@@ -19,31 +19,21 @@ import (
 // sampler reading every interval.
 type Factory func(spec scenario.ProbeSpec, interval time.Duration) (Probe, error)
 
-var (
-	kindsMu sync.RWMutex
-	kinds   = map[string]Factory{
-		scenario.ProbePrometheus: newPrometheus,
-		scenario.ProbeCommand:    newCommand,
-	}
-)
+var kinds = registry.New("telemetry probe kind", map[string]Factory{
+	scenario.ProbePrometheus: newPrometheus,
+	scenario.ProbeCommand:    newCommand,
+})
 
 // RegisterProbe adds a probe kind that scenarios can name in
 // telemetry.probes[].kind. It panics when the kind is taken.
 func RegisterProbe(kind string, f Factory) {
-	kindsMu.Lock()
-	defer kindsMu.Unlock()
-	if _, dup := kinds[kind]; dup {
-		panic("telemetry: probe kind " + kind + " is registered twice")
-	}
-	kinds[kind] = f
+	kinds.Register(kind, f)
 	scenario.RegisterProbe(kind)
 }
 
 // NewProbe makes the probe of a scenario entry.
 func NewProbe(spec scenario.ProbeSpec, interval time.Duration) (Probe, error) {
-	kindsMu.RLock()
-	f, ok := kinds[spec.Kind]
-	kindsMu.RUnlock()
+	f, ok := kinds.Lookup(spec.Kind)
 	if !ok {
 		return nil, fmt.Errorf("telemetry probe %s: unknown kind %q", spec.Name, spec.Kind)
 	}

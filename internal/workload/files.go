@@ -16,9 +16,9 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
+	"github.com/perfgate/perfgate/internal/registry"
 	"github.com/perfgate/perfgate/internal/scenario"
 )
 
@@ -97,35 +97,25 @@ func (f *File) Notices() []string {
 // new dataset or trace format is added.
 type Reader func(r io.Reader, f *File) error
 
-var (
-	formatsMu sync.RWMutex
-	formats   = map[string]Reader{
-		scenario.DatasetShareGPT: readShareGPT,
-		scenario.DatasetJSONL:    readPromptsJSONL,
-		scenario.TraceMooncake:   readMooncake,
-		scenario.TraceAzure:      readAzure,
-		scenario.TraceCSV:        readOffsetCSV,
-	}
-)
+var formats = registry.New("workload file format", map[string]Reader{
+	scenario.DatasetShareGPT: readShareGPT,
+	scenario.DatasetJSONL:    readPromptsJSONL,
+	scenario.TraceMooncake:   readMooncake,
+	scenario.TraceAzure:      readAzure,
+	scenario.TraceCSV:        readOffsetCSV,
+})
 
 // RegisterFormat adds a file format by name (a dataset's or a trace's
 // format: in the scenario). It panics when the name is taken.
 func RegisterFormat(name string, r Reader) {
-	formatsMu.Lock()
-	defer formatsMu.Unlock()
-	if _, dup := formats[name]; dup {
-		panic("workload: format " + name + " is registered twice")
-	}
-	formats[name] = r
+	formats.Register(name, r)
 	scenario.RegisterFormat(name)
 }
 
 // ReadFile reads path in format. A file that cannot be read at all is an
 // error; a line that cannot be used is skipped and counted.
 func ReadFile(path, format string) (*File, error) {
-	formatsMu.RLock()
-	read, ok := formats[format]
-	formatsMu.RUnlock()
+	read, ok := formats.Lookup(format)
 	if !ok {
 		return nil, fmt.Errorf("unknown format %q", format)
 	}

@@ -55,6 +55,12 @@ const installFake = `mkdir -p "$PERFGATE_ENV_DIR/bin" && cp vllm "$PERFGATE_ENV_
 // feature branch from the first commit changes nothing that matters.
 func fakeRepo(t *testing.T) (repo, first, slow string) {
 	t.Helper()
+	return fakeRepoSlowdown(t, "1.10")
+}
+
+// fakeRepoSlowdown is fakeRepo with another decode slowdown at main.
+func fakeRepoSlowdown(t *testing.T, slowdown string) (repo, first, slow string) {
+	t.Helper()
 	exe, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)
@@ -76,7 +82,7 @@ func fakeRepo(t *testing.T) (repo, first, slow string) {
 	sh(t, repo, "git", "add", "README")
 	sh(t, repo, "git", "commit", "-q", "-m", "docs")
 	sh(t, repo, "git", "checkout", "-q", "main")
-	write("--slowdown-decode 1.10")
+	write("--slowdown-decode " + slowdown)
 	sh(t, repo, "git", "commit", "-q", "-am", "slow decode")
 	slow = sh(t, repo, "git", "rev-parse", "HEAD")
 	return repo, first, slow

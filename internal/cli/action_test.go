@@ -10,6 +10,7 @@ import (
 
 	gh "github.com/perfgate/perfgate/internal/github"
 	"github.com/perfgate/perfgate/internal/github/githubtest"
+	"github.com/perfgate/perfgate/internal/history"
 )
 
 // actionEnv is what a workflow step gives perfgate action: inputs and the
@@ -239,7 +240,10 @@ func TestActionTrackMode(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs many trials")
 	}
-	repo, first, slow := fakeRepo(t)
+	// One run per commit: the regression is made large (+40 % decode) so that
+	// it stands out of a band drawn from five noisy points on a busy machine;
+	// the statistics of small steps are history's own tests.
+	repo, first, slow := fakeRepoSlowdown(t, "1.40")
 	srv := githubtest.New("vllm-project", "vllm")
 	defer srv.Close()
 	scen := abFile(t, "30s", "reset")
@@ -275,7 +279,7 @@ func TestActionTrackMode(t *testing.T) {
 		t.Errorf("status %+v", last)
 	}
 	files, _, _ := srv.Branch("perfgate-history")
-	if len(files) != 1 || strings.Count(string(files["history-ab-fake.jsonl"]), "\n") != 6*6 {
+	if len(files) != 1 || strings.Count(string(files["history-ab-fake.jsonl"]), "\n") != 6*6 || !strings.Contains(string(files["history-ab-fake.jsonl"]), `"fail_pct":5`) {
 		t.Errorf("history branch: %d lines", strings.Count(string(files["history-ab-fake.jsonl"]), "\n"))
 	}
 	// Accepting the change (through the API, as a maintainer would from a
@@ -325,5 +329,12 @@ func TestActionReleaseMode(t *testing.T) {
 	b, _ := os.ReadFile(filepath.Join(inputs["output-dir"], gh.ResultsFile))
 	if json.Unmarshal(b, &m); m.Profile != "release" || m.BaseSHA != first || m.BaseRef != "v0.1.0" {
 		t.Errorf("manifest %+v", m)
+	}
+}
+
+func TestOutsideBandReadsDifferently(t *testing.T) {
+	r := history.Result{Series: history.Series{Metric: "median_e2el_ms"}, Newest: history.Point{Value: 65.8012}, BandLow: 61.97, BandHigh: 65.8}
+	if got := outsideBand(r); got != "65.801 is outside the band 61.97 … 65.8 (+3.0 % from its centre)" {
+		t.Errorf("%q", got)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -147,8 +148,8 @@ func runTrackMode(ctx context.Context, env Env, log *slog.Logger, a *githubactio
 	fmt.Fprintf(&b, "%s\n## %s perfgate tracking: %s · %s\n\ncommit `%s` (%s), %d new point(s) in %s.\n\n", trackMarker(in.set),
 		map[string]string{"pass": "✅", "fail": "❌"}[verdict], strings.ToUpper(verdict), gh.Esc(in.set), sha, gh.Esc(cmp.Or(gctx.RefName, "detached")), n, gh.Esc(in.historyStore))
 	for _, r := range regressed {
-		fmt.Fprintf(&b, "- ❌ %s level %d %s: %.4g is outside the band %.4g … %.4g; %s\n", gh.Esc(r.Series.Scenario), r.Series.Level, gh.Esc(r.Series.Metric),
-			r.Newest.Value, r.BandLow, r.BandHigh, suspectRange(mine, r))
+		fmt.Fprintf(&b, "- ❌ %s level %d %s: %s; %s\n", gh.Esc(r.Series.Scenario), r.Series.Level, gh.Esc(r.Series.Metric),
+			outsideBand(r), suspectRange(mine, r))
 	}
 	b.WriteString("\n" + strings.TrimPrefix(md, "# perfgate history\n\n"))
 	if client != nil && len(files) > 0 {
@@ -234,4 +235,23 @@ func suspectRange(pts []history.Point, r history.Result) string {
 		return fmt.Sprintf("suspect: `%.12s`", r.Newest.Commit)
 	}
 	return fmt.Sprintf("suspected range: `%.12s..%.12s` (git log %.12s..%.12s)", prev, r.Newest.Commit, prev, r.Newest.Commit)
+}
+
+// outsideBand says how far the newest point is from its band, with as many
+// digits as it takes for the value and the edges to read differently.
+func outsideBand(r history.Result) string {
+	v, lo, hi := r.Newest.Value, r.BandLow, r.BandHigh
+	prec := 4
+	for ; prec < 10; prec++ {
+		f := func(x float64) string { return strconv.FormatFloat(x, 'g', prec, 64) }
+		if f(v) != f(lo) && f(v) != f(hi) {
+			break
+		}
+	}
+	f := func(x float64) string { return strconv.FormatFloat(x, 'g', prec, 64) }
+	s := fmt.Sprintf("%s is outside the band %s … %s", f(v), f(lo), f(hi))
+	if mid := (lo + hi) / 2; mid != 0 && r.Series.Metric != "error_rate" {
+		s += fmt.Sprintf(" (%+.1f %% from its centre)", 100*(v/mid-1))
+	}
+	return s
 }

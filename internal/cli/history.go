@@ -139,7 +139,7 @@ point regressed. --profile release makes the bands two-sided for review.`,
 	check.Flags().StringVar(&scen, "scenario", "", "only this scenario")
 	check.Flags().StringVar(&out, "out", "", "also write history.md and history.json here")
 	check.Flags().IntVar(&o.Window, "window", 30, "points of recent history for the band")
-	check.Flags().Float64Var(&o.MinMagnitude, "min-change", 0.03, "smallest relative step that counts")
+	check.Flags().Float64Var(&o.MinMagnitude, "min-change", 0, "smallest step that counts, relative (0.05: 5 %; absolute for error_rate); default: each metric's fail_pct from the scenario, else 0.03")
 	check.Flags().IntVar(&o.MinSegment, "min-segment", 5, "shortest segment between change points")
 	check.Flags().StringVar(&profile, "profile", "", "release: two-sided (unexplained improvements are flagged for review)")
 
@@ -291,7 +291,7 @@ func pointsOf(dir, commit, branch string) ([]history.Point, error) {
 				}
 				out = append(out, history.Point{Version: history.FormatVersion, Scenario: t0.Scenario.Name, Level: l.Level + 1, Metric: m.Name,
 					Value: stats.Median(xs), Commit: c, Branch: b, Time: t0.Meta.StartWall, Env: report.EnvKey(t0),
-					RunID: filepath.Base(filepath.Clean(dir)), Trials: len(xs)})
+					RunID: filepath.Base(filepath.Clean(dir)), Trials: len(xs), FailPct: m.FailPct})
 			}
 		}
 	}

@@ -11,9 +11,14 @@ import (
 
 // Options of a check.
 type Options struct {
-	Window       int     // points of recent history for the prediction interval (default 30)
-	Conf         float64 // the interval's confidence (default 0.99)
-	MinMagnitude float64 // smallest relative step that counts, e.g. 0.03
+	Window int     // points of recent history for the prediction interval (default 30)
+	Conf   float64 // the interval's confidence (default 0.99)
+	// MinMagnitude is the smallest step that counts, relative (0.03: 3 %),
+	// for every metric. Zero (the default) takes, per series, the scenario's
+	// fail threshold recorded with its newest point (Point.FailPct), so that
+	// history never flags a step the A/B gate would pass; 3 % where none was
+	// recorded. error_rate steps are absolute (0.01: one percentage point).
+	MinMagnitude float64
 	MinSegment   int     // shortest segment between change points (default 5)
 	Alpha        float64 // significance of a change point's t-test (default 0.001)
 	TwoSided     bool    // flag unexplained improvements too (release)
@@ -26,15 +31,32 @@ func (o *Options) defaults() {
 	if o.Conf == 0 {
 		o.Conf = 0.99
 	}
-	if o.MinMagnitude == 0 {
-		o.MinMagnitude = 0.03
-	}
 	if o.MinSegment <= 0 {
 		o.MinSegment = 5
 	}
 	if o.Alpha == 0 {
 		o.Alpha = 0.001
 	}
+}
+
+// DefaultMinChange is the smallest step that counts when neither the
+// options nor the points name one.
+const DefaultMinChange = 0.03
+
+// minStep is the smallest step of a series that counts, in the metric's
+// units, around the level m.
+func (o Options) minStep(metric string, newest Point, m float64) float64 {
+	rel := o.MinMagnitude
+	if rel <= 0 && newest.FailPct > 0 {
+		rel = newest.FailPct / 100
+	}
+	if rel <= 0 {
+		rel = DefaultMinChange
+	}
+	if metric == "error_rate" { // a fraction, compared by difference as the gate does
+		return rel
+	}
+	return rel * math.Abs(m)
 }
 
 // ChangePoint is where a series stepped.
@@ -167,7 +189,7 @@ func checkSeries(s Series, ps []Point, o Options) Result {
 		n := float64(len(w))
 		t := distuv.StudentsT{Mu: 0, Sigma: 1, Nu: n - 1}.Quantile(1 - (1-o.Conf)/2)
 		half := t * sd * math.Sqrt(1+1/n)
-		half = math.Max(half, o.MinMagnitude*math.Abs(m)) // a step smaller than MinMagnitude never counts
+		half = math.Max(half, o.minStep(s.Metric, r.Newest, m)) // a smaller step never counts
 		r.BandLow, r.BandHigh = m-half, m+half
 		v := xs[len(xs)-1]
 		worseHigh := !higherIsBetter(s.Metric)
@@ -177,7 +199,8 @@ func checkSeries(s Series, ps []Point, o Options) Result {
 			r.Improved = true
 		}
 	}
-	for _, i := range eDivisive(xs, o) {
+	step := func(m float64) float64 { return o.minStep(s.Metric, r.Newest, m) }
+	for _, i := range eDivisive(xs, step, o) {
 		before, _ := meanSD(xs[:i])
 		after, _ := meanSD(xs[i:])
 		cp := ChangePoint{Index: i, Commit: ps[i].Commit, Before: before, After: after}
@@ -197,7 +220,7 @@ func checkSeries(s Series, ps []Point, o Options) Result {
 // between the two sides is largest, keep the split when a t-test between the
 // sides is significant and the step is large enough, then recurse into both
 // sides.
-func eDivisive(xs []float64, o Options) []int {
+func eDivisive(xs []float64, minStep func(level float64) float64, o Options) []int {
 	var out []int
 	var rec func(lo, hi int)
 	rec = func(lo, hi int) {
@@ -218,7 +241,7 @@ func eDivisive(xs []float64, o Options) []int {
 		a, b := seg[:best], seg[best:]
 		ma, _ := meanSD(a)
 		mb, _ := meanSD(b)
-		if ma == 0 || math.Abs(mb/ma-1) < o.MinMagnitude || welchP(a, b) > o.Alpha {
+		if math.Abs(mb-ma) < minStep(ma) || welchP(a, b) > o.Alpha {
 			return
 		}
 		out = append(out, lo+best)

@@ -35,6 +35,10 @@ type Point struct {
 	Env      string    `json:"env"`    // GPU, driver and simulator profile: only like points are compared
 	RunID    string    `json:"run_id"` // the run folder's name
 	Trials   int       `json:"trials"` // values per side that the median came from
+	// FailPct is the scenario's fail threshold for the metric when the
+	// point was taken (percentage points for error_rate): the smallest step
+	// the checks count, unless --min-change says otherwise.
+	FailPct float64 `json:"fail_pct,omitempty"`
 	// Kind is "" for a measured point and KindAccept for a re-baselining
 	// marker (perfgate history accept): from Commit on, the series start
 	// anew. A marker with an empty Scenario or Metric applies to all.

@@ -159,3 +159,37 @@ func TestAcceptStartsTheSeriesAnew(t *testing.T) {
 		t.Errorf("store: %+v", got)
 	}
 }
+
+// The smallest step that counts is the scenario's fail threshold recorded
+// with the newest point: a 4 % step on a metric that fails at 5 % is inside
+// the band even when the history before it is unusually steady, and it
+// counts when the threshold (or --min-change) says 3 %.
+func TestTheFloorIsTheScenariosFailThreshold(t *testing.T) {
+	xs := []float64{100, 100.1, 99.9, 100, 104} // three steady points, then +4 % latency
+	pts := series(xs, "median_e2el_ms")
+	for i := range pts {
+		pts[i].FailPct = 5
+	}
+	if r := Check(pts, Options{})[0]; r.Regressed || r.BandHigh < 105 {
+		t.Errorf("+4 %% under a 5 %% threshold: %+v", r)
+	}
+	if r := Check(pts, Options{MinMagnitude: 0.03})[0]; !r.Regressed {
+		t.Errorf("--min-change 0.03 overrides the threshold: %+v", r)
+	}
+	pts[len(pts)-1].FailPct = 3
+	if r := Check(pts, Options{})[0]; !r.Regressed {
+		t.Errorf("the newest point's threshold (3 %%) applies: %+v", r)
+	}
+	// error_rate is compared by difference: one percentage point, not 1 % of 0.
+	er := series([]float64{0, 0, 0, 0, 0.004}, "error_rate")
+	for i := range er {
+		er[i].FailPct = 1
+	}
+	if r := Check(er, Options{})[0]; r.Regressed {
+		t.Errorf("0.4 pp of errors under a 1 pp threshold: %+v", r)
+	}
+	er[len(er)-1].Value = 0.02
+	if r := Check(er, Options{})[0]; !r.Regressed {
+		t.Errorf("2 pp of errors over a 1 pp threshold: %+v", r)
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"os"
@@ -391,14 +392,22 @@ func runABScenario(ctx context.Context, env Env, log *slog.Logger, s *scenario.S
 			if running != nil && (runningSide != name || policy != scenario.TrialReset) {
 				stop()
 			}
+			if running != nil {
+				if err := resetPrefixCache(ctx, running.URL()); err != nil {
+					// A warm cache would make this trial unlike the side's
+					// first: start afresh, and for the rest of the scenario.
+					fmt.Fprintf(env.Stderr, "perfgate: %v; restarting the engine for each trial instead\n", err)
+					res.Notes = append(res.Notes, fmt.Sprintf("trial_policy reset: %v, so every trial had a fresh engine", err))
+					policy = scenario.TrialRestart
+					stop()
+				}
+			}
 			eng := running
 			if eng == nil {
 				var err error
 				if eng, err = start(sd, filepath.Join(dir, "engine.log")); err != nil {
 					return res, err
 				}
-			} else if err := resetPrefixCache(ctx, eng.URL()); err != nil {
-				log.Warn("could not reset the prefix cache between trials", "error", err)
 			}
 			trial := counts[name]
 			fmt.Fprintf(env.Stderr, "perfgate: %s: %s trial %d (attempt %d)\n", s.Name, name, trial, attempt)
@@ -478,20 +487,38 @@ func finishAB(env Env, sdir string, res abScenario, release bool) (abScenario, e
 	return res, nil
 }
 
+// resetPrefixCache empties the engine's prefix cache between two trials. A
+// 409 (requests of the last trial are still being aborted) is retried for a
+// few seconds; a 404 means the route is not mounted, which vLLM does only
+// with VLLM_SERVER_DEV_MODE=1.
 func resetPrefixCache(ctx context.Context, url string) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url+"/reset_prefix_cache", nil)
-	if err != nil {
-		return err
+	const tries = 20
+	for i := 1; ; i++ {
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, url+"/reset_prefix_cache", nil)
+		if err != nil {
+			return err
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return fmt.Errorf("could not reset the prefix cache: %w", err)
+		}
+		io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<16))
+		resp.Body.Close()
+		switch {
+		case resp.StatusCode == http.StatusOK:
+			return nil
+		case resp.StatusCode == http.StatusNotFound:
+			return fmt.Errorf("POST /reset_prefix_cache answered 404 (vLLM serves it only with VLLM_SERVER_DEV_MODE=1 in the server's environment)")
+		case resp.StatusCode == http.StatusConflict && i < tries:
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(250 * time.Millisecond):
+			}
+		default:
+			return fmt.Errorf("POST /reset_prefix_cache answered HTTP %d", resp.StatusCode)
+		}
 	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return err
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("POST /reset_prefix_cache: HTTP %d", resp.StatusCode)
-	}
-	return nil
 }
 
 // gpuMemUsed is the GPU memory in use now (bytes, over every GPU), or -1
@@ -558,6 +585,7 @@ func runABEndpoints(ctx context.Context, env Env, log *slog.Logger, scenarios []
 		res := abScenario{Name: s.Name}
 		sdir := filepath.Join(outDir, s.Name)
 		counts := map[string]int{}
+		refused := map[string]bool{}
 		for _, name := range order {
 			counts[name]++
 			dir := filepath.Join(sdir, name, fmt.Sprintf("trial-%02d", counts[name]))
@@ -567,9 +595,12 @@ func runABEndpoints(ctx context.Context, env Env, log *slog.Logger, scenarios []
 				if err := os.MkdirAll(dir, 0o755); err != nil {
 					return err
 				}
-				if s.Engine.TrialPolicy == scenario.TrialReset {
+				if s.Engine.TrialPolicy == scenario.TrialReset && !refused[name] {
 					if err := resetPrefixCache(ctx, strings.TrimSuffix(urls[name], "/v1")); err != nil {
-						log.Warn("could not reset the prefix cache", "side", name, "error", err)
+						// An endpoint cannot be restarted: say that its trials ran warm.
+						refused[name] = true
+						fmt.Fprintf(env.Stderr, "perfgate: the %s: %v; its trials share a warm prefix cache\n", name, err)
+						res.Notes = append(res.Notes, fmt.Sprintf("trial_policy reset: the %s's %v, so its trials shared a warm prefix cache", name, err))
 					}
 				}
 				err := runTrial(ctx, env, log, ts, s.File, dir, runOpts{grace: o.grace, tags: o.tags}, counts[name], trialEnv{git: map[string]string{"side": name, "url": urls[name]}})

@@ -277,3 +277,62 @@ phases: {warmup: {requests: 8}, measure: {requests: 48}}
 		}
 	}
 }
+
+// trial_policy reset needs vLLM's development routes. perfgate sets
+// VLLM_SERVER_DEV_MODE=1 for a server it starts; where the reset is refused
+// anyway, it starts a fresh engine per trial (or, for an endpoint it cannot
+// restart, says that the trials ran warm) and notes it in the comparison.
+func TestABResetRefused(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs an A/B")
+	}
+	repo, first, _ := fakeRepo(t)
+	out := t.TempDir()
+	// engine.env comes after perfgate's own VLLM_SERVER_DEV_MODE=1.
+	scen := abFile(t, "30s", "reset, env: [VLLM_SERVER_DEV_MODE=0]")
+	r := run(t, context.Background(), nil, "ab", scen, "--vllm-repo", repo, "--baseline", first, "--candidate", "feature",
+		"--trials", "2", "--install-command", installFake, "--work-dir", t.TempDir(), "--out", out)
+	if r.code != 0 || !strings.Contains(r.stderr, "answered 404") {
+		t.Fatalf("exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	dir := onlyDir(t, out)
+	var plan abPlan
+	b, _ := os.ReadFile(filepath.Join(dir, "ab.json"))
+	json.Unmarshal(b, &plan)
+	if plan.Starts["baseline"]+plan.Starts["candidate"] != 4 {
+		t.Errorf("a fresh engine per trial once the reset is refused: %v", plan.Starts)
+	}
+	md, _ := os.ReadFile(filepath.Join(dir, "ab-fake", "comparison.md"))
+	if !strings.Contains(string(md), "VLLM_SERVER_DEV_MODE=1") || !strings.Contains(string(md), "every trial had a fresh engine") {
+		t.Errorf("comparison.md has no note:\n%s", md)
+	}
+
+	// Endpoints: one serves the route, one does not.
+	mk := func(dev bool) string {
+		cfg := sim.DefaultConfig()
+		cfg.Model, cfg.TimeScale, cfg.MaxNumSeqs, cfg.DevMode = "m", 8, 16, dev
+		r, err := sim.Start(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { r.Close() })
+		return r.URL
+	}
+	endpoint := writeScenario(t, `
+name: ab-endpoints
+model: m
+engine: {kind: endpoint, url: "http://127.0.0.1:1", trial_policy: reset}
+workload: {prompt: token_ids, classes: [{input_tokens: 256, output_tokens: 16}]}
+load: {concurrency: 4}
+phases: {measure: {requests: 8}}
+`)
+	out = t.TempDir()
+	r = run(t, context.Background(), nil, "ab", endpoint, "--baseline-url", mk(true), "--candidate-url", mk(false), "--trials", "2", "--out", out)
+	if r.code != 0 {
+		t.Fatalf("endpoints: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	md, _ = os.ReadFile(filepath.Join(onlyDir(t, out), "ab-endpoints", "comparison.md"))
+	if !strings.Contains(string(md), "the candidate's POST /reset_prefix_cache answered 404") || strings.Contains(string(md), "the baseline's") {
+		t.Errorf("comparison.md:\n%s", md)
+	}
+}

@@ -24,7 +24,8 @@ func newSimCmd(env Env, log *slog.Logger) *cobra.Command {
 a per-step token budget (chunked prefill), a paged KV cache with preemption,
 prefix caching, and step times priced from a GPU × model profile. It serves the
 OpenAI endpoints (streaming with usage), /v1/models, /health, /version,
-/tokenize, /detokenize, /reset_prefix_cache and /metrics under vLLM's names.
+/tokenize, /detokenize, /metrics and, with VLLM_SERVER_DEV_MODE=1,
+/reset_prefix_cache under vLLM's names.
 docs/simulator.md explains the model.`,
 		Example: `  perfgate sim serve meta-llama/Llama-3.1-8B-Instruct --port 8000 --profile h100/llama-3.1-8b
   perfgate sim profiles`,
@@ -84,7 +85,8 @@ of 'vllm serve' so it can stand in for vLLM: the model as the first argument,
 --gpu-memory-utilization, --block-size, --max-model-len,
 --tensor-parallel-size, --enable-prefix-caching / --no-enable-prefix-caching,
 --num-gpu-blocks-override, --seed, --served-model-name. Other vLLM flags are
-accepted with a warning and ignored.
+accepted with a warning and ignored. As in vLLM, POST /reset_prefix_cache is
+served only when the environment has VLLM_SERVER_DEV_MODE=1.
 
 perfgate's own flags pick the hardware and make regressions and faults on
 purpose: --profile, --time-scale, --jitter, --slowdown-decode,
@@ -131,6 +133,13 @@ H100 (meta-llama/Llama-3.1-70B-Instruct → h100/llama-3.1-70b).`,
 			}
 			if port < 0 || port > 65535 {
 				return usagef("--port must be between 0 and 65535, got %d", port)
+			}
+			if v := env.Getenv("VLLM_SERVER_DEV_MODE"); v != "" {
+				n, err := strconv.Atoi(v) // vLLM reads it as bool(int(...))
+				if err != nil {
+					return usagef("VLLM_SERVER_DEV_MODE must be an integer (1: serve /reset_prefix_cache), got %q", v)
+				}
+				cfg.DevMode = n != 0
 			}
 			if err := cfg.Validate(); err != nil {
 				return usagef("%v", err)

@@ -30,6 +30,11 @@ func startVLLM(ctx context.Context, s *scenario.Scenario, o Options) (Engine, er
 		return nil, fmt.Errorf("engine kind vllm needs a log path")
 	}
 	env := s.Engine.Env
+	if s.Engine.TrialPolicy == scenario.TrialReset {
+		// vLLM mounts POST /reset_prefix_cache only in development mode;
+		// engine.env may still say otherwise (it comes after).
+		env = append([]string{"VLLM_SERVER_DEV_MODE=1"}, env...)
+	}
 	if o.EnvDir != "" {
 		env = append([]string{"PERFGATE_ENV_DIR=" + o.EnvDir, "VIRTUAL_ENV=" + o.EnvDir}, env...)
 	}

@@ -50,6 +50,11 @@ type Config struct {
 
 	MaxTokens int // max_tokens of a request that sets none (16, as OpenAI)
 
+	// DevMode serves the development endpoints (POST /reset_prefix_cache).
+	// vLLM mounts them only when VLLM_SERVER_DEV_MODE=1; without it the
+	// route is not there (404), and so it is here.
+	DevMode bool
+
 	// OnCrash is what a crash does. Start's default closes the server and
 	// every connection; `perfgate sim serve` exits the process.
 	OnCrash func()
@@ -176,11 +181,13 @@ func New(cfg Config) (*Server, error) {
 	})
 	s.mux.HandleFunc("POST /tokenize", s.tokenize)
 	s.mux.HandleFunc("POST /detokenize", s.detokenize)
-	s.mux.HandleFunc("POST /reset_prefix_cache", func(w http.ResponseWriter, r *http.Request) {
-		if !s.eng.resetPrefixCache() {
-			writeError(w, apiError{http.StatusConflict, "requests are running; the prefix cache can only be reset when the engine is idle"})
-		}
-	})
+	if cfg.DevMode {
+		s.mux.HandleFunc("POST /reset_prefix_cache", func(w http.ResponseWriter, r *http.Request) {
+			if !s.eng.resetPrefixCache() {
+				writeError(w, apiError{http.StatusConflict, "requests are running; the prefix cache can only be reset when the engine is idle"})
+			}
+		})
+	}
 	s.mux.Handle("GET /metrics", m.handler())
 	return s, nil
 }

@@ -164,8 +164,13 @@ func TestTokenizerRoundTripAndInfo(t *testing.T) {
 		}
 		resp.Body.Close()
 	}
-	if resp, _ := post(t, r.URL, "/reset_prefix_cache", ``); resp.StatusCode != 200 {
-		t.Errorf("reset_prefix_cache on an idle engine: %d", resp.StatusCode)
+	// As vLLM: the development route is not there unless asked for.
+	if resp, _ := post(t, r.URL, "/reset_prefix_cache", ``); resp.StatusCode != 404 {
+		t.Errorf("reset_prefix_cache without dev mode: %d", resp.StatusCode)
+	}
+	dev := start(t, func(c *sim.Config) { c.DevMode = true })
+	if resp, _ := post(t, dev.URL, "/reset_prefix_cache", ``); resp.StatusCode != 200 {
+		t.Errorf("reset_prefix_cache on an idle engine in dev mode: %d", resp.StatusCode)
 	}
 }
 

@@ -7,9 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
-	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -393,7 +391,7 @@ func runABScenario(ctx context.Context, env Env, log *slog.Logger, s *scenario.S
 				stop()
 			}
 			if running != nil {
-				if err := resetPrefixCache(ctx, running.URL()); err != nil {
+				if err := engine.ResetPrefixCache(ctx, running.URL(), running.APIKey()); err != nil {
 					// A warm cache would make this trial unlike the side's
 					// first: start afresh, and for the rest of the scenario.
 					fmt.Fprintf(env.Stderr, "perfgate: %v; restarting the engine for each trial instead\n", err)
@@ -487,40 +485,6 @@ func finishAB(env Env, sdir string, res abScenario, release bool) (abScenario, e
 	return res, nil
 }
 
-// resetPrefixCache empties the engine's prefix cache between two trials. A
-// 409 (requests of the last trial are still being aborted) is retried for a
-// few seconds; a 404 means the route is not mounted, which vLLM does only
-// with VLLM_SERVER_DEV_MODE=1.
-func resetPrefixCache(ctx context.Context, url string) error {
-	const tries = 20
-	for i := 1; ; i++ {
-		req, err := http.NewRequestWithContext(ctx, http.MethodPost, url+"/reset_prefix_cache", nil)
-		if err != nil {
-			return err
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			return fmt.Errorf("could not reset the prefix cache: %w", err)
-		}
-		io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<16))
-		resp.Body.Close()
-		switch {
-		case resp.StatusCode == http.StatusOK:
-			return nil
-		case resp.StatusCode == http.StatusNotFound:
-			return fmt.Errorf("POST /reset_prefix_cache answered 404 (vLLM serves it only with VLLM_SERVER_DEV_MODE=1 in the server's environment)")
-		case resp.StatusCode == http.StatusConflict && i < tries:
-			select {
-			case <-ctx.Done():
-				return ctx.Err()
-			case <-time.After(250 * time.Millisecond):
-			}
-		default:
-			return fmt.Errorf("POST /reset_prefix_cache answered HTTP %d", resp.StatusCode)
-		}
-	}
-}
-
 // gpuMemUsed is the GPU memory in use now (bytes, over every GPU), or -1
 // without NVML.
 func gpuMemUsed() float64 {
@@ -596,7 +560,7 @@ func runABEndpoints(ctx context.Context, env Env, log *slog.Logger, scenarios []
 					return err
 				}
 				if s.Engine.TrialPolicy == scenario.TrialReset && !refused[name] {
-					if err := resetPrefixCache(ctx, strings.TrimSuffix(urls[name], "/v1")); err != nil {
+					if err := engine.ResetPrefixCache(ctx, strings.TrimSuffix(urls[name], "/v1"), env.Getenv(s.Engine.APIKeyEnv)); err != nil {
 						// An endpoint cannot be restarted: say that its trials ran warm.
 						refused[name] = true
 						fmt.Fprintf(env.Stderr, "perfgate: the %s: %v; its trials share a warm prefix cache\n", name, err)

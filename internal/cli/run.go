@@ -336,6 +336,16 @@ func runTrial(ctx context.Context, env Env, log *slog.Logger, s *scenario.Scenar
 		}()
 	}
 	prog := newProgress(env)
+	var beforeLevel func(context.Context, scenario.LevelSpec) error
+	if s.Phases.BetweenLevels == scenario.BetweenReset {
+		beforeLevel = func(ctx context.Context, spec scenario.LevelSpec) error {
+			err := engine.ResetPrefixCache(ctx, eng.URL(), eng.APIKey())
+			if err != nil {
+				fmt.Fprintf(env.Stderr, "perfgate: level %d starts with the prefix cache the levels before it left: %v\n", spec.Index+1, err)
+			}
+			return err
+		}
+	}
 	res, runErr := runner.Run(runCtx, runner.Config{
 		Scenario:       s,
 		Client:         c,
@@ -346,6 +356,7 @@ func runTrial(ctx context.Context, env Env, log *slog.Logger, s *scenario.Scenar
 		InterruptGrace: o.grace,
 		Trial:          trial,
 		Progress:       prog.update,
+		BeforeLevel:    beforeLevel,
 	})
 	prog.finish()
 	stopTelemetry()
@@ -441,6 +452,14 @@ func summarize(dir string, s *scenario.Scenario, res runner.Result, runErr error
 	}
 	if err := analysis.AddTelemetry(dir, levels, inProcessEngine, runtime.NumCPU()); err != nil {
 		return sum, err
+	}
+	for _, lr := range res.Levels {
+		for i := range levels {
+			if levels[i].Level == lr.Spec.Index && lr.CacheWarning != "" {
+				levels[i].Warnings = append(levels[i].Warnings, "phases.between_levels is reset, but the prefix cache was not emptied before this level ("+
+					lr.CacheWarning+"): it started with what the levels before it left")
+			}
+		}
 	}
 	sum.Levels = levels
 	if sum.Status == record.StatusCompleted {

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/perfgate/perfgate/internal/record"
+	"github.com/perfgate/perfgate/internal/sim"
 	"github.com/perfgate/perfgate/internal/telemetry"
 )
 
@@ -263,5 +264,82 @@ phases: {measure: {requests: 1}}
 `)
 	if r := run(t, context.Background(), nil, "validate", bad); r.code != ExitUsage || !strings.Contains(r.stderr, ":4:") || !strings.Contains(r.stderr, "no-such.json cannot be read") {
 		t.Errorf("missing dataset: %d %s", r.code, r.stderr)
+	}
+}
+
+// A trace replayed at two speed-ups: with phases.between_levels reset (the
+// default) the second level starts from an empty prefix cache, as the first
+// did; with keep it finds every block the first level left.
+func TestLevelsStartCold(t *testing.T) {
+	dir := t.TempDir()
+	var b strings.Builder
+	for i := range 24 {
+		fmt.Fprintf(&b, `{"timestamp": %d, "input_length": 1100, "output_length": 4, "hash_ids": [%d, %d, %d]}`+"\n", i*20, 3*i, 3*i+1, 3*i+2)
+	}
+	os.WriteFile(filepath.Join(dir, "trace.jsonl"), []byte(b.String()), 0o644)
+	hitRate := map[string][2]float64{}
+	for _, between := range []string{"", "keep"} {
+		scen := filepath.Join(dir, "levels"+between+".yaml")
+		extra := ""
+		if between != "" {
+			extra = "phases: {between_levels: " + between + "}\n"
+		}
+		os.WriteFile(scen, []byte(`name: cold-levels
+engine: {kind: sim, time_scale: 4}
+workload: {prompt: token_ids}
+load: {arrival: trace, levels: [2, 4], trace: {format: mooncake, path: trace.jsonl, block_tokens: 512}}
+telemetry: {interval: 20ms}
+`+extra), 0o644)
+		out := t.TempDir()
+		if r := run(t, context.Background(), nil, "run", scen, "--out", out); r.code != 0 {
+			t.Fatalf("exit %d\n%s", r.code, r.stderr)
+		}
+		s := summaryOf(t, onlyDir(t, out))
+		var rates [2]float64
+		for i, l := range s.Levels {
+			if l.Telemetry == nil || l.Telemetry.Measure.PrefixCacheHitRate == nil {
+				t.Fatalf("between_levels %q: level %d has no prefix-cache hit rate", between, i+1)
+			}
+			rates[i] = *l.Telemetry.Measure.PrefixCacheHitRate
+			if len(l.Warnings) > 0 && strings.Contains(strings.Join(l.Warnings, " "), "between_levels") {
+				t.Errorf("no warning when the reset worked: %v", l.Warnings)
+			}
+		}
+		hitRate[between] = rates
+	}
+	if r := hitRate[""]; r[0] > 0.05 || r[1] > 0.05 {
+		t.Errorf("reset: both levels start cold, hit rates %v", r)
+	}
+	if r := hitRate["keep"]; r[0] > 0.05 || r[1] < 0.5 {
+		t.Errorf("keep: the second level finds the first's blocks, hit rates %v", r)
+	}
+}
+
+// An endpoint that does not serve POST /reset_prefix_cache (vLLM without
+// VLLM_SERVER_DEV_MODE=1): the run goes on, and the level says it ran warm.
+func TestLevelsResetRefusedIsSaid(t *testing.T) {
+	cfg := sim.DefaultConfig()
+	cfg.Model, cfg.TimeScale = "m", 8 // DevMode off: the route is not there
+	srv, err := sim.Start(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	scen := writeScenario(t, `name: warm-levels
+model: m
+engine: {kind: endpoint, url: "`+srv.URL+`"}
+workload: {prompt: token_ids, classes: [{input_tokens: 64, output_tokens: 4}]}
+load: {mode: closed, levels: [1, 2]}
+phases: {measure: {requests: 6}, between_levels: reset}
+`)
+	out := t.TempDir()
+	r := run(t, context.Background(), nil, "run", scen, "--out", out)
+	if r.code != 0 || !strings.Contains(r.stderr, "level 2 starts with the prefix cache") {
+		t.Fatalf("exit %d\n%s", r.code, r.stderr)
+	}
+	s := summaryOf(t, onlyDir(t, out))
+	if len(s.Levels) != 2 || strings.Contains(strings.Join(s.Levels[0].Warnings, " "), "between_levels") ||
+		!strings.Contains(strings.Join(s.Levels[1].Warnings, " "), "answered 404") {
+		t.Errorf("warnings: %q / %q", s.Levels[0].Warnings, s.Levels[1].Warnings)
 	}
 }

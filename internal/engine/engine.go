@@ -5,7 +5,10 @@ package engine
 import (
 	"context"
 	"fmt"
+	"io"
+	"net/http"
 	"net/url"
+	"time"
 
 	"github.com/perfgate/perfgate/internal/scenario"
 	"github.com/perfgate/perfgate/internal/sim"
@@ -103,6 +106,7 @@ func Start(ctx context.Context, s *scenario.Scenario, getenv func(string) string
 	switch e.Kind {
 	case scenario.EngineSim:
 		cfg := SimConfig(s)
+		cfg.DevMode = true // perfgate's own engine: resettable, as a vLLM that perfgate starts
 		r, err := sim.Start(cfg)
 		if err != nil {
 			return nil, &ConfigError{err}
@@ -156,3 +160,40 @@ var (
 	_ Engine = (*simEngine)(nil)
 	_ Engine = (*endpoint)(nil)
 )
+
+// ResetPrefixCache empties the engine's prefix cache between two trials. A
+// 409 (requests of the last trial are still being aborted) is retried for a
+// few seconds; a 404 means the route is not mounted, which vLLM does only
+// with VLLM_SERVER_DEV_MODE=1.
+func ResetPrefixCache(ctx context.Context, url, apiKey string) error {
+	const tries = 20
+	for i := 1; ; i++ {
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, url+"/reset_prefix_cache", nil)
+		if err != nil {
+			return err
+		}
+		if apiKey != "" {
+			req.Header.Set("Authorization", "Bearer "+apiKey)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return fmt.Errorf("could not reset the prefix cache: %w", err)
+		}
+		io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<16))
+		resp.Body.Close()
+		switch {
+		case resp.StatusCode == http.StatusOK:
+			return nil
+		case resp.StatusCode == http.StatusNotFound:
+			return fmt.Errorf("POST /reset_prefix_cache answered 404 (vLLM serves it only with VLLM_SERVER_DEV_MODE=1 in the server's environment)")
+		case resp.StatusCode == http.StatusConflict && i < tries:
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(250 * time.Millisecond):
+			}
+		default:
+			return fmt.Errorf("POST /reset_prefix_cache answered HTTP %d", resp.StatusCode)
+		}
+	}
+}

@@ -30,7 +30,7 @@ func startVLLM(ctx context.Context, s *scenario.Scenario, o Options) (Engine, er
 		return nil, fmt.Errorf("engine kind vllm needs a log path")
 	}
 	env := s.Engine.Env
-	if s.Engine.TrialPolicy == scenario.TrialReset {
+	if s.Engine.TrialPolicy == scenario.TrialReset || (s.Phases.BetweenLevels == scenario.BetweenReset && len(s.LevelSpecs()) > 1) {
 		// vLLM mounts POST /reset_prefix_cache only in development mode;
 		// engine.env may still say otherwise (it comes after).
 		env = append([]string{"VLLM_SERVER_DEV_MODE=1"}, env...)

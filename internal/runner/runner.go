@@ -40,6 +40,11 @@ type Config struct {
 	InterruptGrace time.Duration
 	// Progress, when set, is called from one goroutine about four times a second.
 	Progress func(Progress)
+	// BeforeLevel, when set, runs before every level after the first, once
+	// the level before has finished (phases.between_levels: reset empties
+	// the prefix cache here). An error does not stop the run: it becomes
+	// the level's CacheWarning.
+	BeforeLevel func(ctx context.Context, spec scenario.LevelSpec) error
 }
 
 // Progress is a snapshot for a progress display.
@@ -65,6 +70,9 @@ type LevelRun struct {
 	Issued         int   // requests of every phase
 	DrainTimedOut  bool  // in-flight requests were canceled after drain_timeout
 	Interrupted    bool
+	// CacheWarning says why BeforeLevel failed: the level started with
+	// what the levels before it left in the prefix cache.
+	CacheWarning string
 }
 
 // Result of a run.
@@ -92,9 +100,20 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	var res Result
 	var nextID atomic.Int64
 	specs := cfg.Scenario.LevelSpecs()
-	for _, spec := range specs {
+	for i, spec := range specs {
+		var cacheWarning string
+		if i > 0 && cfg.BeforeLevel != nil {
+			if err := cfg.BeforeLevel(ctx, spec); err != nil {
+				if ctx.Err() != nil {
+					res.Interrupted = true
+					return res, nil
+				}
+				cacheWarning = err.Error()
+			}
+		}
 		lr := &level{cfg: &cfg, clock: clock, spec: spec, nLevels: len(specs), ids: &nextID}
 		run, err := lr.run(ctx)
+		run.CacheWarning = cacheWarning
 		res.Levels = append(res.Levels, run)
 		res.Issued += run.Issued
 		if err != nil {

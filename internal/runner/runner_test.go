@@ -393,3 +393,34 @@ func TestPlanOpen(t *testing.T) {
 type constProc struct{ gap float64 }
 
 func (c *constProc) Next() float64 { return c.gap }
+
+// BeforeLevel runs between levels (never before the first), after the level
+// before has finished; its error is the level's CacheWarning, not the run's.
+func TestBeforeLevelRunsBetweenLevels(t *testing.T) {
+	url := delayServer(t, time.Millisecond, 0, 4, false)
+	s := load(t, base+`
+load: {levels: [1, 2, 3], mode: closed}
+phases: {measure: {requests: 4}}
+`)
+	sink := &memSink{}
+	c := openai.New(openai.Options{BaseURL: url, MaxConns: 8})
+	t.Cleanup(c.Close)
+	var called []int
+	res, err := Run(context.Background(), Config{Scenario: s, Client: c, Model: "m", Sink: sink,
+		BeforeLevel: func(ctx context.Context, spec scenario.LevelSpec) error {
+			called = append(called, spec.Index)
+			if len(sink.recs) != 4*spec.Index {
+				t.Errorf("before level %d: %d records, want the levels before it finished", spec.Index+1, len(sink.recs))
+			}
+			if spec.Index == 2 {
+				return errors.New("refused")
+			}
+			return nil
+		}})
+	if err != nil || len(res.Levels) != 3 {
+		t.Fatalf("%v %+v", err, res)
+	}
+	if !slices.Equal(called, []int{1, 2}) || res.Levels[1].CacheWarning != "" || res.Levels[2].CacheWarning != "refused" {
+		t.Errorf("called %v, warnings %q %q", called, res.Levels[1].CacheWarning, res.Levels[2].CacheWarning)
+	}
+}

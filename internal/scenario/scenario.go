@@ -228,7 +228,17 @@ type Phases struct {
 	Measure      Phase    `yaml:"measure,omitempty"`
 	OnEnd        string   `yaml:"on_end,omitempty"`
 	DrainTimeout Duration `yaml:"drain_timeout,omitempty"`
+	// BetweenLevels is what happens to the engine's prefix cache before each
+	// level after the first: reset (every level starts cold; the default
+	// for the engines perfgate starts) or keep (the default for endpoints).
+	BetweenLevels string `yaml:"between_levels,omitempty"`
 }
+
+// What happens to the prefix cache between levels.
+const (
+	BetweenReset = "reset"
+	BetweenKeep  = "keep"
+)
 
 // What happens to requests in flight when a level's measurement ends.
 const (

@@ -94,7 +94,7 @@ func TestDefaults(t *testing.T) {
 	if s.Load.Mode != ModeOpen || s.Load.Arrival != ArrivalPoisson || s.Load.Burstiness != 0 {
 		t.Errorf("load defaults: %+v", s.Load)
 	}
-	if s.Phases.OnEnd != OnEndDrain || s.RequestTimeout.D() != DefaultRequestTimeout {
+	if s.Phases.OnEnd != OnEndDrain || s.Phases.BetweenLevels != BetweenReset || s.RequestTimeout.D() != DefaultRequestTimeout {
 		t.Errorf("phase defaults: %+v %v", s.Phases, s.RequestTimeout.D())
 	}
 	if s.Workload.Classes[0].Name != "class0" || s.Workload.Classes[0].Weight != 1 {
@@ -106,6 +106,16 @@ func TestDefaults(t *testing.T) {
 	lv := s.LevelSpecs()
 	if len(lv) != 1 || lv[0].Rate != 2 || lv[0].Mode != ModeOpen {
 		t.Errorf("levels: %+v", lv)
+	}
+	// An endpoint is not perfgate's to reset unless the scenario asks.
+	e, err := Parse("e.yaml", []byte(`name: e
+engine: {kind: endpoint, url: "http://127.0.0.1:8000"}
+workload: {classes: [{input_tokens: 10, output_tokens: 5}]}
+load: {rate: 2}
+phases: {measure: {duration: 2s}}
+`))
+	if err != nil || e.Phases.BetweenLevels != BetweenKeep {
+		t.Errorf("endpoint between_levels: %v %q", err, e.Phases.BetweenLevels)
 	}
 }
 

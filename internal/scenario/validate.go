@@ -759,6 +759,11 @@ func (c *checker) phases() {
 	default:
 		c.at("phases.on_end", "must be %q (wait for requests in flight, up to drain_timeout) or %q; got %q", OnEndDrain, OnEndCancel, ph.OnEnd)
 	}
+	switch ph.BetweenLevels {
+	case "", BetweenReset, BetweenKeep:
+	default:
+		c.at("phases.between_levels", "must be %q (empty the prefix cache before each level, so that no level profits from the ones before) or %q; got %q", BetweenReset, BetweenKeep, ph.BetweenLevels)
+	}
 	if c.s.set("phases.drain_timeout") && ph.DrainTimeout <= 0 {
 		c.at("phases.drain_timeout", "must be longer than 0s")
 	}
@@ -876,6 +881,12 @@ func (s *Scenario) applyDefaults() {
 	}
 	if s.Phases.OnEnd == "" {
 		s.Phases.OnEnd = OnEndDrain
+	}
+	if s.Phases.BetweenLevels == "" {
+		s.Phases.BetweenLevels = BetweenReset
+		if s.Engine.Kind == EngineEndpoint {
+			s.Phases.BetweenLevels = BetweenKeep // not ours to reset unless asked
+		}
 	}
 	if s.Phases.DrainTimeout == 0 {
 		s.Phases.DrainTimeout = Duration(DefaultDrainTimeout)

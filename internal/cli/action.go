@@ -212,14 +212,20 @@ func runAction(ctx context.Context, env Env, log *slog.Logger) error {
 			if client == nil {
 				return usagef("mode report needs github-token to check pull request #%d", res.PR)
 			}
-			head, ref, title, err := client.PullHead(ctx, res.PR)
+			pull, err := client.Pull(ctx, res.PR)
 			if err != nil {
 				return err
 			}
-			if head != ev.Run.HeadSHA {
-				return usagef("the results name pull request #%d, whose head is %.12s, not the workflow run's %.12s: refused", res.PR, head, ev.Run.HeadSHA)
+			if pull.HeadSHA != ev.Run.HeadSHA {
+				return usagef("the results name pull request #%d, whose head is %.12s, not the workflow run's %.12s: refused", res.PR, pull.HeadSHA, ev.Run.HeadSHA)
 			}
-			rep.Title, rep.HeadRef = title, ref // from the API, not the artifact
+			rep.Title, rep.HeadRef = pull.Title, pull.HeadRef // from the API, not the artifact
+			if res.BaseSHA != "" {
+				if rep.BaseRef, err = checkBaseline(ctx, client, pull.BaseRef, res.BaseSHA, res.BaseRef, ev.Run.HeadSHA); err != nil {
+					a.Errorf("the results artifact was refused: %v", err)
+					return usagef("the results in %s were refused: %v", resultsDir, err)
+				}
+			}
 		}
 	default: // pr, benchmark, release
 		var manifest *gh.Results
@@ -250,6 +256,32 @@ func runAction(ctx context.Context, env Env, log *slog.Logger) error {
 		}
 	}
 	return finishAction(a, env, in, rep, pub, resultsDir)
+}
+
+// checkBaseline asks GitHub what the artifact's baseline is to the pull
+// request: its merge base with the base branch (the default), or else at
+// least an ancestor of the head that GitHub knows (baseline-ref named one).
+// Anything else — a commit the repository does not have, or one off the
+// head's history — is refused: the comparison would not be of this change.
+// It returns the baseline's description, from the API where it can.
+func checkBaseline(ctx context.Context, client *gh.Client, baseBranch, baseSHA, claimed, head string) (string, error) {
+	mb, err := client.Compare(ctx, baseBranch, head)
+	if err != nil {
+		return "", err
+	}
+	if mb.Found && mb.MergeBase == baseSHA {
+		return "merge base with " + baseBranch, nil
+	}
+	anc, err := client.Compare(ctx, baseSHA, head)
+	switch {
+	case err != nil:
+		return "", err
+	case !anc.Found:
+		return "", fmt.Errorf("the baseline %.12s is not a commit of this repository", baseSHA)
+	case anc.Status != "ahead" && anc.Status != "identical":
+		return "", fmt.Errorf("the baseline %.12s is not an ancestor of the pull request's head %.12s (GitHub compares them as %q)", baseSHA, head, anc.Status)
+	}
+	return fmt.Sprintf("%s; an ancestor of the head, not its merge base with %s", cmp.Or(claimed, "baseline-ref"), baseBranch), nil
 }
 
 // statusState maps a verdict through fail-on.

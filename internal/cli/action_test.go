@@ -141,7 +141,8 @@ func TestActionPullRequestEndToEnd(t *testing.T) {
 		t.Error("mode benchmark must not call the API")
 	}
 	runEvent := `{"workflow_run": {"id": 5, "head_sha": "` + featureTip + `", "event": "pull_request", "conclusion": "success", "pull_requests": []}}`
-	srv.Pulls[7] = &githubtest.Pull{Number: 7, HeadSHA: featureTip, Title: "Docs only", HeadRef: "feature"}
+	srv.Pulls[7] = &githubtest.Pull{Number: 7, HeadSHA: featureTip, Title: "Docs only", HeadRef: "feature", BaseRef: "feature"}
+	srv.Git = repo // the baseline is checked against the repository's history
 	report := map[string]string{"mode": "report", "github-token": githubtest.InstallationToken, "output-dir": split}
 	for range 2 {
 		env, outFile, _ = actionEnv(t, srv, "workflow_run", runEvent, report)
@@ -156,7 +157,7 @@ func TestActionPullRequestEndToEnd(t *testing.T) {
 			mine = append(mine, c)
 		}
 	}
-	if len(mine) != 1 || strings.Contains(mine[0].Body, "perfgate: FAIL") || !strings.Contains(mine[0].Body, "Docs only") {
+	if len(mine) != 1 || strings.Contains(mine[0].Body, "perfgate: FAIL") || !strings.Contains(mine[0].Body, "Docs only") || !strings.Contains(mine[0].Body, "(merge base with feature)") {
 		t.Fatalf("after the reports, one edited comment: %+v", mine)
 	}
 	if last := st[len(st)-1]; last.State != "success" || last.SHA != featureTip {
@@ -336,5 +337,32 @@ func TestOutsideBandReadsDifferently(t *testing.T) {
 	r := history.Result{Series: history.Series{Metric: "median_e2el_ms"}, Newest: history.Point{Value: 65.8012}, BandLow: 61.97, BandHigh: 65.8}
 	if got := outsideBand(r); got != "65.801 is outside the band 61.97 … 65.8 (+3.0 % from its centre)" {
 		t.Errorf("%q", got)
+	}
+}
+
+// Report mode asks GitHub what the artifact's baseline is: the merge base
+// with the base branch, or an ancestor of the head; anything else is refused.
+func TestCheckBaseline(t *testing.T) {
+	repo, first, slow := fakeRepo(t)
+	featureTip := sh(t, repo, "git", "rev-parse", "feature")
+	srv := githubtest.New("vllm-project", "vllm")
+	defer srv.Close()
+	srv.Git = repo
+	client, err := gh.NewClient(srv.URL, githubtest.InstallationToken, "vllm-project/vllm")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if got, err := checkBaseline(ctx, client, "main", first, "merge base with main", featureTip); err != nil || got != "merge base with main" {
+		t.Errorf("the merge base: %q %v", got, err)
+	}
+	if got, err := checkBaseline(ctx, client, "feature", slow, "v1.0", slow); err != nil || got != "v1.0; an ancestor of the head, not its merge base with feature" {
+		t.Errorf("an ancestor: %q %v", got, err)
+	}
+	if _, err := checkBaseline(ctx, client, "main", slow, "merge base with main", featureTip); err == nil || !strings.Contains(err.Error(), `not an ancestor of the pull request's head`) || !strings.Contains(err.Error(), `"diverged"`) {
+		t.Errorf("off the head's history: %v", err)
+	}
+	if _, err := checkBaseline(ctx, client, "main", strings.Repeat("d", 40), "", featureTip); err == nil || !strings.Contains(err.Error(), "not a commit of this repository") {
+		t.Errorf("an unknown commit: %v", err)
 	}
 }

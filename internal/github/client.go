@@ -97,13 +97,39 @@ func (c *Client) Private(ctx context.Context) (bool, error) {
 	return r.GetPrivate() || r.GetVisibility() == "internal", nil
 }
 
-// PullHead is the head commit of pull request n, as GitHub knows it.
-func (c *Client) PullHead(ctx context.Context, n int) (sha, ref, title string, err error) {
+// Pull is what perfgate reads of a pull request, as GitHub knows it.
+type Pull struct {
+	HeadSHA, HeadRef, BaseRef, Title string
+}
+
+// Pull reads pull request n.
+func (c *Client) Pull(ctx context.Context, n int) (Pull, error) {
 	pr, _, err := c.gh.PullRequests.Get(ctx, c.Owner, c.Repo, n)
 	if err != nil {
-		return "", "", "", fmt.Errorf("reading pull request #%d: %w", n, err)
+		return Pull{}, fmt.Errorf("reading pull request #%d: %w", n, err)
 	}
-	return pr.GetHead().GetSHA(), pr.GetHead().GetRef(), pr.GetTitle(), nil
+	return Pull{HeadSHA: pr.GetHead().GetSHA(), HeadRef: pr.GetHead().GetRef(), BaseRef: pr.GetBase().GetRef(), Title: pr.GetTitle()}, nil
+}
+
+// Comparison is GitHub's answer to base...head: status is "ahead" (base is
+// an ancestor of head), "identical", "behind" or "diverged"; MergeBase is
+// their merge base. Found is false when GitHub knows no such commit.
+type Comparison struct {
+	Found     bool
+	Status    string
+	MergeBase string
+}
+
+// Compare compares two commits or branches of the repository.
+func (c *Client) Compare(ctx context.Context, base, head string) (Comparison, error) {
+	cc, resp, err := c.gh.Repositories.CompareCommits(ctx, c.Owner, c.Repo, base, head, &gh.ListOptions{PerPage: 1})
+	if err != nil {
+		if resp != nil && resp.StatusCode == http.StatusNotFound {
+			return Comparison{}, nil
+		}
+		return Comparison{}, fmt.Errorf("comparing %.40s...%.40s: %w", base, head, err)
+	}
+	return Comparison{Found: true, Status: cc.GetStatus(), MergeBase: cc.GetMergeBaseCommit().GetSHA()}, nil
 }
 
 // UpsertComment edits the comment on issue or pull request n that carries

@@ -14,6 +14,7 @@ import (
 	"maps"
 	"net/http"
 	"net/http/httptest"
+	"os/exec"
 	"slices"
 	"strconv"
 	"strings"
@@ -60,6 +61,7 @@ type Pull struct {
 	Number         int
 	HeadSHA, Title string
 	HeadRef        string
+	BaseRef        string // default "main"
 }
 
 type commit struct {
@@ -79,6 +81,10 @@ type Server struct {
 	// RefRaces makes that many ref updates fail with 422, as when another
 	// job pushed first; each one also moves the branch on.
 	RefRaces int
+	// Git is a local repository standing in for the repository's commits:
+	// GET /compare/BASE...HEAD answers from it. Without it every
+	// comparison is 404, as for commits GitHub does not have.
+	Git string
 
 	mu       sync.Mutex
 	Comments []*Comment
@@ -102,6 +108,7 @@ func New(owner, repo string) *Server {
 	mux.HandleFunc("GET /user", s.user)
 	mux.HandleFunc("GET "+p, s.repo)
 	mux.HandleFunc("GET "+p+"/pulls/{n}", s.pull)
+	mux.HandleFunc("GET "+p+"/compare/{basehead...}", s.compare)
 	mux.HandleFunc("GET "+p+"/issues/{n}/comments", s.listComments)
 	mux.HandleFunc("POST "+p+"/issues/{n}/comments", s.write(s.createComment))
 	mux.HandleFunc("PATCH "+p+"/issues/comments/{id}", s.write(s.editComment))
@@ -200,7 +207,51 @@ func (s *Server) pull(w http.ResponseWriter, r *http.Request) {
 		fail(w, 404, "Not Found")
 		return
 	}
-	reply(w, 200, map[string]any{"number": p.Number, "title": p.Title, "head": map[string]any{"sha": p.HeadSHA, "ref": p.HeadRef}})
+	reply(w, 200, map[string]any{"number": p.Number, "title": p.Title, "head": map[string]any{"sha": p.HeadSHA, "ref": p.HeadRef},
+		"base": map[string]any{"ref": cmpOr(p.BaseRef, "main")}})
+}
+
+func cmpOr(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}
+
+// compare answers GET /compare/BASE...HEAD from the local repository in
+// Git: status identical, ahead (BASE is an ancestor of HEAD), behind or
+// diverged, the counts, and the merge base; 404 for an unknown commit.
+func (s *Server) compare(w http.ResponseWriter, r *http.Request) {
+	base, head, ok := strings.Cut(r.PathValue("basehead"), "...")
+	if !ok || s.Git == "" {
+		fail(w, 404, "Not Found")
+		return
+	}
+	git := func(args ...string) (string, bool) {
+		out, err := exec.Command("git", append([]string{"-C", s.Git}, args...)...).Output()
+		return strings.TrimSpace(string(out)), err == nil
+	}
+	b, okB := git("rev-parse", "--verify", "--quiet", base+"^{commit}")
+	h, okH := git("rev-parse", "--verify", "--quiet", head+"^{commit}")
+	if !okB || !okH {
+		fail(w, 404, "Not Found")
+		return
+	}
+	mb, _ := git("merge-base", b, h)
+	counts, _ := git("rev-list", "--left-right", "--count", b+"..."+h)
+	var behind, ahead int
+	fmt.Sscan(counts, &behind, &ahead)
+	status := "diverged"
+	switch {
+	case behind == 0 && ahead == 0:
+		status = "identical"
+	case behind == 0:
+		status = "ahead"
+	case ahead == 0:
+		status = "behind"
+	}
+	reply(w, 200, map[string]any{"status": status, "ahead_by": ahead, "behind_by": behind, "total_commits": ahead,
+		"base_commit": map[string]any{"sha": b}, "merge_base_commit": map[string]any{"sha": mb}, "commits": []any{}, "files": []any{}})
 }
 
 func (s *Server) base() string { return s.URL + "/repos/" + s.Owner + "/" + s.Repo }

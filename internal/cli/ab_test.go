@@ -99,6 +99,23 @@ phases: {warmup: {requests: 8}, measure: {requests: 48}}
 telemetry: {interval: 20ms}
 `
 
+// simURL serves model m from an in-process simulator (time scale 8, 16
+// sequences, then mod's changes) for the rest of the test.
+func simURL(t *testing.T, mod func(*sim.Config)) string {
+	t.Helper()
+	cfg := sim.DefaultConfig()
+	cfg.Model, cfg.TimeScale, cfg.MaxNumSeqs = "m", 8, 16
+	if mod != nil {
+		mod(&cfg)
+	}
+	r, err := sim.Start(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close() })
+	return r.URL
+}
+
 func abFile(t *testing.T, timeout, policy string) string {
 	return writeScenario(t, strings.Replace(strings.Replace(abScenarioYAML, "%s", timeout, 1), "%s", policy, 1))
 }
@@ -223,14 +240,7 @@ func TestABEndpointModeAndCrossover(t *testing.T) {
 	}
 	// Endpoint mode: two running deployments, no source.
 	mk := func(slow float64) string {
-		cfg := sim.DefaultConfig()
-		cfg.Model, cfg.TimeScale, cfg.Jitter, cfg.SlowdownDecode, cfg.MaxNumSeqs = "m", 8, 0.02, slow, 16
-		r, err := sim.Start(cfg)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { r.Close() })
-		return r.URL
+		return simURL(t, func(c *sim.Config) { c.Jitter, c.SlowdownDecode = 0.02, slow })
 	}
 	endpointScenario := writeScenario(t, `
 name: ab-endpoints
@@ -308,16 +318,7 @@ func TestABResetRefused(t *testing.T) {
 	}
 
 	// Endpoints: one serves the route, one does not.
-	mk := func(dev bool) string {
-		cfg := sim.DefaultConfig()
-		cfg.Model, cfg.TimeScale, cfg.MaxNumSeqs, cfg.DevMode = "m", 8, 16, dev
-		r, err := sim.Start(cfg)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { r.Close() })
-		return r.URL
-	}
+	mk := func(dev bool) string { return simURL(t, func(c *sim.Config) { c.DevMode = dev }) }
 	endpoint := writeScenario(t, `
 name: ab-endpoints
 model: m

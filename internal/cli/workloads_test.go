@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/perfgate/perfgate/internal/record"
-	"github.com/perfgate/perfgate/internal/sim"
 	"github.com/perfgate/perfgate/internal/telemetry"
 )
 
@@ -318,16 +317,10 @@ telemetry: {interval: 20ms}
 // An endpoint that does not serve POST /reset_prefix_cache (vLLM without
 // VLLM_SERVER_DEV_MODE=1): the run goes on, and the level says it ran warm.
 func TestLevelsResetRefusedIsSaid(t *testing.T) {
-	cfg := sim.DefaultConfig()
-	cfg.Model, cfg.TimeScale = "m", 8 // DevMode off: the route is not there
-	srv, err := sim.Start(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
+	url := simURL(t, nil) // DevMode off: the route is not there
 	scen := writeScenario(t, `name: warm-levels
 model: m
-engine: {kind: endpoint, url: "`+srv.URL+`"}
+engine: {kind: endpoint, url: "`+url+`"}
 workload: {prompt: token_ids, classes: [{input_tokens: 64, output_tokens: 4}]}
 load: {mode: closed, levels: [1, 2]}
 phases: {measure: {requests: 6}, between_levels: reset}

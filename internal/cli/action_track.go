@@ -242,13 +242,10 @@ func suspectRange(pts []history.Point, r history.Result) string {
 func outsideBand(r history.Result) string {
 	v, lo, hi := r.Newest.Value, r.BandLow, r.BandHigh
 	prec := 4
-	for ; prec < 10; prec++ {
-		f := func(x float64) string { return strconv.FormatFloat(x, 'g', prec, 64) }
-		if f(v) != f(lo) && f(v) != f(hi) {
-			break
-		}
-	}
 	f := func(x float64) string { return strconv.FormatFloat(x, 'g', prec, 64) }
+	for prec < 10 && (f(v) == f(lo) || f(v) == f(hi)) {
+		prec++
+	}
 	s := fmt.Sprintf("%s is outside the band %s … %s", f(v), f(lo), f(hi))
 	if mid := (lo + hi) / 2; mid != 0 && r.Series.Metric != "error_rate" {
 		s += fmt.Sprintf(" (%+.1f %% from its centre)", 100*(v/mid-1))

@@ -161,10 +161,10 @@ var (
 	_ Engine = (*endpoint)(nil)
 )
 
-// ResetPrefixCache empties the engine's prefix cache between two trials. A
-// 409 (requests of the last trial are still being aborted) is retried for a
-// few seconds; a 404 means the route is not mounted, which vLLM does only
-// with VLLM_SERVER_DEV_MODE=1.
+// ResetPrefixCache empties the engine's prefix cache between two trials or
+// two levels. A 409 (requests of the last one are still being aborted) is
+// retried for five seconds; a 404 means the route is not mounted, which vLLM
+// does only with VLLM_SERVER_DEV_MODE=1.
 func ResetPrefixCache(ctx context.Context, url, apiKey string) error {
 	const tries = 20
 	for i := 1; ; i++ {

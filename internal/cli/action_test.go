@@ -241,16 +241,26 @@ func TestActionTrackMode(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs many trials")
 	}
-	// One run per commit: the regression is made large (+40 % decode) so that
-	// it stands out of a band drawn from five noisy points on a busy machine;
-	// the statistics of small steps are history's own tests.
+	// One point per commit, from a simulator sharing two cores with other
+	// tests: thresholds at 15 % (what such a runner's noise asks for, and
+	// the smallest step history counts), and a regression far beyond them
+	// (+40 % decode). The statistics of small steps are history's own tests.
 	repo, first, slow := fakeRepoSlowdown(t, "1.40")
 	srv := githubtest.New("vllm-project", "vllm")
 	defer srv.Close()
-	scen := abFile(t, "30s", "reset")
+	scen := writeScenario(t, strings.Replace(strings.Replace(abScenarioYAML, "%s", "30s", 1), "%s", "reset", 1)+`gate:
+  metrics:
+    - {name: median_tpot_ms, warn_pct: 10, fail_pct: 15}
+    - {name: median_e2el_ms, warn_pct: 10, fail_pct: 15}
+    - {name: output_throughput, warn_pct: 10, fail_pct: 15}
+    - {name: error_rate, warn_pct: 0.5, fail_pct: 1}
+`)
 	work, out := t.TempDir(), t.TempDir()
 	track := func(commit string) (result, map[string]string) {
-		inputs := map[string]string{"mode": "track", "scenarios": scen, "vllm-path": repo, "trials": "1", "install-command": installFake,
+		// track's default of 3 trials: a point is their median, so one run's
+		// outlier (a p99 TTFT of 23 ms against 11, on a busy machine) is not a
+		// regression; with one trial per point it was.
+		inputs := map[string]string{"mode": "track", "scenarios": scen, "vllm-path": repo, "install-command": installFake,
 			"github-token": githubtest.InstallationToken, "work-dir": work, "output-dir": out, "history-store": "git:perfgate-history", "candidate-ref": commit}
 		env, outFile, sumFile := actionEnv(t, srv, "push", `{"after": "`+commit+`"}`, inputs)
 		r := run(t, context.Background(), env, "action")
@@ -280,7 +290,7 @@ func TestActionTrackMode(t *testing.T) {
 		t.Errorf("status %+v", last)
 	}
 	files, _, _ := srv.Branch("perfgate-history")
-	if len(files) != 1 || strings.Count(string(files["history-ab-fake.jsonl"]), "\n") != 6*6 || !strings.Contains(string(files["history-ab-fake.jsonl"]), `"fail_pct":5`) {
+	if len(files) != 1 || strings.Count(string(files["history-ab-fake.jsonl"]), "\n") != 6*4 || !strings.Contains(string(files["history-ab-fake.jsonl"]), `"trials":3,"fail_pct":15`) {
 		t.Errorf("history branch: %d lines", strings.Count(string(files["history-ab-fake.jsonl"]), "\n"))
 	}
 	// Accepting the change (through the API, as a maintainer would from a

@@ -53,6 +53,18 @@ slo: {ttft_ms: 100}
 percentiles: [50, 99]
 `
 
+// runOK runs scen into a fresh output folder, fails the test unless it
+// exits 0, and gives the run folder and what the command printed.
+func runOK(t *testing.T, scen string) (string, result) {
+	t.Helper()
+	out := t.TempDir()
+	r := run(t, context.Background(), nil, "run", scen, "--out", out)
+	if r.code != 0 {
+		t.Fatalf("exit %d\n%s", r.code, r.stderr)
+	}
+	return onlyDir(t, out), r
+}
+
 func onlyDir(t *testing.T, out string) string {
 	t.Helper()
 	entries, err := os.ReadDir(out)

@@ -39,16 +39,11 @@ telemetry:
     - {name: broken, kind: command, command: [sh, -c, "echo boom >&2; exit 3"]}
     - {name: stuck, kind: command, command: [sh, -c, "exec sleep 30 # `+marker+`"], timeout: 100ms}
 `)
-	out := t.TempDir()
 	began := time.Now()
-	r := run(t, context.Background(), nil, "run", scen, "--out", out)
-	if r.code != 0 {
-		t.Fatalf("exit %d\n%s", r.code, r.stderr)
-	}
+	runDir, _ := runOK(t, scen)
 	if d := time.Since(began); d > 15*time.Second {
 		t.Errorf("the run took %v: a hanging probe must not hold it up", d)
 	}
-	runDir := onlyDir(t, out)
 	samples, err := telemetry.ReadAll(filepath.Join(runDir, telemetry.File))
 	if err != nil {
 		t.Fatal(err)
@@ -108,7 +103,7 @@ telemetry:
     - {name: c, kind: command}
     - {name: k, kind: telepathy}
 `)
-	r = run(t, context.Background(), nil, "validate", bad)
+	r := run(t, context.Background(), nil, "validate", bad)
 	for _, want := range []string{`"gpu" is taken`, "needs the http(s) address", "is not a regular expression", "needs the program", `got "telepathy"`} {
 		if !strings.Contains(r.stderr, want) {
 			t.Errorf("validate: no %q in\n%s", want, r.stderr)

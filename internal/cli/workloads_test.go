@@ -44,15 +44,10 @@ engine: {kind: sim, time_scale: 8}
 workload: {prompt: token_ids}
 load: {arrival: trace, levels: [1, 2], trace: {format: csv, path: trace.csv}}
 `), 0o644)
-	out := t.TempDir()
-	r := run(t, context.Background(), nil, "run", scen, "--out", out)
-	if r.code != 0 {
-		t.Fatalf("exit %d\n%s", r.code, r.stderr)
-	}
+	runDir, r := runOK(t, scen)
 	if !strings.Contains(r.stderr, "1 of 31 entries skipped") || !strings.Contains(r.stdout, "trace ×2") {
 		t.Errorf("stderr/stdout:\n%s\n%s", r.stderr, r.stdout)
 	}
-	runDir := onlyDir(t, out)
 	sum := summaryOf(t, runDir)
 	recs := records(t, runDir)
 	slices.SortFunc(recs, func(a, b record.Record) int { return int(a.ScheduledUS - b.ScheduledUS) }) // trace order
@@ -130,11 +125,8 @@ telemetry: {interval: 50ms}
 	}
 	hits := map[bool]float64{}
 	for _, shared := range []bool{true, false} {
-		out := t.TempDir()
-		if r := run(t, context.Background(), nil, "run", write(fmt.Sprintf("trace-%v.jsonl", shared), shared), "--out", out); r.code != 0 {
-			t.Fatalf("exit %d\n%s", r.code, r.stderr)
-		}
-		hits[shared] = prefixHits(t, onlyDir(t, out))
+		dir, _ := runOK(t, write(fmt.Sprintf("trace-%v.jsonl", shared), shared))
+		hits[shared] = prefixHits(t, dir)
 	}
 	// 39 requests after the first find 1024 shared tokens cached.
 	if hits[true] < 30*1024 || hits[false] > hits[true]/10 {
@@ -152,12 +144,7 @@ workload:
 load: {concurrency: 3}
 phases: {measure: {requests: 36}}
 `)
-	out := t.TempDir()
-	r := run(t, context.Background(), nil, "run", scen, "--out", out)
-	if r.code != 0 {
-		t.Fatalf("exit %d\n%s", r.code, r.stderr)
-	}
-	dir := onlyDir(t, out)
+	dir, _ := runOK(t, scen)
 	bySession := map[int][]record.Record{}
 	recs := records(t, dir)
 	slices.SortFunc(recs, func(a, b record.Record) int { return int(a.ID - b.ID) })
@@ -206,12 +193,7 @@ workload:
 load: {concurrency: 4}
 phases: {measure: {requests: 40}}
 `)
-	out := t.TempDir()
-	r := run(t, context.Background(), nil, "run", scen, "--out", out)
-	if r.code != 0 {
-		t.Fatalf("exit %d\n%s", r.code, r.stderr)
-	}
-	dir := onlyDir(t, out)
+	dir, _ := runOK(t, scen)
 	var meta record.Meta
 	b, _ := os.ReadFile(filepath.Join(dir, record.MetaFile))
 	json.Unmarshal(b, &meta)
@@ -240,11 +222,8 @@ phases: {measure: {requests: 40}}
 	f, _ := os.OpenFile(filepath.Join(fixtures, "prompts.jsonl"), os.O_APPEND|os.O_WRONLY, 0)
 	f.WriteString(`{"prompt": "one more question", "output_tokens": 8}` + "\n")
 	f.Close()
-	out2 := t.TempDir()
-	if r := run(t, context.Background(), nil, "run", scen, "--out", out2); r.code != 0 {
-		t.Fatalf("second run: %s", r.stderr)
-	}
-	r = run(t, context.Background(), nil, "compare", "--baseline", dir, "--candidate", onlyDir(t, out2), "--out", t.TempDir())
+	dir2, _ := runOK(t, scen)
+	r := run(t, context.Background(), nil, "compare", "--baseline", dir, "--candidate", dir2, "--out", t.TempDir())
 	if r.code != ExitUsage || !strings.Contains(r.stderr, "read different workload files") {
 		t.Errorf("compare of different data: %d %s", r.code, r.stderr)
 	}
@@ -289,11 +268,8 @@ workload: {prompt: token_ids}
 load: {arrival: trace, levels: [2, 4], trace: {format: mooncake, path: trace.jsonl, block_tokens: 512}}
 telemetry: {interval: 20ms}
 `+extra), 0o644)
-		out := t.TempDir()
-		if r := run(t, context.Background(), nil, "run", scen, "--out", out); r.code != 0 {
-			t.Fatalf("exit %d\n%s", r.code, r.stderr)
-		}
-		s := summaryOf(t, onlyDir(t, out))
+		dir, _ := runOK(t, scen)
+		s := summaryOf(t, dir)
 		var rates [2]float64
 		for i, l := range s.Levels {
 			if l.Telemetry == nil || l.Telemetry.Measure.PrefixCacheHitRate == nil {
@@ -325,12 +301,11 @@ workload: {prompt: token_ids, classes: [{input_tokens: 64, output_tokens: 4}]}
 load: {mode: closed, levels: [1, 2]}
 phases: {measure: {requests: 6}, between_levels: reset}
 `)
-	out := t.TempDir()
-	r := run(t, context.Background(), nil, "run", scen, "--out", out)
-	if r.code != 0 || !strings.Contains(r.stderr, "level 2 starts with the prefix cache") {
-		t.Fatalf("exit %d\n%s", r.code, r.stderr)
+	dir, r := runOK(t, scen)
+	if !strings.Contains(r.stderr, "level 2 starts with the prefix cache") {
+		t.Fatalf("stderr:\n%s", r.stderr)
 	}
-	s := summaryOf(t, onlyDir(t, out))
+	s := summaryOf(t, dir)
 	if len(s.Levels) != 2 || strings.Contains(strings.Join(s.Levels[0].Warnings, " "), "between_levels") ||
 		!strings.Contains(strings.Join(s.Levels[1].Warnings, " "), "answered 404") {
 		t.Errorf("warnings: %q / %q", s.Levels[0].Warnings, s.Levels[1].Warnings)

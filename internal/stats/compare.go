@@ -5,45 +5,7 @@ import (
 	"math/rand/v2"
 	"slices"
 
-	mm "github.com/aclements/go-moremath/stats"
 )
-
-// UTest is the two-sided Mann-Whitney U test of two samples (exact for small
-// samples, with ties too; a normal approximation with tie and continuity
-// corrections above), by github.com/aclements/go-moremath. It returns 1 when
-// either sample is empty or every value is equal.
-func UTest(a, b []float64) float64 {
-	return uTest(a, b, mm.LocationDiffers)
-}
-
-// UTestGreater is the one-sided Mann-Whitney U test of the alternative that
-// b tends to be larger than a.
-func UTestGreater(a, b []float64) float64 {
-	return uTest(a, b, mm.LocationLess)
-}
-
-// UTestLess is the one-sided test of the alternative that b tends to be smaller than a.
-func UTestLess(a, b []float64) float64 {
-	return uTest(a, b, mm.LocationGreater)
-}
-
-// uTest runs go-moremath's U test; 1 when it cannot say (empty or all-equal samples).
-func uTest(a, b []float64, alt mm.LocationHypothesis) float64 {
-	r, err := mm.MannWhitneyUTest(a, b, alt)
-	if err != nil || math.IsNaN(r.P) {
-		return 1
-	}
-	return min(r.P, 1)
-}
-
-// MinP is the smallest two-sided p-value the U test can give for samples of
-// sizes m and n: when it is above alpha, nothing can be significant.
-func MinP(m, n int) float64 {
-	if m == 0 || n == 0 {
-		return 1
-	}
-	return min(1, 2/binom(m+n, m))
-}
 
 func binom(n, k int) float64 {
 	r := 1.0

@@ -1,19 +1,35 @@
 // Package gate decides, from per-trial values of baseline and candidate,
 // whether the candidate regressed. It is pure: no I/O.
 //
-// Per metric: the relative change is the Hodges-Lehmann estimate of the
-// ratio candidate/baseline (on log values) with its distribution-free
-// confidence interval; the p-value is the one-sided Mann-Whitney U test of
-// "the candidate is worse" (a gate asks a one-sided question);
-// Benjamini-Hochberg turns the p-values of one comparison into q-values. A
-// metric fails when it is significantly worse (q ≤ alpha) by more than its
-// fail threshold; it warns when it is worse than its warn threshold, or past
-// the fail threshold without significance (inconclusive: more trials would
-// tell). docs/statistics.md explains the method and its calibration.
+// What a verdict claims (docs/statistics.md says it in plain words):
+//
+//   - fail: the candidate is worse than the margin with confidence — the
+//     warn threshold plus a quarter of the way to the fail threshold (a
+//     one-sided t-test on log values, the metric's noise pooled over its
+//     levels; Benjamini-Hochberg over the comparison's gating tests, q ≤ the
+//     look's alpha) — and its estimated change is past the fail threshold;
+//   - warn: the evidence says worse than the warn threshold but not past the
+//     fail threshold, or the estimate is past the fail threshold without
+//     that evidence (inconclusive: more trials would tell);
+//   - pass: otherwise.
+//
+// A sequential A/B (Look) looks after every balanced pair of trials from
+// MinTrials to MaxTrials per side and stops as soon as the verdict is clear:
+// a fail, or every gating metric shown to be within its fail threshold (an
+// intersection-union test, each metric at FutilityBeta). Because it looks
+// many times, each look uses a stricter alpha (LookAlpha). The design and
+// its error rates under several noise shapes are in docs/statistics.md and
+// reproduced by `go run ./internal/gate/calibrate`.
+//
+// error_rate is tested on pooled request counts (Fisher's exact test),
+// not on per-trial rates: a candidate that fails requests in some trials
+// only is still seen.
 package gate
 
 import (
+	"fmt"
 	"math"
+	"slices"
 	"strings"
 
 	"github.com/perfgate/perfgate/internal/stats"
@@ -26,6 +42,26 @@ const (
 	Fail = "fail"
 )
 
+// Design constants, calibrated by the suite in docs/statistics.md.
+const (
+	// DefaultMinTrials is the first look, and the fewest trials per side a
+	// fail may rest on.
+	DefaultMinTrials = 3
+	// DefaultMaxTrials is the last look of a sequential A/B.
+	DefaultMaxTrials = 10
+	// FutilityBeta is each metric's level for "within the fail threshold"
+	// when a sequential A/B stops early with every metric inside.
+	FutilityBeta = 0.25
+	// LookShare is the share of alpha each look of a sequential A/B uses
+	// (a Pocock-type constant boundary); a fixed-sample comparison uses all
+	// of alpha once.
+	LookShare = 0.4
+	// MarginShare places the fail test's margin between the thresholds:
+	// "worse than warn + MarginShare × (fail − warn)" is what a fail must
+	// show with confidence (3.5 % for a 3 % / 5 % metric).
+	MarginShare = 0.25
+)
+
 // Rule is one gating metric.
 type Rule struct {
 	Metric           string
@@ -35,7 +71,8 @@ type Rule struct {
 // Rules are a comparison's settings.
 type Rules struct {
 	Alpha     float64
-	MinTrials int
+	MinTrials int     // per side; default DefaultMinTrials
+	MaxTrials int     // per side, sequential A/B only; default DefaultMaxTrials
 	Conf      float64 // confidence level of intervals; default 0.95
 	Metrics   []Rule
 	// TwoSided (the release profile) also warns on a significant improvement
@@ -43,13 +80,32 @@ type Rules struct {
 	TwoSided bool
 }
 
+func (r Rules) withDefaults() Rules {
+	if r.Conf == 0 {
+		r.Conf = 0.95
+	}
+	if r.Alpha == 0 {
+		r.Alpha = 0.05
+	}
+	if r.MinTrials == 0 {
+		r.MinTrials = DefaultMinTrials
+	}
+	if r.MaxTrials == 0 {
+		r.MaxTrials = max(DefaultMaxTrials, r.MinTrials)
+	}
+	return r
+}
+
 // HigherIsBetter reports the direction of a metric.
 func HigherIsBetter(metric string) bool {
 	return strings.Contains(metric, "throughput") || metric == "request_goodput"
 }
 
-// absolute metrics are compared by difference (percentage points), not ratio.
-func absolute(metric string) bool { return metric == "error_rate" }
+// Absolute metrics are compared by difference (percentage points), not ratio.
+func Absolute(metric string) bool { return metric == "error_rate" }
+
+// Count is one trial's failed and issued requests at a level.
+type Count struct{ Failed, Issued int }
 
 // Input is one (level, metric) to test.
 type Input struct {
@@ -57,6 +113,9 @@ type Input struct {
 	Metric    string
 	Baseline  []float64 // one value per trial
 	Candidate []float64
+	// For error_rate: each trial's request counts. Without them the rates
+	// are pooled as if every trial issued 1,000 requests.
+	BaselineCounts, CandidateCounts []Count
 }
 
 // Result is the decision on one (level, metric).
@@ -67,23 +126,39 @@ type Result struct {
 	Candidate      []float64 `json:"candidate"`
 	BaselineMedian float64   `json:"baseline_median"`
 	CandMedian     float64   `json:"candidate_median"`
-	ChangePct      float64   `json:"change_pct"`    // Hodges-Lehmann estimate, in % (pp for error_rate)
-	CILowPct       float64   `json:"ci_low_pct"`    // its confidence interval
-	CIHighPct      float64   `json:"ci_high_pct"`   // (±Inf when the samples are too small)
-	WorsePct       float64   `json:"worse_pct"`     // the change in the bad direction (negative: better)
-	P              float64   `json:"p"`             // one-sided Mann-Whitney U: is the candidate worse?
-	PBetter        float64   `json:"p_better"`      // one-sided: is the candidate better?
-	Q              float64   `json:"q"`             // Benjamini-Hochberg over the comparison
-	N              [2]int    `json:"n"`             // trials: baseline, candidate
-	NoisePct       float64   `json:"noise_pct"`     // the larger per-side coefficient of variation, %
-	Verdict        string    `json:"verdict"`       // pass, warn, fail
-	Improved       bool      `json:"improved"`      // significantly better by more than the warn threshold
-	Gating         bool      `json:"gating"`        // a rule of the gate (others are reported only)
-	WarnPct        float64   `json:"warn_pct"`      // the thresholds applied
-	FailPct        float64   `json:"fail_pct"`      //
-	Reason         string    `json:"reason"`        // one line: why this verdict
-	BelowNoise     bool      `json:"below_noise"`   // the fail threshold is under twice the measured noise
-	CanBeSignif    bool      `json:"can_be_signif"` // enough trials for q ≤ alpha to be possible
+	ChangePct      float64   `json:"change_pct"`  // Hodges-Lehmann estimate, in % (pp for error_rate: pooled difference)
+	CILowPct       float64   `json:"ci_low_pct"`  // its confidence interval
+	CIHighPct      float64   `json:"ci_high_pct"` // (±Inf when the samples are too small)
+	WorsePct       float64   `json:"worse_pct"`   // the change in the bad direction (negative: better)
+	// P is the fail test: one-sided, "worse than the margin" (Margin; a t
+	// test on log values with the metric's noise pooled over its levels;
+	// Fisher's exact test on pooled counts for error_rate). Q is its
+	// Benjamini-Hochberg value over the comparison.
+	P float64 `json:"p"`
+	Q float64 `json:"q"`
+	// PWarn and QWarn test "worse than the warn threshold" the same way:
+	// the evidence a warn needs.
+	PWarn    float64 `json:"p_warn"`
+	QWarn    float64 `json:"q_warn"`
+	PRank    float64 `json:"p_rank"`    // distribution-free cross-check: one-sided U test of "worse" (no margin)
+	PBeyond  float64 `json:"p_within"`  // one-sided test of "within the fail threshold" (small: clearly within)
+	PBetter  float64 `json:"p_better"`  // one-sided test of "better"
+	N        [2]int  `json:"n"`         // trials: baseline, candidate
+	NoisePct float64 `json:"noise_pct"` // pooled per-trial standard deviation of log values, in %
+	// DetectablePct is the true change (worse, %) that these trials catch
+	// with 90 % power at this noise: the fail test's reach.
+	DetectablePct float64 `json:"detectable_pct"`
+	// MoreTrials, on an inconclusive warn, is about how many trials per side
+	// would make the observed change significant (0 when not applicable).
+	MoreTrials  int     `json:"more_trials,omitempty"`
+	Verdict     string  `json:"verdict"`       // pass, warn, fail
+	Improved    bool    `json:"improved"`      // significantly better by more than the warn threshold
+	Gating      bool    `json:"gating"`        // a rule of the gate (others are reported only)
+	WarnPct     float64 `json:"warn_pct"`      // the thresholds applied
+	FailPct     float64 `json:"fail_pct"`      //
+	Reason      string  `json:"reason"`        // one line: why this verdict
+	BelowNoise  bool    `json:"below_noise"`   // these trials cannot detect twice the fail threshold
+	CanBeSignif bool    `json:"can_be_signif"` // enough trials for a fail to be possible
 }
 
 // Outcome is the comparison's overall decision.
@@ -92,112 +167,352 @@ type Outcome struct {
 	Results  []Result `json:"results"`
 	Headline string   `json:"headline"`
 	Notes    []string `json:"notes,omitempty"`
+	// Alpha is the level the decision used (a look's share in a sequential A/B).
+	Alpha float64 `json:"alpha"`
+	// Stop and StopReason: a sequential look's decision to stop, and why
+	// ("fail", "within", "max-trials"); a fixed-sample decision always stops
+	// ("fixed").
+	Stop       bool   `json:"stop"`
+	StopReason string `json:"stop_reason"`
 }
 
-func cv(xs []float64) float64 {
-	if len(xs) < 2 {
-		return 0
+// Stop reasons.
+const (
+	StopFail   = "fail"       // a metric is significantly past its fail threshold
+	StopWithin = "within"     // every metric is shown within its fail threshold
+	StopMax    = "max-trials" // the last look
+	StopFixed  = "fixed"      // a fixed set of trials (perfgate compare)
+)
+
+// StopWords says a stop reason in words.
+func StopWords(reason string, n int) string {
+	switch reason {
+	case StopFail:
+		return fmt.Sprintf("stopped after %d trials per side: a regression is clear", n)
+	case StopWithin:
+		return fmt.Sprintf("stopped after %d trials per side: every gating metric is clearly within its fail threshold", n)
+	case StopMax:
+		return fmt.Sprintf("stopped at the maximum of %d trials per side", n)
 	}
-	var m, ss float64
-	for _, x := range xs {
-		m += x
-	}
-	m /= float64(len(xs))
-	if m == 0 {
-		return 0
-	}
-	for _, x := range xs {
-		ss += (x - m) * (x - m)
-	}
-	return 100 * math.Sqrt(ss/float64(len(xs)-1)) / math.Abs(m)
+	return fmt.Sprintf("%d trials per side, fixed", n)
 }
 
-// Decide tests every input and gives the verdicts. Inputs whose metric has
-// no rule are reported but do not gate.
+// LookAlpha is the level of one look of a sequential A/B.
+func LookAlpha(alpha float64) float64 { return alpha * LookShare }
+
+// Decide is the fixed-sample decision on a given set of trials (perfgate
+// compare): all of alpha, one look.
 func Decide(inputs []Input, r Rules) Outcome {
-	if r.Conf == 0 {
-		r.Conf = 0.95
+	r = r.withDefaults()
+	o := decide(inputs, r, r.Alpha)
+	o.Stop, o.StopReason = true, StopFixed
+	return o
+}
+
+// Look is one look of a sequential A/B at the trials so far (balanced: the
+// same number per side). It says whether to stop and why; at MaxTrials it
+// always stops.
+func Look(inputs []Input, r Rules) Outcome {
+	r = r.withDefaults()
+	o := decide(inputs, r, LookAlpha(r.Alpha))
+	n := trialsOf(inputs)
+	within := true
+	for _, x := range o.Results {
+		if x.Gating && !(x.PBeyond <= FutilityBeta) {
+			within = false
+		}
 	}
+	switch {
+	case o.Verdict == Fail:
+		o.Stop, o.StopReason = true, StopFail
+	case within && n >= r.MinTrials:
+		o.Stop, o.StopReason = true, StopWithin
+	case n >= r.MaxTrials:
+		o.Stop, o.StopReason = true, StopMax
+	}
+	if !o.Stop {
+		// an interim look's warns are not verdicts yet
+		o.Verdict = Pass
+		for i := range o.Results {
+			if o.Results[i].Verdict == Warn {
+				o.Verdict = Warn
+			}
+		}
+	}
+	return o
+}
+
+func trialsOf(inputs []Input) int {
+	n := math.MaxInt
+	for _, in := range inputs {
+		n = min(n, len(in.Baseline), len(in.Candidate))
+	}
+	if n == math.MaxInt {
+		return 0
+	}
+	return n
+}
+
+// CanFail says whether n trials per side can ever give a fail, and if not why.
+func CanFail(n int, r Rules) (bool, string) {
+	r = r.withDefaults()
+	if n < r.MinTrials {
+		return false, fmt.Sprintf("with %d trial(s) per side the gate can warn but never fail: a fail needs at least %d (gate.min_trials)", n, r.MinTrials)
+	}
+	if n < 2 {
+		return false, "with 1 trial per side there is no trial-to-trial noise to test against: the gate can warn but never fail"
+	}
+	return true, ""
+}
+
+const zPower90 = 1.2815515655446004
+
+func decide(inputs []Input, r Rules, alpha float64) Outcome {
 	rules := map[string]Rule{}
 	for _, m := range r.Metrics {
 		rules[m.Metric] = m
 	}
+	pools := poolNoise(inputs)
 	res := make([]Result, len(inputs))
-	ps := make([]float64, 0, len(inputs))
+	var ps, pw []float64
 	var gatingIdx []int
 	for i, in := range inputs {
 		x := Result{Level: in.Level, Metric: in.Metric, Baseline: in.Baseline, Candidate: in.Candidate,
-			N: [2]int{len(in.Baseline), len(in.Candidate)}}
+			N: [2]int{len(in.Baseline), len(in.Candidate)}, Verdict: Pass}
 		x.BaselineMedian, x.CandMedian = stats.Median(in.Baseline), stats.Median(in.Candidate)
-		if HigherIsBetter(in.Metric) {
-			x.P, x.PBetter = stats.UTestLess(in.Baseline, in.Candidate), stats.UTestGreater(in.Baseline, in.Candidate)
+		rule, gating := rules[in.Metric]
+		x.WarnPct, x.FailPct = rule.WarnPct, rule.FailPct
+		ok, why := CanFail(min(x.N[0], x.N[1]), r)
+		x.CanBeSignif = ok
+		if Absolute(in.Metric) {
+			testCounts(&x, in, rule, r)
 		} else {
-			x.P, x.PBetter = stats.UTestGreater(in.Baseline, in.Candidate), stats.UTestLess(in.Baseline, in.Candidate)
+			testRatio(&x, in, rule, r, alpha, pools[in.Metric])
 		}
-		x.NoisePct = math.Max(cv(in.Baseline), cv(in.Candidate))
-		x.CanBeSignif = stats.MinP(x.N[0], x.N[1])/2 <= r.Alpha && x.N[0] >= r.MinTrials && x.N[1] >= r.MinTrials
-		if absolute(in.Metric) {
-			// Hodges-Lehmann on differences, in percentage points.
-			x.ChangePct, x.CILowPct, x.CIHighPct = shiftPP(in.Baseline, in.Candidate, r.Conf)
-		} else if positive(in.Baseline) && positive(in.Candidate) {
-			est, lo, hi, _ := stats.HodgesLehmann(in.Baseline, in.Candidate, r.Conf)
-			x.ChangePct, x.CILowPct, x.CIHighPct = 100*(est-1), 100*(lo-1), 100*(hi-1)
-		} else {
-			x.ChangePct, x.CILowPct, x.CIHighPct = math.NaN(), math.Inf(-1), math.Inf(1)
+		if !ok && gating {
+			x.Reason = why
 		}
-		x.WorsePct = x.ChangePct
-		if HigherIsBetter(in.Metric) {
-			x.WorsePct = -x.ChangePct
-		}
-		if rule, ok := rules[in.Metric]; ok {
-			x.Gating, x.WarnPct, x.FailPct = true, rule.WarnPct, rule.FailPct
-			x.BelowNoise = x.N[0] > 1 && rule.FailPct < 2*x.NoisePct && !absolute(in.Metric)
+		if gating {
+			x.Gating = true
 			gatingIdx = append(gatingIdx, i)
 			ps = append(ps, x.P)
+			pw = append(pw, x.PWarn)
 		}
 		res[i] = x
 	}
-	q := stats.BenjaminiHochberg(ps)
+	q, qw := stats.BenjaminiHochberg(ps), stats.BenjaminiHochberg(pw)
 	for j, i := range gatingIdx {
-		res[i].Q = q[j]
+		res[i].Q, res[i].QWarn = q[j], qw[j]
 	}
-	out := Outcome{Verdict: Pass}
+	out := Outcome{Verdict: Pass, Alpha: alpha}
 	for i := range res {
 		x := &res[i]
 		if !x.Gating {
-			x.Q, x.Verdict = math.NaN(), Pass
-			x.Reason = "reported only"
+			x.Q, x.QWarn, x.Verdict, x.Reason = math.NaN(), math.NaN(), Pass, "reported only"
 			continue
 		}
-		signif := x.CanBeSignif && x.Q <= r.Alpha
+		signif := x.CanBeSignif && x.Q <= alpha
+		signifWarn := x.CanBeSignif && x.QWarn <= alpha
 		switch {
 		case math.IsNaN(x.WorsePct):
 			x.Verdict, x.Reason = Warn, "cannot be compared (missing or zero values)"
 		case signif && x.WorsePct > x.FailPct:
-			x.Verdict, x.Reason = Fail, "significantly worse than the fail threshold"
+			x.Verdict, x.Reason = Fail, fmt.Sprintf("significantly worse than %s, estimated past the fail threshold", marginWords(x))
+		case signifWarn && x.WorsePct > x.WarnPct:
+			x.Verdict, x.Reason = Warn, "significantly worse than the warn threshold"
 		case x.WorsePct > x.FailPct:
-			x.Verdict, x.Reason = Warn, "worse than the fail threshold but not significant: inconclusive, more trials would tell"
-		case x.WorsePct > x.WarnPct:
-			x.Verdict, x.Reason = Warn, "worse than the warn threshold"
+			x.Verdict = Warn
+			x.Reason = "past the fail threshold but not significant: inconclusive"
+			if x.MoreTrials > 0 {
+				x.Reason += fmt.Sprintf(" — about %d more trials per side would tell", x.MoreTrials)
+			}
 		default:
-			x.Verdict, x.Reason = Pass, "within the thresholds"
+			x.Verdict = Pass
+			if x.Reason == "" {
+				x.Reason = "within the thresholds"
+			}
 		}
 		// Improvements: the better-direction test, Bonferroni over the gating metrics.
-		if x.CanBeSignif && x.PBetter*float64(len(gatingIdx)) <= r.Alpha && -x.WorsePct > x.WarnPct {
+		if x.CanBeSignif && x.PBetter*float64(len(gatingIdx)) <= alpha && -x.WorsePct > x.WarnPct {
 			x.Improved, x.Reason = true, "significantly better"
 			if r.TwoSided && -x.WorsePct > x.FailPct {
 				x.Verdict, x.Reason = Warn, "significantly better by more than the fail threshold: unexplained, review it"
 			}
 		}
-		out.Verdict = worst(out.Verdict, x.Verdict)
+		out.Verdict = Worst(out.Verdict, x.Verdict)
 	}
 	out.Results = res
 	return out
 }
 
-func worst(a, b string) string {
-	rank := map[string]int{Pass: 0, Warn: 1, Fail: 2}
-	if rank[b] > rank[a] {
+// testRatio fills a ratio metric's estimate and tests (log scale).
+func testRatio(x *Result, in Input, rule Rule, r Rules, alpha float64, pool noisePool) {
+	x.P, x.PWarn, x.PBeyond, x.PBetter, x.PRank = 1, 1, 1, 1, 1
+	if !positive(in.Baseline) || !positive(in.Candidate) {
+		x.ChangePct, x.CILowPct, x.CIHighPct, x.WorsePct = math.NaN(), math.Inf(-1), math.Inf(1), math.NaN()
+		x.NoisePct, x.DetectablePct = math.NaN(), math.NaN()
+		return
+	}
+	est, lo, hi, _ := stats.HodgesLehmann(in.Baseline, in.Candidate, r.Conf)
+	x.ChangePct, x.CILowPct, x.CIHighPct = 100*(est-1), 100*(lo-1), 100*(hi-1)
+	sign := 1.0
+	lb, lc := logs(in.Baseline), logs(in.Candidate)
+	if HigherIsBetter(in.Metric) {
+		sign = -1
+		x.WorsePct = -x.ChangePct
+		x.PRank = stats.UTestLess(in.Baseline, in.Candidate)
+	} else {
+		x.WorsePct = x.ChangePct
+		x.PRank = stats.UTestGreater(in.Baseline, in.Candidate)
+	}
+	diff, se, df := stats.Welch(lb, lc)
+	d := sign * diff // log "worse"
+	nb, nc := float64(len(lb)), float64(len(lc))
+	if pool.df > df && nb >= 2 && nc >= 2 {
+		// The metric's noise pooled over its levels, never below this
+		// level's own: more degrees of freedom, no less caution.
+		sp := pool.ss / pool.df
+		se = math.Max(se, math.Sqrt(sp*(1/nb+1/nc)))
+		df = pool.df
+	}
+	// pooled per-trial noise (log SD), for the reader and the reach
+	_, sb := stats.MeanSD(lb)
+	_, sc := stats.MeanSD(lc)
+	pooled := 0.0
+	if nb+nc > 2 {
+		pooled = math.Sqrt(((nb-1)*sb*sb + (nc-1)*sc*sc) / (nb + nc - 2))
+	}
+	x.NoisePct = 100 * pooled
+	warnL, marginL, failL := math.Log1p(rule.WarnPct/100), math.Log1p(Margin(rule)/100), math.Log1p(rule.FailPct/100)
+	x.P = upper(d-marginL, se, df)
+	x.PWarn = upper(d-warnL, se, df)
+	x.PBeyond = upper(failL-d, se, df)
+	x.PBetter = upper(-d, se, df)
+	if nb >= 2 && nc >= 2 {
+		k := 1 / math.Sqrt(1/nb+1/nc) // se = pooled/k
+		// one-sided test at a level of alpha shared by the metrics that move
+		za := stats.TQuantile(1-alpha/3, nb+nc-2)
+		x.DetectablePct = 100 * (math.Exp(marginL+(za+zPower90)*pooled/k) - 1)
+		x.BelowNoise = x.DetectablePct > 2*rule.FailPct
+		if d > failL && x.P > alpha {
+			// trials per side for the observed excess over the margin to reach alpha/3 at 80 % power
+			need := 2 * math.Pow((za+0.8416)*pooled/(d-marginL), 2)
+			if m := int(math.Ceil(need)) - int(min(nb, nc)); m > 0 && m < 1000 {
+				x.MoreTrials = m
+			}
+		}
+	} else {
+		x.DetectablePct = math.NaN()
+	}
+}
+
+// Margin is the fail test's null: worse by at most this many percent.
+func Margin(r Rule) float64 { return r.WarnPct + MarginShare*(r.FailPct-r.WarnPct) }
+
+func marginWords(x *Result) string {
+	if Absolute(x.Metric) {
+		return "the baseline"
+	}
+	return fmt.Sprintf("%.3g %%", Margin(Rule{WarnPct: x.WarnPct, FailPct: x.FailPct}))
+}
+
+// upper is the one-sided p of "the mean of log-worse exceeds 0" shifted by m: P(T ≥ m/se).
+func upper(m, se, df float64) float64 {
+	if se == 0 {
+		switch {
+		case m > 0:
+			return 0
+		case m == 0:
+			return 0.5
+		}
+		return 1
+	}
+	if math.IsNaN(df) || df <= 0 {
+		return 1
+	}
+	return stats.TUpper(m/se, df)
+}
+
+// testCounts fills error_rate's estimate and tests from pooled request counts.
+func testCounts(x *Result, in Input, rule Rule, r Rules) {
+	bc, cc := in.BaselineCounts, in.CandidateCounts
+	if len(bc) != len(in.Baseline) || len(cc) != len(in.Candidate) {
+		bc, cc = assumeCounts(in.Baseline), assumeCounts(in.Candidate)
+	}
+	fb, ib := pool(bc)
+	fc, ic := pool(cc)
+	x.PRank = stats.UTestGreater(in.Baseline, in.Candidate)
+	if ib == 0 || ic == 0 {
+		x.ChangePct, x.WorsePct, x.CILowPct, x.CIHighPct = math.NaN(), math.NaN(), math.Inf(-1), math.Inf(1)
+		x.P, x.PWarn, x.PBeyond, x.PBetter = 1, 1, 1, 1
+		return
+	}
+	rb, rc := float64(fb)/float64(ib), float64(fc)/float64(ic)
+	x.ChangePct = 100 * (rc - rb)
+	x.WorsePct = x.ChangePct
+	// exact one-sided bounds of each side's rate, combined conservatively
+	a := (1 - r.Conf) / 2
+	x.CILowPct = 100 * (lowerCP(fc, ic, 1-a) - stats.ClopperPearsonUpper(fb, ib, 1-a))
+	x.CIHighPct = 100 * (stats.ClopperPearsonUpper(fc, ic, 1-a) - lowerCP(fb, ib, 1-a))
+	x.P = stats.FisherGreater(fb, ib, fc, ic)
+	x.PWarn = x.P
+	x.PBetter = stats.FisherGreater(fc, ic, fb, ib)
+	// within the fail threshold: the candidate's upper bound at 1−β, less
+	// the baseline's rate, stays under fail_pp
+	x.PBeyond = 1
+	if 100*(stats.ClopperPearsonUpper(fc, ic, 1-FutilityBeta)-rb) < rule.FailPct {
+		x.PBeyond = 0 // shown within at the futility level
+	}
+	x.NoisePct, x.DetectablePct = math.NaN(), math.NaN()
+}
+
+func lowerCP(x, n int, conf float64) float64 {
+	if x == 0 {
+		return 0
+	}
+	return 1 - stats.ClopperPearsonUpper(n-x, n, conf)
+}
+
+func assumeCounts(rates []float64) []Count {
+	out := make([]Count, len(rates))
+	for i, v := range rates {
+		out[i] = Count{Failed: int(math.Round(1000 * v)), Issued: 1000}
+	}
+	return out
+}
+
+func pool(cs []Count) (failed, issued int) {
+	for _, c := range cs {
+		failed += c.Failed
+		issued += c.Issued
+	}
+	return
+}
+
+func logs(xs []float64) []float64 {
+	out := make([]float64, len(xs))
+	for i, v := range xs {
+		out[i] = math.Log(v)
+	}
+	return out
+}
+
+// Rank orders verdicts from best (0) to worst.
+func Rank(v string) int {
+	switch v {
+	case Warn:
+		return 1
+	case Fail:
+		return 2
+	case "error":
+		return 3
+	}
+	return 0
+}
+
+// Worst is the worse of two verdicts.
+func Worst(a, b string) string {
+	if Rank(b) > Rank(a) {
 		return b
 	}
 	return a
@@ -212,22 +527,94 @@ func positive(xs []float64) bool {
 	return len(xs) > 0
 }
 
-// shiftPP is the Hodges-Lehmann shift of rates (0–1) in percentage points,
-// with a Walsh-free interval from the pairwise differences' quantiles
-// matching the U test's critical values.
-func shiftPP(a, b []float64, conf float64) (est, lo, hi float64) {
-	if len(a) == 0 || len(b) == 0 {
-		return math.NaN(), math.Inf(-1), math.Inf(1)
+// Outlier is a trial whose gating metrics together sit far from the other
+// trials of its side: a slow (or fast) trial that the machine, not the
+// code, most likely caused.
+type Outlier struct {
+	Side     string  `json:"side"`  // baseline or candidate
+	Index    int     `json:"index"` // 0-based position among the side's trials
+	ShiftPct float64 `json:"shift_pct"`
+}
+
+// OutlierFloorPct is the smallest whole-trial shift called an outlier,
+// whatever the noise: below it a trial is ordinary variation.
+const OutlierFloorPct = 8
+
+// Outliers finds outlier trials. A trial's shift is the median, over the
+// gating ratio metrics, of its log distance from its side's median in the
+// worse direction; the noise scale is the MAD of every such distance. A
+// trial is an outlier when its shift exceeds 4 noise scales and
+// OutlierFloorPct. A side needs 3 trials for "the others" to mean anything.
+func Outliers(inputs []Input, r Rules) []Outlier {
+	rules := map[string]bool{}
+	for _, m := range r.Metrics {
+		rules[m.Metric] = true
 	}
-	// Shift every value to positive and reuse the ratio machinery on exp(x):
-	// log(exp(y)) − log(exp(x)) = y − x.
-	ea, eb := make([]float64, len(a)), make([]float64, len(b))
-	for i, v := range a {
-		ea[i] = math.Exp(100 * v)
+	shifts := map[string][][]float64{} // side → trial → distances
+	var all []float64
+	for _, in := range inputs {
+		if !rules[in.Metric] || Absolute(in.Metric) || !positive(in.Baseline) || !positive(in.Candidate) {
+			continue
+		}
+		sign := 1.0
+		if HigherIsBetter(in.Metric) {
+			sign = -1
+		}
+		for _, side := range []struct {
+			name string
+			xs   []float64
+		}{{"baseline", in.Baseline}, {"candidate", in.Candidate}} {
+			l := logs(side.xs)
+			med := stats.Median(l)
+			if len(shifts[side.name]) < len(l) {
+				shifts[side.name] = append(shifts[side.name], make([][]float64, len(l)-len(shifts[side.name]))...)
+			}
+			for j, v := range l {
+				shifts[side.name][j] = append(shifts[side.name][j], sign*(v-med))
+				all = append(all, v-med)
+			}
+		}
 	}
-	for i, v := range b {
-		eb[i] = math.Exp(100 * v)
+	if len(all) == 0 {
+		return nil
 	}
-	e, l, h, _ := stats.HodgesLehmann(ea, eb, conf)
-	return math.Log(e), math.Log(l), math.Log(h)
+	scale := stats.MAD(all)
+	var out []Outlier
+	for _, side := range []string{"baseline", "candidate"} {
+		ts := shifts[side]
+		if len(ts) < 3 {
+			continue
+		}
+		for j, ds := range ts {
+			s := stats.Median(slices.Clone(ds))
+			if math.Abs(s) > 4*scale && math.Abs(s) > math.Log1p(OutlierFloorPct/100) {
+				out = append(out, Outlier{Side: side, Index: j, ShiftPct: 100 * (math.Exp(s) - 1)})
+			}
+		}
+	}
+	return out
+}
+
+// noisePool is a metric's within-side sum of squared log deviations over
+// every level, and its degrees of freedom.
+type noisePool struct{ ss, df float64 }
+
+func poolNoise(inputs []Input) map[string]noisePool {
+	out := map[string]noisePool{}
+	for _, in := range inputs {
+		if Absolute(in.Metric) || !positive(in.Baseline) || !positive(in.Candidate) {
+			continue
+		}
+		p := out[in.Metric]
+		for _, xs := range [][]float64{in.Baseline, in.Candidate} {
+			if len(xs) < 2 {
+				continue
+			}
+			_, sd := stats.MeanSD(logs(xs))
+			p.ss += sd * sd * float64(len(xs)-1)
+			p.df += float64(len(xs) - 1)
+		}
+		out[in.Metric] = p
+	}
+	return out
 }

@@ -1,0 +1,95 @@
+// Command calibrate prints the gate's calibration table (docs/statistics.md):
+//
+//	go run ./internal/gatesim/calibrate [-sims 2000] [-seed 1]
+//
+// Rows are noise models × designs (fixed trials per side, and the
+// sequential default of perfgate ab); columns are true TPOT changes. Each
+// cell gives the share of simulated comparisons that fail, that warn, and
+// the mean number of trials (both sides together, outlier reruns included).
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"runtime"
+	"sync"
+
+	"github.com/perfgate/perfgate/internal/gatesim"
+)
+
+func main() {
+	sims := flag.Int("sims", 2000, "simulated comparisons per cell")
+	seed := flag.Uint64("seed", 1, "random seed")
+	only := flag.String("noise", "", "one noise model (default: all)")
+	flag.Parse()
+	changes := []float64{0, 4, 5, 10, 30}
+	designs := []gatesim.Design{{Fixed: 3}, {Fixed: 4}, {Fixed: 6}, {Fixed: 10}, {Reruns: 2}}
+	type job struct {
+		n    gatesim.Noise
+		d    gatesim.Design
+		ch   float64
+		i, j int
+	}
+	var noises []gatesim.Noise
+	for _, n := range gatesim.Noises {
+		if *only == "" || n.Name == *only {
+			noises = append(noises, n)
+		}
+	}
+	if len(noises) == 0 {
+		fmt.Fprintf(os.Stderr, "calibrate: no noise model %q\n", *only)
+		os.Exit(2)
+	}
+	rows := len(noises) * len(designs)
+	cells := make([][]gatesim.Cell, rows)
+	for i := range cells {
+		cells[i] = make([]gatesim.Cell, len(changes))
+	}
+	jobs := make(chan job)
+	var wg sync.WaitGroup
+	for range runtime.NumCPU() {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j := range jobs {
+				cells[j.i][j.j] = gatesim.Run(j.n, gatesim.Change{TPOTPct: j.ch}, j.d, *sims, *seed)
+			}
+		}()
+	}
+	i := 0
+	for _, n := range noises {
+		for _, d := range designs {
+			for j, ch := range changes {
+				jobs <- job{n, d, ch, i, j}
+			}
+			i++
+		}
+	}
+	close(jobs)
+	wg.Wait()
+	fmt.Printf("Calibration: %d simulated comparisons per cell, seed %d; a scenario of %d levels × the 6 default gating metrics; the true change is TPOT worse at every level.\n", *sims, *seed, gatesim.Levels)
+	fmt.Println("Each cell: fail % / warn % / mean trials (both sides, outlier reruns included).")
+	fmt.Println()
+	fmt.Print("| noise | design |")
+	for _, ch := range changes {
+		fmt.Printf(" TPOT %+g %% |", ch)
+	}
+	fmt.Print("\n| --- | --- |")
+	for range changes {
+		fmt.Print(" ---: |")
+	}
+	fmt.Println()
+	for _, row := range cells {
+		fmt.Printf("| %s | %s |", row[0].Noise, row[0].Design)
+		for _, c := range row {
+			fmt.Printf(" %.1f / %.1f / %.1f |", 100*c.FailRate(), 100*c.WarnRate(), c.Trials)
+		}
+		fmt.Println()
+	}
+	fmt.Println()
+	fmt.Println("Noise models:")
+	for _, n := range noises {
+		fmt.Printf("- %s: %s\n", n.Name, n.Desc)
+	}
+}

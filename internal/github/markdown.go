@@ -92,6 +92,13 @@ func Esc(s string) string {
 	return mdEscaper.Replace(s)
 }
 
+func qCell(q *float64) string {
+	if q == nil {
+		return "–"
+	}
+	return fmt.Sprintf("%.3g", *q)
+}
+
 var verdictMark = map[string]string{"pass": "✅", "warn": "⚠️", "fail": "❌", "error": "💥"}
 
 // Headline is the one line a status description and a job title carry.
@@ -248,7 +255,14 @@ func (r *Report) render(l layout) string {
 		case s.Error != "":
 			fmt.Fprintf(&b, "- 💥 **%s**: %s\n", Esc(s.Name), Esc(s.Error))
 		case s.Comparison != nil:
-			fmt.Fprintf(&b, "- %s **%s**: %s\n", verdictMark[s.Comparison.Outcome.Verdict], Esc(s.Name), Esc(s.Comparison.Outcome.Headline))
+			fmt.Fprintf(&b, "- %s **%s**: %s", verdictMark[s.Comparison.Outcome.Verdict], Esc(s.Name), Esc(s.Comparison.Outcome.Headline))
+			if run := s.Comparison.Run; run != nil {
+				fmt.Fprintf(&b, " (%d + %d trials; %s)", run.Trials[0], run.Trials[1], Esc(run.Stopped))
+				if len(run.Reruns) > 0 {
+					fmt.Fprintf(&b, "; %d outlier trial(s) re-run", len(run.Reruns))
+				}
+			}
+			b.WriteString("\n")
 		}
 	}
 	for _, n := range r.Notes {
@@ -256,7 +270,7 @@ func (r *Report) render(l layout) string {
 	}
 	rows := r.rows()
 	if len(rows) > 0 {
-		b.WriteString("\n| scenario | level | metric | baseline | candidate | Δ | 95 % CI | p | verdict |\n| --- | ---: | --- | ---: | ---: | ---: | --- | ---: | --- |\n")
+		b.WriteString("\n| scenario | level | metric | baseline | candidate | Δ | 95 % CI | q | verdict |\n| --- | ---: | --- | ---: | ---: | ---: | --- | ---: | --- |\n")
 		for i, x := range rows {
 			if l.maxRows >= 0 && i == l.maxRows {
 				fmt.Fprintf(&b, "\n… and %d more row(s): the full table is in %s.\n", len(rows)-i, l.summaryText())
@@ -266,10 +280,10 @@ func (r *Report) render(l layout) string {
 			if x.res.Improved {
 				mark = "🚀"
 			}
-			fmt.Fprintf(&b, "| %s | %d | %s | %s | %s | %s | %s … %s | %.3g | %s %s |\n", Esc(x.scenario), x.res.Level, Esc(x.res.Metric),
-				num(&x.res.BaselineMedian), num(&x.res.CandMedian), signed(x.res.ChangePct), signed(x.res.CILowPct), signed(x.res.CIHighPct), x.res.P, mark, x.res.Verdict)
+			fmt.Fprintf(&b, "| %s | %d | %s | %s | %s | %s | %s … %s | %s | %s %s |\n", Esc(x.scenario), x.res.Level, Esc(x.res.Metric),
+				num(&x.res.BaselineMedian), num(&x.res.CandMedian), signed(x.res.ChangePct), signed(x.res.CILowPct), signed(x.res.CIHighPct), qCell(x.res.Q), mark, x.res.Verdict)
 		}
-		b.WriteString("\nΔ: the candidate against the baseline (Hodges-Lehmann, percentage points for error_rate); p: one-sided Mann-Whitney U.\n")
+		b.WriteString("\nΔ: the candidate against the baseline (Hodges-Lehmann; pooled percentage points for error_rate); q: the fail test's Benjamini-Hochberg value (is the candidate worse than the warn threshold plus a quarter of the way to the fail threshold?).\n")
 	}
 	if l.mermaid {
 		b.WriteString(r.mermaid(rows))

@@ -136,6 +136,21 @@ type Comparison struct {
 	Outcome gate.Outcome                 `json:"outcome"`
 	Explain []Change                     `json:"explain"`
 	Notes   []string                     `json:"notes,omitempty"`
+	// Run says how the trials came to be: how many, and why they stopped.
+	Run *RunInfo `json:"run,omitempty"`
+	// Outliers are trials whose gating metrics together sit far from their
+	// side's others (kept in a fixed comparison; re-run by a sequential ab).
+	Outliers []gate.Outlier `json:"outliers,omitempty"`
+}
+
+// RunInfo is how a comparison's trials were run.
+type RunInfo struct {
+	Sequential bool     `json:"sequential"`       // perfgate ab's sequential design
+	Trials     [2]int   `json:"trials"`           // per side: baseline, candidate
+	MaxTrials  int      `json:"max_trials"`       // the design's maximum per side
+	StopReason string   `json:"stop_reason"`      // gate.Stop*
+	Stopped    string   `json:"stopped"`          // in words
+	Reruns     []string `json:"reruns,omitempty"` // outlier trials re-run, and why
 }
 
 // Change is one telemetry value of both sides, for the explain section.
@@ -145,7 +160,16 @@ type Change struct {
 	Baseline  float64 `json:"baseline"`
 	Candidate float64 `json:"candidate"`
 	Factor    float64 `json:"factor"` // candidate / baseline (Inf from zero)
+	// Score is the change's size against its own trial-to-trial noise (a
+	// t-like ratio; Inf when neither side varies); Clear when it is large
+	// enough to name as a cause.
+	Score float64 `json:"score"`
+	Clear bool    `json:"clear"`
 }
+
+// ClearScore is the smallest Score a telemetry change needs to be named as a
+// cause: about a two-sided 1 % test for the trial counts perfgate runs.
+const ClearScore = 3
 
 // CompareOptions change how a comparison decides.
 type CompareOptions struct {
@@ -153,6 +177,42 @@ type CompareOptions struct {
 	// Release is the release profile: alpha 0.01 (or the scenario's when
 	// stricter) and two-sided review of large improvements.
 	Release bool
+	// Look decides as one look of a sequential A/B (gate.Look) instead of a
+	// fixed-sample comparison.
+	Look bool
+}
+
+// GateInputs are the gate's inputs: every gating metric at every gating
+// level (1-based), with request counts for error_rate.
+func GateInputs(base, cand []Trial, r gate.Rules, levels []int) []gate.Input {
+	var inputs []gate.Input
+	for _, lv := range levels {
+		for _, rule := range r.Metrics {
+			in := gate.Input{Level: lv, Metric: rule.Metric}
+			in.Baseline = values(base, lv-1, rule.Metric)
+			in.Candidate = values(cand, lv-1, rule.Metric)
+			if gate.Absolute(rule.Metric) {
+				in.BaselineCounts, in.CandidateCounts = counts(base, lv-1), counts(cand, lv-1)
+			}
+			if len(in.Baseline) > 0 && len(in.Candidate) > 0 {
+				inputs = append(inputs, in)
+			}
+		}
+	}
+	return inputs
+}
+
+// counts are each trial's failed and issued requests at a level (0-based).
+func counts(ts []Trial, level int) []gate.Count {
+	var out []gate.Count
+	for _, t := range ts {
+		for _, l := range t.Summary.Levels {
+			if l.Level == level {
+				out = append(out, gate.Count{Failed: l.Failed, Issued: l.NumRequests})
+			}
+		}
+	}
+	return out
 }
 
 // Compare checks that the sides are alike and decides.
@@ -218,7 +278,7 @@ func Compare(base, cand []Trial, o CompareOptions) (*Comparison, error) {
 		}
 	}
 	g := s.Gate
-	c.Rules = gate.Rules{Alpha: g.Alpha, MinTrials: g.MinTrials}
+	c.Rules = gate.Rules{Alpha: g.Alpha, MinTrials: g.MinTrials, MaxTrials: g.MaxTrials}
 	if o.Release {
 		c.Rules.Alpha = min(c.Rules.Alpha, 0.01)
 		c.Rules.TwoSided = true
@@ -233,26 +293,28 @@ func Compare(base, cand []Trial, o CompareOptions) (*Comparison, error) {
 			levels = append(levels, i+1)
 		}
 	}
-	var inputs []gate.Input
-	for _, lv := range levels {
-		for _, rule := range c.Rules.Metrics {
-			in := gate.Input{Level: lv, Metric: rule.Metric}
-			in.Baseline = values(base, lv-1, rule.Metric)
-			in.Candidate = values(cand, lv-1, rule.Metric)
-			if len(in.Baseline) > 0 && len(in.Candidate) > 0 {
-				inputs = append(inputs, in)
-			}
-		}
+	inputs := GateInputs(base, cand, c.Rules, levels)
+	if o.Look {
+		c.Outcome = gate.Look(inputs, c.Rules)
+	} else {
+		c.Outcome = gate.Decide(inputs, c.Rules)
 	}
-	c.Outcome = gate.Decide(inputs, c.Rules)
 	n := min(len(base), len(cand))
-	if n < c.Rules.MinTrials {
-		c.Notes = append(c.Notes, fmt.Sprintf("with %d trial(s) on a side (fewer than %d), nothing can be significant: the gate can warn but not fail; run more trials", n, c.Rules.MinTrials))
+	if ok, why := gate.CanFail(n, c.Rules); !ok {
+		c.Notes = append(c.Notes, why)
 	}
 	for _, r := range c.Outcome.Results {
-		if r.BelowNoise {
-			c.Notes = append(c.Notes, fmt.Sprintf("level %d %s: the fail threshold (%g %%) is below twice the noise measured here (%.1f %% per-trial variation): expect inconclusive results", r.Level, r.Metric, r.FailPct, r.NoisePct))
+		if r.Gating && r.BelowNoise {
+			c.Notes = append(c.Notes, fmt.Sprintf("level %d %s: at the noise measured here (%.1f %% per trial), %d trials per side detect a change of %.0f %% or more at 90 %% power — past twice the fail threshold (%g %%): more trials or a quieter machine would tell", r.Level, r.Metric, r.NoisePct, min(r.N[0], r.N[1]), math.Ceil(r.DetectablePct), r.FailPct))
 		}
+	}
+	c.Outliers = gate.Outliers(inputs, c.Rules)
+	for _, ol := range c.Outliers {
+		ts := base
+		if ol.Side == "candidate" {
+			ts = cand
+		}
+		c.Notes = append(c.Notes, fmt.Sprintf("outlier: the %s's trial %s is %+.0f %% from its side's others on every gating metric together (kept; perfgate ab re-runs such trials)", ol.Side, filepath.Base(ts[ol.Index].Dir), ol.ShiftPct))
 	}
 	c.Explain = explain(base, cand, levels)
 	c.Outcome.Headline = headline(c)
@@ -320,43 +382,89 @@ func explain(base, cand []Trial, levels []int) []Change {
 		{"energy per output token J", func(s *record.TelemetrySummary) *float64 { return s.EnergyPerOutputTokenJ }},
 		{"client CPU peak %", func(s *record.TelemetrySummary) *float64 { return s.ClientCPUPeakPct }},
 	}
-	side := func(ts []Trial, lv int, get func(*record.TelemetrySummary) *float64) (float64, bool) {
+	side := func(ts []Trial, lv int, get func(*record.TelemetrySummary) *float64) []float64 {
 		var xs []float64
 		for _, t := range ts {
 			for _, l := range t.Summary.Levels {
 				if l.Level == lv && l.Telemetry != nil && l.Telemetry.Measure != nil {
-					if p := get(l.Telemetry.Measure); p != nil {
+					if p := get(l.Telemetry.Measure); p != nil && !math.IsNaN(*p) {
 						xs = append(xs, *p)
 					}
 				}
 			}
 		}
-		if len(xs) == 0 {
-			return 0, false
-		}
-		return stats.Median(xs), true
+		return xs
 	}
 	var out []Change
+	add := func(lv int, what string, bs, cs []float64) {
+		if len(bs) == 0 || len(cs) == 0 {
+			return
+		}
+		b, c := stats.Median(bs), stats.Median(cs)
+		if b == 0 && c == 0 {
+			return
+		}
+		factor := math.Inf(1)
+		if b != 0 {
+			factor = c / b
+		}
+		sc := score(bs, cs)
+		out = append(out, Change{Level: lv, What: what, Baseline: b, Candidate: c, Factor: factor, Score: sc, Clear: sc >= ClearScore})
+	}
 	for _, lv := range levels {
 		for _, f := range fields {
-			b, ok1 := side(base, lv-1, f.get)
-			c, ok2 := side(cand, lv-1, f.get)
-			if !ok1 || !ok2 || (b == 0 && c == 0) {
-				continue
-			}
-			factor := math.Inf(1)
-			if b != 0 {
-				factor = c / b
-			}
-			out = append(out, Change{Level: lv, What: f.what, Baseline: b, Candidate: c, Factor: factor})
+			add(lv, f.what, side(base, lv-1, f.get), side(cand, lv-1, f.get))
 		}
 		// schedule delay: how late the client sent, per side
-		b, c := stats.Median(values(base, lv-1, "p99_schedule_delay_ms")), stats.Median(values(cand, lv-1, "p99_schedule_delay_ms"))
-		if b > 0 && c > 0 && max(b, c) >= 1 { // below a millisecond it is noise, not a cause
-			out = append(out, Change{Level: lv, What: "client p99 schedule delay ms", Baseline: b, Candidate: c, Factor: c / b})
+		bs, cs := values(base, lv-1, "p99_schedule_delay_ms"), values(cand, lv-1, "p99_schedule_delay_ms")
+		if b, c := stats.Median(bs), stats.Median(cs); b > 0 && c > 0 && max(b, c) >= 1 { // below a millisecond it is noise, not a cause
+			add(lv, "client p99 schedule delay ms", bs, cs)
 		}
 	}
-	sort.SliceStable(out, func(i, j int) bool { return magnitude(out[i].Factor) > magnitude(out[j].Factor) })
+	// Clear changes first, each group by its size against its noise, then by size.
+	sort.SliceStable(out, func(i, j int) bool {
+		a, b := out[i], out[j]
+		if a.Clear != b.Clear {
+			return a.Clear
+		}
+		if a.Score != b.Score && !(math.IsNaN(a.Score) || math.IsNaN(b.Score)) {
+			return a.Score > b.Score
+		}
+		return magnitude(a.Factor) > magnitude(b.Factor)
+	})
+	return out
+}
+
+// score is a telemetry change's size against its own trial-to-trial noise:
+// the difference of means over its standard error (on log values when every
+// value is positive). NaN with fewer than two trials a side; +Inf when
+// neither side varies but they differ.
+func score(bs, cs []float64) float64 {
+	if len(bs) < 2 || len(cs) < 2 {
+		return math.NaN()
+	}
+	pos := true
+	for _, v := range append(slices.Clone(bs), cs...) {
+		pos = pos && v > 0
+	}
+	if pos {
+		bs, cs = logs(bs), logs(cs)
+	}
+	diff, se, _ := stats.Welch(bs, cs)
+	if se == 0 {
+		if diff == 0 {
+			return 0
+		}
+		return math.Inf(1)
+	}
+	return math.Abs(diff) / se
+}
+
+func logs(xs []float64) []float64 {
+	out := make([]float64, len(xs))
+	for i, v := range xs {
+		out[i] = math.Log(v)
+	}
 	return out
 }
 
@@ -395,10 +503,12 @@ func headline(c *Comparison) string {
 	}
 	var why []string
 	for _, ch := range c.Explain {
-		if magnitude(ch.Factor) < math.Log(1.1) || len(why) == 2 {
+		if !ch.Clear || len(why) == 2 {
 			break
 		}
-		why = append(why, ch.String())
+		if magnitude(ch.Factor) >= math.Log(1.1) {
+			why = append(why, ch.String())
+		}
 	}
 	if len(why) > 0 && c.Outcome.Verdict != gate.Pass {
 		h += ", with " + strings.Join(why, " and ")
@@ -452,34 +562,79 @@ func sanitize(c *Comparison) any {
 	}
 	type res struct {
 		gate.Result
-		ChangePct any `json:"change_pct"`
-		CILowPct  any `json:"ci_low_pct"`
-		CIHighPct any `json:"ci_high_pct"`
-		WorsePct  any `json:"worse_pct"`
-		Q         any `json:"q"`
+		ChangePct     any `json:"change_pct"`
+		CILowPct      any `json:"ci_low_pct"`
+		CIHighPct     any `json:"ci_high_pct"`
+		WorsePct      any `json:"worse_pct"`
+		Q             any `json:"q"`
+		QWarn         any `json:"q_warn"`
+		NoisePct      any `json:"noise_pct"`
+		DetectablePct any `json:"detectable_pct"`
 	}
 	type change struct {
 		Change
 		Factor any `json:"factor"`
+		Score  any `json:"score"`
 	}
 	var rs []res
 	for _, r := range c.Outcome.Results {
-		rs = append(rs, res{r, clean(r.ChangePct), clean(r.CILowPct), clean(r.CIHighPct), clean(r.WorsePct), clean(r.Q)})
+		rs = append(rs, res{r, clean(r.ChangePct), clean(r.CILowPct), clean(r.CIHighPct), clean(r.WorsePct), clean(r.Q), clean(r.QWarn), clean(r.NoisePct), clean(r.DetectablePct)})
 	}
 	var ex []change
 	for _, e := range c.Explain {
-		ex = append(ex, change{e, clean(e.Factor)})
+		ex = append(ex, change{e, clean(e.Factor), clean(e.Score)})
 	}
+	o := c.Outcome
 	return struct {
 		*Comparison
 		Outcome any `json:"outcome"`
 		Explain any `json:"explain"`
 	}{c, struct {
-		Verdict  string   `json:"verdict"`
-		Headline string   `json:"headline"`
-		Results  []res    `json:"results"`
-		Notes    []string `json:"notes,omitempty"`
-	}{c.Outcome.Verdict, c.Outcome.Headline, rs, c.Outcome.Notes}, ex}
+		Verdict    string   `json:"verdict"`
+		Headline   string   `json:"headline"`
+		Results    []res    `json:"results"`
+		Notes      []string `json:"notes,omitempty"`
+		Alpha      float64  `json:"alpha"`
+		Stop       bool     `json:"stop"`
+		StopReason string   `json:"stop_reason"`
+	}{o.Verdict, o.Headline, rs, o.Notes, o.Alpha, o.Stop, o.StopReason}, ex}
+}
+
+func gatingCount(c *Comparison) int {
+	n := 0
+	for _, r := range c.Outcome.Results {
+		if r.Gating {
+			n++
+		}
+	}
+	return n
+}
+
+func qText(q float64) string {
+	if math.IsNaN(q) {
+		return "–"
+	}
+	return fmt.Sprintf("%.3g", q)
+}
+
+func noiseText(v float64) string {
+	if math.IsNaN(v) {
+		return "–"
+	}
+	return fmt.Sprintf("%.1f %%", v)
+}
+
+// clarity says how a telemetry change compares with its own noise.
+func clarity(ch Change) string {
+	switch {
+	case math.IsNaN(ch.Score):
+		return "one trial a side: its noise is unknown"
+	case math.IsInf(ch.Score, 1):
+		return "clear (neither side varies)"
+	case ch.Clear:
+		return fmt.Sprintf("clear (%.0f× its standard error)", ch.Score)
+	}
+	return fmt.Sprintf("within its noise (%.1f× its standard error)", ch.Score)
 }
 
 var marks = map[string]string{gate.Pass: "✅", gate.Warn: "⚠️", gate.Fail: "❌"}
@@ -497,8 +652,24 @@ func pct(v float64) string {
 func comparisonMarkdown(c *Comparison, figs []string) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "# %s %s\n\n", marks[c.Outcome.Verdict], c.Outcome.Headline)
-	fmt.Fprintf(&b, "Scenario `%s`; %d baseline and %d candidate trial(s); alpha %g (Benjamini-Hochberg), one-sided Mann-Whitney U, Hodges-Lehmann change with a 95 %% interval.\n\n",
-		c.Scenario, len(c.Baseline), len(c.Candidate), c.Rules.Alpha)
+	fmt.Fprintf(&b, "Scenario `%s`; %d baseline and %d candidate trial(s)", c.Scenario, len(c.Baseline), len(c.Candidate))
+	if c.Run != nil {
+		fmt.Fprintf(&b, " — %s", c.Run.Stopped)
+	}
+	b.WriteString(".\n\n")
+	fmt.Fprintf(&b, "A metric **fails** when it is significantly worse than its margin (the warn threshold plus a quarter of the way to the fail threshold) and its estimated change is past the fail threshold; it **warns** when it is significantly worse than the warn threshold, or past the fail threshold without significance. q is the Benjamini-Hochberg value of the fail test over the %d gating tests, significant at %.3g", gatingCount(c), c.Outcome.Alpha)
+	if c.Outcome.StopReason != gate.StopFixed && c.Outcome.StopReason != "" {
+		fmt.Fprintf(&b, " (a look's share of alpha %g: the sequential A/B looked after every pair of trials)", c.Rules.Alpha)
+	}
+	b.WriteString(".\n\n")
+	if c.Run != nil {
+		for _, r := range c.Run.Reruns {
+			b.WriteString("> ↻ re-run: " + r + "\n>\n")
+		}
+		if len(c.Run.Reruns) > 0 {
+			b.WriteString("\n")
+		}
+	}
 	for _, n := range c.Notes {
 		b.WriteString("> ⚠ " + n + "\n>\n")
 	}
@@ -519,23 +690,23 @@ func comparisonMarkdown(c *Comparison, figs []string) string {
 		return 3
 	}
 	sort.SliceStable(rs, func(i, j int) bool { return order(rs[i]) < order(rs[j]) })
-	b.WriteString("| | level | metric | baseline | candidate | Δ | 95 % CI | p | q | n | noise | why |\n| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |\n")
+	b.WriteString("| | level | metric | baseline | candidate | Δ | 95 % CI | q | n | noise | why |\n| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |\n")
 	for _, r := range rs {
 		mark := marks[r.Verdict]
 		if r.Improved {
 			mark = "🚀"
 		}
-		fmt.Fprintf(&b, "| %s | %d | %s | %.4g | %.4g | %s | %s … %s | %.3g | %.3g | %d/%d | %.1f %% | %s |\n", mark, r.Level, r.Metric,
-			r.BaselineMedian, r.CandMedian, pct(r.ChangePct), pct(r.CILowPct), pct(r.CIHighPct), r.P, r.Q, r.N[0], r.N[1], r.NoisePct, r.Reason)
+		fmt.Fprintf(&b, "| %s | %d | %s | %.4g | %.4g | %s | %s … %s | %s | %d/%d | %s | %s |\n", mark, r.Level, r.Metric,
+			r.BaselineMedian, r.CandMedian, pct(r.ChangePct), pct(r.CILowPct), pct(r.CIHighPct), qText(r.Q), r.N[0], r.N[1], noiseText(r.NoisePct), r.Reason)
 	}
-	b.WriteString("\nΔ is the candidate against the baseline (percentage points for error_rate); noise is the larger per-trial coefficient of variation of the two sides; thresholds are in the scenario's `gate:` section.\n")
+	b.WriteString("\nΔ is the candidate against the baseline (Hodges-Lehmann; for error_rate the pooled difference in percentage points); noise is the per-trial standard deviation of the metric's log values (both sides pooled), in %; thresholds are in the scenario's `gate:` section.\n")
 	if len(c.Explain) > 0 {
-		b.WriteString("\n## Why it moved\n\nTelemetry of both sides (medians over trials, measurement phase), largest change first:\n\n")
+		b.WriteString("\n## Why it moved\n\nTelemetry of both sides (medians over trials, measurement phase). Changes that are clear against their own trial-to-trial noise come first; only they are named as causes:\n\n")
 		for i, ch := range c.Explain {
 			if i == 10 {
 				break
 			}
-			fmt.Fprintf(&b, "- level %d: %s\n", ch.Level, ch)
+			fmt.Fprintf(&b, "- level %d: %s — %s\n", ch.Level, ch, clarity(ch))
 		}
 	}
 	b.WriteString("\n## Environment\n\n" + c.Environment + "\n")
@@ -553,6 +724,15 @@ func comparisonMarkdown(c *Comparison, figs []string) string {
 	return b.String()
 }
 
+// coverageText names an interval's true coverage: "95 %", or what few
+// trials allow ("75 %" with 3).
+func coverageText(c float64) string {
+	if c >= 0.95 {
+		return "≥ 95 %"
+	}
+	return fmt.Sprintf("%.0f %%", math.Floor(100*c))
+}
+
 // compareCharts: hockey sticks of both sides (per-level medians, with every
 // trial as a dot) and a trial dot plot per gating metric.
 func compareCharts(c *Comparison, base, cand []Trial) map[string]plot.Chart {
@@ -563,6 +743,7 @@ func compareCharts(c *Comparison, base, cand []Trial) map[string]plot.Chart {
 		ts   []Trial
 	}{{"baseline", base}, {"candidate", cand}} {
 		var mx, my, lo, hi, dx, dy []float64
+		minCov := 1.0
 		nLevels := len(side.ts[0].Scenario.LevelSpecs())
 		for lv := range nLevels {
 			xs, ys := values(side.ts, lv, "output_throughput"), values(side.ts, lv, "p99_e2el_ms")
@@ -570,13 +751,14 @@ func compareCharts(c *Comparison, base, cand []Trial) map[string]plot.Chart {
 				continue
 			}
 			mx, my = append(mx, stats.Median(xs)), append(my, stats.Median(ys))
-			l, h := stats.MedianCI(ys, 0.95)
+			l, h, cov := stats.MedianCICoverage(ys, 0.95)
+			minCov = min(minCov, cov)
 			lo, hi = append(lo, l), append(hi, h)
 			dx, dy = append(dx, xs...), append(dy, ys...)
 		}
 		hockey.Series = append(hockey.Series,
 			plot.Series{Label: side.name + " (median of trials)", X: mx, Y: my, Color: i, Glyphs: true},
-			plot.Series{Label: side.name + " 95 % CI of the median", X: mx, Y: lo, Color: i, Dashed: true},
+			plot.Series{Label: fmt.Sprintf("%s %s CI of the median", side.name, coverageText(minCov)), X: mx, Y: lo, Color: i, Dashed: true},
 			plot.Series{X: mx, Y: hi, Color: i, Dashed: true},
 			plot.Series{Label: side.name + " trials", X: dx, Y: dy, Color: i, Points: true})
 	}

@@ -27,6 +27,17 @@ type ValidComparison struct {
 		Headline string        `json:"headline"`
 		Results  []ValidResult `json:"results"`
 	} `json:"outcome"`
+	Run *ValidRun `json:"run"`
+}
+
+// ValidRun is how the trials ran, as a reporter reads it.
+type ValidRun struct {
+	Sequential bool     `json:"sequential"`
+	Trials     [2]int   `json:"trials"`
+	MaxTrials  int      `json:"max_trials"`
+	StopReason string   `json:"stop_reason"`
+	Stopped    string   `json:"stopped"`
+	Reruns     []string `json:"reruns"`
 }
 
 // ValidResult is one gate result as a reporter reads it.
@@ -40,6 +51,7 @@ type ValidResult struct {
 	CILowPct       *float64 `json:"ci_low_pct"`
 	CIHighPct      *float64 `json:"ci_high_pct"`
 	P              float64  `json:"p"`
+	Q              *float64 `json:"q"` // null for metrics that do not gate
 	Gating         bool     `json:"gating"`
 	Improved       bool     `json:"improved"`
 }
@@ -83,8 +95,19 @@ func ValidateComparison(data []byte, expectSHAs ...string) (*ValidComparison, er
 			return nil, fmt.Errorf("comparison.json: result %d is not a valid result", i)
 		}
 		bad := func(p *float64) bool { return p != nil && (math.IsNaN(*p) || math.IsInf(*p, 0)) }
-		if bad(r.ChangePct) || bad(r.CILowPct) || bad(r.CIHighPct) || bad(&r.BaselineMedian) || bad(&r.CandMedian) || r.P < 0 || r.P > 1 || math.IsNaN(r.P) {
+		if bad(r.ChangePct) || bad(r.CILowPct) || bad(r.CIHighPct) || bad(&r.BaselineMedian) || bad(&r.CandMedian) || r.P < 0 || r.P > 1 || math.IsNaN(r.P) || (r.Q != nil && !(*r.Q >= 0 && *r.Q <= 1)) {
 			return nil, fmt.Errorf("comparison.json: result %d has numbers out of range", i)
+		}
+	}
+	if r := c.Run; r != nil {
+		okStop := map[string]bool{"fail": true, "within": true, "max-trials": true, "fixed": true}
+		if !okStop[r.StopReason] || len(r.Stopped) > 300 || len(r.Reruns) > 100 || r.Trials[0] < 0 || r.Trials[1] < 0 || r.Trials[0] > 1000 || r.Trials[1] > 1000 || r.MaxTrials < 0 || r.MaxTrials > 1000 {
+			return nil, fmt.Errorf("comparison.json: run is not a valid record of trials")
+		}
+		for _, x := range r.Reruns {
+			if len(x) > 500 {
+				return nil, fmt.Errorf("comparison.json: a rerun note is too long")
+			}
 		}
 	}
 	for side, sha := range c.Commits {

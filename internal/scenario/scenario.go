@@ -255,10 +255,15 @@ type Phase struct {
 
 // Gate says which metrics decide a comparison and how much worse is too much.
 type Gate struct {
-	Alpha     float64      `yaml:"alpha,omitempty"`      // false-discovery rate over all tests; default 0.05
-	MinTrials int          `yaml:"min_trials,omitempty"` // trials per side below which the gate only warns; default 4
-	Levels    []int        `yaml:"levels,omitempty"`     // level numbers (1-based) that gate; default all
-	Metrics   []GateMetric `yaml:"metrics,omitempty"`    // default: DefaultGateMetrics
+	Alpha     float64 `yaml:"alpha,omitempty"`      // false-discovery rate over all tests; default 0.05
+	MinTrials int     `yaml:"min_trials,omitempty"` // trials per side a fail needs, and the first look of a sequential ab; default 3
+	MaxTrials int     `yaml:"max_trials,omitempty"` // the last look of a sequential ab, per side; default 10
+	// OutlierReruns is how many outlier trials per side a sequential ab
+	// re-runs (a trial whose metrics all sit far from its side's others);
+	// default 2, 0 turns it off.
+	OutlierReruns *int         `yaml:"outlier_reruns,omitempty"`
+	Levels        []int        `yaml:"levels,omitempty"`  // level numbers (1-based) that gate; default all
+	Metrics       []GateMetric `yaml:"metrics,omitempty"` // default: DefaultGateMetrics
 }
 
 // GateMetric is one gating metric: a summary key and its thresholds, in
@@ -269,9 +274,12 @@ type GateMetric struct {
 	FailPct float64 `yaml:"fail_pct,omitempty"`
 }
 
+// DefaultOutlierReruns is gate.outlier_reruns' default.
+const DefaultOutlierReruns = 2
+
 // DefaultGateMetrics gate when the scenario names none.
 var DefaultGateMetrics = []GateMetric{
-	{Name: "output_throughput", WarnPct: 2, FailPct: 3},
+	{Name: "output_throughput", WarnPct: 3, FailPct: 5},
 	{Name: "median_ttft_ms", WarnPct: 3, FailPct: 5},
 	{Name: "p99_ttft_ms", WarnPct: 5, FailPct: 10},
 	{Name: "median_tpot_ms", WarnPct: 3, FailPct: 5},

@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/perfgate/perfgate/internal/sim/profile"
+
+	"github.com/perfgate/perfgate/internal/gate"
 )
 
 // Defaults applied to keys a file leaves out. docs/scenarios.md lists them.
@@ -805,8 +807,16 @@ func (c *checker) gate() {
 	if c.s.set("gate.alpha") && (g.Alpha <= 0 || g.Alpha > 0.5) {
 		c.at("gate.alpha", "must be in (0, 0.5], got %g", g.Alpha)
 	}
-	if c.s.set("gate.min_trials") && g.MinTrials < 1 {
-		c.at("gate.min_trials", "must be ≥ 1, got %d", g.MinTrials)
+	if c.s.set("gate.min_trials") && g.MinTrials < 2 {
+		c.at("gate.min_trials", "must be ≥ 2 (the gate's test needs two trials per side to see their noise), got %d", g.MinTrials)
+	}
+	if c.s.set("gate.max_trials") && (g.MaxTrials < 2 || g.MaxTrials > 100) {
+		c.at("gate.max_trials", "must be from 2 to 100 trials per side, got %d", g.MaxTrials)
+	} else if c.s.set("gate.max_trials") && g.MaxTrials < max(g.MinTrials, 2) {
+		c.at("gate.max_trials", "must be ≥ gate.min_trials (%d), got %d", g.MinTrials, g.MaxTrials)
+	}
+	if g.OutlierReruns != nil && (*g.OutlierReruns < 0 || *g.OutlierReruns > 10) {
+		c.at("gate.outlier_reruns", "must be from 0 to 10 per side, got %d", *g.OutlierReruns)
 	}
 	levels := len(c.s.Load.Levels)
 	if levels == 0 {
@@ -901,7 +911,14 @@ func (s *Scenario) applyDefaults() {
 		s.Gate.Alpha = 0.05
 	}
 	if s.Gate.MinTrials == 0 {
-		s.Gate.MinTrials = 4
+		s.Gate.MinTrials = gate.DefaultMinTrials
+	}
+	if s.Gate.MaxTrials == 0 {
+		s.Gate.MaxTrials = max(gate.DefaultMaxTrials, s.Gate.MinTrials)
+	}
+	if s.Gate.OutlierReruns == nil {
+		n := DefaultOutlierReruns
+		s.Gate.OutlierReruns = &n
 	}
 	if len(s.Gate.Metrics) == 0 {
 		s.Gate.Metrics = slices.Clone(DefaultGateMetrics)

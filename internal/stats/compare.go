@@ -4,7 +4,6 @@ import (
 	"math"
 	"math/rand/v2"
 	"slices"
-
 )
 
 func binom(n, k int) float64 {
@@ -147,13 +146,28 @@ func BenjaminiHochberg(p []float64) []float64 {
 // order statistics: [x(k), x(n+1-k)] with the largest k whose binomial
 // coverage is at least conf. With too few values it is [min, max].
 func MedianCI(xs []float64, conf float64) (lo, hi float64) {
+	lo, hi, _ = MedianCICoverage(xs, conf)
+	return lo, hi
+}
+
+// MedianCICoverage is MedianCI with the interval's true coverage: at least
+// conf when there are enough values, less (1 − 2/2ⁿ for [min, max]) when
+// there are not.
+func MedianCICoverage(xs []float64, conf float64) (lo, hi, coverage float64) {
 	n := len(xs)
 	if n == 0 {
-		return math.NaN(), math.NaN()
+		return math.NaN(), math.NaN(), 0
 	}
 	s := slices.Clone(xs)
 	slices.Sort(s)
 	k := 1
+	cover := func(j int) float64 {
+		var tail float64
+		for i := 0; i < j; i++ {
+			tail += binom(n, i)
+		}
+		return 1 - 2*tail/math.Pow(2, float64(n))
+	}
 	for j := 2; j <= n/2; j++ {
 		// coverage of [x(j), x(n+1-j)] = 1 - 2·P(Bin(n, ½) ≤ j-1)
 		var tail float64
@@ -165,5 +179,8 @@ func MedianCI(xs []float64, conf float64) (lo, hi float64) {
 		}
 		k = j
 	}
-	return s[k-1], s[n-k]
+	if n == 1 {
+		return s[0], s[0], 0
+	}
+	return s[k-1], s[n-k], cover(k)
 }

@@ -17,10 +17,10 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/perfgate/perfgate/internal/ab"
 	"github.com/perfgate/perfgate/internal/engine"
 	"github.com/perfgate/perfgate/internal/gate"
 	"github.com/perfgate/perfgate/internal/record"
-	"github.com/perfgate/perfgate/internal/report"
 	"github.com/perfgate/perfgate/internal/scenario"
 	"github.com/perfgate/perfgate/internal/telemetry/nvml"
 	"github.com/perfgate/perfgate/internal/vllmsrc"
@@ -37,10 +37,9 @@ type abOpts struct {
 	crossover              bool
 	profile                string
 	trialsSet              bool
+	minTrials, maxTrials   int // override the scenarios' gate.min_trials / max_trials
 	// set by callers in this package
-	tags    map[string]string
-	dirOut  *string // receives the A/B folder once it exists
-	oneSide bool    // run only the order's trials, without a comparison
+	tags map[string]string
 }
 
 func newABCmd(env Env, log *slog.Logger) *cobra.Command {
@@ -67,7 +66,8 @@ how many starts it makes and the report shows GPU time per side. A failed trial
 all, the verdict is error, never pass.
 
 Output: DIR/<UTC time>_ab/ holding install logs, ab.json (commits, order,
-starts, GPU time), and per scenario baseline/ and candidate/ trials with their
+starts, GPU time, and per scenario the verdict, trials used and why they
+stopped), and per scenario baseline/ and candidate/ trials with their
 engine.log, comparison.json, comparison.md and plots.
 
 Exit codes: 0 pass or warn, 3 fail, 1 error (install, start), 2 bad usage.`,
@@ -81,7 +81,8 @@ Exit codes: 0 pass or warn, 3 fail, 1 error (install, start), 2 bad usage.`,
 			if o.tags, err = parseTags(tags); err != nil {
 				return err
 			}
-			return runAB(cmd.Context(), env, log, args, o)
+			_, err = runAB(cmd.Context(), env, log, args, o)
+			return err
 		},
 	}
 	f := cmd.Flags()
@@ -89,7 +90,9 @@ Exit codes: 0 pass or warn, 3 fail, 1 error (install, start), 2 bad usage.`,
 	f.StringVar(&o.repo, "vllm-repo", "", "the vLLM git checkout (required)")
 	f.StringVar(&o.baseRef, "baseline", "", "baseline ref or SHA, or merge-base:BRANCH (required)")
 	f.StringVar(&o.candRef, "candidate", "", "candidate ref or SHA (required)")
-	f.IntVar(&o.trials, "trials", 6, "trials per side (at least 4 for the gate to be able to fail)")
+	f.IntVar(&o.trials, "trials", 0, "a fixed number of trials per side, decided once (default: sequential, from gate.min_trials to gate.max_trials)")
+	f.IntVar(&o.minTrials, "min-trials", 0, "sequential: the first look, and the fewest trials per side a fail may rest on (default: the scenario's gate.min_trials, 3)")
+	f.IntVar(&o.maxTrials, "max-trials", 0, "sequential: the most trials per side (default: the scenario's gate.max_trials, 10)")
 	f.StringVarP(&o.out, "out", "o", "runs", "directory under which the A/B folder is created")
 	f.StringVar(&o.workDir, "work-dir", "", "where worktrees and environments live (default: the user cache dir, perfgate/<repo>)")
 	f.StringVar(&o.install, "install-command", "", "shell command that installs the worktree into $PERFGATE_ENV_DIR (default: uv pip install -e ., else python -m pip)")
@@ -99,7 +102,7 @@ Exit codes: 0 pass or warn, 3 fail, 1 error (install, start), 2 bad usage.`,
 	f.DurationVar(&o.grace, "grace", 5*time.Second, "after Ctrl-C, how long requests in flight may finish")
 	f.StringVar(&o.baseURL, "baseline-url", "", "endpoint mode: the baseline deployment's base address (no source, no install)")
 	f.StringVar(&o.candURL, "candidate-url", "", "endpoint mode: the candidate deployment's base address")
-	f.StringVar(&o.profile, "profile", "pr", "pr, or release: 10 trials per side unless --trials, alpha 0.01, two-sided review of large improvements")
+	f.StringVar(&o.profile, "profile", "pr", "pr, or release: a fixed 10 trials per side unless --trials, alpha 0.01, two-sided review of large improvements")
 	f.BoolVar(&o.crossover, "crossover", false, "two GPUs: run baseline and candidate at once, on GPU 0 and 1, swapping GPUs every round")
 	return cmd
 }
@@ -195,15 +198,17 @@ func balancedOrder(n int) []string {
 	return out
 }
 
-func runAB(ctx context.Context, env Env, log *slog.Logger, files []string, o abOpts) error {
+// runAB runs the A/B of every scenario. The plan it returns (also written
+// to ab.json) has each scenario's typed result; it is nil when nothing ran.
+func runAB(ctx context.Context, env Env, log *slog.Logger, files []string, o abOpts) (*abPlan, error) {
 	endpoints := o.baseURL != "" || o.candURL != ""
 	switch {
 	case endpoints && (o.baseURL == "" || o.candURL == ""):
-		return usagef("endpoint mode needs both --baseline-url and --candidate-url")
+		return nil, usagef("endpoint mode needs both --baseline-url and --candidate-url")
 	case endpoints && (o.repo != "" || o.crossover):
-		return usagef("endpoint mode benchmarks running deployments: --vllm-repo and --crossover do not apply")
+		return nil, usagef("endpoint mode benchmarks running deployments: --vllm-repo and --crossover do not apply")
 	case !endpoints && (o.repo == "" || o.baseRef == "" || o.candRef == ""):
-		return usagef("ab needs --vllm-repo, --baseline and --candidate (or --baseline-url and --candidate-url)")
+		return nil, usagef("ab needs --vllm-repo, --baseline and --candidate (or --baseline-url and --candidate-url)")
 	}
 	switch o.profile {
 	case "", "pr":
@@ -212,101 +217,143 @@ func runAB(ctx context.Context, env Env, log *slog.Logger, files []string, o abO
 			o.trials = 10
 		}
 	default:
-		return usagef("--profile is pr or release, got %q", o.profile)
+		return nil, usagef("--profile is pr or release, got %q", o.profile)
 	}
-	if o.trials < 1 {
-		return usagef("--trials must be at least 1")
+	if o.trialsSet && o.trials < 1 {
+		return nil, usagef("--trials must be at least 1")
+	}
+	if o.minTrials != 0 && o.minTrials < 2 || o.maxTrials != 0 && o.maxTrials < max(2, o.minTrials) || o.maxTrials > 99 {
+		return nil, usagef("--min-trials must be ≥ 2 and --max-trials from --min-trials to 99, got %d and %d", o.minTrials, o.maxTrials)
 	}
 	scenarios, err := loadABScenarios(files, !endpoints)
 	if err != nil {
-		return err
+		return nil, err
+	}
+	for _, s := range scenarios {
+		if o.trials > 0 {
+			if ok, why := gate.CanFail(o.trials, gateRules(s, o)); !ok {
+				fmt.Fprintf(env.Stderr, "perfgate: %s: %s\n", s.Name, why)
+			}
+		}
 	}
 	if endpoints {
 		return runABEndpoints(ctx, env, log, scenarios, o)
 	}
 	repo, err := filepath.Abs(o.repo)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	cand := &side{name: "candidate", ref: o.candRef}
 	base := &side{name: "baseline", ref: o.baseRef}
 	if cand.sha, err = vllmsrc.Resolve(ctx, repo, o.candRef, ""); err != nil {
-		return usagef("--candidate: %v", err)
+		return nil, usagef("--candidate: %v", err)
 	}
 	if base.sha, err = vllmsrc.Resolve(ctx, repo, o.baseRef, cand.sha); err != nil {
-		return usagef("--baseline: %v", err)
+		return nil, usagef("--baseline: %v", err)
 	}
 	work, install, err := prepareWork(ctx, repo, scenarios, o)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	outDir, err := makeRunDir(o.out, "ab", "")
 	if err != nil {
-		return err
+		return nil, err
 	}
-	if o.dirOut != nil {
-		*o.dirOut = outDir
-	}
+	plan := &abPlan{Dir: outDir, Baseline: base.sha, Candidate: cand.sha, BaselineRef: base.ref, CandidateRef: cand.ref}
 	fmt.Fprintf(env.Stderr, "perfgate: baseline %s = %.12s, candidate %s = %.12s; output in %s\n", base.ref, base.sha, cand.ref, cand.sha, outDir)
 	for _, sd := range []*side{base, cand} {
 		if err := installSide(ctx, env, repo, work, install, outDir, sd); err != nil {
-			return err
+			plan.Error = err.Error()
+			return plan, errors.Join(err, writePlan(plan, base, cand))
 		}
 	}
-	order := balancedOrder(o.trials)
-	plan := abPlan{Baseline: base.sha, Candidate: cand.sha, BaselineRef: base.ref, CandidateRef: cand.ref, Order: order}
 	for _, s := range scenarios {
+		d := abDesign(env, s, o)
+		perSide := d.Fixed
+		if perSide == 0 {
+			perSide = d.Rules.MaxTrials
+		}
+		order := balancedOrder(perSide)
+		if plan.Order == nil {
+			plan.Order = order
+		}
 		n := plannedStarts(order, s.Engine.TrialPolicy, o.warmupTrial, o.crossover)
 		plan.PlannedStarts += n
-		fmt.Fprintf(env.Stderr, "perfgate: plan for %s: %d trials per side in the order %s; %d engine starts (trial_policy %s)\n",
-			s.Name, o.trials, strings.Join(shortOrder(order), " "), n, cmp.Or(s.Engine.TrialPolicy, scenario.TrialRestart))
+		fmt.Fprintf(env.Stderr, "perfgate: plan for %s: %s; at most %d engine starts (trial_policy %s)\n",
+			s.Name, designWords(d, order), n, cmp.Or(s.Engine.TrialPolicy, scenario.TrialRestart))
 	}
 	verdict := gate.Pass
 	for _, s := range scenarios {
-		res, err := runABScenario(ctx, env, log, s, outDir, base, cand, order, o)
+		res, err := runABScenario(ctx, env, log, s, outDir, base, cand, o)
 		plan.Scenarios = append(plan.Scenarios, res)
 		if err != nil {
 			plan.Error = err.Error()
-			writePlan(outDir, plan, base, cand)
-			return fmt.Errorf("scenario %s: verdict error: %w", s.Name, err)
+			return plan, errors.Join(fmt.Errorf("scenario %s: verdict error: %w", s.Name, err), writePlan(plan, base, cand))
 		}
 		if res.Verdict == gate.Fail || (o.failOnWarn && res.Verdict == gate.Warn) {
 			verdict = gate.Fail
 		}
 	}
-	writePlan(outDir, plan, base, cand)
+	if err := writePlan(plan, base, cand); err != nil {
+		return plan, err
+	}
 	fmt.Fprintf(env.Stdout, "\nA/B results in %s\n", outDir)
 	if verdict == gate.Fail {
-		return &regressionError{"see the comparison of each scenario in " + outDir}
+		return plan, &regressionError{"see the comparison of each scenario in " + outDir}
 	}
-	return nil
+	return plan, nil
+}
+
+// gateRules are a scenario's gate settings with the command line's trial bounds.
+func gateRules(s *scenario.Scenario, o abOpts) gate.Rules {
+	r := gate.Rules{Alpha: s.Gate.Alpha, MinTrials: cmp.Or(o.minTrials, s.Gate.MinTrials), MaxTrials: cmp.Or(o.maxTrials, s.Gate.MaxTrials)}
+	r.MaxTrials = max(r.MaxTrials, r.MinTrials)
+	return r
+}
+
+// abDesign is how a scenario's trials run: fixed with --trials (or the
+// release profile), else sequential.
+func abDesign(env Env, s *scenario.Scenario, o abOpts) ab.Design {
+	d := ab.Design{Rules: gateRules(s, o), Warmup: o.warmupTrial, Release: o.profile == "release", Log: env.Stderr,
+		Fatal: func(err error) bool { var intr *interruptedError; return errors.As(err, &intr) }}
+	if s.Gate.OutlierReruns != nil {
+		d.Reruns = *s.Gate.OutlierReruns
+	}
+	if o.trials > 0 {
+		d.Fixed = o.trials
+	}
+	return d
+}
+
+func designWords(d ab.Design, order []string) string {
+	if d.Fixed > 0 {
+		return fmt.Sprintf("%d trials per side in the order %s, decided once", d.Fixed, strings.Join(shortOrder(order), " "))
+	}
+	return fmt.Sprintf("sequential, %d to %d trials per side in balanced pairs (%s …), stopping when the verdict is clear; up to %d outlier re-run(s) per side",
+		d.Rules.MinTrials, d.Rules.MaxTrials, strings.Join(shortOrder(order[:min(len(order), 8)]), " "), d.Reruns)
 }
 
 type abPlan struct {
+	Dir                       string
 	PlannedStarts             int
 	Baseline, Candidate       string
 	BaselineRef, CandidateRef string
 	Order                     []string
-	Scenarios                 []abScenario
+	Scenarios                 []ab.Result
 	Starts                    map[string]int
 	GPUSeconds                map[string]float64
 	Versions                  map[string]map[string]string
 	Error                     string `json:",omitempty"`
 }
 
-type abScenario struct {
-	Name     string
-	Verdict  string
-	Headline string
-	Retries  []string
-	Notes    []string `json:",omitempty"`
-}
-
-func writePlan(dir string, p abPlan, base, cand *side) {
+func writePlan(p *abPlan, base, cand *side) error {
 	p.Starts = map[string]int{"baseline": base.starts, "candidate": cand.starts}
 	p.GPUSeconds = map[string]float64{"baseline": base.gpuTime.Seconds(), "candidate": cand.gpuTime.Seconds()}
 	p.Versions = map[string]map[string]string{"baseline": base.versions, "candidate": cand.versions}
-	_ = record.WriteJSONAtomic(filepath.Join(dir, "ab.json"), p)
+	if err := record.WriteJSONAtomic(filepath.Join(p.Dir, "ab.json"), p); err != nil {
+		return fmt.Errorf("writing ab.json: %w", err)
+	}
+	return nil
 }
 
 // plannedStarts is how many times the engines will start: every trial with
@@ -335,154 +382,106 @@ func shortOrder(order []string) []string {
 	return out
 }
 
-func runABScenario(ctx context.Context, env Env, log *slog.Logger, s *scenario.Scenario, outDir string, base, cand *side, order []string, o abOpts) (abScenario, error) {
-	if o.crossover {
-		return runCrossover(ctx, env, log, s, outDir, base, cand, o)
+// vllmTrialer runs a scenario's trials against vllm serve from each side's
+// environment: a fresh engine per trial (trial_policy restart), or one per
+// run of consecutive trials of a side with its prefix cache reset between
+// them (reset). It counts starts and engine time per side.
+type vllmTrialer struct {
+	env   Env
+	log   *slog.Logger
+	s     *scenario.Scenario
+	o     abOpts
+	sides map[string]*side
+
+	policy       string
+	notes        []string
+	running      engine.Engine
+	runningSide  string
+	runningStart time.Time
+	gpuBaseline  float64
+}
+
+func newVLLMTrialer(env Env, log *slog.Logger, s *scenario.Scenario, o abOpts, base, cand *side) *vllmTrialer {
+	return &vllmTrialer{env: env, log: log, s: s, o: o, sides: map[string]*side{ab.Baseline: base, ab.Candidate: cand},
+		policy: s.Engine.TrialPolicy, gpuBaseline: gpuMemUsed()}
+}
+
+// stop closes the running engine and waits for its GPU memory to return.
+func (t *vllmTrialer) stop() {
+	if t.running == nil {
+		return
 	}
-	res := abScenario{Name: s.Name}
-	sdir := filepath.Join(outDir, s.Name)
-	sides := map[string]*side{"baseline": base, "candidate": cand}
-	counts := map[string]int{}
-	policy := s.Engine.TrialPolicy
-	var running engine.Engine
-	var runningSide string
-	var runningStart time.Time
-	gpuBaseline := gpuMemUsed()
-	stop := func() {
-		if running == nil {
-			return
+	t.running.Close()
+	t.sides[t.runningSide].gpuTime += time.Since(t.runningStart)
+	t.running = nil
+	waitGPUMemory(t.gpuBaseline, t.log)
+}
+
+func (t *vllmTrialer) Trial(ctx context.Context, name string, n int, dir string) error {
+	sd := t.sides[name]
+	if t.running != nil && (t.runningSide != name || t.policy != scenario.TrialReset) {
+		t.stop()
+	}
+	if t.running != nil {
+		if err := engine.ResetPrefixCache(ctx, t.running.URL(), t.running.APIKey()); err != nil {
+			// A warm cache would make this trial unlike the side's first:
+			// start afresh, and for the rest of the scenario.
+			fmt.Fprintf(t.env.Stderr, "perfgate: %v; restarting the engine for each trial instead\n", err)
+			t.notes = append(t.notes, fmt.Sprintf("trial_policy reset: %v, so every trial had a fresh engine", err))
+			t.policy = scenario.TrialRestart
+			t.stop()
 		}
-		running.Close()
-		sides[runningSide].gpuTime += time.Since(runningStart)
-		running = nil
-		waitGPUMemory(gpuBaseline, log)
 	}
-	defer stop()
-	start := func(sd *side, logPath string) (engine.Engine, error) {
+	if t.running == nil {
 		sd.starts++
 		began := time.Now()
-		e, err := engine.Start(ctx, s, env.Getenv, engine.Options{LogPath: logPath, PathPrefix: filepath.Join(sd.envDir, "bin"), EnvDir: sd.envDir})
+		e, err := engine.Start(ctx, t.s, t.env.Getenv, engine.Options{LogPath: filepath.Join(dir, "engine.log"), PathPrefix: filepath.Join(sd.envDir, "bin"), EnvDir: sd.envDir})
 		if err != nil {
 			sd.gpuTime += time.Since(began)
-			return nil, fmt.Errorf("the %s's engine did not start: %w", sd.name, err)
+			return fmt.Errorf("the %s's engine did not start: %w", sd.name, err)
 		}
-		running, runningSide, runningStart = e, sd.name, began
-		return e, nil
+		t.running, t.runningSide, t.runningStart = e, name, began
 	}
-	steps := order
-	if o.warmupTrial {
-		steps = append([]string{"warmup:baseline", "warmup:candidate"}, order...)
-	}
-	for _, step := range steps {
-		name, warm := strings.CutPrefix(step, "warmup:")
-		sd := sides[name]
-		var dir string
-		if warm {
-			dir = filepath.Join(sdir, "warmup", name)
-		} else {
-			counts[name]++
-			dir = filepath.Join(sdir, name, fmt.Sprintf("trial-%02d", counts[name]))
-		}
-		for attempt := 1; ; attempt++ {
-			if err := os.MkdirAll(dir, 0o755); err != nil {
-				return res, err
+	eng := t.running
+	te := trialEnv{eng: eng, git: map[string]string{"side": name, "ref": sd.ref, "sha": sd.sha}, versions: sd.versions}
+	err := runTrial(ctx, t.env, t.log, t.s, t.s.File, dir, runOpts{grace: t.o.grace, tags: t.o.tags}, n, te)
+	if p, ok := eng.(*engine.Process); ok {
+		select {
+		case <-p.Died():
+			t.stop()
+			if err == nil {
+				err = errors.New("the engine died during the trial")
 			}
-			if running != nil && (runningSide != name || policy != scenario.TrialReset) {
-				stop()
-			}
-			if running != nil {
-				if err := engine.ResetPrefixCache(ctx, running.URL(), running.APIKey()); err != nil {
-					// A warm cache would make this trial unlike the side's
-					// first: start afresh, and for the rest of the scenario.
-					fmt.Fprintf(env.Stderr, "perfgate: %v; restarting the engine for each trial instead\n", err)
-					res.Notes = append(res.Notes, fmt.Sprintf("trial_policy reset: %v, so every trial had a fresh engine", err))
-					policy = scenario.TrialRestart
-					stop()
-				}
-			}
-			eng := running
-			if eng == nil {
-				var err error
-				if eng, err = start(sd, filepath.Join(dir, "engine.log")); err != nil {
-					return res, err
-				}
-			}
-			trial := counts[name]
-			fmt.Fprintf(env.Stderr, "perfgate: %s: %s trial %d (attempt %d)\n", s.Name, name, trial, attempt)
-			te := trialEnv{eng: eng, git: map[string]string{"side": name, "ref": sd.ref, "sha": sd.sha}, versions: sd.versions}
-			err := runTrial(ctx, env, log, s, s.File, dir, runOpts{grace: o.grace, tags: o.tags}, trial, te)
-			died := false
-			if p, ok := eng.(*engine.Process); ok {
-				select {
-				case <-p.Died():
-					died = true
-				default:
-				}
-			}
-			if died {
-				stop()
-			}
-			var intr *interruptedError
-			if errors.As(err, &intr) {
-				return res, err
-			}
-			if err == nil && !died {
-				break
-			}
-			why := "the engine died during the trial"
-			if err != nil {
-				why = err.Error()
-			}
-			res.Retries = append(res.Retries, fmt.Sprintf("%s %s: %s", name, filepath.Base(dir), why))
-			if attempt == 2 {
-				return res, fmt.Errorf("the %s's trial %d failed twice: %s", name, trial, why)
-			}
-			failed := dir + "-failed"
-			os.RemoveAll(failed)
-			if err := os.Rename(dir, failed); err != nil {
-				return res, err
-			}
-			fmt.Fprintf(env.Stderr, "perfgate: %s trial %d failed (%s); kept in %s, retrying once\n", name, trial, why, failed)
+		default:
 		}
 	}
-	stop()
-	res.Notes = append(res.Notes, engineTimeNote(base, cand))
-	if o.oneSide {
-		return res, nil // tracking: trials of one commit, nothing to compare
+	return err
+}
+
+// runABScenario runs one scenario's A/B: sequential or fixed (ab.Run), or
+// on two GPUs at once (--crossover).
+func runABScenario(ctx context.Context, env Env, log *slog.Logger, s *scenario.Scenario, outDir string, base, cand *side, o abOpts) (ab.Result, error) {
+	d := abDesign(env, s, o)
+	sdir := filepath.Join(outDir, s.Name)
+	if o.crossover {
+		return runCrossover(ctx, env, log, s, sdir, base, cand, o, d)
 	}
-	return finishAB(env, sdir, res, o.profile == "release")
+	t := newVLLMTrialer(env, log, s, o, base, cand)
+	defer t.stop()
+	d.Notes = func() []string {
+		t.stop() // the engine's time counts before the note says it
+		return append(slices.Clone(t.notes), engineTimeNote(base, cand))
+	}
+	res, err := ab.Run(ctx, s, t, sdir, d)
+	if err == nil {
+		fmt.Fprintf(env.Stdout, "%s: %s (%d + %d trials; %s)\n", res.Name, res.Headline, res.Trials[0], res.Trials[1], res.Stopped)
+	}
+	return res, err
 }
 
 func engineTimeNote(base, cand *side) string {
 	return fmt.Sprintf("engine (GPU) time so far: baseline %s over %d start(s), candidate %s over %d start(s)",
 		base.gpuTime.Round(time.Second), base.starts, cand.gpuTime.Round(time.Second), cand.starts)
-}
-
-// finishAB compares a scenario's baseline and candidate trials and writes
-// the comparison beside them.
-func finishAB(env Env, sdir string, res abScenario, release bool) (abScenario, error) {
-	bt, err := report.LoadTrials([]string{filepath.Join(sdir, "baseline")})
-	if err != nil {
-		return res, err
-	}
-	ct, err := report.LoadTrials([]string{filepath.Join(sdir, "candidate")})
-	if err != nil {
-		return res, err
-	}
-	c, err := report.Compare(bt, ct, report.CompareOptions{Release: release})
-	if err != nil {
-		return res, err
-	}
-	for _, r := range res.Retries {
-		c.Notes = append(c.Notes, "retried: "+r)
-	}
-	c.Notes = append(c.Notes, res.Notes...)
-	if err := report.WriteComparison(c, bt, ct, sdir); err != nil {
-		return res, err
-	}
-	res.Verdict, res.Headline = c.Outcome.Verdict, c.Outcome.Headline
-	fmt.Fprintf(env.Stdout, "%s: %s\n", res.Name, c.Outcome.Headline)
-	return res, nil
 }
 
 // gpuMemUsed is the GPU memory in use now (bytes, over every GPU), or -1
@@ -531,86 +530,90 @@ func cloneScenario(s *scenario.Scenario) *scenario.Scenario {
 	return &c
 }
 
+// endpointTrialer runs trials against two running deployments: no source,
+// no install, no restarts.
+type endpointTrialer struct {
+	env     Env
+	log     *slog.Logger
+	s       *scenario.Scenario
+	o       abOpts
+	urls    map[string]string
+	refused map[string]bool
+	notes   []string
+}
+
+func (t *endpointTrialer) Trial(ctx context.Context, name string, n int, dir string) error {
+	s := t.s
+	ts := cloneScenario(s)
+	ts.Engine = scenario.Engine{Kind: scenario.EngineEndpoint, URL: t.urls[name], APIKeyEnv: s.Engine.APIKeyEnv}
+	if s.Engine.TrialPolicy == scenario.TrialReset && !t.refused[name] {
+		if err := engine.ResetPrefixCache(ctx, strings.TrimSuffix(t.urls[name], "/v1"), t.env.Getenv(s.Engine.APIKeyEnv)); err != nil {
+			// An endpoint cannot be restarted: say that its trials ran warm.
+			t.refused[name] = true
+			fmt.Fprintf(t.env.Stderr, "perfgate: the %s: %v; its trials share a warm prefix cache\n", name, err)
+			t.notes = append(t.notes, fmt.Sprintf("trial_policy reset: the %s's %v, so its trials shared a warm prefix cache", name, err))
+		}
+	}
+	return runTrial(ctx, t.env, t.log, ts, s.File, dir, runOpts{grace: t.o.grace, tags: t.o.tags}, n, trialEnv{git: map[string]string{"side": name, "url": t.urls[name]}})
+}
+
 // runABEndpoints benchmarks two running deployments with the same trial
-// discipline: no source, no install, no restarts.
-func runABEndpoints(ctx context.Context, env Env, log *slog.Logger, scenarios []*scenario.Scenario, o abOpts) error {
+// discipline.
+func runABEndpoints(ctx context.Context, env Env, log *slog.Logger, scenarios []*scenario.Scenario, o abOpts) (*abPlan, error) {
 	outDir, err := makeRunDir(o.out, "ab", "")
 	if err != nil {
-		return err
+		return nil, err
 	}
-	if o.dirOut != nil {
-		*o.dirOut = outDir
+	plan := &abPlan{Dir: outDir, BaselineRef: o.baseURL, CandidateRef: o.candURL}
+	write := func() error {
+		if err := record.WriteJSONAtomic(filepath.Join(outDir, "ab.json"), plan); err != nil {
+			return fmt.Errorf("writing ab.json: %w", err)
+		}
+		return nil
 	}
-	urls := map[string]string{"baseline": o.baseURL, "candidate": o.candURL}
-	order := balancedOrder(o.trials)
-	plan := abPlan{BaselineRef: o.baseURL, CandidateRef: o.candURL, Order: order}
 	verdict := gate.Pass
 	for _, s := range scenarios {
-		res := abScenario{Name: s.Name}
-		sdir := filepath.Join(outDir, s.Name)
-		counts := map[string]int{}
-		refused := map[string]bool{}
-		for _, name := range order {
-			counts[name]++
-			dir := filepath.Join(sdir, name, fmt.Sprintf("trial-%02d", counts[name]))
-			ts := cloneScenario(s)
-			ts.Engine = scenario.Engine{Kind: scenario.EngineEndpoint, URL: urls[name], APIKeyEnv: s.Engine.APIKeyEnv}
-			for attempt := 1; ; attempt++ {
-				if err := os.MkdirAll(dir, 0o755); err != nil {
-					return err
-				}
-				if s.Engine.TrialPolicy == scenario.TrialReset && !refused[name] {
-					if err := engine.ResetPrefixCache(ctx, strings.TrimSuffix(urls[name], "/v1"), env.Getenv(s.Engine.APIKeyEnv)); err != nil {
-						// An endpoint cannot be restarted: say that its trials ran warm.
-						refused[name] = true
-						fmt.Fprintf(env.Stderr, "perfgate: the %s: %v; its trials share a warm prefix cache\n", name, err)
-						res.Notes = append(res.Notes, fmt.Sprintf("trial_policy reset: the %s's %v, so its trials shared a warm prefix cache", name, err))
-					}
-				}
-				err := runTrial(ctx, env, log, ts, s.File, dir, runOpts{grace: o.grace, tags: o.tags}, counts[name], trialEnv{git: map[string]string{"side": name, "url": urls[name]}})
-				var intr *interruptedError
-				if err == nil || errors.As(err, &intr) {
-					if err != nil {
-						return err
-					}
-					break
-				}
-				res.Retries = append(res.Retries, fmt.Sprintf("%s %s: %v", name, filepath.Base(dir), err))
-				if attempt == 2 {
-					plan.Error = err.Error()
-					record.WriteJSONAtomic(filepath.Join(outDir, "ab.json"), plan)
-					return fmt.Errorf("scenario %s: verdict error: the %s's trial %d failed twice: %w", s.Name, name, counts[name], err)
-				}
-				os.RemoveAll(dir + "-failed")
-				if err := os.Rename(dir, dir+"-failed"); err != nil {
-					return err
-				}
-			}
+		d := abDesign(env, s, o)
+		perSide := cmp.Or(d.Fixed, d.Rules.MaxTrials)
+		if plan.Order == nil {
+			plan.Order = balancedOrder(perSide)
 		}
-		res, err := finishAB(env, sdir, res, o.profile == "release")
+		fmt.Fprintf(env.Stderr, "perfgate: plan for %s: %s\n", s.Name, designWords(d, balancedOrder(perSide)))
+		t := &endpointTrialer{env: env, log: log, s: s, o: o, refused: map[string]bool{},
+			urls: map[string]string{ab.Baseline: o.baseURL, ab.Candidate: o.candURL}}
+		d.Notes = func() []string { return t.notes }
+		res, err := ab.Run(ctx, s, t, filepath.Join(outDir, s.Name), d)
 		plan.Scenarios = append(plan.Scenarios, res)
 		if err != nil {
-			return err
+			plan.Error = err.Error()
+			return plan, errors.Join(fmt.Errorf("scenario %s: verdict error: %w", s.Name, err), write())
 		}
+		fmt.Fprintf(env.Stdout, "%s: %s (%d + %d trials; %s)\n", res.Name, res.Headline, res.Trials[0], res.Trials[1], res.Stopped)
 		if res.Verdict == gate.Fail || (o.failOnWarn && res.Verdict == gate.Warn) {
 			verdict = gate.Fail
 		}
 	}
-	record.WriteJSONAtomic(filepath.Join(outDir, "ab.json"), plan)
+	if err := write(); err != nil {
+		return plan, err
+	}
 	fmt.Fprintf(env.Stdout, "\nA/B results in %s\n", outDir)
 	if verdict == gate.Fail {
-		return &regressionError{"see the comparison of each scenario in " + outDir}
+		return plan, &regressionError{"see the comparison of each scenario in " + outDir}
 	}
-	return nil
+	return plan, nil
 }
 
 // runCrossover runs baseline and candidate at the same time on two GPUs
 // (CUDA_VISIBLE_DEVICES 0 and 1), swapping the GPUs every round, so that a
 // difference between the devices cancels out and wall time halves.
-func runCrossover(ctx context.Context, env Env, log *slog.Logger, s *scenario.Scenario, outDir string, base, cand *side, o abOpts) (abScenario, error) {
-	res := abScenario{Name: s.Name}
-	sdir := filepath.Join(outDir, s.Name)
-	for round := 1; round <= o.trials; round++ {
+//
+// Crossover runs a fixed number of rounds (--trials, else the scenario's
+// gate.max_trials): both sides run at once, so there is no pair to look
+// after alone.
+func runCrossover(ctx context.Context, env Env, log *slog.Logger, s *scenario.Scenario, sdir string, base, cand *side, o abOpts, d ab.Design) (ab.Result, error) {
+	res := ab.Result{Name: s.Name, Dir: sdir}
+	rounds := cmp.Or(d.Fixed, d.Rules.MaxTrials)
+	for round := 1; round <= rounds; round++ {
 		gpus := map[*side]string{base: "0", cand: "1"}
 		if round%2 == 0 {
 			gpus = map[*side]string{base: "1", cand: "0"}
@@ -621,7 +624,7 @@ func runCrossover(ctx context.Context, env Env, log *slog.Logger, s *scenario.Sc
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				dir := filepath.Join(sdir, sd.name, fmt.Sprintf("trial-%02d", round))
+				dir := ab.TrialDir(sdir, sd.name, round)
 				if err := os.MkdirAll(dir, 0o755); err != nil {
 					errs[i] = err
 					return
@@ -645,6 +648,11 @@ func runCrossover(ctx context.Context, env Env, log *slog.Logger, s *scenario.Sc
 			return res, err
 		}
 	}
-	res.Notes = append(res.Notes, engineTimeNote(base, cand))
-	return finishAB(env, sdir, res, o.profile == "release")
+	d.Fixed = rounds
+	d.Notes = func() []string { return []string{engineTimeNote(base, cand)} }
+	res, err := ab.Finish(sdir, d, res)
+	if err == nil {
+		fmt.Fprintf(env.Stdout, "%s: %s (%d + %d trials; %s)\n", res.Name, res.Headline, res.Trials[0], res.Trials[1], res.Stopped)
+	}
+	return res, err
 }

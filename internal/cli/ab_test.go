@@ -212,7 +212,7 @@ func TestABFailures(t *testing.T) {
 		t.Errorf("crash mid-trial: %d %s", r.code, r.stderr)
 	}
 	dir := onlyDir(t, out)
-	if _, err := os.Stat(filepath.Join(dir, "ab-fake", "baseline", "trial-01-failed", "engine.log")); err != nil {
+	if _, err := os.Stat(filepath.Join(dir, "ab-fake", "baseline", "trial-01.failed", "engine.log")); err != nil {
 		t.Error("the failed trial must be kept")
 	}
 	md, _ := os.ReadFile(filepath.Join(dir, "ab-fake", "comparison.md"))

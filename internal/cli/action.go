@@ -3,7 +3,6 @@ package cli
 import (
 	"cmp"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -381,11 +380,13 @@ func actionBenchmark(ctx context.Context, env Env, log *slog.Logger, a *githubac
 			a.Warningf("could not set the pending status: %v", err)
 		}
 	}
-	var abDir string
 	o := abOpts{repo: in.vllmPath, baseRef: m.BaseSHA, candRef: m.HeadSHA, trials: in.trials, trialsSet: in.trialsSet, out: in.outputDir,
-		workDir: in.workDir, install: in.install, grace: 5 * time.Second, profile: profile, dirOut: &abDir}
+		workDir: in.workDir, install: in.install, grace: 5 * time.Second, profile: profile}
+	if !in.trialsSet {
+		o.trials = 0 // sequential
+	}
 	a.Group("perfgate ab")
-	runErr := runAB(ctx, env, log, in.scenarios, o)
+	plan, runErr := runAB(ctx, env, log, in.scenarios, o)
 	a.EndGroup()
 	var regression *regressionError
 	var ue *usageError
@@ -400,12 +401,10 @@ func actionBenchmark(ctx context.Context, env Env, log *slog.Logger, a *githubac
 		}
 		m.Verdict, m.Error = "error", runErr.Error()
 	}
-	var plan abPlan
-	if abDir != "" {
-		if b, err := os.ReadFile(filepath.Join(abDir, "ab.json")); err == nil {
-			json.Unmarshal(b, &plan)
-		}
+	if plan == nil {
+		plan = &abPlan{}
 	}
+	abDir := plan.Dir
 	verdicts := []string{cmp.Or(m.Verdict, "pass")}
 	done := map[string]bool{}
 	for _, s := range plan.Scenarios {

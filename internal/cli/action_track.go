@@ -14,6 +14,7 @@ import (
 
 	"github.com/sethvargo/go-githubactions"
 
+	"github.com/perfgate/perfgate/internal/ab"
 	gh "github.com/perfgate/perfgate/internal/github"
 	"github.com/perfgate/perfgate/internal/history"
 	"github.com/perfgate/perfgate/internal/record"
@@ -47,7 +48,7 @@ func runTrackMode(ctx context.Context, env Env, log *slog.Logger, a *githubactio
 	if err != nil {
 		return err
 	}
-	o := abOpts{repo: repo, trials: in.trials, workDir: in.workDir, install: in.install, grace: 5 * time.Second, oneSide: true}
+	o := abOpts{repo: repo, trials: in.trials, workDir: in.workDir, install: in.install, grace: 5 * time.Second}
 	if !in.trialsSet {
 		o.trials = 3 // one commit, no comparison: the median of a few trials is a point
 	}
@@ -75,17 +76,22 @@ func runTrackMode(ctx context.Context, env Env, log *slog.Logger, a *githubactio
 	for i := range order {
 		order[i] = "candidate"
 	}
-	plan := abPlan{Candidate: sha, CandidateRef: cand, Order: order}
+	plan := &abPlan{Dir: outDir, Candidate: sha, CandidateRef: cand, Order: order}
 	for _, s := range scenarios {
-		res, err := runABScenario(ctx, env, log, s, outDir, sd, sd, order, o)
+		// one commit, no comparison: the median of a few trials is a point
+		t := newVLLMTrialer(env, log, s, o, sd, sd)
+		res, err := ab.RunOneSide(ctx, t, filepath.Join(outDir, s.Name), ab.Candidate, o.trials, abDesign(env, s, o))
+		t.stop()
+		res.Name = s.Name
 		plan.Scenarios = append(plan.Scenarios, res)
 		if err != nil {
 			plan.Error = err.Error()
-			writePlan(outDir, plan, sd, sd)
-			return fail(fmt.Errorf("scenario %s: %w", s.Name, err))
+			return fail(errors.Join(fmt.Errorf("scenario %s: %w", s.Name, err), writePlan(plan, sd, sd)))
 		}
 	}
-	writePlan(outDir, plan, sd, sd)
+	if err := writePlan(plan, sd, sd); err != nil {
+		return fail(err)
+	}
 
 	pts, err := pointsOf(outDir, sha, cmp.Or(gctx.RefName, ev.Run.HeadBranch))
 	if err != nil {

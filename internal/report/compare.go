@@ -7,6 +7,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"sort"
 	"strings"
@@ -31,6 +32,8 @@ type MismatchError struct{ Reason string }
 
 func (e *MismatchError) Error() string { return e.Reason }
 
+var trialNameRe = regexp.MustCompile(`^trial-[0-9]+$`)
+
 // LoadTrials reads the trials of one side: each directory is a run folder,
 // or a folder of trial-NN run folders (perfgate run --trials).
 func LoadTrials(dirs []string) ([]Trial, error) {
@@ -38,6 +41,9 @@ func LoadTrials(dirs []string) ([]Trial, error) {
 	var errs []error
 	for _, d := range dirs {
 		subs, _ := filepath.Glob(filepath.Join(d, "trial-*"))
+		// trial-NN only: a failed attempt (trial-NN.failed) or a re-run
+		// outlier (trial-NN.outlier-K) is kept beside, not compared.
+		subs = slices.DeleteFunc(subs, func(s string) bool { return !trialNameRe.MatchString(filepath.Base(s)) })
 		slices.Sort(subs)
 		if len(subs) == 0 {
 			subs = []string{d}

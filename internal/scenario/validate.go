@@ -810,8 +810,8 @@ func (c *checker) gate() {
 	if c.s.set("gate.min_trials") && g.MinTrials < 2 {
 		c.at("gate.min_trials", "must be ≥ 2 (the gate's test needs two trials per side to see their noise), got %d", g.MinTrials)
 	}
-	if c.s.set("gate.max_trials") && (g.MaxTrials < 2 || g.MaxTrials > 100) {
-		c.at("gate.max_trials", "must be from 2 to 100 trials per side, got %d", g.MaxTrials)
+	if c.s.set("gate.max_trials") && (g.MaxTrials < 2 || g.MaxTrials > 99) {
+		c.at("gate.max_trials", "must be from 2 to 99 trials per side, got %d", g.MaxTrials)
 	} else if c.s.set("gate.max_trials") && g.MaxTrials < max(g.MinTrials, 2) {
 		c.at("gate.max_trials", "must be ≥ gate.min_trials (%d), got %d", g.MinTrials, g.MaxTrials)
 	}

@@ -1,0 +1,345 @@
+// Package ab runs the trials of an A/B comparison of one scenario: baseline
+// and candidate interleaved in balanced pairs (B C, C B, B C, …), a failed
+// trial retried once, and — in the sequential design — a look at the data
+// after every pair from the gate's minimum to its maximum trials per side,
+// stopping as soon as the verdict is clear. Outlier trials (a trial slow or
+// fast on every gating metric together, which the machine, not the code,
+// most likely caused) are re-run within a budget, and every re-run is
+// recorded. The result is typed; the comparison is also written beside the
+// trials (comparison.json, comparison.md, plots).
+//
+// The package owns the order, the looks, retries and folders; a Trialer
+// owns the engines (perfgate's cli starts vllm serve, resets prefix caches,
+// or talks to running deployments) and runs one trial into a folder.
+package ab
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/perfgate/perfgate/internal/gate"
+	"github.com/perfgate/perfgate/internal/report"
+	"github.com/perfgate/perfgate/internal/scenario"
+	"github.com/perfgate/perfgate/internal/stats"
+)
+
+// Sides.
+const (
+	Baseline  = "baseline"
+	Candidate = "candidate"
+)
+
+// TrialDir is a side's n-th trial folder (1-based) under a scenario's folder.
+func TrialDir(scenarioDir, side string, n int) string {
+	return filepath.Join(scenarioDir, side, fmt.Sprintf("trial-%02d", n))
+}
+
+// Trialer runs trials. Trial runs the side's n-th trial into dir (which
+// exists and is empty); an error is a failed trial, retried once.
+type Trialer interface {
+	Trial(ctx context.Context, side string, n int, dir string) error
+}
+
+// Design is how many trials run.
+type Design struct {
+	// Fixed > 0 runs that many trials per side and decides once (no looks).
+	Fixed int
+	// Rules are the gate's; MinTrials and MaxTrials bound a sequential run.
+	Rules gate.Rules
+	// Reruns is the outlier re-runs allowed per side (sequential only).
+	Reruns int
+	// Warmup runs one uncounted trial per side first.
+	Warmup bool
+	// Release decides with the release profile.
+	Release bool
+	// Fatal says which errors end the run at once instead of a retry (an
+	// interrupt).
+	Fatal func(error) bool
+	// Log receives one line per trial and per decision.
+	Log io.Writer
+	// Notes are added to the comparison (engine time, warm caches); called
+	// when the comparison is written.
+	Notes func() []string
+}
+
+func (d Design) sequential() bool { return d.Fixed <= 0 }
+
+// Order is the side of the i-th trial (0-based) in balanced pairs.
+func Order(i int) string {
+	if (i/2)%2 == 0 == (i%2 == 0) {
+		return Baseline
+	}
+	return Candidate
+}
+
+// Result is one scenario's A/B.
+type Result struct {
+	Name       string             `json:"name"`
+	Dir        string             `json:"dir"`
+	Verdict    string             `json:"verdict"` // pass, warn, fail; empty when it did not finish
+	Headline   string             `json:"headline"`
+	Trials     [2]int             `json:"trials"` // per side, as compared
+	StopReason string             `json:"stop_reason,omitempty"`
+	Stopped    string             `json:"stopped,omitempty"`
+	Reruns     []string           `json:"reruns,omitempty"`
+	Retries    []string           `json:"retries,omitempty"`
+	Comparison *report.Comparison `json:"-"`
+}
+
+// Run runs a scenario's A/B into dir (its baseline/ and candidate/ trial
+// folders) and compares. On an error the result holds what ran.
+func Run(ctx context.Context, s *scenario.Scenario, t Trialer, dir string, d Design) (Result, error) {
+	res := Result{Name: s.Name, Dir: dir}
+	logf := func(format string, a ...any) {
+		if d.Log != nil {
+			fmt.Fprintf(d.Log, "perfgate: "+format+"\n", a...)
+		}
+	}
+	r := d.Rules
+	if r.MinTrials == 0 {
+		r.MinTrials = gate.DefaultMinTrials
+	}
+	if r.MaxTrials == 0 {
+		r.MaxTrials = max(gate.DefaultMaxTrials, r.MinTrials)
+	}
+	if d.Warmup {
+		for _, side := range []string{Baseline, Candidate} {
+			wd := filepath.Join(dir, "warmup", side)
+			logf("%s: %s warm-up trial (not counted)", s.Name, side)
+			if err := runOnce(ctx, t, side, 0, wd, d, &res, logf); err != nil {
+				return res, err
+			}
+		}
+	}
+	count := map[string]int{}
+	reruns := map[string]int{}
+	for i := 0; ; i++ {
+		side := Order(i)
+		count[side]++
+		if err := runOnce(ctx, t, side, count[side], TrialDir(dir, side, count[side]), d, &res, logf); err != nil {
+			return res, err
+		}
+		n := count[Baseline]
+		if n != count[Candidate] {
+			continue
+		}
+		if !d.sequential() {
+			if n < d.Fixed {
+				continue
+			}
+			c, err := compare(dir, d, false)
+			if err != nil {
+				return res, err
+			}
+			return finish(dir, c, res, gate.StopFixed, n, d)
+		}
+		if n < r.MinTrials {
+			continue
+		}
+		// Re-run outliers within the budget before looking.
+		c, err := compare(dir, d, true)
+		if err != nil {
+			return res, err
+		}
+		rerun := false
+		for _, ol := range c.Outliers {
+			if reruns[ol.Side] >= d.Reruns {
+				continue
+			}
+			reruns[ol.Side]++
+			k := ol.Index + 1
+			td := TrialDir(dir, ol.Side, k)
+			kept := fmt.Sprintf("%s.outlier-%d", td, reruns[ol.Side])
+			if err := os.Rename(td, kept); err != nil {
+				return res, err
+			}
+			why := fmt.Sprintf("the %s's trial %d was %+.0f %% from its side's others on every gating metric together; kept in %s", ol.Side, k, ol.ShiftPct, filepath.Base(kept))
+			if clk := clockNote(kept, c, ol); clk != "" {
+				why += "; " + clk
+			}
+			res.Reruns = append(res.Reruns, why)
+			logf("%s: outlier: %s; re-running it (%d of %d for the %s)", s.Name, why, reruns[ol.Side], d.Reruns, ol.Side)
+			if err := runOnce(ctx, t, ol.Side, k, td, d, &res, logf); err != nil {
+				return res, err
+			}
+			rerun = true
+		}
+		if rerun {
+			if c, err = compare(dir, d, true); err != nil {
+				return res, err
+			}
+		}
+		o := c.Outcome
+		logf("%s: look after %d trials per side: %s", s.Name, n, lookWords(o, n))
+		if o.Stop {
+			return finish(dir, c, res, o.StopReason, n, d)
+		}
+	}
+}
+
+func lookWords(o gate.Outcome, n int) string {
+	if o.Stop {
+		return strings.ToUpper(o.Verdict) + ", " + gate.StopWords(o.StopReason, n)
+	}
+	return "not clear yet, one more pair"
+}
+
+// runOnce runs a trial, retrying a failure once; the failed attempt is kept
+// beside it as trial-NN.failed.
+func runOnce(ctx context.Context, t Trialer, side string, n int, dir string, d Design, res *Result, logf func(string, ...any)) error {
+	for attempt := 1; ; attempt++ {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return err
+		}
+		logf("%s trial %d (attempt %d)", side, n, attempt)
+		err := t.Trial(ctx, side, n, dir)
+		if err == nil {
+			return nil
+		}
+		if d.Fatal != nil && d.Fatal(err) || ctx.Err() != nil {
+			return err
+		}
+		res.Retries = append(res.Retries, fmt.Sprintf("%s %s: %v", side, filepath.Base(dir), err))
+		if attempt == 2 {
+			return fmt.Errorf("the %s's trial %d failed twice: %w", side, n, err)
+		}
+		failed := dir + ".failed"
+		os.RemoveAll(failed)
+		if err := os.Rename(dir, failed); err != nil {
+			return err
+		}
+		logf("%s trial %d failed (%v); kept in %s, retrying once", side, n, err, failed)
+	}
+}
+
+// compare loads the trials so far and decides (a look, or the fixed decision).
+func compare(dir string, d Design, look bool) (*report.Comparison, error) {
+	bt, err := report.LoadTrials([]string{filepath.Join(dir, Baseline)})
+	if err != nil {
+		return nil, err
+	}
+	ct, err := report.LoadTrials([]string{filepath.Join(dir, Candidate)})
+	if err != nil {
+		return nil, err
+	}
+	c, err := report.Compare(bt, ct, report.CompareOptions{Release: d.Release, Look: look})
+	if err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// finish writes the comparison with how the trials ran.
+func finish(dir string, c *report.Comparison, res Result, reason string, n int, d Design) (Result, error) {
+	bt, err := report.LoadTrials([]string{filepath.Join(dir, Baseline)})
+	if err != nil {
+		return res, err
+	}
+	ct, err := report.LoadTrials([]string{filepath.Join(dir, Candidate)})
+	if err != nil {
+		return res, err
+	}
+	max := d.Fixed
+	if d.sequential() {
+		max = c.Rules.MaxTrials
+	}
+	c.Run = &report.RunInfo{Sequential: d.sequential(), Trials: [2]int{len(bt), len(ct)}, MaxTrials: max,
+		StopReason: reason, Stopped: gate.StopWords(reason, n), Reruns: res.Reruns}
+	if reason == gate.StopMax && c.Outcome.Verdict == gate.Warn {
+		c.Run.Stopped += " with the verdict still unclear"
+	}
+	// In a sequential run the outliers left are those past the budget.
+	for _, r := range res.Retries {
+		c.Notes = append(c.Notes, "retried: "+r)
+	}
+	if d.Notes != nil {
+		c.Notes = append(c.Notes, d.Notes()...)
+	}
+	if err := report.WriteComparison(c, bt, ct, dir); err != nil {
+		return res, err
+	}
+	res.Verdict, res.Headline, res.Comparison = c.Outcome.Verdict, c.Outcome.Headline, c
+	res.Trials, res.StopReason, res.Stopped = c.Run.Trials, reason, c.Run.Stopped
+	return res, nil
+}
+
+// Finish compares trials that ran by other means (two GPUs at once) as a
+// fixed design, and writes the comparison.
+func Finish(dir string, d Design, res Result) (Result, error) {
+	c, err := compare(dir, d, false)
+	if err != nil {
+		return res, err
+	}
+	return finish(dir, c, res, gate.StopFixed, min(len(c.Baseline), len(c.Candidate)), d)
+}
+
+// clockNote compares an outlier trial's lowest SM clock (NVML telemetry)
+// with its side's other trials, to say whether the GPU throttled; empty
+// without telemetry.
+func clockNote(kept string, c *report.Comparison, ol gate.Outlier) string {
+	mine := smClock(kept)
+	dirs := c.Baseline
+	if ol.Side == Candidate {
+		dirs = c.Candidate
+	}
+	var others []float64
+	for i, d := range dirs {
+		if i != ol.Index {
+			if v := smClock(d); !math.IsNaN(v) {
+				others = append(others, v)
+			}
+		}
+	}
+	if math.IsNaN(mine) || len(others) == 0 {
+		return ""
+	}
+	usual := stats.Median(others)
+	if mine < 0.97*usual {
+		return fmt.Sprintf("its GPU clock dropped to %.0f MHz against %.0f MHz in the side's other trials (throttling)", mine, usual)
+	}
+	return fmt.Sprintf("its GPU clock was as usual (%.0f MHz), so the cause was elsewhere", mine)
+}
+
+// smClock is the lowest SM clock of a trial's measurement phases, NaN when
+// it has none.
+func smClock(dir string) float64 {
+	r, err := report.Load(dir)
+	if err != nil {
+		return math.NaN()
+	}
+	v := math.NaN()
+	for _, l := range r.Summary.Levels {
+		if l.Telemetry != nil && l.Telemetry.Measure != nil && l.Telemetry.Measure.SMClockMinMHz != nil {
+			if x := *l.Telemetry.Measure.SMClockMinMHz; math.IsNaN(v) || x < v {
+				v = x
+			}
+		}
+	}
+	return v
+}
+
+// RunOneSide runs n trials of one side (history tracking: one commit, no
+// comparison), with the same retries.
+func RunOneSide(ctx context.Context, t Trialer, dir, side string, n int, d Design) (Result, error) {
+	res := Result{Dir: dir}
+	logf := func(format string, a ...any) {
+		if d.Log != nil {
+			fmt.Fprintf(d.Log, "perfgate: "+format+"\n", a...)
+		}
+	}
+	for k := 1; k <= n; k++ {
+		if err := runOnce(ctx, t, side, k, TrialDir(dir, side, k), d, &res, logf); err != nil {
+			return res, err
+		}
+	}
+	res.Trials = [2]int{0, n}
+	if side == Baseline {
+		res.Trials = [2]int{n, 0}
+	}
+	return res, nil
+}

@@ -337,3 +337,80 @@ phases: {measure: {requests: 8}}
 		t.Errorf("comparison.md:\n%s", md)
 	}
 }
+
+// The sequential design end to end (issue 15): a 30 % decode regression
+// stops early with a fail; the same code on both sides passes without a
+// warn, and a trial made slow on purpose (the second engine start of each
+// side runs 30 % slower everywhere) is re-run as an outlier, not compared.
+func TestABSequential(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs sequential A/Bs")
+	}
+	repo, first, _ := fakeRepoSlowdown(t, "1.30")
+	work := t.TempDir()
+	out := t.TempDir()
+	r := run(t, context.Background(), nil, "ab", abFile(t, "30s", "reset"), "--vllm-repo", repo, "--baseline", "merge-base:feature", "--candidate", "main",
+		"--install-command", installFake, "--work-dir", work, "--out", out)
+	if r.code != ExitRegression {
+		t.Fatalf("slowdown 1.30: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	dir := onlyDir(t, out)
+	var plan abPlan
+	b, _ := os.ReadFile(filepath.Join(dir, "ab.json"))
+	if err := json.Unmarshal(b, &plan); err != nil {
+		t.Fatal(err)
+	}
+	res := plan.Scenarios[0]
+	t.Logf("+30 %%: %s after %v trials (%s)", res.Verdict, res.Trials, res.Stopped)
+	if res.Verdict != "fail" || res.StopReason != "fail" || res.Trials[0] >= 10 || res.Trials[0] != res.Trials[1] {
+		t.Errorf("must stop early with a fail: %+v", res)
+	}
+	md, _ := os.ReadFile(filepath.Join(dir, "ab-fake", "comparison.md"))
+	if !strings.Contains(string(md), "a regression is clear") || !strings.Contains(r.stdout, "trials per side: a regression is clear") {
+		t.Errorf("the stop reason must be said:\n%s\n%s", md, r.stdout)
+	}
+	if !strings.Contains(r.stderr, "sequential, 3 to 10 trials per side") || !strings.Contains(r.stderr, "look after 3 trials per side") {
+		t.Errorf("the plan and the looks must be said:\n%s", r.stderr)
+	}
+
+	// A/A with one slow trial per side.
+	slowSecond := `mkdir -p "$PERFGATE_ENV_DIR/bin" && cp vllm "$PERFGATE_ENV_DIR/bin/vllm-real" && chmod +x "$PERFGATE_ENV_DIR/bin/vllm-real" && cat > "$PERFGATE_ENV_DIR/bin/vllm" <<'EOS'
+#!/bin/sh
+d=$(dirname "$0")
+if [ "$1" = serve ]; then
+  n=$(cat "$d/starts" 2>/dev/null || echo 0); n=$((n+1)); echo $n > "$d/starts"
+  if [ $n -eq 2 ]; then exec "$d/vllm-real" "$@" --slowdown-decode 1.3 --slowdown-prefill 1.3; fi
+fi
+exec "$d/vllm-real" "$@"
+EOS
+chmod +x "$PERFGATE_ENV_DIR/bin/vllm"`
+	out = t.TempDir()
+	r = run(t, context.Background(), nil, "ab", abFile(t, "30s", "restart"), "--vllm-repo", repo, "--baseline", first, "--candidate", "feature",
+		"--install-command", slowSecond, "--work-dir", t.TempDir(), "--out", out)
+	dir = onlyDir(t, out)
+	b, _ = os.ReadFile(filepath.Join(dir, "ab.json"))
+	plan = abPlan{}
+	json.Unmarshal(b, &plan)
+	md, _ = os.ReadFile(filepath.Join(dir, "ab-fake", "comparison.md"))
+	if len(plan.Scenarios) == 0 {
+		t.Fatalf("no result: exit %d\n%s", r.code, r.stderr)
+	}
+	res = plan.Scenarios[0]
+	t.Logf("A/A: %s after %v trials (%s), reruns %v", res.Verdict, res.Trials, res.Stopped, res.Reruns)
+	if os.Getenv("PERFGATE_SHOW") != "" {
+		t.Logf("comparison.md:\n%s", md)
+	}
+	if r.code != 0 || res.Verdict != "pass" {
+		t.Errorf("A/A: exit %d, verdict %s\n%s\n%s", r.code, res.Verdict, md, r.stderr)
+	}
+	if len(res.Reruns) == 0 || !strings.Contains(string(md), "re-run: the ") {
+		t.Errorf("the slow trials must be re-run and said:\n%s\n%s", md, r.stderr)
+	}
+	kept, _ := filepath.Glob(filepath.Join(dir, "ab-fake", "*", "trial-*.outlier-*"))
+	if len(kept) != len(res.Reruns) {
+		t.Errorf("every outlier is kept beside: %v for %v", kept, res.Reruns)
+	}
+	if s := survivors(t); len(s) > 0 {
+		t.Errorf("processes survived: %v", s)
+	}
+}

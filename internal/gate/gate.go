@@ -127,8 +127,8 @@ type Result struct {
 	BaselineMedian float64   `json:"baseline_median"`
 	CandMedian     float64   `json:"candidate_median"`
 	ChangePct      float64   `json:"change_pct"`  // Hodges-Lehmann estimate, in % (pp for error_rate: pooled difference)
-	CILowPct       float64   `json:"ci_low_pct"`  // its confidence interval
-	CIHighPct      float64   `json:"ci_high_pct"` // (±Inf when the samples are too small)
+	CILowPct       float64   `json:"ci_low_pct"`  // confidence interval of the change: the test's own (t on log values, pooled noise);
+	CIHighPct      float64   `json:"ci_high_pct"` // distribution-free Hodges-Lehmann below two trials a side (±Inf when too small)
 	WorsePct       float64   `json:"worse_pct"`   // the change in the bad direction (negative: better)
 	// P is the fail test: one-sided, "worse than the margin" (Margin; a t
 	// test on log values with the metric's noise pooled over its levels;
@@ -384,6 +384,12 @@ func testRatio(x *Result, in Input, rule Rule, r Rules, alpha float64, pool nois
 	}
 	x.NoisePct = 100 * pooled
 	warnL, marginL, failL := math.Log1p(rule.WarnPct/100), math.Log1p(Margin(rule)/100), math.Log1p(rule.FailPct/100)
+	if se > 0 && !math.IsNaN(df) && df > 0 {
+		// the interval that goes with the test: t on the log scale
+		h := stats.TQuantile(1-(1-r.Conf)/2, df) * se
+		lo, hi := math.Exp(diff-h), math.Exp(diff+h)
+		x.CILowPct, x.CIHighPct = 100*(lo-1), 100*(hi-1)
+	}
 	x.P = upper(d-marginL, se, df)
 	x.PWarn = upper(d-warnL, se, df)
 	x.PBeyond = upper(failL-d, se, df)

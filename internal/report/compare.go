@@ -310,7 +310,9 @@ func Compare(base, cand []Trial, o CompareOptions) (*Comparison, error) {
 		c.Notes = append(c.Notes, why)
 	}
 	for _, r := range c.Outcome.Results {
-		if r.Gating && r.BelowNoise {
+		// Only where the noise leaves the verdict open: a metric shown to be
+		// within its fail threshold, or that failed, needs no such note.
+		if r.Gating && r.BelowNoise && r.Verdict != gate.Fail && !(r.PBeyond <= gate.FutilityBeta) {
 			c.Notes = append(c.Notes, fmt.Sprintf("level %d %s: at the noise measured here (%.1f %% per trial), %d trials per side detect a change of %.0f %% or more at 90 %% power — past twice the fail threshold (%g %%): more trials or a quieter machine would tell", r.Level, r.Metric, r.NoisePct, min(r.N[0], r.N[1]), math.Ceil(r.DetectablePct), r.FailPct))
 		}
 	}

@@ -28,14 +28,21 @@ func newCompareCmd(env Env) *cobra.Command {
 folders of trial-NN run folders from 'perfgate run --trials N') of the same
 scenario, and decides per level and gating metric (the scenario's gate:
 section): the median of each side, the change (Hodges-Lehmann estimate of the
-ratio, with a 95 % interval), a one-sided Mann-Whitney U p-value (is the
-candidate worse?), Benjamini-Hochberg q-values over all gating tests, and a
-verdict:
+ratio, with a 95 % interval), one-sided t-tests on log values with the
+metric's noise pooled over its levels (error_rate: Fisher's exact test on
+pooled request counts), Benjamini-Hochberg q-values over all gating tests,
+and a verdict:
 
-  fail  significantly worse (q ≤ alpha) by more than the fail threshold
-  warn  worse than the warn threshold, or past the fail threshold without
-        significance (inconclusive: more trials would tell)
+  fail  significantly worse (q ≤ alpha) than the margin — the warn threshold
+        plus a quarter of the way to the fail threshold — and estimated past
+        the fail threshold
+  warn  significantly worse than the warn threshold, or past the fail
+        threshold without significance (inconclusive: more trials would tell)
   pass  otherwise; significant improvements are reported too
+
+This is a fixed-sample decision on the trials given; 'perfgate ab' runs
+trials sequentially and stops when the verdict is clear. A fail needs
+gate.min_trials (3) trials per side; with fewer, compare says so.
 
 It writes comparison.json, comparison.md (verdict headline, table, a "why it
 moved" section from the telemetry of both sides, the environment) and plots.

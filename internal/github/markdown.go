@@ -324,7 +324,7 @@ func (r *Report) render(l layout) string {
 	} else {
 		b.WriteString("\n")
 	}
-	b.WriteString("perfgate decides with Mann-Whitney U over interleaved trials; see docs/statistics.md.\n")
+	b.WriteString("perfgate decides with t-tests on log values over interleaved trials, looking after every pair; see docs/statistics.md.\n")
 	return b.String()
 }
 

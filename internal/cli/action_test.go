@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -66,7 +67,8 @@ func TestActionPullRequestEndToEnd(t *testing.T) {
 	scen := abFile(t, "30s", "reset")
 	work := t.TempDir()
 	results := filepath.Join(t.TempDir(), "results")
-	inputs := map[string]string{"mode": "pr", "scenarios": scen, "vllm-path": repo, "trials": "5", "install-command": installFake,
+	// no trials input: sequential, as a PR check runs by default
+	inputs := map[string]string{"mode": "pr", "scenarios": scen, "vllm-path": repo, "install-command": installFake,
 		"github-token": githubtest.InstallationToken, "work-dir": work, "output-dir": results}
 
 	// mode pr: merge base of the head and the base branch tip (the first commit) against the slow head.
@@ -91,6 +93,9 @@ func TestActionPullRequestEndToEnd(t *testing.T) {
 		t.Fatalf("comment: %+v", mine)
 	}
 	t.Logf("the comment:\n%s", mine[0].Body)
+	if !regexp.MustCompile(`\(\d+ \+ \d+ trials; stopped after \d+ trials per side: a regression is clear\)`).MatchString(mine[0].Body) {
+		t.Error("the comment must say how many trials ran and why they stopped")
+	}
 	for _, bad := range []string{"<decode>", "<b>x</b>", "@everyone"} {
 		if strings.Contains(mine[0].Body, bad) {
 			t.Errorf("%q reached the comment unescaped", bad)

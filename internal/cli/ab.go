@@ -184,22 +184,16 @@ type side struct {
 	gpuTime                time.Duration
 }
 
-// balancedOrder interleaves n trials per side as B C C B B C C B …, so that
-// each side is as often first as second in every pair of pairs.
+// balancedOrder is the first n trials per side in ab's balanced order
+// (B C C B B C C B …), for the plan and ab.json.
 func balancedOrder(n int) []string {
-	var out []string
-	for i := 0; len(out) < 2*n; i++ {
-		if i%2 == 0 {
-			out = append(out, "baseline", "candidate")
-		} else {
-			out = append(out, "candidate", "baseline")
-		}
+	out := make([]string, 2*n)
+	for i := range out {
+		out[i] = ab.Order(i)
 	}
 	return out
 }
 
-// runAB runs the A/B of every scenario. The plan it returns (also written
-// to ab.json) has each scenario's typed result; it is nil when nothing ran.
 func runAB(ctx context.Context, env Env, log *slog.Logger, files []string, o abOpts) (*abPlan, error) {
 	endpoints := o.baseURL != "" || o.candURL != ""
 	switch {

@@ -1,6 +1,7 @@
 package gatesim
 
 import (
+	"fmt"
 	"testing"
 )
 
@@ -31,13 +32,16 @@ func TestSequentialTargets(t *testing.T) {
 		targets = append(targets, target{noise: n.Name, change: 0, maxFail: 0.02, maxWarn: 1, maxTrials: 20})
 	}
 	for i, tg := range targets {
-		noise, _ := NoiseByName(tg.noise)
-		c := Run(noise, Change{TPOTPct: tg.change}, seq, sims, uint64(100+i))
-		t.Logf("%s %+g %%: fail %.1f %%, warn %.1f %%, %.1f trials", tg.noise, tg.change, 100*c.FailRate(), 100*c.WarnRate(), c.Trials)
-		if c.FailRate() > tg.maxFail || c.FailRate() < tg.minFail || c.WarnRate() > tg.maxWarn || c.Trials > tg.maxTrials {
-			t.Errorf("%s %+g %%: fail %.3f (want %.2f–%.2f), warn %.3f (≤ %.2f), trials %.1f (≤ %g)",
-				tg.noise, tg.change, c.FailRate(), tg.minFail, tg.maxFail, c.WarnRate(), tg.maxWarn, c.Trials, tg.maxTrials)
-		}
+		t.Run(fmt.Sprintf("%s%+g", tg.noise, tg.change), func(t *testing.T) {
+			t.Parallel()
+			noise, _ := NoiseByName(tg.noise)
+			c := Run(noise, Change{TPOTPct: tg.change}, seq, sims, uint64(100+i))
+			t.Logf("%s %+g %%: fail %.1f %%, warn %.1f %%, %.1f trials", tg.noise, tg.change, 100*c.FailRate(), 100*c.WarnRate(), c.Trials)
+			if c.FailRate() > tg.maxFail || c.FailRate() < tg.minFail || c.WarnRate() > tg.maxWarn || c.Trials > tg.maxTrials {
+				t.Errorf("fail %.3f (want %.2f–%.2f), warn %.3f (≤ %.2f), trials %.1f (≤ %g)",
+					c.FailRate(), tg.minFail, tg.maxFail, c.WarnRate(), tg.maxWarn, c.Trials, tg.maxTrials)
+			}
+		})
 	}
 }
 

@@ -17,6 +17,7 @@ import (
 	"github.com/sethvargo/go-githubactions"
 	"github.com/spf13/cobra"
 
+	"github.com/perfgate/perfgate/internal/childenv"
 	gh "github.com/perfgate/perfgate/internal/github"
 	"github.com/perfgate/perfgate/internal/record"
 	"github.com/perfgate/perfgate/internal/scenario"
@@ -429,7 +430,9 @@ func actionBenchmark(ctx context.Context, env Env, log *slog.Logger, a *githubac
 
 // lastReleaseTag is the newest v* tag reachable from cand's parent.
 func lastReleaseTag(ctx context.Context, repo, cand string) (string, error) {
-	out, err := exec.CommandContext(ctx, "git", "-C", repo, "describe", "--tags", "--abbrev=0", "--match", "v*", cand+"^").CombinedOutput()
+	cmd := exec.CommandContext(ctx, "git", "-C", repo, "describe", "--tags", "--abbrev=0", "--match", "v*", cand+"^")
+	cmd.Env = childenv.Env()
+	out, err := cmd.CombinedOutput()
 	if err != nil {
 		return "", fmt.Errorf("git describe: %s", strings.TrimSpace(string(out)))
 	}

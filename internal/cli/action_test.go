@@ -67,8 +67,13 @@ func TestActionPullRequestEndToEnd(t *testing.T) {
 	scen := abFile(t, "30s", "reset")
 	work := t.TempDir()
 	results := filepath.Join(t.TempDir(), "results")
+	// The runner's credentials are in perfgate's real environment too, as on
+	// a runner; the install and the PR's vllm dump what they can see.
+	t.Setenv("INPUT_GITHUB_TOKEN", githubtest.InstallationToken)
+	t.Setenv("ACTIONS_RUNTIME_TOKEN", "runtime-credential")
+	dumpEnv := installFake + ` && env > "$PERFGATE_ENV_DIR/install.env" && sed -i 's|^exec env|env > "$PERFGATE_ENV_DIR/serve.env"\nexec env|' "$PERFGATE_ENV_DIR/bin/vllm"`
 	// no trials input: sequential, as a PR check runs by default
-	inputs := map[string]string{"mode": "pr", "scenarios": scen, "vllm-path": repo, "install-command": installFake,
+	inputs := map[string]string{"mode": "pr", "scenarios": scen, "vllm-path": repo, "install-command": dumpEnv,
 		"github-token": githubtest.InstallationToken, "work-dir": work, "output-dir": results}
 
 	// mode pr: merge base of the head and the base branch tip (the first commit) against the slow head.
@@ -79,6 +84,18 @@ func TestActionPullRequestEndToEnd(t *testing.T) {
 	}
 	if strings.Contains(r.stdout+r.stderr, githubtest.InstallationToken) {
 		t.Error("the token reached the log")
+	}
+	dumps, _ := filepath.Glob(filepath.Join(work, "*", "*", "*.env"))
+	dumps2, _ := filepath.Glob(filepath.Join(work, "*", "*.env"))
+	dumps = append(dumps, dumps2...)
+	if len(dumps) < 2 {
+		t.Errorf("the planted vllm dumped nothing: %v", dumps)
+	}
+	for _, d := range dumps {
+		b, _ := os.ReadFile(d)
+		if strings.Contains(string(b), githubtest.InstallationToken) || strings.Contains(string(b), "runtime-credential") {
+			t.Errorf("a credential reached the pull request's code: %s", d)
+		}
 	}
 	cs, _, st := srv.Snapshot()
 	var mine []githubtest.Comment

@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/perfgate/perfgate/internal/childenv"
 	"github.com/perfgate/perfgate/internal/vllmsrc"
 )
 
@@ -81,7 +82,9 @@ func StartProcess(ctx context.Context, o ProcessOptions) (*Process, error) {
 	}
 	args := append([]string{"serve", o.Model, "--host", "127.0.0.1", "--port", strconv.Itoa(port)}, o.Args...)
 	cmd := exec.Command(o.Bin, args...)
-	env := os.Environ()
+	// Only allow-listed variables reach the server: it may be a pull
+	// request's code (childenv).
+	env := childenv.Env()
 	if o.PathPrefix != "" {
 		env = append(env, "PATH="+o.PathPrefix+string(os.PathListSeparator)+os.Getenv("PATH"))
 	}

@@ -17,6 +17,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/perfgate/perfgate/internal/childenv"
 )
 
 // FormatVersion of a stored point; bump on an incompatible change.
@@ -217,7 +219,7 @@ type GitStore struct{ Repo, Branch string }
 
 func (g *GitStore) git(ctx context.Context, env []string, stdin []byte, args ...string) (string, error) {
 	cmd := exec.CommandContext(ctx, "git", append([]string{"-C", g.Repo}, args...)...)
-	cmd.Env = append(os.Environ(), env...)
+	cmd.Env = childenv.Env(env...)
 	if stdin != nil {
 		cmd.Stdin = bytes.NewReader(stdin)
 	}

@@ -15,6 +15,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/perfgate/perfgate/internal/childenv"
 )
 
 // DefaultInstall installs a vLLM checkout into $PERFGATE_ENV_DIR: with uv when
@@ -32,6 +34,7 @@ fi`
 
 func git(ctx context.Context, repo string, args ...string) (string, error) {
 	cmd := exec.CommandContext(ctx, "git", append([]string{"-C", repo}, args...)...)
+	cmd.Env = childenv.Env() // git runs the repository's hooks and filters
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	if err := cmd.Run(); err != nil {
@@ -130,7 +133,7 @@ func Install(ctx context.Context, side, sha, worktree, envDir, command, logPath 
 	defer logf.Close()
 	cmd := exec.CommandContext(ctx, "bash", "-c", command)
 	cmd.Dir = worktree
-	cmd.Env = append(os.Environ(), "PERFGATE_ENV_DIR="+envDir, "VLLM_USE_PRECOMPILED=1")
+	cmd.Env = childenv.Env("PERFGATE_ENV_DIR="+envDir, "VLLM_USE_PRECOMPILED=1") // the install runs the checkout's code
 	cmd.Stdout, cmd.Stderr = logf, logf
 	fmt.Fprintf(logf, "# %s: %s\n# in %s\n", time.Now().UTC().Format(time.RFC3339), strings.ReplaceAll(command, "\n", "\n# "), worktree)
 	if err := cmd.Run(); err != nil {
@@ -162,7 +165,7 @@ func Versions(ctx context.Context, envDir string) map[string]string {
 	path := filepath.Join(envDir, "bin") + string(os.PathListSeparator) + os.Getenv("PATH")
 	run := func(name string, args ...string) string {
 		cmd := exec.CommandContext(ctx, name, args...)
-		cmd.Env = append(os.Environ(), "PATH="+path)
+		cmd.Env = childenv.Env("PATH=" + path)
 		b, err := cmd.Output()
 		if err != nil {
 			return ""

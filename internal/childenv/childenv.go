@@ -1,0 +1,85 @@
+// Package childenv builds the environment of every process perfgate starts
+// — installs, vllm serve, command probes, git — from an allow-list of
+// perfgate's own environment. Whatever perfgate holds for itself (the
+// Action's GitHub token, the runner's credentials, an endpoint's API key)
+// never reaches code that came from a pull request: an allow-list, not a
+// deny-list, so a credential with a name nobody foresaw stays out too.
+//
+// PERFGATE_PASS_ENV (names separated by commas or spaces) lets a user pass
+// more variables on purpose, an HF_TOKEN for a gated model for example;
+// GitHub's own credentials (INPUT_*, ACTIONS_*, GITHUB_TOKEN) are never
+// passed, even when listed.
+package childenv
+
+import (
+	"os"
+	"slices"
+	"strings"
+)
+
+// PassVar names the variable that lists extra names to pass.
+const PassVar = "PERFGATE_PASS_ENV"
+
+var exact = []string{
+	"PATH", "HOME", "USER", "LOGNAME", "SHELL", "LANG", "LANGUAGE", "TZ", "TMPDIR", "TEMP", "TMP", "TERM",
+	"LD_LIBRARY_PATH", "VIRTUAL_ENV", "CONDA_PREFIX", "CC", "CXX", "MAX_JOBS", "NVCC_THREADS",
+	"SSL_CERT_FILE", "SSL_CERT_DIR", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE",
+	"HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "no_proxy",
+	"HF_HOME", "HF_HUB_CACHE", "HF_HUB_OFFLINE", "HF_HUB_ENABLE_HF_TRANSFER", "TRANSFORMERS_CACHE", "TRANSFORMERS_OFFLINE",
+	"PERFGATE_ENV_DIR", "PERFGATE_TEST_BIN", "PERFGATE_CLI_MAIN",
+}
+
+var prefixes = []string{
+	"LC_", "XDG_", "CUDA_", "NVIDIA_", "NCCL_", "VLLM_", "TORCH_", "TORCHINDUCTOR_", "TRITON_", "PYTORCH_",
+	"UV_", "PIP_", "PYTHON", "OMP_", "MKL_", "CCACHE_", "GOCOVERDIR",
+}
+
+// never are names (or prefixes, ending in _) no list can pass: GitHub's
+// credentials.
+var never = []string{"INPUT_", "ACTIONS_", "GITHUB_TOKEN", "GH_TOKEN", "RUNNER_TOKEN"}
+
+// Forbidden reports whether a variable may never reach a child process.
+func Forbidden(name string) bool {
+	for _, n := range never {
+		if name == n || (strings.HasSuffix(n, "_") && strings.HasPrefix(name, n)) {
+			return true
+		}
+	}
+	return false
+}
+
+// Allowed reports whether a variable of perfgate's environment reaches the
+// processes it starts.
+func Allowed(name string) bool {
+	if Forbidden(name) {
+		return false
+	}
+	if slices.Contains(exact, name) {
+		return true
+	}
+	for _, p := range prefixes {
+		if strings.HasPrefix(name, p) {
+			return true
+		}
+	}
+	return slices.Contains(passed(), name)
+}
+
+func passed() []string {
+	return strings.FieldsFunc(os.Getenv(PassVar), func(r rune) bool { return r == ',' || r == ' ' || r == '\n' })
+}
+
+// Env is the environment for a child process: the allowed part of
+// perfgate's own, then extra ("NAME=value", later entries win, as exec
+// does). extra is the caller's to choose (a scenario's engine.env): it is
+// not filtered.
+func Env(extra ...string) []string {
+	var out []string
+	for _, kv := range os.Environ() {
+		name, _, _ := strings.Cut(kv, "=")
+		if Allowed(name) {
+			out = append(out, kv)
+		}
+	}
+	return append(out, extra...)
+}

@@ -105,7 +105,10 @@ func HigherIsBetter(metric string) bool {
 func Absolute(metric string) bool { return metric == "error_rate" }
 
 // Count is one trial's failed and issued requests at a level.
-type Count struct{ Failed, Issued int }
+type Count struct {
+	Failed int `json:"failed"`
+	Issued int `json:"issued"`
+}
 
 // Input is one (level, metric) to test.
 type Input struct {
@@ -120,16 +123,19 @@ type Input struct {
 
 // Result is the decision on one (level, metric).
 type Result struct {
-	Level          int       `json:"level"`
-	Metric         string    `json:"metric"`
-	Baseline       []float64 `json:"baseline"`
-	Candidate      []float64 `json:"candidate"`
-	BaselineMedian float64   `json:"baseline_median"`
-	CandMedian     float64   `json:"candidate_median"`
-	ChangePct      float64   `json:"change_pct"`  // Hodges-Lehmann estimate, in % (pp for error_rate: pooled difference)
-	CILowPct       float64   `json:"ci_low_pct"`  // confidence interval of the change: the test's own (t on log values, pooled noise);
-	CIHighPct      float64   `json:"ci_high_pct"` // distribution-free Hodges-Lehmann below two trials a side (±Inf when too small)
-	WorsePct       float64   `json:"worse_pct"`   // the change in the bad direction (negative: better)
+	Level     int       `json:"level"`
+	Metric    string    `json:"metric"`
+	Baseline  []float64 `json:"baseline"`
+	Candidate []float64 `json:"candidate"`
+	// For error_rate: the request counts the decision pooled.
+	BaselineCounts  []Count `json:"baseline_counts,omitempty"`
+	CandidateCounts []Count `json:"candidate_counts,omitempty"`
+	BaselineMedian  float64 `json:"baseline_median"`
+	CandMedian      float64 `json:"candidate_median"`
+	ChangePct       float64 `json:"change_pct"`  // Hodges-Lehmann estimate, in % (pp for error_rate: pooled difference)
+	CILowPct        float64 `json:"ci_low_pct"`  // confidence interval of the change: the test's own (t on log values, pooled noise);
+	CIHighPct       float64 `json:"ci_high_pct"` // distribution-free Hodges-Lehmann below two trials a side (±Inf when too small)
+	WorsePct        float64 `json:"worse_pct"`   // the change in the bad direction (negative: better)
 	// P is the fail test: one-sided, "worse than the margin" (Margin; a t
 	// test on log values with the metric's noise pooled over its levels;
 	// Fisher's exact test on pooled counts for error_rate). Q is its
@@ -209,6 +215,34 @@ func Decide(inputs []Input, r Rules) Outcome {
 	return o
 }
 
+// Recheck decides again from the per-trial values an outcome carries, as
+// the decision that made it (a fixed decision, or a sequential look), and
+// says where the stated verdicts do not follow from the data: a reporter's
+// check of results that untrusted code wrote.
+func Recheck(o Outcome, r Rules) error {
+	inputs := make([]Input, len(o.Results))
+	for i, x := range o.Results {
+		inputs[i] = Input{Level: x.Level, Metric: x.Metric, Baseline: x.Baseline, Candidate: x.Candidate,
+			BaselineCounts: x.BaselineCounts, CandidateCounts: x.CandidateCounts}
+	}
+	var again Outcome
+	switch o.StopReason {
+	case StopFail, StopWithin, StopMax:
+		again = Look(inputs, r)
+	default:
+		again = Decide(inputs, r)
+	}
+	for i, x := range again.Results {
+		if got := o.Results[i]; got.Verdict != x.Verdict || got.Gating != x.Gating {
+			return fmt.Errorf("result %d (level %d %s) says %s, its own trial data say %s", i+1, x.Level, x.Metric, got.Verdict, x.Verdict)
+		}
+	}
+	if o.Verdict != again.Verdict {
+		return fmt.Errorf("the verdict says %s, its own trial data say %s", o.Verdict, again.Verdict)
+	}
+	return nil
+}
+
 // Look is one look of a sequential A/B at the trials so far (balanced: the
 // same number per side). It says whether to stop and why; at MaxTrials it
 // always stops.
@@ -278,6 +312,7 @@ func decide(inputs []Input, r Rules, alpha float64) Outcome {
 	var gatingIdx []int
 	for i, in := range inputs {
 		x := Result{Level: in.Level, Metric: in.Metric, Baseline: in.Baseline, Candidate: in.Candidate,
+			BaselineCounts: in.BaselineCounts, CandidateCounts: in.CandidateCounts,
 			N: [2]int{len(in.Baseline), len(in.Candidate)}, Verdict: Pass}
 		x.BaselineMedian, x.CandMedian = stats.Median(in.Baseline), stats.Median(in.Candidate)
 		rule, gating := rules[in.Metric]

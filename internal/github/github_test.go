@@ -280,8 +280,20 @@ func writeResults(t *testing.T, verdict string, mutate func(r *Results, c *repor
 	os.MkdirAll(filepath.Join(sdir, "plots"), 0o755)
 	c := &report.Comparison{SchemaVersion: 1, Scenario: "chat", Baseline: []string{"b/trial-01"}, Candidate: []string{"c/trial-01"},
 		Environment: "engine vllm", Commits: map[string]string{"baseline": baseSHA, "candidate": headSHA},
-		Outcome: gate.Outcome{Verdict: verdict, Headline: verdict, Results: []gate.Result{{Level: 1, Metric: "median_tpot_ms", Verdict: verdict, P: 0.5, Gating: true}}},
+		Rules:   gate.Rules{Alpha: 0.05, MinTrials: 3, Metrics: []gate.Rule{{Metric: "median_tpot_ms", WarnPct: 3, FailPct: 5}}},
 		Explain: []report.Change{}}
+	// trial data that make the stated verdict (the reporter decides again)
+	base := []float64{10, 10.05, 9.95, 10.02}
+	factor := map[string]float64{"pass": 1, "warn": 1.045, "fail": 1.3}[verdict]
+	cand := make([]float64, len(base))
+	for i, v := range base {
+		cand[i] = v * factor
+	}
+	c.Outcome = gate.Decide([]gate.Input{{Level: 1, Metric: "median_tpot_ms", Baseline: base, Candidate: cand}}, c.Rules)
+	c.Outcome.Headline = verdict
+	if c.Outcome.Verdict != verdict {
+		t.Fatalf("the fixture's data say %s, not %s", c.Outcome.Verdict, verdict)
+	}
 	r := Results{Set: "pr-suite", Profile: "pr", PR: 42, BaseSHA: baseSHA, HeadSHA: headSHA, Verdict: verdict,
 		Scenarios: []ResultScenario{{Name: "chat", Dir: filepath.Join("20261128T000000Z_ab", "chat")}}}
 	if mutate != nil {
@@ -458,5 +470,31 @@ func TestLoadMergedShards(t *testing.T) {
 	}
 	if _, _, _, err := LoadMerged(t.TempDir(), Expect{}); err == nil {
 		t.Error("an empty folder must be an error")
+	}
+}
+
+// Issue 17: a fork's code writes the results folder. A stated verdict that
+// its own trial data do not give is refused, whatever the rows say.
+func TestLoadResultsRefusesForgedVerdicts(t *testing.T) {
+	forge := map[string]func(r *Results, c *report.Comparison){
+		"overall pass over failing rows": func(r *Results, c *report.Comparison) {
+			r.Verdict, c.Outcome.Verdict = "pass", "pass"
+		},
+		"rows and overall pass over failing data": func(r *Results, c *report.Comparison) {
+			r.Verdict, c.Outcome.Verdict = "pass", "pass"
+			for i := range c.Outcome.Results {
+				c.Outcome.Results[i].Verdict = "pass"
+			}
+		},
+		"a metric dropped from the gate": func(r *Results, c *report.Comparison) {
+			r.Verdict, c.Outcome.Verdict = "pass", "pass"
+			c.Outcome.Results[0].Verdict, c.Outcome.Results[0].Gating = "pass", false
+		},
+	}
+	for name, f := range forge {
+		d := writeResults(t, "fail", f)
+		if _, _, _, err := LoadResults(d, Expect{HeadSHA: headSHA}); err == nil || !strings.Contains(err.Error(), "do not follow from its trial data") {
+			t.Errorf("%s: %v", name, err)
+		}
 	}
 }

@@ -6,6 +6,9 @@ import (
 	"fmt"
 	"math"
 	"regexp"
+	"slices"
+
+	"github.com/perfgate/perfgate/internal/gate"
 )
 
 // MaxComparisonBytes bounds a comparison.json a reporter accepts.
@@ -56,6 +59,29 @@ type ValidResult struct {
 	Improved       bool     `json:"improved"`
 }
 
+// checkTrials bounds the per-trial data a recheck decides on.
+func checkTrials(c *Comparison) error {
+	if len(c.Rules.Metrics) > 100 || c.Rules.Alpha < 0 || c.Rules.Alpha > 0.5 || c.Rules.MinTrials < 0 || c.Rules.MinTrials > 1000 || c.Rules.MaxTrials < 0 || c.Rules.MaxTrials > 1000 {
+		return fmt.Errorf("rules out of range")
+	}
+	for i, r := range c.Outcome.Results {
+		if len(r.Baseline) > 1000 || len(r.Candidate) > 1000 || len(r.BaselineCounts) > 1000 || len(r.CandidateCounts) > 1000 {
+			return fmt.Errorf("result %d has too many trials", i)
+		}
+		for _, v := range append(slices.Clone(r.Baseline), r.Candidate...) {
+			if math.IsNaN(v) || math.IsInf(v, 0) {
+				return fmt.Errorf("result %d has a trial value that is not a number", i)
+			}
+		}
+		for _, n := range append(slices.Clone(r.BaselineCounts), r.CandidateCounts...) {
+			if n.Failed < 0 || n.Issued < 0 || n.Failed > n.Issued || n.Issued > 1e9 {
+				return fmt.Errorf("result %d has impossible request counts", i)
+			}
+		}
+	}
+	return nil
+}
+
 // ValidateComparison checks an untrusted comparison.json strictly: its size,
 // that it is one JSON object of the expected schema version, that verdicts and
 // metrics are ones perfgate writes, that numbers are finite and in range, and
@@ -74,6 +100,14 @@ func ValidateComparison(data []byte, expectSHAs ...string) (*ValidComparison, er
 	}
 	if strict.More() {
 		return nil, fmt.Errorf("comparison.json: trailing data after the object")
+	}
+	// The verdicts must follow from the comparison's own trial data: a job
+	// that ran pull-request code wrote this file.
+	if err := checkTrials(&full); err != nil {
+		return nil, fmt.Errorf("comparison.json: %w", err)
+	}
+	if err := gate.Recheck(full.Outcome, full.Rules); err != nil {
+		return nil, fmt.Errorf("comparison.json's verdicts do not follow from its trial data: %w", err)
 	}
 	var c ValidComparison
 	if err := json.Unmarshal(data, &c); err != nil {

@@ -37,6 +37,7 @@ type actionInputs struct {
 	token         string
 	comment       bool
 	statusContext string
+	contextGiven  bool // status-context was an input, not derived
 	assetsBranch  string
 	failOn        string
 	outputDir     string
@@ -137,6 +138,7 @@ func readActionInputs(a *githubactions.Action) (actionInputs, error) {
 	// The scenario set names the sticky comment, the status and the assets.
 	switch {
 	case in.statusContext != "":
+		in.contextGiven = true
 		in.set = gh.SafeName(strings.TrimPrefix(in.statusContext, "perfgate/"))
 	case len(in.scenarios) == 1:
 		in.set = gh.SafeName(strings.TrimSuffix(filepath.Base(in.scenarios[0]), filepath.Ext(in.scenarios[0])))
@@ -205,6 +207,11 @@ func runAction(ctx context.Context, env Env, log *slog.Logger) error {
 			a.Errorf("the results artifact was refused: %v", err)
 			return usagef("the results in %s were refused: %v", resultsDir, err)
 		}
+		if !in.contextGiven {
+			// the reporter has no scenarios of its own: the set is the one
+			// the benchmark job ran, so the check's name is perfgate/<set>
+			in.set, in.statusContext = res.Set, "perfgate/"+res.Set
+		}
 		if res.PR > 0 {
 			if len(ev.Run.PRs) > 0 && !slices.Contains(ev.Run.PRs, res.PR) {
 				return usagef("the results name pull request #%d, the workflow run %v", res.PR, ev.Run.PRs)
@@ -251,8 +258,15 @@ func runAction(ctx context.Context, env Env, log *slog.Logger) error {
 			State: statusState(rep.Verdict, in.failOn), ServerURL: gctx.ServerURL, Warn: func(s string) { a.Warningf("%s", s) },
 		})
 		if err != nil {
+			// Degrade, never vanish: the summary and the outputs are still
+			// written, and a status left pending is settled as error.
 			a.Errorf("publishing the results: %v", err)
-			return err
+			if !pub.Status && in.statusContext != "" && rep.HeadSHA != "" {
+				if serr := client.SetStatus(ctx, rep.HeadSHA, gh.StatusError, in.statusContext, "perfgate could not publish: "+err.Error(), runURL); serr != nil {
+					a.Errorf("and the commit status could not be set: %v", serr)
+				}
+			}
+			return errors.Join(finishAction(a, env, in, rep, pub, resultsDir), err)
 		}
 	}
 	return finishAction(a, env, in, rep, pub, resultsDir)
@@ -340,7 +354,18 @@ func finishAction(a *githubactions.Action, env Env, in actionInputs, rep *gh.Rep
 // actionBenchmark runs the A/B that modes pr, benchmark and release share and
 // writes the results folder with its manifest. An A/B that could not finish
 // is verdict error, never pass; only bad inputs are returned as errors.
-func actionBenchmark(ctx context.Context, env Env, log *slog.Logger, a *githubactions.Action, in actionInputs, gctx *githubactions.GitHubContext, ev *gh.Event, client *gh.Client) (*gh.Results, error) {
+func actionBenchmark(ctx context.Context, env Env, log *slog.Logger, a *githubactions.Action, in actionInputs, gctx *githubactions.GitHubContext, ev *gh.Event, client *gh.Client) (res *gh.Results, err error) {
+	var pendingOn string // the commit whose status is pending
+	defer func() {
+		if err != nil && pendingOn != "" {
+			// never leave a check pending: an interrupt or an error settles it
+			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+			defer cancel()
+			if serr := client.SetStatus(sctx, pendingOn, gh.StatusError, in.statusContext, "perfgate stopped: "+err.Error(), ""); serr != nil {
+				a.Errorf("the commit status could not be settled: %v", serr)
+			}
+		}
+	}()
 	profile := "pr"
 	if in.mode == "release" {
 		profile = "release"
@@ -368,7 +393,6 @@ func actionBenchmark(ctx context.Context, env Env, log *slog.Logger, a *githubac
 	if ev.BaseRef != "" && strings.HasPrefix(base, "merge-base:") {
 		m.BaseRef = "merge base with " + ev.BaseRef
 	}
-	var err error
 	if m.HeadSHA, err = vllmsrc.Resolve(ctx, in.vllmPath, cand, ""); err != nil {
 		return nil, usagef("candidate-ref: %v", err)
 	}
@@ -379,6 +403,9 @@ func actionBenchmark(ctx context.Context, env Env, log *slog.Logger, a *githubac
 		err := client.SetStatus(ctx, m.HeadSHA, gh.StatusPending, in.statusContext, "benchmarking against "+gh.ShortSHA(m.BaseSHA), "")
 		if err != nil && !errors.Is(err, gh.ErrNoPermission) {
 			a.Warningf("could not set the pending status: %v", err)
+		}
+		if err == nil {
+			pendingOn = m.HeadSHA
 		}
 	}
 	o := abOpts{repo: in.vllmPath, baseRef: m.BaseSHA, candRef: m.HeadSHA, trials: in.trials, trialsSet: in.trialsSet, out: in.outputDir,

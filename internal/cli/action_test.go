@@ -182,9 +182,42 @@ func TestActionPullRequestEndToEnd(t *testing.T) {
 	if len(mine) != 1 || strings.Contains(mine[0].Body, "perfgate: FAIL") || !strings.Contains(mine[0].Body, "Docs only") || !strings.Contains(mine[0].Body, "(merge base with feature)") {
 		t.Fatalf("after the reports, one edited comment: %+v", mine)
 	}
-	if last := st[len(st)-1]; last.State != "success" || last.SHA != featureTip {
-		t.Errorf("status %+v", last)
+	if last := st[len(st)-1]; last.State != "success" || last.SHA != featureTip || last.Context != "perfgate/s" {
+		t.Errorf("status %+v (report mode names the check perfgate/<set>, as the benchmark job's set)", last)
 	}
+
+	// Transient API errors are retried (502s, a secondary rate limit with
+	// Retry-After); a comment that keeps failing still leaves a status, the
+	// job summary and the outputs, and exits 1.
+	srv.Faults = []*githubtest.Fault{
+		{Method: "POST", Path: "/issues/7/comments", Status: 502, Message: "Bad Gateway", Times: 2},
+		{Method: "PATCH", Path: "/issues/comments/", Status: 502, Message: "Bad Gateway", Times: 2},
+		{Method: "POST", Path: "/statuses/", Status: 403, Message: "You have exceeded a secondary rate limit.", Header: map[string]string{"Retry-After": "1"}, Times: 1},
+	}
+	nst := len(st)
+	env, _, _ = actionEnv(t, srv, "workflow_run", runEvent, report)
+	if r = run(t, context.Background(), env, "action"); r.code != 0 {
+		t.Fatalf("transient errors: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	if _, _, st = srv.Snapshot(); len(st) != nst+1 {
+		t.Errorf("after retries, one more status: %d → %d", nst, len(st))
+	}
+	srv.Faults = []*githubtest.Fault{{Path: "/issues/", Status: 500, Message: "Server Error", Times: 100}}
+	env, outFile, sumFile = actionEnv(t, srv, "workflow_run", runEvent, report)
+	r = run(t, context.Background(), env, "action")
+	if r.code != ExitFailed || !strings.Contains(r.stderr+r.stdout, "the comment on #7") {
+		t.Errorf("a comment that keeps failing: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	if _, _, st = srv.Snapshot(); st[len(st)-1].State != "success" || len(st) != nst+2 {
+		t.Errorf("the status is still set: %+v", st[len(st)-1])
+	}
+	if o := outputs(t, outFile); o["verdict"] != "pass" {
+		t.Errorf("the outputs are still written: %v", o)
+	}
+	if b, _ := os.ReadFile(sumFile); !strings.Contains(string(b), "PASS") {
+		t.Errorf("the job summary is still written:\n%s", b)
+	}
+	srv.Faults = nil
 
 	// A tampered artifact: the verdict softened is refused, nothing written.
 	manifest := filepath.Join(split, gh.ResultsFile)

@@ -5,15 +5,18 @@
 package github
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"path"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -41,7 +44,7 @@ func NewClient(apiURL, token, repository string) (*Client, error) {
 	if !ok || owner == "" || repo == "" || strings.Contains(repo, "/") {
 		return nil, fmt.Errorf("repository %q is not OWNER/NAME", repository)
 	}
-	c := gh.NewClient(&http.Client{Timeout: 60 * time.Second})
+	c := gh.NewClient(&http.Client{Timeout: 60 * time.Second, Transport: &retryTransport{base: http.DefaultTransport}})
 	if token != "" {
 		c = c.WithAuthToken(token)
 	}
@@ -55,10 +58,20 @@ func NewClient(apiURL, token, repository string) (*Client, error) {
 	return &Client{gh: c, Owner: owner, Repo: repo}, nil
 }
 
-// classify turns a refused write into ErrNoPermission.
+// ErrRateLimited marks a request GitHub refused for its rate limits, after
+// perfgate waited as long as it may.
+var ErrRateLimited = errors.New("GitHub's rate limit")
+
+// classify turns a refused write into ErrNoPermission, and a rate limit
+// into ErrRateLimited (never "read-only token").
 func classify(what string, resp *gh.Response, err error) error {
 	if err == nil {
 		return nil
+	}
+	var rl *gh.RateLimitError
+	var ab *gh.AbuseRateLimitError
+	if errors.As(err, &rl) || errors.As(err, &ab) || (resp != nil && resp.StatusCode == http.StatusTooManyRequests) {
+		return fmt.Errorf("%s: %w (%v)", what, ErrRateLimited, err)
 	}
 	if resp != nil && (resp.StatusCode == http.StatusForbidden || resp.StatusCode == http.StatusUnauthorized) {
 		return fmt.Errorf("%s: %w (%v)", what, ErrNoPermission, err)
@@ -410,4 +423,85 @@ func sortedFiles(fs []File) []File {
 	fs = slices.Clone(fs)
 	slices.SortFunc(fs, func(a, b File) int { return strings.Compare(a.Path, b.Path) })
 	return fs
+}
+
+// retryTransport retries what GitHub says to retry: 5xx answers and network
+// errors with backoff (1 s, 2 s, 4 s), and rate limits (429, or 403 with no
+// requests left or a secondary rate limit) after Retry-After or the reset
+// time, when that is at most maxWait away. What is still refused after the
+// last try goes back to the caller as it came.
+type retryTransport struct {
+	base    http.RoundTripper
+	tries   int           // default 4
+	maxWait time.Duration // default 90 s
+}
+
+func (t *retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	tries, maxWait := cmp.Or(t.tries, 4), cmp.Or(t.maxWait, 90*time.Second)
+	backoff := time.Second
+	for i := 1; ; i++ {
+		r := req
+		if i > 1 && req.Body != nil {
+			if req.GetBody == nil {
+				return nil, errors.New("cannot retry a request whose body cannot be read again")
+			}
+			body, err := req.GetBody()
+			if err != nil {
+				return nil, err
+			}
+			r = req.Clone(req.Context())
+			r.Body = body
+		}
+		resp, err := t.base.RoundTrip(r)
+		wait, retry := time.Duration(0), false
+		switch {
+		case err != nil:
+			if req.Context().Err() != nil {
+				return nil, err
+			}
+			wait, retry = backoff, true
+		case resp.StatusCode >= 500:
+			wait, retry = backoff, true
+		case resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusForbidden:
+			if d, ok := rateLimitWait(resp); ok {
+				wait, retry = d, d <= maxWait
+			}
+		}
+		if !retry || i >= tries {
+			return resp, err
+		}
+		if resp != nil {
+			io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
+			resp.Body.Close()
+		}
+		select {
+		case <-time.After(wait):
+		case <-req.Context().Done():
+			return nil, req.Context().Err()
+		}
+		backoff *= 2
+	}
+}
+
+// rateLimitWait says whether a 403 or 429 is a rate limit, and how long to
+// wait before trying again.
+func rateLimitWait(resp *http.Response) (time.Duration, bool) {
+	limited := resp.StatusCode == http.StatusTooManyRequests || resp.Header.Get("X-RateLimit-Remaining") == "0"
+	if !limited && resp.StatusCode == http.StatusForbidden {
+		// a secondary rate limit says so in its message: peek, then put it back
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+		resp.Body.Close()
+		resp.Body = io.NopCloser(bytes.NewReader(b))
+		limited = bytes.Contains(bytes.ToLower(b), []byte("rate limit"))
+	}
+	if !limited {
+		return 0, false
+	}
+	if s, err := strconv.Atoi(resp.Header.Get("Retry-After")); err == nil && s >= 0 {
+		return time.Duration(s) * time.Second, true
+	}
+	if s, err := strconv.ParseInt(resp.Header.Get("X-RateLimit-Reset"), 10, 64); err == nil {
+		return max(time.Until(time.Unix(s, 0)), 0) + time.Second, true
+	}
+	return time.Minute, true // GitHub's advice for a secondary limit without a header
 }

@@ -59,6 +59,9 @@ func Publish(ctx context.Context, c *Client, rep *Report, files []LocalFile, o P
 			linkPlots(c, rep, files, o.ServerURL, private, sha, prefix)
 		}
 	}
+	// A comment that cannot be written (after the client's retries) does
+	// not stop the status: the check must never stay pending.
+	var failed error
 	if o.Comment && rep.PR > 0 {
 		u, _, err := c.UpsertComment(ctx, rep.PR, Marker(rep.Set), rep.Comment(rep.RunURL))
 		switch {
@@ -66,7 +69,9 @@ func Publish(ctx context.Context, c *Client, rep *Report, files []LocalFile, o P
 			out.Degraded = true
 			warn("no comment on #" + fmt.Sprint(rep.PR) + ": " + err.Error() + " (a pull request from a fork gets a read-only token: use the benchmark/report split, docs/action.md)")
 		case err != nil:
-			return out, err
+			out.Degraded = true
+			failed = fmt.Errorf("the comment on #%d: %w", rep.PR, err)
+			warn(failed.Error() + "; the job summary has the results")
 		default:
 			out.CommentURL = u
 		}
@@ -78,12 +83,12 @@ func Publish(ctx context.Context, c *Client, rep *Report, files []LocalFile, o P
 			out.Degraded = true
 			warn("no commit status: " + err.Error())
 		case err != nil:
-			return out, err
+			return out, errors.Join(failed, fmt.Errorf("the commit status: %w", err))
 		default:
 			out.Status = true
 		}
 	}
-	return out, nil
+	return out, failed
 }
 
 // assetPrefix is where a report's plots live on the assets branch.

@@ -85,6 +85,9 @@ type Server struct {
 	// GET /compare/BASE...HEAD answers from it. Without it every
 	// comparison is 404, as for commits GitHub does not have.
 	Git string
+	// Faults answer matching requests instead of the API, each up to its
+	// Times, in order: GitHub's 5xx, 429 and secondary rate limits.
+	Faults []*Fault
 
 	mu       sync.Mutex
 	Comments []*Comment
@@ -97,6 +100,27 @@ type Server struct {
 	trees    map[string]map[string]string // tree sha → path → blob sha
 	commits  map[string]commit
 	refs     map[string]string // "heads/x" → commit sha
+}
+
+// Fault is an answer the fake gives instead of the API.
+type Fault struct {
+	Method, Path string // the request's method, and a part of its path
+	Status       int
+	Header       map[string]string
+	Message      string
+	Times        int // how many requests it answers
+}
+
+func (s *Server) fault(r *http.Request) *Fault {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, f := range s.Faults {
+		if f.Times > 0 && (f.Method == "" || f.Method == r.Method) && strings.Contains(r.URL.Path, f.Path) {
+			f.Times--
+			return f
+		}
+	}
+	return nil
 }
 
 // New starts a fake for OWNER/REPO.
@@ -131,6 +155,13 @@ func New(owner, repo string) *Server {
 		s.mu.Unlock()
 		if tokenOf(r) == "" {
 			fail(w, http.StatusUnauthorized, "Requires authentication")
+			return
+		}
+		if f := s.fault(r); f != nil {
+			for k, v := range f.Header {
+				w.Header().Set(k, v)
+			}
+			fail(w, f.Status, f.Message)
 			return
 		}
 		mux.ServeHTTP(w, r)

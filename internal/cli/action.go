@@ -157,7 +157,11 @@ func readActionInputs(a *githubactions.Action) (actionInputs, error) {
 }
 
 func runAction(ctx context.Context, env Env, log *slog.Logger) error {
-	a := githubactions.New(githubactions.WithGetenv(env.Getenv), githubactions.WithWriter(env.Stdout))
+	cmdOut := env.Commands
+	if cmdOut == nil {
+		cmdOut = env.Stdout
+	}
+	a := githubactions.New(githubactions.WithGetenv(env.Getenv), githubactions.WithWriter(cmdOut))
 	in, err := readActionInputs(a)
 	if err != nil {
 		return err

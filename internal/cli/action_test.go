@@ -431,3 +431,28 @@ func TestCheckBaseline(t *testing.T) {
 		t.Errorf("an unknown commit: %v", err)
 	}
 }
+
+// Issue 17: text from a pull request (here an install's log tail, printed
+// when the install fails) cannot start a workflow command.
+func TestActionOutputIsInert(t *testing.T) {
+	repo, first, _ := fakeRepo(t)
+	srv := githubtest.New("vllm-project", "vllm")
+	defer srv.Close()
+	hostile := `echo '::error::pwned'; echo '  ::stop-commands::abc'; echo '##[error]old form'; exit 1`
+	inputs := map[string]string{"mode": "benchmark", "scenarios": abFile(t, "30s", "restart"), "vllm-path": repo, "trials": "2",
+		"install-command": hostile, "work-dir": t.TempDir(), "output-dir": t.TempDir(), "baseline-ref": first, "candidate-ref": "main"}
+	env, _, _ := actionEnv(t, srv, "push", `{"after": "`+first+`"}`, inputs)
+	r := run(t, context.Background(), env, "action")
+	if r.code == 0 || !strings.Contains(r.stdout+r.stderr, "pwned") {
+		t.Fatalf("the install must fail and its tail be shown: %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	for _, line := range strings.Split(r.stdout+r.stderr, "\n") {
+		l := strings.TrimSpace(line)
+		if strings.HasPrefix(l, "::error::pwned") || strings.HasPrefix(l, "::stop-commands::") || strings.HasPrefix(l, "##[") {
+			t.Errorf("a workflow command from the pull request's output: %q", line)
+		}
+	}
+	if !strings.Contains(r.stdout, "::error::") {
+		t.Errorf("perfgate's own annotation must still be a command:\n%s", r.stdout)
+	}
+}

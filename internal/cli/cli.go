@@ -34,6 +34,10 @@ type Env struct {
 	Args           []string // the full command line, for meta.json
 	// IsTerminal reports whether Stderr is a terminal (progress bar or lines).
 	IsTerminal bool
+	// Commands receives perfgate's own workflow commands (annotations,
+	// groups) under GitHub Actions, where Stdout and Stderr are made inert;
+	// nil means Stdout.
+	Commands io.Writer
 }
 
 // usageError marks bad usage or bad input: exit code 2.
@@ -91,6 +95,12 @@ func Main(ctx context.Context, args []string, env Env) int {
 	// lock for both streams.
 	var mu sync.Mutex
 	env.Stdout, env.Stderr = &lockedWriter{mu: &mu, w: env.Stdout}, &lockedWriter{mu: &mu, w: env.Stderr}
+	if env.Getenv("GITHUB_ACTIONS") == "true" {
+		// Under Actions nothing perfgate prints may start a workflow
+		// command; its own go to the raw stdout.
+		env.Commands = env.Stdout
+		env.Stdout, env.Stderr = &neutralWriter{w: env.Stdout}, &neutralWriter{w: env.Stderr}
+	}
 	root := newRoot(ctx, env)
 	root.SetArgs(args)
 	err := root.ExecuteContext(ctx)

@@ -38,6 +38,9 @@ type abOpts struct {
 	profile                string
 	trialsSet              bool
 	minTrials, maxTrials   int // override the scenarios' gate.min_trials / max_trials
+	// trust keys the work dir's worktrees and environments (the Action: a
+	// run that holds a token never reuses what a tokenless run built)
+	trust string
 	// set by callers in this package
 	tags map[string]string
 }
@@ -137,6 +140,9 @@ func prepareWork(ctx context.Context, repo string, scenarios []*scenario.Scenari
 		}
 		sum := sha256.Sum256([]byte(repo))
 		work = filepath.Join(cache, "perfgate", hex.EncodeToString(sum[:6]))
+	}
+	if o.trust != "" {
+		work = filepath.Join(work, o.trust)
 	}
 	if o.clean {
 		if err := vllmsrc.Clean(ctx, repo, work); err != nil {

@@ -38,6 +38,7 @@ type actionInputs struct {
 	comment       bool
 	statusContext string
 	contextGiven  bool // status-context was an input, not derived
+	allowForkCode bool // allow-fork-code: run a fork's head with a write token anyway
 	assetsBranch  string
 	failOn        string
 	outputDir     string
@@ -108,6 +109,13 @@ func readActionInputs(a *githubactions.Action) (actionInputs, error) {
 	case "false", "no", "0":
 	default:
 		errs = append(errs, fmt.Sprintf("comment %q: true or false", c))
+	}
+	switch c := strings.ToLower(get("allow_fork_code")); c {
+	case "", "false", "no", "0":
+	case "true", "yes", "1":
+		in.allowForkCode = true
+	default:
+		errs = append(errs, fmt.Sprintf("allow-fork-code %q: true or false", c))
 	}
 	if t := get("trials"); t != "" {
 		n, err := strconv.Atoi(t)
@@ -370,6 +378,12 @@ func actionBenchmark(ctx context.Context, env Env, log *slog.Logger, a *githubac
 			}
 		}
 	}()
+	// pull_request_target from a fork: its code would run beside a token
+	// that can write (a fork's pull_request gets a read-only one). Refused
+	// unless the maintainer says, in the workflow, that they know.
+	if ev.Name == "pull_request_target" && ev.Fork && in.token != "" && !in.allowForkCode {
+		return nil, usagef("the %s event's head is a fork (%s), and this job holds a github-token: its code would run beside a token that can write. Use the benchmark/report split (docs/action.md), or set allow-fork-code: true after reviewing the change", ev.Name, ev.HeadRef)
+	}
 	profile := "pr"
 	if in.mode == "release" {
 		profile = "release"
@@ -413,7 +427,7 @@ func actionBenchmark(ctx context.Context, env Env, log *slog.Logger, a *githubac
 		}
 	}
 	o := abOpts{repo: in.vllmPath, baseRef: m.BaseSHA, candRef: m.HeadSHA, trials: in.trials, trialsSet: in.trialsSet, out: in.outputDir,
-		workDir: in.workDir, install: in.install, grace: 5 * time.Second, profile: profile}
+		workDir: in.workDir, trust: trustRoot(in.token), install: in.install, grace: 5 * time.Second, profile: profile}
 	if !in.trialsSet {
 		o.trials = 0 // sequential
 	}
@@ -457,6 +471,16 @@ func actionBenchmark(ctx context.Context, env Env, log *slog.Logger, a *githubac
 		return nil, err
 	}
 	return m, nil
+}
+
+// trustRoot names the part of the work dir a run may use: worktrees and
+// environments built in a run without a token (a fork's pull request, whose
+// install ran its code) are never reused by a run that holds one.
+func trustRoot(token string) string {
+	if token != "" {
+		return "with-token"
+	}
+	return "no-token"
 }
 
 // lastReleaseTag is the newest v* tag reachable from cand's parent.

@@ -82,12 +82,18 @@ func TestActionPullRequestEndToEnd(t *testing.T) {
 	if r.code != ExitRegression {
 		t.Fatalf("mode pr: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
 	}
+	os.Unsetenv("INPUT_GITHUB_TOKEN") // the jobs below hold none (t.Setenv restores it)
+	os.Unsetenv("ACTIONS_RUNTIME_TOKEN")
 	if strings.Contains(r.stdout+r.stderr, githubtest.InstallationToken) {
 		t.Error("the token reached the log")
 	}
-	dumps, _ := filepath.Glob(filepath.Join(work, "*", "*", "*.env"))
-	dumps2, _ := filepath.Glob(filepath.Join(work, "*", "*.env"))
-	dumps = append(dumps, dumps2...)
+	var dumps []string
+	filepath.WalkDir(work, func(p string, d os.DirEntry, err error) error {
+		if err == nil && strings.HasSuffix(p, ".env") {
+			dumps = append(dumps, p)
+		}
+		return nil
+	})
 	if len(dumps) < 2 {
 		t.Errorf("the planted vllm dumped nothing: %v", dumps)
 	}
@@ -162,6 +168,11 @@ func TestActionPullRequestEndToEnd(t *testing.T) {
 	if len(srv.Requests) != before {
 		t.Error("mode benchmark must not call the API")
 	}
+	// A tokenless run (a fork's code) never shares environments with a run
+	// that holds a token, though the work-dir is the same.
+	if strings.Contains(r.stderr, "with-token") || !strings.Contains(r.stderr, "no-token") {
+		t.Errorf("mode benchmark reused the environments of a run with a token:\n%s", r.stderr)
+	}
 	runEvent := `{"workflow_run": {"id": 5, "head_sha": "` + featureTip + `", "event": "pull_request", "conclusion": "success", "pull_requests": []}}`
 	srv.Pulls[7] = &githubtest.Pull{Number: 7, HeadSHA: featureTip, Title: "Docs only", HeadRef: "feature", BaseRef: "feature"}
 	srv.Git = repo // the baseline is checked against the repository's history
@@ -211,10 +222,11 @@ func TestActionPullRequestEndToEnd(t *testing.T) {
 	if _, _, st = srv.Snapshot(); st[len(st)-1].State != "success" || len(st) != nst+2 {
 		t.Errorf("the status is still set: %+v", st[len(st)-1])
 	}
-	if o := outputs(t, outFile); o["verdict"] != "pass" {
+	o = outputs(t, outFile)
+	if o["verdict"] != "pass" && o["verdict"] != "warn" {
 		t.Errorf("the outputs are still written: %v", o)
 	}
-	if b, _ := os.ReadFile(sumFile); !strings.Contains(string(b), "PASS") {
+	if b, _ := os.ReadFile(sumFile); !strings.Contains(string(b), "perfgate: "+strings.ToUpper(o["verdict"])) {
 		t.Errorf("the job summary is still written:\n%s", b)
 	}
 	srv.Faults = nil

@@ -48,7 +48,7 @@ func runTrackMode(ctx context.Context, env Env, log *slog.Logger, a *githubactio
 	if err != nil {
 		return err
 	}
-	o := abOpts{repo: repo, trials: in.trials, workDir: in.workDir, install: in.install, grace: 5 * time.Second}
+	o := abOpts{repo: repo, trials: in.trials, workDir: in.workDir, trust: trustRoot(in.token), install: in.install, grace: 5 * time.Second}
 	if !in.trialsSet {
 		o.trials = 3 // one commit, no comparison: the median of a few trials is a point
 	}

@@ -213,6 +213,11 @@ func runAction(ctx context.Context, env Env, log *slog.Logger) error {
 			return usagef("mode report runs in a workflow_run job (the event is %q): it trusts only that event's head commit", ev.Name)
 		}
 		resultsDir = in.outputDir
+		if !hasResults(resultsDir) {
+			// the benchmark run uploaded nothing (its job was skipped)
+			a.Noticef("perfgate: no results in %s: the benchmark run produced none, nothing to report", resultsDir)
+			return nil
+		}
 		var res *gh.Results
 		res, rep, files, err = gh.LoadMerged(resultsDir, gh.Expect{HeadSHA: ev.Run.HeadSHA})
 		if err != nil {
@@ -236,7 +241,10 @@ func runAction(ctx context.Context, env Env, log *slog.Logger) error {
 				return err
 			}
 			if pull.HeadSHA != ev.Run.HeadSHA {
-				return usagef("the results name pull request #%d, whose head is %.12s, not the workflow run's %.12s: refused", res.PR, pull.HeadSHA, ev.Run.HeadSHA)
+				// A push during the benchmark: the results are of the commit
+				// the workflow ran on (trusted), and say so; its status goes
+				// to that commit, not to the new head.
+				rep.Notes = append(rep.Notes, fmt.Sprintf("these results are of %.12s; the pull request's head has moved on to %.12s since", ev.Run.HeadSHA, pull.HeadSHA))
 			}
 			rep.Title, rep.HeadRef = pull.Title, pull.HeadRef // from the API, not the artifact
 			if res.BaseSHA != "" {
@@ -471,6 +479,16 @@ func actionBenchmark(ctx context.Context, env Env, log *slog.Logger, a *githubac
 		return nil, err
 	}
 	return m, nil
+}
+
+// hasResults reports whether a folder holds a results manifest, itself or
+// in a shard folder.
+func hasResults(dir string) bool {
+	if _, err := os.Stat(filepath.Join(dir, gh.ResultsFile)); err == nil {
+		return true
+	}
+	m, _ := filepath.Glob(filepath.Join(dir, "*", gh.ResultsFile))
+	return len(m) > 0
 }
 
 // trustRoot names the part of the work dir a run may use: worktrees and

@@ -243,12 +243,26 @@ func TestActionPullRequestEndToEnd(t *testing.T) {
 	if len(srv.Requests) != before {
 		t.Errorf("a refused artifact must not be published: %v", srv.Requests[before:])
 	}
-	// The artifact claims another pull request, whose head is not the run's.
+	// A push during the benchmark: the pull request's head moved on. The
+	// results are of the commit the workflow ran on, posted and marked so.
 	os.WriteFile(manifest, b, 0o644)
 	srv.Pulls[7].HeadSHA = slow
 	env, _, _ = actionEnv(t, srv, "workflow_run", runEvent, report)
-	if r = run(t, context.Background(), env, "action"); r.code != ExitUsage || !strings.Contains(r.stderr, "not the workflow run's") {
-		t.Errorf("PR head mismatch: exit %d\n%s", r.code, r.stderr)
+	if r = run(t, context.Background(), env, "action"); r.code != 0 {
+		t.Errorf("PR head moved on: exit %d\n%s", r.code, r.stderr)
+	}
+	cs, _, st = srv.Snapshot()
+	if last := st[len(st)-1]; last.SHA != featureTip {
+		t.Errorf("the status belongs to the benchmarked commit: %+v", last)
+	}
+	if body := cs[len(cs)-1].Body; !strings.Contains(body, "has moved on to "+slow[:12]) {
+		t.Errorf("the comment must say the head moved on:\n%s", body)
+	}
+	// A benchmark run that uploaded nothing (its job was skipped): nothing
+	// to report, exit 0.
+	env, _, _ = actionEnv(t, srv, "workflow_run", runEvent, map[string]string{"mode": "report", "github-token": githubtest.InstallationToken, "output-dir": t.TempDir()})
+	if r = run(t, context.Background(), env, "action"); r.code != 0 || !strings.Contains(r.stdout, "nothing to report") {
+		t.Errorf("no results: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
 	}
 	if s := survivors(t); len(s) > 0 {
 		t.Errorf("processes survived: %v", s)

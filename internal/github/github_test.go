@@ -1,9 +1,12 @@
 package github
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"image"
+	"image/png"
 	"os"
 	"path/filepath"
 	"strings"
@@ -302,7 +305,7 @@ func writeResults(t *testing.T, verdict string, mutate func(r *Results, c *repor
 	b, _ := json.Marshal(c)
 	os.WriteFile(filepath.Join(sdir, "comparison.json"), b, 0o644)
 	os.WriteFile(filepath.Join(sdir, "plots", "hockey.svg"), []byte(`<?xml version="1.0"?><svg xmlns="http://www.w3.org/2000/svg"><text>x</text></svg>`), 0o644)
-	os.WriteFile(filepath.Join(sdir, "plots", "hockey.png"), []byte("\x89PNG\r\n\x1a\n..."), 0o644)
+	os.WriteFile(filepath.Join(sdir, "plots", "hockey.png"), tinyPNG(t), 0o644)
 	if err := WriteResults(dir, r); err != nil {
 		t.Fatal(err)
 	}
@@ -496,5 +499,54 @@ func TestLoadResultsRefusesForgedVerdicts(t *testing.T) {
 		if _, _, _, err := LoadResults(d, Expect{HeadSHA: headSHA}); err == nil || !strings.Contains(err.Error(), "do not follow from its trial data") {
 			t.Errorf("%s: %v", name, err)
 		}
+	}
+}
+
+func tinyPNG(t *testing.T) []byte {
+	var b bytes.Buffer
+	if err := png.Encode(&b, image.NewGray(image.Rect(0, 0, 2, 2))); err != nil {
+		t.Fatal(err)
+	}
+	return b.Bytes()
+}
+
+// Issue 17: the assets branch takes only what it should.
+func TestLoadResultsSanitizesPlots(t *testing.T) {
+	plotDir := func(d string) string { return filepath.Join(d, "20261128T000000Z_ab", "chat", "plots") }
+	// A PNG with something riding after its end is re-encoded clean.
+	d := writeResults(t, "pass", nil)
+	os.WriteFile(filepath.Join(plotDir(d), "hockey.png"), append(tinyPNG(t), []byte("<script>alert(1)</script>")...), 0o644)
+	_, _, files, err := LoadResults(d, Expect{HeadSHA: headSHA})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range files {
+		if f.Name == "hockey.png" && bytes.Contains(f.Data, []byte("script")) {
+			t.Error("the PNG was pushed as it came")
+		}
+	}
+	// Anything behind a PNG signature, and SVG with CSS or animation, are refused.
+	for name, data := range map[string][]byte{
+		"hockey.png": []byte("\x89PNG\r\n\x1a\n<html>"),
+		"hockey.svg": []byte(`<svg xmlns="http://www.w3.org/2000/svg"><rect fill="url(https://evil/x)"/></svg>`),
+		"trials.svg": []byte(`<svg xmlns="http://www.w3.org/2000/svg"><set attributeName="fill" to="red"/></svg>`),
+	} {
+		d := writeResults(t, "pass", nil)
+		os.WriteFile(filepath.Join(plotDir(d), name), data, 0o644)
+		if _, _, _, err := LoadResults(d, Expect{HeadSHA: headSHA}); err == nil {
+			t.Errorf("%s %q accepted", name, data)
+		}
+	}
+}
+
+func TestAssetFoldersAreSafeAndUnique(t *testing.T) {
+	rep := &Report{Scenarios: []ScenarioResult{{Name: ".."}, {Name: "a b"}, {Name: "a/b"}, {Name: "../x"}}}
+	f := assetFolders(rep)
+	seen := map[string]bool{}
+	for name, folder := range f {
+		if folder == "" || strings.Contains(folder, "..") || strings.HasPrefix(folder, ".") || strings.Contains(folder, "/") || seen[folder] {
+			t.Errorf("%q → %q", name, folder)
+		}
+		seen[folder] = true
 	}
 }

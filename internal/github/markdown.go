@@ -55,7 +55,8 @@ var unsafeName = regexp.MustCompile(`[^A-Za-z0-9._-]+`)
 // SafeName reduces s to letters, digits, dot, dash and underscore (at most
 // 64), for markers, status contexts, file names and Mermaid labels.
 func SafeName(s string) string {
-	s = strings.Trim(unsafeName.ReplaceAllString(s, "-"), "-")
+	// no "." or ".." path parts, no hidden names
+	s = strings.Trim(unsafeName.ReplaceAllString(strings.ReplaceAll(s, "..", "-"), "-"), "-.")
 	if len(s) > 64 {
 		s = s[:64]
 	}

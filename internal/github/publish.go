@@ -91,6 +91,21 @@ func Publish(ctx context.Context, c *Client, rep *Report, files []LocalFile, o P
 	return out, failed
 }
 
+// assetFolders gives each scenario of a report its folder on the assets
+// branch: its safe name, made unique when two names reduce alike.
+func assetFolders(rep *Report) map[string]string {
+	out, used := map[string]string{}, map[string]bool{}
+	for _, s := range rep.Scenarios {
+		base := SafeName(s.Name)
+		name := base
+		for i := 2; used[name]; i++ {
+			name = fmt.Sprintf("%s-%d", base, i)
+		}
+		used[name], out[s.Name] = true, name
+	}
+	return out
+}
+
 // assetPrefix is where a report's plots live on the assets branch.
 func assetPrefix(rep *Report) string {
 	if rep.PR > 0 {
@@ -101,13 +116,17 @@ func assetPrefix(rep *Report) string {
 
 func pushPlots(ctx context.Context, c *Client, rep *Report, files []LocalFile, branch string) (sha, prefix string, err error) {
 	prefix = assetPrefix(rep)
+	folders := assetFolders(rep)
 	var fs []File
 	for _, f := range files {
-		b, err := os.ReadFile(f.Path)
-		if err != nil {
-			return "", "", err
+		b := f.Data
+		if b == nil {
+			var err error
+			if b, err = os.ReadFile(f.Path); err != nil {
+				return "", "", err
+			}
 		}
-		fs = append(fs, File{Path: path.Join(prefix, SafeName(f.Scenario), f.Name), Data: b})
+		fs = append(fs, File{Path: path.Join(prefix, folders[f.Scenario], f.Name), Data: b})
 	}
 	msg := fmt.Sprintf("perfgate plots for %s", strings.ReplaceAll(prefix, "/", " "))
 	sha, err = c.PushFiles(ctx, branch, msg, fs)
@@ -121,6 +140,7 @@ func linkPlots(c *Client, rep *Report, files []LocalFile, serverURL string, priv
 	for _, f := range files {
 		have[f.Scenario+"/"+f.Name] = true
 	}
+	folders := assetFolders(rep)
 	for i, s := range rep.Scenarios {
 		var names []string
 		for _, f := range files {
@@ -131,7 +151,7 @@ func linkPlots(c *Client, rep *Report, files []LocalFile, serverURL string, priv
 		slices.Sort(names)
 		for _, n := range names {
 			at := func(ext string) string {
-				return c.AssetURL(serverURL, private, sha, path.Join(prefix, SafeName(s.Name), n+ext))
+				return c.AssetURL(serverURL, private, sha, path.Join(prefix, folders[s.Name], n+ext))
 			}
 			p := Plot{Name: n, Img: at(".svg"), Link: at(".svg")}
 			if private && have[s.Name+"/"+n+".png"] {

@@ -3,9 +3,9 @@ package github
 import (
 	"bytes"
 	"encoding/json"
-	"encoding/xml"
 	"errors"
 	"fmt"
+	"image/png"
 	"io"
 	"os"
 	"path/filepath"
@@ -15,6 +15,8 @@ import (
 
 	"github.com/perfgate/perfgate/internal/record"
 	"github.com/perfgate/perfgate/internal/report"
+
+	"github.com/perfgate/perfgate/internal/svgsafe"
 )
 
 // ResultsFile is the manifest of a results folder: what mode benchmark
@@ -28,6 +30,8 @@ const (
 	maxPlotBytes = 4 << 20
 	maxPlotTotal = 64 << 20
 	maxPlots     = 40 // per scenario
+	// maxFilesTotal bounds the blobs one artifact writes to the assets branch.
+	maxFilesTotal = 200
 )
 
 // Results is perfgate-results.json.
@@ -68,6 +72,9 @@ type Expect struct {
 // LocalFile is a plot file on disk, by its name in the report.
 type LocalFile struct {
 	Scenario, Name, Path string
+	// Data is the file as checked (a PNG decoded and encoded again); nil
+	// means read Path.
+	Data []byte
 }
 
 var (
@@ -179,7 +186,13 @@ func LoadResults(dir string, exp Expect) (*Results, *Report, []LocalFile, error)
 			if err := checkImage(e.Name(), b); err != nil {
 				return nil, nil, nil, fmt.Errorf("scenario %q: plots/%s: %w", s.Name, e.Name(), err)
 			}
-			files = append(files, LocalFile{Scenario: s.Name, Name: e.Name(), Path: filepath.Join(dir, rel)})
+			if strings.HasSuffix(e.Name(), ".png") {
+				b, _ = reencodePNG(b) // checked above
+			}
+			if len(files) >= maxFilesTotal {
+				return nil, nil, nil, fmt.Errorf("more than %d plot files in all", maxFilesTotal)
+			}
+			files = append(files, LocalFile{Scenario: s.Name, Name: e.Name(), Path: filepath.Join(dir, rel), Data: b})
 		}
 		rep.Scenarios = append(rep.Scenarios, sr)
 	}
@@ -253,62 +266,38 @@ var pngMagic = []byte("\x89PNG\r\n\x1a\n")
 // XML without anything that runs or fetches.
 func checkImage(name string, b []byte) error {
 	if strings.HasSuffix(name, ".png") {
-		if !bytes.HasPrefix(b, pngMagic) {
-			return errors.New("not a PNG")
-		}
-		return nil
+		_, err := reencodePNG(b)
+		return err
 	}
-	d := xml.NewDecoder(bytes.NewReader(b))
-	d.Strict = true
-	root := true
-	for {
-		tok, err := d.Token()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return fmt.Errorf("not well-formed XML: %w", err)
-		}
-		switch t := tok.(type) {
-		case xml.StartElement:
-			el := strings.ToLower(t.Name.Local)
-			if root && el != "svg" {
-				return fmt.Errorf("the root element is %q, not svg", t.Name.Local)
-			}
-			root = false
-			if el == "script" || el == "foreignobject" || el == "iframe" || el == "use" && hasExternalHref(t) {
-				return fmt.Errorf("element %q is not allowed", t.Name.Local)
-			}
-			for _, a := range t.Attr {
-				an := strings.ToLower(a.Name.Local)
-				if strings.HasPrefix(an, "on") {
-					return fmt.Errorf("event handler %q is not allowed", a.Name.Local)
-				}
-				if an == "href" && !strings.HasPrefix(a.Value, "#") && !strings.HasPrefix(a.Value, "data:image/png;base64,") {
-					return fmt.Errorf("reference %q is not allowed", a.Value)
-				}
-			}
-		case xml.Directive:
-			return errors.New("DTDs and entities are not allowed")
-		case xml.ProcInst:
-			if t.Target != "xml" {
-				return fmt.Errorf("processing instruction %q is not allowed", t.Target)
-			}
-		}
-	}
-	if root {
-		return errors.New("empty")
-	}
-	return nil
+	return svgsafe.Check(b)
 }
 
-func hasExternalHref(t xml.StartElement) bool {
-	for _, a := range t.Attr {
-		if strings.ToLower(a.Name.Local) == "href" && !strings.HasPrefix(a.Value, "#") {
-			return true
-		}
+// maxPNGPixels bounds a plot's decoded size (a decompression bomb is small
+// on disk and huge in memory).
+const maxPNGPixels = 4096 * 4096
+
+// reencodePNG decodes a PNG and encodes its pixels again: whatever rode
+// along (text chunks, data after the end, a polyglot) is gone.
+func reencodePNG(b []byte) ([]byte, error) {
+	if !bytes.HasPrefix(b, pngMagic) {
+		return nil, errors.New("not a PNG")
 	}
-	return false
+	cfg, err := png.DecodeConfig(bytes.NewReader(b))
+	if err != nil {
+		return nil, fmt.Errorf("not a PNG: %w", err)
+	}
+	if cfg.Width*cfg.Height > maxPNGPixels || cfg.Width <= 0 || cfg.Height <= 0 {
+		return nil, fmt.Errorf("a %d×%d PNG is larger than a plot", cfg.Width, cfg.Height)
+	}
+	img, err := png.Decode(bytes.NewReader(b))
+	if err != nil {
+		return nil, fmt.Errorf("not a PNG: %w", err)
+	}
+	var out bytes.Buffer
+	if err := png.Encode(&out, img); err != nil {
+		return nil, err
+	}
+	return out.Bytes(), nil
 }
 
 // LoadMerged reads dir as LoadResults does, or, when dir holds no manifest

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"math"
 	"testing"
+
+	"github.com/perfgate/perfgate/internal/svgsafe"
 )
 
 func TestLTTBKeepsShape(t *testing.T) {
@@ -60,5 +62,22 @@ func TestChartsRenderDeterministically(t *testing.T) {
 	}
 	if _, err := (Lanes{}).SVG(); err == nil {
 		t.Error("a timeline without lanes is an error")
+	}
+}
+
+// The reporter accepts perfgate's own SVG (svgsafe.Allowed lists what this
+// writer emits), with a rotated axis label, dashes, glyphs and points.
+func TestSVGPassesTheReportersCheck(t *testing.T) {
+	c := Chart{Title: "t <&>", XLabel: "x (s)", YLabel: "y (ms)", Series: []Series{
+		{Label: "a", X: []float64{1, 2, 3}, Y: []float64{1, 2, 3}, Glyphs: true},
+		{Label: "b", X: []float64{1, 2}, Y: []float64{2, 1}, Dashed: true, Color: 1},
+		{Label: "c", X: []float64{1, 2}, Y: []float64{1, 1}, Points: true, Color: 2},
+	}}
+	b, err := c.SVG()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := svgsafe.Check(b); err != nil {
+		t.Errorf("perfgate's own SVG refused: %v", err)
 	}
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/perfgate/perfgate/internal/childenv"
+	"github.com/perfgate/perfgate/internal/gate"
 	gh "github.com/perfgate/perfgate/internal/github"
 	"github.com/perfgate/perfgate/internal/record"
 	"github.com/perfgate/perfgate/internal/scenario"
@@ -333,6 +334,25 @@ func statusState(verdict, failOn string) string {
 // and turns the verdict into the exit code.
 func finishAction(a *githubactions.Action, env Env, in actionInputs, rep *gh.Report, pub gh.Published, resultsDir string) error {
 	a.AddStepSummary(rep.Summary())
+	// One annotation per failing (error) and warning (warning) metric, so
+	// the run's page says what regressed without opening the log.
+	for _, s := range rep.Scenarios {
+		if s.Comparison == nil {
+			continue
+		}
+		for _, x := range s.Comparison.Outcome.Results {
+			if !x.Gating || (x.Verdict != gate.Fail && x.Verdict != gate.Warn) || x.ChangePct == nil {
+				continue
+			}
+			msg := fmt.Sprintf("%s: level %d %s %+.1f %% (%s)", s.Name, x.Level, x.Metric, *x.ChangePct, x.Verdict)
+			f := a.WithFieldsMap(map[string]string{"title": "perfgate " + x.Verdict})
+			if x.Verdict == gate.Fail {
+				f.Errorf("%s", msg)
+			} else {
+				f.Warningf("%s", msg)
+			}
+		}
+	}
 	type scen struct {
 		Name, Verdict, Headline, Error string
 	}

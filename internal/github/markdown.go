@@ -9,6 +9,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/perfgate/perfgate/internal/report"
+
+	"github.com/perfgate/perfgate/internal/gate"
 )
 
 // MaxComment is GitHub's limit on a comment body, in characters.
@@ -91,6 +93,13 @@ func Esc(s string) string {
 		s = string([]rune(s)[:299]) + "…"
 	}
 	return mdEscaper.Replace(s)
+}
+
+func rowMark(x row) string {
+	if x.res.Improved {
+		return "🚀"
+	}
+	return verdictMark[x.res.Verdict]
 }
 
 func qCell(q *float64) string {
@@ -270,26 +279,39 @@ func (r *Report) render(l layout) string {
 		fmt.Fprintf(&b, "- ℹ️ %s\n", Esc(n))
 	}
 	rows := r.rows()
-	if len(rows) > 0 {
-		b.WriteString("\n| scenario | level | metric | baseline | candidate | Δ | 95 % CI | q | verdict |\n| --- | ---: | --- | ---: | ---: | ---: | --- | ---: | --- |\n")
-		for i, x := range rows {
+	// On a phone: what moved, in three narrow columns; the full table and
+	// the chart folded below.
+	var notable []row
+	for _, x := range rows {
+		if x.res.Verdict != "pass" || x.res.Improved {
+			notable = append(notable, x)
+		}
+	}
+	if len(notable) > 0 {
+		b.WriteString("\n| | metric | Δ (95 % CI) |\n| --- | --- | ---: |\n")
+		for i, x := range notable {
 			if l.maxRows >= 0 && i == l.maxRows {
-				fmt.Fprintf(&b, "\n… and %d more row(s): the full table is in %s.\n", len(rows)-i, l.summaryText())
+				fmt.Fprintf(&b, "\n… and %d more: %s has them all.\n", len(notable)-i, l.summaryText())
 				break
 			}
-			mark := verdictMark[x.res.Verdict]
-			if x.res.Improved {
-				mark = "🚀"
-			}
+			fmt.Fprintf(&b, "| %s | %s L%d %s | %s (%s … %s) |\n", rowMark(x), Esc(x.scenario), x.res.Level, Esc(x.res.Metric),
+				signed(x.res.ChangePct), signed(x.res.CILowPct), signed(x.res.CIHighPct))
+		}
+	}
+	if len(rows) > 0 && l.maxRows < 0 {
+		fmt.Fprintf(&b, "\n<details><summary>All %d results</summary>\n\n", len(rows))
+		b.WriteString("| scenario | level | metric | baseline | candidate | Δ | 95 % CI | q | verdict |\n| --- | ---: | --- | ---: | ---: | ---: | --- | ---: | --- |\n")
+		for _, x := range rows {
 			fmt.Fprintf(&b, "| %s | %d | %s | %s | %s | %s | %s … %s | %s | %s %s |\n", Esc(x.scenario), x.res.Level, Esc(x.res.Metric),
-				num(&x.res.BaselineMedian), num(&x.res.CandMedian), signed(x.res.ChangePct), signed(x.res.CILowPct), signed(x.res.CIHighPct), qCell(x.res.Q), mark, x.res.Verdict)
+				num(&x.res.BaselineMedian), num(&x.res.CandMedian), signed(x.res.ChangePct), signed(x.res.CILowPct), signed(x.res.CIHighPct), qCell(x.res.Q), rowMark(x), x.res.Verdict)
 		}
 		b.WriteString("\nΔ: the candidate against the baseline (Hodges-Lehmann; pooled percentage points for error_rate); q: the fail test's Benjamini-Hochberg value (is the candidate worse than the warn threshold plus a quarter of the way to the fail threshold?).\n")
-	}
-	if l.mermaid {
-		b.WriteString(r.mermaid(rows))
+		if l.mermaid {
+			b.WriteString(r.mermaid(rows))
+		}
+		b.WriteString("\n</details>\n")
 	} else if len(rows) > 0 {
-		fmt.Fprintf(&b, "\nThe chart is in %s.\n", l.summaryText())
+		fmt.Fprintf(&b, "\nThe full table and the chart are in %s.\n", l.summaryText())
 	}
 	var plots int
 	for _, s := range r.Scenarios {
@@ -342,25 +364,32 @@ func htmlAttr(s string) string {
 	return strings.NewReplacer(`"`, "%22", "<", "%3C", ">", "%3E", " ", "%20", "(", "%28", ")", "%29", "'", "%27").Replace(s)
 }
 
-// mermaid draws the gating changes as a bar chart, which GitHub renders
-// even where images are blocked.
+// mermaid draws how much worse each gating metric is, as a line of points
+// against a line at zero, which GitHub renders from a fenced block. Bars
+// would not do: xychart-beta draws them up from the bottom of the axis, so
+// −7 % would look like a short bar and 0 % like a half-height one. Above
+// zero is worse for every metric (throughput's sign is turned).
 func (r *Report) mermaid(rows []row) string {
-	var labels, vals []string
+	var labels, vals, zeros []string
 	lo, hi := 0.0, 0.0
 	for _, x := range rows {
 		if x.res.ChangePct == nil || !x.res.Gating || len(labels) == 24 {
 			continue
 		}
 		v := *x.res.ChangePct
+		if gate.HigherIsBetter(x.res.Metric) {
+			v = -v
+		}
 		lo, hi = min(lo, v), max(hi, v)
 		label := fmt.Sprintf("%s L%d %s", SafeName(x.scenario), x.res.Level, strings.TrimSuffix(SafeName(x.res.Metric), "_ms"))
 		labels = append(labels, `"`+label+`"`)
 		vals = append(vals, fmt.Sprintf("%.2f", v))
+		zeros = append(zeros, "0")
 	}
 	if len(labels) == 0 {
 		return ""
 	}
 	pad := max(1, (hi-lo)*0.1)
-	return fmt.Sprintf("\n```mermaid\nxychart-beta\n    title \"Change of each gating metric, candidate vs baseline (%%)\"\n    x-axis [%s]\n    y-axis \"change %%\" %.1f --> %.1f\n    bar [%s]\n```\n",
-		strings.Join(labels, ", "), math.Floor(lo-pad), math.Ceil(hi+pad), strings.Join(vals, ", "))
+	return fmt.Sprintf("\n```mermaid\nxychart-beta\n    title \"How much worse each gating metric is (%%, above the zero line is worse)\"\n    x-axis [%s]\n    y-axis \"worse %%\" %.1f --> %.1f\n    line [%s]\n    line [%s]\n```\n",
+		strings.Join(labels, ", "), math.Floor(lo-pad), math.Ceil(hi+pad), strings.Join(vals, ", "), strings.Join(zeros, ", "))
 }

@@ -482,3 +482,34 @@ func TestActionOutputIsInert(t *testing.T) {
 		t.Errorf("perfgate's own annotation must still be a command:\n%s", r.stdout)
 	}
 }
+
+// Issue 17: pull_request_target with a fork's head and a token is refused
+// before anything runs; a run that fails after setting the pending status
+// settles it as error.
+func TestActionRefusesForkCodeAndNeverLeavesPending(t *testing.T) {
+	repo, first, _ := fakeRepo(t)
+	featureTip := sh(t, repo, "git", "rev-parse", "feature")
+	srv := githubtest.New("vllm-project", "vllm")
+	defer srv.Close()
+	fork := strings.Replace(prEvent(first, featureTip), `"head": {"sha": "`+featureTip+`", "ref": "perf/<b>x</b>", "repo": {"full_name": "vllm-project/vllm"}}`,
+		`"head": {"sha": "`+featureTip+`", "ref": "evil", "repo": {"full_name": "mallory/vllm"}}`, 1)
+	inputs := map[string]string{"mode": "pr", "scenarios": abFile(t, "30s", "restart"), "vllm-path": repo, "trials": "2",
+		"install-command": installFake, "github-token": githubtest.InstallationToken, "work-dir": t.TempDir(), "output-dir": t.TempDir()}
+	env, _, _ := actionEnv(t, srv, "pull_request_target", fork, inputs)
+	r := run(t, context.Background(), env, "action")
+	if r.code != ExitUsage || !strings.Contains(r.stderr, "allow-fork-code") {
+		t.Errorf("pull_request_target from a fork: exit %d\n%s", r.code, r.stderr)
+	}
+	if _, _, st := srv.Snapshot(); len(st) != 0 {
+		t.Errorf("nothing may happen before the refusal: %+v", st)
+	}
+	// A scenario that perfgate ab refuses (it does not start vllm) fails
+	// after the pending status: the status is settled as error.
+	inputs["scenarios"] = writeScenario(t, tiny)
+	env, _, _ = actionEnv(t, srv, "pull_request", prEvent(first, featureTip), inputs)
+	r = run(t, context.Background(), env, "action")
+	_, _, st := srv.Snapshot()
+	if r.code != ExitUsage || len(st) != 2 || st[0].State != "pending" || st[1].State != "error" {
+		t.Errorf("exit %d, statuses %+v\n%s", r.code, st, r.stderr)
+	}
+}

@@ -391,7 +391,7 @@ func testRatio(x *Result, in Input, rule Rule, r Rules, alpha float64, pool nois
 	est, lo, hi, _ := stats.HodgesLehmann(in.Baseline, in.Candidate, r.Conf)
 	x.ChangePct, x.CILowPct, x.CIHighPct = 100*(est-1), 100*(lo-1), 100*(hi-1)
 	sign := 1.0
-	lb, lc := logs(in.Baseline), logs(in.Candidate)
+	lb, lc := stats.Logs(in.Baseline), stats.Logs(in.Candidate)
 	if HigherIsBetter(in.Metric) {
 		sign = -1
 		x.WorsePct = -x.ChangePct
@@ -530,14 +530,6 @@ func pool(cs []Count) (failed, issued int) {
 	return
 }
 
-func logs(xs []float64) []float64 {
-	out := make([]float64, len(xs))
-	for i, v := range xs {
-		out[i] = math.Log(v)
-	}
-	return out
-}
-
 // Rank orders verdicts from best (0) to worst.
 func Rank(v string) int {
 	switch v {
@@ -605,7 +597,7 @@ func Outliers(inputs []Input, r Rules) []Outlier {
 			name string
 			xs   []float64
 		}{{"baseline", in.Baseline}, {"candidate", in.Candidate}} {
-			l := logs(side.xs)
+			l := stats.Logs(side.xs)
 			med := stats.Median(l)
 			if len(shifts[side.name]) < len(l) {
 				shifts[side.name] = append(shifts[side.name], make([][]float64, len(l)-len(shifts[side.name]))...)
@@ -651,7 +643,7 @@ func poolNoise(inputs []Input) map[string]noisePool {
 			if len(xs) < 2 {
 				continue
 			}
-			_, sd := stats.MeanSD(logs(xs))
+			_, sd := stats.MeanSD(stats.Logs(xs))
 			p.ss += sd * sd * float64(len(xs)-1)
 			p.df += float64(len(xs) - 1)
 		}

@@ -14,6 +14,7 @@ import (
 	"math/rand/v2"
 
 	"github.com/perfgate/perfgate/internal/gate"
+	"github.com/perfgate/perfgate/internal/scenario"
 )
 
 // Levels is the number of load levels of a simulated scenario.
@@ -66,16 +67,14 @@ func NoiseByName(name string) (Noise, bool) {
 	return Noise{}, false
 }
 
-// Rules are the scenario's default gate.
+// Rules are a scenario's default gate (scenario.DefaultGateMetrics), so the
+// calibration is of the defaults users get.
 func Rules() gate.Rules {
-	return gate.Rules{Alpha: 0.05, Metrics: []gate.Rule{
-		{Metric: "output_throughput", WarnPct: 3, FailPct: 5},
-		{Metric: "median_ttft_ms", WarnPct: 3, FailPct: 5},
-		{Metric: "p99_ttft_ms", WarnPct: 5, FailPct: 10},
-		{Metric: "median_tpot_ms", WarnPct: 3, FailPct: 5},
-		{Metric: "median_e2el_ms", WarnPct: 3, FailPct: 5},
-		{Metric: "error_rate", WarnPct: 0.5, FailPct: 1},
-	}}
+	r := gate.Rules{Alpha: 0.05}
+	for _, m := range scenario.DefaultGateMetrics {
+		r.Metrics = append(r.Metrics, gate.Rule{Metric: m.Name, WarnPct: m.WarnPct, FailPct: m.FailPct})
+	}
+	return r
 }
 
 var centers = map[string]float64{"output_throughput": 5000, "median_ttft_ms": 40, "p99_ttft_ms": 120, "median_tpot_ms": 9, "median_e2el_ms": 1200}

@@ -456,7 +456,7 @@ func score(bs, cs []float64) float64 {
 		pos = pos && v > 0
 	}
 	if pos {
-		bs, cs = logs(bs), logs(cs)
+		bs, cs = stats.Logs(bs), stats.Logs(cs)
 	}
 	diff, se, _ := stats.Welch(bs, cs)
 	if se == 0 {
@@ -466,14 +466,6 @@ func score(bs, cs []float64) float64 {
 		return math.Inf(1)
 	}
 	return math.Abs(diff) / se
-}
-
-func logs(xs []float64) []float64 {
-	out := make([]float64, len(xs))
-	for i, v := range xs {
-		out[i] = math.Log(v)
-	}
-	return out
 }
 
 func magnitude(f float64) float64 {

@@ -252,3 +252,12 @@ func MeanSD(xs []float64) (mean, sd float64) {
 	mean, _ = ms.Mean(xs)
 	return mean, math.Sqrt(sampleVar(xs))
 }
+
+// Logs is the natural logarithm of every value.
+func Logs(xs []float64) []float64 {
+	out := make([]float64, len(xs))
+	for i, v := range xs {
+		out[i] = math.Log(v)
+	}
+	return out
+}

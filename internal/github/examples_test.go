@@ -98,3 +98,49 @@ func toString(v any) string {
 	}
 	return ""
 }
+
+// Issue 17: the examples a user copies do not cancel a GPU run for an
+// unrelated label, and the reporter runs only after a benchmark that
+// succeeded (whose job then never fails on a verdict: the reporter sets the
+// status).
+func TestExamplesAreCalm(t *testing.T) {
+	var pr struct {
+		Concurrency struct {
+			Group            string
+			CancelInProgress bool `yaml:"cancel-in-progress"`
+		}
+		Jobs map[string]struct {
+			Steps []struct{ With map[string]string }
+		}
+	}
+	b, _ := os.ReadFile("../../docs/examples/pr-perf.yml")
+	if err := yaml.Unmarshal(b, &pr); err != nil {
+		t.Fatal(err)
+	}
+	if pr.Concurrency.CancelInProgress && !strings.Contains(pr.Concurrency.Group, "github.event.label.name") {
+		t.Errorf("pr-perf.yml: any label would cancel a GPU run: %q", pr.Concurrency.Group)
+	}
+	failOn := ""
+	for _, j := range pr.Jobs {
+		for _, s := range j.Steps {
+			if s.With["mode"] == "benchmark" {
+				failOn = s.With["fail-on"]
+			}
+		}
+	}
+	if failOn != "never" {
+		t.Errorf("pr-perf.yml: the benchmark job must succeed whatever the verdict (fail-on: never), got %q", failOn)
+	}
+	var rep struct {
+		Jobs map[string]struct{ If string }
+	}
+	b, _ = os.ReadFile("../../docs/examples/pr-perf-report.yml")
+	if err := yaml.Unmarshal(b, &rep); err != nil {
+		t.Fatal(err)
+	}
+	for name, j := range rep.Jobs {
+		if !strings.Contains(j.If, "workflow_run.conclusion == 'success'") {
+			t.Errorf("pr-perf-report.yml job %s runs after skipped or cancelled benchmarks: if %q", name, j.If)
+		}
+	}
+}

@@ -550,3 +550,16 @@ func TestAssetFoldersAreSafeAndUnique(t *testing.T) {
 		seen[folder] = true
 	}
 }
+
+// The chart reads correctly: points of "how much worse" on a line against
+// zero, never bars (xychart-beta draws bars up from the axis' bottom).
+func TestCommentChartIsLinesAroundZero(t *testing.T) {
+	rep := sampleReport("fail")
+	c := rep.Scenarios[0].Comparison
+	th := -8.0
+	c.Outcome.Results = append(c.Outcome.Results, report.ValidResult{Level: 1, Metric: "output_throughput", Verdict: "fail", ChangePct: &th, Gating: true})
+	md := rep.Comment("")
+	if strings.Contains(md, "bar [") || !strings.Contains(md, "line [4.20, 8.00]") || !strings.Contains(md, "line [0, 0]") {
+		t.Errorf("chart:\n%s", md)
+	}
+}

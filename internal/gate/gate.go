@@ -30,8 +30,8 @@ import (
 	"fmt"
 	"math"
 	"slices"
-	"strings"
 
+	"github.com/perfgate/perfgate/internal/metric"
 	"github.com/perfgate/perfgate/internal/stats"
 )
 
@@ -96,13 +96,12 @@ func (r Rules) withDefaults() Rules {
 	return r
 }
 
-// HigherIsBetter reports the direction of a metric.
-func HigherIsBetter(metric string) bool {
-	return strings.Contains(metric, "throughput") || metric == "request_goodput"
-}
+// HigherIsBetter reports the direction of a metric (metric.HigherIsBetter).
+func HigherIsBetter(name string) bool { return metric.HigherIsBetter(name) }
 
-// Absolute metrics are compared by difference (percentage points), not ratio.
-func Absolute(metric string) bool { return metric == "error_rate" }
+// Absolute metrics are compared by difference (percentage points), not
+// ratio (metric.Absolute).
+func Absolute(name string) bool { return metric.Absolute(name) }
 
 // Count is one trial's failed and issued requests at a level.
 type Count struct {

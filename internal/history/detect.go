@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	"gonum.org/v1/gonum/stat/distuv"
+
+	"github.com/perfgate/perfgate/internal/metric"
 )
 
 // Options of a check.
@@ -86,10 +88,8 @@ type Result struct {
 	Skipped  int    `json:"skipped,omitempty"`
 }
 
-// higherIsBetter mirrors gate.HigherIsBetter (history must not import the gate).
-func higherIsBetter(metric string) bool {
-	return metric == "request_goodput" || len(metric) >= 10 && metric[len(metric)-10:] == "throughput"
-}
+// higherIsBetter is the metric's direction, as the gate has it.
+func higherIsBetter(name string) bool { return metric.HigherIsBetter(name) }
 
 // Check groups the points into series (same scenario, level, metric and
 // environment), orders each by time, and checks it.

@@ -3,6 +3,8 @@ package record
 import (
 	"encoding/json"
 	"math"
+	"reflect"
+	"strings"
 	"time"
 )
 
@@ -181,6 +183,22 @@ func (l Level) MarshalJSON() ([]byte, error) {
 
 // UnmarshalJSON reads the fixed fields and puts every other numeric key ending
 // in _ms into Latency.
+// levelFields are the JSON names of Level's own fields, from their tags:
+// every other key of a level is a latency. (Names taken from marshalling a
+// zero Level missed the omitempty ones, and requested_rate or start_us
+// landed among the latencies.)
+func levelFields() map[string]bool {
+	known := map[string]bool{}
+	t := reflect.TypeFor[levelAlias]()
+	for i := range t.NumField() {
+		name, _, _ := strings.Cut(t.Field(i).Tag.Get("json"), ",")
+		if name != "" && name != "-" {
+			known[name] = true
+		}
+	}
+	return known
+}
+
 func (l *Level) UnmarshalJSON(b []byte) error {
 	var a levelAlias
 	if err := json.Unmarshal(b, &a); err != nil {
@@ -190,14 +208,7 @@ func (l *Level) UnmarshalJSON(b []byte) error {
 	if err := json.Unmarshal(b, &m); err != nil {
 		return err
 	}
-	known := map[string]bool{}
-	kb, _ := json.Marshal(levelAlias{})
-	var km map[string]json.RawMessage
-	_ = json.Unmarshal(kb, &km)
-	for k := range km {
-		known[k] = true
-	}
-	known["request_goodput"] = true
+	known := levelFields()
 	a.Latency = map[string]float64{}
 	for k, v := range m {
 		if known[k] {

@@ -82,10 +82,11 @@ func TestCompareEndToEnd(t *testing.T) {
 	// TPOT is what the slowdown changes, and it fails. Throughput follows
 	// (about −8 % on a quiet machine), but when the machine is busy with
 	// other work the client's own delays (×8 in model time) dilute it (−4.6 %
-	// in one CI run): it moves the wrong way, and whether that is a fail, a
-	// warn or not significant is the noise's to say.
-	if c.Outcome.Verdict != "fail" || verdict["median_tpot_ms"] != "fail" || change["median_tpot_ms"] < 5 || change["output_throughput"] > -2 {
-		t.Errorf("want a fail on TPOT (+~10 %%) and throughput worse by 2 %% or more: %v %v", verdict, change)
+	// in one CI run, −1.9 % beside a CPU hog under -race): it moves the wrong
+	// way, and whether that is a fail, a warn or not significant is the
+	// noise's to say.
+	if c.Outcome.Verdict != "fail" || verdict["median_tpot_ms"] != "fail" || change["median_tpot_ms"] < 5 || change["output_throughput"] >= 0 {
+		t.Errorf("want a fail on TPOT (+~10 %%) and throughput lower: %v %v", verdict, change)
 	}
 	t.Logf("verdicts %v, changes %v", verdict, change)
 	md, _ := os.ReadFile(filepath.Join(ab, "comparison.md"))

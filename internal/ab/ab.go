@@ -26,6 +26,8 @@ import (
 	"github.com/perfgate/perfgate/internal/report"
 	"github.com/perfgate/perfgate/internal/scenario"
 	"github.com/perfgate/perfgate/internal/stats"
+
+	"github.com/perfgate/perfgate/internal/record"
 )
 
 // Sides.
@@ -36,7 +38,7 @@ const (
 
 // TrialDir is a side's n-th trial folder (1-based) under a scenario's folder.
 func TrialDir(scenarioDir, side string, n int) string {
-	return filepath.Join(scenarioDir, side, fmt.Sprintf("trial-%02d", n))
+	return record.TrialDir(filepath.Join(scenarioDir, side), n)
 }
 
 // Trialer runs trials. Trial runs the side's n-th trial into dir (which

@@ -350,7 +350,7 @@ func writePlan(p *abPlan, base, cand *side) error {
 	p.Starts = map[string]int{"baseline": base.starts, "candidate": cand.starts}
 	p.GPUSeconds = map[string]float64{"baseline": base.gpuTime.Seconds(), "candidate": cand.gpuTime.Seconds()}
 	p.Versions = map[string]map[string]string{"baseline": base.versions, "candidate": cand.versions}
-	if err := record.WriteJSONAtomic(filepath.Join(p.Dir, "ab.json"), p); err != nil {
+	if err := record.WriteJSONAtomic(filepath.Join(p.Dir, record.ABFile), p); err != nil {
 		return fmt.Errorf("writing ab.json: %w", err)
 	}
 	return nil
@@ -566,7 +566,7 @@ func runABEndpoints(ctx context.Context, env Env, log *slog.Logger, scenarios []
 	}
 	plan := &abPlan{Dir: outDir, BaselineRef: o.baseURL, CandidateRef: o.candURL}
 	write := func() error {
-		if err := record.WriteJSONAtomic(filepath.Join(outDir, "ab.json"), plan); err != nil {
+		if err := record.WriteJSONAtomic(filepath.Join(outDir, record.ABFile), plan); err != nil {
 			return fmt.Errorf("writing ab.json: %w", err)
 		}
 		return nil

@@ -248,7 +248,7 @@ func filterScenario(pts []history.Point, s string) []history.Point {
 // pointsOf turns a run folder, a trials folder or an ab folder into points.
 func pointsOf(dir, commit, branch string) ([]history.Point, error) {
 	var sets [][]string // trial dirs, one set per scenario
-	if _, err := os.Stat(filepath.Join(dir, "ab.json")); err == nil {
+	if _, err := os.Stat(filepath.Join(dir, record.ABFile)); err == nil {
 		subs, _ := filepath.Glob(filepath.Join(dir, "*", "candidate"))
 		for _, s := range subs {
 			sets = append(sets, []string{s})

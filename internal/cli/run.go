@@ -157,7 +157,7 @@ func runScenario(ctx context.Context, env Env, log *slog.Logger, file string, o 
 			seed += uint64(i)
 			ts.Engine.Sim.Seed = &seed
 		}
-		dir := filepath.Join(parent, fmt.Sprintf("trial-%02d", i))
+		dir := record.TrialDir(parent, i)
 		if err := os.Mkdir(dir, 0o755); err != nil {
 			return parent, err
 		}

@@ -150,7 +150,7 @@ func LoadResults(dir string, exp Expect) (*Results, *Report, []LocalFile, error)
 		if err := noLinks(dir, s.Dir); err != nil {
 			return nil, nil, nil, err
 		}
-		cj, err := readLimited(dir, filepath.Join(s.Dir, "comparison.json"), report.MaxComparisonBytes)
+		cj, err := readLimited(dir, filepath.Join(s.Dir, record.ComparisonFile), report.MaxComparisonBytes)
 		if err != nil {
 			return nil, nil, nil, err
 		}

@@ -21,7 +21,16 @@ const (
 	MetaFile     = "meta.json"
 	SummaryFile  = "summary.json"
 	ScenarioFile = "scenario.yaml"
+	// ComparisonFile is a comparison's decision (perfgate compare, ab).
+	ComparisonFile = "comparison.json"
+	// ABFile is an A/B folder's plan and results (perfgate ab).
+	ABFile = "ab.json"
 )
+
+// TrialDir is the n-th (1-based) trial folder under parent: trial-NN.
+func TrialDir(parent string, n int) string {
+	return filepath.Join(parent, fmt.Sprintf("trial-%02d", n))
+}
 
 // Writer appends records to requests.jsonl. It is safe for concurrent use.
 // Records reach the file at least once per FlushEvery (and on Close), so a

@@ -526,7 +526,7 @@ func WriteComparison(c *Comparison, base, cand []Trial, out string) error {
 	if err != nil {
 		return err
 	}
-	if err := record.WriteFileAtomic(filepath.Join(out, "comparison.json"), append(b, '\n')); err != nil {
+	if err := record.WriteFileAtomic(filepath.Join(out, record.ComparisonFile), append(b, '\n')); err != nil {
 		return err
 	}
 	var figs []string

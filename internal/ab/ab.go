@@ -219,30 +219,27 @@ func runOnce(ctx context.Context, t Trialer, side string, n int, dir string, d D
 	}
 }
 
+// loadSides reads the trials of both sides so far.
+func loadSides(dir string) (bt, ct []report.Trial, err error) {
+	if bt, err = report.LoadTrials([]string{filepath.Join(dir, Baseline)}); err != nil {
+		return nil, nil, err
+	}
+	ct, err = report.LoadTrials([]string{filepath.Join(dir, Candidate)})
+	return bt, ct, err
+}
+
 // compare loads the trials so far and decides (a look, or the fixed decision).
 func compare(dir string, d Design, look bool) (*report.Comparison, error) {
-	bt, err := report.LoadTrials([]string{filepath.Join(dir, Baseline)})
+	bt, ct, err := loadSides(dir)
 	if err != nil {
 		return nil, err
 	}
-	ct, err := report.LoadTrials([]string{filepath.Join(dir, Candidate)})
-	if err != nil {
-		return nil, err
-	}
-	c, err := report.Compare(bt, ct, report.CompareOptions{Release: d.Release, Look: look})
-	if err != nil {
-		return nil, err
-	}
-	return c, nil
+	return report.Compare(bt, ct, report.CompareOptions{Release: d.Release, Look: look})
 }
 
 // finish writes the comparison with how the trials ran.
 func finish(dir string, c *report.Comparison, res Result, reason string, n int, d Design) (Result, error) {
-	bt, err := report.LoadTrials([]string{filepath.Join(dir, Baseline)})
-	if err != nil {
-		return res, err
-	}
-	ct, err := report.LoadTrials([]string{filepath.Join(dir, Candidate)})
+	bt, ct, err := loadSides(dir)
 	if err != nil {
 		return res, err
 	}

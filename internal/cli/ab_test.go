@@ -148,11 +148,7 @@ func TestABDetectsRegressionAndPassesSameRef(t *testing.T) {
 		t.Fatalf("slowdown 1.10 at main: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
 	}
 	dir := onlyDir(t, out)
-	var plan abPlan
-	b, _ := os.ReadFile(filepath.Join(dir, "ab.json"))
-	if err := json.Unmarshal(b, &plan); err != nil {
-		t.Fatal(err)
-	}
+	plan := readPlan(t, dir)
 	// merge-base:feature against main is the first commit.
 	if plan.Baseline != first || plan.Candidate != slow || len(plan.Order) != 12 || plan.Order[2] != "candidate" || plan.Order[3] != "baseline" {
 		t.Errorf("plan: %+v", plan)
@@ -355,11 +351,7 @@ func TestABSequential(t *testing.T) {
 		t.Fatalf("slowdown 1.30: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
 	}
 	dir := onlyDir(t, out)
-	var plan abPlan
-	b, _ := os.ReadFile(filepath.Join(dir, "ab.json"))
-	if err := json.Unmarshal(b, &plan); err != nil {
-		t.Fatal(err)
-	}
+	plan := readPlan(t, dir)
 	res := plan.Scenarios[0]
 	t.Logf("+30 %%: %s after %v trials (%s)", res.Verdict, res.Trials, res.Stopped)
 	if res.Verdict != "fail" || res.StopReason != "fail" || res.Trials[0] >= 10 || res.Trials[0] != res.Trials[1] {
@@ -401,7 +393,7 @@ chmod +x "$PERFGATE_ENV_DIR/bin/vllm"`
 	r = run(t, context.Background(), nil, "ab", aa, "--vllm-repo", repo, "--baseline", first, "--candidate", "feature",
 		"--install-command", slowSecond, "--work-dir", t.TempDir(), "--out", out)
 	dir = onlyDir(t, out)
-	b, _ = os.ReadFile(filepath.Join(dir, "ab.json"))
+	b, _ := os.ReadFile(filepath.Join(dir, "ab.json"))
 	plan = abPlan{}
 	json.Unmarshal(b, &plan)
 	md, _ = os.ReadFile(filepath.Join(dir, "ab-fake", "comparison.md"))
@@ -426,4 +418,18 @@ chmod +x "$PERFGATE_ENV_DIR/bin/vllm"`
 	if s := survivors(t); len(s) > 0 {
 		t.Errorf("processes survived: %v", s)
 	}
+}
+
+// readPlan reads an A/B folder's ab.json.
+func readPlan(t *testing.T, dir string) abPlan {
+	t.Helper()
+	var plan abPlan
+	b, err := os.ReadFile(filepath.Join(dir, "ab.json"))
+	if err == nil {
+		err = json.Unmarshal(b, &plan)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return plan
 }

@@ -102,13 +102,7 @@ func Run(ctx context.Context, s *scenario.Scenario, t Trialer, dir string, d Des
 			fmt.Fprintf(d.Log, "perfgate: "+format+"\n", a...)
 		}
 	}
-	r := d.Rules
-	if r.MinTrials == 0 {
-		r.MinTrials = gate.DefaultMinTrials
-	}
-	if r.MaxTrials == 0 {
-		r.MaxTrials = max(gate.DefaultMaxTrials, r.MinTrials)
-	}
+	r := d.Rules.WithDefaults()
 	if d.Warmup {
 		for _, side := range []string{Baseline, Candidate} {
 			wd := filepath.Join(dir, "warmup", side)
@@ -134,17 +128,17 @@ func Run(ctx context.Context, s *scenario.Scenario, t Trialer, dir string, d Des
 			if n < d.Fixed {
 				continue
 			}
-			c, err := compare(dir, d, false)
+			c, sides, err := compare(dir, d, false)
 			if err != nil {
 				return res, err
 			}
-			return finish(dir, c, res, gate.StopFixed, n, d)
+			return finish(dir, c, sides, res, gate.StopFixed, n, d)
 		}
 		if n < r.MinTrials {
 			continue
 		}
 		// Re-run outliers within the budget before looking.
-		c, err := compare(dir, d, true)
+		c, sides, err := compare(dir, d, true)
 		if err != nil {
 			return res, err
 		}
@@ -161,7 +155,7 @@ func Run(ctx context.Context, s *scenario.Scenario, t Trialer, dir string, d Des
 				return res, err
 			}
 			why := fmt.Sprintf("the %s's trial %d was %+.0f %% from its side's others on every gating metric together; kept in %s", ol.Side, k, ol.ShiftPct, filepath.Base(kept))
-			if clk := clockNote(kept, c, ol); clk != "" {
+			if clk := clockNote(sides, ol); clk != "" {
 				why += "; " + clk
 			}
 			res.Reruns = append(res.Reruns, why)
@@ -172,14 +166,14 @@ func Run(ctx context.Context, s *scenario.Scenario, t Trialer, dir string, d Des
 			rerun = true
 		}
 		if rerun {
-			if c, err = compare(dir, d, true); err != nil {
+			if c, sides, err = compare(dir, d, true); err != nil {
 				return res, err
 			}
 		}
 		o := c.Outcome
 		logf("%s: look after %d trials per side: %s", s.Name, n, lookWords(o, n))
 		if o.Stop {
-			return finish(dir, c, res, o.StopReason, n, d)
+			return finish(dir, c, sides, res, o.StopReason, n, d)
 		}
 	}
 }
@@ -219,30 +213,27 @@ func runOnce(ctx context.Context, t Trialer, side string, n int, dir string, d D
 	}
 }
 
-// loadSides reads the trials of both sides so far.
-func loadSides(dir string) (bt, ct []report.Trial, err error) {
-	if bt, err = report.LoadTrials([]string{filepath.Join(dir, Baseline)}); err != nil {
-		return nil, nil, err
-	}
-	ct, err = report.LoadTrials([]string{filepath.Join(dir, Candidate)})
-	return bt, ct, err
-}
+// sides are the trials of both sides, as one comparison loaded them.
+type sides struct{ base, cand []report.Trial }
 
-// compare loads the trials so far and decides (a look, or the fixed decision).
-func compare(dir string, d Design, look bool) (*report.Comparison, error) {
-	bt, ct, err := loadSides(dir)
-	if err != nil {
-		return nil, err
+// compare loads the trials so far (once: finish and clockNote use them) and
+// decides (a look, or the fixed decision).
+func compare(dir string, d Design, look bool) (*report.Comparison, sides, error) {
+	var s sides
+	var err error
+	if s.base, err = report.LoadTrials([]string{filepath.Join(dir, Baseline)}); err != nil {
+		return nil, s, err
 	}
-	return report.Compare(bt, ct, report.CompareOptions{Release: d.Release, Look: look})
+	if s.cand, err = report.LoadTrials([]string{filepath.Join(dir, Candidate)}); err != nil {
+		return nil, s, err
+	}
+	c, err := report.Compare(s.base, s.cand, report.CompareOptions{Release: d.Release, Look: look})
+	return c, s, err
 }
 
 // finish writes the comparison with how the trials ran.
-func finish(dir string, c *report.Comparison, res Result, reason string, n int, d Design) (Result, error) {
-	bt, ct, err := loadSides(dir)
-	if err != nil {
-		return res, err
-	}
+func finish(dir string, c *report.Comparison, s sides, res Result, reason string, n int, d Design) (Result, error) {
+	bt, ct := s.base, s.cand
 	max := d.Fixed
 	if d.sequential() {
 		max = c.Rules.MaxTrials
@@ -270,30 +261,31 @@ func finish(dir string, c *report.Comparison, res Result, reason string, n int, 
 // Finish compares trials that ran by other means (two GPUs at once) as a
 // fixed design, and writes the comparison.
 func Finish(dir string, d Design, res Result) (Result, error) {
-	c, err := compare(dir, d, false)
+	c, s, err := compare(dir, d, false)
 	if err != nil {
 		return res, err
 	}
-	return finish(dir, c, res, gate.StopFixed, min(len(c.Baseline), len(c.Candidate)), d)
+	return finish(dir, c, s, res, gate.StopFixed, min(len(c.Baseline), len(c.Candidate)), d)
 }
 
 // clockNote compares an outlier trial's lowest SM clock (NVML telemetry)
 // with its side's other trials, to say whether the GPU throttled; empty
-// without telemetry.
-func clockNote(kept string, c *report.Comparison, ol gate.Outlier) string {
-	mine := smClock(kept)
-	dirs := c.Baseline
+// without telemetry. The trials are the ones the look decided on.
+func clockNote(s sides, ol gate.Outlier) string {
+	ts := s.base
 	if ol.Side == Candidate {
-		dirs = c.Candidate
+		ts = s.cand
+	}
+	if ol.Index >= len(ts) {
+		return ""
 	}
 	var others []float64
-	for i, d := range dirs {
-		if i != ol.Index {
-			if v := smClock(d); !math.IsNaN(v) {
-				others = append(others, v)
-			}
+	for i, t := range ts {
+		if v := smClock(t); i != ol.Index && !math.IsNaN(v) {
+			others = append(others, v)
 		}
 	}
+	mine := smClock(ts[ol.Index])
 	if math.IsNaN(mine) || len(others) == 0 {
 		return ""
 	}
@@ -306,13 +298,9 @@ func clockNote(kept string, c *report.Comparison, ol gate.Outlier) string {
 
 // smClock is the lowest SM clock of a trial's measurement phases, NaN when
 // it has none.
-func smClock(dir string) float64 {
-	r, err := report.Load(dir)
-	if err != nil {
-		return math.NaN()
-	}
+func smClock(t report.Trial) float64 {
 	v := math.NaN()
-	for _, l := range r.Summary.Levels {
+	for _, l := range t.Summary.Levels {
 		if l.Telemetry != nil && l.Telemetry.Measure != nil && l.Telemetry.Measure.SMClockMinMHz != nil {
 			if x := *l.Telemetry.Measure.SMClockMinMHz; math.IsNaN(v) || x < v {
 				v = x

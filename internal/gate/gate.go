@@ -80,7 +80,9 @@ type Rules struct {
 	TwoSided bool
 }
 
-func (r Rules) withDefaults() Rules {
+// WithDefaults fills what a zero Rules leaves open: alpha 0.05, 95 %
+// intervals, DefaultMinTrials and DefaultMaxTrials (never below the minimum).
+func (r Rules) WithDefaults() Rules {
 	if r.Conf == 0 {
 		r.Conf = 0.95
 	}
@@ -208,7 +210,7 @@ func LookAlpha(alpha float64) float64 { return alpha * LookShare }
 // Decide is the fixed-sample decision on a given set of trials (perfgate
 // compare): all of alpha, one look.
 func Decide(inputs []Input, r Rules) Outcome {
-	r = r.withDefaults()
+	r = r.WithDefaults()
 	o := decide(inputs, r, r.Alpha)
 	o.Stop, o.StopReason = true, StopFixed
 	return o
@@ -246,7 +248,7 @@ func Recheck(o Outcome, r Rules) error {
 // same number per side). It says whether to stop and why; at MaxTrials it
 // always stops.
 func Look(inputs []Input, r Rules) Outcome {
-	r = r.withDefaults()
+	r = r.WithDefaults()
 	o := decide(inputs, r, LookAlpha(r.Alpha))
 	n := trialsOf(inputs)
 	within := true
@@ -262,15 +264,6 @@ func Look(inputs []Input, r Rules) Outcome {
 		o.Stop, o.StopReason = true, StopWithin
 	case n >= r.MaxTrials:
 		o.Stop, o.StopReason = true, StopMax
-	}
-	if !o.Stop {
-		// an interim look's warns are not verdicts yet
-		o.Verdict = Pass
-		for i := range o.Results {
-			if o.Results[i].Verdict == Warn {
-				o.Verdict = Warn
-			}
-		}
 	}
 	return o
 }
@@ -288,7 +281,7 @@ func trialsOf(inputs []Input) int {
 
 // CanFail says whether n trials per side can ever give a fail, and if not why.
 func CanFail(n int, r Rules) (bool, string) {
-	r = r.withDefaults()
+	r = r.WithDefaults()
 	if n < r.MinTrials {
 		return false, fmt.Sprintf("with %d trial(s) per side the gate can warn but never fail: a fail needs at least %d (gate.min_trials)", n, r.MinTrials)
 	}

@@ -216,13 +216,7 @@ func One(rng *rand.Rand, noise Noise, ch Change, d Design, rules gate.Rules) Res
 		o := gate.Decide(inputs(rules, base, cand), rules)
 		return Result{Verdict: o.Verdict, Trials: 2 * d.Fixed, Reason: o.StopReason}
 	}
-	r := rules
-	if r.MinTrials == 0 {
-		r.MinTrials = gate.DefaultMinTrials
-	}
-	if r.MaxTrials == 0 {
-		r.MaxTrials = gate.DefaultMaxTrials
-	}
+	r := rules.WithDefaults()
 	reruns := map[string]int{}
 	total := 0
 	for i := 0; ; i++ {

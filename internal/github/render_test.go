@@ -2,10 +2,8 @@ package github
 
 import (
 	"bytes"
-	"context"
 	"math"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"testing"
@@ -17,6 +15,8 @@ import (
 	"github.com/yuin/goldmark/renderer/html"
 
 	"github.com/perfgate/perfgate/internal/report"
+
+	"github.com/perfgate/perfgate/internal/browsertest"
 )
 
 // commentPage renders a comment's markdown as GitHub does the parts that
@@ -47,27 +47,12 @@ code { font-size: 85%; background: #eff1f3; padding: 0.2em 0.4em; border-radius:
 	return p
 }
 
-func chromium() string {
-	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	return ""
-}
-
 // Issue 17: the comment fits a phone. At 390 px (and 1280 px) the verdict
 // line and the table of what moved are within the screen, with no sideways
 // scrolling; screenshots of both are in docs/images (PERFGATE_SCREENSHOTS=1
 // writes them again).
 func TestCommentOnAPhone(t *testing.T) {
-	bin := chromium()
-	if bin == "" {
-		if os.Getenv("CI") != "" {
-			t.Fatal("chromium is missing in CI; .ci/run should have installed it")
-		}
-		t.Skip("no chromium here (apt-get install chromium)")
-	}
+	ctx := browsertest.Context(t, 90*time.Second)
 	rep := sampleReport("fail")
 	c := rep.Scenarios[0].Comparison
 	worse := func(v float64) *float64 { return &v }
@@ -83,16 +68,6 @@ func TestCommentOnAPhone(t *testing.T) {
 	c.Run = &report.ValidRun{Sequential: true, Trials: [2]int{4, 4}, StopReason: "fail", Stopped: "stopped after 4 trials per side: a regression is clear"}
 	page := commentPage(t, rep.Comment(rep.RunURL))
 
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(bin), chromedp.NoSandbox, chromedp.DisableGPU, chromedp.UserDataDir(t.TempDir()),
-		chromedp.Flag("disable-quic", true), chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true), chromedp.Flag("disable-sync", true))
-	actx, cancel := chromedp.NewExecAllocator(context.Background(), opts...)
-	defer cancel()
-	ctx, cancel := chromedp.NewContext(actx)
-	defer cancel()
-	ctx, cancel = context.WithTimeout(ctx, 90*time.Second)
-	defer cancel()
 	for _, width := range []int64{390, 1280} {
 		type fitness struct {
 			Scroll, Inner             float64

@@ -1,9 +1,7 @@
 package report
 
 import (
-	"context"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -12,46 +10,21 @@ import (
 
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
-)
 
-func findChromium() string {
-	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	return ""
-}
+	"github.com/perfgate/perfgate/internal/browsertest"
+)
 
 // report.html opens offline in headless Chromium: every chart renders with
 // a size, and the page logs no error. A screenshot is left in the test's
 // temp dir. .ci/run installs Debian's chromium when it is missing.
 func TestReportHTMLInChromium(t *testing.T) {
-	bin := findChromium()
-	if bin == "" {
-		if os.Getenv("CI") != "" {
-			t.Fatal("chromium is missing in CI; .ci/run should have installed it")
-		}
-		t.Skip("no chromium here (apt-get install chromium)")
-	}
+	ctx := browsertest.Context(t, 60*time.Second, chromedp.WindowSize(1100, 900))
 	a, b := fixtures(t)
 	runs, err := LoadAll([]string{a, b})
 	must(t, err)
 	out := t.TempDir()
 	_, err = write(runs, out, []string{"html"}, false)
 	must(t, err)
-
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(bin), chromedp.NoSandbox, chromedp.DisableGPU, chromedp.UserDataDir(t.TempDir()),
-		chromedp.Flag("disable-quic", true), chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true), chromedp.Flag("disable-sync", true),
-		chromedp.WindowSize(1100, 900))
-	actx, cancel := chromedp.NewExecAllocator(context.Background(), opts...)
-	defer cancel()
-	ctx, cancel := chromedp.NewContext(actx)
-	defer cancel()
-	ctx, cancel = context.WithTimeout(ctx, 60*time.Second)
-	defer cancel()
 
 	var mu sync.Mutex
 	var problems []string

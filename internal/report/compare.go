@@ -584,20 +584,16 @@ func sanitize(c *Comparison) any {
 	for _, e := range c.Explain {
 		ex = append(ex, change{e, clean(e.Factor), clean(e.Score)})
 	}
-	o := c.Outcome
+	// The outcome as it is, its results replaced by their clean form (the
+	// outer field shadows the embedded one in JSON).
 	return struct {
 		*Comparison
 		Outcome any `json:"outcome"`
 		Explain any `json:"explain"`
 	}{c, struct {
-		Verdict    string   `json:"verdict"`
-		Headline   string   `json:"headline"`
-		Results    []res    `json:"results"`
-		Notes      []string `json:"notes,omitempty"`
-		Alpha      float64  `json:"alpha"`
-		Stop       bool     `json:"stop"`
-		StopReason string   `json:"stop_reason"`
-	}{o.Verdict, o.Headline, rs, o.Notes, o.Alpha, o.Stop, o.StopReason}, ex}
+		gate.Outcome
+		Results []res `json:"results"`
+	}{c.Outcome, rs}, ex}
 }
 
 func gatingCount(c *Comparison) int {

@@ -227,7 +227,8 @@ func compare(dir string, d Design, look bool) (*report.Comparison, sides, error)
 	if s.cand, err = report.LoadTrials([]string{filepath.Join(dir, Candidate)}); err != nil {
 		return nil, s, err
 	}
-	c, err := report.Compare(s.base, s.cand, report.CompareOptions{Release: d.Release, Look: look})
+	c, err := report.Compare(s.base, s.cand, report.CompareOptions{Release: d.Release, Look: look,
+		MinTrials: d.Rules.MinTrials, MaxTrials: d.Rules.MaxTrials})
 	return c, s, err
 }
 

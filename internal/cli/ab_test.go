@@ -251,6 +251,13 @@ phases: {warmup: {requests: 8}, measure: {requests: 48}}
 	if r.code != ExitRegression {
 		t.Errorf("endpoint mode: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
 	}
+	// --min-trials and --max-trials bound the sequential design itself: at
+	// 2 and 2 the first look is the last.
+	out = t.TempDir()
+	r = run(t, context.Background(), nil, "ab", endpointScenario, "--baseline-url", mk(1), "--candidate-url", mk(1.10), "--min-trials", "2", "--max-trials", "2", "--out", out)
+	if plan := readPlan(t, onlyDir(t, out)); len(plan.Scenarios) != 1 || plan.Scenarios[0].Trials != [2]int{2, 2} {
+		t.Errorf("--min-trials 2 --max-trials 2: %+v\n%s", plan.Scenarios, r.stderr)
+	}
 	// Crossover: both sides at once on GPUs 0 and 1, swapped every round.
 	repo, first, _ := fakeRepo(t)
 	out = t.TempDir()

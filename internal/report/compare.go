@@ -1,6 +1,7 @@
 package report
 
 import (
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -186,6 +187,10 @@ type CompareOptions struct {
 	// Look decides as one look of a sequential A/B (gate.Look) instead of a
 	// fixed-sample comparison.
 	Look bool
+	// MinTrials and MaxTrials, when set, stand for the scenario's
+	// gate.min_trials and gate.max_trials (perfgate ab --min-trials,
+	// --max-trials).
+	MinTrials, MaxTrials int
 }
 
 // GateInputs are the gate's inputs: every gating metric at every gating
@@ -284,7 +289,8 @@ func Compare(base, cand []Trial, o CompareOptions) (*Comparison, error) {
 		}
 	}
 	g := s.Gate
-	c.Rules = gate.Rules{Alpha: g.Alpha, MinTrials: g.MinTrials, MaxTrials: g.MaxTrials}
+	c.Rules = gate.Rules{Alpha: g.Alpha, MinTrials: cmp.Or(o.MinTrials, g.MinTrials), MaxTrials: cmp.Or(o.MaxTrials, g.MaxTrials)}
+	c.Rules.MaxTrials = max(c.Rules.MaxTrials, c.Rules.MinTrials)
 	if o.Release {
 		c.Rules.Alpha = min(c.Rules.Alpha, 0.01)
 		c.Rules.TwoSided = true

@@ -6,24 +6,31 @@ import (
 	"sort"
 	"strings"
 
-	"gonum.org/v1/gonum/stat/distuv"
-
 	"github.com/perfgate/perfgate/internal/metric"
+	"github.com/perfgate/perfgate/internal/stats"
 )
 
 // Options of a check.
 type Options struct {
-	Window int     // points of recent history for the prediction interval (default 30)
-	Conf   float64 // the interval's confidence (default 0.99)
+	Window int     // most points of the current segment the newest point's band uses (default 30)
+	Conf   float64 // the band's confidence (default 0.99)
 	// MinMagnitude is the smallest step that counts, relative (0.03: 3 %),
 	// for every metric. Zero (the default) takes, per series, the scenario's
 	// fail threshold recorded with its newest point (Point.FailPct), so that
 	// history never flags a step the A/B gate would pass; 3 % where none was
 	// recorded. error_rate steps are absolute (0.01: one percentage point).
 	MinMagnitude float64
-	MinSegment   int     // shortest segment between change points (default 5)
-	Alpha        float64 // significance of a change point's t-test (default 0.001)
-	TwoSided     bool    // flag unexplained improvements too (release)
+	// MinSegment is the fewest points between two change points (default
+	// 5). The newest segment may be shorter — down to TailMin points — so
+	// that a step is listed soon after it lands.
+	MinSegment int
+	TailMin    int     // fewest points of a newest segment that is a change point's (default 2)
+	Alpha      float64 // significance of a change point's t-test (default 0.001)
+	// TailAlpha is the significance a newest segment shorter than MinSegment
+	// needs (default 0.01): its evidence is a few points, and it is checked
+	// again with every commit.
+	TailAlpha float64
+	TwoSided  bool // flag unexplained improvements too (release)
 }
 
 func (o *Options) defaults() {
@@ -36,8 +43,15 @@ func (o *Options) defaults() {
 	if o.MinSegment <= 0 {
 		o.MinSegment = 5
 	}
+	if o.TailMin <= 0 {
+		o.TailMin = 2
+	}
+	o.TailMin = min(o.TailMin, o.MinSegment)
 	if o.Alpha == 0 {
 		o.Alpha = 0.001
+	}
+	if o.TailAlpha == 0 {
+		o.TailAlpha = 0.01
 	}
 }
 
@@ -45,9 +59,39 @@ func (o *Options) defaults() {
 // options nor the points name one.
 const DefaultMinChange = 0.03
 
-// minStep is the smallest step of a series that counts, in the metric's
-// units, around the level m.
-func (o Options) minStep(metric string, newest Point, m float64) float64 {
+// scale is how a metric's values are compared: latencies and throughputs on
+// the log scale (a step is a ratio, a band never goes below zero),
+// error_rate as it is (a fraction, compared by difference as the gate does).
+type scale struct{ log bool }
+
+func scaleOf(metricName string, xs []float64) scale {
+	if metricName == "error_rate" {
+		return scale{}
+	}
+	for _, x := range xs {
+		if !(x > 0) {
+			return scale{} // a value the log cannot take: compare as is
+		}
+	}
+	return scale{log: true}
+}
+
+func (s scale) to(x float64) float64 {
+	if s.log {
+		return math.Log(x)
+	}
+	return x
+}
+
+func (s scale) from(y float64) float64 {
+	if s.log {
+		return math.Exp(y)
+	}
+	return y
+}
+
+// minStep is the smallest step of a series that counts, on its scale.
+func (o Options) minStep(metricName string, newest Point, sc scale) float64 {
 	rel := o.MinMagnitude
 	if rel <= 0 && newest.FailPct > 0 {
 		rel = newest.FailPct / 100
@@ -55,41 +99,77 @@ func (o Options) minStep(metric string, newest Point, m float64) float64 {
 	if rel <= 0 {
 		rel = DefaultMinChange
 	}
-	if metric == "error_rate" { // a fraction, compared by difference as the gate does
-		return rel
+	if sc.log {
+		return math.Log1p(rel)
 	}
-	return rel * math.Abs(m)
+	return rel // error_rate: an absolute difference
 }
 
 // ChangePoint is where a series stepped.
 type ChangePoint struct {
-	Index     int     `json:"index"`  // first point of the new segment
-	Commit    string  `json:"commit"` // its commit
-	Before    float64 `json:"before"` // mean of the segment before
+	Index     int     `json:"index"`     // first point of the new segment
+	Commit    string  `json:"commit"`    // its commit: the first bad one when Worse
+	LastGood  string  `json:"last_good"` // the commit of the point before
+	Before    float64 `json:"before"`    // level of the segment before (geometric mean on the log scale)
+	After     float64 `json:"after"`     // level of the segment after
+	ChangePct float64 `json:"change_pct"`
+	P         float64 `json:"p"` // two-sided t-test between the two segments
+	Worse     bool    `json:"worse"`
+	// Tail is set while the new segment is shorter than MinSegment: listed
+	// early, on the stricter TailAlpha.
+	Tail bool `json:"tail,omitempty"`
+}
+
+// Regression is a step for the worse and what became of it.
+type Regression struct {
+	FirstBad  string  `json:"first_bad"` // the first commit at the worse level
+	LastGood  string  `json:"last_good"` // the commit before it: suspects are LastGood..FirstBad
+	Index     int     `json:"index"`
+	Before    float64 `json:"before"`
 	After     float64 `json:"after"`
 	ChangePct float64 `json:"change_pct"`
-	P         float64 `json:"p"`
-	Worse     bool    `json:"worse"`
+	// Provisional: only the newest point says so (outside the band of its
+	// segment); one more point like it makes it a change point.
+	Provisional bool `json:"provisional,omitempty"`
+	// Open until a later change point brings the metric back to within the
+	// smallest step of Before (RecoveredAt names it), or until someone
+	// accepts the change (history accept; the series then starts anew).
+	Open        bool   `json:"open"`
+	RecoveredAt string `json:"recovered_at,omitempty"`
 }
 
 // Result is the check of one series.
 type Result struct {
-	Series       Series        `json:"series"`
-	Points       int           `json:"points"`
-	Newest       Point         `json:"newest"`
-	BandLow      float64       `json:"band_low"` // prediction interval from the window before the newest point
-	BandHigh     float64       `json:"band_high"`
+	Series   Series  `json:"series"`
+	Points   int     `json:"points"`
+	Newest   Point   `json:"newest"`
+	BandLow  float64 `json:"band_low"` // prediction interval for the newest point from its segment
+	BandHigh float64 `json:"band_high"`
+	// BandFrom is the index of the first point the band was drawn from (the
+	// current segment's start, or Window points back).
+	BandFrom     int           `json:"band_from"`
 	Regressed    bool          `json:"regressed"`     // the newest point is outside the band on the worse side
 	Improved     bool          `json:"improved"`      // outside on the better side (reported for review when two-sided)
 	ChangePoints []ChangePoint `json:"change_points"` // over the whole series
+	Regressions  []Regression  `json:"regressions"`   // the worse steps, open or recovered
 	// Accepted is the commit of the re-baselining marker the series starts
-	// from, and Skipped how many older points that left out.
-	Accepted string `json:"accepted,omitempty"`
-	Skipped  int    `json:"skipped,omitempty"`
+	// from, AcceptReason its reason, and Skipped how many older points that
+	// left out.
+	Accepted     string `json:"accepted,omitempty"`
+	AcceptReason string `json:"accept_reason,omitempty"`
+	Skipped      int    `json:"skipped,omitempty"`
 }
 
-// higherIsBetter is the metric's direction, as the gate has it.
-func higherIsBetter(name string) bool { return metric.HigherIsBetter(name) }
+// Open is the series' open regressions.
+func (r Result) Open() []Regression {
+	var out []Regression
+	for _, g := range r.Regressions {
+		if g.Open {
+			out = append(out, g)
+		}
+	}
+	return out
+}
 
 // Check groups the points into series (same scenario, level, metric and
 // environment), orders each by time, and checks it.
@@ -111,9 +191,9 @@ func Check(pts []Point, o Options) []Result {
 	var out []Result
 	for s, ps := range by {
 		sort.SliceStable(ps, func(i, j int) bool { return ps[i].Time.Before(ps[j].Time) })
-		from, accepted := acceptedFrom(s, ps, marks)
+		from, mark := acceptedFrom(s, ps, marks)
 		r := checkSeries(s, ps[from:], o)
-		r.Accepted, r.Skipped = accepted, from
+		r.Accepted, r.AcceptReason, r.Skipped = mark.Commit, mark.Reason, from
 		out = append(out, r)
 	}
 	sort.Slice(out, func(i, j int) bool {
@@ -135,8 +215,8 @@ func Check(pts []Point, o Options) []Result {
 // acceptedFrom is where a series starts after the newest marker that
 // applies to it: its first point of the marker's commit, or failing that the
 // first point not older than the marker.
-func acceptedFrom(s Series, ps []Point, marks []Point) (int, string) {
-	from, commit := 0, ""
+func acceptedFrom(s Series, ps []Point, marks []Point) (int, Point) {
+	from, mark := 0, Point{}
 	for _, m := range marks {
 		if (m.Scenario != "" && m.Scenario != s.Scenario) || (m.Metric != "" && m.Metric != s.Metric) {
 			continue
@@ -150,144 +230,288 @@ func acceptedFrom(s Series, ps []Point, marks []Point) (int, string) {
 		if i < 0 {
 			i = len(ps) - 1 // only the newest point is left to start from
 		}
-		from, commit = i, m.Commit // the newest marker wins
+		from, mark = i, m // the newest marker wins
 	}
-	return from, commit
-}
-
-func values(ps []Point) []float64 {
-	out := make([]float64, len(ps))
-	for i, p := range ps {
-		out[i] = p.Value
-	}
-	return out
-}
-
-func meanSD(xs []float64) (float64, float64) {
-	var m float64
-	for _, x := range xs {
-		m += x
-	}
-	m /= float64(len(xs))
-	var ss float64
-	for _, x := range xs {
-		ss += (x - m) * (x - m)
-	}
-	if len(xs) < 2 {
-		return m, 0
-	}
-	return m, math.Sqrt(ss / float64(len(xs)-1))
+	return from, mark
 }
 
 func checkSeries(s Series, ps []Point, o Options) Result {
-	r := Result{Series: s, Points: len(ps), Newest: ps[len(ps)-1], BandLow: math.NaN(), BandHigh: math.NaN()}
-	xs := values(ps)
-	// The newest point against a Student-t prediction interval of the window before it.
-	if len(xs) >= 4 {
-		w := xs[max(0, len(xs)-1-o.Window) : len(xs)-1]
-		m, sd := meanSD(w)
-		n := float64(len(w))
-		t := distuv.StudentsT{Mu: 0, Sigma: 1, Nu: n - 1}.Quantile(1 - (1-o.Conf)/2)
-		half := t * sd * math.Sqrt(1+1/n)
-		half = math.Max(half, o.minStep(s.Metric, r.Newest, m)) // a smaller step never counts
-		r.BandLow, r.BandHigh = m-half, m+half
-		v := xs[len(xs)-1]
-		worseHigh := !higherIsBetter(s.Metric)
-		if (worseHigh && v > r.BandHigh) || (!worseHigh && v < r.BandLow) {
+	n := len(ps)
+	r := Result{Series: s, Points: n, Newest: ps[n-1], BandLow: math.NaN(), BandHigh: math.NaN()}
+	raw := make([]float64, n)
+	for i, p := range ps {
+		raw[i] = p.Value
+	}
+	sc := scaleOf(s.Metric, raw)
+	xs := make([]float64, n)
+	for i, v := range raw {
+		xs[i] = sc.to(v)
+	}
+	step := o.minStep(s.Metric, r.Newest, sc)
+	higher := metric.HigherIsBetter(s.Metric)
+	worse := func(d float64) bool { return (d > 0) != higher }
+
+	cps := Segment(xs, step, o)
+	for _, c := range cps {
+		lo, hi := segmentAround(cps, c.Index, n)
+		cp := ChangePoint{Index: c.Index, Commit: ps[c.Index].Commit, LastGood: ps[c.Index-1].Commit, P: c.P, Tail: c.Tail,
+			Before: sc.from(mean(xs[lo:c.Index])), After: sc.from(mean(xs[c.Index:hi]))}
+		if cp.Before != 0 {
+			cp.ChangePct = 100 * (cp.After/cp.Before - 1)
+		}
+		cp.Worse = worse(mean(xs[c.Index:hi]) - mean(xs[lo:c.Index]))
+		r.ChangePoints = append(r.ChangePoints, cp)
+	}
+
+	// The newest point against a Student-t prediction interval of its
+	// segment: the points since the last change point (at most Window).
+	segStart := 0
+	if len(cps) > 0 {
+		segStart = cps[len(cps)-1].Index
+	}
+	r.BandFrom = max(segStart, n-1-o.Window)
+	if w := xs[r.BandFrom : n-1]; len(w) >= 3 {
+		m, sd := stats.MeanSD(w)
+		k := float64(len(w))
+		half := stats.TQuantile(1-(1-o.Conf)/2, k-1) * sd * math.Sqrt(1+1/k)
+		half = math.Max(half, step) // a smaller step never counts
+		r.BandLow, r.BandHigh = sc.from(m-half), sc.from(m+half)
+		if sc.log {
+			r.BandLow = math.Max(r.BandLow, 0)
+		}
+		d := xs[n-1] - m
+		switch {
+		case math.Abs(d) <= half:
+		case worse(d):
 			r.Regressed = true
-		} else if v > r.BandHigh || v < r.BandLow {
+		default:
 			r.Improved = true
 		}
 	}
-	step := func(m float64) float64 { return o.minStep(s.Metric, r.Newest, m) }
-	for _, i := range eDivisive(xs, step, o) {
-		before, _ := meanSD(xs[:i])
-		after, _ := meanSD(xs[i:])
-		cp := ChangePoint{Index: i, Commit: ps[i].Commit, Before: before, After: after}
-		if before != 0 {
-			cp.ChangePct = 100 * (after/before - 1)
+
+	// Regressions: each worse step opens one; a later step back to within
+	// the smallest step of where it started closes it.
+	for _, cp := range r.ChangePoints {
+		_, hi := segmentAround(cps, cp.Index, n)
+		after := mean(xs[cp.Index:hi])
+		if cp.Worse {
+			r.Regressions = append(r.Regressions, Regression{FirstBad: cp.Commit, LastGood: cp.LastGood, Index: cp.Index,
+				Before: cp.Before, After: cp.After, ChangePct: cp.ChangePct, Open: true})
+			continue
 		}
-		cp.Worse = (after > before) != higherIsBetter(s.Metric)
-		cp.P = welchP(xs[:i], xs[i:])
-		r.ChangePoints = append(r.ChangePoints, cp)
+		for i := range r.Regressions {
+			g := &r.Regressions[i]
+			if d := after - sc.to(g.Before); g.Open && (!worse(d) || math.Abs(d) < step) {
+				g.Open, g.RecoveredAt = false, cp.Commit
+			}
+		}
 	}
-	sort.Slice(r.ChangePoints, func(i, j int) bool { return r.ChangePoints[i].Index < r.ChangePoints[j].Index })
+	if r.Regressed && n >= 2 {
+		m := mean(xs[r.BandFrom : n-1])
+		g := Regression{FirstBad: ps[n-1].Commit, LastGood: ps[n-2].Commit, Index: n - 1, Before: sc.from(m), After: raw[n-1],
+			Provisional: true, Open: true}
+		if g.Before != 0 {
+			g.ChangePct = 100 * (g.After/g.Before - 1)
+		}
+		r.Regressions = append(r.Regressions, g)
+	}
 	return r
 }
 
-// eDivisive finds change points by E-divisive means (Matteson & James,
-// 2014, as Hunter and Apache Otava use it): split where the energy distance
-// between the two sides is largest, keep the split when a t-test between the
-// sides is significant and the step is large enough, then recurse into both
-// sides.
-func eDivisive(xs []float64, minStep func(level float64) float64, o Options) []int {
-	var out []int
-	var rec func(lo, hi int)
-	rec = func(lo, hi int) {
-		n := hi - lo
-		if n < 2*o.MinSegment {
-			return
+// segmentAround is the segment before change point at (from the previous
+// change point) and the end of the one after it (the next one, or n).
+func segmentAround(cps []Cut, at, n int) (lo, hi int) {
+	hi = n
+	for _, c := range cps {
+		if c.Index < at {
+			lo = c.Index
 		}
-		seg := xs[lo:hi]
-		best, bestQ := -1, 0.0
-		for tau := o.MinSegment; tau <= n-o.MinSegment; tau++ {
-			if q := energy(seg[:tau], seg[tau:]); q > bestQ {
-				best, bestQ = tau, q
+		if c.Index > at {
+			hi = c.Index
+			break
+		}
+	}
+	return lo, hi
+}
+
+func mean(xs []float64) float64 {
+	m, _ := stats.MeanSD(xs)
+	return m
+}
+
+// Cut is a change point of Segment: the first index of a new segment, the
+// t-test's p-value against the segment before, and whether the new segment
+// is the newest one and shorter than MinSegment.
+type Cut struct {
+	Index int
+	P     float64
+	Tail  bool
+}
+
+// Segment finds the change points of xs (values on the scale they are
+// compared on) in two steps:
+//
+//  1. Propose: the optimal partition into segments of constant mean (least
+//     squares with a penalty per segment, by dynamic programming over every
+//     split — Jackson et al. 2005's optimal partitioning) on the values
+//     divided by a robust noise estimate (the MAD of successive differences,
+//     which a step does not inflate). Segments have at least MinSegment
+//     points, except the newest, which needs TailMin.
+//  2. Keep what is real: every proposed change point must pass a two-sided
+//     pooled t-test against its neighbouring segment at Alpha (TailAlpha for
+//     a newest segment shorter than MinSegment) and be a step of at least
+//     minStep — and a newest segment shorter than MinSegment must have every
+//     point beyond half that step, so that one odd point beside a usual one
+//     is not a new level; the weakest that fails is removed and its neighbours tested
+//     again, until all pass (the merge step of Hunter and Apache Otava).
+//
+// Unlike binary segmentation, the proposal sees a step that is reverted a
+// few commits later (two change points close together) as well as a single
+// step, and unlike a fixed minimum segment it lists a step a commit or two
+// after it lands.
+func Segment(xs []float64, minStep float64, o Options) []Cut {
+	o.defaults()
+	n := len(xs)
+	if n < o.TailMin+1 || n < 3 {
+		return nil
+	}
+	diffs := make([]float64, n-1)
+	for i := range diffs {
+		diffs[i] = xs[i+1] - xs[i]
+	}
+	sigma := stats.MAD(diffs) / math.Sqrt2
+	sigma = math.Max(sigma, minStep/5) // steady series: the smallest step that counts sets the scale
+	// Prefix sums of the standardized values and their squares.
+	s1, s2 := make([]float64, n+1), make([]float64, n+1)
+	for i, x := range xs {
+		z := x / sigma
+		s1[i+1], s2[i+1] = s1[i]+z, s2[i]+z*z
+	}
+	cost := func(i, j int) float64 { // sum of squares about the mean of [i, j)
+		d := s1[j] - s1[i]
+		return s2[j] - s2[i] - d*d/float64(j-i)
+	}
+	beta := 2 * math.Log(float64(n)) // a BIC-like penalty per change point; the tests below do the rest
+	f := make([]float64, n+1)
+	prev := make([]int, n+1)
+	for j := 1; j <= n; j++ {
+		f[j], prev[j] = math.Inf(1), -1
+		minLen := o.MinSegment
+		if j == n {
+			minLen = o.TailMin
+		}
+		for i := 0; i <= j-minLen; i++ {
+			if i > 0 && math.IsInf(f[i], 1) {
+				continue
+			}
+			var c float64
+			if i == 0 {
+				c = cost(0, j)
+			} else {
+				c = f[i] + cost(i, j) + beta
+			}
+			if c < f[j] {
+				f[j], prev[j] = c, i
 			}
 		}
-		if best < 0 {
-			return
-		}
-		a, b := seg[:best], seg[best:]
-		ma, _ := meanSD(a)
-		mb, _ := meanSD(b)
-		if math.Abs(mb-ma) < minStep(ma) || welchP(a, b) > o.Alpha {
-			return
-		}
-		out = append(out, lo+best)
-		rec(lo, lo+best)
-		rec(lo+best, hi)
 	}
-	rec(0, len(xs))
-	return out
+	var idx []int
+	if prev[n] < 0 {
+		return nil
+	}
+	for j := n; j > 0; j = prev[j] {
+		if prev[j] > 0 {
+			idx = append(idx, prev[j])
+		}
+	}
+	slices.Sort(idx)
+	return merge(xs, idx, minStep, o)
 }
 
-// energy is the scaled energy statistic of two samples.
-func energy(a, b []float64) float64 {
-	m, n := float64(len(a)), float64(len(b))
-	var between, withinA, withinB float64
-	for _, x := range a {
-		for _, y := range b {
-			between += math.Abs(x - y)
+// merge removes proposed change points that fail their tests, weakest first.
+func merge(xs []float64, idx []int, minStep float64, o Options) []Cut {
+	n := len(xs)
+	for {
+		if len(idx) == 0 {
+			return nil
 		}
-	}
-	for i := range a {
-		for j := i + 1; j < len(a); j++ {
-			withinA += math.Abs(a[i] - a[j])
+		cuts := make([]Cut, len(idx))
+		weakest, weakP := -1, 1.0
+		for k, at := range idx {
+			lo, hi := 0, n
+			if k > 0 {
+				lo = idx[k-1]
+			}
+			if k+1 < len(idx) {
+				hi = idx[k+1]
+			}
+			a, b := xs[lo:at], xs[at:hi]
+			tail := hi == n && len(b) < o.MinSegment
+			alpha := o.Alpha
+			if tail {
+				alpha = o.TailAlpha
+			}
+			p := pooledP(a, b)
+			cuts[k] = Cut{Index: at, P: p, Tail: tail}
+			r := p / alpha
+			if tail && !allBeyond(b, mean(a), mean(b), minStep/2) {
+				r = math.Inf(1) // one odd point beside a usual one is not a new level
+			}
+			if r > weakP {
+				weakest, weakP = k, r
+			}
 		}
-	}
-	for i := range b {
-		for j := i + 1; j < len(b); j++ {
-			withinB += math.Abs(b[i] - b[j])
+		if weakest < 0 { // all significant: the smallest step under minStep goes
+			small := minStep
+			for k, at := range idx {
+				lo, hi := 0, n
+				if k > 0 {
+					lo = idx[k-1]
+				}
+				if k+1 < len(idx) {
+					hi = idx[k+1]
+				}
+				if d := math.Abs(mean(xs[at:hi]) - mean(xs[lo:at])); d < small {
+					weakest, small = k, d
+				}
+			}
 		}
+		if weakest < 0 {
+			return cuts
+		}
+		idx = slices.Delete(idx, weakest, weakest+1)
 	}
-	e := 2*between/(m*n) - withinA/(m*(m-1)/2) - withinB/(n*(n-1)/2)
-	return m * n / (m + n) * e
 }
 
-// welchP is the two-sided p-value of Welch's t-test.
-func welchP(a, b []float64) float64 {
-	ma, sa := meanSD(a)
-	mb, sb := meanSD(b)
+// allBeyond says whether every value of b is on the side of after, away
+// from before, by at least d.
+func allBeyond(b []float64, before, after, d float64) bool {
+	for _, x := range b {
+		if (x-before)*math.Copysign(1, after-before) < d {
+			return false
+		}
+	}
+	return true
+}
+
+// pooledP is the two-sided p-value of Student's two-sample t-test with a
+// pooled variance: a short segment borrows the noise estimate of its longer
+// neighbour. Identical constant segments give 1, different ones 0.
+func pooledP(a, b []float64) float64 {
 	na, nb := float64(len(a)), float64(len(b))
-	va, vb := sa*sa/na, sb*sb/nb
-	if va+vb == 0 {
+	ma, sa := stats.MeanSD(a)
+	mb, sb := stats.MeanSD(b)
+	df := na + nb - 2
+	if df < 1 {
+		return 1
+	}
+	sp := math.Sqrt(((na-1)*sa*sa + (nb-1)*sb*sb) / df)
+	se := sp * math.Sqrt(1/na+1/nb)
+	if se == 0 {
 		if ma == mb {
 			return 1
 		}
 		return 0
 	}
-	t := (mb - ma) / math.Sqrt(va+vb)
-	df := (va + vb) * (va + vb) / (va*va/(na-1) + vb*vb/(nb-1))
-	return 2 * (1 - distuv.StudentsT{Mu: 0, Sigma: 1, Nu: df}.CDF(math.Abs(t)))
+	return 2 * stats.TUpper(math.Abs(mb-ma)/se, df)
 }

@@ -1,0 +1,58 @@
+// Command table prints the change point comparison of docs/history.md:
+//
+//	go run ./internal/history/cpsim/table [-series 200] [-seed 1]
+package main
+
+import (
+	"flag"
+	"fmt"
+	"math"
+	"sync"
+
+	"github.com/perfgate/perfgate/internal/history/cpsim"
+)
+
+func main() {
+	n := flag.Int("series", 200, "series per case")
+	seed := flag.Uint64("seed", 1, "random seed")
+	flag.Parse()
+	type cell struct{ d, z int }
+	rows := make([][]cpsim.Row, len(cpsim.Noises))
+	for i := range rows {
+		rows[i] = make([]cpsim.Row, len(cpsim.Detectors))
+	}
+	var wg sync.WaitGroup
+	for zi, z := range cpsim.Noises {
+		for di, d := range cpsim.Detectors {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				rows[zi][di] = cpsim.Measure(d, z, *n, *seed+uint64(zi))
+			}()
+		}
+	}
+	wg.Wait()
+	fmt.Printf("%d series per case, latency with fail threshold %d %%, steps of +%d %%.\n\n", *n, cpsim.FailPct, 2*cpsim.FailPct)
+	fmt.Println("| noise | detector | false change points per 100 commits | false alarms (exit 3) per commit | step listed after 1 / 2 / 3 commits | alarm at the 1st | still listed 15 later | reverted step listed twice |")
+	fmt.Println("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+	pct := func(x float64) string {
+		if math.IsNaN(x) {
+			return "–"
+		}
+		return fmt.Sprintf("%.0f %%", 100*x)
+	}
+	for zi, z := range cpsim.Noises {
+		for _, r := range rows[zi] {
+			fa := "–"
+			if !math.IsNaN(r.FalseAlarms) {
+				fa = fmt.Sprintf("%.2f %%", 100*r.FalseAlarms)
+			}
+			fmt.Printf("| %s | %s | %.3f | %s | %s / %s / %s | %s | %s | %s |\n", z.Name, r.Detector, r.FalsePer100, fa,
+				pct(r.Listed1), pct(r.Listed2), pct(r.Listed3), pct(r.Alarm1), pct(r.Stays), pct(r.Reverted))
+		}
+	}
+	fmt.Println()
+	for _, z := range cpsim.Noises {
+		fmt.Printf("- %s: %s\n", z.Name, z.Desc)
+	}
+}

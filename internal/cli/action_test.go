@@ -11,7 +11,6 @@ import (
 
 	gh "github.com/perfgate/perfgate/internal/github"
 	"github.com/perfgate/perfgate/internal/github/githubtest"
-	"github.com/perfgate/perfgate/internal/history"
 )
 
 // actionEnv is what a workflow step gives perfgate action: inputs and the
@@ -364,7 +363,9 @@ func TestActionTrackMode(t *testing.T) {
 		t.Errorf("the job summary has the verdict and the trend plots:\n%s", o["summary"])
 	}
 	_, issues, st := srv.Snapshot()
-	if len(issues) != 1 || !strings.Contains(issues[0].Body, "median\\_tpot\\_ms") || !strings.Contains(issues[0].Body, "suspected range: `"+first[:12]+".."+slow[:12]) {
+	if len(issues) != 1 || !strings.Contains(issues[0].Body, "median\\_tpot\\_ms") || !strings.Contains(issues[0].Body, "### Open regressions") ||
+		!strings.Contains(issues[0].Body, "[`"+first[:12]+".."+slow[:12]+"`](https://github.com/vllm-project/vllm/compare/"+first+"..."+slow+")") ||
+		!strings.Contains(issues[0].Body, "/vllm-project/vllm/commit/"+slow) || !strings.Contains(issues[0].Body, "perfgate:ledger:") {
 		t.Fatalf("tracking issue %+v", issues)
 	}
 	if last := st[len(st)-1]; last.State != "failure" || last.SHA != slow {
@@ -383,8 +384,10 @@ func TestActionTrackMode(t *testing.T) {
 	if r, o := track(slow); r.code != 0 || o["verdict"] != "pass" {
 		t.Fatalf("after accept: exit %d %v\n%s", r.code, o, r.stdout)
 	}
-	if _, issues, _ = srv.Snapshot(); len(issues) != 1 {
-		t.Errorf("%d tracking issues", len(issues))
+	// The issue stays one, and keeps the record: the regression is closed as accepted, its range as first written.
+	if _, issues, _ = srv.Snapshot(); len(issues) != 1 || !strings.Contains(issues[0].Body, "No open regressions") ||
+		!strings.Contains(issues[0].Body, "slower decode, faster everything else") || !strings.Contains(issues[0].Body, first[:12]+".."+slow[:12]) {
+		t.Errorf("tracking issues %+v", issues)
 	}
 }
 
@@ -421,13 +424,6 @@ func TestActionReleaseMode(t *testing.T) {
 	b, _ := os.ReadFile(filepath.Join(inputs["output-dir"], gh.ResultsFile))
 	if json.Unmarshal(b, &m); m.Profile != "release" || m.BaseSHA != first || m.BaseRef != "v0.1.0" {
 		t.Errorf("manifest %+v", m)
-	}
-}
-
-func TestOutsideBandReadsDifferently(t *testing.T) {
-	r := history.Result{Series: history.Series{Metric: "median_e2el_ms"}, Newest: history.Point{Value: 65.8012}, BandLow: 61.97, BandHigh: 65.8}
-	if got := outsideBand(r); got != "65.801 is outside the band 61.97 … 65.8 (+3.0 % from its centre)" {
-		t.Errorf("%q", got)
 	}
 }
 

@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"time"
 
@@ -140,35 +139,38 @@ func runTrackMode(ctx context.Context, env Env, log *slog.Logger, a *githubactio
 			files = append(files, gh.LocalFile{Scenario: "trends", Name: filepath.Base(p), Path: p})
 		}
 	}
-	var regressed []history.Result
-	for _, r := range results {
-		if r.Regressed {
-			regressed = append(regressed, r)
-		}
-	}
+	open := openRegressions(results)
 	verdict := "pass"
-	if len(regressed) > 0 {
+	if len(open) > 0 {
 		verdict = "fail"
 	}
-	var b strings.Builder
-	fmt.Fprintf(&b, "%s\n## %s perfgate tracking: %s · %s\n\ncommit `%s` (%s), %d new point(s) in %s.\n\n", trackMarker(in.set),
-		map[string]string{"pass": "✅", "fail": "❌"}[verdict], strings.ToUpper(verdict), gh.Esc(in.set), sha, gh.Esc(cmp.Or(gctx.RefName, "detached")), n, gh.Esc(in.historyStore))
-	for _, r := range regressed {
-		fmt.Fprintf(&b, "- ❌ %s level %d %s: %s; %s\n", gh.Esc(r.Series.Scenario), r.Series.Level, gh.Esc(r.Series.Metric),
-			outsideBand(r), suspectRange(mine, r))
-	}
-	b.WriteString("\n" + strings.TrimPrefix(md, "# perfgate history\n\n"))
+	// The plots, on the assets branch: the summary shows them, the tracking issue links them.
+	plotURL := map[string]string{} // by file name
+	var plots []gh.Plot
 	if client != nil && len(files) > 0 {
 		rep := &gh.Report{Set: in.set, HeadSHA: sha, Scenarios: []gh.ScenarioResult{{Name: "trends"}}}
 		_, err := gh.Publish(ctx, client, rep, files, gh.PublishOptions{AssetsBranch: cmp.Or(in.assetsBranch, "perfgate-assets"), ServerURL: gctx.ServerURL,
 			Warn: func(s string) { a.Warningf("%s", s) }})
-		if err == nil && len(rep.Scenarios[0].Plots) > 0 {
-			b.WriteString("\n<details><summary>Trend plots</summary>\n\n")
-			for _, p := range rep.Scenarios[0].Plots {
-				fmt.Fprintf(&b, "<img src=\"%s\" alt=\"%s\" width=\"720\">\n\n", p.Img, p.Name)
+		if err == nil {
+			plots = rep.Scenarios[0].Plots
+			for _, p := range plots {
+				plotURL[p.Name] = p.Link
 			}
-			b.WriteString("</details>\n")
 		}
+	}
+	head := func(v string) string {
+		return fmt.Sprintf("%s\n## %s perfgate tracking: %s · %s\n\ncommit `%s` (%s), %d new point(s) in %s.\n\n", trackMarker(in.set),
+			map[string]string{"pass": "✅", "fail": "❌"}[v], strings.ToUpper(v), gh.Esc(in.set), sha, gh.Esc(cmp.Or(gctx.RefName, "detached")), n, gh.Esc(in.historyStore))
+	}
+	var b strings.Builder
+	b.WriteString(head(verdict))
+	b.WriteString(strings.TrimPrefix(md, "# perfgate history\n\n"))
+	if len(plots) > 0 {
+		b.WriteString("\n<details><summary>Trend plots</summary>\n\n")
+		for _, p := range plots {
+			fmt.Fprintf(&b, "<img src=\"%s\" alt=\"%s\" width=\"720\">\n\n", p.Img, p.Name)
+		}
+		b.WriteString("</details>\n")
 	}
 	if runURL != "" {
 		fmt.Fprintf(&b, "\n[Workflow run](%s)\n", runURL)
@@ -178,12 +180,23 @@ func runTrackMode(ctx context.Context, env Env, log *slog.Logger, a *githubactio
 		body = body[:gh.MaxComment-200] + "\n\n… cut; the job summary has the full table.\n"
 	}
 	issueURL := ""
-	if verdict == "fail" && client != nil && in.comment {
-		title := fmt.Sprintf("perfgate: performance regression on %s (%s)", cmp.Or(gctx.RefName, "main"), in.set)
-		u, _, err := client.UpsertIssue(ctx, trackMarker(in.set), title, body, []string{"performance"})
+	if client != nil && in.comment {
+		// The tracking issue keeps the record: every regression it ever saw,
+		// its culprit range as first written, and how it was closed.
+		links := trackLinks{server: cmp.Or(gctx.ServerURL, "https://github.com"), repo: gctx.Repository, plotURL: plotURL, results: results}
+		title := fmt.Sprintf("perfgate: performance regressions on %s (%s)", cmp.Or(gctx.RefName, "main"), in.set)
+		u, _, err := client.UpsertIssue(ctx, trackMarker(in.set), title, func(old string, exists bool) (string, bool) {
+			l, perr := history.ParseLedger(old)
+			if perr != nil {
+				a.Warningf("the tracking issue's record does not parse (%v): it starts anew", perr)
+			}
+			l.Update(results, time.Now().UTC())
+			if !exists && len(l.Open()) == 0 {
+				return "", false // nothing to report, and no issue to keep up to date
+			}
+			return trackIssueBody(head(verdict), l, links, runURL), true
+		}, []string{"performance"})
 		switch {
-		case errors.Is(err, gh.ErrNoPermission):
-			a.Warningf("the tracking issue was not updated: %v", err)
 		case err != nil:
 			a.Warningf("the tracking issue was not updated: %v", err)
 		default:
@@ -194,7 +207,7 @@ func runTrackMode(ctx context.Context, env Env, log *slog.Logger, a *githubactio
 		state := statusState(verdict, in.failOn)
 		desc := fmt.Sprintf("%d series in the band of recent history", len(results))
 		if verdict == "fail" {
-			desc = fmt.Sprintf("%d series regressed against recent history", len(regressed))
+			desc = fmt.Sprintf("%d open regression(s) against recent history", len(open))
 		}
 		if err := client.SetStatus(ctx, sha, state, in.statusContext, desc, runURL); err != nil {
 			a.Warningf("no commit status: %v", err)
@@ -217,44 +230,101 @@ func runTrackMode(ctx context.Context, env Env, log *slog.Logger, a *githubactio
 	a.SetOutput("report-dir", abs)
 	a.SetOutput("comment-url", issueURL)
 	a.SetOutput("summary-json", sumPath)
-	fmt.Fprintf(env.Stdout, "perfgate track: %s, %d new point(s), %d series regressed\n", verdict, n, len(regressed))
+	fmt.Fprintf(env.Stdout, "perfgate track: %s, %d new point(s), %d open regression(s)\n", verdict, n, len(open))
 	if verdict == "fail" && in.failOn != "never" {
-		return &regressionError{fmt.Sprintf("%d series regressed against recent history (see %s)", len(regressed), outDir)}
+		return &regressionError{fmt.Sprintf("%d open regression(s) against recent history (see %s)", len(open), outDir)}
 	}
 	return nil
 }
 
 func trackMarker(set string) string { return "<!-- perfgate:tracking:" + gh.SafeName(set) + " -->" }
 
-// suspectRange names the commits between the last point inside the band
-// and the newest: where to look.
-func suspectRange(pts []history.Point, r history.Result) string {
-	var prev string
-	var at time.Time
-	for _, p := range pts {
-		if p.Kind == "" && p.Scenario == r.Series.Scenario && p.Level == r.Series.Level && p.Metric == r.Series.Metric && p.Env == r.Series.Env &&
-			p.Commit != r.Newest.Commit && p.Time.Before(r.Newest.Time) && !p.Time.Before(at) {
-			prev, at = p.Commit, p.Time
-		}
-	}
-	if prev == "" {
-		return fmt.Sprintf("suspect: `%.12s`", r.Newest.Commit)
-	}
-	return fmt.Sprintf("suspected range: `%.12s..%.12s` (git log %.12s..%.12s)", prev, r.Newest.Commit, prev, r.Newest.Commit)
+// trackLinks turn commits and series into links for the tracking issue.
+type trackLinks struct {
+	server, repo string
+	plotURL      map[string]string // trend plot file name → its page
+	results      []history.Result
 }
 
-// outsideBand says how far the newest point is from its band, with as many
-// digits as it takes for the value and the edges to read differently.
-func outsideBand(r history.Result) string {
-	v, lo, hi := r.Newest.Value, r.BandLow, r.BandHigh
-	prec := 4
-	f := func(x float64) string { return strconv.FormatFloat(x, 'g', prec, 64) }
-	for prec < 10 && (f(v) == f(lo) || f(v) == f(hi)) {
-		prec++
+func (k trackLinks) commit(sha string) string {
+	if k.repo == "" || !isHex(sha) {
+		return fmt.Sprintf("`%.12s`", gh.Esc(sha))
 	}
-	s := fmt.Sprintf("%s is outside the band %s … %s", f(v), f(lo), f(hi))
-	if mid := (lo + hi) / 2; mid != 0 && r.Series.Metric != "error_rate" {
-		s += fmt.Sprintf(" (%+.1f %% from its centre)", 100*(v/mid-1))
+	return fmt.Sprintf("[`%.12s`](%s/%s/commit/%s)", sha, k.server, k.repo, sha)
+}
+
+func (k trackLinks) suspects(e history.Entry) string {
+	r := fmt.Sprintf("`%.12s..%.12s`", gh.Esc(e.LastGood), gh.Esc(e.FirstBad))
+	if k.repo != "" && isHex(e.LastGood) && isHex(e.FirstBad) {
+		r = fmt.Sprintf("[%s](%s/%s/compare/%s...%s)", r, k.server, k.repo, e.LastGood, e.FirstBad)
 	}
-	return s
+	return r
+}
+
+// plot is the link to the series' trend plot, when it was published.
+func (k trackLinks) plot(e history.Entry) string {
+	for i, r := range k.results {
+		if r.Series == (history.Series{Scenario: e.Scenario, Level: e.Level, Metric: e.Metric, Env: e.Env}) {
+			name := strings.ToLower(fmt.Sprintf("trend-%02d-%s-l%d-%s.svg", i+1, gh.SafeName(r.Series.Scenario), r.Series.Level, gh.SafeName(r.Series.Metric)))
+			if u := k.plotURL[name]; u != "" {
+				return fmt.Sprintf(" · [trend](%s)", u)
+			}
+		}
+	}
+	return ""
+}
+
+func isHex(s string) bool {
+	if len(s) < 7 || len(s) > 64 {
+		return false
+	}
+	for _, c := range s {
+		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+// trackIssueBody is the tracking issue: this run's head line, the open
+// regressions, the closed ones, and the record itself (hidden).
+func trackIssueBody(head string, l history.Ledger, k trackLinks, runURL string) string {
+	var b strings.Builder
+	b.WriteString(head)
+	open := l.Open()
+	if len(open) == 0 {
+		b.WriteString("No open regressions: each one below was accepted or recovered.\n\n")
+	} else {
+		fmt.Fprintf(&b, "### Open regressions (%d)\n\n", len(open))
+		b.WriteString("| series | change | first bad | suspects | since |\n| --- | ---: | --- | --- | --- |\n")
+		for _, e := range open {
+			prov := ""
+			if e.Provisional {
+				prov = " (provisional: one point)"
+			}
+			fmt.Fprintf(&b, "| %s level %d `%s`%s | %+.1f %% | %s | %s%s | %s |\n", gh.Esc(e.Scenario), e.Level, gh.Esc(e.Metric), prov, e.ChangePct,
+				k.commit(e.FirstBad), k.suspects(e), k.plot(e), e.Opened.Format("2006-01-02"))
+		}
+		b.WriteString("\nTo record one as intended: `perfgate history accept --store … --from FIRST_BAD --reason \"…\"`.\n\n")
+	}
+	var closed []history.Entry
+	for _, e := range l.Entries {
+		if !e.IsOpen() {
+			closed = append(closed, e)
+		}
+	}
+	if len(closed) > 0 {
+		fmt.Fprintf(&b, "<details><summary>Closed (%d)</summary>\n\n| series | change | first bad | suspects | closed | why |\n| --- | ---: | --- | --- | --- | --- |\n", len(closed))
+		for i := len(closed) - 1; i >= 0 && i >= len(closed)-50; i-- { // the newest 50
+			e := closed[i]
+			fmt.Fprintf(&b, "| %s level %d `%s` | %+.1f %% | %s | %s | %s | %s |\n", gh.Esc(e.Scenario), e.Level, gh.Esc(e.Metric), e.ChangePct,
+				k.commit(e.FirstBad), k.suspects(e), e.Closed.Format("2006-01-02"), gh.Esc(e.Why))
+		}
+		b.WriteString("\n</details>\n")
+	}
+	if runURL != "" {
+		fmt.Fprintf(&b, "\n[Latest workflow run](%s)\n", runURL)
+	}
+	b.WriteString("\n" + l.Marshal() + "\n")
+	return b.String()
 }

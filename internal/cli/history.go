@@ -95,13 +95,20 @@ environment fingerprint. Appending the same run again adds nothing.`,
 	check := &cobra.Command{
 		Use:   "check --store STORE [--scenario S]",
 		Short: "Is the newest point a regression? Where did each metric step?",
-		Long: `check compares, per series (scenario, level, metric and environment), the newest
-point with a Student-t prediction interval over the last --window points before
-it, and finds change points over the whole series by E-divisive means with a
-Welch t-test (Hunter / Apache Otava's method), a minimum step and a minimum
-segment length, naming the first commit of each new segment. It prints markdown
-(and writes history.md and history.json with --out) and exits 3 when the newest
-point regressed. --profile release makes the bands two-sided for review.`,
+		Long: `check finds, per series (scenario, level, metric and environment), the change
+points over the whole series — the optimal partition into steady segments, each
+step kept only when a t-test between its segments is significant and it is at
+least the smallest step that counts (the metric's fail_pct) — and compares the
+newest point with a prediction band drawn from its current segment (on the log
+scale for latencies and throughputs). A step for the worse is a regression: it
+stays open, naming its first bad commit and the suspects (last good … first
+bad), until a later step brings the metric back or someone runs 'history
+accept'. A newest segment of two points is listed already; a single point
+outside the band is a provisional regression.
+
+It prints markdown (and writes history.md and history.json with --out) and exits
+3 while any regression is open. --profile release makes the bands two-sided for
+review. docs/history.md has the method and its measured error rates.`,
 		Example: `  perfgate history check --store perf-history --scenario quickstart`,
 		Args:    exactArgs(0, "no arguments"),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -128,10 +135,8 @@ point regressed. --profile release makes the bands two-sided for review.`,
 					return err
 				}
 			}
-			for _, r := range res {
-				if r.Regressed {
-					return &regressionError{fmt.Sprintf("the newest point of %s level %d %s is outside the band of recent history", r.Series.Scenario, r.Series.Level, r.Series.Metric)}
-				}
+			if open := openRegressions(res); len(open) > 0 {
+				return &regressionError{fmt.Sprintf("%d open regression(s); the first: %s", len(open), open[0])}
 			}
 			return nil
 		},
@@ -140,7 +145,7 @@ point regressed. --profile release makes the bands two-sided for review.`,
 	check.Flags().StringVar(&out, "out", "", "also write history.md and history.json here")
 	check.Flags().IntVar(&o.Window, "window", 30, "points of recent history for the band")
 	check.Flags().Float64Var(&o.MinMagnitude, "min-change", 0, "smallest step that counts, relative (0.05: 5 %; absolute for error_rate); default: each metric's fail_pct from the scenario, else 0.03")
-	check.Flags().IntVar(&o.MinSegment, "min-segment", 5, "shortest segment between change points")
+	check.Flags().IntVar(&o.MinSegment, "min-segment", 5, "fewest points between two change points (the newest segment may have 2)")
 	check.Flags().StringVar(&profile, "profile", "", "release: two-sided (unexplained improvements are flagged for review)")
 
 	var plotOut string
@@ -298,13 +303,48 @@ func pointsOf(dir, commit, branch string) ([]history.Point, error) {
 	return out, nil
 }
 
+// openRegression is one open regression with its series, for messages.
+type openRegression struct {
+	s history.Series
+	g history.Regression
+}
+
+func (o openRegression) String() string {
+	return fmt.Sprintf("%s level %d %s %+.1f %% from %.12s on (suspects %.12s..%.12s)", o.s.Scenario, o.s.Level, o.s.Metric, o.g.ChangePct, o.g.FirstBad, o.g.LastGood, o.g.FirstBad)
+}
+
+func openRegressions(res []history.Result) []openRegression {
+	var out []openRegression
+	for _, r := range res {
+		for _, g := range r.Open() {
+			out = append(out, openRegression{r.Series, g})
+		}
+	}
+	return out
+}
+
 func historyMarkdown(res []history.Result, o history.Options) string {
 	var b strings.Builder
-	b.WriteString("# perfgate history\n\n| | scenario | level | metric | points | newest | band | change points |\n| --- | --- | ---: | --- | ---: | ---: | --- | --- |\n")
+	b.WriteString("# perfgate history\n\n")
+	if open := openRegressions(res); len(open) > 0 {
+		fmt.Fprintf(&b, "## ❌ %d open regression(s)\n\n", len(open))
+		for _, x := range open {
+			fmt.Fprintf(&b, "- %s level %d `%s`: %+.1f %% from `%.12s` on; suspects `%.12s..%.12s` (`git log %.12s..%.12s`)", x.s.Scenario, x.s.Level, x.s.Metric,
+				x.g.ChangePct, x.g.FirstBad, x.g.LastGood, x.g.FirstBad, x.g.LastGood, x.g.FirstBad)
+			if x.g.Provisional {
+				b.WriteString(" — provisional: the newest point alone; one more like it makes it a change point")
+			}
+			b.WriteString("\n")
+		}
+		b.WriteString("\nA regression stays open until a later step brings the metric back or `perfgate history accept --from FIRST_BAD --reason …` records it as intended.\n\n")
+	} else {
+		b.WriteString("No open regressions.\n\n")
+	}
+	b.WriteString("| | scenario | level | metric | points | newest | band | change points |\n| --- | --- | ---: | --- | ---: | ---: | --- | --- |\n")
 	for _, r := range res {
 		mark := "✅"
 		switch {
-		case r.Regressed:
+		case len(r.Open()) > 0:
 			mark = "❌"
 		case r.Improved && o.TwoSided:
 			mark = "🔍"
@@ -324,7 +364,7 @@ func historyMarkdown(res []history.Result, o history.Options) string {
 		fmt.Fprintf(&b, "| %s | %s | %d | %s | %s | %.4g (%.12s) | %s | %s |\n", mark, r.Series.Scenario, r.Series.Level, r.Series.Metric,
 			points, r.Newest.Value, r.Newest.Commit, band, strings.Join(cps, ", "))
 	}
-	b.WriteString("\n❌ the newest point is outside the band on the worse side; 🔍 outside on the better side (release profile: review it).\n")
+	b.WriteString("\n❌ an open regression; 🔍 the newest point is outside the band on the better side (release profile: review it). The band is drawn from the points since the last change point.\n")
 	return b.String()
 }
 
@@ -367,8 +407,7 @@ func trendChart(pts []history.Point, r history.Result) plot.Chart {
 	}
 	c.Series = append(c.Series, plot.Series{Label: "median of trials", X: x, Y: y, Glyphs: true})
 	if !math.IsNaN(r.BandLow) && len(x) > 1 {
-		from := float64(max(0, len(x)-1-30))
-		band := []float64{from, float64(len(x) - 1)}
+		band := []float64{float64(r.BandFrom), float64(len(x) - 1)}
 		c.Series = append(c.Series,
 			plot.Series{Label: "band of recent history", X: band, Y: []float64{r.BandLow, r.BandLow}, Color: 2, Dashed: true},
 			plot.Series{X: band, Y: []float64{r.BandHigh, r.BandHigh}, Color: 2, Dashed: true})

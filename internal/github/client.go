@@ -185,9 +185,12 @@ func (c *Client) UpsertComment(ctx context.Context, n int, marker, body string) 
 	return cm.GetHTMLURL(), true, nil
 }
 
-// UpsertIssue edits the open issue that carries marker and was opened by
-// this token's identity, or opens one: the tracking issue of mode track.
-func (c *Client) UpsertIssue(ctx context.Context, marker, title, body string, labels []string) (htmlURL string, created bool, err error) {
+// UpsertIssue finds the open issue that carries marker and was opened by
+// this token's identity and edits it to render(its body), or, when there is
+// none, opens one with render("") — the tracking issue of mode track. render
+// returns false to leave things as they are (nothing to record, or nothing
+// to open); htmlURL is then empty.
+func (c *Client) UpsertIssue(ctx context.Context, marker, title string, render func(old string, exists bool) (string, bool), labels []string) (htmlURL string, created bool, err error) {
 	login, err := c.Login(ctx)
 	if err != nil {
 		return "", false, err
@@ -202,6 +205,10 @@ func (c *Client) UpsertIssue(ctx context.Context, marker, title, body string, la
 			if is.IsPullRequest() || !strings.Contains(is.GetBody(), marker) || !strings.EqualFold(is.GetUser().GetLogin(), login) {
 				continue
 			}
+			body, ok := render(is.GetBody(), true)
+			if !ok {
+				return "", false, nil
+			}
 			got, resp, err := c.gh.Issues.Edit(ctx, c.Owner, c.Repo, is.GetNumber(), &gh.IssueRequest{Title: &title, Body: &body})
 			if err != nil {
 				return "", false, classify("editing the tracking issue", resp, err)
@@ -212,6 +219,10 @@ func (c *Client) UpsertIssue(ctx context.Context, marker, title, body string, la
 			break
 		}
 		opt.Page = resp.NextPage
+	}
+	body, ok := render("", false)
+	if !ok {
+		return "", false, nil
 	}
 	req := &gh.IssueRequest{Title: &title, Body: &body}
 	if len(labels) > 0 {

@@ -202,16 +202,26 @@ func TestUpsertIssue(t *testing.T) {
 	srv := githubtest.New("o", "r")
 	defer srv.Close()
 	c := client(t, srv, githubtest.InstallationToken)
-	u1, created, err := c.UpsertIssue(context.Background(), "<!-- m -->", "regression", "<!-- m -->\nfirst", []string{"performance"})
+	ctx := context.Background()
+	// Nothing to record and no issue: none is opened.
+	if u, created, err := c.UpsertIssue(ctx, "<!-- m -->", "x", func(string, bool) (string, bool) { return "", false }, nil); u != "" || created || err != nil {
+		t.Fatalf("nothing to open: %q %v %v", u, created, err)
+	}
+	u1, created, err := c.UpsertIssue(ctx, "<!-- m -->", "regression", func(old string, exists bool) (string, bool) {
+		return "<!-- m -->\nfirst", !exists && old == ""
+	}, []string{"performance"})
 	if err != nil || !created {
 		t.Fatal(err)
 	}
-	u2, created, err := c.UpsertIssue(context.Background(), "<!-- m -->", "regression again", "<!-- m -->\nsecond", nil)
+	// The second sees the first's body, and builds on it.
+	u2, created, err := c.UpsertIssue(ctx, "<!-- m -->", "regression again", func(old string, exists bool) (string, bool) {
+		return old + "\nsecond", exists
+	}, nil)
 	if err != nil || created || u1 != u2 {
 		t.Fatalf("second: %s %v %v", u2, created, err)
 	}
 	_, is, _ := srv.Snapshot()
-	if len(is) != 1 || is[0].Body != "<!-- m -->\nsecond" || is[0].Labels[0] != "performance" {
+	if len(is) != 1 || is[0].Body != "<!-- m -->\nfirst\nsecond" || is[0].Labels[0] != "performance" {
 		t.Errorf("issues %+v", is)
 	}
 }

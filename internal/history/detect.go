@@ -5,6 +5,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/perfgate/perfgate/internal/metric"
 	"github.com/perfgate/perfgate/internal/stats"
@@ -155,9 +156,10 @@ type Result struct {
 	// Accepted is the commit of the re-baselining marker the series starts
 	// from, AcceptReason its reason, and Skipped how many older points that
 	// left out.
-	Accepted     string `json:"accepted,omitempty"`
-	AcceptReason string `json:"accept_reason,omitempty"`
-	Skipped      int    `json:"skipped,omitempty"`
+	Accepted     string    `json:"accepted,omitempty"`
+	AcceptReason string    `json:"accept_reason,omitempty"`
+	AcceptedAt   time.Time `json:"accepted_at,omitzero"`
+	Skipped      int       `json:"skipped,omitempty"`
 }
 
 // Open is the series' open regressions.
@@ -193,7 +195,7 @@ func Check(pts []Point, o Options) []Result {
 		sort.SliceStable(ps, func(i, j int) bool { return ps[i].Time.Before(ps[j].Time) })
 		from, mark := acceptedFrom(s, ps, marks)
 		r := checkSeries(s, ps[from:], o)
-		r.Accepted, r.AcceptReason, r.Skipped = mark.Commit, mark.Reason, from
+		r.Accepted, r.AcceptReason, r.AcceptedAt, r.Skipped = mark.Commit, mark.Reason, mark.Time, from
 		out = append(out, r)
 	}
 	sort.Slice(out, func(i, j int) bool {

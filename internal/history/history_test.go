@@ -251,3 +251,57 @@ func TestBandsNeverGoBelowZero(t *testing.T) {
 		t.Errorf("band %v … %v", r.BandLow, r.BandHigh)
 	}
 }
+
+// The tracking issue's record: a regression is added once, its culprit
+// range never rewritten by a later alarm, closed when accepted or when it
+// recovers; the record survives a round trip through an issue body.
+func TestLedger(t *testing.T) {
+	rng := rand.New(rand.NewPCG(11, 11))
+	xs := append(noisy(rng, 8, 10, 0.003), noisy(rng, 6, 11, 0.003)...)
+	pts := series(xs, "median_tpot_ms")
+	for i := range pts {
+		pts[i].FailPct = 5
+	}
+	t0 := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
+	var l Ledger
+	for n := 9; n <= 14; n++ {
+		l.Update(Check(pts[:n], Options{}), t0.Add(time.Duration(n)*time.Hour))
+		back, err := ParseLedger("text\n" + l.Marshal() + "\nmore")
+		if err != nil {
+			t.Fatal(err)
+		}
+		l = back
+	}
+	if len(l.Entries) != 1 || !l.Entries[0].IsOpen() || l.Entries[0].FirstBad != "c008" || l.Entries[0].LastGood != "c007" || l.Entries[0].Provisional {
+		t.Fatalf("after the step: %+v", l.Entries)
+	}
+	// A second regression later adds an entry; the first keeps its range.
+	more := append(append([]float64{}, xs...), noisy(rng, 3, 12.5, 0.003)...)
+	pts2 := series(more, "median_tpot_ms")
+	for i := range pts2 {
+		pts2[i].FailPct = 5
+	}
+	l.Update(Check(pts2, Options{}), t0.Add(20*time.Hour))
+	if len(l.Entries) != 2 || l.Entries[0].FirstBad != "c008" || l.Entries[0].LastGood != "c007" || l.Entries[1].FirstBad != "c014" {
+		t.Fatalf("a later alarm: %+v", l.Entries)
+	}
+	// Accepting the newest level closes what the accepted series no longer shows.
+	mark := Point{Version: 1, Kind: KindAccept, Commit: "c014", Time: t0.Add(21 * time.Hour), Reason: "bigger batches by default"}
+	l.Update(Check(append(pts2, mark), Options{}), t0.Add(22*time.Hour))
+	for _, e := range l.Entries {
+		if e.IsOpen() || !strings.Contains(e.Why, "bigger batches") {
+			t.Errorf("after accept: %+v", e)
+		}
+	}
+	// A provisional alarm that the next point does not confirm is closed as such.
+	var p Ledger
+	ys := series(append(noisy(rng, 10, 10, 0.003), 11, 10), "median_tpot_ms")
+	p.Update(Check(ys[:11], Options{}), t0)
+	p.Update(Check(ys, Options{}), t0.Add(time.Hour))
+	if len(p.Entries) != 1 || p.Entries[0].IsOpen() || !strings.Contains(p.Entries[0].Why, "not confirmed") {
+		t.Errorf("an unconfirmed alarm: %+v", p.Entries)
+	}
+	if _, err := ParseLedger("<!-- perfgate:ledger:bm90IGpzb24= -->"); err == nil {
+		t.Error("a forged record that does not parse must be an error")
+	}
+}

@@ -1,0 +1,153 @@
+package history
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"regexp"
+	"slices"
+	"time"
+)
+
+// Entry is one regression as the tracking issue records it: once written,
+// its culprit range (LastGood..FirstBad) is never rewritten; it is closed,
+// with the reason, when it is accepted or recovers.
+type Entry struct {
+	Scenario  string    `json:"scenario"`
+	Level     int       `json:"level"`
+	Metric    string    `json:"metric"`
+	Env       string    `json:"env,omitempty"`
+	FirstBad  string    `json:"first_bad"`
+	LastGood  string    `json:"last_good"`
+	ChangePct float64   `json:"change_pct"`
+	Opened    time.Time `json:"opened"`
+	// Provisional while only one point says so.
+	Provisional bool      `json:"provisional,omitempty"`
+	Closed      time.Time `json:"closed,omitzero"`
+	Why         string    `json:"why,omitempty"` // why it was closed
+}
+
+// IsOpen says whether nobody has dealt with the regression yet.
+func (e Entry) IsOpen() bool { return e.Closed.IsZero() }
+
+func (e Entry) key() string {
+	return fmt.Sprintf("%s\x00%d\x00%s\x00%s\x00%s", e.Scenario, e.Level, e.Metric, e.Env, e.FirstBad)
+}
+
+// Ledger is the tracking issue's record of regressions.
+type Ledger struct {
+	Entries []Entry `json:"entries"`
+}
+
+// Update adds the open regressions of results that the ledger does not hold
+// yet, refreshes those it holds (never their range), and closes the open
+// entries of the checked series that are no longer open, saying why.
+func (l *Ledger) Update(results []Result, now time.Time) {
+	open := map[string]Regression{}
+	checked := map[Series]Result{}
+	for _, r := range results {
+		checked[r.Series] = r
+		for _, g := range r.Open() {
+			e := Entry{Scenario: r.Series.Scenario, Level: r.Series.Level, Metric: r.Series.Metric, Env: r.Series.Env, FirstBad: g.FirstBad}
+			open[e.key()] = g
+			i := slices.IndexFunc(l.Entries, func(x Entry) bool { return x.key() == e.key() })
+			if i < 0 {
+				e.LastGood, e.ChangePct, e.Opened, e.Provisional = g.LastGood, g.ChangePct, now, g.Provisional
+				l.Entries = append(l.Entries, e)
+				continue
+			}
+			x := &l.Entries[i]
+			x.ChangePct, x.Provisional = g.ChangePct, g.Provisional && x.Provisional
+			if !x.IsOpen() { // back again after it closed
+				x.Closed, x.Why = time.Time{}, ""
+			}
+		}
+	}
+	for i := range l.Entries {
+		e := &l.Entries[i]
+		r, ok := checked[Series{e.Scenario, e.Level, e.Metric, e.Env}]
+		if !e.IsOpen() || !ok {
+			continue
+		}
+		if _, still := open[e.key()]; still {
+			continue
+		}
+		e.Closed = now
+		switch {
+		case r.Accepted != "" && (r.AcceptedAt.After(e.Opened) || r.Accepted == e.FirstBad):
+			e.Why = fmt.Sprintf("accepted at %.12s: %s", r.Accepted, r.AcceptReason)
+		case recoveredAt(r, e.FirstBad) != "":
+			e.Why = fmt.Sprintf("recovered at %.12s", recoveredAt(r, e.FirstBad))
+		case e.Provisional:
+			e.Why = "not confirmed: the next point was back at the usual level"
+		default:
+			e.Why = "no longer seen in the series"
+		}
+	}
+	closed := 0
+	for i := len(l.Entries) - 1; i >= 0; i-- {
+		if !l.Entries[i].IsOpen() {
+			if closed++; closed > MaxClosed {
+				l.Entries = slices.Delete(l.Entries, i, i+1)
+			}
+		}
+	}
+}
+
+// MaxClosed is how many closed entries a ledger keeps (the newest).
+const MaxClosed = 50
+
+func recoveredAt(r Result, firstBad string) string {
+	for _, g := range r.Regressions {
+		if g.FirstBad == firstBad && !g.Open {
+			return g.RecoveredAt
+		}
+	}
+	return ""
+}
+
+// Open is the entries still open.
+func (l Ledger) Open() []Entry {
+	var out []Entry
+	for _, e := range l.Entries {
+		if e.IsOpen() {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+const ledgerTag = "perfgate:ledger:"
+
+var ledgerRE = regexp.MustCompile(`<!-- ` + ledgerTag + `([A-Za-z0-9+/=]*) -->`)
+
+// Marshal is the ledger as a hidden HTML comment for an issue body.
+func (l Ledger) Marshal() string {
+	b, _ := json.Marshal(l)
+	return "<!-- " + ledgerTag + base64.StdEncoding.EncodeToString(b) + " -->"
+}
+
+// ParseLedger reads the ledger an issue body carries (an empty one when it
+// carries none). The body is untrusted: anyone who can edit the issue can
+// change it, so a ledger that does not parse is an error, never a guess.
+func ParseLedger(body string) (Ledger, error) {
+	m := ledgerRE.FindStringSubmatch(body)
+	if m == nil {
+		return Ledger{}, nil
+	}
+	if len(m[1]) > 1<<20 {
+		return Ledger{}, fmt.Errorf("the tracking issue's record is over 1 MiB")
+	}
+	raw, err := base64.StdEncoding.DecodeString(m[1])
+	if err != nil {
+		return Ledger{}, fmt.Errorf("the tracking issue's record: %w", err)
+	}
+	var l Ledger
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&l); err != nil {
+		return Ledger{}, fmt.Errorf("the tracking issue's record: %w", err)
+	}
+	return l, nil
+}

@@ -1,0 +1,240 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/perfgate/perfgate/internal/childenv"
+	"github.com/perfgate/perfgate/internal/gate"
+	"github.com/perfgate/perfgate/internal/record"
+	"github.com/perfgate/perfgate/internal/vllmsrc"
+)
+
+// bisectStep is one A/B of the search, as bisect.json records it.
+type bisectStep struct {
+	Step     int            `json:"step"`
+	Commit   string         `json:"commit"`
+	Subject  string         `json:"subject"`
+	Position int            `json:"position"` // 1-based among the commits after good
+	Verdict  string         `json:"verdict"`  // of the worst scenario: pass, warn, fail
+	Dir      string         `json:"dir"`      // the step's A/B folder
+	Headline map[string]string `json:"headline,omitempty"`
+	Took     float64        `json:"seconds"`
+}
+
+type bisectResult struct {
+	Good      string       `json:"good"`
+	Bad       string       `json:"bad"`
+	Commits   []string     `json:"commits"` // first-parent, good (excluded) .. bad
+	Steps     []bisectStep `json:"steps"`
+	FirstBad  string       `json:"first_bad,omitempty"`
+	LastGood  string       `json:"last_good,omitempty"`
+	Error     string       `json:"error,omitempty"`
+}
+
+func newBisectCmd(env Env, log *slog.Logger) *cobra.Command {
+	var o abOpts
+	var good, bad string
+	cmd := &cobra.Command{
+		Use:   "bisect SCENARIO... --vllm-repo PATH --good A --bad B",
+		Short: "Name the commit that made vLLM slower: a binary search with the A/B gate as the oracle",
+		Long: `bisect searches the first-parent commits after --good up to --bad for the first
+one that regressed, with 'perfgate ab' as the oracle: each step benchmarks a
+commit of the range against the known-good commit (sequential trials,
+interleaved, as ab runs them); fail means the commit is bad, pass that it is
+good. The bad end is checked first, so a range that does not regress says so
+instead of naming a culprit. A step whose verdict is warn (a change the trials
+could not settle) stops the search and names the range that is left.
+
+Every step is an ab folder of its own under DIR/<UTC time>_bisect/, and
+bisect.json records the commits, each step's verdict and the result. The
+known-good commit is installed once and reused by every step (as is every
+commit's environment, by ab's work dir); about log2(N) + 1 steps for N commits.
+
+Exit codes: 0 a first bad commit was named, 3 the bad end does not regress,
+1 an error or an inconclusive step, 2 bad usage.`,
+		Example: `  perfgate bisect scenarios/nightly.yaml --vllm-repo ~/vllm --good 3f2a9c1 --bad main
+  perfgate bisect s.yaml --vllm-repo ~/vllm --good v0.10.0 --bad v0.10.1 --max-trials 6`,
+		Args: atLeastOneArg("scenario file"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			o.trialsSet = cmd.Flags().Changed("trials")
+			o.baseRef, o.candRef = good, bad
+			return runBisect(cmd.Context(), env, log, args, o)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.repo, "vllm-repo", "", "the vLLM git checkout (required)")
+	f.StringVar(&good, "good", "", "a commit known to be good (required)")
+	f.StringVar(&bad, "bad", "", "a later commit known (or thought) to be bad (required)")
+	f.IntVar(&o.trials, "trials", 0, "a fixed number of trials per side at each step (default: sequential)")
+	f.IntVar(&o.minTrials, "min-trials", 0, "sequential: the first look (default: the scenario's gate.min_trials)")
+	f.IntVar(&o.maxTrials, "max-trials", 0, "sequential: the most trials per side at each step (default: the scenario's gate.max_trials)")
+	f.StringVarP(&o.out, "out", "o", "runs", "directory under which the bisect folder is created")
+	f.StringVar(&o.workDir, "work-dir", "", "where worktrees and environments live (default: the user cache dir, perfgate/<repo>)")
+	f.StringVar(&o.install, "install-command", "", "shell command that installs the worktree into $PERFGATE_ENV_DIR (as for ab)")
+	f.DurationVar(&o.grace, "grace", 5*time.Second, "after Ctrl-C, how long requests in flight may finish")
+	return cmd
+}
+
+func runBisect(ctx context.Context, env Env, log *slog.Logger, files []string, o abOpts) error {
+	if o.repo == "" || o.baseRef == "" || o.candRef == "" {
+		return usagef("bisect needs --vllm-repo, --good and --bad")
+	}
+	repo, err := filepath.Abs(o.repo)
+	if err != nil {
+		return err
+	}
+	good, err := vllmsrc.Resolve(ctx, repo, o.baseRef, "")
+	if err != nil {
+		return usagef("--good: %v", err)
+	}
+	bad, err := vllmsrc.Resolve(ctx, repo, o.candRef, "")
+	if err != nil {
+		return usagef("--bad: %v", err)
+	}
+	if _, err := gitOut(ctx, repo, "merge-base", "--is-ancestor", good, bad); err != nil {
+		return usagef("--good %s is not an ancestor of --bad %s", o.baseRef, o.candRef)
+	}
+	list, err := gitOut(ctx, repo, "rev-list", "--first-parent", "--reverse", good+".."+bad)
+	if err != nil {
+		return err
+	}
+	commits := strings.Fields(list)
+	if len(commits) == 0 {
+		return usagef("no commits between --good and --bad")
+	}
+	if _, err := loadABScenarios(files, true); err != nil {
+		return err
+	}
+	dir, err := makeRunDir(o.out, "bisect", "")
+	if err != nil {
+		return err
+	}
+	res := &bisectResult{Good: good, Bad: bad, Commits: commits}
+	save := func() error { return record.WriteJSONAtomic(filepath.Join(dir, "bisect.json"), res) }
+	fmt.Fprintf(env.Stderr, "perfgate: bisect %d first-parent commit(s) after %.12s up to %.12s; about %d steps; output in %s\n",
+		len(commits), good, bad, bisectSteps(len(commits)), dir)
+	quiet := env
+	quiet.Stdout = env.Stderr // each step's ab talks on stderr; stdout has bisect's answer
+	// oracle benchmarks commits[i] against good.
+	oracle := func(i int) (string, error) {
+		start := time.Now()
+		step := bisectStep{Step: len(res.Steps) + 1, Commit: commits[i], Position: i + 1}
+		step.Subject, _ = gitOut(ctx, repo, "log", "-1", "--format=%s", commits[i])
+		fmt.Fprintf(env.Stderr, "perfgate: bisect step %d: commit %d of %d, %.12s %q against the good %.12s\n",
+			step.Step, i+1, len(commits), commits[i], step.Subject, good)
+		so := o
+		so.out = filepath.Join(dir, fmt.Sprintf("step-%02d", step.Step))
+		so.baseRef, so.candRef = good, commits[i]
+		plan, err := runAB(ctx, quiet, log, files, so)
+		var reg *regressionError
+		if err != nil && !errors.As(err, &reg) {
+			return "", err
+		}
+		step.Verdict = gate.Pass
+		if plan != nil {
+			step.Dir, _ = filepath.Rel(dir, plan.Dir)
+			step.Headline = map[string]string{}
+			for _, s := range plan.Scenarios {
+				step.Headline[s.Name] = s.Headline
+				switch {
+				case s.Verdict == gate.Fail:
+					step.Verdict = gate.Fail
+				case s.Verdict == gate.Warn && step.Verdict == gate.Pass:
+					step.Verdict = gate.Warn
+				}
+			}
+		}
+		step.Took = time.Since(start).Seconds()
+		res.Steps = append(res.Steps, step)
+		fmt.Fprintf(env.Stdout, "step %d: %.12s (%d of %d) %s: %s\n", step.Step, commits[i], i+1, len(commits), strings.ToUpper(step.Verdict), step.Subject)
+		return step.Verdict, save()
+	}
+	fail := func(err error) error {
+		res.Error = err.Error()
+		return errors.Join(err, save())
+	}
+	// The bad end first: a range that does not regress has no culprit.
+	v, err := oracle(len(commits) - 1)
+	if err != nil {
+		return fail(err)
+	}
+	switch v {
+	case gate.Pass:
+		res.Error = "the bad end does not regress against the good one"
+		if err := save(); err != nil {
+			return err
+		}
+		return &regressionError{fmt.Sprintf("%.12s is not slower than %.12s by the gate: nothing to bisect (see %s)", bad, good, dir)}
+	case gate.Warn:
+		return fail(fmt.Errorf("the bad end's verdict is warn: the trials could not settle whether it regressed; give more with --max-trials (see %s)", dir))
+	}
+	lo, hi := -1, len(commits)-1 // commits[lo] (or good) is good, commits[hi] is bad
+	for hi-lo > 1 {
+		mid := (lo + hi) / 2
+		v, err := oracle(mid)
+		if err != nil {
+			return fail(err)
+		}
+		switch v {
+		case gate.Fail:
+			hi = mid
+		case gate.Pass:
+			lo = mid
+		default:
+			from := good
+			if lo >= 0 {
+				from = commits[lo]
+			}
+			return fail(fmt.Errorf("step %d (%.12s) is inconclusive (warn): the first bad commit is in %.12s..%.12s; give more trials with --max-trials (see %s)",
+				len(res.Steps), commits[mid], from, commits[hi], dir))
+		}
+	}
+	res.FirstBad, res.LastGood = commits[hi], good
+	if lo >= 0 {
+		res.LastGood = commits[lo]
+	}
+	if err := save(); err != nil {
+		return err
+	}
+	subject, _ := gitOut(ctx, repo, "log", "-1", "--format=%s", res.FirstBad)
+	fmt.Fprintf(env.Stdout, "\nfirst bad commit: %s %q (commit %d of %d after %.12s)\n", res.FirstBad, subject, hi+1, len(commits), good)
+	for _, s := range res.Steps {
+		if s.Commit == res.FirstBad || s.Commit == res.LastGood {
+			fmt.Fprintf(env.Stdout, "  evidence: step %d, %.12s %s: %v (%s)\n", s.Step, s.Commit, strings.ToUpper(s.Verdict), s.Headline, filepath.Join(dir, s.Dir))
+		}
+	}
+	if res.LastGood == good {
+		fmt.Fprintf(env.Stdout, "  its parent on the first-parent line is the good commit %.12s\n", good)
+	}
+	fmt.Fprintf(env.Stdout, "%d steps; bisect.json in %s\n", len(res.Steps), dir)
+	return nil
+}
+
+// bisectSteps is how many A/B steps a search over n commits takes: the bad
+// end, then a binary search.
+func bisectSteps(n int) int {
+	s := 1
+	for k := 1; k < n; k *= 2 {
+		s++
+	}
+	return s
+}
+
+func gitOut(ctx context.Context, repo string, args ...string) (string, error) {
+	cmd := exec.CommandContext(ctx, "git", append([]string{"-C", repo}, args...)...)
+	cmd.Env = childenv.Env()
+	out, err := cmd.Output()
+	if err != nil {
+		return "", fmt.Errorf("git %s: %w", strings.Join(args, " "), err)
+	}
+	return strings.TrimSpace(string(out)), nil
+}

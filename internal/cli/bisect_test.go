@@ -1,0 +1,76 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestBisectNamesTheCulprit: a fake vLLM repository of 16 commits whose
+// 11th slows decode by 10 %; bisect from the 1st to the 16th names the 11th,
+// in the bad end's step plus a binary search over 15 commits (≤ 5 steps).
+func TestBisectNamesTheCulprit(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs several A/Bs")
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("PERFGATE_TEST_BIN", exe)
+	repo := t.TempDir()
+	sh(t, repo, "git", "init", "-q", "-b", "main")
+	var shas []string
+	for i := 1; i <= 16; i++ {
+		extra := ""
+		if i >= 11 {
+			extra = "--slowdown-decode 1.10"
+		}
+		if err := os.WriteFile(filepath.Join(repo, "vllm"), []byte(strings.Replace(fakeVLLM, "%s", extra, 1)), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		os.WriteFile(filepath.Join(repo, "CHANGES"), []byte(fmt.Sprint(i)), 0o644)
+		sh(t, repo, "git", "add", "-A")
+		sh(t, repo, "git", "commit", "-q", "-m", fmt.Sprintf("change %d", i))
+		shas = append(shas, sh(t, repo, "git", "rev-parse", "HEAD"))
+	}
+	// TPOT and end-to-end latency gate: at time scale 8 on a busy machine,
+	// TTFT is the client's scheduling noise (see TestABSequential).
+	scen := writeScenario(t, strings.Replace(strings.Replace(abScenarioYAML, "%s", "30s", 1), "%s", "reset", 1)+`gate:
+  metrics:
+    - {name: median_tpot_ms, warn_pct: 3, fail_pct: 5}
+    - {name: median_e2el_ms, warn_pct: 3, fail_pct: 5}
+`)
+	out := t.TempDir()
+	r := run(t, context.Background(), nil, "bisect", scen, "--vllm-repo", repo, "--good", shas[0], "--bad", "main",
+		"--install-command", installFake, "--work-dir", t.TempDir(), "--out", out, "--max-trials", "6")
+	if r.code != 0 || !strings.Contains(r.stdout, "first bad commit: "+shas[10]+` "change 11"`) {
+		t.Fatalf("bisect: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	var res bisectResult
+	b, _ := os.ReadFile(filepath.Join(onlyDir(t, out), "bisect.json"))
+	if err := json.Unmarshal(b, &res); err != nil {
+		t.Fatal(err)
+	}
+	if res.FirstBad != shas[10] || res.LastGood != shas[9] || len(res.Commits) != 15 || len(res.Steps) > 5 || res.Steps[0].Commit != shas[15] {
+		t.Errorf("bisect.json: %+v", res)
+	}
+	for _, s := range res.Steps {
+		if _, err := os.Stat(filepath.Join(onlyDir(t, out), s.Dir, "ab-fake", "comparison.md")); err != nil {
+			t.Errorf("step %d has no comparison: %v", s.Step, err)
+		}
+	}
+	// A range that does not regress names no culprit: exit 3, said plainly.
+	r = run(t, context.Background(), nil, "bisect", scen, "--vllm-repo", repo, "--good", shas[0], "--bad", shas[5],
+		"--install-command", installFake, "--work-dir", t.TempDir(), "--out", t.TempDir(), "--max-trials", "6")
+	if r.code != ExitRegression || !strings.Contains(r.stderr, "nothing to bisect") {
+		t.Errorf("no regression in range: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	if r := run(t, context.Background(), nil, "bisect", abFile(t, "30s", "reset"), "--vllm-repo", repo, "--good", "main", "--bad", shas[0]); r.code != ExitUsage {
+		t.Errorf("good after bad: %d %s", r.code, r.stderr)
+	}
+}

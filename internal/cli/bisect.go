@@ -20,24 +20,24 @@ import (
 
 // bisectStep is one A/B of the search, as bisect.json records it.
 type bisectStep struct {
-	Step     int            `json:"step"`
-	Commit   string         `json:"commit"`
-	Subject  string         `json:"subject"`
-	Position int            `json:"position"` // 1-based among the commits after good
-	Verdict  string         `json:"verdict"`  // of the worst scenario: pass, warn, fail
-	Dir      string         `json:"dir"`      // the step's A/B folder
+	Step     int               `json:"step"`
+	Commit   string            `json:"commit"`
+	Subject  string            `json:"subject"`
+	Position int               `json:"position"` // 1-based among the commits after good
+	Verdict  string            `json:"verdict"`  // of the worst scenario: pass, warn, fail
+	Dir      string            `json:"dir"`      // the step's A/B folder
 	Headline map[string]string `json:"headline,omitempty"`
-	Took     float64        `json:"seconds"`
+	Took     float64           `json:"seconds"`
 }
 
 type bisectResult struct {
-	Good      string       `json:"good"`
-	Bad       string       `json:"bad"`
-	Commits   []string     `json:"commits"` // first-parent, good (excluded) .. bad
-	Steps     []bisectStep `json:"steps"`
-	FirstBad  string       `json:"first_bad,omitempty"`
-	LastGood  string       `json:"last_good,omitempty"`
-	Error     string       `json:"error,omitempty"`
+	Good     string       `json:"good"`
+	Bad      string       `json:"bad"`
+	Commits  []string     `json:"commits"` // first-parent, good (excluded) .. bad
+	Steps    []bisectStep `json:"steps"`
+	FirstBad string       `json:"first_bad,omitempty"`
+	LastGood string       `json:"last_good,omitempty"`
+	Error    string       `json:"error,omitempty"`
 }
 
 func newBisectCmd(env Env, log *slog.Logger) *cobra.Command {

@@ -47,6 +47,7 @@ type actionInputs struct {
 	workDir       string
 	commentAuthor string
 	historyStore  string
+	siteBranch    string // mode track: publish the history site to this branch
 	set           string
 }
 
@@ -61,7 +62,7 @@ variables (INPUT_MODE, INPUT_SCENARIOS, INPUT_VLLM_PATH, INPUT_BASELINE_REF,
 INPUT_CANDIDATE_REF, INPUT_TRIALS, INPUT_INSTALL_COMMAND, INPUT_GITHUB_TOKEN,
 INPUT_COMMENT, INPUT_STATUS_CONTEXT, INPUT_ASSETS_BRANCH, INPUT_FAIL_ON,
 INPUT_OUTPUT_DIR, INPUT_API_URL, INPUT_WORK_DIR, INPUT_COMMENT_AUTHOR,
-INPUT_HISTORY_STORE) and the workflow's GITHUB_* variables and event payload.
+INPUT_HISTORY_STORE, INPUT_HISTORY_SITE_BRANCH) and the workflow's GITHUB_* variables and event payload.
 
 Modes:
   pr         A/B of the pull request's merge base against its head, then the
@@ -95,7 +96,7 @@ func readActionInputs(a *githubactions.Action) (actionInputs, error) {
 		mode: cmp.Or(get("mode"), "pr"), vllmPath: get("vllm_path"), baseRef: get("baseline_ref"), candRef: get("candidate_ref"),
 		install: get("install_command"), token: get("github_token"), statusContext: get("status_context"),
 		assetsBranch: get("assets_branch"), failOn: cmp.Or(get("fail_on"), "fail"), outputDir: cmp.Or(get("output_dir"), "perfgate-results"),
-		apiURL: get("api_url"), workDir: get("work_dir"), commentAuthor: get("comment_author"), historyStore: get("history_store"),
+		apiURL: get("api_url"), workDir: get("work_dir"), commentAuthor: get("comment_author"), historyStore: get("history_store"), siteBranch: get("history_site_branch"),
 	}
 	var errs []string
 	if !slices.Contains(actionModes, in.mode) {

@@ -341,7 +341,8 @@ func TestActionTrackMode(t *testing.T) {
 		// outlier (a p99 TTFT of 23 ms against 11, on a busy machine) is not a
 		// regression; with one trial per point it was.
 		inputs := map[string]string{"mode": "track", "scenarios": scen, "vllm-path": repo, "install-command": installFake,
-			"github-token": githubtest.InstallationToken, "work-dir": work, "output-dir": out, "history-store": "git:perfgate-history", "candidate-ref": commit}
+			"github-token": githubtest.InstallationToken, "work-dir": work, "output-dir": out, "history-store": "git:perfgate-history", "candidate-ref": commit,
+			"history-site-branch": "gh-pages"}
 		env, outFile, sumFile := actionEnv(t, srv, "push", `{"after": "`+commit+`"}`, inputs)
 		r := run(t, context.Background(), env, "action")
 		o := outputs(t, outFile)
@@ -367,6 +368,20 @@ func TestActionTrackMode(t *testing.T) {
 		!strings.Contains(issues[0].Body, "[`"+first[:12]+".."+slow[:12]+"`](https://github.com/vllm-project/vllm/compare/"+first+"..."+slow+")") ||
 		!strings.Contains(issues[0].Body, "/vllm-project/vllm/commit/"+slow) || !strings.Contains(issues[0].Body, "perfgate:ledger:") {
 		t.Fatalf("tracking issue %+v", issues)
+	}
+	// The dashboard is on gh-pages (under the set's name), with the open regression.
+	site, _, _ := srv.Branch("gh-pages")
+	var page, data string
+	for k, v := range site {
+		switch {
+		case strings.HasSuffix(k, "/index.html"):
+			page = string(v)
+		case strings.HasSuffix(k, "/history.json"):
+			data = string(v)
+		}
+	}
+	if !strings.Contains(page, "perfgate history") || !strings.Contains(data, `"first_bad":"`+slow+`"`) {
+		t.Errorf("gh-pages: %d files", len(site))
 	}
 	if last := st[len(st)-1]; last.State != "failure" || last.SHA != slow {
 		t.Errorf("status %+v", last)

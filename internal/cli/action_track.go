@@ -16,6 +16,7 @@ import (
 	"github.com/perfgate/perfgate/internal/ab"
 	gh "github.com/perfgate/perfgate/internal/github"
 	"github.com/perfgate/perfgate/internal/history"
+	"github.com/perfgate/perfgate/internal/history/site"
 	"github.com/perfgate/perfgate/internal/record"
 	"github.com/perfgate/perfgate/internal/vllmsrc"
 )
@@ -158,6 +159,31 @@ func runTrackMode(ctx context.Context, env Env, log *slog.Logger, a *githubactio
 			}
 		}
 	}
+	// The dashboard: into the run folder, and onto a branch for GitHub Pages.
+	siteDir := filepath.Join(outDir, "site")
+	siteURL := ""
+	commitURL := ""
+	if gctx.Repository != "" {
+		commitURL = cmp.Or(gctx.ServerURL, "https://github.com") + "/" + gctx.Repository + "/commit/{sha}"
+	}
+	if _, _, err := site.Write(siteDir, mine, hopt, site.Options{Title: "perfgate history · " + in.set, CommitURL: commitURL}); err != nil {
+		return fail(err)
+	}
+	if in.siteBranch != "" && client != nil {
+		var sf []gh.File
+		for _, name := range []string{"index.html", "history.json"} {
+			b, err := os.ReadFile(filepath.Join(siteDir, name))
+			if err != nil {
+				return fail(err)
+			}
+			sf = append(sf, gh.File{Path: gh.SafeName(in.set) + "/" + name, Data: b})
+		}
+		if _, err := client.PushFiles(ctx, in.siteBranch, "perfgate history site for "+sha, sf); err != nil {
+			a.Warningf("the history site was not pushed to %s: %v", in.siteBranch, err)
+		} else {
+			siteURL = fmt.Sprintf("%s/%s/blob/%s/%s/index.html", cmp.Or(gctx.ServerURL, "https://github.com"), gctx.Repository, in.siteBranch, gh.SafeName(in.set))
+		}
+	}
 	head := func(v string) string {
 		return fmt.Sprintf("%s\n## %s perfgate tracking: %s · %s\n\ncommit `%s` (%s), %d new point(s) in %s.\n\n", trackMarker(in.set),
 			map[string]string{"pass": "✅", "fail": "❌"}[v], strings.ToUpper(v), gh.Esc(in.set), sha, gh.Esc(cmp.Or(gctx.RefName, "detached")), n, gh.Esc(in.historyStore))
@@ -165,6 +191,9 @@ func runTrackMode(ctx context.Context, env Env, log *slog.Logger, a *githubactio
 	var b strings.Builder
 	b.WriteString(head(verdict))
 	b.WriteString(strings.TrimPrefix(md, "# perfgate history\n\n"))
+	if siteURL != "" {
+		fmt.Fprintf(&b, "\nThe dashboard: `%s/index.html` on the branch %s ([source](%s)); GitHub Pages serves it when the branch is published.\n", gh.SafeName(in.set), gh.Esc(in.siteBranch), siteURL)
+	}
 	if len(plots) > 0 {
 		b.WriteString("\n<details><summary>Trend plots</summary>\n\n")
 		for _, p := range plots {

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"cmp"
 	"fmt"
 	"math"
 	"os"
@@ -13,6 +14,7 @@ import (
 
 	gh "github.com/perfgate/perfgate/internal/github"
 	"github.com/perfgate/perfgate/internal/history"
+	"github.com/perfgate/perfgate/internal/history/site"
 	"github.com/perfgate/perfgate/internal/plot"
 	"github.com/perfgate/perfgate/internal/record"
 	"github.com/perfgate/perfgate/internal/report"
@@ -29,8 +31,9 @@ an orphan branch of a local git repository (--repo, default .). docs/history.md
 describes the format and the checks.`,
 		Example: `  perfgate history add runs/20261128T180239Z_ab --store perf-history
   perfgate history check --store perf-history
-  perfgate history plot --store git:perf-history --out /tmp/trends`,
-		Args: exactArgs(0, "a subcommand (add, check, plot or accept)"),
+  perfgate history plot --store git:perf-history --out /tmp/trends
+  perfgate history site --store git:perf-history --out site`,
+		Args: exactArgs(0, "a subcommand (add, check, plot, accept or site)"),
 		RunE: func(cmd *cobra.Command, args []string) error { return cmd.Help() },
 	}
 	var store, repo string
@@ -226,7 +229,43 @@ kept like the points; the newest marker that applies to a series wins.`,
 	accept.Flags().StringVar(&reason, "reason", "", "why the change is intended (kept in the store)")
 	accept.Flags().StringVar(&scen, "scenario", "", "only this scenario's series")
 	accept.Flags().StringVar(&metric, "metric", "", "only this metric's series")
-	cmd.AddCommand(add, check, plotCmd, accept)
+	var siteOut, siteTitle, commitURL string
+	siteCmd := &cobra.Command{
+		Use:   "site --store STORE --out DIR [--scenario S] [--commit-url URL]",
+		Short: "Write the history dashboard: one static HTML page to publish on GitHub Pages",
+		Long: `site writes DIR/index.html — one self-contained page (no external assets, no
+server) with, per scenario, level and metric, the trend over commits, the band
+of the current segment, the change points and the open regressions, a filter by
+scenario and metric, and each point's commit and value on hover — and
+DIR/history.json, the same data for scripts. --commit-url makes every point a
+link ({sha} is replaced; default: $GITHUB_SERVER_URL/$GITHUB_REPOSITORY/commit/{sha}
+when those are set).`,
+		Example: `  perfgate history site --store git:perfgate-history --out site --commit-url 'https://github.com/vllm-project/vllm/commit/{sha}'`,
+		Args:    exactArgs(0, "no arguments"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if siteOut == "" {
+				return usagef("history site needs --out DIR")
+			}
+			pts, err := loadPoints(cmd, open, scen)
+			if err != nil {
+				return err
+			}
+			if commitURL == "" && env.Getenv("GITHUB_REPOSITORY") != "" {
+				commitURL = cmp.Or(env.Getenv("GITHUB_SERVER_URL"), "https://github.com") + "/" + env.Getenv("GITHUB_REPOSITORY") + "/commit/{sha}"
+			}
+			n, openN, err := site.Write(siteOut, pts, history.Options{}, site.Options{Title: siteTitle, CommitURL: commitURL})
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(env.Stdout, "wrote %s: %d series, %d open regression(s)\n", filepath.Join(siteOut, "index.html"), n, openN)
+			return nil
+		},
+	}
+	siteCmd.Flags().StringVar(&siteOut, "out", "", "directory for index.html and history.json")
+	siteCmd.Flags().StringVar(&scen, "scenario", "", "only this scenario")
+	siteCmd.Flags().StringVar(&siteTitle, "title", "", "the page's title (default: perfgate history)")
+	siteCmd.Flags().StringVar(&commitURL, "commit-url", "", "link for each point, {sha} replaced by its commit (http or https)")
+	cmd.AddCommand(add, check, plotCmd, accept, siteCmd)
 	return cmd
 }
 

@@ -39,12 +39,19 @@ func TestHistoryCommands(t *testing.T) {
 	if r.code != ExitRegression || !strings.Contains(r.stdout, "❌") || !strings.Contains(r.stdout, "median_tpot_ms") {
 		t.Fatalf("check: %d\n%s\n%s", r.code, r.stdout, r.stderr)
 	}
+	// The check names the open regression: the slow commit, and the range to look in.
+	if !strings.Contains(r.stdout, "open regression") || !strings.Contains(r.stdout, "from `hhhhhhhhhhhh` on; suspects `gggggggggggg..hhhhhhhhhhhh`") {
+		t.Errorf("check names no culprit:\n%s", r.stdout)
+	}
 	if _, err := os.Stat(filepath.Join(out, "check", "history.json")); err != nil {
 		t.Error("history.json")
 	}
 	r = run(t, context.Background(), nil, "history", "plot", "--store", store, "--out", filepath.Join(out, "plots"))
 	if r.code != 0 {
 		t.Fatalf("plot: %d %s", r.code, r.stderr)
+	}
+	if r := run(t, context.Background(), nil, "history", "site", "--store", store, "--out", filepath.Join(out, "site")); r.code != 0 || !strings.Contains(r.stdout, "6 series, 3 open regression(s)") {
+		t.Errorf("site: %d %s %s", r.code, r.stdout, r.stderr)
 	}
 	svgs, _ := filepath.Glob(filepath.Join(out, "plots", "*.svg"))
 	if len(svgs) != 6 {
@@ -62,6 +69,7 @@ func TestHistoryCommands(t *testing.T) {
 		{"history", "check", "--store", t.TempDir()}, // empty store
 		{"history", "check", "--store", store, "--profile", "x"},
 		{"history", "plot", "--store", store},
+		{"history", "site", "--store", store},
 	} {
 		if r := run(t, context.Background(), nil, args...); r.code != ExitUsage {
 			t.Errorf("%v: %d %s", args, r.code, r.stderr)

@@ -492,6 +492,17 @@ func actionBenchmark(ctx context.Context, env Env, log *slog.Logger, a *githubac
 		verdicts = append(verdicts, cmp.Or(s.Verdict, "error"))
 		m.Scenarios = append(m.Scenarios, rs)
 	}
+	if in.mode == "release" && in.historyStore != "" && abDir != "" && m.Verdict != "error" {
+		// The release candidate against main's recent history as well as against the last release.
+		h, err := releaseAgainstHistory(ctx, in, client, abDir, m.HeadSHA)
+		if err != nil {
+			a.Warningf("the release candidate was not checked against the history: %v", err)
+		} else {
+			m.History = h
+			verdicts = append(verdicts, h.Verdict)
+			a.Infof("release gate: against %s: %s", h.Against, h.Verdict)
+		}
+	}
 	m.Verdict = gh.Worst(verdicts...)
 	if m.Verdict == "error" && m.Error == "" {
 		m.Error = cmp.Or(plan.Error, "a scenario did not finish")

@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -439,6 +440,25 @@ func TestActionReleaseMode(t *testing.T) {
 	b, _ := os.ReadFile(filepath.Join(inputs["output-dir"], gh.ResultsFile))
 	if json.Unmarshal(b, &m); m.Profile != "release" || m.BaseSHA != first || m.BaseRef != "v0.1.0" {
 		t.Errorf("manifest %+v", m)
+	}
+	// With a history store, the candidate is also checked against the recent
+	// history of main (here: the baseline's trials recorded as five commits of main).
+	store := t.TempDir()
+	abDirs, _ := filepath.Glob(filepath.Join(inputs["output-dir"], "*_ab"))
+	for i := range 5 {
+		if r := run(t, context.Background(), nil, "history", "add", filepath.Join(abDirs[0], "ab-fake", "baseline"), "--store", store,
+			"--commit", fmt.Sprintf("%040d", i+1), "--branch", "main"); r.code != 0 {
+			t.Fatalf("history add: %d %s", r.code, r.stderr)
+		}
+	}
+	inputs["history-store"], inputs["output-dir"], inputs["trials"] = store, t.TempDir(), "3"
+	env, outFile, sumFile = actionEnv(t, srv, "workflow_dispatch", "{}", inputs)
+	env["GITHUB_SHA"] = slow
+	r = run(t, context.Background(), env, "action")
+	s, _ := os.ReadFile(sumFile)
+	if r.code != ExitRegression || outputs(t, outFile)["verdict"] != "fail" || !strings.Contains(string(s), "against the recent history in") ||
+		!strings.Contains(string(s), "level 1 median\\_tpot\\_ms: ") || !strings.Contains(string(s), "Gated on both") {
+		t.Errorf("release against history: exit %d\n%s\n%s", r.code, s, r.stderr)
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -35,14 +36,9 @@ func runTrackMode(ctx context.Context, env Env, log *slog.Logger, a *githubactio
 	if err != nil {
 		return usagef("candidate-ref: %v", err)
 	}
-	var store history.Store
-	if branch, ok := strings.CutPrefix(in.historyStore, "git:"); ok {
-		if client == nil {
-			return usagef("history-store %s is pushed through the API: give github-token (contents: write)", in.historyStore)
-		}
-		store = &gh.HistoryStore{C: client, Branch: branch}
-	} else {
-		store = &history.DirStore{Dir: in.historyStore}
+	store, err := trackStore(in, client)
+	if err != nil {
+		return err
 	}
 	scenarios, err := loadABScenarios(in.scenarios, true)
 	if err != nil {
@@ -264,6 +260,73 @@ func runTrackMode(ctx context.Context, env Env, log *slog.Logger, a *githubactio
 		return &regressionError{fmt.Sprintf("%d open regression(s) against recent history (see %s)", len(open), outDir)}
 	}
 	return nil
+}
+
+// trackStore opens history-store: git:BRANCH through the API, else a directory.
+func trackStore(in actionInputs, client *gh.Client) (history.Store, error) {
+	if branch, ok := strings.CutPrefix(in.historyStore, "git:"); ok {
+		if client == nil {
+			return nil, usagef("history-store %s is kept through the API: give github-token", in.historyStore)
+		}
+		return &gh.HistoryStore{C: client, Branch: branch}, nil
+	}
+	return &history.DirStore{Dir: in.historyStore}, nil
+}
+
+// releaseAgainstHistory checks a release candidate's medians (the ab
+// folder's candidate side) against the recent history of the store: each
+// series' newest point would be the candidate's, compared two-sided with
+// the band of its current segment. Outside on the worse side fails, on the
+// better side warns (an unexplained improvement: review it).
+func releaseAgainstHistory(ctx context.Context, in actionInputs, client *gh.Client, abDir, sha string) (*gh.HistoryGate, error) {
+	store, err := trackStore(in, client)
+	if err != nil {
+		return nil, err
+	}
+	all, err := store.Load(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("loading %s: %w", in.historyStore, err)
+	}
+	cand, err := pointsOf(abDir, sha, "release-candidate")
+	if err != nil {
+		return nil, err
+	}
+	names := map[string]bool{}
+	for _, p := range cand {
+		names[p.Scenario] = true
+	}
+	var pts []history.Point
+	var newest time.Time
+	for _, p := range all {
+		if (names[p.Scenario] || p.Kind == history.KindAccept && p.Scenario == "") && p.Commit != sha {
+			pts = append(pts, p)
+			if t := p.Time.Add(time.Second); t.After(newest) {
+				newest = t
+			}
+		}
+	}
+	h := &gh.HistoryGate{Against: fmt.Sprintf("the recent history in %s (%d points)", in.historyStore, len(pts)), Verdict: "pass"}
+	for i := range cand {
+		if newest.After(cand[i].Time) {
+			cand[i].Time = newest // the newest point of its series
+		}
+	}
+	for _, r := range history.Check(append(pts, cand...), history.Options{TwoSided: true}) {
+		if r.Newest.Commit != sha || math.IsNaN(r.BandLow) {
+			continue
+		}
+		where := fmt.Sprintf("%s level %d %s: %.4g against the band %.4g … %.4g of %d point(s)", r.Series.Scenario, r.Series.Level, r.Series.Metric,
+			r.Newest.Value, r.BandLow, r.BandHigh, r.Points-1-r.BandFrom)
+		switch {
+		case r.Regressed:
+			h.Verdict = "fail"
+			h.Lines = append(h.Lines, "worse: "+where)
+		case r.Improved:
+			h.Verdict = gh.Worst(h.Verdict, "warn")
+			h.Lines = append(h.Lines, "better, unexplained (review it): "+where)
+		}
+	}
+	return h, nil
 }
 
 func trackMarker(set string) string { return "<!-- perfgate:tracking:" + gh.SafeName(set) + " -->" }

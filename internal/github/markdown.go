@@ -46,7 +46,8 @@ type Report struct {
 	Profile          string
 	RunURL           string
 	Scenarios        []ScenarioResult
-	Notes            []string // e.g. "plots could not be pushed: …"
+	Notes            []string     // e.g. "plots could not be pushed: …"
+	History          *HistoryGate // release: the candidate against main's recent history
 }
 
 // Marker is the hidden line that finds a set's sticky comment again.
@@ -274,6 +275,13 @@ func (r *Report) render(l layout) string {
 			}
 			b.WriteString("\n")
 		}
+	}
+	if h := r.History; h != nil {
+		fmt.Fprintf(&b, "- %s **against %s**: %s\n", verdictMark[h.Verdict], Esc(h.Against), strings.ToUpper(h.Verdict))
+		for _, l := range h.Lines {
+			fmt.Fprintf(&b, "  - %s\n", Esc(l))
+		}
+		fmt.Fprintf(&b, "\nGated on both: the A/B against the baseline above and the history; the verdict is the worse of the two.\n\n")
 	}
 	for _, n := range r.Notes {
 		fmt.Fprintf(&b, "- ℹ️ %s\n", Esc(n))

@@ -47,6 +47,16 @@ type Results struct {
 	Verdict       string           `json:"verdict"`
 	Error         string           `json:"error,omitempty"`
 	Scenarios     []ResultScenario `json:"scenarios"`
+	History       *HistoryGate     `json:"history,omitempty"`
+}
+
+// HistoryGate is the release candidate checked against the recent history
+// of main (mode release with a history store): its medians against the
+// band of each series' current segment, two-sided.
+type HistoryGate struct {
+	Against string   `json:"against"` // what the candidate was compared with, in words
+	Verdict string   `json:"verdict"` // pass, warn (outside on the better side: review), fail
+	Lines   []string `json:"lines"`   // one per series outside its band
 }
 
 // ResultScenario is one scenario's folder (holding comparison.json and
@@ -129,8 +139,18 @@ func LoadResults(dir string, exp Expect) (*Results, *Report, []LocalFile, error)
 	case len(r.Error) > 8000 || len(r.BaseRef) > 1000 || len(r.HeadRef) > 1000:
 		return nil, nil, nil, bad("a field is too long")
 	}
+	if h := r.History; h != nil {
+		if !slices.Contains([]string{"pass", "warn", "fail"}, h.Verdict) || len(h.Against) > 1000 || len(h.Lines) > 200 {
+			return nil, nil, nil, bad("history: verdict %q, or a field too long", h.Verdict)
+		}
+		for _, l := range h.Lines {
+			if len(l) > 1000 {
+				return nil, nil, nil, bad("history: a line over 1000 bytes")
+			}
+		}
+	}
 	rep := &Report{Set: r.Set, Verdict: r.Verdict, Error: r.Error, PR: r.PR, BaseSHA: r.BaseSHA, HeadSHA: r.HeadSHA,
-		BaseRef: r.BaseRef, HeadRef: r.HeadRef, Profile: r.Profile}
+		BaseRef: r.BaseRef, HeadRef: r.HeadRef, Profile: r.Profile, History: r.History}
 	var files []LocalFile
 	var total int64
 	worst := "pass"

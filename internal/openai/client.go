@@ -24,12 +24,13 @@ import (
 
 // Client sends requests to one server.
 type Client struct {
-	base    string
-	apiKey  string
-	hc      *http.Client
-	clock   record.Clock
-	readers sync.Pool
-	parsers sync.Pool
+	base     string
+	apiKey   string
+	maxEvent int
+	hc       *http.Client
+	clock    record.Clock
+	readers  sync.Pool
+	parsers  sync.Pool
 }
 
 // Options configure a Client.
@@ -43,6 +44,9 @@ type Options struct {
 	// Clock is the run clock that request times are read from; a new one
 	// starts when it is unset.
 	Clock record.Clock
+	// MaxEvent is the largest stream event (or line) taken, in bytes
+	// (default DefaultMaxEvent); a larger one fails the request (malformed).
+	MaxEvent int
 }
 
 // New returns a client for the server at o.BaseURL.
@@ -64,10 +68,11 @@ func New(o Options) *Client {
 		o.Clock = record.NewClock()
 	}
 	c := &Client{
-		base:   strings.TrimRight(o.BaseURL, "/"),
-		apiKey: o.APIKey,
-		hc:     &http.Client{Transport: tr},
-		clock:  o.Clock,
+		base:     strings.TrimRight(o.BaseURL, "/"),
+		apiKey:   o.APIKey,
+		maxEvent: o.MaxEvent,
+		hc:       &http.Client{Transport: tr},
+		clock:    o.Clock,
 	}
 	c.readers.New = func() any { return NewSSEReader(nil) }
 	c.parsers.New = func() any { return new(chunkParser) }
@@ -101,6 +106,7 @@ var errRequestTimeout = errors.New("request timeout")
 func (c *Client) Stream(ctx context.Context, path string, body []byte, timeout time.Duration, rec *record.Record) {
 	rctx, cancel := context.WithTimeoutCause(ctx, timeout, errRequestTimeout)
 	defer cancel()
+	defer c.redact(rec)
 	req, err := http.NewRequestWithContext(rctx, http.MethodPost, c.base+path, bytes.NewReader(body))
 	if err != nil {
 		rec.SentUS = c.clock.Now()
@@ -133,39 +139,67 @@ func (c *Client) Stream(ctx context.Context, path string, body []byte, timeout t
 	}
 	sr := c.readers.Get().(*SSEReader)
 	sr.Reset(resp.Body)
+	sr.SetMax(c.maxEvent)
 	defer func() { sr.Reset(nil); c.readers.Put(sr) }()
-	c.readStream(ctx, rctx, sr, rec)
+	c.readStream(ctx, rctx, cancel, sr, rec)
 }
 
-func (c *Client) readStream(ctx, rctx context.Context, sr *SSEReader, rec *record.Record) {
+// AfterDone is how long the body may take to end after [DONE] (or the
+// final usage chunk) before perfgate closes the connection: a server that
+// ends the stream properly does so at once and keeps its connection for
+// the next request; one that lingers or resets it has still answered.
+const AfterDone = 20 * time.Millisecond
+
+// redact removes the API key from what the server sent back: a server that
+// echoes the Authorization header must not put the key into the records.
+func (c *Client) redact(rec *record.Record) {
+	if c.apiKey != "" && strings.Contains(rec.ErrorMsg, c.apiKey) {
+		rec.ErrorMsg = strings.ReplaceAll(rec.ErrorMsg, c.apiKey, "[redacted]")
+	}
+}
+
+func (c *Client) readStream(ctx, rctx context.Context, cancel context.CancelFunc, sr *SSEReader, rec *record.Record) {
 	cp := c.parsers.Get().(*chunkParser)
 	defer c.parsers.Put(cp)
 	done := false
+	finish := func(now int64) {
+		// The answer is complete: its end is now, whatever the connection does next.
+		done = true
+		rec.DoneUS = now
+		if rec.EndUS == 0 {
+			rec.EndUS = now
+		}
+		if rec.UsageMissing = rec.OutputTokens == 0 && rec.PromptTokens == 0; rec.UsageMissing {
+			rec.OutputTokens = len(rec.ChunkUS)
+		}
+		time.AfterFunc(AfterDone, cancel)
+	}
 	for {
 		data, err := sr.Next()
 		now := c.clock.Now()
+		if done {
+			if err != nil {
+				return // the end of the body, or the connection after the answer: not the request's failure
+			}
+			continue // nothing may follow [DONE]; read on to the end of the body
+		}
 		if err != nil {
 			rec.DoneUS = now
 			if rec.EndUS == 0 {
 				rec.EndUS = now
 			}
-			if err == io.EOF {
-				if !done {
-					fail(rec, record.ErrStreamBroken, "the stream ended without data: [DONE]")
-				}
-			} else {
+			switch {
+			case err == io.EOF:
+				fail(rec, record.ErrStreamBroken, "the stream ended without data: [DONE]")
+			case errors.Is(err, ErrEventTooLarge):
+				fail(rec, record.ErrMalformed, err.Error())
+			default:
 				c.failCtx(ctx, rctx, rec, record.ErrStreamBroken, err)
 			}
 			return
 		}
-		if done {
-			continue // nothing may follow [DONE]; read on to the end of the body
-		}
 		if bytes.Equal(data, doneMarker) {
-			done = true
-			if rec.UsageMissing = rec.OutputTokens == 0 && rec.PromptTokens == 0; rec.UsageMissing {
-				rec.OutputTokens = len(rec.ChunkUS)
-			}
+			finish(now)
 			continue
 		}
 		ch, err := cp.parse(data)
@@ -189,6 +223,9 @@ func (c *Client) readStream(ctx, rctx context.Context, sr *SSEReader, rec *recor
 		if ch.usage {
 			rec.PromptTokens = ch.promptTokens
 			rec.OutputTokens = ch.completion
+			if ch.final {
+				finish(now) // the final usage chunk: [DONE] may follow, or not
+			}
 		}
 	}
 }
@@ -228,6 +265,7 @@ var doneMarker = []byte("[DONE]")
 type chunkInfo struct {
 	content                  bool // it carries generated text
 	usage                    bool
+	final                    bool // usage with no choices: the stream's last chunk
 	promptTokens, completion int
 	errMsg                   string // an error object in the stream
 	errCode                  int
@@ -260,6 +298,8 @@ func (cp *chunkParser) parse(data []byte) (chunkInfo, error) {
 	}
 	if u := v.Get("usage"); u != nil && u.Type() == fastjson.TypeObject {
 		ci.usage = true
+		ch := v.Get("choices")
+		ci.final = ch == nil || ch.Type() == fastjson.TypeArray && len(ch.GetArray()) == 0
 		ci.promptTokens = u.GetInt("prompt_tokens")
 		ci.completion = u.GetInt("completion_tokens")
 	}

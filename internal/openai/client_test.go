@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -195,4 +196,124 @@ func TestServerHelpers(t *testing.T) {
 	if err := c.Health(ctx); err == nil {
 		t.Error("health on a server without /health must fail")
 	}
+}
+
+// A stream is complete at [DONE] (or at the final usage chunk): what the
+// connection does afterwards — linger, reset — is not the request's
+// failure, and the request ends where the answer did.
+func TestDoneEndsTheRequest(t *testing.T) {
+	hijackReset := func(w http.ResponseWriter) {
+		conn, _, err := w.(http.Hijacker).Hijack()
+		if err == nil {
+			if tc, ok := conn.(*net.TCPConn); ok {
+				tc.SetLinger(0) // close with a reset
+			}
+			conn.Close()
+		}
+	}
+	cases := []struct {
+		name  string
+		after func(w http.ResponseWriter)
+		final string
+	}{
+		{"done then linger 2s", func(http.ResponseWriter) { time.Sleep(2 * time.Second) }, usageChunk + "data: [DONE]\n\n"},
+		{"done then reset", hijackReset, usageChunk + "data: [DONE]\n\n"},
+		{"usage chunk then reset, no done", hijackReset, usageChunk},
+		{"usage chunk then linger, no done", func(http.ResponseWriter) { time.Sleep(2 * time.Second) }, usageChunk},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			c, done := stream(t, func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Content-Type", "text/event-stream")
+				fmt.Fprint(w, textChunk("a")+textChunk("b")+textChunk("c")+tc.final)
+				w.(http.Flusher).Flush()
+				tc.after(w)
+			})
+			defer done()
+			start := time.Now()
+			rec := run(c, 10*time.Second)
+			if !rec.OK() || rec.OutputTokens != 3 {
+				t.Fatalf("a complete answer failed: %s %s (%d tokens)", rec.Error, rec.ErrorMsg, rec.OutputTokens)
+			}
+			// The answer's end, not the connection's: the linger is 2 s.
+			if took := time.Since(start); took > time.Second {
+				t.Errorf("the request took %v: it waited for the connection", took)
+			}
+			if rec.DoneUS-rec.SentUS > 1_000_000 {
+				t.Errorf("done %d µs after sending", rec.DoneUS-rec.SentUS)
+			}
+		})
+	}
+}
+
+// A server that echoes the Authorization header into its error must not
+// put the key into the records.
+func TestKeyEchoedIsRedacted(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "bad request; you sent "+r.Header.Get("Authorization"), http.StatusBadRequest)
+	}))
+	defer srv.Close()
+	c := New(Options{BaseURL: srv.URL, APIKey: "sk-secret-123456", Clock: record.NewClock()})
+	defer c.Close()
+	rec := run(c, 5*time.Second)
+	if strings.Contains(rec.ErrorMsg, "sk-secret-123456") || !strings.Contains(rec.ErrorMsg, "Bearer [redacted]") {
+		t.Errorf("error message %q", rec.ErrorMsg)
+	}
+}
+
+// An event over the limit fails the request as malformed, with memory bounded.
+func TestEventOverTheLimit(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		fmt.Fprint(w, textChunk("a"))
+		fmt.Fprint(w, "data: "+strings.Repeat("x", 200<<10)+"\n\n")
+	}))
+	defer srv.Close()
+	c := New(Options{BaseURL: srv.URL, MaxEvent: 64 << 10, Clock: record.NewClock()})
+	defer c.Close()
+	rec := run(c, 5*time.Second)
+	if rec.Error != record.ErrMalformed || !strings.Contains(rec.ErrorMsg, "over 65536 bytes") {
+		t.Errorf("%s %s", rec.Error, rec.ErrorMsg)
+	}
+}
+
+// A server that ends its stream properly keeps its connection: ending the
+// request at [DONE] must not cost a new connection per request.
+func TestConnectionReusedAfterDone(t *testing.T) {
+	var conns atomicCount
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		fmt.Fprint(w, textChunk("a"))
+		w.(http.Flusher).Flush()
+		fmt.Fprint(w, usageChunk+"data: [DONE]\n\n")
+	}))
+	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			conns.add()
+		}
+	}
+	srv.Start()
+	defer srv.Close()
+	c := New(Options{BaseURL: srv.URL, Clock: record.NewClock()})
+	defer c.Close()
+	for range 20 {
+		if rec := run(c, 5*time.Second); !rec.OK() {
+			t.Fatalf("%s %s", rec.Error, rec.ErrorMsg)
+		}
+	}
+	if n := conns.get(); n != 1 {
+		t.Errorf("%d connections for 20 sequential requests", n)
+	}
+}
+
+type atomicCount struct {
+	mu sync.Mutex
+	n  int
+}
+
+func (a *atomicCount) add() { a.mu.Lock(); a.n++; a.mu.Unlock() }
+func (a *atomicCount) get() int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.n
 }

@@ -116,3 +116,59 @@ func BenchmarkChunkDecode(b *testing.B) {
 		}
 	}
 }
+
+// A line that ends in a bare CR is a line as soon as the CR arrives: its
+// event is not held back until the next LF (which made TTFT equal E2E
+// latency for a server that ends lines with CR only).
+func TestSSEBareCRIsImmediate(t *testing.T) {
+	pr, pw := io.Pipe()
+	sr := NewSSEReader(pr)
+	go pw.Write([]byte("data: a\r\r"))
+	got := make(chan string, 1)
+	go func() {
+		d, err := sr.Next()
+		if err != nil {
+			got <- "error: " + err.Error()
+			return
+		}
+		got <- string(d)
+	}()
+	if d := <-got; d != "a" { // returns without another byte written
+		t.Fatalf("got %q", d)
+	}
+	go pw.Write([]byte("\ndata: b\r\n\r\n"))
+	if d, err := sr.Next(); err != nil || string(d) != "b" {
+		t.Errorf("after a CR, an LF that follows belongs to it: %q %v", d, err)
+	}
+	pw.Close()
+}
+
+// A line or an event over the limit is an error, not unbounded memory.
+func TestSSEEventCap(t *testing.T) {
+	sr := NewSSEReader(strings.NewReader("data: " + strings.Repeat("x", 5000) + "\n\n"))
+	sr.SetMax(4096)
+	if _, err := sr.Next(); !errors.Is(err, ErrEventTooLarge) {
+		t.Errorf("a 5000-byte line under a 4096 limit: %v", err)
+	}
+	// many data lines adding up
+	sr = NewSSEReader(strings.NewReader(strings.Repeat("data: "+strings.Repeat("y", 1000)+"\n", 5) + "\n"))
+	sr.SetMax(4096)
+	if _, err := sr.Next(); !errors.Is(err, ErrEventTooLarge) {
+		t.Errorf("an event of five 1000-byte lines under a 4096 limit: %v", err)
+	}
+	// a line that never ends, from a reader that never stops
+	sr = NewSSEReader(io.MultiReader(strings.NewReader("data: "), endless{}))
+	sr.SetMax(1 << 20)
+	if _, err := sr.Next(); !errors.Is(err, ErrEventTooLarge) {
+		t.Errorf("an endless line: %v", err)
+	}
+}
+
+type endless struct{}
+
+func (endless) Read(p []byte) (int, error) {
+	for i := range p {
+		p[i] = 'z'
+	}
+	return len(p), nil
+}

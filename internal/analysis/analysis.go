@@ -23,6 +23,7 @@ type Window struct {
 type Options struct {
 	Percentiles []float64 // 0–100
 	SLO         record.SLO
+	OutputFrom  string // which output token count TPOT and throughput use (record.OutputFrom*)
 }
 
 // Accumulator collects the measured records of one level, one at a time:
@@ -87,8 +88,12 @@ func (a *Accumulator) Add(r *record.Record) {
 	if r.UsageMissing {
 		l.UsageMissing++
 	}
+	if r.UsageShort() {
+		l.UsageShort++
+	}
+	out := r.CountOutput(a.o.OutputFrom)
 	l.TotalInput += r.PromptTokens
-	l.TotalOutput += r.OutputTokens
+	l.TotalOutput += out
 	if len(r.ChunkUS) == 0 {
 		return // a success without content has no latencies
 	}
@@ -109,8 +114,8 @@ func (a *Accumulator) Add(r *record.Record) {
 	}
 	a.e2elQ = append(a.e2elQ, e+float64(r.QueueWaitUS)/1000)
 	var tp float64
-	if r.OutputTokens > 1 {
-		tp = (e - t) / float64(r.OutputTokens-1)
+	if out > 1 {
+		tp = (e - t) / float64(out-1)
 		a.tpot = append(a.tpot, tp)
 	}
 	for j := 1; j < len(r.ChunkUS); j++ {

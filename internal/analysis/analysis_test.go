@@ -3,6 +3,7 @@ package analysis
 import (
 	"encoding/json"
 	"math"
+	"strings"
 	"testing"
 
 	"github.com/perfgate/perfgate/internal/record"
@@ -100,6 +101,37 @@ func TestPercentileKey(t *testing.T) {
 	for p, want := range map[float64]string{99: "p99", 99.9: "p99.9", 50: "p50", 90: "p90"} {
 		if got := PercentileKey(p); got != want {
 			t.Errorf("%v → %q", p, got)
+		}
+	}
+}
+
+// A server whose usage undercounts (2 completion tokens for 5 content
+// chunks) is counted per level and warned about; output_tokens_from
+// chooses the count TPOT and throughput use.
+func TestUsageSanity(t *testing.T) {
+	short := record.Record{Phase: "measure", SentUS: 0, EndUS: 500_000, ChunkUS: []int64{100_000, 200_000, 300_000, 400_000, 500_000}, PromptTokens: 4, OutputTokens: 2}
+	missing := record.Record{Phase: "measure", SentUS: 0, EndUS: 300_000, ChunkUS: []int64{100_000, 300_000}, OutputTokens: 2, UsageMissing: true}
+	for _, c := range []struct {
+		from     string
+		out      int
+		tpotMean float64
+	}{
+		{"", 4, (400.0 + 200) / 2},                      // usage: (500-100)/(2-1), (300-100)/(2-1)
+		{record.OutputFromChunks, 7, (100.0 + 200) / 2}, // (500-100)/4, (300-100)/1
+		{record.OutputFromMax, 7, (100.0 + 200) / 2},
+	} {
+		a := NewAccumulator(Options{Percentiles: []float64{99}, OutputFrom: c.from})
+		for _, r := range []record.Record{short, missing} {
+			a.Add(&r)
+		}
+		l := a.Level(Window{0, 1_000_000})
+		if l.UsageShort != 1 || l.UsageMissing != 1 || l.TotalOutput != c.out {
+			t.Errorf("%q: usage_short %d, usage_missing %d, output %d", c.from, l.UsageShort, l.UsageMissing, l.TotalOutput)
+		}
+		near(t, c.from+" mean_tpot_ms", l.Latency["mean_tpot_ms"], c.tpotMean)
+		w := levelWarnings(l, false, 2)
+		if len(w) != 2 || !strings.Contains(w[0], "no usage") || !strings.Contains(w[1], "output_tokens_from: chunks") {
+			t.Errorf("warnings %q", w)
 		}
 	}
 }

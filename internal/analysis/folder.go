@@ -100,6 +100,12 @@ func levelWarnings(l record.Level, inProcessEngine bool, cores int) []string {
 	if l.P99SchedDelay > warnSchedDelayMs {
 		w = append(w, fmt.Sprintf("perfgate sent late: p99 schedule delay %.1f ms (max %.1f ms); the client, not the server, may limit this level", l.P99SchedDelay, l.MaxSchedDelay))
 	}
+	if l.UsageMissing > 0 {
+		w = append(w, fmt.Sprintf("%d of %d completed requests had no usage from the server: their prompt tokens count as 0 and their output tokens as the content chunks received", l.UsageMissing, l.Completed))
+	}
+	if l.UsageShort > 0 {
+		w = append(w, fmt.Sprintf("%d of %d completed requests reported fewer completion_tokens than the content chunks received: the server's usage undercounts; output_tokens_from: chunks (or max) makes TPOT and throughput count the chunks", l.UsageShort, l.Completed))
+	}
 	if l.Telemetry == nil || l.Telemetry.Measure == nil {
 		return w
 	}

@@ -200,7 +200,7 @@ func runTrial(ctx context.Context, env Env, log *slog.Logger, s *scenario.Scenar
 		clientConns = min(clientConns, s.Load.MaxInFlight)
 	}
 	clock := record.NewClock()
-	c := openai.New(openai.Options{BaseURL: eng.URL(), APIKey: eng.APIKey(), MaxConns: clientConns, Clock: clock})
+	c := openai.New(openai.Options{BaseURL: eng.URL(), APIKey: eng.APIKey(), MaxConns: clientConns, Clock: clock, MaxEvent: s.MaxEventBytes})
 	defer c.Close()
 
 	// Ask /v1/models first: it finds the model when the scenario names none,
@@ -410,15 +410,16 @@ func calibrate(ctx context.Context, c *openai.Client, model string) (float64, er
 
 func summarize(dir string, s *scenario.Scenario, res runner.Result, runErr error, clock record.Clock, inProcessEngine, engineDied bool) (record.Summary, error) {
 	sum := record.Summary{
-		SchemaVersion: record.SchemaVersion,
-		Scenario:      s.Name,
-		Status:        record.StatusCompleted,
-		Started:       clock.Start.UTC(),
-		Finished:      time.Now().UTC(),
-		Percentiles:   s.Percentiles,
-		SLO:           record.SLO{TTFTMs: s.SLO.TTFTMs, TPOTMs: s.SLO.TPOTMs, E2ELMs: s.SLO.E2ELMs},
-		Records:       res.Issued,
-		Levels:        []record.Level{},
+		SchemaVersion:    record.SchemaVersion,
+		Scenario:         s.Name,
+		Status:           record.StatusCompleted,
+		Started:          clock.Start.UTC(),
+		Finished:         time.Now().UTC(),
+		Percentiles:      s.Percentiles,
+		OutputTokensFrom: s.OutputTokensFrom,
+		SLO:              record.SLO{TTFTMs: s.SLO.TTFTMs, TPOTMs: s.SLO.TPOTMs, E2ELMs: s.SLO.E2ELMs},
+		Records:          res.Issued,
+		Levels:           []record.Level{},
 	}
 	switch {
 	case runErr != nil:
@@ -434,7 +435,7 @@ func summarize(dir string, s *scenario.Scenario, res runner.Result, runErr error
 		windows[lr.Spec.Index] = analysis.Window{StartUS: lr.MeasureStartUS, EndUS: lr.MeasureEndUS}
 		starts[lr.Spec.Index] = lr.StartUS
 	}
-	levels, st, err := analysis.ReadLevels(dir, windows, analysis.Options{Percentiles: s.Percentiles, SLO: sum.SLO}, nil)
+	levels, st, err := analysis.ReadLevels(dir, windows, analysis.Options{Percentiles: s.Percentiles, SLO: sum.SLO, OutputFrom: s.OutputTokensFrom}, nil)
 	if err != nil {
 		return sum, err
 	}

@@ -87,3 +87,28 @@ func (r *Record) ScheduleDelayUS() int64 {
 	}
 	return d
 }
+
+// Which output token count a run's metrics use (scenario
+// output_tokens_from).
+const (
+	OutputFromUsage  = "usage"  // the server's usage.completion_tokens (content chunks when it sent none)
+	OutputFromChunks = "chunks" // the content chunks received
+	OutputFromMax    = "max"    // the larger of the two
+)
+
+// CountOutput is the request's output token count by from (OutputFrom*;
+// "" is usage).
+func (r *Record) CountOutput(from string) int {
+	switch from {
+	case OutputFromChunks:
+		return len(r.ChunkUS)
+	case OutputFromMax:
+		return max(r.OutputTokens, len(r.ChunkUS))
+	}
+	return r.OutputTokens
+}
+
+// UsageShort says the server's completion_tokens is smaller than the
+// content chunks received: a chunk holds at least one token, so the usage
+// undercounts.
+func (r *Record) UsageShort() bool { return !r.UsageMissing && r.OutputTokens < len(r.ChunkUS) }

@@ -86,9 +86,11 @@ type Summary struct {
 	Started       time.Time `json:"started"`
 	Finished      time.Time `json:"finished"`
 	Percentiles   []float64 `json:"percentiles"`
-	SLO           SLO       `json:"slo"`
-	Records       int       `json:"records"`
-	Levels        []Level   `json:"levels"`
+	// OutputTokensFrom is the scenario's output_tokens_from ("": usage).
+	OutputTokensFrom string  `json:"output_tokens_from,omitempty"`
+	SLO              SLO     `json:"slo"`
+	Records          int     `json:"records"`
+	Levels           []Level `json:"levels"`
 }
 
 // SLO targets in milliseconds; 0 means not set.
@@ -117,6 +119,7 @@ type Level struct {
 	FailedByClass   map[string]int `json:"failed_by_class"`
 	Canceled        int            `json:"canceled"`
 	UsageMissing    int            `json:"usage_missing"`
+	UsageShort      int            `json:"usage_short"` // completion_tokens smaller than the content chunks received
 	TotalInput      int            `json:"total_input_tokens"`
 	TotalOutput     int            `json:"total_output_tokens"`
 	RequestThrough  float64        `json:"request_throughput"`

@@ -23,6 +23,7 @@ type Run struct {
 	Name       string // the label, or the folder's name
 	Meta       record.Meta
 	Summary    record.Summary // recomputed from the records; telemetry and warnings from summary.json when it has them
+	outputFrom string         // output_tokens_from: which count TPOT uses
 	Complete   bool           // summary.json was there
 	Notices    []string
 	Saturation analysis.Saturation
@@ -79,14 +80,15 @@ func Load(dir string) (*Run, error) {
 		return nil, fmt.Errorf("%s: %w", dir, err)
 	}
 	// Percentiles and SLOs: from the summary, else from the scenario snapshot.
-	opts := analysis.Options{Percentiles: sum.Percentiles, SLO: sum.SLO}
+	opts := analysis.Options{Percentiles: sum.Percentiles, SLO: sum.SLO, OutputFrom: sum.OutputTokensFrom}
 	var specs []scenario.LevelSpec
 	s, serr := scenario.LoadFile(filepath.Join(dir, record.ScenarioFile))
 	if serr == nil {
 		specs = s.LevelSpecs()
 		if !r.Complete {
-			opts = analysis.Options{Percentiles: s.Percentiles, SLO: record.SLO{TTFTMs: s.SLO.TTFTMs, TPOTMs: s.SLO.TPOTMs, E2ELMs: s.SLO.E2ELMs}}
-			sum = record.Summary{SchemaVersion: record.SchemaVersion, Scenario: s.Name, Status: "unknown (no summary.json)", Percentiles: s.Percentiles, SLO: opts.SLO}
+			opts = analysis.Options{Percentiles: s.Percentiles, SLO: record.SLO{TTFTMs: s.SLO.TTFTMs, TPOTMs: s.SLO.TPOTMs, E2ELMs: s.SLO.E2ELMs}, OutputFrom: s.OutputTokensFrom}
+			sum = record.Summary{SchemaVersion: record.SchemaVersion, Scenario: s.Name, Status: "unknown (no summary.json)", Percentiles: s.Percentiles, SLO: opts.SLO,
+				OutputTokensFrom: s.OutputTokensFrom}
 		}
 	} else if !r.Complete {
 		return nil, &NotRunFolderError{dir, "it has no summary.json, and its scenario.yaml cannot be read: " + serr.Error()}
@@ -94,6 +96,7 @@ func Load(dir string) (*Run, error) {
 	if len(opts.Percentiles) == 0 {
 		opts.Percentiles = scenario.DefaultPercentiles
 	}
+	r.outputFrom = opts.OutputFrom
 	windows := map[int]analysis.Window{}
 	old := map[int]record.Level{}
 	for _, l := range sum.Levels {
@@ -163,8 +166,8 @@ func (r *Run) collect(rec *record.Record) {
 	e2el := float64(rec.E2ELUS()) / 1000
 	d.ttft = append(d.ttft, ttft)
 	d.e2el = append(d.e2el, e2el)
-	if rec.OutputTokens > 1 {
-		d.tpot = append(d.tpot, (e2el-ttft)/float64(rec.OutputTokens-1))
+	if out := rec.CountOutput(r.outputFrom); out > 1 {
+		d.tpot = append(d.tpot, (e2el-ttft)/float64(out-1))
 	}
 	r.ttftAt = append(r.ttftAt, float64(rec.SentUS+rec.TTFTUS())/1e6)
 	r.ttftVal = append(r.ttftVal, ttft)

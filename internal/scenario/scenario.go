@@ -14,20 +14,26 @@ import (
 // Scenario is one scenario file. The yaml tags are the file's key names;
 // docs/scenarios.md documents each one.
 type Scenario struct {
-	Name           string    `yaml:"name,omitempty"`
-	Description    string    `yaml:"description,omitempty"`
-	Seed           uint64    `yaml:"seed,omitempty"`
-	Model          string    `yaml:"model,omitempty"`
-	API            string    `yaml:"api,omitempty"`
-	Engine         Engine    `yaml:"engine,omitempty"`
-	Workload       Workload  `yaml:"workload,omitempty"`
-	Load           Load      `yaml:"load,omitempty"`
-	Phases         Phases    `yaml:"phases,omitempty"`
-	RequestTimeout Duration  `yaml:"request_timeout,omitempty"`
-	SLO            SLO       `yaml:"slo,omitempty"`
-	Percentiles    []float64 `yaml:"percentiles,omitempty"`
-	Telemetry      Telemetry `yaml:"telemetry,omitempty"`
-	Gate           Gate      `yaml:"gate,omitempty"`
+	Name           string   `yaml:"name,omitempty"`
+	Description    string   `yaml:"description,omitempty"`
+	Seed           uint64   `yaml:"seed,omitempty"`
+	Model          string   `yaml:"model,omitempty"`
+	API            string   `yaml:"api,omitempty"`
+	Engine         Engine   `yaml:"engine,omitempty"`
+	Workload       Workload `yaml:"workload,omitempty"`
+	Load           Load     `yaml:"load,omitempty"`
+	Phases         Phases   `yaml:"phases,omitempty"`
+	RequestTimeout Duration `yaml:"request_timeout,omitempty"`
+	// MaxEventBytes is the largest stream event taken (0: 4 MiB).
+	MaxEventBytes int `yaml:"max_event_bytes,omitempty"`
+	// OutputTokensFrom is which output token count the metrics use:
+	// usage (the server's, the default), chunks (content chunks received)
+	// or max (the larger).
+	OutputTokensFrom string    `yaml:"output_tokens_from,omitempty"`
+	SLO              SLO       `yaml:"slo,omitempty"`
+	Percentiles      []float64 `yaml:"percentiles,omitempty"`
+	Telemetry        Telemetry `yaml:"telemetry,omitempty"`
+	Gate             Gate      `yaml:"gate,omitempty"`
 
 	// File is the path the scenario was loaded from ("" when built in code).
 	File string `yaml:"-"`

@@ -3,6 +3,7 @@ package scenario
 import (
 	"errors"
 	"fmt"
+	"github.com/perfgate/perfgate/internal/record"
 	"math"
 	"net/url"
 	"os"
@@ -146,6 +147,15 @@ func (s *Scenario) validate() []Problem {
 	c.probes()
 	if s.set("request_timeout") && s.RequestTimeout <= 0 {
 		c.at("request_timeout", "must be longer than 0s")
+	}
+	if s.set("max_event_bytes") && (s.MaxEventBytes < 1<<10 || s.MaxEventBytes > 256<<20) {
+		c.at("max_event_bytes", "must be from 1024 to %d (256 MiB): the largest stream event perfgate holds, got %d", 256<<20, s.MaxEventBytes)
+	}
+	switch s.OutputTokensFrom {
+	case "", record.OutputFromUsage, record.OutputFromChunks, record.OutputFromMax:
+	default:
+		c.at("output_tokens_from", "must be %q (the server's usage), %q (content chunks received) or %q (the larger), got %q",
+			record.OutputFromUsage, record.OutputFromChunks, record.OutputFromMax, s.OutputTokensFrom)
 	}
 	for _, k := range []struct {
 		path string

@@ -229,6 +229,9 @@ valid and 2 otherwise.`,
 			var errs []error
 			for _, f := range args {
 				s, err := scenario.LoadForRun(f)
+				if err == nil {
+					err = s.CheckEnv(env.Getenv)
+				}
 				if err != nil {
 					if !scenario.IsValidation(err) {
 						err = usagef("%v", err)

@@ -331,3 +331,97 @@ func TestSecretsNeverWritten(t *testing.T) {
 		})
 	}
 }
+
+// A hostile server, part 2 (issue 18): it echoes the Authorization header
+// into every error, refuses the model it lists, lingers after [DONE]. None
+// of it may leak the key, pass as success, or count a complete answer as a
+// failure.
+func TestHostileServer(t *testing.T) {
+	const secret = "sk-hostile-echo-777"
+	var linger atomic.Bool // false: refuse every completion
+	stop := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/v1/models":
+			fmt.Fprint(w, `{"data":[{"id":"m"}]}`)
+		case "/version":
+			<-stop // hangs: the run must not wait for it long
+		case "/v1/completions":
+			if !linger.Load() {
+				http.Error(w, `{"error":{"message":"model not found; you sent `+r.Header.Get("Authorization")+`"}}`, http.StatusNotFound)
+				return
+			}
+			w.Header().Set("Content-Type", "text/event-stream")
+			fmt.Fprint(w, "data: {\"choices\":[{\"text\":\" a\"}]}\n\ndata: {\"choices\":[{\"text\":\" b\"}]}\n\ndata: {\"choices\":[],\"usage\":{\"prompt_tokens\":1,\"completion_tokens\":2}}\n\ndata: [DONE]\n\n")
+			w.(http.Flusher).Flush()
+			select { // lingers after the answer
+			case <-time.After(1500 * time.Millisecond):
+			case <-stop:
+			}
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	defer srv.Close()
+	defer close(stop) // before Close: the hanging handlers return
+	env := map[string]string{"PG_KEY": secret}
+	y := strings.Replace(endpointYAML(srv.URL), `url: "`+srv.URL+`"}`, `url: "`+srv.URL+`", api_key_env: PG_KEY}`, 1)
+
+	// Every request fails: the run fails, saying why, with the key redacted.
+	out := t.TempDir()
+	r := run(t, context.Background(), env, "run", writeScenario(t, y), "--out", out)
+	if r.code != ExitFailed || !strings.Contains(r.stderr, "no measured request succeeded: 10 of 10 failed") || !strings.Contains(r.stderr, "Bearer [redacted]") {
+		t.Errorf("all failed: exit %d\n%s", r.code, r.stderr)
+	}
+	dir := onlyDir(t, out)
+	if sum := summaryOf(t, dir); sum.Status != record.StatusFailed {
+		t.Errorf("status %q", sum.Status)
+	}
+	if !strings.Contains(r.stdout, "10 !") || !strings.Contains(r.stdout, "most requests failed (10 of 10)") {
+		t.Errorf("the table does not mark the level:\n%s", r.stdout)
+	}
+	filepath.Walk(dir, func(p string, info os.FileInfo, err error) error {
+		if err == nil && !info.IsDir() {
+			if b, _ := os.ReadFile(p); bytes.Contains(b, []byte(secret)) {
+				t.Errorf("%s contains the key the server echoed", p)
+			}
+		}
+		return nil
+	})
+
+	// A model the server does not list: refused before a run folder exists.
+	out = t.TempDir()
+	r = run(t, context.Background(), env, "run", writeScenario(t, strings.Replace(y, "model: m", "model: other", 1)), "--out", out)
+	if r.code != ExitFailed || !strings.Contains(r.stderr, `does not serve model "other": /v1/models lists m`) {
+		t.Errorf("unlisted model: exit %d %s", r.code, r.stderr)
+	}
+	if ents, _ := os.ReadDir(out); len(ents) != 0 {
+		t.Errorf("a run folder was left: %v", ents)
+	}
+
+	// Answers complete at [DONE], then the connection lingers: every request succeeds.
+	linger.Store(true)
+	out = t.TempDir()
+	r = run(t, context.Background(), env, "run", writeScenario(t, y), "--out", out)
+	if r.code != 0 {
+		t.Fatalf("lingering server: exit %d %s", r.code, r.stderr)
+	}
+	sum := summaryOf(t, onlyDir(t, out))
+	if l := sum.Levels[0]; l.Completed != 10 || l.Failed != 0 || l.Latency["median_e2el_ms"] > 1000 {
+		t.Errorf("lingering server: %d completed, %d failed, median e2el %.0f ms", l.Completed, l.Failed, l.Latency["median_e2el_ms"])
+	}
+}
+
+// Issue 18's bad inputs that need the environment or the command line.
+func TestValidateChecksTheEnvironment(t *testing.T) {
+	y := strings.Replace(endpointYAML("http://127.0.0.1:9"), `url: "http://127.0.0.1:9"}`, `url: "http://127.0.0.1:9", api_key_env: PG_UNSET_KEY}`, 1)
+	f := writeScenario(t, y)
+	r := run(t, context.Background(), nil, "validate", f)
+	if r.code != ExitUsage || !strings.Contains(r.stderr, "names $PG_UNSET_KEY, which is not set") || !strings.Contains(r.stderr, f+":4:") {
+		t.Errorf("unset key: %d %s", r.code, r.stderr)
+	}
+	r = run(t, context.Background(), map[string]string{"PG_UNSET_KEY": "x"}, "validate", f)
+	if r.code != 0 {
+		t.Errorf("set key: %d %s", r.code, r.stderr)
+	}
+}

@@ -10,9 +10,11 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/spf13/cobra"
 	"gopkg.in/yaml.v3"
@@ -134,7 +136,11 @@ func runScenario(ctx context.Context, env Env, log *slog.Logger, file string, o 
 		if err != nil {
 			return "", err
 		}
-		return dir, runTrial(ctx, env, log, s, file, dir, o, 0, trialEnv{})
+		err = runTrial(ctx, env, log, s, file, dir, o, 0, trialEnv{})
+		if err != nil && removeIfEmpty(dir) {
+			dir = "" // a run that never started leaves no folder
+		}
+		return dir, err
 	}
 	// Trials: one folder, a complete run folder per trial inside it, each
 	// trial against a freshly started simulator (or the same endpoint).
@@ -163,6 +169,9 @@ func runScenario(ctx context.Context, env Env, log *slog.Logger, file string, o 
 		}
 		fmt.Fprintf(env.Stderr, "perfgate: trial %d of %d\n", i, o.trials)
 		if err := runTrial(ctx, env, log, ts, file, dir, o, i, trialEnv{}); err != nil {
+			if removeIfEmpty(dir) && removeIfEmpty(parent) {
+				parent = ""
+			}
 			return parent, err
 		}
 	}
@@ -210,6 +219,10 @@ func runTrial(ctx context.Context, env Env, log *slog.Logger, s *scenario.Scenar
 	if modelsErr != nil && !errors.Is(modelsErr, openai.ErrNotSupported) {
 		return fmt.Errorf("cannot reach the engine at %s: %w", eng.URL(), modelsErr)
 	}
+	if model != "" && modelsErr == nil && len(models) > 0 && !slices.Contains(models, model) {
+		// Every request would fail (vLLM answers 404): say so before a run folder exists.
+		return fmt.Errorf("the server at %s does not serve model %q: /v1/models lists %s; set model: to one of them", eng.URL(), model, strings.Join(models, ", "))
+	}
 	if model == "" {
 		if modelsErr != nil {
 			return fmt.Errorf("the scenario names no model and the server cannot list them: %w", modelsErr)
@@ -232,6 +245,8 @@ func runTrial(ctx context.Context, env Env, log *slog.Logger, s *scenario.Scenar
 			tok.TokensPerWord, tok.Calibrated = ratio, true
 		case errors.Is(err, openai.ErrNotSupported):
 			log.Info("the server has no /tokenize: prompt lengths are approximate (1 token per word); the server's usage gives the real counts")
+		case errors.Is(err, openai.ErrNoAnswer):
+			fmt.Fprintf(env.Stderr, "perfgate: the server's /tokenize did not answer (%v): prompt lengths are approximate (1 token per word); the server's usage gives the real counts\n", err)
 		default:
 			return fmt.Errorf("calibrating prompt lengths with /tokenize: %w", err)
 		}
@@ -374,6 +389,8 @@ func runTrial(ctx context.Context, env Env, log *slog.Logger, s *scenario.Scenar
 	switch {
 	case runErr != nil:
 		return fmt.Errorf("the run failed: %w (what was measured is in %s)", runErr, dir)
+	case sum.Status == record.StatusFailed:
+		return fmt.Errorf("the run failed: %s (the records are in %s)", sum.Error, dir)
 	case died:
 		where := ""
 		if l := engineLog(eng); l != "" {
@@ -435,7 +452,12 @@ func summarize(dir string, s *scenario.Scenario, res runner.Result, runErr error
 		windows[lr.Spec.Index] = analysis.Window{StartUS: lr.MeasureStartUS, EndUS: lr.MeasureEndUS}
 		starts[lr.Spec.Index] = lr.StartUS
 	}
-	levels, st, err := analysis.ReadLevels(dir, windows, analysis.Options{Percentiles: s.Percentiles, SLO: sum.SLO, OutputFrom: s.OutputTokensFrom}, nil)
+	var firstErr string // the first measured failure's message, for a run where nothing succeeded
+	levels, st, err := analysis.ReadLevels(dir, windows, analysis.Options{Percentiles: s.Percentiles, SLO: sum.SLO, OutputFrom: s.OutputTokensFrom}, func(r *record.Record) {
+		if firstErr == "" && r.Phase == record.PhaseMeasure && r.Error != "" && r.Error != record.ErrCanceled {
+			firstErr = r.Error + ": " + r.ErrorMsg
+		}
+	})
 	if err != nil {
 		return sum, err
 	}
@@ -464,10 +486,17 @@ func summarize(dir string, s *scenario.Scenario, res runner.Result, runErr error
 	}
 	sum.Levels = levels
 	if sum.Status == record.StatusCompleted {
+		issued, completed, failed := 0, 0, 0
 		for _, l := range levels {
+			issued, completed, failed = issued+l.NumRequests, completed+l.Completed, failed+l.Failed
 			if l.Failed > 0 {
 				sum.Status = record.StatusDegraded // ran to its end, but some requests failed
 			}
+		}
+		if failed > 0 && completed == 0 {
+			// Nothing to measure: a wrong model, a key the server refuses, a server that answers only errors.
+			sum.Status = record.StatusFailed
+			sum.Error = fmt.Sprintf("no measured request succeeded: %d of %d failed; the first: %s", failed, issued, clipMsg(firstErr, 300))
 		}
 	}
 	if st.Records != res.Issued {
@@ -552,4 +581,25 @@ func engineLog(e engine.Engine) string {
 		return p.LogPath()
 	}
 	return ""
+}
+
+// clipMsg shortens a message to n bytes (at a rune boundary).
+func clipMsg(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "…"
+}
+
+// removeIfEmpty removes dir when nothing was written into it, and says
+// whether it is gone.
+func removeIfEmpty(dir string) bool {
+	ents, err := os.ReadDir(dir)
+	if err != nil || len(ents) > 0 {
+		return false
+	}
+	return os.Remove(dir) == nil
 }

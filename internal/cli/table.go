@@ -45,7 +45,11 @@ func printTable(w io.Writer, s *scenario.Scenario, sum record.Summary) {
 			}
 			return fmt.Sprintf("%.1f", v)
 		}
-		row := []string{fmt.Sprint(l.Level + 1), load, achieved, fmt.Sprint(l.Completed), fmt.Sprint(l.Failed),
+		failed := fmt.Sprint(l.Failed)
+		if mostFailed(l) {
+			failed += " !"
+		}
+		row := []string{fmt.Sprint(l.Level + 1), load, achieved, fmt.Sprint(l.Completed), failed,
 			fmt.Sprintf("%.2f", l.RequestThrough), fmt.Sprintf("%.0f", l.OutputThrough),
 			ms("median_ttft_ms"), ms(pk + "_ttft_ms"), ms("median_tpot_ms"), ms(pk + "_tpot_ms"),
 			ms("median_itl_ms"), ms("median_e2el_ms"), ms(pk + "_e2el_ms"), fmt.Sprintf("%.2f", l.P99SchedDelay)}
@@ -65,6 +69,9 @@ func printTable(w io.Writer, s *scenario.Scenario, sum record.Summary) {
 				}
 			}
 			fmt.Fprintf(w, "level %d failed requests: %s\n", l.Level+1, strings.Join(parts, ", "))
+			if mostFailed(l) {
+				fmt.Fprintf(w, "level %d: ! most requests failed (%d of %d): its latencies describe the few that succeeded\n", l.Level+1, l.Failed, l.NumRequests)
+			}
 		}
 		if l.Canceled > 0 {
 			fmt.Fprintf(w, "level %d: %d request(s) canceled by perfgate (on_end: cancel, drain_timeout or Ctrl-C), not counted as completed\n", l.Level+1, l.Canceled)
@@ -74,3 +81,6 @@ func printTable(w io.Writer, s *scenario.Scenario, sum record.Summary) {
 		}
 	}
 }
+
+// mostFailed says whether more than half of a level's requests failed.
+func mostFailed(l record.Level) bool { return l.NumRequests > 0 && 2*l.Failed > l.NumRequests }

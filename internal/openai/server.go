@@ -8,14 +8,42 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strings"
 	"time"
 )
 
 // ErrNotSupported means the server has no such endpoint (404 or 405).
 var ErrNotSupported = errors.New("not supported by the server")
 
+// ErrNoAnswer is a call the server did not answer in time.
+var ErrNoAnswer = errors.New("no answer in time")
+
+// Timeouts of the calls around a run: the listing and the health check
+// decide whether a run can start; the version is for the record; the
+// tokenizer refines prompt lengths.
+const (
+	callTimeout     = 30 * time.Second
+	versionTimeout  = 5 * time.Second
+	tokenizeTimeout = 15 * time.Second
+)
+
 func (c *Client) call(ctx context.Context, method, path string, in, out any) error {
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	return c.callWithin(ctx, callTimeout, method, path, in, out)
+}
+
+// callWithin is call with a timeout; what the server said in an error has
+// the API key removed.
+func (c *Client) callWithin(ctx context.Context, timeout time.Duration, method, path string, in, out any) error {
+	err := c.callOnce(ctx, timeout, method, path, in, out)
+	if err != nil && c.apiKey != "" && strings.Contains(err.Error(), c.apiKey) {
+		err = errors.New(strings.ReplaceAll(err.Error(), c.apiKey, "[redacted]"))
+	}
+	return err
+}
+
+func (c *Client) callOnce(ctx context.Context, timeout time.Duration, method, path string, in, out any) error {
+	parent := ctx
+	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	var body io.Reader
 	if in != nil {
@@ -37,11 +65,17 @@ func (c *Client) call(ctx context.Context, method, path string, in, out any) err
 	}
 	resp, err := c.hc.Do(req)
 	if err != nil {
+		if ctx.Err() != nil && parent.Err() == nil {
+			return fmt.Errorf("%s %s: %w (%s)", method, path, ErrNoAnswer, timeout)
+		}
 		return err
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(io.LimitReader(resp.Body, 8<<20))
 	if err != nil {
+		if ctx.Err() != nil && parent.Err() == nil {
+			return fmt.Errorf("%s %s: %w (%s)", method, path, ErrNoAnswer, timeout)
+		}
 		return err
 	}
 	switch {
@@ -104,7 +138,7 @@ func (c *Client) Tokenize(ctx context.Context, model, text string) (int, error) 
 		Count  int   `json:"count"`
 		Tokens []int `json:"tokens"`
 	}
-	if err := c.call(ctx, http.MethodPost, "/tokenize", in, &out); err != nil {
+	if err := c.callWithin(ctx, tokenizeTimeout, http.MethodPost, "/tokenize", in, &out); err != nil {
 		return 0, err
 	}
 	if out.Count == 0 {
@@ -118,8 +152,8 @@ func (c *Client) Version(ctx context.Context) string {
 	var out struct {
 		Version string `json:"version"`
 	}
-	if err := c.call(ctx, http.MethodGet, "/version", nil, &out); err != nil {
-		return ""
+	if err := c.callWithin(ctx, versionTimeout, http.MethodGet, "/version", nil, &out); err != nil {
+		return "" // for the record only: a server without it (or slow to say) is not a problem
 	}
 	return out.Version
 }

@@ -193,6 +193,8 @@ func (c *checker) engine() {
 			c.at("engine.url", "must be an http:// or https:// address with a host, got %q", e.URL)
 		} else if u.User != nil {
 			c.at("engine.url", "must not carry credentials; name an environment variable in api_key_env instead")
+		} else if k := secretParam(u); k != "" {
+			c.at("engine.url", "must not carry credentials (its query has %s=…): they would be printed and written into the run folder; put the key in an environment variable and name it in api_key_env", k)
 		}
 		for _, k := range simKeys() {
 			if c.s.set("engine." + k) {
@@ -938,4 +940,32 @@ func (s *Scenario) applyDefaults() {
 	}
 	slices.Sort(s.Percentiles)
 	s.Percentiles = slices.Compact(s.Percentiles)
+}
+
+// secretParam is the name of a URL query parameter that looks like a
+// credential, or "".
+func secretParam(u *url.URL) string {
+	for k := range u.Query() {
+		l := strings.ToLower(k)
+		for _, w := range []string{"key", "token", "secret", "password", "passwd", "auth", "signature", "credential"} {
+			if strings.Contains(l, w) {
+				return k
+			}
+		}
+	}
+	return ""
+}
+
+// CheckEnv checks what the scenario needs from the environment: the
+// variable api_key_env names must be set (to something). The problem is
+// reported at the key, like the file's own.
+func (s *Scenario) CheckEnv(getenv func(string) string) error {
+	c := &checker{s: s}
+	if v := s.Engine.APIKeyEnv; v != "" && envNameRe.MatchString(v) && getenv(v) == "" {
+		c.at("engine.api_key_env", "names $%s, which is not set in this environment: the server's key is read from it", v)
+	}
+	if len(c.problems) == 0 {
+		return nil
+	}
+	return &ValidationError{File: s.File, Problems: c.problems}
 }

@@ -2,9 +2,11 @@ package cli
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -26,6 +28,10 @@ func TestBadInputCatalogue(t *testing.T) {
 		}
 		return file(name+".yaml", strings.Replace(ok, from, to, 1))
 	}
+	fifo := filepath.Join(dir, "fifo.yaml")
+	if err := syscall.Mkfifo(fifo, 0o644); err != nil {
+		t.Fatal(err)
+	}
 	notRun := t.TempDir()
 	os.WriteFile(filepath.Join(notRun, "meta.json"), []byte("{not json"), 0o644)
 	cases := []struct {
@@ -44,7 +50,7 @@ func TestBadInputCatalogue(t *testing.T) {
 		{"zero rate", []string{"validate", with("zerorate", "rate: 1", "rate: 0")}, "must be > 0", true},
 		{"zero duration", []string{"validate", with("zerodur", "measure: {requests: 1}", "measure: {duration: 0s}")}, "longer than zero", true},
 		{"bad duration", []string{"validate", with("baddur", "measure: {requests: 1}", "measure: {duration: 5 minutes}")}, "duration such as", true},
-		{"negative requests", []string{"validate", with("negreq", "requests: 1", "requests: -1")}, "must be ≥ 0", true},
+		{"negative requests", []string{"validate", with("negreq", "requests: 1", "requests: -1")}, "must be from 0 to 100000000, got -1", true},
 		{"impossible uniform", []string{"validate", with("uniform", "input_tokens: 10", "input_tokens: {dist: uniform, min: 50, max: 10}")}, "must be ≥ min", true},
 		{"unknown distribution", []string{"validate", with("dist", "input_tokens: 10", "input_tokens: {dist: zipf}")}, "must be one of fixed", true},
 		{"key the dist does not use", []string{"validate", with("distkey", "input_tokens: 10", "input_tokens: {dist: fixed, value: 10, sigma: 1}")}, "is not used by dist", true},
@@ -76,6 +82,25 @@ engine: {kind: endpoint, url: "http://u:p@h"}`)}, "must not carry credentials", 
 		{"compare of broken folders", []string{"compare", "--baseline", notRun, "--candidate", notRun}, "not a run folder", false},
 		{"ab without repo", []string{"ab", file("ok4.yaml", ok)}, "--vllm-repo", false},
 		{"sim with a bad value", []string{"sim", "serve", "m", "--gpu-memory-utilization", "1.5"}, "gpu_memory_utilization", false},
+		// Issue 18: numbers with no upper limit, files that are not scenarios, keys in URLs.
+		{"huge output_tokens", []string{"validate", with("hugeout", "output_tokens: 5", "output_tokens: 1e15")}, "must be ≤ 1048576 tokens", true},
+		{"huge input_tokens", []string{"validate", with("hugein", "input_tokens: 10", "input_tokens: {dist: uniform, min: 1, max: 99999999}")}, "must be ≤ 1048576 tokens", true},
+		{"huge rate", []string{"validate", with("hugerate", "rate: 1", "rate: 1e12")}, "≤ 100000 requests/s", true},
+		{"huge concurrency", []string{"validate", with("hugeconc", "load: {rate: 1}", "load: {concurrency: 100000000}")}, "from 1 to 65536", true},
+		{"huge request count", []string{"validate", with("hugereq", "requests: 1", "requests: 9000000000")}, "from 0 to 100000000", true},
+		{"a week-long phase", []string{"validate", with("hugedur", "measure: {requests: 1}", "measure: {duration: 10000h}")}, "must be from 0s to 168h0m0s", true},
+		{"too much in flight", []string{"validate", with("mem", "input_tokens: 10, output_tokens: 5}]}\nload: {rate: 1}", "input_tokens: 1000000, output_tokens: 1000}]}\nload: {concurrency: 20000}")}, "would hold about", true},
+		{"a key in the url's query", []string{"validate", with("qkey", "name: ok", `name: ok
+engine: {kind: endpoint, url: "http://h:8000/?api_key=sk-123"}`)}, "its query has api_key=", true},
+		{"bad max_event_bytes", []string{"validate", with("maxev", "name: ok", "name: ok\nmax_event_bytes: 1")}, "max_event_bytes: must be from 1024", true},
+		{"bad output_tokens_from", []string{"validate", with("otf", "name: ok", "name: ok\noutput_tokens_from: words")}, `output_tokens_from: must be "usage"`, true},
+		{"a NUL byte", []string{"validate", file("nul.yaml", "name: ok\nload: {rate: \x001}\n")}, ":2:14: a NUL byte", true},
+		{"a second document", []string{"validate", file("two.yaml", ok+"---\nname: two\n")}, ":6: a second YAML document", true},
+		{"a directory", []string{"validate", dir}, "is not a regular file", false},
+		{"a FIFO (would hang)", []string{"validate", fifo}, "is not a regular file", false},
+		{"/dev/zero (would never end)", []string{"run", "/dev/zero"}, "is not a regular file", false},
+		{"a file over 1 MiB", []string{"validate", file("big.yaml", "name: ok\n# "+strings.Repeat("x", 1<<20)+"\n")}, "is over 1024 KiB", false},
+		{"a flood of unknown keys", []string{"validate", file("flood.yaml", "name: ok\n"+strings.Repeat("nokey: 1\n", 0)+floodKeys(500))}, "… and ", false},
 	}
 	if len(cases) < 30 {
 		t.Fatalf("the catalogue has %d entries", len(cases))
@@ -97,4 +122,13 @@ engine: {kind: endpoint, url: "http://u:p@h"}`)}, "must not carry credentials", 
 			}
 		})
 	}
+}
+
+// floodKeys is n unknown top-level keys.
+func floodKeys(n int) string {
+	var b strings.Builder
+	for i := range n {
+		fmt.Fprintf(&b, "unknown_%d: 1\n", i)
+	}
+	return b.String()
 }

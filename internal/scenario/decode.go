@@ -1,7 +1,9 @@
 package scenario
 
 import (
+	"bytes"
 	"fmt"
+	"io"
 	"math"
 	"reflect"
 	"regexp"
@@ -105,8 +107,28 @@ func parse(data []byte) (*Scenario, []Problem, badPaths) {
 		line := 1 + strings.Count(string(data[:firstInvalidUTF8(data)]), "\n")
 		return s, []Problem{{Line: line, Msg: "the file is not valid UTF-8 text"}}, nil
 	}
+	if i := bytes.IndexByte(data, 0); i >= 0 {
+		line := 1 + bytes.Count(data[:i], []byte{'\n'})
+		col := i - bytes.LastIndexByte(data[:i], '\n')
+		return s, []Problem{{Line: line, Col: col, Msg: "a NUL byte: the file is binary, not YAML text"}}, nil
+	}
 	var root yaml.Node
-	if err := yaml.Unmarshal(data, &root); err != nil {
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	err := dec.Decode(&root)
+	if err == io.EOF {
+		err = nil
+	}
+	if err == nil {
+		var next yaml.Node
+		if err2 := dec.Decode(&next); err2 != io.EOF {
+			line := next.Line
+			if len(next.Content) > 0 {
+				line = next.Content[0].Line
+			}
+			return s, []Problem{{Line: line, Msg: "a second YAML document (after ---): a scenario file holds one scenario; put each in a file of its own"}}, nil
+		}
+	}
+	if err != nil {
 		msg := err.Error()
 		line, what := 0, strings.TrimPrefix(msg, "yaml: ")
 		if m := yamlLineRe.FindStringSubmatch(msg); m != nil {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"github.com/perfgate/perfgate/internal/record"
+	"io"
 	"math"
 	"net/url"
 	"os"
@@ -29,17 +30,68 @@ const (
 	DefaultTelemetryInterval = 250 * time.Millisecond
 )
 
+// Bounds of numeric keys: beyond them a run would not fit in memory, would
+// hang, or would overflow what perfgate counts with (docs/scenarios.md).
+const (
+	MaxTokens      = 1 << 20     // one request's input or output length: above any model's context
+	MaxRate        = 100_000     // requests/s of an open loop
+	MaxConcurrency = 65_536      // requests in flight of a closed loop (a goroutine and a connection each)
+	MaxInFlight    = 1_000_000   // load.max_in_flight
+	MaxLevels      = 1_000       // load levels
+	MaxRequests    = 100_000_000 // requests of one phase
+	MaxDuration    = 7 * 24 * time.Hour
+	MaxTurns       = 1_000 // turns of one session
+	MaxPrefixes    = 1_000_000
+	// MaxInFlightBytes bounds what the requests in flight hold at once:
+	// their prompts, and one timestamp per output token (8 bytes a token,
+	// counted generously).
+	MaxInFlightBytes = 8 << 30
+)
+
 // DefaultPercentiles are reported when the file names none.
 var DefaultPercentiles = []float64{50, 90, 95, 99}
 
 // LoadFile reads, decodes, validates and completes a scenario file. A bad file
 // gives a *ValidationError with every problem in it.
 func LoadFile(path string) (*Scenario, error) {
-	data, err := os.ReadFile(path)
+	data, err := readFile(path)
 	if err != nil {
 		return nil, err
 	}
 	return Parse(path, data)
+}
+
+// MaxFileBytes is the largest scenario file read: scenarios are a few
+// hundred bytes; datasets and traces live in files of their own.
+const MaxFileBytes = 1 << 20
+
+// MaxProblems is how many problems one file reports; the rest are counted.
+const MaxProblems = 50
+
+// readFile reads a scenario file: a regular file of at most MaxFileBytes
+// (a FIFO would hang, /dev/zero would never end).
+func readFile(path string) ([]byte, error) {
+	// Stat before opening: opening a FIFO for reading blocks until a writer comes.
+	st, err := os.Stat(path)
+	if err != nil {
+		return nil, err
+	}
+	if !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s is not a regular file (%s): a scenario is a YAML file", path, st.Mode().Type())
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, MaxFileBytes+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(data) > MaxFileBytes {
+		return nil, fmt.Errorf("%s is over %d KiB: a scenario is a few hundred bytes of YAML (datasets and traces are files of their own)", path, MaxFileBytes>>10)
+	}
+	return data, nil
 }
 
 // LoadForRun is LoadFile that also checks that the files the scenario
@@ -47,7 +99,7 @@ func LoadFile(path string) (*Scenario, error) {
 // scenario about to run. LoadFile leaves that out, so that a run folder's
 // scenario.yaml loads on a machine without the files.
 func LoadForRun(path string) (*Scenario, error) {
-	data, err := os.ReadFile(path)
+	data, err := readFile(path)
 	if err != nil {
 		return nil, err
 	}
@@ -80,6 +132,10 @@ func parseScenario(file string, data []byte, files bool) (*Scenario, error) {
 			}
 			return problems[i].Col < problems[j].Col
 		})
+		if len(problems) > MaxProblems {
+			n := len(problems) - MaxProblems
+			problems = append(problems[:MaxProblems], Problem{Msg: fmt.Sprintf("… and %d more problem(s); fix these first", n)})
+		}
 		return nil, &ValidationError{File: file, Problems: problems}
 	}
 	s.applyDefaults()
@@ -168,6 +224,7 @@ func (s *Scenario) validate() []Problem {
 	if s.set("percentiles") && len(s.Percentiles) == 0 {
 		c.at("percentiles", "must list at least one percentile, such as [50, 99]")
 	}
+	c.inFlightMemory()
 	c.telemetry()
 	c.gate()
 	for i, p := range s.Percentiles {
@@ -322,6 +379,9 @@ func (c *checker) workload() {
 			c.at(sp, "needs turns: the number of turns per session (a number or a distribution)")
 		} else {
 			c.dist(sp+".turns", w.Sessions.Turns)
+			if hi := w.Sessions.Turns.upper(); hi > MaxTurns {
+				c.at(sp+".turns", "must be ≤ %d turns per session, got up to %g", MaxTurns, hi)
+			}
 		}
 		if w.Sessions.ThinkTime < 0 {
 			c.at(sp+".think_time", "must be ≥ 0s, got %s", w.Sessions.ThinkTime.D())
@@ -364,8 +424,11 @@ func (c *checker) workload() {
 			if sp.Tokens < 1 {
 				c.at(p+".shared_prefix.tokens", "must be ≥ 1, got %d", sp.Tokens)
 			}
-			if sp.Distinct < 1 {
-				c.at(p+".shared_prefix.distinct", "must be ≥ 1 (how many different prefixes), got %d", sp.Distinct)
+			if sp.Distinct < 1 || sp.Distinct > MaxPrefixes {
+				c.at(p+".shared_prefix.distinct", "must be from 1 to %d (how many different prefixes), got %d", MaxPrefixes, sp.Distinct)
+			}
+			if sp.Tokens > MaxTokens {
+				c.at(p+".shared_prefix.tokens", "must be ≤ %d tokens, got %d", MaxTokens, sp.Tokens)
 			}
 			if hi := cl.InputTokens.upper(); hi > 0 && float64(sp.Tokens) >= hi {
 				c.at(p+".shared_prefix.tokens", "is %d but input_tokens never exceeds %g; the prefix is part of the input and must leave room for at least one more token", sp.Tokens, hi)
@@ -515,6 +578,19 @@ func (c *checker) dist(p string, d Dist) {
 			c.at(p+".max", "must be ≥ min (%g), got %g", d.Min, d.Max)
 		}
 	}
+	for _, k := range []struct {
+		key string
+		v   float64
+	}{{"value", d.Value}, {"min", d.Min}, {"max", d.Max}, {"mean", d.Mean}, {"stddev", d.Stddev}} {
+		if c.s.set(p+"."+k.key) && k.v > MaxTokens {
+			c.at(p+"."+k.key, "must be ≤ %d tokens (2^20: above any model's context, and what one request may hold), got %g", MaxTokens, k.v)
+		}
+	}
+	for i, b := range d.Bins {
+		if b.Max > MaxTokens {
+			c.at(fmt.Sprintf("%s.bins[%d].max", p, i), "must be ≤ %d tokens, got %g", MaxTokens, b.Max)
+		}
+	}
 	switch d.Kind {
 	case DistFixed:
 		if need("value") && d.Value < 1 {
@@ -597,20 +673,23 @@ func (c *checker) load() {
 	if hasLevels && len(l.Levels) == 0 {
 		c.at("load.levels", "must list at least one level")
 	}
+	if len(l.Levels) > MaxLevels {
+		c.at("load.levels", "must list at most %d levels, got %d", MaxLevels, len(l.Levels))
+	}
 	switch l.Mode {
 	case ModeOpen:
 		if hasConc {
 			c.at("load.concurrency", "is for mode: closed; an open loop sends at rate requests/s")
 		}
-		if hasRate && l.Rate <= 0 {
-			c.at("load.rate", "must be > 0 requests/s, got %g", l.Rate)
+		if hasRate && (l.Rate <= 0 || l.Rate > MaxRate) {
+			c.at("load.rate", "must be > 0 and ≤ %d requests/s, got %g", MaxRate, l.Rate)
 		}
 		if !hasRate && !hasLevels {
 			c.at("load", "mode: open needs rate: N or levels: [...] in requests/s")
 		}
 		for i, v := range l.Levels {
-			if v <= 0 {
-				c.at(fmt.Sprintf("load.levels[%d]", i), "must be > 0 requests/s, got %g", v)
+			if v <= 0 || v > MaxRate {
+				c.at(fmt.Sprintf("load.levels[%d]", i), "must be > 0 and ≤ %d requests/s, got %g", MaxRate, v)
 			}
 		}
 		switch l.Arrival {
@@ -628,22 +707,22 @@ func (c *checker) load() {
 			}
 			c.at("load.arrival", "must be one of poisson, gamma, constant; got %q", l.Arrival)
 		}
-		if l.MaxInFlight < 0 {
-			c.at("load.max_in_flight", "must be ≥ 0 (0: no cap), got %d", l.MaxInFlight)
+		if l.MaxInFlight < 0 || l.MaxInFlight > MaxInFlight {
+			c.at("load.max_in_flight", "must be from 0 (no cap) to %d, got %d", MaxInFlight, l.MaxInFlight)
 		}
 	case ModeClosed:
 		if hasRate {
 			c.at("load.rate", "is for mode: open; a closed loop keeps concurrency requests in flight")
 		}
-		if hasConc && l.Concurrency < 1 {
-			c.at("load.concurrency", "must be ≥ 1, got %d", l.Concurrency)
+		if hasConc && (l.Concurrency < 1 || l.Concurrency > MaxConcurrency) {
+			c.at("load.concurrency", "must be from 1 to %d (each request in flight is a connection), got %d", MaxConcurrency, l.Concurrency)
 		}
 		if !hasConc && !hasLevels {
 			c.at("load", "mode: closed needs concurrency: N or levels: [...] of concurrencies")
 		}
 		for i, v := range l.Levels {
-			if v < 1 || v != math.Trunc(v) {
-				c.at(fmt.Sprintf("load.levels[%d]", i), "must be a whole number ≥ 1 (a concurrency), got %g", v)
+			if v < 1 || v != math.Trunc(v) || v > MaxConcurrency {
+				c.at(fmt.Sprintf("load.levels[%d]", i), "must be a whole number from 1 to %d (a concurrency), got %g", MaxConcurrency, v)
 			}
 		}
 		for _, k := range []string{"arrival", "burstiness", "max_in_flight"} {
@@ -750,11 +829,11 @@ func (c *checker) phases() {
 			p = ph.Measure
 		}
 		path := "phases." + name
-		if c.s.set(path+".duration") && p.Duration < 0 {
-			c.at(path+".duration", "must be ≥ 0s, got %s", p.Duration.D())
+		if c.s.set(path+".duration") && (p.Duration < 0 || p.Duration.D() > MaxDuration) {
+			c.at(path+".duration", "must be from 0s to %s, got %s", MaxDuration, p.Duration.D())
 		}
-		if p.Requests < 0 {
-			c.at(path+".requests", "must be ≥ 0, got %d", p.Requests)
+		if p.Requests < 0 || p.Requests > MaxRequests {
+			c.at(path+".requests", "must be from 0 to %d, got %d", MaxRequests, p.Requests)
 		}
 	}
 	if ph.Measure.Duration <= 0 && ph.Measure.Requests <= 0 && !(c.s.Load.Arrival == ArrivalTrace && !c.s.set("phases.measure")) {
@@ -968,4 +1047,40 @@ func (s *Scenario) CheckEnv(getenv func(string) string) error {
 		return nil
 	}
 	return &ValidationError{File: s.File, Problems: c.problems}
+}
+
+// inFlightMemory checks what the requests in flight hold at once — each
+// its prompt and a timestamp per output token — against MaxInFlightBytes:
+// a scenario whose lengths and load would not fit is refused here, not by
+// the kernel halfway through a run.
+func (c *checker) inFlightMemory() {
+	s := c.s
+	var longest float64
+	for _, cl := range s.Workload.Classes {
+		longest = math.Max(longest, cl.InputTokens.upper()+cl.OutputTokens.upper())
+	}
+	if longest <= 0 || len(c.problems) > 0 {
+		return
+	}
+	inFlight, how := 0.0, ""
+	for _, l := range s.LevelSpecs() {
+		n, h := float64(l.Concurrency), fmt.Sprintf("concurrency %d", l.Concurrency)
+		if l.Mode == ModeOpen {
+			timeout := s.RequestTimeout.D()
+			if timeout <= 0 {
+				timeout = 5 * time.Minute
+			}
+			n, h = l.Rate*timeout.Seconds(), fmt.Sprintf("%g requests/s × request_timeout %s", l.Rate, timeout)
+			if s.Load.MaxInFlight > 0 && float64(s.Load.MaxInFlight) < n {
+				n, h = float64(s.Load.MaxInFlight), fmt.Sprintf("max_in_flight %d", s.Load.MaxInFlight)
+			}
+		}
+		if n > inFlight {
+			inFlight, how = n, h
+		}
+	}
+	if need := longest * inFlight * 8; need > MaxInFlightBytes {
+		c.at("workload.classes", "requests of up to %g tokens (input + output), %g of them in flight at once (%s), would hold about %.0f GiB; "+
+			"lower the lengths or the load, or cap an open loop with load.max_in_flight", longest, inFlight, how, need/(1<<30))
+	}
 }

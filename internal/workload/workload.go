@@ -259,5 +259,5 @@ func Sample(d scenario.Dist, rng *rand.Rand) int {
 	if x < 1 {
 		x = 1
 	}
-	return int(x)
+	return int(min(x, scenario.MaxTokens)) // an unbounded tail (lognormal, sigma 5) stays a length a request can hold
 }

@@ -2,6 +2,7 @@ package telemetry
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 
 	"fmt"
@@ -64,9 +65,12 @@ func (m *Metrics) Sample(ctx context.Context) (map[string]float64, error) {
 	if resp.StatusCode != http.StatusOK {
 		return nil, fmt.Errorf("GET %s: HTTP %d", m.URL, resp.StatusCode)
 	}
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 32<<20))
+	body, err := io.ReadAll(io.LimitReader(resp.Body, MaxPage+1))
 	if err != nil {
 		return nil, err
+	}
+	if len(body) > MaxPage {
+		return nil, fmt.Errorf("GET %s: the page is over %d MiB; perfgate does not parse it (point the probe at a smaller page, or filter with include)", m.URL, MaxPage>>20)
 	}
 	fams, skipped, err := ParseMetrics(body)
 	if err != nil {
@@ -89,28 +93,93 @@ func (m *Metrics) Sample(ctx context.Context) (map[string]float64, error) {
 
 var lineRe = regexp.MustCompile(`line (\d+)`)
 
-// ParseMetrics parses Prometheus text, dropping lines the parser rejects (up
-// to 100) and returning how many it dropped.
+// MaxPage is the largest /metrics page read: a vLLM server's is tens of
+// KiB; a page past this is refused (an error sample), not parsed each tick.
+const MaxPage = 8 << 20
+
+// ParseMetrics parses Prometheus text, dropping the lines the parser
+// rejects and returning how many it dropped. A page that parses costs one
+// pass; one with bad lines is parsed family by family, so that a bad line
+// costs a re-parse of its family's block (at most 100 per block), never of
+// the whole page.
 func ParseMetrics(text []byte) (map[string]*dto.MetricFamily, int, error) {
-	lines := bytes.Split(text, []byte("\n"))
+	fams, err := parseText(text)
+	if err == nil {
+		return fams, 0, nil
+	}
+	out := map[string]*dto.MetricFamily{}
+	skipped := 0
+	var firstErr error
+	for _, block := range blocks(text) {
+		f, n, err := parseDropping(block)
+		skipped += n
+		if err != nil {
+			skipped += len(block)
+			firstErr = cmp.Or(firstErr, err)
+			continue
+		}
+		for name, fam := range f {
+			if have, ok := out[name]; ok && have.GetType() == fam.GetType() {
+				have.Metric = append(have.Metric, fam.Metric...)
+				continue
+			}
+			out[name] = fam
+		}
+	}
+	if len(out) == 0 {
+		return nil, skipped, fmt.Errorf("parse /metrics: %w", cmp.Or(firstErr, err))
+	}
+	return out, skipped, nil
+}
+
+func parseText(text []byte) (map[string]*dto.MetricFamily, error) {
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	return parser.TextToMetricFamilies(bytes.NewReader(text))
+}
+
+// parseDropping parses one block, dropping each line the parser names (up
+// to 100) and returning how many it dropped.
+func parseDropping(lines [][]byte) (map[string]*dto.MetricFamily, int, error) {
 	for skipped := 0; ; skipped++ {
-		parser := expfmt.NewTextParser(model.UTF8Validation)
-		fams, err := parser.TextToMetricFamilies(bytes.NewReader(bytes.Join(lines, []byte("\n"))))
+		fams, err := parseText(append(bytes.Join(lines, []byte("\n")), '\n'))
 		if err == nil {
 			return fams, skipped, nil
 		}
 		m := lineRe.FindStringSubmatch(err.Error())
 		if m == nil || skipped >= 100 {
-			return nil, skipped, fmt.Errorf("parse /metrics: %w", err)
+			return nil, skipped, err
 		}
 		n, _ := strconv.Atoi(m[1])
 		if n < 1 || n > len(lines) {
-			return nil, skipped, fmt.Errorf("parse /metrics: %w", err)
+			return nil, skipped, err
 		}
 		// Drop the bad line; a # TYPE line that no longer matches its samples
 		// would fail again, and is dropped on the next round.
-		lines = append(lines[:n-1], lines[n:]...)
+		lines = append(lines[:n-1:n-1], lines[n:]...)
 	}
+}
+
+// blocks splits a page into runs of lines that start at a # HELP or # TYPE
+// line naming a new metric: one family's text, in the usual layout.
+func blocks(text []byte) [][][]byte {
+	var out [][][]byte
+	var cur [][]byte
+	name := ""
+	for line := range bytes.SplitSeq(text, []byte("\n")) {
+		if f := bytes.Fields(line); len(f) >= 3 && string(f[0]) == "#" && (string(f[1]) == "HELP" || string(f[1]) == "TYPE") {
+			if string(f[2]) != name && len(cur) > 0 {
+				out, cur = append(out, cur), nil
+			}
+			name = string(f[2])
+		}
+		if len(bytes.TrimSpace(line)) > 0 {
+			cur = append(cur, line)
+		}
+	}
+	if len(cur) > 0 {
+		out = append(out, cur)
+	}
+	return out
 }
 
 // Flatten turns metric families into name → value, summing over label sets.

@@ -5,8 +5,6 @@ package main
 import (
 	"context"
 	"os"
-	"os/signal"
-	"syscall"
 
 	"golang.org/x/term"
 
@@ -14,13 +12,9 @@ import (
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	go func() {
-		// The first signal asks for a graceful stop; restoring the default
-		// handling lets a second one end perfgate at once.
-		<-ctx.Done()
-		stop()
-	}()
+	// The first signal asks for a graceful stop; a second one stops the
+	// engines perfgate started and ends perfgate at once (cli.WithSignals).
+	ctx, stop := cli.WithSignals(context.Background(), os.Stderr)
 	code := cli.Main(ctx, os.Args[1:], cli.Env{
 		Stdout:     os.Stdout,
 		Stderr:     os.Stderr,

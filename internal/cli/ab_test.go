@@ -6,10 +6,8 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"os/signal"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 
 	"github.com/shirou/gopsutil/v4/process"
@@ -22,7 +20,7 @@ import (
 func TestMain(m *testing.M) {
 	if os.Getenv("PERFGATE_CLI_MAIN") == "1" {
 		// As cmd/perfgate does: the first signal stops gracefully.
-		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		ctx, stop := WithSignals(context.Background(), os.Stderr)
 		code := Main(ctx, os.Args[1:], Env{Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv, Args: os.Args})
 		stop()
 		os.Exit(code)

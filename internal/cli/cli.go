@@ -9,8 +9,10 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"os/signal"
 	"runtime/debug"
 	"sync"
+	"syscall"
 
 	"github.com/spf13/cobra"
 
@@ -101,6 +103,14 @@ func Main(ctx context.Context, args []string, env Env) int {
 		env.Commands = env.Stdout
 		env.Stdout, env.Stderr = &neutralWriter{w: env.Stdout}, &neutralWriter{w: env.Stderr}
 	}
+	defer func() {
+		if r := recover(); r != nil {
+			// A panic on the command's goroutine: stop the engines first, so
+			// that none outlives perfgate holding the GPU, then crash as Go does.
+			engine.KillAll()
+			panic(r)
+		}
+	}()
 	root := newRoot(ctx, env)
 	root.SetArgs(args)
 	err := root.ExecuteContext(ctx)
@@ -269,4 +279,41 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.w.Write(p)
+}
+
+// WithSignals returns a context that the first SIGINT or SIGTERM cancels:
+// perfgate stops issuing, lets requests in flight finish for the grace
+// period, writes what it measured and stops its engines. A second signal —
+// a user's second Ctrl-C, or GitHub Actions' cancel, which sends SIGINT and
+// then SIGTERM — kills the process group of every engine perfgate started
+// and exits at once (ExitFailed): never an engine left holding the GPU.
+// stop releases the signals.
+func WithSignals(parent context.Context, stderr io.Writer) (ctx context.Context, stop func()) {
+	ctx, cancel := context.WithCancelCause(parent)
+	ch := make(chan os.Signal, 2)
+	signal.Notify(ch, os.Interrupt, syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() {
+		select {
+		case s := <-ch:
+			cancel(fmt.Errorf("%v signal received", s))
+		case <-done:
+			return
+		}
+		select {
+		case s := <-ch:
+			n := engine.KillAll()
+			fmt.Fprintf(stderr, "perfgate: %v again: killed %d engine process group(s); exiting now without the summary\n", s, n)
+			os.Exit(ExitFailed)
+		case <-done:
+		}
+	}()
+	var once sync.Once
+	return ctx, func() {
+		once.Do(func() {
+			signal.Stop(ch)
+			close(done)
+			cancel(nil)
+		})
+	}
 }

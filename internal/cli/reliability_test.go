@@ -4,12 +4,14 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"github.com/shirou/gopsutil/v4/process"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -423,5 +425,99 @@ func TestValidateChecksTheEnvironment(t *testing.T) {
 	r = run(t, context.Background(), map[string]string{"PG_UNSET_KEY": "x"}, "validate", f)
 	if r.code != 0 {
 		t.Errorf("set key: %d %s", r.code, r.stderr)
+	}
+}
+
+// No engine outlives perfgate (issue 18): perfgate ab is sent SIGINT and,
+// a moment later, SIGTERM to its whole process group — as `timeout` does,
+// and as GitHub Actions' cancel does — at each phase of a run: the
+// worktree and install, an engine starting, warm-up, measurement, and
+// between trials. Every time, perfgate exits and no engine process is left.
+func TestDoubleSignalAtEveryPhaseLeavesNoEngine(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts perfgate ab five times")
+	}
+	repo, first, _ := fakeRepo(t)
+	scen := writeScenario(t, strings.Replace(strings.Replace(abScenarioYAML, "%s", "30s", 1), "%s", "restart", 1))
+	b, _ := os.ReadFile(scen)
+	os.WriteFile(scen, []byte(strings.Replace(string(b), "measure: {requests: 48}", "measure: {requests: 400}", 1)), 0o644)
+	exe, _ := os.Executable()
+	for _, at := range []string{"", "baseline trial 1 (attempt 1)", "running ab-fake", " measure ", "trial 2 (attempt 1)"} {
+		name := at
+		if name == "" {
+			name = "at once"
+		}
+		t.Run(strings.TrimSpace(name), func(t *testing.T) {
+			cmd := exec.Command(exe, "ab", scen, "--vllm-repo", repo, "--baseline", first, "--candidate", first,
+				"--install-command", installFake, "--work-dir", t.TempDir(), "--out", t.TempDir(), "--trials", "3", "--grace", "5s")
+			cmd.Env = append(os.Environ(), "PERFGATE_CLI_MAIN=1")
+			cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // a group of its own, as under timeout
+			var log syncBuffer
+			cmd.Stdout, cmd.Stderr = &log, &log
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			exited := make(chan struct{})
+			go func() { cmd.Wait(); close(exited) }()
+			deadline := time.Now().Add(60 * time.Second)
+			for at != "" && !strings.Contains(log.String(), at) && time.Now().Before(deadline) {
+				select {
+				case <-exited:
+					t.Fatalf("perfgate ended before %q:\n%s", at, log.String())
+				case <-time.After(5 * time.Millisecond):
+				}
+			}
+			cmd.Process.Signal(syscall.SIGINT)
+			time.Sleep(50 * time.Millisecond)
+			syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
+			select {
+			case <-exited:
+			case <-time.After(30 * time.Second):
+				cmd.Process.Kill()
+				t.Fatalf("perfgate did not exit after two signals:\n%s", log.String())
+			}
+			// The engines die with SIGKILL; give the kernel a moment to reap them.
+			var left []string
+			for i := 0; i < 100; i++ {
+				if left = survivors(t); len(left) == 0 {
+					break
+				}
+				time.Sleep(50 * time.Millisecond)
+			}
+			if len(left) > 0 {
+				t.Errorf("engines outlived perfgate: %v\n%s", left, log.String())
+				killSurvivors(t)
+			}
+		})
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for a process's output and a test's reads.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// killSurvivors cleans up after a failed check, so that one failure does
+// not leave processes behind for the other tests.
+func killSurvivors(t *testing.T) {
+	procs, _ := process.Processes()
+	exe, _ := os.Executable()
+	for _, p := range procs {
+		if cl, err := p.Cmdline(); err == nil && strings.Contains(cl, exe) && strings.Contains(cl, "sim serve") {
+			p.Kill()
+		}
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"strconv"
+	"sync"
 	"syscall"
 	"time"
 
@@ -96,6 +97,7 @@ func StartProcess(ctx context.Context, o ProcessOptions) (*Process, error) {
 		logf.Close()
 		return nil, fmt.Errorf("start %s: %w", o.Bin, err)
 	}
+	track(cmd.Process.Pid)
 	p := &Process{cmd: cmd, url: "http://127.0.0.1:" + strconv.Itoa(port), log: logf, logPath: o.LogPath,
 		started: time.Now(), done: make(chan struct{}), grace: o.StopGrace}
 	go func() { p.waitErr = cmd.Wait(); close(p.done) }()
@@ -178,9 +180,46 @@ func (p *Process) Close() error {
 	<-p.done
 	for i := 0; i < 100; i++ {
 		if err := syscall.Kill(-pgid, 0); errors.Is(err, syscall.ESRCH) {
+			untrack(pgid)
 			return nil
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
 	return fmt.Errorf("processes of group %d survived SIGKILL", pgid)
+}
+
+// live is the process groups of the engines this perfgate started and has
+// not stopped yet: what KillAll stops when perfgate must exit at once.
+var live = struct {
+	sync.Mutex
+	groups map[int]bool
+}{groups: map[int]bool{}}
+
+func track(pgid int) {
+	live.Lock()
+	live.groups[pgid] = true
+	live.Unlock()
+}
+
+func untrack(pgid int) {
+	live.Lock()
+	delete(live.groups, pgid)
+	live.Unlock()
+}
+
+// KillAll sends SIGKILL to the process group of every engine perfgate
+// started and has not stopped: for the paths that cannot wait for the
+// usual stop (a second signal, a panic), so that no engine outlives
+// perfgate and holds the GPU. It returns how many groups it signalled.
+func KillAll() int {
+	live.Lock()
+	defer live.Unlock()
+	n := 0
+	for pgid := range live.groups {
+		if syscall.Kill(-pgid, syscall.SIGKILL) == nil {
+			n++
+		}
+		delete(live.groups, pgid)
+	}
+	return n
 }

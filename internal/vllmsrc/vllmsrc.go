@@ -64,24 +64,38 @@ func Resolve(ctx context.Context, repo, ref, against string) (string, error) {
 	return sha, nil
 }
 
-// Worktree checks sha out under workDir/src/<sha> (reusing it when it is
-// there) and returns its path.
+// Worktree checks sha out under workDir/src/<sha> (reusing it when a
+// checkout finished there) and returns its path. A checkout that was
+// interrupted — the folder half written, git's record of it stale or
+// locked — is removed and made again, never reused and never waited on: a
+// marker beside the folder (src/<sha>.done) says a checkout finished.
 func Worktree(ctx context.Context, repo, workDir, sha string) (string, error) {
 	dir, err := filepath.Abs(filepath.Join(workDir, "src", sha))
 	if err != nil {
 		return "", err
 	}
-	if _, err := os.Stat(filepath.Join(dir, ".git")); err == nil {
+	done := dir + ".done"
+	if _, err := os.Stat(done); err == nil {
 		if head, err := git(ctx, dir, "rev-parse", "HEAD"); err == nil && head == sha {
 			return dir, nil
 		}
-		_ = os.RemoveAll(dir)
-		_, _ = git(ctx, repo, "worktree", "prune")
 	}
+	// Whatever is there did not finish: remove it, and git's record of it.
+	_ = os.Remove(done)
+	if _, err := os.Stat(dir); err == nil {
+		_, _ = git(ctx, repo, "worktree", "remove", "--force", "--force", dir) // --force twice: even when locked
+		if err := os.RemoveAll(dir); err != nil {
+			return "", err
+		}
+	}
+	_, _ = git(ctx, repo, "worktree", "prune")
 	if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
 		return "", err
 	}
 	if _, err := git(ctx, repo, "worktree", "add", "--detach", "--force", dir, sha); err != nil {
+		return "", err
+	}
+	if err := os.WriteFile(done, []byte(sha+"\n"), 0o644); err != nil {
 		return "", err
 	}
 	return dir, nil

@@ -86,3 +86,41 @@ func TestResolveWorktreeInstall(t *testing.T) {
 		t.Error("Clean must remove the worktrees")
 	}
 }
+
+// A checkout interrupted halfway — files missing, git's record of it
+// locked — is made again, not reused and not waited on.
+func TestInterruptedWorktreeIsRepaired(t *testing.T) {
+	ctx := context.Background()
+	repo, work := t.TempDir(), t.TempDir()
+	git_(t, repo, "init", "-q", "-b", "main")
+	os.WriteFile(filepath.Join(repo, "f"), []byte("1"), 0o644)
+	os.WriteFile(filepath.Join(repo, "g"), []byte("2"), 0o644)
+	git_(t, repo, "add", "f", "g")
+	git_(t, repo, "commit", "-q", "-m", "one")
+	sha := git_(t, repo, "rev-parse", "HEAD")
+	dir, err := Worktree(ctx, repo, work, sha)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// As an interrupted checkout leaves it: no marker, a file missing, the record locked.
+	os.Remove(dir + ".done")
+	os.Remove(filepath.Join(dir, "g"))
+	git_(t, repo, "worktree", "lock", dir)
+	again, err := Worktree(ctx, repo, work, sha)
+	if err != nil || again != dir {
+		t.Fatalf("repair: %s %v", again, err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "g")); err != nil {
+		t.Errorf("the repaired checkout lacks g: %v", err)
+	}
+	if list := git_(t, repo, "worktree", "list", "--porcelain"); strings.Contains(list, "prunable") || strings.Count(list, "worktree ") != 2 {
+		t.Errorf("worktrees:\n%s", list)
+	}
+	// A folder with no checkout at all (interrupted before git wrote anything).
+	os.Remove(dir + ".done")
+	os.RemoveAll(dir)
+	os.MkdirAll(filepath.Join(dir, "partial"), 0o755)
+	if _, err := Worktree(ctx, repo, work, sha); err != nil {
+		t.Fatalf("a half-made folder: %v", err)
+	}
+}

@@ -6,8 +6,6 @@ package main
 import (
 	"context"
 	"os"
-	"os/signal"
-	"syscall"
 
 	"golang.org/x/term"
 
@@ -17,11 +15,7 @@ import (
 
 func main() {
 	extending.Register()
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	go func() {
-		<-ctx.Done()
-		stop()
-	}()
+	ctx, stop := cli.WithSignals(context.Background(), os.Stderr) // as cmd/perfgate: a second signal stops the engines and exits
 	code := cli.Main(ctx, os.Args[1:], cli.Env{
 		Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv, Args: os.Args,
 		IsTerminal: term.IsTerminal(int(os.Stderr.Fd())),

@@ -3,8 +3,10 @@ package cli
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"github.com/shirou/gopsutil/v4/process"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -520,4 +522,123 @@ func killSurvivors(t *testing.T) {
 			p.Kill()
 		}
 	}
+}
+
+// A hostile server, part 3: each request meets one fault, in turn — an
+// answer then a reset, bare-CR line endings with a pause between chunks, a
+// usage that undercounts, no usage, a line that never ends, and a /metrics
+// page of a few MiB with bad lines. Complete answers succeed, with their
+// own times; only the endless line fails (malformed, at the event cap);
+// the usage problems are counted and warned about.
+func TestHostileServerFaultMix(t *testing.T) {
+	var n atomic.Int64
+	stop := make(chan struct{})
+	chunk := func(s string) string { return `{"choices":[{"text":"` + s + `"}]}` }
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/v1/models":
+			fmt.Fprint(w, `{"data":[{"id":"m"}]}`)
+			return
+		case "/metrics":
+			page, _ := badMetricsPage()
+			fmt.Fprint(w, page)
+			return
+		case "/v1/completions":
+		default:
+			http.NotFound(w, r)
+			return
+		}
+		w.Header().Set("Content-Type", "text/event-stream")
+		fl := w.(http.Flusher)
+		switch n.Add(1) % 5 {
+		case 0: // the answer, then a reset
+			fmt.Fprint(w, "data: "+chunk("a")+"\n\ndata: "+chunk("b")+"\n\ndata: {\"choices\":[],\"usage\":{\"prompt_tokens\":8,\"completion_tokens\":2}}\n\ndata: [DONE]\n\n")
+			fl.Flush()
+			if conn, _, err := w.(http.Hijacker).Hijack(); err == nil {
+				conn.(*net.TCPConn).SetLinger(0)
+				conn.Close()
+			}
+		case 1: // bare CR, 200 ms between the first chunk and the rest
+			fmt.Fprint(w, "data: "+chunk("a")+"\r\r")
+			fl.Flush()
+			select {
+			case <-time.After(200 * time.Millisecond):
+			case <-stop:
+			}
+			fmt.Fprint(w, "data: "+chunk("b")+"\r\rdata: {\"choices\":[],\"usage\":{\"prompt_tokens\":8,\"completion_tokens\":2}}\r\rdata: [DONE]\r\r")
+		case 2: // usage says 1 for 3 content chunks
+			fmt.Fprint(w, "data: "+chunk("a")+"\n\ndata: "+chunk("b")+"\n\ndata: "+chunk("c")+"\n\ndata: {\"choices\":[],\"usage\":{\"prompt_tokens\":8,\"completion_tokens\":1}}\n\ndata: [DONE]\n\n")
+		case 3: // no usage at all
+			fmt.Fprint(w, "data: "+chunk("a")+"\n\ndata: "+chunk("b")+"\n\ndata: [DONE]\n\n")
+		case 4: // a line that never ends (the scenario caps events at 64 KiB)
+			fmt.Fprint(w, "data: "+chunk("a")+"\n\ndata: ")
+			for i := 0; i < 1000; i++ {
+				if _, err := fmt.Fprint(w, strings.Repeat("z", 4096)); err != nil {
+					return
+				}
+			}
+		}
+	}))
+	defer srv.Close()
+	defer close(stop)
+	y := `
+name: hostile-mix
+model: m
+engine: {kind: endpoint, url: "` + srv.URL + `"}
+max_event_bytes: 65536
+workload: {classes: [{input_tokens: 8, output_tokens: 3}]}
+load: {concurrency: 2}
+phases: {measure: {requests: 20}}
+telemetry: {interval: 50ms}
+`
+	out := t.TempDir()
+	r := run(t, context.Background(), nil, "run", writeScenario(t, y), "--out", out)
+	if r.code != 0 {
+		t.Fatalf("exit %d\n%s", r.code, r.stderr)
+	}
+	dir := onlyDir(t, out)
+	sum := summaryOf(t, dir)
+	l := sum.Levels[0]
+	if l.Completed != 16 || l.Failed != 4 || l.FailedByClass[record.ErrMalformed] != 4 || l.UsageShort != 4 || l.UsageMissing != 4 {
+		t.Errorf("completed %d, failed %d %v, usage_short %d, usage_missing %d", l.Completed, l.Failed, l.FailedByClass, l.UsageShort, l.UsageMissing)
+	}
+	if !strings.Contains(r.stdout, "fewer completion_tokens than the content chunks") || !strings.Contains(r.stdout, "had no usage") {
+		t.Errorf("the terminal does not warn about usage:\n%s", r.stdout)
+	}
+	// Bare-CR answers: the first token is timed when it came, not at the end.
+	recs, _ := os.ReadFile(filepath.Join(dir, record.RequestsFile))
+	bareCR := 0
+	for line := range strings.SplitSeq(strings.TrimSpace(string(recs)), "\n") {
+		var rec record.Record
+		if json.Unmarshal([]byte(line), &rec) != nil || len(rec.ChunkUS) != 2 || rec.Error != "" {
+			continue
+		}
+		if gap := rec.ChunkUS[1] - rec.ChunkUS[0]; gap > 150_000 {
+			bareCR++ // the 200 ms pause is between the two chunks, as sent
+		}
+	}
+	if bareCR != 4 {
+		t.Errorf("%d of 4 bare-CR answers had their pause between the chunks", bareCR)
+	}
+	// The engine's /metrics page (2 MiB, 2,000 bad lines) was sampled, its good values kept.
+	tel, _ := os.ReadFile(filepath.Join(dir, "telemetry.jsonl"))
+	if !strings.Contains(string(tel), `"telemetry.malformed_lines":2000`) || !strings.Contains(string(tel), "num_requests_running") {
+		t.Errorf("telemetry.jsonl does not have the page's values (%d bytes)", len(tel))
+	}
+}
+
+// badMetricsPage is a /metrics page of about 2 MiB with a bad line in
+// every tenth family.
+func badMetricsPage() (string, int) {
+	var b strings.Builder
+	bad := 0
+	for i := range 20000 {
+		fmt.Fprintf(&b, "# HELP g%d a gauge\n# TYPE g%d gauge\ng%d %d\n", i, i, i, i)
+		if i%10 == 0 {
+			fmt.Fprintf(&b, "g%d{x=\"1\" bad\n", i)
+			bad++
+		}
+	}
+	fmt.Fprint(&b, "# TYPE vllm:num_requests_running gauge\nvllm:num_requests_running 3\n")
+	return b.String(), bad
 }

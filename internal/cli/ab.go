@@ -131,7 +131,8 @@ func loadABScenarios(files []string, vllm bool) ([]*scenario.Scenario, error) {
 
 // prepareWork finds the work dir (worktrees and environments), cleans it
 // when asked, and settles the install command.
-func prepareWork(ctx context.Context, repo string, scenarios []*scenario.Scenario, o abOpts) (work, install string, err error) {
+func prepareWork(ctx context.Context, env Env, repo string, scenarios []*scenario.Scenario, o abOpts) (work, install string, err error) {
+	sweepOrphans(env.Stderr)
 	work = o.workDir
 	if work == "" {
 		cache, err := os.UserCacheDir()
@@ -251,7 +252,7 @@ func runAB(ctx context.Context, env Env, log *slog.Logger, files []string, o abO
 	if base.sha, err = vllmsrc.Resolve(ctx, repo, o.baseRef, cand.sha); err != nil {
 		return nil, usagef("--baseline: %v", err)
 	}
-	work, install, err := prepareWork(ctx, repo, scenarios, o)
+	work, install, err := prepareWork(ctx, env, repo, scenarios, o)
 	if err != nil {
 		return nil, err
 	}

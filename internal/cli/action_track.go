@@ -48,7 +48,7 @@ func runTrackMode(ctx context.Context, env Env, log *slog.Logger, a *githubactio
 	if !in.trialsSet {
 		o.trials = 3 // one commit, no comparison: the median of a few trials is a point
 	}
-	work, install, err := prepareWork(ctx, repo, scenarios, o)
+	work, install, err := prepareWork(ctx, env, repo, scenarios, o)
 	if err != nil {
 		return err
 	}

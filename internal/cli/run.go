@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/url"
 	"os"
@@ -192,6 +193,9 @@ type trialEnv struct {
 // runTrial runs the scenario once into dir.
 func runTrial(ctx context.Context, env Env, log *slog.Logger, s *scenario.Scenario, file, dir string, o runOpts, trial int, te trialEnv) error {
 	eng := te.eng
+	if eng == nil && s.Engine.Kind == scenario.EngineVLLM {
+		sweepOrphans(env.Stderr)
+	}
 	if eng == nil {
 		started, err := engine.Start(ctx, s, env.Getenv, engine.Options{LogPath: filepath.Join(dir, "engine.log"), PathPrefix: te.pathPrefix})
 		if err != nil {
@@ -602,4 +606,12 @@ func removeIfEmpty(dir string) bool {
 		return false
 	}
 	return os.Remove(dir) == nil
+}
+
+// sweepOrphans stops the engines a perfgate killed outright (kill -9) left
+// running, before this one starts its own, and says so.
+func sweepOrphans(w io.Writer) {
+	for _, pid := range engine.SweepOrphans() {
+		fmt.Fprintf(w, "perfgate: stopped an engine (process group %d) that a perfgate killed outright had left running\n", pid)
+	}
 }

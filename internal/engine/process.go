@@ -33,6 +33,7 @@ type ProcessOptions struct {
 
 // Process is a server perfgate started, in its own process group.
 type Process struct {
+	forget  func() // removes the record SweepOrphans reads
 	cmd     *exec.Cmd
 	url     string
 	log     *os.File
@@ -98,8 +99,9 @@ func StartProcess(ctx context.Context, o ProcessOptions) (*Process, error) {
 		return nil, fmt.Errorf("start %s: %w", o.Bin, err)
 	}
 	track(cmd.Process.Pid)
+	forget := recordEngine(cmd.Process.Pid)
 	p := &Process{cmd: cmd, url: "http://127.0.0.1:" + strconv.Itoa(port), log: logf, logPath: o.LogPath,
-		started: time.Now(), done: make(chan struct{}), grace: o.StopGrace}
+		started: time.Now(), done: make(chan struct{}), grace: o.StopGrace, forget: forget}
 	go func() { p.waitErr = cmd.Wait(); close(p.done) }()
 	if err := p.waitHealthy(ctx, o.HealthTimeout); err != nil {
 		p.Close()
@@ -181,6 +183,7 @@ func (p *Process) Close() error {
 	for i := 0; i < 100; i++ {
 		if err := syscall.Kill(-pgid, 0); errors.Is(err, syscall.ESRCH) {
 			untrack(pgid)
+			p.forget()
 			return nil
 		}
 		time.Sleep(20 * time.Millisecond)

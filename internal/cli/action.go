@@ -48,6 +48,7 @@ type actionInputs struct {
 	commentAuthor string
 	historyStore  string
 	siteBranch    string // mode track: publish the history site to this branch
+	bisect        bool   // mode track: bisect a new regression's suspects
 	set           string
 }
 
@@ -62,7 +63,7 @@ variables (INPUT_MODE, INPUT_SCENARIOS, INPUT_VLLM_PATH, INPUT_BASELINE_REF,
 INPUT_CANDIDATE_REF, INPUT_TRIALS, INPUT_INSTALL_COMMAND, INPUT_GITHUB_TOKEN,
 INPUT_COMMENT, INPUT_STATUS_CONTEXT, INPUT_ASSETS_BRANCH, INPUT_FAIL_ON,
 INPUT_OUTPUT_DIR, INPUT_API_URL, INPUT_WORK_DIR, INPUT_COMMENT_AUTHOR,
-INPUT_HISTORY_STORE, INPUT_HISTORY_SITE_BRANCH) and the workflow's GITHUB_* variables and event payload.
+INPUT_HISTORY_STORE, INPUT_HISTORY_SITE_BRANCH, INPUT_BISECT) and the workflow's GITHUB_* variables and event payload.
 
 Modes:
   pr         A/B of the pull request's merge base against its head, then the
@@ -111,6 +112,13 @@ func readActionInputs(a *githubactions.Action) (actionInputs, error) {
 	case "false", "no", "0":
 	default:
 		errs = append(errs, fmt.Sprintf("comment %q: true or false", c))
+	}
+	switch c := strings.ToLower(get("bisect")); c {
+	case "", "false", "no", "0":
+	case "true", "yes", "1":
+		in.bisect = true
+	default:
+		errs = append(errs, fmt.Sprintf("bisect %q: true or false", c))
 	}
 	switch c := strings.ToLower(get("allow_fork_code")); c {
 	case "", "false", "no", "0":

@@ -19,6 +19,7 @@ import (
 	"github.com/perfgate/perfgate/internal/history"
 	"github.com/perfgate/perfgate/internal/history/site"
 	"github.com/perfgate/perfgate/internal/record"
+	"github.com/perfgate/perfgate/internal/scenario"
 	"github.com/perfgate/perfgate/internal/vllmsrc"
 )
 
@@ -219,6 +220,9 @@ func runTrackMode(ctx context.Context, env Env, log *slog.Logger, a *githubactio
 			if !exists && len(l.Open()) == 0 {
 				return "", false // nothing to report, and no issue to keep up to date
 			}
+			if in.bisect {
+				trackBisect(ctx, env, log, a, in, repo, outDir, &l)
+			}
 			return trackIssueBody(head(verdict), l, links, runURL), true
 		}, []string{"performance"})
 		switch {
@@ -388,14 +392,21 @@ func trackIssueBody(head string, l history.Ledger, k trackLinks, runURL string) 
 		b.WriteString("No open regressions: each one below was accepted or recovered.\n\n")
 	} else {
 		fmt.Fprintf(&b, "### Open regressions (%d)\n\n", len(open))
-		b.WriteString("| series | change | first bad | suspects | since |\n| --- | ---: | --- | --- | --- |\n")
+		b.WriteString("| series | change | first bad | suspects | culprit | since |\n| --- | ---: | --- | --- | --- | --- |\n")
 		for _, e := range open {
 			prov := ""
 			if e.Provisional {
 				prov = " (provisional: one point)"
 			}
-			fmt.Fprintf(&b, "| %s level %d `%s`%s | %+.1f %% | %s | %s%s | %s |\n", gh.Esc(e.Scenario), e.Level, gh.Esc(e.Metric), prov, e.ChangePct,
-				k.commit(e.FirstBad), k.suspects(e), k.plot(e), e.Opened.Format("2006-01-02"))
+			culprit := "–"
+			switch {
+			case e.Culprit != "":
+				culprit = k.commit(e.Culprit) + " (" + gh.Esc(e.Bisect) + ")"
+			case e.Bisect != "":
+				culprit = gh.Esc(e.Bisect)
+			}
+			fmt.Fprintf(&b, "| %s level %d `%s`%s | %+.1f %% | %s | %s%s | %s | %s |\n", gh.Esc(e.Scenario), e.Level, gh.Esc(e.Metric), prov, e.ChangePct,
+				k.commit(e.FirstBad), k.suspects(e), k.plot(e), culprit, e.Opened.Format("2006-01-02"))
 		}
 		b.WriteString("\nTo record one as intended: `perfgate history accept --store … --from FIRST_BAD --reason \"…\"`.\n\n")
 	}
@@ -419,4 +430,51 @@ func trackIssueBody(head string, l history.Ledger, k trackLinks, runURL string) 
 	}
 	b.WriteString("\n" + l.Marshal() + "\n")
 	return b.String()
+}
+
+// trackBisect names the culprit of each open regression the ledger has not
+// bisected yet: the only suspect when the range holds one commit, else the
+// first bad commit perfgate bisect finds over the first-parent commits
+// between the last good and the first bad point. A provisional regression
+// (one point) is left for the next run to confirm: a bisect costs GPU time.
+func trackBisect(ctx context.Context, env Env, log *slog.Logger, a *githubactions.Action, in actionInputs, repo, outDir string, l *history.Ledger) {
+	for i := range l.Entries {
+		e := &l.Entries[i]
+		if !e.IsOpen() || e.Provisional || e.Bisect != "" {
+			continue
+		}
+		list, err := gitOut(ctx, repo, "rev-list", "--first-parent", e.LastGood+".."+e.FirstBad)
+		if err != nil {
+			e.Bisect = "not bisected: " + err.Error()
+			continue
+		}
+		if commits := strings.Fields(list); len(commits) == 1 {
+			e.Culprit, e.Bisect = commits[0], "the only commit between the last good and the first bad point"
+			continue
+		}
+		var file string
+		for _, f := range in.scenarios {
+			if s, err := scenario.LoadFile(f); err == nil && s.Name == e.Scenario {
+				file = f
+			}
+		}
+		if file == "" {
+			e.Bisect = "not bisected: no scenario file of this run is named " + e.Scenario
+			continue
+		}
+		a.Group("perfgate bisect " + e.Scenario)
+		o := abOpts{repo: repo, baseRef: e.LastGood, candRef: e.FirstBad, out: filepath.Join(outDir, "bisect"), workDir: in.workDir,
+			trust: trustRoot(in.token), install: in.install, grace: 5 * time.Second}
+		quiet := env
+		quiet.Stdout = env.Stderr
+		res, err := runBisectResult(ctx, quiet, log, []string{file}, o)
+		a.EndGroup()
+		switch {
+		case err != nil:
+			e.Bisect = "bisect did not name a culprit: " + clipMsg(err.Error(), 300)
+		default:
+			e.Culprit = res.FirstBad
+			e.Bisect = fmt.Sprintf("perfgate bisect over %d commits, %d A/B steps", len(res.Commits), len(res.Steps))
+		}
+	}
 }

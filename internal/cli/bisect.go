@@ -85,38 +85,45 @@ Exit codes: 0 a first bad commit was named, 3 the bad end does not regress,
 }
 
 func runBisect(ctx context.Context, env Env, log *slog.Logger, files []string, o abOpts) error {
+	_, err := runBisectResult(ctx, env, log, files, o)
+	return err
+}
+
+// runBisectResult is bisect, returning its record (FirstBad set when it
+// named one).
+func runBisectResult(ctx context.Context, env Env, log *slog.Logger, files []string, o abOpts) (*bisectResult, error) {
 	if o.repo == "" || o.baseRef == "" || o.candRef == "" {
-		return usagef("bisect needs --vllm-repo, --good and --bad")
+		return nil, usagef("bisect needs --vllm-repo, --good and --bad")
 	}
 	repo, err := filepath.Abs(o.repo)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	good, err := vllmsrc.Resolve(ctx, repo, o.baseRef, "")
 	if err != nil {
-		return usagef("--good: %v", err)
+		return nil, usagef("--good: %v", err)
 	}
 	bad, err := vllmsrc.Resolve(ctx, repo, o.candRef, "")
 	if err != nil {
-		return usagef("--bad: %v", err)
+		return nil, usagef("--bad: %v", err)
 	}
 	if _, err := gitOut(ctx, repo, "merge-base", "--is-ancestor", good, bad); err != nil {
-		return usagef("--good %s is not an ancestor of --bad %s", o.baseRef, o.candRef)
+		return nil, usagef("--good %s is not an ancestor of --bad %s", o.baseRef, o.candRef)
 	}
 	list, err := gitOut(ctx, repo, "rev-list", "--first-parent", "--reverse", good+".."+bad)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	commits := strings.Fields(list)
 	if len(commits) == 0 {
-		return usagef("no commits between --good and --bad")
+		return nil, usagef("no commits between --good and --bad")
 	}
 	if _, err := loadABScenarios(files, true); err != nil {
-		return err
+		return nil, err
 	}
 	dir, err := makeRunDir(o.out, "bisect", "")
 	if err != nil {
-		return err
+		return nil, err
 	}
 	res := &bisectResult{Good: good, Bad: bad, Commits: commits}
 	save := func() error { return record.WriteJSONAtomic(filepath.Join(dir, "bisect.json"), res) }
@@ -165,24 +172,24 @@ func runBisect(ctx context.Context, env Env, log *slog.Logger, files []string, o
 	// The bad end first: a range that does not regress has no culprit.
 	v, err := oracle(len(commits) - 1)
 	if err != nil {
-		return fail(err)
+		return res, fail(err)
 	}
 	switch v {
 	case gate.Pass:
 		res.Error = "the bad end does not regress against the good one"
 		if err := save(); err != nil {
-			return err
+			return res, err
 		}
-		return &regressionError{fmt.Sprintf("%.12s is not slower than %.12s by the gate: nothing to bisect (see %s)", bad, good, dir)}
+		return res, &regressionError{fmt.Sprintf("%.12s is not slower than %.12s by the gate: nothing to bisect (see %s)", bad, good, dir)}
 	case gate.Warn:
-		return fail(fmt.Errorf("the bad end's verdict is warn: the trials could not settle whether it regressed; give more with --max-trials (see %s)", dir))
+		return res, fail(fmt.Errorf("the bad end's verdict is warn: the trials could not settle whether it regressed; give more with --max-trials (see %s)", dir))
 	}
 	lo, hi := -1, len(commits)-1 // commits[lo] (or good) is good, commits[hi] is bad
 	for hi-lo > 1 {
 		mid := (lo + hi) / 2
 		v, err := oracle(mid)
 		if err != nil {
-			return fail(err)
+			return res, fail(err)
 		}
 		switch v {
 		case gate.Fail:
@@ -194,7 +201,7 @@ func runBisect(ctx context.Context, env Env, log *slog.Logger, files []string, o
 			if lo >= 0 {
 				from = commits[lo]
 			}
-			return fail(fmt.Errorf("step %d (%.12s) is inconclusive (warn): the first bad commit is in %.12s..%.12s; give more trials with --max-trials (see %s)",
+			return res, fail(fmt.Errorf("step %d (%.12s) is inconclusive (warn): the first bad commit is in %.12s..%.12s; give more trials with --max-trials (see %s)",
 				len(res.Steps), commits[mid], from, commits[hi], dir))
 		}
 	}
@@ -203,7 +210,7 @@ func runBisect(ctx context.Context, env Env, log *slog.Logger, files []string, o
 		res.LastGood = commits[lo]
 	}
 	if err := save(); err != nil {
-		return err
+		return res, err
 	}
 	subject, _ := gitOut(ctx, repo, "log", "-1", "--format=%s", res.FirstBad)
 	fmt.Fprintf(env.Stdout, "\nfirst bad commit: %s %q (commit %d of %d after %.12s)\n", res.FirstBad, subject, hi+1, len(commits), good)
@@ -216,7 +223,7 @@ func runBisect(ctx context.Context, env Env, log *slog.Logger, files []string, o
 		fmt.Fprintf(env.Stdout, "  its parent on the first-parent line is the good commit %.12s\n", good)
 	}
 	fmt.Fprintf(env.Stdout, "%d steps; bisect.json in %s\n", len(res.Steps), dir)
-	return nil
+	return res, nil
 }
 
 // bisectSteps is how many A/B steps a search over n commits takes: the bad

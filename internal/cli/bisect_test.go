@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/perfgate/perfgate/internal/github/githubtest"
 )
 
 // TestBisectNamesTheCulprit: a fake vLLM repository of 16 commits whose
@@ -17,27 +19,7 @@ func TestBisectNamesTheCulprit(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs several A/Bs")
 	}
-	exe, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Setenv("PERFGATE_TEST_BIN", exe)
-	repo := t.TempDir()
-	sh(t, repo, "git", "init", "-q", "-b", "main")
-	var shas []string
-	for i := 1; i <= 16; i++ {
-		extra := ""
-		if i >= 11 {
-			extra = "--slowdown-decode 1.10"
-		}
-		if err := os.WriteFile(filepath.Join(repo, "vllm"), []byte(strings.Replace(fakeVLLM, "%s", extra, 1)), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		os.WriteFile(filepath.Join(repo, "CHANGES"), []byte(fmt.Sprint(i)), 0o644)
-		sh(t, repo, "git", "add", "-A")
-		sh(t, repo, "git", "commit", "-q", "-m", fmt.Sprintf("change %d", i))
-		shas = append(shas, sh(t, repo, "git", "rev-parse", "HEAD"))
-	}
+	repo, shas := fakeRepo16(t)
 	// TPOT and end-to-end latency gate: at time scale 8 on a busy machine,
 	// TTFT is the client's scheduling noise (see TestABSequential).
 	scen := writeScenario(t, strings.Replace(strings.Replace(abScenarioYAML, "%s", "30s", 1), "%s", "reset", 1)+`gate:
@@ -72,5 +54,84 @@ func TestBisectNamesTheCulprit(t *testing.T) {
 	}
 	if r := run(t, context.Background(), nil, "bisect", abFile(t, "30s", "reset"), "--vllm-repo", repo, "--good", "main", "--bad", shas[0]); r.code != ExitUsage {
 		t.Errorf("good after bad: %d %s", r.code, r.stderr)
+	}
+}
+
+// fakeRepo16 is a fake vLLM repository of 16 commits on main whose 11th
+// (and every later one) slows decode by 10 %.
+func fakeRepo16(t *testing.T) (repo string, shas []string) {
+	t.Helper()
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("PERFGATE_TEST_BIN", exe)
+	repo = t.TempDir()
+	sh(t, repo, "git", "init", "-q", "-b", "main")
+	for i := 1; i <= 16; i++ {
+		extra := ""
+		if i >= 11 {
+			extra = "--slowdown-decode 1.10"
+		}
+		if err := os.WriteFile(filepath.Join(repo, "vllm"), []byte(strings.Replace(fakeVLLM, "%s", extra, 1)), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		os.WriteFile(filepath.Join(repo, "CHANGES"), []byte(fmt.Sprint(i)), 0o644)
+		sh(t, repo, "git", "add", "-A")
+		sh(t, repo, "git", "commit", "-q", "-m", fmt.Sprintf("change %d", i))
+		shas = append(shas, sh(t, repo, "git", "rev-parse", "HEAD"))
+	}
+	return repo, shas
+}
+
+// mode track with bisect: nightly points at the 1st commit, then at the
+// 16th — fifteen merges at once, the 11th of them slower. The regression
+// opens with suspects 1..16, and bisect names the 11th in the tracking issue.
+func TestActionTrackBisects(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs many trials and a bisect")
+	}
+	repo, shas := fakeRepo16(t)
+	srv := githubtest.New("vllm-project", "vllm")
+	defer srv.Close()
+	scen := writeScenario(t, strings.Replace(strings.Replace(abScenarioYAML, "%s", "30s", 1), "%s", "reset", 1)+`gate:
+  max_trials: 8
+  metrics:
+    - {name: median_tpot_ms, warn_pct: 3, fail_pct: 5}
+`)
+	work, out := t.TempDir(), t.TempDir()
+	track := func(commit string) (result, map[string]string) {
+		inputs := map[string]string{"mode": "track", "scenarios": scen, "vllm-path": repo, "install-command": installFake, "trials": "1",
+			"github-token": githubtest.InstallationToken, "work-dir": work, "output-dir": out, "history-store": "git:perfgate-history",
+			"candidate-ref": commit, "bisect": "true"}
+		env, outFile, _ := actionEnv(t, srv, "push", `{"after": "`+commit+`"}`, inputs)
+		r := run(t, context.Background(), env, "action")
+		return r, outputs(t, outFile)
+	}
+	for range 6 {
+		if r, o := track(shas[0]); r.code != 0 {
+			t.Fatalf("track of the first commit: exit %d %v\n%s", r.code, o, r.stderr)
+		}
+	}
+	var body, last string
+	// One trial per point: the first slow point may still be inside the band
+	// of six noisy ones; two make it a change point.
+	for i := range 4 {
+		r, o := track(shas[15])
+		last = r.stdout + r.stderr
+		if r.code != ExitRegression && (i > 0 || r.code != 0) {
+			t.Fatalf("track %d of the 16th commit: exit %d %v\n%s", i, r.code, o, r.stderr)
+		}
+		_, issues, _ := srv.Snapshot()
+		if len(issues) == 1 {
+			body = issues[0].Body
+		}
+		if strings.Contains(body, "perfgate bisect over 15 commits") {
+			break
+		}
+	}
+	if !strings.Contains(body, "/commit/"+shas[10]+") (perfgate bisect over 15 commits") {
+		t.Logf("the last run's output:\n%s", last)
+		t.Errorf("the tracking issue does not name the 11th commit (%s):\n%s", shas[10][:12], body)
 	}
 }

@@ -26,6 +26,10 @@ type Entry struct {
 	Provisional bool      `json:"provisional,omitempty"`
 	Closed      time.Time `json:"closed,omitzero"`
 	Why         string    `json:"why,omitempty"` // why it was closed
+	// Culprit is the commit bisect named among the suspects (or the only
+	// suspect); Bisect says how it was found, or why bisect did not name one.
+	Culprit string `json:"culprit,omitempty"`
+	Bisect  string `json:"bisect,omitempty"`
 }
 
 // IsOpen says whether nobody has dealt with the regression yet.

@@ -48,6 +48,20 @@ exec env PERFGATE_CLI_MAIN=1 "$PERFGATE_TEST_BIN" sim "$@" --time-scale 8 --jitt
 
 const installFake = `mkdir -p "$PERFGATE_ENV_DIR/bin" && cp vllm "$PERFGATE_ENV_DIR/bin/vllm" && chmod +x "$PERFGATE_ENV_DIR/bin/vllm"`
 
+// writeFakeVLLM writes repo's `vllm`: perfgate's simulator (this test
+// binary) with the extra flags.
+func writeFakeVLLM(t *testing.T, repo, extra string) {
+	t.Helper()
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("PERFGATE_TEST_BIN", exe)
+	if err := os.WriteFile(filepath.Join(repo, "vllm"), []byte(strings.Replace(fakeVLLM, "%s", extra, 1)), 0o755); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // fakeRepo builds a git repository whose `vllm` is perfgate's simulator: the
 // main branch has two commits, the second adding --slowdown-decode 1.10; a
 // feature branch from the first commit changes nothing that matters.
@@ -59,18 +73,9 @@ func fakeRepo(t *testing.T) (repo, first, slow string) {
 // fakeRepoSlowdown is fakeRepo with another decode slowdown at main.
 func fakeRepoSlowdown(t *testing.T, slowdown string) (repo, first, slow string) {
 	t.Helper()
-	exe, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Setenv("PERFGATE_TEST_BIN", exe)
 	repo = t.TempDir()
 	sh(t, repo, "git", "init", "-q", "-b", "main")
-	write := func(extra string) {
-		if err := os.WriteFile(filepath.Join(repo, "vllm"), []byte(strings.Replace(fakeVLLM, "%s", extra, 1)), 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
+	write := func(extra string) { writeFakeVLLM(t, repo, extra) }
 	write("")
 	sh(t, repo, "git", "add", "vllm")
 	sh(t, repo, "git", "commit", "-q", "-m", "fast")

@@ -443,7 +443,7 @@ func trackBisect(ctx context.Context, env Env, log *slog.Logger, a *githubaction
 		if !e.IsOpen() || e.Provisional || e.Bisect != "" {
 			continue
 		}
-		list, err := gitOut(ctx, repo, "rev-list", "--first-parent", e.LastGood+".."+e.FirstBad)
+		list, err := vllmsrc.Git(ctx, repo, "rev-list", "--first-parent", e.LastGood+".."+e.FirstBad)
 		if err != nil {
 			e.Bisect = "not bisected: " + err.Error()
 			continue

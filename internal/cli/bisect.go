@@ -5,14 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
-	"github.com/perfgate/perfgate/internal/childenv"
 	"github.com/perfgate/perfgate/internal/gate"
 	"github.com/perfgate/perfgate/internal/record"
 	"github.com/perfgate/perfgate/internal/vllmsrc"
@@ -107,10 +105,10 @@ func runBisectResult(ctx context.Context, env Env, log *slog.Logger, files []str
 	if err != nil {
 		return nil, usagef("--bad: %v", err)
 	}
-	if _, err := gitOut(ctx, repo, "merge-base", "--is-ancestor", good, bad); err != nil {
+	if _, err := vllmsrc.Git(ctx, repo, "merge-base", "--is-ancestor", good, bad); err != nil {
 		return nil, usagef("--good %s is not an ancestor of --bad %s", o.baseRef, o.candRef)
 	}
-	list, err := gitOut(ctx, repo, "rev-list", "--first-parent", "--reverse", good+".."+bad)
+	list, err := vllmsrc.Git(ctx, repo, "rev-list", "--first-parent", "--reverse", good+".."+bad)
 	if err != nil {
 		return nil, err
 	}
@@ -135,7 +133,7 @@ func runBisectResult(ctx context.Context, env Env, log *slog.Logger, files []str
 	oracle := func(i int) (string, error) {
 		start := time.Now()
 		step := bisectStep{Step: len(res.Steps) + 1, Commit: commits[i], Position: i + 1}
-		step.Subject, _ = gitOut(ctx, repo, "log", "-1", "--format=%s", commits[i])
+		step.Subject, _ = vllmsrc.Git(ctx, repo, "log", "-1", "--format=%s", commits[i])
 		fmt.Fprintf(env.Stderr, "perfgate: bisect step %d: commit %d of %d, %.12s %q against the good %.12s\n",
 			step.Step, i+1, len(commits), commits[i], step.Subject, good)
 		so := o
@@ -212,7 +210,7 @@ func runBisectResult(ctx context.Context, env Env, log *slog.Logger, files []str
 	if err := save(); err != nil {
 		return res, err
 	}
-	subject, _ := gitOut(ctx, repo, "log", "-1", "--format=%s", res.FirstBad)
+	subject, _ := vllmsrc.Git(ctx, repo, "log", "-1", "--format=%s", res.FirstBad)
 	fmt.Fprintf(env.Stdout, "\nfirst bad commit: %s %q (commit %d of %d after %.12s)\n", res.FirstBad, subject, hi+1, len(commits), good)
 	for _, s := range res.Steps {
 		if s.Commit == res.FirstBad || s.Commit == res.LastGood {
@@ -234,14 +232,4 @@ func bisectSteps(n int) int {
 		s++
 	}
 	return s
-}
-
-func gitOut(ctx context.Context, repo string, args ...string) (string, error) {
-	cmd := exec.CommandContext(ctx, "git", append([]string{"-C", repo}, args...)...)
-	cmd.Env = childenv.Env()
-	out, err := cmd.Output()
-	if err != nil {
-		return "", fmt.Errorf("git %s: %w", strings.Join(args, " "), err)
-	}
-	return strings.TrimSpace(string(out)), nil
 }

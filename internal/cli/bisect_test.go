@@ -61,11 +61,6 @@ func TestBisectNamesTheCulprit(t *testing.T) {
 // (and every later one) slows decode by 10 %.
 func fakeRepo16(t *testing.T) (repo string, shas []string) {
 	t.Helper()
-	exe, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Setenv("PERFGATE_TEST_BIN", exe)
 	repo = t.TempDir()
 	sh(t, repo, "git", "init", "-q", "-b", "main")
 	for i := 1; i <= 16; i++ {
@@ -73,9 +68,7 @@ func fakeRepo16(t *testing.T) (repo string, shas []string) {
 		if i >= 11 {
 			extra = "--slowdown-decode 1.10"
 		}
-		if err := os.WriteFile(filepath.Join(repo, "vllm"), []byte(strings.Replace(fakeVLLM, "%s", extra, 1)), 0o755); err != nil {
-			t.Fatal(err)
-		}
+		writeFakeVLLM(t, repo, extra)
 		os.WriteFile(filepath.Join(repo, "CHANGES"), []byte(fmt.Sprint(i)), 0o644)
 		sh(t, repo, "git", "add", "-A")
 		sh(t, repo, "git", "commit", "-q", "-m", fmt.Sprintf("change %d", i))

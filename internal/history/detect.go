@@ -440,20 +440,14 @@ func merge(xs []float64, idx []int, minStep float64, o Options) []Cut {
 		cuts := make([]Cut, len(idx))
 		weakest, weakP := -1, 1.0
 		for k, at := range idx {
-			lo, hi := 0, n
-			if k > 0 {
-				lo = idx[k-1]
-			}
-			if k+1 < len(idx) {
-				hi = idx[k+1]
-			}
+			lo, hi := neighbours(idx, k, n)
 			a, b := xs[lo:at], xs[at:hi]
 			tail := hi == n && len(b) < o.MinSegment
 			alpha := o.Alpha
 			if tail {
 				alpha = o.TailAlpha
 			}
-			p := pooledP(a, b)
+			p := stats.PooledTP(a, b)
 			cuts[k] = Cut{Index: at, P: p, Tail: tail}
 			r := p / alpha
 			if tail && !allBeyond(b, mean(a), mean(b), minStep/2) {
@@ -466,13 +460,7 @@ func merge(xs []float64, idx []int, minStep float64, o Options) []Cut {
 		if weakest < 0 { // all significant: the smallest step under minStep goes
 			small := minStep
 			for k, at := range idx {
-				lo, hi := 0, n
-				if k > 0 {
-					lo = idx[k-1]
-				}
-				if k+1 < len(idx) {
-					hi = idx[k+1]
-				}
+				lo, hi := neighbours(idx, k, n)
 				if d := math.Abs(mean(xs[at:hi]) - mean(xs[lo:at])); d < small {
 					weakest, small = k, d
 				}
@@ -485,6 +473,19 @@ func merge(xs []float64, idx []int, minStep float64, o Options) []Cut {
 	}
 }
 
+// neighbours is where the segment before change point k of idx starts and
+// where the one after it ends (n: the end of the series).
+func neighbours(idx []int, k, n int) (lo, hi int) {
+	lo, hi = 0, n
+	if k > 0 {
+		lo = idx[k-1]
+	}
+	if k+1 < len(idx) {
+		hi = idx[k+1]
+	}
+	return lo, hi
+}
+
 // allBeyond says whether every value of b is on the side of after, away
 // from before, by at least d.
 func allBeyond(b []float64, before, after, d float64) bool {
@@ -494,26 +495,4 @@ func allBeyond(b []float64, before, after, d float64) bool {
 		}
 	}
 	return true
-}
-
-// pooledP is the two-sided p-value of Student's two-sample t-test with a
-// pooled variance: a short segment borrows the noise estimate of its longer
-// neighbour. Identical constant segments give 1, different ones 0.
-func pooledP(a, b []float64) float64 {
-	na, nb := float64(len(a)), float64(len(b))
-	ma, sa := stats.MeanSD(a)
-	mb, sb := stats.MeanSD(b)
-	df := na + nb - 2
-	if df < 1 {
-		return 1
-	}
-	sp := math.Sqrt(((na-1)*sa*sa + (nb-1)*sb*sb) / df)
-	se := sp * math.Sqrt(1/na+1/nb)
-	if se == 0 {
-		if ma == mb {
-			return 1
-		}
-		return 0
-	}
-	return 2 * stats.TUpper(math.Abs(mb-ma)/se, df)
 }

@@ -261,3 +261,27 @@ func Logs(xs []float64) []float64 {
 	}
 	return out
 }
+
+// PooledTP is the two-sided p-value of Student's two-sample t-test with a
+// pooled variance (scipy's ttest_ind default): a short sample borrows the
+// noise estimate of its longer partner. Identical constant samples give 1,
+// different ones 0; fewer than three values in all give 1.
+func PooledTP(a, b []float64) float64 {
+	na, nb := float64(len(a)), float64(len(b))
+	df := na + nb - 2
+	if df < 1 {
+		return 1
+	}
+	ma, _ := ms.Mean(a)
+	mb, _ := ms.Mean(b)
+	sa, sb := sampleVar(a), sampleVar(b)
+	sp := math.Sqrt(((na-1)*sa + (nb-1)*sb) / df)
+	se := sp * math.Sqrt(1/na+1/nb)
+	if se == 0 {
+		if ma == mb {
+			return 1
+		}
+		return 0
+	}
+	return 2 * TUpper(math.Abs(mb-ma)/se, df)
+}

@@ -97,3 +97,23 @@ func TestWelch(t *testing.T) {
 		t.Errorf("TUpper = %v", p)
 	}
 }
+
+// PooledTP against scipy.stats.ttest_ind (equal variances, two-sided),
+// scipy 1.x on Debian: the values below were printed by it.
+func TestPooledTPAgainstScipy(t *testing.T) {
+	for _, c := range []struct {
+		a, b []float64
+		p    float64
+	}{
+		{[]float64{1, 2, 3, 4}, []float64{3, 4, 5, 6}, 0.07098765432098764},
+		{[]float64{10.1, 9.8, 10.3, 10.0, 9.9, 10.2}, []float64{11.0, 11.2}, 0.00038220270115027326},
+		{[]float64{5, 5, 5}, []float64{5, 5.1}, 0.27222840122441616},
+	} {
+		if got := PooledTP(c.a, c.b); math.Abs(got-c.p) > 1e-9 {
+			t.Errorf("%v %v: %v, scipy %v", c.a, c.b, got, c.p)
+		}
+	}
+	if PooledTP([]float64{1}, []float64{2}) != 1 || PooledTP([]float64{3, 3}, []float64{3}) != 1 || PooledTP([]float64{3, 3}, []float64{4}) != 0 {
+		t.Error("degenerate samples")
+	}
+}

@@ -32,6 +32,13 @@ else
   "$PERFGATE_ENV_DIR/bin/python" -m pip install -e .
 fi`
 
+// Git runs git in repo with perfgate's child environment (git runs the
+// repository's hooks and filters: it sees no secret) and returns its
+// trimmed output, or an error with git's message.
+func Git(ctx context.Context, repo string, args ...string) (string, error) {
+	return git(ctx, repo, args...)
+}
+
 func git(ctx context.Context, repo string, args ...string) (string, error) {
 	cmd := exec.CommandContext(ctx, "git", append([]string{"-C", repo}, args...)...)
 	cmd.Env = childenv.Env() // git runs the repository's hooks and filters

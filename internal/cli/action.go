@@ -106,27 +106,22 @@ func readActionInputs(a *githubactions.Action) (actionInputs, error) {
 	if !slices.Contains([]string{"fail", "warn", "never"}, in.failOn) {
 		errs = append(errs, fmt.Sprintf("fail-on %q: one of fail, warn, never", in.failOn))
 	}
-	switch c := strings.ToLower(cmp.Or(get("comment"), "true")); c {
-	case "true", "yes", "1":
-		in.comment = true
-	case "false", "no", "0":
-	default:
-		errs = append(errs, fmt.Sprintf("comment %q: true or false", c))
+	boolInput := func(name string, def bool) bool {
+		switch c := strings.ToLower(get(strings.ReplaceAll(name, "-", "_"))); c {
+		case "":
+			return def
+		case "true", "yes", "1":
+			return true
+		case "false", "no", "0":
+			return false
+		default:
+			errs = append(errs, fmt.Sprintf("%s %q: true or false", name, c))
+			return def
+		}
 	}
-	switch c := strings.ToLower(get("bisect")); c {
-	case "", "false", "no", "0":
-	case "true", "yes", "1":
-		in.bisect = true
-	default:
-		errs = append(errs, fmt.Sprintf("bisect %q: true or false", c))
-	}
-	switch c := strings.ToLower(get("allow_fork_code")); c {
-	case "", "false", "no", "0":
-	case "true", "yes", "1":
-		in.allowForkCode = true
-	default:
-		errs = append(errs, fmt.Sprintf("allow-fork-code %q: true or false", c))
-	}
+	in.comment = boolInput("comment", true)
+	in.bisect = boolInput("bisect", false)
+	in.allowForkCode = boolInput("allow-fork-code", false)
 	if t := get("trials"); t != "" {
 		n, err := strconv.Atoi(t)
 		if err != nil || n < 1 || n > 100 {

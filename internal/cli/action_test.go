@@ -273,9 +273,9 @@ func TestActionReadOnlyTokenAndBadInputs(t *testing.T) {
 	srv := githubtest.New("o", "r")
 	defer srv.Close()
 	// Bad inputs: exit 2, every problem named.
-	env, _, _ := actionEnv(t, srv, "pull_request", "{}", map[string]string{"mode": "prr", "fail-on": "sometimes", "comment": "maybe", "scenarios": "/no/such/*.yaml"})
+	env, _, _ := actionEnv(t, srv, "pull_request", "{}", map[string]string{"mode": "prr", "fail-on": "sometimes", "comment": "maybe", "bisect": "often", "scenarios": "/no/such/*.yaml"})
 	r := run(t, context.Background(), env, "action")
-	for _, want := range []string{`mode "prr"`, `fail-on "sometimes"`, `comment "maybe"`, `"/no/such/*.yaml" matches no file`, "vllm-path"} {
+	for _, want := range []string{`mode "prr"`, `fail-on "sometimes"`, `comment "maybe"`, `bisect "often"`, `"/no/such/*.yaml" matches no file`, "vllm-path"} {
 		if !strings.Contains(r.stderr, want) {
 			t.Errorf("missing %q in:\n%s", want, r.stderr)
 		}

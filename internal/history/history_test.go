@@ -22,6 +22,14 @@ func series(values []float64, metric string) []Point {
 	return out
 }
 
+// withFail sets every point's fail threshold, as history add records it.
+func withFail(pts []Point, pct float64) []Point {
+	for i := range pts {
+		pts[i].FailPct = pct
+	}
+	return pts
+}
+
 func noisy(rng *rand.Rand, n int, center, cv float64) []float64 {
 	out := make([]float64, n)
 	for i := range out {
@@ -167,10 +175,7 @@ func TestAcceptStartsTheSeriesAnew(t *testing.T) {
 // counts when the threshold (or --min-change) says 3 %.
 func TestTheFloorIsTheScenariosFailThreshold(t *testing.T) {
 	xs := []float64{100, 100.1, 99.9, 100, 104} // three steady points, then +4 % latency
-	pts := series(xs, "median_e2el_ms")
-	for i := range pts {
-		pts[i].FailPct = 5
-	}
+	pts := withFail(series(xs, "median_e2el_ms"), 5)
 	if r := Check(pts, Options{})[0]; r.Regressed || r.BandHigh < 104.99 {
 		t.Errorf("+4 %% under a 5 %% threshold: %+v", r)
 	}
@@ -202,10 +207,7 @@ func TestTheFloorIsTheScenariosFailThreshold(t *testing.T) {
 func TestARegressionStaysOpenUntilAccepted(t *testing.T) {
 	rng := rand.New(rand.NewPCG(9, 9))
 	xs := append(noisy(rng, 8, 10, 0.003), noisy(rng, 4, 11, 0.003)...)
-	pts := series(xs, "median_tpot_ms")
-	for i := range pts {
-		pts[i].FailPct = 5
-	}
+	pts := withFail(series(xs, "median_tpot_ms"), 5)
 	for n := 9; n <= 12; n++ {
 		r := Check(pts[:n], Options{})[0]
 		open := r.Open()
@@ -227,10 +229,7 @@ func TestARegressionStaysOpenUntilAccepted(t *testing.T) {
 func TestARevertedStepIsListedTwice(t *testing.T) {
 	rng := rand.New(rand.NewPCG(10, 10))
 	xs := append(append(noisy(rng, 40, 100, 0.03), noisy(rng, 10, 110, 0.03)...), noisy(rng, 50, 100, 0.03)...)
-	pts := series(xs, "median_e2el_ms")
-	for i := range pts {
-		pts[i].FailPct = 5
-	}
+	pts := withFail(series(xs, "median_e2el_ms"), 5)
 	r := Check(pts, Options{})[0]
 	// (within a commit of the truth: c049 is as low as the points after it)
 	if len(r.ChangePoints) != 2 || r.ChangePoints[0].Index != 40 || r.ChangePoints[1].Index < 49 || r.ChangePoints[1].Index > 51 ||
@@ -258,10 +257,7 @@ func TestBandsNeverGoBelowZero(t *testing.T) {
 func TestLedger(t *testing.T) {
 	rng := rand.New(rand.NewPCG(11, 11))
 	xs := append(noisy(rng, 8, 10, 0.003), noisy(rng, 6, 11, 0.003)...)
-	pts := series(xs, "median_tpot_ms")
-	for i := range pts {
-		pts[i].FailPct = 5
-	}
+	pts := withFail(series(xs, "median_tpot_ms"), 5)
 	t0 := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
 	var l Ledger
 	for n := 9; n <= 14; n++ {
@@ -277,10 +273,7 @@ func TestLedger(t *testing.T) {
 	}
 	// A second regression later adds an entry; the first keeps its range.
 	more := append(append([]float64{}, xs...), noisy(rng, 3, 12.5, 0.003)...)
-	pts2 := series(more, "median_tpot_ms")
-	for i := range pts2 {
-		pts2[i].FailPct = 5
-	}
+	pts2 := withFail(series(more, "median_tpot_ms"), 5)
 	l.Update(Check(pts2, Options{}), t0.Add(20*time.Hour))
 	if len(l.Entries) != 2 || l.Entries[0].FirstBad != "c008" || l.Entries[0].LastGood != "c007" || l.Entries[1].FirstBad != "c014" {
 		t.Fatalf("a later alarm: %+v", l.Entries)

@@ -2,6 +2,7 @@ package openai
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -316,4 +317,25 @@ func (a *atomicCount) get() int {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	return a.n
+}
+
+// A /tokenize or /version that never answers is given up after its own
+// timeout, as ErrNoAnswer (the run then falls back to approximate lengths),
+// and the version is simply unknown.
+func TestHangingCallsAreGivenUp(t *testing.T) {
+	defer func(v, k time.Duration) { versionTimeout, tokenizeTimeout = v, k }(versionTimeout, tokenizeTimeout)
+	versionTimeout, tokenizeTimeout = 100*time.Millisecond, 100*time.Millisecond
+	stop := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { <-stop }))
+	defer srv.Close()
+	defer close(stop)
+	c := New(Options{BaseURL: srv.URL, Clock: record.NewClock()})
+	defer c.Close()
+	if v := c.Version(context.Background()); v != "" {
+		t.Errorf("version %q", v)
+	}
+	_, err := c.Tokenize(context.Background(), "m", "some words")
+	if !errors.Is(err, ErrNoAnswer) {
+		t.Errorf("tokenize: %v", err)
+	}
 }

@@ -21,7 +21,7 @@ var ErrNoAnswer = errors.New("no answer in time")
 // Timeouts of the calls around a run: the listing and the health check
 // decide whether a run can start; the version is for the record; the
 // tokenizer refines prompt lengths.
-const (
+var (
 	callTimeout     = 30 * time.Second
 	versionTimeout  = 5 * time.Second
 	tokenizeTimeout = 15 * time.Second

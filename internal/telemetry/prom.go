@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"cmp"
 	"context"
+	"math"
 
 	"fmt"
 	"io"
@@ -188,13 +189,31 @@ func Flatten(fams map[string]*dto.MetricFamily, prefix string) map[string]float6
 }
 
 // FlattenBy is Flatten that, for a non-empty label, keeps a series per value
-// of that label: NAME{label="value"} (series without it are summed as NAME).
+// of that label: NAME{label="value"} (series without it are aggregated as
+// NAME).
+//
+// How series of one name are aggregated depends on what they measure, so
+// that a data-parallel server (one series per engine) reads right: counters,
+// histograms and queue gauges (requests running, waiting) are summed; a
+// usage gauge (a fraction of a capacity: vLLM's *_usage_perc, DCGM's
+// *_UTIL) is the maximum, with the mean across series as NAME:mean — summed
+// it would read 130 % on two engines. Creation-time series (*_created) are
+// not values and are left out, and so are DCGM's blank values (the
+// "not supported" sentinels), counted as telemetry.blank_values.
 func FlattenBy(fams map[string]*dto.MetricFamily, prefix, label string) map[string]float64 {
 	out := map[string]float64{}
+	type agg struct {
+		max, sum float64
+		n        int
+	}
+	usage := map[string]*agg{}
+	blank := 0
 	for fname, f := range fams {
-		if prefix != "" && !strings.HasPrefix(fname, prefix) {
+		if prefix != "" && !strings.HasPrefix(fname, prefix) || strings.HasSuffix(fname, "_created") {
 			continue
 		}
+		isUsage := f.GetType() == dto.MetricType_GAUGE && usageGauge(fname)
+		isDCGM := strings.HasPrefix(fname, "DCGM_")
 		for _, mt := range f.GetMetric() {
 			lbl := ""
 			if label != "" {
@@ -204,21 +223,73 @@ func FlattenBy(fams map[string]*dto.MetricFamily, prefix, label string) map[stri
 					}
 				}
 			}
+			var v float64
 			switch f.GetType() {
 			case dto.MetricType_COUNTER:
-				out[fname+lbl] += mt.GetCounter().GetValue()
+				v = mt.GetCounter().GetValue()
 			case dto.MetricType_GAUGE:
-				out[fname+lbl] += mt.GetGauge().GetValue()
+				v = mt.GetGauge().GetValue()
 			case dto.MetricType_UNTYPED:
-				out[fname+lbl] += mt.GetUntyped().GetValue()
+				v = mt.GetUntyped().GetValue()
 			case dto.MetricType_HISTOGRAM, dto.MetricType_GAUGE_HISTOGRAM:
 				out[fname+"_sum"+lbl] += mt.GetHistogram().GetSampleSum()
 				out[fname+"_count"+lbl] += float64(mt.GetHistogram().GetSampleCount())
+				continue
 			case dto.MetricType_SUMMARY:
 				out[fname+"_sum"+lbl] += mt.GetSummary().GetSampleSum()
 				out[fname+"_count"+lbl] += float64(mt.GetSummary().GetSampleCount())
+				continue
+			default:
+				continue
 			}
+			if isDCGM && dcgmBlank(v) {
+				blank++
+				continue
+			}
+			if isUsage {
+				a := usage[fname+lbl]
+				if a == nil {
+					a = &agg{max: math.Inf(-1)}
+					usage[fname+lbl] = a
+				}
+				a.max, a.sum, a.n = math.Max(a.max, v), a.sum+v, a.n+1
+				continue
+			}
+			out[fname+lbl] += v
 		}
 	}
+	for k, a := range usage {
+		out[k] = a.max
+		if a.n > 1 {
+			out[k+":mean"] = a.sum / float64(a.n)
+		}
+	}
+	if blank > 0 {
+		out["telemetry.blank_values"] = float64(blank)
+	}
 	return out
+}
+
+// usageGauge says whether a gauge is a fraction of a capacity, which series
+// of different engines do not add up to.
+func usageGauge(name string) bool {
+	n := strings.ToLower(name)
+	return strings.HasSuffix(n, "_usage_perc") || strings.HasSuffix(n, "_usage") || strings.HasSuffix(n, "_util") ||
+		strings.HasSuffix(n, "_utilization") || strings.HasSuffix(n, "_perc")
+}
+
+// dcgmBlank says whether v (of a DCGM_ field) is one of DCGM's blank values — what its
+// exporter reports for a field the GPU does not support: the int32 blanks
+// (0x7ffffff0 and up), the int64 blanks (0x7ffffffffffffff0 and up, 9.2e18)
+// and the float64 blanks (2^47 and just above).
+func dcgmBlank(v float64) bool {
+	switch {
+	case v >= 0x7ffffff0 && v <= 0x7fffffff:
+		return true
+	case v >= 9.2233720368547e18:
+		return true
+	case v >= 140737488355328 && v <= 140737488355328+16:
+		return true
+	}
+	return false
 }

@@ -218,6 +218,9 @@ func Summarize(samples []Sample, w Window, outputTokens int) *record.TelemetrySu
 	if q, ok := counter("vllm:prefix_cache_queries_total"); ok && q > 0 {
 		h, _ := counter("vllm:prefix_cache_hits_total")
 		sum.PrefixCacheHitRate = ptr(h / q)
+	} else if q, ok := counter("vllm:gpu_prefix_cache_queries_total"); ok && q > 0 { // vLLM 0.7 to 0.10
+		h, _ := counter("vllm:gpu_prefix_cache_hits_total")
+		sum.PrefixCacheHitRate = ptr(h / q)
 	}
 	if v, ok := mean("vllm:num_requests_running"); ok {
 		sum.RunningMean = ptr(v)

@@ -78,3 +78,16 @@ func deref(p *float64) any {
 	}
 	return *p
 }
+
+// vLLM 0.7 to 0.10 name the prefix cache counters gpu_prefix_cache_*: the
+// hit rate is read from them when the newer names are absent.
+func TestOldPrefixCacheNames(t *testing.T) {
+	samples := []Sample{
+		{T: 0, Probe: "metrics", Values: map[string]float64{"vllm:gpu_prefix_cache_queries_total": 100, "vllm:gpu_prefix_cache_hits_total": 10}},
+		{T: 1_000_000, Probe: "metrics", Values: map[string]float64{"vllm:gpu_prefix_cache_queries_total": 500, "vllm:gpu_prefix_cache_hits_total": 210}},
+	}
+	s := Summarize(samples, Window{0, 2_000_000}, 0)
+	if s.PrefixCacheHitRate == nil || math.Abs(*s.PrefixCacheHitRate-200.0/400) > 1e-9 {
+		t.Errorf("hit rate %v, want 0.5", deref(s.PrefixCacheHitRate))
+	}
+}

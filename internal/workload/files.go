@@ -3,6 +3,7 @@ package workload
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"crypto/sha256"
 	"encoding/csv"
 	"encoding/hex"
@@ -48,6 +49,9 @@ type File struct {
 	Entries      []Entry
 	Skips        []Skip
 	Total        int // entries in the file, kept or not
+	// Reordered is how many rows came earlier in time than a row before
+	// them (a trace the reader sorted by time): said, never dropped.
+	Reordered int
 }
 
 // skip counts one entry left out.
@@ -89,6 +93,9 @@ func (f *File) Notices() []string {
 			more = ", …"
 		}
 		out = append(out, fmt.Sprintf("%s: %d of %d entries skipped: %s (line %s%s)", f.Path, s.Count, f.Total, s.Reason, strings.Join(lines, ", "), more))
+	}
+	if f.Reordered > 0 {
+		out = append(out, fmt.Sprintf("%s: %d of %d rows were out of time order; the trace was sorted by time (it starts at its earliest row)", f.Path, f.Reordered, f.Total))
 	}
 	return out
 }
@@ -259,7 +266,8 @@ func readMooncake(r io.Reader, f *File) error {
 
 // readAzure reads the Azure LLM inference trace: TIMESTAMP,ContextTokens,
 // GeneratedTokens with a header; times are wall-clock, made relative to the
-// first row.
+// earliest row, and the rows are sorted by time (rows out of order are
+// counted in Reordered, never dropped).
 func readAzure(r io.Reader, f *File) error {
 	cr := csv.NewReader(r)
 	cr.FieldsPerRecord = -1
@@ -283,6 +291,7 @@ func readAzure(r io.Reader, f *File) error {
 		rec, err := cr.Read()
 		line, _ := cr.FieldPos(0)
 		if err == io.EOF {
+			sortByTime(f)
 			return nil
 		}
 		var pe *csv.ParseError
@@ -369,4 +378,24 @@ func (f *File) Window(start, length time.Duration) {
 		}
 	}
 	f.Entries = kept
+}
+
+// sortByTime makes a trace's offsets start at its earliest entry and orders
+// the entries by time (stably), counting those that came out of order.
+func sortByTime(f *File) {
+	if len(f.Entries) == 0 {
+		return
+	}
+	lo, last := f.Entries[0].OffsetMS, math.Inf(-1)
+	for _, e := range f.Entries {
+		lo = math.Min(lo, e.OffsetMS)
+		if e.OffsetMS < last {
+			f.Reordered++
+		}
+		last = math.Max(last, e.OffsetMS)
+	}
+	for i := range f.Entries {
+		f.Entries[i].OffsetMS -= lo
+	}
+	slices.SortStableFunc(f.Entries, func(a, b Entry) int { return cmp.Compare(a.OffsetMS, b.OffsetMS) })
 }

@@ -214,3 +214,23 @@ phases: {measure: {requests: 10}}
 		t.Error("the next session is another conversation")
 	}
 }
+
+// Azure rows out of time order: the trace starts at its earliest row and is
+// replayed in time order; nothing is dropped, and the reordering is said.
+func TestAzureRowsOutOfOrder(t *testing.T) {
+	az := read(t, "testdata/azure-unordered.csv", scenario.TraceAzure)
+	var got []int
+	var at []float64
+	for _, e := range az.Entries {
+		got, at = append(got, e.InputTokens), append(at, e.OffsetMS)
+	}
+	if !slices.Equal(got, []int{200, 400, 100, 300}) || !slices.Equal(at, []float64{0, 500, 1000, 2500}) {
+		t.Errorf("entries %v at %v", got, at)
+	}
+	if az.Reordered != 2 || len(az.Skips) != 0 {
+		t.Errorf("reordered %d, skips %v", az.Reordered, az.Skips)
+	}
+	if n := az.Notices(); len(n) != 1 || !strings.Contains(n[0], "2 of 4 rows were out of time order") {
+		t.Errorf("notices %q", n)
+	}
+}

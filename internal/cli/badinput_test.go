@@ -100,6 +100,7 @@ engine: {kind: endpoint, url: "http://h:8000/?api_key=sk-123"}`)}, "its query ha
 		{"a FIFO (would hang)", []string{"validate", fifo}, "is not a regular file", false},
 		{"/dev/zero (would never end)", []string{"run", "/dev/zero"}, "is not a regular file", false},
 		{"a file over 1 MiB", []string{"validate", file("big.yaml", "name: ok\n# "+strings.Repeat("x", 1<<20)+"\n")}, "is over 1024 KiB", false},
+		{"prompts-only ShareGPT without output_tokens", []string{"validate", file("sg.yaml", strings.Replace(ok, "classes: [{input_tokens: 10, output_tokens: 5}]", "classes: [{dataset: {path: "+file("sg.json", `[{"conversations":[{"from":"human","value":"q"}]}]`)+", format: sharegpt}}]", 1))}, "no output length (give output_tokens in the entry or the class) (entry 1)", false},
 		{"a flood of unknown keys", []string{"validate", file("flood.yaml", "name: ok\n"+strings.Repeat("nokey: 1\n", 0)+floodKeys(500))}, "… and ", false},
 	}
 	if len(cases) < 30 {

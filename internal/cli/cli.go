@@ -19,6 +19,7 @@ import (
 	"github.com/perfgate/perfgate/internal/engine"
 	"github.com/perfgate/perfgate/internal/scenario"
 	"github.com/perfgate/perfgate/internal/vllmsrc"
+	"github.com/perfgate/perfgate/internal/workload"
 )
 
 // Exit codes (DESIGN.md §4).
@@ -241,6 +242,13 @@ valid and 2 otherwise.`,
 				s, err := scenario.LoadForRun(f)
 				if err == nil {
 					err = s.CheckEnv(env.Getenv)
+				}
+				if err == nil && hasInputs(s) {
+					// The datasets and the trace, read by the code run uses (at
+					// one token per word: run measures the ratio on the server).
+					if _, lerr := workload.LoadInputs(s, 1, s.Workload.MaxModelLen); lerr != nil {
+						err = usagef("%s: %v", f, lerr)
+					}
 				}
 				if err != nil {
 					if !scenario.IsValidation(err) {

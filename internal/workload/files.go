@@ -52,6 +52,9 @@ type File struct {
 	// Reordered is how many rows came earlier in time than a row before
 	// them (a trace the reader sorted by time): said, never dropped.
 	Reordered int
+	// ByIndex: entries are named by their 1-based index in the file, not
+	// by line (a one-line JSON file).
+	ByIndex bool
 }
 
 // skip counts one entry left out.
@@ -92,7 +95,11 @@ func (f *File) Notices() []string {
 		if s.Count > len(s.Lines) {
 			more = ", …"
 		}
-		out = append(out, fmt.Sprintf("%s: %d of %d entries skipped: %s (line %s%s)", f.Path, s.Count, f.Total, s.Reason, strings.Join(lines, ", "), more))
+		where := "line"
+		if f.ByIndex {
+			where = "entry"
+		}
+		out = append(out, fmt.Sprintf("%s: %d of %d entries skipped: %s (%s %s%s)", f.Path, s.Count, f.Total, s.Reason, where, strings.Join(lines, ", "), more))
 	}
 	if f.Reordered > 0 {
 		out = append(out, fmt.Sprintf("%s: %d of %d rows were out of time order; the trace was sorted by time (it starts at its earliest row)", f.Path, f.Reordered, f.Total))
@@ -160,52 +167,54 @@ func lines(r io.Reader, fn func(n int, line []byte)) error {
 }
 
 // readShareGPT reads a ShareGPT-format JSON array: each conversation's first
-// human turn is the prompt, the turn after it (the recorded answer) gives the
-// output length.
+// human turn is a prompt, and the answer after it (when there is one) gives
+// the output length; a prompts-only conversation takes the class's
+// output_tokens. Entries are named by line in a pretty-printed file and by
+// index in a one-line one.
 func readShareGPT(r io.Reader, f *File) error {
 	data, err := io.ReadAll(r)
 	if err != nil {
 		return err
 	}
+	f.ByIndex = bytes.Count(data, []byte("\n")) < 2
 	lineAt := func(off int64) int { return 1 + bytes.Count(data[:min(int(off), len(data))], []byte("\n")) }
 	dec := json.NewDecoder(bytes.NewReader(data))
 	tok, err := dec.Token()
 	if err != nil || tok != json.Delim('[') {
 		return errors.New("a ShareGPT file is one JSON array of conversations")
 	}
-	for dec.More() {
+	type turn struct {
+		From  string `json:"from"`
+		Value string `json:"value"`
+	}
+	human := func(t turn) bool { return t.From == "human" || t.From == "user" }
+	for index := 1; dec.More(); index++ {
 		var conv struct {
-			Conversations []struct {
-				From  string `json:"from"`
-				Value string `json:"value"`
-			} `json:"conversations"`
+			Conversations []turn `json:"conversations"`
 		}
 		var raw json.RawMessage
 		if err := dec.Decode(&raw); err != nil {
 			return fmt.Errorf("line %d: %w", lineAt(dec.InputOffset()), err)
 		}
-		line := lineAt(dec.InputOffset() - int64(len(raw))) // where the element starts
+		at := lineAt(dec.InputOffset() - int64(len(raw))) // where the element starts
+		if f.ByIndex {
+			at = index
+		}
 		if err := json.Unmarshal(raw, &conv); err != nil {
-			f.skip(line, "not a conversation object")
+			f.skip(at, "not a conversation object")
 			continue
 		}
 		cs := conv.Conversations
-		i := slices.IndexFunc(cs, func(t struct {
-			From  string `json:"from"`
-			Value string `json:"value"`
-		}) bool {
-			return t.From == "human" || t.From == "user"
-		})
-		if i < 0 || i+1 >= len(cs) || strings.TrimSpace(cs[i].Value) == "" || cs[i+1].From == "human" || cs[i+1].From == "user" {
-			f.skip(line, "no human turn followed by an answer")
+		i := slices.IndexFunc(cs, func(t turn) bool { return human(t) && strings.TrimSpace(t.Value) != "" })
+		if i < 0 {
+			f.skip(at, "no human turn")
 			continue
 		}
-		words := len(strings.Fields(cs[i+1].Value))
-		if words == 0 {
-			f.skip(line, "an empty answer")
-			continue
+		words := 0 // no answer: the class's output_tokens
+		if i+1 < len(cs) && !human(cs[i+1]) {
+			words = len(strings.Fields(cs[i+1].Value))
 		}
-		f.keep(Entry{Line: line, Prompt: cs[i].Value, OutputWords: words})
+		f.keep(Entry{Line: at, Prompt: cs[i].Value, OutputWords: words})
 	}
 	return nil
 }

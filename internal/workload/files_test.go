@@ -1,6 +1,7 @@
 package workload
 
 import (
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -32,10 +33,12 @@ func skipLines(f *File) map[string][]int {
 
 func TestFormatsFromFixtures(t *testing.T) {
 	sg := read(t, "testdata/sharegpt.json", scenario.DatasetShareGPT)
-	if len(sg.Entries) != 3 || sg.Total != 6 || sg.Entries[0].Line != 2 || !strings.HasPrefix(sg.Entries[1].Prompt, "Write a haiku") || sg.Entries[1].OutputWords != 15 {
+	// The never-answered question at line 20 is kept: its output length is the class's.
+	if len(sg.Entries) != 4 || sg.Total != 6 || sg.Entries[0].Line != 2 || !strings.HasPrefix(sg.Entries[1].Prompt, "Write a haiku") || sg.Entries[1].OutputWords != 15 ||
+		sg.Entries[3].Line != 20 || sg.Entries[3].OutputWords != 0 || sg.ByIndex {
 		t.Errorf("sharegpt: %+v", sg.Entries)
 	}
-	if s := skipLines(sg); !slices.Equal(s["no human turn followed by an answer"], []int{6, 20}) || !slices.Equal(s["not a conversation object"], []int{15}) {
+	if s := skipLines(sg); !slices.Equal(s["no human turn"], []int{6}) || !slices.Equal(s["not a conversation object"], []int{15}) {
 		t.Errorf("sharegpt skips %v", sg.Skips)
 	}
 	js := read(t, "testdata/prompts.jsonl", scenario.DatasetJSONL)
@@ -232,5 +235,37 @@ func TestAzureRowsOutOfOrder(t *testing.T) {
 	}
 	if n := az.Notices(); len(n) != 1 || !strings.Contains(n[0], "2 of 4 rows were out of time order") {
 		t.Errorf("notices %q", n)
+	}
+}
+
+// A one-line ShareGPT file of prompts only (no answers): entries are named
+// by index, and every prompt takes the class's output_tokens — or, without
+// one, is skipped saying so (validate runs the same code as run).
+func TestShareGPTPromptsOnlyOneLine(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "prompts.json")
+	os.WriteFile(p, []byte(`[{"conversations":[{"from":"human","value":"a question"}]},{"conversations":[]},{"conversations":[{"from":"human","value":"another"}]}]`), 0o644)
+	f, err := ReadFile(p, scenario.DatasetShareGPT)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !f.ByIndex || len(f.Entries) != 2 || f.Entries[1].Line != 3 {
+		t.Fatalf("%+v", f)
+	}
+	if n := f.Notices(); len(n) != 1 || !strings.Contains(n[0], "no human turn (entry 2)") {
+		t.Errorf("notices %q", n)
+	}
+	with := func(out string) *scenario.Scenario {
+		y := "name: s\nworkload: {classes: [{dataset: {path: " + p + ", format: sharegpt}" + out + "}]}\nload: {rate: 1}\nphases: {measure: {requests: 1}}\n"
+		s, err := scenario.Parse("s.yaml", []byte(y))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	if _, err := LoadInputs(with(", output_tokens: 64"), 1, 0); err != nil {
+		t.Errorf("prompts only with the class's output_tokens: %v", err)
+	}
+	if _, err := LoadInputs(with(""), 1, 0); err == nil || !strings.Contains(err.Error(), "no output length") || !strings.Contains(err.Error(), "entry 1") {
+		t.Errorf("prompts only without output_tokens: %v", err)
 	}
 }

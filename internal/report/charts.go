@@ -4,8 +4,10 @@ import (
 	"cmp"
 	"fmt"
 	"maps"
+	"math"
 	"slices"
 	"sort"
+	"strings"
 
 	"github.com/perfgate/perfgate/internal/plot"
 	"github.com/perfgate/perfgate/internal/record"
@@ -289,7 +291,9 @@ func timeline(r *Run) plot.Lanes {
 }
 
 // customLanes draws each of the scenario's own probes (telemetry.probes) in
-// a lane of its own: its first four values by name.
+// a lane of its own: the four of its values that move the most (relative
+// standard deviation), so that a DCGM exporter's lane shows what changed, not
+// the alphabetically first four fields.
 func customLanes(r *Run) []plot.Chart {
 	series := map[string]map[string]*plot.Series{}
 	for _, s := range r.samples {
@@ -298,8 +302,8 @@ func customLanes(r *Run) []plot.Chart {
 			continue
 		}
 		for k, v := range s.Values {
-			if k == "telemetry.malformed_lines" {
-				continue
+			if strings.HasPrefix(k, "telemetry.") {
+				continue // the probe's own counts, not the system's values
 			}
 			if series[s.Probe] == nil {
 				series[s.Probe] = map[string]*plot.Series{}
@@ -316,6 +320,14 @@ func customLanes(r *Run) []plot.Chart {
 	var out []plot.Chart
 	for _, probe := range slices.Sorted(maps.Keys(series)) {
 		keys := slices.Sorted(maps.Keys(series[probe]))
+		moves := map[string]float64{}
+		for _, k := range keys {
+			m, sd := stats.MeanSD(series[probe][k].Y)
+			if sd > 0 {
+				moves[k] = sd / math.Max(math.Abs(m), 1e-12)
+			}
+		}
+		slices.SortStableFunc(keys, func(a, b string) int { return cmp.Compare(moves[b], moves[a]) })
 		if len(keys) > 4 {
 			keys = keys[:4]
 		}

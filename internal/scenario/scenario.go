@@ -133,6 +133,12 @@ const (
 type Dataset struct {
 	Format string `yaml:"format,omitempty"` // sharegpt or jsonl
 	Path   string `yaml:"path,omitempty"`   // relative to the scenario file
+	// Length filters, as vLLM's ShareGPT sampler has them (it uses 4, 4,
+	// 1024 and 2048): entries outside are skipped and counted. 0: none.
+	MinPromptTokens int `yaml:"min_prompt_tokens,omitempty"`
+	MaxPromptTokens int `yaml:"max_prompt_tokens,omitempty"`
+	MinOutputTokens int `yaml:"min_output_tokens,omitempty"`
+	MaxTotalTokens  int `yaml:"max_total_tokens,omitempty"` // prompt + output
 }
 
 // Trace formats.

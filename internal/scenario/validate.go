@@ -448,6 +448,17 @@ func (c *checker) dataset(p string, cl Class) {
 		c.at(p+".dataset.format", "must be %s (a JSON array of conversations) or %s (one {\"prompt\": …} per line), got %q", DatasetShareGPT, DatasetJSONL, d.Format)
 	}
 	c.file(p+".dataset.path", d.Path)
+	for _, k := range []struct {
+		key string
+		v   int
+	}{{"min_prompt_tokens", d.MinPromptTokens}, {"max_prompt_tokens", d.MaxPromptTokens}, {"min_output_tokens", d.MinOutputTokens}, {"max_total_tokens", d.MaxTotalTokens}} {
+		if k.v < 0 || k.v > MaxTokens {
+			c.at(p+".dataset."+k.key, "must be from 0 (no filter) to %d tokens, got %d", MaxTokens, k.v)
+		}
+	}
+	if d.MaxPromptTokens > 0 && d.MinPromptTokens > d.MaxPromptTokens {
+		c.at(p+".dataset.max_prompt_tokens", "must be ≥ min_prompt_tokens (%d), got %d", d.MinPromptTokens, d.MaxPromptTokens)
+	}
 	if c.s.set(p + ".input_tokens") {
 		c.at(p+".input_tokens", "comes from the dataset's prompts; leave it out")
 	}

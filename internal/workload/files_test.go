@@ -269,3 +269,36 @@ func TestShareGPTPromptsOnlyOneLine(t *testing.T) {
 		t.Errorf("prompts only without output_tokens: %v", err)
 	}
 }
+
+// vLLM's ShareGPT length filters, as dataset options: entries outside are
+// skipped and counted, each with its reason.
+func TestDatasetLengthFilters(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "sg.json")
+	conv := func(q, a string) string {
+		return `{"conversations":[{"from":"human","value":"` + q + `"},{"from":"gpt","value":"` + a + `"}]}`
+	}
+	long := strings.Repeat("w ", 30)
+	os.WriteFile(p, []byte("["+strings.Join([]string{
+		conv("one two three four five", "a b c d e"), // kept
+		conv("too short", "a b c d e"),               // prompt < 4
+		conv("one two three four five", "a b"),       // output < 4
+		conv(long, "a b c d e"),                      // prompt > 20
+		conv("one two three four five", long+long),   // total > 40
+	}, ",\n")+"]"), 0o644)
+	y := "name: s\nworkload: {classes: [{dataset: {path: " + p + ", format: sharegpt, min_prompt_tokens: 4, max_prompt_tokens: 20, min_output_tokens: 4, max_total_tokens: 40}}]}\nload: {rate: 1}\nphases: {measure: {requests: 1}}\n"
+	s, err := scenario.Parse("s.yaml", []byte(y))
+	if err != nil {
+		t.Fatal(err)
+	}
+	in, err := LoadInputs(s, 1, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := in.Datasets[0]
+	if len(f.Entries) != 1 || len(f.Skips) != 4 {
+		t.Errorf("kept %d, skips %v", len(f.Entries), f.Skips)
+	}
+	if _, err := scenario.Parse("s.yaml", []byte(strings.Replace(y, "max_prompt_tokens: 20", "max_prompt_tokens: 2", 1))); err == nil || !strings.Contains(err.Error(), "must be ≥ min_prompt_tokens") {
+		t.Errorf("min above max: %v", err)
+	}
+}

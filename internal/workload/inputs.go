@@ -51,12 +51,26 @@ func LoadInputs(s *scenario.Scenario, tokensPerWord float64, maxModelLen int) (*
 			return nil, fmt.Errorf("class %s: %w", c.Name, err)
 		}
 		kept := f.Entries[:0]
+		d := c.Dataset
 		for _, e := range f.Entries {
 			out := datasetOutput(e, c, tokensPerWord)
+			prompt := estimate(e.Prompt, tokensPerWord)
 			switch {
 			case out == 0:
 				f.Total--
 				f.skip(e.Line, "no output length (give output_tokens in the entry or the class)")
+			case d.MinPromptTokens > 0 && prompt < d.MinPromptTokens:
+				f.Total--
+				f.skip(e.Line, fmt.Sprintf("a prompt shorter than min_prompt_tokens (%d)", d.MinPromptTokens))
+			case d.MaxPromptTokens > 0 && prompt > d.MaxPromptTokens:
+				f.Total--
+				f.skip(e.Line, fmt.Sprintf("a prompt longer than max_prompt_tokens (%d)", d.MaxPromptTokens))
+			case d.MinOutputTokens > 0 && out > 0 && out < d.MinOutputTokens:
+				f.Total--
+				f.skip(e.Line, fmt.Sprintf("an output shorter than min_output_tokens (%d)", d.MinOutputTokens))
+			case d.MaxTotalTokens > 0 && out > 0 && prompt+out > d.MaxTotalTokens:
+				f.Total--
+				f.skip(e.Line, fmt.Sprintf("prompt and output longer than max_total_tokens (%d)", d.MaxTotalTokens))
 			case maxModelLen > 0 && estimate(e.Prompt, tokensPerWord)+out > maxModelLen:
 				f.Total--
 				f.skip(e.Line, fmt.Sprintf("longer than the model's context (%d tokens)", maxModelLen))

@@ -2,6 +2,7 @@
 package stats
 
 import (
+	ms "github.com/montanaflynn/stats"
 	"math"
 	"slices"
 )
@@ -60,17 +61,9 @@ func Describe(xs []float64, percentiles []float64) Summary {
 		return s
 	}
 	slices.Sort(xs)
-	var sum float64
-	for _, x := range xs {
-		sum += x
-	}
-	s.Mean = sum / float64(len(xs))
-	var ss float64
-	for _, x := range xs {
-		d := x - s.Mean
-		ss += d * d
-	}
-	s.Std = math.Sqrt(ss / float64(len(xs)))
+	// The population standard deviation, as numpy's std (and so vLLM's std_* keys).
+	s.Mean, _ = ms.Mean(xs)
+	s.Std, _ = ms.StandardDeviationPopulation(xs)
 	s.Min, s.Max = xs[0], xs[len(xs)-1]
 	s.Pct[50] = Quantile(xs, 0.5)
 	for _, p := range percentiles {

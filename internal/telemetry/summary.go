@@ -7,6 +7,7 @@ import (
 	"sort"
 
 	"github.com/perfgate/perfgate/internal/record"
+	"github.com/perfgate/perfgate/internal/stats"
 )
 
 // Clock-event (throttle) reason bits, as NVML defines them.
@@ -256,11 +257,8 @@ func Summarize(samples []Sample, w Window, outputTokens int) *record.TelemetrySu
 }
 
 func meanOf(xs []float64) float64 {
-	var t float64
-	for _, x := range xs {
-		t += x
-	}
-	return t / float64(len(xs))
+	m, _ := stats.MeanSD(xs)
+	return m
 }
 
 // ReadAll reads a telemetry file whole (it is small: a few values per probe

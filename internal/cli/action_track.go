@@ -124,13 +124,12 @@ func runTrackMode(ctx context.Context, env Env, log *slog.Logger, a *githubactio
 	}
 	for i, r := range results {
 		c := trendChart(mine, r)
-		name := fmt.Sprintf("trend-%02d-%s-l%d-%s", i+1, gh.SafeName(r.Series.Scenario), r.Series.Level, gh.SafeName(r.Series.Metric))
 		for ext, f := range map[string]func() ([]byte, error){".svg": c.SVG, ".png": c.PNG} {
 			b, err := f()
 			if err != nil {
 				return fail(err)
 			}
-			p := filepath.Join(trendDir, strings.ToLower(name)+ext)
+			p := filepath.Join(trendDir, trackTrendName(i, r)+ext)
 			if err := record.WriteFileAtomic(p, b); err != nil {
 				return fail(err)
 			}
@@ -157,24 +156,16 @@ func runTrackMode(ctx context.Context, env Env, log *slog.Logger, a *githubactio
 		}
 	}
 	// The dashboard: into the run folder, and onto a branch for GitHub Pages.
-	siteDir := filepath.Join(outDir, "site")
 	siteURL := ""
-	commitURL := ""
-	if gctx.Repository != "" {
-		commitURL = cmp.Or(gctx.ServerURL, "https://github.com") + "/" + gctx.Repository + "/commit/{sha}"
+	pg, err := site.Render(mine, results, site.Options{Title: "perfgate history · " + in.set, CommitURL: commitURLTemplate(gctx.ServerURL, gctx.Repository)})
+	if err == nil {
+		err = pg.Write(filepath.Join(outDir, "site"))
 	}
-	if _, _, err := site.Write(siteDir, mine, hopt, site.Options{Title: "perfgate history · " + in.set, CommitURL: commitURL}); err != nil {
+	if err != nil {
 		return fail(err)
 	}
 	if in.siteBranch != "" && client != nil {
-		var sf []gh.File
-		for _, name := range []string{"index.html", "history.json"} {
-			b, err := os.ReadFile(filepath.Join(siteDir, name))
-			if err != nil {
-				return fail(err)
-			}
-			sf = append(sf, gh.File{Path: gh.SafeName(in.set) + "/" + name, Data: b})
-		}
+		sf := []gh.File{{Path: gh.SafeName(in.set) + "/index.html", Data: pg.HTML}, {Path: gh.SafeName(in.set) + "/history.json", Data: pg.JSON}}
 		if _, err := client.PushFiles(ctx, in.siteBranch, "perfgate history site for "+sha, sf); err != nil {
 			a.Warningf("the history site was not pushed to %s: %v", in.siteBranch, err)
 		} else {
@@ -361,13 +352,18 @@ func (k trackLinks) suspects(e history.Entry) string {
 func (k trackLinks) plot(e history.Entry) string {
 	for i, r := range k.results {
 		if r.Series == (history.Series{Scenario: e.Scenario, Level: e.Level, Metric: e.Metric, Env: e.Env}) {
-			name := strings.ToLower(fmt.Sprintf("trend-%02d-%s-l%d-%s.svg", i+1, gh.SafeName(r.Series.Scenario), r.Series.Level, gh.SafeName(r.Series.Metric)))
-			if u := k.plotURL[name]; u != "" {
+			if u := k.plotURL[trackTrendName(i, r)+".svg"]; u != "" {
 				return fmt.Sprintf(" · [trend](%s)", u)
 			}
 		}
 	}
 	return ""
+}
+
+// trackTrendName is the file name (without extension) of the i-th series'
+// trend plot in mode track.
+func trackTrendName(i int, r history.Result) string {
+	return strings.ToLower(fmt.Sprintf("trend-%02d-%s-l%d-%s", i+1, gh.SafeName(r.Series.Scenario), r.Series.Level, gh.SafeName(r.Series.Metric)))
 }
 
 func isHex(s string) bool {

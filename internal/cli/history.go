@@ -6,7 +6,6 @@ import (
 	"math"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 	"time"
 
@@ -250,14 +249,15 @@ when those are set).`,
 			if err != nil {
 				return err
 			}
-			if commitURL == "" && env.Getenv("GITHUB_REPOSITORY") != "" {
-				commitURL = cmp.Or(env.Getenv("GITHUB_SERVER_URL"), "https://github.com") + "/" + env.Getenv("GITHUB_REPOSITORY") + "/commit/{sha}"
-			}
-			n, openN, err := site.Write(siteOut, pts, history.Options{}, site.Options{Title: siteTitle, CommitURL: commitURL})
+			commitURL = cmp.Or(commitURL, commitURLTemplate(env.Getenv("GITHUB_SERVER_URL"), env.Getenv("GITHUB_REPOSITORY")))
+			pg, err := site.Render(pts, history.Check(pts, history.Options{}), site.Options{Title: siteTitle, CommitURL: commitURL})
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(env.Stdout, "wrote %s: %d series, %d open regression(s)\n", filepath.Join(siteOut, "index.html"), n, openN)
+			if err := pg.Write(siteOut); err != nil {
+				return err
+			}
+			fmt.Fprintf(env.Stdout, "wrote %s: %d series, %d open regression(s)\n", filepath.Join(siteOut, "index.html"), pg.Series, pg.Open)
 			return nil
 		},
 	}
@@ -427,14 +427,7 @@ func cleanResults(res []history.Result) any {
 }
 
 func trendChart(pts []history.Point, r history.Result) plot.Chart {
-	var ps []history.Point
-	for _, p := range pts {
-		if p.Kind == "" && p.Scenario == r.Series.Scenario && p.Level == r.Series.Level && p.Metric == r.Series.Metric && p.Env == r.Series.Env {
-			ps = append(ps, p)
-		}
-	}
-	sort.SliceStable(ps, func(i, j int) bool { return ps[i].Time.Before(ps[j].Time) })
-	ps = ps[min(r.Skipped, len(ps)):] // before an accepted change: not part of the series any more
+	ps := history.SeriesPoints(pts, r)
 	c := plot.Chart{Title: fmt.Sprintf("%s, level %d: %s over commits", r.Series.Scenario, r.Series.Level, r.Series.Metric),
 		XLabel: "commit", YLabel: r.Series.Metric}
 	var x, y []float64
@@ -477,4 +470,13 @@ func loadPoints(cmd *cobra.Command, open func() (history.Store, error), scen str
 		return nil, usagef("the store has no points%s", forScenario(scen))
 	}
 	return pts, nil
+}
+
+// commitURLTemplate is a GitHub repository's commit page with {sha} for the
+// commit ("" without a repository).
+func commitURLTemplate(server, repo string) string {
+	if repo == "" {
+		return ""
+	}
+	return cmp.Or(server, "https://github.com") + "/" + repo + "/commit/{sha}"
 }

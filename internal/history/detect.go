@@ -214,6 +214,20 @@ func Check(pts []Point, o Options) []Result {
 	return out
 }
 
+// SeriesPoints is the points of r's series as Check saw them: measured
+// points of that scenario, level, metric and environment, oldest first, from
+// the accepted commit on. Indices in r (change points, BandFrom) refer to it.
+func SeriesPoints(pts []Point, r Result) []Point {
+	var ps []Point
+	for _, p := range pts {
+		if p.Kind == "" && p.series() == r.Series {
+			ps = append(ps, p)
+		}
+	}
+	sort.SliceStable(ps, func(i, j int) bool { return ps[i].Time.Before(ps[j].Time) })
+	return ps[min(r.Skipped, len(ps)):]
+}
+
 // acceptedFrom is where a series starts after the newest marker that
 // applies to it: its first point of the marker's commit, or failing that the
 // first point not older than the marker.
@@ -253,20 +267,39 @@ func checkSeries(s Series, ps []Point, o Options) Result {
 	higher := metric.HigherIsBetter(s.Metric)
 	worse := func(d float64) bool { return (d > 0) != higher }
 
+	// Change points, and the regressions they open and close: each worse
+	// step opens one; a later step back to within the smallest step of
+	// where it started closes it.
 	cps := Segment(xs, step, o)
-	for _, c := range cps {
-		lo, hi := segmentAround(cps, c.Index, n)
+	idx := make([]int, len(cps))
+	for k, c := range cps {
+		idx[k] = c.Index
+	}
+	for k, c := range cps {
+		lo, hi := neighbours(idx, k, n)
+		before, after := mean(xs[lo:c.Index]), mean(xs[c.Index:hi])
 		cp := ChangePoint{Index: c.Index, Commit: ps[c.Index].Commit, LastGood: ps[c.Index-1].Commit, P: c.P, Tail: c.Tail,
-			Before: sc.from(mean(xs[lo:c.Index])), After: sc.from(mean(xs[c.Index:hi]))}
+			Before: sc.from(before), After: sc.from(after), Worse: worse(after - before)}
 		if cp.Before != 0 {
 			cp.ChangePct = 100 * (cp.After/cp.Before - 1)
 		}
-		cp.Worse = worse(mean(xs[c.Index:hi]) - mean(xs[lo:c.Index]))
 		r.ChangePoints = append(r.ChangePoints, cp)
+		if cp.Worse {
+			r.Regressions = append(r.Regressions, Regression{FirstBad: cp.Commit, LastGood: cp.LastGood, Index: cp.Index,
+				Before: cp.Before, After: cp.After, ChangePct: cp.ChangePct, Open: true})
+			continue
+		}
+		for i := range r.Regressions {
+			g := &r.Regressions[i]
+			if d := after - sc.to(g.Before); g.Open && (!worse(d) || math.Abs(d) < step) {
+				g.Open, g.RecoveredAt = false, cp.Commit
+			}
+		}
 	}
 
 	// The newest point against a Student-t prediction interval of its
 	// segment: the points since the last change point (at most Window).
+	// Outside on the worse side, it is a provisional regression.
 	segStart := 0
 	if len(cps) > 0 {
 		segStart = cps[len(cps)-1].Index
@@ -286,54 +319,17 @@ func checkSeries(s Series, ps []Point, o Options) Result {
 		case math.Abs(d) <= half:
 		case worse(d):
 			r.Regressed = true
+			g := Regression{FirstBad: ps[n-1].Commit, LastGood: ps[n-2].Commit, Index: n - 1, Before: sc.from(m), After: raw[n-1],
+				Provisional: true, Open: true}
+			if g.Before != 0 {
+				g.ChangePct = 100 * (g.After/g.Before - 1)
+			}
+			r.Regressions = append(r.Regressions, g)
 		default:
 			r.Improved = true
 		}
 	}
-
-	// Regressions: each worse step opens one; a later step back to within
-	// the smallest step of where it started closes it.
-	for _, cp := range r.ChangePoints {
-		_, hi := segmentAround(cps, cp.Index, n)
-		after := mean(xs[cp.Index:hi])
-		if cp.Worse {
-			r.Regressions = append(r.Regressions, Regression{FirstBad: cp.Commit, LastGood: cp.LastGood, Index: cp.Index,
-				Before: cp.Before, After: cp.After, ChangePct: cp.ChangePct, Open: true})
-			continue
-		}
-		for i := range r.Regressions {
-			g := &r.Regressions[i]
-			if d := after - sc.to(g.Before); g.Open && (!worse(d) || math.Abs(d) < step) {
-				g.Open, g.RecoveredAt = false, cp.Commit
-			}
-		}
-	}
-	if r.Regressed && n >= 2 {
-		m := mean(xs[r.BandFrom : n-1])
-		g := Regression{FirstBad: ps[n-1].Commit, LastGood: ps[n-2].Commit, Index: n - 1, Before: sc.from(m), After: raw[n-1],
-			Provisional: true, Open: true}
-		if g.Before != 0 {
-			g.ChangePct = 100 * (g.After/g.Before - 1)
-		}
-		r.Regressions = append(r.Regressions, g)
-	}
 	return r
-}
-
-// segmentAround is the segment before change point at (from the previous
-// change point) and the end of the one after it (the next one, or n).
-func segmentAround(cps []Cut, at, n int) (lo, hi int) {
-	hi = n
-	for _, c := range cps {
-		if c.Index < at {
-			lo = c.Index
-		}
-		if c.Index > at {
-			hi = c.Index
-			break
-		}
-	}
-	return lo, hi
 }
 
 func mean(xs []float64) float64 {
@@ -438,10 +434,13 @@ func merge(xs []float64, idx []int, minStep float64, o Options) []Cut {
 			return nil
 		}
 		cuts := make([]Cut, len(idx))
+		steps := make([]float64, len(idx)) // |mean after − mean before|
 		weakest, weakP := -1, 1.0
 		for k, at := range idx {
 			lo, hi := neighbours(idx, k, n)
 			a, b := xs[lo:at], xs[at:hi]
+			ma, mb := mean(a), mean(b)
+			steps[k] = math.Abs(mb - ma)
 			tail := hi == n && len(b) < o.MinSegment
 			alpha := o.Alpha
 			if tail {
@@ -450,7 +449,7 @@ func merge(xs []float64, idx []int, minStep float64, o Options) []Cut {
 			p := stats.PooledTP(a, b)
 			cuts[k] = Cut{Index: at, P: p, Tail: tail}
 			r := p / alpha
-			if tail && !allBeyond(b, mean(a), mean(b), minStep/2) {
+			if tail && !allBeyond(b, ma, mb, minStep/2) {
 				r = math.Inf(1) // one odd point beside a usual one is not a new level
 			}
 			if r > weakP {
@@ -459,9 +458,8 @@ func merge(xs []float64, idx []int, minStep float64, o Options) []Cut {
 		}
 		if weakest < 0 { // all significant: the smallest step under minStep goes
 			small := minStep
-			for k, at := range idx {
-				lo, hi := neighbours(idx, k, n)
-				if d := math.Abs(mean(xs[at:hi]) - mean(xs[lo:at])); d < small {
+			for k, d := range steps {
+				if d < small {
 					weakest, small = k, d
 				}
 			}

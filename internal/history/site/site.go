@@ -7,6 +7,7 @@
 package site
 
 import (
+	"bytes"
 	_ "embed"
 	"encoding/json"
 	"fmt"
@@ -15,7 +16,6 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 	"time"
 
@@ -82,8 +82,8 @@ type data struct {
 	Series    []seriesJSON `json:"series"`
 }
 
-// Build is the page's data: every series of pts, checked with o.
-func build(pts []history.Point, ho history.Options, so Options) data {
+// build is the page's data: every checked series of pts.
+func build(pts []history.Point, results []history.Result, so Options) data {
 	if so.Now.IsZero() {
 		so.Now = time.Now()
 	}
@@ -94,15 +94,8 @@ func build(pts []history.Point, ho history.Options, so Options) data {
 	if u, err := url.Parse(strings.ReplaceAll(so.CommitURL, "{sha}", "x")); err == nil && (u.Scheme == "https" || u.Scheme == "http") && strings.Contains(so.CommitURL, "{sha}") {
 		d.CommitURL = so.CommitURL
 	}
-	for i, r := range history.Check(pts, ho) {
-		var ps []history.Point
-		for _, p := range pts {
-			if p.Kind == "" && p.Scenario == r.Series.Scenario && p.Level == r.Series.Level && p.Metric == r.Series.Metric && p.Env == r.Series.Env {
-				ps = append(ps, p)
-			}
-		}
-		sort.SliceStable(ps, func(i, j int) bool { return ps[i].Time.Before(ps[j].Time) })
-		ps = ps[min(r.Skipped, len(ps)):]
+	for i, r := range results {
+		ps := history.SeriesPoints(pts, r)
 		s := seriesJSON{ID: fmt.Sprintf("s%d", i+1), Scenario: r.Series.Scenario, Level: r.Series.Level, Metric: r.Series.Metric, Env: r.Series.Env,
 			Higher: metric.HigherIsBetter(r.Series.Metric), BandFrom: r.BandFrom, Accepted: r.Accepted}
 		for _, p := range ps {
@@ -123,29 +116,39 @@ func build(pts []history.Point, ho history.Options, so Options) data {
 	return d
 }
 
-// Write writes DIR/index.html (and DIR/history.json, the same data for
-// scripts) and returns how many series and open regressions it shows.
-func Write(dir string, pts []history.Point, ho history.Options, so Options) (series, open int, err error) {
-	d := build(pts, ho, so)
+// Page is the dashboard: index.html, and history.json (the same data, for
+// scripts), with how many series and open regressions it shows.
+type Page struct {
+	HTML, JSON   []byte
+	Series, Open int
+}
+
+// Render builds the page from the points and their checked series (what
+// history.Check returned for them).
+func Render(pts []history.Point, results []history.Result, so Options) (Page, error) {
+	d := build(pts, results, so)
 	js, err := json.Marshal(d) // escapes <, > and & so the data cannot end the script element
 	if err != nil {
-		return 0, 0, err
+		return Page{}, err
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return 0, 0, err
-	}
-	var b strings.Builder
+	var b bytes.Buffer
 	if err := page.Execute(&b, map[string]any{"Title": d.Title, "Data": template.JS(js)}); err != nil {
-		return 0, 0, err
+		return Page{}, err
 	}
-	if err := os.WriteFile(filepath.Join(dir, "index.html"), []byte(b.String()), 0o644); err != nil {
-		return 0, 0, err
-	}
-	if err := os.WriteFile(filepath.Join(dir, "history.json"), js, 0o644); err != nil {
-		return 0, 0, err
-	}
+	pg := Page{HTML: b.Bytes(), JSON: js, Series: len(d.Series)}
 	for _, s := range d.Series {
-		open += len(s.Open)
+		pg.Open += len(s.Open)
 	}
-	return len(d.Series), open, nil
+	return pg, nil
+}
+
+// Write writes the page into dir (index.html and history.json).
+func (pg Page) Write(dir string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(dir, "index.html"), pg.HTML, 0o644); err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(dir, "history.json"), pg.JSON, 0o644)
 }

@@ -44,9 +44,13 @@ func points() []history.Point {
 
 func TestSiteRendersInChromium(t *testing.T) {
 	dir := t.TempDir()
-	n, open, err := Write(dir, points(), history.Options{}, Options{Title: "vLLM main", CommitURL: "https://github.com/vllm-project/vllm/commit/{sha}"})
-	if err != nil || n != 4 || open != 1 {
-		t.Fatalf("write: %d series, %d open, %v", n, open, err)
+	pts := points()
+	pg, err := Render(pts, history.Check(pts, history.Options{}), Options{Title: "vLLM main", CommitURL: "https://github.com/vllm-project/vllm/commit/{sha}"})
+	if err == nil {
+		err = pg.Write(dir)
+	}
+	if err != nil || pg.Series != 4 || pg.Open != 1 {
+		t.Fatalf("write: %d series, %d open, %v", pg.Series, pg.Open, err)
 	}
 	ctx := browsertest.Context(t, 60*time.Second)
 	var mu sync.Mutex
@@ -108,7 +112,7 @@ func TestSiteRendersInChromium(t *testing.T) {
 // A commit URL that is not http(s), or has no {sha}, is not used.
 func TestCommitURLMustBeHTTP(t *testing.T) {
 	for _, u := range []string{"javascript:alert(1)//{sha}", "https://example.com/no-placeholder", "file:///{sha}"} {
-		if d := build(points(), history.Options{}, Options{CommitURL: u}); d.CommitURL != "" {
+		if d := build(nil, nil, Options{CommitURL: u}); d.CommitURL != "" {
 			t.Errorf("%q was kept", u)
 		}
 	}

@@ -123,14 +123,25 @@ func abFile(t *testing.T, timeout, policy string) string {
 	return writeScenario(t, strings.Replace(strings.Replace(abScenarioYAML, "%s", timeout, 1), "%s", policy, 1))
 }
 
-// survivors lists processes still running as `… sim serve`.
-func survivors(t *testing.T) []string {
+// engineProcs is the processes running as this test binary's `… sim serve`:
+// the fake vLLM engines.
+func engineProcs() []*process.Process {
 	procs, _ := process.Processes()
 	exe, _ := os.Executable()
-	var out []string
+	var out []*process.Process
 	for _, p := range procs {
-		cl, err := p.Cmdline()
-		if err == nil && strings.Contains(cl, exe) && strings.Contains(cl, "sim serve") {
+		if cl, err := p.Cmdline(); err == nil && strings.Contains(cl, exe) && strings.Contains(cl, "sim serve") {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// survivors lists the command lines of the engines still running.
+func survivors(t *testing.T) []string {
+	var out []string
+	for _, p := range engineProcs() {
+		if cl, err := p.Cmdline(); err == nil {
 			out = append(out, cl)
 		}
 	}

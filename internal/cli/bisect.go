@@ -150,12 +150,7 @@ func runBisectResult(ctx context.Context, env Env, log *slog.Logger, files []str
 			step.Headline = map[string]string{}
 			for _, s := range plan.Scenarios {
 				step.Headline[s.Name] = s.Headline
-				switch {
-				case s.Verdict == gate.Fail:
-					step.Verdict = gate.Fail
-				case s.Verdict == gate.Warn && step.Verdict == gate.Pass:
-					step.Verdict = gate.Warn
-				}
+				step.Verdict = gate.Worst(step.Verdict, s.Verdict)
 			}
 		}
 		step.Took = time.Since(start).Seconds()

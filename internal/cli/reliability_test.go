@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"github.com/shirou/gopsutil/v4/process"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -22,6 +21,7 @@ import (
 	"github.com/perfgate/perfgate/internal/record"
 	"github.com/perfgate/perfgate/internal/report"
 	"github.com/perfgate/perfgate/internal/telemetry"
+	"github.com/perfgate/perfgate/internal/timingtest"
 )
 
 func summaryOf(t *testing.T, dir string) record.Summary {
@@ -207,18 +207,20 @@ func TestDiskFull(t *testing.T) {
 	}
 }
 
-// perfgate run as a real process, for signals and kill -9.
-func perfgateProcess(t *testing.T, args ...string) (*exec.Cmd, *bytes.Buffer) {
+// perfgate run as a real process, for signals and kill -9, in a process
+// group of its own (as under timeout); its output can be read while it runs.
+func perfgateProcess(t *testing.T, args ...string) (*exec.Cmd, *syncBuffer) {
 	t.Helper()
 	exe, _ := os.Executable()
 	cmd := exec.Command(exe, args...)
 	cmd.Env = append(os.Environ(), "PERFGATE_CLI_MAIN=1")
-	var errb bytes.Buffer
-	cmd.Stderr, cmd.Stdout = &errb, &errb
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	var out syncBuffer
+	cmd.Stderr, cmd.Stdout = &out, &out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	return cmd, &errb
+	return cmd, &out
 }
 
 const longRun = `
@@ -444,22 +446,14 @@ func TestDoubleSignalAtEveryPhaseLeavesNoEngine(t *testing.T) {
 	scen := writeScenario(t, strings.Replace(strings.Replace(abScenarioYAML, "%s", "30s", 1), "%s", "restart", 1))
 	b, _ := os.ReadFile(scen)
 	os.WriteFile(scen, []byte(strings.Replace(string(b), "measure: {requests: 48}", "measure: {requests: 400}", 1)), 0o644)
-	exe, _ := os.Executable()
 	for _, at := range []string{"", "baseline trial 1 (attempt 1)", "running ab-fake", " measure ", "trial 2 (attempt 1)"} {
 		name := at
 		if name == "" {
 			name = "at once"
 		}
 		t.Run(strings.TrimSpace(name), func(t *testing.T) {
-			cmd := exec.Command(exe, "ab", scen, "--vllm-repo", repo, "--baseline", first, "--candidate", first,
+			cmd, log := perfgateProcess(t, "ab", scen, "--vllm-repo", repo, "--baseline", first, "--candidate", first,
 				"--install-command", installFake, "--work-dir", t.TempDir(), "--out", t.TempDir(), "--trials", "3", "--grace", "5s")
-			cmd.Env = append(os.Environ(), "PERFGATE_CLI_MAIN=1")
-			cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // a group of its own, as under timeout
-			var log syncBuffer
-			cmd.Stdout, cmd.Stderr = &log, &log
-			if err := cmd.Start(); err != nil {
-				t.Fatal(err)
-			}
 			exited := make(chan struct{})
 			go func() { cmd.Wait(); close(exited) }()
 			deadline := time.Now().Add(60 * time.Second)
@@ -516,12 +510,8 @@ func (s *syncBuffer) String() string {
 // killSurvivors cleans up after a failed check, so that one failure does
 // not leave processes behind for the other tests.
 func killSurvivors(t *testing.T) {
-	procs, _ := process.Processes()
-	exe, _ := os.Executable()
-	for _, p := range procs {
-		if cl, err := p.Cmdline(); err == nil && strings.Contains(cl, exe) && strings.Contains(cl, "sim serve") {
-			p.Kill()
-		}
+	for _, p := range engineProcs() {
+		p.Kill()
 	}
 }
 
@@ -593,7 +583,9 @@ phases: {measure: {requests: 20}}
 telemetry: {interval: 50ms}
 `
 	out := t.TempDir()
+	mon := timingtest.Start()
 	r := run(t, context.Background(), nil, "run", writeScenario(t, y), "--out", out)
+	jitter := timingtest.Tolerance(0, mon.Stop())
 	if r.code != 0 {
 		t.Fatalf("exit %d\n%s", r.code, r.stderr)
 	}
@@ -609,13 +601,16 @@ telemetry: {interval: 50ms}
 	// Bare-CR answers: the first token is timed when it came, not at the end.
 	recs, _ := os.ReadFile(filepath.Join(dir, record.RequestsFile))
 	bareCR := 0
+	const pause = 200 * time.Millisecond
 	for line := range strings.SplitSeq(strings.TrimSpace(string(recs)), "\n") {
 		var rec record.Record
 		if json.Unmarshal([]byte(line), &rec) != nil || len(rec.ChunkUS) != 2 || rec.Error != "" {
 			continue
 		}
-		if gap := rec.ChunkUS[1] - rec.ChunkUS[0]; gap > 150_000 {
-			bareCR++ // the 200 ms pause is between the two chunks, as sent
+		// The 200 ms pause is between the two chunks, as sent (give or take
+		// what this machine's scheduler adds to either read).
+		if gap := time.Duration(rec.ChunkUS[1]-rec.ChunkUS[0]) * time.Microsecond; gap > pause-jitter {
+			bareCR++
 		}
 	}
 	if bareCR != 4 {

@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/perfgate/perfgate/internal/gate"
 	"github.com/perfgate/perfgate/internal/record"
 	"github.com/perfgate/perfgate/internal/report"
 
@@ -182,7 +183,7 @@ func LoadResults(dir string, exp Expect) (*Results, *Report, []LocalFile, error)
 			return nil, nil, nil, fmt.Errorf("scenario %q: comparison.json compares %v, not %s against %s", s.Name, c.Commits, r.HeadSHA, r.BaseSHA)
 		}
 		sr.Comparison = c
-		worst = worse(worst, c.Outcome.Verdict)
+		worst = gate.Worst(worst, c.Outcome.Verdict)
 		ents, err := os.ReadDir(filepath.Join(dir, s.Dir, "plots"))
 		if err != nil && !errors.Is(err, os.ErrNotExist) {
 			return nil, nil, nil, err
@@ -216,26 +217,17 @@ func LoadResults(dir string, exp Expect) (*Results, *Report, []LocalFile, error)
 		}
 		rep.Scenarios = append(rep.Scenarios, sr)
 	}
-	if r.Verdict != "error" && worse(worst, r.Verdict) != r.Verdict {
+	if r.Verdict != "error" && gate.Worst(worst, r.Verdict) != r.Verdict {
 		return nil, nil, nil, bad("verdict %q, but the comparisons say %q", r.Verdict, worst)
 	}
 	return &r, rep, files, nil
 }
 
-var order = map[string]int{"pass": 0, "warn": 1, "fail": 2, "error": 3}
-
-func worse(a, b string) string {
-	if order[b] > order[a] {
-		return b
-	}
-	return a
-}
-
-// Worst is the worst of verdicts (pass < warn < fail < error).
+// Worst is the worst of verdicts (pass < warn < fail < error, gate's order).
 func Worst(vs ...string) string {
 	w := "pass"
 	for _, v := range vs {
-		w = worse(w, v)
+		w = gate.Worst(w, v)
 	}
 	return w
 }

@@ -31,20 +31,24 @@ func (c *Client) call(ctx context.Context, method, path string, in, out any) err
 	return c.callWithin(ctx, callTimeout, method, path, in, out)
 }
 
-// callWithin is call with a timeout; what the server said in an error has
-// the API key removed.
-func (c *Client) callWithin(ctx context.Context, timeout time.Duration, method, path string, in, out any) error {
-	err := c.callOnce(ctx, timeout, method, path, in, out)
-	if err != nil && c.apiKey != "" && strings.Contains(err.Error(), c.apiKey) {
+// callWithin is call with a timeout: a server that does not answer in time
+// is ErrNoAnswer, and what the server said in an error has the API key
+// removed.
+func (c *Client) callWithin(parent context.Context, timeout time.Duration, method, path string, in, out any) error {
+	ctx, cancel := context.WithTimeout(parent, timeout)
+	defer cancel()
+	err := c.callOnce(ctx, method, path, in, out)
+	switch {
+	case err == nil:
+	case ctx.Err() != nil && parent.Err() == nil:
+		err = fmt.Errorf("%s %s: %w (%s)", method, path, ErrNoAnswer, timeout)
+	case c.apiKey != "" && strings.Contains(err.Error(), c.apiKey):
 		err = errors.New(strings.ReplaceAll(err.Error(), c.apiKey, "[redacted]"))
 	}
 	return err
 }
 
-func (c *Client) callOnce(ctx context.Context, timeout time.Duration, method, path string, in, out any) error {
-	parent := ctx
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
+func (c *Client) callOnce(ctx context.Context, method, path string, in, out any) error {
 	var body io.Reader
 	if in != nil {
 		b, err := json.Marshal(in)
@@ -65,17 +69,11 @@ func (c *Client) callOnce(ctx context.Context, timeout time.Duration, method, pa
 	}
 	resp, err := c.hc.Do(req)
 	if err != nil {
-		if ctx.Err() != nil && parent.Err() == nil {
-			return fmt.Errorf("%s %s: %w (%s)", method, path, ErrNoAnswer, timeout)
-		}
 		return err
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(io.LimitReader(resp.Body, 8<<20))
 	if err != nil {
-		if ctx.Err() != nil && parent.Err() == nil {
-			return fmt.Errorf("%s %s: %w (%s)", method, path, ErrNoAnswer, timeout)
-		}
 		return err
 	}
 	switch {

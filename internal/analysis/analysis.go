@@ -44,7 +44,9 @@ type Accumulator struct {
 	lastEnd  int64
 	first    int64 // earliest scheduled time, for InferWindow
 	last     int64
-	spans    []span
+	spans    []span          // completed requests: send to last content chunk
+	chunkMs  map[int64]int32 // completed requests' content chunks per millisecond of the run clock
+	minSent  int64
 	turns    map[int]*turnAcc
 }
 
@@ -57,7 +59,7 @@ type span struct{ start, end int64 }
 
 // NewAccumulator starts a level's accumulation.
 func NewAccumulator(o Options) *Accumulator {
-	return &Accumulator{o: o, lv: record.Level{FailedByClass: map[string]int{}, Latency: map[string]float64{}}, first: math.MaxInt64}
+	return &Accumulator{o: o, lv: record.Level{ErrorsByClass: map[string]int{}, Latency: map[string]float64{}}, first: math.MaxInt64, minSent: math.MaxInt64}
 }
 
 // Add takes one record; records of other phases are ignored.
@@ -73,15 +75,14 @@ func (a *Accumulator) Add(r *record.Record) {
 	a.queueSum += float64(r.QueueWaitUS) / 1000
 	end := max(r.EndUS, r.DoneUS)
 	a.lastEnd = max(a.lastEnd, end)
-	a.spans = append(a.spans, span{r.SentUS, end})
 	switch {
 	case r.OK():
 	case r.Error == record.ErrCanceled:
 		l.Canceled++
 		return
 	default:
-		l.Failed++
-		l.FailedByClass[r.Error]++
+		l.Errors++
+		l.ErrorsByClass[r.Error]++
 		return
 	}
 	l.Completed++
@@ -94,8 +95,16 @@ func (a *Accumulator) Add(r *record.Record) {
 	out := r.CountOutput(a.o.OutputFrom)
 	l.TotalInput += r.PromptTokens
 	l.TotalOutput += out
+	a.spans = append(a.spans, span{r.SentUS, r.SentUS + r.E2ELUS()})
 	if len(r.ChunkUS) == 0 {
 		return // a success without content has no latencies
+	}
+	a.minSent = min(a.minSent, r.SentUS)
+	if a.chunkMs == nil {
+		a.chunkMs = map[int64]int32{}
+	}
+	for _, c := range r.ChunkUS {
+		a.chunkMs[(r.SentUS+c)/1000]++
 	}
 	t := float64(r.TTFTUS()) / 1000
 	e := float64(r.E2ELUS()) / 1000
@@ -132,7 +141,7 @@ func (a *Accumulator) Add(r *record.Record) {
 func (a *Accumulator) Len() int { return a.n }
 
 // InferWindow guesses the measurement window from the records alone, for a
-// run folder without summary.json: from the first measured request's
+// run folder without result.json: from the first measured request's
 // scheduled time to the last one's.
 func (a *Accumulator) InferWindow() Window {
 	if a.n == 0 {
@@ -150,10 +159,13 @@ func PercentileKey(p float64) string {
 // the load it asked for (mode, requested rate or concurrency).
 func (a *Accumulator) Level(w Window) record.Level {
 	l := a.lv
-	l.FailedByClass = maps.Clone(a.lv.FailedByClass)
+	l.ErrorsByClass = maps.Clone(a.lv.ErrorsByClass)
 	l.Latency = map[string]float64{}
-	lastEnd := max(w.EndUS, a.lastEnd)
-	l.Duration = float64(lastEnd-w.StartUS) / 1e6
+	l.Failed = l.NumRequests - l.Completed
+	l.Duration = float64(w.EndUS-w.StartUS) / 1e6
+	if a.n > 0 {
+		l.Duration = float64(a.lastEnd-w.StartUS) / 1e6
+	}
 	if l.Duration > 0 {
 		l.RequestThrough = float64(l.Completed) / l.Duration
 		l.OutputThrough = float64(l.TotalOutput) / l.Duration
@@ -168,18 +180,22 @@ func (a *Accumulator) Level(w Window) record.Level {
 		l.AchievedRate = float64(l.NumRequests) / win
 	}
 	if l.NumRequests > 0 {
-		l.ErrorRate = float64(l.Failed) / float64(l.NumRequests)
+		l.ErrorRate = float64(l.Errors) / float64(l.NumRequests)
 		l.MeanQueueWaitMs = a.queueSum / float64(l.NumRequests)
 	}
-	itl := a.itl.Describe(a.o.Percentiles)
+	pcts := a.o.Percentiles
+	if !slices.Contains(pcts, 99) {
+		pcts = append(slices.Clone(pcts), 99) // the gating metrics' p99 keys are always there
+	}
+	itl := a.itl.Describe(pcts)
 	for _, m := range []struct {
 		name string
 		d    stats.Summary
 	}{
-		{"ttft", stats.Describe(slices.Clone(a.ttft), a.o.Percentiles)},
-		{"tpot", stats.Describe(slices.Clone(a.tpot), a.o.Percentiles)},
+		{"ttft", stats.Describe(slices.Clone(a.ttft), pcts)},
+		{"tpot", stats.Describe(slices.Clone(a.tpot), pcts)},
 		{"itl", itl},
-		{"e2el", stats.Describe(slices.Clone(a.e2el), a.o.Percentiles)},
+		{"e2el", stats.Describe(slices.Clone(a.e2el), pcts)},
 	} {
 		d := m.d
 		put := func(key string, v float64) {
@@ -191,7 +207,7 @@ func (a *Accumulator) Level(w Window) record.Level {
 		put("mean_"+m.name+"_ms", d.Mean)
 		put("median_"+m.name+"_ms", d.Pct[50])
 		put("std_"+m.name+"_ms", d.Std)
-		for _, p := range a.o.Percentiles {
+		for _, p := range pcts {
 			put(fmt.Sprintf("%s_%s_ms", PercentileKey(p), m.name), d.Pct[p])
 		}
 	}
@@ -203,6 +219,7 @@ func (a *Accumulator) Level(w Window) record.Level {
 		l.Latency["mean_e2el_incl_queue_ms"], l.Latency["p99_e2el_incl_queue_ms"] = math.NaN(), math.NaN()
 	}
 	l.MaxConcurrent = maxConcurrent(a.spans)
+	l.MaxOutputPerS = maxPerSecond(a.chunkMs, a.minSent)
 	for _, turn := range slices.Sorted(maps.Keys(a.turns)) {
 		ta := a.turns[turn]
 		td := stats.Describe(slices.Clone(ta.ttft), []float64{50, 99})
@@ -223,7 +240,24 @@ func (a *Accumulator) TPOTs() []float64 { return a.tpot }
 // E2ELs are the per-request end-to-end latencies in ms.
 func (a *Accumulator) E2ELs() []float64 { return a.e2el }
 
-// maxConcurrent is the most measured requests in flight at one time.
+// maxPerSecond is the most chunks in one 1-second bucket counted from start
+// (µs), as vLLM's max_output_tokens_per_s counts one token per streamed
+// chunk. Chunks are kept per millisecond, not one by one (a long level
+// streams millions), so a chunk within a millisecond of a bucket's edge may
+// be counted in its neighbour.
+func maxPerSecond(perMs map[int64]int32, start int64) float64 {
+	per := map[int64]int{}
+	best := 0
+	for ms, n := range perMs {
+		b := max(ms*1000-start, 0) / 1e6
+		per[b] += int(n)
+		best = max(best, per[b])
+	}
+	return float64(best)
+}
+
+// maxConcurrent is the most completed requests in flight at one instant,
+// as vLLM computes it: a sweep over half-open [send, last chunk) intervals.
 func maxConcurrent(spans []span) int {
 	type ev struct {
 		t     int64

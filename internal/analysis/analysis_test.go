@@ -16,6 +16,35 @@ func near(t *testing.T, name string, got, want float64) {
 	}
 }
 
+// vLLM's peak keys, hand-computed: three completed requests, A [0, 1.2 s),
+// B [0.3, 1.5), C [1.2, 1.4) — C starts as A ends, so at most two overlap —
+// and a failed one that spans them all (vLLM counts completed requests only).
+// Chunks per second from the first send: 0.1 0.4 0.5 0.9 in the first,
+// 1.1 1.2 1.3 1.4 1.5 in the second. The duration runs to the last end of
+// any request, the failed one's at 2 s.
+func TestVLLMPeaksAndDuration(t *testing.T) {
+	recs := []record.Record{
+		{Phase: "measure", SentUS: 0, EndUS: 1_200_000, ChunkUS: []int64{100_000, 500_000, 1_200_000}, OutputTokens: 3},
+		{Phase: "measure", SentUS: 300_000, EndUS: 1_500_000, ChunkUS: []int64{100_000, 600_000, 800_000, 1_200_000}, OutputTokens: 4},
+		{Phase: "measure", SentUS: 1_200_000, EndUS: 1_400_000, ChunkUS: []int64{100_000, 200_000}, OutputTokens: 2},
+		{Phase: "measure", SentUS: 200_000, EndUS: 2_000_000, Error: record.ErrTimeout},
+	}
+	a := NewAccumulator(Options{Percentiles: []float64{50}})
+	for i := range recs {
+		a.Add(&recs[i])
+	}
+	l := a.Level(Window{0, 1_000_000})
+	if l.MaxConcurrent != 2 || l.MaxOutputPerS != 5 || l.Failed != 1 || l.Errors != 1 {
+		t.Errorf("max concurrent %d (want 2), max output/s %v (want 5), failed %d, errors %d", l.MaxConcurrent, l.MaxOutputPerS, l.Failed, l.Errors)
+	}
+	near(t, "duration", l.Duration, 2)
+	for _, k := range []string{"p99_ttft_ms", "p99_tpot_ms", "p99_itl_ms", "p99_e2el_ms", "p50_ttft_ms"} {
+		if _, ok := l.Latency[k]; !ok {
+			t.Errorf("no %s: the p99 keys are always there, the asked-for percentiles too", k)
+		}
+	}
+}
+
 // Hand-computed: see the comments beside each record.
 func TestLevelFormulas(t *testing.T) {
 	recs := []record.Record{
@@ -32,7 +61,7 @@ func TestLevelFormulas(t *testing.T) {
 		a.Add(&recs[i])
 	}
 	l := a.Level(Window{0, 10_000_000})
-	if l.NumRequests != 4 || l.Completed != 2 || l.Failed != 1 || l.Canceled != 1 || l.FailedByClass["http_5xx"] != 1 {
+	if l.NumRequests != 4 || l.Completed != 2 || l.Errors != 1 || l.Canceled != 1 || l.ErrorsByClass["http_5xx"] != 1 || l.Failed != 2 {
 		t.Fatalf("counts: %+v", l)
 	}
 	near(t, "duration", l.Duration, 10.15) // to the last measured completion

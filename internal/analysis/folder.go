@@ -12,7 +12,7 @@ import (
 
 // ReadLevels reads a run folder's requests.jsonl and computes the metrics of
 // each level. windows gives each level's measurement window; a level missing
-// from it (a folder without summary.json) has its window inferred from the
+// from it (a folder without result.json) has its window inferred from the
 // records. Levels come back in index order, one per level that has measured
 // records or a window. each, when set, also sees every record (in the same
 // single pass), for what a report draws.

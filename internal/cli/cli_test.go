@@ -97,7 +97,7 @@ func TestRunWritesTheRunFolder(t *testing.T) {
 		t.Fatalf("summary: %+v", sum)
 	}
 	for i, l := range sum.Levels {
-		if l.Completed == 0 || l.Failed != 0 || l.OutputThrough <= 0 || l.RequestGoodput == nil || l.RequestedRate != []float64{20, 40}[i] {
+		if l.Completed == 0 || l.Errors != 0 || l.OutputThrough <= 0 || l.RequestGoodput == nil || l.RequestedRate != []float64{20, 40}[i] {
 			t.Errorf("level %d: %+v", i, l)
 		}
 		for _, k := range []string{"median_ttft_ms", "p99_ttft_ms", "p50_tpot_ms", "mean_itl_ms", "std_e2el_ms"} {

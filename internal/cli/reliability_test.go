@@ -44,7 +44,7 @@ request_timeout: %s
 `
 
 // The fault suite: each fault gives the right error class, the run ends or
-// goes on as docs/reliability.md says, summary.json says what happened, and
+// goes on as docs/reliability.md says, result.json says what happened, and
 // the exit code matches.
 func TestFaultSuiteSimulator(t *testing.T) {
 	cases := []struct {
@@ -71,8 +71,8 @@ func TestFaultSuiteSimulator(t *testing.T) {
 			if s.Status != c.status {
 				t.Errorf("status %q, want %q (%s)", s.Status, c.status, s.Error)
 			}
-			if c.class != "" && s.Levels[0].FailedByClass[c.class] == 0 {
-				t.Errorf("no %s failures: %+v", c.class, s.Levels[0].FailedByClass)
+			if c.class != "" && s.Levels[0].ErrorsByClass[c.class] == 0 {
+				t.Errorf("no %s failures: %+v", c.class, s.Levels[0].ErrorsByClass)
 			}
 			if c.status == record.StatusEngineDied {
 				if !strings.Contains(r.stderr, "the engine died mid-run") || s.Records == 0 || s.Levels[0].Completed == 0 {
@@ -164,8 +164,8 @@ func TestFaultSuiteHTTP(t *testing.T) {
 			}
 			dir := onlyDir(t, out)
 			s := summaryOf(t, dir)
-			if s.Status != c.status || (c.class != "" && s.Levels[0].FailedByClass[c.class] == 0) {
-				t.Errorf("status %s, failures %+v", s.Status, s.Levels[0].FailedByClass)
+			if s.Status != c.status || (c.class != "" && s.Levels[0].ErrorsByClass[c.class] == 0) {
+				t.Errorf("status %s, failures %+v", s.Status, s.Levels[0].ErrorsByClass)
 			}
 			if c.class == record.ErrHTTP429 {
 				found := false
@@ -231,7 +231,7 @@ load: {concurrency: 4}
 phases: {measure: {duration: 60s}}
 `
 
-// SIGTERM stops issuing, drains, writes summary.json (interrupted) and exits 1.
+// SIGTERM stops issuing, drains, writes result.json (interrupted) and exits 1.
 func TestSIGTERMWritesSummary(t *testing.T) {
 	out := t.TempDir()
 	cmd, log := perfgateProcess(t, "run", writeScenario(t, longRun), "--out", out, "--grace", "200ms")
@@ -414,8 +414,8 @@ func TestHostileServer(t *testing.T) {
 		t.Fatalf("lingering server: exit %d %s", r.code, r.stderr)
 	}
 	sum := summaryOf(t, onlyDir(t, out))
-	if l := sum.Levels[0]; l.Completed != 10 || l.Failed != 0 || l.Latency["median_e2el_ms"] > 1000 {
-		t.Errorf("lingering server: %d completed, %d failed, median e2el %.0f ms", l.Completed, l.Failed, l.Latency["median_e2el_ms"])
+	if l := sum.Levels[0]; l.Completed != 10 || l.Errors != 0 || l.Latency["median_e2el_ms"] > 1000 {
+		t.Errorf("lingering server: %d completed, %d failed, median e2el %.0f ms", l.Completed, l.Errors, l.Latency["median_e2el_ms"])
 	}
 }
 
@@ -592,8 +592,8 @@ telemetry: {interval: 50ms}
 	dir := onlyDir(t, out)
 	sum := summaryOf(t, dir)
 	l := sum.Levels[0]
-	if l.Completed != 16 || l.Failed != 4 || l.FailedByClass[record.ErrMalformed] != 4 || l.UsageShort != 4 || l.UsageMissing != 4 {
-		t.Errorf("completed %d, failed %d %v, usage_short %d, usage_missing %d", l.Completed, l.Failed, l.FailedByClass, l.UsageShort, l.UsageMissing)
+	if l.Completed != 16 || l.Errors != 4 || l.ErrorsByClass[record.ErrMalformed] != 4 || l.UsageShort != 4 || l.UsageMissing != 4 {
+		t.Errorf("completed %d, failed %d %v, usage_short %d, usage_missing %d", l.Completed, l.Errors, l.ErrorsByClass, l.UsageShort, l.UsageMissing)
 	}
 	if !strings.Contains(r.stdout, "fewer completion_tokens than the content chunks") || !strings.Contains(r.stdout, "had no usage") {
 		t.Errorf("the terminal does not warn about usage:\n%s", r.stdout)

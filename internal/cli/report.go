@@ -25,6 +25,13 @@ writes, under --out:
   report.csv    one row per run and level, one column per metric
   report.html   one self-contained page: tables, run metadata and inline SVG charts
   plots/*.svg   charts that survive GitHub's image sanitizer, and plots/*.png
+  vllm/         with --format vllm: one vllm bench serve --save-result file per
+                run and level (serving_<run>_levelNN_<load>.json, every key vLLM
+                writes, with vLLM's meanings) and its .commands, plus
+                summary.json, the list of them all. vLLM's performance-CI
+                scripts (convert-results-json-to-markdown.py, then
+                compare-json-results.py) read the folder, and
+                vllm bench sweep plot vllm/ plots it (docs/metrics.md)
 
 The charts: hockey sticks (output tokens/s against p50 and p99 of TTFT, TPOT and
 E2EL), latency percentiles against offered load, CDFs per level, goodput against
@@ -35,7 +42,8 @@ The saturation point is the highest load at which 90 % of requests meet every
 SLO, interpolated between levels; the knee is where the throughput–latency
 curve bends (Kneedle).`,
 		Example: `  perfgate report runs/20261128T180239Z_quickstart
-  perfgate report runs/*_baseline runs/*_candidate --out /tmp/ab --format md,html`,
+  perfgate report runs/*_baseline runs/*_candidate --out /tmp/ab --format md,html
+  perfgate report runs/*_nightly --out /tmp/nightly --format vllm`,
 		Args: atLeastOneArg("run folder"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var fs []string
@@ -73,11 +81,15 @@ curve bends (Kneedle).`,
 					fmt.Fprintf(env.Stderr, "perfgate: %s: %s\n", r.Dir, n)
 				}
 			}
-			fmt.Fprintf(env.Stdout, "wrote %d files to %s (open %s)\n", len(w.Files), dir, filepath.Join(dir, "report.html"))
+			if slices.Contains(fs, "html") {
+				fmt.Fprintf(env.Stdout, "wrote %d files to %s (open %s)\n", len(w.Files), dir, filepath.Join(dir, "report.html"))
+			} else {
+				fmt.Fprintf(env.Stdout, "wrote %d files to %s\n", len(w.Files), dir)
+			}
 			return nil
 		},
 	}
 	cmd.Flags().StringVarP(&out, "out", "o", "", "directory for the report (default: RUN/report for one run, ./report for several)")
-	cmd.Flags().StringVar(&formats, "format", "md,json,csv,html", "formats to write, comma-separated: md, json, csv, html")
+	cmd.Flags().StringVar(&formats, "format", "md,json,csv,html", "formats to write, comma-separated: md, json, csv, html, vllm")
 	return cmd
 }

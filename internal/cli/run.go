@@ -71,12 +71,12 @@ DIR/<UTC time>_<scenario>[_<label>]/ holding:
   scenario.yaml   the exact configuration used, defaults filled in
   meta.json       versions, host, engine, model, and the wall-clock anchor
   requests.jsonl  one record per request, written as requests finish
-  summary.json    per-level metrics (vllm bench serve's key names), written last
+  result.json     per-level metrics (vllm bench serve's key names and meanings), written last
 
 Progress goes to stderr (a bar on a terminal, a line every few seconds
 otherwise); a per-level table goes to stdout at the end. Ctrl-C stops issuing,
 lets requests in flight finish for a short grace period, and still writes
-summary.json, marked "interrupted": true.
+result.json, marked "interrupted": true.
 
 Exit codes: 0 completed, 1 failed or interrupted, 2 bad scenario or usage.`,
 		Example: `  perfgate run scenarios/quickstart.yaml
@@ -492,8 +492,8 @@ func summarize(dir string, s *scenario.Scenario, res runner.Result, runErr error
 	if sum.Status == record.StatusCompleted {
 		issued, completed, failed := 0, 0, 0
 		for _, l := range levels {
-			issued, completed, failed = issued+l.NumRequests, completed+l.Completed, failed+l.Failed
-			if l.Failed > 0 {
+			issued, completed, failed = issued+l.NumRequests, completed+l.Completed, failed+l.Errors
+			if l.Errors > 0 {
 				sum.Status = record.StatusDegraded // ran to its end, but some requests failed
 			}
 		}

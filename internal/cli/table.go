@@ -22,7 +22,7 @@ func printTable(w io.Writer, s *scenario.Scenario, sum record.Summary) {
 	hi := s.Percentiles[len(s.Percentiles)-1]
 	pk := analysis.PercentileKey(hi)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	head := []string{"level", "load", "achieved", "done", "failed", "req/s", "out tok/s",
+	head := []string{"level", "load", "achieved", "done", "errors", "req/s", "out tok/s",
 		"TTFT p50", "TTFT " + pk, "TPOT p50", "TPOT " + pk, "ITL p50", "E2EL p50", "E2EL " + pk, "sched " + "p99"}
 	if sum.SLO.TTFTMs > 0 || sum.SLO.TPOTMs > 0 || sum.SLO.E2ELMs > 0 {
 		head = append(head, "goodput")
@@ -45,7 +45,7 @@ func printTable(w io.Writer, s *scenario.Scenario, sum record.Summary) {
 			}
 			return fmt.Sprintf("%.1f", v)
 		}
-		failed := fmt.Sprint(l.Failed)
+		failed := fmt.Sprint(l.Errors)
 		if mostFailed(l) {
 			failed += " !"
 		}
@@ -61,20 +61,20 @@ func printTable(w io.Writer, s *scenario.Scenario, sum record.Summary) {
 	tw.Flush()
 	fmt.Fprintln(w, "latencies in ms; sched = schedule delay (how late perfgate sent), ms")
 	for _, l := range sum.Levels {
-		if l.Failed > 0 {
+		if l.Errors > 0 {
 			var parts []string
 			for _, c := range record.ErrorClasses {
-				if n := l.FailedByClass[c]; n > 0 {
+				if n := l.ErrorsByClass[c]; n > 0 {
 					parts = append(parts, fmt.Sprintf("%s %d", c, n))
 				}
 			}
-			fmt.Fprintf(w, "level %d failed requests: %s\n", l.Level+1, strings.Join(parts, ", "))
+			fmt.Fprintf(w, "level %d errors: %s\n", l.Level+1, strings.Join(parts, ", "))
 			if mostFailed(l) {
-				fmt.Fprintf(w, "level %d: ! most requests failed (%d of %d): its latencies describe the few that succeeded\n", l.Level+1, l.Failed, l.NumRequests)
+				fmt.Fprintf(w, "level %d: ! most requests failed (%d of %d): its latencies describe the few that succeeded\n", l.Level+1, l.Errors, l.NumRequests)
 			}
 		}
 		if l.Canceled > 0 {
-			fmt.Fprintf(w, "level %d: %d request(s) canceled by perfgate (on_end: cancel, drain_timeout or Ctrl-C), not counted as completed\n", l.Level+1, l.Canceled)
+			fmt.Fprintf(w, "level %d: %d request(s) canceled by the client (perfgate: on_end: cancel, drain_timeout or Ctrl-C; an imported run: the tool that made it), not counted as completed\n", l.Level+1, l.Canceled)
 		}
 		for _, warn := range l.Warnings {
 			fmt.Fprintf(w, "level %d warning: %s\n", l.Level+1, warn)
@@ -83,4 +83,4 @@ func printTable(w io.Writer, s *scenario.Scenario, sum record.Summary) {
 }
 
 // mostFailed says whether more than half of a level's requests failed.
-func mostFailed(l record.Level) bool { return l.NumRequests > 0 && 2*l.Failed > l.NumRequests }
+func mostFailed(l record.Level) bool { return l.NumRequests > 0 && 2*l.Errors > l.NumRequests }

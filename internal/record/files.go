@@ -19,8 +19,13 @@ import (
 const (
 	RequestsFile = "requests.jsonl"
 	MetaFile     = "meta.json"
-	SummaryFile  = "summary.json"
-	ScenarioFile = "scenario.yaml"
+	// SummaryFile is the run's per-level results. It was summary.json
+	// before schema 2, a name vLLM's `vllm bench sweep plot` globs for its
+	// own lists of results (and fails on perfgate's object), so it moved;
+	// LegacySummaryFile is still read from older run folders.
+	SummaryFile       = "result.json"
+	LegacySummaryFile = "summary.json"
+	ScenarioFile      = "scenario.yaml"
 	// ComparisonFile is a comparison's decision (perfgate compare, ab).
 	ComparisonFile = "comparison.json"
 	// ABFile is an A/B folder's plan and results (perfgate ab).

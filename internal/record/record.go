@@ -1,5 +1,5 @@
 // Package record defines the per-request Record and the files of a run folder:
-// requests.jsonl (streamed as requests finish), meta.json and summary.json.
+// requests.jsonl (streamed as requests finish), meta.json and result.json.
 //
 // Times in a Record are microseconds on the run's monotonic clock: offset 0 is
 // the instant given as StartWall in meta.json. Chunk times are microseconds

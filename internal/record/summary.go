@@ -8,10 +8,14 @@ import (
 	"time"
 )
 
-// SchemaVersion of summary.json and meta.json. Bump on an incompatible change.
-const SchemaVersion = 1
+// SchemaVersion of result.json and meta.json. Bump on an incompatible change.
+// 2: the results file is result.json (summary.json before); a level's
+// failed, duration and max_concurrent_requests mean what vLLM's do, errors
+// and errors_by_class hold what failed and failed_by_class held. Readers
+// recompute a level from requests.jsonl, so older folders read the same.
+const SchemaVersion = 2
 
-// Run statuses in summary.json.
+// Run statuses in result.json.
 const (
 	StatusCompleted   = "completed"   // every level ran to its end, every request succeeded
 	StatusDegraded    = "degraded"    // every level ran to its end, but some requests failed
@@ -75,7 +79,7 @@ type Tokenizer struct {
 	TokensPerWord float64 `json:"tokens_per_word,omitempty"` // measured with /tokenize, or the assumed value
 }
 
-// Summary is summary.json, written last and atomically.
+// Summary is result.json, written last and atomically.
 type Summary struct {
 	SchemaVersion int       `json:"schema_version"`
 	Scenario      string    `json:"scenario"`
@@ -110,13 +114,19 @@ type Level struct {
 	RequestedRate        float64 `json:"requested_rate,omitempty"`        // open loop: requests/s asked for
 	RequestedConcurrency int     `json:"requested_concurrency,omitempty"` // closed loop
 	AchievedRate         float64 `json:"achieved_rate"`                   // measured requests sent / send window
-	MaxConcurrent        int     `json:"max_concurrent_requests"`
-	Duration             float64 `json:"duration"` // s, measure start to last measured completion
+	// MaxConcurrent and MaxOutputPerS are vLLM's: the most completed
+	// requests in flight at one instant (send to last content chunk, ends
+	// before starts), and the most content chunks received in one second
+	// (1-s buckets from the first completed request's send).
+	MaxConcurrent int     `json:"max_concurrent_requests"`
+	MaxOutputPerS float64 `json:"max_output_tokens_per_s"`
+	Duration      float64 `json:"duration"` // s, measure start to the last end of a measured request (vLLM: benchmark start to the last completion)
 
 	NumRequests     int            `json:"num_requests"` // measured requests issued
 	Completed       int            `json:"completed"`
-	Failed          int            `json:"failed"` // all error classes but canceled
-	FailedByClass   map[string]int `json:"failed_by_class"`
+	Failed          int            `json:"failed"` // vLLM's: every measured request that did not complete (errors + canceled)
+	Errors          int            `json:"errors"` // all error classes but canceled
+	ErrorsByClass   map[string]int `json:"errors_by_class"`
 	Canceled        int            `json:"canceled"`
 	UsageMissing    int            `json:"usage_missing"`
 	UsageShort      int            `json:"usage_short"` // completion_tokens smaller than the content chunks received
@@ -126,7 +136,7 @@ type Level struct {
 	RequestGoodput  *float64       `json:"request_goodput"` // null without SLOs
 	OutputThrough   float64        `json:"output_throughput"`
 	TotalThrough    float64        `json:"total_token_throughput"`
-	ErrorRate       float64        `json:"error_rate"` // failed / issued
+	ErrorRate       float64        `json:"error_rate"` // errors / issued
 	MeanSchedDelay  float64        `json:"mean_schedule_delay_ms"`
 	P99SchedDelay   float64        `json:"p99_schedule_delay_ms"`
 	MaxSchedDelay   float64        `json:"max_schedule_delay_ms"`

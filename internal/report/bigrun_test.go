@@ -19,7 +19,7 @@ var bigRecords = flag.Int("bigrecords", 1_000_000, "records in the -bigrun folde
 
 // TestWriteBigRun writes the run folder that docs/performance.md times
 // `perfgate report` on: 1,000,000 records of 64 chunks over four levels, no
-// summary.json (so everything is recomputed from the records). It does
+// result.json (so everything is recomputed from the records). It does
 // nothing without -bigrun.
 func TestWriteBigRun(t *testing.T) {
 	if *bigRun == "" {

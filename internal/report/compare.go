@@ -219,7 +219,7 @@ func counts(ts []Trial, level int) []gate.Count {
 	for _, t := range ts {
 		for _, l := range t.Summary.Levels {
 			if l.Level == level {
-				out = append(out, gate.Count{Failed: l.Failed, Issued: l.NumRequests})
+				out = append(out, gate.Count{Failed: l.Errors, Issued: l.NumRequests})
 			}
 		}
 	}

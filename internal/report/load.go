@@ -22,12 +22,13 @@ type Run struct {
 	Dir        string
 	Name       string // the label, or the folder's name
 	Meta       record.Meta
-	Summary    record.Summary // recomputed from the records; telemetry and warnings from summary.json when it has them
+	Summary    record.Summary // recomputed from the records; telemetry and warnings from result.json when it has them
 	outputFrom string         // output_tokens_from: which count TPOT uses
-	Complete   bool           // summary.json was there
+	Complete   bool           // result.json (or an older folder's summary.json) was there
 	Notices    []string
 	Saturation analysis.Saturation
-	Knee       int // index into Summary.Levels of the throughput–latency knee, or -1
+	Knee       int                // index into Summary.Levels of the throughput–latency knee, or -1
+	Scenario   *scenario.Scenario // the folder's scenario.yaml, nil when it cannot be read
 
 	dists    map[int]*dists
 	inflight []span
@@ -50,7 +51,7 @@ func (e *NotRunFolderError) Error() string {
 	return fmt.Sprintf("%s is not a run folder: %s", e.Dir, e.Reason)
 }
 
-// Load reads a run folder: complete, interrupted or killed (no summary.json,
+// Load reads a run folder: complete, interrupted or killed (no result.json,
 // a torn last line).
 func Load(dir string) (*Run, error) {
 	fi, err := os.Stat(dir)
@@ -71,11 +72,15 @@ func Load(dir string) (*Run, error) {
 		r.Name = r.Meta.Label
 	}
 	var sum record.Summary
-	switch err := record.ReadJSON(filepath.Join(dir, record.SummaryFile), &sum); {
+	err = record.ReadJSON(filepath.Join(dir, record.SummaryFile), &sum)
+	if os.IsNotExist(err) {
+		err = record.ReadJSON(filepath.Join(dir, record.LegacySummaryFile), &sum) // before schema 2
+	}
+	switch {
 	case err == nil:
 		r.Complete = true
 	case os.IsNotExist(err):
-		r.Notices = append(r.Notices, "no summary.json: the run was interrupted or killed; levels are recomputed from the records")
+		r.Notices = append(r.Notices, "no result.json: the run was interrupted or killed; levels are recomputed from the records")
 	default:
 		return nil, fmt.Errorf("%s: %w", dir, err)
 	}
@@ -85,13 +90,14 @@ func Load(dir string) (*Run, error) {
 	s, serr := scenario.LoadFile(filepath.Join(dir, record.ScenarioFile))
 	if serr == nil {
 		specs = s.LevelSpecs()
+		r.Scenario = s
 		if !r.Complete {
 			opts = analysis.Options{Percentiles: s.Percentiles, SLO: record.SLO{TTFTMs: s.SLO.TTFTMs, TPOTMs: s.SLO.TPOTMs, E2ELMs: s.SLO.E2ELMs}, OutputFrom: s.OutputTokensFrom}
-			sum = record.Summary{SchemaVersion: record.SchemaVersion, Scenario: s.Name, Status: "unknown (no summary.json)", Percentiles: s.Percentiles, SLO: opts.SLO,
+			sum = record.Summary{SchemaVersion: record.SchemaVersion, Scenario: s.Name, Status: "unknown (no result.json)", Percentiles: s.Percentiles, SLO: opts.SLO,
 				OutputTokensFrom: s.OutputTokensFrom}
 		}
 	} else if !r.Complete {
-		return nil, &NotRunFolderError{dir, "it has no summary.json, and its scenario.yaml cannot be read: " + serr.Error()}
+		return nil, &NotRunFolderError{dir, "it has no result.json, and its scenario.yaml cannot be read: " + serr.Error()}
 	}
 	if len(opts.Percentiles) == 0 {
 		opts.Percentiles = scenario.DefaultPercentiles
@@ -118,6 +124,9 @@ func Load(dir string) (*Run, error) {
 		} else if l.Level < len(specs) {
 			sp := specs[l.Level]
 			l.Mode, l.RequestedRate, l.RequestedConcurrency = sp.Mode, sp.Rate, sp.Concurrency
+			if sp.Mode != scenario.ModeClosed {
+				l.Arrival = s.Load.Arrival
+			}
 		}
 	}
 	if r.samples, err = telemetry.ReadAll(filepath.Join(dir, telemetry.File)); err != nil {

@@ -52,7 +52,7 @@ percentiles:
 
 // writeFixture makes a small, fully deterministic run folder: two open-loop
 // levels of synthetic requests (slow stretches latencies), GPU and server
-// telemetry, and summary.json computed the way perfgate run computes it.
+// telemetry, and result.json computed the way perfgate run computes it.
 func writeFixture(t *testing.T, dir, label string, seed uint64, slow float64) {
 	t.Helper()
 	os.RemoveAll(dir)
@@ -173,7 +173,7 @@ func TestGoldenTablesAndCharts(t *testing.T) {
 		t.Errorf("saturation %+v, knee %d", r.Saturation, r.Knee)
 	}
 	l := r.Summary.Levels[1]
-	if l.Failed != 1 || l.FailedByClass["http_5xx"] != 1 || l.Telemetry == nil || l.Telemetry.Measure.GPUUtilMeanPct == nil {
+	if l.Errors != 1 || l.ErrorsByClass["http_5xx"] != 1 || l.Telemetry == nil || l.Telemetry.Measure.GPUUtilMeanPct == nil {
 		t.Errorf("level 2: %+v", l)
 	}
 }
@@ -284,7 +284,7 @@ func TestKilledRunFolder(t *testing.T) {
 		t.Fatalf("complete %v, notices %v, levels %+v", r.Complete, r.Notices, r.Summary.Levels)
 	}
 	if r.Summary.Levels[1].RequestedRate != 4 || r.Summary.Levels[1].Telemetry == nil {
-		t.Errorf("the scenario snapshot and telemetry fill in what summary.json would have: %+v", r.Summary.Levels[1])
+		t.Errorf("the scenario snapshot and telemetry fill in what result.json would have: %+v", r.Summary.Levels[1])
 	}
 }
 

@@ -17,7 +17,8 @@ import (
 )
 
 // Formats a report can be written in.
-var Formats = []string{"md", "json", "csv", "html"}
+// vllm is `vllm bench serve`-shaped result files (vllm.go).
+var Formats = []string{"md", "json", "csv", "html", "vllm"}
 
 // Written lists the files a report wrote, relative to its folder.
 type Written struct {
@@ -25,13 +26,26 @@ type Written struct {
 }
 
 // Write renders the runs into out: report.<format> for each format, and
-// plots/<chart>.svg and .png.
+// plots/<chart>.svg and .png (unless vllm is the only format); vllm writes
+// the folder vllm/ instead of a report file.
 func Write(runs []*Run, out string, formats []string) (Written, error) {
 	return write(runs, out, formats, true)
 }
 
 func write(runs []*Run, out string, formats []string, withPNG bool) (Written, error) {
 	var w Written
+	if slices.Contains(formats, "vllm") {
+		files, err := writeVLLM(runs, out)
+		w.Files = append(w.Files, files...)
+		if err != nil {
+			return w, err
+		}
+		formats = slices.DeleteFunc(slices.Clone(formats), func(f string) bool { return f == "vllm" })
+		if len(formats) == 0 {
+			slices.Sort(w.Files)
+			return w, nil
+		}
+	}
 	if err := os.MkdirAll(filepath.Join(out, "plots"), 0o755); err != nil {
 		return w, err
 	}
@@ -146,13 +160,13 @@ func (t table) html() string {
 }
 
 func throughputTable(r *Run) table {
-	t := table{head: []string{"level", "load", "achieved req/s", "completed", "failed", "error rate", "req/s", "output tok/s", "total tok/s", "goodput req/s", "p99 sched delay (ms)"}}
+	t := table{head: []string{"level", "load", "achieved req/s", "completed", "errors", "error rate", "req/s", "output tok/s", "total tok/s", "goodput req/s", "p99 sched delay (ms)"}}
 	for _, l := range sortedLevels(r) {
 		good := "–"
 		if l.RequestGoodput != nil {
 			good = f2(*l.RequestGoodput)
 		}
-		t.rows = append(t.rows, []string{fmt.Sprint(l.Level + 1), levelName(l), f2(l.AchievedRate), fmt.Sprint(l.Completed), fmt.Sprint(l.Failed),
+		t.rows = append(t.rows, []string{fmt.Sprint(l.Level + 1), levelName(l), f2(l.AchievedRate), fmt.Sprint(l.Completed), fmt.Sprint(l.Errors),
 			fmt.Sprintf("%.1f%%", 100*l.ErrorRate), f2(l.RequestThrough), f1(l.OutputThrough), f1(l.TotalThrough), good, f2(l.P99SchedDelay)})
 	}
 	return t
@@ -200,7 +214,7 @@ func errorTable(r *Run) (table, bool) {
 	for _, l := range sortedLevels(r) {
 		row := []string{levelName(l)}
 		for _, c := range record.ErrorClasses {
-			n := l.FailedByClass[c]
+			n := l.ErrorsByClass[c]
 			if c == record.ErrCanceled {
 				n = l.Canceled
 			}
@@ -394,9 +408,9 @@ func CSV(runs []*Run) ([]byte, error) {
 					keySet[k] = true
 				}
 			}
-			for c, n := range l.FailedByClass {
-				row["failed_"+c] = fmt.Sprint(n)
-				keySet["failed_"+c] = true
+			for c, n := range l.ErrorsByClass {
+				row["errors_"+c] = fmt.Sprint(n)
+				keySet["errors_"+c] = true
 			}
 			rows = append(rows, row)
 		}

@@ -190,7 +190,7 @@ works on a laptop without a GPU.`,
 		}
 	}
 	log := slog.New(slog.NewTextHandler(env.Stderr, &slog.HandlerOptions{Level: logLevel}))
-	root.AddCommand(newRunCmd(env, log), newValidateCmd(env), newSimCmd(env, log), newReportCmd(env), newCompareCmd(env), newABCmd(env, log), newHistoryCmd(env), newBisectCmd(env, log), newActionCmd(env, log))
+	root.AddCommand(newRunCmd(env, log), newValidateCmd(env), newSimCmd(env, log), newReportCmd(env), newImportCmd(env), newCompareCmd(env), newABCmd(env, log), newHistoryCmd(env), newBisectCmd(env, log), newActionCmd(env, log))
 	return root
 }
 

@@ -1,0 +1,324 @@
+// Package importer turns results made by other tools — `vllm bench serve
+// --save-result --save-detailed` files and AIPerf's profile_export.jsonl —
+// into perfgate run folders, so that report, compare and the gate work on
+// them. Each input file is one load level; every file of one import goes
+// into one run folder, levels in the order given.
+package importer
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/perfgate/perfgate/internal/analysis"
+	"github.com/perfgate/perfgate/internal/record"
+	"github.com/perfgate/perfgate/internal/scenario"
+)
+
+// Formats that can be imported.
+const (
+	FormatVLLM   = "vllm"
+	FormatAIPerf = "aiperf"
+)
+
+// Formats lists them for help and errors.
+var Formats = []string{FormatVLLM, FormatAIPerf}
+
+// Level is one imported load level: its requests with send times relative
+// to the level's first send, and what the file says of its load.
+type Level struct {
+	Source      string // the file (and line, for an appended vLLM file)
+	Records     []record.Record
+	Mode        string  // scenario.ModeOpen or ModeClosed
+	Rate        float64 // open loop: the requested rate (0: unknown, the achieved rate is used)
+	Concurrency int     // closed loop
+	Model, API  string
+	Start       time.Time // when the level ran, when the file says
+	// Reported holds numbers the file itself states (vLLM's own summary),
+	// checked against perfgate's recomputation.
+	Reported map[string]float64
+	Notices  []string
+}
+
+// Options of an import.
+type Options struct {
+	Scenario string // the scenario name compare matches trials by (default: imported-FORMAT)
+	Label    string
+	Format   string
+	// Rates or Concurrencies override each level's load (one per input) for
+	// files that do not say it (AIPerf's profile_export.jsonl).
+	Rates         []float64
+	Concurrencies []int
+}
+
+// gap separates levels on the imported run's clock.
+const gap = int64(time.Second / time.Microsecond)
+
+// Read reads one file of the given format into its levels.
+func Read(format, path string) ([]Level, error) {
+	switch format {
+	case FormatVLLM:
+		return readVLLM(path)
+	case FormatAIPerf:
+		l, err := readAIPerf(path)
+		if err != nil {
+			return nil, err
+		}
+		return []Level{l}, nil
+	}
+	return nil, fmt.Errorf("unknown import format %q (formats: %s)", format, strings.Join(Formats, ", "))
+}
+
+// Write makes a run folder at dir from the levels: scenario.yaml (a
+// description of the load, not a scenario perfgate ran), meta.json,
+// requests.jsonl and result.json. dir must not exist or be empty.
+func Write(dir string, levels []Level, o Options) (record.Summary, error) {
+	var sum record.Summary
+	if len(levels) == 0 {
+		return sum, errors.New("nothing to import")
+	}
+	if ents, err := os.ReadDir(dir); err == nil && len(ents) > 0 {
+		return sum, fmt.Errorf("%s is not empty: an import writes a new run folder", dir)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return sum, err
+	}
+	if o.Scenario == "" {
+		o.Scenario = "imported-" + o.Format
+	}
+	for i := range levels {
+		l := &levels[i]
+		if i < len(o.Rates) && o.Rates[i] > 0 {
+			l.Mode, l.Rate = scenario.ModeOpen, o.Rates[i]
+		}
+		if i < len(o.Concurrencies) && o.Concurrencies[i] > 0 {
+			l.Mode, l.Concurrency = scenario.ModeClosed, o.Concurrencies[i]
+		}
+	}
+	for i := range levels {
+		if l := &levels[i]; l.Mode == scenario.ModeOpen && l.Rate <= 0 {
+			l.Rate = achievedRate(l.Records)
+		}
+	}
+	if err := checkOneMode(levels); err != nil {
+		return sum, err
+	}
+
+	// Levels one after another on the run clock, a second apart.
+	w, err := record.Create(filepath.Join(dir, record.RequestsFile))
+	if err != nil {
+		return sum, err
+	}
+	windows := map[int]analysis.Window{}
+	var offset, id int64
+	var notices []string
+	for i := range levels {
+		l := &levels[i]
+		first, firstMeasure, lastSent, lastEnd := int64(math.MaxInt64), int64(math.MaxInt64), int64(0), int64(0)
+		for j := range l.Records {
+			r := &l.Records[j]
+			first = min(first, r.SentUS)
+		}
+		for j := range l.Records {
+			r := &l.Records[j]
+			shift := offset - first
+			r.ScheduledUS += shift
+			r.SentUS += shift
+			r.EndUS += shift
+			if r.DoneUS != 0 {
+				r.DoneUS += shift
+			}
+			if r.FirstTokenUS != 0 {
+				r.FirstTokenUS += shift
+			}
+			r.ID, r.Level = id, i
+			id++
+			if r.Phase == record.PhaseMeasure {
+				firstMeasure, lastSent = min(firstMeasure, r.SentUS), max(lastSent, r.SentUS)
+			}
+			lastEnd = max(lastEnd, r.EndUS, r.DoneUS)
+			if err := w.Write(r); err != nil {
+				w.Close()
+				return sum, err
+			}
+		}
+		if firstMeasure == math.MaxInt64 {
+			return sum, fmt.Errorf("%s: no measured request (all are warm-up)", l.Source)
+		}
+		// vLLM's window: from the first measured send (its benchmark
+		// start) to the last; the duration then runs to the last end.
+		windows[i] = analysis.Window{StartUS: firstMeasure, EndUS: max(lastSent, firstMeasure+1)}
+		offset = lastEnd + gap
+		for _, n := range l.Notices {
+			notices = append(notices, l.Source+": "+n)
+		}
+	}
+	if err := w.Close(); err != nil {
+		return sum, err
+	}
+
+	s := describe(levels, o)
+	y, err := yaml.Marshal(s)
+	if err != nil {
+		return sum, err
+	}
+	head := fmt.Sprintf("# Imported by perfgate import --format %s from:\n", o.Format)
+	for _, l := range levels {
+		head += "#   " + l.Source + "\n"
+	}
+	head += "# It describes the load those files measured; perfgate did not run it.\n"
+	if err := record.WriteFileAtomic(filepath.Join(dir, record.ScenarioFile), append([]byte(head), y...)); err != nil {
+		return sum, err
+	}
+	// The description must read back as a scenario: compare loads it.
+	if _, err := scenario.LoadFile(filepath.Join(dir, record.ScenarioFile)); err != nil {
+		return sum, fmt.Errorf("the scenario perfgate wrote for the import does not load (a bug): %w", err)
+	}
+
+	start := levels[0].Start
+	if start.IsZero() {
+		start = time.Now().UTC()
+	}
+	meta := record.Meta{SchemaVersion: record.SchemaVersion, PerfgateVersion: "import", Scenario: s.Name,
+		ScenarioFile: filepath.Join(dir, record.ScenarioFile), Label: o.Label, StartWall: start,
+		Engine:    record.Engine{Kind: scenario.EngineEndpoint, URL: s.Engine.URL, Model: levels[0].Model, API: s.API},
+		Tokenizer: record.Tokenizer{Prompt: "text"}, Notices: notices,
+		Tags: map[string]string{"imported_from": o.Format}}
+	for _, l := range levels {
+		meta.CommandLine = append(meta.CommandLine, l.Source)
+	}
+	if err := record.WriteJSONAtomic(filepath.Join(dir, record.MetaFile), meta); err != nil {
+		return sum, err
+	}
+
+	opts := analysis.Options{Percentiles: s.Percentiles}
+	got, _, err := analysis.ReadLevels(dir, windows, opts, nil)
+	if err != nil {
+		return sum, err
+	}
+	specs := s.LevelSpecs()
+	for i := range got {
+		l := &got[i]
+		sp := specs[l.Level]
+		l.Mode = sp.Mode
+		if sp.Mode == scenario.ModeOpen {
+			l.Arrival, l.RequestedRate = s.Load.Arrival, sp.Rate
+		} else {
+			l.RequestedConcurrency = sp.Concurrency
+		}
+		l.Warnings = append(l.Warnings, crossCheck(*l, levels[l.Level].Reported)...)
+	}
+	sum = record.Summary{SchemaVersion: record.SchemaVersion, Scenario: s.Name, Label: o.Label, Status: record.StatusCompleted,
+		Started: start, Finished: start.Add(time.Duration(offset) * time.Microsecond), Percentiles: s.Percentiles,
+		Records: int(id), Levels: got}
+	for _, l := range got {
+		if l.Errors > 0 {
+			sum.Status = record.StatusDegraded
+		}
+	}
+	return sum, record.WriteJSONAtomic(filepath.Join(dir, record.SummaryFile), sum)
+}
+
+// achievedRate is a level's measured requests per second of sending, to
+// three significant digits: the label of a level whose file does not say
+// what rate was asked for.
+func achievedRate(rs []record.Record) float64 {
+	first, last, n := int64(math.MaxInt64), int64(math.MinInt64), 0
+	for _, r := range rs {
+		if r.Phase == record.PhaseMeasure {
+			first, last, n = min(first, r.SentUS), max(last, r.SentUS), n+1
+		}
+	}
+	if n < 2 || last <= first {
+		return 1
+	}
+	x := float64(n-1) / (float64(last-first) / 1e6)
+	p := math.Pow(10, math.Floor(math.Log10(x))-2)
+	return math.Round(x/p) * p
+}
+
+func checkOneMode(levels []Level) error {
+	for _, l := range levels[1:] {
+		if l.Mode != levels[0].Mode {
+			return fmt.Errorf("%s is a %s-loop level and %s a %s-loop one: one run folder holds levels of one kind (import them separately)",
+				levels[0].Source, levels[0].Mode, l.Source, l.Mode)
+		}
+	}
+	return nil
+}
+
+// describe writes the scenario an imported run stands for: its load levels,
+// its mean lengths, and an engine address that cannot be reached.
+func describe(levels []Level, o Options) *scenario.Scenario {
+	s := &scenario.Scenario{Name: o.Scenario, API: levels[0].API,
+		Description: "results imported from " + o.Format + "; perfgate did not run this scenario"}
+	s.Model = levels[0].Model
+	s.Engine.Kind = scenario.EngineEndpoint
+	s.Engine.URL = "http://imported.invalid" // .invalid never resolves: this scenario is a record, not a plan
+	s.Load.Mode = levels[0].Mode
+	var in, out, n int
+	for _, l := range levels {
+		if s.Load.Mode == scenario.ModeClosed {
+			s.Load.Levels = append(s.Load.Levels, float64(l.Concurrency))
+		} else {
+			s.Load.Levels = append(s.Load.Levels, l.Rate)
+		}
+		for _, r := range l.Records {
+			in, out, n = in+r.RequestedInput, out+r.RequestedOutput, n+1
+		}
+	}
+	if s.Load.Mode == scenario.ModeOpen {
+		s.Load.Arrival = scenario.ArrivalPoisson
+	}
+	c := scenario.Class{Name: "imported", Weight: 1}
+	c.InputTokens = scenario.Dist{Kind: scenario.DistFixed, Value: float64(max(1, in/max(n, 1)))}
+	c.OutputTokens = scenario.Dist{Kind: scenario.DistFixed, Value: float64(max(1, out/max(n, 1)))}
+	s.Workload.Classes = []scenario.Class{c}
+	s.Percentiles = slices.Clone(scenario.DefaultPercentiles)
+	s.Phases.Measure.Requests = max(1, n/len(levels))
+	return s
+}
+
+// crossCheck compares perfgate's recomputation with what the file says,
+// and names every number that differs by more than 1 %.
+func crossCheck(l record.Level, reported map[string]float64) []string {
+	var out []string
+	for _, k := range slices.Sorted(mapsKeys(reported)) {
+		want := reported[k]
+		var got float64
+		switch k {
+		case "completed":
+			got = float64(l.Completed)
+		case "failed":
+			got = float64(l.Failed)
+		case "total_output_tokens":
+			got = float64(l.TotalOutput)
+		default:
+			var ok bool
+			if got, ok = l.Latency[k]; !ok {
+				continue
+			}
+		}
+		if math.Abs(got-want) > 0.01*math.Abs(want)+1e-9 {
+			out = append(out, fmt.Sprintf("the file says %s %.4g, perfgate computes %.4g from its per-request data", k, want, got))
+		}
+	}
+	return out
+}
+
+func mapsKeys(m map[string]float64) func(func(string) bool) {
+	return func(yield func(string) bool) {
+		for k := range m {
+			if !yield(k) {
+				return
+			}
+		}
+	}
+}

@@ -1,0 +1,186 @@
+package importer
+
+import (
+	"encoding/json"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/perfgate/perfgate/internal/record"
+	"github.com/perfgate/perfgate/internal/report"
+)
+
+func near(t *testing.T, what string, got, want float64) {
+	t.Helper()
+	if math.Abs(got-want) > 1e-6*math.Max(1, math.Abs(want)) {
+		t.Errorf("%s = %v, want %v", what, got, want)
+	}
+}
+
+func importOne(t *testing.T, format, file string, o Options) (string, record.Summary) {
+	t.Helper()
+	levels, err := Read(format, file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(t.TempDir(), "run")
+	o.Format = format
+	sum, err := Write(dir, levels, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dir, sum
+}
+
+// testdata/vllm-detailed.json is a --save-detailed file written by hand:
+// four requests at 2 req/s, one failed, with vLLM's own summary keys
+// computed from its arrays the way vLLM computes them.
+func TestImportVLLMDetailed(t *testing.T) {
+	dir, sum := importOne(t, FormatVLLM, "testdata/vllm-detailed.json", Options{})
+	if len(sum.Levels) != 1 {
+		t.Fatalf("%d levels", len(sum.Levels))
+	}
+	l := sum.Levels[0]
+	if l.NumRequests != 4 || l.Completed != 3 || l.Failed != 1 || l.Errors != 1 || l.ErrorsByClass[record.ErrHTTP5xx] != 1 ||
+		l.TotalInput != 116 || l.TotalOutput != 12 || l.RequestedRate != 2 || l.Mode != "open" {
+		t.Errorf("level: %+v", l)
+	}
+	if len(l.Warnings) != 0 {
+		t.Errorf("perfgate's recomputation disagrees with vLLM's own numbers: %v", l.Warnings)
+	}
+	near(t, "p99_ttft_ms", l.Latency["p99_ttft_ms"], 59.9) // numpy: 55 + 0.98·5
+	near(t, "median_ttft_ms", l.Latency["median_ttft_ms"], 55)
+	near(t, "duration", l.Duration, 1.595) // first send to the last end
+	var file map[string]any
+	b, _ := os.ReadFile("testdata/vllm-detailed.json")
+	json.Unmarshal(b, &file)
+	near(t, "mean_tpot_ms", l.Latency["mean_tpot_ms"], file["mean_tpot_ms"].(float64))
+	near(t, "median_itl_ms", l.Latency["median_itl_ms"], file["median_itl_ms"].(float64))
+
+	// The folder is a run folder: report loads it, from result.json.
+	r, err := report.Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !r.Complete || r.Meta.Engine.Model != "meta-llama/Llama-3.1-8B-Instruct" || r.Meta.Engine.API != "chat" || r.Meta.Tags["imported_from"] != "vllm" {
+		t.Errorf("loaded: complete %v, meta %+v", r.Complete, r.Meta)
+	}
+}
+
+// A number the file states that perfgate's recomputation does not reach is
+// named in a level warning.
+func TestImportCrossChecksTheFilesOwnNumbers(t *testing.T) {
+	b, _ := os.ReadFile("testdata/vllm-detailed.json")
+	var m map[string]any
+	json.Unmarshal(b, &m)
+	m["mean_ttft_ms"] = 99.0
+	p := filepath.Join(t.TempDir(), "x.json")
+	b, _ = json.Marshal(m)
+	os.WriteFile(p, b, 0o644)
+	_, sum := importOne(t, FormatVLLM, p, Options{})
+	if w := sum.Levels[0].Warnings; len(w) != 1 || !strings.Contains(w[0], "mean_ttft_ms 99") {
+		t.Errorf("warnings: %v", w)
+	}
+}
+
+// testdata/profile_export.jsonl follows AIPerf's documented record shape:
+// a warm-up request, three that succeed, one a 500, one cancelled.
+func TestImportAIPerf(t *testing.T) {
+	_, sum := importOne(t, FormatAIPerf, "testdata/profile_export.jsonl", Options{})
+	l := sum.Levels[0]
+	if l.NumRequests != 5 || l.Completed != 3 || l.Errors != 1 || l.Canceled != 1 || l.Failed != 2 || l.TotalInput != 300 || l.TotalOutput != 12 {
+		t.Errorf("level: %+v", l)
+	}
+	near(t, "requested rate (achieved, labelled)", l.RequestedRate, 4)
+	near(t, "median_ttft_ms", l.Latency["median_ttft_ms"], 50)
+	near(t, "median_itl_ms", l.Latency["median_itl_ms"], 11) // the gaps pooled: 9 10 11 11 11 12 13 14 20
+	near(t, "median_tpot_ms", l.Latency["median_tpot_ms"], 12)
+
+	_, sum = importOne(t, FormatAIPerf, "testdata/profile_export.jsonl", Options{Concurrencies: []int{8}})
+	if l := sum.Levels[0]; l.Mode != "closed" || l.RequestedConcurrency != 8 {
+		t.Errorf("--concurrency 8: %+v", l)
+	}
+}
+
+// Two imports with one scenario name compare, and the gate reads them.
+func TestImportedRunsCompare(t *testing.T) {
+	var dirs []string
+	for i := range 2 {
+		d, _ := importOne(t, FormatVLLM, "testdata/vllm-detailed.json", Options{Scenario: "nightly", Label: []string{"main", "pr"}[i]})
+		dirs = append(dirs, d)
+	}
+	base, err := report.LoadTrials(dirs[:1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	cand, err := report.LoadTrials(dirs[1:])
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := report.Compare(base, cand, report.CompareOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Scenario != "nightly" || len(c.Outcome.Results) == 0 {
+		t.Errorf("comparison: %+v", c)
+	}
+}
+
+func TestImportRefusesWhatItCannotUse(t *testing.T) {
+	b, _ := os.ReadFile("testdata/vllm-detailed.json")
+	var m map[string]any
+	json.Unmarshal(b, &m)
+	tmp := t.TempDir()
+	write := func(name string, v any) string {
+		p := filepath.Join(tmp, name)
+		b, _ := json.Marshal(v)
+		os.WriteFile(p, b, 0o644)
+		return p
+	}
+	noStart := map[string]any{}
+	noDetail := map[string]any{}
+	for k, v := range m {
+		if k != "start_times" {
+			noStart[k] = v
+		}
+		if k != "ttfts" && k != "itls" && k != "start_times" {
+			noDetail[k] = v
+		}
+	}
+	bad := filepath.Join(tmp, "bad.jsonl")
+	os.WriteFile(bad, []byte("{\"metadata\": {\"request_start_ns\": 1}, \"metrics\": {}}\nnot json\n"), 0o644)
+	for _, c := range []struct{ format, path, want string }{
+		{FormatVLLM, write("nostart.json", noStart), "start_times has 0 entries for 4 requests"},
+		{FormatVLLM, write("summary.json", noDetail), "--save-detailed"},
+		{FormatAIPerf, bad, "bad.jsonl:1: a successful request without request_latency"},
+		{"guidellm", bad, "unknown import format"},
+	} {
+		_, err := Read(c.format, c.path)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s %s: %v, want %q", c.format, filepath.Base(c.path), err, c.want)
+		}
+	}
+	levels, _ := Read(FormatVLLM, "testdata/vllm-detailed.json")
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "x"), nil, 0o644)
+	if _, err := Write(dir, levels, Options{Format: FormatVLLM}); err == nil || !strings.Contains(err.Error(), "is not empty") {
+		t.Errorf("a non-empty folder: %v", err)
+	}
+}
+
+// --append-result files hold one result per line: each is a level.
+func TestImportAppendedVLLMResults(t *testing.T) {
+	b, _ := os.ReadFile("testdata/vllm-detailed.json")
+	var m map[string]any
+	json.Unmarshal(b, &m)
+	m["request_rate"] = 4.0
+	b2, _ := json.Marshal(m)
+	p := filepath.Join(t.TempDir(), "appended.json")
+	os.WriteFile(p, append(append(b, '\n'), b2...), 0o644)
+	_, sum := importOne(t, FormatVLLM, p, Options{})
+	if len(sum.Levels) != 2 || sum.Levels[0].RequestedRate != 2 || sum.Levels[1].RequestedRate != 4 {
+		t.Errorf("levels: %+v", sum.Levels)
+	}
+}

@@ -1,0 +1,169 @@
+package importer
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"math"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/perfgate/perfgate/internal/record"
+	"github.com/perfgate/perfgate/internal/scenario"
+)
+
+// vllmResult is what perfgate reads of a `vllm bench serve --save-result
+// --save-detailed` file: the per-request arrays (seconds), the load, and
+// the summary numbers to check against.
+type vllmResult struct {
+	Date           string          `json:"date"`
+	Backend        string          `json:"backend"`
+	EndpointType   string          `json:"endpoint_type"`
+	ModelID        string          `json:"model_id"`
+	RequestRate    json.RawMessage `json:"request_rate"` // a number or "inf"
+	MaxConcurrency *int            `json:"max_concurrency"`
+	InputLens      []int           `json:"input_lens"`
+	OutputLens     []int           `json:"output_lens"`
+	TTFTs          []float64       `json:"ttfts"`
+	ITLs           [][]float64     `json:"itls"`
+	Latencies      []float64       `json:"latencies"`
+	StartTimes     []float64       `json:"start_times"`
+	Errors         []string        `json:"errors"`
+}
+
+// readVLLM reads a result file: one JSON object, or several on lines of
+// their own (--append-result), each a level.
+func readVLLM(path string) ([]Level, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var out []Level
+	dec := json.NewDecoder(bytes.NewReader(b))
+	for n := 1; ; n++ {
+		var raw json.RawMessage
+		if err := dec.Decode(&raw); err != nil {
+			if err.Error() == "EOF" {
+				break
+			}
+			return nil, fmt.Errorf("%s: result %d: %w", path, n, err)
+		}
+		src := path
+		if n > 1 || dec.More() {
+			src = fmt.Sprintf("%s (result %d)", path, n)
+		}
+		l, err := vllmLevel(src, raw)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, l)
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("%s: no result in the file", path)
+	}
+	return out, nil
+}
+
+func vllmLevel(src string, raw json.RawMessage) (Level, error) {
+	var v vllmResult
+	if err := json.Unmarshal(raw, &v); err != nil {
+		return Level{}, fmt.Errorf("%s: not a vllm bench serve result: %w", src, err)
+	}
+	var all map[string]any
+	json.Unmarshal(raw, &all)
+	n := len(v.TTFTs)
+	switch {
+	case n == 0:
+		return Level{}, fmt.Errorf("%s: no per-request data (ttfts): perfgate import needs a result saved with vllm bench serve --save-result --save-detailed", src)
+	case len(v.StartTimes) != n:
+		return Level{}, fmt.Errorf("%s: start_times has %d entries for %d requests: perfgate import needs each request's send time, which vllm bench serve --save-detailed writes since it records start_times", src, len(v.StartTimes), n)
+	case len(v.ITLs) != n || len(v.InputLens) != n || len(v.OutputLens) != n || len(v.Errors) != n:
+		return Level{}, fmt.Errorf("%s: the per-request arrays disagree in length (ttfts %d, itls %d, input_lens %d, output_lens %d, errors %d)",
+			src, n, len(v.ITLs), len(v.InputLens), len(v.OutputLens), len(v.Errors))
+	}
+	l := Level{Source: src, Model: v.ModelID, API: scenario.APICompletions, Reported: map[string]float64{}}
+	if strings.Contains(v.Backend+v.EndpointType, "chat") {
+		l.API = scenario.APIChat
+	}
+	if t, err := time.Parse("20060102-150405", v.Date); err == nil {
+		l.Start = t.UTC()
+	}
+	var rate float64
+	if err := json.Unmarshal(v.RequestRate, &rate); err != nil {
+		rate = math.Inf(1) // "inf"
+	}
+	switch {
+	case v.MaxConcurrency != nil && *v.MaxConcurrency > 0 && math.IsInf(rate, 1):
+		l.Mode, l.Concurrency = scenario.ModeClosed, *v.MaxConcurrency // --request-rate inf --max-concurrency N
+	case math.IsInf(rate, 1):
+		l.Mode, l.Concurrency = scenario.ModeClosed, n // everything at once
+		l.Notices = append(l.Notices, "request_rate inf without max_concurrency: every request was sent at once; the level is a closed loop of concurrency num_prompts")
+	default:
+		l.Mode, l.Rate = scenario.ModeOpen, rate
+		if v.MaxConcurrency != nil {
+			l.Notices = append(l.Notices, fmt.Sprintf("max_concurrency %d capped the open loop", *v.MaxConcurrency))
+		}
+	}
+	t0 := v.StartTimes[0]
+	for _, s := range v.StartTimes {
+		t0 = math.Min(t0, s)
+	}
+	us := func(s float64) int64 { return int64(math.Round(s * 1e6)) }
+	for i := range n {
+		r := record.Record{Phase: record.PhaseMeasure, Class: "imported",
+			RequestedInput: v.InputLens[i], RequestedOutput: v.OutputLens[i], PromptTokens: v.InputLens[i], OutputTokens: v.OutputLens[i]}
+		r.SentUS = us(v.StartTimes[i] - t0)
+		r.ScheduledUS = r.SentUS
+		if e := v.Errors[i]; e != "" {
+			r.Error, r.ErrorMsg = vllmErrorClass(e), e
+			r.EndUS = r.SentUS
+			if i < len(v.Latencies) {
+				r.EndUS += us(v.Latencies[i])
+			}
+			l.Records = append(l.Records, r)
+			continue
+		}
+		// vLLM's chunk times: the first at ttft, each later one an itl
+		// after the one before.
+		t := v.TTFTs[i]
+		r.ChunkUS = append(r.ChunkUS, us(t))
+		for _, g := range v.ITLs[i] {
+			t += g
+			r.ChunkUS = append(r.ChunkUS, us(t))
+		}
+		r.FirstTokenUS = r.SentUS + r.ChunkUS[0]
+		r.EndUS = r.SentUS + r.ChunkUS[len(r.ChunkUS)-1]
+		if i < len(v.Latencies) {
+			r.DoneUS = r.SentUS + us(v.Latencies[i])
+		}
+		r.Status = 200
+		l.Records = append(l.Records, r)
+	}
+	for _, k := range []string{"completed", "failed", "total_output_tokens", "mean_ttft_ms", "median_ttft_ms", "mean_tpot_ms", "median_tpot_ms", "mean_itl_ms", "median_itl_ms"} {
+		if x, ok := all[k].(float64); ok {
+			l.Reported[k] = x
+		}
+	}
+	return l, nil
+}
+
+// vllmErrorClass maps vLLM's error text (an exception's message, or the
+// server's reason) to perfgate's error classes.
+func vllmErrorClass(e string) string {
+	low := strings.ToLower(e)
+	switch {
+	case strings.Contains(low, "429") || strings.Contains(low, "too many requests"):
+		return record.ErrHTTP429
+	case strings.Contains(low, "timeout") || strings.Contains(low, "timed out"):
+		return record.ErrTimeout
+	case strings.Contains(low, "connect") || strings.Contains(low, "connection"):
+		return record.ErrConnect
+	}
+	for _, c := range []string{"400", "401", "403", "404", "413", "422", "bad request", "not found"} {
+		if strings.Contains(low, c) {
+			return record.ErrHTTP4xx
+		}
+	}
+	return record.ErrHTTP5xx
+}

@@ -30,24 +30,25 @@ type Options struct {
 // it keeps a few numbers per request (and the pooled inter-token gaps, which
 // switch to a sketch past stats.DefaultExactLimit), never the records.
 type Accumulator struct {
-	o        Options
-	n        int
-	lv       record.Level
-	ttft     []float64
-	tpot     []float64
-	e2el     []float64
-	e2elQ    []float64
-	sched    []float64
-	itl      stats.Sample
-	queueSum float64
-	good     int
-	lastEnd  int64
-	first    int64 // earliest scheduled time, for InferWindow
-	last     int64
-	spans    []span          // completed requests: send to last content chunk
-	chunkMs  map[int64]int32 // completed requests' content chunks per millisecond of the run clock
-	minSent  int64
-	turns    map[int]*turnAcc
+	o         Options
+	n         int
+	lv        record.Level
+	ttft      []float64
+	tpot      []float64
+	e2el      []float64
+	e2elQ     []float64
+	sched     []float64
+	itl       stats.Sample
+	queueSum  float64
+	good      int
+	lastEnd   int64
+	first     int64 // earliest scheduled time, for InferWindow
+	firstSent int64
+	last      int64
+	spans     []span          // completed requests: send to last content chunk
+	chunkMs   map[int64]int32 // completed requests' content chunks per millisecond of the run clock
+	minSent   int64
+	turns     map[int]*turnAcc
 }
 
 type turnAcc struct {
@@ -59,7 +60,7 @@ type span struct{ start, end int64 }
 
 // NewAccumulator starts a level's accumulation.
 func NewAccumulator(o Options) *Accumulator {
-	return &Accumulator{o: o, lv: record.Level{ErrorsByClass: map[string]int{}, Latency: map[string]float64{}}, first: math.MaxInt64, minSent: math.MaxInt64}
+	return &Accumulator{o: o, lv: record.Level{ErrorsByClass: map[string]int{}, Latency: map[string]float64{}}, first: math.MaxInt64, firstSent: math.MaxInt64, minSent: math.MaxInt64}
 }
 
 // Add takes one record; records of other phases are ignored.
@@ -71,6 +72,7 @@ func (a *Accumulator) Add(r *record.Record) {
 	a.n++
 	l.NumRequests++
 	a.first, a.last = min(a.first, r.ScheduledUS), max(a.last, r.ScheduledUS)
+	a.firstSent = min(a.firstSent, r.SentUS)
 	a.sched = append(a.sched, float64(r.ScheduleDelayUS())/1000)
 	a.queueSum += float64(r.QueueWaitUS) / 1000
 	end := max(r.EndUS, r.DoneUS)
@@ -164,7 +166,8 @@ func (a *Accumulator) Level(w Window) record.Level {
 	l.Failed = l.NumRequests - l.Completed
 	l.Duration = float64(w.EndUS-w.StartUS) / 1e6
 	if a.n > 0 {
-		l.Duration = float64(a.lastEnd-w.StartUS) / 1e6
+		// vLLM's: from the first request sent to the last one finished.
+		l.Duration = float64(a.lastEnd-a.firstSent) / 1e6
 	}
 	if l.Duration > 0 {
 		l.RequestThrough = float64(l.Completed) / l.Duration

@@ -93,7 +93,7 @@ func TestRunWritesTheRunFolder(t *testing.T) {
 	if err := record.ReadJSON(filepath.Join(dir, record.SummaryFile), &sum); err != nil {
 		t.Fatal(err)
 	}
-	if sum.Status != record.StatusCompleted || sum.Interrupted || len(sum.Levels) != 2 || sum.SchemaVersion != 1 {
+	if sum.Status != record.StatusCompleted || sum.Interrupted || len(sum.Levels) != 2 || sum.SchemaVersion != record.SchemaVersion {
 		t.Fatalf("summary: %+v", sum)
 	}
 	for i, l := range sum.Levels {

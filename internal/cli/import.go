@@ -43,7 +43,7 @@ plan. Import a baseline and a candidate with the same --scenario to compare
 them; several runs of one side (trials) go into DIR/trial-01, trial-02, ….`,
 		Example: `  perfgate import vllm nightly/main/*.json --out runs/main --scenario nightly
   perfgate import vllm nightly/pr/*.json --out runs/pr --scenario nightly
-  perfgate compare runs/main runs/pr
+  perfgate compare --baseline runs/main --candidate runs/pr
   perfgate import aiperf artifacts/run1/profile_export.jsonl --out runs/aiperf --concurrency 32`,
 		Args: func(cmd *cobra.Command, args []string) error {
 			if len(args) < 2 {

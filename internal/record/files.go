@@ -96,7 +96,9 @@ func (w *Writer) Write(r *Record) error {
 	if w.closed {
 		return errors.New("record writer is closed")
 	}
-	if err := w.enc.Encode(r); err != nil {
+	c := *r
+	c.Level++ // 1-based on disk, as everywhere a person reads it (schema 2)
+	if err := w.enc.Encode(&c); err != nil {
 		w.err = fmt.Errorf("write %s: %w", w.f.Name(), err)
 		return w.err
 	}
@@ -234,6 +236,20 @@ type ReadStats struct {
 	FirstBad string
 }
 
+// LevelBase is the number of a run folder's first level in its files: 1
+// since schema 2, 0 before (meta.json's schema_version says which; a folder
+// without one is taken to be current). In memory a level is its 0-based
+// index into the scenario's levels.
+func LevelBase(dir string) int {
+	var m struct {
+		SchemaVersion int `json:"schema_version"`
+	}
+	if ReadJSON(filepath.Join(dir, MetaFile), &m) == nil && m.SchemaVersion == 1 {
+		return 0
+	}
+	return 1
+}
+
 // Read streams the records of a requests.jsonl file to fn. A torn last line
 // (a run killed mid-write) is skipped and reported in the stats; a malformed
 // line elsewhere is an error naming its line number. The record passed to fn
@@ -245,6 +261,7 @@ func Read(path string, fn func(*Record) error) (ReadStats, error) {
 		return st, err
 	}
 	defer f.Close()
+	base := LevelBase(filepath.Dir(path))
 	br := bufio.NewReaderSize(f, 1<<20)
 	line := 0
 	var p fastjson.Parser
@@ -273,6 +290,7 @@ func Read(path string, fn func(*Record) error) (ReadStats, error) {
 					return st, fmt.Errorf("%s:%d: not a request record: %v", path, line, uerr)
 				}
 				st.Records++
+				r.Level -= base
 				if ferr := fn(&r); ferr != nil {
 					return st, ferr
 				}

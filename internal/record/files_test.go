@@ -20,7 +20,7 @@ func TestWriterReaderRoundTrip(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := w.Write(&Record{ID: int64(i), Phase: PhaseMeasure, ChunkUS: []int64{1, 2, 3}}); err != nil {
+			if err := w.Write(&Record{ID: int64(i), Level: i % 3, Phase: PhaseMeasure, ChunkUS: []int64{1, 2, 3}}); err != nil {
 				t.Error(err)
 			}
 		}()
@@ -33,10 +33,28 @@ func TestWriterReaderRoundTrip(t *testing.T) {
 		t.Error("write after close must fail")
 	}
 	seen := map[int64]bool{}
-	st, err := Read(path, func(r *Record) error { seen[r.ID] = true; return nil })
+	st, err := Read(path, func(r *Record) error {
+		seen[r.ID] = true
+		if r.Level != int(r.ID%3) {
+			t.Errorf("record %d: level %d, want %d", r.ID, r.Level, r.ID%3)
+		}
+		return nil
+	})
 	if err != nil || st.Records != 100 || len(seen) != 100 || st.TornTail {
 		t.Fatalf("read %+v, %d ids, %v", st, len(seen), err)
 	}
+	// On disk a level is numbered from 1; a schema-1 folder's from 0.
+	b, _ := os.ReadFile(path)
+	if strings.Contains(string(b), `"level":0`) || !strings.Contains(string(b), `"level":3`) {
+		t.Errorf("levels on disk are not 1-based:\n%.300s", b)
+	}
+	os.WriteFile(filepath.Join(filepath.Dir(path), MetaFile), []byte(`{"schema_version": 1}`), 0o644)
+	Read(path, func(r *Record) error {
+		if r.Level != int(r.ID%3)+1 {
+			t.Errorf("schema 1: record %d read as level index %d, want %d", r.ID, r.Level, r.ID%3+1)
+		}
+		return nil
+	})
 }
 
 // A run killed mid-write leaves half a line at the end: it is skipped and said.

@@ -32,7 +32,7 @@ var ErrorClasses = []string{ErrConnect, ErrHTTP4xx, ErrHTTP429, ErrHTTP5xx, ErrT
 type Record struct {
 	ID    int64  `json:"id"`    // unique within the run, in issue order per level
 	Trial int    `json:"trial"` // 0 for a single-trial run
-	Level int    `json:"level"` // index into the scenario's load levels
+	Level int    `json:"level"` // in memory the 0-based index into the scenario's load levels; numbered from 1 in the file
 	Phase string `json:"phase"` // warmup or measure
 	Class string `json:"class"` // workload class name
 	// Session and Turn place a request in a multi-turn conversation

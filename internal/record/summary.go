@@ -9,7 +9,9 @@ import (
 )
 
 // SchemaVersion of result.json and meta.json. Bump on an incompatible change.
-// 2: the results file is result.json (summary.json before); a level's
+// 2: levels are numbered from 1 in every file (requests.jsonl, result.json),
+// as on the screen and in gate.levels; the results file is result.json
+// (summary.json before); a level's
 // failed, duration and max_concurrent_requests mean what vLLM's do, errors
 // and errors_by_class hold what failed and failed_by_class held. Readers
 // recompute a level from requests.jsonl, so older folders read the same.
@@ -111,7 +113,7 @@ type Level struct {
 	Level                int     `json:"level"`
 	Mode                 string  `json:"mode"` // open or closed
 	Arrival              string  `json:"arrival,omitempty"`
-	RequestedRate        float64 `json:"requested_rate,omitempty"`        // open loop: requests/s asked for
+	RequestedRate        float64 `json:"requested_rate,omitempty"`        // open loop: requests/s asked for (a trace level: the speed-up, written as trace_speedup)
 	RequestedConcurrency int     `json:"requested_concurrency,omitempty"` // closed loop
 	AchievedRate         float64 `json:"achieved_rate"`                   // measured requests sent / send window
 	// MaxConcurrent and MaxOutputPerS are vLLM's: the most completed
@@ -171,14 +173,23 @@ type TurnStats struct {
 type levelAlias Level
 
 // MarshalJSON writes the fixed fields and the flattened latency keys in one object.
+// The level is 1-based in the file, its 0-based index in memory.
 func (l Level) MarshalJSON() ([]byte, error) {
-	b, err := json.Marshal(levelAlias(l))
+	a := levelAlias(l)
+	a.Level++
+	b, err := json.Marshal(a)
 	if err != nil {
 		return nil, err
 	}
 	m := map[string]json.RawMessage{}
 	if err := json.Unmarshal(b, &m); err != nil {
 		return nil, err
+	}
+	if l.Arrival == "trace" && l.RequestedRate != 0 { // scenario.ArrivalTrace (record sits below scenario)
+		// A trace level's "rate" is how much faster than recorded it was
+		// replayed: not vLLM's requested_rate, so not under its name.
+		m["trace_speedup"] = m["requested_rate"]
+		delete(m, "requested_rate")
 	}
 	for k, v := range l.Latency {
 		if math.IsNaN(v) || math.IsInf(v, 0) {
@@ -224,6 +235,10 @@ func (l *Level) UnmarshalJSON(b []byte) error {
 	known := levelFields()
 	a.Latency = map[string]float64{}
 	for k, v := range m {
+		if k == "trace_speedup" {
+			json.Unmarshal(v, &a.RequestedRate)
+			continue
+		}
 		if known[k] {
 			continue
 		}
@@ -236,6 +251,7 @@ func (l *Level) UnmarshalJSON(b []byte) error {
 			}
 		}
 	}
+	a.Level-- // 1-based in the file (a schema-1 file's 0-based levels are put right by its reader)
 	*l = Level(a)
 	return nil
 }

@@ -2,6 +2,7 @@ package record
 
 import (
 	"encoding/json"
+	"strings"
 	"testing"
 )
 
@@ -20,5 +21,30 @@ func TestLevelRoundTripKeepsFieldsOutOfLatency(t *testing.T) {
 	}
 	if len(back.Latency) != 2 || back.Latency["median_ttft_ms"] != 12.5 || back.RequestedRate != 4 || back.StartUS != 17 || back.Arrival != "poisson" {
 		t.Errorf("round trip: %+v", back)
+	}
+}
+
+// A level is numbered from 1 in the file; a trace level's speed-up is not
+// written as vLLM's requested_rate.
+func TestLevelFileNames(t *testing.T) {
+	for _, c := range []struct {
+		l        Level
+		has, not string
+	}{
+		{Level{Level: 0, Mode: "open", Arrival: "trace", RequestedRate: 2}, `"trace_speedup":2`, `"requested_rate"`},
+		{Level{Level: 0, Mode: "open", Arrival: "poisson", RequestedRate: 2}, `"requested_rate":2`, `"trace_speedup"`},
+	} {
+		b, err := json.Marshal(c.l)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := string(b)
+		if !strings.Contains(s, c.has) || strings.Contains(s, c.not) || !strings.Contains(s, `"level":1`) {
+			t.Errorf("%s: want %s, not %s, and level 1", s, c.has, c.not)
+		}
+		var back Level
+		if err := json.Unmarshal(b, &back); err != nil || back.RequestedRate != 2 || back.Level != 0 || len(back.Latency) != 0 {
+			t.Errorf("round trip of %s: %+v %v", s, back, err)
+		}
 	}
 }

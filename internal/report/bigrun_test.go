@@ -27,7 +27,7 @@ func TestWriteBigRun(t *testing.T) {
 	}
 	dir := *bigRun
 	must(t, os.MkdirAll(dir, 0o755))
-	meta := record.Meta{SchemaVersion: 1, PerfgateVersion: "bench", Scenario: "fixture", StartWall: time.Date(2026, 11, 28, 0, 0, 0, 0, time.UTC),
+	meta := record.Meta{SchemaVersion: record.SchemaVersion, PerfgateVersion: "bench", Scenario: "fixture", StartWall: time.Date(2026, 11, 28, 0, 0, 0, 0, time.UTC),
 		Engine: record.Engine{Kind: "sim", Model: "m", API: "completions"}}
 	must(t, record.WriteJSONAtomic(filepath.Join(dir, record.MetaFile), meta))
 	must(t, os.WriteFile(filepath.Join(dir, record.ScenarioFile), []byte(scenarioYAML), 0o644))
@@ -44,7 +44,7 @@ func TestWriteBigRun(t *testing.T) {
 		buf = append(buf[:0], `{"id":`...)
 		buf = strconv.AppendInt(buf, int64(i), 10)
 		buf = append(buf, `,"trial":0,"level":`...)
-		buf = strconv.AppendInt(buf, int64(lv), 10)
+		buf = strconv.AppendInt(buf, int64(lv+1), 10) // levels are numbered from 1 on disk
 		buf = append(buf, `,"phase":"measure","class":"chat","scheduled_us":`...)
 		buf = strconv.AppendInt(buf, sched, 10)
 		buf = append(buf, `,"sent_us":`...)

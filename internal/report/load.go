@@ -75,6 +75,11 @@ func Load(dir string) (*Run, error) {
 	err = record.ReadJSON(filepath.Join(dir, record.SummaryFile), &sum)
 	if os.IsNotExist(err) {
 		err = record.ReadJSON(filepath.Join(dir, record.LegacySummaryFile), &sum) // before schema 2
+		if err == nil && record.LevelBase(dir) == 0 {
+			for i := range sum.Levels {
+				sum.Levels[i].Level++ // its levels were numbered from 0
+			}
+		}
 	}
 	switch {
 	case err == nil:

@@ -61,7 +61,7 @@ func writeFixture(t *testing.T, dir, label string, seed uint64, slow float64) {
 	}
 	rng := rand.New(rand.NewPCG(seed, 7))
 	start := time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)
-	meta := record.Meta{SchemaVersion: 1, PerfgateVersion: "test", GoVersion: "go1.26", OS: "linux", Arch: "amd64", NumCPU: 2,
+	meta := record.Meta{SchemaVersion: record.SchemaVersion, PerfgateVersion: "test", GoVersion: "go1.26", OS: "linux", Arch: "amd64", NumCPU: 2,
 		Scenario: "fixture", Label: label, Seed: seed, StartWall: start,
 		Engine: record.Engine{Kind: "sim", URL: "http://127.0.0.1:1", Model: "m", API: "completions"}}
 	must(t, record.WriteJSONAtomic(filepath.Join(dir, record.MetaFile), meta))
@@ -78,7 +78,7 @@ func writeFixture(t *testing.T, dir, label string, seed uint64, slow float64) {
 			sched := base + int64(float64(i)/rate*1e6)
 			ttft := int64((40 + 20*rate + rng.Float64()*30) * slow * 1000)
 			gap := int64((8 + rate + rng.Float64()*2) * slow * 1000)
-			r := record.Record{ID: id, Level: lv, Phase: "measure", Class: "chat", ScheduledUS: sched, SentUS: sched + 100,
+			r := record.Record{ID: id, Level: lv + 1 /* 1-based on disk */, Phase: "measure", Class: "chat", ScheduledUS: sched, SentUS: sched + 100,
 				RequestedInput: 100, RequestedOutput: 20, PromptTokens: 101, Status: 200}
 			id++
 			if i == 3 && lv == 1 {
@@ -116,7 +116,7 @@ func writeFixture(t *testing.T, dir, label string, seed uint64, slow float64) {
 		levels[i].StartUS = windows[i].StartUS
 	}
 	must(t, analysis.AddTelemetry(dir, levels, true, 2))
-	sum := record.Summary{SchemaVersion: 1, Scenario: "fixture", Label: label, Status: record.StatusCompleted, Started: start, Finished: start.Add(25 * time.Second),
+	sum := record.Summary{SchemaVersion: record.SchemaVersion, Scenario: "fixture", Label: label, Status: record.StatusCompleted, Started: start, Finished: start.Add(25 * time.Second),
 		Percentiles: opts.Percentiles, SLO: opts.SLO, Records: int(id), Levels: levels}
 	must(t, record.WriteJSONAtomic(filepath.Join(dir, record.SummaryFile), sum))
 }
@@ -160,7 +160,7 @@ func TestGoldenTablesAndCharts(t *testing.T) {
 	out := t.TempDir()
 	w, err := Write(runs, out, Formats)
 	must(t, err)
-	if len(w.Files) != 4+2*11 {
+	if len(w.Files) != 4+2*11+5 { // report.*, plots, and vllm/: two levels' results and .commands, summary.json
 		t.Errorf("wrote %d files: %v", len(w.Files), w.Files)
 	}
 	for _, name := range []string{"report.md", "report.csv", "plots/hockey-e2el.svg", "plots/cdf-ttft.svg", "plots/timeline-1.svg", "plots/goodput.svg"} {

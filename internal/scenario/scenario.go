@@ -139,6 +139,10 @@ type Dataset struct {
 	MaxPromptTokens int `yaml:"max_prompt_tokens,omitempty"`
 	MinOutputTokens int `yaml:"min_output_tokens,omitempty"`
 	MaxTotalTokens  int `yaml:"max_total_tokens,omitempty"` // prompt + output
+	// Conversations replays a ShareGPT conversation's later turns as a
+	// session's turns (workload.sessions): the recorded answers and user
+	// messages, at most sessions.turns of them.
+	Conversations bool `yaml:"conversations,omitempty"`
 }
 
 // Trace formats.

@@ -459,6 +459,16 @@ func (c *checker) dataset(p string, cl Class) {
 	if d.MaxPromptTokens > 0 && d.MinPromptTokens > d.MaxPromptTokens {
 		c.at(p+".dataset.max_prompt_tokens", "must be ≥ min_prompt_tokens (%d), got %d", d.MinPromptTokens, d.MaxPromptTokens)
 	}
+	if d.Conversations {
+		switch {
+		case d.Format != DatasetShareGPT:
+			c.at(p+".dataset.conversations", "replays ShareGPT conversations; format is %q", d.Format)
+		case !c.s.Workload.Sessions.Enabled():
+			c.at(p+".dataset.conversations", "replays conversations as sessions: set workload.sessions (turns: the most turns of a conversation to replay)")
+		case c.s.Workload.Prompt == PromptTokenIDs:
+			c.at(p+".dataset.conversations", "replays the recorded text; prompt: token_ids cannot carry it")
+		}
+	}
 	if c.s.set(p + ".input_tokens") {
 		c.at(p+".input_tokens", "comes from the dataset's prompts; leave it out")
 	}

@@ -32,6 +32,18 @@ type Entry struct {
 	OutputWords  int     // ShareGPT: the recorded answer's length in words
 	HashIDs      []int   // Mooncake: the prompt's blocks; equal ids are equal content
 	OffsetMS     float64 // traces: arrival, milliseconds from the trace's start
+	// Later are a ShareGPT conversation's turns after the first: the
+	// recorded answer to the turn before, then the user's next message.
+	Later []Turn
+}
+
+// Turn is one later turn of a recorded conversation.
+type Turn struct {
+	Answer string // the assistant's recorded answer to the previous turn
+	User   string // the user's next message
+	// AnswerWords is the length in words of the recorded answer to this
+	// turn's message (0: the conversation ends without one).
+	AnswerWords int
 }
 
 // Skip counts the entries of a file left out for one reason, with the first
@@ -169,7 +181,8 @@ func lines(r io.Reader, fn func(n int, line []byte)) error {
 // readShareGPT reads a ShareGPT-format JSON array: each conversation's first
 // human turn is a prompt, and the answer after it (when there is one) gives
 // the output length; a prompts-only conversation takes the class's
-// output_tokens. Entries are named by line in a pretty-printed file and by
+// output_tokens. The turns after, while answers and human messages
+// alternate, are kept for sessions that replay conversations. Entries are named by line in a pretty-printed file and by
 // index in a one-line one.
 func readShareGPT(r io.Reader, f *File) error {
 	data, err := io.ReadAll(r)
@@ -214,7 +227,17 @@ func readShareGPT(r io.Reader, f *File) error {
 		if i+1 < len(cs) && !human(cs[i+1]) {
 			words = len(strings.Fields(cs[i+1].Value))
 		}
-		f.keep(Entry{Line: at, Prompt: cs[i].Value, OutputWords: words})
+		e := Entry{Line: at, Prompt: cs[i].Value, OutputWords: words}
+		// Later turns, for sessions that replay the conversation: each a
+		// recorded answer followed by a non-empty human message.
+		for j := i + 1; j+1 < len(cs) && !human(cs[j]) && human(cs[j+1]) && strings.TrimSpace(cs[j+1].Value) != ""; j += 2 {
+			t := Turn{Answer: cs[j].Value, User: cs[j+1].Value}
+			if j+2 < len(cs) && !human(cs[j+2]) {
+				t.AnswerWords = len(strings.Fields(cs[j+2].Value))
+			}
+			e.Later = append(e.Later, t)
+		}
+		f.keep(e)
 	}
 	return nil
 }

@@ -302,3 +302,60 @@ func TestDatasetLengthFilters(t *testing.T) {
 		t.Errorf("min above max: %v", err)
 	}
 }
+
+// dataset.conversations: a session replays a ShareGPT conversation — its
+// recorded answers and user messages, each turn's output the length of the
+// answer recorded for it — for at most sessions.turns turns.
+func TestShareGPTConversationsReplayAsSessions(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "chats.json")
+	os.WriteFile(p, []byte(`[
+  {"conversations": [
+    {"from": "human", "value": "plan a trip"},
+    {"from": "gpt", "value": "where to and for how long"},
+    {"from": "human", "value": "lisbon for three days"},
+    {"from": "gpt", "value": "day one the old town day two the coast day three the museums"},
+    {"from": "human", "value": "and food"},
+    {"from": "gpt", "value": "pasteis de nata"}
+  ]}
+]`), 0o644)
+	f := read(t, p, scenario.DatasetShareGPT)
+	if e := f.Entries[0]; len(e.Later) != 2 || e.Later[0].User != "lisbon for three days" || e.Later[0].AnswerWords != 13 || e.Later[1].AnswerWords != 3 {
+		t.Fatalf("later turns: %+v", e.Later)
+	}
+	gen := func(turns string) []Request {
+		s, err := scenario.Parse("s.yaml", []byte("name: c\nworkload:\n  classes: [{dataset: {format: sharegpt, path: "+p+", conversations: true}}]\n  sessions: {turns: "+turns+"}\nload: {concurrency: 1}\nphases: {measure: {requests: 3}}\n"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		in, err := LoadInputs(s, 1, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return NewGeneratorFor(s, 0, 1, in).NextSession()
+	}
+	rs := gen("5")
+	if len(rs) != 3 {
+		t.Fatalf("%d turns, want the conversation's 3", len(rs))
+	}
+	want := []string{"plan a trip", "where to and for how long", "lisbon for three days", "day one the old town day two the coast day three the museums", "and food"}
+	if !slices.Equal(rs[2].Messages, want) || rs[1].Prompt != "plan a trip\n\nwhere to and for how long\n\nlisbon for three days" {
+		t.Errorf("turn 3 messages %q, turn 2 prompt %q", rs[2].Messages, rs[1].Prompt)
+	}
+	for i, out := range []int{6, 13, 3} {
+		if rs[i].OutputTokens != out || rs[i].Turn != i+1 || rs[i].Session != 1 || rs[i].InputTokens != estimate(rs[i].Prompt, 1) {
+			t.Errorf("turn %d: %+v, want output %d", i+1, rs[i], out)
+		}
+	}
+	if rs := gen("2"); len(rs) != 2 {
+		t.Errorf("sessions.turns 2: %d turns", len(rs))
+	}
+	// Without sessions, or with another format, the option is refused.
+	for _, y := range []string{
+		"name: c\nworkload: {classes: [{dataset: {format: sharegpt, path: " + p + ", conversations: true}}]}\nload: {concurrency: 1}\nphases: {measure: {requests: 3}}\n",
+		"name: c\nworkload:\n  classes: [{dataset: {format: jsonl, path: " + p + ", conversations: true}, output_tokens: 8}]\n  sessions: {turns: 2}\nload: {concurrency: 1}\nphases: {measure: {requests: 3}}\n",
+	} {
+		if _, err := scenario.Parse("s.yaml", []byte(y)); err == nil || !strings.Contains(err.Error(), "dataset.conversations") {
+			t.Errorf("%v", err)
+		}
+	}
+}

@@ -198,6 +198,7 @@ func (g *Generator) datasetRequest(ci int, c scenario.Class, r Request) Request 
 	}
 	e := f.Entries[g.perms[ci][g.cursor[ci]%len(f.Entries)]]
 	g.cursor[ci]++
+	g.lastEntry, g.lastClass = &e, ci
 	r.Prompt = e.Prompt
 	r.InputTokens = estimate(e.Prompt, g.tokensPerWord)
 	if out := datasetOutput(e, c, g.tokensPerWord); out > 0 {
@@ -208,6 +209,32 @@ func (g *Generator) datasetRequest(ci int, c scenario.Class, r Request) Request 
 	return r
 }
 
+// replay is a session that replays a recorded conversation (a ShareGPT
+// class with dataset.conversations): turn t's conversation is turn t−1's,
+// then the answer recorded for it, then the user's recorded next message;
+// its output length is the answer recorded for it (or the class's). At most
+// turns turns, and no more than the conversation has.
+func (g *Generator) replay(first Request, e Entry, c scenario.Class, turns int) []Request {
+	out := []Request{first}
+	prev := first
+	for t := 2; t <= turns && t-2 < len(e.Later); t++ {
+		lt := e.Later[t-2]
+		r := Request{Index: g.n, Class: first.Class, Session: first.Session, Turn: t}
+		g.n++
+		r.Messages = append(append(append([]string{}, prev.Messages...), lt.Answer), lt.User)
+		r.Prompt = prev.Prompt + "\n\n" + lt.Answer + "\n\n" + lt.User
+		r.InputTokens = estimate(r.Prompt, g.tokensPerWord)
+		if out := datasetOutput(Entry{OutputWords: lt.AnswerWords}, c, g.tokensPerWord); out > 0 {
+			r.OutputTokens = out
+		} else {
+			r.OutputTokens = Sample(c.OutputTokens, g.lengths)
+		}
+		out = append(out, r)
+		prev = r
+	}
+	return out
+}
+
 // NextSession returns the turns of the next conversation (workload.sessions):
 // the first turn is a request of the mix; each later turn's prompt is the
 // conversation so far — the previous prompt, an answer of the previous
@@ -216,10 +243,14 @@ func (g *Generator) datasetRequest(ci int, c scenario.Class, r Request) Request 
 func (g *Generator) NextSession() []Request {
 	g.nSessions++
 	turns := Sample(g.sessions.Turns, g.sessRNG)
+	g.lastEntry = nil
 	first := g.Next()
 	first.Session, first.Turn = g.nSessions, 1
 	if !g.tokenIDs {
 		first.Messages = []string{first.Prompt}
+	}
+	if e := g.lastEntry; e != nil && g.classes[g.lastClass].Dataset.Conversations {
+		return g.replay(first, *e, g.classes[g.lastClass], turns)
 	}
 	out := []Request{first}
 	prev := first

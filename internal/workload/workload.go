@@ -71,6 +71,8 @@ type Generator struct {
 	sessions    scenario.Sessions
 	sessRNG     *rand.Rand
 	nSessions   int
+	lastEntry   *Entry // the dataset entry the last request was made of, and its class
+	lastClass   int
 }
 
 // NewGeneratorFor is NewGenerator with the scenario's files (datasets, a

@@ -362,7 +362,7 @@ type runJSON struct {
 	Meta       record.Meta         `json:"meta"`
 	Summary    record.Summary      `json:"summary"`
 	Saturation analysis.Saturation `json:"saturation"`
-	KneeLevel  *int                `json:"knee_level"`
+	KneeLevel  *int                `json:"knee_level"` // from 1
 }
 
 // JSON is report.json: everything in the tables, machine-readable.
@@ -371,7 +371,7 @@ func JSON(runs []*Run) ([]byte, error) {
 	for _, r := range runs {
 		rj := runJSON{Dir: r.Dir, Name: r.Name, Complete: r.Complete, Notices: r.Notices, Meta: r.Meta, Summary: r.Summary, Saturation: r.Saturation}
 		if r.Knee >= 0 {
-			k := r.Summary.Levels[r.Knee].Level
+			k := r.Summary.Levels[r.Knee].Level + 1 // numbered from 1, as in every file
 			rj.KneeLevel = &k
 		}
 		out.Runs = append(out.Runs, rj)

@@ -71,7 +71,7 @@ all, the verdict is error, never pass.
 Output: DIR/<UTC time>_ab/ holding install logs, ab.json (commits, order,
 starts, GPU time, and per scenario the verdict, trials used and why they
 stopped), and per scenario baseline/ and candidate/ trials with their
-engine.log, comparison.json, comparison.md and plots.
+engine.log, comparison.json, comparison.md, comparison.html and plots.
 
 Exit codes: 0 pass or warn, 3 fail, 1 error (install, start), 2 bad usage.`,
 		Example: `  perfgate ab scenarios/pr.yaml --vllm-repo ~/vllm --baseline merge-base:main --candidate HEAD

@@ -111,7 +111,7 @@ func TestActionPullRequestEndToEnd(t *testing.T) {
 		}
 	}
 	if len(mine) != 1 || !strings.HasPrefix(mine[0].Body, gh.Marker("s")) || !strings.Contains(mine[0].Body, "perfgate: FAIL") ||
-		!strings.Contains(mine[0].Body, "median\\_tpot\\_ms") || !strings.Contains(mine[0].Body, "xychart-beta") ||
+		!strings.Contains(mine[0].Body, "median\\_tpot\\_ms") || !strings.Contains(mine[0].Body, "/change.svg") || strings.Contains(mine[0].Body, "xychart-beta") ||
 		!strings.Contains(mine[0].Body, "https://raw.githubusercontent.com/vllm-project/vllm/") || !strings.Contains(mine[0].Body, "actions/runs/77") {
 		t.Fatalf("comment: %+v", mine)
 	}

@@ -44,8 +44,14 @@ This is a fixed-sample decision on the trials given; 'perfgate ab' runs
 trials sequentially and stops when the verdict is clear. A fail needs
 gate.min_trials (3) trials per side; with fewer, compare says so.
 
-It writes comparison.json, comparison.md (verdict headline, table, a "why it
-moved" section from the telemetry of both sides, the environment) and plots.
+It writes comparison.json, comparison.md (verdict headline, the change-per-
+metric chart, table, a "why it moved" section from the telemetry of both
+sides, the environment), comparison.html (the same on one page that opens
+offline, in light or dark mode, with every chart inline) and plots/: change
+(each gating result's change toward worse, coloured by verdict, with its
+interval and thresholds), metric-NAME (each gating metric's trials, baseline
+beside candidate) and compare-hockey (both sides' p99 E2EL against output
+throughput, with bands).
 Runs from different GPUs, drivers or simulator profiles are refused unless
 --allow-env-mismatch. docs/statistics.md explains the method and its measured
 false-alarm rate and power.
@@ -93,7 +99,7 @@ Exit codes: 0 pass or warn, 3 fail (or warn with --fail-on-warn), 2 bad input.`,
 	}
 	cmd.Flags().StringSliceVar(&base, "baseline", nil, "baseline trials: run folders or folders of trial-NN run folders (repeat or comma-separate)")
 	cmd.Flags().StringSliceVar(&cand, "candidate", nil, "candidate trials, likewise")
-	cmd.Flags().StringVarP(&out, "out", "o", "", "directory for comparison.json, comparison.md and plots (default ./comparison)")
+	cmd.Flags().StringVarP(&out, "out", "o", "", "directory for comparison.json, .md, .html and plots (default ./comparison)")
 	cmd.Flags().BoolVar(&allowEnv, "allow-env-mismatch", false, "compare runs from different GPUs, drivers or simulator profiles anyway")
 	cmd.Flags().BoolVar(&failOnWarn, "fail-on-warn", false, "exit 3 on warn too")
 	cmd.Flags().StringVar(&profile, "profile", "pr", "pr, or release: alpha 0.01 and two-sided review of large improvements")

@@ -93,7 +93,7 @@ func TestCompareEndToEnd(t *testing.T) {
 	if !strings.Contains(string(md), "Why it moved") || !strings.Contains(string(md), "server decode time ms") {
 		t.Errorf("comparison.md lacks the explanation:\n%s", md)
 	}
-	for _, f := range []string{"plots/compare-hockey.svg", "plots/trials-median_tpot_ms.png"} {
+	for _, f := range []string{"plots/compare-hockey.svg", "plots/metric-median_tpot_ms.png", "plots/change.svg", "comparison.html"} {
 		if _, err := os.Stat(filepath.Join(ab, f)); err != nil {
 			t.Errorf("missing %s", f)
 		}

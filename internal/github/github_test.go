@@ -573,3 +573,20 @@ func TestCommentChartIsLinesAroundZero(t *testing.T) {
 		t.Errorf("chart:\n%s", md)
 	}
 }
+
+// The comment leads with each scenario's change-per-metric chart, right
+// under the verdicts and before the table; the other charts stay folded, the
+// change chart is not shown twice, and the Mermaid chart it replaces is gone.
+func TestCommentLeadsWithTheChangeChart(t *testing.T) {
+	rep := sampleReport("fail")
+	u := func(n string) string { return "https://raw.githubusercontent.com/o/r/x/" + n + ".svg" }
+	rep.Scenarios[0].Plots = []Plot{{Name: "change", Img: u("change"), Link: u("change")}, {Name: "metric-p99_ttft_ms", Img: u("m"), Link: u("m")}}
+	md := rep.Comment("https://github.com/o/r/actions/runs/9")
+	lead, table, folded := strings.Index(md, u("change")), strings.Index(md, "| | metric | Δ (95 % CI) |"), strings.Index(md, "<summary>Plots</summary>")
+	if lead < 0 || table < 0 || folded < 0 || lead > table || strings.Count(md, u("change")) != 2 || !strings.Contains(md[folded:], u("m")) {
+		t.Errorf("chart at %d, table at %d, plots at %d:\n%s", lead, table, folded, md)
+	}
+	if strings.Contains(md, "```mermaid") {
+		t.Error("the Mermaid chart is still there beside the change chart")
+	}
+}

@@ -286,6 +286,18 @@ func (r *Report) render(l layout) string {
 	for _, n := range r.Notes {
 		fmt.Fprintf(&b, "- ℹ️ %s\n", Esc(n))
 	}
+	// The picture the comment leads with: each scenario's change per metric.
+	hasChange := false
+	if l.plots {
+		for _, s := range r.Scenarios {
+			for _, p := range s.Plots {
+				if p.Name == "change" {
+					hasChange = true
+					fmt.Fprintf(&b, "\n<a href=\"%s\"><img src=\"%s\" alt=\"%s: change per metric\" width=\"680\"></a>\n", htmlAttr(p.Link), htmlAttr(p.Img), htmlAttr(s.Name))
+				}
+			}
+		}
+	}
 	rows := r.rows()
 	// On a phone: what moved, in three narrow columns; the full table and
 	// the chart folded below.
@@ -314,7 +326,7 @@ func (r *Report) render(l layout) string {
 				num(&x.res.BaselineMedian), num(&x.res.CandMedian), signed(x.res.ChangePct), signed(x.res.CILowPct), signed(x.res.CIHighPct), qCell(x.res.Q), rowMark(x), x.res.Verdict)
 		}
 		b.WriteString("\nΔ: the candidate against the baseline (Hodges-Lehmann; pooled percentage points for error_rate); q: the fail test's Benjamini-Hochberg value (is the candidate worse than the warn threshold plus a quarter of the way to the fail threshold?).\n")
-		if l.mermaid {
+		if l.mermaid && !hasChange { // the change-per-metric chart above says it better
 			b.WriteString(r.mermaid(rows))
 		}
 		b.WriteString("\n</details>\n")
@@ -333,6 +345,9 @@ func (r *Report) render(l layout) string {
 			}
 			fmt.Fprintf(&b, "**%s**\n\n", Esc(s.Name))
 			for _, p := range s.Plots {
+				if p.Name == "change" && hasChange {
+					continue
+				}
 				fmt.Fprintf(&b, "<a href=\"%s\"><img src=\"%s\" alt=\"%s\" width=\"720\"></a>\n\n", htmlAttr(p.Link), htmlAttr(p.Img), htmlAttr(p.Name))
 			}
 		}

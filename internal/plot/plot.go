@@ -42,6 +42,9 @@ type Series struct {
 	Dashed bool // e.g. p99 beside a solid p50
 	Points bool // draw markers only
 	Glyphs bool // draw markers on the line
+	// Lo and Hi, when set, are an interval around the line, drawn as a
+	// translucent band.
+	Lo, Hi []float64
 }
 
 // Chart is one plot.
@@ -51,7 +54,30 @@ type Chart struct {
 	LogY                  bool
 	YMin                  *float64 // fix the lower bound (0 for rates)
 	XTicks                []string // labels of x = 0, 1, 2, … (commits of a trend), thinned to fit
+	// Spans shade stretches of x (a run's levels and phases on a
+	// timeline), each labelled at the top.
+	Spans []Span
 }
+
+// Span is a shaded stretch of x.
+type Span struct {
+	From, To float64
+	Label    string
+	Dark     bool // a darker shade (the measured part beside a warm-up)
+}
+
+// Font sizes, in px: charts are drawn 800 px wide and GitHub shows them at
+// about 360 px on a phone, so text is set large.
+const (
+	titleSize  = 17
+	labelSize  = 15
+	tickSize   = 13
+	legendSize = 14
+)
+
+// axisMargin is the share of each axis range left empty at both ends, so
+// that no mark touches the frame.
+const axisMargin = 0.05
 
 // Lanes are charts stacked on one shared time axis (a timeline).
 type Lanes struct {
@@ -60,12 +86,48 @@ type Lanes struct {
 	Lanes  []Chart
 }
 
-func (c Chart) build() (*gplot.Plot, error) {
+// newPlot is a plot with perfgate's fonts and grid.
+func newPlot(title, xlabel, ylabel string) *gplot.Plot { return newPlotText(title, xlabel, ylabel, 0) }
+
+// newPlotText is newPlot with every font bigger by extra px (the comparison
+// charts, which a PR comment shows at a phone's width).
+func newPlotText(title, xlabel, ylabel string, extra vg.Length) *gplot.Plot {
 	p := gplot.New()
-	p.Title.Text = c.Title
-	p.X.Label.Text = c.XLabel
-	p.Y.Label.Text = c.YLabel
+	p.Title.Text = title
+	p.Title.TextStyle.Font.Size = titleSize + extra
+	p.Title.Padding = 6
+	p.X.Label.Text, p.Y.Label.Text = xlabel, ylabel
+	for _, a := range []*gplot.Axis{&p.X, &p.Y} {
+		a.Label.TextStyle.Font.Size = labelSize + extra
+		a.Tick.Label.Font.Size = tickSize + extra
+	}
+	p.Legend.TextStyle.Font.Size = legendSize + extra
 	p.Add(plotter.NewGrid())
+	return p
+}
+
+// padRanges leaves axisMargin of each axis empty at both ends (and below a
+// log axis's smallest value a matching factor), keeping a fixed lower bound.
+func padRanges(p *gplot.Plot, logY bool, yMin *float64) {
+	if p.X.Max > p.X.Min {
+		d := (p.X.Max - p.X.Min) * axisMargin
+		p.X.Min, p.X.Max = p.X.Min-d, p.X.Max+d
+	}
+	if p.Y.Max > p.Y.Min && !logY {
+		d := (p.Y.Max - p.Y.Min) * axisMargin
+		p.Y.Max += d
+		if yMin == nil {
+			p.Y.Min -= d
+		}
+	}
+	if logY && p.Y.Min > 0 && p.Y.Max > p.Y.Min {
+		f := math.Pow(p.Y.Max/p.Y.Min, axisMargin)
+		p.Y.Min, p.Y.Max = p.Y.Min/f, p.Y.Max*f
+	}
+}
+
+func (c Chart) build() (*gplot.Plot, error) {
+	p := newPlot(c.Title, c.XLabel, c.YLabel)
 	p.Legend.Top = true
 	p.Legend.Left = true
 	if c.LogY {
@@ -88,8 +150,14 @@ func (c Chart) build() (*gplot.Plot, error) {
 			continue
 		}
 		col := Palette[s.Color%len(Palette)]
+		if len(s.Lo) == len(s.X) && len(s.Hi) == len(s.X) {
+			b, err := Band(s.X, s.Lo, s.Hi, s.Color)
+			if err == nil {
+				p.Add(b)
+			}
+		}
 		if s.Points {
-			sc, err := dots(xys, col, 1.5)
+			sc, err := dots(xys, col, 3)
 			if err != nil {
 				return nil, err
 			}
@@ -138,7 +206,77 @@ func (c Chart) build() (*gplot.Plot, error) {
 			p.Y.Max = p.Y.Min + 1
 		}
 	}
+	padRanges(p, c.LogY, c.YMin)
+	if len(c.Spans) > 0 {
+		p.Add(spans(c.Spans))
+	}
 	return p, nil
+}
+
+// spans shades stretches of x over the whole height, under the data, and
+// labels each at the top.
+type spans []Span
+
+func (ss spans) Plot(c draw.Canvas, p *gplot.Plot) {
+	tx, _ := p.Transforms(&c)
+	sty := draw.TextStyle{Color: color.RGBA{0x33, 0x33, 0x33, 0xff}, Font: font.From(gplot.DefaultFont, tickSize), Handler: p.Title.TextStyle.Handler}
+	for _, s := range ss {
+		x0, x1 := tx(max(s.From, p.X.Min)), tx(min(s.To, p.X.Max))
+		if x1 <= x0 {
+			continue
+		}
+		shade := color.RGBA{0x00, 0x00, 0x00, 0x0a}
+		if s.Dark {
+			shade = color.RGBA{0x00, 0x00, 0x00, 0x16}
+		}
+		c.FillPolygon(shade, []vg.Point{{X: x0, Y: c.Min.Y}, {X: x1, Y: c.Min.Y}, {X: x1, Y: c.Max.Y}, {X: x0, Y: c.Max.Y}})
+		if s.Label != "" && x1-x0 > sty.Width(s.Label)+4 {
+			c.FillText(sty, vg.Point{X: (x0 + x1) / 2, Y: c.Max.Y - 2}, s.Label)
+		}
+	}
+}
+
+func (ss spans) DataRange() (xmin, xmax, ymin, ymax float64) {
+	return math.Inf(1), math.Inf(-1), math.Inf(1), math.Inf(-1)
+}
+
+// drawWithLegendBelow draws p with its legend under the plot, outside the
+// data, one entry per line.
+func drawWithLegendBelow(p *gplot.Plot, n int, dc draw.Canvas) draw.Canvas {
+	leg := p.Legend
+	if n == 0 {
+		p.Draw(dc)
+		return p.DataCanvas(dc)
+	}
+	rowH := vg.Length(legendSize) * 1.35
+	h := rowH*vg.Length(n) + 10
+	p.Legend = gplot.NewLegend()
+	top := draw.Crop(dc, 0, 0, h, 0)
+	p.Draw(top)
+	area := p.DataCanvas(top)
+	bottom := dc
+	bottom.Max.Y = dc.Min.Y + h - 4
+	bottom.Min.X = area.Min.X
+	leg.Top, leg.Left = true, true
+	leg.Draw(bottom)
+	p.Legend = leg
+	return area
+}
+
+// legendEntries is how many entries the chart's legend has.
+func (c Chart) legendEntries() int {
+	n := 0
+	for _, s := range c.Series {
+		if s.Label != "" && len(s.X) > 0 {
+			n++
+		}
+	}
+	return n
+}
+
+// height of a chart: Height, plus room for its legend below.
+func (c Chart) height() vg.Length {
+	return Height + vg.Length(legendSize)*1.35*vg.Length(c.legendEntries())
 }
 
 // SVG renders the chart.
@@ -147,8 +285,8 @@ func (c Chart) SVG() ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	cv := newSVG(Width, Height)
-	p.Draw(pad(draw.New(cv)))
+	cv := newSVG(Width, c.height())
+	drawWithLegendBelow(p, c.legendEntries(), pad(draw.New(cv)))
 	return cv.bytes(c.Title), nil
 }
 
@@ -158,8 +296,8 @@ func (c Chart) PNG() ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	img := vgimg.NewWith(vgimg.UseWH(Width, Height), vgimg.UseDPI(144))
-	p.Draw(pad(draw.New(img)))
+	img := vgimg.NewWith(vgimg.UseWH(Width, c.height()), vgimg.UseDPI(144))
+	drawWithLegendBelow(p, c.legendEntries(), pad(draw.New(img)))
 	var buf bytes.Buffer
 	if _, err := (vgimg.PngCanvas{Canvas: img}).WriteTo(&buf); err != nil {
 		return nil, err
@@ -281,4 +419,53 @@ func dots(xys plotter.XYs, col color.Color, r float64) (*plotter.Scatter, error)
 	sc.GlyphStyle.Radius = vg.Points(r)
 	sc.GlyphStyle.Shape = draw.CircleGlyph{}
 	return sc, nil
+}
+
+// Layout is where a chart's data area lies in its SVG (px, y down), the
+// axis ranges it shows, and its points: what a page needs to read values
+// off the chart under the pointer.
+type Layout struct {
+	W, H                     float64 // the SVG's size
+	Left, Top, Width, Height float64 // the data area
+	X0, X1, Y0, Y1           float64
+	LogY                     bool
+	XLabel, YLabel           string
+	Points                   []LayoutPoint
+}
+
+// maxLayoutPoints is the most points a Layout carries (every other one, or
+// fewer, of a chart with more).
+const maxLayoutPoints = 1200
+
+// LayoutPoint is one data point, with its series' label.
+type LayoutPoint struct {
+	X, Y  float64
+	Label string
+}
+
+// Layout lays the chart out as SVG does and says where its data went.
+func (c Chart) Layout() (Layout, error) {
+	p, err := c.build()
+	if err != nil {
+		return Layout{}, err
+	}
+	h := c.height()
+	cv := newSVG(Width, h)
+	area := drawWithLegendBelow(p, c.legendEntries(), pad(draw.New(cv)))
+	l := Layout{W: Width, H: float64(h), Left: float64(area.Min.X), Top: float64(h - area.Max.Y),
+		Width: float64(area.Max.X - area.Min.X), Height: float64(area.Max.Y - area.Min.Y),
+		X0: p.X.Min, X1: p.X.Max, Y0: p.Y.Min, Y1: p.Y.Max, LogY: c.LogY, XLabel: c.XLabel, YLabel: c.YLabel}
+	n := 0
+	for _, s := range c.Series {
+		n += len(s.X)
+	}
+	step := max(1, (n+maxLayoutPoints-1)/maxLayoutPoints) // a page of many charts stays small
+	for _, s := range c.Series {
+		for i := 0; i < len(s.X); i += step {
+			if !math.IsNaN(s.Y[i]) && !math.IsInf(s.Y[i], 0) && !math.IsNaN(s.X[i]) {
+				l.Points = append(l.Points, LayoutPoint{X: s.X[i], Y: s.Y[i], Label: s.Label})
+			}
+		}
+	}
+	return l, nil
 }

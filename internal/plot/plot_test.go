@@ -3,6 +3,8 @@ package plot
 import (
 	"bytes"
 	"math"
+	"regexp"
+	"strconv"
 	"testing"
 
 	"github.com/perfgate/perfgate/internal/svgsafe"
@@ -51,7 +53,7 @@ func TestChartsRenderDeterministically(t *testing.T) {
 	if !bytes.Equal(a, b) {
 		t.Error("the same chart gave different SVGs")
 	}
-	for _, want := range []string{`viewBox="0 0 800 450"`, `stroke-dasharray=`, `>a<`, `font-family="sans-serif"`, `<title>t</title>`} {
+	for _, want := range []string{`viewBox="0 0 800 `, `stroke-dasharray=`, `>a<`, `font-family="sans-serif"`, `<title>t</title>`} {
 		if !bytes.Contains(a, []byte(want)) {
 			t.Errorf("SVG lacks %s", want)
 		}
@@ -79,5 +81,58 @@ func TestSVGPassesTheReportersCheck(t *testing.T) {
 	}
 	if err := svgsafe.Check(b); err != nil {
 		t.Errorf("perfgate's own SVG refused: %v", err)
+	}
+}
+
+// No mark touches the frame (every axis keeps a margin beyond the data) and
+// the legend sits below the data area, not over it.
+func TestMarksInsideTheFrameLegendOutside(t *testing.T) {
+	c := Chart{Title: "t", XLabel: "x", YLabel: "y", Series: []Series{
+		{Label: "first series", X: []float64{0, 1, 2, 3}, Y: []float64{10, 20, 15, 40}, Glyphs: true},
+		{Label: "second series", X: []float64{0, 3}, Y: []float64{5, 50}, Points: true, Color: 1},
+	}}
+	l, err := c.Layout()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range l.Points {
+		fx, fy := (p.X-l.X0)/(l.X1-l.X0), (p.Y-l.Y0)/(l.Y1-l.Y0)
+		if fx < 0.03 || fx > 0.97 || fy < 0.03 || fy > 0.97 {
+			t.Errorf("point %v at %.3f, %.3f of the frame: too close to its edge", p, fx, fy)
+		}
+	}
+	svg, _ := c.SVG()
+	re := regexp.MustCompile(`<text x="[0-9.]+" y="([0-9.]+)"[^>]*>(first|second) series</text>`)
+	ms := re.FindAllSubmatch(svg, -1)
+	if len(ms) != 2 {
+		t.Fatalf("legend entries: %d", len(ms))
+	}
+	for _, m := range ms {
+		if y, _ := strconv.ParseFloat(string(m[1]), 64); y <= l.Top+l.Height {
+			t.Errorf("legend entry %s at y %v, inside the data area (down to %v)", m[2], y, l.Top+l.Height)
+		}
+	}
+}
+
+// The comparison charts render, deterministically, and pass the reporter's
+// SVG check.
+func TestComparisonChartsRender(t *testing.T) {
+	for name, ch := range map[string]interface{ SVG() ([]byte, error) }{
+		"strip": Strip{Title: "m", YLabel: "ms", Groups: []StripGroup{{Label: "baseline", Values: []float64{1, 2, 3}, Median: 2, Lo: 1, Hi: 3},
+			{Label: "candidate\n+10 % fail", Values: []float64{2, 3, 4}, Median: 3, Lo: math.NaN(), Hi: math.NaN(), Color: 1}}},
+		"diverging": Diverging{Title: "c", XLabel: "%", Rows: []DivRow{{Label: "a", Value: 10, Lo: 5, Hi: math.Inf(1), Color: ColorFail, Note: "fail", WarnMark: 3, FailMark: 5},
+			{Label: "b", Value: -2, Lo: -4, Hi: 0, Color: ColorPass, Note: "pass"}}, Legend: []DivLegend{{Color: ColorFail, Label: "fail"}, {Color: ColorWarn, Label: "warn at", Mark: true, Dashed: true}}},
+	} {
+		a, err := ch.SVG()
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		b, _ := ch.SVG()
+		if !bytes.Equal(a, b) {
+			t.Errorf("%s: two renderings differ", name)
+		}
+		if err := svgsafe.Check(a); err != nil {
+			t.Errorf("%s: %v", name, err)
+		}
 	}
 }

@@ -64,3 +64,35 @@ func TestReportHTMLInChromium(t *testing.T) {
 	must(t, os.WriteFile(shotPath, shot, 0o644))
 	t.Logf("screenshot: %s (%d bytes)", shotPath, len(shot))
 }
+
+// Under the pointer, a chart of report.html names the nearest point's series
+// and values (the page's inline script reads the figure's data-layout).
+func TestReportHTMLHoverValues(t *testing.T) {
+	ctx := browsertest.Context(t, 60*time.Second, chromedp.WindowSize(1100, 900))
+	a, _ := fixtures(t)
+	runs, err := LoadAll([]string{a})
+	must(t, err)
+	out := t.TempDir()
+	_, err = write(runs, out, []string{"html"}, false)
+	must(t, err)
+	must(t, chromedp.Do(ctx, chromedp.Navigate("file://"+filepath.Join(out, "report.html"))))
+	got, err := chromedp.Run(ctx, chromedp.Evaluate[map[string]any](`(() => {
+  const f = document.querySelector("figure#hockey-ttft"), L = JSON.parse(f.dataset.layout), svg = f.querySelector("svg");
+  const p = L.Points[0], r = svg.getBoundingClientRect(), k = r.width / L.W;
+  const fx = (p.X - L.X0) / (L.X1 - L.X0), fy = (p.Y - L.Y0) / (L.Y1 - L.Y0);
+  const x = r.left + (L.Left + fx * L.Width) * k + 2, y = r.top + (L.Top + (1 - fy) * L.Height) * k + 2;
+  svg.dispatchEvent(new MouseEvent("mousemove", {clientX: x, clientY: y, bubbles: true}));
+  const tip = f.querySelector(".tip");
+  const shown = tip.textContent, visible = getComputedStyle(tip).display;
+  svg.dispatchEvent(new MouseEvent("mouseleave"));
+  return {shown: shown, visible: visible, hidden: getComputedStyle(tip).display, label: p.Label, x: p.X, figures: document.querySelectorAll("figure[data-layout]").length};
+})()`))
+	must(t, err)
+	shown, _ := got["shown"].(string)
+	if got["visible"] != "block" || got["hidden"] != "none" || !strings.Contains(shown, got["label"].(string)) || !strings.Contains(shown, "output throughput") {
+		t.Errorf("hover: %v", got)
+	}
+	if n, _ := got["figures"].(float64); n < 8 {
+		t.Errorf("%v figures with values under the pointer", n)
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"math"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/perfgate/perfgate/internal/plot"
@@ -24,6 +25,7 @@ type Figure struct {
 	Caption string
 	svg     func() ([]byte, error)
 	png     func() ([]byte, error)
+	layout  func() (plot.Layout, error) // nil: the page shows no values under the pointer
 }
 
 var metricNames = []struct{ key, title, unit string }{
@@ -75,7 +77,7 @@ func RegisterChart(name, caption string, draw ChartFunc) {
 func (r *Run) Samples() []telemetry.Sample { return r.samples }
 
 func fromChart(name, caption string, c plot.Chart) Figure {
-	return Figure{Name: name, Title: c.Title, Caption: caption, svg: c.SVG, png: c.PNG}
+	return Figure{Name: name, Title: c.Title, Caption: caption, svg: c.SVG, png: c.PNG, layout: c.Layout}
 }
 
 // Figures builds every chart of the report for the runs, overlaid.
@@ -287,6 +289,25 @@ func timeline(r *Run) plot.Lanes {
 		lanes.Lanes = append(lanes.Lanes, c)
 	}
 	lanes.Lanes = append(lanes.Lanes, customLanes(r)...)
+	// The run's structure: each level's warm-up lightly shaded, its
+	// measurement darker, labelled in the top lane.
+	var spans []plot.Span
+	for _, l := range r.Summary.Levels {
+		if l.MeasureStartUS > l.StartUS {
+			spans = append(spans, plot.Span{From: float64(l.StartUS) / 1e6, To: float64(l.MeasureStartUS) / 1e6, Label: "warm-up"})
+		}
+		if l.MeasureEndUS > l.MeasureStartUS {
+			spans = append(spans, plot.Span{From: float64(l.MeasureStartUS) / 1e6, To: float64(l.MeasureEndUS) / 1e6, Label: "L" + strconv.Itoa(l.Level+1) + " " + levelName(l), Dark: true})
+		}
+	}
+	for i := range lanes.Lanes {
+		for _, sp := range spans {
+			if i > 0 {
+				sp.Label = ""
+			}
+			lanes.Lanes[i].Spans = append(lanes.Lanes[i].Spans, sp)
+		}
+	}
 	return lanes
 }
 

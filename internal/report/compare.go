@@ -536,11 +536,16 @@ func WriteComparison(c *Comparison, base, cand []Trial, out string) error {
 		return err
 	}
 	var figs []string
+	svgs := map[string][]byte{}
 	for name, ch := range compareCharts(c, base, cand) {
+		if ch == nil {
+			continue
+		}
 		s, err := ch.SVG()
 		if err != nil {
 			return err
 		}
+		svgs[name] = s
 		p, err := ch.PNG()
 		if err != nil {
 			return err
@@ -554,7 +559,14 @@ func WriteComparison(c *Comparison, base, cand []Trial, out string) error {
 		figs = append(figs, name)
 	}
 	slices.Sort(figs)
-	return record.WriteFileAtomic(filepath.Join(out, "comparison.md"), []byte(comparisonMarkdown(c, figs)))
+	if err := record.WriteFileAtomic(filepath.Join(out, "comparison.md"), []byte(comparisonMarkdown(c, figs))); err != nil {
+		return err
+	}
+	page, err := comparisonHTML(c, svgs)
+	if err != nil {
+		return err
+	}
+	return record.WriteFileAtomic(filepath.Join(out, "comparison.html"), page)
 }
 
 // sanitize replaces infinities and NaNs (which JSON cannot hold) by nulls
@@ -678,6 +690,10 @@ func comparisonMarkdown(c *Comparison, figs []string) string {
 	if len(c.Notes) > 0 {
 		b.WriteString("\n")
 	}
+	if slices.Contains(figs, "change") {
+		b.WriteString("![change per metric](plots/change.svg)\n\n")
+		figs = slices.DeleteFunc(slices.Clone(figs), func(f string) bool { return f == "change" })
+	}
 	rs := slices.Clone(c.Outcome.Results)
 	// Regressions first, then improvements, then the rest.
 	order := func(r gate.Result) int {
@@ -737,15 +753,106 @@ func coverageText(c float64) string {
 
 // compareCharts: hockey sticks of both sides (per-level medians, with every
 // trial as a dot) and a trial dot plot per gating metric.
-func compareCharts(c *Comparison, base, cand []Trial) map[string]plot.Chart {
-	charts := map[string]plot.Chart{}
-	hockey := plot.Chart{Title: "Baseline and candidate: p99 E2EL against output throughput", XLabel: "output throughput (tokens/s)", YLabel: "p99 end-to-end latency (ms)"}
+// compareCharts are a comparison's charts, by file name: "change" (every
+// gating result's change toward worse, coloured by verdict, with its interval
+// and thresholds: the picture the PR comment leads with), "metric-NAME" (per
+// gating metric, baseline and candidate side by side level by level, every
+// trial a dot, the median a bar, its interval a whisker) and
+// "compare-hockey" (both sides' p99 E2EL against output throughput over the
+// levels, with bands).
+func compareCharts(c *Comparison, base, cand []Trial) map[string]interface {
+	SVG() ([]byte, error)
+	PNG() ([]byte, error)
+} {
+	type chart = interface {
+		SVG() ([]byte, error)
+		PNG() ([]byte, error)
+	}
+	charts := map[string]chart{}
+	levels := map[int]bool{}
+	for _, r := range c.Outcome.Results {
+		levels[r.Level] = true
+	}
+	oneLevel := len(levels) == 1
+
+	// The change per metric.
+	div := plot.Diverging{Title: "Change per metric: " + strings.ToUpper(c.Outcome.Verdict),
+		XLabel: "change toward worse, % (error_rate: points)"}
+	for _, r := range c.Outcome.Results {
+		if !r.Gating {
+			continue
+		}
+		lo, hi := r.CILowPct, r.CIHighPct
+		if gate.HigherIsBetter(r.Metric) {
+			lo, hi = -hi, -lo
+		}
+		col := plot.ColorPass
+		switch {
+		case r.Verdict == gate.Fail:
+			col = plot.ColorFail
+		case r.Verdict == gate.Warn:
+			col = plot.ColorWarn
+		case r.Improved:
+			col = plot.ColorImproved
+		}
+		label := r.Metric
+		if !oneLevel {
+			label = fmt.Sprintf("L%d %s", r.Level, r.Metric)
+		}
+		note := r.Verdict
+		if r.Improved {
+			note = "improved"
+		}
+		div.Rows = append(div.Rows, plot.DivRow{Label: label, Value: r.WorsePct, Lo: lo, Hi: hi, Color: col, Note: note, WarnMark: r.WarnPct, FailMark: r.FailPct})
+	}
+	div.Legend = []plot.DivLegend{{Color: plot.ColorFail, Label: "fail"}, {Color: plot.ColorWarn, Label: "warn"},
+		{Color: plot.ColorPass, Label: "pass"}, {Color: plot.ColorImproved, Label: "improved"},
+		{Color: plot.ColorWarn, Label: "warn at", Mark: true, Dashed: true}, {Color: plot.ColorFail, Label: "fail at", Mark: true}}
+	if len(div.Rows) > 0 {
+		charts["change"] = div
+	}
+
+	// Every gating metric's trials, side by side.
+	for _, rule := range c.Rules.Metrics {
+		var st plot.Strip
+		worst := gate.Result{Verdict: gate.Pass}
+		for _, r := range c.Outcome.Results {
+			if r.Metric != rule.Metric {
+				continue
+			}
+			if worst.Metric == "" || (gate.Worst(r.Verdict, worst.Verdict) == r.Verdict && r.Verdict != worst.Verdict) || (r.Verdict == worst.Verdict && r.WorsePct > worst.WorsePct) {
+				worst = r
+			}
+			bl, bh := stats.MedianCI(r.Baseline, 0.95)
+			cl, chi := stats.MedianCI(r.Candidate, 0.95)
+			prefix := ""
+			if !oneLevel {
+				prefix = fmt.Sprintf("L%d ", r.Level)
+			}
+			st.Groups = append(st.Groups,
+				plot.StripGroup{Label: prefix + "baseline", Values: r.Baseline, Median: r.BaselineMedian, Lo: bl, Hi: bh, Color: 0},
+				plot.StripGroup{Label: fmt.Sprintf("%scandidate\n%s %s", prefix, pct(r.ChangePct), r.Verdict), Values: r.Candidate, Median: r.CandMedian, Lo: cl, Hi: chi, Color: 1})
+		}
+		if len(st.Groups) == 0 {
+			continue
+		}
+		at := ""
+		if !oneLevel {
+			at = fmt.Sprintf(" at level %d", worst.Level)
+		}
+		st.Title = fmt.Sprintf("%s: %s%s, Δ %s [%s, %s]", rule.Metric, strings.ToUpper(worst.Verdict), at, pct(worst.ChangePct), pct(worst.CILowPct), pct(worst.CIHighPct))
+		st.YLabel = rule.Metric
+		st.XLabel = "dot: one trial · bar: median · whisker: 95 % CI of the median"
+		charts["metric-"+rule.Metric] = st
+	}
+
+	// Both hockey sticks, with bands.
+	hockey := plot.Chart{Title: "p99 E2EL against output throughput (bands: 95 % CI of the median)", XLabel: "output throughput (tokens/s)", YLabel: "p99 end-to-end latency (ms)"}
 	for i, side := range []struct {
 		name string
 		ts   []Trial
 	}{{"baseline", base}, {"candidate", cand}} {
 		var mx, my, lo, hi, dx, dy []float64
-		minCov := 1.0
 		nLevels := len(side.ts[0].Scenario.LevelSpecs())
 		for lv := range nLevels {
 			xs, ys := values(side.ts, lv, "output_throughput"), values(side.ts, lv, "p99_e2el_ms")
@@ -753,37 +860,14 @@ func compareCharts(c *Comparison, base, cand []Trial) map[string]plot.Chart {
 				continue
 			}
 			mx, my = append(mx, stats.Median(xs)), append(my, stats.Median(ys))
-			l, h, cov := stats.MedianCICoverage(ys, 0.95)
-			minCov = min(minCov, cov)
+			l, h := stats.MedianCI(ys, 0.95)
 			lo, hi = append(lo, l), append(hi, h)
 			dx, dy = append(dx, xs...), append(dy, ys...)
 		}
 		hockey.Series = append(hockey.Series,
-			plot.Series{Label: side.name + " (median of trials)", X: mx, Y: my, Color: i, Glyphs: true},
-			plot.Series{Label: fmt.Sprintf("%s %s CI of the median", side.name, coverageText(minCov)), X: mx, Y: lo, Color: i, Dashed: true},
-			plot.Series{X: mx, Y: hi, Color: i, Dashed: true},
-			plot.Series{Label: side.name + " trials", X: dx, Y: dy, Color: i, Points: true})
+			plot.Series{Label: side.name + ": median of trials", X: mx, Y: my, Lo: lo, Hi: hi, Color: i, Glyphs: true},
+			plot.Series{Label: side.name + ": each trial", X: dx, Y: dy, Color: i, Points: true})
 	}
 	charts["compare-hockey"] = hockey
-	for _, rule := range c.Rules.Metrics {
-		ch := plot.Chart{Title: "Per-trial " + rule.Metric + " by level", XLabel: "level (baseline left, candidate right)", YLabel: rule.Metric}
-		var bx, by, cx, cy []float64
-		for _, r := range c.Outcome.Results {
-			if r.Metric != rule.Metric {
-				continue
-			}
-			for j, v := range r.Baseline {
-				bx, by = append(bx, float64(r.Level)-0.15+0.01*float64(j)), append(by, v)
-			}
-			for j, v := range r.Candidate {
-				cx, cy = append(cx, float64(r.Level)+0.15+0.01*float64(j)), append(cy, v)
-			}
-		}
-		if len(bx) == 0 {
-			continue
-		}
-		ch.Series = []plot.Series{{Label: "baseline", X: bx, Y: by, Points: true}, {Label: "candidate", X: cx, Y: cy, Points: true, Color: 1}}
-		charts["trials-"+rule.Metric] = ch
-	}
 	return charts
 }

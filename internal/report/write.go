@@ -143,7 +143,7 @@ func (t table) markdown() string {
 
 func (t table) html() string {
 	var b strings.Builder
-	b.WriteString("<table><thead><tr>")
+	b.WriteString(`<div class="scroll"><table><thead><tr>`)
 	for _, h := range t.head {
 		b.WriteString("<th>" + html.EscapeString(h) + "</th>")
 	}
@@ -155,7 +155,7 @@ func (t table) html() string {
 		}
 		b.WriteString("</tr>\n")
 	}
-	b.WriteString("</tbody></table>\n")
+	b.WriteString("</tbody></table></div>\n")
 	return b.String()
 }
 
@@ -441,14 +441,19 @@ func HTML(runs []*Run, figs []Figure, svgs map[string][]byte) string {
 	var b strings.Builder
 	b.WriteString(`<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>perfgate report</title>
+<meta name="viewport" content="width=device-width, initial-scale=1">
 <style>
-body{font-family:sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
+:root{color-scheme:light dark;--fg:#222;--bg:#fff;--line:#ccc;--head:#f3f3f3;--notice:#a15c00}
+@media (prefers-color-scheme: dark){:root{--fg:#e6edf3;--bg:#0d1117;--line:#3d444d;--head:#151b23;--notice:#f0c35a}}
+body{font-family:sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:var(--fg);background:var(--bg)}
+.scroll{overflow-x:auto}
 table{border-collapse:collapse;margin:0.5em 0 1.5em;font-size:0.9em}
-th,td{border:1px solid #ccc;padding:3px 8px;text-align:right}
-th{background:#f3f3f3}
-figure{margin:1.5em 0}
+th,td{border:1px solid var(--line);padding:3px 8px;text-align:right}
+th{background:var(--head)}
+figure{margin:1.5em 0;position:relative}
 figure svg{max-width:100%;height:auto;border:1px solid #eee}
-.notice{color:#a15c00}
+.tip{display:none;position:absolute;background:#222;color:#fff;font-size:0.8em;padding:2px 6px;border-radius:3px;pointer-events:none;white-space:nowrap}
+.notice{color:var(--notice)}
 </style></head><body>
 <h1>perfgate report</h1>
 `)
@@ -475,8 +480,38 @@ figure svg{max-width:100%;height:auto;border:1px solid #eee}
 	}
 	b.WriteString("<h2>Charts</h2>\n")
 	for _, f := range figs {
-		fmt.Fprintf(&b, "<figure id=\"%s\">\n%s<figcaption>%s</figcaption></figure>\n", f.Name, svgs[f.Name], html.EscapeString(f.Caption))
+		attr := ""
+		if f.layout != nil {
+			if l, err := f.layout(); err == nil {
+				if j, err := json.Marshal(l); err == nil {
+					attr = ` data-layout="` + html.EscapeString(string(j)) + `"`
+				}
+			}
+		}
+		fmt.Fprintf(&b, "<figure id=\"%s\"%s>\n%s<figcaption>%s</figcaption></figure>\n", f.Name, attr, svgs[f.Name], html.EscapeString(f.Caption))
 	}
-	b.WriteString("</body></html>\n")
+	b.WriteString("<script>\n" + hoverScript + "</script>\n</body></html>\n")
 	return b.String()
 }
+
+// hoverScript shows, under the pointer on a chart, the nearest point's
+// series and values (within 24 px), read from the figure's data-layout.
+// Inline and dependency-free: the page opens offline.
+const hoverScript = `document.querySelectorAll("figure[data-layout]").forEach(function (f) {
+  var L = JSON.parse(f.dataset.layout), svg = f.querySelector("svg"), tip = document.createElement("div");
+  tip.className = "tip"; f.appendChild(tip);
+  function px(p) {
+    var fx = (p.X - L.X0) / (L.X1 - L.X0), fy = L.LogY ? (Math.log(p.Y) - Math.log(L.Y0)) / (Math.log(L.Y1) - Math.log(L.Y0)) : (p.Y - L.Y0) / (L.Y1 - L.Y0);
+    return [L.Left + fx * L.Width, L.Top + (1 - fy) * L.Height];
+  }
+  var pts = (L.Points || []).map(function (p) { return {p: p, at: px(p)}; });
+  svg.addEventListener("mousemove", function (e) {
+    var r = svg.getBoundingClientRect(), k = r.width / L.W, mx = (e.clientX - r.left) / k, my = (e.clientY - r.top) / k, best = null, bd = 24 * 24;
+    pts.forEach(function (q) { var dx = q.at[0] - mx, dy = q.at[1] - my, d = dx * dx + dy * dy; if (d < bd) { bd = d; best = q; } });
+    if (!best) { tip.style.display = "none"; return; }
+    tip.textContent = (best.p.Label ? best.p.Label + ": " : "") + L.XLabel + " " + (+best.p.X.toPrecision(4)) + ", " + L.YLabel + " " + (+best.p.Y.toPrecision(4));
+    tip.style.display = "block"; tip.style.left = (best.at[0] * k + 10) + "px"; tip.style.top = (best.at[1] * k + 10) + "px";
+  });
+  svg.addEventListener("mouseleave", function () { tip.style.display = "none"; });
+});
+`

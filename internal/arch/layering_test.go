@@ -1,0 +1,119 @@
+// Package arch holds no code: its test checks, from `go list`, that
+// perfgate's packages import one another only as docs/architecture.md says.
+package arch
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"os/exec"
+	"slices"
+	"strings"
+	"testing"
+)
+
+const module = "github.com/perfgate/perfgate/"
+
+// layer of every package under internal/ (and cmd/): a package may import
+// packages of lower layers only, plus what sameLayer lets it.
+//
+//	0 leaves: no internal imports
+//	1 domain: the scenario and the gate's rules
+//	2 engines and measurement
+//	3 orchestration and output
+//	4 wiring: cli only; then the binaries
+var layer = map[string]int{
+	"internal/metric": 0, "internal/stats": 0, "internal/svgsafe": 0, "internal/childenv": 0, "internal/pace": 0,
+	"internal/registry": 0, "internal/timingtest": 0, "internal/browsertest": 0, "internal/plot": 0,
+	"internal/sim/profile": 0, "internal/record": 0, "internal/github/githubtest": 0,
+
+	"internal/gate": 1, "internal/scenario": 1, "internal/vllmsrc": 1, "internal/history/otavaref": 1,
+
+	"internal/workload": 2, "internal/arrival": 2, "internal/telemetry": 2, "internal/telemetry/nvml": 2,
+	"internal/analysis": 2, "internal/sim": 2, "internal/openai": 2, "internal/history": 2, "internal/gatesim": 2,
+	"internal/history/cpsim": 2,
+
+	"internal/engine": 3, "internal/runner": 3, "internal/report": 3, "internal/importer": 3, "internal/history/site": 3,
+	"internal/github": 3, "internal/ab": 3, "internal/gatesim/calibrate": 3, "internal/history/cpsim/table": 3,
+
+	"internal/cli": 4, "internal/arch": 4,
+	"examples/extending": 4, // an extension: registers its own formats and charts (docs/extending.md)
+	"cmd/perfgate":       5, "examples/extending/cmd/perfgate-extended": 5,
+}
+
+// sameLayer are imports within a layer, each with why it is there. The
+// ones marked "debt" are issue 16's: remove the import, then the line.
+var sameLayer = map[string][]string{
+	"internal/scenario":      {"internal/gate"},      // a scenario's gate: section is the gate's rules
+	"internal/sim":           {"internal/workload"},  // debt: the simulator takes a word list from workload
+	"internal/openai":        {"internal/workload"},  // debt: the client knows the workload's request type
+	"internal/analysis":      {"internal/telemetry"}, // debt: the metrics code pulls in the probes (gopsutil)
+	"internal/history/cpsim": {"internal/history"},   // the change-point simulation drives history's detector
+	"internal/github":        {"internal/report"},    // debt: the PR comment reads comparisons through report, which links the charts
+	"internal/ab":            {"internal/report"},    // the trial loop compares through report
+}
+
+type pkg struct {
+	ImportPath   string
+	Imports      []string
+	TestImports  []string
+	XTestImports []string
+}
+
+func TestPackagesImportOnlyDownward(t *testing.T) {
+	out, err := exec.Command("go", "list", "-json", "../../...").Output()
+	if err != nil {
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			t.Fatalf("go list: %v\n%s", err, ee.Stderr)
+		}
+		t.Skipf("no go command here: %v", err)
+	}
+	dec := json.NewDecoder(bytes.NewReader(out))
+	seen := map[string]bool{}
+	for {
+		var p pkg
+		if err := dec.Decode(&p); err == io.EOF {
+			break
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		name := strings.TrimPrefix(p.ImportPath, module)
+		seen[name] = true
+		l, ok := layer[name]
+		if !ok {
+			t.Errorf("%s has no layer: add it to the table here and to docs/architecture.md", name)
+			continue
+		}
+		for _, imp := range p.Imports {
+			dep, internal := strings.CutPrefix(imp, module)
+			if !internal {
+				continue
+			}
+			dl, ok := layer[dep]
+			switch {
+			case !ok:
+				t.Errorf("%s imports %s, which has no layer", name, dep)
+			case dep == "internal/cli" && !strings.HasPrefix(name, "cmd/") && !strings.HasPrefix(name, "examples/"):
+				t.Errorf("%s imports cli: only the binaries wire cli", name)
+			case dl > l:
+				t.Errorf("%s (layer %d) imports %s (layer %d): imports go down", name, l, dep, dl)
+			case dl == l && !slices.Contains(sameLayer[name], dep):
+				t.Errorf("%s imports %s in its own layer %d, which sameLayer does not allow", name, dep, l)
+			}
+		}
+		if l == 0 {
+			for _, imp := range p.Imports {
+				if strings.HasPrefix(imp, module) {
+					t.Errorf("%s is a leaf and imports %s", name, imp)
+				}
+			}
+		}
+	}
+	for name := range layer {
+		if !seen[name] {
+			t.Errorf("%s is in the table but is no package: remove it", name)
+		}
+	}
+}

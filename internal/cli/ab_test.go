@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/rogpeppe/go-internal/testscript"
 	"github.com/shirou/gopsutil/v4/process"
 
 	"github.com/perfgate/perfgate/internal/sim"
@@ -25,7 +26,11 @@ func TestMain(m *testing.M) {
 		stop()
 		os.Exit(code)
 	}
-	os.Exit(m.Run())
+	// testscript runs the transcripts in testdata/script with this binary
+	// as the perfgate command.
+	testscript.Main(m, map[string]func(){"perfgate": func() {
+		os.Exit(Main(context.Background(), os.Args[1:], Env{Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv, Args: os.Args}))
+	}})
 }
 
 func sh(t *testing.T, dir string, args ...string) string {

@@ -26,6 +26,7 @@ import (
 	"github.com/perfgate/perfgate/internal/record"
 	"github.com/perfgate/perfgate/internal/runner"
 	"github.com/perfgate/perfgate/internal/scenario"
+	"github.com/perfgate/perfgate/internal/vocab"
 	"github.com/perfgate/perfgate/internal/workload"
 )
 
@@ -410,7 +411,7 @@ func runTrial(ctx context.Context, env Env, log *slog.Logger, s *scenario.Scenar
 // calibrate measures how many tokens one vocabulary word costs on the
 // server's tokenizer.
 func calibrate(ctx context.Context, c *openai.Client, model string) (float64, error) {
-	words := workload.Words()
+	words := vocab.Words()
 	const n = 2000
 	var b strings.Builder
 	for i := range n {

@@ -5,7 +5,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/perfgate/perfgate/internal/workload"
+	"github.com/perfgate/perfgate/internal/vocab"
 )
 
 // The simulator's toy tokenizer: one token per whitespace-separated word.
@@ -28,7 +28,7 @@ const (
 )
 
 var (
-	words     = workload.Words()
+	words     = vocab.Words()
 	firstWord = 4
 	wordID    = func() map[string]int {
 		m := make(map[string]int, len(words))

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/perfgate/perfgate/internal/scenario"
+	"github.com/perfgate/perfgate/internal/vocab"
 )
 
 // Random streams, so that changing one thing (say, the tokenizer ratio, which
@@ -99,7 +100,7 @@ func NewGenerator(w scenario.Workload, seed uint64, level int, tokensPerWord flo
 		tokensPerWord: tokensPerWord,
 		lengths:       rand.New(Source(seed, level, StreamLengths)),
 		content:       rand.New(Source(seed, level, StreamContent)),
-		words:         Words(),
+		words:         vocab.Words(),
 		seed:          seed,
 		level:         level,
 		perms:         map[int][]int{},

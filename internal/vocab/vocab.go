@@ -1,4 +1,6 @@
-package workload
+// Package vocab is the word list prompts and the simulator's tokenizer share:
+// a leaf, so the simulator need not import the workload generator.
+package vocab
 
 import "strings"
 

@@ -32,7 +32,7 @@ var layer = map[string]int{
 
 	"internal/workload": 2, "internal/arrival": 2, "internal/telemetry": 2, "internal/telemetry/nvml": 2,
 	"internal/analysis": 2, "internal/sim": 2, "internal/openai": 2, "internal/history": 2, "internal/gatesim": 2,
-	"internal/history/cpsim": 2,
+	"internal/history/cpsim": 2, "internal/comparison": 2,
 
 	"internal/engine": 3, "internal/runner": 3, "internal/report": 3, "internal/importer": 3, "internal/history/site": 3,
 	"internal/github": 3, "internal/ab": 3, "internal/gatesim/calibrate": 3, "internal/history/cpsim/table": 3,
@@ -49,7 +49,6 @@ var sameLayer = map[string][]string{
 	"internal/openai":        {"internal/workload"},  // debt: the client knows the workload's request type
 	"internal/analysis":      {"internal/telemetry"}, // debt: the metrics code pulls in the probes (gopsutil)
 	"internal/history/cpsim": {"internal/history"},   // the change-point simulation drives history's detector
-	"internal/github":        {"internal/report"},    // debt: the PR comment reads comparisons through report, which links the charts
 	"internal/ab":            {"internal/report"},    // the trial loop compares through report
 }
 

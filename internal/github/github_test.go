@@ -14,10 +14,10 @@ import (
 	"testing"
 	"unicode/utf8"
 
+	"github.com/perfgate/perfgate/internal/comparison"
 	"github.com/perfgate/perfgate/internal/gate"
 	"github.com/perfgate/perfgate/internal/github/githubtest"
 	"github.com/perfgate/perfgate/internal/history"
-	"github.com/perfgate/perfgate/internal/report"
 )
 
 const (
@@ -37,10 +37,10 @@ func client(t *testing.T, srv *githubtest.Server, token string) *Client {
 func sampleReport(verdict string) *Report {
 	ch := 4.2
 	lo, hi := 2.0, 6.5
-	c := &report.ValidComparison{SchemaVersion: 1, Scenario: "chat", Environment: "engine vllm; GPUs NVIDIA H100; driver 550.54"}
+	c := &comparison.ValidComparison{SchemaVersion: 1, Scenario: "chat", Environment: "engine vllm; GPUs NVIDIA H100; driver 550.54"}
 	c.Outcome.Verdict = verdict
 	c.Outcome.Headline = strings.ToUpper(verdict) + ": median_tpot_ms +4.2 %"
-	c.Outcome.Results = []report.ValidResult{{Level: 1, Metric: "median_tpot_ms", Verdict: verdict, BaselineMedian: 10, CandMedian: 10.42, ChangePct: &ch, CILowPct: &lo, CIHighPct: &hi, P: 0.004, Gating: true}}
+	c.Outcome.Results = []comparison.ValidResult{{Level: 1, Metric: "median_tpot_ms", Verdict: verdict, BaselineMedian: 10, CandMedian: 10.42, ChangePct: &ch, CILowPct: &lo, CIHighPct: &hi, P: 0.004, Gating: true}}
 	return &Report{Set: "pr-suite", Verdict: verdict, PR: 42, Title: "Faster decode", BaseSHA: baseSHA, HeadSHA: headSHA,
 		BaseRef: "main", HeadRef: "fast-decode", Profile: "pr", RunURL: "https://github.com/o/r/actions/runs/9",
 		Scenarios: []ScenarioResult{{Name: "chat", Comparison: c}}}
@@ -234,7 +234,7 @@ func TestCommentTruncatedGracefully(t *testing.T) {
 		c.Outcome.Results = nil
 		for l := 1; l <= 30; l++ {
 			ch := float64(l)
-			c.Outcome.Results = append(c.Outcome.Results, report.ValidResult{Level: l, Metric: "p99_e2el_ms", Verdict: "fail", ChangePct: &ch, Gating: true, BaselineMedian: 1, CandMedian: 2})
+			c.Outcome.Results = append(c.Outcome.Results, comparison.ValidResult{Level: l, Metric: "p99_e2el_ms", Verdict: "fail", ChangePct: &ch, Gating: true, BaselineMedian: 1, CandMedian: 2})
 		}
 		rep.Scenarios = append(rep.Scenarios, ScenarioResult{Name: fmt.Sprintf("scenario-%02d", i), Comparison: &c,
 			Plots: []Plot{{Name: "hockey", Img: "https://raw.githubusercontent.com/o/r/x/a.svg", Link: "https://raw.githubusercontent.com/o/r/x/a.svg"}}})
@@ -286,15 +286,15 @@ func TestHostileStringsAreInert(t *testing.T) {
 }
 
 // writeResults builds a results folder as mode benchmark writes it.
-func writeResults(t *testing.T, verdict string, mutate func(r *Results, c *report.Comparison)) string {
+func writeResults(t *testing.T, verdict string, mutate func(r *Results, c *comparison.Comparison)) string {
 	t.Helper()
 	dir := t.TempDir()
 	sdir := filepath.Join(dir, "20261128T000000Z_ab", "chat")
 	os.MkdirAll(filepath.Join(sdir, "plots"), 0o755)
-	c := &report.Comparison{SchemaVersion: 1, Scenario: "chat", Baseline: []string{"b/trial-01"}, Candidate: []string{"c/trial-01"},
+	c := &comparison.Comparison{SchemaVersion: 1, Scenario: "chat", Baseline: []string{"b/trial-01"}, Candidate: []string{"c/trial-01"},
 		Environment: "engine vllm", Commits: map[string]string{"baseline": baseSHA, "candidate": headSHA},
 		Rules:   gate.Rules{Alpha: 0.05, MinTrials: 3, Metrics: []gate.Rule{{Metric: "median_tpot_ms", WarnPct: 3, FailPct: 5}}},
-		Explain: []report.Change{}}
+		Explain: []comparison.Change{}}
 	// trial data that make the stated verdict (the reporter decides again)
 	base := []float64{10, 10.05, 9.95, 10.02}
 	factor := map[string]float64{"pass": 1, "warn": 1.045, "fail": 1.3}[verdict]
@@ -390,7 +390,7 @@ func TestLoadResultsAcceptsGoodAndRejectsTampered(t *testing.T) {
 		})
 	}
 	// The comparison compares other commits than the manifest says.
-	dir = writeResults(t, "fail", func(r *Results, c *report.Comparison) { c.Commits["candidate"] = strings.Repeat("4", 40) })
+	dir = writeResults(t, "fail", func(r *Results, c *comparison.Comparison) { c.Commits["candidate"] = strings.Repeat("4", 40) })
 	if _, _, _, err := LoadResults(dir, Expect{HeadSHA: headSHA}); err == nil {
 		t.Error("a comparison of other commits was accepted")
 	}
@@ -459,7 +459,7 @@ func TestHistoryStoreThroughTheAPI(t *testing.T) {
 func TestLoadMergedShards(t *testing.T) {
 	root := t.TempDir()
 	for i, v := range []string{"pass", "fail"} {
-		d := writeResults(t, v, func(r *Results, c *report.Comparison) {
+		d := writeResults(t, v, func(r *Results, c *comparison.Comparison) {
 			r.Scenarios[0].Name = fmt.Sprintf("chat-%d", i)
 		})
 		os.Rename(d, filepath.Join(root, fmt.Sprintf("perfgate-shard-%d", i)))
@@ -472,7 +472,7 @@ func TestLoadMergedShards(t *testing.T) {
 		t.Fatalf("merged: %+v, %d scenarios, %d files", r, len(rep.Scenarios), len(files))
 	}
 	// A shard of another comparison is refused.
-	d := writeResults(t, "pass", func(r *Results, c *report.Comparison) {
+	d := writeResults(t, "pass", func(r *Results, c *comparison.Comparison) {
 		r.Scenarios[0].Name = "rag"
 		r.BaseSHA = strings.Repeat("5", 40)
 		c.Commits["baseline"] = r.BaseSHA
@@ -489,17 +489,17 @@ func TestLoadMergedShards(t *testing.T) {
 // Issue 17: a fork's code writes the results folder. A stated verdict that
 // its own trial data do not give is refused, whatever the rows say.
 func TestLoadResultsRefusesForgedVerdicts(t *testing.T) {
-	forge := map[string]func(r *Results, c *report.Comparison){
-		"overall pass over failing rows": func(r *Results, c *report.Comparison) {
+	forge := map[string]func(r *Results, c *comparison.Comparison){
+		"overall pass over failing rows": func(r *Results, c *comparison.Comparison) {
 			r.Verdict, c.Outcome.Verdict = "pass", "pass"
 		},
-		"rows and overall pass over failing data": func(r *Results, c *report.Comparison) {
+		"rows and overall pass over failing data": func(r *Results, c *comparison.Comparison) {
 			r.Verdict, c.Outcome.Verdict = "pass", "pass"
 			for i := range c.Outcome.Results {
 				c.Outcome.Results[i].Verdict = "pass"
 			}
 		},
-		"a metric dropped from the gate": func(r *Results, c *report.Comparison) {
+		"a metric dropped from the gate": func(r *Results, c *comparison.Comparison) {
 			r.Verdict, c.Outcome.Verdict = "pass", "pass"
 			c.Outcome.Results[0].Verdict, c.Outcome.Results[0].Gating = "pass", false
 		},
@@ -567,7 +567,7 @@ func TestCommentChartIsLinesAroundZero(t *testing.T) {
 	rep := sampleReport("fail")
 	c := rep.Scenarios[0].Comparison
 	th := -8.0
-	c.Outcome.Results = append(c.Outcome.Results, report.ValidResult{Level: 1, Metric: "output_throughput", Verdict: "fail", ChangePct: &th, Gating: true})
+	c.Outcome.Results = append(c.Outcome.Results, comparison.ValidResult{Level: 1, Metric: "output_throughput", Verdict: "fail", ChangePct: &th, Gating: true})
 	md := rep.Comment("")
 	if strings.Contains(md, "bar [") || !strings.Contains(md, "line [4.20, 8.00]") || !strings.Contains(md, "line [0, 0]") {
 		t.Errorf("chart:\n%s", md)

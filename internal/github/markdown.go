@@ -8,7 +8,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
-	"github.com/perfgate/perfgate/internal/report"
+	"github.com/perfgate/perfgate/internal/comparison"
 
 	"github.com/perfgate/perfgate/internal/gate"
 )
@@ -29,7 +29,7 @@ type Plot struct {
 // ScenarioResult is one scenario of a report.
 type ScenarioResult struct {
 	Name       string
-	Comparison *report.ValidComparison // nil when the scenario did not finish
+	Comparison *comparison.ValidComparison // nil when the scenario did not finish
 	Error      string
 	Plots      []Plot
 }
@@ -132,7 +132,7 @@ func (r *Report) Headline() string {
 
 type row struct {
 	scenario string
-	res      report.ValidResult
+	res      comparison.ValidResult
 }
 
 func (r *Report) rows() []row {

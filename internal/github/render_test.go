@@ -14,7 +14,7 @@ import (
 	"github.com/yuin/goldmark/extension"
 	"github.com/yuin/goldmark/renderer/html"
 
-	"github.com/perfgate/perfgate/internal/report"
+	"github.com/perfgate/perfgate/internal/comparison"
 
 	"github.com/perfgate/perfgate/internal/browsertest"
 )
@@ -62,10 +62,10 @@ func TestCommentOnAPhone(t *testing.T) {
 		ch     float64
 		v      string
 	}{{1, "output_throughput", -8.3, "fail"}, {2, "median_e2el_ms", 8.7, "fail"}, {3, "p99_ttft_ms", 6.9, "warn"}, {1, "median_ttft_ms", -1.5, "pass"}, {1, "error_rate", 0, "pass"}} {
-		c.Outcome.Results = append(c.Outcome.Results, report.ValidResult{Level: m.level, Metric: m.metric, Verdict: m.v, BaselineMedian: 100, CandMedian: 100 * (1 + m.ch/100),
+		c.Outcome.Results = append(c.Outcome.Results, comparison.ValidResult{Level: m.level, Metric: m.metric, Verdict: m.v, BaselineMedian: 100, CandMedian: 100 * (1 + m.ch/100),
 			ChangePct: worse(m.ch), CILowPct: worse(m.ch - 3.1), CIHighPct: worse(m.ch + 2.7), Q: worse(0.012), Gating: true})
 	}
-	c.Run = &report.ValidRun{Sequential: true, Trials: [2]int{4, 4}, StopReason: "fail", Stopped: "stopped after 4 trials per side: a regression is clear"}
+	c.Run = &comparison.ValidRun{Sequential: true, Trials: [2]int{4, 4}, StopReason: "fail", Stopped: "stopped after 4 trials per side: a regression is clear"}
 	page := commentPage(t, rep.Comment(rep.RunURL))
 
 	for _, width := range []int64{390, 1280} {

@@ -13,9 +13,9 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/perfgate/perfgate/internal/comparison"
 	"github.com/perfgate/perfgate/internal/gate"
 	"github.com/perfgate/perfgate/internal/record"
-	"github.com/perfgate/perfgate/internal/report"
 
 	"github.com/perfgate/perfgate/internal/svgsafe"
 )
@@ -97,7 +97,7 @@ var (
 // LoadResults reads a results folder strictly, as a reporter must read an
 // artifact that a job running pull-request code produced: the manifest's
 // schema and sizes, the commits against the trusted event, every
-// comparison.json (report.ValidateComparison, naming the same commits),
+// comparison.json (comparison.ValidateComparison, naming the same commits),
 // plot names, sizes and contents (PNG signature; SVG without scripts,
 // foreign objects, event handlers or outside references), and no path that
 // leaves the folder or passes through a link.
@@ -171,11 +171,11 @@ func LoadResults(dir string, exp Expect) (*Results, *Report, []LocalFile, error)
 		if err := noLinks(dir, s.Dir); err != nil {
 			return nil, nil, nil, err
 		}
-		cj, err := readLimited(dir, filepath.Join(s.Dir, record.ComparisonFile), report.MaxComparisonBytes)
+		cj, err := readLimited(dir, filepath.Join(s.Dir, record.ComparisonFile), comparison.MaxComparisonBytes)
 		if err != nil {
 			return nil, nil, nil, err
 		}
-		c, err := report.ValidateComparison(cj, r.HeadSHA, r.BaseSHA)
+		c, err := comparison.ValidateComparison(cj, r.HeadSHA, r.BaseSHA)
 		if err != nil {
 			return nil, nil, nil, fmt.Errorf("scenario %q: %w", s.Name, err)
 		}

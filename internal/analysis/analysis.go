@@ -230,6 +230,7 @@ func (a *Accumulator) Level(w Window) record.Level {
 		l.ByTurn = append(l.ByTurn, record.TurnStats{Turn: turn, Completed: len(ta.ttft), MeanInput: float64(ta.input) / float64(len(ta.ttft)),
 			MedianTTFTMs: td.Pct[50], P99TTFTMs: td.Pct[99], MedianE2ELMs: ed.Pct[50]})
 	}
+	l.Warnings = clientWarnings(l)
 	return l
 }
 

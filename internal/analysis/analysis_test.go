@@ -158,7 +158,7 @@ func TestUsageSanity(t *testing.T) {
 			t.Errorf("%q: usage_short %d, usage_missing %d, output %d", c.from, l.UsageShort, l.UsageMissing, l.TotalOutput)
 		}
 		near(t, c.from+" mean_tpot_ms", l.Latency["mean_tpot_ms"], c.tpotMean)
-		w := levelWarnings(l, false, 2)
+		w := l.Warnings
 		if len(w) != 2 || !strings.Contains(w[0], "no usage") || !strings.Contains(w[1], "output_tokens_from: chunks") {
 			t.Errorf("warnings %q", w)
 		}

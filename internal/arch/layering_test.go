@@ -45,11 +45,10 @@ var layer = map[string]int{
 // sameLayer are imports within a layer, each with why it is there. The
 // ones marked "debt" are issue 16's: remove the import, then the line.
 var sameLayer = map[string][]string{
-	"internal/scenario":      {"internal/gate"},      // a scenario's gate: section is the gate's rules
-	"internal/openai":        {"internal/workload"},  // debt: the client knows the workload's request type
-	"internal/analysis":      {"internal/telemetry"}, // debt: the metrics code pulls in the probes (gopsutil)
-	"internal/history/cpsim": {"internal/history"},   // the change-point simulation drives history's detector
-	"internal/ab":            {"internal/report"},    // the trial loop compares through report
+	"internal/scenario":      {"internal/gate"},     // a scenario's gate: section is the gate's rules
+	"internal/openai":        {"internal/workload"}, // debt: the client knows the workload's request type
+	"internal/history/cpsim": {"internal/history"},  // the change-point simulation drives history's detector
+	"internal/ab":            {"internal/report"},   // the trial loop compares through report
 }
 
 type pkg struct {

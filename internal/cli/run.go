@@ -26,6 +26,7 @@ import (
 	"github.com/perfgate/perfgate/internal/record"
 	"github.com/perfgate/perfgate/internal/runner"
 	"github.com/perfgate/perfgate/internal/scenario"
+	"github.com/perfgate/perfgate/internal/telemetry"
 	"github.com/perfgate/perfgate/internal/vocab"
 	"github.com/perfgate/perfgate/internal/workload"
 )
@@ -478,7 +479,7 @@ func summarize(dir string, s *scenario.Scenario, res runner.Result, runErr error
 			l.RequestedConcurrency = spec.Concurrency
 		}
 	}
-	if err := analysis.AddTelemetry(dir, levels, inProcessEngine, runtime.NumCPU()); err != nil {
+	if err := telemetry.SummarizeLevels(dir, levels, inProcessEngine, runtime.NumCPU()); err != nil {
 		return sum, err
 	}
 	for _, lr := range res.Levels {

@@ -138,7 +138,7 @@ func Load(dir string) (*Run, error) {
 		return nil, err
 	}
 	if !r.Complete {
-		analysis.AddTelemetrySamples(r.samples, levels, r.Meta.Engine.Kind == scenario.EngineSim, r.Meta.NumCPU)
+		telemetry.SummarizeLevelSamples(r.samples, levels, r.Meta.Engine.Kind == scenario.EngineSim, r.Meta.NumCPU)
 	}
 	sum.Levels = levels
 	r.Summary = sum

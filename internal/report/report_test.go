@@ -115,7 +115,7 @@ func writeFixture(t *testing.T, dir, label string, seed uint64, slow float64) {
 		levels[i].Mode, levels[i].Arrival, levels[i].RequestedRate = "open", "poisson", []float64{2, 4}[i]
 		levels[i].StartUS = windows[i].StartUS
 	}
-	must(t, analysis.AddTelemetry(dir, levels, true, 2))
+	must(t, telemetry.SummarizeLevels(dir, levels, true, 2))
 	sum := record.Summary{SchemaVersion: record.SchemaVersion, Scenario: "fixture", Label: label, Status: record.StatusCompleted, Started: start, Finished: start.Add(25 * time.Second),
 		Percentiles: opts.Percentiles, SLO: opts.SLO, Records: int(id), Levels: levels}
 	must(t, record.WriteJSONAtomic(filepath.Join(dir, record.SummaryFile), sum))

@@ -42,8 +42,7 @@ var layer = map[string]int{
 	"cmd/perfgate":       5, "examples/extending/cmd/perfgate-extended": 5,
 }
 
-// sameLayer are imports within a layer, each with why it is there. The
-// ones marked "debt" are issue 16's: remove the import, then the line.
+// sameLayer are imports within a layer, each with why it is there.
 var sameLayer = map[string][]string{
 	"internal/scenario":      {"internal/gate"},     // a scenario's gate: section is the gate's rules
 	"internal/openai":        {"internal/workload"}, // debt: the client knows the workload's request type

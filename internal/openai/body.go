@@ -2,12 +2,19 @@ package openai
 
 import (
 	"encoding/json"
-
-	"github.com/perfgate/perfgate/internal/workload"
 )
 
+// Prompt is what one request asks: a text, token ids, or a conversation
+// (user, assistant, user, …), and how many tokens to generate.
+type Prompt struct {
+	Text         string
+	IDs          []int
+	Messages     []string
+	OutputTokens int
+}
+
 // Body is the JSON of one streaming request.
-func Body(api, model string, r workload.Request) ([]byte, error) {
+func Body(api, model string, r Prompt) ([]byte, error) {
 	type streamOptions struct {
 		IncludeUsage bool `json:"include_usage"`
 	}
@@ -41,11 +48,11 @@ func Body(api, model string, r workload.Request) ([]byte, error) {
 			body.Messages = append(body.Messages, message{Role: role, Content: m})
 		}
 	case api == "chat":
-		body.Messages = []message{{Role: "user", Content: r.Prompt}}
-	case r.PromptIDs != nil:
-		body.Prompt = r.PromptIDs
+		body.Messages = []message{{Role: "user", Content: r.Text}}
+	case r.IDs != nil:
+		body.Prompt = r.IDs
 	default:
-		body.Prompt = r.Prompt
+		body.Prompt = r.Text
 	}
 	return json.Marshal(body)
 }

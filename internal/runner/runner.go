@@ -181,7 +181,7 @@ func (l *level) run(ctx context.Context) (LevelRun, error) {
 		for {
 			if l.sessions == nil {
 				r := gen.Next()
-				body, err := openai.Body(s.API, l.cfg.Model, r)
+				body, err := openai.Body(s.API, l.cfg.Model, openai.Prompt{Text: r.Prompt, IDs: r.PromptIDs, Messages: r.Messages, OutputTokens: r.OutputTokens})
 				if err != nil {
 					prodErr = err
 					return
@@ -196,7 +196,7 @@ func (l *level) run(ctx context.Context) (LevelRun, error) {
 			turns := gen.NextSession()
 			ps := make([]prepared, len(turns))
 			for i, r := range turns {
-				body, err := openai.Body(s.API, l.cfg.Model, r)
+				body, err := openai.Body(s.API, l.cfg.Model, openai.Prompt{Text: r.Prompt, IDs: r.PromptIDs, Messages: r.Messages, OutputTokens: r.OutputTokens})
 				if err != nil {
 					prodErr = err
 					return

@@ -185,3 +185,12 @@ func contrast(a, b string) float64 {
 	}
 	return (la + 0.05) / (lb + 0.05)
 }
+
+// comparison.md, pinned: four baseline against four candidate trials 10 %
+// slower over two levels (go test ./internal/report -update rewrites it).
+func TestGoldenComparisonMarkdown(t *testing.T) {
+	out := comparisonFixture(t)
+	b, err := os.ReadFile(filepath.Join(out, "comparison.md"))
+	must(t, err)
+	golden(t, "comparison.md", b)
+}

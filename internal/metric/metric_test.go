@@ -2,14 +2,34 @@ package metric
 
 import "testing"
 
-func TestDirections(t *testing.T) {
-	for name, want := range map[string]bool{"output_throughput": true, "request_throughput": true, "total_token_throughput": true,
-		"request_goodput": true, "median_ttft_ms": false, "p99_e2el_ms": false, "error_rate": false, "throughput_ms": false} {
-		if HigherIsBetter(name) != want {
-			t.Errorf("%s: higher is better %v", name, !want)
+func TestCatalogue(t *testing.T) {
+	for _, c := range []struct {
+		name           string
+		ok, higher, ab bool
+		unit, vllm     string
+	}{
+		{"output_throughput", true, true, false, "tokens/s", "output_throughput"},
+		{"request_goodput", true, true, false, "requests/s", "request_goodput"},
+		{"p99_ttft_ms", true, false, false, "ms", "p99_ttft_ms"},
+		{"p99.9_itl_ms", true, false, false, "ms", "p99.9_itl_ms"},
+		{"median_e2el_ms", true, false, false, "ms", "median_e2el_ms"},
+		{"error_rate", true, false, true, "share", ""},
+		{"mean_e2el_incl_queue_ms", true, false, false, "ms", "mean_e2el_including_client_queue_ms"},
+		{"p99_ttft", false, false, false, "", ""},
+		{"gpu_util", false, false, false, "", ""},
+	} {
+		i, ok := Lookup(c.name)
+		if ok != c.ok || i.HigherIsBetter != c.higher || i.Absolute != c.ab || i.Unit != c.unit || i.VLLMKey != c.vllm ||
+			HigherIsBetter(c.name) != c.higher || Absolute(c.name) != c.ab {
+			t.Errorf("%s: %+v %v", c.name, i, ok)
 		}
 	}
-	if !Absolute("error_rate") || Absolute("p99_ttft_ms") {
-		t.Error("only error_rate is absolute")
+	for _, d := range Defaults {
+		if !Gateable(d.Name) || d.WarnPct <= 0 || d.FailPct < d.WarnPct {
+			t.Errorf("default %+v", d)
+		}
+	}
+	if !HigherIsBetter("prefill_throughput") {
+		t.Error("a throughput outside the catalogue is still higher-is-better")
 	}
 }

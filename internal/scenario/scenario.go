@@ -9,6 +9,8 @@ package scenario
 import (
 	"fmt"
 	"time"
+
+	"github.com/perfgate/perfgate/internal/metric"
 )
 
 // Scenario is one scenario file. The yaml tags are the file's key names;
@@ -293,15 +295,15 @@ type GateMetric struct {
 // DefaultOutlierReruns is gate.outlier_reruns' default.
 const DefaultOutlierReruns = 2
 
-// DefaultGateMetrics gate when the scenario names none.
-var DefaultGateMetrics = []GateMetric{
-	{Name: "output_throughput", WarnPct: 3, FailPct: 5},
-	{Name: "median_ttft_ms", WarnPct: 3, FailPct: 5},
-	{Name: "p99_ttft_ms", WarnPct: 5, FailPct: 10},
-	{Name: "median_tpot_ms", WarnPct: 3, FailPct: 5},
-	{Name: "median_e2el_ms", WarnPct: 3, FailPct: 5},
-	{Name: "error_rate", WarnPct: 0.5, FailPct: 1},
-}
+// DefaultGateMetrics gate when the scenario names none: the metric
+// catalogue's defaults.
+var DefaultGateMetrics = func() []GateMetric {
+	var out []GateMetric
+	for _, d := range metric.Defaults {
+		out = append(out, GateMetric{Name: d.Name, WarnPct: d.WarnPct, FailPct: d.FailPct})
+	}
+	return out
+}()
 
 // Telemetry configures what is sampled beside the requests.
 type Telemetry struct {

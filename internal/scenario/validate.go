@@ -19,6 +19,7 @@ import (
 	"github.com/perfgate/perfgate/internal/sim/profile"
 
 	"github.com/perfgate/perfgate/internal/gate"
+	"github.com/perfgate/perfgate/internal/metric"
 )
 
 // Defaults applied to keys a file leaves out. docs/scenarios.md lists them.
@@ -911,9 +912,6 @@ func (c *checker) telemetry() {
 	}
 }
 
-// GateMetricRe matches the summary keys a gate can use.
-var GateMetricRe = regexp.MustCompile(`^((mean|median|std|p[0-9]+(\.[0-9]+)?)_(ttft|tpot|itl|e2el)_ms|output_throughput|request_throughput|total_token_throughput|request_goodput|error_rate|p99_schedule_delay_ms|mean_e2el_incl_queue_ms|p99_e2el_incl_queue_ms)$`)
-
 func (c *checker) gate() {
 	g := c.s.Gate
 	if c.s.set("gate.alpha") && (g.Alpha <= 0 || g.Alpha > 0.5) {
@@ -942,7 +940,7 @@ func (c *checker) gate() {
 	seen := map[string]bool{}
 	for i, m := range g.Metrics {
 		p := fmt.Sprintf("gate.metrics[%d]", i)
-		if !GateMetricRe.MatchString(m.Name) {
+		if !metric.Gateable(m.Name) {
 			c.at(p+".name", "%q is not a summary metric a gate can use (for example output_throughput, median_ttft_ms, p99_e2el_ms, error_rate)", m.Name)
 		}
 		if seen[m.Name] {

@@ -75,6 +75,7 @@ func newSimServeCmd(env Env, log *slog.Logger) *cobra.Command {
 	var host string
 	var port int
 	var noPrefixCaching bool
+	var noise string
 	var servedName string
 	cmd := &cobra.Command{
 		Use:   "serve [MODEL] [flags]",
@@ -127,6 +128,11 @@ H100 (meta-llama/Llama-3.1-70B-Instruct → h100/llama-3.1-70b).`,
 			if noPrefixCaching {
 				cfg.EnablePrefixCaching = false
 			}
+			n, err := sim.ParseNoise(noise)
+			if err != nil {
+				return usagef("--noise: %v", err)
+			}
+			cfg.Noise = n
 			cfg.Model = model
 			if servedName != "" {
 				cfg.Model = servedName
@@ -175,6 +181,7 @@ H100 (meta-llama/Llama-3.1-70B-Instruct → h100/llama-3.1-70b).`,
 	f.Uint64Var(&cfg.Seed, "seed", 0, "seed of jitter and faults")
 	f.Float64Var(&cfg.TimeScale, "time-scale", 1, "run this many times faster than real time; /metrics stays in model time")
 	f.Float64Var(&cfg.Jitter, "jitter", 0, "relative standard deviation of step times")
+	f.StringVar(&noise, "noise", "off", "trial-to-trial noise like a GPU runner's: off, or gpu (a clock state and a rare slow start drawn per start from --seed, thermal drift, step jitter; docs/simulator.md)")
 	f.Float64Var(&cfg.SlowdownDecode, "slowdown-decode", 1, "multiply decode work, step overhead included (1.05: 5 % slower)")
 	f.Float64Var(&cfg.SlowdownPrefill, "slowdown-prefill", 1, "multiply prefill work")
 	f.Float64Var(&cfg.StepOverheadMs, "step-overhead-ms", -1, "fixed time per step in ms (default: the profile's)")

@@ -83,6 +83,9 @@ func SimConfig(s *scenario.Scenario) sim.Config {
 	if m.StepOverheadMs != nil {
 		c.StepOverheadMs = *m.StepOverheadMs
 	}
+	if n, err := sim.ParseNoise(m.Noise); err == nil { // "" and unknown names: checked by the scenario, off here
+		c.Noise = n
+	}
 	return c
 }
 

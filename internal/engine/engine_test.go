@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/perfgate/perfgate/internal/scenario"
+	"github.com/perfgate/perfgate/internal/sim"
 )
 
 func load(t *testing.T, engine string) *scenario.Scenario {
@@ -55,5 +56,22 @@ func TestEndpointURLAndKey(t *testing.T) {
 	var mk *MissingKeyError
 	if !errors.As(err, &mk) || mk.Var != "MISSING" {
 		t.Errorf("want a MissingKeyError, got %v", err)
+	}
+}
+
+// engine.noise takes exactly the simulator's presets.
+func TestNoisePresetsAgree(t *testing.T) {
+	for _, n := range scenario.NoisePresets {
+		if _, err := sim.ParseNoise(n); err != nil {
+			t.Errorf("scenario accepts %q, the simulator does not", n)
+		}
+	}
+	if len(scenario.NoisePresets) != len(sim.NoisePresets) {
+		t.Errorf("scenario %v, simulator %v", scenario.NoisePresets, sim.NoisePresets)
+	}
+	s := &scenario.Scenario{}
+	s.Engine.Sim.Noise = "gpu"
+	if SimConfig(s).Noise != sim.NoiseGPU {
+		t.Error("engine.noise: gpu does not reach the simulator")
 	}
 }

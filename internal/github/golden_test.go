@@ -15,7 +15,9 @@ var update = flag.Bool("update", false, "rewrite the golden files in testdata/go
 // go test ./internal/github -run Golden -update rewrites them.
 func TestGoldenCommentAndSummary(t *testing.T) {
 	rep := sampleReport("fail")
-	u := func(n string) string { return "https://raw.githubusercontent.com/o/r/0123abcd/pr-42/" + headSHA + "/chat/" + n + ".svg?sanitize=true" }
+	u := func(n string) string {
+		return "https://raw.githubusercontent.com/o/r/0123abcd/pr-42/" + headSHA + "/chat/" + n + ".svg?sanitize=true"
+	}
 	rep.Scenarios[0].Plots = []Plot{{Name: "change", Img: u("change"), Link: u("change")}, {Name: "compare-hockey", Img: u("compare-hockey"), Link: u("compare-hockey")}}
 	for name, got := range map[string]string{"comment.md": rep.Comment(rep.RunURL), "summary.md": rep.Summary()} {
 		path := filepath.Join("testdata", "golden", name)

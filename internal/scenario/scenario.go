@@ -48,6 +48,9 @@ const (
 	APIChat        = "chat"
 )
 
+// NoisePresets are engine.noise's values (the simulator's sim.NoisePresets).
+var NoisePresets = []string{"off", "gpu"}
+
 // Engine kinds.
 const (
 	EngineSim      = "sim"
@@ -79,25 +82,28 @@ type Engine struct {
 // SimSettings configure the embedded simulator; zero values take the
 // simulator's defaults (docs/simulator.md).
 type SimSettings struct {
-	Profile              string   `yaml:"profile,omitempty"`
-	TensorParallelSize   int      `yaml:"tensor_parallel_size,omitempty"`
-	MaxNumSeqs           int      `yaml:"max_num_seqs,omitempty"`
-	MaxNumBatchedTokens  int      `yaml:"max_num_batched_tokens,omitempty"`
-	GPUMemoryUtilization float64  `yaml:"gpu_memory_utilization,omitempty"`
-	BlockSize            int      `yaml:"block_size,omitempty"`
-	MaxModelLen          int      `yaml:"max_model_len,omitempty"`
-	EnablePrefixCaching  *bool    `yaml:"enable_prefix_caching,omitempty"`
-	NumGPUBlocksOverride int      `yaml:"num_gpu_blocks_override,omitempty"`
-	TimeScale            float64  `yaml:"time_scale,omitempty"`
-	Seed                 *uint64  `yaml:"seed,omitempty"`
-	Jitter               float64  `yaml:"jitter,omitempty"`
-	SlowdownDecode       float64  `yaml:"slowdown_decode,omitempty"`
-	SlowdownPrefill      float64  `yaml:"slowdown_prefill,omitempty"`
-	StepOverheadMs       *float64 `yaml:"step_overhead_ms,omitempty"`
-	FaultErrorRate       float64  `yaml:"fault_error_rate,omitempty"`
-	FaultStallAfter      int      `yaml:"fault_stall_after,omitempty"`
-	FaultDisconnectRate  float64  `yaml:"fault_disconnect_rate,omitempty"`
-	FaultCrashAfter      int      `yaml:"fault_crash_after,omitempty"`
+	Profile              string  `yaml:"profile,omitempty"`
+	TensorParallelSize   int     `yaml:"tensor_parallel_size,omitempty"`
+	MaxNumSeqs           int     `yaml:"max_num_seqs,omitempty"`
+	MaxNumBatchedTokens  int     `yaml:"max_num_batched_tokens,omitempty"`
+	GPUMemoryUtilization float64 `yaml:"gpu_memory_utilization,omitempty"`
+	BlockSize            int     `yaml:"block_size,omitempty"`
+	MaxModelLen          int     `yaml:"max_model_len,omitempty"`
+	EnablePrefixCaching  *bool   `yaml:"enable_prefix_caching,omitempty"`
+	NumGPUBlocksOverride int     `yaml:"num_gpu_blocks_override,omitempty"`
+	TimeScale            float64 `yaml:"time_scale,omitempty"`
+	Seed                 *uint64 `yaml:"seed,omitempty"`
+	// Noise is trial-to-trial noise like a GPU runner's: off (default) or
+	// gpu (docs/simulator.md).
+	Noise               string   `yaml:"noise,omitempty"`
+	Jitter              float64  `yaml:"jitter,omitempty"`
+	SlowdownDecode      float64  `yaml:"slowdown_decode,omitempty"`
+	SlowdownPrefill     float64  `yaml:"slowdown_prefill,omitempty"`
+	StepOverheadMs      *float64 `yaml:"step_overhead_ms,omitempty"`
+	FaultErrorRate      float64  `yaml:"fault_error_rate,omitempty"`
+	FaultStallAfter     int      `yaml:"fault_stall_after,omitempty"`
+	FaultDisconnectRate float64  `yaml:"fault_disconnect_rate,omitempty"`
+	FaultCrashAfter     int      `yaml:"fault_crash_after,omitempty"`
 }
 
 // Workload is a weighted mix of request classes.

@@ -312,6 +312,9 @@ func simKeys() []string {
 
 func (c *checker) sim(m SimSettings) {
 	set := func(k string) bool { return c.s.set("engine." + k) }
+	if m.Noise != "" && !slices.Contains(NoisePresets, m.Noise) {
+		c.at("engine.noise", "must be off or gpu (noise like a GPU runner's from trial to trial), got %q", m.Noise)
+	}
 	if m.Profile != "" {
 		if _, err := profile.Lookup(m.Profile, 0); err != nil {
 			c.at("engine.profile", "%v", err)

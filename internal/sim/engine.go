@@ -55,6 +55,7 @@ type engine struct {
 	kv      *kvCache
 	metrics *metrics
 	rng     *rand.Rand
+	noise   float64 // this start's step-time factor (Config.Noise)
 
 	mu      sync.Mutex
 	waiting []*seq // FIFO; preempted sequences go back to the front
@@ -79,7 +80,7 @@ func newEngine(cfg Config, prof profile.Profile, m *metrics) *engine {
 	if cfg.StepOverheadMs >= 0 {
 		knobs.StepOverheadMs = cfg.StepOverheadMs
 	}
-	return &engine{
+	e := &engine{
 		cfg:     cfg,
 		prof:    prof,
 		knobs:   knobs,
@@ -88,7 +89,12 @@ func newEngine(cfg Config, prof profile.Profile, m *metrics) *engine {
 		rng:     rand.New(rand.NewPCG(cfg.Seed, 0x5eed)),
 		wake:    make(chan struct{}, 1),
 		start:   time.Now(),
+		noise:   1,
 	}
+	if cfg.Noise != (Noise{}) {
+		e.noise = cfg.Noise.startFactor(rand.New(rand.NewPCG(cfg.Seed, 0x5747)))
+	}
+	return e
 }
 
 // wallModel is the model time that the wall clock has reached.
@@ -184,6 +190,9 @@ func (e *engine) begin() ([]scheduled, float64) {
 	dt := e.prof.StepTime(work, e.knobs)
 	if e.cfg.Jitter > 0 {
 		dt *= math.Max(0.5, 1+e.cfg.Jitter*e.rng.NormFloat64())
+	}
+	if e.cfg.Noise != (Noise{}) {
+		dt *= e.cfg.Noise.stepFactor(e.noise, e.now, e.rng)
 	}
 	e.now += dt
 	e.gauges()

@@ -39,6 +39,7 @@ type Config struct {
 	TimeScale       float64 // run this many times faster than real time; metrics stay in model time
 	Seed            uint64
 	Jitter          float64 // relative standard deviation of step times
+	Noise           Noise   // trial-to-trial noise (noise.go); zero: none
 	SlowdownDecode  float64 // multiplies decode work, step overhead included (1: none)
 	SlowdownPrefill float64 // multiplies prefill work (1: none)
 	StepOverheadMs  float64 // < 0: the profile's
@@ -110,6 +111,10 @@ func (c Config) Validate() error {
 	}
 	if c.Jitter < 0 || c.Jitter > 1 {
 		bad("jitter must be between 0 and 1, got %g", c.Jitter)
+	}
+	n := c.Noise
+	if n.LowClockShare < 0 || n.LowClockShare > 1 || n.SlowShare < 0 || n.SlowShare > 1 || n.LowClockPct < 0 || n.SlowPct < 0 || n.DriftPctPerMin < 0 || n.StepJitter < 0 || n.StepJitter > 1 {
+		bad("noise settings out of range: %+v", n)
 	}
 	if !(c.SlowdownDecode > 0) || !(c.SlowdownPrefill > 0) {
 		bad("slowdowns must be > 0 (1: none), got decode %g, prefill %g", c.SlowdownDecode, c.SlowdownPrefill)

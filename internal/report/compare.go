@@ -613,6 +613,25 @@ func pct(v float64) string {
 	return fmt.Sprintf("%+.1f %%", v)
 }
 
+// resultsInOrder are the comparison's results for a reader: regressions
+// first, then improvements, then the rest.
+func resultsInOrder(c *Comparison) []gate.Result {
+	rs := slices.Clone(c.Outcome.Results)
+	order := func(r gate.Result) int {
+		switch {
+		case r.Verdict == gate.Fail:
+			return 0
+		case r.Verdict == gate.Warn:
+			return 1
+		case r.Improved:
+			return 2
+		}
+		return 3
+	}
+	sort.SliceStable(rs, func(i, j int) bool { return order(rs[i]) < order(rs[j]) })
+	return rs
+}
+
 func comparisonMarkdown(c *Comparison, figs []string) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "# %s %s\n\n", marks[c.Outcome.Verdict], c.Outcome.Headline)
@@ -644,20 +663,7 @@ func comparisonMarkdown(c *Comparison, figs []string) string {
 		b.WriteString("![change per metric](plots/change.svg)\n\n")
 		figs = slices.DeleteFunc(slices.Clone(figs), func(f string) bool { return f == "change" })
 	}
-	rs := slices.Clone(c.Outcome.Results)
-	// Regressions first, then improvements, then the rest.
-	order := func(r gate.Result) int {
-		switch {
-		case r.Verdict == gate.Fail:
-			return 0
-		case r.Verdict == gate.Warn:
-			return 1
-		case r.Improved:
-			return 2
-		}
-		return 3
-	}
-	sort.SliceStable(rs, func(i, j int) bool { return order(rs[i]) < order(rs[j]) })
+	rs := resultsInOrder(c)
 	b.WriteString("| | level | metric | baseline | candidate | Δ | 95 % CI | q | n | noise | why |\n| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |\n")
 	for _, r := range rs {
 		mark := marks[r.Verdict]

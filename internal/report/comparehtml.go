@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"html/template"
 	"slices"
-	"sort"
 	"strings"
 
 	"github.com/perfgate/perfgate/internal/gate"
@@ -81,19 +80,7 @@ func comparisonHTML(c *Comparison, svgs map[string][]byte) ([]byte, error) {
 		Why  []why
 		Figs []pageFig
 	}{C: c, Mark: marks[c.Outcome.Verdict]}
-	rs := slices.Clone(c.Outcome.Results)
-	order := func(r gate.Result) int {
-		switch {
-		case r.Verdict == gate.Fail:
-			return 0
-		case r.Verdict == gate.Warn:
-			return 1
-		case r.Improved:
-			return 2
-		}
-		return 3
-	}
-	sort.SliceStable(rs, func(i, j int) bool { return order(rs[i]) < order(rs[j]) })
+	rs := resultsInOrder(c)
 	for _, r := range rs {
 		cl := r.Verdict
 		if r.Improved {

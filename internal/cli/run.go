@@ -467,17 +467,9 @@ func summarize(dir string, s *scenario.Scenario, res runner.Result, runErr error
 	if err != nil {
 		return sum, err
 	}
-	specs := s.LevelSpecs()
 	for i := range levels {
-		l := &levels[i]
-		l.StartUS = starts[l.Level]
-		spec := specs[l.Level]
-		l.Mode = spec.Mode
-		if spec.Mode == scenario.ModeOpen {
-			l.Arrival, l.RequestedRate = s.Load.Arrival, spec.Rate
-		} else {
-			l.RequestedConcurrency = spec.Concurrency
-		}
+		levels[i].StartUS = starts[levels[i].Level]
+		s.SetLoad(&levels[i])
 	}
 	if err := telemetry.SummarizeLevels(dir, levels, inProcessEngine, runtime.NumCPU()); err != nil {
 		return sum, err

@@ -203,16 +203,9 @@ func Write(dir string, levels []Level, o Options) (record.Summary, error) {
 	if err != nil {
 		return sum, err
 	}
-	specs := s.LevelSpecs()
 	for i := range got {
 		l := &got[i]
-		sp := specs[l.Level]
-		l.Mode = sp.Mode
-		if sp.Mode == scenario.ModeOpen {
-			l.Arrival, l.RequestedRate = s.Load.Arrival, sp.Rate
-		} else {
-			l.RequestedConcurrency = sp.Concurrency
-		}
+		s.SetLoad(l)
 		l.Warnings = append(l.Warnings, crossCheck(*l, levels[l.Level].Reported)...)
 	}
 	sum = record.Summary{SchemaVersion: record.SchemaVersion, Scenario: s.Name, Label: o.Label, Status: record.StatusCompleted,

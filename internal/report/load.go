@@ -91,10 +91,8 @@ func Load(dir string) (*Run, error) {
 	}
 	// Percentiles and SLOs: from the summary, else from the scenario snapshot.
 	opts := analysis.Options{Percentiles: sum.Percentiles, SLO: sum.SLO, OutputFrom: sum.OutputTokensFrom}
-	var specs []scenario.LevelSpec
 	s, serr := scenario.LoadFile(filepath.Join(dir, record.ScenarioFile))
 	if serr == nil {
-		specs = s.LevelSpecs()
 		r.Scenario = s
 		if !r.Complete {
 			opts = analysis.Options{Percentiles: s.Percentiles, SLO: record.SLO{TTFTMs: s.SLO.TTFTMs, TPOTMs: s.SLO.TPOTMs, E2ELMs: s.SLO.E2ELMs}, OutputFrom: s.OutputTokensFrom}
@@ -126,12 +124,8 @@ func Load(dir string) (*Run, error) {
 		if o, ok := old[l.Level]; ok {
 			l.Mode, l.Arrival, l.RequestedRate, l.RequestedConcurrency = o.Mode, o.Arrival, o.RequestedRate, o.RequestedConcurrency
 			l.StartUS, l.Telemetry, l.Warnings = o.StartUS, o.Telemetry, o.Warnings
-		} else if l.Level < len(specs) {
-			sp := specs[l.Level]
-			l.Mode, l.RequestedRate, l.RequestedConcurrency = sp.Mode, sp.Rate, sp.Concurrency
-			if sp.Mode != scenario.ModeClosed {
-				l.Arrival = s.Load.Arrival
-			}
+		} else if r.Scenario != nil {
+			r.Scenario.SetLoad(l)
 		}
 	}
 	if r.samples, err = telemetry.ReadAll(filepath.Join(dir, telemetry.File)); err != nil {

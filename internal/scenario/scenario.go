@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/perfgate/perfgate/internal/metric"
+	"github.com/perfgate/perfgate/internal/record"
 )
 
 // Scenario is one scenario file. The yaml tags are the file's key names;
@@ -380,6 +381,22 @@ func (l LevelSpec) String() string {
 		return fmt.Sprintf("concurrency %d", l.Concurrency)
 	}
 	return fmt.Sprintf("%g req/s", l.Rate)
+}
+
+// SetLoad fills in the load a level asked for (its mode; an open loop's
+// arrival and rate, a closed loop's concurrency) from the scenario.
+func (s *Scenario) SetLoad(l *record.Level) {
+	specs := s.LevelSpecs()
+	if l.Level < 0 || l.Level >= len(specs) {
+		return
+	}
+	sp := specs[l.Level]
+	l.Mode = sp.Mode
+	if sp.Mode == ModeOpen {
+		l.Arrival, l.RequestedRate = s.Load.Arrival, sp.Rate
+	} else {
+		l.RequestedConcurrency = sp.Concurrency
+	}
 }
 
 // LevelSpecs returns the load levels in the order they run.

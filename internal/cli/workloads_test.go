@@ -180,7 +180,7 @@ phases: {measure: {requests: 36}}
 func TestDatasetClassesRunWithSkipsInMeta(t *testing.T) {
 	fixtures := t.TempDir()
 	for _, f := range []string{"sharegpt.json", "prompts.jsonl"} {
-		b, _ := os.ReadFile(filepath.Join("../workload/testdata", f))
+		b, _ := os.ReadFile(filepath.Join("../../testdata/formats", f))
 		os.WriteFile(filepath.Join(fixtures, f), b, 0o644)
 	}
 	scen := writeScenario(t, `name: datasets

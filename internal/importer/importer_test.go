@@ -34,11 +34,11 @@ func importOne(t *testing.T, format, file string, o Options) (string, record.Sum
 	return dir, sum
 }
 
-// testdata/vllm-detailed.json is a --save-detailed file written by hand:
+// testdata/formats/vllm-detailed.json is a --save-detailed file written by hand:
 // four requests at 2 req/s, one failed, with vLLM's own summary keys
 // computed from its arrays the way vLLM computes them.
 func TestImportVLLMDetailed(t *testing.T) {
-	dir, sum := importOne(t, FormatVLLM, "testdata/vllm-detailed.json", Options{})
+	dir, sum := importOne(t, FormatVLLM, "../../testdata/formats/vllm-detailed.json", Options{})
 	if len(sum.Levels) != 1 {
 		t.Fatalf("%d levels", len(sum.Levels))
 	}
@@ -54,7 +54,7 @@ func TestImportVLLMDetailed(t *testing.T) {
 	near(t, "median_ttft_ms", l.Latency["median_ttft_ms"], 55)
 	near(t, "duration", l.Duration, 1.595) // first send to the last end
 	var file map[string]any
-	b, _ := os.ReadFile("testdata/vllm-detailed.json")
+	b, _ := os.ReadFile("../../testdata/formats/vllm-detailed.json")
 	json.Unmarshal(b, &file)
 	near(t, "mean_tpot_ms", l.Latency["mean_tpot_ms"], file["mean_tpot_ms"].(float64))
 	near(t, "median_itl_ms", l.Latency["median_itl_ms"], file["median_itl_ms"].(float64))
@@ -72,7 +72,7 @@ func TestImportVLLMDetailed(t *testing.T) {
 // A number the file states that perfgate's recomputation does not reach is
 // named in a level warning.
 func TestImportCrossChecksTheFilesOwnNumbers(t *testing.T) {
-	b, _ := os.ReadFile("testdata/vllm-detailed.json")
+	b, _ := os.ReadFile("../../testdata/formats/vllm-detailed.json")
 	var m map[string]any
 	json.Unmarshal(b, &m)
 	m["mean_ttft_ms"] = 99.0
@@ -85,10 +85,10 @@ func TestImportCrossChecksTheFilesOwnNumbers(t *testing.T) {
 	}
 }
 
-// testdata/profile_export.jsonl follows AIPerf's documented record shape:
+// testdata/formats/profile_export.jsonl follows AIPerf's documented record shape:
 // a warm-up request, three that succeed, one a 500, one cancelled.
 func TestImportAIPerf(t *testing.T) {
-	_, sum := importOne(t, FormatAIPerf, "testdata/profile_export.jsonl", Options{})
+	_, sum := importOne(t, FormatAIPerf, "../../testdata/formats/profile_export.jsonl", Options{})
 	l := sum.Levels[0]
 	if l.NumRequests != 5 || l.Completed != 3 || l.Errors != 1 || l.Canceled != 1 || l.Failed != 2 || l.TotalInput != 300 || l.TotalOutput != 12 {
 		t.Errorf("level: %+v", l)
@@ -98,7 +98,7 @@ func TestImportAIPerf(t *testing.T) {
 	near(t, "median_itl_ms", l.Latency["median_itl_ms"], 11) // the gaps pooled: 9 10 11 11 11 12 13 14 20
 	near(t, "median_tpot_ms", l.Latency["median_tpot_ms"], 12)
 
-	_, sum = importOne(t, FormatAIPerf, "testdata/profile_export.jsonl", Options{Concurrencies: []int{8}})
+	_, sum = importOne(t, FormatAIPerf, "../../testdata/formats/profile_export.jsonl", Options{Concurrencies: []int{8}})
 	if l := sum.Levels[0]; l.Mode != "closed" || l.RequestedConcurrency != 8 {
 		t.Errorf("--concurrency 8: %+v", l)
 	}
@@ -108,7 +108,7 @@ func TestImportAIPerf(t *testing.T) {
 func TestImportedRunsCompare(t *testing.T) {
 	var dirs []string
 	for i := range 2 {
-		d, _ := importOne(t, FormatVLLM, "testdata/vllm-detailed.json", Options{Scenario: "nightly", Label: []string{"main", "pr"}[i]})
+		d, _ := importOne(t, FormatVLLM, "../../testdata/formats/vllm-detailed.json", Options{Scenario: "nightly", Label: []string{"main", "pr"}[i]})
 		dirs = append(dirs, d)
 	}
 	base, err := report.LoadTrials(dirs[:1])
@@ -129,7 +129,7 @@ func TestImportedRunsCompare(t *testing.T) {
 }
 
 func TestImportRefusesWhatItCannotUse(t *testing.T) {
-	b, _ := os.ReadFile("testdata/vllm-detailed.json")
+	b, _ := os.ReadFile("../../testdata/formats/vllm-detailed.json")
 	var m map[string]any
 	json.Unmarshal(b, &m)
 	tmp := t.TempDir()
@@ -162,7 +162,7 @@ func TestImportRefusesWhatItCannotUse(t *testing.T) {
 			t.Errorf("%s %s: %v, want %q", c.format, filepath.Base(c.path), err, c.want)
 		}
 	}
-	levels, _ := Read(FormatVLLM, "testdata/vllm-detailed.json")
+	levels, _ := Read(FormatVLLM, "../../testdata/formats/vllm-detailed.json")
 	dir := t.TempDir()
 	os.WriteFile(filepath.Join(dir, "x"), nil, 0o644)
 	if _, err := Write(dir, levels, Options{Format: FormatVLLM}); err == nil || !strings.Contains(err.Error(), "is not empty") {
@@ -172,7 +172,7 @@ func TestImportRefusesWhatItCannotUse(t *testing.T) {
 
 // --append-result files hold one result per line: each is a level.
 func TestImportAppendedVLLMResults(t *testing.T) {
-	b, _ := os.ReadFile("testdata/vllm-detailed.json")
+	b, _ := os.ReadFile("../../testdata/formats/vllm-detailed.json")
 	var m map[string]any
 	json.Unmarshal(b, &m)
 	m["request_rate"] = 4.0

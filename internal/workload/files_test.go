@@ -32,7 +32,7 @@ func skipLines(f *File) map[string][]int {
 }
 
 func TestFormatsFromFixtures(t *testing.T) {
-	sg := read(t, "testdata/sharegpt.json", scenario.DatasetShareGPT)
+	sg := read(t, "../../testdata/formats/sharegpt.json", scenario.DatasetShareGPT)
 	// The never-answered question at line 20 is kept: its output length is the class's.
 	if len(sg.Entries) != 4 || sg.Total != 6 || sg.Entries[0].Line != 2 || !strings.HasPrefix(sg.Entries[1].Prompt, "Write a haiku") || sg.Entries[1].OutputWords != 15 ||
 		sg.Entries[3].Line != 20 || sg.Entries[3].OutputWords != 0 || sg.ByIndex {
@@ -41,41 +41,41 @@ func TestFormatsFromFixtures(t *testing.T) {
 	if s := skipLines(sg); !slices.Equal(s["no human turn"], []int{6}) || !slices.Equal(s["not a conversation object"], []int{15}) {
 		t.Errorf("sharegpt skips %v", sg.Skips)
 	}
-	js := read(t, "testdata/prompts.jsonl", scenario.DatasetJSONL)
+	js := read(t, "../../testdata/formats/prompts.jsonl", scenario.DatasetJSONL)
 	if len(js.Entries) != 3 || js.Entries[0].OutputTokens != 64 || js.Entries[1].OutputTokens != 0 || js.Entries[2].Line != 7 {
 		t.Errorf("jsonl: %+v", js.Entries)
 	}
 	if s := skipLines(js); !slices.Equal(s["not a JSON object"], []int{3}) || !slices.Equal(s[`no "prompt"`], []int{4}) || !slices.Equal(s["output_tokens is not a whole number ≥ 1"], []int{6}) {
 		t.Errorf("jsonl skips %v", js.Skips)
 	}
-	if n := js.Notices(); len(n) != 3 || !strings.Contains(n[0], "testdata/prompts.jsonl: 1 of 6 entries skipped: not a JSON object (line 3)") {
+	if n := js.Notices(); len(n) != 3 || !strings.Contains(n[0], "testdata/formats/prompts.jsonl: 1 of 6 entries skipped: not a JSON object (line 3)") {
 		t.Errorf("notices %q", n)
 	}
-	mc := read(t, "testdata/mooncake.jsonl", scenario.TraceMooncake)
+	mc := read(t, "../../testdata/formats/mooncake.jsonl", scenario.TraceMooncake)
 	if len(mc.Entries) != 5 || mc.Entries[1].OffsetMS != 120 || !slices.Equal(mc.Entries[1].HashIDs, []int{0, 1, 3}) {
 		t.Errorf("mooncake: %+v", mc.Entries)
 	}
 	if s := skipLines(mc); len(s["not a JSON object with timestamp, input_length, output_length"]) != 1 || !slices.Equal(s["timestamp, input_length or output_length is missing"], []int{5}) {
 		t.Errorf("mooncake skips %v", mc.Skips)
 	}
-	az := read(t, "testdata/azure.csv", scenario.TraceAzure)
+	az := read(t, "../../testdata/formats/azure.csv", scenario.TraceAzure)
 	if len(az.Entries) != 3 || az.Entries[1].OffsetMS != 4314.579 || az.Entries[2].InputTokens != 879 {
 		t.Errorf("azure: %+v", az.Entries)
 	}
 	if len(az.Skips) != 2 {
 		t.Errorf("azure skips %v", az.Skips)
 	}
-	cs := read(t, "testdata/trace.csv", scenario.TraceCSV)
+	cs := read(t, "../../testdata/formats/trace.csv", scenario.TraceCSV)
 	if len(cs.Entries) != 5 || cs.Entries[2].OffsetMS != 50.5 || cs.Entries[3].OffsetMS != 175.25 {
 		t.Errorf("csv: %+v", cs.Entries)
 	}
 	if s := skipLines(cs); !slices.Equal(s["a number that does not parse (or a negative offset, or a count below 1)"], []int{5, 7}) {
 		t.Errorf("csv skips %v", cs.Skips)
 	}
-	if _, err := ReadFile("testdata/sharegpt.json", scenario.TraceCSV); err == nil {
+	if _, err := ReadFile("../../testdata/formats/sharegpt.json", scenario.TraceCSV); err == nil {
 		t.Error("a JSON file read as CSV must have no usable entry")
 	}
-	if _, err := ReadFile("testdata/prompts.jsonl", scenario.DatasetShareGPT); err == nil || !strings.Contains(err.Error(), "one JSON array") {
+	if _, err := ReadFile("../../testdata/formats/prompts.jsonl", scenario.DatasetShareGPT); err == nil || !strings.Contains(err.Error(), "one JSON array") {
 		t.Errorf("JSONL read as ShareGPT: %v", err)
 	}
 }
@@ -93,7 +93,7 @@ load: {arrival: trace, trace: {format: `+format+`, path: `+path+`, block_tokens:
 }
 
 func TestTraceScheduleScaleWindowAndSharedBlocks(t *testing.T) {
-	s := traceScenario(t, mustAbs(t, "testdata/mooncake.jsonl"), "mooncake", "")
+	s := traceScenario(t, mustAbs(t, "../../testdata/formats/mooncake.jsonl"), "mooncake", "")
 	in, err := LoadInputs(s, 1, 0)
 	if err != nil {
 		t.Fatal(err)
@@ -147,7 +147,7 @@ func mustAbs(t *testing.T, p string) string {
 }
 
 func TestDatasetClassesAndSessions(t *testing.T) {
-	s, err := scenario.Parse(mustAbs(t, "testdata/s.yaml"), []byte(`name: d
+	s, err := scenario.Parse(mustAbs(t, "../../testdata/formats/s.yaml"), []byte(`name: d
 workload:
   classes:
     - {name: chat, weight: 3, dataset: {format: sharegpt, path: sharegpt.json}}
@@ -221,7 +221,7 @@ phases: {measure: {requests: 10}}
 // Azure rows out of time order: the trace starts at its earliest row and is
 // replayed in time order; nothing is dropped, and the reordering is said.
 func TestAzureRowsOutOfOrder(t *testing.T) {
-	az := read(t, "testdata/azure-unordered.csv", scenario.TraceAzure)
+	az := read(t, "../../testdata/formats/azure-unordered.csv", scenario.TraceAzure)
 	var got []int
 	var at []float64
 	for _, e := range az.Entries {

@@ -96,3 +96,22 @@ func TestReportHTMLHoverValues(t *testing.T) {
 		t.Errorf("%v figures with values under the pointer", n)
 	}
 }
+
+// Texts from a run folder (a label, a notice) reach report.html escaped by
+// its template.
+func TestReportHTMLEscapesRunTexts(t *testing.T) {
+	a, _ := fixtures(t)
+	runs, err := LoadAll([]string{a})
+	must(t, err)
+	runs[0].Name = `<script>alert(1)</script>`
+	runs[0].Notices = []string{`<img src=x onerror=alert(2)>`}
+	page := HTML(runs, nil, nil)
+	for _, bad := range []string{"<script>alert(1)", "<img src=x"} {
+		if strings.Contains(page, bad) {
+			t.Errorf("%q reached report.html", bad)
+		}
+	}
+	if !strings.Contains(page, "&lt;script&gt;alert(1)&lt;/script&gt;") {
+		t.Error("the label is not on the page, escaped")
+	}
+}

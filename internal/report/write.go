@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"html"
+	"html/template"
 	"math"
 	"os"
 	"path/filepath"
@@ -138,24 +139,6 @@ func (t table) markdown() string {
 	for _, r := range t.rows {
 		b.WriteString("| " + strings.Join(r, " | ") + " |\n")
 	}
-	return b.String()
-}
-
-func (t table) html() string {
-	var b strings.Builder
-	b.WriteString(`<div class="scroll"><table><thead><tr>`)
-	for _, h := range t.head {
-		b.WriteString("<th>" + html.EscapeString(h) + "</th>")
-	}
-	b.WriteString("</tr></thead><tbody>\n")
-	for _, r := range t.rows {
-		b.WriteString("<tr>")
-		for _, c := range r {
-			b.WriteString("<td>" + html.EscapeString(c) + "</td>")
-		}
-		b.WriteString("</tr>\n")
-	}
-	b.WriteString("</tbody></table></div>\n")
 	return b.String()
 }
 
@@ -435,11 +418,10 @@ func CSV(runs []*Run) ([]byte, error) {
 	return buf.Bytes(), w.Error()
 }
 
-// HTML is report.html: one self-contained page (inline SVG charts, tables,
-// run metadata) that opens offline.
-func HTML(runs []*Run, figs []Figure, svgs map[string][]byte) string {
-	var b strings.Builder
-	b.WriteString(`<!DOCTYPE html>
+// reportPage is report.html: one self-contained page (inline SVG charts,
+// tables, run metadata) that opens offline, rendered with html/template so
+// that every text from a run folder is escaped by the template, not by hand.
+var reportPage = template.Must(template.New("report").Parse(`<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>perfgate report</title>
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <style>
@@ -456,41 +438,86 @@ figure svg{max-width:100%;height:auto;border:1px solid #eee}
 .notice{color:var(--notice)}
 </style></head><body>
 <h1>perfgate report</h1>
-`)
-	for _, r := range runs {
-		fmt.Fprintf(&b, "<h2>%s</h2>\n<ul>\n", html.EscapeString(r.Name))
-		for _, l := range runHeader(r) {
-			b.WriteString("<li>" + html.EscapeString(strings.ReplaceAll(l, "`", "")) + "</li>\n")
-		}
-		for _, n := range r.Notices {
-			b.WriteString(`<li class="notice">` + html.EscapeString(n) + "</li>\n")
-		}
-		b.WriteString("</ul>\n<p>" + html.EscapeString(strings.ReplaceAll(saturationLine(r), "**", "")) + "</p>\n")
-		b.WriteString("<h3>Throughput</h3>\n" + throughputTable(r).html())
-		b.WriteString("<h3>Latency (ms)</h3>\n" + latencyTable(r).html())
-		if t, ok := turnTable(r); ok {
-			b.WriteString("<h3>By turn (multi-turn sessions; ms)</h3>\n" + t.html())
-		}
-		if t, ok := errorTable(r); ok {
-			b.WriteString("<h3>Errors by class</h3>\n" + t.html())
-		}
-		if t, ok := telemetryTable(r); ok {
-			b.WriteString("<h3>Telemetry (measurement phase)</h3>\n" + t.html())
+{{range .Runs}}<h2>{{.Name}}</h2>
+<ul>
+{{range .Header}}<li>{{.}}</li>
+{{end}}{{range .Notices}}<li class="notice">{{.}}</li>
+{{end}}</ul>
+<p>{{.Saturation}}</p>
+{{range .Tables}}<h3>{{.Title}}</h3>
+<div class="scroll"><table><thead><tr>{{range .T.Head}}<th>{{.}}</th>{{end}}</tr></thead><tbody>
+{{range .T.Rows}}<tr>{{range .}}<td>{{.}}</td>{{end}}</tr>
+{{end}}</tbody></table></div>
+{{end}}{{end}}<h2>Charts</h2>
+{{range .Figs}}<figure id="{{.Name}}"{{with .Layout}} data-layout="{{.}}"{{end}}>
+{{.SVG}}<figcaption>{{.Caption}}</figcaption></figure>
+{{end}}<script>
+{{.Script}}</script>
+</body></html>
+`))
+
+// HTML is report.html: one self-contained page (inline SVG charts, tables,
+// run metadata) that opens offline.
+func HTML(runs []*Run, figs []Figure, svgs map[string][]byte) string {
+	type titled struct {
+		Title string
+		T     struct {
+			Head []string
+			Rows [][]string
 		}
 	}
-	b.WriteString("<h2>Charts</h2>\n")
+	type runView struct {
+		Name            string
+		Header, Notices []string
+		Saturation      string
+		Tables          []titled
+	}
+	type figView struct {
+		Name, Caption, Layout string
+		SVG                   template.HTML
+	}
+	d := struct {
+		Runs   []runView
+		Figs   []figView
+		Script template.JS
+	}{Script: template.JS(hoverScript)}
+	for _, r := range runs {
+		v := runView{Name: r.Name, Notices: r.Notices, Saturation: strings.ReplaceAll(saturationLine(r), "**", "")}
+		for _, l := range runHeader(r) {
+			v.Header = append(v.Header, strings.ReplaceAll(l, "`", ""))
+		}
+		add := func(title string, t table, ok bool) {
+			if ok {
+				x := titled{Title: title}
+				x.T.Head, x.T.Rows = t.head, t.rows
+				v.Tables = append(v.Tables, x)
+			}
+		}
+		add("Throughput", throughputTable(r), true)
+		add("Latency (ms)", latencyTable(r), true)
+		t, ok := turnTable(r)
+		add("By turn (multi-turn sessions; ms)", t, ok)
+		t, ok = errorTable(r)
+		add("Errors by class", t, ok)
+		t, ok = telemetryTable(r)
+		add("Telemetry (measurement phase)", t, ok)
+		d.Runs = append(d.Runs, v)
+	}
 	for _, f := range figs {
-		attr := ""
+		fv := figView{Name: f.Name, Caption: f.Caption, SVG: template.HTML(svgs[f.Name])} // perfgate's own SVG canvas
 		if f.layout != nil {
 			if l, err := f.layout(); err == nil {
 				if j, err := json.Marshal(l); err == nil {
-					attr = ` data-layout="` + html.EscapeString(string(j)) + `"`
+					fv.Layout = string(j)
 				}
 			}
 		}
-		fmt.Fprintf(&b, "<figure id=\"%s\"%s>\n%s<figcaption>%s</figcaption></figure>\n", f.Name, attr, svgs[f.Name], html.EscapeString(f.Caption))
+		d.Figs = append(d.Figs, fv)
 	}
-	b.WriteString("<script>\n" + hoverScript + "</script>\n</body></html>\n")
+	var b strings.Builder
+	if err := reportPage.Execute(&b, d); err != nil {
+		return "<!DOCTYPE html><p>report.html could not be rendered: " + html.EscapeString(err.Error()) + "</p>\n"
+	}
 	return b.String()
 }
 

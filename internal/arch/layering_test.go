@@ -21,8 +21,9 @@ const module = "github.com/perfgate/perfgate/"
 //	0 leaves: no internal imports
 //	1 domain: the scenario and the gate's rules
 //	2 engines and measurement
-//	3 orchestration and output
-//	4 wiring: cli only; then the binaries
+//	3 engines started, the runner, output
+//	4 orchestration: a trial (run) and the trial loop (ab)
+//	5 wiring: cli only; then the binaries
 var layer = map[string]int{
 	"internal/metric": 0, "internal/stats": 0, "internal/svgsafe": 0, "internal/childenv": 0, "internal/pace": 0,
 	"internal/registry": 0, "internal/timingtest": 0, "internal/browsertest": 0, "internal/plot": 0,
@@ -35,19 +36,19 @@ var layer = map[string]int{
 	"internal/history/cpsim": 2, "internal/comparison": 2,
 
 	"internal/engine": 3, "internal/runner": 3, "internal/report": 3, "internal/importer": 3, "internal/history/site": 3,
-	"internal/github": 3, "internal/ab": 3, "internal/gatesim/calibrate": 3, "internal/history/cpsim/table": 3,
+	"internal/github": 3, "internal/gatesim/calibrate": 3, "internal/history/cpsim/table": 3,
 
-	"internal/cli": 4, "internal/arch": 4,
-	"examples/extending": 4, // an extension: registers its own formats and charts (docs/extending.md)
-	"cmd/perfgate":       5, "examples/extending/cmd/perfgate-extended": 5,
+	"internal/run": 4, "internal/ab": 4,
+
+	"internal/cli": 5, "internal/arch": 5,
+	"examples/extending": 5, // an extension: registers its own formats and charts (docs/extending.md)
+	"cmd/perfgate":       6, "examples/extending/cmd/perfgate-extended": 6,
 }
 
 // sameLayer are imports within a layer, each with why it is there.
 var sameLayer = map[string][]string{
-	"internal/scenario":      {"internal/gate"},     // a scenario's gate: section is the gate's rules
-	"internal/openai":        {"internal/workload"}, // debt: the client knows the workload's request type
-	"internal/history/cpsim": {"internal/history"},  // the change-point simulation drives history's detector
-	"internal/ab":            {"internal/report"},   // the trial loop compares through report
+	"internal/scenario":      {"internal/gate"},    // a scenario's gate: section is the gate's rules
+	"internal/history/cpsim": {"internal/history"}, // the change-point simulation drives history's detector
 }
 
 type pkg struct {

@@ -21,6 +21,7 @@ import (
 	"github.com/perfgate/perfgate/internal/engine"
 	"github.com/perfgate/perfgate/internal/gate"
 	"github.com/perfgate/perfgate/internal/record"
+	"github.com/perfgate/perfgate/internal/run"
 	"github.com/perfgate/perfgate/internal/scenario"
 	"github.com/perfgate/perfgate/internal/telemetry/nvml"
 	"github.com/perfgate/perfgate/internal/vllmsrc"
@@ -132,7 +133,7 @@ func loadABScenarios(files []string, vllm bool) ([]*scenario.Scenario, error) {
 // prepareWork finds the work dir (worktrees and environments), cleans it
 // when asked, and settles the install command.
 func prepareWork(ctx context.Context, env Env, repo string, scenarios []*scenario.Scenario, o abOpts) (work, install string, err error) {
-	sweepOrphans(env.Stderr)
+	run.SweepOrphans(env.Stderr)
 	work = o.workDir
 	if work == "" {
 		cache, err := os.UserCacheDir()

@@ -161,7 +161,7 @@ func TestABDetectsRegressionAndPassesSameRef(t *testing.T) {
 	work := t.TempDir()
 	scen := abFile(t, "30s", "reset")
 	out := t.TempDir()
-	r := run(t, context.Background(), nil, "ab", scen, "--vllm-repo", repo, "--baseline", "merge-base:feature", "--candidate", "main",
+	r := runCLI(t, context.Background(), nil, "ab", scen, "--vllm-repo", repo, "--baseline", "merge-base:feature", "--candidate", "main",
 		"--trials", "6", "--install-command", installFake, "--work-dir", work, "--out", out)
 	if r.code != ExitRegression {
 		t.Fatalf("slowdown 1.10 at main: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
@@ -193,7 +193,7 @@ func TestABDetectsRegressionAndPassesSameRef(t *testing.T) {
 		t.Error("engine.log missing")
 	}
 	// The same commit on both sides passes, and reuses the installed environments.
-	r = run(t, context.Background(), nil, "ab", abFile(t, "30s", "restart"), "--vllm-repo", repo, "--baseline", first, "--candidate", "feature",
+	r = runCLI(t, context.Background(), nil, "ab", abFile(t, "30s", "restart"), "--vllm-repo", repo, "--baseline", first, "--candidate", "feature",
 		"--trials", "4", "--install-command", installFake, "--work-dir", work, "--out", t.TempDir())
 	if r.code != 0 || !strings.Contains(r.stderr, "installed already") {
 		t.Errorf("same code: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
@@ -206,14 +206,14 @@ func TestABDetectsRegressionAndPassesSameRef(t *testing.T) {
 func TestABFailures(t *testing.T) {
 	repo, first, _ := fakeRepo(t)
 	// An install that fails names the side and shows its log.
-	r := run(t, context.Background(), nil, "ab", abFile(t, "30s", "restart"), "--vllm-repo", repo, "--baseline", first, "--candidate", "main",
+	r := runCLI(t, context.Background(), nil, "ab", abFile(t, "30s", "restart"), "--vllm-repo", repo, "--baseline", first, "--candidate", "main",
 		"--install-command", "echo compiling kernels; exit 7", "--work-dir", t.TempDir(), "--out", t.TempDir())
 	if r.code != ExitFailed || !strings.Contains(r.stderr, "installing the baseline") || !strings.Contains(r.stderr, "compiling kernels") {
 		t.Errorf("install failure: %d %s", r.code, r.stderr)
 	}
 	// An engine that never becomes healthy times out with its log tail.
 	hang := `mkdir -p "$PERFGATE_ENV_DIR/bin" && printf '#!/bin/sh\ncase "$1" in --version) exit 0;; esac\necho loading weights from nowhere\nexec sleep 30\n' > "$PERFGATE_ENV_DIR/bin/vllm" && chmod +x "$PERFGATE_ENV_DIR/bin/vllm"`
-	r = run(t, context.Background(), nil, "ab", abFile(t, "1s", "restart"), "--vllm-repo", repo, "--baseline", first, "--candidate", "main",
+	r = runCLI(t, context.Background(), nil, "ab", abFile(t, "1s", "restart"), "--vllm-repo", repo, "--baseline", first, "--candidate", "main",
 		"--install-command", hang, "--work-dir", t.TempDir(), "--out", t.TempDir(), "--trials", "1")
 	if r.code != ExitFailed || !strings.Contains(r.stderr, "not healthy after 1s") || !strings.Contains(r.stderr, "loading weights from nowhere") || !strings.Contains(r.stderr, "verdict error") {
 		t.Errorf("never healthy: %d %s", r.code, r.stderr)
@@ -221,7 +221,7 @@ func TestABFailures(t *testing.T) {
 	// An engine that crashes mid-trial (once) is retried and reported.
 	crashOnce := installFake + ` && sed -i 's|^exec env|if [ ! -f "$PERFGATE_ENV_DIR/crashed" ]; then touch "$PERFGATE_ENV_DIR/crashed"; exec env PERFGATE_CLI_MAIN=1 "$PERFGATE_TEST_BIN" sim "$@" --fault-crash-after 20; fi\nexec env|' "$PERFGATE_ENV_DIR/bin/vllm"`
 	out := t.TempDir()
-	r = run(t, context.Background(), nil, "ab", abFile(t, "30s", "restart"), "--vllm-repo", repo, "--baseline", first, "--candidate", first,
+	r = runCLI(t, context.Background(), nil, "ab", abFile(t, "30s", "restart"), "--vllm-repo", repo, "--baseline", first, "--candidate", first,
 		"--install-command", crashOnce, "--work-dir", t.TempDir(), "--out", out, "--trials", "1")
 	if r.code == ExitFailed || !strings.Contains(r.stderr, "retrying once") {
 		t.Errorf("crash mid-trial: %d %s", r.code, r.stderr)
@@ -243,7 +243,7 @@ func TestABFailures(t *testing.T) {
 		{"ab", abFile(t, "30s", "restart"), "--vllm-repo", repo, "--baseline", "no-such-ref", "--candidate", "main"},
 		{"ab", writeScenario(t, tiny), "--vllm-repo", repo, "--baseline", first, "--candidate", "main"},
 	} {
-		if r := run(t, context.Background(), nil, args...); r.code != ExitUsage {
+		if r := runCLI(t, context.Background(), nil, args...); r.code != ExitUsage {
 			t.Errorf("%v: %d %s", args, r.code, r.stderr)
 		}
 	}
@@ -266,21 +266,21 @@ load: {concurrency: 8}
 phases: {warmup: {requests: 8}, measure: {requests: 48}}
 `)
 	out := t.TempDir()
-	r := run(t, context.Background(), nil, "ab", endpointScenario, "--baseline-url", mk(1), "--candidate-url", mk(1.10), "--trials", "5", "--out", out)
+	r := runCLI(t, context.Background(), nil, "ab", endpointScenario, "--baseline-url", mk(1), "--candidate-url", mk(1.10), "--trials", "5", "--out", out)
 	if r.code != ExitRegression {
 		t.Errorf("endpoint mode: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
 	}
 	// --min-trials and --max-trials bound the sequential design itself: at
 	// 2 and 2 the first look is the last.
 	out = t.TempDir()
-	r = run(t, context.Background(), nil, "ab", endpointScenario, "--baseline-url", mk(1), "--candidate-url", mk(1.10), "--min-trials", "2", "--max-trials", "2", "--out", out)
+	r = runCLI(t, context.Background(), nil, "ab", endpointScenario, "--baseline-url", mk(1), "--candidate-url", mk(1.10), "--min-trials", "2", "--max-trials", "2", "--out", out)
 	if plan := readPlan(t, onlyDir(t, out)); len(plan.Scenarios) != 1 || plan.Scenarios[0].Trials != [2]int{2, 2} {
 		t.Errorf("--min-trials 2 --max-trials 2: %+v\n%s", plan.Scenarios, r.stderr)
 	}
 	// Crossover: both sides at once on GPUs 0 and 1, swapped every round.
 	repo, first, _ := fakeRepo(t)
 	out = t.TempDir()
-	r = run(t, context.Background(), nil, "ab", abFile(t, "30s", "restart"), "--vllm-repo", repo, "--baseline", first, "--candidate", first,
+	r = runCLI(t, context.Background(), nil, "ab", abFile(t, "30s", "restart"), "--vllm-repo", repo, "--baseline", first, "--candidate", first,
 		"--trials", "4", "--crossover", "--warmup-trial", "--install-command", installFake, "--work-dir", t.TempDir(), "--out", out)
 	if r.code != 0 {
 		t.Fatalf("crossover: %d %s", r.code, r.stderr)
@@ -304,7 +304,7 @@ phases: {warmup: {requests: 8}, measure: {requests: 48}}
 		{"ab", endpointScenario, "--baseline-url", "http://127.0.0.1:1"},
 		{"ab", endpointScenario, "--baseline-url", "http://a", "--candidate-url", "http://b", "--vllm-repo", repo},
 	} {
-		if r := run(t, context.Background(), nil, args...); r.code != ExitUsage {
+		if r := runCLI(t, context.Background(), nil, args...); r.code != ExitUsage {
 			t.Errorf("%v: %d %s", args, r.code, r.stderr)
 		}
 	}
@@ -322,7 +322,7 @@ func TestABResetRefused(t *testing.T) {
 	out := t.TempDir()
 	// engine.env comes after perfgate's own VLLM_SERVER_DEV_MODE=1.
 	scen := abFile(t, "30s", "reset, env: [VLLM_SERVER_DEV_MODE=0]")
-	r := run(t, context.Background(), nil, "ab", scen, "--vllm-repo", repo, "--baseline", first, "--candidate", "feature",
+	r := runCLI(t, context.Background(), nil, "ab", scen, "--vllm-repo", repo, "--baseline", first, "--candidate", "feature",
 		"--trials", "2", "--install-command", installFake, "--work-dir", t.TempDir(), "--out", out)
 	if r.code != 0 || !strings.Contains(r.stderr, "answered 404") {
 		t.Fatalf("exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
@@ -350,7 +350,7 @@ load: {concurrency: 4}
 phases: {measure: {requests: 8}}
 `)
 	out = t.TempDir()
-	r = run(t, context.Background(), nil, "ab", endpoint, "--baseline-url", mk(true), "--candidate-url", mk(false), "--trials", "2", "--out", out)
+	r = runCLI(t, context.Background(), nil, "ab", endpoint, "--baseline-url", mk(true), "--candidate-url", mk(false), "--trials", "2", "--out", out)
 	if r.code != 0 {
 		t.Fatalf("endpoints: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
 	}
@@ -371,7 +371,7 @@ func TestABSequential(t *testing.T) {
 	repo, first, _ := fakeRepoSlowdown(t, "1.30")
 	work := t.TempDir()
 	out := t.TempDir()
-	r := run(t, context.Background(), nil, "ab", abFile(t, "30s", "reset"), "--vllm-repo", repo, "--baseline", "merge-base:feature", "--candidate", "main",
+	r := runCLI(t, context.Background(), nil, "ab", abFile(t, "30s", "reset"), "--vllm-repo", repo, "--baseline", "merge-base:feature", "--candidate", "main",
 		"--install-command", installFake, "--work-dir", work, "--out", out)
 	if r.code != ExitRegression {
 		t.Fatalf("slowdown 1.30: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
@@ -416,7 +416,7 @@ exec "$d/vllm-real" "$@"
 EOS
 chmod +x "$PERFGATE_ENV_DIR/bin/vllm"`
 	out = t.TempDir()
-	r = run(t, context.Background(), nil, "ab", aa, "--vllm-repo", repo, "--baseline", first, "--candidate", "feature",
+	r = runCLI(t, context.Background(), nil, "ab", aa, "--vllm-repo", repo, "--baseline", first, "--candidate", "feature",
 		"--install-command", slowSecond, "--work-dir", t.TempDir(), "--out", out)
 	dir = onlyDir(t, out)
 	b, _ := os.ReadFile(filepath.Join(dir, "ab.json"))

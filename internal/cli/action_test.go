@@ -78,7 +78,7 @@ func TestActionPullRequestEndToEnd(t *testing.T) {
 
 	// mode pr: merge base of the head and the base branch tip (the first commit) against the slow head.
 	env, outFile, sumFile := actionEnv(t, srv, "pull_request", prEvent(featureTip, slow), inputs)
-	r := run(t, context.Background(), env, "action")
+	r := runCLI(t, context.Background(), env, "action")
 	if r.code != ExitRegression {
 		t.Fatalf("mode pr: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
 	}
@@ -161,7 +161,7 @@ func TestActionPullRequestEndToEnd(t *testing.T) {
 		"work-dir": work, "output-dir": split, "fail-on": "never"}
 	env, outFile, _ = actionEnv(t, srv, "pull_request", prEvent(featureTip, featureTip), inputs)
 	before := len(srv.Requests)
-	r = run(t, context.Background(), env, "action")
+	r = runCLI(t, context.Background(), env, "action")
 	if v := outputs(t, outFile)["verdict"]; r.code != 0 || (v != "pass" && v != "warn") {
 		t.Fatalf("mode benchmark (the same code on both sides): exit %d %v\n%s\n%s", r.code, outputs(t, outFile), r.stdout, r.stderr)
 	}
@@ -179,7 +179,7 @@ func TestActionPullRequestEndToEnd(t *testing.T) {
 	report := map[string]string{"mode": "report", "github-token": githubtest.InstallationToken, "output-dir": split}
 	for range 2 {
 		env, outFile, _ = actionEnv(t, srv, "workflow_run", runEvent, report)
-		if r = run(t, context.Background(), env, "action"); r.code != 0 {
+		if r = runCLI(t, context.Background(), env, "action"); r.code != 0 {
 			t.Fatalf("mode report: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
 		}
 	}
@@ -207,7 +207,7 @@ func TestActionPullRequestEndToEnd(t *testing.T) {
 	}
 	nst := len(st)
 	env, _, _ = actionEnv(t, srv, "workflow_run", runEvent, report)
-	if r = run(t, context.Background(), env, "action"); r.code != 0 {
+	if r = runCLI(t, context.Background(), env, "action"); r.code != 0 {
 		t.Fatalf("transient errors: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
 	}
 	if _, _, st = srv.Snapshot(); len(st) != nst+1 {
@@ -215,7 +215,7 @@ func TestActionPullRequestEndToEnd(t *testing.T) {
 	}
 	srv.Faults = []*githubtest.Fault{{Path: "/issues/", Status: 500, Message: "Server Error", Times: 100}}
 	env, outFile, sumFile = actionEnv(t, srv, "workflow_run", runEvent, report)
-	r = run(t, context.Background(), env, "action")
+	r = runCLI(t, context.Background(), env, "action")
 	if r.code != ExitFailed || !strings.Contains(r.stderr+r.stdout, "the comment on #7") {
 		t.Errorf("a comment that keeps failing: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
 	}
@@ -237,7 +237,7 @@ func TestActionPullRequestEndToEnd(t *testing.T) {
 	os.WriteFile(manifest, []byte(strings.Replace(string(b), `"head_sha": "`+featureTip, `"head_sha": "`+slow, 1)), 0o644)
 	before = len(srv.Requests)
 	env, _, _ = actionEnv(t, srv, "workflow_run", runEvent, report)
-	if r = run(t, context.Background(), env, "action"); r.code != ExitUsage || !strings.Contains(r.stderr, "refused") {
+	if r = runCLI(t, context.Background(), env, "action"); r.code != ExitUsage || !strings.Contains(r.stderr, "refused") {
 		t.Errorf("tampered artifact: exit %d\n%s", r.code, r.stderr)
 	}
 	if len(srv.Requests) != before {
@@ -248,7 +248,7 @@ func TestActionPullRequestEndToEnd(t *testing.T) {
 	os.WriteFile(manifest, b, 0o644)
 	srv.Pulls[7].HeadSHA = slow
 	env, _, _ = actionEnv(t, srv, "workflow_run", runEvent, report)
-	if r = run(t, context.Background(), env, "action"); r.code != 0 {
+	if r = runCLI(t, context.Background(), env, "action"); r.code != 0 {
 		t.Errorf("PR head moved on: exit %d\n%s", r.code, r.stderr)
 	}
 	cs, _, st = srv.Snapshot()
@@ -261,7 +261,7 @@ func TestActionPullRequestEndToEnd(t *testing.T) {
 	// A benchmark run that uploaded nothing (its job was skipped): nothing
 	// to report, exit 0.
 	env, _, _ = actionEnv(t, srv, "workflow_run", runEvent, map[string]string{"mode": "report", "github-token": githubtest.InstallationToken, "output-dir": t.TempDir()})
-	if r = run(t, context.Background(), env, "action"); r.code != 0 || !strings.Contains(r.stdout, "nothing to report") {
+	if r = runCLI(t, context.Background(), env, "action"); r.code != 0 || !strings.Contains(r.stdout, "nothing to report") {
 		t.Errorf("no results: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
 	}
 	if s := survivors(t); len(s) > 0 {
@@ -274,7 +274,7 @@ func TestActionReadOnlyTokenAndBadInputs(t *testing.T) {
 	defer srv.Close()
 	// Bad inputs: exit 2, every problem named.
 	env, _, _ := actionEnv(t, srv, "pull_request", "{}", map[string]string{"mode": "prr", "fail-on": "sometimes", "comment": "maybe", "bisect": "often", "scenarios": "/no/such/*.yaml"})
-	r := run(t, context.Background(), env, "action")
+	r := runCLI(t, context.Background(), env, "action")
 	for _, want := range []string{`mode "prr"`, `fail-on "sometimes"`, `comment "maybe"`, `bisect "often"`, `"/no/such/*.yaml" matches no file`, "vllm-path"} {
 		if !strings.Contains(r.stderr, want) {
 			t.Errorf("missing %q in:\n%s", want, r.stderr)
@@ -285,7 +285,7 @@ func TestActionReadOnlyTokenAndBadInputs(t *testing.T) {
 	}
 	// mode report outside workflow_run is refused.
 	env, _, _ = actionEnv(t, srv, "pull_request", "{}", map[string]string{"mode": "report", "github-token": githubtest.ReadOnlyToken, "output-dir": t.TempDir()})
-	if r := run(t, context.Background(), env, "action"); r.code != ExitUsage || !strings.Contains(r.stderr, "workflow_run") {
+	if r := runCLI(t, context.Background(), env, "action"); r.code != ExitUsage || !strings.Contains(r.stderr, "workflow_run") {
 		t.Errorf("report on pull_request: %d %s", r.code, r.stderr)
 	}
 	// A read-only token (a fork's) degrades to warnings and the job summary.
@@ -293,7 +293,7 @@ func TestActionReadOnlyTokenAndBadInputs(t *testing.T) {
 	writeResultsFixture(t, dir)
 	runEvent := `{"workflow_run": {"id": 5, "head_sha": "` + strings.Repeat("2", 40) + `", "pull_requests": []}}`
 	env, outFile, sumFile := actionEnv(t, srv, "workflow_run", runEvent, map[string]string{"mode": "report", "github-token": githubtest.ReadOnlyToken, "output-dir": dir})
-	r = run(t, context.Background(), env, "action")
+	r = runCLI(t, context.Background(), env, "action")
 	if r.code != 0 || !strings.Contains(r.stdout, "::warning::") || outputs(t, outFile)["verdict"] != "pass" {
 		t.Errorf("read-only: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
 	}
@@ -345,7 +345,7 @@ func TestActionTrackMode(t *testing.T) {
 			"github-token": githubtest.InstallationToken, "work-dir": work, "output-dir": out, "history-store": "git:perfgate-history", "candidate-ref": commit,
 			"history-site-branch": "gh-pages"}
 		env, outFile, sumFile := actionEnv(t, srv, "push", `{"after": "`+commit+`"}`, inputs)
-		r := run(t, context.Background(), env, "action")
+		r := runCLI(t, context.Background(), env, "action")
 		o := outputs(t, outFile)
 		sum, _ := os.ReadFile(sumFile)
 		o["summary"] = string(sum)
@@ -394,7 +394,7 @@ func TestActionTrackMode(t *testing.T) {
 	// Accepting the change (through the API, as a maintainer would from a
 	// workflow) makes the next run of the slow commit pass; the issue stays one.
 	henv := map[string]string{"GITHUB_TOKEN": githubtest.InstallationToken, "GITHUB_REPOSITORY": "vllm-project/vllm", "GITHUB_API_URL": srv.URL}
-	if r := run(t, context.Background(), henv, "history", "accept", "--store", "github:perfgate-history", "--from", slow, "--reason", "slower decode, faster everything else"); r.code != 0 {
+	if r := runCLI(t, context.Background(), henv, "history", "accept", "--store", "github:perfgate-history", "--from", slow, "--reason", "slower decode, faster everything else"); r.code != 0 {
 		t.Fatalf("accept: %d %s", r.code, r.stderr)
 	}
 	if r, o := track(slow); r.code != 0 || o["verdict"] != "pass" {
@@ -419,13 +419,13 @@ func TestActionReleaseMode(t *testing.T) {
 	// No release tag yet: say so, exit 2.
 	env, _, _ := actionEnv(t, srv, "workflow_dispatch", "{}", inputs)
 	env["GITHUB_SHA"] = slow
-	if r := run(t, context.Background(), env, "action"); r.code != ExitUsage || !strings.Contains(r.stderr, "no release tag (v*)") {
+	if r := runCLI(t, context.Background(), env, "action"); r.code != ExitUsage || !strings.Contains(r.stderr, "no release tag (v*)") {
 		t.Fatalf("no tag: %d %s", r.code, r.stderr)
 	}
 	sh(t, repo, "git", "tag", "v0.1.0", first)
 	env, outFile, sumFile := actionEnv(t, srv, "workflow_dispatch", "{}", inputs)
 	env["GITHUB_SHA"] = slow
-	r := run(t, context.Background(), env, "action")
+	r := runCLI(t, context.Background(), env, "action")
 	if r.code != ExitRegression || outputs(t, outFile)["verdict"] != "fail" || !strings.Contains(r.stdout, "against the last release tag v0.1.0") {
 		t.Fatalf("release: exit %d %v\n%s\n%s", r.code, outputs(t, outFile), r.stdout, r.stderr)
 	}
@@ -446,7 +446,7 @@ func TestActionReleaseMode(t *testing.T) {
 	store := t.TempDir()
 	abDirs, _ := filepath.Glob(filepath.Join(inputs["output-dir"], "*_ab"))
 	for i := range 5 {
-		if r := run(t, context.Background(), nil, "history", "add", filepath.Join(abDirs[0], "ab-fake", "baseline"), "--store", store,
+		if r := runCLI(t, context.Background(), nil, "history", "add", filepath.Join(abDirs[0], "ab-fake", "baseline"), "--store", store,
 			"--commit", fmt.Sprintf("%040d", i+1), "--branch", "main"); r.code != 0 {
 			t.Fatalf("history add: %d %s", r.code, r.stderr)
 		}
@@ -454,7 +454,7 @@ func TestActionReleaseMode(t *testing.T) {
 	inputs["history-store"], inputs["output-dir"], inputs["trials"] = store, t.TempDir(), "3"
 	env, outFile, sumFile = actionEnv(t, srv, "workflow_dispatch", "{}", inputs)
 	env["GITHUB_SHA"] = slow
-	r = run(t, context.Background(), env, "action")
+	r = runCLI(t, context.Background(), env, "action")
 	s, _ := os.ReadFile(sumFile)
 	if r.code != ExitRegression || outputs(t, outFile)["verdict"] != "fail" || !strings.Contains(string(s), "against the recent history in") ||
 		!strings.Contains(string(s), "level 1 median\\_tpot\\_ms: ") || !strings.Contains(string(s), "Gated on both") {
@@ -499,7 +499,7 @@ func TestActionOutputIsInert(t *testing.T) {
 	inputs := map[string]string{"mode": "benchmark", "scenarios": abFile(t, "30s", "restart"), "vllm-path": repo, "trials": "2",
 		"install-command": hostile, "work-dir": t.TempDir(), "output-dir": t.TempDir(), "baseline-ref": first, "candidate-ref": "main"}
 	env, _, _ := actionEnv(t, srv, "push", `{"after": "`+first+`"}`, inputs)
-	r := run(t, context.Background(), env, "action")
+	r := runCLI(t, context.Background(), env, "action")
 	if r.code == 0 || !strings.Contains(r.stdout+r.stderr, "pwned") {
 		t.Fatalf("the install must fail and its tail be shown: %d\n%s\n%s", r.code, r.stdout, r.stderr)
 	}
@@ -527,7 +527,7 @@ func TestActionRefusesForkCodeAndNeverLeavesPending(t *testing.T) {
 	inputs := map[string]string{"mode": "pr", "scenarios": abFile(t, "30s", "restart"), "vllm-path": repo, "trials": "2",
 		"install-command": installFake, "github-token": githubtest.InstallationToken, "work-dir": t.TempDir(), "output-dir": t.TempDir()}
 	env, _, _ := actionEnv(t, srv, "pull_request_target", fork, inputs)
-	r := run(t, context.Background(), env, "action")
+	r := runCLI(t, context.Background(), env, "action")
 	if r.code != ExitUsage || !strings.Contains(r.stderr, "allow-fork-code") {
 		t.Errorf("pull_request_target from a fork: exit %d\n%s", r.code, r.stderr)
 	}
@@ -538,7 +538,7 @@ func TestActionRefusesForkCodeAndNeverLeavesPending(t *testing.T) {
 	// after the pending status: the status is settled as error.
 	inputs["scenarios"] = writeScenario(t, tiny)
 	env, _, _ = actionEnv(t, srv, "pull_request", prEvent(first, featureTip), inputs)
-	r = run(t, context.Background(), env, "action")
+	r = runCLI(t, context.Background(), env, "action")
 	_, _, st := srv.Snapshot()
 	if r.code != ExitUsage || len(st) != 2 || st[0].State != "pending" || st[1].State != "error" {
 		t.Errorf("exit %d, statuses %+v\n%s", r.code, st, r.stderr)

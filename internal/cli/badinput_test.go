@@ -108,7 +108,7 @@ engine: {kind: endpoint, url: "http://h:8000/?api_key=sk-123"}`)}, "its query ha
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			r := run(t, context.Background(), nil, c.args...)
+			r := runCLI(t, context.Background(), nil, c.args...)
 			if r.code != ExitUsage {
 				t.Errorf("exit %d, want 2\n%s", r.code, r.stderr)
 			}

@@ -28,7 +28,7 @@ func TestBisectNamesTheCulprit(t *testing.T) {
     - {name: median_e2el_ms, warn_pct: 3, fail_pct: 5}
 `)
 	out := t.TempDir()
-	r := run(t, context.Background(), nil, "bisect", scen, "--vllm-repo", repo, "--good", shas[0], "--bad", "main",
+	r := runCLI(t, context.Background(), nil, "bisect", scen, "--vllm-repo", repo, "--good", shas[0], "--bad", "main",
 		"--install-command", installFake, "--work-dir", t.TempDir(), "--out", out, "--max-trials", "6")
 	if r.code != 0 || !strings.Contains(r.stdout, "first bad commit: "+shas[10]+` "change 11"`) {
 		t.Fatalf("bisect: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
@@ -47,12 +47,12 @@ func TestBisectNamesTheCulprit(t *testing.T) {
 		}
 	}
 	// A range that does not regress names no culprit: exit 3, said plainly.
-	r = run(t, context.Background(), nil, "bisect", scen, "--vllm-repo", repo, "--good", shas[0], "--bad", shas[5],
+	r = runCLI(t, context.Background(), nil, "bisect", scen, "--vllm-repo", repo, "--good", shas[0], "--bad", shas[5],
 		"--install-command", installFake, "--work-dir", t.TempDir(), "--out", t.TempDir(), "--max-trials", "6")
 	if r.code != ExitRegression || !strings.Contains(r.stderr, "nothing to bisect") {
 		t.Errorf("no regression in range: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
 	}
-	if r := run(t, context.Background(), nil, "bisect", abFile(t, "30s", "reset"), "--vllm-repo", repo, "--good", "main", "--bad", shas[0]); r.code != ExitUsage {
+	if r := runCLI(t, context.Background(), nil, "bisect", abFile(t, "30s", "reset"), "--vllm-repo", repo, "--good", "main", "--bad", shas[0]); r.code != ExitUsage {
 		t.Errorf("good after bad: %d %s", r.code, r.stderr)
 	}
 }
@@ -98,7 +98,7 @@ func TestActionTrackBisects(t *testing.T) {
 			"github-token": githubtest.InstallationToken, "work-dir": work, "output-dir": out, "history-store": "git:perfgate-history",
 			"candidate-ref": commit, "bisect": "true"}
 		env, outFile, _ := actionEnv(t, srv, "push", `{"after": "`+commit+`"}`, inputs)
-		r := run(t, context.Background(), env, "action")
+		r := runCLI(t, context.Background(), env, "action")
 		return r, outputs(t, outFile)
 	}
 	for range 6 {

@@ -17,6 +17,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/perfgate/perfgate/internal/engine"
+	"github.com/perfgate/perfgate/internal/run"
 	"github.com/perfgate/perfgate/internal/scenario"
 	"github.com/perfgate/perfgate/internal/vllmsrc"
 	"github.com/perfgate/perfgate/internal/workload"
@@ -243,7 +244,7 @@ valid and 2 otherwise.`,
 				if err == nil {
 					err = s.CheckEnv(env.Getenv)
 				}
-				if err == nil && hasInputs(s) {
+				if err == nil && run.HasInputs(s) {
 					// The datasets and the trace, read by the code run uses (at
 					// one token per word: run measures the ratio on the server).
 					if _, lerr := workload.LoadInputs(s, 1, s.Workload.MaxModelLen); lerr != nil {

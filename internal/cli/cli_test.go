@@ -13,6 +13,7 @@ import (
 
 	"github.com/perfgate/perfgate/internal/analysis"
 	"github.com/perfgate/perfgate/internal/record"
+	"github.com/perfgate/perfgate/internal/run"
 	"github.com/perfgate/perfgate/internal/scenario"
 	"github.com/perfgate/perfgate/internal/sim"
 )
@@ -22,7 +23,7 @@ type result struct {
 	stdout, stderr string
 }
 
-func run(t *testing.T, ctx context.Context, env map[string]string, args ...string) result {
+func runCLI(t *testing.T, ctx context.Context, env map[string]string, args ...string) result {
 	t.Helper()
 	var out, errb bytes.Buffer
 	code := Main(ctx, args, Env{
@@ -58,7 +59,7 @@ percentiles: [50, 99]
 func runOK(t *testing.T, scen string) (string, result) {
 	t.Helper()
 	out := t.TempDir()
-	r := run(t, context.Background(), nil, "run", scen, "--out", out)
+	r := runCLI(t, context.Background(), nil, "run", scen, "--out", out)
 	if r.code != 0 {
 		t.Fatalf("exit %d\n%s", r.code, r.stderr)
 	}
@@ -76,7 +77,7 @@ func onlyDir(t *testing.T, out string) string {
 
 func TestRunWritesTheRunFolder(t *testing.T) {
 	out := t.TempDir()
-	r := run(t, context.Background(), nil, "run", writeScenario(t, tiny), "--out", out, "--label", "base")
+	r := runCLI(t, context.Background(), nil, "run", writeScenario(t, tiny), "--out", out, "--label", "base")
 	if r.code != 0 {
 		t.Fatalf("exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
 	}
@@ -144,7 +145,7 @@ func TestInterruptedRunStaysReadable(t *testing.T) {
 	long := strings.Replace(tiny, "measure: {duration: 400ms}", "measure: {duration: 30s}", 1)
 	ctx, cancel := context.WithCancel(context.Background())
 	time.AfterFunc(600*time.Millisecond, cancel)
-	r := run(t, ctx, nil, "run", writeScenario(t, long), "--out", out, "--grace", "100ms")
+	r := runCLI(t, ctx, nil, "run", writeScenario(t, long), "--out", out, "--grace", "100ms")
 	if r.code != ExitFailed || !strings.Contains(r.stderr, "interrupted") {
 		t.Fatalf("exit %d: %s", r.code, r.stderr)
 	}
@@ -169,13 +170,13 @@ func TestInterruptedRunStaysReadable(t *testing.T) {
 
 func TestReportCommand(t *testing.T) {
 	out := t.TempDir()
-	r := run(t, context.Background(), nil, "run", writeScenario(t, tiny), "--out", out)
+	r := runCLI(t, context.Background(), nil, "run", writeScenario(t, tiny), "--out", out)
 	if r.code != 0 {
 		t.Fatalf("run: %d %s", r.code, r.stderr)
 	}
 	dir := onlyDir(t, out)
 	rep := filepath.Join(t.TempDir(), "rep")
-	r = run(t, context.Background(), nil, "report", dir, dir, "--out", rep, "--format", "md,csv")
+	r = runCLI(t, context.Background(), nil, "report", dir, dir, "--out", rep, "--format", "md,csv")
 	if r.code != 0 || !strings.Contains(r.stdout, "wrote") {
 		t.Fatalf("report: %d %s %s", r.code, r.stdout, r.stderr)
 	}
@@ -188,14 +189,14 @@ func TestReportCommand(t *testing.T) {
 		t.Error("--format md,csv must not write html")
 	}
 	// One run: the default folder is RUN/report.
-	if r := run(t, context.Background(), nil, "report", dir, "--format", "json"); r.code != 0 {
+	if r := runCLI(t, context.Background(), nil, "report", dir, "--format", "json"); r.code != 0 {
 		t.Fatalf("%s", r.stderr)
 	}
 	if _, err := os.Stat(filepath.Join(dir, "report", "report.json")); err != nil {
 		t.Error("default output folder")
 	}
 	for _, args := range [][]string{{"report"}, {"report", t.TempDir()}, {"report", dir, "--format", "pdf"}, {"report", "/nonexistent"}} {
-		if r := run(t, context.Background(), nil, args...); r.code != ExitUsage || r.stderr == "" {
+		if r := runCLI(t, context.Background(), nil, args...); r.code != ExitUsage || r.stderr == "" {
 			t.Errorf("%v: exit %d %q", args, r.code, r.stderr)
 		}
 	}
@@ -203,15 +204,15 @@ func TestReportCommand(t *testing.T) {
 
 func TestValidate(t *testing.T) {
 	good := writeScenario(t, tiny)
-	if r := run(t, context.Background(), nil, "validate", good); r.code != 0 || !strings.Contains(r.stdout, "ok (tiny run, 2 level(s), sim engine)") {
+	if r := runCLI(t, context.Background(), nil, "validate", good); r.code != 0 || !strings.Contains(r.stdout, "ok (tiny run, 2 level(s), sim engine)") {
 		t.Errorf("good: %+v", r)
 	}
 	bad := writeScenario(t, strings.Replace(tiny, "levels:", "levles:", 1))
-	r := run(t, context.Background(), nil, "validate", good, bad)
+	r := runCLI(t, context.Background(), nil, "validate", good, bad)
 	if r.code != ExitUsage || !strings.Contains(r.stderr, bad+":6:") || !strings.Contains(r.stderr, `did you mean "levels"?`) {
 		t.Errorf("bad: %+v", r)
 	}
-	if r := run(t, context.Background(), nil, "validate", "/nonexistent.yaml"); r.code != ExitUsage || !strings.Contains(r.stderr, "no such file") {
+	if r := runCLI(t, context.Background(), nil, "validate", "/nonexistent.yaml"); r.code != ExitUsage || !strings.Contains(r.stderr, "no such file") {
 		t.Errorf("missing file: %+v", r)
 	}
 }
@@ -226,7 +227,7 @@ func TestUsageErrors(t *testing.T) {
 		{"run", writeScenario(t, tiny), "--label", "a/b"},
 		{"run", "/nonexistent.yaml"},
 	} {
-		r := run(t, context.Background(), nil, args...)
+		r := runCLI(t, context.Background(), nil, args...)
 		if r.code != ExitUsage || r.stderr == "" {
 			t.Errorf("%v: exit %d, stderr %q", args, r.code, r.stderr)
 		}
@@ -243,7 +244,7 @@ load: {concurrency: 1}
 phases: {measure: {requests: 1}}
 `
 	}
-	r := run(t, context.Background(), nil, "run", writeScenario(t, ep("http://127.0.0.1:9")), "--out", t.TempDir())
+	r := runCLI(t, context.Background(), nil, "run", writeScenario(t, ep("http://127.0.0.1:9")), "--out", t.TempDir())
 	if r.code != ExitUsage || !strings.Contains(r.stderr, "PERFGATE_TEST_KEY") {
 		t.Errorf("missing key: %+v", r)
 	}
@@ -251,7 +252,7 @@ phases: {measure: {requests: 1}}
 	addr := ln.Addr().String()
 	ln.Close()
 	out := t.TempDir()
-	r = run(t, context.Background(), map[string]string{"PERFGATE_TEST_KEY": "k"}, "run", writeScenario(t, ep("http://"+addr)), "--out", out)
+	r = runCLI(t, context.Background(), map[string]string{"PERFGATE_TEST_KEY": "k"}, "run", writeScenario(t, ep("http://"+addr)), "--out", out)
 	if r.code != ExitFailed || !strings.Contains(r.stderr, "connection refused") {
 		t.Errorf("unreachable: %+v", r)
 	}
@@ -266,7 +267,7 @@ func TestEndpointRun(t *testing.T) {
 	}
 	defer srv.Close()
 	out := t.TempDir()
-	r := run(t, context.Background(), map[string]string{"KEY": "sk-test-123"}, "run", writeScenario(t, `
+	r := runCLI(t, context.Background(), map[string]string{"KEY": "sk-test-123"}, "run", writeScenario(t, `
 name: ep
 api: chat
 engine: {kind: endpoint, url: "`+srv.URL+`/v1", api_key_env: KEY}
@@ -299,7 +300,7 @@ phases: {measure: {requests: 10}}
 
 func TestHelpHasExamples(t *testing.T) {
 	for _, args := range [][]string{{"--help"}, {"run", "--help"}, {"validate", "--help"}} {
-		r := run(t, context.Background(), nil, args...)
+		r := runCLI(t, context.Background(), nil, args...)
 		if r.code != 0 || !strings.Contains(r.stdout, "Examples:") {
 			t.Errorf("%v: %d %s", args, r.code, r.stdout)
 		}
@@ -307,14 +308,14 @@ func TestHelpHasExamples(t *testing.T) {
 }
 
 func TestRedactURL(t *testing.T) {
-	got := redactURL("https://u:pw@host:8/v1?api_key=sk-1&x=2&token=abc")
+	got := run.RedactURL("https://u:pw@host:8/v1?api_key=sk-1&x=2&token=abc")
 	if strings.Contains(got, "sk-1") || strings.Contains(got, "abc") || strings.Contains(got, "pw") || !strings.Contains(got, "x=2") {
 		t.Errorf("%s", got)
 	}
 }
 
 func TestRedactArgs(t *testing.T) {
-	got := redactArgs([]string{"perfgate", "--api-key", "sk-1", "--token=abc", "run", "x.yaml"})
+	got := run.RedactArgs([]string{"perfgate", "--api-key", "sk-1", "--token=abc", "run", "x.yaml"})
 	b, _ := json.Marshal(got)
 	if strings.Contains(string(b), "sk-1") || strings.Contains(string(b), "abc") || got[4] != "run" {
 		t.Errorf("%v", got)

@@ -36,7 +36,7 @@ func TestCompareEndToEnd(t *testing.T) {
 	for i := range 6 {
 		for _, c := range []struct{ file, label string }{{same, "base"}, {same, "same"}, {slow, "slow"}} {
 			sub := filepath.Join(out, c.label)
-			if r := run(t, context.Background(), nil, "run", c.file, "--out", sub, "--label", fmt.Sprintf("t%d", i)); r.code != 0 {
+			if r := runCLI(t, context.Background(), nil, "run", c.file, "--out", sub, "--label", fmt.Sprintf("t%d", i)); r.code != 0 {
 				t.Fatalf("run %s: %d %s", c.label, r.code, r.stderr)
 			}
 		}
@@ -49,12 +49,12 @@ func TestCompareEndToEnd(t *testing.T) {
 		return strings.Join(m, ",")
 	}
 	aa := filepath.Join(t.TempDir(), "aa")
-	r := run(t, context.Background(), nil, "compare", "--baseline", dirs("base"), "--candidate", dirs("same"), "--out", aa)
+	r := runCLI(t, context.Background(), nil, "compare", "--baseline", dirs("base"), "--candidate", dirs("same"), "--out", aa)
 	if r.code != 0 || strings.HasPrefix(r.stdout, "FAIL") {
 		t.Fatalf("A/A: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
 	}
 	ab := filepath.Join(t.TempDir(), "ab")
-	r = run(t, context.Background(), nil, "compare", "--baseline", dirs("base"), "--candidate", dirs("slow"), "--out", ab)
+	r = runCLI(t, context.Background(), nil, "compare", "--baseline", dirs("base"), "--candidate", dirs("slow"), "--out", ab)
 	if r.code != ExitRegression {
 		t.Fatalf("slowdown 1.10: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
 	}
@@ -105,22 +105,22 @@ func TestCompareRefusals(t *testing.T) {
 	a := writeScenario(t, strings.Replace(gateScenario, "%s", "", 1))
 	b := writeScenario(t, strings.Replace(gateScenario, "%s", ", profile: a100-80g/llama-3.1-8b", 1))
 	for _, c := range []struct{ file, label string }{{a, "h100"}, {b, "a100"}} {
-		if r := run(t, context.Background(), nil, "run", c.file, "--out", out, "--label", c.label); r.code != 0 {
+		if r := runCLI(t, context.Background(), nil, "run", c.file, "--out", out, "--label", c.label); r.code != 0 {
 			t.Fatalf("%d %s", r.code, r.stderr)
 		}
 	}
 	h, _ := filepath.Glob(filepath.Join(out, "*_h100"))
 	x, _ := filepath.Glob(filepath.Join(out, "*_a100"))
-	r := run(t, context.Background(), nil, "compare", "--baseline", h[0], "--candidate", x[0], "--out", t.TempDir())
+	r := runCLI(t, context.Background(), nil, "compare", "--baseline", h[0], "--candidate", x[0], "--out", t.TempDir())
 	if r.code != ExitUsage || !strings.Contains(r.stderr, "different environments") || !strings.Contains(r.stderr, "a100-80g") {
 		t.Errorf("profile mismatch: %d %s", r.code, r.stderr)
 	}
-	r = run(t, context.Background(), nil, "compare", "--baseline", h[0], "--candidate", x[0], "--allow-env-mismatch", "--out", t.TempDir())
+	r = runCLI(t, context.Background(), nil, "compare", "--baseline", h[0], "--candidate", x[0], "--allow-env-mismatch", "--out", t.TempDir())
 	if r.code == ExitUsage || !strings.Contains(r.stderr, "can warn but never fail") {
 		t.Errorf("allowed mismatch with 1 trial: %d %s", r.code, r.stderr)
 	}
 	for _, args := range [][]string{{"compare"}, {"compare", "--baseline", h[0]}, {"compare", "--baseline", "/nonexistent", "--candidate", h[0]}} {
-		if r := run(t, context.Background(), nil, args...); r.code != ExitUsage {
+		if r := runCLI(t, context.Background(), nil, args...); r.code != ExitUsage {
 			t.Errorf("%v: %d %s", args, r.code, r.stderr)
 		}
 	}

@@ -22,21 +22,21 @@ func TestHistoryCommands(t *testing.T) {
 		if i == 7 {
 			f = slow
 		}
-		if r := run(t, context.Background(), nil, "run", f, "--out", filepath.Join(out, "r"+string(rune('a'+i)))); r.code != 0 {
+		if r := runCLI(t, context.Background(), nil, "run", f, "--out", filepath.Join(out, "r"+string(rune('a'+i)))); r.code != 0 {
 			t.Fatalf("%d %s", r.code, r.stderr)
 		}
 		dir, _ := filepath.Glob(filepath.Join(out, "r"+string(rune('a'+i)), "*"))
-		r := run(t, context.Background(), nil, "history", "add", dir[0], "--store", store, "--commit", strings.Repeat(string(rune('a'+i)), 40), "--branch", "main")
+		r := runCLI(t, context.Background(), nil, "history", "add", dir[0], "--store", store, "--commit", strings.Repeat(string(rune('a'+i)), 40), "--branch", "main")
 		if r.code != 0 || !strings.Contains(r.stdout, "added 6 point(s)") {
 			t.Fatalf("add: %d %s %s", r.code, r.stdout, r.stderr)
 		}
 		if i == 0 {
-			if r := run(t, context.Background(), nil, "history", "add", dir[0], "--store", store, "--commit", strings.Repeat("a", 40)); !strings.Contains(r.stdout, "added 0 point(s)") {
+			if r := runCLI(t, context.Background(), nil, "history", "add", dir[0], "--store", store, "--commit", strings.Repeat("a", 40)); !strings.Contains(r.stdout, "added 0 point(s)") {
 				t.Errorf("adding the same run twice: %s", r.stdout)
 			}
 		}
 	}
-	r := run(t, context.Background(), nil, "history", "check", "--store", store, "--out", filepath.Join(out, "check"))
+	r := runCLI(t, context.Background(), nil, "history", "check", "--store", store, "--out", filepath.Join(out, "check"))
 	if r.code != ExitRegression || !strings.Contains(r.stdout, "❌") || !strings.Contains(r.stdout, "median_tpot_ms") {
 		t.Fatalf("check: %d\n%s\n%s", r.code, r.stdout, r.stderr)
 	}
@@ -47,11 +47,11 @@ func TestHistoryCommands(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(out, "check", "history.json")); err != nil {
 		t.Error("history.json")
 	}
-	r = run(t, context.Background(), nil, "history", "plot", "--store", store, "--out", filepath.Join(out, "plots"))
+	r = runCLI(t, context.Background(), nil, "history", "plot", "--store", store, "--out", filepath.Join(out, "plots"))
 	if r.code != 0 {
 		t.Fatalf("plot: %d %s", r.code, r.stderr)
 	}
-	if r := run(t, context.Background(), nil, "history", "site", "--store", store, "--out", filepath.Join(out, "site")); r.code != 0 || !regexp.MustCompile(`6 series, [1-3] open regression\(s\)`).MatchString(r.stdout) {
+	if r := runCLI(t, context.Background(), nil, "history", "site", "--store", store, "--out", filepath.Join(out, "site")); r.code != 0 || !regexp.MustCompile(`6 series, [1-3] open regression\(s\)`).MatchString(r.stdout) {
 		t.Errorf("site: %d %s %s", r.code, r.stdout, r.stderr)
 	}
 	svgs, _ := filepath.Glob(filepath.Join(out, "plots", "*.svg"))
@@ -62,7 +62,7 @@ func TestHistoryCommands(t *testing.T) {
 	repo := t.TempDir()
 	exec.Command("git", "-C", repo, "init", "-q").Run()
 	dir, _ := filepath.Glob(filepath.Join(out, "ra", "*"))
-	if r := run(t, context.Background(), nil, "history", "add", dir[0], "--store", "git:perf", "--repo", repo, "--commit", strings.Repeat("a", 40)); r.code != 0 {
+	if r := runCLI(t, context.Background(), nil, "history", "add", dir[0], "--store", "git:perf", "--repo", repo, "--commit", strings.Repeat("a", 40)); r.code != 0 {
 		t.Errorf("git store: %d %s", r.code, r.stderr)
 	}
 	for _, args := range [][]string{
@@ -72,7 +72,7 @@ func TestHistoryCommands(t *testing.T) {
 		{"history", "plot", "--store", store},
 		{"history", "site", "--store", store},
 	} {
-		if r := run(t, context.Background(), nil, args...); r.code != ExitUsage {
+		if r := runCLI(t, context.Background(), nil, args...); r.code != ExitUsage {
 			t.Errorf("%v: %d %s", args, r.code, r.stderr)
 		}
 	}

@@ -82,7 +82,7 @@ telemetry:
 	}
 	// The report's timeline has a lane per probe of the scenario's own.
 	rep := t.TempDir()
-	if r := run(t, context.Background(), nil, "report", runDir, "--out", rep); r.code != 0 {
+	if r := runCLI(t, context.Background(), nil, "report", runDir, "--out", rep); r.code != 0 {
 		t.Fatal(r.stderr)
 	}
 	svg, _ := os.ReadFile(filepath.Join(rep, "plots", "timeline-1.svg"))
@@ -103,7 +103,7 @@ telemetry:
     - {name: c, kind: command}
     - {name: k, kind: telepathy}
 `)
-	r := run(t, context.Background(), nil, "validate", bad)
+	r := runCLI(t, context.Background(), nil, "validate", bad)
 	for _, want := range []string{`"gpu" is taken`, "needs the http(s) address", "is not a regular expression", "needs the program", `got "telepathy"`} {
 		if !strings.Contains(r.stderr, want) {
 			t.Errorf("validate: no %q in\n%s", want, r.stderr)

@@ -62,7 +62,7 @@ func TestFaultSuiteSimulator(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			out := t.TempDir()
 			y := fmt.Sprintf(faultBase, c.knobs, c.timeout)
-			r := run(t, context.Background(), nil, "run", writeScenario(t, y), "--out", out)
+			r := runCLI(t, context.Background(), nil, "run", writeScenario(t, y), "--out", out)
 			if r.code != c.exit {
 				t.Fatalf("exit %d, want %d\n%s", r.code, c.exit, r.stderr)
 			}
@@ -155,7 +155,7 @@ func TestFaultSuiteHTTP(t *testing.T) {
 			defer srv.Close()
 			out := t.TempDir()
 			start := time.Now()
-			r := run(t, context.Background(), nil, "run", writeScenario(t, endpointYAML(srv.URL)), "--out", out)
+			r := runCLI(t, context.Background(), nil, "run", writeScenario(t, endpointYAML(srv.URL)), "--out", out)
 			if r.code != 0 {
 				t.Fatalf("exit %d: %s", r.code, r.stderr)
 			}
@@ -201,7 +201,7 @@ func TestDiskFull(t *testing.T) {
 	}
 	defer exec.Command("umount", dir).Run()
 	y := strings.Replace(fmt.Sprintf(faultBase, "", "30s"), "requests: 60", "requests: 5000", 1)
-	r := run(t, context.Background(), nil, "run", writeScenario(t, y), "--out", dir)
+	r := runCLI(t, context.Background(), nil, "run", writeScenario(t, y), "--out", dir)
 	if r.code != ExitFailed || !strings.Contains(r.stderr, "no space left on device") {
 		t.Errorf("exit %d: %s", r.code, r.stderr)
 	}
@@ -265,7 +265,7 @@ func TestKill9FolderStaysReadable(t *testing.T) {
 	if len(r.Summary.Levels) != 1 || r.Summary.Levels[0].Completed == 0 {
 		t.Errorf("levels %+v", r.Summary.Levels)
 	}
-	if rr := run(t, context.Background(), nil, "report", dir, "--format", "md", "--out", t.TempDir()); rr.code != 0 {
+	if rr := runCLI(t, context.Background(), nil, "report", dir, "--format", "md", "--out", t.TempDir()); rr.code != 0 {
 		t.Errorf("report: %d %s", rr.code, rr.stderr)
 	}
 }
@@ -315,13 +315,13 @@ func TestSecretsNeverWritten(t *testing.T) {
 	defer srv.Close()
 	out := t.TempDir()
 	y := strings.Replace(endpointYAML(srv.URL), `url: "`+srv.URL+`"}`, `url: "`+srv.URL+`", api_key_env: PG_KEY}`, 1)
-	r := run(t, context.Background(), map[string]string{"PG_KEY": secret}, "run", writeScenario(t, y), "--out", out, "--debug", "--label", "s")
+	r := runCLI(t, context.Background(), map[string]string{"PG_KEY": secret}, "run", writeScenario(t, y), "--out", out, "--debug", "--label", "s")
 	if r.code != 0 {
 		t.Fatalf("%d %s", r.code, r.stderr)
 	}
 	dir := onlyDir(t, out)
 	rep := filepath.Join(t.TempDir(), "rep")
-	rr := run(t, context.Background(), nil, "report", dir, "--out", rep)
+	rr := runCLI(t, context.Background(), nil, "report", dir, "--out", rep)
 	for _, text := range []string{r.stdout, r.stderr, rr.stdout, rr.stderr} {
 		if strings.Contains(text, secret) {
 			t.Error("the secret was printed")
@@ -376,7 +376,7 @@ func TestHostileServer(t *testing.T) {
 
 	// Every request fails: the run fails, saying why, with the key redacted.
 	out := t.TempDir()
-	r := run(t, context.Background(), env, "run", writeScenario(t, y), "--out", out)
+	r := runCLI(t, context.Background(), env, "run", writeScenario(t, y), "--out", out)
 	if r.code != ExitFailed || !strings.Contains(r.stderr, "no measured request succeeded: 10 of 10 failed") || !strings.Contains(r.stderr, "Bearer [redacted]") {
 		t.Errorf("all failed: exit %d\n%s", r.code, r.stderr)
 	}
@@ -398,7 +398,7 @@ func TestHostileServer(t *testing.T) {
 
 	// A model the server does not list: refused before a run folder exists.
 	out = t.TempDir()
-	r = run(t, context.Background(), env, "run", writeScenario(t, strings.Replace(y, "model: m", "model: other", 1)), "--out", out)
+	r = runCLI(t, context.Background(), env, "run", writeScenario(t, strings.Replace(y, "model: m", "model: other", 1)), "--out", out)
 	if r.code != ExitFailed || !strings.Contains(r.stderr, `does not serve model "other": /v1/models lists m`) {
 		t.Errorf("unlisted model: exit %d %s", r.code, r.stderr)
 	}
@@ -409,7 +409,7 @@ func TestHostileServer(t *testing.T) {
 	// Answers complete at [DONE], then the connection lingers: every request succeeds.
 	linger.Store(true)
 	out = t.TempDir()
-	r = run(t, context.Background(), env, "run", writeScenario(t, y), "--out", out)
+	r = runCLI(t, context.Background(), env, "run", writeScenario(t, y), "--out", out)
 	if r.code != 0 {
 		t.Fatalf("lingering server: exit %d %s", r.code, r.stderr)
 	}
@@ -423,11 +423,11 @@ func TestHostileServer(t *testing.T) {
 func TestValidateChecksTheEnvironment(t *testing.T) {
 	y := strings.Replace(endpointYAML("http://127.0.0.1:9"), `url: "http://127.0.0.1:9"}`, `url: "http://127.0.0.1:9", api_key_env: PG_UNSET_KEY}`, 1)
 	f := writeScenario(t, y)
-	r := run(t, context.Background(), nil, "validate", f)
+	r := runCLI(t, context.Background(), nil, "validate", f)
 	if r.code != ExitUsage || !strings.Contains(r.stderr, "names $PG_UNSET_KEY, which is not set") || !strings.Contains(r.stderr, f+":4:") {
 		t.Errorf("unset key: %d %s", r.code, r.stderr)
 	}
-	r = run(t, context.Background(), map[string]string{"PG_UNSET_KEY": "x"}, "validate", f)
+	r = runCLI(t, context.Background(), map[string]string{"PG_UNSET_KEY": "x"}, "validate", f)
 	if r.code != 0 {
 		t.Errorf("set key: %d %s", r.code, r.stderr)
 	}
@@ -584,7 +584,7 @@ telemetry: {interval: 50ms}
 `
 	out := t.TempDir()
 	mon := timingtest.Start()
-	r := run(t, context.Background(), nil, "run", writeScenario(t, y), "--out", out)
+	r := runCLI(t, context.Background(), nil, "run", writeScenario(t, y), "--out", out)
 	jitter := timingtest.Tolerance(0, mon.Stop())
 	if r.code != 0 {
 		t.Fatalf("exit %d\n%s", r.code, r.stderr)

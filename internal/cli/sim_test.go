@@ -71,12 +71,12 @@ func TestSimServeBadFlags(t *testing.T) {
 		{"sim", "serve", "a", "b"},
 		{"sim", "serve", "m", "--time-scale", "fast"},
 	} {
-		r := run(t, context.Background(), nil, args...)
+		r := runCLI(t, context.Background(), nil, args...)
 		if r.code != ExitUsage || r.stderr == "" {
 			t.Errorf("%v: exit %d, %q", args, r.code, r.stderr)
 		}
 	}
-	if r := run(t, context.Background(), nil, "sim", "profiles"); r.code != 0 || !regexp.MustCompile(`h200/llama-3.1-70b\s+2\s`).MatchString(r.stdout) {
+	if r := runCLI(t, context.Background(), nil, "sim", "profiles"); r.code != 0 || !regexp.MustCompile(`h200/llama-3.1-70b\s+2\s`).MatchString(r.stdout) {
 		t.Errorf("profiles: %+v", r)
 	}
 }

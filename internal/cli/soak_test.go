@@ -56,7 +56,7 @@ phases: {warmup: {duration: 1s}, measure: {duration: %s}, on_end: cancel}
 telemetry: {interval: 500ms}
 `, streams, dur)
 	start := time.Now()
-	r := run(t, context.Background(), nil, "run", writeScenario(t, y), "--out", out)
+	r := runCLI(t, context.Background(), nil, "run", writeScenario(t, y), "--out", out)
 	if r.code != 0 {
 		t.Fatalf("exit %d: %s", r.code, r.stderr)
 	}

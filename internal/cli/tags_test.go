@@ -13,7 +13,7 @@ func TestTagsReachMetaReportAndComparison(t *testing.T) {
 	scen := writeScenario(t, tiny)
 	out := t.TempDir()
 	for _, side := range []string{"base", "cand"} {
-		r := run(t, context.Background(), nil, "run", scen, "--out", filepath.Join(out, side), "--trials", "2", "--tag", "side="+side, "--tag", "clock=locked")
+		r := runCLI(t, context.Background(), nil, "run", scen, "--out", filepath.Join(out, side), "--trials", "2", "--tag", "side="+side, "--tag", "clock=locked")
 		if r.code != 0 {
 			t.Fatalf("run: %d %s", r.code, r.stderr)
 		}
@@ -25,14 +25,14 @@ func TestTagsReachMetaReportAndComparison(t *testing.T) {
 		t.Errorf("meta tags %v", meta.Tags)
 	}
 	rep := t.TempDir()
-	if r := run(t, context.Background(), nil, "report", filepath.Join(base, "trial-01"), "--out", rep); r.code != 0 {
+	if r := runCLI(t, context.Background(), nil, "report", filepath.Join(base, "trial-01"), "--out", rep); r.code != 0 {
 		t.Fatal(r.stderr)
 	}
 	if md, _ := os.ReadFile(filepath.Join(rep, "report.md")); !strings.Contains(string(md), "tags clock=locked, side=base") {
 		t.Errorf("report.md has no tags:\n%s", md)
 	}
 	cmp := t.TempDir()
-	run(t, context.Background(), nil, "compare", "--baseline", base, "--candidate", cand, "--out", cmp)
+	runCLI(t, context.Background(), nil, "compare", "--baseline", base, "--candidate", cand, "--out", cmp)
 	var c struct{ Tags map[string]map[string]string }
 	b, err := os.ReadFile(filepath.Join(cmp, "comparison.json"))
 	if err != nil {
@@ -45,7 +45,7 @@ func TestTagsReachMetaReportAndComparison(t *testing.T) {
 		t.Errorf("comparison.md:\n%s", md)
 	}
 	for _, bad := range [][]string{{"--tag", "novalue"}, {"--tag", "a=1", "--tag", "a=2"}, {"--tag", "k y=1"}} {
-		if r := run(t, context.Background(), nil, append([]string{"run", scen}, bad...)...); r.code != ExitUsage {
+		if r := runCLI(t, context.Background(), nil, append([]string{"run", scen}, bad...)...); r.code != ExitUsage {
 			t.Errorf("%v: exit %d", bad, r.code)
 		}
 	}

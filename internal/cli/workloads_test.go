@@ -171,7 +171,7 @@ phases: {measure: {requests: 36}}
 		t.Fatalf("by turn: %+v", bt)
 	}
 	rep := t.TempDir()
-	run(t, context.Background(), nil, "report", dir, "--out", rep)
+	runCLI(t, context.Background(), nil, "report", dir, "--out", rep)
 	if md, _ := os.ReadFile(filepath.Join(rep, "report.md")); !strings.Contains(string(md), "### By turn") {
 		t.Error("report.md has no table by turn")
 	}
@@ -214,7 +214,7 @@ phases: {measure: {requests: 40}}
 		t.Errorf("classes %v", classes)
 	}
 	// The resolved scenario in the run folder names the files absolutely and loads back.
-	if r := run(t, context.Background(), nil, "validate", filepath.Join(dir, record.ScenarioFile)); r.code != 0 {
+	if r := runCLI(t, context.Background(), nil, "validate", filepath.Join(dir, record.ScenarioFile)); r.code != 0 {
 		t.Errorf("the snapshot does not validate: %s", r.stderr)
 	}
 	if len(meta.Inputs) != 2 || meta.Inputs[0].Role != "class sharegpt" || len(meta.Inputs[0].SHA256) != 64 || meta.Inputs[0].Entries != 3 || meta.Inputs[0].Skipped != 3 {
@@ -225,13 +225,13 @@ phases: {measure: {requests: 40}}
 	f.WriteString(`{"prompt": "one more question", "output_tokens": 8}` + "\n")
 	f.Close()
 	dir2, _ := runOK(t, scen)
-	r := run(t, context.Background(), nil, "compare", "--baseline", dir, "--candidate", dir2, "--out", t.TempDir())
+	r := runCLI(t, context.Background(), nil, "compare", "--baseline", dir, "--candidate", dir2, "--out", t.TempDir())
 	if r.code != ExitUsage || !strings.Contains(r.stderr, "read different workload files") {
 		t.Errorf("compare of different data: %d %s", r.code, r.stderr)
 	}
 	// The run folder stays readable without the files (another machine).
 	os.Remove(filepath.Join(fixtures, "sharegpt.json"))
-	if r := run(t, context.Background(), nil, "report", dir, "--out", t.TempDir()); r.code != 0 {
+	if r := runCLI(t, context.Background(), nil, "report", dir, "--out", t.TempDir()); r.code != 0 {
 		t.Errorf("report without the dataset file: %d %s", r.code, r.stderr)
 	}
 	// A missing file is a validation error at its line.
@@ -242,7 +242,7 @@ workload:
 load: {concurrency: 1}
 phases: {measure: {requests: 1}}
 `)
-	if r := run(t, context.Background(), nil, "validate", bad); r.code != ExitUsage || !strings.Contains(r.stderr, ":4:") || !strings.Contains(r.stderr, "no-such.json cannot be read") {
+	if r := runCLI(t, context.Background(), nil, "validate", bad); r.code != ExitUsage || !strings.Contains(r.stderr, ":4:") || !strings.Contains(r.stderr, "no-such.json cannot be read") {
 		t.Errorf("missing dataset: %d %s", r.code, r.stderr)
 	}
 }

@@ -1,8 +1,9 @@
-package cli
+package run
 
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -35,7 +36,7 @@ type telemetryRun struct {
 // startTelemetry opens the probes the scenario asks for and starts sampling
 // into DIR/telemetry.jsonl on the run clock. A probe that cannot work here
 // (no NVML on this machine) is left out with one notice.
-func startTelemetry(s *scenario.Scenario, eng engine.Engine, clock record.Clock, dir string, env Env, log *slog.Logger) (*telemetryRun, error) {
+func startTelemetry(s *scenario.Scenario, eng engine.Engine, clock record.Clock, dir string, getenv func(string) string, log *slog.Logger) (*telemetryRun, error) {
 	tr := &telemetryRun{done: make(chan error, 1)}
 	t := s.Telemetry
 	var probes []telemetry.Probe
@@ -55,7 +56,7 @@ func startTelemetry(s *scenario.Scenario, eng engine.Engine, clock record.Clock,
 	}
 	if !slices.Contains(t.Disable, "gpu") {
 		// An empty CUDA_VISIBLE_DEVICES is taken as unset.
-		vis := env.Getenv("CUDA_VISIBLE_DEVICES")
+		vis := getenv("CUDA_VISIBLE_DEVICES")
 		p, info, err := nvml.OpenDefault(nvml.Selection{Indices: t.GPUs, CUDAVisibleDevices: vis, CUDAVisibleSet: vis != ""})
 		switch {
 		case errors.Is(err, nvml.ErrUnavailable):
@@ -63,7 +64,7 @@ func startTelemetry(s *scenario.Scenario, eng engine.Engine, clock record.Clock,
 			tr.notices = append(tr.notices, msg)
 			log.Info(msg + "; carrying on without it")
 		case err != nil:
-			return nil, usagef("GPU telemetry: %v", err)
+			return nil, &ConfigError{fmt.Errorf("GPU telemetry: %v", err)}
 		default:
 			tr.gpu = &info
 			tr.closers = append(tr.closers, p.Close)
@@ -76,7 +77,7 @@ func startTelemetry(s *scenario.Scenario, eng engine.Engine, clock record.Clock,
 	for _, spec := range t.Probes {
 		p, err := telemetry.NewProbe(spec, t.Interval.D())
 		if err != nil {
-			return nil, usagef("%v", err)
+			return nil, &ConfigError{err}
 		}
 		probes = append(probes, p)
 	}

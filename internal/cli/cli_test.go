@@ -212,7 +212,7 @@ func TestValidate(t *testing.T) {
 	if r.code != ExitUsage || !strings.Contains(r.stderr, bad+":6:") || !strings.Contains(r.stderr, `did you mean "levels"?`) {
 		t.Errorf("bad: %+v", r)
 	}
-	if r := runCLI(t, context.Background(), nil, "validate", "/nonexistent.yaml"); r.code != ExitUsage || !strings.Contains(r.stderr, "no such file") {
+	if r := runCLI(t, context.Background(), nil, "validate", "/nonexistent.yaml"); r.code != ExitUsage || !strings.Contains(r.stderr, "/nonexistent.yaml: no such scenario file") {
 		t.Errorf("missing file: %+v", r)
 	}
 }

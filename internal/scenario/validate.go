@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"github.com/perfgate/perfgate/internal/record"
 	"io"
+	"io/fs"
 	"math"
 	"net/url"
 	"os"
@@ -74,6 +75,9 @@ const MaxProblems = 50
 func readFile(path string) ([]byte, error) {
 	// Stat before opening: opening a FIFO for reading blocks until a writer comes.
 	st, err := os.Stat(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("%s: no such scenario file (perfgate run, validate, ab and bisect take the path of a YAML scenario; scenarios/ has examples)", path)
+	}
 	if err != nil {
 		return nil, err
 	}

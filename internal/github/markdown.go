@@ -319,7 +319,11 @@ func (r *Report) render(l layout) string {
 		}
 	}
 	if len(rows) > 0 && l.maxRows < 0 {
-		fmt.Fprintf(&b, "\n<details><summary>All %d results</summary>\n\n", len(rows))
+		if len(rows) == 1 {
+			b.WriteString("\n<details><summary>The result</summary>\n\n")
+		} else {
+			fmt.Fprintf(&b, "\n<details><summary>All %d results</summary>\n\n", len(rows))
+		}
 		b.WriteString("| scenario | level | metric | baseline | candidate | Δ | 95 % CI | q | verdict |\n| --- | ---: | --- | ---: | ---: | ---: | --- | ---: | --- |\n")
 		for _, x := range rows {
 			fmt.Fprintf(&b, "| %s | %d | %s | %s | %s | %s | %s … %s | %s | %s %s |\n", Esc(x.scenario), x.res.Level, Esc(x.res.Metric),

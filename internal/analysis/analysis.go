@@ -24,6 +24,10 @@ type Options struct {
 	Percentiles []float64 // 0–100
 	SLO         record.SLO
 	OutputFrom  string // which output token count TPOT and throughput use (record.OutputFrom*)
+	// ModelTime, above 1, is how many model seconds one wall-clock second
+	// of the records holds (a simulator run faster than real time, stated
+	// in model time): every time and rate is reported in model time.
+	ModelTime float64
 }
 
 // Accumulator collects the measured records of one level, one at a time:
@@ -60,6 +64,9 @@ type span struct{ start, end int64 }
 
 // NewAccumulator starts a level's accumulation.
 func NewAccumulator(o Options) *Accumulator {
+	if !(o.ModelTime > 1) {
+		o.ModelTime = 1
+	}
 	return &Accumulator{o: o, lv: record.Level{ErrorsByClass: map[string]int{}, Latency: map[string]float64{}}, first: math.MaxInt64, firstSent: math.MaxInt64, minSent: math.MaxInt64}
 }
 
@@ -73,8 +80,9 @@ func (a *Accumulator) Add(r *record.Record) {
 	l.NumRequests++
 	a.first, a.last = min(a.first, r.ScheduledUS), max(a.last, r.ScheduledUS)
 	a.firstSent = min(a.firstSent, r.SentUS)
-	a.sched = append(a.sched, float64(r.ScheduleDelayUS())/1000)
-	a.queueSum += float64(r.QueueWaitUS) / 1000
+	ms := a.o.ModelTime / 1000 // µs on the records' clock to ms of the reported time
+	a.sched = append(a.sched, float64(r.ScheduleDelayUS())*ms)
+	a.queueSum += float64(r.QueueWaitUS) * ms
 	end := max(r.EndUS, r.DoneUS)
 	a.lastEnd = max(a.lastEnd, end)
 	switch {
@@ -108,8 +116,8 @@ func (a *Accumulator) Add(r *record.Record) {
 	for _, c := range r.ChunkUS {
 		a.chunkMs[(r.SentUS+c)/1000]++
 	}
-	t := float64(r.TTFTUS()) / 1000
-	e := float64(r.E2ELUS()) / 1000
+	t := float64(r.TTFTUS()) * ms
+	e := float64(r.E2ELUS()) * ms
 	a.ttft = append(a.ttft, t)
 	a.e2el = append(a.e2el, e)
 	if r.Turn > 0 {
@@ -123,14 +131,14 @@ func (a *Accumulator) Add(r *record.Record) {
 		}
 		ta.ttft, ta.e2el, ta.input = append(ta.ttft, t), append(ta.e2el, e), ta.input+r.PromptTokens
 	}
-	a.e2elQ = append(a.e2elQ, e+float64(r.QueueWaitUS)/1000)
+	a.e2elQ = append(a.e2elQ, e+float64(r.QueueWaitUS)*ms)
 	var tp float64
 	if out > 1 {
 		tp = (e - t) / float64(out-1)
 		a.tpot = append(a.tpot, tp)
 	}
 	for j := 1; j < len(r.ChunkUS); j++ {
-		a.itl.Add(float64(r.ChunkUS[j]-r.ChunkUS[j-1]) / 1000)
+		a.itl.Add(float64(r.ChunkUS[j]-r.ChunkUS[j-1]) * ms)
 	}
 	slo := a.o.SLO
 	if slo.TTFTMs > 0 && t > slo.TTFTMs || slo.TPOTMs > 0 && tp > slo.TPOTMs || slo.E2ELMs > 0 && e > slo.E2ELMs {
@@ -164,10 +172,11 @@ func (a *Accumulator) Level(w Window) record.Level {
 	l.ErrorsByClass = maps.Clone(a.lv.ErrorsByClass)
 	l.Latency = map[string]float64{}
 	l.Failed = l.NumRequests - l.Completed
-	l.Duration = float64(w.EndUS-w.StartUS) / 1e6
+	k := a.o.ModelTime
+	l.Duration = float64(w.EndUS-w.StartUS) / 1e6 * k
 	if a.n > 0 {
 		// vLLM's: from the first request sent to the last one finished.
-		l.Duration = float64(a.lastEnd-a.firstSent) / 1e6
+		l.Duration = float64(a.lastEnd-a.firstSent) / 1e6 * k
 	}
 	if l.Duration > 0 {
 		l.RequestThrough = float64(l.Completed) / l.Duration
@@ -179,7 +188,10 @@ func (a *Accumulator) Level(w Window) record.Level {
 		}
 	}
 	l.MeasureStartUS, l.MeasureEndUS = w.StartUS, w.EndUS
-	if win := float64(w.EndUS-w.StartUS) / 1e6; win > 0 {
+	if a.n > 0 {
+		l.LastEndUS = a.lastEnd
+	}
+	if win := float64(w.EndUS-w.StartUS) / 1e6 * k; win > 0 {
 		l.AchievedRate = float64(l.NumRequests) / win
 	}
 	if l.NumRequests > 0 {
@@ -222,7 +234,7 @@ func (a *Accumulator) Level(w Window) record.Level {
 		l.Latency["mean_e2el_incl_queue_ms"], l.Latency["p99_e2el_incl_queue_ms"] = math.NaN(), math.NaN()
 	}
 	l.MaxConcurrent = maxConcurrent(a.spans)
-	l.MaxOutputPerS = maxPerSecond(a.chunkMs, a.minSent)
+	l.MaxOutputPerS = maxPerSecond(a.chunkMs, a.minSent, k)
 	for _, turn := range slices.Sorted(maps.Keys(a.turns)) {
 		ta := a.turns[turn]
 		td := stats.Describe(slices.Clone(ta.ttft), []float64{50, 99})
@@ -249,11 +261,11 @@ func (a *Accumulator) E2ELs() []float64 { return a.e2el }
 // chunk. Chunks are kept per millisecond, not one by one (a long level
 // streams millions), so a chunk within a millisecond of a bucket's edge may
 // be counted in its neighbour.
-func maxPerSecond(perMs map[int64]int32, start int64) float64 {
+func maxPerSecond(perMs map[int64]int32, start int64, modelTime float64) float64 {
 	per := map[int64]int{}
 	best := 0
 	for ms, n := range perMs {
-		b := max(ms*1000-start, 0) / 1e6
+		b := int64(float64(max(ms*1000-start, 0)) * modelTime / 1e6) // 1-s buckets of the reported time
 		per[b] += int(n)
 		best = max(best, per[b])
 	}

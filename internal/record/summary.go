@@ -92,6 +92,9 @@ type Summary struct {
 	Started       time.Time `json:"started"`
 	Finished      time.Time `json:"finished"`
 	Percentiles   []float64 `json:"percentiles"`
+	// ModelTime, above 1, says the levels are in model time: a simulator
+	// run time_scale times faster than real time (engine.model_time).
+	ModelTime float64 `json:"model_time,omitempty"`
 	// OutputTokensFrom is the scenario's output_tokens_from ("": usage).
 	OutputTokensFrom string  `json:"output_tokens_from,omitempty"`
 	SLO              SLO     `json:"slo"`
@@ -145,7 +148,8 @@ type Level struct {
 	MeanQueueWaitMs float64        `json:"mean_queue_wait_ms"`
 	MeasureStartUS  int64          `json:"measure_start_us"` // the measurement window on the run clock
 	MeasureEndUS    int64          `json:"measure_end_us"`
-	StartUS         int64          `json:"start_us,omitempty"` // when the level (its warm-up) began
+	LastEndUS       int64          `json:"last_end_us,omitempty"` // the last end of a measured request, on the run clock
+	StartUS         int64          `json:"start_us,omitempty"`    // when the level (its warm-up) began
 
 	Telemetry *PhaseTelemetry `json:"telemetry,omitempty"`
 	Warnings  []string        `json:"warnings,omitempty"`

@@ -90,14 +90,17 @@ func Load(dir string) (*Run, error) {
 		return nil, fmt.Errorf("%s: %w", dir, err)
 	}
 	// Percentiles and SLOs: from the summary, else from the scenario snapshot.
-	opts := analysis.Options{Percentiles: sum.Percentiles, SLO: sum.SLO, OutputFrom: sum.OutputTokensFrom}
+	opts := analysis.Options{Percentiles: sum.Percentiles, SLO: sum.SLO, OutputFrom: sum.OutputTokensFrom, ModelTime: sum.ModelTime}
 	s, serr := scenario.LoadFile(filepath.Join(dir, record.ScenarioFile))
 	if serr == nil {
 		r.Scenario = s
 		if !r.Complete {
 			opts = analysis.Options{Percentiles: s.Percentiles, SLO: record.SLO{TTFTMs: s.SLO.TTFTMs, TPOTMs: s.SLO.TPOTMs, E2ELMs: s.SLO.E2ELMs}, OutputFrom: s.OutputTokensFrom}
+			if k := s.ModelTimeScale(); k > 1 {
+				opts.ModelTime = k
+			}
 			sum = record.Summary{SchemaVersion: record.SchemaVersion, Scenario: s.Name, Status: "unknown (no result.json)", Percentiles: s.Percentiles, SLO: opts.SLO,
-				OutputTokensFrom: s.OutputTokensFrom}
+				OutputTokensFrom: s.OutputTokensFrom, ModelTime: opts.ModelTime}
 		}
 	} else if !r.Complete {
 		return nil, &NotRunFolderError{dir, "it has no result.json, and its scenario.yaml cannot be read: " + serr.Error()}

@@ -100,7 +100,7 @@ func Trial(ctx context.Context, t Config) (*Result, error) {
 	}
 
 	clientConns := 0
-	for _, l := range s.LevelSpecs() {
+	for _, l := range s.WallClock().LevelSpecs() {
 		clientConns = max(clientConns, l.Concurrency, int(l.Rate*4))
 	}
 	if s.Load.MaxInFlight > 0 {
@@ -259,7 +259,7 @@ func Trial(ctx context.Context, t Config) (*Result, error) {
 		}
 	}
 	res, runErr := runner.Run(runCtx, runner.Config{
-		Scenario:       s,
+		Scenario:       s.WallClock(), // model-time rates and durations in wall-clock terms
 		Client:         c,
 		Model:          model,
 		TokensPerWord:  tok.TokensPerWord,
@@ -345,7 +345,10 @@ func summarize(dir string, s *scenario.Scenario, res runner.Result, runErr error
 		starts[lr.Spec.Index] = lr.StartUS
 	}
 	var firstErr string // the first measured failure's message, for a run where nothing succeeded
-	levels, st, err := analysis.ReadLevels(dir, windows, analysis.Options{Percentiles: s.Percentiles, SLO: sum.SLO, OutputFrom: s.OutputTokensFrom}, func(r *record.Record) {
+	if k := s.ModelTimeScale(); k > 1 {
+		sum.ModelTime = k
+	}
+	levels, st, err := analysis.ReadLevels(dir, windows, analysis.Options{Percentiles: s.Percentiles, SLO: sum.SLO, OutputFrom: s.OutputTokensFrom, ModelTime: sum.ModelTime}, func(r *record.Record) {
 		if firstErr == "" && r.Phase == record.PhaseMeasure && r.Error != "" && r.Error != record.ErrCanceled {
 			firstErr = r.Error + ": " + r.ErrorMsg
 		}

@@ -93,7 +93,12 @@ type SimSettings struct {
 	EnablePrefixCaching  *bool   `yaml:"enable_prefix_caching,omitempty"`
 	NumGPUBlocksOverride int     `yaml:"num_gpu_blocks_override,omitempty"`
 	TimeScale            float64 `yaml:"time_scale,omitempty"`
-	Seed                 *uint64 `yaml:"seed,omitempty"`
+	// ModelTime states the scenario's rates, durations, timeouts and SLO
+	// targets in model time, and reports the metrics in it: with time_scale
+	// 10, rate 2 sends 20 requests per wall-clock second and a 60s phase
+	// lasts 6 s, and the results read like a real GPU's (docs/simulator.md).
+	ModelTime bool    `yaml:"model_time,omitempty"`
+	Seed      *uint64 `yaml:"seed,omitempty"`
 	// Noise is trial-to-trial noise like a GPU runner's: off (default) or
 	// gpu (docs/simulator.md).
 	Noise               string   `yaml:"noise,omitempty"`
@@ -381,6 +386,40 @@ func (l LevelSpec) String() string {
 		return fmt.Sprintf("concurrency %d", l.Concurrency)
 	}
 	return fmt.Sprintf("%g req/s", l.Rate)
+}
+
+// ModelTimeScale is how many model seconds one wall-clock second holds when
+// the scenario is stated in model time (engine.model_time), else 1.
+func (s *Scenario) ModelTimeScale() float64 {
+	if s.Engine.Kind == EngineSim && s.Engine.Sim.ModelTime && s.Engine.Sim.TimeScale > 0 {
+		return s.Engine.Sim.TimeScale
+	}
+	return 1
+}
+
+// WallClock is the scenario with its model-time rates, durations and
+// timeouts turned into wall-clock ones, for the runner (a copy; the
+// scenario itself when it is not stated in model time).
+func (s *Scenario) WallClock() *Scenario {
+	k := s.ModelTimeScale()
+	if k == 1 {
+		return s
+	}
+	w := *s
+	d := func(x Duration) Duration { return Duration(float64(x) / k) }
+	w.Load.Rate *= k
+	w.Load.Levels = append([]float64(nil), s.Load.Levels...)
+	if w.Load.Mode != ModeClosed {
+		for i := range w.Load.Levels {
+			w.Load.Levels[i] *= k
+		}
+	}
+	w.Phases.Warmup.Duration = d(s.Phases.Warmup.Duration)
+	w.Phases.Measure.Duration = d(s.Phases.Measure.Duration)
+	w.Phases.DrainTimeout = d(s.Phases.DrainTimeout)
+	w.RequestTimeout = d(s.RequestTimeout)
+	w.Workload.Sessions.ThinkTime = d(s.Workload.Sessions.ThinkTime)
+	return &w
 }
 
 // SetLoad fills in the load a level asked for (its mode; an open loop's

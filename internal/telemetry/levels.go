@@ -28,9 +28,8 @@ func SummarizeLevels(dir string, levels []record.Level, inProcessEngine bool, co
 func SummarizeLevelSamples(samples []Sample, levels []record.Level, inProcessEngine bool, cores int) {
 	for i := range levels {
 		l := &levels[i]
-		measureEnd := l.MeasureStartUS + int64(l.Duration*1e6)
 		pt := &record.PhaseTelemetry{
-			Measure: Summarize(samples, Window{StartUS: l.MeasureStartUS, EndUS: max(measureEnd, l.MeasureEndUS)}, l.TotalOutput),
+			Measure: Summarize(samples, Window{StartUS: l.MeasureStartUS, EndUS: max(l.LastEndUS, l.MeasureEndUS)}, l.TotalOutput),
 		}
 		if l.StartUS < l.MeasureStartUS {
 			pt.Warmup = Summarize(samples, Window{StartUS: l.StartUS, EndUS: l.MeasureStartUS - 1}, 0)

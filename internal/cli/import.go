@@ -2,15 +2,12 @@ package cli
 
 import (
 	"fmt"
-	"path/filepath"
 	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/perfgate/perfgate/internal/importer"
-	"github.com/perfgate/perfgate/internal/record"
-	"github.com/perfgate/perfgate/internal/scenario"
 )
 
 func newImportCmd(env Env) *cobra.Command {
@@ -85,11 +82,7 @@ them; several runs of one side (trials) go into DIR/trial-01, trial-02, ….`,
 					fmt.Fprintf(env.Stderr, "perfgate: level %d: %s\n", l.Level+1, w)
 				}
 			}
-			s, err := scenario.LoadFile(filepath.Join(out, record.ScenarioFile))
-			if err != nil {
-				return err
-			}
-			printTable(env.Stdout, s, sum)
+			printTable(env.Stdout, sum)
 			fmt.Fprintf(env.Stdout, "imported %d level(s) into %s\n", len(sum.Levels), out)
 			return nil
 		},

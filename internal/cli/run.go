@@ -220,7 +220,7 @@ func runTrial(ctx context.Context, env Env, log *slog.Logger, s *scenario.Scenar
 		return err
 	}
 	sum := res.Summary
-	printTable(env.Stdout, s, sum)
+	printTable(env.Stdout, sum)
 	fmt.Fprintf(env.Stdout, "\nrun folder: %s\n", dir)
 	switch {
 	case res.RunErr != nil:

@@ -13,13 +13,17 @@ import (
 )
 
 // printTable writes the per-level summary a person reads at the end of a run.
-func printTable(w io.Writer, s *scenario.Scenario, sum record.Summary) {
+func printTable(w io.Writer, sum record.Summary) {
 	fmt.Fprintf(w, "\n%s — %s\n", sum.Scenario, sum.Status)
 	if len(sum.Levels) == 0 {
 		fmt.Fprintln(w, "no measured requests")
 		return
 	}
-	hi := s.Percentiles[len(s.Percentiles)-1]
+	pcts := sum.Percentiles
+	if len(pcts) == 0 {
+		pcts = scenario.DefaultPercentiles
+	}
+	hi := pcts[len(pcts)-1]
 	pk := analysis.PercentileKey(hi)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	head := []string{"level", "load", "achieved", "done", "errors", "req/s", "out tok/s",

@@ -8,6 +8,7 @@ package importer
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"os"
 	"path/filepath"
@@ -283,7 +284,7 @@ func describe(levels []Level, o Options) *scenario.Scenario {
 // and names every number that differs by more than 1 %.
 func crossCheck(l record.Level, reported map[string]float64) []string {
 	var out []string
-	for _, k := range slices.Sorted(mapsKeys(reported)) {
+	for _, k := range slices.Sorted(maps.Keys(reported)) {
 		want := reported[k]
 		var got float64
 		switch k {
@@ -304,14 +305,4 @@ func crossCheck(l record.Level, reported map[string]float64) []string {
 		}
 	}
 	return out
-}
-
-func mapsKeys(m map[string]float64) func(func(string) bool) {
-	return func(yield func(string) bool) {
-		for k := range m {
-			if !yield(k) {
-				return
-			}
-		}
-	}
 }

@@ -281,13 +281,8 @@ func (c Chart) height() vg.Length {
 
 // SVG renders the chart.
 func (c Chart) SVG() ([]byte, error) {
-	p, err := c.build()
-	if err != nil {
-		return nil, err
-	}
-	cv := newSVG(Width, c.height())
-	drawWithLegendBelow(p, c.legendEntries(), pad(draw.New(cv)))
-	return cv.bytes(c.Title), nil
+	b, _, err := c.SVGLayout()
+	return b, err
 }
 
 // PNG renders the chart at 2× for sharp text.
@@ -445,9 +440,15 @@ type LayoutPoint struct {
 
 // Layout lays the chart out as SVG does and says where its data went.
 func (c Chart) Layout() (Layout, error) {
+	_, l, err := c.SVGLayout()
+	return l, err
+}
+
+// SVGLayout renders the chart and says where its data went, in one drawing.
+func (c Chart) SVGLayout() ([]byte, Layout, error) {
 	p, err := c.build()
 	if err != nil {
-		return Layout{}, err
+		return nil, Layout{}, err
 	}
 	h := c.height()
 	cv := newSVG(Width, h)
@@ -467,5 +468,5 @@ func (c Chart) Layout() (Layout, error) {
 			}
 		}
 	}
-	return l, nil
+	return cv.bytes(c.Title), l, nil
 }

@@ -105,7 +105,7 @@ func TestReportHTMLEscapesRunTexts(t *testing.T) {
 	must(t, err)
 	runs[0].Name = `<script>alert(1)</script>`
 	runs[0].Notices = []string{`<img src=x onerror=alert(2)>`}
-	page := HTML(runs, nil, nil)
+	page := HTML(runs, nil, nil, nil)
 	for _, bad := range []string{"<script>alert(1)", "<img src=x"} {
 		if strings.Contains(page, bad) {
 			t.Errorf("%q reached report.html", bad)

@@ -25,7 +25,9 @@ type Figure struct {
 	Caption string
 	svg     func() ([]byte, error)
 	png     func() ([]byte, error)
-	layout  func() (plot.Layout, error) // nil: the page shows no values under the pointer
+	// svgLayout renders the SVG and where its data went, for values under
+	// the pointer; nil for a figure that offers none.
+	svgLayout func() ([]byte, plot.Layout, error)
 }
 
 var metricNames = []struct{ key, title, unit string }{
@@ -77,7 +79,7 @@ func RegisterChart(name, caption string, draw ChartFunc) {
 func (r *Run) Samples() []telemetry.Sample { return r.samples }
 
 func fromChart(name, caption string, c plot.Chart) Figure {
-	return Figure{Name: name, Title: c.Title, Caption: caption, svg: c.SVG, png: c.PNG, layout: c.Layout}
+	return Figure{Name: name, Title: c.Title, Caption: caption, svg: c.SVG, png: c.PNG, svgLayout: c.SVGLayout}
 }
 
 // Figures builds every chart of the report for the runs, overlaid.

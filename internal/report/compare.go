@@ -709,6 +709,12 @@ func coverageText(c float64) string {
 
 // compareCharts: hockey sticks of both sides (per-level medians, with every
 // trial as a dot) and a trial dot plot per gating metric.
+// chart is what the comparison's charts have in common: they render.
+type chart interface {
+	SVG() ([]byte, error)
+	PNG() ([]byte, error)
+}
+
 // compareCharts are a comparison's charts, by file name: "change" (every
 // gating result's change toward worse, coloured by verdict, with its interval
 // and thresholds: the picture the PR comment leads with), "metric-NAME" (per
@@ -716,14 +722,7 @@ func coverageText(c float64) string {
 // trial a dot, the median a bar, its interval a whisker) and
 // "compare-hockey" (both sides' p99 E2EL against output throughput over the
 // levels, with bands).
-func compareCharts(c *Comparison, base, cand []Trial) map[string]interface {
-	SVG() ([]byte, error)
-	PNG() ([]byte, error)
-} {
-	type chart = interface {
-		SVG() ([]byte, error)
-		PNG() ([]byte, error)
-	}
+func compareCharts(c *Comparison, base, cand []Trial) map[string]chart {
 	charts := map[string]chart{}
 	levels := map[int]bool{}
 	for _, r := range c.Outcome.Results {

@@ -103,12 +103,12 @@ func comparisonHTML(c *Comparison, svgs map[string][]byte) ([]byte, error) {
 		if err := svgsafe.Check(svgs[n]); err != nil {
 			return nil, err
 		}
-		cap := figCaptions[n]
+		caption := figCaptions[n]
 		if m, ok := strings.CutPrefix(n, "metric-"); ok {
-			cap = "Each trial of " + m + ", the baseline beside the candidate level by level: a dot per trial, the median as a bar and its 95 % confidence interval as a whisker; the candidate's change and verdict under it."
+			caption = "Each trial of " + m + ", the baseline beside the candidate level by level: a dot per trial, the median as a bar and its 95 % confidence interval as a whisker; the candidate's change and verdict under it."
 		}
 		// Our own SVG, from our canvas, checked above: trusted markup.
-		f := pageFig{Name: n, Caption: cap, SVG: template.HTML(svgs[n])}
+		f := pageFig{Name: n, Caption: caption, SVG: template.HTML(svgs[n])}
 		if n == "change" {
 			d.Lead = &f
 			continue

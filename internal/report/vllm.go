@@ -91,15 +91,6 @@ type VLLMCommands struct {
 
 const vllmCommandsNote = "written by perfgate report --format vllm: client_command describes the level in vllm bench serve's flag names; perfgate ran it from the scenario file named there, not with these flags"
 
-// VLLMResults turns one run's levels into vLLM-shaped results.
-func VLLMResults(r *Run) []VLLMResult {
-	var out []VLLMResult
-	for _, l := range sortedLevels(r) {
-		out = append(out, vllmResult(r, l))
-	}
-	return out
-}
-
 func vllmResult(r *Run, l record.Level) VLLMResult {
 	m := r.Meta
 	backend := "openai"

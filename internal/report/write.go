@@ -14,6 +14,7 @@ import (
 	"strings"
 
 	"github.com/perfgate/perfgate/internal/analysis"
+	"github.com/perfgate/perfgate/internal/plot"
 	"github.com/perfgate/perfgate/internal/record"
 )
 
@@ -52,8 +53,17 @@ func write(runs []*Run, out string, formats []string, withPNG bool) (Written, er
 	}
 	figs := Figures(runs)
 	svgs := map[string][]byte{}
+	layouts := map[string]plot.Layout{}
 	for _, f := range figs {
-		s, err := f.svg()
+		var s []byte
+		var err error
+		if f.svgLayout != nil {
+			var l plot.Layout
+			s, l, err = f.svgLayout()
+			layouts[f.Name] = l
+		} else {
+			s, err = f.svg()
+		}
 		if err != nil {
 			return w, fmt.Errorf("chart %s: %w", f.Name, err)
 		}
@@ -85,7 +95,7 @@ func write(runs []*Run, out string, formats []string, withPNG bool) (Written, er
 		case "csv":
 			b, err = CSV(runs)
 		case "html":
-			b = []byte(HTML(runs, figs, svgs))
+			b = []byte(HTML(runs, figs, svgs, layouts))
 		default:
 			return w, fmt.Errorf("unknown report format %q (formats: %s)", format, strings.Join(Formats, ", "))
 		}
@@ -458,7 +468,7 @@ figure svg{max-width:100%;height:auto;border:1px solid #eee}
 
 // HTML is report.html: one self-contained page (inline SVG charts, tables,
 // run metadata) that opens offline.
-func HTML(runs []*Run, figs []Figure, svgs map[string][]byte) string {
+func HTML(runs []*Run, figs []Figure, svgs map[string][]byte, layouts map[string]plot.Layout) string {
 	type titled struct {
 		Title string
 		T     struct {
@@ -505,11 +515,9 @@ func HTML(runs []*Run, figs []Figure, svgs map[string][]byte) string {
 	}
 	for _, f := range figs {
 		fv := figView{Name: f.Name, Caption: f.Caption, SVG: template.HTML(svgs[f.Name])} // perfgate's own SVG canvas
-		if f.layout != nil {
-			if l, err := f.layout(); err == nil {
-				if j, err := json.Marshal(l); err == nil {
-					fv.Layout = string(j)
-				}
+		if l, ok := layouts[f.Name]; ok {
+			if j, err := json.Marshal(l); err == nil {
+				fv.Layout = string(j)
 			}
 		}
 		d.Figs = append(d.Figs, fv)

@@ -55,7 +55,7 @@ type engine struct {
 	kv      *kvCache
 	metrics *metrics
 	rng     *rand.Rand
-	noise   float64 // this start's step-time factor (Config.Noise)
+	noise   float64 // this start's step-time factor (Config.Noise); 0: no noise
 
 	mu      sync.Mutex
 	waiting []*seq // FIFO; preempted sequences go back to the front
@@ -89,7 +89,6 @@ func newEngine(cfg Config, prof profile.Profile, m *metrics) *engine {
 		rng:     rand.New(rand.NewPCG(cfg.Seed, 0x5eed)),
 		wake:    make(chan struct{}, 1),
 		start:   time.Now(),
-		noise:   1,
 	}
 	if cfg.Noise != (Noise{}) {
 		e.noise = cfg.Noise.startFactor(rand.New(rand.NewPCG(cfg.Seed, 0x5747)))
@@ -191,7 +190,7 @@ func (e *engine) begin() ([]scheduled, float64) {
 	if e.cfg.Jitter > 0 {
 		dt *= math.Max(0.5, 1+e.cfg.Jitter*e.rng.NormFloat64())
 	}
-	if e.cfg.Noise != (Noise{}) {
+	if e.noise > 0 {
 		dt *= e.cfg.Noise.stepFactor(e.noise, e.now, e.rng)
 	}
 	e.now += dt

@@ -83,7 +83,7 @@ func Order(i int) string {
 type Result struct {
 	Name       string             `json:"name"`
 	Dir        string             `json:"dir"`
-	Verdict    string             `json:"verdict"` // pass, warn, fail; empty when it did not finish
+	Verdict    gate.Verdict       `json:"verdict"` // pass, warn, fail; empty when it did not finish
 	Headline   string             `json:"headline"`
 	Trials     [2]int             `json:"trials"` // per side, as compared
 	StopReason string             `json:"stop_reason,omitempty"`
@@ -180,7 +180,7 @@ func Run(ctx context.Context, s *scenario.Scenario, t Trialer, dir string, d Des
 
 func lookWords(o gate.Outcome, n int) string {
 	if o.Stop {
-		return strings.ToUpper(o.Verdict) + ", " + gate.StopWords(o.StopReason, n)
+		return strings.ToUpper(string(o.Verdict)) + ", " + gate.StopWords(o.StopReason, n)
 	}
 	return "not clear yet, one more pair"
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/perfgate/perfgate/internal/childenv"
 	"github.com/perfgate/perfgate/internal/gate"
 	gh "github.com/perfgate/perfgate/internal/github"
+	"github.com/perfgate/perfgate/internal/metric"
 	"github.com/perfgate/perfgate/internal/record"
 	"github.com/perfgate/perfgate/internal/scenario"
 	"github.com/perfgate/perfgate/internal/vllmsrc"
@@ -266,8 +267,8 @@ func runAction(ctx context.Context, env Env, log *slog.Logger) error {
 		if err != nil {
 			return err
 		}
-		if manifest.Verdict == "error" && len(manifest.Scenarios) == 0 {
-			rep = &gh.Report{Set: manifest.Set, Verdict: "error", Error: manifest.Error, PR: manifest.PR, BaseSHA: manifest.BaseSHA,
+		if manifest.Verdict == metric.Error && len(manifest.Scenarios) == 0 {
+			rep = &gh.Report{Set: manifest.Set, Verdict: metric.Error, Error: manifest.Error, PR: manifest.PR, BaseSHA: manifest.BaseSHA,
 				HeadSHA: manifest.HeadSHA, BaseRef: manifest.BaseRef, HeadRef: manifest.HeadRef, Profile: manifest.Profile}
 		} else if _, rep, files, err = gh.LoadResults(resultsDir, gh.Expect{HeadSHA: manifest.HeadSHA}); err != nil {
 			return fmt.Errorf("reading back the results: %w", err)
@@ -324,11 +325,11 @@ func checkBaseline(ctx context.Context, client *gh.Client, baseBranch, baseSHA, 
 }
 
 // statusState maps a verdict through fail-on.
-func statusState(verdict, failOn string) string {
+func statusState(verdict metric.Verdict, failOn string) string {
 	switch {
-	case verdict == "error":
+	case verdict == metric.Error:
 		return gh.StatusError
-	case verdict == "fail" && failOn != "never", verdict == "warn" && failOn == "warn":
+	case verdict == metric.Fail && failOn != "never", verdict == metric.Warn && failOn == "warn":
 		return gh.StatusFailure
 	}
 	return gh.StatusSuccess
@@ -349,7 +350,7 @@ func finishAction(a *githubactions.Action, env Env, in actionInputs, rep *gh.Rep
 				continue
 			}
 			msg := fmt.Sprintf("%s: level %d %s %+.1f %% (%s)", s.Name, x.Level, x.Metric, *x.ChangePct, x.Verdict)
-			f := a.WithFieldsMap(map[string]string{"title": "perfgate " + x.Verdict})
+			f := a.WithFieldsMap(map[string]string{"title": "perfgate " + string(x.Verdict)})
 			if x.Verdict == gate.Fail {
 				f.Errorf("%s", msg)
 			} else {
@@ -358,18 +359,19 @@ func finishAction(a *githubactions.Action, env Env, in actionInputs, rep *gh.Rep
 		}
 	}
 	type scen struct {
-		Name, Verdict, Headline, Error string
+		Name, Headline, Error string
+		Verdict               metric.Verdict
 	}
 	sum := struct {
-		Verdict      string `json:"verdict"`
-		Headline     string `json:"headline"`
-		CommentURL   string `json:"comment_url,omitempty"`
-		AssetsCommit string `json:"assets_commit,omitempty"`
-		Degraded     bool   `json:"degraded,omitempty"`
-		Scenarios    []scen `json:"scenarios"`
+		Verdict      metric.Verdict `json:"verdict"`
+		Headline     string         `json:"headline"`
+		CommentURL   string         `json:"comment_url,omitempty"`
+		AssetsCommit string         `json:"assets_commit,omitempty"`
+		Degraded     bool           `json:"degraded,omitempty"`
+		Scenarios    []scen         `json:"scenarios"`
 	}{Verdict: rep.Verdict, Headline: rep.Headline(), CommentURL: pub.CommentURL, AssetsCommit: pub.AssetsCommit, Degraded: pub.Degraded}
 	for _, s := range rep.Scenarios {
-		x := scen{Name: s.Name, Error: s.Error, Verdict: "error"}
+		x := scen{Name: s.Name, Error: s.Error, Verdict: metric.Error}
 		if s.Comparison != nil {
 			x.Verdict, x.Headline = s.Comparison.Outcome.Verdict, s.Comparison.Outcome.Headline
 		}
@@ -380,16 +382,16 @@ func finishAction(a *githubactions.Action, env Env, in actionInputs, rep *gh.Rep
 		return err
 	}
 	dir, _ := filepath.Abs(resultsDir)
-	a.SetOutput("verdict", rep.Verdict)
+	a.SetOutput("verdict", string(rep.Verdict))
 	a.SetOutput("report-dir", dir)
 	a.SetOutput("comment-url", pub.CommentURL)
 	a.SetOutput("summary-json", sumPath)
 	fmt.Fprintf(env.Stdout, "perfgate: %s\n", rep.Headline())
 	switch {
-	case rep.Verdict == "error":
+	case rep.Verdict == metric.Error:
 		a.Errorf("perfgate: %s", rep.Error)
 		return errors.New(rep.Error)
-	case rep.Verdict == "fail" && in.failOn != "never", rep.Verdict == "warn" && in.failOn == "warn":
+	case rep.Verdict == metric.Fail && in.failOn != "never", rep.Verdict == metric.Warn && in.failOn == "warn":
 		return &regressionError{rep.Headline()}
 	}
 	return nil
@@ -477,13 +479,13 @@ func actionBenchmark(ctx context.Context, env Env, log *slog.Logger, a *githubac
 		if errors.As(runErr, &interrupted) {
 			return nil, runErr
 		}
-		m.Verdict, m.Error = "error", runErr.Error()
+		m.Verdict, m.Error = metric.Error, runErr.Error()
 	}
 	if plan == nil {
 		plan = &abPlan{}
 	}
 	abDir := plan.Dir
-	verdicts := []string{cmp.Or(m.Verdict, "pass")}
+	verdicts := []metric.Verdict{cmp.Or(m.Verdict, metric.Pass)}
 	done := map[string]bool{}
 	for _, s := range plan.Scenarios {
 		rel, _ := filepath.Rel(in.outputDir, filepath.Join(abDir, s.Name))
@@ -492,10 +494,10 @@ func actionBenchmark(ctx context.Context, env Env, log *slog.Logger, a *githubac
 			rs.Error, rs.Dir = cmp.Or(plan.Error, "did not finish"), ""
 		}
 		done[s.Name] = true
-		verdicts = append(verdicts, cmp.Or(s.Verdict, "error"))
+		verdicts = append(verdicts, cmp.Or(s.Verdict, metric.Error))
 		m.Scenarios = append(m.Scenarios, rs)
 	}
-	if in.mode == "release" && in.historyStore != "" && abDir != "" && m.Verdict != "error" {
+	if in.mode == "release" && in.historyStore != "" && abDir != "" && m.Verdict != metric.Error {
 		// The release candidate against main's recent history as well as against the last release.
 		h, err := releaseAgainstHistory(ctx, in, client, abDir, m.HeadSHA)
 		if err != nil {
@@ -506,8 +508,8 @@ func actionBenchmark(ctx context.Context, env Env, log *slog.Logger, a *githubac
 			a.Infof("release gate: against %s: %s", h.Against, h.Verdict)
 		}
 	}
-	m.Verdict = gh.Worst(verdicts...)
-	if m.Verdict == "error" && m.Error == "" {
+	m.Verdict = metric.Worst(verdicts...)
+	if m.Verdict == metric.Error && m.Error == "" {
 		m.Error = cmp.Or(plan.Error, "a scenario did not finish")
 	}
 	if err := gh.WriteResults(in.outputDir, *m); err != nil {

@@ -18,6 +18,7 @@ import (
 	gh "github.com/perfgate/perfgate/internal/github"
 	"github.com/perfgate/perfgate/internal/history"
 	"github.com/perfgate/perfgate/internal/history/site"
+	"github.com/perfgate/perfgate/internal/metric"
 	"github.com/perfgate/perfgate/internal/record"
 	"github.com/perfgate/perfgate/internal/run"
 	"github.com/perfgate/perfgate/internal/scenario"
@@ -60,7 +61,7 @@ func runTrackMode(ctx context.Context, env Env, log *slog.Logger, a *githubactio
 	}
 	sd := &side{name: "candidate", ref: cand, sha: sha}
 	fail := func(err error) error {
-		rep := &gh.Report{Set: in.set, Verdict: "error", Error: err.Error(), HeadSHA: sha, RunURL: runURL}
+		rep := &gh.Report{Set: in.set, Verdict: metric.Error, Error: err.Error(), HeadSHA: sha, RunURL: runURL}
 		a.AddStepSummary(rep.Summary())
 		a.SetOutput("verdict", "error")
 		a.SetOutput("report-dir", outDir)
@@ -138,9 +139,9 @@ func runTrackMode(ctx context.Context, env Env, log *slog.Logger, a *githubactio
 		}
 	}
 	open := openRegressions(results)
-	verdict := "pass"
+	verdict := metric.Pass
 	if len(open) > 0 {
-		verdict = "fail"
+		verdict = metric.Fail
 	}
 	// The plots, on the assets branch: the summary shows them, the tracking issue links them.
 	plotURL := map[string]string{} // by file name
@@ -173,9 +174,9 @@ func runTrackMode(ctx context.Context, env Env, log *slog.Logger, a *githubactio
 			siteURL = fmt.Sprintf("%s/%s/blob/%s/%s/index.html", cmp.Or(gctx.ServerURL, "https://github.com"), gctx.Repository, in.siteBranch, gh.SafeName(in.set))
 		}
 	}
-	head := func(v string) string {
+	head := func(v metric.Verdict) string {
 		return fmt.Sprintf("%s\n## %s perfgate tracking: %s · %s\n\ncommit `%s` (%s), %d new point(s) in %s.\n\n", trackMarker(in.set),
-			map[string]string{"pass": "✅", "fail": "❌"}[v], strings.ToUpper(v), gh.Esc(in.set), sha, gh.Esc(cmp.Or(gctx.RefName, "detached")), n, gh.Esc(in.historyStore))
+			v.Mark(), strings.ToUpper(string(v)), gh.Esc(in.set), sha, gh.Esc(cmp.Or(gctx.RefName, "detached")), n, gh.Esc(in.historyStore))
 	}
 	var b strings.Builder
 	b.WriteString(head(verdict))
@@ -227,7 +228,7 @@ func runTrackMode(ctx context.Context, env Env, log *slog.Logger, a *githubactio
 	if client != nil && in.statusContext != "" {
 		state := statusState(verdict, in.failOn)
 		desc := fmt.Sprintf("%d series in the band of recent history", len(results))
-		if verdict == "fail" {
+		if verdict == metric.Fail {
 			desc = fmt.Sprintf("%d open regression(s) against recent history", len(open))
 		}
 		if err := client.SetStatus(ctx, sha, state, in.statusContext, desc, runURL); err != nil {
@@ -247,12 +248,12 @@ func runTrackMode(ctx context.Context, env Env, log *slog.Logger, a *githubactio
 	}
 	sumPath, _ := filepath.Abs(filepath.Join(outDir, "history.json"))
 	abs, _ := filepath.Abs(outDir)
-	a.SetOutput("verdict", verdict)
+	a.SetOutput("verdict", string(verdict))
 	a.SetOutput("report-dir", abs)
 	a.SetOutput("comment-url", issueURL)
 	a.SetOutput("summary-json", sumPath)
 	fmt.Fprintf(env.Stdout, "perfgate track: %s, %d new point(s), %d open regression(s)\n", verdict, n, len(open))
-	if verdict == "fail" && in.failOn != "never" {
+	if verdict == metric.Fail && in.failOn != "never" {
 		return &regressionError{fmt.Sprintf("%d open regression(s) against recent history (see %s)", len(open), outDir)}
 	}
 	return nil
@@ -301,7 +302,7 @@ func releaseAgainstHistory(ctx context.Context, in actionInputs, client *gh.Clie
 			}
 		}
 	}
-	h := &gh.HistoryGate{Against: fmt.Sprintf("the recent history in %s (%d points)", in.historyStore, len(pts)), Verdict: "pass"}
+	h := &gh.HistoryGate{Against: fmt.Sprintf("the recent history in %s (%d points)", in.historyStore, len(pts)), Verdict: metric.Pass}
 	for i := range cand {
 		if newest.After(cand[i].Time) {
 			cand[i].Time = newest // the newest point of its series
@@ -315,10 +316,10 @@ func releaseAgainstHistory(ctx context.Context, in actionInputs, client *gh.Clie
 			r.Newest.Value, r.BandLow, r.BandHigh, r.Points-1-r.BandFrom)
 		switch {
 		case r.Regressed:
-			h.Verdict = "fail"
+			h.Verdict = metric.Fail
 			h.Lines = append(h.Lines, "worse: "+where)
 		case r.Improved:
-			h.Verdict = gh.Worst(h.Verdict, "warn")
+			h.Verdict = metric.Worst(h.Verdict, metric.Warn)
 			h.Lines = append(h.Lines, "better, unexplained (review it): "+where)
 		}
 	}

@@ -22,7 +22,7 @@ type bisectStep struct {
 	Commit   string            `json:"commit"`
 	Subject  string            `json:"subject"`
 	Position int               `json:"position"` // 1-based among the commits after good
-	Verdict  string            `json:"verdict"`  // of the worst scenario: pass, warn, fail
+	Verdict  gate.Verdict      `json:"verdict"`  // of the worst scenario: pass, warn, fail
 	Dir      string            `json:"dir"`      // the step's A/B folder
 	Headline map[string]string `json:"headline,omitempty"`
 	Took     float64           `json:"seconds"`
@@ -130,7 +130,7 @@ func runBisectResult(ctx context.Context, env Env, log *slog.Logger, files []str
 	quiet := env
 	quiet.Stdout = env.Stderr // each step's ab talks on stderr; stdout has bisect's answer
 	// oracle benchmarks commits[i] against good.
-	oracle := func(i int) (string, error) {
+	oracle := func(i int) (gate.Verdict, error) {
 		start := time.Now()
 		step := bisectStep{Step: len(res.Steps) + 1, Commit: commits[i], Position: i + 1}
 		step.Subject, _ = vllmsrc.Git(ctx, repo, "log", "-1", "--format=%s", commits[i])
@@ -155,7 +155,7 @@ func runBisectResult(ctx context.Context, env Env, log *slog.Logger, files []str
 		}
 		step.Took = time.Since(start).Seconds()
 		res.Steps = append(res.Steps, step)
-		fmt.Fprintf(env.Stdout, "step %d: %.12s (%d of %d) %s: %s\n", step.Step, commits[i], i+1, len(commits), strings.ToUpper(step.Verdict), step.Subject)
+		fmt.Fprintf(env.Stdout, "step %d: %.12s (%d of %d) %s: %s\n", step.Step, commits[i], i+1, len(commits), strings.ToUpper(string(step.Verdict)), step.Subject)
 		return step.Verdict, save()
 	}
 	fail := func(err error) error {
@@ -209,7 +209,7 @@ func runBisectResult(ctx context.Context, env Env, log *slog.Logger, files []str
 	fmt.Fprintf(env.Stdout, "\nfirst bad commit: %s %q (commit %d of %d after %.12s)\n", res.FirstBad, subject, hi+1, len(commits), good)
 	for _, s := range res.Steps {
 		if s.Commit == res.FirstBad || s.Commit == res.LastGood {
-			fmt.Fprintf(env.Stdout, "  evidence: step %d, %.12s %s: %v (%s)\n", s.Step, s.Commit, strings.ToUpper(s.Verdict), s.Headline, filepath.Join(dir, s.Dir))
+			fmt.Fprintf(env.Stdout, "  evidence: step %d, %.12s %s: %v (%s)\n", s.Step, s.Commit, strings.ToUpper(string(s.Verdict)), s.Headline, filepath.Join(dir, s.Dir))
 		}
 	}
 	if res.LastGood == good {

@@ -9,6 +9,7 @@ import (
 	"slices"
 
 	"github.com/perfgate/perfgate/internal/gate"
+	"github.com/perfgate/perfgate/internal/metric"
 )
 
 // MaxComparisonBytes bounds a comparison.json a reporter accepts.
@@ -26,9 +27,9 @@ type ValidComparison struct {
 	Environment   string            `json:"environment"`
 	Commits       map[string]string `json:"commits"`
 	Outcome       struct {
-		Verdict  string        `json:"verdict"`
-		Headline string        `json:"headline"`
-		Results  []ValidResult `json:"results"`
+		Verdict  metric.Verdict `json:"verdict"`
+		Headline string         `json:"headline"`
+		Results  []ValidResult  `json:"results"`
 	} `json:"outcome"`
 	Run *ValidRun `json:"run"`
 }
@@ -45,18 +46,18 @@ type ValidRun struct {
 
 // ValidResult is one gate result as a reporter reads it.
 type ValidResult struct {
-	Level          int      `json:"level"`
-	Metric         string   `json:"metric"`
-	Verdict        string   `json:"verdict"`
-	BaselineMedian float64  `json:"baseline_median"`
-	CandMedian     float64  `json:"candidate_median"`
-	ChangePct      *float64 `json:"change_pct"`
-	CILowPct       *float64 `json:"ci_low_pct"`
-	CIHighPct      *float64 `json:"ci_high_pct"`
-	P              float64  `json:"p"`
-	Q              *float64 `json:"q"` // null for metrics that do not gate
-	Gating         bool     `json:"gating"`
-	Improved       bool     `json:"improved"`
+	Level          int            `json:"level"`
+	Metric         string         `json:"metric"`
+	Verdict        metric.Verdict `json:"verdict"`
+	BaselineMedian float64        `json:"baseline_median"`
+	CandMedian     float64        `json:"candidate_median"`
+	ChangePct      *float64       `json:"change_pct"`
+	CILowPct       *float64       `json:"ci_low_pct"`
+	CIHighPct      *float64       `json:"ci_high_pct"`
+	P              float64        `json:"p"`
+	Q              *float64       `json:"q"` // null for metrics that do not gate
+	Gating         bool           `json:"gating"`
+	Improved       bool           `json:"improved"`
 }
 
 // checkTrials bounds the per-trial data a recheck decides on.
@@ -116,7 +117,7 @@ func ValidateComparison(data []byte, expectSHAs ...string) (*ValidComparison, er
 	if c.SchemaVersion != 1 {
 		return nil, fmt.Errorf("comparison.json: schema_version %d, want 1", c.SchemaVersion)
 	}
-	okVerdict := map[string]bool{"pass": true, "warn": true, "fail": true}
+	okVerdict := map[metric.Verdict]bool{metric.Pass: true, metric.Warn: true, metric.Fail: true}
 	if !okVerdict[c.Outcome.Verdict] {
 		return nil, fmt.Errorf("comparison.json: verdict %q", c.Outcome.Verdict)
 	}

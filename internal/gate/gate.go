@@ -35,11 +35,14 @@ import (
 	"github.com/perfgate/perfgate/internal/stats"
 )
 
-// Verdicts, from best to worst.
+// Verdict is the catalogue's typed verdict; the gate's constants name it.
+type Verdict = metric.Verdict
+
+// Verdicts, from best to worst (metric.Verdict.Rank).
 const (
-	Pass = "pass"
-	Warn = "warn"
-	Fail = "fail"
+	Pass = metric.Pass
+	Warn = metric.Warn
+	Fail = metric.Fail
 )
 
 // Design constants, calibrated by the suite in docs/statistics.md.
@@ -158,7 +161,7 @@ type Result struct {
 	// MoreTrials, on an inconclusive warn, is about how many trials per side
 	// would make the observed change significant (0 when not applicable).
 	MoreTrials  int     `json:"more_trials,omitempty"`
-	Verdict     string  `json:"verdict"`       // pass, warn, fail
+	Verdict     Verdict `json:"verdict"`       // pass, warn, fail
 	Improved    bool    `json:"improved"`      // significantly better by more than the warn threshold
 	Gating      bool    `json:"gating"`        // a rule of the gate (others are reported only)
 	WarnPct     float64 `json:"warn_pct"`      // the thresholds applied
@@ -170,7 +173,7 @@ type Result struct {
 
 // Outcome is the comparison's overall decision.
 type Outcome struct {
-	Verdict  string   `json:"verdict"`
+	Verdict  Verdict  `json:"verdict"`
 	Results  []Result `json:"results"`
 	Headline string   `json:"headline"`
 	Notes    []string `json:"notes,omitempty"`
@@ -522,26 +525,8 @@ func pool(cs []Count) (failed, issued int) {
 	return
 }
 
-// Rank orders verdicts from best (0) to worst.
-func Rank(v string) int {
-	switch v {
-	case Warn:
-		return 1
-	case Fail:
-		return 2
-	case "error":
-		return 3
-	}
-	return 0
-}
-
 // Worst is the worse of two verdicts.
-func Worst(a, b string) string {
-	if Rank(b) > Rank(a) {
-		return b
-	}
-	return a
-}
+func Worst(a, b Verdict) Verdict { return metric.Worst(a, b) }
 
 func positive(xs []float64) bool {
 	for _, x := range xs {

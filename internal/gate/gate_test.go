@@ -49,7 +49,7 @@ func TestVerdicts(t *testing.T) {
 		metric  string
 		factor  float64
 		n       int
-		verdict string
+		verdict Verdict
 		improve bool
 	}{
 		{"output_throughput", 0.90, 6, Fail, false}, // 10 % less throughput, clean separation

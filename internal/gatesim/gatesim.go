@@ -192,7 +192,7 @@ func (d Design) String() string {
 
 // Result is one simulated comparison.
 type Result struct {
-	Verdict string
+	Verdict gate.Verdict
 	Trials  int // both sides together, reruns included
 	Reason  string
 }

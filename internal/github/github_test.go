@@ -18,6 +18,7 @@ import (
 	"github.com/perfgate/perfgate/internal/gate"
 	"github.com/perfgate/perfgate/internal/github/githubtest"
 	"github.com/perfgate/perfgate/internal/history"
+	"github.com/perfgate/perfgate/internal/metric"
 )
 
 const (
@@ -34,12 +35,12 @@ func client(t *testing.T, srv *githubtest.Server, token string) *Client {
 	return c
 }
 
-func sampleReport(verdict string) *Report {
+func sampleReport(verdict metric.Verdict) *Report {
 	ch := 4.2
 	lo, hi := 2.0, 6.5
 	c := &comparison.ValidComparison{SchemaVersion: 1, Scenario: "chat", Environment: "engine vllm; GPUs NVIDIA H100; driver 550.54"}
 	c.Outcome.Verdict = verdict
-	c.Outcome.Headline = strings.ToUpper(verdict) + ": median_tpot_ms +4.2 %"
+	c.Outcome.Headline = strings.ToUpper(string(verdict)) + ": median_tpot_ms +4.2 %"
 	c.Outcome.Results = []comparison.ValidResult{{Level: 1, Metric: "median_tpot_ms", Verdict: verdict, BaselineMedian: 10, CandMedian: 10.42, ChangePct: &ch, CILowPct: &lo, CIHighPct: &hi, P: 0.004, Gating: true}}
 	return &Report{Set: "pr-suite", Verdict: verdict, PR: 42, Title: "Faster decode", BaseSHA: baseSHA, HeadSHA: headSHA,
 		BaseRef: "main", HeadRef: "fast-decode", Profile: "pr", RunURL: "https://github.com/o/r/actions/runs/9",
@@ -286,7 +287,7 @@ func TestHostileStringsAreInert(t *testing.T) {
 }
 
 // writeResults builds a results folder as mode benchmark writes it.
-func writeResults(t *testing.T, verdict string, mutate func(r *Results, c *comparison.Comparison)) string {
+func writeResults(t *testing.T, verdict metric.Verdict, mutate func(r *Results, c *comparison.Comparison)) string {
 	t.Helper()
 	dir := t.TempDir()
 	sdir := filepath.Join(dir, "20261128T000000Z_ab", "chat")
@@ -297,13 +298,13 @@ func writeResults(t *testing.T, verdict string, mutate func(r *Results, c *compa
 		Explain: []comparison.Change{}}
 	// trial data that make the stated verdict (the reporter decides again)
 	base := []float64{10, 10.05, 9.95, 10.02}
-	factor := map[string]float64{"pass": 1, "warn": 1.045, "fail": 1.3}[verdict]
+	factor := map[metric.Verdict]float64{metric.Pass: 1, metric.Warn: 1.045, metric.Fail: 1.3}[verdict]
 	cand := make([]float64, len(base))
 	for i, v := range base {
 		cand[i] = v * factor
 	}
 	c.Outcome = gate.Decide([]gate.Input{{Level: 1, Metric: "median_tpot_ms", Baseline: base, Candidate: cand}}, c.Rules)
-	c.Outcome.Headline = verdict
+	c.Outcome.Headline = string(verdict)
 	if c.Outcome.Verdict != verdict {
 		t.Fatalf("the fixture's data say %s, not %s", c.Outcome.Verdict, verdict)
 	}
@@ -458,7 +459,7 @@ func TestHistoryStoreThroughTheAPI(t *testing.T) {
 
 func TestLoadMergedShards(t *testing.T) {
 	root := t.TempDir()
-	for i, v := range []string{"pass", "fail"} {
+	for i, v := range []metric.Verdict{metric.Pass, metric.Fail} {
 		d := writeResults(t, v, func(r *Results, c *comparison.Comparison) {
 			r.Scenarios[0].Name = fmt.Sprintf("chat-%d", i)
 		})

@@ -9,6 +9,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/perfgate/perfgate/internal/comparison"
+	"github.com/perfgate/perfgate/internal/metric"
 
 	"github.com/perfgate/perfgate/internal/gate"
 )
@@ -37,7 +38,7 @@ type ScenarioResult struct {
 // Report is what a comment, a job summary and a status say.
 type Report struct {
 	Set              string // the scenario set: names the marker and the status context
-	Verdict          string // pass, warn, fail, error
+	Verdict          metric.Verdict
 	Error            string // why, when the verdict is error
 	PR               int
 	Title            string
@@ -100,7 +101,7 @@ func rowMark(x row) string {
 	if x.res.Improved {
 		return "🚀"
 	}
-	return verdictMark[x.res.Verdict]
+	return x.res.Verdict.Mark()
 }
 
 func qCell(q *float64) string {
@@ -110,8 +111,6 @@ func qCell(q *float64) string {
 	return fmt.Sprintf("%.3g", *q)
 }
 
-var verdictMark = map[string]string{"pass": "✅", "warn": "⚠️", "fail": "❌", "error": "💥"}
-
 // Headline is the one line a status description and a job title carry.
 func (r *Report) Headline() string {
 	switch r.Verdict {
@@ -120,14 +119,14 @@ func (r *Report) Headline() string {
 	}
 	var parts []string
 	for _, s := range r.Scenarios {
-		if s.Comparison != nil && s.Comparison.Outcome.Verdict != "pass" {
+		if s.Comparison != nil && s.Comparison.Outcome.Verdict != metric.Pass {
 			parts = append(parts, s.Name+": "+s.Comparison.Outcome.Headline)
 		}
 	}
 	if len(parts) == 0 {
-		return fmt.Sprintf("%s: no regression in %d scenario(s)", strings.ToUpper(r.Verdict), len(r.Scenarios))
+		return fmt.Sprintf("%s: no regression in %d scenario(s)", strings.ToUpper(string(r.Verdict)), len(r.Scenarios))
 	}
-	return strings.ToUpper(r.Verdict) + " — " + strings.Join(parts, "; ")
+	return strings.ToUpper(string(r.Verdict)) + " — " + strings.Join(parts, "; ")
 }
 
 type row struct {
@@ -142,16 +141,16 @@ func (r *Report) rows() []row {
 			continue
 		}
 		for _, res := range s.Comparison.Outcome.Results {
-			if res.Gating || res.Verdict != "pass" || res.Improved {
+			if res.Gating || res.Verdict != metric.Pass || res.Improved {
 				rows = append(rows, row{s.Name, res})
 			}
 		}
 	}
 	rank := func(x row) int {
 		switch {
-		case x.res.Verdict == "fail":
+		case x.res.Verdict == metric.Fail:
 			return 0
-		case x.res.Verdict == "warn":
+		case x.res.Verdict == metric.Warn:
 			return 1
 		case x.res.Improved:
 			return 2
@@ -234,7 +233,7 @@ func (r *Report) Summary() string {
 func (r *Report) render(l layout) string {
 	var b strings.Builder
 	b.WriteString(Marker(r.Set) + "\n")
-	fmt.Fprintf(&b, "## %s perfgate: %s", verdictMark[r.Verdict], strings.ToUpper(r.Verdict))
+	fmt.Fprintf(&b, "## %s perfgate: %s", r.Verdict.Mark(), strings.ToUpper(string(r.Verdict)))
 	if r.Set != "" {
 		fmt.Fprintf(&b, " · %s", Esc(r.Set))
 	}
@@ -258,7 +257,7 @@ func (r *Report) render(l layout) string {
 		fmt.Fprintf(&b, " (%s)", Esc(r.HeadRef))
 	}
 	b.WriteString("\n\n")
-	if r.Verdict == "error" {
+	if r.Verdict == metric.Error {
 		fmt.Fprintf(&b, "> **Error:** %s\n>\n> No verdict: an error is never a pass.\n\n", Esc(r.Error))
 	}
 	for _, s := range r.Scenarios {
@@ -266,7 +265,7 @@ func (r *Report) render(l layout) string {
 		case s.Error != "":
 			fmt.Fprintf(&b, "- 💥 **%s**: %s\n", Esc(s.Name), Esc(s.Error))
 		case s.Comparison != nil:
-			fmt.Fprintf(&b, "- %s **%s**: %s", verdictMark[s.Comparison.Outcome.Verdict], Esc(s.Name), Esc(s.Comparison.Outcome.Headline))
+			fmt.Fprintf(&b, "- %s **%s**: %s", s.Comparison.Outcome.Verdict.Mark(), Esc(s.Name), Esc(s.Comparison.Outcome.Headline))
 			if run := s.Comparison.Run; run != nil {
 				fmt.Fprintf(&b, " (%d + %d trials; %s)", run.Trials[0], run.Trials[1], Esc(run.Stopped))
 				if len(run.Reruns) > 0 {
@@ -277,7 +276,7 @@ func (r *Report) render(l layout) string {
 		}
 	}
 	if h := r.History; h != nil {
-		fmt.Fprintf(&b, "- %s **against %s**: %s\n", verdictMark[h.Verdict], Esc(h.Against), strings.ToUpper(h.Verdict))
+		fmt.Fprintf(&b, "- %s **against %s**: %s\n", h.Verdict.Mark(), Esc(h.Against), strings.ToUpper(string(h.Verdict)))
 		for _, l := range h.Lines {
 			fmt.Fprintf(&b, "  - %s\n", Esc(l))
 		}
@@ -303,7 +302,7 @@ func (r *Report) render(l layout) string {
 	// the chart folded below.
 	var notable []row
 	for _, x := range rows {
-		if x.res.Verdict != "pass" || x.res.Improved {
+		if x.res.Verdict != metric.Pass || x.res.Improved {
 			notable = append(notable, x)
 		}
 	}

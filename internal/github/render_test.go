@@ -15,6 +15,7 @@ import (
 	"github.com/yuin/goldmark/renderer/html"
 
 	"github.com/perfgate/perfgate/internal/comparison"
+	"github.com/perfgate/perfgate/internal/metric"
 
 	"github.com/perfgate/perfgate/internal/browsertest"
 )
@@ -60,7 +61,7 @@ func TestCommentOnAPhone(t *testing.T) {
 		level  int
 		metric string
 		ch     float64
-		v      string
+		v      metric.Verdict
 	}{{1, "output_throughput", -8.3, "fail"}, {2, "median_e2el_ms", 8.7, "fail"}, {3, "p99_ttft_ms", 6.9, "warn"}, {1, "median_ttft_ms", -1.5, "pass"}, {1, "error_rate", 0, "pass"}} {
 		c.Outcome.Results = append(c.Outcome.Results, comparison.ValidResult{Level: m.level, Metric: m.metric, Verdict: m.v, BaselineMedian: 100, CandMedian: 100 * (1 + m.ch/100),
 			ChangePct: worse(m.ch), CILowPct: worse(m.ch - 3.1), CIHighPct: worse(m.ch + 2.7), Q: worse(0.012), Gating: true})

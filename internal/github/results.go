@@ -10,11 +10,11 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
-	"slices"
 	"strings"
 
 	"github.com/perfgate/perfgate/internal/comparison"
 	"github.com/perfgate/perfgate/internal/gate"
+	"github.com/perfgate/perfgate/internal/metric"
 	"github.com/perfgate/perfgate/internal/record"
 
 	"github.com/perfgate/perfgate/internal/svgsafe"
@@ -45,7 +45,7 @@ type Results struct {
 	HeadSHA       string           `json:"head_sha"`
 	BaseRef       string           `json:"base_ref"`
 	HeadRef       string           `json:"head_ref"`
-	Verdict       string           `json:"verdict"`
+	Verdict       metric.Verdict   `json:"verdict"`
 	Error         string           `json:"error,omitempty"`
 	Scenarios     []ResultScenario `json:"scenarios"`
 	History       *HistoryGate     `json:"history,omitempty"`
@@ -55,9 +55,9 @@ type Results struct {
 // of main (mode release with a history store): its medians against the
 // band of each series' current segment, two-sided.
 type HistoryGate struct {
-	Against string   `json:"against"` // what the candidate was compared with, in words
-	Verdict string   `json:"verdict"` // pass, warn (outside on the better side: review), fail
-	Lines   []string `json:"lines"`   // one per series outside its band
+	Against string         `json:"against"` // what the candidate was compared with, in words
+	Verdict metric.Verdict `json:"verdict"` // pass, warn (outside on the better side: review), fail
+	Lines   []string       `json:"lines"`   // one per series outside its band
 }
 
 // ResultScenario is one scenario's folder (holding comparison.json and
@@ -123,7 +123,7 @@ func LoadResults(dir string, exp Expect) (*Results, *Report, []LocalFile, error)
 		return nil, nil, nil, bad("schema_version %d, want 1", r.SchemaVersion)
 	case !setRe.MatchString(r.Set):
 		return nil, nil, nil, bad("set %q is not a name", r.Set)
-	case !slices.Contains([]string{"pass", "warn", "fail", "error"}, r.Verdict):
+	case !r.Verdict.Known():
 		return nil, nil, nil, bad("verdict %q", r.Verdict)
 	case r.Profile != "pr" && r.Profile != "release":
 		return nil, nil, nil, bad("profile %q", r.Profile)
@@ -131,7 +131,7 @@ func LoadResults(dir string, exp Expect) (*Results, *Report, []LocalFile, error)
 		return nil, nil, nil, bad("pr %d", r.PR)
 	case !fullSHA.MatchString(r.HeadSHA) || (r.BaseSHA != "" && !fullSHA.MatchString(r.BaseSHA)):
 		return nil, nil, nil, bad("commits %q, %q are not full SHAs", r.BaseSHA, r.HeadSHA)
-	case r.Verdict != "error" && r.BaseSHA == "":
+	case r.Verdict != metric.Error && r.BaseSHA == "":
 		return nil, nil, nil, bad("no baseline commit")
 	case exp.HeadSHA != "" && r.HeadSHA != exp.HeadSHA:
 		return nil, nil, nil, bad("head commit %s is not the one the workflow ran on (%s)", r.HeadSHA, exp.HeadSHA)
@@ -141,7 +141,7 @@ func LoadResults(dir string, exp Expect) (*Results, *Report, []LocalFile, error)
 		return nil, nil, nil, bad("a field is too long")
 	}
 	if h := r.History; h != nil {
-		if !slices.Contains([]string{"pass", "warn", "fail"}, h.Verdict) || len(h.Against) > 1000 || len(h.Lines) > 200 {
+		if !h.Verdict.Known() || h.Verdict == metric.Error || len(h.Against) > 1000 || len(h.Lines) > 200 {
 			return nil, nil, nil, bad("history: verdict %q, or a field too long", h.Verdict)
 		}
 		for _, l := range h.Lines {
@@ -154,14 +154,14 @@ func LoadResults(dir string, exp Expect) (*Results, *Report, []LocalFile, error)
 		BaseRef: r.BaseRef, HeadRef: r.HeadRef, Profile: r.Profile, History: r.History}
 	var files []LocalFile
 	var total int64
-	worst := "pass"
+	worst := metric.Pass
 	for i, s := range r.Scenarios {
 		if s.Name == "" || len(s.Name) > 200 || len(s.Error) > 8000 {
 			return nil, nil, nil, bad("scenario %d: a name of 1 to 200 bytes, please", i)
 		}
 		sr := ScenarioResult{Name: s.Name, Error: s.Error}
 		if s.Error != "" {
-			worst = "error"
+			worst = metric.Error
 			rep.Scenarios = append(rep.Scenarios, sr)
 			continue
 		}
@@ -217,19 +217,10 @@ func LoadResults(dir string, exp Expect) (*Results, *Report, []LocalFile, error)
 		}
 		rep.Scenarios = append(rep.Scenarios, sr)
 	}
-	if r.Verdict != "error" && gate.Worst(worst, r.Verdict) != r.Verdict {
+	if r.Verdict != metric.Error && gate.Worst(worst, r.Verdict) != r.Verdict {
 		return nil, nil, nil, bad("verdict %q, but the comparisons say %q", r.Verdict, worst)
 	}
 	return &r, rep, files, nil
-}
-
-// Worst is the worst of verdicts (pass < warn < fail < error, gate's order).
-func Worst(vs ...string) string {
-	w := "pass"
-	for _, v := range vs {
-		w = gate.Worst(w, v)
-	}
-	return w
 }
 
 // noLinks refuses a path any of whose parts below dir is a symbolic link.
@@ -358,7 +349,7 @@ func LoadMerged(dir string, exp Expect) (*Results, *Report, []LocalFile, error) 
 		res.Scenarios = append(res.Scenarios, r.Scenarios...)
 		rep.Scenarios = append(rep.Scenarios, p.Scenarios...)
 		files = append(files, fs...)
-		res.Verdict = Worst(res.Verdict, r.Verdict)
+		res.Verdict = metric.Worst(res.Verdict, r.Verdict)
 		rep.Verdict = res.Verdict
 		if r.Error != "" {
 			rep.Error = strings.TrimPrefix(rep.Error+"; "+r.Error, "; ")

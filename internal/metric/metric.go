@@ -91,3 +91,66 @@ var Defaults = []Threshold{
 	{"median_e2el_ms", 3, 5},
 	{"error_rate", 0.5, 1},
 }
+
+// Verdict is a gate's answer. Verdicts are ordered from best to worst:
+// pass < warn < fail < error; a combined answer is the worst of its parts.
+type Verdict string
+
+// The verdicts, from best to worst.
+const (
+	Pass  Verdict = "pass"
+	Warn  Verdict = "warn"
+	Fail  Verdict = "fail"
+	Error Verdict = "error" // the comparison could not be made (a side did not run)
+)
+
+// Rank orders verdicts from best (0) to worst (3); an unknown or empty
+// verdict ranks as pass.
+func (v Verdict) Rank() int {
+	switch v {
+	case Warn:
+		return 1
+	case Fail:
+		return 2
+	case Error:
+		return 3
+	}
+	return 0
+}
+
+// Known reports whether v is one of the four verdicts.
+func (v Verdict) Known() bool {
+	switch v {
+	case Pass, Warn, Fail, Error:
+		return true
+	}
+	return false
+}
+
+// Worst is the worst of verdicts; pass when there are none.
+func Worst(vs ...Verdict) Verdict {
+	w := Pass
+	for _, v := range vs {
+		if v.Rank() > w.Rank() {
+			w = v
+		}
+	}
+	return w
+}
+
+// Mark is the verdict's sign in Markdown and HTML: ✅ ⚠️ ❌ 💥 (empty for
+// an unknown verdict). Every report uses it, so a verdict looks the same in
+// the terminal's Markdown, the PR comment and the HTML pages.
+func (v Verdict) Mark() string {
+	switch v {
+	case Pass:
+		return "✅"
+	case Warn:
+		return "⚠️"
+	case Fail:
+		return "❌"
+	case Error:
+		return "💥"
+	}
+	return ""
+}

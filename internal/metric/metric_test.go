@@ -33,3 +33,23 @@ func TestCatalogue(t *testing.T) {
 		t.Error("a throughput outside the catalogue is still higher-is-better")
 	}
 }
+
+func TestVerdictOrder(t *testing.T) {
+	order := []Verdict{Pass, Warn, Fail, Error}
+	for i, v := range order {
+		if v.Rank() != i || !v.Known() {
+			t.Errorf("%s: rank %d, known %v", v, v.Rank(), v.Known())
+		}
+		for _, w := range order[i:] {
+			if Worst(v, w) != w || Worst(w, v) != w {
+				t.Errorf("worst of %s and %s: %s", v, w, Worst(v, w))
+			}
+		}
+	}
+	if Worst() != Pass || Verdict("").Known() || Verdict("PASS").Known() || Verdict("maybe").Mark() != "" {
+		t.Error("no verdicts make pass; unknown ones are unknown and unmarked")
+	}
+	if Worst(Warn, "", "bogus") != Warn {
+		t.Error("an unknown verdict must not hide a known one")
+	}
+}

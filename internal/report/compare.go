@@ -448,7 +448,7 @@ func headline(c *Comparison) string {
 			worst = append(worst, fmt.Sprintf("level %d %s %+.1f %%", r.Level, r.Metric, r.ChangePct))
 		}
 	}
-	h := strings.ToUpper(c.Outcome.Verdict)
+	h := strings.ToUpper(string(c.Outcome.Verdict))
 	if len(worst) > 0 {
 		h += ": " + strings.Join(worst[:min(3, len(worst))], ", ")
 		if len(worst) > 3 {
@@ -601,8 +601,6 @@ func clarity(ch Change) string {
 	return fmt.Sprintf("within its noise (%.1f× its standard error)", ch.Score)
 }
 
-var marks = map[string]string{gate.Pass: "✅", gate.Warn: "⚠️", gate.Fail: "❌"}
-
 func pct(v float64) string {
 	if math.IsNaN(v) {
 		return "–"
@@ -634,7 +632,7 @@ func resultsInOrder(c *Comparison) []gate.Result {
 
 func comparisonMarkdown(c *Comparison, figs []string) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "# %s %s\n\n", marks[c.Outcome.Verdict], c.Outcome.Headline)
+	fmt.Fprintf(&b, "# %s %s\n\n", c.Outcome.Verdict.Mark(), c.Outcome.Headline)
 	fmt.Fprintf(&b, "Scenario `%s`; %d baseline and %d candidate trial(s)", c.Scenario, len(c.Baseline), len(c.Candidate))
 	if c.Run != nil {
 		fmt.Fprintf(&b, " — %s", c.Run.Stopped)
@@ -666,7 +664,7 @@ func comparisonMarkdown(c *Comparison, figs []string) string {
 	rs := resultsInOrder(c)
 	b.WriteString("| | level | metric | baseline | candidate | Δ | 95 % CI | q | n | noise | why |\n| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |\n")
 	for _, r := range rs {
-		mark := marks[r.Verdict]
+		mark := r.Verdict.Mark()
 		if r.Improved {
 			mark = "🚀"
 		}
@@ -731,7 +729,7 @@ func compareCharts(c *Comparison, base, cand []Trial) map[string]chart {
 	oneLevel := len(levels) == 1
 
 	// The change per metric.
-	div := plot.Diverging{Title: "Change per metric: " + strings.ToUpper(c.Outcome.Verdict),
+	div := plot.Diverging{Title: "Change per metric: " + strings.ToUpper(string(c.Outcome.Verdict)),
 		XLabel: "change toward worse, % (error_rate: points)"}
 	for _, r := range c.Outcome.Results {
 		if !r.Gating {
@@ -754,7 +752,7 @@ func compareCharts(c *Comparison, base, cand []Trial) map[string]chart {
 		if !oneLevel {
 			label = fmt.Sprintf("L%d %s", r.Level, r.Metric)
 		}
-		note := r.Verdict
+		note := string(r.Verdict)
 		if r.Improved {
 			note = "improved"
 		}
@@ -795,7 +793,7 @@ func compareCharts(c *Comparison, base, cand []Trial) map[string]chart {
 		if !oneLevel {
 			at = fmt.Sprintf(" at level %d", worst.Level)
 		}
-		st.Title = fmt.Sprintf("%s: %s%s, Δ %s [%s, %s]", rule.Metric, strings.ToUpper(worst.Verdict), at, pct(worst.ChangePct), pct(worst.CILowPct), pct(worst.CIHighPct))
+		st.Title = fmt.Sprintf("%s: %s%s, Δ %s [%s, %s]", rule.Metric, strings.ToUpper(string(worst.Verdict)), at, pct(worst.ChangePct), pct(worst.CILowPct), pct(worst.CIHighPct))
 		st.YLabel = rule.Metric
 		st.XLabel = "dot: one trial · bar: median · whisker: 95 % CI of the median"
 		charts["metric-"+rule.Metric] = st

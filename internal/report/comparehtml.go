@@ -79,10 +79,10 @@ func comparisonHTML(c *Comparison, svgs map[string][]byte) ([]byte, error) {
 		Rows []row
 		Why  []why
 		Figs []pageFig
-	}{C: c, Mark: marks[c.Outcome.Verdict]}
+	}{C: c, Mark: c.Outcome.Verdict.Mark()}
 	rs := resultsInOrder(c)
 	for _, r := range rs {
-		cl := r.Verdict
+		cl := string(r.Verdict)
 		if r.Improved {
 			cl = "improved"
 		}

@@ -24,6 +24,7 @@ import (
 
 	"github.com/perfgate/perfgate/internal/gate"
 	"github.com/perfgate/perfgate/internal/report"
+	"github.com/perfgate/perfgate/internal/retry"
 	"github.com/perfgate/perfgate/internal/scenario"
 	"github.com/perfgate/perfgate/internal/stats"
 
@@ -188,29 +189,35 @@ func lookWords(o gate.Outcome, n int) string {
 // runOnce runs a trial, retrying a failure once; the failed attempt is kept
 // beside it as trial-NN.failed.
 func runOnce(ctx context.Context, t Trialer, side string, n int, dir string, d Design, res *Result, logf func(string, ...any)) error {
-	for attempt := 1; ; attempt++ {
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			return err
-		}
-		logf("%s trial %d (attempt %d)", side, n, attempt)
-		err := t.Trial(ctx, side, n, dir)
-		if err == nil {
+	fatal := func(err error) bool { return d.Fatal != nil && d.Fatal(err) }
+	tries := 0
+	err := retry.Do(ctx, retry.Policy{Attempts: 2,
+		Retryable: func(err error) bool { return !fatal(err) },
+		Between: func(_ int, err error) error {
+			failed := dir + ".failed"
+			os.RemoveAll(failed)
+			if err := os.Rename(dir, failed); err != nil {
+				return err
+			}
+			logf("%s trial %d failed (%v); kept in %s, retrying once", side, n, err, failed)
 			return nil
-		}
-		if d.Fatal != nil && d.Fatal(err) || ctx.Err() != nil {
+		}},
+		func(attempt int) error {
+			tries = attempt
+			if err := os.MkdirAll(dir, 0o755); err != nil {
+				return err
+			}
+			logf("%s trial %d (attempt %d)", side, n, attempt)
+			err := t.Trial(ctx, side, n, dir)
+			if err != nil && !fatal(err) && ctx.Err() == nil {
+				res.Retries = append(res.Retries, fmt.Sprintf("%s %s: %v", side, filepath.Base(dir), err))
+			}
 			return err
-		}
-		res.Retries = append(res.Retries, fmt.Sprintf("%s %s: %v", side, filepath.Base(dir), err))
-		if attempt == 2 {
-			return fmt.Errorf("the %s's trial %d failed twice: %w", side, n, err)
-		}
-		failed := dir + ".failed"
-		os.RemoveAll(failed)
-		if err := os.Rename(dir, failed); err != nil {
-			return err
-		}
-		logf("%s trial %d failed (%v); kept in %s, retrying once", side, n, err, failed)
+		})
+	if err != nil && tries == 2 && !fatal(err) && ctx.Err() == nil {
+		return fmt.Errorf("the %s's trial %d failed twice: %w", side, n, err)
 	}
+	return err
 }
 
 // sides are the trials of both sides, as one comparison loaded them.

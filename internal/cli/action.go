@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -540,11 +539,5 @@ func trustRoot(token string) string {
 
 // lastReleaseTag is the newest v* tag reachable from cand's parent.
 func lastReleaseTag(ctx context.Context, repo, cand string) (string, error) {
-	cmd := exec.CommandContext(ctx, "git", "-C", repo, "describe", "--tags", "--abbrev=0", "--match", "v*", cand+"^")
-	cmd.Env = childenv.Env()
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		return "", fmt.Errorf("git describe: %s", strings.TrimSpace(string(out)))
-	}
-	return strings.TrimSpace(string(out)), nil
+	return childenv.Git(ctx, repo, "describe", "--tags", "--abbrev=0", "--match", "v*", cand+"^")
 }

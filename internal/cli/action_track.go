@@ -15,6 +15,7 @@ import (
 	"github.com/sethvargo/go-githubactions"
 
 	"github.com/perfgate/perfgate/internal/ab"
+	"github.com/perfgate/perfgate/internal/childenv"
 	gh "github.com/perfgate/perfgate/internal/github"
 	"github.com/perfgate/perfgate/internal/history"
 	"github.com/perfgate/perfgate/internal/history/site"
@@ -441,7 +442,7 @@ func trackBisect(ctx context.Context, env Env, log *slog.Logger, a *githubaction
 		if !e.IsOpen() || e.Provisional || e.Bisect != "" {
 			continue
 		}
-		list, err := vllmsrc.Git(ctx, repo, "rev-list", "--first-parent", e.LastGood+".."+e.FirstBad)
+		list, err := childenv.Git(ctx, repo, "rev-list", "--first-parent", e.LastGood+".."+e.FirstBad)
 		if err != nil {
 			e.Bisect = "not bisected: " + err.Error()
 			continue

@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/perfgate/perfgate/internal/childenv"
 	"github.com/perfgate/perfgate/internal/gate"
 	"github.com/perfgate/perfgate/internal/record"
 	"github.com/perfgate/perfgate/internal/vllmsrc"
@@ -105,10 +106,10 @@ func runBisectResult(ctx context.Context, env Env, log *slog.Logger, files []str
 	if err != nil {
 		return nil, usagef("--bad: %v", err)
 	}
-	if _, err := vllmsrc.Git(ctx, repo, "merge-base", "--is-ancestor", good, bad); err != nil {
+	if _, err := childenv.Git(ctx, repo, "merge-base", "--is-ancestor", good, bad); err != nil {
 		return nil, usagef("--good %s is not an ancestor of --bad %s", o.baseRef, o.candRef)
 	}
-	list, err := vllmsrc.Git(ctx, repo, "rev-list", "--first-parent", "--reverse", good+".."+bad)
+	list, err := childenv.Git(ctx, repo, "rev-list", "--first-parent", "--reverse", good+".."+bad)
 	if err != nil {
 		return nil, err
 	}
@@ -133,7 +134,7 @@ func runBisectResult(ctx context.Context, env Env, log *slog.Logger, files []str
 	oracle := func(i int) (gate.Verdict, error) {
 		start := time.Now()
 		step := bisectStep{Step: len(res.Steps) + 1, Commit: commits[i], Position: i + 1}
-		step.Subject, _ = vllmsrc.Git(ctx, repo, "log", "-1", "--format=%s", commits[i])
+		step.Subject, _ = childenv.Git(ctx, repo, "log", "-1", "--format=%s", commits[i])
 		fmt.Fprintf(env.Stderr, "perfgate: bisect step %d: commit %d of %d, %.12s %q against the good %.12s\n",
 			step.Step, i+1, len(commits), commits[i], step.Subject, good)
 		so := o
@@ -205,7 +206,7 @@ func runBisectResult(ctx context.Context, env Env, log *slog.Logger, files []str
 	if err := save(); err != nil {
 		return res, err
 	}
-	subject, _ := vllmsrc.Git(ctx, repo, "log", "-1", "--format=%s", res.FirstBad)
+	subject, _ := childenv.Git(ctx, repo, "log", "-1", "--format=%s", res.FirstBad)
 	fmt.Fprintf(env.Stdout, "\nfirst bad commit: %s %q (commit %d of %d after %.12s)\n", res.FirstBad, subject, hi+1, len(commits), good)
 	for _, s := range res.Steps {
 		if s.Commit == res.FirstBad || s.Commit == res.LastGood {

@@ -21,6 +21,8 @@ import (
 	"time"
 
 	gh "github.com/google/go-github/v60/github"
+
+	"github.com/perfgate/perfgate/internal/retry"
 )
 
 // DefaultBotLogin is the login behind the workflow's GITHUB_TOKEN, which
@@ -345,20 +347,23 @@ func (c *Client) PushFiles(ctx context.Context, branch, message string, files []
 	if err != nil {
 		return "", err
 	}
-	const attempts = 5
-	for attempt := 1; ; attempt++ {
+	var sha string
+	err = retry.Do(ctx, conflictRetry, func(int) error {
 		parent, baseTree, err := c.tip(ctx, branch)
 		if err != nil {
-			return "", err
+			return err
 		}
-		sha, err := c.commitOn(ctx, branch, message, parent, baseTree, entries)
-		if errors.Is(err, ErrConflict) && attempt < attempts {
-			time.Sleep(time.Duration(attempt*attempt) * 100 * time.Millisecond)
-			continue
-		}
-		return sha, err
-	}
+		sha, err = c.commitOn(ctx, branch, message, parent, baseTree, entries)
+		return err
+	})
+	return sha, err
 }
+
+// conflictRetry tries a commit that lost a race up to 5 times, waiting
+// 100 ms, 400 ms, 900 ms, 1.6 s between.
+var conflictRetry = retry.Policy{Attempts: 5,
+	Delay:     func(n int) time.Duration { return time.Duration(n*n) * 100 * time.Millisecond },
+	Retryable: func(err error) bool { return errors.Is(err, ErrConflict) }}
 
 // CommitFiles commits files onto branch only if its tip is still parent
 // ("": the branch must not exist yet): a compare-and-swap for stores whose
@@ -464,31 +469,29 @@ func (t *retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 			r.Body = body
 		}
 		resp, err := t.base.RoundTrip(r)
-		wait, retry := time.Duration(0), false
+		wait, again := time.Duration(0), false
 		switch {
 		case err != nil:
 			if req.Context().Err() != nil {
 				return nil, err
 			}
-			wait, retry = backoff, true
+			wait, again = backoff, true
 		case resp.StatusCode >= 500:
-			wait, retry = backoff, true
+			wait, again = backoff, true
 		case resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusForbidden:
 			if d, ok := rateLimitWait(resp); ok {
-				wait, retry = d, d <= maxWait
+				wait, again = d, d <= maxWait
 			}
 		}
-		if !retry || i >= tries {
+		if !again || i >= tries {
 			return resp, err
 		}
 		if resp != nil {
 			io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
 			resp.Body.Close()
 		}
-		select {
-		case <-time.After(wait):
-		case <-req.Context().Done():
-			return nil, req.Context().Err()
+		if err := retry.Sleep(req.Context(), wait); err != nil {
+			return nil, err
 		}
 		backoff *= 2
 	}

@@ -2,13 +2,12 @@ package github
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sort"
 	"strings"
-	"time"
 
 	"github.com/perfgate/perfgate/internal/history"
+	"github.com/perfgate/perfgate/internal/retry"
 )
 
 // HistoryStore is a history store kept on a branch of the repository and
@@ -50,21 +49,19 @@ func parseHistory(branch string, files map[string][]byte) ([]history.Point, erro
 
 // Append implements history.Store.
 func (s *HistoryStore) Append(ctx context.Context, pts []history.Point) (int, error) {
-	for attempt := 1; ; attempt++ {
+	n := 0
+	err := retry.Do(ctx, conflictRetry, func(int) error {
 		files, tip, err := s.C.ReadBranch(ctx, s.Branch)
 		if err != nil {
-			return 0, err
+			return err
 		}
 		have, err := parseHistory(s.Branch, files)
 		if err != nil {
-			return 0, err
+			return err
 		}
 		add := history.NewPoints(have, pts)
-		if len(add) == 0 {
-			return 0, nil
-		}
 		var fs []File
-		n := 0
+		n = 0
 		for name, ps := range add {
 			old := files[name]
 			if len(old) > 0 && old[len(old)-1] != '\n' {
@@ -73,14 +70,14 @@ func (s *HistoryStore) Append(ctx context.Context, pts []history.Point) (int, er
 			fs = append(fs, File{Path: name, Data: append(old, history.Encode(ps)...)})
 			n += len(ps)
 		}
+		if n == 0 {
+			return nil
+		}
 		_, err = s.C.CommitFiles(ctx, s.Branch, fmt.Sprintf("perfgate history: %d point(s)", n), tip, fs)
-		if errors.Is(err, ErrConflict) && attempt < 5 {
-			time.Sleep(time.Duration(attempt) * 200 * time.Millisecond)
-			continue
-		}
-		if err != nil {
-			return 0, err
-		}
-		return n, nil
+		return err
+	})
+	if err != nil {
+		return 0, err
 	}
+	return n, nil
 }

@@ -11,7 +11,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"sort"
@@ -218,17 +217,7 @@ func (d *DirStore) Append(ctx context.Context, pts []Point) (int, error) {
 type GitStore struct{ Repo, Branch string }
 
 func (g *GitStore) git(ctx context.Context, env []string, stdin []byte, args ...string) (string, error) {
-	cmd := exec.CommandContext(ctx, "git", append([]string{"-C", g.Repo}, args...)...)
-	cmd.Env = childenv.Env(env...)
-	if stdin != nil {
-		cmd.Stdin = bytes.NewReader(stdin)
-	}
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	if err := cmd.Run(); err != nil {
-		return "", fmt.Errorf("git %s: %v: %s", strings.Join(args, " "), err, strings.TrimSpace(errb.String()))
-	}
-	return strings.TrimSpace(out.String()), nil
+	return childenv.GitWith(ctx, childenv.GitOpts{Env: env, Stdin: stdin}, g.Repo, args...)
 }
 
 func (g *GitStore) head(ctx context.Context) string {

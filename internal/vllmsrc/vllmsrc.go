@@ -4,7 +4,6 @@
 package vllmsrc
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -32,24 +31,6 @@ else
   "$PERFGATE_ENV_DIR/bin/python" -m pip install -e .
 fi`
 
-// Git runs git in repo with perfgate's child environment (git runs the
-// repository's hooks and filters: it sees no secret) and returns its
-// trimmed output, or an error with git's message.
-func Git(ctx context.Context, repo string, args ...string) (string, error) {
-	return git(ctx, repo, args...)
-}
-
-func git(ctx context.Context, repo string, args ...string) (string, error) {
-	cmd := exec.CommandContext(ctx, "git", append([]string{"-C", repo}, args...)...)
-	cmd.Env = childenv.Env() // git runs the repository's hooks and filters
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	if err := cmd.Run(); err != nil {
-		return "", fmt.Errorf("git %s: %v: %s", strings.Join(args, " "), err, strings.TrimSpace(errb.String()))
-	}
-	return strings.TrimSpace(out.String()), nil
-}
-
 // Resolve turns a ref into a commit SHA. "merge-base:BRANCH" is the merge
 // base of against (the candidate's SHA) and BRANCH — what a pull request
 // should be compared with, not the branch's tip.
@@ -58,13 +39,13 @@ func Resolve(ctx context.Context, repo, ref, against string) (string, error) {
 		if against == "" {
 			return "", errors.New("merge-base: needs the candidate's commit")
 		}
-		sha, err := git(ctx, repo, "merge-base", against, branch)
+		sha, err := childenv.Git(ctx, repo, "merge-base", against, branch)
 		if err != nil {
 			return "", fmt.Errorf("resolve %s: %w", ref, err)
 		}
 		return sha, nil
 	}
-	sha, err := git(ctx, repo, "rev-parse", "--verify", "--quiet", ref+"^{commit}")
+	sha, err := childenv.Git(ctx, repo, "rev-parse", "--verify", "--quiet", ref+"^{commit}")
 	if err != nil || sha == "" {
 		return "", fmt.Errorf("%q is not a commit, branch or tag of %s", ref, repo)
 	}
@@ -83,23 +64,23 @@ func Worktree(ctx context.Context, repo, workDir, sha string) (string, error) {
 	}
 	done := dir + ".done"
 	if _, err := os.Stat(done); err == nil {
-		if head, err := git(ctx, dir, "rev-parse", "HEAD"); err == nil && head == sha {
+		if head, err := childenv.Git(ctx, dir, "rev-parse", "HEAD"); err == nil && head == sha {
 			return dir, nil
 		}
 	}
 	// Whatever is there did not finish: remove it, and git's record of it.
 	_ = os.Remove(done)
 	if _, err := os.Stat(dir); err == nil {
-		_, _ = git(ctx, repo, "worktree", "remove", "--force", "--force", dir) // --force twice: even when locked
+		_, _ = childenv.Git(ctx, repo, "worktree", "remove", "--force", "--force", dir) // --force twice: even when locked
 		if err := os.RemoveAll(dir); err != nil {
 			return "", err
 		}
 	}
-	_, _ = git(ctx, repo, "worktree", "prune")
+	_, _ = childenv.Git(ctx, repo, "worktree", "prune")
 	if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
 		return "", err
 	}
-	if _, err := git(ctx, repo, "worktree", "add", "--detach", "--force", dir, sha); err != nil {
+	if _, err := childenv.Git(ctx, repo, "worktree", "add", "--detach", "--force", dir, sha); err != nil {
 		return "", err
 	}
 	if err := os.WriteFile(done, []byte(sha+"\n"), 0o644); err != nil {
@@ -113,7 +94,7 @@ func Clean(ctx context.Context, repo, workDir string) error {
 	if err := os.RemoveAll(workDir); err != nil {
 		return err
 	}
-	_, err := git(ctx, repo, "worktree", "prune")
+	_, err := childenv.Git(ctx, repo, "worktree", "prune")
 	return err
 }
 

@@ -21,6 +21,7 @@ import (
 	"github.com/perfgate/perfgate/internal/history/site"
 	"github.com/perfgate/perfgate/internal/metric"
 	"github.com/perfgate/perfgate/internal/record"
+	"github.com/perfgate/perfgate/internal/report"
 	"github.com/perfgate/perfgate/internal/run"
 	"github.com/perfgate/perfgate/internal/scenario"
 	"github.com/perfgate/perfgate/internal/vllmsrc"
@@ -93,7 +94,7 @@ func runTrackMode(ctx context.Context, env Env, log *slog.Logger, a *githubactio
 		return fail(err)
 	}
 
-	pts, err := pointsOf(outDir, sha, cmp.Or(gctx.RefName, ev.Run.HeadBranch))
+	pts, err := report.HistoryPoints(outDir, sha, cmp.Or(gctx.RefName, ev.Run.HeadBranch))
 	if err != nil {
 		return fail(err)
 	}
@@ -117,7 +118,7 @@ func runTrackMode(ctx context.Context, env Env, log *slog.Logger, a *githubactio
 	}
 	hopt := history.Options{}
 	results := history.Check(mine, hopt)
-	md := historyMarkdown(results, hopt)
+	md := history.Markdown(results, hopt)
 
 	// Trend plots: into the run folder, and onto the assets branch for the summary.
 	trendDir := filepath.Join(outDir, "trends")
@@ -126,20 +127,20 @@ func runTrackMode(ctx context.Context, env Env, log *slog.Logger, a *githubactio
 		return fail(err)
 	}
 	for i, r := range results {
-		c := trendChart(mine, r)
+		c := history.TrendChart(mine, r)
 		for ext, f := range map[string]func() ([]byte, error){".svg": c.SVG, ".png": c.PNG} {
 			b, err := f()
 			if err != nil {
 				return fail(err)
 			}
-			p := filepath.Join(trendDir, trackTrendName(i, r)+ext)
+			p := filepath.Join(trendDir, gh.TrendPlotName(i, r)+ext)
 			if err := record.WriteFileAtomic(p, b); err != nil {
 				return fail(err)
 			}
 			files = append(files, gh.LocalFile{Scenario: "trends", Name: filepath.Base(p), Path: p})
 		}
 	}
-	open := openRegressions(results)
+	open := history.OpenRegressions(results)
 	verdict := metric.Pass
 	if len(open) > 0 {
 		verdict = metric.Fail
@@ -176,7 +177,7 @@ func runTrackMode(ctx context.Context, env Env, log *slog.Logger, a *githubactio
 		}
 	}
 	head := func(v metric.Verdict) string {
-		return fmt.Sprintf("%s\n## %s perfgate tracking: %s · %s\n\ncommit `%s` (%s), %d new point(s) in %s.\n\n", trackMarker(in.set),
+		return fmt.Sprintf("%s\n## %s perfgate tracking: %s · %s\n\ncommit `%s` (%s), %d new point(s) in %s.\n\n", gh.TrackingMarker(in.set),
 			v.Mark(), strings.ToUpper(string(v)), gh.Esc(in.set), sha, gh.Esc(cmp.Or(gctx.RefName, "detached")), n, gh.Esc(in.historyStore))
 	}
 	var b strings.Builder
@@ -203,9 +204,9 @@ func runTrackMode(ctx context.Context, env Env, log *slog.Logger, a *githubactio
 	if client != nil && in.comment {
 		// The tracking issue keeps the record: every regression it ever saw,
 		// its culprit range as first written, and how it was closed.
-		links := trackLinks{server: cmp.Or(gctx.ServerURL, "https://github.com"), repo: gctx.Repository, plotURL: plotURL, results: results}
+		links := gh.TrackingLinks{Server: cmp.Or(gctx.ServerURL, "https://github.com"), Repo: gctx.Repository, PlotURL: plotURL, Results: results}
 		title := fmt.Sprintf("perfgate: performance regressions on %s (%s)", cmp.Or(gctx.RefName, "main"), in.set)
-		u, _, err := client.UpsertIssue(ctx, trackMarker(in.set), title, func(old string, exists bool) (string, bool) {
+		u, _, err := client.UpsertIssue(ctx, gh.TrackingMarker(in.set), title, func(old string, exists bool) (string, bool) {
 			l, perr := history.ParseLedger(old)
 			if perr != nil {
 				a.Warningf("the tracking issue's record does not parse (%v): it starts anew", perr)
@@ -217,7 +218,7 @@ func runTrackMode(ctx context.Context, env Env, log *slog.Logger, a *githubactio
 			if in.bisect {
 				trackBisect(ctx, env, log, a, in, repo, outDir, &l)
 			}
-			return trackIssueBody(head(verdict), l, links, runURL), true
+			return gh.TrackingIssueBody(head(verdict), l, links, runURL), true
 		}, []string{"performance"})
 		switch {
 		case err != nil:
@@ -244,7 +245,7 @@ func runTrackMode(ctx context.Context, env Env, log *slog.Logger, a *githubactio
 	if err := record.WriteFileAtomic(filepath.Join(outDir, "history.md"), []byte(md)); err != nil {
 		return err
 	}
-	if err := record.WriteJSONAtomic(filepath.Join(outDir, "history.json"), cleanResults(results)); err != nil {
+	if err := record.WriteJSONAtomic(filepath.Join(outDir, "history.json"), history.ResultsJSON(results)); err != nil {
 		return err
 	}
 	sumPath, _ := filepath.Abs(filepath.Join(outDir, "history.json"))
@@ -285,7 +286,7 @@ func releaseAgainstHistory(ctx context.Context, in actionInputs, client *gh.Clie
 	if err != nil {
 		return nil, fmt.Errorf("loading %s: %w", in.historyStore, err)
 	}
-	cand, err := pointsOf(abDir, sha, "release-candidate")
+	cand, err := report.HistoryPoints(abDir, sha, "release-candidate")
 	if err != nil {
 		return nil, err
 	}
@@ -325,110 +326,6 @@ func releaseAgainstHistory(ctx context.Context, in actionInputs, client *gh.Clie
 		}
 	}
 	return h, nil
-}
-
-func trackMarker(set string) string { return "<!-- perfgate:tracking:" + gh.SafeName(set) + " -->" }
-
-// trackLinks turn commits and series into links for the tracking issue.
-type trackLinks struct {
-	server, repo string
-	plotURL      map[string]string // trend plot file name → its page
-	results      []history.Result
-}
-
-func (k trackLinks) commit(sha string) string {
-	if k.repo == "" || !isHex(sha) {
-		return fmt.Sprintf("`%.12s`", gh.Esc(sha))
-	}
-	return fmt.Sprintf("[`%.12s`](%s/%s/commit/%s)", sha, k.server, k.repo, sha)
-}
-
-func (k trackLinks) suspects(e history.Entry) string {
-	r := fmt.Sprintf("`%.12s..%.12s`", gh.Esc(e.LastGood), gh.Esc(e.FirstBad))
-	if k.repo != "" && isHex(e.LastGood) && isHex(e.FirstBad) {
-		r = fmt.Sprintf("[%s](%s/%s/compare/%s...%s)", r, k.server, k.repo, e.LastGood, e.FirstBad)
-	}
-	return r
-}
-
-// plot is the link to the series' trend plot, when it was published.
-func (k trackLinks) plot(e history.Entry) string {
-	for i, r := range k.results {
-		if r.Series == (history.Series{Scenario: e.Scenario, Level: e.Level, Metric: e.Metric, Env: e.Env}) {
-			if u := k.plotURL[trackTrendName(i, r)+".svg"]; u != "" {
-				return fmt.Sprintf(" · [trend](%s)", u)
-			}
-		}
-	}
-	return ""
-}
-
-// trackTrendName is the file name (without extension) of the i-th series'
-// trend plot in mode track.
-func trackTrendName(i int, r history.Result) string {
-	return strings.ToLower(fmt.Sprintf("trend-%02d-%s-l%d-%s", i+1, gh.SafeName(r.Series.Scenario), r.Series.Level, gh.SafeName(r.Series.Metric)))
-}
-
-func isHex(s string) bool {
-	if len(s) < 7 || len(s) > 64 {
-		return false
-	}
-	for _, c := range s {
-		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
-			return false
-		}
-	}
-	return true
-}
-
-// trackIssueBody is the tracking issue: this run's head line, the open
-// regressions, the closed ones, and the record itself (hidden).
-func trackIssueBody(head string, l history.Ledger, k trackLinks, runURL string) string {
-	var b strings.Builder
-	b.WriteString(head)
-	open := l.Open()
-	if len(open) == 0 {
-		b.WriteString("No open regressions: each one below was accepted or recovered.\n\n")
-	} else {
-		fmt.Fprintf(&b, "### Open regressions (%d)\n\n", len(open))
-		b.WriteString("| series | change | first bad | suspects | culprit | since |\n| --- | ---: | --- | --- | --- | --- |\n")
-		for _, e := range open {
-			prov := ""
-			if e.Provisional {
-				prov = " (provisional: one point)"
-			}
-			culprit := "–"
-			switch {
-			case e.Culprit != "":
-				culprit = k.commit(e.Culprit) + " (" + gh.Esc(e.Bisect) + ")"
-			case e.Bisect != "":
-				culprit = gh.Esc(e.Bisect)
-			}
-			fmt.Fprintf(&b, "| %s level %d `%s`%s | %+.1f %% | %s | %s%s | %s | %s |\n", gh.Esc(e.Scenario), e.Level, gh.Esc(e.Metric), prov, e.ChangePct,
-				k.commit(e.FirstBad), k.suspects(e), k.plot(e), culprit, e.Opened.Format("2006-01-02"))
-		}
-		b.WriteString("\nTo record one as intended: `perfgate history accept --store … --from FIRST_BAD --reason \"…\"`.\n\n")
-	}
-	var closed []history.Entry
-	for _, e := range l.Entries {
-		if !e.IsOpen() {
-			closed = append(closed, e)
-		}
-	}
-	if len(closed) > 0 {
-		fmt.Fprintf(&b, "<details><summary>Closed (%d)</summary>\n\n| series | change | first bad | suspects | closed | why |\n| --- | ---: | --- | --- | --- | --- |\n", len(closed))
-		for i := len(closed) - 1; i >= 0 && i >= len(closed)-50; i-- { // the newest 50
-			e := closed[i]
-			fmt.Fprintf(&b, "| %s level %d `%s` | %+.1f %% | %s | %s | %s | %s |\n", gh.Esc(e.Scenario), e.Level, gh.Esc(e.Metric), e.ChangePct,
-				k.commit(e.FirstBad), k.suspects(e), e.Closed.Format("2006-01-02"), gh.Esc(e.Why))
-		}
-		b.WriteString("\n</details>\n")
-	}
-	if runURL != "" {
-		fmt.Fprintf(&b, "\n[Latest workflow run](%s)\n", runURL)
-	}
-	b.WriteString("\n" + l.Marshal() + "\n")
-	return b.String()
 }
 
 // trackBisect names the culprit of each open regression the ledger has not

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	gh "github.com/perfgate/perfgate/internal/github"
 	"github.com/perfgate/perfgate/internal/history"
 )
 
@@ -62,14 +63,14 @@ func goldenHistory() ([]history.Point, []history.Result, history.Ledger) {
 // The markdown history check prints (and writes as history.md).
 func TestHistoryMarkdownGolden(t *testing.T) {
 	_, res, _ := goldenHistory()
-	golden(t, "history-check.md", historyMarkdown(res, history.Options{}))
+	golden(t, "history-check.md", history.Markdown(res, history.Options{}))
 }
 
 // The tracking issue's body, ledger included.
 func TestTrackingIssueGolden(t *testing.T) {
 	_, res, l := goldenHistory()
 	head := "<!-- perfgate:tracking:nightly -->\n## ❌ perfgate tracking: FAIL · nightly\n\n"
-	links := trackLinks{server: "https://github.com", repo: "vllm-project/vllm", results: res,
-		plotURL: map[string]string{trackTrendName(0, res[0]) + ".svg": "https://github.com/vllm-project/vllm/blob/perfgate-assets/t/trend-01.svg"}}
-	golden(t, "tracking-issue.md", trackIssueBody(head, l, links, "https://github.com/vllm-project/vllm/actions/runs/1"))
+	links := gh.TrackingLinks{Server: "https://github.com", Repo: "vllm-project/vllm", Results: res,
+		PlotURL: map[string]string{gh.TrendPlotName(0, res[0]) + ".svg": "https://github.com/vllm-project/vllm/blob/perfgate-assets/t/trend-01.svg"}}
+	golden(t, "tracking-issue.md", gh.TrackingIssueBody(head, l, links, "https://github.com/vllm-project/vllm/actions/runs/1"))
 }

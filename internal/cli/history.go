@@ -3,7 +3,6 @@ package cli
 import (
 	"cmp"
 	"fmt"
-	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,10 +13,8 @@ import (
 	gh "github.com/perfgate/perfgate/internal/github"
 	"github.com/perfgate/perfgate/internal/history"
 	"github.com/perfgate/perfgate/internal/history/site"
-	"github.com/perfgate/perfgate/internal/plot"
 	"github.com/perfgate/perfgate/internal/record"
 	"github.com/perfgate/perfgate/internal/report"
-	"github.com/perfgate/perfgate/internal/stats"
 )
 
 func newHistoryCmd(env Env) *cobra.Command {
@@ -75,7 +72,7 @@ environment fingerprint. Appending the same run again adds nothing.`,
 			}
 			var pts []history.Point
 			for _, dir := range args {
-				p, err := pointsOf(dir, commit, branch)
+				p, err := report.HistoryPoints(dir, commit, branch)
 				if err != nil {
 					return asUsage(err)
 				}
@@ -124,7 +121,7 @@ review. docs/history.md has the method and its measured error rates.`,
 				return usagef("--profile is pr or release, got %q", profile)
 			}
 			res := history.Check(pts, o)
-			md := historyMarkdown(res, o)
+			md := history.Markdown(res, o)
 			fmt.Fprint(env.Stdout, md)
 			if out != "" {
 				if err := os.MkdirAll(out, 0o755); err != nil {
@@ -133,11 +130,11 @@ review. docs/history.md has the method and its measured error rates.`,
 				if err := record.WriteFileAtomic(filepath.Join(out, "history.md"), []byte(md)); err != nil {
 					return err
 				}
-				if err := record.WriteJSONAtomic(filepath.Join(out, "history.json"), cleanResults(res)); err != nil {
+				if err := record.WriteJSONAtomic(filepath.Join(out, "history.json"), history.ResultsJSON(res)); err != nil {
 					return err
 				}
 			}
-			if open := openRegressions(res); len(open) > 0 {
+			if open := history.OpenRegressions(res); len(open) > 0 {
 				return &regressionError{fmt.Sprintf("%d open regression(s); the first: %s", len(open), open[0])}
 			}
 			return nil
@@ -169,7 +166,7 @@ review. docs/history.md has the method and its measured error rates.`,
 			}
 			n := 0
 			for _, r := range history.Check(pts, history.Options{}) {
-				c := trendChart(pts, r)
+				c := history.TrendChart(pts, r)
 				name := strings.NewReplacer("/", "-", " ", "-", ":", "-").Replace(fmt.Sprintf("trend-%s-l%d-%s", r.Series.Scenario, r.Series.Level, r.Series.Metric))
 				if n > 0 && r.Series.Env != "" {
 					name += fmt.Sprintf("-%d", n)
@@ -276,184 +273,6 @@ func forScenario(s string) string {
 	return " for scenario " + s
 }
 
-func filterScenario(pts []history.Point, s string) []history.Point {
-	if s == "" {
-		return pts
-	}
-	var out []history.Point
-	for _, p := range pts {
-		if p.Scenario == s || (p.Kind == history.KindAccept && p.Scenario == "") {
-			out = append(out, p)
-		}
-	}
-	return out
-}
-
-// pointsOf turns a run folder, a trials folder or an ab folder into points.
-func pointsOf(dir, commit, branch string) ([]history.Point, error) {
-	var sets [][]string // trial dirs, one set per scenario
-	if _, err := os.Stat(filepath.Join(dir, record.ABFile)); err == nil {
-		subs, _ := filepath.Glob(filepath.Join(dir, "*", "candidate"))
-		for _, s := range subs {
-			sets = append(sets, []string{s})
-		}
-	} else {
-		sets = append(sets, []string{dir})
-	}
-	var out []history.Point
-	for _, set := range sets {
-		trials, err := report.LoadTrials(set)
-		if err != nil {
-			return nil, err
-		}
-		t0 := trials[0]
-		c := commit
-		if c == "" {
-			c = t0.Meta.Git["sha"]
-		}
-		if c == "" {
-			return nil, &report.MismatchError{Reason: fmt.Sprintf("%s: no commit is known (meta.json has none); give --commit SHA", dir)}
-		}
-		b := branch
-		if b == "" {
-			b = t0.Meta.Git["ref"]
-		}
-		for _, l := range t0.Summary.Levels {
-			for _, m := range t0.Scenario.Gate.Metrics {
-				var xs []float64
-				for _, t := range trials {
-					for _, tl := range t.Summary.Levels {
-						if tl.Level == l.Level {
-							if v, ok := report.LevelValue(tl, m.Name); ok && !math.IsNaN(v) {
-								xs = append(xs, v)
-							}
-						}
-					}
-				}
-				if len(xs) == 0 {
-					continue
-				}
-				out = append(out, history.Point{Version: history.FormatVersion, Scenario: t0.Scenario.Name, Level: l.Level + 1, Metric: m.Name,
-					Value: stats.Median(xs), Commit: c, Branch: b, Time: t0.Meta.StartWall, Env: report.EnvKey(t0),
-					RunID: filepath.Base(filepath.Clean(dir)), Trials: len(xs), FailPct: m.FailPct})
-			}
-		}
-	}
-	return out, nil
-}
-
-// openRegression is one open regression with its series, for messages.
-type openRegression struct {
-	s history.Series
-	g history.Regression
-}
-
-func (o openRegression) String() string {
-	return fmt.Sprintf("%s level %d %s %+.1f %% from %.12s on (suspects %.12s..%.12s)", o.s.Scenario, o.s.Level, o.s.Metric, o.g.ChangePct, o.g.FirstBad, o.g.LastGood, o.g.FirstBad)
-}
-
-func openRegressions(res []history.Result) []openRegression {
-	var out []openRegression
-	for _, r := range res {
-		for _, g := range r.Open() {
-			out = append(out, openRegression{r.Series, g})
-		}
-	}
-	return out
-}
-
-func historyMarkdown(res []history.Result, o history.Options) string {
-	var b strings.Builder
-	b.WriteString("# perfgate history\n\n")
-	if open := openRegressions(res); len(open) > 0 {
-		fmt.Fprintf(&b, "## ❌ %d open regression(s)\n\n", len(open))
-		for _, x := range open {
-			fmt.Fprintf(&b, "- %s level %d `%s`: %+.1f %% from `%.12s` on; suspects `%.12s..%.12s` (`git log %.12s..%.12s`)", x.s.Scenario, x.s.Level, x.s.Metric,
-				x.g.ChangePct, x.g.FirstBad, x.g.LastGood, x.g.FirstBad, x.g.LastGood, x.g.FirstBad)
-			if x.g.Provisional {
-				b.WriteString(" — provisional: the newest point alone; one more like it makes it a change point")
-			}
-			b.WriteString("\n")
-		}
-		b.WriteString("\nA regression stays open until a later step brings the metric back or `perfgate history accept --from FIRST_BAD --reason …` records it as intended.\n\n")
-	} else {
-		b.WriteString("No open regressions.\n\n")
-	}
-	b.WriteString("| | scenario | level | metric | points | newest | band | change points |\n| --- | --- | ---: | --- | ---: | ---: | --- | --- |\n")
-	for _, r := range res {
-		mark := "✅"
-		switch {
-		case len(r.Open()) > 0:
-			mark = "❌"
-		case r.Improved && o.TwoSided:
-			mark = "🔍"
-		}
-		band := "–"
-		if !math.IsNaN(r.BandLow) {
-			band = fmt.Sprintf("%.4g … %.4g", r.BandLow, r.BandHigh)
-		}
-		var cps []string
-		for _, c := range r.ChangePoints {
-			cps = append(cps, fmt.Sprintf("%.12s %+.1f %%", c.Commit, c.ChangePct))
-		}
-		points := fmt.Sprint(r.Points)
-		if r.Accepted != "" {
-			points += fmt.Sprintf(" (from %.12s, accepted)", r.Accepted)
-		}
-		fmt.Fprintf(&b, "| %s | %s | %d | %s | %s | %.4g (%.12s) | %s | %s |\n", mark, r.Series.Scenario, r.Series.Level, r.Series.Metric,
-			points, r.Newest.Value, r.Newest.Commit, band, strings.Join(cps, ", "))
-	}
-	b.WriteString("\n❌ an open regression; 🔍 the newest point is outside the band on the better side (release profile: review it). The band is drawn from the points since the last change point.\n")
-	return b.String()
-}
-
-// cleanResults replaces NaN bands (too little history) by nulls for JSON.
-func cleanResults(res []history.Result) any {
-	type out struct {
-		history.Result
-		BandLow  *float64 `json:"band_low"`
-		BandHigh *float64 `json:"band_high"`
-	}
-	var o []out
-	for _, r := range res {
-		x := out{Result: r}
-		if !math.IsNaN(r.BandLow) {
-			lo, hi := r.BandLow, r.BandHigh
-			x.BandLow, x.BandHigh = &lo, &hi
-		}
-		o = append(o, x)
-	}
-	return o
-}
-
-func trendChart(pts []history.Point, r history.Result) plot.Chart {
-	ps := history.SeriesPoints(pts, r)
-	c := plot.Chart{Title: fmt.Sprintf("%s, level %d: %s over commits", r.Series.Scenario, r.Series.Level, r.Series.Metric),
-		XLabel: "commit", YLabel: r.Series.Metric}
-	var x, y []float64
-	lo, hi := math.Inf(1), math.Inf(-1)
-	for i, p := range ps {
-		x, y = append(x, float64(i)), append(y, p.Value)
-		c.XTicks = append(c.XTicks, fmt.Sprintf("%.7s", p.Commit))
-		lo, hi = min(lo, p.Value), max(hi, p.Value)
-	}
-	c.Series = append(c.Series, plot.Series{Label: "median of trials", X: x, Y: y, Glyphs: true})
-	if !math.IsNaN(r.BandLow) && len(x) > 1 {
-		band := []float64{float64(r.BandFrom), float64(len(x) - 1)}
-		c.Series = append(c.Series,
-			plot.Series{Label: "band of recent history", X: band, Y: []float64{r.BandLow, r.BandLow}, Color: 2, Dashed: true},
-			plot.Series{X: band, Y: []float64{r.BandHigh, r.BandHigh}, Color: 2, Dashed: true})
-	}
-	for i, cp := range r.ChangePoints {
-		label := ""
-		if i == 0 {
-			label = "change point"
-		}
-		c.Series = append(c.Series, plot.Series{Label: label, X: []float64{float64(cp.Index) - 0.5, float64(cp.Index) - 0.5}, Y: []float64{lo, hi}, Color: 1})
-	}
-	return c
-}
-
 // loadPoints opens the store, loads its points and keeps those of scen (all
 // when scen is empty); an empty result is a usage error naming the scenario.
 func loadPoints(cmd *cobra.Command, open func() (history.Store, error), scen string) ([]history.Point, error) {
@@ -465,7 +284,7 @@ func loadPoints(cmd *cobra.Command, open func() (history.Store, error), scen str
 	if err != nil {
 		return nil, err
 	}
-	pts = filterScenario(pts, scen)
+	pts = history.FilterScenario(pts, scen)
 	if len(pts) == 0 {
 		return nil, usagef("the store has no points%s", forScenario(scen))
 	}

@@ -1,0 +1,143 @@
+package history
+
+import (
+	"fmt"
+	"math"
+	"strings"
+
+	"github.com/perfgate/perfgate/internal/plot"
+)
+
+// FilterScenario keeps the points of scenario s (all when s is empty) and
+// the accept points that name no scenario.
+func FilterScenario(pts []Point, s string) []Point {
+	if s == "" {
+		return pts
+	}
+	var out []Point
+	for _, p := range pts {
+		if p.Scenario == s || (p.Kind == KindAccept && p.Scenario == "") {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// OpenRegression is one open regression with its series, for messages.
+type OpenRegression struct {
+	Series     Series
+	Regression Regression
+}
+
+func (o OpenRegression) String() string {
+	s, g := o.Series, o.Regression
+	return fmt.Sprintf("%s level %d %s %+.1f %% from %.12s on (suspects %.12s..%.12s)", s.Scenario, s.Level, s.Metric, g.ChangePct, g.FirstBad, g.LastGood, g.FirstBad)
+}
+
+// OpenRegressions lists the open regressions of every series.
+func OpenRegressions(res []Result) []OpenRegression {
+	var out []OpenRegression
+	for _, r := range res {
+		for _, g := range r.Open() {
+			out = append(out, OpenRegression{r.Series, g})
+		}
+	}
+	return out
+}
+
+// Markdown is a check's report: the open regressions, then one row per
+// series (what `perfgate history check` prints and writes as md).
+func Markdown(res []Result, o Options) string {
+	var b strings.Builder
+	b.WriteString("# perfgate history\n\n")
+	if open := OpenRegressions(res); len(open) > 0 {
+		fmt.Fprintf(&b, "## ❌ %d open regression(s)\n\n", len(open))
+		for _, x := range open {
+			fmt.Fprintf(&b, "- %s level %d `%s`: %+.1f %% from `%.12s` on; suspects `%.12s..%.12s` (`git log %.12s..%.12s`)", x.Series.Scenario, x.Series.Level, x.Series.Metric,
+				x.Regression.ChangePct, x.Regression.FirstBad, x.Regression.LastGood, x.Regression.FirstBad, x.Regression.LastGood, x.Regression.FirstBad)
+			if x.Regression.Provisional {
+				b.WriteString(" — provisional: the newest point alone; one more like it makes it a change point")
+			}
+			b.WriteString("\n")
+		}
+		b.WriteString("\nA regression stays open until a later step brings the metric back or `perfgate history accept --from FIRST_BAD --reason …` records it as intended.\n\n")
+	} else {
+		b.WriteString("No open regressions.\n\n")
+	}
+	b.WriteString("| | scenario | level | metric | points | newest | band | change points |\n| --- | --- | ---: | --- | ---: | ---: | --- | --- |\n")
+	for _, r := range res {
+		mark := "✅"
+		switch {
+		case len(r.Open()) > 0:
+			mark = "❌"
+		case r.Improved && o.TwoSided:
+			mark = "🔍"
+		}
+		band := "–"
+		if !math.IsNaN(r.BandLow) {
+			band = fmt.Sprintf("%.4g … %.4g", r.BandLow, r.BandHigh)
+		}
+		var cps []string
+		for _, c := range r.ChangePoints {
+			cps = append(cps, fmt.Sprintf("%.12s %+.1f %%", c.Commit, c.ChangePct))
+		}
+		points := fmt.Sprint(r.Points)
+		if r.Accepted != "" {
+			points += fmt.Sprintf(" (from %.12s, accepted)", r.Accepted)
+		}
+		fmt.Fprintf(&b, "| %s | %s | %d | %s | %s | %.4g (%.12s) | %s | %s |\n", mark, r.Series.Scenario, r.Series.Level, r.Series.Metric,
+			points, r.Newest.Value, r.Newest.Commit, band, strings.Join(cps, ", "))
+	}
+	b.WriteString("\n❌ an open regression; 🔍 the newest point is outside the band on the better side (release profile: review it). The band is drawn from the points since the last change point.\n")
+	return b.String()
+}
+
+// ResultsJSON is what json holds: the results with NaN bands (too
+// little history) as nulls.
+func ResultsJSON(res []Result) any {
+	type out struct {
+		Result
+		BandLow  *float64 `json:"band_low"`
+		BandHigh *float64 `json:"band_high"`
+	}
+	var o []out
+	for _, r := range res {
+		x := out{Result: r}
+		if !math.IsNaN(r.BandLow) {
+			lo, hi := r.BandLow, r.BandHigh
+			x.BandLow, x.BandHigh = &lo, &hi
+		}
+		o = append(o, x)
+	}
+	return o
+}
+
+// TrendChart is one series over commits: the medians, the band of its
+// current segment and its change points.
+func TrendChart(pts []Point, r Result) plot.Chart {
+	ps := SeriesPoints(pts, r)
+	c := plot.Chart{Title: fmt.Sprintf("%s, level %d: %s over commits", r.Series.Scenario, r.Series.Level, r.Series.Metric),
+		XLabel: "commit", YLabel: r.Series.Metric}
+	var x, y []float64
+	lo, hi := math.Inf(1), math.Inf(-1)
+	for i, p := range ps {
+		x, y = append(x, float64(i)), append(y, p.Value)
+		c.XTicks = append(c.XTicks, fmt.Sprintf("%.7s", p.Commit))
+		lo, hi = min(lo, p.Value), max(hi, p.Value)
+	}
+	c.Series = append(c.Series, plot.Series{Label: "median of trials", X: x, Y: y, Glyphs: true})
+	if !math.IsNaN(r.BandLow) && len(x) > 1 {
+		band := []float64{float64(r.BandFrom), float64(len(x) - 1)}
+		c.Series = append(c.Series,
+			plot.Series{Label: "band of recent history", X: band, Y: []float64{r.BandLow, r.BandLow}, Color: 2, Dashed: true},
+			plot.Series{X: band, Y: []float64{r.BandHigh, r.BandHigh}, Color: 2, Dashed: true})
+	}
+	for i, cp := range r.ChangePoints {
+		label := ""
+		if i == 0 {
+			label = "change point"
+		}
+		c.Series = append(c.Series, plot.Series{Label: label, X: []float64{float64(cp.Index) - 0.5, float64(cp.Index) - 0.5}, Y: []float64{lo, hi}, Color: 1})
+	}
+	return c
+}

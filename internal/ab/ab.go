@@ -9,8 +9,13 @@
 // trials (comparison.json, comparison.md, plots).
 //
 // The package owns the order, the looks, retries and folders; a Trialer
-// owns the engines (perfgate's cli starts vllm serve, resets prefix caches,
-// or talks to running deployments) and runs one trial into a folder.
+// owns the engines and runs one trial into a folder. The package's own
+// trialers start vllm serve from each side's installed environment
+// (VLLMTrialer: a fresh engine per trial, or prefix-cache resets between a
+// side's consecutive trials) or talk to running deployments
+// (EndpointTrialer); Crossover runs both sides at once on two GPUs. The one
+// measured trial inside is the caller's TrialFunc, so its progress display
+// and exit codes stay the caller's.
 package ab
 
 import (

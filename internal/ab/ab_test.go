@@ -1,8 +1,17 @@
 package ab
 
 import (
+	"bytes"
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
+
+	"github.com/perfgate/perfgate/internal/engine"
+	"github.com/perfgate/perfgate/internal/gate"
+	"github.com/perfgate/perfgate/internal/scenario"
 )
 
 // Balanced pairs: B C C B B C C B …, so each side is as often first as
@@ -20,5 +29,67 @@ func TestOrder(t *testing.T) {
 func TestTrialDir(t *testing.T) {
 	if d := TrialDir("x", Candidate, 7); d != "x/candidate/trial-07" {
 		t.Error(d)
+	}
+}
+
+func TestPlannedStarts(t *testing.T) {
+	order := BalancedOrder(3) // b c c b b c
+	for _, c := range []struct {
+		policy            string
+		warmup, crossover bool
+		want              int
+	}{
+		{scenario.TrialRestart, false, false, 6},
+		{scenario.TrialReset, false, false, 4}, // b | c c | b b | c
+		{scenario.TrialReset, true, false, 6},  // warm-ups b c, then b | c c | b b | c
+		{scenario.TrialReset, false, true, 6},  // crossover restarts every round
+	} {
+		if got := PlannedStarts(order, c.policy, c.warmup, c.crossover); got != c.want {
+			t.Errorf("%s warmup %v crossover %v: %d starts, want %d", c.policy, c.warmup, c.crossover, got, c.want)
+		}
+	}
+}
+
+func TestDesignWords(t *testing.T) {
+	fixed := Design{Fixed: 2}.Words(BalancedOrder(2))
+	seq := Design{Rules: gate.Rules{MinTrials: 3, MaxTrials: 10}, Reruns: 1}.Words(BalancedOrder(10))
+	if fixed != "2 trials per side in the order B C C B, decided once" {
+		t.Error(fixed)
+	}
+	if seq != "sequential, 3 to 10 trials per side in balanced pairs (B C C B B C C B …), stopping when the verdict is clear; up to 1 outlier re-run(s) per side" {
+		t.Error(seq)
+	}
+}
+
+// An endpoint cannot be restarted: a refused reset is said once, noted in
+// the comparison, and the trials go on against the same address.
+func TestEndpointTrialerSaysARefusedReset(t *testing.T) {
+	srv := httptest.NewServer(http.NotFoundHandler())
+	defer srv.Close()
+	var stderr bytes.Buffer
+	var ran []string
+	env := Env{Getenv: func(string) string { return "" }, Stderr: &stderr,
+		Trial: func(_ context.Context, s *scenario.Scenario, dir string, n int, eng engine.Engine, git, _ map[string]string) error {
+			if eng != nil || s.Engine.Kind != scenario.EngineEndpoint {
+				t.Errorf("an endpoint trial gets no engine and an endpoint scenario: %v, %s", eng, s.Engine.Kind)
+			}
+			ran = append(ran, fmt.Sprintf("%s %d %s %s", git["side"], n, s.Engine.URL, dir))
+			return nil
+		}}
+	s := &scenario.Scenario{Name: "x", Engine: scenario.Engine{Kind: scenario.EngineVLLM, TrialPolicy: scenario.TrialReset}}
+	tr := NewEndpointTrialer(env, s, srv.URL+"/v1", "http://cand/v1")
+	for i, side := range []string{Baseline, Baseline} {
+		if err := tr.Trial(context.Background(), side, i+1, "d"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(ran) != 2 || ran[0] != "baseline 1 "+srv.URL+"/v1 d" {
+		t.Errorf("trials %q", ran)
+	}
+	if strings.Count(stderr.String(), "warm prefix cache") != 1 || len(tr.Notes()) != 1 || !strings.Contains(tr.Notes()[0], "404") {
+		t.Errorf("said %q, noted %q", stderr.String(), tr.Notes())
+	}
+	if s.Engine.Kind != scenario.EngineVLLM {
+		t.Error("the scenario itself must not change")
 	}
 }

@@ -10,9 +10,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"slices"
-	"strings"
-	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -20,10 +17,8 @@ import (
 	"github.com/perfgate/perfgate/internal/ab"
 	"github.com/perfgate/perfgate/internal/engine"
 	"github.com/perfgate/perfgate/internal/gate"
-	"github.com/perfgate/perfgate/internal/record"
 	"github.com/perfgate/perfgate/internal/run"
 	"github.com/perfgate/perfgate/internal/scenario"
-	"github.com/perfgate/perfgate/internal/telemetry/nvml"
 	"github.com/perfgate/perfgate/internal/vllmsrc"
 )
 
@@ -165,44 +160,7 @@ func prepareWork(ctx context.Context, env Env, repo string, scenarios []*scenari
 	return work, install, nil
 }
 
-// installSide checks the side's commit out and installs it (or reuses the
-// environment that an install with the same command left).
-func installSide(ctx context.Context, env Env, repo, work, install, outDir string, sd *side) error {
-	wt, err := vllmsrc.Worktree(ctx, repo, work, sd.sha)
-	if err != nil {
-		return fmt.Errorf("the %s's worktree: %w", sd.name, err)
-	}
-	sd.envDir = vllmsrc.EnvDir(work, sd.sha)
-	reused, err := vllmsrc.Install(ctx, sd.name, sd.sha, wt, sd.envDir, install, filepath.Join(outDir, "install-"+sd.name+".log"))
-	if err != nil {
-		return err
-	}
-	if reused {
-		fmt.Fprintf(env.Stderr, "perfgate: the %s's environment is installed already (%s)\n", sd.name, sd.envDir)
-	}
-	sd.versions = vllmsrc.Versions(ctx, sd.envDir)
-	return nil
-}
-
-// side is one of the two commits under test.
-type side struct {
-	name, ref, sha, envDir string
-	versions               map[string]string
-	starts                 int
-	gpuTime                time.Duration
-}
-
-// balancedOrder is the first n trials per side in ab's balanced order
-// (B C C B B C C B …), for the plan and ab.json.
-func balancedOrder(n int) []string {
-	out := make([]string, 2*n)
-	for i := range out {
-		out[i] = ab.Order(i)
-	}
-	return out
-}
-
-func runAB(ctx context.Context, env Env, log *slog.Logger, files []string, o abOpts) (*abPlan, error) {
+func runAB(ctx context.Context, env Env, log *slog.Logger, files []string, o abOpts) (*ab.Plan, error) {
 	endpoints := o.baseURL != "" || o.candURL != ""
 	switch {
 	case endpoints && (o.baseURL == "" || o.candURL == ""):
@@ -245,12 +203,12 @@ func runAB(ctx context.Context, env Env, log *slog.Logger, files []string, o abO
 	if err != nil {
 		return nil, err
 	}
-	cand := &side{name: "candidate", ref: o.candRef}
-	base := &side{name: "baseline", ref: o.baseRef}
-	if cand.sha, err = vllmsrc.Resolve(ctx, repo, o.candRef, ""); err != nil {
+	cand := &ab.Side{Name: ab.Candidate, Ref: o.candRef}
+	base := &ab.Side{Name: ab.Baseline, Ref: o.baseRef}
+	if cand.SHA, err = vllmsrc.Resolve(ctx, repo, o.candRef, ""); err != nil {
 		return nil, usagef("--candidate: %v", err)
 	}
-	if base.sha, err = vllmsrc.Resolve(ctx, repo, o.baseRef, cand.sha); err != nil {
+	if base.SHA, err = vllmsrc.Resolve(ctx, repo, o.baseRef, cand.SHA); err != nil {
 		return nil, usagef("--baseline: %v", err)
 	}
 	work, install, err := prepareWork(ctx, env, repo, scenarios, o)
@@ -261,12 +219,17 @@ func runAB(ctx context.Context, env Env, log *slog.Logger, files []string, o abO
 	if err != nil {
 		return nil, err
 	}
-	plan := &abPlan{Dir: outDir, Baseline: base.sha, Candidate: cand.sha, BaselineRef: base.ref, CandidateRef: cand.ref}
-	fmt.Fprintf(env.Stderr, "perfgate: baseline %s = %.12s, candidate %s = %.12s; output in %s\n", base.ref, base.sha, cand.ref, cand.sha, outDir)
-	for _, sd := range []*side{base, cand} {
-		if err := installSide(ctx, env, repo, work, install, outDir, sd); err != nil {
+	plan := &ab.Plan{Dir: outDir, Baseline: base.SHA, Candidate: cand.SHA, BaselineRef: base.Ref, CandidateRef: cand.Ref}
+	write := func() error { plan.Account(base, cand); return plan.Write() }
+	fmt.Fprintf(env.Stderr, "perfgate: baseline %s = %.12s, candidate %s = %.12s; output in %s\n", base.Ref, base.SHA, cand.Ref, cand.SHA, outDir)
+	for _, sd := range []*ab.Side{base, cand} {
+		reused, err := ab.Install(ctx, repo, work, install, outDir, sd)
+		if err != nil {
 			plan.Error = err.Error()
-			return plan, errors.Join(err, writePlan(plan, base, cand))
+			return plan, errors.Join(err, write())
+		}
+		if reused {
+			fmt.Fprintf(env.Stderr, "perfgate: the %s's environment is installed already (%s)\n", sd.Name, sd.EnvDir)
 		}
 	}
 	for _, s := range scenarios {
@@ -275,14 +238,14 @@ func runAB(ctx context.Context, env Env, log *slog.Logger, files []string, o abO
 		if perSide == 0 {
 			perSide = d.Rules.MaxTrials
 		}
-		order := balancedOrder(perSide)
+		order := ab.BalancedOrder(perSide)
 		if plan.Order == nil {
 			plan.Order = order
 		}
-		n := plannedStarts(order, s.Engine.TrialPolicy, o.warmupTrial, o.crossover)
+		n := ab.PlannedStarts(order, s.Engine.TrialPolicy, o.warmupTrial, o.crossover)
 		plan.PlannedStarts += n
 		fmt.Fprintf(env.Stderr, "perfgate: plan for %s: %s; at most %d engine starts (trial_policy %s)\n",
-			s.Name, designWords(d, order), n, cmp.Or(s.Engine.TrialPolicy, scenario.TrialRestart))
+			s.Name, d.Words(order), n, cmp.Or(s.Engine.TrialPolicy, scenario.TrialRestart))
 	}
 	verdict := gate.Pass
 	for _, s := range scenarios {
@@ -290,13 +253,13 @@ func runAB(ctx context.Context, env Env, log *slog.Logger, files []string, o abO
 		plan.Scenarios = append(plan.Scenarios, res)
 		if err != nil {
 			plan.Error = err.Error()
-			return plan, errors.Join(fmt.Errorf("scenario %s: verdict error: %w", s.Name, err), writePlan(plan, base, cand))
+			return plan, errors.Join(fmt.Errorf("scenario %s: verdict error: %w", s.Name, err), write())
 		}
 		if res.Verdict == gate.Fail || (o.failOnWarn && res.Verdict == gate.Warn) {
 			verdict = gate.Fail
 		}
 	}
-	if err := writePlan(plan, base, cand); err != nil {
+	if err := write(); err != nil {
 		return plan, err
 	}
 	fmt.Fprintf(env.Stdout, "\nA/B results in %s\n", outDir)
@@ -327,275 +290,70 @@ func abDesign(env Env, s *scenario.Scenario, o abOpts) ab.Design {
 	return d
 }
 
-func designWords(d ab.Design, order []string) string {
-	if d.Fixed > 0 {
-		return fmt.Sprintf("%d trials per side in the order %s, decided once", d.Fixed, strings.Join(shortOrder(order), " "))
-	}
-	return fmt.Sprintf("sequential, %d to %d trials per side in balanced pairs (%s …), stopping when the verdict is clear; up to %d outlier re-run(s) per side",
-		d.Rules.MinTrials, d.Rules.MaxTrials, strings.Join(shortOrder(order[:min(len(order), 8)]), " "), d.Reruns)
-}
-
-type abPlan struct {
-	Dir                       string
-	PlannedStarts             int
-	Baseline, Candidate       string
-	BaselineRef, CandidateRef string
-	Order                     []string
-	Scenarios                 []ab.Result
-	Starts                    map[string]int
-	GPUSeconds                map[string]float64
-	Versions                  map[string]map[string]string
-	Error                     string `json:",omitempty"`
-}
-
-func writePlan(p *abPlan, base, cand *side) error {
-	p.Starts = map[string]int{"baseline": base.starts, "candidate": cand.starts}
-	p.GPUSeconds = map[string]float64{"baseline": base.gpuTime.Seconds(), "candidate": cand.gpuTime.Seconds()}
-	p.Versions = map[string]map[string]string{"baseline": base.versions, "candidate": cand.versions}
-	if err := record.WriteJSONAtomic(filepath.Join(p.Dir, record.ABFile), p); err != nil {
-		return fmt.Errorf("writing ab.json: %w", err)
-	}
-	return nil
-}
-
-// plannedStarts is how many times the engines will start: every trial with
-// trial_policy restart, every change of side with reset.
-func plannedStarts(order []string, policy string, warmup, crossover bool) int {
-	if warmup {
-		order = append([]string{"baseline", "candidate"}, order...)
-	}
-	if crossover || policy != scenario.TrialReset {
-		return len(order)
-	}
-	n := 0
-	for i, s := range order {
-		if i == 0 || order[i-1] != s {
-			n++
-		}
-	}
-	return n
-}
-
-func shortOrder(order []string) []string {
-	out := make([]string, len(order))
-	for i, s := range order {
-		out[i] = strings.ToUpper(s[:1])
-	}
-	return out
-}
-
-// vllmTrialer runs a scenario's trials against vllm serve from each side's
-// environment: a fresh engine per trial (trial_policy restart), or one per
-// run of consecutive trials of a side with its prefix cache reset between
-// them (reset). It counts starts and engine time per side.
-type vllmTrialer struct {
-	env   Env
-	log   *slog.Logger
-	s     *scenario.Scenario
-	o     abOpts
-	sides map[string]*side
-
-	policy       string
-	notes        []string
-	running      engine.Engine
-	runningSide  string
-	runningStart time.Time
-	gpuBaseline  float64
-}
-
-func newVLLMTrialer(env Env, log *slog.Logger, s *scenario.Scenario, o abOpts, base, cand *side) *vllmTrialer {
-	return &vllmTrialer{env: env, log: log, s: s, o: o, sides: map[string]*side{ab.Baseline: base, ab.Candidate: cand},
-		policy: s.Engine.TrialPolicy, gpuBaseline: gpuMemUsed()}
-}
-
-// stop closes the running engine and waits for its GPU memory to return.
-func (t *vllmTrialer) stop() {
-	if t.running == nil {
-		return
-	}
-	t.running.Close()
-	t.sides[t.runningSide].gpuTime += time.Since(t.runningStart)
-	t.running = nil
-	waitGPUMemory(t.gpuBaseline, t.log)
-}
-
-func (t *vllmTrialer) Trial(ctx context.Context, name string, n int, dir string) error {
-	sd := t.sides[name]
-	if t.running != nil && (t.runningSide != name || t.policy != scenario.TrialReset) {
-		t.stop()
-	}
-	if t.running != nil {
-		if err := engine.ResetPrefixCache(ctx, t.running.URL(), t.running.APIKey()); err != nil {
-			// A warm cache would make this trial unlike the side's first:
-			// start afresh, and for the rest of the scenario.
-			fmt.Fprintf(t.env.Stderr, "perfgate: %v; restarting the engine for each trial instead\n", err)
-			t.notes = append(t.notes, fmt.Sprintf("trial_policy reset: %v, so every trial had a fresh engine", err))
-			t.policy = scenario.TrialRestart
-			t.stop()
-		}
-	}
-	if t.running == nil {
-		sd.starts++
-		began := time.Now()
-		e, err := engine.Start(ctx, t.s, t.env.Getenv, engine.Options{LogPath: filepath.Join(dir, "engine.log"), PathPrefix: filepath.Join(sd.envDir, "bin"), EnvDir: sd.envDir})
-		if err != nil {
-			sd.gpuTime += time.Since(began)
-			return fmt.Errorf("the %s's engine did not start: %w", sd.name, err)
-		}
-		t.running, t.runningSide, t.runningStart = e, name, began
-	}
-	eng := t.running
-	te := trialEnv{eng: eng, git: map[string]string{"side": name, "ref": sd.ref, "sha": sd.sha}, versions: sd.versions}
-	err := runTrial(ctx, t.env, t.log, t.s, t.s.File, dir, runOpts{grace: t.o.grace, tags: t.o.tags}, n, te)
-	if p, ok := eng.(*engine.Process); ok {
-		select {
-		case <-p.Died():
-			t.stop()
-			if err == nil {
-				err = errors.New("the engine died during the trial")
-			}
-		default:
-		}
-	}
-	return err
+// abEnv is what ab's engines need: each trial runs as 'perfgate run' runs
+// one, with its progress and level table.
+func abEnv(env Env, log *slog.Logger, o abOpts) ab.Env {
+	return ab.Env{Getenv: env.Getenv, Stderr: env.Stderr, Log: log,
+		Trial: func(ctx context.Context, s *scenario.Scenario, dir string, n int, eng engine.Engine, git, versions map[string]string) error {
+			return runTrial(ctx, env, log, s, s.File, dir, runOpts{grace: o.grace, tags: o.tags}, n, trialEnv{eng: eng, git: git, versions: versions})
+		}}
 }
 
 // runABScenario runs one scenario's A/B: sequential or fixed (ab.Run), or
 // on two GPUs at once (--crossover).
-func runABScenario(ctx context.Context, env Env, log *slog.Logger, s *scenario.Scenario, outDir string, base, cand *side, o abOpts) (ab.Result, error) {
+func runABScenario(ctx context.Context, env Env, log *slog.Logger, s *scenario.Scenario, outDir string, base, cand *ab.Side, o abOpts) (ab.Result, error) {
 	d := abDesign(env, s, o)
 	sdir := filepath.Join(outDir, s.Name)
+	var res ab.Result
+	var err error
 	if o.crossover {
-		return runCrossover(ctx, env, log, s, sdir, base, cand, o, d)
+		res, err = ab.Crossover(ctx, abEnv(env, log, o), s, sdir, base, cand, d)
+	} else {
+		t := ab.NewVLLMTrialer(abEnv(env, log, o), s, base, cand)
+		defer t.Stop()
+		d.Notes = t.Notes
+		res, err = ab.Run(ctx, s, t, sdir, d)
 	}
-	t := newVLLMTrialer(env, log, s, o, base, cand)
-	defer t.stop()
-	d.Notes = func() []string {
-		t.stop() // the engine's time counts before the note says it
-		return append(slices.Clone(t.notes), engineTimeNote(base, cand))
-	}
-	res, err := ab.Run(ctx, s, t, sdir, d)
 	if err == nil {
-		fmt.Fprintf(env.Stdout, "%s: %s (%d + %d trials; %s)\n", res.Name, res.Headline, res.Trials[0], res.Trials[1], res.Stopped)
+		printABResult(env, res)
 	}
 	return res, err
 }
 
-func engineTimeNote(base, cand *side) string {
-	return fmt.Sprintf("engine (GPU) time so far: baseline %s over %d start(s), candidate %s over %d start(s)",
-		base.gpuTime.Round(time.Second), base.starts, cand.gpuTime.Round(time.Second), cand.starts)
-}
-
-// gpuMemUsed is the GPU memory in use now (bytes, over every GPU), or -1
-// without NVML.
-func gpuMemUsed() float64 {
-	p, _, err := nvml.OpenDefault(nvml.Selection{})
-	if err != nil {
-		return -1
-	}
-	defer p.Close()
-	v, _ := p.Sample(context.Background())
-	var used float64
-	for k, x := range v {
-		if strings.HasSuffix(k, ".mem_used_bytes") {
-			used += x
-		}
-	}
-	return used
-}
-
-// waitGPUMemory waits (up to a minute) until GPU memory is back near where
-// it was before the engine started, and warns when it is not.
-func waitGPUMemory(before float64, log *slog.Logger) {
-	if before < 0 {
-		return
-	}
-	deadline := time.Now().Add(time.Minute)
-	for {
-		now := gpuMemUsed()
-		if now <= before+256<<20 {
-			return
-		}
-		if time.Now().After(deadline) {
-			log.Warn("GPU memory did not return to its level before the engine started; the next trial may have less", "before_bytes", before, "now_bytes", now)
-			return
-		}
-		time.Sleep(2 * time.Second)
-	}
-}
-
-// cloneScenario copies a scenario for one side's changes.
-func cloneScenario(s *scenario.Scenario) *scenario.Scenario {
-	c := *s
-	c.Engine.Env = slices.Clone(s.Engine.Env)
-	c.Engine.Args = slices.Clone(s.Engine.Args)
-	return &c
-}
-
-// endpointTrialer runs trials against two running deployments: no source,
-// no install, no restarts.
-type endpointTrialer struct {
-	env     Env
-	log     *slog.Logger
-	s       *scenario.Scenario
-	o       abOpts
-	urls    map[string]string
-	refused map[string]bool
-	notes   []string
-}
-
-func (t *endpointTrialer) Trial(ctx context.Context, name string, n int, dir string) error {
-	s := t.s
-	ts := cloneScenario(s)
-	ts.Engine = scenario.Engine{Kind: scenario.EngineEndpoint, URL: t.urls[name], APIKeyEnv: s.Engine.APIKeyEnv}
-	if s.Engine.TrialPolicy == scenario.TrialReset && !t.refused[name] {
-		if err := engine.ResetPrefixCache(ctx, strings.TrimSuffix(t.urls[name], "/v1"), t.env.Getenv(s.Engine.APIKeyEnv)); err != nil {
-			// An endpoint cannot be restarted: say that its trials ran warm.
-			t.refused[name] = true
-			fmt.Fprintf(t.env.Stderr, "perfgate: the %s: %v; its trials share a warm prefix cache\n", name, err)
-			t.notes = append(t.notes, fmt.Sprintf("trial_policy reset: the %s's %v, so its trials shared a warm prefix cache", name, err))
-		}
-	}
-	return runTrial(ctx, t.env, t.log, ts, s.File, dir, runOpts{grace: t.o.grace, tags: t.o.tags}, n, trialEnv{git: map[string]string{"side": name, "url": t.urls[name]}})
+func printABResult(env Env, res ab.Result) {
+	fmt.Fprintf(env.Stdout, "%s: %s (%d + %d trials; %s)\n", res.Name, res.Headline, res.Trials[0], res.Trials[1], res.Stopped)
 }
 
 // runABEndpoints benchmarks two running deployments with the same trial
 // discipline.
-func runABEndpoints(ctx context.Context, env Env, log *slog.Logger, scenarios []*scenario.Scenario, o abOpts) (*abPlan, error) {
+func runABEndpoints(ctx context.Context, env Env, log *slog.Logger, scenarios []*scenario.Scenario, o abOpts) (*ab.Plan, error) {
 	outDir, err := makeRunDir(o.out, "ab", "")
 	if err != nil {
 		return nil, err
 	}
-	plan := &abPlan{Dir: outDir, BaselineRef: o.baseURL, CandidateRef: o.candURL}
-	write := func() error {
-		if err := record.WriteJSONAtomic(filepath.Join(outDir, record.ABFile), plan); err != nil {
-			return fmt.Errorf("writing ab.json: %w", err)
-		}
-		return nil
-	}
+	plan := &ab.Plan{Dir: outDir, BaselineRef: o.baseURL, CandidateRef: o.candURL}
 	verdict := gate.Pass
 	for _, s := range scenarios {
 		d := abDesign(env, s, o)
-		perSide := cmp.Or(d.Fixed, d.Rules.MaxTrials)
+		order := ab.BalancedOrder(cmp.Or(d.Fixed, d.Rules.MaxTrials))
 		if plan.Order == nil {
-			plan.Order = balancedOrder(perSide)
+			plan.Order = order
 		}
-		fmt.Fprintf(env.Stderr, "perfgate: plan for %s: %s\n", s.Name, designWords(d, balancedOrder(perSide)))
-		t := &endpointTrialer{env: env, log: log, s: s, o: o, refused: map[string]bool{},
-			urls: map[string]string{ab.Baseline: o.baseURL, ab.Candidate: o.candURL}}
-		d.Notes = func() []string { return t.notes }
+		fmt.Fprintf(env.Stderr, "perfgate: plan for %s: %s\n", s.Name, d.Words(order))
+		t := ab.NewEndpointTrialer(abEnv(env, log, o), s, o.baseURL, o.candURL)
+		d.Notes = t.Notes
 		res, err := ab.Run(ctx, s, t, filepath.Join(outDir, s.Name), d)
 		plan.Scenarios = append(plan.Scenarios, res)
 		if err != nil {
 			plan.Error = err.Error()
-			return plan, errors.Join(fmt.Errorf("scenario %s: verdict error: %w", s.Name, err), write())
+			return plan, errors.Join(fmt.Errorf("scenario %s: verdict error: %w", s.Name, err), plan.Write())
 		}
-		fmt.Fprintf(env.Stdout, "%s: %s (%d + %d trials; %s)\n", res.Name, res.Headline, res.Trials[0], res.Trials[1], res.Stopped)
+		printABResult(env, res)
 		if res.Verdict == gate.Fail || (o.failOnWarn && res.Verdict == gate.Warn) {
 			verdict = gate.Fail
 		}
 	}
-	if err := write(); err != nil {
+	if err := plan.Write(); err != nil {
 		return plan, err
 	}
 	fmt.Fprintf(env.Stdout, "\nA/B results in %s\n", outDir)
@@ -603,58 +361,4 @@ func runABEndpoints(ctx context.Context, env Env, log *slog.Logger, scenarios []
 		return plan, &regressionError{"see the comparison of each scenario in " + outDir}
 	}
 	return plan, nil
-}
-
-// runCrossover runs baseline and candidate at the same time on two GPUs
-// (CUDA_VISIBLE_DEVICES 0 and 1), swapping the GPUs every round, so that a
-// difference between the devices cancels out and wall time halves.
-//
-// Crossover runs a fixed number of rounds (--trials, else the scenario's
-// gate.max_trials): both sides run at once, so there is no pair to look
-// after alone.
-func runCrossover(ctx context.Context, env Env, log *slog.Logger, s *scenario.Scenario, sdir string, base, cand *side, o abOpts, d ab.Design) (ab.Result, error) {
-	res := ab.Result{Name: s.Name, Dir: sdir}
-	rounds := cmp.Or(d.Fixed, d.Rules.MaxTrials)
-	for round := 1; round <= rounds; round++ {
-		gpus := map[*side]string{base: "0", cand: "1"}
-		if round%2 == 0 {
-			gpus = map[*side]string{base: "1", cand: "0"}
-		}
-		var wg sync.WaitGroup
-		errs := make([]error, 2)
-		for i, sd := range []*side{base, cand} {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				dir := ab.TrialDir(sdir, sd.name, round)
-				if err := os.MkdirAll(dir, 0o755); err != nil {
-					errs[i] = err
-					return
-				}
-				ts := cloneScenario(s)
-				ts.Engine.Env = append(ts.Engine.Env, "CUDA_VISIBLE_DEVICES="+gpus[sd])
-				began := time.Now()
-				e, err := engine.Start(ctx, ts, env.Getenv, engine.Options{LogPath: filepath.Join(dir, "engine.log"), PathPrefix: filepath.Join(sd.envDir, "bin"), EnvDir: sd.envDir})
-				if err != nil {
-					errs[i] = fmt.Errorf("the %s's engine did not start on GPU %s: %w", sd.name, gpus[sd], err)
-					return
-				}
-				defer func() { e.Close(); sd.gpuTime += time.Since(began) }()
-				te := trialEnv{eng: e, git: map[string]string{"side": sd.name, "ref": sd.ref, "sha": sd.sha, "gpu": gpus[sd]}, versions: sd.versions}
-				errs[i] = runTrial(ctx, env, log, ts, s.File, dir, runOpts{grace: o.grace, tags: o.tags}, round, te)
-			}()
-			sd.starts++
-		}
-		wg.Wait()
-		if err := errors.Join(errs...); err != nil {
-			return res, err
-		}
-	}
-	d.Fixed = rounds
-	d.Notes = func() []string { return []string{engineTimeNote(base, cand)} }
-	res, err := ab.Finish(sdir, d, res)
-	if err == nil {
-		fmt.Fprintf(env.Stdout, "%s: %s (%d + %d trials; %s)\n", res.Name, res.Headline, res.Trials[0], res.Trials[1], res.Stopped)
-	}
-	return res, err
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/rogpeppe/go-internal/testscript"
 	"github.com/shirou/gopsutil/v4/process"
 
+	"github.com/perfgate/perfgate/internal/ab"
 	"github.com/perfgate/perfgate/internal/sim"
 )
 
@@ -328,7 +329,7 @@ func TestABResetRefused(t *testing.T) {
 		t.Fatalf("exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
 	}
 	dir := onlyDir(t, out)
-	var plan abPlan
+	var plan ab.Plan
 	b, _ := os.ReadFile(filepath.Join(dir, "ab.json"))
 	json.Unmarshal(b, &plan)
 	if plan.Starts["baseline"]+plan.Starts["candidate"] != 4 {
@@ -423,7 +424,7 @@ chmod +x "$PERFGATE_ENV_DIR/bin/vllm"`
 		"--install-command", slowSecond, "--work-dir", t.TempDir(), "--out", out)
 	dir = onlyDir(t, out)
 	b, _ := os.ReadFile(filepath.Join(dir, "ab.json"))
-	plan = abPlan{}
+	plan = ab.Plan{}
 	json.Unmarshal(b, &plan)
 	md, _ = os.ReadFile(filepath.Join(dir, "ab-fake", "comparison.md"))
 	if len(plan.Scenarios) == 0 {
@@ -450,9 +451,9 @@ chmod +x "$PERFGATE_ENV_DIR/bin/vllm"`
 }
 
 // readPlan reads an A/B folder's ab.json.
-func readPlan(t *testing.T, dir string) abPlan {
+func readPlan(t *testing.T, dir string) ab.Plan {
 	t.Helper()
-	var plan abPlan
+	var plan ab.Plan
 	b, err := os.ReadFile(filepath.Join(dir, "ab.json"))
 	if err == nil {
 		err = json.Unmarshal(b, &plan)

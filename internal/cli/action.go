@@ -16,6 +16,7 @@ import (
 	"github.com/sethvargo/go-githubactions"
 	"github.com/spf13/cobra"
 
+	"github.com/perfgate/perfgate/internal/ab"
 	"github.com/perfgate/perfgate/internal/childenv"
 	"github.com/perfgate/perfgate/internal/gate"
 	gh "github.com/perfgate/perfgate/internal/github"
@@ -481,7 +482,7 @@ func actionBenchmark(ctx context.Context, env Env, log *slog.Logger, a *githubac
 		m.Verdict, m.Error = metric.Error, runErr.Error()
 	}
 	if plan == nil {
-		plan = &abPlan{}
+		plan = &ab.Plan{}
 	}
 	abDir := plan.Dir
 	verdicts := []metric.Verdict{cmp.Or(m.Verdict, metric.Pass)}

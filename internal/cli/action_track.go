@@ -61,7 +61,7 @@ func runTrackMode(ctx context.Context, env Env, log *slog.Logger, a *githubactio
 	if err != nil {
 		return err
 	}
-	sd := &side{name: "candidate", ref: cand, sha: sha}
+	sd := &ab.Side{Name: ab.Candidate, Ref: cand, SHA: sha}
 	fail := func(err error) error {
 		rep := &gh.Report{Set: in.set, Verdict: metric.Error, Error: err.Error(), HeadSHA: sha, RunURL: runURL}
 		a.AddStepSummary(rep.Summary())
@@ -70,27 +70,32 @@ func runTrackMode(ctx context.Context, env Env, log *slog.Logger, a *githubactio
 		a.Errorf("perfgate track: %v", err)
 		return err
 	}
-	if err := installSide(ctx, env, repo, work, install, outDir, sd); err != nil {
+	reused, err := ab.Install(ctx, repo, work, install, outDir, sd)
+	if err != nil {
 		return fail(err)
+	}
+	if reused {
+		fmt.Fprintf(env.Stderr, "perfgate: the candidate's environment is installed already (%s)\n", sd.EnvDir)
 	}
 	order := make([]string, o.trials)
 	for i := range order {
-		order[i] = "candidate"
+		order[i] = ab.Candidate
 	}
-	plan := &abPlan{Dir: outDir, Candidate: sha, CandidateRef: cand, Order: order}
+	plan := &ab.Plan{Dir: outDir, Candidate: sha, CandidateRef: cand, Order: order}
+	write := func() error { plan.Account(sd, sd); return plan.Write() }
 	for _, s := range scenarios {
 		// one commit, no comparison: the median of a few trials is a point
-		t := newVLLMTrialer(env, log, s, o, sd, sd)
+		t := ab.NewVLLMTrialer(abEnv(env, log, o), s, sd, sd)
 		res, err := ab.RunOneSide(ctx, t, filepath.Join(outDir, s.Name), ab.Candidate, o.trials, abDesign(env, s, o))
-		t.stop()
+		t.Stop()
 		res.Name = s.Name
 		plan.Scenarios = append(plan.Scenarios, res)
 		if err != nil {
 			plan.Error = err.Error()
-			return fail(errors.Join(fmt.Errorf("scenario %s: %w", s.Name, err), writePlan(plan, sd, sd)))
+			return fail(errors.Join(fmt.Errorf("scenario %s: %w", s.Name, err), write()))
 		}
 	}
-	if err := writePlan(plan, sd, sd); err != nil {
+	if err := write(); err != nil {
 		return fail(err)
 	}
 

@@ -4,12 +4,14 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
 	"time"
 
+	"github.com/perfgate/perfgate/internal/retry"
 	"github.com/perfgate/perfgate/internal/scenario"
 	"github.com/perfgate/perfgate/internal/sim"
 )
@@ -169,8 +171,8 @@ var (
 // retried for five seconds; a 404 means the route is not mounted, which vLLM
 // does only with VLLM_SERVER_DEV_MODE=1.
 func ResetPrefixCache(ctx context.Context, url, apiKey string) error {
-	const tries = 20
-	for i := 1; ; i++ {
+	return retry.Do(ctx, retry.Policy{Attempts: 20, Delay: func(int) time.Duration { return 250 * time.Millisecond },
+		Retryable: func(err error) bool { return errors.Is(err, errResetBusy) }}, func(int) error {
 		req, err := http.NewRequestWithContext(ctx, http.MethodPost, url+"/reset_prefix_cache", nil)
 		if err != nil {
 			return err
@@ -184,19 +186,17 @@ func ResetPrefixCache(ctx context.Context, url, apiKey string) error {
 		}
 		io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<16))
 		resp.Body.Close()
-		switch {
-		case resp.StatusCode == http.StatusOK:
+		switch resp.StatusCode {
+		case http.StatusOK:
 			return nil
-		case resp.StatusCode == http.StatusNotFound:
+		case http.StatusNotFound:
 			return fmt.Errorf("POST /reset_prefix_cache answered 404 (vLLM serves it only with VLLM_SERVER_DEV_MODE=1 in the server's environment)")
-		case resp.StatusCode == http.StatusConflict && i < tries:
-			select {
-			case <-ctx.Done():
-				return ctx.Err()
-			case <-time.After(250 * time.Millisecond):
-			}
-		default:
-			return fmt.Errorf("POST /reset_prefix_cache answered HTTP %d", resp.StatusCode)
+		case http.StatusConflict:
+			return errResetBusy
 		}
-	}
+		return fmt.Errorf("POST /reset_prefix_cache answered HTTP %d", resp.StatusCode)
+	})
 }
+
+// errResetBusy is a 409: the last requests are still being aborted.
+var errResetBusy = errors.New("POST /reset_prefix_cache answered HTTP 409 (requests still being aborted) for five seconds")

@@ -28,12 +28,11 @@ import (
 	"strings"
 
 	"github.com/perfgate/perfgate/internal/gate"
+	"github.com/perfgate/perfgate/internal/record"
 	"github.com/perfgate/perfgate/internal/report"
 	"github.com/perfgate/perfgate/internal/retry"
 	"github.com/perfgate/perfgate/internal/scenario"
 	"github.com/perfgate/perfgate/internal/stats"
-
-	"github.com/perfgate/perfgate/internal/record"
 )
 
 // Sides.

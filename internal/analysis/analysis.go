@@ -246,16 +246,6 @@ func (a *Accumulator) Level(w Window) record.Level {
 	return l
 }
 
-// TTFTs, TPOTs and E2ELs are the per-request latencies in ms (for CDF plots),
-// in the order the records came.
-func (a *Accumulator) TTFTs() []float64 { return a.ttft }
-
-// TPOTs are the per-request times per output token in ms.
-func (a *Accumulator) TPOTs() []float64 { return a.tpot }
-
-// E2ELs are the per-request end-to-end latencies in ms.
-func (a *Accumulator) E2ELs() []float64 { return a.e2el }
-
 // maxPerSecond is the most chunks in one 1-second bucket counted from start
 // (µs), as vLLM's max_output_tokens_per_s counts one token per streamed
 // chunk. Chunks are kept per millisecond, not one by one (a long level

@@ -21,20 +21,6 @@ func trials(rng *rand.Rand, n int, center, cvPct float64) []float64 {
 	return out
 }
 
-func inputs(rng *rand.Rand, n int, throughputFactor float64) []Input {
-	centers := map[string]float64{"output_throughput": 5000, "median_ttft_ms": 40, "p99_ttft_ms": 120, "median_tpot_ms": 9, "median_e2el_ms": 1200}
-	var in []Input
-	for _, r := range defaults.Metrics {
-		c := centers[r.Metric]
-		cf := 1.0
-		if r.Metric == "output_throughput" {
-			cf = throughputFactor
-		}
-		in = append(in, Input{Level: 1, Metric: r.Metric, Baseline: trials(rng, n, c, 3), Candidate: trials(rng, n, c*cf, 3)})
-	}
-	return in
-}
-
 func TestVerdicts(t *testing.T) {
 	b := []float64{100, 101, 99, 100.5, 99.5, 100.2}
 	scale := func(f float64) []float64 {

@@ -9,9 +9,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/perfgate/perfgate/internal/comparison"
-	"github.com/perfgate/perfgate/internal/metric"
-
 	"github.com/perfgate/perfgate/internal/gate"
+	"github.com/perfgate/perfgate/internal/metric"
 )
 
 // MaxComment is GitHub's limit on a comment body, in characters.

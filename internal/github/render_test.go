@@ -14,10 +14,9 @@ import (
 	"github.com/yuin/goldmark/extension"
 	"github.com/yuin/goldmark/renderer/html"
 
+	"github.com/perfgate/perfgate/internal/browsertest"
 	"github.com/perfgate/perfgate/internal/comparison"
 	"github.com/perfgate/perfgate/internal/metric"
-
-	"github.com/perfgate/perfgate/internal/browsertest"
 )
 
 // commentPage renders a comment's markdown as GitHub does the parts that

@@ -16,7 +16,6 @@ import (
 	"github.com/perfgate/perfgate/internal/gate"
 	"github.com/perfgate/perfgate/internal/metric"
 	"github.com/perfgate/perfgate/internal/record"
-
 	"github.com/perfgate/perfgate/internal/svgsafe"
 )
 

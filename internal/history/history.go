@@ -87,9 +87,6 @@ func Open(store, repo string) (Store, error) {
 	return &DirStore{Dir: store}, nil
 }
 
-// FileName is the store file that holds a scenario's points.
-func FileName(scenario string) string { return fileName(scenario) }
-
 // Parse reads a store file's points (name is for messages).
 func Parse(name string, data []byte) ([]Point, error) { return parse(name, data) }
 

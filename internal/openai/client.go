@@ -85,9 +85,6 @@ func (c *Client) Close() { c.hc.CloseIdleConnections() }
 // Clock is the clock request times are read from.
 func (c *Client) Clock() record.Clock { return c.clock }
 
-// BaseURL is the server's address.
-func (c *Client) BaseURL() string { return c.base }
-
 // Path of each API.
 func Path(api string) string {
 	if api == "chat" {

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/perfgate/perfgate/internal/comparison"
 	"math"
 	"os"
 	"path/filepath"
@@ -14,6 +13,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/perfgate/perfgate/internal/comparison"
 	"github.com/perfgate/perfgate/internal/gate"
 	"github.com/perfgate/perfgate/internal/plot"
 	"github.com/perfgate/perfgate/internal/record"
@@ -694,15 +694,6 @@ func comparisonMarkdown(c *Comparison, figs []string) string {
 		}
 	}
 	return b.String()
-}
-
-// coverageText names an interval's true coverage: "95 %", or what few
-// trials allow ("75 %" with 3).
-func coverageText(c float64) string {
-	if c >= 0.95 {
-		return "≥ 95 %"
-	}
-	return fmt.Sprintf("%.0f %%", math.Floor(100*c))
 }
 
 // compareCharts: hockey sticks of both sides (per-level medians, with every

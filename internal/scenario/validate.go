@@ -3,7 +3,6 @@ package scenario
 import (
 	"errors"
 	"fmt"
-	"github.com/perfgate/perfgate/internal/record"
 	"io"
 	"io/fs"
 	"math"
@@ -17,10 +16,10 @@ import (
 	"strings"
 	"time"
 
-	"github.com/perfgate/perfgate/internal/sim/profile"
-
 	"github.com/perfgate/perfgate/internal/gate"
 	"github.com/perfgate/perfgate/internal/metric"
+	"github.com/perfgate/perfgate/internal/record"
+	"github.com/perfgate/perfgate/internal/sim/profile"
 )
 
 // Defaults applied to keys a file leaves out. docs/scenarios.md lists them.

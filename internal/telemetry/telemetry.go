@@ -55,12 +55,11 @@ type Sampler struct {
 	// Notice is told once per probe when it first fails.
 	Notice func(probe string, err error)
 
-	mu      sync.Mutex
-	enc     *json.Encoder
-	bw      *bufio.Writer
-	written int
-	werr    error
-	closed  bool
+	mu     sync.Mutex
+	enc    *json.Encoder
+	bw     *bufio.Writer
+	werr   error
+	closed bool
 }
 
 // Run samples until ctx ends, then flushes. It returns the first write
@@ -106,13 +105,6 @@ func (s *Sampler) Run(ctx context.Context) error {
 	}
 }
 
-// Written is the number of samples written so far.
-func (s *Sampler) Written() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.written
-}
-
 func (s *Sampler) write(smp Sample) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -121,9 +113,7 @@ func (s *Sampler) write(smp Sample) {
 	}
 	if err := s.enc.Encode(smp); err != nil {
 		s.werr = fmt.Errorf("write telemetry: %w", err)
-		return
 	}
-	s.written++
 }
 
 // loop ticks one probe on the shared schedule: tick k is due at k intervals

@@ -285,8 +285,6 @@ func (s *Server) compare(w http.ResponseWriter, r *http.Request) {
 		"base_commit": map[string]any{"sha": b}, "merge_base_commit": map[string]any{"sha": mb}, "commits": []any{}, "files": []any{}})
 }
 
-func (s *Server) base() string { return s.URL + "/repos/" + s.Owner + "/" + s.Repo }
-
 // page answers one page of items with GitHub's Link header.
 func (s *Server) page(w http.ResponseWriter, r *http.Request, items []any) {
 	per, _ := strconv.Atoi(r.URL.Query().Get("per_page"))

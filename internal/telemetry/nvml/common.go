@@ -8,7 +8,6 @@ package nvml
 import (
 	"context"
 	"errors"
-	"os"
 
 	"github.com/perfgate/perfgate/internal/record"
 )
@@ -38,6 +37,3 @@ func (Null) Name() string { return "gpu" }
 
 // Sample implements telemetry.Probe.
 func (Null) Sample(context.Context) (map[string]float64, error) { return map[string]float64{}, nil }
-
-// CUDAVisible reads CUDA_VISIBLE_DEVICES from the environment.
-func CUDAVisible() (string, bool) { return os.LookupEnv("CUDA_VISIBLE_DEVICES") }

@@ -35,6 +35,7 @@ type Model struct {
 // The published specs these come from are listed in docs/simulator.md.
 var gpus = map[string]GPU{
 	"l40s":     {Name: "NVIDIA L40S", TFLOPS: 362, MemBWGBs: 864, MemGiB: 44.7, LinkGBs: 32, Interconnect: "PCIe 4.0 x16"},
+	"a100-40g": {Name: "NVIDIA A100-SXM4-40GB", TFLOPS: 312, MemBWGBs: 1555, MemGiB: 39.4, LinkGBs: 300, Interconnect: "NVLink 3"},
 	"a100-80g": {Name: "NVIDIA A100-SXM4-80GB", TFLOPS: 312, MemBWGBs: 2039, MemGiB: 79.3, LinkGBs: 300, Interconnect: "NVLink 3"},
 	"h100":     {Name: "NVIDIA H100 80GB HBM3 (SXM)", TFLOPS: 989, MemBWGBs: 3350, MemGiB: 79.6, LinkGBs: 450, Interconnect: "NVLink 4"},
 	"h200":     {Name: "NVIDIA H200 (SXM)", TFLOPS: 989, MemBWGBs: 4800, MemGiB: 139.8, LinkGBs: 450, Interconnect: "NVLink 4"},

@@ -90,7 +90,7 @@ func TestLookupErrors(t *testing.T) {
 	if _, err := Lookup("H100/Llama-3.1-8B", 0); err != nil {
 		t.Errorf("names are case-insensitive: %v", err)
 	}
-	if len(Names()) != 12 {
+	if len(Names()) != 15 {
 		t.Errorf("%d profiles", len(Names()))
 	}
 }

@@ -118,7 +118,7 @@ func (t *VLLMTrialer) Trial(ctx context.Context, name string, n int, dir string)
 	}
 	eng := t.running
 	err := t.env.Trial(ctx, t.s, dir, n, eng, map[string]string{"side": name, "ref": sd.Ref, "sha": sd.SHA}, sd.Versions)
-	if p, ok := eng.(*engine.Process); ok {
+	if p, ok := eng.(interface{ Died() <-chan struct{} }); ok { // a process (not on every system)
 		select {
 		case <-p.Died():
 			t.Stop()

@@ -3,11 +3,11 @@ package cli
 import (
 	"fmt"
 	"io"
-	"math"
 	"strings"
 	"text/tabwriter"
 
 	"github.com/perfgate/perfgate/internal/analysis"
+	"github.com/perfgate/perfgate/internal/numfmt"
 	"github.com/perfgate/perfgate/internal/record"
 	"github.com/perfgate/perfgate/internal/scenario"
 )
@@ -44,10 +44,10 @@ func printTable(w io.Writer, sum record.Summary) {
 		}
 		ms := func(k string) string {
 			v, ok := l.Latency[k]
-			if !ok || math.IsNaN(v) {
-				return "-"
+			if !ok {
+				return numfmt.Dash
 			}
-			return fmt.Sprintf("%.1f", v)
+			return numfmt.F("%.1f", v)
 		}
 		failed := fmt.Sprint(l.Errors)
 		if mostFailed(l) {

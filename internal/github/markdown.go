@@ -11,6 +11,7 @@ import (
 	"github.com/perfgate/perfgate/internal/comparison"
 	"github.com/perfgate/perfgate/internal/gate"
 	"github.com/perfgate/perfgate/internal/metric"
+	"github.com/perfgate/perfgate/internal/numfmt"
 )
 
 // MaxComment is GitHub's limit on a comment body, in characters.
@@ -103,12 +104,7 @@ func rowMark(x row) string {
 	return x.res.Verdict.Mark()
 }
 
-func qCell(q *float64) string {
-	if q == nil {
-		return "–"
-	}
-	return fmt.Sprintf("%.3g", *q)
-}
+func qCell(q *float64) string { return numfmt.P("%.3g", q) }
 
 // Headline is the one line a status description and a job title carry.
 func (r *Report) Headline() string {
@@ -160,19 +156,9 @@ func (r *Report) rows() []row {
 	return rows
 }
 
-func num(p *float64) string {
-	if p == nil || math.IsNaN(*p) || math.IsInf(*p, 0) {
-		return "–"
-	}
-	return fmt.Sprintf("%.4g", *p)
-}
+func num(p *float64) string { return numfmt.P("%.4g", p) }
 
-func signed(p *float64) string {
-	if p == nil {
-		return "–"
-	}
-	return fmt.Sprintf("%+.1f %%", *p)
-}
+func signed(p *float64) string { return numfmt.P("%+.1f %%", p) }
 
 // ShortSHA is a commit SHA cut to 12 characters.
 func ShortSHA(sha string) string {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/perfgate/perfgate/internal/comparison"
 	"github.com/perfgate/perfgate/internal/gate"
+	"github.com/perfgate/perfgate/internal/numfmt"
 	"github.com/perfgate/perfgate/internal/plot"
 	"github.com/perfgate/perfgate/internal/record"
 	"github.com/perfgate/perfgate/internal/scenario"
@@ -574,19 +575,9 @@ func gatingCount(c *Comparison) int {
 	return n
 }
 
-func qText(q float64) string {
-	if math.IsNaN(q) {
-		return "–"
-	}
-	return fmt.Sprintf("%.3g", q)
-}
+func qText(q float64) string { return numfmt.F("%.3g", q) }
 
-func noiseText(v float64) string {
-	if math.IsNaN(v) {
-		return "–"
-	}
-	return fmt.Sprintf("%.1f %%", v)
-}
+func noiseText(v float64) string { return numfmt.F("%.1f %%", v) }
 
 // clarity says how a telemetry change compares with its own noise.
 func clarity(ch Change) string {
@@ -602,13 +593,10 @@ func clarity(ch Change) string {
 }
 
 func pct(v float64) string {
-	if math.IsNaN(v) {
-		return "–"
-	}
 	if math.IsInf(v, 0) {
 		return "∞"
 	}
-	return fmt.Sprintf("%+.1f %%", v)
+	return numfmt.F("%+.1f %%", v)
 }
 
 // resultsInOrder are the comparison's results for a reader: regressions

@@ -7,13 +7,13 @@ import (
 	"fmt"
 	"html"
 	"html/template"
-	"math"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 
 	"github.com/perfgate/perfgate/internal/analysis"
+	"github.com/perfgate/perfgate/internal/numfmt"
 	"github.com/perfgate/perfgate/internal/plot"
 	"github.com/perfgate/perfgate/internal/record"
 )
@@ -112,25 +112,15 @@ func write(runs []*Run, out string, formats []string, withPNG bool) (Written, er
 	return w, nil
 }
 
-func f1(v float64) string {
-	if math.IsNaN(v) || math.IsInf(v, 0) {
-		return "–"
-	}
-	return fmt.Sprintf("%.1f", v)
-}
+func f1(v float64) string { return numfmt.F("%.1f", v) }
 
-func f2(v float64) string {
-	if math.IsNaN(v) || math.IsInf(v, 0) {
-		return "–"
-	}
-	return fmt.Sprintf("%.2f", v)
-}
+func f2(v float64) string { return numfmt.F("%.2f", v) }
 
 func ptr1(p *float64, scale float64, unit string) string {
 	if p == nil {
-		return "–"
+		return numfmt.Dash
 	}
-	return fmt.Sprintf("%.1f%s", *p*scale, unit)
+	return numfmt.F("%.1f"+strings.ReplaceAll(unit, "%", "%%"), *p*scale)
 }
 
 // table is rows of cells with a header.
@@ -291,12 +281,7 @@ func tagString(tags map[string]string) string {
 	return strings.Join(parts, ", ")
 }
 
-func orDash(s string) string {
-	if s == "" {
-		return "–"
-	}
-	return s
-}
+func orDash(s string) string { return numfmt.Or(s) }
 
 // Markdown is report.md: ready to paste into a PR or a job summary.
 func Markdown(runs []*Run, figs []Figure, plotDir string) string {

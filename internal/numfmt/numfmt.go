@@ -1,0 +1,38 @@
+// Package numfmt is how every report writes a number: a fmt verb for the
+// number, and one dash (–, an en dash) where there is none — NaN, an
+// infinity or a missing value — so that the terminal table, comparison.md,
+// the PR comment and the HTML pages agree. A leaf.
+package numfmt
+
+import (
+	"fmt"
+	"math"
+)
+
+// Dash stands for a number that is not there.
+const Dash = "–"
+
+// F formats v with format (one verb, e.g. "%.1f" or "%+.1f %%"), or Dash
+// when v is NaN or infinite.
+func F(format string, v float64) string {
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		return Dash
+	}
+	return fmt.Sprintf(format, v)
+}
+
+// P is F of *p, and Dash when p is nil.
+func P(format string, p *float64) string {
+	if p == nil {
+		return Dash
+	}
+	return F(format, *p)
+}
+
+// Or is s, or Dash when s is empty.
+func Or(s string) string {
+	if s == "" {
+		return Dash
+	}
+	return s
+}

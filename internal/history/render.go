@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/perfgate/perfgate/internal/plot"
+	"github.com/perfgate/perfgate/internal/record"
 )
 
 // FilterScenario keeps the points of scenario s (all when s is empty) and
@@ -92,22 +93,17 @@ func Markdown(res []Result, o Options) string {
 	return b.String()
 }
 
-// ResultsJSON is what json holds: the results with NaN bands (too
-// little history) as nulls.
+// ResultsJSON is what history.json holds: the results, with the NaN band
+// of a series with too little history as nulls.
 func ResultsJSON(res []Result) any {
 	type out struct {
 		Result
-		BandLow  *float64 `json:"band_low"`
-		BandHigh *float64 `json:"band_high"`
+		BandLow  record.Float `json:"band_low"`
+		BandHigh record.Float `json:"band_high"`
 	}
 	var o []out
 	for _, r := range res {
-		x := out{Result: r}
-		if !math.IsNaN(r.BandLow) {
-			lo, hi := r.BandLow, r.BandHigh
-			x.BandLow, x.BandHigh = &lo, &hi
-		}
-		o = append(o, x)
+		o = append(o, out{Result: r, BandLow: record.Float(r.BandLow), BandHigh: record.Float(r.BandHigh)})
 	}
 	return o
 }

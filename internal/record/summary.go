@@ -196,11 +196,7 @@ func (l Level) MarshalJSON() ([]byte, error) {
 		delete(m, "requested_rate")
 	}
 	for k, v := range l.Latency {
-		if math.IsNaN(v) || math.IsInf(v, 0) {
-			m[k] = json.RawMessage("null")
-			continue
-		}
-		vb, err := json.Marshal(v)
+		vb, err := json.Marshal(Float(v))
 		if err != nil {
 			return nil, err
 		}

@@ -523,12 +523,7 @@ func WriteComparison(c *Comparison, base, cand []Trial, out string) error {
 // sanitize replaces infinities and NaNs (which JSON cannot hold) by nulls
 // through a generic round trip of the results.
 func sanitize(c *Comparison) any {
-	clean := func(v float64) any {
-		if math.IsNaN(v) || math.IsInf(v, 0) {
-			return nil
-		}
-		return v
-	}
+	clean := func(v float64) any { return record.Float(v) }
 	type res struct {
 		gate.Result
 		ChangePct     any `json:"change_pct"`

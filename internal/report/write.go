@@ -295,25 +295,9 @@ func Markdown(runs []*Run, figs []Figure, plotDir string) string {
 		for _, n := range r.Notices {
 			b.WriteString("- ⚠ " + n + "\n")
 		}
-		b.WriteString("\n" + saturationLine(r) + "\n\n### Throughput\n\n" + throughputTable(r).markdown())
-		b.WriteString("\n### Latency (ms)\n\n" + latencyTable(r).markdown())
-		if t, ok := turnTable(r); ok {
-			b.WriteString("\n### By turn (multi-turn sessions; ms)\n\n" + t.markdown())
-		}
-		if t, ok := errorTable(r); ok {
-			b.WriteString("\n### Errors by class\n\n" + t.markdown())
-		}
-		if t, ok := telemetryTable(r); ok {
-			b.WriteString("\n### Telemetry (measurement phase)\n\n" + t.markdown())
-		}
-		var warns []string
-		for _, l := range sortedLevels(r) {
-			for _, w := range l.Warnings {
-				warns = append(warns, fmt.Sprintf("- %s: %s", levelName(l), w))
-			}
-		}
-		if len(warns) > 0 {
-			b.WriteString("\n### Warnings\n\n" + strings.Join(warns, "\n") + "\n")
+		b.WriteString("\n" + saturationLine(r) + "\n")
+		for _, sec := range runSections(r) {
+			fmt.Fprintf(&b, "\n### %s\n\n%s", sec.Title, sec.markdown())
 		}
 		b.WriteString("\n")
 	}
@@ -324,6 +308,52 @@ func Markdown(runs []*Run, figs []Figure, plotDir string) string {
 		}
 	}
 	return b.String()
+}
+
+// section is one part of a run's report: a titled table, or a titled
+// list. report.md and report.html render the same sections in the same
+// order, so neither can leave one out.
+type section struct {
+	Title string
+	Head  []string   // a table's header, with Rows; nil for a list
+	Rows  [][]string // a table's rows
+	Items []string   // a list's items
+}
+
+func tableSection(title string, t table) section {
+	return section{Title: title, Head: t.head, Rows: t.rows}
+}
+
+// runSections are a run's sections after its header: throughput, latency,
+// and what the run has of turns, errors, telemetry and warnings.
+func runSections(r *Run) []section {
+	out := []section{tableSection("Throughput", throughputTable(r)), tableSection("Latency (ms)", latencyTable(r))}
+	if t, ok := turnTable(r); ok {
+		out = append(out, tableSection("By turn (multi-turn sessions; ms)", t))
+	}
+	if t, ok := errorTable(r); ok {
+		out = append(out, tableSection("Errors by class", t))
+	}
+	if t, ok := telemetryTable(r); ok {
+		out = append(out, tableSection("Telemetry (measurement phase)", t))
+	}
+	var warns []string
+	for _, l := range sortedLevels(r) {
+		for _, w := range l.Warnings {
+			warns = append(warns, fmt.Sprintf("%s: %s", levelName(l), w))
+		}
+	}
+	if len(warns) > 0 {
+		out = append(out, section{Title: "Warnings", Items: warns})
+	}
+	return out
+}
+
+func (s section) markdown() string {
+	if s.Head != nil {
+		return table{s.Head, s.Rows}.markdown()
+	}
+	return "- " + strings.Join(s.Items, "\n- ") + "\n"
 }
 
 // reportJSON is report.json.
@@ -439,11 +469,12 @@ figure svg{max-width:100%;height:auto;border:1px solid #eee}
 {{end}}{{range .Notices}}<li class="notice">{{.}}</li>
 {{end}}</ul>
 <p>{{.Saturation}}</p>
-{{range .Tables}}<h3>{{.Title}}</h3>
-<div class="scroll"><table><thead><tr>{{range .T.Head}}<th>{{.}}</th>{{end}}</tr></thead><tbody>
-{{range .T.Rows}}<tr>{{range .}}<td>{{.}}</td>{{end}}</tr>
+{{range .Sections}}<h3>{{.Title}}</h3>
+{{if .Head}}<div class="scroll"><table><thead><tr>{{range .Head}}<th>{{.}}</th>{{end}}</tr></thead><tbody>
+{{range .Rows}}<tr>{{range .}}<td>{{.}}</td>{{end}}</tr>
 {{end}}</tbody></table></div>
-{{end}}{{end}}<h2>Charts</h2>
+{{else}}<ul>{{range .Items}}<li>{{.}}</li>{{end}}</ul>
+{{end}}{{end}}{{end}}<h2>Charts</h2>
 {{range .Figs}}<figure id="{{.Name}}"{{with .Layout}} data-layout="{{.}}"{{end}}>
 {{.SVG}}<figcaption>{{.Caption}}</figcaption></figure>
 {{end}}<script>
@@ -454,18 +485,11 @@ figure svg{max-width:100%;height:auto;border:1px solid #eee}
 // HTML is report.html: one self-contained page (inline SVG charts, tables,
 // run metadata) that opens offline.
 func HTML(runs []*Run, figs []Figure, svgs map[string][]byte, layouts map[string]plot.Layout) string {
-	type titled struct {
-		Title string
-		T     struct {
-			Head []string
-			Rows [][]string
-		}
-	}
 	type runView struct {
 		Name            string
 		Header, Notices []string
 		Saturation      string
-		Tables          []titled
+		Sections        []section
 	}
 	type figView struct {
 		Name, Caption, Layout string
@@ -481,21 +505,7 @@ func HTML(runs []*Run, figs []Figure, svgs map[string][]byte, layouts map[string
 		for _, l := range runHeader(r) {
 			v.Header = append(v.Header, strings.ReplaceAll(l, "`", ""))
 		}
-		add := func(title string, t table, ok bool) {
-			if ok {
-				x := titled{Title: title}
-				x.T.Head, x.T.Rows = t.head, t.rows
-				v.Tables = append(v.Tables, x)
-			}
-		}
-		add("Throughput", throughputTable(r), true)
-		add("Latency (ms)", latencyTable(r), true)
-		t, ok := turnTable(r)
-		add("By turn (multi-turn sessions; ms)", t, ok)
-		t, ok = errorTable(r)
-		add("Errors by class", t, ok)
-		t, ok = telemetryTable(r)
-		add("Telemetry (measurement phase)", t, ok)
+		v.Sections = runSections(r)
 		d.Runs = append(d.Runs, v)
 	}
 	for _, f := range figs {

@@ -27,12 +27,14 @@ Formats:
           output_lens, errors); the level's load is its --request-rate, or
           a closed loop of --max-concurrency at --request-rate inf.
   aiperf  AIPerf's profile_export.jsonl (one per aiperf profile); warm-up
-          records stay warm-up. The file does not say the load it was run
-          at: give --rate or --concurrency (one value per FILE), or the level
-          is labelled with its achieved rate.
+          records stay warm-up. The load, the model and AIPerf's own
+          latencies come from profile_export_aiperf.json in the same folder;
+          without it, give --rate or --concurrency (one value per FILE; they
+          also override the file), or the level is labelled with its
+          achieved rate.
 
 perfgate recomputes every metric from the per-request data with its own
-(vLLM's) definitions; where the file states a number (vLLM's summary keys)
+(vLLM's) definitions; where the file states a number (vLLM's summary keys, AIPerf's aggregates)
 that differs by more than 1 %, the level carries a warning saying so. The
 run folder's scenario.yaml describes the load the files measured; its engine
 address (http://imported.invalid) cannot be reached: it is a record, not a

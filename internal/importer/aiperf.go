@@ -3,9 +3,12 @@ package importer
 import (
 	"bufio"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io/fs"
 	"math"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/perfgate/perfgate/internal/record"
@@ -163,8 +166,95 @@ func readAIPerf(path string) (Level, error) {
 	if noGaps > 0 {
 		l.Notices = append(l.Notices, fmt.Sprintf("%d request(s) without inter_chunk_latency: their tokens after the first are spread evenly, so ITL percentiles describe per-request means", noGaps))
 	}
-	l.Notices = append(l.Notices, "profile_export.jsonl does not say the requested load: the level is labelled with its achieved rate unless --rate or --concurrency says it")
+	agg := filepath.Join(filepath.Dir(path), AIPerfAggregateFile)
+	switch err := readAIPerfAggregate(agg, &l); {
+	case errors.Is(err, fs.ErrNotExist):
+		l.Notices = append(l.Notices, "no "+AIPerfAggregateFile+" beside it to say the requested load: the level is labelled with its achieved rate unless --rate or --concurrency says it")
+	case err != nil:
+		l.Notices = append(l.Notices, fmt.Sprintf("%s could not be read (%v): the level is labelled with its achieved rate unless --rate or --concurrency says it", agg, err))
+	}
 	return l, nil
+}
+
+// AIPerfAggregateFile is what AIPerf writes beside profile_export.jsonl:
+// its aggregate statistics and the configuration it ran with.
+const AIPerfAggregateFile = "profile_export_aiperf.json"
+
+// aiperfAggregate is the part of profile_export_aiperf.json an import
+// uses: the load AIPerf was asked for, the model and API, and its own
+// latency statistics, which the recomputed ones are checked against.
+// (AIPerf says input_config is not a stable format: every field is optional.)
+type aiperfAggregate struct {
+	InputConfig struct {
+		Endpoint struct {
+			ModelNames []string `json:"model_names"`
+			Type       string   `json:"type"`
+		} `json:"endpoint"`
+		Loadgen struct {
+			Concurrency *int     `json:"concurrency"`
+			RequestRate *float64 `json:"request_rate"`
+		} `json:"loadgen"`
+	} `json:"input_config"`
+	TTFT    *aiperfStats `json:"time_to_first_token"`
+	Latency *aiperfStats `json:"request_latency"`
+}
+
+type aiperfStats struct {
+	Unit string   `json:"unit"`
+	Avg  *float64 `json:"avg"`
+	P50  *float64 `json:"p50"`
+	P99  *float64 `json:"p99"`
+}
+
+// readAIPerfAggregate fills the level's requested load (a request rate
+// makes it an open-loop level, a concurrency alone a closed-loop one),
+// model and API from the aggregate file, and its reported latencies for
+// the cross-check.
+func readAIPerfAggregate(path string, l *Level) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	var a aiperfAggregate
+	if err := json.Unmarshal(b, &a); err != nil {
+		return fmt.Errorf("not AIPerf's aggregate JSON: %w", err)
+	}
+	if names := a.InputConfig.Endpoint.ModelNames; len(names) > 0 {
+		l.Model = names[0]
+	}
+	if a.InputConfig.Endpoint.Type == "completions" {
+		l.API = scenario.APICompletions
+	}
+	l.Reported = map[string]float64{}
+	for _, m := range []struct {
+		name string
+		s    *aiperfStats
+	}{{"ttft", a.TTFT}, {"e2el", a.Latency}} {
+		if m.s == nil {
+			continue
+		}
+		k, known := msUnits[m.s.Unit]
+		if !known {
+			return fmt.Errorf("%s in unit %q (expected ns, us, ms or s)", m.name, m.s.Unit)
+		}
+		for stat, v := range map[string]*float64{"mean": m.s.Avg, "median": m.s.P50, "p99": m.s.P99} {
+			if v != nil {
+				l.Reported[stat+"_"+m.name+"_ms"] = *v * k / 1000
+			}
+		}
+	}
+	lg := a.InputConfig.Loadgen
+	switch {
+	case lg.RequestRate != nil && *lg.RequestRate > 0:
+		l.Mode, l.Rate = scenario.ModeOpen, *lg.RequestRate
+		l.Notices = append(l.Notices, fmt.Sprintf("the requested load is %s's: %g requests/s", AIPerfAggregateFile, *lg.RequestRate))
+	case lg.Concurrency != nil && *lg.Concurrency > 0:
+		l.Mode, l.Concurrency = scenario.ModeClosed, *lg.Concurrency
+		l.Notices = append(l.Notices, fmt.Sprintf("the requested load is %s's: concurrency %d", AIPerfAggregateFile, *lg.Concurrency))
+	default:
+		l.Notices = append(l.Notices, AIPerfAggregateFile+"'s input_config.loadgen names neither request_rate nor concurrency: the level is labelled with its achieved rate unless --rate or --concurrency says it")
+	}
+	return nil
 }
 
 func aiperfErrorClass(a aiperfRecord) string {

@@ -5,11 +5,13 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/perfgate/perfgate/internal/record"
 	"github.com/perfgate/perfgate/internal/report"
+	"github.com/perfgate/perfgate/internal/scenario"
 )
 
 func near(t *testing.T, what string, got, want float64) {
@@ -86,21 +88,59 @@ func TestImportCrossChecksTheFilesOwnNumbers(t *testing.T) {
 }
 
 // testdata/formats/profile_export.jsonl follows AIPerf's documented record shape:
-// a warm-up request, three that succeed, one a 500, one cancelled.
+// a warm-up request, three that succeed, one a 500, one cancelled. Beside
+// it, profile_export_aiperf.json (AIPerf's aggregates and configuration)
+// says the load (concurrency 2), the model, and AIPerf's own latencies,
+// which the recomputed ones match.
 func TestImportAIPerf(t *testing.T) {
-	_, sum := importOne(t, FormatAIPerf, "../../testdata/formats/profile_export.jsonl", Options{})
+	dir, sum := importOne(t, FormatAIPerf, "../../testdata/formats/profile_export.jsonl", Options{})
 	l := sum.Levels[0]
 	if l.NumRequests != 5 || l.Completed != 3 || l.Errors != 1 || l.Canceled != 1 || l.Failed != 2 || l.TotalInput != 300 || l.TotalOutput != 12 {
 		t.Errorf("level: %+v", l)
 	}
-	near(t, "requested rate (achieved, labelled)", l.RequestedRate, 4)
+	if l.Mode != "closed" || l.RequestedConcurrency != 2 {
+		t.Errorf("the aggregate file's load (concurrency 2): %s, %d", l.Mode, l.RequestedConcurrency)
+	}
+	for _, w := range l.Warnings {
+		if strings.Contains(w, "the file says") {
+			t.Errorf("AIPerf's own latencies must match the recomputed ones: %s", w)
+		}
+	}
 	near(t, "median_ttft_ms", l.Latency["median_ttft_ms"], 50)
 	near(t, "median_itl_ms", l.Latency["median_itl_ms"], 11) // the gaps pooled: 9 10 11 11 11 12 13 14 20
 	near(t, "median_tpot_ms", l.Latency["median_tpot_ms"], 12)
+	s, err := scenario.LoadFile(filepath.Join(dir, record.ScenarioFile))
+	if err != nil || s.Model != "meta-llama/Llama-3.1-8B-Instruct" {
+		t.Errorf("the model from the aggregate file: %v, %v", s, err)
+	}
 
-	_, sum = importOne(t, FormatAIPerf, "../../testdata/formats/profile_export.jsonl", Options{Concurrencies: []int{8}})
-	if l := sum.Levels[0]; l.Mode != "closed" || l.RequestedConcurrency != 8 {
-		t.Errorf("--concurrency 8: %+v", l)
+	_, sum = importOne(t, FormatAIPerf, "../../testdata/formats/profile_export.jsonl", Options{Rates: []float64{3}})
+	if l := sum.Levels[0]; l.Mode != "open" || l.RequestedRate != 3 {
+		t.Errorf("--rate 3 overrides the file: %+v", l)
+	}
+
+	// Alone, the records do not say the load: the achieved rate labels it.
+	alone := filepath.Join(t.TempDir(), "profile_export.jsonl")
+	b, err := os.ReadFile("../../testdata/formats/profile_export.jsonl")
+	must(t, err)
+	must(t, os.WriteFile(alone, b, 0o644))
+	_, sum = importOne(t, FormatAIPerf, alone, Options{})
+	near(t, "requested rate (achieved, labelled)", sum.Levels[0].RequestedRate, 4)
+
+	// A broken aggregate file is said, and the records still import.
+	must(t, os.WriteFile(filepath.Join(filepath.Dir(alone), AIPerfAggregateFile), []byte("{not json"), 0o644))
+	levels, err := Read(FormatAIPerf, alone)
+	if err != nil || !slices.ContainsFunc(levels[0].Notices, func(n string) bool { return strings.Contains(n, "could not be read") }) {
+		t.Errorf("%v, notices %q", err, levels[0].Notices)
+	}
+
+	// An aggregate that disagrees with the records is said (its median TTFT 70 ms, the records' 50).
+	agg, err := os.ReadFile("../../testdata/formats/" + AIPerfAggregateFile)
+	must(t, err)
+	must(t, os.WriteFile(filepath.Join(filepath.Dir(alone), AIPerfAggregateFile), []byte(strings.Replace(string(agg), `"p50": 50.0`, `"p50": 70.0`, 1)), 0o644))
+	_, sum = importOne(t, FormatAIPerf, alone, Options{})
+	if !slices.ContainsFunc(sum.Levels[0].Warnings, func(w string) bool { return strings.Contains(w, "the file says median_ttft_ms 70") }) {
+		t.Errorf("warnings %q", sum.Levels[0].Warnings)
 	}
 }
 
@@ -182,5 +222,12 @@ func TestImportAppendedVLLMResults(t *testing.T) {
 	_, sum := importOne(t, FormatVLLM, p, Options{})
 	if len(sum.Levels) != 2 || sum.Levels[0].RequestedRate != 2 || sum.Levels[1].RequestedRate != 4 {
 		t.Errorf("levels: %+v", sum.Levels)
+	}
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
 	}
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/perfgate/perfgate/internal/ab"
 	"github.com/perfgate/perfgate/internal/childenv"
 	"github.com/perfgate/perfgate/internal/gate"
 	"github.com/perfgate/perfgate/internal/record"
@@ -127,7 +128,7 @@ func runBisectResult(ctx context.Context, env Env, log *slog.Logger, files []str
 	res := &bisectResult{Good: good, Bad: bad, Commits: commits}
 	save := func() error { return record.WriteJSONAtomic(filepath.Join(dir, "bisect.json"), res) }
 	fmt.Fprintf(env.Stderr, "perfgate: bisect %d first-parent commit(s) after %.12s up to %.12s; about %d steps; output in %s\n",
-		len(commits), good, bad, bisectSteps(len(commits)), dir)
+		len(commits), good, bad, ab.BisectSteps(len(commits)), dir)
 	quiet := env
 	quiet.Stdout = env.Stderr // each step's ab talks on stderr; stdout has bisect's answer
 	// oracle benchmarks commits[i] against good.
@@ -163,46 +164,31 @@ func runBisectResult(ctx context.Context, env Env, log *slog.Logger, files []str
 		res.Error = err.Error()
 		return errors.Join(err, save())
 	}
-	// The bad end first: a range that does not regress has no culprit.
-	v, err := oracle(len(commits) - 1)
+	sr, err := ab.Bisect(len(commits), oracle)
 	if err != nil {
 		return res, fail(err)
 	}
-	switch v {
-	case gate.Pass:
+	commit := func(i int) string { // -1 is the good end
+		if i < 0 {
+			return good
+		}
+		return commits[i]
+	}
+	switch sr.End {
+	case ab.NotRegressed:
 		res.Error = "the bad end does not regress against the good one"
 		if err := save(); err != nil {
 			return res, err
 		}
 		return res, &regressionError{fmt.Sprintf("%.12s is not slower than %.12s by the gate: nothing to bisect (see %s)", bad, good, dir)}
-	case gate.Warn:
+	case ab.BadEndUnclear:
 		return res, fail(fmt.Errorf("the bad end's verdict is warn: the trials could not settle whether it regressed; give more with --max-trials (see %s)", dir))
+	case ab.StepUnclear:
+		return res, fail(fmt.Errorf("step %d (%.12s) is inconclusive (warn): the first bad commit is in %.12s..%.12s; give more trials with --max-trials (see %s)",
+			len(res.Steps), commits[sr.Unclear], commit(sr.LastGood), commits[sr.FirstBad], dir))
 	}
-	lo, hi := -1, len(commits)-1 // commits[lo] (or good) is good, commits[hi] is bad
-	for hi-lo > 1 {
-		mid := (lo + hi) / 2
-		v, err := oracle(mid)
-		if err != nil {
-			return res, fail(err)
-		}
-		switch v {
-		case gate.Fail:
-			hi = mid
-		case gate.Pass:
-			lo = mid
-		default:
-			from := good
-			if lo >= 0 {
-				from = commits[lo]
-			}
-			return res, fail(fmt.Errorf("step %d (%.12s) is inconclusive (warn): the first bad commit is in %.12s..%.12s; give more trials with --max-trials (see %s)",
-				len(res.Steps), commits[mid], from, commits[hi], dir))
-		}
-	}
-	res.FirstBad, res.LastGood = commits[hi], good
-	if lo >= 0 {
-		res.LastGood = commits[lo]
-	}
+	hi := sr.FirstBad
+	res.FirstBad, res.LastGood = commits[hi], commit(sr.LastGood)
 	if err := save(); err != nil {
 		return res, err
 	}
@@ -218,14 +204,4 @@ func runBisectResult(ctx context.Context, env Env, log *slog.Logger, files []str
 	}
 	fmt.Fprintf(env.Stdout, "%d steps; bisect.json in %s\n", len(res.Steps), dir)
 	return res, nil
-}
-
-// bisectSteps is how many A/B steps a search over n commits takes: the bad
-// end, then a binary search.
-func bisectSteps(n int) int {
-	s := 1
-	for k := 1; k < n; k *= 2 {
-		s++
-	}
-	return s
 }

@@ -1,0 +1,65 @@
+package ab
+
+import (
+	"errors"
+	"testing"
+
+	"github.com/perfgate/perfgate/internal/gate"
+)
+
+// Every range size and culprit: the search names the culprit and its
+// predecessor, within BisectSteps calls, asking the bad end first.
+func TestBisectFindsEveryCulprit(t *testing.T) {
+	for n := 1; n <= 40; n++ {
+		for k := 0; k < n; k++ {
+			var asked []int
+			s, err := Bisect(n, func(i int) (gate.Verdict, error) {
+				asked = append(asked, i)
+				if i >= k {
+					return gate.Fail, nil
+				}
+				return gate.Pass, nil
+			})
+			if err != nil || s.End != Found || s.FirstBad != k || s.LastGood != k-1 {
+				t.Fatalf("n %d culprit %d: %+v, %v", n, k, s, err)
+			}
+			if asked[0] != n-1 || s.Steps != len(asked) || s.Steps > BisectSteps(n) {
+				t.Fatalf("n %d culprit %d: asked %v (at most %d)", n, k, asked, BisectSteps(n))
+			}
+		}
+	}
+}
+
+func TestBisectStopsWhereItCannotDecide(t *testing.T) {
+	s, _ := Bisect(8, func(int) (gate.Verdict, error) { return gate.Pass, nil })
+	if s.End != NotRegressed || s.Steps != 1 {
+		t.Errorf("a passing bad end: %+v", s)
+	}
+	s, _ = Bisect(8, func(int) (gate.Verdict, error) { return gate.Warn, nil })
+	if s.End != BadEndUnclear || s.Steps != 1 {
+		t.Errorf("a warning bad end: %+v", s)
+	}
+	// commits 0-2 good, 3 warns, 4-7 bad: the search asks 7, 3 (warn) and stops with 3 unclear between the good end and 7.
+	s, _ = Bisect(8, func(i int) (gate.Verdict, error) {
+		switch {
+		case i == 3:
+			return gate.Warn, nil
+		case i > 3:
+			return gate.Fail, nil
+		}
+		return gate.Pass, nil
+	})
+	if s.End != StepUnclear || s.Unclear != 3 || s.LastGood != -1 || s.FirstBad != 7 {
+		t.Errorf("a warning step: %+v", s)
+	}
+	boom := errors.New("the engine did not start")
+	s, err := Bisect(8, func(i int) (gate.Verdict, error) {
+		if i < 7 {
+			return "", boom
+		}
+		return gate.Fail, nil
+	})
+	if !errors.Is(err, boom) || s.Steps != 2 {
+		t.Errorf("an oracle error ends it: %+v, %v", s, err)
+	}
+}

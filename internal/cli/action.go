@@ -254,7 +254,7 @@ func runAction(ctx context.Context, env Env, log *slog.Logger) error {
 			}
 			rep.Title, rep.HeadRef = pull.Title, pull.HeadRef // from the API, not the artifact
 			if res.BaseSHA != "" {
-				if rep.BaseRef, err = checkBaseline(ctx, client, pull.BaseRef, res.BaseSHA, res.BaseRef, ev.Run.HeadSHA); err != nil {
+				if rep.BaseRef, err = client.CheckBaseline(ctx, pull.BaseRef, res.BaseSHA, res.BaseRef, ev.Run.HeadSHA); err != nil {
 					a.Errorf("the results artifact was refused: %v", err)
 					return usagef("the results in %s were refused: %v", resultsDir, err)
 				}
@@ -281,7 +281,7 @@ func runAction(ctx context.Context, env Env, log *slog.Logger) error {
 	if client != nil && in.mode != "benchmark" {
 		pub, err = gh.Publish(ctx, client, rep, files, gh.PublishOptions{
 			AssetsBranch: cmp.Or(in.assetsBranch, "perfgate-assets"), Comment: in.comment, StatusContext: in.statusContext,
-			State: statusState(rep.Verdict, in.failOn), ServerURL: gctx.ServerURL, Warn: func(s string) { a.Warningf("%s", s) },
+			State: gh.StatusState(rep.Verdict, in.failOn), ServerURL: gctx.ServerURL, Warn: func(s string) { a.Warningf("%s", s) },
 		})
 		if err != nil {
 			// Degrade, never vanish: the summary and the outputs are still
@@ -296,43 +296,6 @@ func runAction(ctx context.Context, env Env, log *slog.Logger) error {
 		}
 	}
 	return finishAction(a, env, in, rep, pub, resultsDir)
-}
-
-// checkBaseline asks GitHub what the artifact's baseline is to the pull
-// request: its merge base with the base branch (the default), or else at
-// least an ancestor of the head that GitHub knows (baseline-ref named one).
-// Anything else — a commit the repository does not have, or one off the
-// head's history — is refused: the comparison would not be of this change.
-// It returns the baseline's description, from the API where it can.
-func checkBaseline(ctx context.Context, client *gh.Client, baseBranch, baseSHA, claimed, head string) (string, error) {
-	mb, err := client.Compare(ctx, baseBranch, head)
-	if err != nil {
-		return "", err
-	}
-	if mb.Found && mb.MergeBase == baseSHA {
-		return "merge base with " + baseBranch, nil
-	}
-	anc, err := client.Compare(ctx, baseSHA, head)
-	switch {
-	case err != nil:
-		return "", err
-	case !anc.Found:
-		return "", fmt.Errorf("the baseline %.12s is not a commit of this repository", baseSHA)
-	case anc.Status != "ahead" && anc.Status != "identical":
-		return "", fmt.Errorf("the baseline %.12s is not an ancestor of the pull request's head %.12s (GitHub compares them as %q)", baseSHA, head, anc.Status)
-	}
-	return fmt.Sprintf("%s; an ancestor of the head, not its merge base with %s", cmp.Or(claimed, "baseline-ref"), baseBranch), nil
-}
-
-// statusState maps a verdict through fail-on.
-func statusState(verdict metric.Verdict, failOn string) string {
-	switch {
-	case verdict == metric.Error:
-		return gh.StatusError
-	case verdict == metric.Fail && failOn != "never", verdict == metric.Warn && failOn == "warn":
-		return gh.StatusFailure
-	}
-	return gh.StatusSuccess
 }
 
 // finishAction writes the job summary, the outputs and perfgate-summary.json,

@@ -475,16 +475,16 @@ func TestCheckBaseline(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	if got, err := checkBaseline(ctx, client, "main", first, "merge base with main", featureTip); err != nil || got != "merge base with main" {
+	if got, err := client.CheckBaseline(ctx, "main", first, "merge base with main", featureTip); err != nil || got != "merge base with main" {
 		t.Errorf("the merge base: %q %v", got, err)
 	}
-	if got, err := checkBaseline(ctx, client, "feature", slow, "v1.0", slow); err != nil || got != "v1.0; an ancestor of the head, not its merge base with feature" {
+	if got, err := client.CheckBaseline(ctx, "feature", slow, "v1.0", slow); err != nil || got != "v1.0; an ancestor of the head, not its merge base with feature" {
 		t.Errorf("an ancestor: %q %v", got, err)
 	}
-	if _, err := checkBaseline(ctx, client, "main", slow, "merge base with main", featureTip); err == nil || !strings.Contains(err.Error(), `not an ancestor of the pull request's head`) || !strings.Contains(err.Error(), `"diverged"`) {
+	if _, err := client.CheckBaseline(ctx, "main", slow, "merge base with main", featureTip); err == nil || !strings.Contains(err.Error(), `not an ancestor of the pull request's head`) || !strings.Contains(err.Error(), `"diverged"`) {
 		t.Errorf("off the head's history: %v", err)
 	}
-	if _, err := checkBaseline(ctx, client, "main", strings.Repeat("d", 40), "", featureTip); err == nil || !strings.Contains(err.Error(), "not a commit of this repository") {
+	if _, err := client.CheckBaseline(ctx, "main", strings.Repeat("d", 40), "", featureTip); err == nil || !strings.Contains(err.Error(), "not a commit of this repository") {
 		t.Errorf("an unknown commit: %v", err)
 	}
 }

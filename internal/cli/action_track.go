@@ -233,7 +233,7 @@ func runTrackMode(ctx context.Context, env Env, log *slog.Logger, a *githubactio
 		}
 	}
 	if client != nil && in.statusContext != "" {
-		state := statusState(verdict, in.failOn)
+		state := gh.StatusState(verdict, in.failOn)
 		desc := fmt.Sprintf("%d series in the band of recent history", len(results))
 		if verdict == metric.Fail {
 			desc = fmt.Sprintf("%d open regression(s) against recent history", len(open))

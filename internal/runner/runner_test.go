@@ -183,7 +183,7 @@ phases: {warmup: {requests: 2}, measure: {requests: 10}}
 			}
 		}
 		// And the delays the server meant are what it did, give or take its sleep.
-		if d := us(r.TTFTUS()) - ttft; d < 0 || d > 20*time.Millisecond {
+		if d := us(r.TTFTUS()) - ttft; d < 0 || d > timingtest.Tolerance(20*time.Millisecond, jitter) {
 			t.Errorf("TTFT %v, want about %v", us(r.TTFTUS()), ttft)
 		}
 		// Constant arrivals every 50 ms: the 3rd arrival (index 2) starts measurement.

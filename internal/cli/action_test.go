@@ -64,7 +64,7 @@ func TestActionPullRequestEndToEnd(t *testing.T) {
 	defer srv.Close()
 	srv.PerPage = 1
 	srv.AddComment(7, "mallory", gh.Marker("s")+" fake verdict: PASS")
-	scen := abFile(t, "30s", "reset")
+	scen := abFileAA(t, "30s", "reset") // its same-code benchmark must pass or warn
 	work := t.TempDir()
 	results := filepath.Join(t.TempDir(), "results")
 	// The runner's credentials are in perfgate's real environment too, as on

@@ -223,13 +223,9 @@ func runAB(ctx context.Context, env Env, log *slog.Logger, files []string, o abO
 	write := func() error { plan.Account(base, cand); return plan.Write() }
 	fmt.Fprintf(env.Stderr, "perfgate: baseline %s = %.12s, candidate %s = %.12s; output in %s\n", base.Ref, base.SHA, cand.Ref, cand.SHA, outDir)
 	for _, sd := range []*ab.Side{base, cand} {
-		reused, err := ab.Install(ctx, repo, work, install, outDir, sd)
-		if err != nil {
+		if err := installSide(ctx, env, repo, work, install, outDir, sd); err != nil {
 			plan.Error = err.Error()
 			return plan, errors.Join(err, write())
-		}
-		if reused {
-			fmt.Fprintf(env.Stderr, "perfgate: the %s's environment is installed already (%s)\n", sd.Name, sd.EnvDir)
 		}
 	}
 	for _, s := range scenarios {
@@ -267,6 +263,16 @@ func runAB(ctx context.Context, env Env, log *slog.Logger, files []string, o abO
 		return plan, &regressionError{"see the comparison of each scenario in " + outDir}
 	}
 	return plan, nil
+}
+
+// installSide installs a side (ab.Install) and says when an environment
+// from an earlier install is reused.
+func installSide(ctx context.Context, env Env, repo, work, install, outDir string, sd *ab.Side) error {
+	reused, err := ab.Install(ctx, repo, work, install, outDir, sd)
+	if err == nil && reused {
+		fmt.Fprintf(env.Stderr, "perfgate: the %s's environment is installed already (%s)\n", sd.Name, sd.EnvDir)
+	}
+	return err
 }
 
 // gateRules are a scenario's gate settings with the command line's trial bounds.

@@ -70,12 +70,8 @@ func runTrackMode(ctx context.Context, env Env, log *slog.Logger, a *githubactio
 		a.Errorf("perfgate track: %v", err)
 		return err
 	}
-	reused, err := ab.Install(ctx, repo, work, install, outDir, sd)
-	if err != nil {
+	if err := installSide(ctx, env, repo, work, install, outDir, sd); err != nil {
 		return fail(err)
-	}
-	if reused {
-		fmt.Fprintf(env.Stderr, "perfgate: the candidate's environment is installed already (%s)\n", sd.EnvDir)
 	}
 	order := make([]string, o.trials)
 	for i := range order {

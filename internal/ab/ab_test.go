@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -69,7 +70,7 @@ func TestEndpointTrialerSaysARefusedReset(t *testing.T) {
 	var stderr bytes.Buffer
 	var ran []string
 	env := Env{Getenv: func(string) string { return "" }, Stderr: &stderr,
-		Trial: func(_ context.Context, s *scenario.Scenario, dir string, n int, eng engine.Engine, git, _ map[string]string) error {
+		Trial: func(_ context.Context, _ io.Writer, s *scenario.Scenario, dir string, n int, eng engine.Engine, git, _ map[string]string) error {
 			if eng != nil || s.Engine.Kind != scenario.EngineEndpoint {
 				t.Errorf("an endpoint trial gets no engine and an endpoint scenario: %v, %s", eng, s.Engine.Kind)
 			}

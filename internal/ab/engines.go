@@ -31,16 +31,21 @@ type Side struct {
 }
 
 // TrialFunc runs one measured trial of s into dir against eng (nil: the
-// scenario names its endpoint); git and versions go into meta.json. The
-// caller's, so that its progress display and exit codes stay its own.
-type TrialFunc func(ctx context.Context, s *scenario.Scenario, dir string, n int, eng engine.Engine, git, versions map[string]string) error
+// scenario names its endpoint); git and versions go into meta.json, and
+// its level table to stdout. The caller's, so that its progress display
+// and exit codes stay its own; an interrupted trial is a
+// fault.InterruptedError.
+type TrialFunc func(ctx context.Context, stdout io.Writer, s *scenario.Scenario, dir string, n int, eng engine.Engine, git, versions map[string]string) error
 
-// Env is what the engines need from the caller.
+// Env is what an A/B needs from the caller.
 type Env struct {
 	Getenv func(string) string
-	Stderr io.Writer // one line when the plan changes (a refused reset)
-	Log    *slog.Logger
-	Trial  TrialFunc
+	// Stdout gets each scenario's verdict and each trial's level table;
+	// Stderr the plan, progress and one line when the plan changes (a
+	// refused reset).
+	Stdout, Stderr io.Writer
+	Log            *slog.Logger
+	Trial          TrialFunc
 }
 
 // EngineTimeNote says what the engines cost each side so far.
@@ -117,7 +122,7 @@ func (t *VLLMTrialer) Trial(ctx context.Context, name string, n int, dir string)
 		t.running, t.runningSide, t.runningStart = e, name, began
 	}
 	eng := t.running
-	err := t.env.Trial(ctx, t.s, dir, n, eng, map[string]string{"side": name, "ref": sd.Ref, "sha": sd.SHA}, sd.Versions)
+	err := t.env.Trial(ctx, t.env.Stdout, t.s, dir, n, eng, map[string]string{"side": name, "ref": sd.Ref, "sha": sd.SHA}, sd.Versions)
 	if p, ok := eng.(interface{ Died() <-chan struct{} }); ok { // a process (not on every system)
 		select {
 		case <-p.Died():
@@ -210,7 +215,7 @@ func (t *EndpointTrialer) Trial(ctx context.Context, name string, n int, dir str
 			t.notes = append(t.notes, fmt.Sprintf("trial_policy reset: the %s's %v, so its trials shared a warm prefix cache", name, err))
 		}
 	}
-	return t.env.Trial(ctx, ts, dir, n, nil, map[string]string{"side": name, "url": t.urls[name]}, nil)
+	return t.env.Trial(ctx, t.env.Stdout, ts, dir, n, nil, map[string]string{"side": name, "url": t.urls[name]}, nil)
 }
 
 // Crossover runs baseline and candidate at the same time on two GPUs
@@ -248,7 +253,7 @@ func Crossover(ctx context.Context, env Env, s *scenario.Scenario, sdir string, 
 					return
 				}
 				defer func() { e.Close(); sd.GPUTime += time.Since(began) }()
-				errs[i] = env.Trial(ctx, ts, dir, round, e, map[string]string{"side": sd.Name, "ref": sd.Ref, "sha": sd.SHA, "gpu": gpus[sd]}, sd.Versions)
+				errs[i] = env.Trial(ctx, env.Stdout, ts, dir, round, e, map[string]string{"side": sd.Name, "ref": sd.Ref, "sha": sd.SHA, "gpu": gpus[sd]}, sd.Versions)
 			}()
 			sd.Starts++
 		}

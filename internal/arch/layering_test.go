@@ -22,12 +22,13 @@ const module = "github.com/perfgate/perfgate/"
 //	1 domain: the scenario and the gate's rules
 //	2 engines and measurement
 //	3 engines started, the runner, output
-//	4 orchestration: a trial (run) and the trial loop (ab)
-//	5 wiring: cli only; then the binaries
+//	4 orchestration: a trial (run), the A/B and bisect (ab)
+//	5 the GitHub Action's modes (action)
+//	6 wiring: cli only; then the binaries
 var layer = map[string]int{
 	"internal/metric": 0, "internal/stats": 0, "internal/svgsafe": 0, "internal/childenv": 0, "internal/pace": 0,
 	"internal/registry": 0, "internal/timingtest": 0, "internal/browsertest": 0, "internal/plot": 0,
-	"internal/sim/profile": 0, "internal/record": 0, "internal/github/githubtest": 0, "internal/vocab": 0, "internal/retry": 0, "internal/numfmt": 0,
+	"internal/sim/profile": 0, "internal/record": 0, "internal/github/githubtest": 0, "internal/vocab": 0, "internal/retry": 0, "internal/numfmt": 0, "internal/fault": 0,
 
 	"internal/gate": 1, "internal/scenario": 1, "internal/vllmsrc": 1, "internal/history/otavaref": 1,
 
@@ -40,9 +41,11 @@ var layer = map[string]int{
 
 	"internal/run": 4, "internal/ab": 4,
 
-	"internal/cli": 5, "internal/arch": 5,
-	"examples/extending": 5, // an extension: registers its own formats and charts (docs/extending.md)
-	"cmd/perfgate":       6, "examples/extending/cmd/perfgate-extended": 6,
+	"internal/action": 5, // the GitHub Action's modes: A/Bs through ab, GitHub through github
+
+	"internal/cli": 6, "internal/arch": 6,
+	"examples/extending": 6, // an extension: registers its own formats and charts (docs/extending.md)
+	"cmd/perfgate":       7, "examples/extending/cmd/perfgate-extended": 7,
 }
 
 // sameLayer are imports within a layer, each with why it is there.

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/perfgate/perfgate/internal/ab"
 	"github.com/perfgate/perfgate/internal/github/githubtest"
 )
 
@@ -33,7 +34,7 @@ func TestBisectNamesTheCulprit(t *testing.T) {
 	if r.code != 0 || !strings.Contains(r.stdout, "first bad commit: "+shas[10]+` "change 11"`) {
 		t.Fatalf("bisect: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
 	}
-	var res bisectResult
+	var res ab.BisectRecord
 	b, _ := os.ReadFile(filepath.Join(onlyDir(t, out), "bisect.json"))
 	if err := json.Unmarshal(b, &res); err != nil {
 		t.Fatal(err)

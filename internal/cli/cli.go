@@ -17,6 +17,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/perfgate/perfgate/internal/engine"
+	"github.com/perfgate/perfgate/internal/fault"
 	"github.com/perfgate/perfgate/internal/run"
 	"github.com/perfgate/perfgate/internal/scenario"
 	"github.com/perfgate/perfgate/internal/vllmsrc"
@@ -43,14 +44,6 @@ type Env struct {
 	// nil means Stdout.
 	Commands io.Writer
 }
-
-// usageError marks bad usage or bad input: exit code 2.
-type usageError struct{ err error }
-
-func (e *usageError) Error() string { return e.err.Error() }
-func (e *usageError) Unwrap() error { return e.err }
-
-func usagef(format string, args ...any) error { return &usageError{fmt.Errorf(format, args...)} }
 
 // Version is perfgate's version: the module version, or the VCS revision of
 // a build from a checkout.
@@ -119,12 +112,12 @@ func Main(ctx context.Context, args []string, env Env) int {
 	if err == nil {
 		return ExitOK
 	}
-	var ue *usageError
+	var ue *fault.UsageError
 	var mk *engine.MissingKeyError
 	var ce *engine.ConfigError
 	var ie *vllmsrc.InstallError
-	var interrupted *interruptedError
-	var regression *regressionError
+	var interrupted *fault.InterruptedError
+	var regression *fault.RegressionError
 	switch {
 	case errors.As(err, &regression):
 		fmt.Fprintf(env.Stderr, "perfgate: %v\n", err)
@@ -181,7 +174,7 @@ works on a laptop without a GPU.`,
 	root.SetOut(env.Stdout)
 	root.SetErr(env.Stderr)
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
-		return &usageError{fmt.Errorf("%v (see 'perfgate %s --help')", err, c.Name())}
+		return fault.Usage(fmt.Errorf("%v (see 'perfgate %s --help')", err, c.Name()))
 	})
 	logLevel := new(slog.LevelVar)
 	root.PersistentFlags().Bool("debug", false, "log debugging detail to stderr")
@@ -248,12 +241,12 @@ valid and 2 otherwise.`,
 					// The datasets and the trace, read by the code run uses (at
 					// one token per word: run measures the ratio on the server).
 					if _, lerr := workload.LoadInputs(s, 1, s.Workload.MaxModelLen); lerr != nil {
-						err = usagef("%s: %v", f, lerr)
+						err = fault.Usagef("%s: %v", f, lerr)
 					}
 				}
 				if err != nil {
 					if !scenario.IsValidation(err) {
-						err = usagef("%v", err)
+						err = fault.Usagef("%v", err)
 					}
 					errs = append(errs, err)
 					continue
@@ -270,12 +263,6 @@ valid and 2 otherwise.`,
 			return errs[len(errs)-1]
 		},
 	}
-}
-
-type interruptedError struct{ dir string }
-
-func (e *interruptedError) Error() string {
-	return "interrupted; what was measured so far is in " + e.dir
 }
 
 // lockedWriter serializes writes to a stream shared by goroutines.

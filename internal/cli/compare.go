@@ -7,14 +7,10 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/perfgate/perfgate/internal/fault"
 	"github.com/perfgate/perfgate/internal/gate"
 	"github.com/perfgate/perfgate/internal/report"
 )
-
-// regressionError is the gate's fail: exit code 3.
-type regressionError struct{ headline string }
-
-func (e *regressionError) Error() string { return "the gate failed: " + e.headline }
 
 func newCompareCmd(env Env) *cobra.Command {
 	var base, cand []string
@@ -63,10 +59,10 @@ Exit codes: 0 pass or warn, 3 fail (or warn with --fail-on-warn), 2 bad input.`,
 		Args: exactArgs(0, "no positional arguments (use --baseline and --candidate)"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if len(base) == 0 || len(cand) == 0 {
-				return usagef("compare needs --baseline DIR... and --candidate DIR...")
+				return fault.Usagef("compare needs --baseline DIR... and --candidate DIR...")
 			}
 			if profile != "" && profile != "pr" && profile != "release" {
-				return usagef("--profile is pr or release, got %q", profile)
+				return fault.Usagef("--profile is pr or release, got %q", profile)
 			}
 			bt, err := report.LoadTrials(base)
 			if err != nil {
@@ -92,7 +88,7 @@ Exit codes: 0 pass or warn, 3 fail (or warn with --fail-on-warn), 2 bad input.`,
 				fmt.Fprintf(env.Stderr, "perfgate: %s\n", n)
 			}
 			if c.Outcome.Verdict == gate.Fail || (failOnWarn && c.Outcome.Verdict == gate.Warn) {
-				return &regressionError{c.Outcome.Headline}
+				return &fault.RegressionError{Headline: c.Outcome.Headline}
 			}
 			return nil
 		},
@@ -111,7 +107,7 @@ func asUsage(err error) error {
 	var nr *report.NotRunFolderError
 	var mm *report.MismatchError
 	if errors.As(err, &nr) || errors.As(err, &mm) {
-		return &usageError{err}
+		return fault.Usage(err)
 	}
 	return err
 }

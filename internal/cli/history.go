@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/perfgate/perfgate/internal/fault"
 	gh "github.com/perfgate/perfgate/internal/github"
 	"github.com/perfgate/perfgate/internal/history"
 	"github.com/perfgate/perfgate/internal/history/site"
@@ -40,17 +41,17 @@ describes the format and the checks.`,
 			// The branch of the GitHub repository, through the API (as the action's track mode keeps it).
 			token, repository := env.Getenv("GITHUB_TOKEN"), env.Getenv("GITHUB_REPOSITORY")
 			if branch == "" || token == "" || repository == "" {
-				return nil, usagef("--store github:BRANCH needs a branch, and GITHUB_TOKEN and GITHUB_REPOSITORY (OWNER/NAME) in the environment")
+				return nil, fault.Usagef("--store github:BRANCH needs a branch, and GITHUB_TOKEN and GITHUB_REPOSITORY (OWNER/NAME) in the environment")
 			}
 			c, err := gh.NewClient(env.Getenv("GITHUB_API_URL"), token, repository)
 			if err != nil {
-				return nil, usagef("%v", err)
+				return nil, fault.Usagef("%v", err)
 			}
 			return &gh.HistoryStore{C: c, Branch: branch}, nil
 		}
 		s, err := history.Open(store, repo)
 		if err != nil {
-			return nil, usagef("%v", err)
+			return nil, fault.Usagef("%v", err)
 		}
 		return s, nil
 	}
@@ -118,7 +119,7 @@ review. docs/history.md has the method and its measured error rates.`,
 			if profile == "release" {
 				o.TwoSided = true
 			} else if profile != "" && profile != "pr" {
-				return usagef("--profile is pr or release, got %q", profile)
+				return fault.Usagef("--profile is pr or release, got %q", profile)
 			}
 			res := history.Check(pts, o)
 			md := history.Markdown(res, o)
@@ -135,7 +136,7 @@ review. docs/history.md has the method and its measured error rates.`,
 				}
 			}
 			if open := history.OpenRegressions(res); len(open) > 0 {
-				return &regressionError{fmt.Sprintf("%d open regression(s); the first: %s", len(open), open[0])}
+				return fault.Regression("%d open regression(s); the first: %s", len(open), open[0])
 			}
 			return nil
 		},
@@ -155,7 +156,7 @@ review. docs/history.md has the method and its measured error rates.`,
 		Args:    exactArgs(0, "no arguments"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if plotOut == "" {
-				return usagef("history plot needs --out DIR")
+				return fault.Usagef("history plot needs --out DIR")
 			}
 			pts, err := loadPoints(cmd, open, scen)
 			if err != nil {
@@ -201,7 +202,7 @@ kept like the points; the newest marker that applies to a series wins.`,
 		Args:    exactArgs(0, "no arguments"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if from == "" || reason == "" {
-				return usagef("history accept needs --from SHA and --reason (why the change is intended)")
+				return fault.Usagef("history accept needs --from SHA and --reason (why the change is intended)")
 			}
 			st, err := open()
 			if err != nil {
@@ -240,13 +241,13 @@ when those are set).`,
 		Args:    exactArgs(0, "no arguments"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if siteOut == "" {
-				return usagef("history site needs --out DIR")
+				return fault.Usagef("history site needs --out DIR")
 			}
 			pts, err := loadPoints(cmd, open, scen)
 			if err != nil {
 				return err
 			}
-			commitURL = cmp.Or(commitURL, commitURLTemplate(env.Getenv("GITHUB_SERVER_URL"), env.Getenv("GITHUB_REPOSITORY")))
+			commitURL = cmp.Or(commitURL, gh.CommitURLTemplate(env.Getenv("GITHUB_SERVER_URL"), env.Getenv("GITHUB_REPOSITORY")))
 			pg, err := site.Render(pts, history.Check(pts, history.Options{}), site.Options{Title: siteTitle, CommitURL: commitURL})
 			if err != nil {
 				return err
@@ -286,16 +287,7 @@ func loadPoints(cmd *cobra.Command, open func() (history.Store, error), scen str
 	}
 	pts = history.FilterScenario(pts, scen)
 	if len(pts) == 0 {
-		return nil, usagef("the store has no points%s", forScenario(scen))
+		return nil, fault.Usagef("the store has no points%s", forScenario(scen))
 	}
 	return pts, nil
-}
-
-// commitURLTemplate is a GitHub repository's commit page with {sha} for the
-// commit ("" without a repository).
-func commitURLTemplate(server, repo string) string {
-	if repo == "" {
-		return ""
-	}
-	return cmp.Or(server, "https://github.com") + "/" + repo + "/commit/{sha}"
 }

@@ -7,6 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/perfgate/perfgate/internal/fault"
 	"github.com/perfgate/perfgate/internal/importer"
 )
 
@@ -46,27 +47,27 @@ them; several runs of one side (trials) go into DIR/trial-01, trial-02, ….`,
   perfgate import aiperf artifacts/run1/profile_export.jsonl --out runs/aiperf --concurrency 32`,
 		Args: func(cmd *cobra.Command, args []string) error {
 			if len(args) < 2 {
-				return usagef("import needs a format (%s) and at least one file", strings.Join(importer.Formats, ", "))
+				return fault.Usagef("import needs a format (%s) and at least one file", strings.Join(importer.Formats, ", "))
 			}
 			if !slices.Contains(importer.Formats, args[0]) {
-				return usagef("import format %q: formats are %s", args[0], strings.Join(importer.Formats, ", "))
+				return fault.Usagef("import format %q: formats are %s", args[0], strings.Join(importer.Formats, ", "))
 			}
 			return nil
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if out == "" {
-				return usagef("--out is required: the run folder to write")
+				return fault.Usagef("--out is required: the run folder to write")
 			}
 			o.Format = args[0]
 			files := args[1:]
 			if n := len(o.Rates) + len(o.Concurrencies); n > 0 && len(o.Rates) != len(files) && len(o.Concurrencies) != len(files) {
-				return usagef("--rate or --concurrency takes one value per file: %d file(s)", len(files))
+				return fault.Usagef("--rate or --concurrency takes one value per file: %d file(s)", len(files))
 			}
 			var levels []importer.Level
 			for _, f := range files {
 				ls, err := importer.Read(o.Format, f)
 				if err != nil {
-					return &usageError{err}
+					return fault.Usage(err)
 				}
 				levels = append(levels, ls...)
 			}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/perfgate/perfgate/internal/fault"
 	"github.com/perfgate/perfgate/internal/report"
 )
 
@@ -53,7 +54,7 @@ curve bends (Kneedle).`,
 					continue
 				}
 				if !slices.Contains(report.Formats, f) {
-					return usagef("--format %q: formats are %s", f, strings.Join(report.Formats, ", "))
+					return fault.Usagef("--format %q: formats are %s", f, strings.Join(report.Formats, ", "))
 				}
 				fs = append(fs, f)
 			}
@@ -61,7 +62,7 @@ curve bends (Kneedle).`,
 			if err != nil {
 				var nr *report.NotRunFolderError
 				if errors.As(err, &nr) {
-					return &usageError{err}
+					return fault.Usage(err)
 				}
 				return err
 			}

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"time"
@@ -14,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/perfgate/perfgate/internal/engine"
+	"github.com/perfgate/perfgate/internal/fault"
 	"github.com/perfgate/perfgate/internal/record"
 	"github.com/perfgate/perfgate/internal/run"
 	"github.com/perfgate/perfgate/internal/scenario"
@@ -38,10 +38,10 @@ func parseTags(in []string) (map[string]string, error) {
 	for _, t := range in {
 		k, v, ok := strings.Cut(t, "=")
 		if !ok || !tagKeyRe.MatchString(k) || len(v) > 256 || strings.ContainsAny(v, "\n\r") {
-			return nil, usagef("--tag %q: KEY=VALUE, the key of letters, digits, '.', '-', '_' (at most 64), the value one line of at most 256 bytes", t)
+			return nil, fault.Usagef("--tag %q: KEY=VALUE, the key of letters, digits, '.', '-', '_' (at most 64), the value one line of at most 256 bytes", t)
 		}
 		if _, dup := out[k]; dup {
-			return nil, usagef("--tag %s is given twice", k)
+			return nil, fault.Usagef("--tag %s is given twice", k)
 		}
 		out[k] = v
 	}
@@ -94,23 +94,23 @@ var labelRe = regexp.MustCompile(`^[A-Za-z0-9._-]*$`)
 // runScenario runs one scenario and returns its run folder.
 func runScenario(ctx context.Context, env Env, log *slog.Logger, file string, o runOpts) (string, error) {
 	if !labelRe.MatchString(o.label) {
-		return "", usagef("--label %q: use letters, digits, '-', '_' or '.'", o.label)
+		return "", fault.Usagef("--label %q: use letters, digits, '-', '_' or '.'", o.label)
 	}
 	if o.grace < 0 {
-		return "", usagef("--grace must not be negative")
+		return "", fault.Usagef("--grace must not be negative")
 	}
 	if o.trials < 1 {
-		return "", usagef("--trials must be at least 1, got %d", o.trials)
+		return "", fault.Usagef("--trials must be at least 1, got %d", o.trials)
 	}
 	s, err := scenario.LoadForRun(file)
 	if err != nil {
 		if scenario.IsValidation(err) {
 			return "", err
 		}
-		return "", usagef("%v", err)
+		return "", fault.Usagef("%v", err)
 	}
 	if o.trials == 1 {
-		dir, err := makeRunDir(o.out, s.Name, o.label)
+		dir, err := record.MakeRunDir(o.out, s.Name, o.label)
 		if err != nil {
 			return "", err
 		}
@@ -122,7 +122,7 @@ func runScenario(ctx context.Context, env Env, log *slog.Logger, file string, o 
 	}
 	// Trials: one folder, a complete run folder per trial inside it, each
 	// trial against a freshly started simulator (or the same endpoint).
-	parent, err := makeRunDir(o.out, s.Name, o.label)
+	parent, err := record.MakeRunDir(o.out, s.Name, o.label)
 	if err != nil {
 		return "", err
 	}
@@ -157,33 +157,6 @@ func runScenario(ctx context.Context, env Env, log *slog.Logger, file string, o 
 	return parent, nil
 }
 
-var unsafeName = regexp.MustCompile(`[^A-Za-z0-9._-]+`)
-
-// makeRunDir creates out/<UTC time>_<name>[_<label>], adding -2, -3, … when
-// that folder already exists.
-func makeRunDir(out, name, label string) (string, error) {
-	base := time.Now().UTC().Format("20060102T150405Z") + "_" + strings.Trim(unsafeName.ReplaceAllString(name, "-"), "-")
-	if label != "" {
-		base += "_" + label
-	}
-	if err := os.MkdirAll(out, 0o755); err != nil {
-		return "", fmt.Errorf("create the output directory: %w", err)
-	}
-	for i := 1; ; i++ {
-		dir := filepath.Join(out, base)
-		if i > 1 {
-			dir = fmt.Sprintf("%s-%d", dir, i)
-		}
-		err := os.Mkdir(dir, 0o755)
-		if err == nil {
-			return dir, nil
-		}
-		if !os.IsExist(err) {
-			return "", fmt.Errorf("create the run folder: %w", err)
-		}
-	}
-}
-
 // removeIfEmpty removes dir when nothing was written into it, and says
 // whether it is gone.
 func removeIfEmpty(dir string) bool {
@@ -214,7 +187,7 @@ func runTrial(ctx context.Context, env Env, log *slog.Logger, s *scenario.Scenar
 	prog.finish()
 	var ce *run.ConfigError
 	if errors.As(err, &ce) {
-		return &usageError{ce.Err}
+		return fault.Usage(ce.Err)
 	}
 	if err != nil {
 		return err
@@ -234,7 +207,7 @@ func runTrial(ctx context.Context, env Env, log *slog.Logger, s *scenario.Scenar
 		}
 		return fmt.Errorf("the engine died mid-run%s; what was measured before is in %s", where, dir)
 	case res.Interrupted:
-		return &interruptedError{dir: dir}
+		return &fault.InterruptedError{Dir: dir}
 	}
 	return nil
 }

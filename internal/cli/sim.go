@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/perfgate/perfgate/internal/fault"
 	"github.com/perfgate/perfgate/internal/sim"
 	"github.com/perfgate/perfgate/internal/sim/profile"
 )
@@ -110,11 +111,11 @@ H100 (meta-llama/Llama-3.1-70B-Instruct → h100/llama-3.1-70b).`,
 			}
 			args = dropUnknown(fs, args, log)
 			if err := fs.Parse(args); err != nil {
-				return usagef("perfgate sim serve: %v", err)
+				return fault.Usagef("perfgate sim serve: %v", err)
 			}
 			rest := fs.Args()
 			if len(rest) > 1 {
-				return usagef("perfgate sim serve takes one model name, got %q", rest)
+				return fault.Usagef("perfgate sim serve takes one model name, got %q", rest)
 			}
 			model := ""
 			if len(rest) == 1 {
@@ -130,7 +131,7 @@ H100 (meta-llama/Llama-3.1-70B-Instruct → h100/llama-3.1-70b).`,
 			}
 			n, err := sim.ParseNoise(noise)
 			if err != nil {
-				return usagef("--noise: %v", err)
+				return fault.Usagef("--noise: %v", err)
 			}
 			cfg.Noise = n
 			cfg.Model = model
@@ -138,17 +139,17 @@ H100 (meta-llama/Llama-3.1-70B-Instruct → h100/llama-3.1-70b).`,
 				cfg.Model = servedName
 			}
 			if port < 0 || port > 65535 {
-				return usagef("--port must be between 0 and 65535, got %d", port)
+				return fault.Usagef("--port must be between 0 and 65535, got %d", port)
 			}
 			if v := env.Getenv("VLLM_SERVER_DEV_MODE"); v != "" {
 				n, err := strconv.Atoi(v) // vLLM reads it as bool(int(...))
 				if err != nil {
-					return usagef("VLLM_SERVER_DEV_MODE must be an integer (1: serve /reset_prefix_cache), got %q", v)
+					return fault.Usagef("VLLM_SERVER_DEV_MODE must be an integer (1: serve /reset_prefix_cache), got %q", v)
 				}
 				cfg.DevMode = n != 0
 			}
 			if err := cfg.Validate(); err != nil {
-				return usagef("%v", err)
+				return fault.Usagef("%v", err)
 			}
 			cfg.OnCrash = func() {
 				fmt.Fprintln(env.Stderr, "perfgate sim: simulated crash (--fault-crash-after)")

@@ -1,6 +1,7 @@
 package github
 
 import (
+	"cmp"
 	"fmt"
 	"math"
 	"regexp"
@@ -159,6 +160,15 @@ func (r *Report) rows() []row {
 func num(p *float64) string { return numfmt.P("%.4g", p) }
 
 func signed(p *float64) string { return numfmt.P("%+.1f %%", p) }
+
+// CommitURLTemplate is a GitHub repository's commit page with {sha} for the
+// commit ("" without a repository).
+func CommitURLTemplate(server, repo string) string {
+	if repo == "" {
+		return ""
+	}
+	return cmp.Or(server, "https://github.com") + "/" + repo + "/commit/{sha}"
+}
 
 // ShortSHA is a commit SHA cut to 12 characters.
 func ShortSHA(sha string) string {

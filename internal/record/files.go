@@ -9,6 +9,8 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"regexp"
+	"strings"
 	"sync"
 	"time"
 
@@ -31,6 +33,33 @@ const (
 	// ABFile is an A/B folder's plan and results (perfgate ab).
 	ABFile = "ab.json"
 )
+
+var unsafeName = regexp.MustCompile(`[^A-Za-z0-9._-]+`)
+
+// MakeRunDir creates out/<UTC time>_<name>[_<label>], adding -2, -3, … when
+// that folder already exists.
+func MakeRunDir(out, name, label string) (string, error) {
+	base := time.Now().UTC().Format("20060102T150405Z") + "_" + strings.Trim(unsafeName.ReplaceAllString(name, "-"), "-")
+	if label != "" {
+		base += "_" + label
+	}
+	if err := os.MkdirAll(out, 0o755); err != nil {
+		return "", fmt.Errorf("create the output directory: %w", err)
+	}
+	for i := 1; ; i++ {
+		dir := filepath.Join(out, base)
+		if i > 1 {
+			dir = fmt.Sprintf("%s-%d", dir, i)
+		}
+		err := os.Mkdir(dir, 0o755)
+		if err == nil {
+			return dir, nil
+		}
+		if !os.IsExist(err) {
+			return "", fmt.Errorf("create the run folder: %w", err)
+		}
+	}
+}
 
 // TrialDir is the n-th (1-based) trial folder under parent: trial-NN.
 func TrialDir(parent string, n int) string {

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -94,5 +95,23 @@ func TestWriteJSONAtomic(t *testing.T) {
 	}
 	if err := WriteJSONAtomic(filepath.Join(dir, "missing", "x.json"), 1); err == nil {
 		t.Error("writing into a missing directory must fail")
+	}
+}
+
+func TestMakeRunDirNeverReusesAFolder(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "runs")
+	seen := map[string]bool{}
+	for range 3 {
+		dir, err := MakeRunDir(out, "my scenario/../x", "base")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if seen[dir] || filepath.Dir(dir) != out {
+			t.Fatalf("%s: reused, or outside %s", dir, out)
+		}
+		seen[dir] = true
+		if !regexp.MustCompile(`^\d{8}T\d{6}Z_my-scenario-\.\.-x_base(-\d)?$`).MatchString(filepath.Base(dir)) {
+			t.Errorf("name %q", filepath.Base(dir))
+		}
 	}
 }

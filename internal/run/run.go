@@ -88,7 +88,7 @@ func Trial(ctx context.Context, t Config) (*Result, error) {
 	}
 	eng := t.Engine
 	if eng == nil && s.Engine.Kind == scenario.EngineVLLM {
-		SweepOrphans(t.Stderr)
+		engine.StopOrphans(t.Stderr)
 	}
 	if eng == nil {
 		started, err := engine.Start(ctx, s, t.Getenv, engine.Options{LogPath: filepath.Join(dir, "engine.log"), PathPrefix: t.PathPrefix})
@@ -451,12 +451,4 @@ func ClipMsg(s string, n int) string {
 		n--
 	}
 	return s[:n] + "…"
-}
-
-// SweepOrphans stops the engines a perfgate killed outright (kill -9) left
-// running, before this one starts its own, and says so.
-func SweepOrphans(w io.Writer) {
-	for _, pid := range engine.SweepOrphans() {
-		fmt.Fprintf(w, "perfgate: stopped an engine (process group %d) that a perfgate killed outright had left running\n", pid)
-	}
 }

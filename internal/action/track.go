@@ -1,11 +1,10 @@
-package cli
+package action
 
 import (
 	"cmp"
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"math"
 	"os"
 	"path/filepath"
@@ -16,6 +15,7 @@ import (
 
 	"github.com/perfgate/perfgate/internal/ab"
 	"github.com/perfgate/perfgate/internal/childenv"
+	"github.com/perfgate/perfgate/internal/fault"
 	gh "github.com/perfgate/perfgate/internal/github"
 	"github.com/perfgate/perfgate/internal/history"
 	"github.com/perfgate/perfgate/internal/history/site"
@@ -31,7 +31,7 @@ import (
 // the history store, checks the newest point against recent history, and
 // reports: the job summary with trend plots and, on a regression, one sticky
 // tracking issue naming the suspected commit range.
-func runTrackMode(ctx context.Context, env Env, log *slog.Logger, a *githubactions.Action, in actionInputs, gctx *githubactions.GitHubContext, ev *gh.Event, client *gh.Client, runURL string) error {
+func runTrackMode(ctx context.Context, env Env, a *githubactions.Action, in actionInputs, gctx *githubactions.GitHubContext, ev *gh.Event, client *gh.Client, runURL string) error {
 	cand := cmp.Or(in.candRef, ev.After, gctx.SHA, "HEAD")
 	repo, err := filepath.Abs(in.vllmPath)
 	if err != nil {
@@ -39,25 +39,25 @@ func runTrackMode(ctx context.Context, env Env, log *slog.Logger, a *githubactio
 	}
 	sha, err := vllmsrc.Resolve(ctx, repo, cand, "")
 	if err != nil {
-		return usagef("candidate-ref: %v", err)
+		return fault.Usagef("candidate-ref: %v", err)
 	}
 	store, err := trackStore(in, client)
 	if err != nil {
 		return err
 	}
-	scenarios, err := loadABScenarios(in.scenarios, true)
+	scenarios, err := ab.LoadScenarios(in.scenarios, true)
 	if err != nil {
 		return err
 	}
-	o := abOpts{repo: repo, trials: in.trials, workDir: in.workDir, trust: trustRoot(in.token), install: in.install, grace: 5 * time.Second}
+	o := ab.Options{Repo: repo, Trials: in.trials, WorkDir: in.workDir, Trust: trustRoot(in.token), Install: in.install}
 	if !in.trialsSet {
-		o.trials = 3 // one commit, no comparison: the median of a few trials is a point
+		o.Trials = 3 // one commit, no comparison: the median of a few trials is a point
 	}
-	work, install, err := prepareWork(ctx, env, repo, scenarios, o)
+	work, install, err := ab.PrepareWork(ctx, env.Env, repo, scenarios, o)
 	if err != nil {
 		return err
 	}
-	outDir, err := makeRunDir(in.outputDir, "track", "")
+	outDir, err := record.MakeRunDir(in.outputDir, "track", "")
 	if err != nil {
 		return err
 	}
@@ -70,10 +70,10 @@ func runTrackMode(ctx context.Context, env Env, log *slog.Logger, a *githubactio
 		a.Errorf("perfgate track: %v", err)
 		return err
 	}
-	if err := installSide(ctx, env, repo, work, install, outDir, sd); err != nil {
+	if err := ab.InstallSide(ctx, env.Env, repo, work, install, outDir, sd); err != nil {
 		return fail(err)
 	}
-	order := make([]string, o.trials)
+	order := make([]string, o.Trials)
 	for i := range order {
 		order[i] = ab.Candidate
 	}
@@ -81,8 +81,8 @@ func runTrackMode(ctx context.Context, env Env, log *slog.Logger, a *githubactio
 	write := func() error { plan.Account(sd, sd); return plan.Write() }
 	for _, s := range scenarios {
 		// one commit, no comparison: the median of a few trials is a point
-		t := ab.NewVLLMTrialer(abEnv(env, log, o), s, sd, sd)
-		res, err := ab.RunOneSide(ctx, t, filepath.Join(outDir, s.Name), ab.Candidate, o.trials, abDesign(env, s, o))
+		t := ab.NewVLLMTrialer(env.Env, s, sd, sd)
+		res, err := ab.RunOneSide(ctx, t, filepath.Join(outDir, s.Name), ab.Candidate, o.Trials, ab.DesignFor(env.Env, s, o))
 		t.Stop()
 		res.Name = s.Name
 		plan.Scenarios = append(plan.Scenarios, res)
@@ -162,7 +162,7 @@ func runTrackMode(ctx context.Context, env Env, log *slog.Logger, a *githubactio
 	}
 	// The dashboard: into the run folder, and onto a branch for GitHub Pages.
 	siteURL := ""
-	pg, err := site.Render(mine, results, site.Options{Title: "perfgate history · " + in.set, CommitURL: commitURLTemplate(gctx.ServerURL, gctx.Repository)})
+	pg, err := site.Render(mine, results, site.Options{Title: "perfgate history · " + in.set, CommitURL: gh.CommitURLTemplate(gctx.ServerURL, gctx.Repository)})
 	if err == nil {
 		err = pg.Write(filepath.Join(outDir, "site"))
 	}
@@ -217,7 +217,7 @@ func runTrackMode(ctx context.Context, env Env, log *slog.Logger, a *githubactio
 				return "", false // nothing to report, and no issue to keep up to date
 			}
 			if in.bisect {
-				trackBisect(ctx, env, log, a, in, repo, outDir, &l)
+				trackBisect(ctx, env, a, in, repo, outDir, &l)
 			}
 			return gh.TrackingIssueBody(head(verdict), l, links, runURL), true
 		}, []string{"performance"})
@@ -257,7 +257,7 @@ func runTrackMode(ctx context.Context, env Env, log *slog.Logger, a *githubactio
 	a.SetOutput("summary-json", sumPath)
 	fmt.Fprintf(env.Stdout, "perfgate track: %s, %d new point(s), %d open regression(s)\n", verdict, n, len(open))
 	if verdict == metric.Fail && in.failOn != "never" {
-		return &regressionError{fmt.Sprintf("%d open regression(s) against recent history (see %s)", len(open), outDir)}
+		return fault.Regression("%d open regression(s) against recent history (see %s)", len(open), outDir)
 	}
 	return nil
 }
@@ -266,7 +266,7 @@ func runTrackMode(ctx context.Context, env Env, log *slog.Logger, a *githubactio
 func trackStore(in actionInputs, client *gh.Client) (history.Store, error) {
 	if branch, ok := strings.CutPrefix(in.historyStore, "git:"); ok {
 		if client == nil {
-			return nil, usagef("history-store %s is kept through the API: give github-token", in.historyStore)
+			return nil, fault.Usagef("history-store %s is kept through the API: give github-token", in.historyStore)
 		}
 		return &gh.HistoryStore{C: client, Branch: branch}, nil
 	}
@@ -334,7 +334,7 @@ func releaseAgainstHistory(ctx context.Context, in actionInputs, client *gh.Clie
 // first bad commit perfgate bisect finds over the first-parent commits
 // between the last good and the first bad point. A provisional regression
 // (one point) is left for the next run to confirm: a bisect costs GPU time.
-func trackBisect(ctx context.Context, env Env, log *slog.Logger, a *githubactions.Action, in actionInputs, repo, outDir string, l *history.Ledger) {
+func trackBisect(ctx context.Context, env Env, a *githubactions.Action, in actionInputs, repo, outDir string, l *history.Ledger) {
 	for i := range l.Entries {
 		e := &l.Entries[i]
 		if !e.IsOpen() || e.Provisional || e.Bisect != "" {
@@ -360,11 +360,11 @@ func trackBisect(ctx context.Context, env Env, log *slog.Logger, a *githubaction
 			continue
 		}
 		a.Group("perfgate bisect " + e.Scenario)
-		o := abOpts{repo: repo, baseRef: e.LastGood, candRef: e.FirstBad, out: filepath.Join(outDir, "bisect"), workDir: in.workDir,
-			trust: trustRoot(in.token), install: in.install, grace: 5 * time.Second}
-		quiet := env
-		quiet.Stdout = env.Stderr
-		res, err := runBisectResult(ctx, quiet, log, []string{file}, o)
+		o := ab.Options{Repo: repo, BaseRef: e.LastGood, CandRef: e.FirstBad, Out: filepath.Join(outDir, "bisect"), WorkDir: in.workDir,
+			Trust: trustRoot(in.token), Install: in.install}
+		quiet := env.Env
+		quiet.Stdout = env.Stderr // bisect's answer goes to the log; the ledger says it
+		res, err := ab.BisectRefs(ctx, quiet, []string{file}, o)
 		a.EndGroup()
 		switch {
 		case err != nil:

@@ -1,0 +1,302 @@
+package ab
+
+import (
+	"cmp"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/perfgate/perfgate/internal/engine"
+	"github.com/perfgate/perfgate/internal/fault"
+	"github.com/perfgate/perfgate/internal/gate"
+	"github.com/perfgate/perfgate/internal/record"
+	"github.com/perfgate/perfgate/internal/scenario"
+	"github.com/perfgate/perfgate/internal/vllmsrc"
+)
+
+// Options are an A/B's choices, from perfgate ab's flags or the Action's
+// inputs: two refs of a vLLM checkout (or two running deployments), how
+// many trials, and where things go.
+type Options struct {
+	Repo, BaseRef, CandRef string
+	// Trials > 0 is a fixed number of trials per side (TrialsSet: given
+	// explicitly; the release profile's 10 otherwise).
+	Trials    int
+	TrialsSet bool
+	// MinTrials and MaxTrials override the scenarios' gate.min_trials and
+	// gate.max_trials (0: keep them).
+	MinTrials, MaxTrials  int
+	Out, WorkDir, Install string
+	Clean, FailOnWarn     bool
+	WarmupTrial           bool
+	// BaseURL and CandURL: endpoint mode, two running deployments.
+	BaseURL, CandURL string
+	Crossover        bool
+	// Profile is "pr" (or empty) or "release".
+	Profile string
+	// Trust keys the work dir's worktrees and environments (the Action: a
+	// run that holds a token never reuses what a tokenless run built).
+	Trust string
+}
+
+// LoadScenarios reads the scenario files; vllm: each must start vllm serve.
+func LoadScenarios(files []string, vllm bool) ([]*scenario.Scenario, error) {
+	var scenarios []*scenario.Scenario
+	for _, f := range files {
+		s, err := scenario.LoadForRun(f)
+		if err != nil {
+			if scenario.IsValidation(err) {
+				return nil, err
+			}
+			return nil, fault.Usage(err)
+		}
+		if vllm && s.Engine.Kind != scenario.EngineVLLM {
+			return nil, fault.Usagef("%s: perfgate ab starts vllm serve itself; set engine: {kind: vllm} (got kind %s)", f, s.Engine.Kind)
+		}
+		scenarios = append(scenarios, s)
+	}
+	return scenarios, nil
+}
+
+// PrepareWork finds the work dir (worktrees and environments), cleans it
+// when asked, and settles the install command.
+func PrepareWork(ctx context.Context, env Env, repo string, scenarios []*scenario.Scenario, o Options) (work, install string, err error) {
+	engine.StopOrphans(env.Stderr)
+	work = o.WorkDir
+	if work == "" {
+		cache, err := os.UserCacheDir()
+		if err != nil {
+			cache = os.TempDir()
+		}
+		sum := sha256.Sum256([]byte(repo))
+		work = filepath.Join(cache, "perfgate", hex.EncodeToString(sum[:6]))
+	}
+	if o.Trust != "" {
+		work = filepath.Join(work, o.Trust)
+	}
+	if o.Clean {
+		if err := vllmsrc.Clean(ctx, repo, work); err != nil {
+			return "", "", err
+		}
+	}
+	install = o.Install
+	for _, s := range scenarios {
+		if install == "" && s.Engine.InstallCommand != "" {
+			install = s.Engine.InstallCommand
+		} else if o.Install == "" && s.Engine.InstallCommand != "" && s.Engine.InstallCommand != install {
+			return "", "", fault.Usagef("the scenarios name different install commands; give one with --install-command")
+		}
+	}
+	if install == "" {
+		install = vllmsrc.DefaultInstall
+	}
+	return work, install, nil
+}
+
+// RunRefs is perfgate ab: it checks the options, resolves and installs both
+// refs (or takes two endpoints), runs every scenario's trials and writes
+// ab.json. The plan comes back whenever the A/B folder exists, also with an
+// error; a fail (or a warn with FailOnWarn) is a fault.RegressionError.
+func RunRefs(ctx context.Context, env Env, files []string, o Options) (*Plan, error) {
+	endpoints := o.BaseURL != "" || o.CandURL != ""
+	switch {
+	case endpoints && (o.BaseURL == "" || o.CandURL == ""):
+		return nil, fault.Usagef("endpoint mode needs both --baseline-url and --candidate-url")
+	case endpoints && (o.Repo != "" || o.Crossover):
+		return nil, fault.Usagef("endpoint mode benchmarks running deployments: --vllm-repo and --crossover do not apply")
+	case !endpoints && (o.Repo == "" || o.BaseRef == "" || o.CandRef == ""):
+		return nil, fault.Usagef("ab needs --vllm-repo, --baseline and --candidate (or --baseline-url and --candidate-url)")
+	}
+	switch o.Profile {
+	case "", "pr":
+	case "release":
+		if !o.TrialsSet {
+			o.Trials = 10
+		}
+	default:
+		return nil, fault.Usagef("--profile is pr or release, got %q", o.Profile)
+	}
+	if o.TrialsSet && o.Trials < 1 {
+		return nil, fault.Usagef("--trials must be at least 1")
+	}
+	if o.MinTrials != 0 && o.MinTrials < 2 || o.MaxTrials != 0 && o.MaxTrials < max(2, o.MinTrials) || o.MaxTrials > 99 {
+		return nil, fault.Usagef("--min-trials must be ≥ 2 and --max-trials from --min-trials to 99, got %d and %d", o.MinTrials, o.MaxTrials)
+	}
+	scenarios, err := LoadScenarios(files, !endpoints)
+	if err != nil {
+		return nil, err
+	}
+	for _, s := range scenarios {
+		if o.Trials > 0 {
+			if ok, why := gate.CanFail(o.Trials, gateRules(s, o)); !ok {
+				fmt.Fprintf(env.Stderr, "perfgate: %s: %s\n", s.Name, why)
+			}
+		}
+	}
+	if endpoints {
+		return runEndpoints(ctx, env, scenarios, o)
+	}
+	repo, err := filepath.Abs(o.Repo)
+	if err != nil {
+		return nil, err
+	}
+	cand := &Side{Name: Candidate, Ref: o.CandRef}
+	base := &Side{Name: Baseline, Ref: o.BaseRef}
+	if cand.SHA, err = vllmsrc.Resolve(ctx, repo, o.CandRef, ""); err != nil {
+		return nil, fault.Usagef("--candidate: %v", err)
+	}
+	if base.SHA, err = vllmsrc.Resolve(ctx, repo, o.BaseRef, cand.SHA); err != nil {
+		return nil, fault.Usagef("--baseline: %v", err)
+	}
+	work, install, err := PrepareWork(ctx, env, repo, scenarios, o)
+	if err != nil {
+		return nil, err
+	}
+	outDir, err := record.MakeRunDir(o.Out, "ab", "")
+	if err != nil {
+		return nil, err
+	}
+	plan := &Plan{Dir: outDir, Baseline: base.SHA, Candidate: cand.SHA, BaselineRef: base.Ref, CandidateRef: cand.Ref}
+	write := func() error { plan.Account(base, cand); return plan.Write() }
+	fmt.Fprintf(env.Stderr, "perfgate: baseline %s = %.12s, candidate %s = %.12s; output in %s\n", base.Ref, base.SHA, cand.Ref, cand.SHA, outDir)
+	for _, sd := range []*Side{base, cand} {
+		if err := InstallSide(ctx, env, repo, work, install, outDir, sd); err != nil {
+			plan.Error = err.Error()
+			return plan, errors.Join(err, write())
+		}
+	}
+	for _, s := range scenarios {
+		d := DesignFor(env, s, o)
+		perSide := d.Fixed
+		if perSide == 0 {
+			perSide = d.Rules.MaxTrials
+		}
+		order := BalancedOrder(perSide)
+		if plan.Order == nil {
+			plan.Order = order
+		}
+		n := PlannedStarts(order, s.Engine.TrialPolicy, o.WarmupTrial, o.Crossover)
+		plan.PlannedStarts += n
+		fmt.Fprintf(env.Stderr, "perfgate: plan for %s: %s; at most %d engine starts (trial_policy %s)\n",
+			s.Name, d.Words(order), n, cmp.Or(s.Engine.TrialPolicy, scenario.TrialRestart))
+	}
+	verdict := gate.Pass
+	for _, s := range scenarios {
+		res, err := runScenario(ctx, env, s, outDir, base, cand, o)
+		plan.Scenarios = append(plan.Scenarios, res)
+		if err != nil {
+			plan.Error = err.Error()
+			return plan, errors.Join(fmt.Errorf("scenario %s: verdict error: %w", s.Name, err), write())
+		}
+		if res.Verdict == gate.Fail || (o.FailOnWarn && res.Verdict == gate.Warn) {
+			verdict = gate.Fail
+		}
+	}
+	if err := write(); err != nil {
+		return plan, err
+	}
+	fmt.Fprintf(env.Stdout, "\nA/B results in %s\n", outDir)
+	if verdict == gate.Fail {
+		return plan, &fault.RegressionError{Headline: "see the comparison of each scenario in " + outDir}
+	}
+	return plan, nil
+}
+
+// InstallSide installs a side (Install) and says when an environment from
+// an earlier install is reused.
+func InstallSide(ctx context.Context, env Env, repo, work, install, outDir string, sd *Side) error {
+	reused, err := Install(ctx, repo, work, install, outDir, sd)
+	if err == nil && reused {
+		fmt.Fprintf(env.Stderr, "perfgate: the %s's environment is installed already (%s)\n", sd.Name, sd.EnvDir)
+	}
+	return err
+}
+
+// gateRules are a scenario's gate settings with the options' trial bounds.
+func gateRules(s *scenario.Scenario, o Options) gate.Rules {
+	r := gate.Rules{Alpha: s.Gate.Alpha, MinTrials: cmp.Or(o.MinTrials, s.Gate.MinTrials), MaxTrials: cmp.Or(o.MaxTrials, s.Gate.MaxTrials)}
+	r.MaxTrials = max(r.MaxTrials, r.MinTrials)
+	return r
+}
+
+// DesignFor is how a scenario's trials run: fixed with Trials (or the release
+// profile), else sequential. An interrupt ends the run at once.
+func DesignFor(env Env, s *scenario.Scenario, o Options) Design {
+	d := Design{Rules: gateRules(s, o), Warmup: o.WarmupTrial, Release: o.Profile == "release", Log: env.Stderr,
+		Fatal: func(err error) bool { var intr *fault.InterruptedError; return errors.As(err, &intr) }}
+	if s.Gate.OutlierReruns != nil {
+		d.Reruns = *s.Gate.OutlierReruns
+	}
+	if o.Trials > 0 {
+		d.Fixed = o.Trials
+	}
+	return d
+}
+
+// runScenario runs one scenario's A/B: sequential or fixed (Run), or on
+// two GPUs at once (Crossover).
+func runScenario(ctx context.Context, env Env, s *scenario.Scenario, outDir string, base, cand *Side, o Options) (Result, error) {
+	d := DesignFor(env, s, o)
+	sdir := filepath.Join(outDir, s.Name)
+	var res Result
+	var err error
+	if o.Crossover {
+		res, err = Crossover(ctx, env, s, sdir, base, cand, d)
+	} else {
+		t := NewVLLMTrialer(env, s, base, cand)
+		defer t.Stop()
+		d.Notes = t.Notes
+		res, err = Run(ctx, s, t, sdir, d)
+	}
+	if err == nil {
+		printResult(env, res)
+	}
+	return res, err
+}
+
+func printResult(env Env, res Result) {
+	fmt.Fprintf(env.Stdout, "%s: %s (%d + %d trials; %s)\n", res.Name, res.Headline, res.Trials[0], res.Trials[1], res.Stopped)
+}
+
+// runEndpoints benchmarks two running deployments with the same trial
+// discipline.
+func runEndpoints(ctx context.Context, env Env, scenarios []*scenario.Scenario, o Options) (*Plan, error) {
+	outDir, err := record.MakeRunDir(o.Out, "ab", "")
+	if err != nil {
+		return nil, err
+	}
+	plan := &Plan{Dir: outDir, BaselineRef: o.BaseURL, CandidateRef: o.CandURL}
+	verdict := gate.Pass
+	for _, s := range scenarios {
+		d := DesignFor(env, s, o)
+		order := BalancedOrder(cmp.Or(d.Fixed, d.Rules.MaxTrials))
+		if plan.Order == nil {
+			plan.Order = order
+		}
+		fmt.Fprintf(env.Stderr, "perfgate: plan for %s: %s\n", s.Name, d.Words(order))
+		t := NewEndpointTrialer(env, s, o.BaseURL, o.CandURL)
+		d.Notes = t.Notes
+		res, err := Run(ctx, s, t, filepath.Join(outDir, s.Name), d)
+		plan.Scenarios = append(plan.Scenarios, res)
+		if err != nil {
+			plan.Error = err.Error()
+			return plan, errors.Join(fmt.Errorf("scenario %s: verdict error: %w", s.Name, err), plan.Write())
+		}
+		printResult(env, res)
+		if res.Verdict == gate.Fail || (o.FailOnWarn && res.Verdict == gate.Warn) {
+			verdict = gate.Fail
+		}
+	}
+	if err := plan.Write(); err != nil {
+		return plan, err
+	}
+	fmt.Fprintf(env.Stdout, "\nA/B results in %s\n", outDir)
+	if verdict == gate.Fail {
+		return plan, &fault.RegressionError{Headline: "see the comparison of each scenario in " + outDir}
+	}
+	return plan, nil
+}

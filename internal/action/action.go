@@ -1,0 +1,485 @@
+// Package action is the GitHub Action (perfgate action, run by action.yml):
+// its inputs, its modes (pr, benchmark, report, release, track), what it
+// publishes, and the trust rules between them (docs/action.md). It runs the
+// A/Bs through package ab and talks to GitHub through package github; cli
+// only wires it to the command line.
+package action
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/sethvargo/go-githubactions"
+
+	"github.com/perfgate/perfgate/internal/ab"
+	"github.com/perfgate/perfgate/internal/childenv"
+	"github.com/perfgate/perfgate/internal/fault"
+	"github.com/perfgate/perfgate/internal/gate"
+	gh "github.com/perfgate/perfgate/internal/github"
+	"github.com/perfgate/perfgate/internal/metric"
+	"github.com/perfgate/perfgate/internal/record"
+	"github.com/perfgate/perfgate/internal/scenario"
+	"github.com/perfgate/perfgate/internal/vllmsrc"
+)
+
+// Env is what the Action needs of the outside world: an A/B's (its
+// streams, its environment variables, and how a trial runs) and where
+// perfgate's own workflow commands go (nil: Stdout).
+type Env struct {
+	ab.Env
+	Commands io.Writer
+}
+
+// actionInputs are the action's inputs, read from INPUT_* variables.
+type actionInputs struct {
+	mode          string
+	scenarios     []string
+	vllmPath      string
+	baseRef       string
+	candRef       string
+	trials        int
+	trialsSet     bool
+	install       string
+	token         string
+	comment       bool
+	statusContext string
+	contextGiven  bool // status-context was an input, not derived
+	allowForkCode bool // allow-fork-code: run a fork's head with a write token anyway
+	assetsBranch  string
+	failOn        string
+	outputDir     string
+	apiURL        string
+	workDir       string
+	commentAuthor string
+	historyStore  string
+	siteBranch    string // mode track: publish the history site to this branch
+	bisect        bool   // mode track: bisect a new regression's suspects
+	set           string
+}
+
+var actionModes = []string{"pr", "benchmark", "report", "release", "track"}
+
+func readActionInputs(a *githubactions.Action) (actionInputs, error) {
+	get := func(name string) string { return strings.TrimSpace(a.GetInput(name)) }
+	in := actionInputs{
+		mode: cmp.Or(get("mode"), "pr"), vllmPath: get("vllm_path"), baseRef: get("baseline_ref"), candRef: get("candidate_ref"),
+		install: get("install_command"), token: get("github_token"), statusContext: get("status_context"),
+		assetsBranch: get("assets_branch"), failOn: cmp.Or(get("fail_on"), "fail"), outputDir: cmp.Or(get("output_dir"), "perfgate-results"),
+		apiURL: get("api_url"), workDir: get("work_dir"), commentAuthor: get("comment_author"), historyStore: get("history_store"), siteBranch: get("history_site_branch"),
+	}
+	var errs []string
+	if !slices.Contains(actionModes, in.mode) {
+		errs = append(errs, fmt.Sprintf("mode %q: one of %s", in.mode, strings.Join(actionModes, ", ")))
+	}
+	if !slices.Contains([]string{"fail", "warn", "never"}, in.failOn) {
+		errs = append(errs, fmt.Sprintf("fail-on %q: one of fail, warn, never", in.failOn))
+	}
+	boolInput := func(name string, def bool) bool {
+		switch c := strings.ToLower(get(strings.ReplaceAll(name, "-", "_"))); c {
+		case "":
+			return def
+		case "true", "yes", "1":
+			return true
+		case "false", "no", "0":
+			return false
+		default:
+			errs = append(errs, fmt.Sprintf("%s %q: true or false", name, c))
+			return def
+		}
+	}
+	in.comment = boolInput("comment", true)
+	in.bisect = boolInput("bisect", false)
+	in.allowForkCode = boolInput("allow-fork-code", false)
+	if t := get("trials"); t != "" {
+		n, err := strconv.Atoi(t)
+		if err != nil || n < 1 || n > 100 {
+			errs = append(errs, fmt.Sprintf("trials %q: a whole number from 1 to 100", t))
+		}
+		in.trials, in.trialsSet = n, true
+	} else {
+		in.trials = 6
+	}
+	for _, f := range strings.FieldsFunc(get("scenarios"), func(r rune) bool { return r == '\n' || r == ',' || r == ' ' }) {
+		matches, err := filepath.Glob(f)
+		if err != nil || len(matches) == 0 {
+			errs = append(errs, fmt.Sprintf("scenarios: %q matches no file", f))
+		}
+		in.scenarios = append(in.scenarios, matches...)
+	}
+	needsRun := in.mode != "report"
+	if needsRun && len(in.scenarios) == 0 {
+		errs = append(errs, "scenarios: name at least one scenario file (one per line, globs allowed)")
+	}
+	if needsRun && in.vllmPath == "" {
+		errs = append(errs, "vllm-path: the vLLM checkout to benchmark")
+	}
+	if in.mode == "track" && in.historyStore == "" {
+		errs = append(errs, "history-store: mode track needs a store (a directory, or git:BRANCH pushed through the API)")
+	}
+	// The scenario set names the sticky comment, the status and the assets.
+	switch {
+	case in.statusContext != "":
+		in.contextGiven = true
+		in.set = gh.SafeName(strings.TrimPrefix(in.statusContext, "perfgate/"))
+	case len(in.scenarios) == 1:
+		in.set = gh.SafeName(strings.TrimSuffix(filepath.Base(in.scenarios[0]), filepath.Ext(in.scenarios[0])))
+	case len(in.scenarios) > 1:
+		in.set = gh.SafeName(filepath.Base(filepath.Dir(in.scenarios[0])))
+	default:
+		in.set = "default"
+	}
+	if in.statusContext == "" {
+		in.statusContext = "perfgate/" + in.set
+	}
+	if len(errs) > 0 {
+		return in, fault.Usagef("action inputs:\n  %s", strings.Join(errs, "\n  "))
+	}
+	return in, nil
+}
+
+// Run is perfgate action: it reads the inputs and the workflow's context
+// from env.Getenv and runs the mode.
+func Run(ctx context.Context, env Env) error {
+	cmdOut := env.Commands
+	if cmdOut == nil {
+		cmdOut = env.Stdout
+	}
+	a := githubactions.New(githubactions.WithGetenv(env.Getenv), githubactions.WithWriter(cmdOut))
+	in, err := readActionInputs(a)
+	if err != nil {
+		return err
+	}
+	gctx, err := a.Context()
+	if err != nil {
+		return fault.Usagef("the workflow context: %v", err)
+	}
+	ev, err := gh.ReadEvent(gctx.EventName, gctx.EventPath)
+	if err != nil {
+		return fault.Usagef("%v", err)
+	}
+	runURL := ""
+	if gctx.RunID != 0 && gctx.Repository != "" {
+		runURL = fmt.Sprintf("%s/%s/actions/runs/%d", cmp.Or(gctx.ServerURL, "https://github.com"), gctx.Repository, gctx.RunID)
+	}
+	var client *gh.Client
+	if in.token != "" && gctx.Repository != "" {
+		if client, err = gh.NewClient(cmp.Or(in.apiURL, gctx.APIURL), in.token, gctx.Repository); err != nil {
+			return fault.Usagef("%v", err)
+		}
+		if in.commentAuthor != "" {
+			client.SetLogin(in.commentAuthor)
+		}
+	} else if in.mode != "benchmark" {
+		a.Warningf("no github-token: the results go to the job summary only (no comment, status or plots on the assets branch)")
+	}
+	if err := os.MkdirAll(in.outputDir, 0o755); err != nil {
+		return err
+	}
+	if in.mode == "track" {
+		return runTrackMode(ctx, env, a, in, gctx, ev, client, runURL)
+	}
+
+	var rep *gh.Report
+	var files []gh.LocalFile
+	var resultsDir string
+	switch in.mode {
+	case "report":
+		if ev.Name != "workflow_run" || ev.Run.HeadSHA == "" {
+			return fault.Usagef("mode report runs in a workflow_run job (the event is %q): it trusts only that event's head commit", ev.Name)
+		}
+		resultsDir = in.outputDir
+		if !hasResults(resultsDir) {
+			// the benchmark run uploaded nothing (its job was skipped)
+			a.Noticef("perfgate: no results in %s: the benchmark run produced none, nothing to report", resultsDir)
+			return nil
+		}
+		var res *gh.Results
+		res, rep, files, err = gh.LoadMerged(resultsDir, gh.Expect{HeadSHA: ev.Run.HeadSHA})
+		if err != nil {
+			a.Errorf("the results artifact was refused: %v", err)
+			return fault.Usagef("the results in %s were refused: %v", resultsDir, err)
+		}
+		if !in.contextGiven {
+			// the reporter has no scenarios of its own: the set is the one
+			// the benchmark job ran, so the check's name is perfgate/<set>
+			in.set, in.statusContext = res.Set, "perfgate/"+res.Set
+		}
+		if res.PR > 0 {
+			if len(ev.Run.PRs) > 0 && !slices.Contains(ev.Run.PRs, res.PR) {
+				return fault.Usagef("the results name pull request #%d, the workflow run %v", res.PR, ev.Run.PRs)
+			}
+			if client == nil {
+				return fault.Usagef("mode report needs github-token to check pull request #%d", res.PR)
+			}
+			pull, err := client.Pull(ctx, res.PR)
+			if err != nil {
+				return err
+			}
+			if pull.HeadSHA != ev.Run.HeadSHA {
+				// A push during the benchmark: the results are of the commit
+				// the workflow ran on (trusted), and say so; its status goes
+				// to that commit, not to the new head.
+				rep.Notes = append(rep.Notes, fmt.Sprintf("these results are of %.12s; the pull request's head has moved on to %.12s since", ev.Run.HeadSHA, pull.HeadSHA))
+			}
+			rep.Title, rep.HeadRef = pull.Title, pull.HeadRef // from the API, not the artifact
+			if res.BaseSHA != "" {
+				if rep.BaseRef, err = client.CheckBaseline(ctx, pull.BaseRef, res.BaseSHA, res.BaseRef, ev.Run.HeadSHA); err != nil {
+					a.Errorf("the results artifact was refused: %v", err)
+					return fault.Usagef("the results in %s were refused: %v", resultsDir, err)
+				}
+			}
+		}
+	default: // pr, benchmark, release
+		var manifest *gh.Results
+		resultsDir = in.outputDir
+		manifest, err = actionBenchmark(ctx, env, a, in, gctx, ev, client)
+		if err != nil {
+			return err
+		}
+		if manifest.Verdict == metric.Error && len(manifest.Scenarios) == 0 {
+			rep = &gh.Report{Set: manifest.Set, Verdict: metric.Error, Error: manifest.Error, PR: manifest.PR, BaseSHA: manifest.BaseSHA,
+				HeadSHA: manifest.HeadSHA, BaseRef: manifest.BaseRef, HeadRef: manifest.HeadRef, Profile: manifest.Profile}
+		} else if _, rep, files, err = gh.LoadResults(resultsDir, gh.Expect{HeadSHA: manifest.HeadSHA}); err != nil {
+			return fmt.Errorf("reading back the results: %w", err)
+		}
+		rep.Title = ev.Title
+	}
+	rep.RunURL = runURL
+
+	var pub gh.Published
+	if client != nil && in.mode != "benchmark" {
+		pub, err = gh.Publish(ctx, client, rep, files, gh.PublishOptions{
+			AssetsBranch: cmp.Or(in.assetsBranch, "perfgate-assets"), Comment: in.comment, StatusContext: in.statusContext,
+			State: gh.StatusState(rep.Verdict, in.failOn), ServerURL: gctx.ServerURL, Warn: func(s string) { a.Warningf("%s", s) },
+		})
+		if err != nil {
+			// Degrade, never vanish: the summary and the outputs are still
+			// written, and a status left pending is settled as error.
+			a.Errorf("publishing the results: %v", err)
+			if !pub.Status && in.statusContext != "" && rep.HeadSHA != "" {
+				if serr := client.SetStatus(ctx, rep.HeadSHA, gh.StatusError, in.statusContext, "perfgate could not publish: "+err.Error(), runURL); serr != nil {
+					a.Errorf("and the commit status could not be set: %v", serr)
+				}
+			}
+			return errors.Join(finishAction(a, env, in, rep, pub, resultsDir), err)
+		}
+	}
+	return finishAction(a, env, in, rep, pub, resultsDir)
+}
+
+// finishAction writes the job summary, the outputs and perfgate-summary.json,
+// and turns the verdict into the exit code.
+func finishAction(a *githubactions.Action, env Env, in actionInputs, rep *gh.Report, pub gh.Published, resultsDir string) error {
+	a.AddStepSummary(rep.Summary())
+	// One annotation per failing (error) and warning (warning) metric, so
+	// the run's page says what regressed without opening the log.
+	for _, s := range rep.Scenarios {
+		if s.Comparison == nil {
+			continue
+		}
+		for _, x := range s.Comparison.Outcome.Results {
+			if !x.Gating || (x.Verdict != gate.Fail && x.Verdict != gate.Warn) || x.ChangePct == nil {
+				continue
+			}
+			msg := fmt.Sprintf("%s: level %d %s %+.1f %% (%s)", s.Name, x.Level, x.Metric, *x.ChangePct, x.Verdict)
+			f := a.WithFieldsMap(map[string]string{"title": "perfgate " + string(x.Verdict)})
+			if x.Verdict == gate.Fail {
+				f.Errorf("%s", msg)
+			} else {
+				f.Warningf("%s", msg)
+			}
+		}
+	}
+	type scen struct {
+		Name, Headline, Error string
+		Verdict               metric.Verdict
+	}
+	sum := struct {
+		Verdict      metric.Verdict `json:"verdict"`
+		Headline     string         `json:"headline"`
+		CommentURL   string         `json:"comment_url,omitempty"`
+		AssetsCommit string         `json:"assets_commit,omitempty"`
+		Degraded     bool           `json:"degraded,omitempty"`
+		Scenarios    []scen         `json:"scenarios"`
+	}{Verdict: rep.Verdict, Headline: rep.Headline(), CommentURL: pub.CommentURL, AssetsCommit: pub.AssetsCommit, Degraded: pub.Degraded}
+	for _, s := range rep.Scenarios {
+		x := scen{Name: s.Name, Error: s.Error, Verdict: metric.Error}
+		if s.Comparison != nil {
+			x.Verdict, x.Headline = s.Comparison.Outcome.Verdict, s.Comparison.Outcome.Headline
+		}
+		sum.Scenarios = append(sum.Scenarios, x)
+	}
+	sumPath, _ := filepath.Abs(filepath.Join(in.outputDir, "perfgate-summary.json"))
+	if err := record.WriteJSONAtomic(sumPath, sum); err != nil {
+		return err
+	}
+	dir, _ := filepath.Abs(resultsDir)
+	a.SetOutput("verdict", string(rep.Verdict))
+	a.SetOutput("report-dir", dir)
+	a.SetOutput("comment-url", pub.CommentURL)
+	a.SetOutput("summary-json", sumPath)
+	fmt.Fprintf(env.Stdout, "perfgate: %s\n", rep.Headline())
+	switch {
+	case rep.Verdict == metric.Error:
+		a.Errorf("perfgate: %s", rep.Error)
+		return errors.New(rep.Error)
+	case rep.Verdict == metric.Fail && in.failOn != "never", rep.Verdict == metric.Warn && in.failOn == "warn":
+		return &fault.RegressionError{Headline: rep.Headline()}
+	}
+	return nil
+}
+
+// actionBenchmark runs the A/B that modes pr, benchmark and release share and
+// writes the results folder with its manifest. An A/B that could not finish
+// is verdict error, never pass; only bad inputs are returned as errors.
+func actionBenchmark(ctx context.Context, env Env, a *githubactions.Action, in actionInputs, gctx *githubactions.GitHubContext, ev *gh.Event, client *gh.Client) (res *gh.Results, err error) {
+	var pendingOn string // the commit whose status is pending
+	defer func() {
+		if err != nil && pendingOn != "" {
+			// never leave a check pending: an interrupt or an error settles it
+			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+			defer cancel()
+			if serr := client.SetStatus(sctx, pendingOn, gh.StatusError, in.statusContext, "perfgate stopped: "+err.Error(), ""); serr != nil {
+				a.Errorf("the commit status could not be settled: %v", serr)
+			}
+		}
+	}()
+	// pull_request_target from a fork: its code would run beside a token
+	// that can write (a fork's pull_request gets a read-only one). Refused
+	// unless the maintainer says, in the workflow, that they know.
+	if ev.Name == "pull_request_target" && ev.Fork && in.token != "" && !in.allowForkCode {
+		return nil, fault.Usagef("the %s event's head is a fork (%s), and this job holds a github-token: its code would run beside a token that can write. Use the benchmark/report split (docs/action.md), or set allow-fork-code: true after reviewing the change", ev.Name, ev.HeadRef)
+	}
+	profile := "pr"
+	if in.mode == "release" {
+		profile = "release"
+	}
+	cand := cmp.Or(in.candRef, ev.HeadSHA, ev.After, gctx.SHA)
+	base := in.baseRef
+	switch {
+	case base != "":
+	case in.mode == "release":
+		tag, err := lastReleaseTag(ctx, in.vllmPath, cand)
+		if err != nil {
+			return nil, fault.Usagef("baseline-ref: no release tag (v*) before %s to compare with (%v); name one", cand, err)
+		}
+		base = tag
+		a.Infof("release gate: candidate %s against the last release tag %s", cand, tag)
+	case ev.BaseSHA != "":
+		base = "merge-base:" + ev.BaseSHA
+	default:
+		return nil, fault.Usagef("baseline-ref: the %q event names no pull request base; give baseline-ref", ev.Name)
+	}
+	if cand == "" {
+		return nil, fault.Usagef("candidate-ref: the event names no commit; give candidate-ref")
+	}
+	m := &gh.Results{Set: in.set, Profile: profile, PR: ev.PR, BaseRef: strings.TrimPrefix(base, "merge-base:"), HeadRef: cmp.Or(ev.HeadRef, in.candRef)}
+	if ev.BaseRef != "" && strings.HasPrefix(base, "merge-base:") {
+		m.BaseRef = "merge base with " + ev.BaseRef
+	}
+	if m.HeadSHA, err = vllmsrc.Resolve(ctx, in.vllmPath, cand, ""); err != nil {
+		return nil, fault.Usagef("candidate-ref: %v", err)
+	}
+	if m.BaseSHA, err = vllmsrc.Resolve(ctx, in.vllmPath, base, m.HeadSHA); err != nil {
+		return nil, fault.Usagef("baseline-ref: %v", err)
+	}
+	if client != nil && in.mode != "benchmark" {
+		err := client.SetStatus(ctx, m.HeadSHA, gh.StatusPending, in.statusContext, "benchmarking against "+gh.ShortSHA(m.BaseSHA), "")
+		if err != nil && !errors.Is(err, gh.ErrNoPermission) {
+			a.Warningf("could not set the pending status: %v", err)
+		}
+		if err == nil {
+			pendingOn = m.HeadSHA
+		}
+	}
+	o := ab.Options{Repo: in.vllmPath, BaseRef: m.BaseSHA, CandRef: m.HeadSHA, Trials: in.trials, TrialsSet: in.trialsSet, Out: in.outputDir,
+		WorkDir: in.workDir, Trust: trustRoot(in.token), Install: in.install, Profile: profile}
+	if !in.trialsSet {
+		o.Trials = 0 // sequential
+	}
+	a.Group("perfgate ab")
+	plan, runErr := ab.RunRefs(ctx, env.Env, in.scenarios, o)
+	a.EndGroup()
+	var regression *fault.RegressionError
+	var ue *fault.UsageError
+	switch {
+	case runErr == nil, errors.As(runErr, &regression):
+	case errors.As(runErr, &ue), scenario.IsValidation(runErr):
+		return nil, runErr
+	default:
+		var interrupted *fault.InterruptedError
+		if errors.As(runErr, &interrupted) {
+			return nil, runErr
+		}
+		m.Verdict, m.Error = metric.Error, runErr.Error()
+	}
+	if plan == nil {
+		plan = &ab.Plan{}
+	}
+	abDir := plan.Dir
+	verdicts := []metric.Verdict{cmp.Or(m.Verdict, metric.Pass)}
+	done := map[string]bool{}
+	for _, s := range plan.Scenarios {
+		rel, _ := filepath.Rel(in.outputDir, filepath.Join(abDir, s.Name))
+		rs := gh.ResultScenario{Name: s.Name, Dir: rel}
+		if s.Verdict == "" {
+			rs.Error, rs.Dir = cmp.Or(plan.Error, "did not finish"), ""
+		}
+		done[s.Name] = true
+		verdicts = append(verdicts, cmp.Or(s.Verdict, metric.Error))
+		m.Scenarios = append(m.Scenarios, rs)
+	}
+	if in.mode == "release" && in.historyStore != "" && abDir != "" && m.Verdict != metric.Error {
+		// The release candidate against main's recent history as well as against the last release.
+		h, err := releaseAgainstHistory(ctx, in, client, abDir, m.HeadSHA)
+		if err != nil {
+			a.Warningf("the release candidate was not checked against the history: %v", err)
+		} else {
+			m.History = h
+			verdicts = append(verdicts, h.Verdict)
+			a.Infof("release gate: against %s: %s", h.Against, h.Verdict)
+		}
+	}
+	m.Verdict = metric.Worst(verdicts...)
+	if m.Verdict == metric.Error && m.Error == "" {
+		m.Error = cmp.Or(plan.Error, "a scenario did not finish")
+	}
+	if err := gh.WriteResults(in.outputDir, *m); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// hasResults reports whether a folder holds a results manifest, itself or
+// in a shard folder.
+func hasResults(dir string) bool {
+	if _, err := os.Stat(filepath.Join(dir, gh.ResultsFile)); err == nil {
+		return true
+	}
+	m, _ := filepath.Glob(filepath.Join(dir, "*", gh.ResultsFile))
+	return len(m) > 0
+}
+
+// trustRoot names the part of the work dir a run may use: worktrees and
+// environments built in a run without a token (a fork's pull request, whose
+// install ran its code) are never reused by a run that holds one.
+func trustRoot(token string) string {
+	if token != "" {
+		return "with-token"
+	}
+	return "no-token"
+}
+
+// lastReleaseTag is the newest v* tag reachable from cand's parent.
+func lastReleaseTag(ctx context.Context, repo, cand string) (string, error) {
+	return childenv.Git(ctx, repo, "describe", "--tags", "--abbrev=0", "--match", "v*", cand+"^")
+}

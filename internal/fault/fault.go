@@ -1,0 +1,41 @@
+// Package fault holds the kinds of failure that decide perfgate's exit
+// code, shared by the packages that orchestrate (ab, action) and the one
+// that maps them to exit codes (cli): bad usage or input (2), the gate's
+// fail (3), and an interrupted run (1, with where its results are).
+package fault
+
+import "fmt"
+
+// UsageError marks bad usage or bad input: exit code 2.
+type UsageError struct{ Err error }
+
+func (e *UsageError) Error() string { return e.Err.Error() }
+func (e *UsageError) Unwrap() error { return e.Err }
+
+// Usage wraps err as bad usage (nil stays nil).
+func Usage(err error) error {
+	if err == nil {
+		return nil
+	}
+	return &UsageError{err}
+}
+
+// Usagef is a formatted UsageError.
+func Usagef(format string, args ...any) error { return &UsageError{fmt.Errorf(format, args...)} }
+
+// RegressionError is the gate's fail: exit code 3.
+type RegressionError struct{ Headline string }
+
+func (e *RegressionError) Error() string { return "the gate failed: " + e.Headline }
+
+// Regression is a RegressionError with a formatted headline.
+func Regression(format string, args ...any) error {
+	return &RegressionError{fmt.Sprintf(format, args...)}
+}
+
+// InterruptedError is a run stopped by a signal; Dir holds what it measured.
+type InterruptedError struct{ Dir string }
+
+func (e *InterruptedError) Error() string {
+	return "interrupted; what was measured so far is in " + e.Dir
+}

@@ -1,0 +1,87 @@
+package action
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/sethvargo/go-githubactions"
+
+	"github.com/perfgate/perfgate/internal/fault"
+)
+
+// inputs reads the Action's inputs from the given INPUT_* values, as
+// action.yml passes them.
+func inputs(t *testing.T, vars map[string]string) (actionInputs, error) {
+	t.Helper()
+	a := githubactions.New(githubactions.WithGetenv(func(k string) string { return vars[k] }))
+	return readActionInputs(a)
+}
+
+func TestInputsDefaultsAndTheScenarioSet(t *testing.T) {
+	dir := t.TempDir()
+	for _, f := range []string{"pr.yaml", "long.yaml"} {
+		os.WriteFile(filepath.Join(dir, f), []byte("name: x\n"), 0o644)
+	}
+	in, err := inputs(t, map[string]string{"INPUT_SCENARIOS": filepath.Join(dir, "pr.yaml"), "INPUT_VLLM_PATH": "/src/vllm"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// pr mode, sequential (no trials input), comment on, fail-on fail, and
+	// the set (comment marker, status context) named after the one file
+	if in.mode != "pr" || in.trialsSet || !in.comment || in.failOn != "fail" || in.outputDir != "perfgate-results" ||
+		in.set != "pr" || in.statusContext != "perfgate/pr" || in.contextGiven || in.allowForkCode || in.bisect {
+		t.Errorf("defaults: %+v", in)
+	}
+	// several files: the set is their folder; a glob and commas both list
+	in, err = inputs(t, map[string]string{"INPUT_SCENARIOS": filepath.Join(dir, "*.yaml"), "INPUT_VLLM_PATH": "/src/vllm", "INPUT_TRIALS": "4"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(in.scenarios) != 2 || in.set != filepath.Base(dir) || in.trials != 4 || !in.trialsSet {
+		t.Errorf("glob: %+v", in)
+	}
+	// a given status context names the set, made safe for a branch path
+	in, err = inputs(t, map[string]string{"INPUT_MODE": "report", "INPUT_STATUS_CONTEXT": "perfgate/nightly ../x"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !in.contextGiven || in.statusContext != "perfgate/nightly ../x" || strings.ContainsAny(in.set, " /") || strings.Contains(in.set, "..") {
+		t.Errorf("status context: %+v", in)
+	}
+}
+
+func TestInputsRefusedAllAtOnce(t *testing.T) {
+	_, err := inputs(t, map[string]string{"INPUT_MODE": "track", "INPUT_FAIL_ON": "sometimes", "INPUT_TRIALS": "0",
+		"INPUT_COMMENT": "maybe", "INPUT_SCENARIOS": "/no/such/*.yaml"})
+	var ue *fault.UsageError
+	if !errors.As(err, &ue) {
+		t.Fatalf("want a usage error (exit 2), got %v", err)
+	}
+	for _, want := range []string{`fail-on "sometimes"`, `trials "0"`, `comment "maybe"`, `"/no/such/*.yaml" matches no file`,
+		"vllm-path:", "history-store: mode track needs a store"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("the error does not say %q:\n%v", want, err)
+		}
+	}
+	if _, err := inputs(t, map[string]string{"INPUT_MODE": "deploy"}); err == nil || !strings.Contains(err.Error(), `mode "deploy": one of pr, benchmark, report, release, track`) {
+		t.Errorf("mode: %v", err)
+	}
+}
+
+func TestTrustRootSeparatesTokenRuns(t *testing.T) {
+	if trustRoot("") == trustRoot("ghs_x") {
+		t.Error("a run holding a token must never reuse what a tokenless run (a fork's install) built")
+	}
+}
+
+func TestTrackStoreOnABranchNeedsAToken(t *testing.T) {
+	if _, err := trackStore(actionInputs{historyStore: "git:perfgate-history"}, nil); err == nil || !strings.Contains(err.Error(), "give github-token") {
+		t.Errorf("got %v", err)
+	}
+	if s, err := trackStore(actionInputs{historyStore: t.TempDir()}, nil); err != nil || s == nil {
+		t.Errorf("a directory store: %v", err)
+	}
+}

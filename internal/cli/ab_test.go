@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/rogpeppe/go-internal/testscript"
@@ -18,7 +19,8 @@ import (
 )
 
 // TestMain lets the test binary stand in for perfgate: the fake vllm script
-// of the A/B tests runs it as `perfgate sim serve`.
+// of the A/B tests runs it as `perfgate sim serve` (or a perfgate built
+// without the race detector: engineBin).
 func TestMain(m *testing.M) {
 	if os.Getenv("PERFGATE_CLI_MAIN") == "1" {
 		// As cmd/perfgate does: the first signal stops gracefully.
@@ -29,9 +31,50 @@ func TestMain(m *testing.M) {
 	}
 	// testscript runs the transcripts in testdata/script with this binary
 	// as the perfgate command.
-	testscript.Main(m, map[string]func(){"perfgate": func() {
-		os.Exit(Main(context.Background(), os.Args[1:], Env{Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv, Args: os.Args}))
+	code := testscript.RunMain(m, map[string]func() int{"perfgate": func() int {
+		return Main(context.Background(), os.Args[1:], Env{Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv, Args: os.Args})
 	}})
+	if engineBinDir != "" {
+		os.RemoveAll(engineBinDir)
+	}
+	os.Exit(code)
+}
+
+var (
+	engineBinOnce sync.Once
+	engineBinDir  string // the folder of a built engine binary, removed at the end
+	engineBinPath string
+)
+
+// engineBin is what the fake vllm runs as `perfgate sim serve`. Under the
+// race detector it is a perfgate built without it, once per test run: the
+// simulated engine is not the code under test here (internal/sim's own
+// tests run it under -race), and an instrumented engine cost the A/B tests
+// most of their CPU — on a loaded 2-core machine, the difference between a
+// cli package of 14 minutes and one of half that. Without -race, or when
+// the go command cannot build it, it is this test binary.
+func engineBin(t *testing.T) string {
+	t.Helper()
+	engineBinOnce.Do(func() {
+		exe, _ := os.Executable()
+		engineBinPath = exe
+		if !raceBuild {
+			return
+		}
+		dir, err := os.MkdirTemp("", "perfgate-engine-")
+		if err != nil {
+			return
+		}
+		bin := filepath.Join(dir, "perfgate")
+		cmd := exec.Command("go", "build", "-o", bin, "../../cmd/perfgate")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Logf("the engine runs under -race: building perfgate without it failed: %v\n%s", err, out)
+			os.RemoveAll(dir)
+			return
+		}
+		engineBinDir, engineBinPath = dir, bin
+	})
+	return engineBinPath
 }
 
 func sh(t *testing.T, dir string, args ...string) string {
@@ -58,11 +101,7 @@ const installFake = `mkdir -p "$PERFGATE_ENV_DIR/bin" && cp vllm "$PERFGATE_ENV_
 // binary) with the extra flags.
 func writeFakeVLLM(t *testing.T, repo, extra string) {
 	t.Helper()
-	exe, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Setenv("PERFGATE_TEST_BIN", exe)
+	t.Setenv("PERFGATE_TEST_BIN", engineBin(t))
 	if err := os.WriteFile(filepath.Join(repo, "vllm"), []byte(strings.Replace(fakeVLLM, "%s", extra, 1)), 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -151,14 +190,14 @@ func abFileAA(t *testing.T, timeout, policy string) string {
 	return writeScenario(t, strings.Replace(strings.Replace(abScenarioYAML, "%s", timeout, 1), "%s", policy, 1)+noTTFTGate)
 }
 
-// engineProcs is the processes running as this test binary's `… sim serve`:
-// the fake vLLM engines.
+// engineProcs is the processes running as this test binary's or the
+// engine binary's `… sim serve`: the fake vLLM engines.
 func engineProcs() []*process.Process {
 	procs, _ := process.Processes()
 	exe, _ := os.Executable()
 	var out []*process.Process
 	for _, p := range procs {
-		if cl, err := p.Cmdline(); err == nil && strings.Contains(cl, exe) && strings.Contains(cl, "sim serve") {
+		if cl, err := p.Cmdline(); err == nil && (strings.Contains(cl, exe) || engineBinPath != "" && strings.Contains(cl, engineBinPath)) && strings.Contains(cl, "sim serve") {
 			out = append(out, p)
 		}
 	}

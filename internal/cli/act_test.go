@@ -68,10 +68,9 @@ func TestActionYAMLUnderAct(t *testing.T) {
 	}
 	vllm, first, slow := fakeRepo(t)
 	featureTip := sh(t, vllm, "git", "rev-parse", "feature")
-	exe, _ := os.Executable()
 	// act's composite steps do not pass the test's environment on: name the
 	// simulator binary in the installed script itself.
-	install := installFake + ` && sed -i 's|exec env PERFGATE_CLI_MAIN=1 "$PERFGATE_TEST_BIN"|exec env PERFGATE_CLI_MAIN=1 ` + exe + `|' "$PERFGATE_ENV_DIR/bin/vllm"`
+	install := installFake + ` && sed -i 's|exec env PERFGATE_CLI_MAIN=1 "$PERFGATE_TEST_BIN"|exec env PERFGATE_CLI_MAIN=1 ` + engineBin(t) + `|' "$PERFGATE_ENV_DIR/bin/vllm"`
 
 	srv := githubtest.New("vllm-project", "vllm")
 	defer srv.Close()

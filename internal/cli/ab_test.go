@@ -49,10 +49,10 @@ var (
 // engineBin is what the fake vllm runs as `perfgate sim serve`. Under the
 // race detector it is a perfgate built without it, once per test run: the
 // simulated engine is not the code under test here (internal/sim's own
-// tests run it under -race), and an instrumented engine cost the A/B tests
-// most of their CPU — on a loaded 2-core machine, the difference between a
-// cli package of 14 minutes and one of half that. Without -race, or when
-// the go command cannot build it, it is this test binary.
+// tests run it under -race), and an instrumented engine spent CPU the A/B
+// tests wait on (this package under -race on the 2-core machine: 678 s,
+// from over 740 s). Without -race, or when the go command cannot build it,
+// it is this test binary.
 func engineBin(t *testing.T) string {
 	t.Helper()
 	engineBinOnce.Do(func() {

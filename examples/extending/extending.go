@@ -22,6 +22,7 @@ import (
 	"github.com/perfgate/perfgate/internal/report"
 	"github.com/perfgate/perfgate/internal/scenario"
 	"github.com/perfgate/perfgate/internal/telemetry"
+	"github.com/perfgate/perfgate/internal/telemetry/probe"
 	"github.com/perfgate/perfgate/internal/workload"
 )
 
@@ -29,7 +30,7 @@ import (
 func Register() {
 	arrival.Register("bursts", newBursts)                                 // load.arrival: bursts
 	workload.RegisterFormat("lines", readLines)                           // dataset: {format: lines}
-	telemetry.RegisterProbe("loadavg", newLoadAvg)                        // telemetry.probes: [{kind: loadavg}]
+	probe.Register("loadavg", newLoadAvg)                                 // telemetry.probes: [{kind: loadavg}]
 	report.RegisterChart("tokens-per-request", tokensCaption, drawTokens) // plots/tokens-per-request.svg
 }
 

@@ -128,7 +128,7 @@ func runTrackMode(ctx context.Context, env Env, a *githubactions.Action, in acti
 		return fail(err)
 	}
 	for i, r := range results {
-		c := history.TrendChart(mine, r)
+		c := report.TrendChart(mine, r)
 		for ext, f := range map[string]func() ([]byte, error){".svg": c.SVG, ".png": c.PNG} {
 			b, err := f()
 			if err != nil {

@@ -36,7 +36,7 @@ var layer = map[string]int{
 	"internal/analysis": 2, "internal/sim": 2, "internal/openai": 2, "internal/history": 2, "internal/gatesim": 2,
 	"internal/history/cpsim": 2, "internal/comparison": 2,
 
-	"internal/engine": 3, "internal/runner": 3, "internal/report": 3, "internal/importer": 3, "internal/history/site": 3,
+	"internal/engine": 3, "internal/runner": 3, "internal/telemetry/probe": 3, "internal/report": 3, "internal/importer": 3, "internal/history/site": 3,
 	"internal/github": 3, "internal/gatesim/calibrate": 3, "internal/history/cpsim/table": 3,
 
 	"internal/run": 4, "internal/ab": 4,
@@ -114,6 +114,33 @@ func TestPackagesImportOnlyDownward(t *testing.T) {
 	for name := range layer {
 		if !seen[name] {
 			t.Errorf("%s is in the table but is no package: remove it", name)
+		}
+	}
+}
+
+// light are packages that read and render results, with the dependencies
+// they must never pull in: the probes' (gopsutil, the Prometheus parser)
+// belong to a run, not to reading one, and the PR comment links no charts.
+var light = map[string][]string{
+	"internal/telemetry":  {"github.com/shirou/gopsutil", "github.com/prometheus/common/expfmt"},
+	"internal/analysis":   {"github.com/shirou/gopsutil", "github.com/prometheus/common/expfmt"},
+	"internal/report":     {"github.com/shirou/gopsutil", "github.com/prometheus/common/expfmt"},
+	"internal/comparison": {"github.com/shirou/gopsutil", "gonum.org/v1/plot"},
+	"internal/github":     {"github.com/shirou/gopsutil", "gonum.org/v1/plot"},
+}
+
+func TestLightPackagesStayLight(t *testing.T) {
+	for name, heavy := range light {
+		out, err := exec.Command("go", "list", "-deps", "../../"+name).Output()
+		if err != nil {
+			t.Skipf("no go command here: %v", err)
+		}
+		for _, dep := range strings.Fields(string(out)) {
+			for _, h := range heavy {
+				if strings.HasPrefix(dep, h) {
+					t.Errorf("%s depends on %s", name, dep)
+				}
+			}
 		}
 	}
 }

@@ -167,7 +167,7 @@ review. docs/history.md has the method and its measured error rates.`,
 			}
 			n := 0
 			for _, r := range history.Check(pts, history.Options{}) {
-				c := history.TrendChart(pts, r)
+				c := report.TrendChart(pts, r)
 				name := strings.NewReplacer("/", "-", " ", "-", ":", "-").Replace(fmt.Sprintf("trend-%s-l%d-%s", r.Series.Scenario, r.Series.Level, r.Series.Metric))
 				if n > 0 && r.Series.Env != "" {
 					name += fmt.Sprintf("-%d", n)

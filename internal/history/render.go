@@ -5,7 +5,6 @@ import (
 	"math"
 	"strings"
 
-	"github.com/perfgate/perfgate/internal/plot"
 	"github.com/perfgate/perfgate/internal/record"
 )
 
@@ -106,34 +105,4 @@ func ResultsJSON(res []Result) any {
 		o = append(o, out{Result: r, BandLow: record.Float(r.BandLow), BandHigh: record.Float(r.BandHigh)})
 	}
 	return o
-}
-
-// TrendChart is one series over commits: the medians, the band of its
-// current segment and its change points.
-func TrendChart(pts []Point, r Result) plot.Chart {
-	ps := SeriesPoints(pts, r)
-	c := plot.Chart{Title: fmt.Sprintf("%s, level %d: %s over commits", r.Series.Scenario, r.Series.Level, r.Series.Metric),
-		XLabel: "commit", YLabel: r.Series.Metric}
-	var x, y []float64
-	lo, hi := math.Inf(1), math.Inf(-1)
-	for i, p := range ps {
-		x, y = append(x, float64(i)), append(y, p.Value)
-		c.XTicks = append(c.XTicks, fmt.Sprintf("%.7s", p.Commit))
-		lo, hi = min(lo, p.Value), max(hi, p.Value)
-	}
-	c.Series = append(c.Series, plot.Series{Label: "median of trials", X: x, Y: y, Glyphs: true})
-	if !math.IsNaN(r.BandLow) && len(x) > 1 {
-		band := []float64{float64(r.BandFrom), float64(len(x) - 1)}
-		c.Series = append(c.Series,
-			plot.Series{Label: "band of recent history", X: band, Y: []float64{r.BandLow, r.BandLow}, Color: 2, Dashed: true},
-			plot.Series{X: band, Y: []float64{r.BandHigh, r.BandHigh}, Color: 2, Dashed: true})
-	}
-	for i, cp := range r.ChangePoints {
-		label := ""
-		if i == 0 {
-			label = "change point"
-		}
-		c.Series = append(c.Series, plot.Series{Label: label, X: []float64{float64(cp.Index) - 0.5, float64(cp.Index) - 0.5}, Y: []float64{lo, hi}, Color: 1})
-	}
-	return c
 }

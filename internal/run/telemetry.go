@@ -20,6 +20,7 @@ import (
 	"github.com/perfgate/perfgate/internal/scenario"
 	"github.com/perfgate/perfgate/internal/telemetry"
 	"github.com/perfgate/perfgate/internal/telemetry/nvml"
+	"github.com/perfgate/perfgate/internal/telemetry/probe"
 )
 
 // telemetryRun is the sampler of one run and what it found out up front.
@@ -45,14 +46,14 @@ func startTelemetry(s *scenario.Scenario, eng engine.Engine, clock record.Clock,
 		enginePID = p.PID()
 	}
 	if !slices.Contains(t.Disable, "host") {
-		probes = append(probes, &telemetry.Host{EnginePID: int32(enginePID)})
+		probes = append(probes, &probe.Host{EnginePID: int32(enginePID)})
 	}
 	if !slices.Contains(t.Disable, "metrics") {
 		u := t.MetricsURL
 		if u == "" {
 			u = eng.URL() + "/metrics"
 		}
-		probes = append(probes, &telemetry.Metrics{URL: u})
+		probes = append(probes, &probe.Metrics{URL: u})
 	}
 	if !slices.Contains(t.Disable, "gpu") {
 		// An empty CUDA_VISIBLE_DEVICES is taken as unset.
@@ -75,7 +76,7 @@ func startTelemetry(s *scenario.Scenario, eng engine.Engine, clock record.Clock,
 		}
 	}
 	for _, spec := range t.Probes {
-		p, err := telemetry.NewProbe(spec, t.Interval.D())
+		p, err := probe.New(spec, t.Interval.D())
 		if err != nil {
 			return nil, &ConfigError{err}
 		}

@@ -1,4 +1,4 @@
-package telemetry
+package probe
 
 import (
 	"bytes"
@@ -17,6 +17,8 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
+
+	"github.com/perfgate/perfgate/internal/telemetry"
 )
 
 // Metrics scrapes a Prometheus text endpoint — the engine's /metrics — and
@@ -38,9 +40,9 @@ type Metrics struct {
 	Client  *http.Client
 }
 
-var _ Probe = (*Metrics)(nil)
+var _ telemetry.Probe = (*Metrics)(nil)
 
-// Name implements Probe.
+// Name implements telemetry.Probe.
 func (m *Metrics) Name() string {
 	if m.Label == "" {
 		return "metrics"
@@ -48,7 +50,7 @@ func (m *Metrics) Name() string {
 	return m.Label
 }
 
-// Sample implements Probe.
+// Sample implements telemetry.Probe.
 func (m *Metrics) Sample(ctx context.Context) (map[string]float64, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, m.URL, nil)
 	if err != nil {

@@ -1,4 +1,4 @@
-package telemetry
+package probe
 
 import (
 	"context"
@@ -11,6 +11,8 @@ import (
 	"github.com/shirou/gopsutil/v4/cpu"
 	"github.com/shirou/gopsutil/v4/mem"
 	"github.com/shirou/gopsutil/v4/process"
+
+	"github.com/perfgate/perfgate/internal/telemetry"
 )
 
 // Host samples system CPU and memory, and the CPU and RSS of perfgate itself
@@ -31,12 +33,12 @@ type Host struct {
 	sysTimes []cpu.TimesStat
 }
 
-var _ Probe = (*Host)(nil)
+var _ telemetry.Probe = (*Host)(nil)
 
-// Name implements Probe.
+// Name implements telemetry.Probe.
 func (h *Host) Name() string { return "host" }
 
-// Sample implements Probe.
+// Sample implements telemetry.Probe.
 func (h *Host) Sample(ctx context.Context) (map[string]float64, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()

@@ -1,4 +1,11 @@
-package telemetry
+// Package probe holds the telemetry probes that read the machine and the
+// engine — the host (CPU and memory, and the engine's process tree), a
+// Prometheus /metrics page, and a command printing "name value" lines —
+// and the table of probe kinds a scenario names (telemetry.probes), which
+// extensions add to. The sampler and the summaries stay in package
+// telemetry, light enough for the report code to read telemetry files
+// without the probes' dependencies (gopsutil, the Prometheus parser).
+package probe
 
 import (
 	"bufio"
@@ -13,26 +20,27 @@ import (
 
 	"github.com/perfgate/perfgate/internal/registry"
 	"github.com/perfgate/perfgate/internal/scenario"
+	"github.com/perfgate/perfgate/internal/telemetry"
 )
 
 // Factory makes a probe from its scenario entry (telemetry.probes), for a
 // sampler reading every interval.
-type Factory func(spec scenario.ProbeSpec, interval time.Duration) (Probe, error)
+type Factory func(spec scenario.ProbeSpec, interval time.Duration) (telemetry.Probe, error)
 
 var kinds = registry.New("telemetry probe kind", map[string]Factory{
 	scenario.ProbePrometheus: newPrometheus,
 	scenario.ProbeCommand:    newCommand,
 })
 
-// RegisterProbe adds a probe kind that scenarios can name in
+// Register adds a probe kind that scenarios can name in
 // telemetry.probes[].kind. It panics when the kind is taken.
-func RegisterProbe(kind string, f Factory) {
+func Register(kind string, f Factory) {
 	kinds.Register(kind, f)
 	scenario.RegisterProbe(kind)
 }
 
-// NewProbe makes the probe of a scenario entry.
-func NewProbe(spec scenario.ProbeSpec, interval time.Duration) (Probe, error) {
+// New makes the probe of a scenario entry.
+func New(spec scenario.ProbeSpec, interval time.Duration) (telemetry.Probe, error) {
 	f, ok := kinds.Lookup(spec.Kind)
 	if !ok {
 		return nil, fmt.Errorf("telemetry probe %s: unknown kind %q", spec.Name, spec.Kind)
@@ -40,7 +48,7 @@ func NewProbe(spec scenario.ProbeSpec, interval time.Duration) (Probe, error) {
 	return f(spec, interval)
 }
 
-func newPrometheus(spec scenario.ProbeSpec, _ time.Duration) (Probe, error) {
+func newPrometheus(spec scenario.ProbeSpec, _ time.Duration) (telemetry.Probe, error) {
 	m := &Metrics{Label: spec.Name, URL: spec.URL, ByLabel: spec.ByLabel}
 	for _, s := range spec.Include {
 		re, err := regexp.Compile(s)
@@ -63,7 +71,7 @@ type Command struct {
 	Timeout time.Duration
 }
 
-func newCommand(spec scenario.ProbeSpec, interval time.Duration) (Probe, error) {
+func newCommand(spec scenario.ProbeSpec, interval time.Duration) (telemetry.Probe, error) {
 	t := spec.Timeout.D()
 	if t <= 0 {
 		t = 4 * interval
@@ -71,10 +79,10 @@ func newCommand(spec scenario.ProbeSpec, interval time.Duration) (Probe, error) 
 	return &Command{Label: spec.Name, Argv: spec.Command, Timeout: t}, nil
 }
 
-// Name implements Probe.
+// Name implements telemetry.Probe.
 func (c *Command) Name() string { return c.Label }
 
-// Sample implements Probe.
+// Sample implements telemetry.Probe.
 func (c *Command) Sample(ctx context.Context) (map[string]float64, error) {
 	ctx, cancel := context.WithTimeout(ctx, c.Timeout)
 	defer cancel()

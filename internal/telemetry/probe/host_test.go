@@ -60,7 +60,7 @@ func TestChildPIDsMatchGopsutil(t *testing.T) {
 }
 
 // BenchmarkChildPIDs compares the children files with gopsutil's scan of
-// every process (go test ./internal/telemetry -bench ChildPIDs).
+// every process (go test ./internal/telemetry/probe -bench ChildPIDs).
 func BenchmarkChildPIDs(b *testing.B) {
 	ctx := context.Background()
 	self, _ := process.NewProcessWithContext(ctx, int32(1))

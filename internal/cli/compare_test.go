@@ -21,15 +21,17 @@ telemetry: {interval: 20ms}
 `
 
 // End to end with the simulator: 6 against 6 trials of the same settings do
-// not fail; a candidate with --slowdown-decode 1.10 fails on TPOT, is worse
-// on throughput, exit code 3, and the report says why.
+// not fail; a candidate with --slowdown-decode 1.30 fails on TPOT, is worse
+// on throughput, exit code 3, and the report says why. (1.10 was too small
+// for a loaded machine: beside a CPU hog under -race the client's own delays
+// diluted it to TPOT +6.7 %, a warn.)
 func TestCompareEndToEnd(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs 18 trials")
 	}
 	out := t.TempDir()
 	same := writeScenario(t, strings.Replace(gateScenario, "%s", "", 1))
-	slow := writeScenario(t, strings.Replace(gateScenario, "%s", ", slowdown_decode: 1.10", 1))
+	slow := writeScenario(t, strings.Replace(gateScenario, "%s", ", slowdown_decode: 1.30", 1))
 	// Trials interleaved (base, same, slow, base, …), as DESIGN.md §5 asks:
 	// whatever else the machine does drifts over time, and must not fall on
 	// one side only.
@@ -56,7 +58,7 @@ func TestCompareEndToEnd(t *testing.T) {
 	ab := filepath.Join(t.TempDir(), "ab")
 	r = runCLI(t, context.Background(), nil, "compare", "--baseline", dirs("base"), "--candidate", dirs("slow"), "--out", ab)
 	if r.code != ExitRegression {
-		t.Fatalf("slowdown 1.10: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+		t.Fatalf("slowdown 1.30: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
 	}
 	b, err := os.ReadFile(filepath.Join(ab, "comparison.json"))
 	if err != nil {
@@ -80,13 +82,13 @@ func TestCompareEndToEnd(t *testing.T) {
 		verdict[x.Metric], change[x.Metric] = x.Verdict, *x.ChangePct
 	}
 	// TPOT is what the slowdown changes, and it fails. Throughput follows
-	// (about −8 % on a quiet machine), but when the machine is busy with
-	// other work the client's own delays (×8 in model time) dilute it (−4.6 %
-	// in one CI run, −1.9 % beside a CPU hog under -race): it moves the wrong
-	// way, and whether that is a fail, a warn or not significant is the
-	// noise's to say.
-	if c.Outcome.Verdict != "fail" || verdict["median_tpot_ms"] != "fail" || change["median_tpot_ms"] < 5 || change["output_throughput"] >= 0 {
-		t.Errorf("want a fail on TPOT (+~10 %%) and throughput lower: %v %v", verdict, change)
+	// (about −8 % for a 10 % slowdown on a quiet machine), but when the
+	// machine is busy with other work the client's own delays (×8 in model
+	// time) dilute it (−4.6 % for 10 % in one CI run, −1.9 % beside a CPU hog
+	// under -race): it moves the wrong way, and whether that is a fail, a warn
+	// or not significant is the noise's to say.
+	if c.Outcome.Verdict != "fail" || verdict["median_tpot_ms"] != "fail" || change["median_tpot_ms"] < 10 || change["output_throughput"] >= 0 {
+		t.Errorf("want a fail on TPOT (+~30 %%) and throughput lower: %v %v", verdict, change)
 	}
 	t.Logf("verdicts %v, changes %v", verdict, change)
 	md, _ := os.ReadFile(filepath.Join(ab, "comparison.md"))

@@ -24,6 +24,7 @@ import (
 	"github.com/perfgate/perfgate/internal/record"
 	"github.com/perfgate/perfgate/internal/sim"
 	"github.com/perfgate/perfgate/internal/stats"
+	"github.com/perfgate/perfgate/internal/timingtest"
 )
 
 func start(t *testing.T, mod func(*sim.Config)) *sim.Running {
@@ -182,6 +183,7 @@ func TestMeasuredLowLoadMatchesProfile(t *testing.T) {
 	defer c.Close()
 	const in, out = 2048, 32
 	var ttft, tpot []float64
+	mon := timingtest.Start() // the measured wake-up jitter widens the bounds on a loaded machine
 	for range 4 {
 		rec := stream(t, c, `{"model":"m","prompt":`+idsJSON(in)+`,"max_tokens":32,"stream":true,"stream_options":{"include_usage":true}}`)
 		if !rec.OK() || rec.OutputTokens != out {
@@ -190,10 +192,14 @@ func TestMeasuredLowLoadMatchesProfile(t *testing.T) {
 		ttft = append(ttft, float64(rec.TTFTUS())/1e6)
 		tpot = append(tpot, float64(rec.E2ELUS()-rec.TTFTUS())/1e6/(out-1))
 	}
+	jitter := mon.Stop()
 	p := r.Sim.Profile()
 	check := func(name string, got, want float64) {
-		if math.Abs(got/want-1) > 0.05 {
-			t.Errorf("%s %.2f ms, analytic %.2f ms", name, got*1000, want*1000)
+		// 5 % of the analytic time, and twice the wake-up jitter measured
+		// beside the requests (each interval has two ends that may wake late).
+		tol := timingtest.Tolerance(time.Duration(0.05*want*float64(time.Second)), jitter)
+		if d := time.Duration(math.Abs(got-want) * float64(time.Second)); d > tol {
+			t.Errorf("%s %.2f ms, analytic %.2f ms: off by %v, more than %v (5 %% and the measured jitter %v)", name, got*1000, want*1000, d, tol, jitter)
 		}
 	}
 	check("TTFT", stats.Describe(ttft, nil).Pct[50], p.PrefillTime(in))

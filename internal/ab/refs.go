@@ -184,7 +184,6 @@ func RunRefs(ctx context.Context, env Env, files []string, o Options) (*Plan, er
 		fmt.Fprintf(env.Stderr, "perfgate: plan for %s: %s; at most %d engine starts (trial_policy %s)\n",
 			s.Name, d.Words(order), n, cmp.Or(s.Engine.TrialPolicy, scenario.TrialRestart))
 	}
-	verdict := gate.Pass
 	for _, s := range scenarios {
 		res, err := runScenario(ctx, env, s, outDir, base, cand, o)
 		plan.Scenarios = append(plan.Scenarios, res)
@@ -192,16 +191,21 @@ func RunRefs(ctx context.Context, env Env, files []string, o Options) (*Plan, er
 			plan.Error = err.Error()
 			return plan, errors.Join(fmt.Errorf("scenario %s: verdict error: %w", s.Name, err), write())
 		}
-		if res.Verdict == gate.Fail || (o.FailOnWarn && res.Verdict == gate.Warn) {
-			verdict = gate.Fail
-		}
 	}
+	return finishPlan(env, plan, o, write)
+}
+
+// finishPlan writes ab.json and says where the results are; a scenario's
+// fail (or warn, with FailOnWarn) is a fault.RegressionError.
+func finishPlan(env Env, plan *Plan, o Options, write func() error) (*Plan, error) {
 	if err := write(); err != nil {
 		return plan, err
 	}
-	fmt.Fprintf(env.Stdout, "\nA/B results in %s\n", outDir)
-	if verdict == gate.Fail {
-		return plan, &fault.RegressionError{Headline: "see the comparison of each scenario in " + outDir}
+	fmt.Fprintf(env.Stdout, "\nA/B results in %s\n", plan.Dir)
+	for _, r := range plan.Scenarios {
+		if r.Verdict == gate.Fail || o.FailOnWarn && r.Verdict == gate.Warn {
+			return plan, &fault.RegressionError{Headline: "see the comparison of each scenario in " + plan.Dir}
+		}
 	}
 	return plan, nil
 }
@@ -270,7 +274,6 @@ func runEndpoints(ctx context.Context, env Env, scenarios []*scenario.Scenario, 
 		return nil, err
 	}
 	plan := &Plan{Dir: outDir, BaselineRef: o.BaseURL, CandidateRef: o.CandURL}
-	verdict := gate.Pass
 	for _, s := range scenarios {
 		d := DesignFor(env, s, o)
 		order := BalancedOrder(cmp.Or(d.Fixed, d.Rules.MaxTrials))
@@ -287,16 +290,6 @@ func runEndpoints(ctx context.Context, env Env, scenarios []*scenario.Scenario, 
 			return plan, errors.Join(fmt.Errorf("scenario %s: verdict error: %w", s.Name, err), plan.Write())
 		}
 		printResult(env, res)
-		if res.Verdict == gate.Fail || (o.FailOnWarn && res.Verdict == gate.Warn) {
-			verdict = gate.Fail
-		}
 	}
-	if err := plan.Write(); err != nil {
-		return plan, err
-	}
-	fmt.Fprintf(env.Stdout, "\nA/B results in %s\n", outDir)
-	if verdict == gate.Fail {
-		return plan, &fault.RegressionError{Headline: "see the comparison of each scenario in " + outDir}
-	}
-	return plan, nil
+	return finishPlan(env, plan, o, plan.Write)
 }

@@ -8,6 +8,7 @@ import (
 	"context"
 	"os"
 	"os/exec"
+	"strings"
 	"testing"
 	"time"
 
@@ -25,7 +26,12 @@ func Find() string {
 }
 
 // Context is a browser tab for the test, offline and quiet (no updates, no
-// sync, no QUIC), closed when the test ends or after timeout.
+// sync, no QUIC), closed when the test ends or after timeout. The browser is
+// started here, not at the first action, so that a start that fails can be
+// tried again: on a loaded machine Chromium now and then exits before it
+// listens (chromedp: "chrome failed to start", with nothing but its usual
+// warnings printed), which says nothing about the page under test. Three
+// attempts, each with a fresh profile; any other error fails the test.
 func Context(t testing.TB, timeout time.Duration, opts ...chromedp.ExecAllocatorOption) context.Context {
 	t.Helper()
 	bin := Find()
@@ -35,13 +41,25 @@ func Context(t testing.TB, timeout time.Duration, opts ...chromedp.ExecAllocator
 		}
 		t.Skip("no chromium here (apt-get install chromium)")
 	}
-	all := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(bin), chromedp.NoSandbox, chromedp.DisableGPU, chromedp.UserDataDir(t.TempDir()),
-		chromedp.Flag("disable-quic", true), chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true), chromedp.Flag("disable-sync", true))
-	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), append(all, opts...)...)
-	ctx, cancelTab := chromedp.NewContext(actx)
-	ctx, cancelTime := context.WithTimeout(ctx, timeout)
-	t.Cleanup(func() { cancelTime(); cancelTab(); cancelAlloc() })
-	return ctx
+	const attempts = 3
+	for attempt := 1; ; attempt++ {
+		all := append(chromedp.DefaultExecAllocatorOptions[:],
+			chromedp.ExecPath(bin), chromedp.NoSandbox, chromedp.DisableGPU, chromedp.UserDataDir(t.TempDir()),
+			chromedp.Flag("disable-quic", true), chromedp.Flag("disable-background-networking", true),
+			chromedp.Flag("disable-component-update", true), chromedp.Flag("disable-sync", true))
+		actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), append(all, opts...)...)
+		ctx, cancelTab := chromedp.NewContext(actx)
+		ctx, cancelTime := context.WithTimeout(ctx, timeout)
+		stop := func() { cancelTime(); cancelTab(); cancelAlloc() }
+		err := chromedp.Do(ctx) // no steps: starts the browser and opens the tab
+		if err == nil {
+			t.Cleanup(stop)
+			return ctx
+		}
+		stop()
+		if attempt == attempts || !strings.Contains(err.Error(), "chrome failed to start") {
+			t.Fatalf("chromium (attempt %d of %d): %v", attempt, attempts, err)
+		}
+		t.Logf("chromium exited before it was ready (attempt %d of %d), starting it again: %v", attempt, attempts, err)
+	}
 }

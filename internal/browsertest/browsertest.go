@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+
+	"github.com/perfgate/perfgate/internal/retry"
 )
 
 // Find is Chromium's path, or "".
@@ -31,7 +33,8 @@ func Find() string {
 // tried again: on a loaded machine Chromium now and then exits before it
 // listens (chromedp: "chrome failed to start", with nothing but its usual
 // warnings printed), which says nothing about the page under test. Three
-// attempts, each with a fresh profile; any other error fails the test.
+// attempts (internal/retry), each with a fresh profile; any other error
+// fails the test.
 func Context(t testing.TB, timeout time.Duration, opts ...chromedp.ExecAllocatorOption) context.Context {
 	t.Helper()
 	bin := Find()
@@ -41,25 +44,33 @@ func Context(t testing.TB, timeout time.Duration, opts ...chromedp.ExecAllocator
 		}
 		t.Skip("no chromium here (apt-get install chromium)")
 	}
-	const attempts = 3
-	for attempt := 1; ; attempt++ {
+	var ctx context.Context
+	err := retry.Do(context.Background(), retry.Policy{
+		Attempts:  3,
+		Retryable: func(err error) bool { return strings.Contains(err.Error(), "chrome failed to start") },
+		Between: func(n int, err error) error {
+			t.Logf("chromium exited before it was ready (attempt %d of 3), starting it again: %v", n, err)
+			return nil
+		},
+	}, func(int) error {
 		all := append(chromedp.DefaultExecAllocatorOptions[:],
 			chromedp.ExecPath(bin), chromedp.NoSandbox, chromedp.DisableGPU, chromedp.UserDataDir(t.TempDir()),
 			chromedp.Flag("disable-quic", true), chromedp.Flag("disable-background-networking", true),
 			chromedp.Flag("disable-component-update", true), chromedp.Flag("disable-sync", true))
 		actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), append(all, opts...)...)
-		ctx, cancelTab := chromedp.NewContext(actx)
-		ctx, cancelTime := context.WithTimeout(ctx, timeout)
+		tab, cancelTab := chromedp.NewContext(actx)
+		tab, cancelTime := context.WithTimeout(tab, timeout)
 		stop := func() { cancelTime(); cancelTab(); cancelAlloc() }
-		err := chromedp.Do(ctx) // no steps: starts the browser and opens the tab
-		if err == nil {
-			t.Cleanup(stop)
-			return ctx
+		if err := chromedp.Do(tab); err != nil { // no steps: starts the browser and opens the tab
+			stop()
+			return err
 		}
-		stop()
-		if attempt == attempts || !strings.Contains(err.Error(), "chrome failed to start") {
-			t.Fatalf("chromium (attempt %d of %d): %v", attempt, attempts, err)
-		}
-		t.Logf("chromium exited before it was ready (attempt %d of %d), starting it again: %v", attempt, attempts, err)
+		t.Cleanup(stop)
+		ctx = tab
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("chromium: %v", err)
 	}
+	return ctx
 }

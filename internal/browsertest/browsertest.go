@@ -44,12 +44,13 @@ func Context(t testing.TB, timeout time.Duration, opts ...chromedp.ExecAllocator
 		}
 		t.Skip("no chromium here (apt-get install chromium)")
 	}
+	const attempts = 3
 	var ctx context.Context
 	err := retry.Do(context.Background(), retry.Policy{
-		Attempts:  3,
+		Attempts:  attempts,
 		Retryable: func(err error) bool { return strings.Contains(err.Error(), "chrome failed to start") },
 		Between: func(n int, err error) error {
-			t.Logf("chromium exited before it was ready (attempt %d of 3), starting it again: %v", n, err)
+			t.Logf("chromium exited before it was ready (attempt %d of %d), starting it again: %v", n, attempts, err)
 			return nil
 		},
 	}, func(int) error {

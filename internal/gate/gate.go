@@ -547,8 +547,11 @@ type Outlier struct {
 }
 
 // OutlierFloorPct is the smallest whole-trial shift called an outlier,
-// whatever the noise: below it a trial is ordinary variation.
-const OutlierFloorPct = 8
+// whatever the noise: below it a trial is ordinary variation. A float: as
+// an untyped integer, OutlierFloorPct/100 was integer division, 0, and
+// every trial past four noise scales was re-run, however small its shift
+// (a clock state 4 % slower among quiet trials was).
+const OutlierFloorPct = 8.0
 
 // Outliers finds outlier trials. A trial's shift is the median, over the
 // gating ratio metrics, of its log distance from its side's median in the

@@ -185,3 +185,26 @@ func TestOutliers(t *testing.T) {
 		t.Errorf("a slower side: %+v", out)
 	}
 }
+
+// Below OutlierFloorPct a trial is ordinary variation, however quiet the
+// others: a start in a slower clock state (5 %) is compared, not re-run;
+// past the floor (12 %) it is an outlier.
+func TestOutlierFloor(t *testing.T) {
+	rules := Rules{Metrics: []Rule{{"median_tpot_ms", 3, 5}, {"output_throughput", 3, 5}}}
+	for _, c := range []struct {
+		shift float64
+		want  int
+	}{{1.05, 0}, {1.12, 1}} {
+		var in []Input
+		for lv := 1; lv <= 3; lv++ {
+			tp := Input{Level: lv, Metric: "median_tpot_ms", Baseline: []float64{10, 10.01, 9.99, 10}, Candidate: []float64{10, 10.01, 9.99, 10}}
+			th := Input{Level: lv, Metric: "output_throughput", Baseline: []float64{5000, 5004, 4996, 5000}, Candidate: []float64{5000, 5004, 4996, 5000}}
+			tp.Baseline[1] *= c.shift
+			th.Baseline[1] /= c.shift
+			in = append(in, tp, th)
+		}
+		if out := Outliers(in, rules); len(out) != c.want {
+			t.Errorf("a trial ×%g among trials 0.1 %% apart: outliers %+v, want %d", c.shift, out, c.want)
+		}
+	}
+}

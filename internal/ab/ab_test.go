@@ -94,3 +94,21 @@ func TestEndpointTrialerSaysARefusedReset(t *testing.T) {
 		t.Error("the scenario itself must not change")
 	}
 }
+
+// Every engine start gets a seed of its own, per side and start, and the
+// same scenario seed gives the same seeds again.
+func TestStartSeed(t *testing.T) {
+	seen := map[uint64]string{}
+	for _, side := range []string{Baseline, Candidate} {
+		for n := 1; n <= 10; n++ {
+			v := *startSeed(2, side, n)
+			if at, ok := seen[v]; ok {
+				t.Fatalf("%s start %d drew %s's seed", side, n, at)
+			}
+			seen[v] = fmt.Sprint(side, n)
+			if *startSeed(2, side, n) != v || *startSeed(3, side, n) == v {
+				t.Errorf("%s start %d: not repeatable from the scenario seed, or the same for another", side, n)
+			}
+		}
+	}
+}

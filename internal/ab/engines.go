@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"io"
 	"log/slog"
 	"os"
@@ -114,7 +115,8 @@ func (t *VLLMTrialer) Trial(ctx context.Context, name string, n int, dir string)
 	if t.running == nil {
 		sd.Starts++
 		began := time.Now()
-		e, err := engine.Start(ctx, t.s, t.env.Getenv, engine.Options{LogPath: filepath.Join(dir, "engine.log"), PathPrefix: filepath.Join(sd.EnvDir, "bin"), EnvDir: sd.EnvDir})
+		e, err := engine.Start(ctx, t.s, t.env.Getenv, engine.Options{LogPath: filepath.Join(dir, "engine.log"), PathPrefix: filepath.Join(sd.EnvDir, "bin"), EnvDir: sd.EnvDir,
+			StartSeed: startSeed(t.s.Seed, name, sd.Starts)})
 		if err != nil {
 			sd.GPUTime += time.Since(began)
 			return fmt.Errorf("the %s's engine did not start: %w", sd.Name, err)
@@ -172,6 +174,17 @@ func waitGPUMemory(before float64, log *slog.Logger) {
 		}
 		time.Sleep(2 * time.Second)
 	}
+}
+
+// startSeed is the seed of a side's nth engine start (engine.StartSeedEnv):
+// its own for every start and side, the same again for the same scenario
+// seed. The simulator standing in for vLLM draws each start's noise from it,
+// as every start of a real engine lands in its own clock state.
+func startSeed(seed uint64, side string, n int) *uint64 {
+	h := fnv.New64a()
+	fmt.Fprintf(h, "%d/%s/%d", seed, side, n)
+	v := h.Sum64()
+	return &v
 }
 
 // cloneScenario copies a scenario for one side's changes.
@@ -247,7 +260,8 @@ func Crossover(ctx context.Context, env Env, s *scenario.Scenario, sdir string, 
 				ts := cloneScenario(s)
 				ts.Engine.Env = append(ts.Engine.Env, "CUDA_VISIBLE_DEVICES="+gpus[sd])
 				began := time.Now()
-				e, err := engine.Start(ctx, ts, env.Getenv, engine.Options{LogPath: filepath.Join(dir, "engine.log"), PathPrefix: filepath.Join(sd.EnvDir, "bin"), EnvDir: sd.EnvDir})
+				e, err := engine.Start(ctx, ts, env.Getenv, engine.Options{LogPath: filepath.Join(dir, "engine.log"), PathPrefix: filepath.Join(sd.EnvDir, "bin"), EnvDir: sd.EnvDir,
+					StartSeed: startSeed(s.Seed, sd.Name, round)})
 				if err != nil {
 					errs[i] = fmt.Errorf("the %s's engine did not start on GPU %s: %w", sd.Name, gpus[sd], err)
 					return

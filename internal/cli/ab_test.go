@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -251,8 +252,22 @@ func TestABDetectsRegressionAndPassesSameRef(t *testing.T) {
 	if !strings.Contains(string(md), "median_tpot_ms") || !strings.HasPrefix(string(md), "# ❌ FAIL") || !strings.Contains(string(md), "engine (GPU) time so far: baseline") {
 		t.Errorf("comparison.md:\n%s", md)
 	}
-	if _, err := os.Stat(filepath.Join(dir, "ab-fake", "baseline", "trial-01", "engine.log")); err != nil {
-		t.Error("engine.log missing")
+	// Started by ab, the simulator runs with GPU-like noise, each start
+	// drawing its state from a seed of its own (PERFGATE_ENGINE_SEED).
+	seeds := map[string]bool{}
+	for _, side := range []string{"baseline", "candidate"} {
+		b, err := os.ReadFile(filepath.Join(dir, "ab-fake", side, "trial-01", "engine.log"))
+		if err != nil {
+			t.Fatalf("engine.log: %v", err)
+		}
+		m := regexp.MustCompile(`perfgate sim: noise gpu, start seed (\d+): this start's steps ×[\d.]+`).FindSubmatch(b)
+		if m == nil {
+			t.Fatalf("the %s's engine.log does not say its noise:\n%s", side, b)
+		}
+		seeds[string(m[1])] = true
+	}
+	if len(seeds) != 2 {
+		t.Errorf("both sides' first engines drew from the same start seed %v", seeds)
 	}
 	// The same commit on both sides passes, and reuses the installed environments.
 	r = runCLI(t, context.Background(), nil, "ab", abFileAA(t, "30s", "restart"), "--vllm-repo", repo, "--baseline", first, "--candidate", "feature",

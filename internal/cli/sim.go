@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/perfgate/perfgate/internal/engine"
 	"github.com/perfgate/perfgate/internal/fault"
 	"github.com/perfgate/perfgate/internal/sim"
 	"github.com/perfgate/perfgate/internal/sim/profile"
@@ -90,6 +91,11 @@ of 'vllm serve' so it can stand in for vLLM: the model as the first argument,
 accepted with a warning and ignored. As in vLLM, POST /reset_prefix_cache is
 served only when the environment has VLLM_SERVER_DEV_MODE=1.
 
+Started by perfgate ab as the engine under test (PERFGATE_ENGINE_SEED set,
+one seed per engine start), it runs with --noise gpu unless told --noise off:
+each start draws its own clock state and slow start from that seed, so
+trials differ as they do on a GPU runner (docs/simulator.md).
+
 perfgate's own flags pick the hardware and make regressions and faults on
 purpose: --profile, --time-scale, --jitter, --slowdown-decode,
 --slowdown-prefill, --step-overhead-ms, --fault-error-rate,
@@ -129,6 +135,18 @@ H100 (meta-llama/Llama-3.1-70B-Instruct → h100/llama-3.1-70b).`,
 			if noPrefixCaching {
 				cfg.EnablePrefixCaching = false
 			}
+			if v := env.Getenv(engine.StartSeedEnv); v != "" {
+				// perfgate started this engine for a trial (perfgate ab):
+				// each start draws its own noise, on unless --noise says off.
+				seed, err := strconv.ParseUint(v, 10, 64)
+				if err != nil {
+					return fault.Usagef("%s must be an unsigned integer (set by perfgate for each engine start), got %q", engine.StartSeedEnv, v)
+				}
+				cfg.StartSeed = seed
+				if !fs.Changed("noise") {
+					noise = "gpu"
+				}
+			}
 			n, err := sim.ParseNoise(noise)
 			if err != nil {
 				return fault.Usagef("--noise: %v", err)
@@ -162,6 +180,10 @@ H100 (meta-llama/Llama-3.1-70B-Instruct → h100/llama-3.1-70b).`,
 			p := r.Sim.Profile()
 			fmt.Fprintf(env.Stderr, "perfgate sim: serving %s on %s as %s (TP %d), %d KV blocks of %d tokens, max_model_len %d, time scale %g\n",
 				modelName(cfg, p), r.URL, p.Key, p.TP, r.Sim.KVBlocks(), cfg.BlockSize, r.Sim.MaxModelLen(), cfg.TimeScale)
+			if cfg.Noise != (sim.Noise{}) {
+				fmt.Fprintf(env.Stderr, "perfgate sim: noise %s, start seed %d: this start's steps ×%.3f (clock state and slow start), before drift and jitter\n",
+					noise, cfg.StartSeed, r.Sim.NoiseFactor())
+			}
 			return r.Serve(cmd.Context())
 		},
 	}
@@ -182,7 +204,7 @@ H100 (meta-llama/Llama-3.1-70B-Instruct → h100/llama-3.1-70b).`,
 	f.Uint64Var(&cfg.Seed, "seed", 0, "seed of jitter and faults")
 	f.Float64Var(&cfg.TimeScale, "time-scale", 1, "run this many times faster than real time; /metrics stays in model time")
 	f.Float64Var(&cfg.Jitter, "jitter", 0, "relative standard deviation of step times")
-	f.StringVar(&noise, "noise", "off", "trial-to-trial noise like a GPU runner's: off, or gpu (a clock state and a rare slow start drawn per start from --seed, thermal drift, step jitter; docs/simulator.md)")
+	f.StringVar(&noise, "noise", "off", "trial-to-trial noise like a GPU runner's: off, or gpu (a clock state and a rare slow start drawn per start from --seed and PERFGATE_ENGINE_SEED, thermal drift, step jitter; default gpu when perfgate ab starts it; docs/simulator.md)")
 	f.Float64Var(&cfg.SlowdownDecode, "slowdown-decode", 1, "multiply decode work, step overhead included (1.05: 5 % slower)")
 	f.Float64Var(&cfg.SlowdownPrefill, "slowdown-prefill", 1, "multiply prefill work")
 	f.Float64Var(&cfg.StepOverheadMs, "step-overhead-ms", -1, "fixed time per step in ms (default: the profile's)")

@@ -80,3 +80,40 @@ func TestSimServeBadFlags(t *testing.T) {
 		t.Errorf("profiles: %+v", r)
 	}
 }
+
+// Started by perfgate ab (PERFGATE_ENGINE_SEED set), sim serve runs with GPU
+// noise drawn from that seed unless --noise says otherwise, and says so.
+func TestSimServeNoiseWhenStartedByAB(t *testing.T) {
+	serve := func(env map[string]string, extra ...string) string {
+		pr, pw := io.Pipe()
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		go func() {
+			Main(ctx, append([]string{"sim", "serve", "m", "--port", "0"}, extra...),
+				Env{Stdout: io.Discard, Stderr: pw, Getenv: func(k string) string { return env[k] }})
+			pw.Close()
+		}()
+		var out strings.Builder
+		sc := bufio.NewScanner(pr)
+		for sc.Scan() {
+			out.WriteString(sc.Text() + "\n")
+			if strings.Contains(sc.Text(), "perfgate sim: serving") {
+				cancel() // whatever it says of its noise came before it serves
+			}
+		}
+		return out.String()
+	}
+	seeded := map[string]string{"PERFGATE_ENGINE_SEED": "5"}
+	if out := serve(seeded); !regexp.MustCompile(`noise gpu, start seed 5: this start's steps ×1\.\d{3}`).MatchString(out) {
+		t.Errorf("started by ab, no noise said:\n%s", out)
+	}
+	if out := serve(seeded, "--noise", "off"); strings.Contains(out, "noise") {
+		t.Errorf("--noise off, yet:\n%s", out)
+	}
+	if out := serve(nil); strings.Contains(out, "noise") {
+		t.Errorf("started by hand, yet:\n%s", out)
+	}
+	if r := runCLI(t, context.Background(), map[string]string{"PERFGATE_ENGINE_SEED": "x"}, "sim", "serve", "m", "--port", "0"); r.code != ExitUsage || !strings.Contains(r.stderr, "PERFGATE_ENGINE_SEED must be an unsigned integer") {
+		t.Errorf("a bad start seed: exit %d, %q", r.code, r.stderr)
+	}
+}

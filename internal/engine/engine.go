@@ -97,7 +97,14 @@ type Options struct {
 	PathPrefix string // a directory put first on PATH (an installed environment's bin/)
 	EnvDir     string // the installed environment, given to the server as PERFGATE_ENV_DIR
 	Bin        string // the vllm executable; default engine.vllm_bin, else vllm in PathPrefix or on PATH
+	// StartSeed, when set, goes to a vllm process as PERFGATE_ENGINE_SEED
+	// (StartSeedEnv): one per engine start, so that perfgate's simulator
+	// standing in for vLLM draws each start's noise afresh (vLLM ignores it).
+	StartSeed *uint64
 }
+
+// StartSeedEnv is the variable that carries Options.StartSeed.
+const StartSeedEnv = "PERFGATE_ENGINE_SEED"
 
 // Start brings up the scenario's engine. getenv reads the API key variable.
 func Start(ctx context.Context, s *scenario.Scenario, getenv func(string) string, o Options) (Engine, error) {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 
 	"github.com/perfgate/perfgate/internal/scenario"
 )
@@ -37,6 +38,9 @@ func startVLLM(ctx context.Context, s *scenario.Scenario, o Options) (Engine, er
 	}
 	if o.EnvDir != "" {
 		env = append([]string{"PERFGATE_ENV_DIR=" + o.EnvDir, "VIRTUAL_ENV=" + o.EnvDir}, env...)
+	}
+	if o.StartSeed != nil {
+		env = append([]string{StartSeedEnv + "=" + strconv.FormatUint(*o.StartSeed, 10)}, env...)
 	}
 	return StartProcess(ctx, ProcessOptions{Bin: bin, PathPrefix: o.PathPrefix, Model: s.Model, Args: s.Engine.Args, Env: env,
 		LogPath: o.LogPath, HealthTimeout: s.Engine.HealthTimeout.D()})

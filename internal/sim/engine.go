@@ -91,7 +91,7 @@ func newEngine(cfg Config, prof profile.Profile, m *metrics) *engine {
 		start:   time.Now(),
 	}
 	if cfg.Noise != (Noise{}) {
-		e.noise = cfg.Noise.startFactor(rand.New(rand.NewPCG(cfg.Seed, 0x5747)))
+		e.noise = cfg.Noise.startDraw(cfg.Seed, cfg.StartSeed)
 	}
 	return e
 }

@@ -25,7 +25,10 @@ type Noise struct {
 // NoiseGPU is the "gpu" preset: two clock states 4 % apart (30 % of starts
 // low), one start in 20 15 % slow, 0.3 % a minute of drift, 2 % step
 // jitter — the "mix" noise the gate's calibration runs under
-// (docs/statistics.md), until a real GPU's A/A measures it (testdata/gpu).
+// (docs/statistics.md). Its per-start spread without slow starts, 1.8 %,
+// sits at the top of published run-to-run variation of a steady vLLM
+// (0.4–2.4 %; the sources are in docs/simulator.md), until a real GPU's A/A
+// measures it (testdata/gpu).
 var NoiseGPU = Noise{LowClockShare: 0.3, LowClockPct: 4, SlowShare: 0.05, SlowPct: 15, DriftPctPerMin: 0.3, StepJitter: 0.02}
 
 // NoisePresets are the names --noise and engine.noise take.
@@ -38,6 +41,12 @@ func ParseNoise(name string) (Noise, error) {
 		return Noise{}, fmt.Errorf("noise must be off or gpu, got %q", name)
 	}
 	return n, nil
+}
+
+// startDraw is the step-time factor of an engine start with this seed and
+// start seed (Config.StartSeed): the same seeds draw the same state.
+func (n Noise) startDraw(seed, startSeed uint64) float64 {
+	return n.startFactor(rand.New(rand.NewPCG(seed, 0x5747^startSeed)))
 }
 
 // startFactor is the step-time factor an engine start draws: its clock

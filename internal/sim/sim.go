@@ -40,6 +40,7 @@ type Config struct {
 	Seed            uint64
 	Jitter          float64 // relative standard deviation of step times
 	Noise           Noise   // trial-to-trial noise (noise.go); zero: none
+	StartSeed       uint64  // tells starts apart in the noise's start draw (0: Seed alone); perfgate ab gives each start its own
 	SlowdownDecode  float64 // multiplies decode work, step overhead included (1: none)
 	SlowdownPrefill float64 // multiplies prefill work (1: none)
 	StepOverheadMs  float64 // < 0: the profile's
@@ -211,6 +212,15 @@ func (s *Server) MaxModelLen() int { return s.maxModelLen }
 
 // KVBlocks is the KV cache's size in blocks.
 func (s *Server) KVBlocks() int { return s.eng.kv.numBlocks() }
+
+// NoiseFactor is the step-time factor this start drew (Config.Noise: its
+// clock state and slow start, before drift and jitter); 1 without noise.
+func (s *Server) NoiseFactor() float64 {
+	if s.eng.noise == 0 {
+		return 1
+	}
+	return s.eng.noise
+}
 
 // Running is a simulator listening on a loopback port.
 type Running struct {

@@ -31,7 +31,7 @@ fake() {
 	printf '#!/bin/sh\nif [ "$1" = "--version" ]; then echo 0.0.0-sim; exit 0; fi\nexec "%s" sim "$@" --time-scale 8 %s\n' "$tmp/perfgate" "$1" >vllm
 	chmod +x vllm
 }
-commit() { git -c user.name=perfgate -c user.email=perfgate@localhost commit -q -am "$1" 2>/dev/null || git -c user.name=perfgate -c user.email=perfgate@localhost commit -q -m "$1"; }
+commit() { git -c user.name=perfgate -c user.email=perfgate@localhost commit -q -am "$1"; } # every change is added first
 fake ""
 git add vllm
 commit "the simulator"

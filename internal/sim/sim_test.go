@@ -219,7 +219,10 @@ func TestMeasuredSlowdownDecode(t *testing.T) {
 		}
 		return stats.Describe(xs, nil).Pct[50]
 	}
-	if ratio := tpot(1.05) / tpot(1); math.Abs(ratio-1.05) > 0.01 {
+	var ratio float64
+	// A stall of the machine lengthens whichever stream it lands in.
+	timingtest.Calm(t, 40*time.Millisecond, func() { ratio = tpot(1.05) / tpot(1) })
+	if math.Abs(ratio-1.05) > 0.01 {
 		t.Errorf("TPOT ratio %.4f, want 1.05 ± 0.01", ratio)
 	}
 }

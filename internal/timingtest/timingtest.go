@@ -6,6 +6,7 @@ package timingtest
 
 import (
 	"sync/atomic"
+	"testing"
 	"time"
 )
 
@@ -49,3 +50,27 @@ func (m *Monitor) Stop() time.Duration {
 // Tolerance is target plus twice the jitter: a measured interval has two
 // ends, each of which may wake late.
 func Tolerance(target, jitter time.Duration) time.Duration { return target + 2*jitter }
+
+// Calm runs attempt, beside a Monitor, until one attempt saw no wake-up
+// later than calm, and returns that attempt's jitter. A test whose claim is
+// about wall time (a schedule kept, a count of ticks in a window) cannot be
+// judged across a stall of the whole machine, so an attempt that saw one is
+// discarded and run again; attempt must start from scratch each time. After
+// five stalled attempts the test is skipped, saying why: that is a machine
+// too busy to measure on, not a pass.
+func Calm(t testing.TB, calm time.Duration, attempt func()) time.Duration {
+	t.Helper()
+	var seen []time.Duration
+	for range 5 {
+		mon := Start()
+		attempt()
+		j := mon.Stop()
+		if j <= calm {
+			return j
+		}
+		seen = append(seen, j)
+		t.Logf("attempt %d saw a wake-up %v late (over %v): run again", len(seen), j, calm)
+	}
+	t.Skipf("every attempt saw a stall longer than %v (wake-ups late by %v): too busy to judge wall-clock timing", calm, seen)
+	return 0
+}

@@ -174,17 +174,29 @@ func TestConnectRefused(t *testing.T) {
 }
 
 func TestCanceledByPerfgate(t *testing.T) {
+	flushed := make(chan struct{}, 1)
 	c, done := stream(t, func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprint(w, textChunk("a"))
 		w.(http.Flusher).Flush()
+		flushed <- struct{}{}
 		<-r.Context().Done()
 	})
 	defer done()
-	ctx, cancel := context.WithCancel(context.Background())
-	time.AfterFunc(50*time.Millisecond, cancel)
 	rec := &record.Record{}
-	c.Stream(ctx, "/v1/completions", []byte(`{}`), time.Minute, rec)
-	if rec.Error != record.ErrCanceled || len(rec.ChunkUS) != 1 {
+	// Cancel 100 ms after the chunk went out: on a calm machine the client
+	// has it by then; a stall could make the cancel win the race.
+	timingtest.Calm(t, 50*time.Millisecond, func() {
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		go func() {
+			<-flushed
+			time.Sleep(100 * time.Millisecond)
+			cancel()
+		}()
+		*rec = record.Record{}
+		c.Stream(ctx, "/v1/completions", []byte(`{}`), time.Minute, rec)
+	})
+	if rec.Error != record.ErrCanceled || len(rec.ChunkUS) != 1 || !strings.Contains(rec.ErrorMsg, "canceled by perfgate") {
 		t.Errorf("got %+v", rec)
 	}
 }

@@ -5,7 +5,10 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
+	"os/exec"
+	"runtime"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -120,5 +123,50 @@ func TestSamplerWriteError(t *testing.T) {
 	defer cancel()
 	if err := s.Run(ctx); err == nil {
 		t.Error("a write error must be returned")
+	}
+}
+
+// When the whole process stalls (here: stopped for 300 ms by a child), the
+// sampler skips the ticks it slept through instead of writing a burst of
+// gaps that would blame a probe that was never busy.
+func TestSamplerSkipsTicksMissedInAStall(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("stops the test process with kill -STOP")
+	}
+	var buf bytes.Buffer
+	s := &Sampler{Probes: []Probe{&fakeProbe{name: "p"}}, Interval: 10 * time.Millisecond, Clock: record.NewClock(), Out: &buf}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+	pid := os.Getpid()
+	stall := exec.Command("sh", "-c", fmt.Sprintf("sleep 0.05; kill -STOP %d; sleep 0.3; kill -CONT %d", pid, pid))
+	if err := stall.Run(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(50 * time.Millisecond)
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	var samples, gaps int
+	var longest int64
+	var last int64
+	for _, smp := range decode(t, buf.Bytes()) {
+		samples++
+		if smp.Gap {
+			gaps++
+		}
+		if last > 0 {
+			longest = max(longest, smp.T-last)
+		}
+		last = smp.T
+	}
+	if longest < 250_000 {
+		t.Skipf("no stall in the samples (longest step %d µs): something resumed the process early", longest)
+	}
+	// A tick's read can still be pending when the next tick comes right
+	// after the stall: one gap at most.
+	if gaps > 1 {
+		t.Errorf("%d gaps of %d samples after a 300 ms stall at 10 ms: the missed ticks were written as gaps", gaps, samples)
 	}
 }

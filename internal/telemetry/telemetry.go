@@ -134,6 +134,11 @@ func (s *Sampler) loop(ctx context.Context, p Probe) {
 			}
 		} else if ctx.Err() != nil {
 			return
+		} else if late := -d; late >= s.Interval {
+			// The sampler itself ran late (the process was stalled, not the
+			// probe): the ticks it slept through are skipped, not written
+			// as a burst of gaps that would blame the probe.
+			k += int(late / s.Interval)
 		}
 		t := s.Clock.Now()
 		select {

@@ -94,7 +94,7 @@ func TestActionTrackBisects(t *testing.T) {
 	// Each attempt starts from a fresh repository and history; a stalled one
 	// is run again.
 	var errs []string
-	timingtest.Calm(t, 60*time.Millisecond, func() { errs = trackBisects(t) })
+	timingtest.Calm(t, 100*time.Millisecond, func() { errs = trackBisects(t) })
 	for _, e := range errs {
 		t.Error(e)
 	}

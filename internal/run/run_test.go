@@ -103,7 +103,7 @@ slo: {tpot_ms: %s}
 	decode := p.DecodeTime(1, 300) * 1000 // ms per step of one short sequence, model time
 	res := map[bool]record.Level{}
 	// A stall of the machine reads as a long decode step in either run.
-	timingtest.Calm(t, 40*time.Millisecond, func() {
+	timingtest.Calm(t, 60*time.Millisecond, func() {
 		for _, model := range []bool{true, false} {
 			dur, slo := "8s", fmt.Sprint(decode*1.5)
 			if !model {

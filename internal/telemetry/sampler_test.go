@@ -62,7 +62,7 @@ func TestSamplerHangingProbe(t *testing.T) {
 	var el time.Duration
 	// A stall of the whole machine stops the good probe's schedule too (and
 	// turns its late ticks into gaps): only a calm run can show the claim.
-	timingtest.Calm(t, 30*time.Millisecond, func() {
+	timingtest.Calm(t, 40*time.Millisecond, func() {
 		buf.Reset()
 		notices = nil
 		good, stuck, broken := &fakeProbe{name: "good"}, &fakeProbe{name: "stuck", hang: true}, &fakeProbe{name: "broken", fails: true}

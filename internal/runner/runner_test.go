@@ -394,9 +394,9 @@ phases: {measure: {requests: 4}}
 	mon := timingtest.Start() // a stalled machine delays issuing: that is schedule delay
 	runWith(t, context.Background(), s, url, sink)
 	jitter := mon.Stop()
-	var waits []int64
+	var waits []time.Duration
 	for _, r := range sink.recs {
-		waits = append(waits, r.QueueWaitUS)
+		waits = append(waits, time.Duration(r.QueueWaitUS)*time.Microsecond)
 		if d := time.Duration(r.ScheduleDelayUS()) * time.Microsecond; d > timingtest.Tolerance(20*time.Millisecond, jitter) {
 			t.Errorf("queue wait counted as schedule delay (wake-up jitter %v): %+v", jitter, r)
 		}
@@ -404,8 +404,7 @@ phases: {measure: {requests: 4}}
 	slices.Sort(waits)
 	// Requests every 10 ms into a 40 ms server one at a time: the 4th waits
 	// about 90 ms — less if a stall delayed its issue.
-	us := func(d time.Duration) int64 { return d.Microseconds() }
-	if waits[0] > us(timingtest.Tolerance(5*time.Millisecond, jitter)) || waits[3] < 80_000-us(2*jitter) {
+	if waits[0] > timingtest.Tolerance(5*time.Millisecond, jitter) || waits[3] < 80*time.Millisecond-2*jitter {
 		t.Errorf("queue waits %v (wake-up jitter %v)", waits, jitter)
 	}
 }

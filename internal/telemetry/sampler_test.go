@@ -5,10 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"os"
-	"os/exec"
-	"runtime"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -130,19 +127,13 @@ func TestSamplerWriteError(t *testing.T) {
 // sampler skips the ticks it slept through instead of writing a burst of
 // gaps that would blame a probe that was never busy.
 func TestSamplerSkipsTicksMissedInAStall(t *testing.T) {
-	if runtime.GOOS != "linux" {
-		t.Skip("stops the test process with kill -STOP")
-	}
 	var buf bytes.Buffer
 	s := &Sampler{Probes: []Probe{&fakeProbe{name: "p"}}, Interval: 10 * time.Millisecond, Clock: record.NewClock(), Out: &buf}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- s.Run(ctx) }()
-	pid := os.Getpid()
-	stall := exec.Command("sh", "-c", fmt.Sprintf("sleep 0.05; kill -STOP %d; sleep 0.3; kill -CONT %d", pid, pid))
-	if err := stall.Run(); err != nil {
-		t.Fatal(err)
-	}
+	time.Sleep(50 * time.Millisecond) // a few ticks before the stall
+	timingtest.Stall(t, 300*time.Millisecond)
 	time.Sleep(50 * time.Millisecond)
 	cancel()
 	if err := <-done; err != nil {

@@ -5,6 +5,10 @@
 package timingtest
 
 import (
+	"fmt"
+	"os"
+	"os/exec"
+	"runtime"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -78,4 +82,22 @@ func Calm(t testing.TB, calm time.Duration, attempt func()) time.Duration {
 	}
 	t.Skipf("every attempt saw a stall longer than %v (wake-ups late by %v): too busy to judge wall-clock timing", calm, seen)
 	return 0
+}
+
+// Stall stops this test process for about d (Linux: kill -STOP from a child
+// shell), as a busy machine does, so a test can show what a stall does. It
+// stops the process again every 50 ms, so that a CONT from outside
+// (.ci/stall's own stalls) cannot end the stall early by more than that.
+// Elsewhere the test is skipped.
+func Stall(t testing.TB, d time.Duration) {
+	t.Helper()
+	if runtime.GOOS != "linux" {
+		t.Skip("stalls the test process with kill -STOP")
+	}
+	pid := os.Getpid()
+	sh := fmt.Sprintf("kill -STOP %d; i=1; while [ $i -lt %d ]; do sleep 0.05; kill -STOP %d; i=$((i+1)); done; sleep 0.05; kill -CONT %d",
+		pid, max(int(d/(50*time.Millisecond)), 1), pid, pid)
+	if err := exec.Command("sh", "-c", sh).Run(); err != nil {
+		t.Fatal(err)
+	}
 }

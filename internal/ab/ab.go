@@ -20,6 +20,7 @@ package ab
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -27,7 +28,9 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/perfgate/perfgate/internal/fault"
 	"github.com/perfgate/perfgate/internal/gate"
+	"github.com/perfgate/perfgate/internal/numfmt"
 	"github.com/perfgate/perfgate/internal/record"
 	"github.com/perfgate/perfgate/internal/report"
 	"github.com/perfgate/perfgate/internal/retry"
@@ -119,15 +122,36 @@ func Run(ctx context.Context, s *scenario.Scenario, t Trialer, dir string, d Des
 	}
 	count := map[string]int{}
 	reruns := map[string]int{}
+	noSuccess := false // a trial ran with no successful request
 	for i := 0; ; i++ {
 		side := Order(i)
 		count[side]++
-		if err := runOnce(ctx, t, side, count[side], TrialDir(dir, side, count[side]), d, &res, logf); err != nil {
+		err := runOnce(ctx, t, side, count[side], TrialDir(dir, side, count[side]), d, &res, logf)
+		var ns *fault.NoSuccessError
+		if errors.As(err, &ns) {
+			// Its records are data: the gate fails a side with no
+			// successful request at the next balanced look.
+			logf("%s trial %d: no request succeeded (%s); kept for the gate", side, count[side], numfmt.Clip(ns.Msg, 200))
+			noSuccess, err = true, nil
+		}
+		if err != nil {
 			return res, err
 		}
 		n := count[Baseline]
 		if n != count[Candidate] {
 			continue
+		}
+		if noSuccess {
+			// A broken side fails fast, in either design, before the
+			// minimum or fixed count of trials.
+			c, sides, err := compare(dir, d, d.sequential())
+			if err != nil {
+				return res, err
+			}
+			if len(c.Outcome.Results) > 0 && c.Outcome.Verdict == gate.Fail && brokenOutcome(c.Outcome) {
+				logf("%s: look after %d trial(s) per side: FAIL, a side had no successful request", s.Name, n)
+				return finish(ctx, dir, c, sides, res, gate.StopFail, n, d)
+			}
 		}
 		if !d.sequential() {
 			if n < d.Fixed {
@@ -137,7 +161,7 @@ func Run(ctx context.Context, s *scenario.Scenario, t Trialer, dir string, d Des
 			if err != nil {
 				return res, err
 			}
-			return finish(dir, c, sides, res, gate.StopFixed, n, d)
+			return finish(ctx, dir, c, sides, res, gate.StopFixed, n, d)
 		}
 		if n < r.MinTrials {
 			continue
@@ -178,9 +202,20 @@ func Run(ctx context.Context, s *scenario.Scenario, t Trialer, dir string, d Des
 		o := c.Outcome
 		logf("%s: look after %d trials per side: %s", s.Name, n, lookWords(o, n))
 		if o.Stop {
-			return finish(dir, c, sides, res, o.StopReason, n, d)
+			return finish(ctx, dir, c, sides, res, o.StopReason, n, d)
 		}
 	}
+}
+
+// brokenOutcome says whether the outcome failed because a side had no
+// successful request at some level.
+func brokenOutcome(o gate.Outcome) bool {
+	for _, r := range o.Results {
+		if r.NoSuccess != "" {
+			return true
+		}
+	}
+	return false
 }
 
 func lookWords(o gate.Outcome, n int) string {
@@ -193,7 +228,12 @@ func lookWords(o gate.Outcome, n int) string {
 // runOnce runs a trial, retrying a failure once; the failed attempt is kept
 // beside it as trial-NN.failed.
 func runOnce(ctx context.Context, t Trialer, side string, n int, dir string, d Design, res *Result, logf func(string, ...any)) error {
-	fatal := func(err error) bool { return d.Fatal != nil && d.Fatal(err) }
+	// A trial with no successful request is not retried: it ran, and its
+	// records are what the gate decides on (a broken commit, not a glitch).
+	fatal := func(err error) bool {
+		var ns *fault.NoSuccessError
+		return errors.As(err, &ns) || d.Fatal != nil && d.Fatal(err)
+	}
 	tries := 0
 	err := retry.Do(ctx, retry.Policy{Attempts: 2,
 		Retryable: func(err error) bool { return !fatal(err) },
@@ -244,7 +284,7 @@ func compare(dir string, d Design, look bool) (*report.Comparison, sides, error)
 }
 
 // finish writes the comparison with how the trials ran.
-func finish(dir string, c *report.Comparison, s sides, res Result, reason string, n int, d Design) (Result, error) {
+func finish(ctx context.Context, dir string, c *report.Comparison, s sides, res Result, reason string, n int, d Design) (Result, error) {
 	bt, ct := s.base, s.cand
 	max := d.Fixed
 	if d.sequential() {
@@ -262,7 +302,7 @@ func finish(dir string, c *report.Comparison, s sides, res Result, reason string
 	if d.Notes != nil {
 		c.Notes = append(c.Notes, d.Notes()...)
 	}
-	if err := report.WriteComparison(c, bt, ct, dir); err != nil {
+	if err := report.WriteComparison(ctx, c, bt, ct, dir); err != nil {
 		return res, err
 	}
 	res.Verdict, res.Headline, res.Comparison = c.Outcome.Verdict, c.Outcome.Headline, c
@@ -272,12 +312,12 @@ func finish(dir string, c *report.Comparison, s sides, res Result, reason string
 
 // Finish compares trials that ran by other means (two GPUs at once) as a
 // fixed design, and writes the comparison.
-func Finish(dir string, d Design, res Result) (Result, error) {
+func Finish(ctx context.Context, dir string, d Design, res Result) (Result, error) {
 	c, s, err := compare(dir, d, false)
 	if err != nil {
 		return res, err
 	}
-	return finish(dir, c, s, res, gate.StopFixed, min(len(c.Baseline), len(c.Candidate)), d)
+	return finish(ctx, dir, c, s, res, gate.StopFixed, min(len(c.Baseline), len(c.Candidate)), d)
 }
 
 // clockNote compares an outlier trial's lowest SM clock (NVML telemetry)

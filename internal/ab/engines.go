@@ -278,7 +278,7 @@ func Crossover(ctx context.Context, env Env, s *scenario.Scenario, sdir string, 
 	}
 	d.Fixed = rounds
 	d.Notes = func() []string { return []string{EngineTimeNote(base, cand)} }
-	return Finish(sdir, d, res)
+	return Finish(ctx, sdir, d, res)
 }
 
 // Plan is ab.json: what an A/B compared, in which order, what it cost and

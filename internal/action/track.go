@@ -20,9 +20,9 @@ import (
 	"github.com/perfgate/perfgate/internal/history"
 	"github.com/perfgate/perfgate/internal/history/site"
 	"github.com/perfgate/perfgate/internal/metric"
+	"github.com/perfgate/perfgate/internal/numfmt"
 	"github.com/perfgate/perfgate/internal/record"
 	"github.com/perfgate/perfgate/internal/report"
-	"github.com/perfgate/perfgate/internal/run"
 	"github.com/perfgate/perfgate/internal/scenario"
 	"github.com/perfgate/perfgate/internal/vllmsrc"
 )
@@ -368,7 +368,7 @@ func trackBisect(ctx context.Context, env Env, a *githubactions.Action, in actio
 		a.EndGroup()
 		switch {
 		case err != nil:
-			e.Bisect = "bisect did not name a culprit: " + run.ClipMsg(err.Error(), 300)
+			e.Bisect = "bisect did not name a culprit: " + numfmt.Clip(err.Error(), 300)
 		default:
 			e.Culprit = res.FirstBad
 			e.Bisect = fmt.Sprintf("perfgate bisect over %d commits, %d A/B steps", len(res.Commits), len(res.Steps))

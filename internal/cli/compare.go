@@ -80,7 +80,7 @@ Exit codes: 0 pass or warn, 3 fail (or warn with --fail-on-warn), 2 bad input.`,
 			if dir == "" {
 				dir = "comparison"
 			}
-			if err := report.WriteComparison(c, bt, ct, dir); err != nil {
+			if err := report.WriteComparison(cmd.Context(), c, bt, ct, dir); err != nil {
 				return err
 			}
 			fmt.Fprintf(env.Stdout, "%s\n\n%s\n", c.Outcome.Headline, "details: "+filepath.Join(dir, "comparison.md"))

@@ -73,7 +73,7 @@ curve bends (Kneedle).`,
 					dir = filepath.Join(runs[0].Dir, "report")
 				}
 			}
-			w, err := report.Write(runs, dir, fs)
+			w, err := report.Write(cmd.Context(), runs, dir, fs)
 			if err != nil {
 				return err
 			}

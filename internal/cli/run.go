@@ -199,7 +199,8 @@ func runTrial(ctx context.Context, env Env, log *slog.Logger, s *scenario.Scenar
 	case res.RunErr != nil:
 		return fmt.Errorf("the run failed: %w (what was measured is in %s)", res.RunErr, dir)
 	case sum.Status == record.StatusFailed:
-		return fmt.Errorf("the run failed: %s (the records are in %s)", sum.Error, dir)
+		// Ran to its end, and no measured request succeeded.
+		return &fault.NoSuccessError{Dir: dir, Msg: sum.Error}
 	case res.EngineDied:
 		where := ""
 		if res.EngineLog != "" {

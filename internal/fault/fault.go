@@ -39,3 +39,13 @@ type InterruptedError struct{ Dir string }
 func (e *InterruptedError) Error() string {
 	return "interrupted; what was measured so far is in " + e.Dir
 }
+
+// NoSuccessError is a run that ran to its end with no measured request
+// succeeding: exit code 1 from perfgate run. Its folder holds every record,
+// so for an A/B it is data, not a failed trial: the gate fails a side with
+// no successful request at the first look instead of retrying it.
+type NoSuccessError struct{ Dir, Msg string }
+
+func (e *NoSuccessError) Error() string {
+	return fmt.Sprintf("the run failed: %s (the records are in %s)", e.Msg, e.Dir)
+}

@@ -169,6 +169,10 @@ type Result struct {
 	Reason      string  `json:"reason"`        // one line: why this verdict
 	BelowNoise  bool    `json:"below_noise"`   // these trials cannot detect twice the fail threshold
 	CanBeSignif bool    `json:"can_be_signif"` // enough trials for a fail to be possible
+	// NoSuccess names the side ("baseline", "candidate" or "both") of which
+	// every request issued at this level failed: a fail whatever the trial
+	// count, since there is nothing of that side to measure (BrokenSides).
+	NoSuccess string `json:"no_success,omitempty"`
 }
 
 // Outcome is the comparison's overall decision.
@@ -296,11 +300,52 @@ func CanFail(n int, r Rules) (bool, string) {
 
 const zPower90 = 1.2815515655446004
 
+// Broken is a level at which every request of a side failed.
+type Broken struct {
+	Side           string // baseline, candidate or both
+	Failed, Issued int    // the broken side's pooled counts (the candidate's when both)
+}
+
+// BrokenSides finds, from the request counts the inputs carry (error_rate's),
+// the levels at which a side issued requests and none succeeded. Such a
+// level fails at any number of trials: a candidate that answers every
+// request with an error is the change a gate exists to stop, and one trial
+// of it is enough to know (the counts are of requests, not trials).
+func BrokenSides(inputs []Input) map[int]Broken {
+	out := map[int]Broken{}
+	for _, in := range inputs {
+		if len(in.BaselineCounts) == 0 || len(in.CandidateCounts) == 0 {
+			continue
+		}
+		fb, ib := pool(in.BaselineCounts)
+		fc, ic := pool(in.CandidateCounts)
+		bb, cb := ib > 0 && fb >= ib, ic > 0 && fc >= ic
+		switch {
+		case bb && cb:
+			out[in.Level] = Broken{"both", fc, ic}
+		case cb:
+			out[in.Level] = Broken{"candidate", fc, ic}
+		case bb:
+			out[in.Level] = Broken{"baseline", fb, ib}
+		}
+	}
+	return out
+}
+
+// Words says a broken level in words.
+func (b Broken) Words() string {
+	if b.Side == "both" {
+		return fmt.Sprintf("every request of both sides failed (candidate: %d of %d)", b.Failed, b.Issued)
+	}
+	return fmt.Sprintf("every %s request failed (%d of %d)", b.Side, b.Failed, b.Issued)
+}
+
 func decide(inputs []Input, r Rules, alpha float64) Outcome {
 	rules := map[string]Rule{}
 	for _, m := range r.Metrics {
 		rules[m.Metric] = m
 	}
+	broken := BrokenSides(inputs)
 	pools := poolNoise(inputs)
 	res := make([]Result, len(inputs))
 	var ps, pw []float64
@@ -343,7 +388,10 @@ func decide(inputs []Input, r Rules, alpha float64) Outcome {
 		}
 		signif := x.CanBeSignif && x.Q <= alpha
 		signifWarn := x.CanBeSignif && x.QWarn <= alpha
+		b, isBroken := broken[x.Level]
 		switch {
+		case isBroken:
+			x.Verdict, x.Reason, x.NoSuccess = Fail, b.Words(), b.Side
 		case math.IsNaN(x.WorsePct):
 			x.Verdict, x.Reason = Warn, "cannot be compared (missing or zero values)"
 		case signif && x.WorsePct > x.FailPct:
@@ -363,7 +411,7 @@ func decide(inputs []Input, r Rules, alpha float64) Outcome {
 			}
 		}
 		// Improvements: the better-direction test, Bonferroni over the gating metrics.
-		if x.CanBeSignif && x.PBetter*float64(len(gatingIdx)) <= alpha && -x.WorsePct > x.WarnPct {
+		if !isBroken && x.CanBeSignif && x.PBetter*float64(len(gatingIdx)) <= alpha && -x.WorsePct > x.WarnPct {
 			x.Improved, x.Reason = true, "significantly better"
 			if r.TwoSided && -x.WorsePct > x.FailPct {
 				x.Verdict, x.Reason = Warn, "significantly better by more than the fail threshold: unexplained, review it"

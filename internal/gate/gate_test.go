@@ -208,3 +208,48 @@ func TestOutlierFloor(t *testing.T) {
 		}
 	}
 }
+
+// A side with no successful request fails at one trial a side, on the
+// error_rate counts, whatever the minimum; every gating result of that
+// level says so, and a sequential look stops.
+func TestBrokenSideFailsAtAnyTrialCount(t *testing.T) {
+	r := Rules{Metrics: []Rule{{Metric: "median_ttft_ms", WarnPct: 3, FailPct: 5}, {Metric: "error_rate", WarnPct: 0.5, FailPct: 1}}}
+	for _, c := range []struct {
+		name       string
+		base, cand Count
+		side       string
+	}{
+		{"candidate", Count{0, 15}, Count{15, 15}, "candidate"},
+		{"baseline", Count{40, 40}, Count{0, 40}, "baseline"},
+		{"both", Count{9, 9}, Count{9, 9}, "both"},
+	} {
+		inputs := []Input{
+			{Level: 1, Metric: "median_ttft_ms", Baseline: []float64{20}, Candidate: []float64{0}},
+			{Level: 1, Metric: "error_rate", Baseline: []float64{float64(c.base.Failed) / float64(c.base.Issued)}, Candidate: []float64{float64(c.cand.Failed) / float64(c.cand.Issued)},
+				BaselineCounts: []Count{c.base}, CandidateCounts: []Count{c.cand}},
+		}
+		for _, o := range []Outcome{Decide(inputs, r), Look(inputs, r)} {
+			if o.Verdict != Fail {
+				t.Errorf("%s: verdict %s", c.name, o.Verdict)
+			}
+			for _, x := range o.Results {
+				if x.Verdict != Fail || x.NoSuccess != c.side || !strings.Contains(x.Reason, "request") {
+					t.Errorf("%s: %s %s %q (%q)", c.name, x.Metric, x.Verdict, x.NoSuccess, x.Reason)
+				}
+			}
+			if err := Recheck(o, r); err != nil {
+				t.Errorf("%s: %v", c.name, err)
+			}
+		}
+		if o := Look(inputs, r); !o.Stop || o.StopReason != StopFail {
+			t.Errorf("%s: a look must stop on it: %v %q", c.name, o.Stop, o.StopReason)
+		}
+	}
+	// One failed request of fifteen is not a broken side: at one trial a
+	// side the gate still cannot fail.
+	inputs := []Input{{Level: 1, Metric: "error_rate", Baseline: []float64{0}, Candidate: []float64{1.0 / 15},
+		BaselineCounts: []Count{{0, 15}}, CandidateCounts: []Count{{1, 15}}}}
+	if o := Decide(inputs, r); o.Verdict == Fail || len(BrokenSides(inputs)) != 0 {
+		t.Errorf("one error in fifteen: %s", o.Verdict)
+	}
+}

@@ -7,6 +7,7 @@ package numfmt
 import (
 	"fmt"
 	"math"
+	"unicode/utf8"
 )
 
 // Dash stands for a number that is not there.
@@ -35,4 +36,16 @@ func Or(s string) string {
 		return Dash
 	}
 	return s
+}
+
+// Clip shortens a message to at most n bytes, cut at a rune boundary and
+// marked with "…": one helper for every message a report or record clips.
+func Clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "…"
 }

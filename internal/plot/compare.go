@@ -161,11 +161,15 @@ func (d divPlotter) Plot(c draw.Canvas, p *gplot.Plot) {
 	for i, r := range d.rows {
 		y := float64(n - 1 - i)
 		h := 0.32
-		x0, x1 := tx(0), tx(clampTo(r.Value, p.X.Min, p.X.Max))
-		if x1 < x0 {
-			x0, x1 = x1, x0
+		// A row without a value (a side with no successful request) has
+		// no bar; its note says why.
+		if !math.IsNaN(r.Value) {
+			x0, x1 := tx(0), tx(clampTo(r.Value, p.X.Min, p.X.Max))
+			if x1 < x0 {
+				x0, x1 = x1, x0
+			}
+			c.FillPolygon(r.Color, []vg.Point{{X: x0, Y: ty(y - h)}, {X: x1, Y: ty(y - h)}, {X: x1, Y: ty(y + h)}, {X: x0, Y: ty(y + h)}})
 		}
-		c.FillPolygon(r.Color, []vg.Point{{X: x0, Y: ty(y - h)}, {X: x1, Y: ty(y - h)}, {X: x1, Y: ty(y + h)}, {X: x0, Y: ty(y + h)}})
 		if !math.IsNaN(r.Lo) && !math.IsNaN(r.Hi) {
 			dark := color.RGBA{0x22, 0x22, 0x22, 0xff}
 			ls := draw.LineStyle{Color: dark, Width: 1.8}

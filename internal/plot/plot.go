@@ -300,8 +300,9 @@ func (c Chart) PNG() ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
-// pad leaves a margin around a chart.
-func pad(c draw.Canvas) draw.Canvas { return draw.Crop(c, 10, -14, 6, -10) }
+// pad leaves a margin around a chart, and guards its canvas against
+// non-finite coordinates (finiteCanvas).
+func pad(c draw.Canvas) draw.Canvas { return draw.Crop(guard(c), 10, -14, 6, -10) }
 
 const laneHeight = 150
 

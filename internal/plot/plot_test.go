@@ -6,8 +6,11 @@ import (
 	"regexp"
 	"strconv"
 	"testing"
+	"time"
 
 	"github.com/perfgate/perfgate/internal/svgsafe"
+	"gonum.org/v1/plot/font"
+	"gonum.org/v1/plot/vg"
 )
 
 func TestLTTBKeepsShape(t *testing.T) {
@@ -136,3 +139,67 @@ func TestComparisonChartsRender(t *testing.T) {
 		}
 	}
 }
+
+// A chart given NaN and infinite values renders, quickly: gonum's
+// rasteriser never ended on a NaN bar (a candidate with no successful
+// request), and nothing non-finite may reach a canvas.
+func TestNonFiniteValuesRender(t *testing.T) {
+	nan, inf := math.NaN(), math.Inf(1)
+	d := Diverging{Title: "x", Rows: []DivRow{
+		{Label: "nan", Value: nan, Lo: nan, Hi: nan, Color: ColorFail, Note: "fail –", WarnMark: 3, FailMark: 5},
+		{Label: "inf", Value: inf, Lo: -inf, Hi: inf, Color: ColorFail},
+		{Label: "ok", Value: 2, Lo: 1, Hi: 3, Color: ColorPass},
+	}}
+	s := Strip{Title: "y", Groups: []StripGroup{{Label: "a", Values: []float64{nan, inf, 1}, Median: nan, Lo: -inf, Hi: inf}}}
+	c := Chart{Title: "z", Series: []Series{{Label: "s", X: []float64{1, nan, 3}, Y: []float64{inf, 2, nan}, Lo: []float64{nan, 1, 1}, Hi: []float64{inf, 3, 3}}}}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for _, ch := range []interface {
+			SVG() ([]byte, error)
+			PNG() ([]byte, error)
+		}{d, s, c} {
+			if _, err := ch.SVG(); err != nil {
+				t.Error(err)
+			}
+			if _, err := ch.PNG(); err != nil {
+				t.Error(err)
+			}
+		}
+	}()
+	select {
+	case <-done:
+	case <-time.After(20 * time.Second):
+		t.Fatal("rendering non-finite values did not end within 20 s")
+	}
+}
+
+// The guard drops what is not finite and passes on the rest.
+func TestFiniteCanvasDropsNonFinitePaths(t *testing.T) {
+	rec := &countCanvas{}
+	c := finiteCanvas{rec}
+	var bad, good vg.Path
+	bad.Move(vg.Point{X: vg.Length(math.NaN()), Y: 1})
+	bad.Line(vg.Point{X: 2, Y: 2})
+	good.Move(vg.Point{X: 1, Y: 1})
+	good.Line(vg.Point{X: 2, Y: 2})
+	c.Fill(bad)
+	c.Stroke(bad)
+	c.Fill(good)
+	c.Stroke(good)
+	c.FillString(font.Face{}, vg.Point{X: vg.Length(math.Inf(1))}, "x")
+	c.Translate(vg.Point{X: vg.Length(math.NaN())})
+	if rec.fills != 1 || rec.strokes != 1 || rec.texts != 0 || rec.translates != 0 {
+		t.Errorf("%+v", *rec)
+	}
+}
+
+type countCanvas struct {
+	vg.Canvas
+	fills, strokes, texts, translates int
+}
+
+func (c *countCanvas) Fill(vg.Path)                           { c.fills++ }
+func (c *countCanvas) Stroke(vg.Path)                         { c.strokes++ }
+func (c *countCanvas) FillString(font.Face, vg.Point, string) { c.texts++ }
+func (c *countCanvas) Translate(vg.Point)                     { c.translates++ }

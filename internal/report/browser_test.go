@@ -1,6 +1,7 @@
 package report
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"strings"
@@ -23,7 +24,7 @@ func TestReportHTMLInChromium(t *testing.T) {
 	runs, err := LoadAll([]string{a, b})
 	must(t, err)
 	out := t.TempDir()
-	_, err = write(runs, out, []string{"html"}, false)
+	_, err = write(context.Background(), runs, out, []string{"html"}, false)
 	must(t, err)
 
 	var mu sync.Mutex
@@ -73,7 +74,7 @@ func TestReportHTMLHoverValues(t *testing.T) {
 	runs, err := LoadAll([]string{a})
 	must(t, err)
 	out := t.TempDir()
-	_, err = write(runs, out, []string{"html"}, false)
+	_, err = write(context.Background(), runs, out, []string{"html"}, false)
 	must(t, err)
 	must(t, chromedp.Do(ctx, chromedp.Navigate("file://"+filepath.Join(out, "report.html"))))
 	got, err := chromedp.Run(ctx, chromedp.Evaluate[map[string]any](`(() => {

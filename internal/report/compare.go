@@ -2,9 +2,11 @@ package report
 
 import (
 	"cmp"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"os"
 	"path/filepath"
@@ -170,6 +172,16 @@ func GateInputs(base, cand []Trial, r gate.Rules, levels []int) []gate.Input {
 				inputs = append(inputs, in)
 			}
 		}
+		// Without error_rate among the rules, it is still reported: its
+		// request counts are what tells the gate that a side had no
+		// successful request at all (gate.BrokenSides).
+		if !slices.ContainsFunc(r.Metrics, func(m gate.Rule) bool { return m.Metric == "error_rate" }) {
+			in := gate.Input{Level: lv, Metric: "error_rate", Baseline: values(base, lv-1, "error_rate"), Candidate: values(cand, lv-1, "error_rate"),
+				BaselineCounts: counts(base, lv-1), CandidateCounts: counts(cand, lv-1)}
+			if len(in.Baseline) > 0 && len(in.Candidate) > 0 {
+				inputs = append(inputs, in)
+			}
+		}
 	}
 	return inputs
 }
@@ -273,8 +285,17 @@ func Compare(base, cand []Trial, o CompareOptions) (*Comparison, error) {
 		c.Outcome = gate.Decide(inputs, c.Rules)
 	}
 	n := min(len(base), len(cand))
-	if ok, why := gate.CanFail(n, c.Rules); !ok {
+	broken := gate.BrokenSides(inputs)
+	if ok, why := gate.CanFail(n, c.Rules); !ok && len(broken) == 0 {
 		c.Notes = append(c.Notes, why)
+	}
+	for _, lv := range slices.Sorted(maps.Keys(broken)) {
+		b := broken[lv]
+		note := fmt.Sprintf("level %d: %s: nothing of that side to measure, a fail at any number of trials", lv, b.Words())
+		if first := firstError(base, cand, b.Side); first != "" {
+			note += "; the first error: " + first
+		}
+		c.Notes = append(c.Notes, note)
 	}
 	for _, r := range c.Outcome.Results {
 		// Only where the noise leaves the verdict open: a metric shown to be
@@ -293,6 +314,12 @@ func Compare(base, cand []Trial, o CompareOptions) (*Comparison, error) {
 	}
 	c.Explain = explain(base, cand, levels)
 	c.Outcome.Headline = headline(c)
+	for _, lv := range slices.Sorted(maps.Keys(broken)) {
+		if first := firstError(base, cand, broken[lv].Side); first != "" {
+			c.Outcome.Headline += "; the first error: " + numfmt.Clip(first, 120)
+			break
+		}
+	}
 	return c, nil
 }
 
@@ -442,10 +469,40 @@ func magnitude(f float64) float64 {
 	return math.Abs(math.Log(f))
 }
 
+// firstError is the first error a broken side's trials recorded, from their
+// result.json ("" when none says).
+func firstError(base, cand []Trial, side string) string {
+	ts := cand
+	if side == "baseline" {
+		ts = base
+	}
+	for _, t := range ts {
+		if e := t.Summary.Error; e != "" {
+			if _, after, ok := strings.Cut(e, "the first: "); ok {
+				e = after
+			}
+			return numfmt.Clip(e, 200)
+		}
+	}
+	return ""
+}
+
 func headline(c *Comparison) string {
 	var worst []string
+	brokenSaid := map[int]bool{}
 	for _, r := range c.Outcome.Results {
+		if r.NoSuccess != "" {
+			if !brokenSaid[r.Level] {
+				brokenSaid[r.Level] = true
+				worst = append(worst, fmt.Sprintf("level %d: %s", r.Level, r.Reason))
+			}
+			continue
+		}
 		if r.Verdict == gate.Fail || (c.Outcome.Verdict == gate.Warn && r.Verdict == gate.Warn) {
+			if math.IsNaN(r.ChangePct) {
+				worst = append(worst, fmt.Sprintf("level %d %s cannot be compared", r.Level, r.Metric))
+				continue
+			}
 			worst = append(worst, fmt.Sprintf("level %d %s %+.1f %%", r.Level, r.Metric, r.ChangePct))
 		}
 	}
@@ -474,8 +531,10 @@ func headline(c *Comparison) string {
 }
 
 // WriteComparison writes comparison.json, comparison.md and the overlay
-// plots (baseline against candidate) into out.
-func WriteComparison(c *Comparison, base, cand []Trial, out string) error {
+// plots (baseline against candidate) into out. comparison.json comes first;
+// a canceled ctx (SIGINT, SIGTERM) stops it between charts with the context's
+// cause.
+func WriteComparison(ctx context.Context, c *Comparison, base, cand []Trial, out string) error {
 	if err := os.MkdirAll(filepath.Join(out, "plots"), 0o755); err != nil {
 		return err
 	}
@@ -491,6 +550,9 @@ func WriteComparison(c *Comparison, base, cand []Trial, out string) error {
 	for name, ch := range compareCharts(c, base, cand) {
 		if ch == nil {
 			continue
+		}
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("stopped while drawing the charts (%w); %s is written", context.Cause(ctx), record.ComparisonFile)
 		}
 		s, err := ch.SVG()
 		if err != nil {
@@ -729,6 +791,12 @@ func compareCharts(c *Comparison, base, cand []Trial) map[string]chart {
 		note := string(r.Verdict)
 		if r.Improved {
 			note = "improved"
+		}
+		if math.IsNaN(r.WorsePct) {
+			// No change to draw (a side without a successful request): no
+			// bar, no interval, a dash beside the verdict.
+			note += " " + numfmt.Dash
+			lo, hi = math.NaN(), math.NaN()
 		}
 		div.Rows = append(div.Rows, plot.DivRow{Label: label, Value: r.WorsePct, Lo: lo, Hi: hi, Color: col, Note: note, WarnMark: r.WarnPct, FailMark: r.FailPct})
 	}

@@ -33,7 +33,7 @@ func comparisonFixture(t *testing.T) string {
 	c, err := Compare(base, cand, CompareOptions{})
 	must(t, err)
 	out := filepath.Join(root, "out")
-	must(t, WriteComparison(c, base, cand, out))
+	must(t, WriteComparison(context.Background(), c, base, cand, out))
 	return out
 }
 
@@ -80,7 +80,7 @@ func TestComparisonPagesInChromium(t *testing.T) {
 	a, b := fixtures(t)
 	runs, err := LoadAll([]string{a, b})
 	must(t, err)
-	_, err = write(runs, out, []string{"html"}, false)
+	_, err = write(context.Background(), runs, out, []string{"html"}, false)
 	must(t, err)
 	shots := os.Getenv("PERFGATE_SCREENSHOTS")
 	if shots == "" {

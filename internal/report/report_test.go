@@ -2,6 +2,7 @@ package report
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"encoding/xml"
 	"flag"
@@ -159,7 +160,7 @@ func TestGoldenTablesAndCharts(t *testing.T) {
 	runs, err := LoadAll([]string{a})
 	must(t, err)
 	out := t.TempDir()
-	w, err := Write(runs, out, Formats)
+	w, err := Write(context.Background(), runs, out, Formats)
 	must(t, err)
 	if len(w.Files) != 4+2*11+5 { // report.*, plots, and vllm/: two levels' results and .commands, summary.json
 		t.Errorf("wrote %d files: %v", len(w.Files), w.Files)
@@ -184,7 +185,7 @@ func TestOverlayTwoRuns(t *testing.T) {
 	runs, err := LoadAll([]string{a, b})
 	must(t, err)
 	out := t.TempDir()
-	_, err = write(runs, out, []string{"md"}, false)
+	_, err = write(context.Background(), runs, out, []string{"md"}, false)
 	must(t, err)
 	svg, _ := os.ReadFile(filepath.Join(out, "plots", "hockey-e2el.svg"))
 	for _, want := range []string{">baseline p50<", ">baseline p99<", ">candidate p50<", ">candidate p99<", `stroke="#0072b2"`, `stroke="#d55e00"`} {
@@ -207,7 +208,7 @@ func TestSVGRules(t *testing.T) {
 	runs, err := LoadAll([]string{a, b})
 	must(t, err)
 	out := t.TempDir()
-	_, err = write(runs, out, nil, false)
+	_, err = write(context.Background(), runs, out, nil, false)
 	must(t, err)
 	files, _ := filepath.Glob(filepath.Join(out, "plots", "*.svg"))
 	if len(files) < 10 {

@@ -1,8 +1,11 @@
 package report
 
 import (
+	"context"
+	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/perfgate/perfgate/internal/comparison"
@@ -17,7 +20,7 @@ func TestValidateComparison(t *testing.T) {
 	c, err := Compare(base, cand, CompareOptions{})
 	must(t, err)
 	out := t.TempDir()
-	must(t, WriteComparison(c, base, cand, out))
+	must(t, WriteComparison(context.Background(), c, base, cand, out))
 	data, _ := os.ReadFile(filepath.Join(out, "comparison.json"))
 	if _, err := comparison.ValidateComparison(data); err != nil {
 		t.Fatalf("perfgate's own comparison is rejected: %v", err)
@@ -39,5 +42,35 @@ func TestValidateComparison(t *testing.T) {
 	}
 	if _, err := comparison.ValidateComparison(data, "0123456789abcdef"); err == nil {
 		t.Error("a comparison that does not name the expected commit must be rejected")
+	}
+}
+
+// A canceled context stops WriteComparison before its charts, after
+// comparison.json, and says so.
+func TestWriteComparisonStopsWhenCanceled(t *testing.T) {
+	a, b := fixtures(t)
+	base, err := LoadTrials([]string{a})
+	must(t, err)
+	cand, err := LoadTrials([]string{b})
+	must(t, err)
+	c, err := Compare(base, cand, CompareOptions{})
+	must(t, err)
+	out := t.TempDir()
+	ctx, cancel := context.WithCancelCause(context.Background())
+	cancel(errors.New("terminated signal received"))
+	err = WriteComparison(ctx, c, base, cand, out)
+	if err == nil || !strings.Contains(err.Error(), "terminated signal received") {
+		t.Fatalf("err %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(out, "comparison.json")); err != nil {
+		t.Error(err)
+	}
+	if pngs, _ := filepath.Glob(filepath.Join(out, "plots", "*.png")); len(pngs) > 0 {
+		t.Errorf("charts drawn after the cancel: %v", pngs)
+	}
+	runs, err := LoadAll([]string{a})
+	must(t, err)
+	if _, err := Write(ctx, runs, t.TempDir(), []string{"md"}); err == nil || !strings.Contains(err.Error(), "terminated") {
+		t.Errorf("Write under a canceled context: %v", err)
 	}
 }

@@ -1,6 +1,7 @@
 package report
 
 import (
+	"context"
 	"encoding/json"
 	"math"
 	"os"
@@ -211,7 +212,7 @@ func TestVLLMFormatMeetsVLLMScriptsContracts(t *testing.T) {
 		t.Fatal(err)
 	}
 	out := t.TempDir()
-	w, err := Write(runs, out, []string{"vllm"})
+	w, err := Write(context.Background(), runs, out, []string{"vllm"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,6 +2,7 @@ package report
 
 import (
 	"bytes"
+	"context"
 	"encoding/csv"
 	"encoding/json"
 	"fmt"
@@ -30,11 +31,13 @@ type Written struct {
 // Write renders the runs into out: report.<format> for each format, and
 // plots/<chart>.svg and .png (unless vllm is the only format); vllm writes
 // the folder vllm/ instead of a report file.
-func Write(runs []*Run, out string, formats []string) (Written, error) {
-	return write(runs, out, formats, true)
+// A canceled ctx (SIGINT, SIGTERM) stops it between charts with the
+// context's cause.
+func Write(ctx context.Context, runs []*Run, out string, formats []string) (Written, error) {
+	return write(ctx, runs, out, formats, true)
 }
 
-func write(runs []*Run, out string, formats []string, withPNG bool) (Written, error) {
+func write(ctx context.Context, runs []*Run, out string, formats []string, withPNG bool) (Written, error) {
 	var w Written
 	if slices.Contains(formats, "vllm") {
 		files, err := writeVLLM(runs, out)
@@ -55,6 +58,9 @@ func write(runs []*Run, out string, formats []string, withPNG bool) (Written, er
 	svgs := map[string][]byte{}
 	layouts := map[string]plot.Layout{}
 	for _, f := range figs {
+		if err := ctx.Err(); err != nil {
+			return w, fmt.Errorf("stopped while drawing the charts: %w", context.Cause(ctx))
+		}
 		var s []byte
 		var err error
 		if f.svgLayout != nil {

@@ -18,12 +18,12 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
-	"unicode/utf8"
 
 	"gopkg.in/yaml.v3"
 
 	"github.com/perfgate/perfgate/internal/analysis"
 	"github.com/perfgate/perfgate/internal/engine"
+	"github.com/perfgate/perfgate/internal/numfmt"
 	"github.com/perfgate/perfgate/internal/openai"
 	"github.com/perfgate/perfgate/internal/record"
 	"github.com/perfgate/perfgate/internal/runner"
@@ -383,7 +383,7 @@ func summarize(dir string, s *scenario.Scenario, res runner.Result, runErr error
 		if failed > 0 && completed == 0 {
 			// Nothing to measure: a wrong model, a key the server refuses, a server that answers only errors.
 			sum.Status = record.StatusFailed
-			sum.Error = fmt.Sprintf("no measured request succeeded: %d of %d failed; the first: %s", failed, issued, ClipMsg(firstErr, 300))
+			sum.Error = fmt.Sprintf("no measured request succeeded: %d of %d failed; the first: %s", failed, issued, numfmt.Clip(firstErr, 300))
 		}
 	}
 	if st.Records != res.Issued {
@@ -440,15 +440,4 @@ func engineLog(e engine.Engine) string {
 		return p.LogPath()
 	}
 	return ""
-}
-
-// ClipMsg shortens a message to n bytes (at a rune boundary).
-func ClipMsg(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n] + "…"
 }

@@ -1,0 +1,72 @@
+package ab
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/perfgate/perfgate/internal/gate"
+	"github.com/perfgate/perfgate/internal/record"
+)
+
+// A side whose every request fails is a FAIL at the first balanced look,
+// in either design: no retry, no waiting for the minimum or fixed count,
+// and the first error in the headline.
+func TestBrokenSideFailsAtTheFirstLook(t *testing.T) {
+	for _, c := range []struct {
+		name   string
+		design Design
+		broken string
+	}{
+		{"sequential, candidate", Design{Rules: gate.Rules{MinTrials: 3, MaxTrials: 10}, Reruns: 1}, Candidate},
+		{"fixed 6, candidate", Design{Fixed: 6}, Candidate},
+		{"sequential, baseline", Design{Rules: gate.Rules{MinTrials: 3, MaxTrials: 10}, Reruns: 1}, Baseline},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			f := &fakeTrialer{t: t, spec: func(side string, n int) trialSpec {
+				return trialSpec{scale: 1 + 0.01*float64(n), failAll: side == c.broken}
+			}}
+			dir := t.TempDir()
+			res, err := Run(context.Background(), scenarioOf(t), f, dir, c.design)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(f.calls, []string{"b-1", "c-1"}) {
+				t.Errorf("trials run %v, want b-1 c-1 and a stop", f.calls)
+			}
+			if res.Verdict != gate.Fail || res.StopReason != gate.StopFail || res.Trials != [2]int{1, 1} {
+				t.Errorf("verdict %s, stop %q, trials %v", res.Verdict, res.StopReason, res.Trials)
+			}
+			want := "every " + c.broken + " request failed (20 of 20)"
+			if !strings.Contains(res.Headline, want) || !strings.Contains(res.Headline, "engine exploded") {
+				t.Errorf("headline %q lacks %q and the first error", res.Headline, want)
+			}
+			if len(res.Retries) > 0 {
+				t.Errorf("a trial with no successful request is data, not retried: %v", res.Retries)
+			}
+			for _, f := range []string{record.ComparisonFile, "comparison.md", "plots/change.png"} {
+				if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
+					t.Errorf("%s: %v", f, err)
+				}
+			}
+		})
+	}
+}
+
+// An A/A of canned trials passes, stopping with every metric within: the
+// fake trials themselves are sound. (Not at the minimum: with 20 requests a
+// trial, error_rate is shown within its 1 point only from about 140
+// requests a side.)
+func TestFakeAAPasses(t *testing.T) {
+	f := &fakeTrialer{t: t, spec: func(side string, n int) trialSpec { return trialSpec{scale: 1 + 0.004*float64(n%3)} }}
+	res, err := Run(context.Background(), scenarioOf(t), f, t.TempDir(), Design{Rules: gate.Rules{MinTrials: 3, MaxTrials: 10}, Reruns: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Verdict != gate.Pass || res.StopReason != gate.StopWithin {
+		t.Errorf("verdict %s, stop %q, trials %v: %s", res.Verdict, res.StopReason, res.Trials, res.Headline)
+	}
+}

@@ -1,0 +1,91 @@
+package cli
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// brokenRuns runs one trial against a sound simulator and one against a
+// simulator that answers every request with HTTP 500, and returns their
+// folders.
+func brokenRuns(t *testing.T) (base, cand string) {
+	t.Helper()
+	out := t.TempDir()
+	sound := writeScenario(t, strings.Replace(gateScenario, "%s", "", 1))
+	broken := writeScenario(t, strings.Replace(gateScenario, "%s", ", fault_error_rate: 1", 1))
+	if r := runCLI(t, context.Background(), nil, "run", sound, "--out", filepath.Join(out, "base")); r.code != 0 {
+		t.Fatalf("baseline run: %d %s", r.code, r.stderr)
+	}
+	if r := runCLI(t, context.Background(), nil, "run", broken, "--out", filepath.Join(out, "cand")); r.code != ExitFailed || !strings.Contains(r.stderr, "no measured request succeeded") {
+		t.Fatalf("broken run: %d %s", r.code, r.stderr)
+	}
+	return onlyDir(t, filepath.Join(out, "base")), onlyDir(t, filepath.Join(out, "cand"))
+}
+
+// A candidate whose every request failed is a FAIL (exit 3) within
+// seconds, with the first error in the headline. It used to write
+// comparison.json and then loop forever drawing a NaN bar, deaf to SIGTERM.
+func TestCompareBrokenCandidateFailsFast(t *testing.T) {
+	base, cand := brokenRuns(t)
+	out := filepath.Join(t.TempDir(), "cmp")
+	cmd, log := perfgateProcess(t, "compare", "--baseline", base, "--candidate", cand, "--out", out)
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		ee, ok := err.(*exec.ExitError)
+		if !ok || ee.ExitCode() != ExitRegression {
+			t.Fatalf("exit %v, want %d\n%s", err, ExitRegression, log)
+		}
+	case <-time.After(60 * time.Second):
+		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		t.Fatalf("compare of a broken candidate still ran after 60 s\n%s", log)
+	}
+	if s := log.String(); !strings.Contains(s, "FAIL: level 1: every candidate request failed") || !strings.Contains(s, "HTTP 500") {
+		t.Errorf("output:\n%s", s)
+	}
+	for _, f := range []string{"comparison.json", "comparison.md", "plots/change.png", "plots/change.svg"} {
+		if _, err := os.Stat(filepath.Join(out, f)); err != nil {
+			t.Error(err)
+		}
+	}
+}
+
+// SIGTERM while compare draws its charts ends it within two seconds: a
+// render checks the context between charts, and no chart can loop.
+func TestSIGTERMWhileComparing(t *testing.T) {
+	base, cand := brokenRuns(t)
+	out := filepath.Join(t.TempDir(), "cmp")
+	cmd, log := perfgateProcess(t, "compare", "--baseline", base, "--candidate", cand, "--out", out)
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	// comparison.json is written before the first chart.
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		if _, err := os.Stat(filepath.Join(out, "comparison.json")); err == nil || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-done:
+		// Stopped between charts (exit 1), or it had finished already (3).
+		ee, ok := err.(*exec.ExitError)
+		if !ok || (ee.ExitCode() != ExitFailed && ee.ExitCode() != ExitRegression) {
+			t.Fatalf("exit %v\n%s", err, log)
+		}
+		if ee.ExitCode() == ExitFailed && !strings.Contains(log.String(), "stopped while drawing the charts") {
+			t.Errorf("exit 1 without saying why:\n%s", log)
+		}
+	case <-time.After(2 * time.Second):
+		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		t.Fatalf("compare ignored SIGTERM for 2 s\n%s", log)
+	}
+}

@@ -61,7 +61,7 @@ type Design struct {
 	Fixed int
 	// Rules are the gate's; MinTrials and MaxTrials bound a sequential run.
 	Rules gate.Rules
-	// Reruns is the outlier re-runs allowed per side (sequential only).
+	// Reruns is the outlier re-runs allowed per side, in either design.
 	Reruns int
 	// Warmup runs one uncounted trial per side first.
 	Warmup bool
@@ -153,21 +153,12 @@ func Run(ctx context.Context, s *scenario.Scenario, t Trialer, dir string, d Des
 				return finish(ctx, dir, c, sides, res, gate.StopFail, n, d)
 			}
 		}
-		if !d.sequential() {
-			if n < d.Fixed {
-				continue
-			}
-			c, sides, err := compare(dir, d, false)
-			if err != nil {
-				return res, err
-			}
-			return finish(ctx, dir, c, sides, res, gate.StopFixed, n, d)
-		}
-		if n < r.MinTrials {
+		if !d.sequential() && n < d.Fixed || d.sequential() && n < r.MinTrials {
 			continue
 		}
-		// Re-run outliers within the budget before looking.
-		c, sides, err := compare(dir, d, true)
+		// Re-run outliers within the budget before deciding, in either
+		// design: a fixed count is of trials compared, not of engine starts.
+		c, sides, err := compare(dir, d, d.sequential())
 		if err != nil {
 			return res, err
 		}
@@ -195,14 +186,39 @@ func Run(ctx context.Context, s *scenario.Scenario, t Trialer, dir string, d Des
 			rerun = true
 		}
 		if rerun {
-			if c, sides, err = compare(dir, d, true); err != nil {
+			if c, sides, err = compare(dir, d, d.sequential()); err != nil {
 				return res, err
 			}
+		}
+		// What this run did with the outliers it kept.
+		sayKept(c, d.Reruns, reruns)
+		if !d.sequential() {
+			return finish(ctx, dir, c, sides, res, gate.StopFixed, n, d)
 		}
 		o := c.Outcome
 		logf("%s: look after %d trials per side: %s", s.Name, n, lookWords(o, n))
 		if o.Stop {
 			return finish(ctx, dir, c, sides, res, o.StopReason, n, d)
+		}
+	}
+}
+
+// sayKept rewrites the comparison's outlier notes to say what this A/B did
+// with each outlier still among the trials compared: its side's re-runs
+// (budget of them per side) were spent, or none are allowed.
+func sayKept(c *report.Comparison, budget int, used map[string]int) {
+	for i, n := range c.Notes {
+		for _, side := range []string{Baseline, Candidate} {
+			if !strings.HasPrefix(n, "outlier: the "+side+"'s ") {
+				continue
+			}
+			why := fmt.Sprintf("kept: the %s's %d outlier re-run(s) were spent", side, used[side])
+			if budget == 0 {
+				why = "kept: gate.outlier_reruns is 0"
+			}
+			if j := strings.LastIndex(n, " ("); j > 0 {
+				c.Notes[i] = n[:j] + " (" + why + ")"
+			}
 		}
 	}
 }

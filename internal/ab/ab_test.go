@@ -54,7 +54,7 @@ func TestPlannedStarts(t *testing.T) {
 func TestDesignWords(t *testing.T) {
 	fixed := Design{Fixed: 2}.Words(BalancedOrder(2))
 	seq := Design{Rules: gate.Rules{MinTrials: 3, MaxTrials: 10}, Reruns: 1}.Words(BalancedOrder(10))
-	if fixed != "2 trials per side in the order B C C B, decided once" {
+	if fixed != "2 trials per side in the order B C C B, decided once; up to 0 outlier re-run(s) per side" {
 		t.Error(fixed)
 	}
 	if seq != "sequential, 3 to 10 trials per side in balanced pairs (B C C B B C C B …), stopping when the verdict is clear; up to 1 outlier re-run(s) per side" {

@@ -70,3 +70,74 @@ func TestFakeAAPasses(t *testing.T) {
 		t.Errorf("verdict %s, stop %q, trials %v: %s", res.Verdict, res.StopReason, res.Trials, res.Headline)
 	}
 }
+
+// A fixed design re-runs an outlier trial within its budget, as the
+// sequential one does: a baseline whose fifth engine start was slow (+22 %)
+// no longer hides a 10 % regression, and the same slow start in an A/A
+// passes. The re-run start draws an ordinary trial.
+func TestFixedDesignRerunsAnOutlier(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		cand float64
+		want gate.Verdict
+	}{
+		{"10 % slower", 1.10, gate.Fail},
+		{"A/A", 1.00, gate.Pass},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			starts := map[string]int{}
+			f := &fakeTrialer{t: t, spec: func(side string, n int) trialSpec {
+				starts[side]++
+				scale := 1 + 0.01*float64(starts[side]%3) // ±1 % trial to trial
+				if side == Candidate {
+					scale *= c.cand
+				}
+				if side == Baseline && starts[side] == 5 {
+					scale *= 1.22 // the fifth start is slow
+				}
+				return trialSpec{scale: scale}
+			}}
+			res, err := Run(context.Background(), scenarioOf(t), f, t.TempDir(), Design{Fixed: 6, Reruns: 2})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Verdict != c.want || res.StopReason != gate.StopFixed || res.Trials != [2]int{6, 6} {
+				t.Errorf("verdict %s (want %s), stop %q, trials %v: %s", res.Verdict, c.want, res.StopReason, res.Trials, res.Headline)
+			}
+			if len(res.Reruns) != 1 || !strings.Contains(res.Reruns[0], "the baseline's trial 5 was +") || !strings.Contains(res.Reruns[0], "trial-05.outlier-1") {
+				t.Errorf("re-runs %q", res.Reruns)
+			}
+			if len(f.calls) != 13 {
+				t.Errorf("%d trials run, want 12 and the re-run: %v", len(f.calls), f.calls)
+			}
+			for _, n := range res.Comparison.Notes {
+				if strings.HasPrefix(n, "outlier:") {
+					t.Errorf("an outlier re-run away is still noted: %s", n)
+				}
+			}
+		})
+	}
+}
+
+// An outlier kept because the budget is spent says so.
+func TestKeptOutlierSaysWhy(t *testing.T) {
+	f := &fakeTrialer{t: t, spec: func(side string, n int) trialSpec {
+		if side == Baseline && n == 2 {
+			return trialSpec{scale: 1.3}
+		}
+		return trialSpec{scale: 1 + 0.01*float64(n%3)}
+	}}
+	res, err := Run(context.Background(), scenarioOf(t), f, t.TempDir(), Design{Fixed: 4, Reruns: 0})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var said []string
+	for _, n := range res.Comparison.Notes {
+		if strings.HasPrefix(n, "outlier:") {
+			said = append(said, n)
+		}
+	}
+	if len(said) != 1 || !strings.Contains(said[0], "trial-02") || !strings.HasSuffix(said[0], "(kept: gate.outlier_reruns is 0)") {
+		t.Errorf("outlier notes %q", said)
+	}
+}

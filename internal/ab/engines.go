@@ -345,7 +345,7 @@ func PlannedStarts(order []string, policy string, warmup, crossover bool) int {
 // re-runs.
 func (d Design) Words(order []string) string {
 	if d.Fixed > 0 {
-		return fmt.Sprintf("%d trials per side in the order %s, decided once", d.Fixed, strings.Join(shortOrder(order), " "))
+		return fmt.Sprintf("%d trials per side in the order %s, decided once; up to %d outlier re-run(s) per side", d.Fixed, strings.Join(shortOrder(order), " "), d.Reruns)
 	}
 	return fmt.Sprintf("sequential, %d to %d trials per side in balanced pairs (%s …), stopping when the verdict is clear; up to %d outlier re-run(s) per side",
 		d.Rules.MinTrials, d.Rules.MaxTrials, strings.Join(shortOrder(order[:min(len(order), 8)]), " "), d.Reruns)

@@ -310,7 +310,7 @@ func Compare(base, cand []Trial, o CompareOptions) (*Comparison, error) {
 		if ol.Side == "candidate" {
 			ts = cand
 		}
-		c.Notes = append(c.Notes, fmt.Sprintf("outlier: the %s's trial %s is %+.0f %% from its side's others on every gating metric together (kept; perfgate ab re-runs such trials)", ol.Side, filepath.Base(ts[ol.Index].Dir), ol.ShiftPct))
+		c.Notes = append(c.Notes, fmt.Sprintf("outlier: the %s's trial %s is %+.0f %% from its side's others on every gating metric together (kept: compare decides on the trials it is given; perfgate ab re-runs such trials, up to gate.outlier_reruns a side)", ol.Side, filepath.Base(ts[ol.Index].Dir), ol.ShiftPct))
 	}
 	c.Explain = explain(base, cand, levels)
 	c.Outcome.Headline = headline(c)

@@ -40,8 +40,8 @@ import (
 
 // Sides.
 const (
-	Baseline  = "baseline"
-	Candidate = "candidate"
+	Baseline  = gate.Baseline
+	Candidate = gate.Candidate
 )
 
 // TrialDir is a side's n-th trial folder (1-based) under a scenario's folder.
@@ -79,13 +79,9 @@ type Design struct {
 
 func (d Design) sequential() bool { return d.Fixed <= 0 }
 
-// Order is the side of the i-th trial (0-based) in balanced pairs.
-func Order(i int) string {
-	if (i/2)%2 == 0 == (i%2 == 0) {
-		return Baseline
-	}
-	return Candidate
-}
+// Order is the side of the i-th trial (0-based) in balanced pairs
+// (gate.Order).
+func Order(i int) string { return gate.Order(i) }
 
 // Result is one scenario's A/B.
 type Result struct {
@@ -102,7 +98,10 @@ type Result struct {
 }
 
 // Run runs a scenario's A/B into dir (its baseline/ and candidate/ trial
-// folders) and compares. On an error the result holds what ran.
+// folders) and compares. The procedure — which side next, which trials to
+// re-run, when to stop — is gate.Drive, the one the calibration measures;
+// Run gives it trials run into folders and comparisons read from them. On
+// an error the result holds what ran.
 func Run(ctx context.Context, s *scenario.Scenario, t Trialer, dir string, d Design) (Result, error) {
 	res := Result{Name: s.Name, Dir: dir}
 	logf := func(format string, a ...any) {
@@ -110,7 +109,6 @@ func Run(ctx context.Context, s *scenario.Scenario, t Trialer, dir string, d Des
 			fmt.Fprintf(d.Log, "perfgate: "+format+"\n", a...)
 		}
 	}
-	r := d.Rules.WithDefaults()
 	if d.Warmup {
 		for _, side := range []string{Baseline, Candidate} {
 			wd := filepath.Join(dir, "warmup", side)
@@ -120,91 +118,80 @@ func Run(ctx context.Context, s *scenario.Scenario, t Trialer, dir string, d Des
 			}
 		}
 	}
-	count := map[string]int{}
-	reruns := map[string]int{}
-	noSuccess := false // a trial ran with no successful request
-	for i := 0; ; i++ {
-		side := Order(i)
-		count[side]++
-		err := runOnce(ctx, t, side, count[side], TrialDir(dir, side, count[side]), d, &res, logf)
-		var ns *fault.NoSuccessError
-		if errors.As(err, &ns) {
-			// Its records are data: the gate fails a side with no
-			// successful request at the next balanced look.
-			logf("%s trial %d: no request succeeded (%s); kept for the gate", side, count[side], numfmt.Clip(ns.Msg, 200))
-			noSuccess, err = true, nil
-		}
-		if err != nil {
-			return res, err
-		}
-		n := count[Baseline]
-		if n != count[Candidate] {
-			continue
-		}
-		if noSuccess {
-			// A broken side fails fast, in either design, before the
-			// minimum or fixed count of trials.
-			c, sides, err := compare(dir, d, d.sequential())
-			if err != nil {
-				return res, err
-			}
-			if len(c.Outcome.Results) > 0 && c.Outcome.Verdict == gate.Fail && brokenOutcome(c.Outcome) {
-				logf("%s: look after %d trial(s) per side: FAIL, a side had no successful request", s.Name, n)
-				return finish(ctx, dir, c, sides, res, gate.StopFail, n, d)
-			}
-		}
-		if !d.sequential() && n < d.Fixed || d.sequential() && n < r.MinTrials {
-			continue
-		}
-		// Re-run outliers within the budget before deciding, in either
-		// design: a fixed count is of trials compared, not of engine starts.
-		c, sides, err := compare(dir, d, d.sequential())
-		if err != nil {
-			return res, err
-		}
-		rerun := false
-		for _, ol := range c.Outliers {
-			if reruns[ol.Side] >= d.Reruns {
-				continue
-			}
-			reruns[ol.Side]++
-			k := ol.Index + 1
-			td := TrialDir(dir, ol.Side, k)
-			kept := fmt.Sprintf("%s.outlier-%d", td, reruns[ol.Side])
-			if err := os.Rename(td, kept); err != nil {
-				return res, err
-			}
-			why := fmt.Sprintf("the %s's trial %d was %+.0f %% from its side's others on every gating metric together; kept in %s", ol.Side, k, ol.ShiftPct, filepath.Base(kept))
-			if clk := clockNote(sides, ol); clk != "" {
-				why += "; " + clk
-			}
-			res.Reruns = append(res.Reruns, why)
-			logf("%s: outlier: %s; re-running it (%d of %d for the %s)", s.Name, why, reruns[ol.Side], d.Reruns, ol.Side)
-			if err := runOnce(ctx, t, ol.Side, k, td, d, &res, logf); err != nil {
-				return res, err
-			}
-			rerun = true
-		}
-		if rerun {
-			if c, sides, err = compare(dir, d, d.sequential()); err != nil {
-				return res, err
-			}
-		}
-		// What this run did with the outliers it kept.
-		sayKept(c, d.Reruns, reruns)
-		if !d.sequential() {
-			return finish(ctx, dir, c, sides, res, gate.StopFixed, n, d)
-		}
-		o := c.Outcome
-		logf("%s: look after %d trials per side: %s", s.Name, n, lookWords(o, n))
-		if o.Stop {
-			return finish(ctx, dir, c, sides, res, o.StopReason, n, d)
-		}
+	f := &folderTrials{ctx: ctx, s: s, t: t, dir: dir, d: d, res: &res, logf: logf, reruns: map[string]int{}}
+	o, reason, n, err := gate.Drive(gate.Design{Fixed: d.Fixed, Reruns: d.Reruns}, d.Rules, f)
+	if err != nil {
+		return res, err
 	}
+	if reason == gate.StopFail && hasNoSuccess(o) {
+		logf("%s: FAIL after %d trial(s) per side: a side had no successful request", s.Name, n)
+	}
+	sayKept(f.last, d.Reruns, f.reruns)
+	return finish(ctx, dir, f.last, f.sides, res, reason, n, d)
 }
 
-// sayKept rewrites the comparison's outlier notes to say what this A/B did
-// with each outlier still among the trials compared: its side's re-runs
+// folderTrials are gate.Drive's trials: run into folders, compared from
+// them.
+type folderTrials struct {
+	ctx    context.Context
+	s      *scenario.Scenario
+	t      Trialer
+	dir    string
+	d      Design
+	res    *Result
+	logf   func(string, ...any)
+	reruns map[string]int
+	last   *report.Comparison // the latest decision, and the trials it read
+	sides  sides
+}
+
+func (f *folderTrials) Run(side string, k int) (bool, error) {
+	return f.kept(side, k, runOnce(f.ctx, f.t, side, k, TrialDir(f.dir, side, k), f.d, f.res, f.logf))
+}
+
+// kept turns a trial with no successful request into data: its records
+// stand, and the gate fails such a side at the next balanced look.
+func (f *folderTrials) kept(side string, k int, err error) (bool, error) {
+	var ns *fault.NoSuccessError
+	if errors.As(err, &ns) {
+		f.logf("%s trial %d: no request succeeded (%s); kept for the gate", side, k, numfmt.Clip(ns.Msg, 200))
+		return true, nil
+	}
+	return false, err
+}
+
+func (f *folderTrials) Rerun(ol gate.Outlier) (bool, error) {
+	f.reruns[ol.Side]++
+	k := ol.Index + 1
+	td := TrialDir(f.dir, ol.Side, k)
+	kept := fmt.Sprintf("%s.outlier-%d", td, f.reruns[ol.Side])
+	if err := os.Rename(td, kept); err != nil {
+		return false, err
+	}
+	why := fmt.Sprintf("the %s's trial %d was %+.0f %% from its side's others on every gating metric together; kept in %s", ol.Side, k, ol.ShiftPct, filepath.Base(kept))
+	if clk := clockNote(f.sides, ol); clk != "" {
+		why += "; " + clk
+	}
+	f.res.Reruns = append(f.res.Reruns, why)
+	f.logf("%s: outlier: %s; re-running it (%d of %d for the %s)", f.s.Name, why, f.reruns[ol.Side], f.d.Reruns, ol.Side)
+	return f.kept(ol.Side, k, runOnce(f.ctx, f.t, ol.Side, k, td, f.d, f.res, f.logf))
+}
+
+func (f *folderTrials) Decide(look bool) (gate.Outcome, []gate.Outlier, error) {
+	c, sd, err := compare(f.dir, f.d, look)
+	if err != nil {
+		return gate.Outcome{}, nil, err
+	}
+	f.last, f.sides = c, sd
+	if look {
+		n := min(len(c.Baseline), len(c.Candidate))
+		f.logf("%s: look after %d trials per side: %s", f.s.Name, n, lookWords(c.Outcome, n))
+	}
+	return c.Outcome, c.Outliers, nil
+}
+
+// sayKept adds to the comparison's outlier notes why this A/B did not
+// re-run an outlier still among the trials compared: its side's re-runs
 // (budget of them per side) were spent, or none are allowed.
 func sayKept(c *report.Comparison, budget int, used map[string]int) {
 	for i, n := range c.Notes {
@@ -212,20 +199,20 @@ func sayKept(c *report.Comparison, budget int, used map[string]int) {
 			if !strings.HasPrefix(n, "outlier: the "+side+"'s ") {
 				continue
 			}
-			why := fmt.Sprintf("kept: the %s's %d outlier re-run(s) were spent", side, used[side])
+			why := fmt.Sprintf("the %s's %d outlier re-run(s) were spent", side, used[side])
 			if budget == 0 {
-				why = "kept: gate.outlier_reruns is 0"
+				why = "gate.outlier_reruns is 0"
 			}
-			if j := strings.LastIndex(n, " ("); j > 0 {
-				c.Notes[i] = n[:j] + " (" + why + ")"
+			if strings.HasSuffix(n, ")") {
+				c.Notes[i] = n[:len(n)-1] + "; " + why + ")"
 			}
 		}
 	}
 }
 
-// brokenOutcome says whether the outcome failed because a side had no
+// hasNoSuccess says whether an outcome failed because a side had no
 // successful request at some level.
-func brokenOutcome(o gate.Outcome) bool {
+func hasNoSuccess(o gate.Outcome) bool {
 	for _, r := range o.Results {
 		if r.NoSuccess != "" {
 			return true

@@ -137,7 +137,7 @@ func TestKeptOutlierSaysWhy(t *testing.T) {
 			said = append(said, n)
 		}
 	}
-	if len(said) != 1 || !strings.Contains(said[0], "trial-02") || !strings.HasSuffix(said[0], "(kept: gate.outlier_reruns is 0)") {
+	if len(said) != 1 || !strings.Contains(said[0], "trial-02") || !strings.HasSuffix(said[0], "(left out of the ratio tests: its side keeps 3 other trials; gate.outlier_reruns is 0)") {
 		t.Errorf("outlier notes %q", said)
 	}
 }

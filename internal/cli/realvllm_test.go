@@ -469,7 +469,7 @@ engine:
   trial_policy: reset
 workload: {classes: [{input_tokens: 128, output_tokens: 64}]}
 load: {mode: closed, levels: [4]}
-phases: {warmup: {requests: 4}, measure: {requests: 40}}
+phases: {warmup: {requests: 8}, measure: {requests: 100}}
 gate:
   metrics:
     - {name: output_throughput, warn_pct: 3, fail_pct: 5}
@@ -537,7 +537,7 @@ func TestRealVLLMReleaseAB(t *testing.T) {
 
 // perfgate ab over commits of vLLM's Python sources, installed as a
 // Python-only development install (install-dev.sh): the commit that slows
-// every forward pass by 15 % fails the gate; two commits that change only
+// every forward pass by 30 % fails the gate; two commits that change only
 // notes pass.
 func TestRealVLLMCommitAB(t *testing.T) {
 	r := needRealVLLM(t)

@@ -30,6 +30,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strings"
 
 	"github.com/perfgate/perfgate/internal/metric"
 	"github.com/perfgate/perfgate/internal/stats"
@@ -169,6 +170,10 @@ type Result struct {
 	Reason      string  `json:"reason"`        // one line: why this verdict
 	BelowNoise  bool    `json:"below_noise"`   // these trials cannot detect twice the fail threshold
 	CanBeSignif bool    `json:"can_be_signif"` // enough trials for a fail to be possible
+	// LeftOut are the outlier trials (Outliers) the ratio test left out:
+	// a trial far off on every gating metric together, of a side that keeps
+	// at least three others. Baseline and Candidate still hold every trial.
+	LeftOut []Outlier `json:"left_out,omitempty"`
 	// NoSuccess names the side ("baseline", "candidate" or "both") of which
 	// every request issued at this level failed: a fail whatever the trial
 	// count, since there is nothing of that side to measure (BrokenSides).
@@ -218,7 +223,7 @@ func LookAlpha(alpha float64) float64 { return alpha * LookShare }
 // compare): all of alpha, one look.
 func Decide(inputs []Input, r Rules) Outcome {
 	r = r.WithDefaults()
-	o := decide(inputs, r, r.Alpha)
+	o := decide(inputs, r, r.Alpha, true)
 	o.Stop, o.StopReason = true, StopFixed
 	return o
 }
@@ -256,7 +261,7 @@ func Recheck(o Outcome, r Rules) error {
 // always stops.
 func Look(inputs []Input, r Rules) Outcome {
 	r = r.WithDefaults()
-	o := decide(inputs, r, LookAlpha(r.Alpha))
+	o := decide(inputs, r, LookAlpha(r.Alpha), false)
 	n := trialsOf(inputs)
 	within := true
 	for _, x := range o.Results {
@@ -340,13 +345,24 @@ func (b Broken) Words() string {
 	return fmt.Sprintf("every %s request failed (%d of %d)", b.Side, b.Failed, b.Issued)
 }
 
-func decide(inputs []Input, r Rules, alpha float64) Outcome {
+// decide decides every input; leaveOut (a fixed decision) tests the ratio
+// metrics without the outlier trials a side can spare (keepInliers). A
+// sequential look keeps them: perfgate ab re-runs outliers before it looks,
+// and leaving out what is left made the looks anti-conservative under slow
+// engine starts (A/A fails 3.1 % for 1.6 % in the calibration).
+func decide(inputs []Input, r Rules, alpha float64, leaveOut bool) Outcome {
 	rules := map[string]Rule{}
 	for _, m := range r.Metrics {
 		rules[m.Metric] = m
 	}
 	broken := BrokenSides(inputs)
-	pools := poolNoise(inputs)
+	// The ratio tests decide without outlier trials a side can spare
+	// (keepInliers); the results still show every trial.
+	tested, left := inputs, []Outlier(nil)
+	if leaveOut {
+		tested, left = keepInliers(inputs, r)
+	}
+	pools := poolNoise(tested)
 	res := make([]Result, len(inputs))
 	var ps, pw []float64
 	var gatingIdx []int
@@ -362,7 +378,8 @@ func decide(inputs []Input, r Rules, alpha float64) Outcome {
 		if Absolute(in.Metric) {
 			testCounts(&x, in, rule, r)
 		} else {
-			testRatio(&x, in, rule, r, alpha, pools[in.Metric])
+			testRatio(&x, tested[i], rule, r, alpha, pools[in.Metric])
+			x.LeftOut = left
 		}
 		if !ok && gating {
 			x.Reason = why
@@ -409,6 +426,9 @@ func decide(inputs []Input, r Rules, alpha float64) Outcome {
 			if x.Reason == "" {
 				x.Reason = "within the thresholds"
 			}
+		}
+		if len(x.LeftOut) > 0 && !isBroken {
+			x.Reason += fmt.Sprintf(" (tested without %s)", outlierWords(x.LeftOut))
 		}
 		// Improvements: the better-direction test, Bonferroni over the gating metrics.
 		if !isBroken && x.CanBeSignif && x.PBetter*float64(len(gatingIdx)) <= alpha && -x.WorsePct > x.WarnPct {
@@ -678,4 +698,63 @@ func poolNoise(inputs []Input) map[string]noisePool {
 		out[in.Metric] = p
 	}
 	return out
+}
+
+// keepInliers returns the inputs with each outlier trial (Outliers) taken
+// out of the ratio metrics' values, for a side that keeps at least three
+// trials (and the minimum) without them, and the trials taken out. A slow
+// engine start, a throttled GPU or a noisy neighbour moves every metric of
+// one trial together; kept in a t-test it inflates that side's noise until
+// a real regression reads as inconclusive. perfgate ab re-runs such trials
+// within gate.outlier_reruns; what is left, and what perfgate compare is
+// given, is decided without them. error_rate keeps every request.
+func keepInliers(inputs []Input, r Rules) ([]Input, []Outlier) {
+	ols := Outliers(inputs, r)
+	if len(ols) == 0 {
+		return inputs, nil
+	}
+	n := map[string]int{}
+	for _, in := range inputs {
+		if !Absolute(in.Metric) {
+			n[Baseline], n[Candidate] = max(n[Baseline], len(in.Baseline)), max(n[Candidate], len(in.Candidate))
+		}
+	}
+	drop := map[string]map[int]bool{Baseline: {}, Candidate: {}}
+	for _, o := range ols {
+		drop[o.Side][o.Index] = true
+	}
+	var left []Outlier
+	for _, o := range ols {
+		if n[o.Side]-len(drop[o.Side]) >= max(3, r.MinTrials) {
+			left = append(left, o)
+		}
+	}
+	if len(left) == 0 {
+		return inputs, nil
+	}
+	keep := func(xs []float64, side string) []float64 {
+		var out []float64
+		for j, v := range xs {
+			if !slices.ContainsFunc(left, func(o Outlier) bool { return o.Side == side && o.Index == j }) {
+				out = append(out, v)
+			}
+		}
+		return out
+	}
+	out := slices.Clone(inputs)
+	for i, in := range inputs {
+		if Absolute(in.Metric) {
+			continue
+		}
+		out[i].Baseline, out[i].Candidate = keep(in.Baseline, Baseline), keep(in.Candidate, Candidate)
+	}
+	return out, left
+}
+
+func outlierWords(ols []Outlier) string {
+	var parts []string
+	for _, o := range ols {
+		parts = append(parts, fmt.Sprintf("the %s's trial %d (%+.0f %%)", o.Side, o.Index+1, o.ShiftPct))
+	}
+	return "outlier " + strings.Join(parts, " and ")
 }

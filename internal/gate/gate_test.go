@@ -253,3 +253,48 @@ func TestBrokenSideFailsAtAnyTrialCount(t *testing.T) {
 		t.Errorf("one error in fifteen: %s", o.Verdict)
 	}
 }
+
+// One slow trial of six, kept (perfgate compare cannot re-run it), no
+// longer hides a 10 % regression: the ratio tests leave it out, the result
+// says so and still shows every trial; the same slow trial in an A/A passes.
+func TestSlowTrialLeftOut(t *testing.T) {
+	r := Rules{Metrics: []Rule{{Metric: "median_tpot_ms", WarnPct: 3, FailPct: 5}, {Metric: "median_e2el_ms", WarnPct: 3, FailPct: 5}}}
+	noise := []float64{1.00, 1.012, 0.991, 1.006, 0.995, 1.009}
+	side := func(scale float64, slow int) []float64 {
+		out := make([]float64, len(noise))
+		for i, v := range noise {
+			out[i] = 7.5 * scale * v
+			if i == slow {
+				out[i] *= 1.22
+			}
+		}
+		return out
+	}
+	for _, c := range []struct {
+		name  string
+		scale float64
+		want  Verdict
+	}{{"10 % slower", 1.10, Fail}, {"A/A", 1, Pass}} {
+		var in []Input
+		for _, m := range r.Metrics {
+			in = append(in, Input{Level: 1, Metric: m.Metric, Baseline: side(1, 4), Candidate: side(c.scale, -1)})
+		}
+		o := Decide(in, r)
+		if o.Verdict != c.want {
+			t.Errorf("%s: %s, want %s", c.name, o.Verdict, c.want)
+		}
+		for _, x := range o.Results {
+			if len(x.LeftOut) != 1 || x.LeftOut[0].Side != Baseline || x.LeftOut[0].Index != 4 || len(x.Baseline) != 6 || !strings.Contains(x.Reason, "tested without outlier the baseline's trial 5") {
+				t.Errorf("%s: %s left out %+v, %d baseline values, reason %q", c.name, x.Metric, x.LeftOut, len(x.Baseline), x.Reason)
+			}
+		}
+		if err := Recheck(o, r); err != nil {
+			t.Errorf("%s: %v", c.name, err)
+		}
+	}
+	// A side of three cannot spare one: it is kept.
+	in := []Input{{Level: 1, Metric: "median_tpot_ms", Baseline: []float64{7.5, 7.6, 9.2}, Candidate: []float64{7.5, 7.55, 7.45}}}
+	if _, left := keepInliers(in, r.WithDefaults()); len(left) != 0 {
+		t.Errorf("three trials: left out %+v", left)
+	}
+}

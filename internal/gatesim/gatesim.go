@@ -54,6 +54,7 @@ var Noises = []Noise{
 	{Name: "bimodal", Desc: "two clock states 6 % apart, half the trials in each, and 2 % iid", IIDPct: 2, ClockProb: 0.5, ClockPct: 6},
 	{Name: "drift", Desc: "iid 3 % and 0.5 % slower every trial in run order", IIDPct: 3, DriftPct: 0.5},
 	{Name: "correlated", Desc: "2.5 % shared by every metric of a trial and 1.5 % each", IIDPct: 1.5, CommonPct: 2.5},
+	{Name: "slowstart", Desc: "iid 2 %, and each engine start 22 % slow with probability 1/6 (one slow start in six, as the simulator's GPU-like noise draws)", IIDPct: 2, SlowProb: 1.0 / 6, SlowPct: 22},
 	{Name: "mix", Desc: "shared 2 %, iid 2 %, clock states 4 % apart (30 %), drift 0.3 %/trial, one trial in 20 15 % slow; the top level's iid noise doubled", IIDPct: 2, CommonPct: 2, ClockProb: 0.3, ClockPct: 4, DriftPct: 0.3, SlowProb: 0.05, SlowPct: 15, TopLevelX: 2},
 }
 
@@ -175,16 +176,15 @@ func inputs(rules gate.Rules, base, cand []trial) []gate.Input {
 	return out
 }
 
-// Design is how many trials run: Fixed per side, or sequential (Fixed 0)
-// from the rules' MinTrials to MaxTrials with up to Reruns outlier reruns
-// per side.
-type Design struct {
-	Fixed  int
-	Reruns int
-}
+// Design is the A/B's design: gate.Design, as perfgate ab runs it.
+type Design = gate.Design
 
-func (d Design) String() string {
-	if d.Fixed > 0 {
+// designName names a design in the table.
+func designName(d Design) string {
+	switch {
+	case d.Fixed > 0 && d.Reruns > 0:
+		return fmt.Sprintf("fixed %d, %d re-runs", d.Fixed, d.Reruns)
+	case d.Fixed > 0:
 		return fmt.Sprintf("fixed %d", d.Fixed)
 	}
 	return "sequential"
@@ -197,54 +197,53 @@ type Result struct {
 	Reason  string
 }
 
-// One simulates one comparison.
+// One simulates one comparison: gate.Drive, the procedure perfgate ab runs,
+// over simulated trials drawn in its order.
 func One(rng *rand.Rand, noise Noise, ch Change, d Design, rules gate.Rules) Result {
-	w := &world{rng: rng, noise: noise, ch: ch, rules: rules}
-	var base, cand []trial
-	order := func(i int) bool { return i%4 == 1 || i%4 == 2 } // B C C B: is step i the candidate?
-	add := func(i int) {
-		if order(i) {
-			cand = append(cand, w.draw(true))
-		} else {
-			base = append(base, w.draw(false))
-		}
+	s := &simTrials{w: &world{rng: rng, noise: noise, ch: ch, rules: rules}, rules: rules.WithDefaults()}
+	o, reason, _, err := gate.Drive(d, rules, s)
+	if err != nil {
+		panic(err) // simulated trials never fail
 	}
-	if d.Fixed > 0 {
-		for i := 0; i < 2*d.Fixed; i++ {
-			add(i)
-		}
-		o := gate.Decide(inputs(rules, base, cand), rules)
-		return Result{Verdict: o.Verdict, Trials: 2 * d.Fixed, Reason: o.StopReason}
+	return Result{Verdict: o.Verdict, Trials: s.total, Reason: reason}
+}
+
+// simTrials are gate.Drive's trials, drawn from a noise model.
+type simTrials struct {
+	w          *world
+	rules      gate.Rules
+	base, cand []trial
+	total      int
+}
+
+func (s *simTrials) Run(side string, k int) (bool, error) {
+	s.total++
+	if side == gate.Candidate {
+		s.cand = append(s.cand, s.w.draw(true))
+	} else {
+		s.base = append(s.base, s.w.draw(false))
 	}
-	r := rules.WithDefaults()
-	reruns := map[string]int{}
-	total := 0
-	for i := 0; ; i++ {
-		add(i)
-		total++
-		if len(base) != len(cand) || len(base) < r.MinTrials {
-			continue
-		}
-		in := inputs(r, base, cand)
-		// rerun outliers within the budget, as perfgate ab does
-		for _, ol := range gate.Outliers(in, r) {
-			if reruns[ol.Side] >= d.Reruns {
-				continue
-			}
-			reruns[ol.Side]++
-			total++
-			if ol.Side == "baseline" {
-				base[ol.Index] = w.draw(false)
-			} else {
-				cand[ol.Index] = w.draw(true)
-			}
-			in = inputs(r, base, cand)
-		}
-		o := gate.Look(in, r)
-		if o.Stop {
-			return Result{Verdict: o.Verdict, Trials: total, Reason: o.StopReason}
-		}
+	return false, nil
+}
+
+func (s *simTrials) Rerun(ol gate.Outlier) (bool, error) {
+	s.total++
+	if ol.Side == gate.Baseline {
+		s.base[ol.Index] = s.w.draw(false)
+	} else {
+		s.cand[ol.Index] = s.w.draw(true)
 	}
+	return false, nil
+}
+
+// Decide decides as report.Compare does: gate.Look or gate.Decide on the
+// gating inputs, and gate.Outliers on them.
+func (s *simTrials) Decide(look bool) (gate.Outcome, []gate.Outlier, error) {
+	in := inputs(s.rules, s.base, s.cand)
+	if look {
+		return gate.Look(in, s.rules), gate.Outliers(in, s.rules), nil
+	}
+	return gate.Decide(in, s.rules), gate.Outliers(in, s.rules), nil
 }
 
 // Cell is the verdict counts of many simulated comparisons.
@@ -268,7 +267,7 @@ func (c Cell) WarnRate() float64 { return float64(c.Warn) / float64(c.N) }
 // Run simulates n comparisons from seed.
 func Run(noise Noise, ch Change, d Design, n int, seed uint64) Cell {
 	rng := rand.New(rand.NewPCG(seed, uint64(ch.TPOTPct*1000)+uint64(d.Fixed)))
-	c := Cell{Noise: noise.Name, Design: d.String(), Change: ch.TPOTPct, N: n}
+	c := Cell{Noise: noise.Name, Design: designName(d), Change: ch.TPOTPct, N: n}
 	rules := Rules()
 	var trials int
 	for range n {

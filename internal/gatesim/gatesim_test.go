@@ -35,7 +35,13 @@ func TestSequentialTargets(t *testing.T) {
 		t.Run(fmt.Sprintf("%s%+g", tg.noise, tg.change), func(t *testing.T) {
 			t.Parallel()
 			noise, _ := NoiseByName(tg.noise)
-			c := Run(noise, Change{TPOTPct: tg.change}, seq, sims, uint64(100+i))
+			n := sims
+			if tg.noise == "slowstart" {
+				// Its A/A sits at 1.6 % of 2,000 (calibrate), near the 2 %
+				// target: 400 comparisons cannot tell one from the other.
+				n = 2000
+			}
+			c := Run(noise, Change{TPOTPct: tg.change}, seq, n, uint64(100+i))
 			t.Logf("%s %+g %%: fail %.1f %%, warn %.1f %%, %.1f trials", tg.noise, tg.change, 100*c.FailRate(), 100*c.WarnRate(), c.Trials)
 			if c.FailRate() > tg.maxFail || c.FailRate() < tg.minFail || c.WarnRate() > tg.maxWarn || c.Trials > tg.maxTrials {
 				t.Errorf("fail %.3f (want %.2f–%.2f), warn %.3f (≤ %.2f), trials %.1f (≤ %g)",
@@ -57,5 +63,21 @@ func TestFixedDesigns(t *testing.T) {
 	c = Run(noise, Change{}, Design{Fixed: 6}, 300, 8)
 	if c.WarnRate() > 0.10 || c.FailRate() > 0.02 {
 		t.Errorf("A/A at 6: fail %.3f warn %.3f", c.FailRate(), c.WarnRate())
+	}
+}
+
+// One slow engine start in six (22 %): kept by perfgate compare, which
+// cannot re-run it, or re-run by perfgate ab --trials 6, a fixed decision
+// still holds its size and catches a true 10 % (it caught a quarter when
+// the slow trial stayed in the t-test).
+func TestFixedDesignsWithASlowStart(t *testing.T) {
+	noise, _ := NoiseByName("slowstart")
+	for i, d := range []Design{{Fixed: 6}, {Fixed: 6, Reruns: 2}} {
+		aa := Run(noise, Change{}, d, 400, uint64(40+i))
+		ten := Run(noise, Change{TPOTPct: 10}, d, 400, uint64(50+i))
+		t.Logf("%s: A/A fail %.1f %%, +10 %% fail %.1f %%", designName(d), 100*aa.FailRate(), 100*ten.FailRate())
+		if aa.FailRate() > 0.02 || ten.FailRate() < 0.85 {
+			t.Errorf("%s: A/A fails %.3f (≤ 0.02), +10 %% fails %.3f (≥ 0.85)", designName(d), aa.FailRate(), ten.FailRate())
+		}
 	}
 }

@@ -310,7 +310,14 @@ func Compare(base, cand []Trial, o CompareOptions) (*Comparison, error) {
 		if ol.Side == "candidate" {
 			ts = cand
 		}
-		c.Notes = append(c.Notes, fmt.Sprintf("outlier: the %s's trial %s is %+.0f %% from its side's others on every gating metric together (kept: compare decides on the trials it is given; perfgate ab re-runs such trials, up to gate.outlier_reruns a side)", ol.Side, filepath.Base(ts[ol.Index].Dir), ol.ShiftPct))
+		fate := "kept in the tests: its side has too few other trials to leave it out"
+		switch {
+		case o.Look:
+			fate = "kept in the tests: a sequential look decides on every trial it has"
+		case leftOut(c.Outcome, ol):
+			fate = fmt.Sprintf("left out of the ratio tests: its side keeps %d other trials", len(ts)-1)
+		}
+		c.Notes = append(c.Notes, fmt.Sprintf("outlier: the %s's trial %s is %+.0f %% from its side's others on every gating metric together (%s)", ol.Side, filepath.Base(ts[ol.Index].Dir), ol.ShiftPct, fate))
 	}
 	c.Explain = explain(base, cand, levels)
 	c.Outcome.Headline = headline(c)
@@ -321,6 +328,16 @@ func Compare(base, cand []Trial, o CompareOptions) (*Comparison, error) {
 		}
 	}
 	return c, nil
+}
+
+// leftOut says whether the decision left an outlier trial out of its tests.
+func leftOut(o gate.Outcome, ol gate.Outlier) bool {
+	for _, r := range o.Results {
+		if slices.ContainsFunc(r.LeftOut, func(x gate.Outlier) bool { return x.Side == ol.Side && x.Index == ol.Index }) {
+			return true
+		}
+	}
+	return false
 }
 
 // values are a metric's per-trial values at a level (0-based).

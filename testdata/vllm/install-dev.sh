@@ -25,7 +25,8 @@ cat >"$env/bin/vllm" <<PY
 #!$env/bin/python
 import sys
 from vllm.entrypoints.cli.main import main
-sys.exit(main())
+if __name__ == "__main__":  # vLLM's workers start by spawn, which imports this again
+    sys.exit(main())
 PY
 chmod +x "$env/bin/vllm"
 "$env/bin/vllm" --version

@@ -5,8 +5,10 @@ The repository holds the vllm package as the environment installed it,
 without its compiled extensions (*.so; install-dev.sh copies them from the
 release, as vLLM's Python-only development install does with
 VLLM_USE_PRECOMPILED=1). Eight commits, tagged c1 … c8: c1 the sources,
-c6 plants a regression — every forward pass spins 15 % of its own time
-longer (the decode path, and prefill too) — and the others change only
+c6 plants a regression — every forward pass spins 30 % of its own time
+longer (the decode path, and prefill too; 15 % read as TPOT +10–14 %, which
+the engine's start-to-start noise on two cores, 5–7.5 % a trial, left
+inconclusive after 6 + 6 trials) — and the others change only
 NOTES.md.
 
     python make_repo.py ENV_DIR OUT_DIR
@@ -27,8 +29,8 @@ SLOW_TO = """            import time as _perfgate_time
             output = self.model_runner.execute_model(
                 scheduler_output, intermediate_tensors
             )
-            # A planted regression: 15 % more time per forward pass.
-            _end = _perfgate_time.perf_counter() + 0.15 * (_perfgate_time.perf_counter() - _t0)
+            # A planted regression: 30 % more time per forward pass.
+            _end = _perfgate_time.perf_counter() + 0.30 * (_perfgate_time.perf_counter() - _t0)
             while _perfgate_time.perf_counter() < _end:
                 pass
 """
@@ -67,7 +69,7 @@ def main(env_dir, out):
                 sys.exit(f"make_repo.py: {worker} has no forward pass to slow down where expected")
             with open(worker, "w") as f:
                 f.write(src.replace(SLOW_FROM, SLOW_TO, 1))
-            msg = "worker: spin 15 % longer after every forward pass"
+            msg = "worker: spin 30 % longer after every forward pass"
         else:
             with open(notes, "a") as f:
                 f.write(f"- note {k}\n")

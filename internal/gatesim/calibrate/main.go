@@ -24,7 +24,9 @@ func main() {
 	only := flag.String("noise", "", "one noise model (default: all)")
 	flag.Parse()
 	changes := []float64{0, 4, 5, 10, 30}
-	designs := []gatesim.Design{{Fixed: 3}, {Fixed: 4}, {Fixed: 6}, {Fixed: 10}, {Reruns: 2}}
+	// Fixed designs without re-runs are perfgate compare's (it cannot re-run);
+	// "fixed 6, 2 re-runs" is perfgate ab --trials 6; sequential is ab's default.
+	designs := []gatesim.Design{{Fixed: 3}, {Fixed: 4}, {Fixed: 6}, {Fixed: 6, Reruns: 2}, {Fixed: 10}, {Reruns: 2}}
 	type job struct {
 		n    gatesim.Noise
 		d    gatesim.Design

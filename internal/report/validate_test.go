@@ -11,14 +11,21 @@ import (
 	"github.com/perfgate/perfgate/internal/comparison"
 )
 
-func TestValidateComparison(t *testing.T) {
+// fixtureComparison compares the two fixture runs.
+func fixtureComparison(t *testing.T) (c *Comparison, base, cand []Trial, baseDir string) {
+	t.Helper()
 	a, b := fixtures(t)
 	base, err := LoadTrials([]string{a})
 	must(t, err)
-	cand, err := LoadTrials([]string{b})
+	cand, err = LoadTrials([]string{b})
 	must(t, err)
-	c, err := Compare(base, cand, CompareOptions{})
+	c, err = Compare(base, cand, CompareOptions{})
 	must(t, err)
+	return c, base, cand, a
+}
+
+func TestValidateComparison(t *testing.T) {
+	c, base, cand, _ := fixtureComparison(t)
 	out := t.TempDir()
 	must(t, WriteComparison(context.Background(), c, base, cand, out))
 	data, _ := os.ReadFile(filepath.Join(out, "comparison.json"))
@@ -48,17 +55,11 @@ func TestValidateComparison(t *testing.T) {
 // A canceled context stops WriteComparison before its charts, after
 // comparison.json, and says so.
 func TestWriteComparisonStopsWhenCanceled(t *testing.T) {
-	a, b := fixtures(t)
-	base, err := LoadTrials([]string{a})
-	must(t, err)
-	cand, err := LoadTrials([]string{b})
-	must(t, err)
-	c, err := Compare(base, cand, CompareOptions{})
-	must(t, err)
+	c, base, cand, a := fixtureComparison(t)
 	out := t.TempDir()
 	ctx, cancel := context.WithCancelCause(context.Background())
 	cancel(errors.New("terminated signal received"))
-	err = WriteComparison(ctx, c, base, cand, out)
+	err := WriteComparison(ctx, c, base, cand, out)
 	if err == nil || !strings.Contains(err.Error(), "terminated signal received") {
 		t.Fatalf("err %v", err)
 	}

@@ -96,6 +96,7 @@ src="$cache/vllm-src-${versions[0]}"
 srcmark="$src/.git/perfgate-recipe"
 want="$recipe $(sha256sum "$here/make_repo.py" | cut -c1-16)"
 if [ -f "$srcmark" ] && [ "$(cat "$srcmark")" = "$want" ] && git -C "$src" rev-parse -q --verify c8 >/dev/null; then
+  git -C "$src" worktree prune # worktrees of earlier A/Bs whose folders are gone
   echo "vLLM source repository: ready in $src (kept)"
 else
   "$newest/bin/python" "$here/make_repo.py" "$newest" "$src" || fail "making the source repository failed"

@@ -123,10 +123,9 @@ func Run(ctx context.Context, s *scenario.Scenario, t Trialer, dir string, d Des
 	if err != nil {
 		return res, err
 	}
-	if reason == gate.StopFail && hasNoSuccess(o) {
+	if reason == gate.StopFail && o.HasNoSuccess() {
 		logf("%s: FAIL after %d trial(s) per side: a side had no successful request", s.Name, n)
 	}
-	sayKept(f.last, d.Reruns, f.reruns)
 	return finish(ctx, dir, f.last, f.sides, res, reason, n, d)
 }
 
@@ -178,7 +177,7 @@ func (f *folderTrials) Rerun(ol gate.Outlier) (bool, error) {
 }
 
 func (f *folderTrials) Decide(look bool) (gate.Outcome, []gate.Outlier, error) {
-	c, sd, err := compare(f.dir, f.d, look)
+	c, sd, err := compare(f.dir, f.d, look, keptWhy(f.d.Reruns, f.reruns))
 	if err != nil {
 		return gate.Outcome{}, nil, err
 	}
@@ -190,35 +189,15 @@ func (f *folderTrials) Decide(look bool) (gate.Outcome, []gate.Outlier, error) {
 	return c.Outcome, c.Outliers, nil
 }
 
-// sayKept adds to the comparison's outlier notes why this A/B did not
-// re-run an outlier still among the trials compared: its side's re-runs
-// (budget of them per side) were spent, or none are allowed.
-func sayKept(c *report.Comparison, budget int, used map[string]int) {
-	for i, n := range c.Notes {
-		for _, side := range []string{Baseline, Candidate} {
-			if !strings.HasPrefix(n, "outlier: the "+side+"'s ") {
-				continue
-			}
-			why := fmt.Sprintf("the %s's %d outlier re-run(s) were spent", side, used[side])
-			if budget == 0 {
-				why = "gate.outlier_reruns is 0"
-			}
-			if strings.HasSuffix(n, ")") {
-				c.Notes[i] = n[:len(n)-1] + "; " + why + ")"
-			}
+// keptWhy says why this A/B did not re-run an outlier of side still among
+// the trials compared: its side's re-runs were spent, or none are allowed.
+func keptWhy(budget int, used map[string]int) func(side string) string {
+	return func(side string) string {
+		if budget == 0 {
+			return "gate.outlier_reruns is 0"
 		}
+		return fmt.Sprintf("the %s's %d outlier re-run(s) were spent", side, used[side])
 	}
-}
-
-// hasNoSuccess says whether an outcome failed because a side had no
-// successful request at some level.
-func hasNoSuccess(o gate.Outcome) bool {
-	for _, r := range o.Results {
-		if r.NoSuccess != "" {
-			return true
-		}
-	}
-	return false
 }
 
 func lookWords(o gate.Outcome, n int) string {
@@ -271,8 +250,9 @@ func runOnce(ctx context.Context, t Trialer, side string, n int, dir string, d D
 type sides struct{ base, cand []report.Trial }
 
 // compare loads the trials so far (once: finish and clockNote use them) and
-// decides (a look, or the fixed decision).
-func compare(dir string, d Design, look bool) (*report.Comparison, sides, error) {
+// decides (a look, or the fixed decision); kept, when set, says why an
+// outlier still among the trials was not re-run (CompareOptions.KeptWhy).
+func compare(dir string, d Design, look bool, kept func(side string) string) (*report.Comparison, sides, error) {
 	var s sides
 	var err error
 	if s.base, err = report.LoadTrials([]string{filepath.Join(dir, Baseline)}); err != nil {
@@ -282,7 +262,7 @@ func compare(dir string, d Design, look bool) (*report.Comparison, sides, error)
 		return nil, s, err
 	}
 	c, err := report.Compare(s.base, s.cand, report.CompareOptions{Release: d.Release, Look: look,
-		MinTrials: d.Rules.MinTrials, MaxTrials: d.Rules.MaxTrials})
+		MinTrials: d.Rules.MinTrials, MaxTrials: d.Rules.MaxTrials, KeptWhy: kept})
 	return c, s, err
 }
 
@@ -316,7 +296,7 @@ func finish(ctx context.Context, dir string, c *report.Comparison, s sides, res 
 // Finish compares trials that ran by other means (two GPUs at once) as a
 // fixed design, and writes the comparison.
 func Finish(ctx context.Context, dir string, d Design, res Result) (Result, error) {
-	c, s, err := compare(dir, d, false)
+	c, s, err := compare(dir, d, false, nil)
 	if err != nil {
 		return res, err
 	}

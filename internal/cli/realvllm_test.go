@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"math"
@@ -449,12 +448,10 @@ func TestRealVLLMEngineLifecycle(t *testing.T) {
 // portOf is the port of the engine a run folder's meta.json names.
 func portOf(t *testing.T, dir string) string {
 	t.Helper()
-	var meta struct{ Engine struct{ URL string } }
-	b, err := os.ReadFile(filepath.Join(dir, record.MetaFile))
-	if err != nil {
+	var meta record.Meta
+	if err := record.ReadJSON(filepath.Join(dir, record.MetaFile), &meta); err != nil {
 		t.Fatal(err)
 	}
-	json.Unmarshal(b, &meta)
 	i := strings.LastIndex(meta.Engine.URL, ":")
 	if i < 0 {
 		t.Fatalf("engine URL %q", meta.Engine.URL)

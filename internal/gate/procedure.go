@@ -73,7 +73,7 @@ func Drive(d Design, r Rules, t Trials) (o Outcome, reason string, n int, err er
 			if err != nil {
 				return o, "", 0, err
 			}
-			if o.Verdict == Fail && hasNoSuccess(o) {
+			if o.Verdict == Fail && o.HasNoSuccess() {
 				return o, StopFail, n, nil
 			}
 		}
@@ -109,9 +109,9 @@ func Drive(d Design, r Rules, t Trials) (o Outcome, reason string, n int, err er
 	}
 }
 
-// hasNoSuccess says whether an outcome failed because a side had no
+// HasNoSuccess says whether the outcome failed because a side had no
 // successful request at some level.
-func hasNoSuccess(o Outcome) bool {
+func (o Outcome) HasNoSuccess() bool {
 	for _, r := range o.Results {
 		if r.NoSuccess != "" {
 			return true

@@ -150,6 +150,10 @@ type CompareOptions struct {
 	// Look decides as one look of a sequential A/B (gate.Look) instead of a
 	// fixed-sample comparison.
 	Look bool
+	// KeptWhy, when set, says why an outlier of a side is still among the
+	// trials (perfgate ab: its side's re-runs were spent); the outlier's
+	// note adds it.
+	KeptWhy func(side string) string
 	// MinTrials and MaxTrials, when set, stand for the scenario's
 	// gate.min_trials and gate.max_trials (perfgate ab --min-trials,
 	// --max-trials).
@@ -289,11 +293,13 @@ func Compare(base, cand []Trial, o CompareOptions) (*Comparison, error) {
 	if ok, why := gate.CanFail(n, c.Rules); !ok && len(broken) == 0 {
 		c.Notes = append(c.Notes, why)
 	}
+	headFirst := "" // the first error of the first broken level, for the headline
 	for _, lv := range slices.Sorted(maps.Keys(broken)) {
 		b := broken[lv]
 		note := fmt.Sprintf("level %d: %s: nothing of that side to measure, a fail at any number of trials", lv, b.Words())
 		if first := firstError(base, cand, b.Side); first != "" {
 			note += "; the first error: " + first
+			headFirst = cmp.Or(headFirst, first)
 		}
 		c.Notes = append(c.Notes, note)
 	}
@@ -317,15 +323,15 @@ func Compare(base, cand []Trial, o CompareOptions) (*Comparison, error) {
 		case leftOut(c.Outcome, ol):
 			fate = fmt.Sprintf("left out of the ratio tests: its side keeps %d other trials", len(ts)-1)
 		}
+		if o.KeptWhy != nil {
+			fate += "; " + o.KeptWhy(ol.Side)
+		}
 		c.Notes = append(c.Notes, fmt.Sprintf("outlier: the %s's trial %s is %+.0f %% from its side's others on every gating metric together (%s)", ol.Side, filepath.Base(ts[ol.Index].Dir), ol.ShiftPct, fate))
 	}
 	c.Explain = explain(base, cand, levels)
 	c.Outcome.Headline = headline(c)
-	for _, lv := range slices.Sorted(maps.Keys(broken)) {
-		if first := firstError(base, cand, broken[lv].Side); first != "" {
-			c.Outcome.Headline += "; the first error: " + numfmt.Clip(first, 120)
-			break
-		}
+	if headFirst != "" {
+		c.Outcome.Headline += "; the first error: " + numfmt.Clip(headFirst, 120)
 	}
 	return c, nil
 }

@@ -20,12 +20,14 @@ import (
 	"github.com/valyala/fastjson"
 
 	"github.com/perfgate/perfgate/internal/record"
+	"github.com/perfgate/perfgate/internal/secret"
 )
 
 // Client sends requests to one server.
 type Client struct {
 	base     string
 	apiKey   string
+	redactor secret.Redactor
 	maxEvent int
 	hc       *http.Client
 	clock    record.Clock
@@ -70,6 +72,7 @@ func New(o Options) *Client {
 	c := &Client{
 		base:     strings.TrimRight(o.BaseURL, "/"),
 		apiKey:   o.APIKey,
+		redactor: secret.New(o.APIKey),
 		maxEvent: o.MaxEvent,
 		hc:       &http.Client{Transport: tr},
 		clock:    o.Clock,
@@ -130,7 +133,8 @@ func (c *Client) Stream(ctx context.Context, path string, body []byte, timeout t
 		rec.EndUS = c.clock.Now()
 		fail(rec, statusClass(resp.StatusCode), fmt.Sprintf("HTTP %d: %s", resp.StatusCode, oneLine(msg)))
 		if ra := resp.Header.Get("Retry-After"); ra != "" {
-			rec.ErrorMsg += " (Retry-After: " + ra + ")"
+			// A header is the server's text: clipped like its body.
+			rec.ErrorMsg += " (Retry-After: " + string(clip([]byte(ra), maxHeaderValue)) + ")"
 		}
 		return
 	}
@@ -147,12 +151,14 @@ func (c *Client) Stream(ctx context.Context, path string, body []byte, timeout t
 // the next request; one that lingers or resets it has still answered.
 const AfterDone = 20 * time.Millisecond
 
+// maxHeaderValue is the most of a header's value a record keeps.
+const maxHeaderValue = 64
+
 // redact removes the API key from what the server sent back: a server that
-// echoes the Authorization header must not put the key into the records.
+// echoes the Authorization header — whole, escaped, or clipped through the
+// key — must not put it into the records.
 func (c *Client) redact(rec *record.Record) {
-	if c.apiKey != "" && strings.Contains(rec.ErrorMsg, c.apiKey) {
-		rec.ErrorMsg = strings.ReplaceAll(rec.ErrorMsg, c.apiKey, "[redacted]")
-	}
+	rec.ErrorMsg = c.redactor.String(rec.ErrorMsg)
 }
 
 func (c *Client) readStream(ctx, rctx context.Context, cancel context.CancelFunc, sr *SSEReader, rec *record.Record) {

@@ -293,6 +293,48 @@ func TestKeyEchoedIsRedacted(t *testing.T) {
 	}
 }
 
+// A key the server escapes (`\/` for `/`) or that a clip cuts through is
+// still removed: the record keeps no run of 8 of its characters.
+func TestKeyEscapedOrClippedIsRedacted(t *testing.T) {
+	const key = "sk-proj/0123456789abcdefghijklmnopqrstuvwxyz"
+	for name, body := range map[string]func(auth string) string{
+		"escaped": func(auth string) string {
+			return `{"error":"you sent ` + strings.ReplaceAll(auth, "/", `\/`) + `"}`
+		},
+		// The error text is clipped at 300 bytes: 22 of the key's characters are left.
+		"clipped": func(auth string) string { return strings.Repeat("x", 270) + " " + auth },
+	} {
+		t.Run(name, func(t *testing.T) {
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				http.Error(w, body(r.Header.Get("Authorization")), http.StatusBadRequest)
+			}))
+			defer srv.Close()
+			c := New(Options{BaseURL: srv.URL, APIKey: key, Clock: record.NewClock()})
+			defer c.Close()
+			rec := run(c, 5*time.Second)
+			if strings.Contains(rec.ErrorMsg, "sk-proj") || strings.Contains(rec.ErrorMsg, "0123") || !strings.Contains(rec.ErrorMsg, "[redacted]") {
+				t.Errorf("error message %q", rec.ErrorMsg)
+			}
+		})
+	}
+}
+
+// A 429's Retry-After is the server's text: a record keeps its first 64
+// bytes, not a header of any size in every record.
+func TestRetryAfterClipped(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Retry-After", strings.Repeat("9", 100<<10))
+		w.WriteHeader(http.StatusTooManyRequests)
+	}))
+	defer srv.Close()
+	c := New(Options{BaseURL: srv.URL, Clock: record.NewClock()})
+	defer c.Close()
+	rec := run(c, 5*time.Second)
+	if rec.Error != record.ErrHTTP429 || len(rec.ErrorMsg) > 200 || !strings.Contains(rec.ErrorMsg, "Retry-After: 9999") {
+		t.Errorf("%s: %d bytes: %.200q", rec.Error, len(rec.ErrorMsg), rec.ErrorMsg)
+	}
+}
+
 // An event over the limit fails the request as malformed, with memory bounded.
 func TestEventOverTheLimit(t *testing.T) {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

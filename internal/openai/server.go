@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"strings"
 	"time"
 )
 
@@ -42,8 +41,10 @@ func (c *Client) callWithin(parent context.Context, timeout time.Duration, metho
 	case err == nil:
 	case ctx.Err() != nil && parent.Err() == nil:
 		err = fmt.Errorf("%s %s: %w (%s)", method, path, ErrNoAnswer, timeout)
-	case c.apiKey != "" && strings.Contains(err.Error(), c.apiKey):
-		err = errors.New(strings.ReplaceAll(err.Error(), c.apiKey, "[redacted]"))
+	default:
+		if msg := c.redactor.String(err.Error()); msg != err.Error() {
+			err = errors.New(msg)
+		}
 	}
 	return err
 }

@@ -440,7 +440,7 @@ func actionBenchmark(ctx context.Context, env Env, a *githubactions.Action, in a
 	}
 	if in.mode == "release" && in.historyStore != "" && abDir != "" && m.Verdict != metric.Error {
 		// The release candidate against main's recent history as well as against the last release.
-		h, err := releaseAgainstHistory(ctx, in, client, abDir, m.HeadSHA)
+		h, err := releaseAgainstHistory(ctx, a, in, client, abDir, m.HeadSHA)
 		if err != nil {
 			a.Warningf("the release candidate was not checked against the history: %v", err)
 		} else {

@@ -78,10 +78,10 @@ func TestTrustRootSeparatesTokenRuns(t *testing.T) {
 }
 
 func TestTrackStoreOnABranchNeedsAToken(t *testing.T) {
-	if _, err := trackStore(actionInputs{historyStore: "git:perfgate-history"}, nil); err == nil || !strings.Contains(err.Error(), "give github-token") {
+	if _, err := trackStore(actionInputs{historyStore: "git:perfgate-history"}, nil, nil); err == nil || !strings.Contains(err.Error(), "give github-token") {
 		t.Errorf("got %v", err)
 	}
-	if s, err := trackStore(actionInputs{historyStore: t.TempDir()}, nil); err != nil || s == nil {
+	if s, err := trackStore(actionInputs{historyStore: t.TempDir()}, nil, nil); err != nil || s == nil {
 		t.Errorf("a directory store: %v", err)
 	}
 }

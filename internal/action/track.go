@@ -41,7 +41,7 @@ func runTrackMode(ctx context.Context, env Env, a *githubactions.Action, in acti
 	if err != nil {
 		return fault.Usagef("candidate-ref: %v", err)
 	}
-	store, err := trackStore(in, client)
+	store, err := trackStore(in, client, a)
 	if err != nil {
 		return err
 	}
@@ -263,14 +263,19 @@ func runTrackMode(ctx context.Context, env Env, a *githubactions.Action, in acti
 }
 
 // trackStore opens history-store: git:BRANCH through the API, else a directory.
-func trackStore(in actionInputs, client *gh.Client) (history.Store, error) {
+// A torn line the directory store skips is a warning on the step.
+func trackStore(in actionInputs, client *gh.Client, a *githubactions.Action) (history.Store, error) {
 	if branch, ok := strings.CutPrefix(in.historyStore, "git:"); ok {
 		if client == nil {
 			return nil, fault.Usagef("history-store %s is kept through the API: give github-token", in.historyStore)
 		}
 		return &gh.HistoryStore{C: client, Branch: branch}, nil
 	}
-	return &history.DirStore{Dir: in.historyStore}, nil
+	d := &history.DirStore{Dir: in.historyStore}
+	if a != nil {
+		d.Warn = func(s string) { a.Warningf("%s", s) }
+	}
+	return d, nil
 }
 
 // releaseAgainstHistory checks a release candidate's medians (the ab
@@ -278,8 +283,8 @@ func trackStore(in actionInputs, client *gh.Client) (history.Store, error) {
 // series' newest point would be the candidate's, compared two-sided with
 // the band of its current segment. Outside on the worse side fails, on the
 // better side warns (an unexplained improvement: review it).
-func releaseAgainstHistory(ctx context.Context, in actionInputs, client *gh.Client, abDir, sha string) (*gh.HistoryGate, error) {
-	store, err := trackStore(in, client)
+func releaseAgainstHistory(ctx context.Context, a *githubactions.Action, in actionInputs, client *gh.Client, abDir, sha string) (*gh.HistoryGate, error) {
+	store, err := trackStore(in, client, a)
 	if err != nil {
 		return nil, err
 	}

@@ -53,6 +53,9 @@ describes the format and the checks.`,
 		if err != nil {
 			return nil, fault.Usagef("%v", err)
 		}
+		if d, ok := s.(*history.DirStore); ok {
+			d.Warn = func(msg string) { fmt.Fprintf(env.Stderr, "perfgate: warning: %s\n", msg) }
+		}
 		return s, nil
 	}
 

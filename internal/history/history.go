@@ -7,9 +7,13 @@ package history
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -17,6 +21,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gofrs/flock"
 	"github.com/perfgate/perfgate/internal/childenv"
 )
 
@@ -160,7 +165,22 @@ func newPoints(have []Point, pts []Point) map[string][]Point {
 
 // DirStore is a directory of history-<scenario>.jsonl files: easy to keep in a
 // CI cache or artifact.
-type DirStore struct{ Dir string }
+//
+// It survives torn writes: an append holds a lock on the directory
+// (.perfgate-history.lock) while it reads the files and replaces each one it
+// adds to with a complete new copy (written beside it, then renamed over
+// it), so concurrent appends never lose a point and a crash or a full disk
+// leaves the old file whole. A file whose last line was cut short (written
+// by an older perfgate, or by hand) has that line skipped with a warning,
+// and the next append drops it.
+type DirStore struct {
+	Dir string
+	// Warn is told of a torn line skipped (nil: not told).
+	Warn func(string)
+}
+
+// lockName is the lock file in a DirStore's directory.
+const lockName = ".perfgate-history.lock"
 
 // Load implements Store.
 func (d *DirStore) Load(context.Context) ([]Point, error) {
@@ -172,7 +192,7 @@ func (d *DirStore) Load(context.Context) ([]Point, error) {
 		if err != nil {
 			return nil, err
 		}
-		pts, err := parse(f, b)
+		pts, err := parse(f, d.whole(f, b))
 		if err != nil {
 			return nil, err
 		}
@@ -181,31 +201,84 @@ func (d *DirStore) Load(context.Context) ([]Point, error) {
 	return out, nil
 }
 
+// whole is a file's complete lines: a last line without its newline that
+// is not a point is a torn write, left out with a warning.
+func (d *DirStore) whole(name string, b []byte) []byte {
+	if len(b) == 0 || b[len(b)-1] == '\n' {
+		return b
+	}
+	i := bytes.LastIndexByte(b, '\n') + 1
+	var p Point
+	if json.Unmarshal(b[i:], &p) == nil {
+		return b // a complete point, only without its newline
+	}
+	if d.Warn != nil {
+		d.Warn(fmt.Sprintf("%s:%d: the last line is cut short (%d bytes, a write that did not finish): skipped; the next append drops it", name, 1+bytes.Count(b[:i], []byte("\n")), len(b)-i))
+	}
+	return b[:i]
+}
+
 // Append implements Store.
 func (d *DirStore) Append(ctx context.Context, pts []Point) (int, error) {
+	if err := os.MkdirAll(d.Dir, 0o755); err != nil {
+		return 0, err
+	}
+	lock := flock.New(filepath.Join(d.Dir, lockName))
+	locked, err := lock.TryLockContext(ctx, 50*time.Millisecond)
+	if err != nil || !locked {
+		return 0, fmt.Errorf("locking the history store %s: %w", d.Dir, cmp.Or(err, ctx.Err()))
+	}
+	defer lock.Unlock()
 	have, err := d.Load(ctx)
 	if err != nil {
 		return 0, err
 	}
-	if err := os.MkdirAll(d.Dir, 0o755); err != nil {
-		return 0, err
-	}
+	add := newPoints(have, pts)
+	names := slices.Sorted(maps.Keys(add))
 	n := 0
-	for name, ps := range newPoints(have, pts) {
-		f, err := os.OpenFile(filepath.Join(d.Dir, name), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-		if err != nil {
+	for _, name := range names {
+		path := filepath.Join(d.Dir, name)
+		old, err := os.ReadFile(path)
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return n, err
 		}
-		_, err = f.Write(encode(ps))
-		if cerr := f.Close(); err == nil {
-			err = cerr
+		old = d.whole(path, old)
+		if len(old) > 0 && old[len(old)-1] != '\n' {
+			old = append(old, '\n')
 		}
-		if err != nil {
+		if err := replaceFile(path, append(old, encode(add[name])...)); err != nil {
 			return n, err
 		}
-		n += len(ps)
+		n += len(add[name])
 	}
 	return n, nil
+}
+
+// replaceFile writes data to path whole or not at all: to a file beside it,
+// synced, then renamed over it.
+func replaceFile(path string, data []byte) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
+	if err != nil {
+		return err
+	}
+	_, err = tmp.Write(data)
+	if err == nil {
+		err = tmp.Sync()
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Chmod(tmp.Name(), 0o644)
+	}
+	if err == nil {
+		err = os.Rename(tmp.Name(), path)
+	}
+	if err != nil {
+		os.Remove(tmp.Name())
+		return fmt.Errorf("writing %s (it is unchanged): %w", path, err)
+	}
+	return nil
 }
 
 // GitStore keeps the files on a branch of a local git repository (an orphan

@@ -1,6 +1,7 @@
 package history
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"math/rand/v2"
@@ -8,8 +9,11 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/gofrs/flock"
 )
 
 func series(values []float64, metric string) []Point {
@@ -107,6 +111,110 @@ func TestDirStore(t *testing.T) {
 	os.WriteFile(filepath.Join(dir, "history-bad.jsonl"), []byte("{\"v\":1}\nnot json\n"), 0o644)
 	if _, err := (&DirStore{Dir: dir}).Load(context.Background()); err == nil || !strings.Contains(err.Error(), "history-bad.jsonl:2") {
 		t.Errorf("a bad line must be named: %v", err)
+	}
+}
+
+// A write cut short (a full disk, a killed process) leaves a torn last
+// line: loading skips it with a warning, and the next append drops it and
+// adds its points — every history command exited 1 on such a store before.
+func TestDirStoreTornLastLine(t *testing.T) {
+	dir := t.TempDir()
+	ctx := context.Background()
+	var warnings []string
+	st := &DirStore{Dir: dir, Warn: func(s string) { warnings = append(warnings, s) }}
+	if _, err := st.Append(ctx, series([]float64{1, 2}, "m")); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "history-s.jsonl")
+	f, _ := os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0)
+	f.WriteString(`{"v":1,"scenario":"s","level":1,"met`)
+	f.Close()
+	got, err := st.Load(ctx)
+	if err != nil || len(got) != 2 {
+		t.Fatalf("load: %d points, %v", len(got), err)
+	}
+	if len(warnings) != 1 || !strings.Contains(warnings[0], "history-s.jsonl:3: the last line is cut short") {
+		t.Errorf("warnings %q", warnings)
+	}
+	if n, err := st.Append(ctx, series([]float64{1, 2, 3}, "m")); err != nil || n != 1 {
+		t.Fatalf("append after a torn line: %d %v", n, err)
+	}
+	b, _ := os.ReadFile(path)
+	if pts, err := Parse(path, b); err != nil || len(pts) != 3 {
+		t.Errorf("after the append the file holds %d points (%v):\n%s", len(pts), err, b)
+	}
+	// A last point without its newline is a point, not a torn line.
+	os.WriteFile(path, bytes.TrimRight(b, "\n"), 0o644)
+	warnings = nil
+	if got, err := st.Load(ctx); err != nil || len(got) != 3 || len(warnings) != 0 {
+		t.Errorf("a complete last line without a newline: %d points, %v, %q", len(got), err, warnings)
+	}
+}
+
+// Concurrent appends to one directory (two CI jobs sharing a cache) never
+// lose a point or read another writer's half-written line.
+func TestDirStoreConcurrentAppends(t *testing.T) {
+	dir := t.TempDir()
+	const writers, each, batch = 4, 10, 50
+	var wg sync.WaitGroup
+	errs := make(chan error, writers*each)
+	for w := range writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			st := &DirStore{Dir: dir}
+			for i := range each {
+				// Big appends: a reader sees a write in progress.
+				p := series(make([]float64, batch), "m")
+				for k := range p {
+					p[k].RunID = fmt.Sprintf("w%d-%d-%d", w, i, k)
+				}
+				if _, err := st.Append(context.Background(), p); err != nil {
+					errs <- err
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	got, err := (&DirStore{Dir: dir}).Load(context.Background())
+	if err != nil || len(got) != writers*each*batch {
+		t.Errorf("%d points of %d stored (%v)", len(got), writers*each*batch, err)
+	}
+}
+
+// An append waits for the store's lock (held here as another perfgate
+// would hold it) before it reads the files, and gives up when its context
+// ends.
+func TestDirStoreAppendWaitsForTheLock(t *testing.T) {
+	dir := t.TempDir()
+	other := flock.New(filepath.Join(dir, lockName))
+	if err := other.Lock(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := (&DirStore{Dir: dir}).Append(context.Background(), series([]float64{1}, "m"))
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		t.Fatalf("appended while another writer held the lock: %v", err)
+	case <-time.After(200 * time.Millisecond):
+	}
+	other.Unlock()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	other.Lock()
+	defer other.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	if _, err := (&DirStore{Dir: dir}).Append(ctx, series([]float64{2}, "m")); err == nil || !strings.Contains(err.Error(), "locking the history store") {
+		t.Errorf("an append that could not lock: %v", err)
 	}
 }
 

@@ -5,12 +5,15 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
+	"github.com/perfgate/perfgate/internal/numfmt"
 	"github.com/perfgate/perfgate/internal/record"
 	"github.com/perfgate/perfgate/internal/scenario"
 )
@@ -84,32 +87,53 @@ func readAIPerf(path string) (Level, error) {
 			if !known {
 				return 0, false, fmt.Errorf("%s:%d: %s in unit %q (expected ns, us, ms or s)", path, line, name, unit)
 			}
+			if m := checkSeconds(name, x*k/1e6); m != "" {
+				return 0, false, fmt.Errorf("%s:%d: %s", path, line, m)
+			}
 			return int64(math.Round(x * k)), true, nil
+		}
+		length := func(names ...string) (int, bool, error) {
+			for _, name := range names {
+				if x, _, ok := num(name); ok {
+					if m := checkLength(name, x); m != "" {
+						return 0, false, fmt.Errorf("%s:%d: %s", path, line, m)
+					}
+					return int(x), true, nil
+				}
+			}
+			return 0, false, nil
 		}
 		r := record.Record{Phase: record.PhaseMeasure, Class: "imported"}
 		if a.Metadata.Phase == "warmup" {
 			r.Phase = record.PhaseWarmup
 		}
 		r.SentUS = *a.Metadata.RequestStartNS / 1000
-		r.ScheduledUS = r.SentUS
-		if x, _, ok := num("input_sequence_length"); ok {
-			r.PromptTokens, r.RequestedInput = int(x), int(x)
-		} else if x, _, ok := num("error_isl"); ok {
-			r.RequestedInput = int(x)
+		if *a.Metadata.RequestStartNS < 0 {
+			return l, fmt.Errorf("%s:%d: metadata.request_start_ns is %d: a send time must be ≥ 0 (nanoseconds since the Unix epoch)", path, line, *a.Metadata.RequestStartNS)
 		}
-		if x, _, ok := num("output_sequence_length"); ok {
-			r.OutputTokens, r.RequestedOutput = int(x), int(x)
-		} else if x, _, ok := num("output_token_count"); ok {
-			r.OutputTokens, r.RequestedOutput = int(x), int(x)
+		r.ScheduledUS = r.SentUS
+		if x, ok, err := length("input_sequence_length"); err != nil {
+			return l, err
+		} else if ok {
+			r.PromptTokens, r.RequestedInput = x, x
+		} else if x, _, err := length("error_isl"); err != nil {
+			return l, err
+		} else {
+			r.RequestedInput = x
+		}
+		if x, ok, err := length("output_sequence_length", "output_token_count"); err != nil {
+			return l, err
+		} else if ok {
+			r.OutputTokens, r.RequestedOutput = x, x
 		}
 		if a.Error != nil || a.Metadata.WasCancelled {
 			r.Error = aiperfErrorClass(a)
 			if a.Error != nil {
-				r.Status, r.ErrorMsg = a.Error.Code, a.Error.Type+": "+a.Error.Message
+				r.Status, r.ErrorMsg = a.Error.Code, numfmt.Clip(strings.Join(strings.Fields(a.Error.Type+": "+a.Error.Message), " "), maxErrorText)
 			}
 			r.EndUS = r.SentUS
-			if a.Metadata.RequestEndNS != nil {
-				r.EndUS = *a.Metadata.RequestEndNS / 1000
+			if e := a.Metadata.RequestEndNS; e != nil && *e/1000 >= r.SentUS {
+				r.EndUS = *e / 1000
 			}
 			l.Records = append(l.Records, r)
 			continue
@@ -134,12 +158,19 @@ func readAIPerf(path string) (Level, error) {
 			if err := json.Unmarshal(m.Value, &gaps); err != nil {
 				return l, fmt.Errorf("%s:%d: inter_chunk_latency is not a list of numbers: %w", path, line, err)
 			}
+			if len(gaps) > maxTokens {
+				return l, fmt.Errorf("%s:%d: inter_chunk_latency has %d entries: more than any model's context (%d)", path, line, len(gaps), maxTokens)
+			}
 			k, known := msUnits[m.Unit]
 			if !known {
 				return l, fmt.Errorf("%s:%d: inter_chunk_latency in unit %q", path, line, m.Unit)
 			}
 			t := float64(ttft)
+			r.ChunkUS = slices.Grow(r.ChunkUS, len(gaps))
 			for _, g := range gaps {
+				if m := checkSeconds("an inter_chunk_latency", g*k/1e6); m != "" {
+					return l, fmt.Errorf("%s:%d: %s", path, line, m)
+				}
 				t += g * k
 				r.ChunkUS = append(r.ChunkUS, int64(math.Round(t)))
 			}
@@ -176,6 +207,9 @@ func readAIPerf(path string) (Level, error) {
 	return l, nil
 }
 
+// maxAggregateBytes is the largest aggregate file read.
+const maxAggregateBytes = 16 << 20
+
 // AIPerfAggregateFile is what AIPerf writes beside profile_export.jsonl:
 // its aggregate statistics and the configuration it ran with.
 const AIPerfAggregateFile = "profile_export_aiperf.json"
@@ -211,9 +245,18 @@ type aiperfStats struct {
 // model and API from the aggregate file, and its reported latencies for
 // the cross-check.
 func readAIPerfAggregate(path string, l *Level) error {
-	b, err := os.ReadFile(path)
+	f, err := os.Open(path)
 	if err != nil {
 		return err
+	}
+	defer f.Close()
+	// The aggregate is a few kilobytes; more is not AIPerf's.
+	b, err := io.ReadAll(io.LimitReader(f, maxAggregateBytes+1))
+	if err != nil {
+		return err
+	}
+	if len(b) > maxAggregateBytes {
+		return fmt.Errorf("over %d MiB: not AIPerf's aggregate JSON", maxAggregateBytes>>20)
 	}
 	var a aiperfAggregate
 	if err := json.Unmarshal(b, &a); err != nil {

@@ -59,6 +59,41 @@ type Options struct {
 	Concurrencies []int
 }
 
+// What one imported request may hold: beyond these a file is not a
+// benchmark's result, and taking it would exhaust memory or overflow the
+// run clock (microseconds in an int64).
+const (
+	maxTokens  = scenario.MaxTokens // an input or output length, and the chunk times of one request
+	maxSeconds = 7 * 24 * 3600.0    // a request's latency, TTFT or gap
+	// maxEpoch bounds an absolute send time in seconds (year 5138): vLLM
+	// writes them from the Unix epoch.
+	maxEpoch = 1e11
+	// maxErrorText is the most of a file's error message a record keeps.
+	maxErrorText = 300
+)
+
+// checkSeconds says what is wrong with a time in seconds (a latency, TTFT or
+// gap), "" when nothing.
+func checkSeconds(name string, x float64) string {
+	switch {
+	case math.IsNaN(x) || math.IsInf(x, 0):
+		return fmt.Sprintf("%s is %v: a time must be a finite number", name, x)
+	case x < 0:
+		return fmt.Sprintf("%s is %g s: a time must be ≥ 0", name, x)
+	case x > maxSeconds:
+		return fmt.Sprintf("%s is %g s: over a week, not a request's time", name, x)
+	}
+	return ""
+}
+
+// checkLength says what is wrong with a token count, "" when nothing.
+func checkLength(name string, x float64) string {
+	if math.IsNaN(x) || x < 0 || x > maxTokens || x != math.Trunc(x) {
+		return fmt.Sprintf("%s is %g: a length must be a whole number from 0 to %d", name, x, maxTokens)
+	}
+	return ""
+}
+
 // gap separates levels on the imported run's clock.
 const gap = int64(time.Second / time.Microsecond)
 
@@ -80,17 +115,33 @@ func Read(format, path string) ([]Level, error) {
 // Write makes a run folder at dir from the levels: scenario.yaml (a
 // description of the load, not a scenario perfgate ran), meta.json,
 // requests.jsonl and result.json. dir must not exist or be empty.
-func Write(dir string, levels []Level, o Options) (record.Summary, error) {
-	var sum record.Summary
+// A failed import leaves no folder behind (nor its files in a folder that
+// was empty).
+func Write(dir string, levels []Level, o Options) (sum record.Summary, err error) {
 	if len(levels) == 0 {
 		return sum, errors.New("nothing to import")
 	}
-	if ents, err := os.ReadDir(dir); err == nil && len(ents) > 0 {
+	ents, rerr := os.ReadDir(dir)
+	if rerr == nil && len(ents) > 0 {
 		return sum, fmt.Errorf("%s is not empty: an import writes a new run folder", dir)
 	}
+	existed := rerr == nil
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return sum, err
 	}
+	defer func() {
+		if err == nil {
+			return
+		}
+		if existed {
+			ents, _ := os.ReadDir(dir)
+			for _, e := range ents {
+				os.RemoveAll(filepath.Join(dir, e.Name()))
+			}
+		} else {
+			os.RemoveAll(dir)
+		}
+	}()
 	if o.Scenario == "" {
 		o.Scenario = "imported-" + o.Format
 	}
@@ -110,6 +161,22 @@ func Write(dir string, levels []Level, o Options) (record.Summary, error) {
 	}
 	if err := checkOneMode(levels); err != nil {
 		return sum, err
+	}
+	// A level is labelled within what a scenario may say: a file that sent
+	// more at once (vLLM at rate inf with every prompt in flight) is said so.
+	for i := range levels {
+		l := &levels[i]
+		if l.Mode == scenario.ModeClosed && l.Concurrency > scenario.MaxConcurrency {
+			l.Notices = append(l.Notices, fmt.Sprintf("%d requests were in flight at once: the level is labelled concurrency %d, the most a scenario may say", l.Concurrency, scenario.MaxConcurrency))
+			l.Concurrency = scenario.MaxConcurrency
+		}
+		if l.Mode == scenario.ModeOpen && l.Rate > scenario.MaxRate {
+			l.Notices = append(l.Notices, fmt.Sprintf("the rate was %g requests/s: the level is labelled %d, the most a scenario may say", l.Rate, scenario.MaxRate))
+			l.Rate = scenario.MaxRate
+		}
+	}
+	if len(levels) > scenario.MaxLevels {
+		return sum, fmt.Errorf("%d levels: an import takes at most %d files", len(levels), scenario.MaxLevels)
 	}
 
 	// Levels one after another on the run clock, a second apart.

@@ -231,3 +231,105 @@ func must(t *testing.T, err error) {
 		t.Fatal(err)
 	}
 }
+
+// The hostile-input catalogue (testdata/hostile/import/expect.tsv): files a
+// benchmark could not have written — negative or non-finite times, lengths
+// beyond any context, send times that overflow the clock — are refused
+// naming the request and the value, and leave no folder behind. Before,
+// negative latencies were taken (a median TTFT of −50 ms) and report
+// panicked on the others.
+func TestHostileImports(t *testing.T) {
+	const dir = "../../testdata/hostile/import"
+	b, err := os.ReadFile(filepath.Join(dir, "expect.tsv"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for line := range strings.Lines(string(b)) {
+		if strings.HasPrefix(line, "#") || strings.TrimSpace(line) == "" {
+			continue
+		}
+		file, want, ok := strings.Cut(strings.TrimRight(line, "\n"), "\t")
+		if !ok {
+			t.Fatalf("expect.tsv: %q", line)
+		}
+		n++
+		t.Run(file, func(t *testing.T) {
+			format := FormatVLLM
+			if strings.HasSuffix(file, ".aiperf.jsonl") {
+				format = FormatAIPerf
+			}
+			out := filepath.Join(t.TempDir(), "run")
+			err := importFile(format, filepath.Join(dir, file), out)
+			if err == nil || !strings.Contains(err.Error(), want) {
+				t.Errorf("got %v\nwant …%s…", err, want)
+			}
+			if _, serr := os.Stat(out); serr == nil {
+				t.Errorf("a failed import left %s", out)
+			}
+		})
+	}
+	if n < 10 {
+		t.Errorf("%d cases in the catalogue", n)
+	}
+}
+
+// importFile is perfgate import of one file into out.
+func importFile(format, file, out string) error {
+	levels, err := Read(format, file)
+	if err != nil {
+		return err
+	}
+	_, err = Write(out, levels, Options{Format: format})
+	return err
+}
+
+// vllm bench serve at rate inf with 70,000 prompts sends them all at once:
+// the level is labelled with a scenario's largest concurrency and says so
+// (it was refused as "a bug", leaving a half-written folder).
+func TestImportVLLMRateInfManyPrompts(t *testing.T) {
+	const n = 70_000
+	v := map[string]any{"date": "20261129-093000", "backend": "openai", "model_id": "m", "request_rate": "inf", "max_concurrency": nil}
+	in, out, ttft, itl, lat, start, errs := make([]int, n), make([]int, n), make([]float64, n), make([][]float64, n), make([]float64, n), make([]float64, n), make([]string, n)
+	for i := range n {
+		in[i], out[i], ttft[i], itl[i], lat[i], start[i] = 8, 2, 0.5, []float64{0.01}, 0.51, 100+float64(i)*1e-5
+	}
+	v["input_lens"], v["output_lens"], v["ttfts"], v["itls"], v["latencies"], v["start_times"], v["errors"] = in, out, ttft, itl, lat, start, errs
+	b, _ := json.Marshal(v)
+	file := filepath.Join(t.TempDir(), "inf.json")
+	os.WriteFile(file, b, 0o644)
+	levels, err := Read(FormatVLLM, file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(t.TempDir(), "run")
+	sum, err := Write(dir, levels, Options{Format: FormatVLLM})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l := sum.Levels[0]; l.NumRequests != n || l.RequestedConcurrency != scenario.MaxConcurrency {
+		t.Errorf("level: %d requests, concurrency %d", l.NumRequests, l.RequestedConcurrency)
+	}
+	var meta record.Meta
+	mb, _ := os.ReadFile(filepath.Join(dir, record.MetaFile))
+	json.Unmarshal(mb, &meta)
+	if !slices.ContainsFunc(meta.Notices, func(s string) bool { return strings.Contains(s, "70000 requests were in flight at once") }) {
+		t.Errorf("notices %q", meta.Notices)
+	}
+}
+
+// One AIPerf record with more chunk times than any context is refused
+// before its times are expanded (10M of them exhausted memory).
+func TestImportAIPerfTooManyChunks(t *testing.T) {
+	gaps := make([]float64, maxTokens+1)
+	rec := map[string]any{"metadata": map[string]any{"request_start_ns": 1764408601000000000, "benchmark_phase": "profiling"},
+		"metrics": map[string]any{"time_to_first_token": map[string]any{"value": 40.0, "unit": "ms"},
+			"request_latency":     map[string]any{"value": 76.0, "unit": "ms"},
+			"inter_chunk_latency": map[string]any{"value": gaps, "unit": "ms"}}}
+	b, _ := json.Marshal(rec)
+	file := filepath.Join(t.TempDir(), "profile_export.jsonl")
+	os.WriteFile(file, append(b, '\n'), 0o644)
+	if _, err := Read(FormatAIPerf, file); err == nil || !strings.Contains(err.Error(), "inter_chunk_latency has 1048577 entries") {
+		t.Errorf("got %v", err)
+	}
+}

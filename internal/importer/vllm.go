@@ -1,7 +1,7 @@
 package importer
 
 import (
-	"bytes"
+	"bufio"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/perfgate/perfgate/internal/numfmt"
 	"github.com/perfgate/perfgate/internal/record"
 	"github.com/perfgate/perfgate/internal/scenario"
 )
@@ -32,30 +33,55 @@ type vllmResult struct {
 	Latencies      []float64       `json:"latencies"`
 	StartTimes     []float64       `json:"start_times"`
 	Errors         []string        `json:"errors"`
+	// vLLM's own summary, checked against perfgate's recomputation.
+	Completed         *float64 `json:"completed"`
+	Failed            *float64 `json:"failed"`
+	TotalOutputTokens *float64 `json:"total_output_tokens"`
+	MeanTTFTMS        *float64 `json:"mean_ttft_ms"`
+	MedianTTFTMS      *float64 `json:"median_ttft_ms"`
+	MeanTPOTMS        *float64 `json:"mean_tpot_ms"`
+	MedianTPOTMS      *float64 `json:"median_tpot_ms"`
+	MeanITLMS         *float64 `json:"mean_itl_ms"`
+	MedianITLMS       *float64 `json:"median_itl_ms"`
+}
+
+// reported is the summary the file states, by vLLM's names.
+func (v *vllmResult) reported() map[string]float64 {
+	out := map[string]float64{}
+	for k, x := range map[string]*float64{"completed": v.Completed, "failed": v.Failed, "total_output_tokens": v.TotalOutputTokens,
+		"mean_ttft_ms": v.MeanTTFTMS, "median_ttft_ms": v.MedianTTFTMS, "mean_tpot_ms": v.MeanTPOTMS, "median_tpot_ms": v.MedianTPOTMS,
+		"mean_itl_ms": v.MeanITLMS, "median_itl_ms": v.MedianITLMS} {
+		if x != nil {
+			out[k] = *x
+		}
+	}
+	return out
 }
 
 // readVLLM reads a result file: one JSON object, or several on lines of
-// their own (--append-result), each a level.
+// their own (--append-result), each a level. The file is decoded as it is
+// read, one result at a time.
 func readVLLM(path string) ([]Level, error) {
-	b, err := os.ReadFile(path)
+	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
 	}
+	defer f.Close()
 	var out []Level
-	dec := json.NewDecoder(bytes.NewReader(b))
+	dec := json.NewDecoder(bufio.NewReaderSize(f, 1<<20))
 	for n := 1; ; n++ {
-		var raw json.RawMessage
-		if err := dec.Decode(&raw); err != nil {
+		var v vllmResult
+		if err := dec.Decode(&v); err != nil {
 			if errors.Is(err, io.EOF) {
 				break
 			}
-			return nil, fmt.Errorf("%s: result %d: %w", path, n, err)
+			return nil, fmt.Errorf("%s: result %d: not a vllm bench serve result: %w", path, n, err)
 		}
 		src := path
 		if n > 1 || dec.More() {
 			src = fmt.Sprintf("%s (result %d)", path, n)
 		}
-		l, err := vllmLevel(src, raw)
+		l, err := vllmLevel(src, &v)
 		if err != nil {
 			return nil, err
 		}
@@ -67,13 +93,7 @@ func readVLLM(path string) ([]Level, error) {
 	return out, nil
 }
 
-func vllmLevel(src string, raw json.RawMessage) (Level, error) {
-	var v vllmResult
-	if err := json.Unmarshal(raw, &v); err != nil {
-		return Level{}, fmt.Errorf("%s: not a vllm bench serve result: %w", src, err)
-	}
-	var all map[string]any
-	json.Unmarshal(raw, &all)
+func vllmLevel(src string, v *vllmResult) (Level, error) {
 	n := len(v.TTFTs)
 	switch {
 	case n == 0:
@@ -84,7 +104,10 @@ func vllmLevel(src string, raw json.RawMessage) (Level, error) {
 		return Level{}, fmt.Errorf("%s: the per-request arrays disagree in length (ttfts %d, itls %d, input_lens %d, output_lens %d, errors %d)",
 			src, n, len(v.ITLs), len(v.InputLens), len(v.OutputLens), len(v.Errors))
 	}
-	l := Level{Source: src, Model: v.ModelID, API: scenario.APICompletions, Reported: map[string]float64{}}
+	if err := checkVLLM(v); err != "" {
+		return Level{}, fmt.Errorf("%s: %s", src, err)
+	}
+	l := Level{Source: src, Model: v.ModelID, API: scenario.APICompletions, Reported: v.reported()}
 	if strings.Contains(v.Backend+v.EndpointType, "chat") {
 		l.API = scenario.APIChat
 	}
@@ -118,7 +141,7 @@ func vllmLevel(src string, raw json.RawMessage) (Level, error) {
 		r.SentUS = us(v.StartTimes[i] - t0)
 		r.ScheduledUS = r.SentUS
 		if e := v.Errors[i]; e != "" {
-			r.Error, r.ErrorMsg = vllmErrorClass(e), e
+			r.Error, r.ErrorMsg = vllmErrorClass(e), numfmt.Clip(strings.Join(strings.Fields(e), " "), maxErrorText)
 			r.EndUS = r.SentUS
 			if i < len(v.Latencies) {
 				r.EndUS += us(v.Latencies[i])
@@ -142,12 +165,46 @@ func vllmLevel(src string, raw json.RawMessage) (Level, error) {
 		r.Status = 200
 		l.Records = append(l.Records, r)
 	}
-	for _, k := range []string{"completed", "failed", "total_output_tokens", "mean_ttft_ms", "median_ttft_ms", "mean_tpot_ms", "median_tpot_ms", "mean_itl_ms", "median_itl_ms"} {
-		if x, ok := all[k].(float64); ok {
-			l.Reported[k] = x
+	return l, nil
+}
+
+// checkVLLM says what in a result's per-request arrays no benchmark could
+// have measured ("" when nothing): a negative or non-finite time, a length
+// or a count of chunk times beyond any model's context, a send time that
+// would overflow the run clock.
+func checkVLLM(v *vllmResult) string {
+	for i := range v.TTFTs {
+		req := fmt.Sprintf("request %d: ", i+1)
+		if x := v.StartTimes[i]; math.IsNaN(x) || math.Abs(x) > maxEpoch {
+			return req + fmt.Sprintf("start_times is %g: a send time must be seconds since the Unix epoch", x)
+		}
+		if i < len(v.Latencies) {
+			if m := checkSeconds("latencies", v.Latencies[i]); m != "" {
+				return req + m
+			}
+		}
+		if v.Errors[i] != "" {
+			continue // a failed request's other times are not used
+		}
+		if m := checkSeconds("ttfts", v.TTFTs[i]); m != "" {
+			return req + m
+		}
+		if len(v.ITLs[i]) > maxTokens {
+			return req + fmt.Sprintf("itls has %d entries: more than any model's context (%d)", len(v.ITLs[i]), maxTokens)
+		}
+		for _, g := range v.ITLs[i] {
+			if m := checkSeconds("an itl", g); m != "" {
+				return req + m
+			}
+		}
+		if m := checkLength("input_lens", float64(v.InputLens[i])); m != "" {
+			return req + m
+		}
+		if m := checkLength("output_lens", float64(v.OutputLens[i])); m != "" {
+			return req + m
 		}
 	}
-	return l, nil
+	return ""
 }
 
 // vllmErrorClass maps vLLM's error text (an exception's message, or the

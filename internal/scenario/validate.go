@@ -43,6 +43,7 @@ const (
 	MaxDuration    = 7 * 24 * time.Hour
 	MaxTurns       = 1_000 // turns of one session
 	MaxPrefixes    = 1_000_000
+	MaxNameBytes   = 128 // the scenario's name: it is part of folder and file names
 	// MaxInFlightBytes bounds what the requests in flight hold at once:
 	// their prompts, and one timestamp per output token (8 bytes a token,
 	// counted generously).
@@ -194,6 +195,8 @@ func (s *Scenario) validate() []Problem {
 	c := &checker{s: s}
 	if s.Name == "" {
 		c.at("name", "is required: a short name for the scenario, used in run folder names")
+	} else if len(s.Name) > MaxNameBytes {
+		c.at("name", "must be at most %d bytes: it names run folders and history files (a file name holds 255), got %d", MaxNameBytes, len(s.Name))
 	}
 	switch s.API {
 	case "", APICompletions, APIChat:

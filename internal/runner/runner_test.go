@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/perfgate/perfgate/internal/arrival"
 	"github.com/perfgate/perfgate/internal/openai"
 	"github.com/perfgate/perfgate/internal/record"
 	"github.com/perfgate/perfgate/internal/scenario"
@@ -428,6 +429,25 @@ phases: {measure: {duration: 5s}}
 	}
 }
 
+// planOpen draws a whole open schedule, as openLoop does one arrival at a
+// time.
+func planOpen(p arrival.Process, ph scenario.Phases) openPlan {
+	o := newOpenSchedule(p, ph)
+	var plan openPlan
+	for {
+		off, warm, ok := o.next()
+		if !ok {
+			break
+		}
+		plan.times = append(plan.times, off)
+		if warm {
+			plan.nWarmup++
+		}
+	}
+	plan.measureStart, plan.measureEnd, _ = o.window()
+	return plan
+}
+
 func TestPlanOpen(t *testing.T) {
 	ph := func(y string) scenario.Phases { return load(t, base+"load: {rate: 10}\n"+y).Phases }
 	p := &constProc{0.1}
@@ -442,6 +462,27 @@ func TestPlanOpen(t *testing.T) {
 	plan = planOpen(p, ph("phases: {measure: {duration: 10s, requests: 4}}"))
 	if len(plan.times) != 4 || plan.measureEnd != 300*time.Millisecond {
 		t.Errorf("whichever first: %+v", plan)
+	}
+}
+
+// The schedule is drawn as it is sent: a level of 100,000 requests/s for a
+// week (6e10 arrivals; planned up front it held gigabytes and was killed)
+// gives its first arrivals at once, holding nothing, and says what it knows
+// of the level before it runs.
+func TestOpenScheduleIsLazy(t *testing.T) {
+	ph := load(t, base+"load: {rate: 100000}\nphases: {warmup: {duration: 1h}, measure: {duration: 167h}}\n").Phases
+	o := newOpenSchedule(&constProc{1e-5}, ph)
+	for i := range 1000 {
+		off, warm, ok := o.next()
+		if !ok || !warm || off != time.Duration(i)*10*time.Microsecond {
+			t.Fatalf("arrival %d: %v %v %v", i, off, warm, ok)
+		}
+	}
+	if start, _, known := o.window(); known || start != time.Hour {
+		t.Errorf("window before the end: %v known %v", start, known)
+	}
+	if n, d := o.planned(); n != 0 || d != 168*time.Hour {
+		t.Errorf("planned %d, %v", n, d)
 	}
 }
 

@@ -1080,18 +1080,24 @@ func (s *Scenario) CheckEnv(getenv func(string) string) error {
 	return &ValidationError{File: s.File, Problems: c.problems}
 }
 
-// inFlightMemory checks what the requests in flight hold at once — each
-// its prompt and a timestamp per output token — against MaxInFlightBytes:
-// a scenario whose lengths and load would not fit is refused here, not by
-// the kernel halfway through a run.
+// inFlightMemory checks what a run holds at once against MaxInFlightBytes:
+// the requests in flight (each its prompt and a timestamp per output token,
+// and, with max_event_bytes raised, a stream buffer of that size), the
+// shared prefixes (generated once), and the conversations of sessions (each
+// held whole, every turn's prompt growing by the turns before). A scenario
+// whose lengths and load would not fit is refused here, naming the product
+// that is too big, not by the kernel halfway through a run. The arrival
+// schedule is drawn as it is sent, so a long or fast level holds nothing
+// more.
 func (c *checker) inFlightMemory() {
 	s := c.s
-	var longest float64
+	if len(c.problems) > 0 {
+		return
+	}
+	var longest, longestIn float64
 	for _, cl := range s.Workload.Classes {
 		longest = math.Max(longest, cl.InputTokens.upper()+cl.OutputTokens.upper())
-	}
-	if longest <= 0 || len(c.problems) > 0 {
-		return
+		longestIn = math.Max(longestIn, cl.InputTokens.upper())
 	}
 	inFlight, how := 0.0, ""
 	for _, l := range s.LevelSpecs() {
@@ -1099,7 +1105,7 @@ func (c *checker) inFlightMemory() {
 		if l.Mode == ModeOpen {
 			timeout := s.RequestTimeout.D()
 			if timeout <= 0 {
-				timeout = 5 * time.Minute
+				timeout = DefaultRequestTimeout
 			}
 			n, h = l.Rate*timeout.Seconds(), fmt.Sprintf("%g requests/s × request_timeout %s", l.Rate, timeout)
 			if s.Load.MaxInFlight > 0 && float64(s.Load.MaxInFlight) < n {
@@ -1110,8 +1116,61 @@ func (c *checker) inFlightMemory() {
 			inFlight, how = n, h
 		}
 	}
-	if need := longest * inFlight * 8; need > MaxInFlightBytes {
+	if need := longest * inFlight * 8; longest > 0 && need > MaxInFlightBytes {
 		c.at("workload.classes", "requests of up to %g tokens (input + output), %g of them in flight at once (%s), would hold about %.0f GiB; "+
 			"lower the lengths or the load, or cap an open loop with load.max_in_flight", longest, inFlight, how, need/(1<<30))
+		return
+	}
+	type part struct {
+		path, what, fix string
+		bytes           float64
+	}
+	parts := []part{{"workload.classes", fmt.Sprintf("requests in flight (up to %g tokens each, %g at once: %s)", longest, inFlight, how),
+		"lower the lengths or the load", longest * inFlight * 8}}
+	if s.set("max_event_bytes") && s.MaxEventBytes > 0 {
+		parts = append(parts, part{"max_event_bytes", fmt.Sprintf("a stream buffer of up to max_event_bytes %d for each of %g requests in flight (%s)", s.MaxEventBytes, inFlight, how),
+			"lower max_event_bytes or the load", float64(s.MaxEventBytes) * inFlight})
+	}
+	for i, cl := range s.Workload.Classes {
+		if sp := cl.SharedPrefix; sp.Distinct > 0 {
+			parts = append(parts, part{fmt.Sprintf("workload.classes[%d].shared_prefix", i),
+				fmt.Sprintf("%d shared prefixes of %d tokens", sp.Distinct, sp.Tokens), "lower distinct or tokens",
+				float64(sp.Distinct) * float64(sp.Tokens) * 8})
+		}
+	}
+	if ss := s.Workload.Sessions; ss.Enabled() {
+		turns, user := ss.Turns.upper(), ss.UserTokens.upper()
+		if ss.UserTokens.Kind == "" {
+			user = longestIn
+		}
+		var out float64
+		for _, cl := range s.Workload.Classes {
+			out = math.Max(out, cl.OutputTokens.upper())
+		}
+		// Turn t's prompt: the first input and t−1 answers and messages.
+		last := longestIn + (turns-1)*(out+user)
+		if last > MaxTokens {
+			c.at("workload.sessions", "a conversation of %g turns, each adding an answer of up to %g tokens and a message of up to %g, ends with a prompt of %.0f tokens: "+
+				"over any model's context (%d); lower turns or the lengths", turns, out, user, last, MaxTokens)
+			return
+		}
+		// Every turn is prepared when its session starts: its prompt as
+		// text, as messages and as the encoded body.
+		perSession := turns * (longestIn + last) / 2 * 8 * 3
+		held := inFlight + 64 // the sessions running and those prepared ahead
+		parts = append(parts, part{"workload.sessions", fmt.Sprintf("%g conversations (%s, and 64 prepared ahead) of up to %g turns, the last prompt %.0f tokens", held, how, turns, last),
+			"lower turns, the lengths or the concurrency", perSession * held})
+	}
+	total, big := 0.0, 0
+	for i, p := range parts {
+		total += p.bytes
+		if p.bytes > parts[big].bytes {
+			big = i
+		}
+	}
+	if total > MaxInFlightBytes {
+		p := parts[big]
+		c.at(p.path, "%s would hold about %.1f GiB, and the run %.1f GiB in all: over the %d GiB a run may hold; %s",
+			p.what, p.bytes/(1<<30), total/(1<<30), MaxInFlightBytes>>30, p.fix)
 	}
 }

@@ -90,7 +90,22 @@ func (f *File) Skip(line int, reason string) { f.skip(line, reason) }
 // Keep adds an entry (for a Reader).
 func (f *File) Keep(e Entry) { f.keep(e) }
 
+// maxOffsetMS bounds a trace's arrival offset: a year, in milliseconds.
+const maxOffsetMS = 365 * 24 * 3600e3
+
 func (f *File) keep(e Entry) {
+	// What no trace or dataset entry can be is skipped here, for every
+	// format: a length past any model's context (2^63−1 overflowed, 2e9
+	// exhausted memory), an offset that is not a time (NaN or 1e300 hung
+	// the run).
+	switch {
+	case e.InputTokens > scenario.MaxTokens || e.OutputTokens > scenario.MaxTokens || len(e.HashIDs) > scenario.MaxTokens:
+		f.skip(e.Line, fmt.Sprintf("a length over %d tokens (more than any model's context)", scenario.MaxTokens))
+		return
+	case math.IsNaN(e.OffsetMS) || e.OffsetMS < 0 || e.OffsetMS > maxOffsetMS:
+		f.skip(e.Line, "an offset that is not a time from 0 to a year")
+		return
+	}
 	f.Total++
 	f.Entries = append(f.Entries, e)
 }

@@ -403,3 +403,27 @@ func TestShareGPTReadsInLinearTime(t *testing.T) {
 	}
 	t.Logf("%d conversations read in %s", n, took)
 }
+
+// Traces no recorder could have written (testdata/hostile/trace): offsets
+// that are not times (NaN, ±Inf, 1e300: they hung a run) and lengths past
+// any context (2^63−1 overflowed, 2e9 exhausted memory) are skipped and
+// counted; the rest of the trace is kept.
+func TestHostileTraces(t *testing.T) {
+	csv := read(t, "../../testdata/hostile/trace/offsets-and-lengths.csv", scenario.TraceCSV)
+	if len(csv.Entries) != 2 || csv.Total != 7 {
+		t.Errorf("csv: %d entries of %d", len(csv.Entries), csv.Total)
+	}
+	if s := skipLines(csv); !slices.Equal(s["an offset that is not a time from 0 to a year"], []int{3, 4}) ||
+		!slices.Equal(s["a length over 1048576 tokens (more than any model's context)"], []int{6, 7}) ||
+		!slices.Equal(s["a number that does not parse (or a negative offset, or a count below 1)"], []int{5}) {
+		t.Errorf("csv skips %v", s)
+	}
+	mc := read(t, "../../testdata/hostile/trace/mooncake.jsonl", scenario.TraceMooncake)
+	if len(mc.Entries) != 2 || mc.Total != 5 {
+		t.Errorf("mooncake: %d entries of %d", len(mc.Entries), mc.Total)
+	}
+	if s := skipLines(mc); !slices.Equal(s["a length over 1048576 tokens (more than any model's context)"], []int{2, 3}) ||
+		!slices.Equal(s["an offset that is not a time from 0 to a year"], []int{4}) {
+		t.Errorf("mooncake skips %v", s)
+	}
+}

@@ -74,7 +74,13 @@ type decoder struct {
 	problems []Problem
 	pos      positions
 	bad      badPaths
+	values   int // decoded so far, aliases expanded
 }
+
+// MaxValues bounds the values a scenario decodes to, aliases expanded: a
+// scenario is a few hundred; a file of aliases to aliases (a "billion
+// laughs") would otherwise expand without end.
+const MaxValues = 100_000
 
 func (d *decoder) errAt(n *yaml.Node, path, format string, args ...any) {
 	d.bad[path] = true
@@ -180,6 +186,12 @@ func join(path, key string) string {
 func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
 	if n.Kind == yaml.AliasNode {
 		n = n.Alias
+	}
+	if d.values++; d.values > MaxValues {
+		if d.values == MaxValues+1 {
+			d.errAt(n, path, "the scenario expands to over %d values (through YAML aliases, *name): a scenario is a few hundred", MaxValues)
+		}
+		return
 	}
 	d.pos[path] = pos{n.Line, n.Column}
 	if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {

@@ -137,3 +137,26 @@ func TestSuggest(t *testing.T) {
 		}
 	}
 }
+
+// A file of aliases (160,000 of them, 0.6 MB) is refused once it expands
+// past MaxValues, at once and in bounded memory: it took minutes and
+// gigabytes before.
+func TestAliasesAreBounded(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("name: aliases\nengine: {kind: sim}\nc: &c {name: c, input_tokens: 1, output_tokens: 1, weight: 1}\nworkload:\n  classes: [*c")
+	for range 160_000 - 1 {
+		b.WriteString(", *c")
+	}
+	b.WriteString("]\nload: {rate: 1}\nphases: {measure: {requests: 1}}\n")
+	start := time.Now()
+	_, err := Parse("aliases.yaml", []byte(b.String()))
+	if err == nil || !strings.Contains(err.Error(), "the scenario expands to over 100000 values (through YAML aliases, *name)") {
+		t.Fatalf("got %.500v", err)
+	}
+	if took := time.Since(start); took > 20*time.Second {
+		t.Errorf("took %s", took)
+	}
+	if n := strings.Count(err.Error(), "\n") + 1; n > MaxProblems+1 {
+		t.Errorf("%d lines of problems", n)
+	}
+}

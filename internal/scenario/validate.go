@@ -43,7 +43,8 @@ const (
 	MaxDuration    = 7 * 24 * time.Hour
 	MaxTurns       = 1_000 // turns of one session
 	MaxPrefixes    = 1_000_000
-	MaxNameBytes   = 128 // the scenario's name: it is part of folder and file names
+	MaxNameBytes   = 128   // the scenario's name: it is part of folder and file names
+	MaxClasses     = 1_000 // request classes of the workload
 	// MaxInFlightBytes bounds what the requests in flight hold at once:
 	// their prompts, and one timestamp per output token (8 bytes a token,
 	// counted generously).
@@ -382,6 +383,9 @@ func (c *checker) workload() {
 		c.at("workload.classes", "arrival: trace takes every request's lengths from the trace; leave classes out")
 	case !trace && len(w.Classes) == 0:
 		c.at("workload.classes", "needs at least one request class with input_tokens and output_tokens")
+	case len(w.Classes) > MaxClasses:
+		c.at("workload.classes", "must be at most %d classes, got %d", MaxClasses, len(w.Classes))
+		return
 	}
 	if w.MaxModelLen < 0 {
 		c.at("workload.max_model_len", "must be ≥ 0 tokens (0: ask the server), got %d", w.MaxModelLen)

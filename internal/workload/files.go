@@ -160,11 +160,23 @@ func ReadFile(path, format string) (*File, error) {
 	if !ok {
 		return nil, fmt.Errorf("unknown format %q", format)
 	}
+	// Stat before opening: opening a FIFO blocks until a writer comes, and
+	// a device (/dev/urandom, /dev/zero) never ends.
+	st, err := os.Stat(path)
+	if err != nil {
+		return nil, err
+	}
+	if !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s is not a regular file (%s): a dataset or trace is a file", path, st.Mode().Type())
+	}
 	fh, err := os.Open(path)
 	if err != nil {
 		return nil, err
 	}
 	defer fh.Close()
+	if st, err := fh.Stat(); err != nil || !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s is not a regular file: a dataset or trace is a file", path)
+	}
 	f := &File{Path: path, Format: format}
 	h := sha256.New()
 	if err := read(bufio.NewReaderSize(io.TeeReader(fh, h), 1<<20), f); err != nil {

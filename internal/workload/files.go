@@ -102,8 +102,8 @@ func (f *File) keep(e Entry) {
 	case e.InputTokens > scenario.MaxTokens || e.OutputTokens > scenario.MaxTokens || len(e.HashIDs) > scenario.MaxTokens:
 		f.skip(e.Line, fmt.Sprintf("a length over %d tokens (more than any model's context)", scenario.MaxTokens))
 		return
-	case math.IsNaN(e.OffsetMS) || e.OffsetMS < 0 || e.OffsetMS > maxOffsetMS:
-		f.skip(e.Line, "an offset that is not a time from 0 to a year")
+	case math.IsNaN(e.OffsetMS) || math.Abs(e.OffsetMS) > maxOffsetMS: // (Azure rows before sorting may be negative)
+		f.skip(e.Line, "an offset that is not a time within a year")
 		return
 	}
 	f.Total++

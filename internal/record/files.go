@@ -283,9 +283,12 @@ func LevelBase(dir string) int {
 // (a run killed mid-write) is skipped and reported in the stats; a malformed
 // line elsewhere is an error naming its line number. The record passed to fn
 // is reused for the next line: copy what must outlive the call.
+//
+// A line over MaxLineBytes is an error, and so is a path that is not a
+// regular file (a requests.jsonl linked to /dev/zero exhausted memory).
 func Read(path string, fn func(*Record) error) (ReadStats, error) {
 	var st ReadStats
-	f, err := os.Open(path)
+	f, err := OpenRegular(path)
 	if err != nil {
 		return st, err
 	}
@@ -301,6 +304,9 @@ func Read(path string, fn func(*Record) error) (ReadStats, error) {
 		if err == bufio.ErrBufferFull { // a line longer than the buffer
 			buf = append(buf[:0], b...)
 			for err == bufio.ErrBufferFull {
+				if len(buf) > MaxLineBytes {
+					return st, fmt.Errorf("%s:%d: a line over %d MiB: not a request record", path, line+1, MaxLineBytes>>20)
+				}
 				b, err = br.ReadSlice('\n')
 				buf = append(buf, b...)
 			}
@@ -373,11 +379,41 @@ func WriteFileAtomic(path string, data []byte) error {
 	return os.Rename(name, path)
 }
 
-// ReadJSON decodes a JSON file into v.
+// MaxLineBytes is the longest line of requests.jsonl read: a record holds a
+// time per output token, and a request's output is at most 2^20 tokens.
+const MaxLineBytes = 64 << 20
+
+// MaxJSONBytes is the largest JSON file of a run folder read (result.json,
+// meta.json, comparison.json, ab.json): they are kilobytes.
+const MaxJSONBytes = 64 << 20
+
+// OpenRegular opens path for reading when it is a regular file: a FIFO
+// would block, a device (/dev/zero) would never end.
+func OpenRegular(path string) (*os.File, error) {
+	st, err := os.Stat(path)
+	if err != nil {
+		return nil, err
+	}
+	if !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s is not a regular file (%s)", path, st.Mode().Type())
+	}
+	return os.Open(path)
+}
+
+// ReadJSON decodes a JSON file into v: a regular file of at most
+// MaxJSONBytes.
 func ReadJSON(path string, v any) error {
-	b, err := os.ReadFile(path)
+	f, err := OpenRegular(path)
 	if err != nil {
 		return err
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, MaxJSONBytes+1))
+	if err != nil {
+		return err
+	}
+	if len(b) > MaxJSONBytes {
+		return fmt.Errorf("%s: over %d MiB: not a file perfgate wrote", path, MaxJSONBytes>>20)
 	}
 	if err := json.Unmarshal(b, v); err != nil {
 		return fmt.Errorf("%s: %w", path, err)

@@ -1,6 +1,7 @@
 package record
 
 import (
+	"bytes"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -113,5 +114,30 @@ func TestMakeRunDirNeverReusesAFolder(t *testing.T) {
 		if !regexp.MustCompile(`^\d{8}T\d{6}Z_my-scenario-\.\.-x_base(-\d)?$`).MatchString(filepath.Base(dir)) {
 			t.Errorf("name %q", filepath.Base(dir))
 		}
+	}
+}
+
+// A requests.jsonl that is a device, or holds a line no record could be,
+// is an error at once, in bounded memory: one linked to /dev/zero exhausted
+// memory in report, compare and history.
+func TestReadRefusesWhatIsNotARecordFile(t *testing.T) {
+	dir := t.TempDir()
+	link := filepath.Join(dir, RequestsFile)
+	if err := os.Symlink("/dev/zero", link); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Read(link, func(*Record) error { return nil }); err == nil || !strings.Contains(err.Error(), "is not a regular file") {
+		t.Errorf("/dev/zero: %v", err)
+	}
+	if err := ReadJSON(link, new(Meta)); err == nil || !strings.Contains(err.Error(), "is not a regular file") {
+		t.Errorf("ReadJSON of /dev/zero: %v", err)
+	}
+	long := filepath.Join(t.TempDir(), RequestsFile)
+	f, _ := os.Create(long)
+	f.WriteString(`{"id":1}` + "\n")
+	f.Write(bytes.Repeat([]byte("x"), MaxLineBytes+(2<<20)))
+	f.Close()
+	if _, err := Read(long, func(*Record) error { return nil }); err == nil || !strings.Contains(err.Error(), ":2: a line over 64 MiB") {
+		t.Errorf("a long line: %v", err)
 	}
 }

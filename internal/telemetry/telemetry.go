@@ -172,7 +172,7 @@ func (s *Sampler) loop(ctx context.Context, p Probe) {
 // Read streams the samples of a telemetry file to fn. A torn last line is
 // skipped; a missing file is no samples.
 func Read(path string, fn func(*Sample)) error {
-	f, err := os.Open(path)
+	f, err := record.OpenRegular(path)
 	if os.IsNotExist(err) {
 		return nil
 	}

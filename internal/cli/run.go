@@ -198,6 +198,8 @@ func runTrial(ctx context.Context, env Env, log *slog.Logger, s *scenario.Scenar
 	switch {
 	case res.RunErr != nil:
 		return fmt.Errorf("the run failed: %w (what was measured is in %s)", res.RunErr, dir)
+	case sum.ClientErrors > 0:
+		return fmt.Errorf("the run failed: %s (what was measured is in %s)", sum.Error, dir)
 	case sum.Status == record.StatusFailed:
 		// Ran to its end, and no measured request succeeded.
 		return &fault.NoSuccessError{Dir: dir, Msg: sum.Error}

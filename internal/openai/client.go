@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/valyala/fastjson"
@@ -123,6 +124,11 @@ func (c *Client) Stream(ctx context.Context, path string, body []byte, timeout t
 	resp, err := c.hc.Do(req)
 	if err != nil {
 		rec.EndUS = c.clock.Now()
+		if ClientSide(err) {
+			fail(rec, record.ErrClient, "perfgate's machine could not open a connection: "+err.Error()+
+				" (raise the open-file limit, ulimit -n, or lower the load)")
+			return
+		}
 		c.failCtx(ctx, rctx, rec, record.ErrConnect, err)
 		return
 	}
@@ -244,6 +250,14 @@ func (c *Client) failCtx(ctx, rctx context.Context, rec *record.Record, class st
 	default:
 		fail(rec, class, err.Error())
 	}
+}
+
+// ClientSide says whether a failed dial is the client machine's own: out of
+// open files (EMFILE, ENFILE) or of local ports (EADDRNOTAVAIL). Recorded
+// as the server's connect error, it made a broken measurement look like a
+// server that refuses connections, and the run exited 0.
+func ClientSide(err error) bool {
+	return errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE) || errors.Is(err, syscall.EADDRNOTAVAIL)
 }
 
 func fail(rec *record.Record, class, msg string) {

@@ -23,10 +23,14 @@ const (
 	ErrStreamBroken = "stream_broken" // the stream ended without [DONE] or the connection broke mid-stream
 	ErrMalformed    = "malformed"     // a chunk that is not valid JSON, or an error object in the stream
 	ErrCanceled     = "canceled"      // canceled by perfgate (end of phase, Ctrl-C)
+	// ErrClient: perfgate's own machine could not send the request (out of
+	// open files or local ports) — not the server's failure, and a run
+	// with one is not a measurement of the server.
+	ErrClient = "client"
 )
 
 // ErrorClasses lists every class in a stable order, for tables and summaries.
-var ErrorClasses = []string{ErrConnect, ErrHTTP4xx, ErrHTTP429, ErrHTTP5xx, ErrTimeout, ErrStreamBroken, ErrMalformed, ErrCanceled}
+var ErrorClasses = []string{ErrConnect, ErrHTTP4xx, ErrHTTP429, ErrHTTP5xx, ErrTimeout, ErrStreamBroken, ErrMalformed, ErrCanceled, ErrClient}
 
 // Record is one request, as written to requests.jsonl.
 type Record struct {

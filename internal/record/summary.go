@@ -89,6 +89,9 @@ type Summary struct {
 	Status        string    `json:"status"`
 	Interrupted   bool      `json:"interrupted"`
 	Error         string    `json:"error,omitempty"`
+	// ClientErrors counts requests perfgate's own machine could not send
+	// (class client): a run with any is failed, not the server's numbers.
+	ClientErrors int `json:"client_errors,omitempty"`
 	Started       time.Time `json:"started"`
 	Finished      time.Time `json:"finished"`
 	Percentiles   []float64 `json:"percentiles"`

@@ -345,12 +345,18 @@ func summarize(dir string, s *scenario.Scenario, res runner.Result, runErr error
 		starts[lr.Spec.Index] = lr.StartUS
 	}
 	var firstErr string // the first measured failure's message, for a run where nothing succeeded
+	var firstClient string
 	if k := s.ModelTimeScale(); k > 1 {
 		sum.ModelTime = k
 	}
 	levels, st, err := analysis.ReadLevels(dir, windows, analysis.Options{Percentiles: s.Percentiles, SLO: sum.SLO, OutputFrom: s.OutputTokensFrom, ModelTime: sum.ModelTime}, func(r *record.Record) {
 		if firstErr == "" && r.Phase == record.PhaseMeasure && r.Error != "" && r.Error != record.ErrCanceled {
 			firstErr = r.Error + ": " + r.ErrorMsg
+		}
+		if r.Error == record.ErrClient {
+			if sum.ClientErrors++; firstClient == "" {
+				firstClient = r.ErrorMsg
+			}
 		}
 	})
 	if err != nil {
@@ -385,6 +391,10 @@ func summarize(dir string, s *scenario.Scenario, res runner.Result, runErr error
 			sum.Status = record.StatusFailed
 			sum.Error = fmt.Sprintf("no measured request succeeded: %d of %d failed; the first: %s", failed, issued, numfmt.Clip(firstErr, 300))
 		}
+	}
+	if sum.ClientErrors > 0 && (sum.Status == record.StatusCompleted || sum.Status == record.StatusDegraded || sum.Status == record.StatusFailed) {
+		sum.Status = record.StatusFailed
+		sum.Error = fmt.Sprintf("perfgate's own machine could not send %d request(s), so the numbers are not the server's; the first: %s", sum.ClientErrors, numfmt.Clip(firstClient, 300))
 	}
 	if st.Records != res.Issued {
 		sum.Error = strings.TrimSpace(sum.Error + fmt.Sprintf(" %d requests were issued but %d recorded", res.Issued, st.Records))

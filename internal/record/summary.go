@@ -83,18 +83,18 @@ type Tokenizer struct {
 
 // Summary is result.json, written last and atomically.
 type Summary struct {
-	SchemaVersion int       `json:"schema_version"`
-	Scenario      string    `json:"scenario"`
-	Label         string    `json:"label,omitempty"`
-	Status        string    `json:"status"`
-	Interrupted   bool      `json:"interrupted"`
-	Error         string    `json:"error,omitempty"`
+	SchemaVersion int    `json:"schema_version"`
+	Scenario      string `json:"scenario"`
+	Label         string `json:"label,omitempty"`
+	Status        string `json:"status"`
+	Interrupted   bool   `json:"interrupted"`
+	Error         string `json:"error,omitempty"`
 	// ClientErrors counts requests perfgate's own machine could not send
 	// (class client): a run with any is failed, not the server's numbers.
-	ClientErrors int `json:"client_errors,omitempty"`
-	Started       time.Time `json:"started"`
-	Finished      time.Time `json:"finished"`
-	Percentiles   []float64 `json:"percentiles"`
+	ClientErrors int       `json:"client_errors,omitempty"`
+	Started      time.Time `json:"started"`
+	Finished     time.Time `json:"finished"`
+	Percentiles  []float64 `json:"percentiles"`
 	// ModelTime, above 1, says the levels are in model time: a simulator
 	// run time_scale times faster than real time (engine.model_time).
 	ModelTime float64 `json:"model_time,omitempty"`

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"cmp"
 	"context"
+	"maps"
 	"math"
 
 	"fmt"
@@ -88,11 +89,25 @@ func (m *Metrics) Sample(ctx context.Context) (map[string]float64, error) {
 			}
 		}
 	}
+	if len(out) > MaxSeries {
+		// A page of a hundred thousand names would write megabytes a tick:
+		// the first MaxSeries by name are kept, and the rest counted.
+		names := slices.Sorted(maps.Keys(out))
+		for _, k := range names[MaxSeries:] {
+			delete(out, k)
+		}
+		out["telemetry.dropped_series"] = float64(len(names) - MaxSeries)
+	}
 	if skipped > 0 {
 		out["telemetry.malformed_lines"] = float64(skipped)
 	}
 	return out, nil
 }
+
+// MaxSeries is the most values one scrape keeps: a vLLM server exposes about
+// a hundred names (a few per engine with several); a page of more keeps the
+// first MaxSeries by name and counts the rest as telemetry.dropped_series.
+const MaxSeries = 2000
 
 var lineRe = regexp.MustCompile(`line (\d+)`)
 

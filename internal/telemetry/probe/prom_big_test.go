@@ -55,3 +55,24 @@ func TestMetricsPageCap(t *testing.T) {
 		t.Errorf("%v", err)
 	}
 }
+
+// A page just under MaxPage with 100,000 names (7.9 MiB) kept them all and
+// wrote megabytes of telemetry a tick; a scrape keeps MaxSeries and counts
+// the rest.
+func TestMetricsSeriesCap(t *testing.T) {
+	page, _ := bigPage(100_000, 0)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprint(w, page)
+	}))
+	defer srv.Close()
+	out, err := (&Metrics{URL: srv.URL}).Sample(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(out) != MaxSeries+1 || out["telemetry.dropped_series"] != 100_000-MaxSeries {
+		t.Errorf("%d values kept, dropped %v", len(out), out["telemetry.dropped_series"])
+	}
+	if _, ok := out["g0"]; !ok {
+		t.Error("the first names are kept")
+	}
+}

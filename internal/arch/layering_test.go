@@ -28,7 +28,7 @@ const module = "github.com/perfgate/perfgate/"
 var layer = map[string]int{
 	"internal/metric": 0, "internal/stats": 0, "internal/svgsafe": 0, "internal/childenv": 0, "internal/pace": 0,
 	"internal/registry": 0, "internal/timingtest": 0, "internal/plot": 0,
-	"internal/sim/profile": 0, "internal/record": 0, "internal/github/githubtest": 0, "internal/vocab": 0, "internal/retry": 0, "internal/numfmt": 0, "internal/fault": 0, "internal/secret": 0,
+	"internal/sim/profile": 0, "internal/record": 0, "internal/github/githubtest": 0, "internal/vocab": 0, "internal/retry": 0, "internal/numfmt": 0, "internal/fault": 0, "internal/secret": 0, "internal/proctree": 0,
 
 	"internal/gate": 1, "internal/scenario": 1, "internal/vllmsrc": 1, "internal/history/otavaref": 1,
 	"internal/browsertest": 1, // tests' Chromium: tries a failed start again through retry

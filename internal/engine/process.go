@@ -4,18 +4,16 @@ package engine
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"strconv"
-	"sync"
-	"syscall"
 	"time"
 
 	"github.com/perfgate/perfgate/internal/childenv"
+	"github.com/perfgate/perfgate/internal/proctree"
 	"github.com/perfgate/perfgate/internal/vllmsrc"
 )
 
@@ -31,9 +29,11 @@ type ProcessOptions struct {
 	StopGrace     time.Duration // SIGTERM, then SIGKILL after this
 }
 
-// Process is a server perfgate started, in its own process group.
+// Process is a server perfgate started, in its own process group; its tree
+// (every process descended from it, also one that left the group) is
+// owned through proctree.
 type Process struct {
-	forget  func() // removes the record SweepOrphans reads
+	tree    *proctree.Tree
 	cmd     *exec.Cmd
 	url     string
 	log     *os.File
@@ -92,16 +92,14 @@ func StartProcess(ctx context.Context, o ProcessOptions) (*Process, error) {
 	}
 	cmd.Env = append(env, o.Env...)
 	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	fmt.Fprintf(logf, "# perfgate: %s %v\n", o.Bin, args)
-	if err := cmd.Start(); err != nil {
+	tree, err := proctree.Start("engine", cmd)
+	if err != nil {
 		logf.Close()
 		return nil, fmt.Errorf("start %s: %w", o.Bin, err)
 	}
-	track(cmd.Process.Pid)
-	forget := recordEngine(cmd.Process.Pid)
 	p := &Process{cmd: cmd, url: "http://127.0.0.1:" + strconv.Itoa(port), log: logf, logPath: o.LogPath,
-		started: time.Now(), done: make(chan struct{}), grace: o.StopGrace, forget: forget}
+		started: time.Now(), done: make(chan struct{}), grace: o.StopGrace, tree: tree}
 	go func() { p.waitErr = cmd.Wait(); close(p.done) }()
 	if err := p.waitHealthy(ctx, o.HealthTimeout); err != nil {
 		p.Close()
@@ -163,66 +161,19 @@ func (p *Process) Uptime() time.Duration { return time.Since(p.started) }
 // LogPath is its engine.log.
 func (p *Process) LogPath() string { return p.logPath }
 
-// Close stops the whole process group: SIGTERM, then SIGKILL after the
-// grace period, and waits until no process of the group is left.
+// Close stops the whole tree: SIGTERM, then SIGKILL after the grace
+// period, and waits until no process of it is left — the group, and every
+// descendant that left it (setsid).
 func (p *Process) Close() error {
 	if p.closed {
 		return nil
 	}
 	p.closed = true
 	defer p.log.Close()
-	pgid := p.cmd.Process.Pid
-	_ = syscall.Kill(-pgid, syscall.SIGTERM)
-	select {
-	case <-p.done:
-	case <-time.After(p.grace):
-	}
-	// The leader may be gone while children live on: kill the group.
-	_ = syscall.Kill(-pgid, syscall.SIGKILL)
+	err := p.tree.Stop(p.grace, 2*time.Second, p.done)
 	<-p.done
-	for i := 0; i < 100; i++ {
-		if err := syscall.Kill(-pgid, 0); errors.Is(err, syscall.ESRCH) {
-			untrack(pgid)
-			p.forget()
-			return nil
-		}
-		time.Sleep(20 * time.Millisecond)
+	if err != nil {
+		return fmt.Errorf("the engine (process %d): %w", p.tree.PID(), err)
 	}
-	return fmt.Errorf("processes of group %d survived SIGKILL", pgid)
-}
-
-// live is the process groups of the engines this perfgate started and has
-// not stopped yet: what KillAll stops when perfgate must exit at once.
-var live = struct {
-	sync.Mutex
-	groups map[int]bool
-}{groups: map[int]bool{}}
-
-func track(pgid int) {
-	live.Lock()
-	live.groups[pgid] = true
-	live.Unlock()
-}
-
-func untrack(pgid int) {
-	live.Lock()
-	delete(live.groups, pgid)
-	live.Unlock()
-}
-
-// KillAll sends SIGKILL to the process group of every engine perfgate
-// started and has not stopped: for the paths that cannot wait for the
-// usual stop (a second signal, a panic), so that no engine outlives
-// perfgate and holds the GPU. It returns how many groups it signalled.
-func KillAll() int {
-	live.Lock()
-	defer live.Unlock()
-	n := 0
-	for pgid := range live.groups {
-		if syscall.Kill(-pgid, syscall.SIGKILL) == nil {
-			n++
-		}
-		delete(live.groups, pgid)
-	}
-	return n
+	return nil
 }

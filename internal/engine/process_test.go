@@ -5,6 +5,7 @@ package engine
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -66,6 +67,7 @@ func TestProcessGroupKilled(t *testing.T) {
 		t.Fatal(err)
 	}
 	if err := syscall.Kill(child, 0); !errors.Is(err, syscall.ESRCH) {
-		t.Errorf("the child %d survived: %v", child, err)
+		st, _ := os.ReadFile(fmt.Sprintf("/proc/%d/stat", child))
+		t.Errorf("the child %d survived: %v %s", child, err, st)
 	}
 }

@@ -12,6 +12,3 @@ import (
 func startVLLM(context.Context, *scenario.Scenario, Options) (Engine, error) {
 	return nil, errors.New("engine kind vllm needs a Unix system (process groups)")
 }
-
-// KillAll kills the engines perfgate started (none without process groups).
-func KillAll() int { return 0 }

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/perfgate/perfgate/internal/childenv"
+	"github.com/perfgate/perfgate/internal/proctree"
 )
 
 // DefaultInstall installs a vLLM checkout into $PERFGATE_ENV_DIR: with uv when
@@ -133,17 +134,43 @@ func Install(ctx context.Context, side, sha, worktree, envDir, command, logPath 
 		return false, err
 	}
 	defer logf.Close()
-	cmd := exec.CommandContext(ctx, "bash", "-c", command)
+	cmd := exec.Command("bash", "-c", command)
 	cmd.Dir = worktree
 	cmd.Env = childenv.Env("PERFGATE_ENV_DIR="+envDir, "VLLM_USE_PRECOMPILED=1") // the install runs the checkout's code
 	cmd.Stdout, cmd.Stderr = logf, logf
 	fmt.Fprintf(logf, "# %s: %s\n# in %s\n", time.Now().UTC().Format(time.RFC3339), strings.ReplaceAll(command, "\n", "\n# "), worktree)
-	if err := cmd.Run(); err != nil {
+	// The install and everything it starts (pip, compilers, a setsid
+	// daemon) is one tree: stopped whole when perfgate is interrupted, and
+	// when the command ends, so nothing keeps writing into the environment.
+	tree, err := proctree.Start("install", cmd)
+	if err != nil {
+		return false, &InstallError{Side: side, SHA: sha, Log: logPath, Tail: Tail(logPath, 20), Err: err}
+	}
+	waited := make(chan error, 1)
+	go func() { waited <- cmd.Wait() }()
+	select {
+	case err = <-waited:
+	case <-ctx.Done():
+		err = ctx.Err()
+	}
+	exited := make(chan struct{})
+	close(exited)
+	if serr := tree.Stop(InstallStopGrace, 10*time.Second, exited); serr != nil && err == nil {
+		err = fmt.Errorf("what the install command started could not be stopped: %w", serr)
+	}
+	if ctx.Err() != nil {
+		<-waited
+	}
+	if err != nil {
 		logf.Sync()
 		return false, &InstallError{Side: side, SHA: sha, Log: logPath, Tail: Tail(logPath, 20), Err: err}
 	}
 	return false, os.WriteFile(filepath.Join(envDir, marker), []byte(want+"\n"), 0o644)
 }
+
+// InstallStopGrace is how long an interrupted install (or what it left
+// running) has between SIGTERM and SIGKILL.
+var InstallStopGrace = 5 * time.Second
 
 // Tail returns the last n lines of a file.
 func Tail(path string, n int) string {

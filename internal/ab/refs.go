@@ -9,7 +9,9 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"time"
 
+	"github.com/gofrs/flock"
 	"github.com/perfgate/perfgate/internal/engine"
 	"github.com/perfgate/perfgate/internal/fault"
 	"github.com/perfgate/perfgate/internal/gate"
@@ -78,8 +80,19 @@ func PrepareWork(ctx context.Context, env Env, repo string, scenarios []*scenari
 	if o.Trust != "" {
 		work = filepath.Join(work, o.Trust)
 	}
+	// The install runs in the worktree and the engine elsewhere: a relative
+	// work dir would name a different folder for each.
+	if work, err = filepath.Abs(work); err != nil {
+		return "", "", err
+	}
 	if o.Clean {
-		if err := vllmsrc.Clean(ctx, repo, work); err != nil {
+		unlock, err := LockWork(ctx, env, work)
+		if err != nil {
+			return "", "", err
+		}
+		err = vllmsrc.Clean(ctx, repo, work)
+		unlock()
+		if err != nil {
 			return "", "", err
 		}
 	}
@@ -212,12 +225,40 @@ func finishPlan(env Env, plan *Plan, o Options, write func() error) (*Plan, erro
 
 // InstallSide installs a side (Install) and says when an environment from
 // an earlier install is reused.
+//
+// Two perfgates sharing a work dir take turns here: a worktree or an
+// environment is made by one at a time (LockWork).
 func InstallSide(ctx context.Context, env Env, repo, work, install, outDir string, sd *Side) error {
+	unlock, err := LockWork(ctx, env, work)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	reused, err := Install(ctx, repo, work, install, outDir, sd)
 	if err == nil && reused {
 		fmt.Fprintf(env.Stderr, "perfgate: the %s's environment is installed already (%s)\n", sd.Name, sd.EnvDir)
 	}
 	return err
+}
+
+// LockWork holds the work dir's lock (WORK/.perfgate.lock) until unlock is
+// called, saying so when another perfgate holds it and waiting for it (or
+// for ctx to end). Checkouts, installs and --clean take it: two A/Bs sharing a
+// work dir raced over the same worktree and environment.
+func LockWork(ctx context.Context, env Env, work string) (unlock func(), err error) {
+	if err := os.MkdirAll(work, 0o755); err != nil {
+		return nil, err
+	}
+	l := flock.New(filepath.Join(work, ".perfgate.lock"))
+	ok, err := l.TryLock()
+	if err == nil && !ok {
+		fmt.Fprintf(env.Stderr, "perfgate: another perfgate is checking out or installing in %s; waiting for it\n", work)
+		ok, err = l.TryLockContext(ctx, 250*time.Millisecond)
+	}
+	if err != nil || !ok {
+		return nil, fmt.Errorf("locking the work dir %s: %w", work, cmp.Or(err, ctx.Err()))
+	}
+	return func() { l.Unlock() }, nil
 }
 
 // gateRules are a scenario's gate settings with the options' trial bounds.

@@ -81,7 +81,9 @@ func Worktree(ctx context.Context, repo, workDir, sha string) (string, error) {
 	if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
 		return "", err
 	}
-	if _, err := childenv.Git(ctx, repo, "worktree", "add", "--detach", "--force", dir, sha); err != nil {
+	// --force twice: also over git's record of a worktree that is locked
+	// and whose folder is gone (git refuses it otherwise, and prune keeps it).
+	if _, err := childenv.Git(ctx, repo, "worktree", "add", "--detach", "--force", "--force", dir, sha); err != nil {
 		return "", err
 	}
 	if err := os.WriteFile(done, []byte(sha+"\n"), 0o644); err != nil {

@@ -123,4 +123,12 @@ func TestInterruptedWorktreeIsRepaired(t *testing.T) {
 	if _, err := Worktree(ctx, repo, work, sha); err != nil {
 		t.Fatalf("a half-made folder: %v", err)
 	}
+	// A locked worktree whose folder is gone: git keeps its record (prune
+	// skips locked ones) and refused a plain add over it.
+	os.Remove(dir + ".done")
+	git_(t, repo, "worktree", "lock", dir)
+	os.RemoveAll(dir)
+	if _, err := Worktree(ctx, repo, work, sha); err != nil {
+		t.Fatalf("a locked worktree whose folder is gone: %v", err)
+	}
 }

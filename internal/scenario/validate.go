@@ -352,13 +352,14 @@ func (c *checker) sim(m SimSettings) {
 		}
 	}
 	in("gpu_memory_utilization", m.GPUMemoryUtilization, 0, 1, true, "in (0, 1]")
-	in("time_scale", m.TimeScale, 0, math.Inf(1), true, "> 0 (10 runs ten times faster than real time)")
+	in("time_scale", m.TimeScale, 0, profile.MaxTimeScale, true, fmt.Sprintf("> 0 and at most %d (10 runs ten times faster than real time)", profile.MaxTimeScale))
 	if m.ModelTime && !set("time_scale") {
 		c.at("engine.model_time", "states the scenario in model time: it needs time_scale (how much faster than real time the simulator runs)")
 	}
 	in("jitter", m.Jitter, 0, 1, false, "between 0 and 1 (a relative standard deviation)")
-	in("slowdown_decode", m.SlowdownDecode, 0, math.Inf(1), true, "> 0 (1 is no slowdown, 1.05 is 5 % slower)")
-	in("slowdown_prefill", m.SlowdownPrefill, 0, math.Inf(1), true, "> 0 (1 is no slowdown, 1.05 is 5 % slower)")
+	slow := fmt.Sprintf("> 0 and at most %d (1 is no slowdown, 1.05 is 5 %% slower)", profile.MaxSlowdown)
+	in("slowdown_decode", m.SlowdownDecode, 0, profile.MaxSlowdown, true, slow)
+	in("slowdown_prefill", m.SlowdownPrefill, 0, profile.MaxSlowdown, true, slow)
 	in("fault_error_rate", m.FaultErrorRate, 0, 1, false, "between 0 and 1")
 	in("fault_disconnect_rate", m.FaultDisconnectRate, 0, 1, false, "between 0 and 1")
 	if m.StepOverheadMs != nil && *m.StepOverheadMs < 0 {

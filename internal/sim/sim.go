@@ -107,8 +107,8 @@ func (c Config) Validate() error {
 	if c.NumGPUBlocksOverride < 0 {
 		bad("num_gpu_blocks_override must be ≥ 0, got %d", c.NumGPUBlocksOverride)
 	}
-	if !(c.TimeScale > 0) {
-		bad("time_scale must be > 0, got %g", c.TimeScale)
+	if !(c.TimeScale > 0 && c.TimeScale <= profile.MaxTimeScale) {
+		bad("time_scale must be > 0 and at most %d, got %g", profile.MaxTimeScale, c.TimeScale)
 	}
 	if c.Jitter < 0 || c.Jitter > 1 {
 		bad("jitter must be between 0 and 1, got %g", c.Jitter)
@@ -117,8 +117,8 @@ func (c Config) Validate() error {
 	if n.LowClockShare < 0 || n.LowClockShare > 1 || n.SlowShare < 0 || n.SlowShare > 1 || n.LowClockPct < 0 || n.SlowPct < 0 || n.DriftPctPerMin < 0 || n.StepJitter < 0 || n.StepJitter > 1 {
 		bad("noise settings out of range: %+v", n)
 	}
-	if !(c.SlowdownDecode > 0) || !(c.SlowdownPrefill > 0) {
-		bad("slowdowns must be > 0 (1: none), got decode %g, prefill %g", c.SlowdownDecode, c.SlowdownPrefill)
+	if !(c.SlowdownDecode > 0 && c.SlowdownDecode <= profile.MaxSlowdown) || !(c.SlowdownPrefill > 0 && c.SlowdownPrefill <= profile.MaxSlowdown) {
+		bad("slowdowns must be > 0 and at most %d (1: none), got decode %g, prefill %g", profile.MaxSlowdown, c.SlowdownDecode, c.SlowdownPrefill)
 	}
 	for name, v := range map[string]float64{"fault_error_rate": c.FaultErrorRate, "fault_disconnect_rate": c.FaultDisconnectRate} {
 		if v < 0 || v > 1 {

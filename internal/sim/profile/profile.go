@@ -33,6 +33,14 @@ type Model struct {
 }
 
 // The published specs these come from are listed in docs/simulator.md.
+// Bounds of the simulator's speed settings: past them a step's time is
+// below what a timer can wait (a scale) or overflows a duration (a
+// slowdown), and requests hang.
+const (
+	MaxTimeScale = 1000 // time_scale: a thousand times faster than real time
+	MaxSlowdown  = 100  // slowdown_decode, slowdown_prefill
+)
+
 var gpus = map[string]GPU{
 	"l40s":     {Name: "NVIDIA L40S", TFLOPS: 362, MemBWGBs: 864, MemGiB: 44.7, LinkGBs: 32, Interconnect: "PCIe 4.0 x16"},
 	"a100-40g": {Name: "NVIDIA A100-SXM4-40GB", TFLOPS: 312, MemBWGBs: 1555, MemGiB: 39.4, LinkGBs: 300, Interconnect: "NVLink 3"},

@@ -216,6 +216,7 @@ func (l *level) run(ctx context.Context) (LevelRun, error) {
 		}
 		for range sessions {
 		}
+		gen.Close()
 	}()
 
 	l.phase.Store(record.PhaseWarmup)
@@ -289,7 +290,9 @@ func (l *level) openLoop(ctx context.Context, prod <-chan prepared, out *LevelRu
 	s := l.cfg.Scenario
 	var sch schedule
 	if s.Load.Arrival == scenario.ArrivalTrace {
-		sch = planTrace(l.cfg.Inputs.TraceOffsets(l.spec.Rate), s.Phases)
+		next, stop := l.cfg.Inputs.TraceOffsets(l.spec.Rate)
+		defer stop()
+		sch = newTraceSchedule(next, s.Phases)
 	} else {
 		proc, err := arrival.New(s.Load.Arrival, l.spec.Rate, s.Load.Burstiness, workload.Source(s.Seed, l.spec.Index, workload.StreamArrivals))
 		if err != nil {
@@ -447,63 +450,104 @@ func (o *openSchedule) planned() (int64, time.Duration) {
 	return n, d
 }
 
-// planTrace lays out a trace's arrivals (offsets already scaled): warm-up by
-// its duration or count from the start, then measurement — by default the
-// rest of the trace.
-func planTrace(offs []time.Duration, ph scenario.Phases) *openPlan {
-	plan := &openPlan{}
-	w, m := ph.Warmup, ph.Measure
-	i := 0
-	if w.Duration > 0 || w.Requests > 0 {
-		for i < len(offs) && (w.Duration <= 0 || offs[i] < w.Duration.D()) && (w.Requests <= 0 || i < w.Requests) {
-			i++
-		}
-		plan.nWarmup = i
-		plan.measureStart = offs[min(i, len(offs)-1)]
-		if w.Duration > 0 && (w.Requests <= 0 || i < w.Requests) {
-			plan.measureStart = w.Duration.D()
-		}
-	}
-	n := 0
-	for ; i < len(offs); i++ {
-		if (m.Duration > 0 && offs[i] >= plan.measureStart+m.Duration.D()) || (m.Requests > 0 && n >= m.Requests) {
-			break
-		}
-		n++
-	}
-	plan.times = offs[:plan.nWarmup+n]
-	switch {
-	case m.Duration > 0 && (m.Requests <= 0 || n < m.Requests):
-		plan.measureEnd = plan.measureStart + m.Duration.D()
-	case n > 0:
-		plan.measureEnd = plan.times[len(plan.times)-1]
-	default:
-		plan.measureEnd = plan.measureStart
-	}
-	return plan
-}
-
-// openPlan is a schedule laid out whole (a trace's, already in memory).
-type openPlan struct {
-	times                    []time.Duration
-	nWarmup                  int
+// traceSchedule replays a trace's arrivals (offsets already scaled) as
+// they are read: warm-up by its duration or count from the start, then
+// measurement — by default the rest of the trace.
+type traceSchedule struct {
+	read                     func() (time.Duration, bool)
+	ph                       scenario.Phases
+	peeked                   *time.Duration
+	ended                    bool
+	stage                    int // 0 warm-up, 1 measurement, 2 done
+	nWarmup, n               int
 	measureStart, measureEnd time.Duration
-	i                        int
+	last                     time.Duration
 }
 
-func (p *openPlan) next() (time.Duration, bool, bool) {
-	if p.i >= len(p.times) {
-		return 0, false, false
+func newTraceSchedule(next func() (time.Duration, bool), ph scenario.Phases) *traceSchedule {
+	t := &traceSchedule{read: next, ph: ph}
+	if w := ph.Warmup; w.Duration <= 0 && w.Requests <= 0 {
+		t.stage = 1
 	}
-	p.i++
-	return p.times[p.i-1], p.i <= p.nWarmup, true
+	return t
 }
 
-func (p *openPlan) window() (time.Duration, time.Duration, bool) {
-	return p.measureStart, p.measureEnd, true
+// peek is the next offset without taking it.
+func (t *traceSchedule) peek() (time.Duration, bool) {
+	if t.peeked == nil && !t.ended {
+		off, ok := t.read()
+		if !ok {
+			t.ended = true
+		} else {
+			t.peeked = &off
+		}
+	}
+	if t.peeked == nil {
+		return 0, false
+	}
+	return *t.peeked, true
 }
 
-func (p *openPlan) planned() (int64, time.Duration) { return int64(len(p.times)), p.measureEnd }
+func (t *traceSchedule) take() time.Duration {
+	off := *t.peeked
+	t.peeked = nil
+	t.last = off
+	return off
+}
+
+func (t *traceSchedule) next() (time.Duration, bool, bool) {
+	w, m := t.ph.Warmup, t.ph.Measure
+	if t.stage == 0 {
+		off, ok := t.peek()
+		if ok && (w.Duration <= 0 || off < w.Duration.D()) && (w.Requests <= 0 || t.nWarmup < w.Requests) {
+			t.nWarmup++
+			return t.take(), true, true
+		}
+		// The window starts at the first measured arrival (or the last
+		// arrival, when the warm-up took the whole trace), or at the
+		// warm-up's duration when that ended it.
+		switch {
+		case w.Duration > 0 && (w.Requests <= 0 || t.nWarmup < w.Requests):
+			t.measureStart = w.Duration.D()
+		case ok:
+			t.measureStart = off
+		default:
+			t.measureStart = t.last
+		}
+		t.stage = 1
+	}
+	if t.stage == 1 {
+		off, ok := t.peek()
+		if ok && !(m.Duration > 0 && off >= t.measureStart+m.Duration.D()) && !(m.Requests > 0 && t.n >= m.Requests) {
+			t.n++
+			return t.take(), false, true
+		}
+		t.stage = 2
+		switch {
+		case m.Duration > 0 && (m.Requests <= 0 || t.n < m.Requests):
+			t.measureEnd = t.measureStart + m.Duration.D()
+		case t.n > 0:
+			t.measureEnd = t.last
+		default:
+			t.measureEnd = t.measureStart
+		}
+	}
+	return 0, false, false
+}
+
+func (t *traceSchedule) window() (time.Duration, time.Duration, bool) {
+	if t.stage < 2 {
+		start := t.measureStart
+		if t.stage == 0 {
+			start = t.ph.Warmup.Duration.D()
+		}
+		return start, 0, false
+	}
+	return t.measureStart, t.measureEnd, true
+}
+
+func (t *traceSchedule) planned() (int64, time.Duration) { return 0, 0 }
+
 
 // closedLoop keeps Concurrency requests in flight until the measurement
 // window is over; it returns true when ctx was canceled. Requests still in

@@ -429,6 +429,13 @@ phases: {measure: {duration: 5s}}
 	}
 }
 
+// openPlan is a whole schedule, drawn.
+type openPlan struct {
+	times                    []time.Duration
+	nWarmup                  int
+	measureStart, measureEnd time.Duration
+}
+
 // planOpen draws a whole open schedule, as openLoop does one arrival at a
 // time.
 func planOpen(p arrival.Process, ph scenario.Phases) openPlan {
@@ -518,5 +525,49 @@ phases: {measure: {requests: 4}}
 	}
 	if !slices.Equal(called, []int{1, 2}) || res.Levels[1].CacheWarning != "" || res.Levels[2].CacheWarning != "refused" {
 		t.Errorf("called %v, warnings %q %q", called, res.Levels[1].CacheWarning, res.Levels[2].CacheWarning)
+	}
+}
+
+// A trace's arrivals are replayed as they are read: warm-up by count or
+// duration, then the measurement window, as the trace's whole schedule was
+// laid out before.
+func TestTraceSchedule(t *testing.T) {
+	ph := func(y string) scenario.Phases { return load(t, base+"load: {rate: 10}\n"+y).Phases }
+	every100ms := func() func() (time.Duration, bool) {
+		i := 0
+		return func() (time.Duration, bool) {
+			if i >= 10 {
+				return 0, false
+			}
+			i++
+			return time.Duration(i-1) * 100 * time.Millisecond, true
+		}
+	}
+	drain := func(s *traceSchedule) (warm, measured []time.Duration) {
+		for off, w, ok := s.next(); ok; off, w, ok = s.next() {
+			if w {
+				warm = append(warm, off)
+			} else {
+				measured = append(measured, off)
+			}
+		}
+		return
+	}
+	ms := func(n int) time.Duration { return time.Duration(n) * time.Millisecond }
+	for _, c := range []struct {
+		phases           string
+		warm, measured   int
+		start, end, from time.Duration
+	}{
+		{"phases: {warmup: {requests: 3}, measure: {requests: 4}}", 3, 4, ms(300), ms(600), ms(300)},
+		{"phases: {warmup: {duration: 250ms}, measure: {duration: 300ms}}", 3, 3, ms(250), ms(550), ms(300)},
+		{"phases: {measure: {requests: 100}}", 0, 10, 0, ms(900), 0},
+	} {
+		s := newTraceSchedule(every100ms(), ph(c.phases))
+		warm, measured := drain(s)
+		start, end, known := s.window()
+		if len(warm) != c.warm || len(measured) != c.measured || !known || start != c.start || end != c.end || measured[0] != c.from {
+			t.Errorf("%s: %d warm-up, %d measured from %v, window %v..%v (%v)", c.phases, len(warm), len(measured), measured[0], start, end, known)
+		}
 	}
 }

@@ -67,6 +67,10 @@ type File struct {
 	// ByIndex: entries are named by their 1-based index in the file, not
 	// by line (a one-line JSON file).
 	ByIndex bool
+
+	// sink, when set, takes each entry kept instead of Entries (a file
+	// streamed); it returns false to stop.
+	sink func(Entry) bool
 }
 
 // skip counts one entry left out.
@@ -107,6 +111,10 @@ func (f *File) keep(e Entry) {
 		return
 	}
 	f.Total++
+	if f.sink != nil {
+		f.sink(e)
+		return
+	}
 	f.Entries = append(f.Entries, e)
 }
 
@@ -156,6 +164,19 @@ func RegisterFormat(name string, r Reader) {
 // ReadFile reads path in format. A file that cannot be read at all is an
 // error; a line that cannot be used is skipped and counted.
 func ReadFile(path, format string) (*File, error) {
+	f, err := readFile(path, format, nil)
+	if err != nil {
+		return nil, err
+	}
+	if len(f.Entries) == 0 {
+		return nil, fmt.Errorf("%s: no usable entry (%s)", path, strings.Join(f.Notices(), "; "))
+	}
+	return f, nil
+}
+
+// readFile reads path in format, passing each entry kept to sink instead of
+// keeping it when sink is set; sink returning false ends the read early.
+func readFile(path, format string, sink func(Entry) bool) (*File, error) {
 	read, ok := formats.Lookup(format)
 	if !ok {
 		return nil, fmt.Errorf("unknown format %q", format)
@@ -178,16 +199,40 @@ func ReadFile(path, format string) (*File, error) {
 		return nil, fmt.Errorf("%s is not a regular file: a dataset or trace is a file", path)
 	}
 	f := &File{Path: path, Format: format}
+	var src io.Reader = fh
+	if sink != nil {
+		// A sink that says stop ends the read at the next buffer: the
+		// reader then sees the end of the file.
+		st := &stopReader{r: fh}
+		f.sink = func(e Entry) bool {
+			if st.stopped || !sink(e) {
+				st.stopped = true
+				return false
+			}
+			return true
+		}
+		src = st
+	}
 	h := sha256.New()
-	if err := read(bufio.NewReaderSize(io.TeeReader(fh, h), 1<<20), f); err != nil {
+	if err := read(bufio.NewReaderSize(io.TeeReader(src, h), 1<<20), f); err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
-	io.Copy(h, fh) // whatever the reader left unread
+	io.Copy(h, src) // whatever the reader left unread
 	f.SHA256 = hex.EncodeToString(h.Sum(nil))
-	if len(f.Entries) == 0 {
-		return nil, fmt.Errorf("%s: no usable entry (%s)", path, strings.Join(f.Notices(), "; "))
-	}
 	return f, nil
+}
+
+// stopReader reads r until stopped, then says the file ended.
+type stopReader struct {
+	r       io.Reader
+	stopped bool
+}
+
+func (s *stopReader) Read(p []byte) (int, error) {
+	if s.stopped {
+		return 0, io.EOF
+	}
+	return s.r.Read(p)
 }
 
 // lines calls fn for every non-blank line with its number.

@@ -93,6 +93,17 @@ load: {arrival: trace, trace: {format: `+format+`, path: `+path+`, block_tokens:
 	return s
 }
 
+// offsets drains a trace's streamed offsets.
+func offsets(in *Inputs, speedup float64) []time.Duration {
+	next, stop := in.TraceOffsets(speedup)
+	defer stop()
+	var out []time.Duration
+	for d, ok := next(); ok; d, ok = next() {
+		out = append(out, d)
+	}
+	return out
+}
+
 func TestTraceScheduleScaleWindowAndSharedBlocks(t *testing.T) {
 	s := traceScenario(t, mustAbs(t, "../../testdata/formats/mooncake.jsonl"), "mooncake", "")
 	in, err := LoadInputs(s, 1, 0)
@@ -100,15 +111,16 @@ func TestTraceScheduleScaleWindowAndSharedBlocks(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []time.Duration{0, 120 * time.Millisecond, 250 * time.Millisecond, 610 * time.Millisecond, time.Second}
-	if got := in.TraceOffsets(1); !slices.Equal(got, want) {
+	if got := offsets(in, 1); !slices.Equal(got, want) {
 		t.Errorf("1×: %v", got)
 	}
-	for i, d := range in.TraceOffsets(2.5) {
+	for i, d := range offsets(in, 2.5) {
 		if d != time.Duration(float64(want[i])/2.5) {
 			t.Errorf("2.5×: %v, want %v", d, time.Duration(float64(want[i])/2.5))
 		}
 	}
 	g := NewGeneratorFor(s, 0, 1, in)
+	defer g.Close()
 	r0, r1, r2 := g.Next(), g.Next(), g.Next()
 	if len(r0.PromptIDs) != 1100 || len(r1.PromptIDs) != 1300 || r1.OutputTokens != 12 || r0.Class != "trace" {
 		t.Fatalf("lengths %d %d", len(r0.PromptIDs), len(r1.PromptIDs))
@@ -127,14 +139,17 @@ func TestTraceScheduleScaleWindowAndSharedBlocks(t *testing.T) {
 	// A window: from 200 ms for 500 ms holds the requests at 250 and 610, rebased.
 	s.Load.Trace.Start, s.Load.Trace.Length = scenario.Duration(200*time.Millisecond), scenario.Duration(500*time.Millisecond)
 	in, _ = LoadInputs(s, 1, 0)
-	if got := in.TraceOffsets(1); !slices.Equal(got, []time.Duration{0, 360 * time.Millisecond}) {
+	if got := offsets(in, 1); !slices.Equal(got, []time.Duration{0, 360 * time.Millisecond}) {
 		t.Errorf("window: %v", got)
 	}
 	// The model's context: 1000 tokens leaves the short ones.
 	s.Load.Trace.Start, s.Load.Trace.Length = 0, 0
 	in, _ = LoadInputs(s, 1, 1000)
-	if len(in.Trace.Entries) != 2 || !strings.Contains(strings.Join(in.Notices, ""), "3 of 7 entries skipped: longer than the model's context (1000 tokens)") {
-		t.Errorf("context: %d entries, %q", len(in.Trace.Entries), in.Notices)
+	if in.TraceLen() != 2 || len(offsets(in, 1)) != 2 || !strings.Contains(strings.Join(in.Notices, ""), "3 of 7 entries skipped: longer than the model's context (1000 tokens)") {
+		t.Errorf("context: %d entries, %q", in.TraceLen(), in.Notices)
+	}
+	if in.traceSrc == nil || in.Trace.Entries != nil {
+		t.Error("a trace in time order is streamed, not held")
 	}
 }
 

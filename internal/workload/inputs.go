@@ -5,7 +5,6 @@ import (
 	"math"
 	"math/rand/v2"
 	"strings"
-	"time"
 
 	"github.com/perfgate/perfgate/internal/record"
 	"github.com/perfgate/perfgate/internal/scenario"
@@ -20,7 +19,10 @@ const (
 // Inputs are the files a scenario's workload reads, loaded once per run.
 type Inputs struct {
 	Datasets map[int]*File // by class index
+	// Trace is the trace's metadata (its count, skips, checksum); its
+	// entries are held only when it had to be sorted (OpenTrace streams it).
 	Trace    *File
+	traceSrc *traceSource
 	Notices  []string           // what was skipped, and why
 	Files    []record.InputFile // for meta.json
 }
@@ -31,7 +33,11 @@ func (in *Inputs) describe(role string, f *File) {
 	for _, s := range f.Skips {
 		skipped += s.Count
 	}
-	in.Files = append(in.Files, record.InputFile{Role: role, Path: f.Path, SHA256: f.SHA256, Entries: len(f.Entries), Skipped: skipped})
+	n := len(f.Entries)
+	if role == "trace" {
+		n = in.TraceLen()
+	}
+	in.Files = append(in.Files, record.InputFile{Role: role, Path: f.Path, SHA256: f.SHA256, Entries: n, Skipped: skipped})
 }
 
 // LoadInputs reads the scenario's datasets and trace. Entries that do not fit
@@ -88,24 +94,12 @@ func LoadInputs(s *scenario.Scenario, tokensPerWord float64, maxModelLen int) (*
 	}
 	if s.Load.Arrival == scenario.ArrivalTrace {
 		t := s.Load.Trace
-		f, err := ReadFile(t.Path, t.Format)
+		f, src, err := loadTrace(t, maxModelLen)
 		if err != nil {
 			return nil, fmt.Errorf("load.trace: %w", err)
 		}
-		if maxModelLen > 0 {
-			kept := f.Entries[:0]
-			for _, e := range f.Entries {
-				if e.InputTokens+e.OutputTokens > maxModelLen {
-					f.Total--
-					f.skip(e.Line, fmt.Sprintf("longer than the model's context (%d tokens)", maxModelLen))
-					continue
-				}
-				kept = append(kept, e)
-			}
-			f.Entries = kept
-		}
-		f.Window(t.Start.D(), t.Length.D())
-		if len(f.Entries) == 0 {
+		in.Trace, in.traceSrc = f, src
+		if in.TraceLen() == 0 {
 			return nil, fmt.Errorf("load.trace: no request of %s falls in the window (start %s, length %s): %s", f.Path, t.Start.D(), t.Length.D(), strings.Join(f.Notices(), "; "))
 		}
 		in.Trace = f
@@ -132,15 +126,6 @@ func datasetOutput(e Entry, c scenario.Class, tokensPerWord float64) int {
 		return -1 // drawn per request from the class
 	}
 	return 0
-}
-
-// TraceOffsets are the trace's arrival offsets at speed-up, in order.
-func (in *Inputs) TraceOffsets(speedup float64) []time.Duration {
-	out := make([]time.Duration, len(in.Trace.Entries))
-	for i, e := range in.Trace.Entries {
-		out[i] = time.Duration(math.Round(e.OffsetMS / speedup * 1e6))
-	}
-	return out
 }
 
 // blockContent is the content of one hash_ids block: the same id gives the

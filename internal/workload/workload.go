@@ -74,6 +74,15 @@ type Generator struct {
 	nSessions   int
 	lastEntry   *Entry // the dataset entry the last request was made of, and its class
 	lastClass   int
+	trace       *TraceStream // the trace being replayed (nil until the first request)
+}
+
+// Close ends what the generator reads (a trace it streams).
+func (g *Generator) Close() {
+	if g.trace != nil {
+		g.trace.Close()
+		g.trace = nil
+	}
 }
 
 // NewGeneratorFor is NewGenerator with the scenario's files (datasets, a
@@ -132,8 +141,18 @@ func NewGenerator(w scenario.Workload, seed uint64, level int, tokensPerWord flo
 // Next returns the next request of the sequence.
 func (g *Generator) Next() Request {
 	if g.in != nil && g.in.Trace != nil {
-		es := g.in.Trace.Entries
-		r := g.traceRequest(es[g.n%len(es)])
+		// The trace again from its start when it ends (the requests made
+		// ahead of a level's last arrival).
+		if g.trace == nil {
+			g.trace = g.in.OpenTrace()
+		}
+		e, ok := g.trace.Next()
+		if !ok {
+			g.trace.Close()
+			g.trace = g.in.OpenTrace()
+			e, _ = g.trace.Next()
+		}
+		r := g.traceRequest(e)
 		g.n++
 		return r
 	}

@@ -548,7 +548,6 @@ func (t *traceSchedule) window() (time.Duration, time.Duration, bool) {
 
 func (t *traceSchedule) planned() (int64, time.Duration) { return 0, 0 }
 
-
 // closedLoop keeps Concurrency requests in flight until the measurement
 // window is over; it returns true when ctx was canceled. Requests still in
 // flight when it returns are left to run(), which drains or cancels them.

@@ -93,3 +93,34 @@ func TestSIGTERMWhileComparing(t *testing.T) {
 		t.Fatalf("compare ignored SIGTERM for 2 s\n%s", log)
 	}
 }
+
+// SIGTERM while report draws its charts ends it within two seconds, as it
+// does compare.
+func TestSIGTERMWhileReporting(t *testing.T) {
+	base, _ := brokenRuns(t)
+	out := filepath.Join(t.TempDir(), "rep")
+	cmd, log := perfgateProcess(t, "report", base, "--out", out)
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		if _, err := os.Stat(filepath.Join(out, "plots")); err == nil || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-done:
+		// Stopped between charts (exit 1), or it had finished already (0).
+		if ee, ok := err.(*exec.ExitError); err != nil && (!ok || ee.ExitCode() != ExitFailed) {
+			t.Fatalf("exit %v\n%s", err, log)
+		}
+		if err != nil && !strings.Contains(log.String(), "stopped while drawing the charts") {
+			t.Errorf("exit 1 without saying why:\n%s", log)
+		}
+	case <-time.After(2 * time.Second):
+		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		t.Fatalf("report ignored SIGTERM for 2 s\n%s", log)
+	}
+}

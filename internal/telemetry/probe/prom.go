@@ -107,7 +107,7 @@ func (m *Metrics) Sample(ctx context.Context) (map[string]float64, error) {
 // MaxSeries is the most values one scrape keeps: a vLLM server exposes about
 // a hundred names (a few per engine with several); a page of more keeps the
 // first MaxSeries by name and counts the rest as telemetry.dropped_series.
-const MaxSeries = 2000
+const MaxSeries = 4096
 
 var lineRe = regexp.MustCompile(`line (\d+)`)
 

@@ -314,10 +314,15 @@ func (l *level) openLoop(ctx context.Context, prod <-chan prepared, out *LevelRu
 		out.MeasureEndUS = l.startUS + end.Microseconds()
 	}
 
+	// With max_in_flight, an arrival that finds no slot waits here, in
+	// order, and the arrivals behind it with it: the queue is the schedule
+	// not yet reached, which holds nothing (a goroutine and a request body
+	// per waiting arrival grew by gigabytes when the server fell behind).
 	var slots chan struct{}
 	if s.Load.MaxInFlight > 0 {
 		slots = make(chan struct{}, s.Load.MaxInFlight)
 	}
+	queued := false // the arrival before waited for a slot: the queue is not empty
 	for {
 		off, warm, ok := sch.next()
 		if !ok {
@@ -340,8 +345,37 @@ func (l *level) openLoop(ctx context.Context, prod <-chan prepared, out *LevelRu
 			window()
 			return false // the producer failed; run() reports it
 		}
+		scheduledUS := l.startUS + off.Microseconds()
+		var waited int64
+		if slots != nil {
+			before := l.clock.Now()
+			blocked := false
+			select {
+			case slots <- struct{}{}:
+			default:
+				blocked = true
+				select {
+				case slots <- struct{}{}:
+				case <-ctx.Done():
+					window()
+					return true
+				case <-l.reqCtx.Done():
+					window()
+					return false
+				}
+			}
+			now := l.clock.Now()
+			// Waiting since it was due when the queue held the arrivals
+			// before it; else since it was reached.
+			from := max(before, scheduledUS)
+			if queued {
+				from = min(from, scheduledUS)
+			}
+			waited = now - from
+			queued = blocked
+		}
 		l.phase.Store(phase)
-		l.issue(p, phase, l.startUS+off.Microseconds(), slots)
+		l.issue(p, phase, scheduledUS, waited, slots)
 	}
 	window()
 	// Wait out the rest of the window: with a duration-limited phase the
@@ -706,18 +740,13 @@ func (c *closedState) windowOver() bool {
 }
 
 // issue starts one open-loop request in its own goroutine.
-func (l *level) issue(p prepared, phase string, scheduledUS int64, slots chan struct{}) {
+// issue sends p in a goroutine of its own; with slots, the caller holds one
+// for it, given back when it ends.
+func (l *level) issue(p prepared, phase string, scheduledUS, waited int64, slots chan struct{}) {
 	l.wg.Add(1)
 	go func() {
-		var waited int64
 		if slots != nil {
-			before := l.clock.Now()
-			select {
-			case slots <- struct{}{}:
-				defer func() { <-slots }()
-			case <-l.reqCtx.Done(): // send() records it as canceled
-			}
-			waited = l.clock.Now() - max(before, scheduledUS)
+			defer func() { <-slots }()
 		}
 		l.send(p, phase, scheduledUS, waited)
 	}()

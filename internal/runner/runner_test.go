@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -407,6 +408,51 @@ phases: {measure: {requests: 4}}
 	// about 90 ms — less if a stall delayed its issue.
 	if waits[0] > timingtest.Tolerance(5*time.Millisecond, jitter) || waits[3] < 80*time.Millisecond-2*jitter {
 		t.Errorf("queue waits %v (wake-up jitter %v)", waits, jitter)
+	}
+}
+
+// Arrivals waiting for a slot hold nothing: at 20,000 requests/s into a
+// server that answers two at a time every 100 ms, the waiting arrivals are
+// the schedule not reached yet, not a goroutine and a request each (they
+// grew by gigabytes when a server fell behind); an interrupt while they
+// wait ends the level at once.
+func TestWaitingArrivalsHoldNothing(t *testing.T) {
+	url := delayServer(t, 100*time.Millisecond, 0, 1, false)
+	s := load(t, base+`
+load: {rate: 20000, max_in_flight: 2}
+phases: {measure: {duration: 1h}}
+`)
+	before := runtime.NumGoroutine()
+	ctx, cancel := context.WithCancel(context.Background())
+	most := 0
+	stop := make(chan struct{})
+	go func() {
+		defer cancel()
+		tick := time.NewTicker(20 * time.Millisecond)
+		defer tick.Stop()
+		end := time.After(1500 * time.Millisecond)
+		for {
+			select {
+			case <-tick.C:
+				most = max(most, runtime.NumGoroutine()-before)
+			case <-end:
+				return
+			case <-stop:
+				return
+			}
+		}
+	}()
+	start := time.Now()
+	res := runWith(t, ctx, s, url, &memSink{})
+	close(stop)
+	if took := time.Since(start); took > 5*time.Second {
+		t.Errorf("the interrupted level took %s to end", took)
+	}
+	if !res.Interrupted {
+		t.Error("not interrupted")
+	}
+	if most > 200 {
+		t.Errorf("%d goroutines while arrivals waited for 2 slots", most)
 	}
 }
 

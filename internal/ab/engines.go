@@ -8,6 +8,7 @@ import (
 	"hash/fnv"
 	"io"
 	"log/slog"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -29,6 +30,7 @@ type Side struct {
 	Versions               map[string]string
 	Starts                 int
 	GPUTime                time.Duration
+	StartSeconds           []float64 // how long each engine start took, until it answered
 }
 
 // TrialFunc runs one measured trial of s into dir against eng (nil: the
@@ -70,7 +72,16 @@ type VLLMTrialer struct {
 	runningSide  string
 	runningStart time.Time
 	gpuBaseline  float64
+
+	// The plan's bounds, for the estimate after the first trial (0: none).
+	planTrials, planStarts int
+	trialsRun, startsRun   int
+	startTook, trialTook   time.Duration // the first engine start's, the first trial's
 }
+
+// Plan gives the trials and engine starts the scenario may take at most:
+// after its first trial the trialer says how long the rest may take.
+func (t *VLLMTrialer) Plan(trials, starts int) { t.planTrials, t.planStarts = trials, starts }
 
 // NewVLLMTrialer is a trialer for s between base and cand.
 func NewVLLMTrialer(env Env, s *scenario.Scenario, base, cand *Side) *VLLMTrialer {
@@ -87,6 +98,19 @@ func (t *VLLMTrialer) Stop() {
 	t.sides[t.runningSide].GPUTime += time.Since(t.runningStart)
 	t.running = nil
 	waitGPUMemory(t.gpuBaseline, t.env.Log)
+}
+
+// estimate says, after the first trial, how long the rest of the
+// scenario's A/B may take: the starts and trials left at most, at the
+// first start's and the first trial's time.
+func (t *VLLMTrialer) estimate() {
+	if t.planTrials == 0 {
+		return
+	}
+	starts, trials := max(t.planStarts-t.startsRun, 0), max(t.planTrials-t.trialsRun, 0)
+	rest := time.Duration(starts)*t.startTook + time.Duration(trials)*t.trialTook
+	fmt.Fprintf(t.env.Stderr, "perfgate: %s: the engine started in %s and a trial ran %s; the rest takes at most about %s (%d trials, %d engine starts)\n",
+		t.s.Name, t.startTook.Round(100*time.Millisecond), t.trialTook.Round(100*time.Millisecond), rest.Round(time.Second), trials, starts)
 }
 
 // Notes stops the running engine (its time counts before the note says
@@ -114,6 +138,7 @@ func (t *VLLMTrialer) Trial(ctx context.Context, name string, n int, dir string)
 	}
 	if t.running == nil {
 		sd.Starts++
+		t.startsRun++
 		began := time.Now()
 		e, err := engine.Start(ctx, t.s, t.env.Getenv, engine.Options{LogPath: filepath.Join(dir, "engine.log"), PathPrefix: filepath.Join(sd.EnvDir, "bin"), EnvDir: sd.EnvDir,
 			StartSeed: startSeed(t.s.Seed, name, sd.Starts)})
@@ -121,10 +146,21 @@ func (t *VLLMTrialer) Trial(ctx context.Context, name string, n int, dir string)
 			sd.GPUTime += time.Since(began)
 			return fmt.Errorf("the %s's engine did not start: %w", sd.Name, err)
 		}
+		took := time.Since(began)
+		sd.StartSeconds = append(sd.StartSeconds, math.Round(took.Seconds()*10)/10)
+		if t.startTook == 0 {
+			t.startTook = took
+		}
 		t.running, t.runningSide, t.runningStart = e, name, began
 	}
 	eng := t.running
+	trialBegan := time.Now()
 	err := t.env.Trial(ctx, t.env.Stdout, t.s, dir, n, eng, map[string]string{"side": name, "ref": sd.Ref, "sha": sd.SHA}, sd.Versions)
+	t.trialsRun++
+	if err == nil && t.trialTook == 0 {
+		t.trialTook = time.Since(trialBegan)
+		t.estimate()
+	}
 	if p, ok := eng.(interface{ Died() <-chan struct{} }); ok { // a process (not on every system)
 		select {
 		case <-p.Died():
@@ -293,8 +329,10 @@ type Plan struct {
 	Scenarios                 []Result
 	Starts                    map[string]int
 	GPUSeconds                map[string]float64
-	Versions                  map[string]map[string]string
-	Error                     string `json:",omitempty"`
+	// StartSeconds is how long each engine start of a side took.
+	StartSeconds map[string][]float64 `json:",omitempty"`
+	Versions     map[string]map[string]string
+	Error        string `json:",omitempty"`
 }
 
 // Account records the sides' starts, engine time and versions (not for
@@ -303,6 +341,7 @@ func (p *Plan) Account(base, cand *Side) {
 	p.Starts = map[string]int{Baseline: base.Starts, Candidate: cand.Starts}
 	p.GPUSeconds = map[string]float64{Baseline: base.GPUTime.Seconds(), Candidate: cand.GPUTime.Seconds()}
 	p.Versions = map[string]map[string]string{Baseline: base.Versions, Candidate: cand.Versions}
+	p.StartSeconds = map[string][]float64{Baseline: base.StartSeconds, Candidate: cand.StartSeconds}
 }
 
 // Write writes ab.json into the plan's folder.

@@ -294,6 +294,12 @@ func runScenario(ctx context.Context, env Env, s *scenario.Scenario, outDir stri
 	} else {
 		t := NewVLLMTrialer(env, s, base, cand)
 		defer t.Stop()
+		order := BalancedOrder(cmp.Or(d.Fixed, d.Rules.MaxTrials))
+		trials := len(order) + 2*d.Reruns
+		if o.WarmupTrial {
+			trials += 2
+		}
+		t.Plan(trials, PlannedStarts(order, s.Engine.TrialPolicy, o.WarmupTrial, false))
 		d.Notes = t.Notes
 		res, err = Run(ctx, s, t, sdir, d)
 	}

@@ -128,6 +128,9 @@ func runTrackMode(ctx context.Context, env Env, a *githubactions.Action, in acti
 		return fail(err)
 	}
 	for i, r := range results {
+		if err := ctx.Err(); err != nil {
+			return fail(fmt.Errorf("stopped while drawing the charts: %w", context.Cause(ctx)))
+		}
 		c := report.TrendChart(mine, r)
 		for ext, f := range map[string]func() ([]byte, error){".svg": c.SVG, ".png": c.PNG} {
 			b, err := f()

@@ -17,6 +17,7 @@ import (
 	"github.com/shirou/gopsutil/v4/process"
 
 	"github.com/perfgate/perfgate/internal/ab"
+	"github.com/perfgate/perfgate/internal/record"
 	"github.com/perfgate/perfgate/internal/sim"
 	"github.com/perfgate/perfgate/internal/timingtest"
 )
@@ -241,14 +242,31 @@ func TestABDetectsRegressionAndPassesSameRef(t *testing.T) {
 	if plan.Starts["baseline"] >= 6 || plan.Starts["candidate"] >= 6 || plan.GPUSeconds["baseline"] <= 0 {
 		t.Errorf("starts %v, GPU time %v", plan.Starts, plan.GPUSeconds)
 	}
+	// Each start's time is in ab.json, in the meta.json of the trial that
+	// started it (none in one that reused it), and the first trial gave
+	// an estimate of the rest.
+	for _, side := range []string{"baseline", "candidate"} {
+		if ss := plan.StartSeconds[side]; len(ss) != plan.Starts[side] || ss[0] <= 0 {
+			t.Errorf("%s's start times %v for %d starts", side, ss, plan.Starts[side])
+		}
+	}
+	if !regexp.MustCompile(`ab-fake: the engine started in [\d.]+m?s and a trial ran [\d.]+m?s; the rest takes at most about \S+ \(\d+ trials, \d+ engine starts\)`).MatchString(r.stderr) {
+		t.Errorf("no estimate after the first trial:\n%s", r.stderr)
+	}
 	var meta struct {
 		Git      map[string]string
 		Versions map[string]string
+		Engine   record.Engine
 	}
 	mb, _ := os.ReadFile(filepath.Join(dir, "ab-fake", "candidate", "trial-01", "meta.json"))
 	json.Unmarshal(mb, &meta)
-	if meta.Git["sha"] != slow || meta.Versions["vllm"] != "0.0.0-fake" {
+	if meta.Git["sha"] != slow || meta.Versions["vllm"] != "0.0.0-fake" || meta.Engine.StartSeconds <= 0 {
 		t.Errorf("meta: %+v", meta)
+	}
+	var second record.Meta
+	mb, _ = os.ReadFile(filepath.Join(dir, "ab-fake", "candidate", "trial-02", "meta.json"))
+	if err := json.Unmarshal(mb, &second); err != nil || second.Engine.StartSeconds != 0 {
+		t.Errorf("a trial on an engine started before says it started in %v s (%v)", second.Engine.StartSeconds, err)
 	}
 	md, _ := os.ReadFile(filepath.Join(dir, "ab-fake", "comparison.md"))
 	if !strings.Contains(string(md), "median_tpot_ms") || !strings.HasPrefix(string(md), "# ❌ FAIL") || !strings.Contains(string(md), "engine (GPU) time so far: baseline") {

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"cmp"
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -170,6 +171,9 @@ review. docs/history.md has the method and its measured error rates.`,
 			}
 			n := 0
 			for _, r := range history.Check(pts, history.Options{}) {
+				if err := cmd.Context().Err(); err != nil {
+					return fmt.Errorf("stopped while drawing the charts (%d written to %s): %w", n, plotOut, context.Cause(cmd.Context()))
+				}
 				c := report.TrendChart(pts, r)
 				name := strings.NewReplacer("/", "-", " ", "-", ":", "-").Replace(fmt.Sprintf("trend-%s-l%d-%s", r.Series.Scenario, r.Series.Level, r.Series.Metric))
 				if n > 0 && r.Series.Env != "" {

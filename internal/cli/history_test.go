@@ -54,6 +54,12 @@ func TestHistoryCommands(t *testing.T) {
 	if r.code != 0 {
 		t.Fatalf("plot: %d %s", r.code, r.stderr)
 	}
+	// A signal while it draws (the context ends) stops it between charts.
+	canceled, cancel := context.WithCancel(context.Background())
+	cancel()
+	if r := runCLI(t, canceled, nil, "history", "plot", "--store", store, "--out", filepath.Join(out, "plots-stopped")); r.code != ExitFailed || !strings.Contains(r.stderr, "stopped while drawing the charts (0 written") {
+		t.Errorf("plot, canceled: %d %s", r.code, r.stderr)
+	}
 	// The slower decode opens TPOT, E2EL and throughput; a TTFT may cross its
 	// band too (its steps carry the slower decodes, and on a loaded machine
 	// its wall-clock noise): at least the one the check named above.

@@ -43,6 +43,8 @@ type Process struct {
 	waitErr error
 	grace   time.Duration
 	closed  bool
+	took    time.Duration // from the start until it answered
+	told    bool          // took was given (TakeStartTook)
 }
 
 var _ Engine = (*Process)(nil)
@@ -105,7 +107,19 @@ func StartProcess(ctx context.Context, o ProcessOptions) (*Process, error) {
 		p.Close()
 		return nil, err
 	}
+	p.took = time.Since(p.started)
 	return p, nil
+}
+
+// TakeStartTook is how long the process took to start and answer, the first
+// time it is asked; 0 after (a later trial on the same engine did not wait
+// for it).
+func (p *Process) TakeStartTook() time.Duration {
+	if p.told {
+		return 0
+	}
+	p.told = true
+	return p.took
 }
 
 func (p *Process) waitHealthy(ctx context.Context, timeout time.Duration) error {

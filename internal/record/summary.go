@@ -72,6 +72,10 @@ type Engine struct {
 	Model   string `json:"model"`
 	Version string `json:"version,omitempty"` // from GET /version when the server has it
 	API     string `json:"api"`
+	// StartSeconds is how long the engine took to start and answer
+	// (perfgate ab: in the trial that started it; 0 when it was started
+	// before this trial or by someone else).
+	StartSeconds float64 `json:"start_seconds,omitempty"`
 }
 
 // Tokenizer records how prompt lengths were produced.

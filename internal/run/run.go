@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -216,7 +217,7 @@ func Trial(ctx context.Context, t Config) (*Result, error) {
 		Trial:           t.N,
 		Seed:            s.Seed,
 		StartWall:       clock.Start.UTC(),
-		Engine:          record.Engine{Kind: eng.Kind(), URL: RedactURL(eng.URL()), Model: model, Version: c.Version(ctx), API: s.API},
+		Engine:          record.Engine{Kind: eng.Kind(), URL: RedactURL(eng.URL()), Model: model, Version: c.Version(ctx), API: s.API, StartSeconds: startTook(eng)},
 		Tokenizer:       tok,
 		Host:            hostEnv(ctx),
 		Git:             t.Git,
@@ -400,6 +401,15 @@ func summarize(dir string, s *scenario.Scenario, res runner.Result, runErr error
 		sum.Error = strings.TrimSpace(sum.Error + fmt.Sprintf(" %d requests were issued but %d recorded", res.Issued, st.Records))
 	}
 	return sum, record.WriteJSONAtomic(filepath.Join(dir, record.SummaryFile), sum)
+}
+
+// startTook is how long eng took to start, when this trial is the first
+// to ask (a process perfgate started); 0 otherwise.
+func startTook(eng engine.Engine) float64 {
+	if p, ok := eng.(interface{ TakeStartTook() time.Duration }); ok {
+		return math.Round(p.TakeStartTook().Seconds()*10) / 10
+	}
+	return 0
 }
 
 var secretArg = regexp.MustCompile(`(?i)(key|token|secret|password|passwd|auth)`)

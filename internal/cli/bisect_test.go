@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -35,6 +36,9 @@ func TestBisectNamesTheCulprit(t *testing.T) {
 		"--install-command", installFake, "--work-dir", t.TempDir(), "--out", out, "--max-trials", "6")
 	if r.code != 0 || !strings.Contains(r.stdout, "first bad commit: "+shas[10]+` "change 11"`) {
 		t.Fatalf("bisect: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	if !regexp.MustCompile(`evidence: step \d+, [0-9a-f]{12} FAIL: ab-fake: FAIL: `).MatchString(r.stdout) || strings.Contains(r.stdout, "map[") {
+		t.Errorf("the evidence lines:\n%s", r.stdout)
 	}
 	var res ab.BisectRecord
 	b, _ := os.ReadFile(filepath.Join(onlyDir(t, out), "bisect.json"))

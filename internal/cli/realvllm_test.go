@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -9,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -649,4 +651,42 @@ func TestRealVLLMBisect(t *testing.T) {
 	if res.code != 0 || !strings.Contains(res.stdout, "first bad commit: "+sixth) {
 		t.Fatalf("bisect: exit %d\n%s\n%s", res.code, res.stdout, lastLines(res.stderr, 80))
 	}
+}
+
+// A real vLLM that cannot start says why, and what to do: a flag this
+// version does not take, a model folder without a tokenizer. (A port taken
+// between perfgate's pick and vLLM's bind, and the rest, are matched on the
+// same messages in internal/engine's TestFailedStartNamesWhatToDo.)
+func TestRealVLLMBadInput(t *testing.T) {
+	r := needRealVLLM(t)
+	noTokenizer := t.TempDir()
+	b, err := os.ReadFile(filepath.Join(r.model, "config.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(noTokenizer, "config.json"), b, 0o644)
+	for _, c := range []struct {
+		name, model string
+		args        []string
+		hint        string
+	}{
+		{"a flag this version lacks", r.model, append(slices.Clone(realArgs), "--no-such-flag", "3"), "this vllm does not take --no-such-flag 3"},
+		{"no tokenizer", noTokenizer, realArgs, "the model has no tokenizer this vLLM can load"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			start := time.Now()
+			_, err := engine.StartProcess(context.Background(), engine.ProcessOptions{Bin: r.bin(r.versions[0]), Model: c.model, Args: c.args,
+				Env: realEnv, LogPath: filepath.Join(t.TempDir(), "engine.log"), HealthTimeout: 5 * time.Minute, StopGrace: 20 * time.Second})
+			t.Logf("%s: %s", time.Since(start).Round(time.Second), firstLine(fmt.Sprint(err)))
+			var he *engine.HealthError
+			if !errors.As(err, &he) || !strings.Contains(he.Hint, c.hint) || he.Tail == "" {
+				t.Errorf("got %v", err)
+			}
+		})
+	}
+}
+
+func firstLine(s string) string {
+	line, _, _ := strings.Cut(s, "\n")
+	return line
 }

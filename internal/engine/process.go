@@ -49,12 +49,16 @@ type Process struct {
 
 var _ Engine = (*Process)(nil)
 
-// HealthError means the server did not become healthy; Tail is the end of its log.
+// HealthError means the server did not become healthy; Tail is the end of
+// its log, Hint what to do when the log says why ("" when it does not).
 type HealthError struct {
-	Reason, Log, Tail string
+	Reason, Log, Tail, Hint string
 }
 
 func (e *HealthError) Error() string {
+	if e.Hint != "" {
+		return fmt.Sprintf("the engine %s: %s; its log is %s, last lines:\n%s", e.Reason, e.Hint, e.Log, e.Tail)
+	}
 	return fmt.Sprintf("the engine %s; its log is %s, last lines:\n%s", e.Reason, e.Log, e.Tail)
 }
 
@@ -140,10 +144,10 @@ func (p *Process) waitHealthy(ctx context.Context, timeout time.Duration) error 
 		select {
 		case <-p.done:
 			p.log.Sync()
-			return &HealthError{Reason: fmt.Sprintf("exited (%v) before it became healthy", p.waitErr), Log: p.logPath, Tail: vllmsrc.Tail(p.logPath, 20)}
+			return &HealthError{Reason: fmt.Sprintf("exited (%v) before it became healthy", p.waitErr), Log: p.logPath, Tail: vllmsrc.Tail(p.logPath, 20), Hint: hintFromLog(p.logPath)}
 		case <-deadline.C:
 			p.log.Sync()
-			return &HealthError{Reason: fmt.Sprintf("was not healthy after %s (GET /health and /v1/models)", timeout), Log: p.logPath, Tail: vllmsrc.Tail(p.logPath, 20)}
+			return &HealthError{Reason: fmt.Sprintf("was not healthy after %s (GET /health and /v1/models)", timeout), Log: p.logPath, Tail: vllmsrc.Tail(p.logPath, 20), Hint: hintFromLog(p.logPath)}
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-tick.C:

@@ -71,3 +71,28 @@ func TestProcessGroupKilled(t *testing.T) {
 		t.Errorf("the child %d survived: %v %s", child, err, st)
 	}
 }
+
+// A start that fails says what to do when its log says why: vLLM's own
+// messages for a flag that version does not take, a model without a
+// tokenizer, a port taken, no memory, no vllm package.
+func TestFailedStartNamesWhatToDo(t *testing.T) {
+	for _, c := range []struct{ log, hint string }{
+		{"usage: vllm [-h]\nvllm: error: unrecognized arguments: --no-such-flag 3", "this vllm does not take --no-such-flag 3: check engine.args against `vllm serve --help`"},
+		{"ValueError: Couldn't instantiate the backend tokenizer from one of: \n(1) a `tokenizers` library serialization file,", "the model has no tokenizer this vLLM can load"},
+		{"OSError: [Errno 98] Address already in use", "the engine's port was taken before it bound it"},
+		{"RuntimeError: CUDA out of memory. Tried to allocate 2.00 GiB", "the engine ran out of memory"},
+		{"ModuleNotFoundError: No module named 'vllm'", "the environment has no vllm package"},
+		{"something else entirely", ""},
+	} {
+		bin := script(t, "cat <<'LOG'\n"+c.log+"\nLOG\nexit 1\n")
+		_, err := StartProcess(context.Background(), ProcessOptions{Bin: bin, Model: "m", LogPath: filepath.Join(t.TempDir(), "engine.log"), HealthTimeout: 10 * time.Second})
+		var he *HealthError
+		if !errors.As(err, &he) || !strings.Contains(he.Hint, c.hint) || (c.hint == "") != (he.Hint == "") {
+			t.Errorf("%q: %v", c.log, err)
+			continue
+		}
+		if c.hint != "" && !strings.Contains(err.Error(), "before it became healthy: "+c.hint) {
+			t.Errorf("the message does not say it: %v", err)
+		}
+	}
+}

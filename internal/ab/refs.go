@@ -184,11 +184,7 @@ func RunRefs(ctx context.Context, env Env, files []string, o Options) (*Plan, er
 	}
 	for _, s := range scenarios {
 		d := DesignFor(env, s, o)
-		perSide := d.Fixed
-		if perSide == 0 {
-			perSide = d.Rules.MaxTrials
-		}
-		order := BalancedOrder(perSide)
+		order := d.PlanOrder()
 		if plan.Order == nil {
 			plan.Order = order
 		}
@@ -294,7 +290,7 @@ func runScenario(ctx context.Context, env Env, s *scenario.Scenario, outDir stri
 	} else {
 		t := NewVLLMTrialer(env, s, base, cand)
 		defer t.Stop()
-		order := BalancedOrder(cmp.Or(d.Fixed, d.Rules.MaxTrials))
+		order := d.PlanOrder()
 		trials := len(order) + 2*d.Reruns
 		if o.WarmupTrial {
 			trials += 2
@@ -323,7 +319,7 @@ func runEndpoints(ctx context.Context, env Env, scenarios []*scenario.Scenario, 
 	plan := &Plan{Dir: outDir, BaselineRef: o.BaseURL, CandidateRef: o.CandURL}
 	for _, s := range scenarios {
 		d := DesignFor(env, s, o)
-		order := BalancedOrder(cmp.Or(d.Fixed, d.Rules.MaxTrials))
+		order := d.PlanOrder()
 		if plan.Order == nil {
 			plan.Order = order
 		}

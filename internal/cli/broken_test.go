@@ -65,33 +65,42 @@ func TestCompareBrokenCandidateFailsFast(t *testing.T) {
 	}
 }
 
-// SIGTERM while compare draws its charts ends it within two seconds: a
-// render checks the context between charts, and no chart can loop.
-func TestSIGTERMWhileComparing(t *testing.T) {
-	cmd, log, out, done := startBrokenCompare(t)
-	// comparison.json is written before the first chart.
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		if _, err := os.Stat(filepath.Join(out, "comparison.json")); err == nil || time.Now().After(deadline) {
+// sigtermMidRender waits for path (written before the first chart), sends
+// SIGTERM, and checks that the command ends within two seconds: stopped
+// between charts (exit 1, saying so), or finished already (exit finished).
+func sigtermMidRender(t *testing.T, cmd *exec.Cmd, log *syncBuffer, done <-chan error, path string, finished int) {
+	t.Helper()
+	for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline); time.Sleep(2 * time.Millisecond) {
+		if _, err := os.Stat(path); err == nil {
 			break
 		}
-		time.Sleep(2 * time.Millisecond)
 	}
 	cmd.Process.Signal(syscall.SIGTERM)
 	select {
 	case err := <-done:
-		// Stopped between charts (exit 1), or it had finished already (3).
-		ee, ok := err.(*exec.ExitError)
-		if !ok || (ee.ExitCode() != ExitFailed && ee.ExitCode() != ExitRegression) {
-			t.Fatalf("exit %v\n%s", err, log)
+		code := 0
+		if ee, ok := err.(*exec.ExitError); ok {
+			code = ee.ExitCode()
+		} else if err != nil {
+			t.Fatalf("%v\n%s", err, log)
 		}
-		if ee.ExitCode() == ExitFailed && !strings.Contains(log.String(), "stopped while drawing the charts") {
+		if code != ExitFailed && code != finished {
+			t.Fatalf("exit %d\n%s", code, log)
+		}
+		if code == ExitFailed && !strings.Contains(log.String(), "stopped while drawing the charts") {
 			t.Errorf("exit 1 without saying why:\n%s", log)
 		}
 	case <-time.After(2 * time.Second):
 		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-		t.Fatalf("compare ignored SIGTERM for 2 s\n%s", log)
+		t.Fatalf("%s ignored SIGTERM for 2 s\n%s", cmd.Args[1], log)
 	}
+}
+
+// SIGTERM while compare draws its charts ends it within two seconds: a
+// render checks the context between charts, and no chart can loop.
+func TestSIGTERMWhileComparing(t *testing.T) {
+	cmd, log, out, done := startBrokenCompare(t)
+	sigtermMidRender(t, cmd, log, done, filepath.Join(out, "comparison.json"), ExitRegression)
 }
 
 // SIGTERM while report draws its charts ends it within two seconds, as it
@@ -102,25 +111,5 @@ func TestSIGTERMWhileReporting(t *testing.T) {
 	cmd, log := perfgateProcess(t, "report", base, "--out", out)
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		if _, err := os.Stat(filepath.Join(out, "plots")); err == nil || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
-	cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case err := <-done:
-		// Stopped between charts (exit 1), or it had finished already (0).
-		if ee, ok := err.(*exec.ExitError); err != nil && (!ok || ee.ExitCode() != ExitFailed) {
-			t.Fatalf("exit %v\n%s", err, log)
-		}
-		if err != nil && !strings.Contains(log.String(), "stopped while drawing the charts") {
-			t.Errorf("exit 1 without saying why:\n%s", log)
-		}
-	case <-time.After(2 * time.Second):
-		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-		t.Fatalf("report ignored SIGTERM for 2 s\n%s", log)
-	}
+	sigtermMidRender(t, cmd, log, done, filepath.Join(out, "plots"), 0)
 }

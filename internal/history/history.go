@@ -10,9 +10,7 @@ import (
 	"cmp"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io/fs"
 	"maps"
 	"os"
 	"path/filepath"
@@ -184,21 +182,31 @@ const lockName = ".perfgate-history.lock"
 
 // Load implements Store.
 func (d *DirStore) Load(context.Context) ([]Point, error) {
+	pts, _, err := d.load()
+	return pts, err
+}
+
+// load reads every file: their points, and each file's complete lines by
+// name (what an append writes its points after).
+func (d *DirStore) load() ([]Point, map[string][]byte, error) {
 	files, _ := filepath.Glob(filepath.Join(d.Dir, "history-*.jsonl"))
 	slices.Sort(files)
 	var out []Point
+	contents := map[string][]byte{}
 	for _, f := range files {
 		b, err := os.ReadFile(f)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
-		pts, err := parse(f, d.whole(f, b))
+		b = d.whole(f, b)
+		pts, err := parse(f, b)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		out = append(out, pts...)
+		contents[filepath.Base(f)] = b
 	}
-	return out, nil
+	return out, contents, nil
 }
 
 // whole is a file's complete lines: a last line without its newline that
@@ -229,7 +237,7 @@ func (d *DirStore) Append(ctx context.Context, pts []Point) (int, error) {
 		return 0, fmt.Errorf("locking the history store %s: %w", d.Dir, cmp.Or(err, ctx.Err()))
 	}
 	defer lock.Unlock()
-	have, err := d.Load(ctx)
+	have, contents, err := d.load()
 	if err != nil {
 		return 0, err
 	}
@@ -238,11 +246,7 @@ func (d *DirStore) Append(ctx context.Context, pts []Point) (int, error) {
 	n := 0
 	for _, name := range names {
 		path := filepath.Join(d.Dir, name)
-		old, err := os.ReadFile(path)
-		if err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return n, err
-		}
-		old = d.whole(path, old)
+		old := slices.Clip(contents[name])
 		if len(old) > 0 && old[len(old)-1] != '\n' {
 			old = append(old, '\n')
 		}

@@ -124,7 +124,7 @@ func (c *Client) Stream(ctx context.Context, path string, body []byte, timeout t
 	resp, err := c.hc.Do(req)
 	if err != nil {
 		rec.EndUS = c.clock.Now()
-		if ClientSide(err) {
+		if clientSide(err) {
 			fail(rec, record.ErrClient, "perfgate's machine could not open a connection: "+err.Error()+
 				" (raise the open-file limit, ulimit -n, or lower the load)")
 			return
@@ -252,11 +252,11 @@ func (c *Client) failCtx(ctx, rctx context.Context, rec *record.Record, class st
 	}
 }
 
-// ClientSide says whether a failed dial is the client machine's own: out of
+// clientSide says whether a failed dial is the client machine's own: out of
 // open files (EMFILE, ENFILE) or of local ports (EADDRNOTAVAIL). Recorded
 // as the server's connect error, it made a broken measurement look like a
 // server that refuses connections, and the run exited 0.
-func ClientSide(err error) bool {
+func clientSide(err error) bool {
 	return errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE) || errors.Is(err, syscall.EADDRNOTAVAIL)
 }
 

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"strings"
 	"sync"
 	"syscall"
 
@@ -20,16 +21,15 @@ import (
 	"github.com/perfgate/perfgate/internal/fault"
 	"github.com/perfgate/perfgate/internal/run"
 	"github.com/perfgate/perfgate/internal/scenario"
-	"github.com/perfgate/perfgate/internal/vllmsrc"
 	"github.com/perfgate/perfgate/internal/workload"
 )
 
-// Exit codes (DESIGN.md §4).
+// Exit codes: fault's, named here for the tests and cmd/perfgate.
 const (
-	ExitOK         = 0 // pass (warnings allowed)
-	ExitFailed     = 1 // the tool failed, or the run was interrupted
-	ExitUsage      = 2 // bad usage or bad input
-	ExitRegression = 3 // the gate found a regression
+	ExitOK         = fault.ExitOK
+	ExitFailed     = fault.ExitFailed
+	ExitUsage      = fault.ExitUsage
+	ExitRegression = fault.ExitRegression
 )
 
 // Env is what a command may touch of the outside world.
@@ -112,35 +112,18 @@ func Main(ctx context.Context, args []string, env Env) int {
 	if err == nil {
 		return ExitOK
 	}
-	var ue *fault.UsageError
-	var mk *engine.MissingKeyError
-	var ce *engine.ConfigError
-	var ie *vllmsrc.InstallError
-	var interrupted *fault.InterruptedError
-	var regression *fault.RegressionError
+	code := fault.Code(err)
 	switch {
-	case errors.As(err, &regression):
-		fmt.Fprintf(env.Stderr, "perfgate: %v\n", err)
-		return ExitRegression
 	case scenario.IsValidation(err):
+		// Every problem on its own line as file:line:col: message.
 		fmt.Fprintln(env.Stderr, err)
-		return ExitUsage
-	case errors.As(err, &ue), errors.As(err, &mk), errors.As(err, &ce), isCobraUsage(err):
-		fmt.Fprintf(env.Stderr, "perfgate: %v\n", err)
-		if isCobraUsage(err) {
-			fmt.Fprintln(env.Stderr, "Run 'perfgate --help' for usage.")
-		}
-		return ExitUsage
-	case errors.As(err, &ie):
-		fmt.Fprintf(env.Stderr, "perfgate: %v\n", err)
-		return ExitFailed
-	case errors.As(err, &interrupted):
-		fmt.Fprintf(env.Stderr, "perfgate: %v\n", err)
-		return ExitFailed
 	default:
 		fmt.Fprintf(env.Stderr, "perfgate: %v\n", err)
-		return ExitFailed
 	}
+	if isCobraUsage(err) {
+		fmt.Fprintln(env.Stderr, "Run 'perfgate --help' for usage.")
+	}
+	return code
 }
 
 func newRoot(ctx context.Context, env Env) *cobra.Command {
@@ -166,7 +149,7 @@ works on a laptop without a GPU.`,
 	}
 	root.Args = func(cmd *cobra.Command, args []string) error {
 		if len(args) > 0 {
-			return &argsError{fmt.Sprintf("unknown command %q; perfgate's commands are: run, validate, report, compare, ab, history, sim", args[0])}
+			return &argsError{fmt.Sprintf("unknown command %q; perfgate's commands are: %s", args[0], commandNames(cmd))}
 		}
 		return nil
 	}
@@ -174,7 +157,7 @@ works on a laptop without a GPU.`,
 	root.SetOut(env.Stdout)
 	root.SetErr(env.Stderr)
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
-		return fault.Usage(fmt.Errorf("%v (see 'perfgate %s --help')", err, c.Name()))
+		return fault.Usage(fmt.Errorf("%v (see '%s --help')", err, c.CommandPath()))
 	})
 	logLevel := new(slog.LevelVar)
 	root.PersistentFlags().Bool("debug", false, "log debugging detail to stderr")
@@ -188,6 +171,18 @@ works on a laptop without a GPU.`,
 	return root
 }
 
+// commandNames lists root's commands as cobra's help does (sorted, without
+// the hidden ones and help), so the message cannot miss a new command.
+func commandNames(root *cobra.Command) string {
+	var names []string
+	for _, c := range root.Commands() {
+		if c.IsAvailableCommand() {
+			names = append(names, c.Name())
+		}
+	}
+	return strings.Join(names, ", ")
+}
+
 // isCobraUsage recognizes cobra's own argument errors ("accepts 1 arg(s)",
 // "unknown command").
 func isCobraUsage(err error) bool {
@@ -198,6 +193,7 @@ func isCobraUsage(err error) bool {
 type argsError struct{ msg string }
 
 func (e *argsError) Error() string { return e.msg }
+func (e *argsError) ExitCode() int { return fault.ExitUsage }
 
 // exactArgs is cobra.ExactArgs with an error that maps to exit code 2 and
 // says what was expected.

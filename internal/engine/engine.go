@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"time"
 
+	"github.com/perfgate/perfgate/internal/fault"
 	"github.com/perfgate/perfgate/internal/retry"
 	"github.com/perfgate/perfgate/internal/scenario"
 	"github.com/perfgate/perfgate/internal/sim"
@@ -31,11 +32,14 @@ func (e *MissingKeyError) Error() string {
 	return fmt.Sprintf("engine.api_key_env names %s, but that environment variable is not set (or empty)", e.Var)
 }
 
+func (e *MissingKeyError) ExitCode() int { return fault.ExitUsage }
+
 // ConfigError means the engine's settings cannot work (exit code 2).
 type ConfigError struct{ Err error }
 
 func (e *ConfigError) Error() string { return "engine settings: " + e.Err.Error() }
 func (e *ConfigError) Unwrap() error { return e.Err }
+func (e *ConfigError) ExitCode() int { return fault.ExitUsage }
 
 // SimConfig turns a scenario's sim settings into the simulator's
 // configuration: unset values keep the simulator's (vLLM's) defaults, and the

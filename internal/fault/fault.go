@@ -1,16 +1,48 @@
-// Package fault holds the kinds of failure that decide perfgate's exit
-// code, shared by the packages that orchestrate (ab, action) and the one
-// that maps them to exit codes (cli): bad usage or input (2), the gate's
-// fail (3), and an interrupted run (1, with where its results are).
+// Package fault holds perfgate's exit codes and the kinds of failure that
+// decide them: bad usage or input (2), the gate's fail (3), and an
+// interrupted run (1, with where its results are). An error type in any
+// package picks its exit code with an ExitCode method; cli asks the error
+// (Code) instead of knowing every type.
 package fault
 
-import "fmt"
+import (
+	"errors"
+	"fmt"
+)
+
+// Exit codes.
+const (
+	ExitOK         = 0 // pass (warnings allowed)
+	ExitFailed     = 1 // the tool failed, or the run was interrupted
+	ExitUsage      = 2 // bad usage or bad input
+	ExitRegression = 3 // the gate found a regression
+)
+
+// Coded is an error that says which exit code it ends perfgate with.
+type Coded interface {
+	error
+	ExitCode() int
+}
+
+// Code is the exit code for err: 0 for nil, the first ExitCode found along
+// err's chain, else ExitFailed.
+func Code(err error) int {
+	if err == nil {
+		return ExitOK
+	}
+	var c Coded
+	if errors.As(err, &c) {
+		return c.ExitCode()
+	}
+	return ExitFailed
+}
 
 // UsageError marks bad usage or bad input: exit code 2.
 type UsageError struct{ Err error }
 
 func (e *UsageError) Error() string { return e.Err.Error() }
 func (e *UsageError) Unwrap() error { return e.Err }
+func (e *UsageError) ExitCode() int { return ExitUsage }
 
 // Usage wraps err as bad usage (nil stays nil).
 func Usage(err error) error {
@@ -27,6 +59,7 @@ func Usagef(format string, args ...any) error { return &UsageError{fmt.Errorf(fo
 type RegressionError struct{ Headline string }
 
 func (e *RegressionError) Error() string { return "the gate failed: " + e.Headline }
+func (e *RegressionError) ExitCode() int { return ExitRegression }
 
 // Regression is a RegressionError with a formatted headline.
 func Regression(format string, args ...any) error {
@@ -40,6 +73,8 @@ func (e *InterruptedError) Error() string {
 	return "interrupted; what was measured so far is in " + e.Dir
 }
 
+func (e *InterruptedError) ExitCode() int { return ExitFailed }
+
 // NoSuccessError is a run that ran to its end with no measured request
 // succeeding: exit code 1 from perfgate run. Its folder holds every record,
 // so for an A/B it is data, not a failed trial: the gate fails a side with
@@ -49,3 +84,5 @@ type NoSuccessError struct{ Dir, Msg string }
 func (e *NoSuccessError) Error() string {
 	return fmt.Sprintf("the run failed: %s (the records are in %s)", e.Msg, e.Dir)
 }
+
+func (e *NoSuccessError) ExitCode() int { return ExitFailed }

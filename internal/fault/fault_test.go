@@ -30,3 +30,24 @@ func TestKindsSurviveWrapping(t *testing.T) {
 		}
 	}
 }
+
+func TestCodeAsksTheError(t *testing.T) {
+	cases := []struct {
+		err  error
+		want int
+	}{
+		{nil, ExitOK},
+		{errors.New("disk full"), ExitFailed},
+		{Usagef("--trials 0"), ExitUsage},
+		{fmt.Errorf("ab: %w", Usagef("--trials 0")), ExitUsage},
+		{Regression("TPOT +12 %%"), ExitRegression},
+		{fmt.Errorf("scenario s: %w", Regression("x")), ExitRegression},
+		{&InterruptedError{Dir: "runs/x"}, ExitFailed},
+		{&NoSuccessError{Dir: "runs/x", Msg: "no request succeeded"}, ExitFailed},
+	}
+	for _, c := range cases {
+		if got := Code(c.err); got != c.want {
+			t.Errorf("Code(%v) = %d, want %d", c.err, got, c.want)
+		}
+	}
+}

@@ -24,6 +24,7 @@ import (
 
 	"github.com/perfgate/perfgate/internal/analysis"
 	"github.com/perfgate/perfgate/internal/engine"
+	"github.com/perfgate/perfgate/internal/fault"
 	"github.com/perfgate/perfgate/internal/numfmt"
 	"github.com/perfgate/perfgate/internal/openai"
 	"github.com/perfgate/perfgate/internal/record"
@@ -74,6 +75,7 @@ type ConfigError struct{ Err error }
 
 func (e *ConfigError) Error() string { return e.Err.Error() }
 func (e *ConfigError) Unwrap() error { return e.Err }
+func (e *ConfigError) ExitCode() int { return fault.ExitUsage }
 
 // Trial runs the scenario once into t.Dir: it starts the engine unless
 // given one, asks it for its model, calibrates prompt lengths, reads the

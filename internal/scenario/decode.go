@@ -13,6 +13,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/perfgate/perfgate/internal/fault"
 	"gopkg.in/yaml.v3"
 )
 
@@ -47,6 +48,8 @@ func (e *ValidationError) Error() string {
 	}
 	return b.String()
 }
+
+func (e *ValidationError) ExitCode() int { return fault.ExitUsage }
 
 type pos struct{ line, col int }
 

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/perfgate/perfgate/internal/childenv"
+	"github.com/perfgate/perfgate/internal/fault"
 	"github.com/perfgate/perfgate/internal/proctree"
 )
 
@@ -115,6 +116,10 @@ type InstallError struct {
 func (e *InstallError) Error() string {
 	return fmt.Sprintf("installing the %s (%.12s) failed: %v; the log is %s, its last lines:\n%s", e.Side, e.SHA, e.Err, e.Log, e.Tail)
 }
+
+// ExitCode is 1: a failed install is the tool (or the checkout) failing,
+// not bad input, even when its cause is an error that would be.
+func (e *InstallError) ExitCode() int { return fault.ExitFailed }
 
 // Install runs command in the worktree with PERFGATE_ENV_DIR set to envDir,
 // writing its output to logPath. An environment that installed successfully

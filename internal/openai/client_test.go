@@ -75,12 +75,14 @@ func TestStreamTimingAndUsage(t *testing.T) {
 		t.Fatalf("chunks: %v", rec.ChunkUS)
 	}
 	// Measured against what the server did, within the target plus what
-	// this machine's scheduler added while the request ran.
+	// this machine's scheduler added while the request ran — both ways: a
+	// late read of one chunk lengthens the gap before it and shortens the
+	// one after (a one-sided bound failed 5 runs in 100 under load).
 	mu.Lock()
 	defer mu.Unlock()
 	tol := timingtest.Tolerance(2*timingTolerance, jitter)
 	within := func(name string, got, want time.Duration) {
-		if d := got - want; d < -timingTolerance/2 || d > tol {
+		if d := got - want; d < -tol || d > tol {
 			t.Errorf("%s = %v, the server's %v (within %v)", name, got, want, tol)
 		}
 	}

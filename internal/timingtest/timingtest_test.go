@@ -1,6 +1,9 @@
 package timingtest
 
 import (
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
@@ -22,6 +25,9 @@ func TestCalmRerunsAStalledAttempt(t *testing.T) {
 }
 
 func TestCalmSkipsWhenEveryAttemptStalls(t *testing.T) {
+	// The skip is logged for CI to count, not only printed.
+	log := filepath.Join(t.TempDir(), "skips")
+	t.Setenv(SkipLogEnv, log)
 	n := 0
 	var sub *testing.T
 	t.Run("stalled", func(t *testing.T) {
@@ -31,5 +37,9 @@ func TestCalmSkipsWhenEveryAttemptStalls(t *testing.T) {
 	})
 	if !sub.Skipped() || n != 5 {
 		t.Errorf("want a skip after five stalled attempts: skipped %v after %d", sub.Skipped(), n)
+	}
+	b, err := os.ReadFile(log)
+	if err != nil || !strings.HasPrefix(string(b), "TestCalmSkipsWhenEveryAttemptStalls/stalled: every attempt saw a stall") || strings.Count(string(b), "\n") != 1 {
+		t.Errorf("skip log: %q, %v", b, err)
 	}
 }

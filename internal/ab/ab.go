@@ -30,6 +30,7 @@ import (
 
 	"github.com/perfgate/perfgate/internal/fault"
 	"github.com/perfgate/perfgate/internal/gate"
+	"github.com/perfgate/perfgate/internal/metric"
 	"github.com/perfgate/perfgate/internal/numfmt"
 	"github.com/perfgate/perfgate/internal/record"
 	"github.com/perfgate/perfgate/internal/report"
@@ -87,7 +88,7 @@ func Order(i int) string { return gate.Order(i) }
 type Result struct {
 	Name       string             `json:"name"`
 	Dir        string             `json:"dir"`
-	Verdict    gate.Verdict       `json:"verdict"` // pass, warn, fail; empty when it did not finish
+	Verdict    metric.Verdict     `json:"verdict"` // pass, warn, fail; empty when it did not finish
 	Headline   string             `json:"headline"`
 	Trials     [2]int             `json:"trials"` // per side, as compared
 	StopReason string             `json:"stop_reason,omitempty"`
@@ -275,7 +276,7 @@ func finish(ctx context.Context, dir string, c *report.Comparison, s sides, res 
 	}
 	c.Run = &report.RunInfo{Sequential: d.sequential(), Trials: [2]int{len(bt), len(ct)}, MaxTrials: max,
 		StopReason: reason, Stopped: gate.StopWords(reason, n), Reruns: res.Reruns}
-	if reason == gate.StopMax && c.Outcome.Verdict == gate.Warn {
+	if reason == gate.StopMax && c.Outcome.Verdict == metric.Warn {
 		c.Run.Stopped += " with the verdict still unclear"
 	}
 	// In a sequential run the outliers left are those past the budget.

@@ -1,6 +1,6 @@
 package ab
 
-import "github.com/perfgate/perfgate/internal/gate"
+import "github.com/perfgate/perfgate/internal/metric"
 
 // SearchEnd says how a bisect search ended.
 type SearchEnd int
@@ -36,18 +36,18 @@ type Search struct {
 // BisectSteps(n) calls at most. A warn anywhere stops the search: the trials
 // could not settle that commit, and guessing would name a wrong culprit.
 // The oracle's error ends the search at once.
-func Bisect(n int, oracle func(i int) (gate.Verdict, error)) (Search, error) {
+func Bisect(n int, oracle func(i int) (metric.Verdict, error)) (Search, error) {
 	s := Search{FirstBad: -1, LastGood: -1, Unclear: -1}
-	ask := func(i int) (gate.Verdict, error) { s.Steps++; return oracle(i) }
+	ask := func(i int) (metric.Verdict, error) { s.Steps++; return oracle(i) }
 	v, err := ask(n - 1)
 	if err != nil {
 		return s, err
 	}
 	switch v {
-	case gate.Pass:
+	case metric.Pass:
 		s.End = NotRegressed
 		return s, nil
-	case gate.Warn:
+	case metric.Warn:
 		s.End = BadEndUnclear
 		return s, nil
 	}
@@ -59,9 +59,9 @@ func Bisect(n int, oracle func(i int) (gate.Verdict, error)) (Search, error) {
 			return s, err
 		}
 		switch v {
-		case gate.Fail:
+		case metric.Fail:
 			hi = mid
-		case gate.Pass:
+		case metric.Pass:
 			lo = mid
 		default:
 			s.End, s.FirstBad, s.LastGood, s.Unclear = StepUnclear, hi, lo, mid

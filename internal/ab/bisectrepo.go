@@ -12,7 +12,7 @@ import (
 
 	"github.com/perfgate/perfgate/internal/childenv"
 	"github.com/perfgate/perfgate/internal/fault"
-	"github.com/perfgate/perfgate/internal/gate"
+	"github.com/perfgate/perfgate/internal/metric"
 	"github.com/perfgate/perfgate/internal/record"
 	"github.com/perfgate/perfgate/internal/vllmsrc"
 )
@@ -23,7 +23,7 @@ type BisectStep struct {
 	Commit   string            `json:"commit"`
 	Subject  string            `json:"subject"`
 	Position int               `json:"position"` // 1-based among the commits after good
-	Verdict  gate.Verdict      `json:"verdict"`  // of the worst scenario: pass, warn, fail
+	Verdict  metric.Verdict    `json:"verdict"`  // of the worst scenario: pass, warn, fail
 	Dir      string            `json:"dir"`      // the step's A/B folder
 	Headline map[string]string `json:"headline,omitempty"`
 	Took     float64           `json:"seconds"`
@@ -87,7 +87,7 @@ func BisectRefs(ctx context.Context, env Env, files []string, o Options) (*Bisec
 	quiet := env
 	quiet.Stdout = env.Stderr // each step's ab talks on stderr; stdout has bisect's answer
 	// oracle benchmarks commits[i] against good.
-	oracle := func(i int) (gate.Verdict, error) {
+	oracle := func(i int) (metric.Verdict, error) {
 		start := time.Now()
 		step := BisectStep{Step: len(res.Steps) + 1, Commit: commits[i], Position: i + 1}
 		step.Subject, _ = childenv.Git(ctx, repo, "log", "-1", "--format=%s", commits[i])
@@ -101,13 +101,13 @@ func BisectRefs(ctx context.Context, env Env, files []string, o Options) (*Bisec
 		if err != nil && !errors.As(err, &reg) {
 			return "", err
 		}
-		step.Verdict = gate.Pass
+		step.Verdict = metric.Pass
 		if plan != nil {
 			step.Dir, _ = filepath.Rel(dir, plan.Dir)
 			step.Headline = map[string]string{}
 			for _, s := range plan.Scenarios {
 				step.Headline[s.Name] = s.Headline
-				step.Verdict = gate.Worst(step.Verdict, s.Verdict)
+				step.Verdict = metric.Worst(step.Verdict, s.Verdict)
 			}
 		}
 		step.Took = time.Since(start).Seconds()

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/perfgate/perfgate/internal/gate"
+	"github.com/perfgate/perfgate/internal/metric"
 	"github.com/perfgate/perfgate/internal/record"
 )
 
@@ -37,7 +38,7 @@ func TestBrokenSideFailsAtTheFirstLook(t *testing.T) {
 			if !slices.Equal(f.calls, []string{"b-1", "c-1"}) {
 				t.Errorf("trials run %v, want b-1 c-1 and a stop", f.calls)
 			}
-			if res.Verdict != gate.Fail || res.StopReason != gate.StopFail || res.Trials != [2]int{1, 1} {
+			if res.Verdict != metric.Fail || res.StopReason != gate.StopFail || res.Trials != [2]int{1, 1} {
 				t.Errorf("verdict %s, stop %q, trials %v", res.Verdict, res.StopReason, res.Trials)
 			}
 			want := "every " + c.broken + " request failed (20 of 20)"
@@ -66,7 +67,7 @@ func TestFakeAAPasses(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.Verdict != gate.Pass || res.StopReason != gate.StopWithin {
+	if res.Verdict != metric.Pass || res.StopReason != gate.StopWithin {
 		t.Errorf("verdict %s, stop %q, trials %v: %s", res.Verdict, res.StopReason, res.Trials, res.Headline)
 	}
 }
@@ -79,10 +80,10 @@ func TestFixedDesignRerunsAnOutlier(t *testing.T) {
 	for _, c := range []struct {
 		name string
 		cand float64
-		want gate.Verdict
+		want metric.Verdict
 	}{
-		{"10 % slower", 1.10, gate.Fail},
-		{"A/A", 1.00, gate.Pass},
+		{"10 % slower", 1.10, metric.Fail},
+		{"A/A", 1.00, metric.Pass},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			starts := map[string]int{}

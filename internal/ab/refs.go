@@ -15,6 +15,7 @@ import (
 	"github.com/perfgate/perfgate/internal/engine"
 	"github.com/perfgate/perfgate/internal/fault"
 	"github.com/perfgate/perfgate/internal/gate"
+	"github.com/perfgate/perfgate/internal/metric"
 	"github.com/perfgate/perfgate/internal/record"
 	"github.com/perfgate/perfgate/internal/scenario"
 	"github.com/perfgate/perfgate/internal/vllmsrc"
@@ -212,7 +213,7 @@ func finishPlan(env Env, plan *Plan, o Options, write func() error) (*Plan, erro
 	}
 	fmt.Fprintf(env.Stdout, "\nA/B results in %s\n", plan.Dir)
 	for _, r := range plan.Scenarios {
-		if r.Verdict == gate.Fail || o.FailOnWarn && r.Verdict == gate.Warn {
+		if r.Verdict == metric.Fail || o.FailOnWarn && r.Verdict == metric.Warn {
 			return plan, &fault.RegressionError{Headline: "see the comparison of each scenario in " + plan.Dir}
 		}
 	}

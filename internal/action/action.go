@@ -23,7 +23,6 @@ import (
 	"github.com/perfgate/perfgate/internal/ab"
 	"github.com/perfgate/perfgate/internal/childenv"
 	"github.com/perfgate/perfgate/internal/fault"
-	"github.com/perfgate/perfgate/internal/gate"
 	gh "github.com/perfgate/perfgate/internal/github"
 	"github.com/perfgate/perfgate/internal/metric"
 	"github.com/perfgate/perfgate/internal/record"
@@ -287,12 +286,12 @@ func finishAction(a *githubactions.Action, env Env, in actionInputs, rep *gh.Rep
 			continue
 		}
 		for _, x := range s.Comparison.Outcome.Results {
-			if !x.Gating || (x.Verdict != gate.Fail && x.Verdict != gate.Warn) || x.ChangePct == nil {
+			if !x.Gating || (x.Verdict != metric.Fail && x.Verdict != metric.Warn) || x.ChangePct == nil {
 				continue
 			}
 			msg := fmt.Sprintf("%s: level %d %s %+.1f %% (%s)", s.Name, x.Level, x.Metric, *x.ChangePct, x.Verdict)
 			f := a.WithFieldsMap(map[string]string{"title": "perfgate " + string(x.Verdict)})
-			if x.Verdict == gate.Fail {
+			if x.Verdict == metric.Fail {
 				f.Errorf("%s", msg)
 			} else {
 				f.Warningf("%s", msg)

@@ -8,7 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/perfgate/perfgate/internal/fault"
-	"github.com/perfgate/perfgate/internal/gate"
+	"github.com/perfgate/perfgate/internal/metric"
 	"github.com/perfgate/perfgate/internal/report"
 )
 
@@ -87,7 +87,7 @@ Exit codes: 0 pass or warn, 3 fail (or warn with --fail-on-warn), 2 bad input.`,
 			for _, n := range c.Notes {
 				fmt.Fprintf(env.Stderr, "perfgate: %s\n", n)
 			}
-			if c.Outcome.Verdict == gate.Fail || (failOnWarn && c.Outcome.Verdict == gate.Warn) {
+			if c.Outcome.Verdict == metric.Fail || (failOnWarn && c.Outcome.Verdict == metric.Warn) {
 				return &fault.RegressionError{Headline: c.Outcome.Headline}
 			}
 			return nil

@@ -36,16 +36,6 @@ import (
 	"github.com/perfgate/perfgate/internal/stats"
 )
 
-// Verdict is the catalogue's typed verdict; the gate's constants name it.
-type Verdict = metric.Verdict
-
-// Verdicts, from best to worst (metric.Verdict.Rank).
-const (
-	Pass = metric.Pass
-	Warn = metric.Warn
-	Fail = metric.Fail
-)
-
 // Design constants, calibrated by the suite in docs/statistics.md.
 const (
 	// DefaultMinTrials is the first look, and the fewest trials per side a
@@ -161,15 +151,15 @@ type Result struct {
 	DetectablePct float64 `json:"detectable_pct"`
 	// MoreTrials, on an inconclusive warn, is about how many trials per side
 	// would make the observed change significant (0 when not applicable).
-	MoreTrials  int     `json:"more_trials,omitempty"`
-	Verdict     Verdict `json:"verdict"`       // pass, warn, fail
-	Improved    bool    `json:"improved"`      // significantly better by more than the warn threshold
-	Gating      bool    `json:"gating"`        // a rule of the gate (others are reported only)
-	WarnPct     float64 `json:"warn_pct"`      // the thresholds applied
-	FailPct     float64 `json:"fail_pct"`      //
-	Reason      string  `json:"reason"`        // one line: why this verdict
-	BelowNoise  bool    `json:"below_noise"`   // these trials cannot detect twice the fail threshold
-	CanBeSignif bool    `json:"can_be_signif"` // enough trials for a fail to be possible
+	MoreTrials  int            `json:"more_trials,omitempty"`
+	Verdict     metric.Verdict `json:"verdict"`       // pass, warn, fail
+	Improved    bool           `json:"improved"`      // significantly better by more than the warn threshold
+	Gating      bool           `json:"gating"`        // a rule of the gate (others are reported only)
+	WarnPct     float64        `json:"warn_pct"`      // the thresholds applied
+	FailPct     float64        `json:"fail_pct"`      //
+	Reason      string         `json:"reason"`        // one line: why this verdict
+	BelowNoise  bool           `json:"below_noise"`   // these trials cannot detect twice the fail threshold
+	CanBeSignif bool           `json:"can_be_signif"` // enough trials for a fail to be possible
 	// LeftOut are the outlier trials (Outliers) the ratio test left out:
 	// a trial far off on every gating metric together, of a side that keeps
 	// at least three others. Baseline and Candidate still hold every trial.
@@ -182,10 +172,10 @@ type Result struct {
 
 // Outcome is the comparison's overall decision.
 type Outcome struct {
-	Verdict  Verdict  `json:"verdict"`
-	Results  []Result `json:"results"`
-	Headline string   `json:"headline"`
-	Notes    []string `json:"notes,omitempty"`
+	Verdict  metric.Verdict `json:"verdict"`
+	Results  []Result       `json:"results"`
+	Headline string         `json:"headline"`
+	Notes    []string       `json:"notes,omitempty"`
 	// Alpha is the level the decision used (a look's share in a sequential A/B).
 	Alpha float64 `json:"alpha"`
 	// Stop and StopReason: a sequential look's decision to stop, and why
@@ -270,7 +260,7 @@ func Look(inputs []Input, r Rules) Outcome {
 		}
 	}
 	switch {
-	case o.Verdict == Fail:
+	case o.Verdict == metric.Fail:
 		o.Stop, o.StopReason = true, StopFail
 	case within && n >= r.MinTrials:
 		o.Stop, o.StopReason = true, StopWithin
@@ -369,7 +359,7 @@ func decide(inputs []Input, r Rules, alpha float64, leaveOut bool) Outcome {
 	for i, in := range inputs {
 		x := Result{Level: in.Level, Metric: in.Metric, Baseline: in.Baseline, Candidate: in.Candidate,
 			BaselineCounts: in.BaselineCounts, CandidateCounts: in.CandidateCounts,
-			N: [2]int{len(in.Baseline), len(in.Candidate)}, Verdict: Pass}
+			N: [2]int{len(in.Baseline), len(in.Candidate)}, Verdict: metric.Pass}
 		x.BaselineMedian, x.CandMedian = stats.Median(in.Baseline), stats.Median(in.Candidate)
 		rule, gating := rules[in.Metric]
 		x.WarnPct, x.FailPct = rule.WarnPct, rule.FailPct
@@ -396,11 +386,11 @@ func decide(inputs []Input, r Rules, alpha float64, leaveOut bool) Outcome {
 	for j, i := range gatingIdx {
 		res[i].Q, res[i].QWarn = q[j], qw[j]
 	}
-	out := Outcome{Verdict: Pass, Alpha: alpha}
+	out := Outcome{Verdict: metric.Pass, Alpha: alpha}
 	for i := range res {
 		x := &res[i]
 		if !x.Gating {
-			x.Q, x.QWarn, x.Verdict, x.Reason = math.NaN(), math.NaN(), Pass, "reported only"
+			x.Q, x.QWarn, x.Verdict, x.Reason = math.NaN(), math.NaN(), metric.Pass, "reported only"
 			continue
 		}
 		signif := x.CanBeSignif && x.Q <= alpha
@@ -408,21 +398,21 @@ func decide(inputs []Input, r Rules, alpha float64, leaveOut bool) Outcome {
 		b, isBroken := broken[x.Level]
 		switch {
 		case isBroken:
-			x.Verdict, x.Reason, x.NoSuccess = Fail, b.Words(), b.Side
+			x.Verdict, x.Reason, x.NoSuccess = metric.Fail, b.Words(), b.Side
 		case math.IsNaN(x.WorsePct):
-			x.Verdict, x.Reason = Warn, "cannot be compared (missing or zero values)"
+			x.Verdict, x.Reason = metric.Warn, "cannot be compared (missing or zero values)"
 		case signif && x.WorsePct > x.FailPct:
-			x.Verdict, x.Reason = Fail, fmt.Sprintf("significantly worse than %s, estimated past the fail threshold", marginWords(x))
+			x.Verdict, x.Reason = metric.Fail, fmt.Sprintf("significantly worse than %s, estimated past the fail threshold", marginWords(x))
 		case signifWarn && x.WorsePct > x.WarnPct:
-			x.Verdict, x.Reason = Warn, "significantly worse than the warn threshold"
+			x.Verdict, x.Reason = metric.Warn, "significantly worse than the warn threshold"
 		case x.WorsePct > x.FailPct:
-			x.Verdict = Warn
+			x.Verdict = metric.Warn
 			x.Reason = "past the fail threshold but not significant: inconclusive"
 			if x.MoreTrials > 0 {
 				x.Reason += fmt.Sprintf(" — about %d more trials per side would tell", x.MoreTrials)
 			}
 		default:
-			x.Verdict = Pass
+			x.Verdict = metric.Pass
 			if x.Reason == "" {
 				x.Reason = "within the thresholds"
 			}
@@ -434,10 +424,10 @@ func decide(inputs []Input, r Rules, alpha float64, leaveOut bool) Outcome {
 		if !isBroken && x.CanBeSignif && x.PBetter*float64(len(gatingIdx)) <= alpha && -x.WorsePct > x.WarnPct {
 			x.Improved, x.Reason = true, "significantly better"
 			if r.TwoSided && -x.WorsePct > x.FailPct {
-				x.Verdict, x.Reason = Warn, "significantly better by more than the fail threshold: unexplained, review it"
+				x.Verdict, x.Reason = metric.Warn, "significantly better by more than the fail threshold: unexplained, review it"
 			}
 		}
-		out.Verdict = Worst(out.Verdict, x.Verdict)
+		out.Verdict = metric.Worst(out.Verdict, x.Verdict)
 	}
 	out.Results = res
 	return out
@@ -592,9 +582,6 @@ func pool(cs []Count) (failed, issued int) {
 	}
 	return
 }
-
-// Worst is the worse of two verdicts.
-func Worst(a, b Verdict) Verdict { return metric.Worst(a, b) }
 
 func positive(xs []float64) bool {
 	for _, x := range xs {

@@ -5,6 +5,8 @@ import (
 	"math/rand/v2"
 	"strings"
 	"testing"
+
+	"github.com/perfgate/perfgate/internal/metric"
 )
 
 var defaults = Rules{Alpha: 0.05, MinTrials: 4, Metrics: []Rule{
@@ -35,16 +37,16 @@ func TestVerdicts(t *testing.T) {
 		metric  string
 		factor  float64
 		n       int
-		verdict Verdict
+		verdict metric.Verdict
 		improve bool
 	}{
-		{"output_throughput", 0.90, 6, Fail, false}, // 10 % less throughput, clean separation
-		{"median_tpot_ms", 1.10, 6, Fail, false},    // 10 % slower tokens
-		{"median_tpot_ms", 1.04, 6, Warn, false},    // significantly past warn, not fail
-		{"median_tpot_ms", 1.00, 6, Pass, false},    // no change
-		{"output_throughput", 1.10, 6, Pass, true},  // an improvement is reported
-		{"output_throughput", 0.90, 3, Warn, false}, // 3 trials: nothing can be significant
-		{"median_e2el_ms", 2.0, 6, Pass, false},     // not a rule: reported only
+		{"output_throughput", 0.90, 6, metric.Fail, false}, // 10 % less throughput, clean separation
+		{"median_tpot_ms", 1.10, 6, metric.Fail, false},    // 10 % slower tokens
+		{"median_tpot_ms", 1.04, 6, metric.Warn, false},    // significantly past warn, not fail
+		{"median_tpot_ms", 1.00, 6, metric.Pass, false},    // no change
+		{"output_throughput", 1.10, 6, metric.Pass, true},  // an improvement is reported
+		{"output_throughput", 0.90, 3, metric.Warn, false}, // 3 trials: nothing can be significant
+		{"median_e2el_ms", 2.0, 6, metric.Pass, false},     // not a rule: reported only
 	}
 	for _, c := range cases {
 		o := Decide([]Input{{Level: 1, Metric: c.metric, Baseline: b[:c.n], Candidate: scale(c.factor)[:c.n]}}, rules)
@@ -54,7 +56,7 @@ func TestVerdicts(t *testing.T) {
 		}
 	}
 	o := Decide([]Input{{Level: 1, Metric: "output_throughput", Baseline: b, Candidate: scale(0.9)}}, rules)
-	if r := o.Results[0]; math.Abs(r.ChangePct+10) > 1e-9 || r.CILowPct > -10 || r.CIHighPct < -10 || o.Verdict != Fail {
+	if r := o.Results[0]; math.Abs(r.ChangePct+10) > 1e-9 || r.CILowPct > -10 || r.CIHighPct < -10 || o.Verdict != metric.Fail {
 		t.Errorf("estimate %v [%v, %v], overall %s", r.ChangePct, r.CILowPct, r.CIHighPct, o.Verdict)
 	}
 }
@@ -65,10 +67,10 @@ func TestErrorRateInPercentagePoints(t *testing.T) {
 	bad := []float64{0.05, 0.04, 0.06, 0.05, 0.05, 0.045}
 	r := Decide([]Input{{Level: 1, Metric: "error_rate", Baseline: zero, Candidate: bad}}, rules).Results[0]
 	// no counts: pooled as 1,000 requests a trial, 295 of 6,000
-	if r.Verdict != Fail || math.Abs(r.ChangePct-100*295.0/6000) > 1e-9 {
+	if r.Verdict != metric.Fail || math.Abs(r.ChangePct-100*295.0/6000) > 1e-9 {
 		t.Errorf("%+v", r)
 	}
-	if r := Decide([]Input{{Level: 1, Metric: "error_rate", Baseline: zero, Candidate: zero}}, rules).Results[0]; r.Verdict != Pass {
+	if r := Decide([]Input{{Level: 1, Metric: "error_rate", Baseline: zero, Candidate: zero}}, rules).Results[0]; r.Verdict != metric.Pass {
 		t.Errorf("no errors on either side: %+v", r)
 	}
 }
@@ -87,11 +89,11 @@ func TestReleaseProfileReviewsLargeImprovements(t *testing.T) {
 	c := []float64{120, 121, 119, 120.5, 119.5, 120.2}
 	in := []Input{{Level: 1, Metric: "output_throughput", Baseline: b, Candidate: c}}
 	rules := Rules{Alpha: 0.01, MinTrials: 4, Metrics: []Rule{{"output_throughput", 2, 3}}}
-	if r := Decide(in, rules).Results[0]; r.Verdict != Pass || !r.Improved {
+	if r := Decide(in, rules).Results[0]; r.Verdict != metric.Pass || !r.Improved {
 		t.Errorf("one-sided: %+v", r)
 	}
 	rules.TwoSided = true
-	if r := Decide(in, rules).Results[0]; r.Verdict != Warn || !r.Improved || !strings.Contains(r.Reason, "review") {
+	if r := Decide(in, rules).Results[0]; r.Verdict != metric.Warn || !r.Improved || !strings.Contains(r.Reason, "review") {
 		t.Errorf("release: %+v", r)
 	}
 }
@@ -112,7 +114,7 @@ func TestErrorRateSomeTrialsOnly(t *testing.T) {
 		Baseline: []float64{0, 0, 0, 0, 0, 0}, Candidate: []float64{0.2, 0.2, 0, 0, 0, 0},
 		BaselineCounts: cnt(0, 0, 0, 0, 0, 0), CandidateCounts: cnt(100, 100, 0, 0, 0, 0)}
 	r := Decide([]Input{in}, rules).Results[0]
-	if r.Verdict != Fail || math.Abs(r.ChangePct-100*200.0/3000) > 1e-9 || r.P > 1e-10 {
+	if r.Verdict != metric.Fail || math.Abs(r.ChangePct-100*200.0/3000) > 1e-9 || r.P > 1e-10 {
 		t.Errorf("%+v", r)
 	}
 }
@@ -129,10 +131,10 @@ func TestLookStops(t *testing.T) {
 		}
 		return []Input{{Level: 1, Metric: "median_tpot_ms", Baseline: base[:n], Candidate: c}}
 	}
-	if o := Look(mk(1.3, 3), rules); !o.Stop || o.StopReason != StopFail || o.Verdict != Fail {
+	if o := Look(mk(1.3, 3), rules); !o.Stop || o.StopReason != StopFail || o.Verdict != metric.Fail {
 		t.Errorf("+30 %%: %+v", o)
 	}
-	if o := Look(mk(1.0, 3), rules); !o.Stop || o.StopReason != StopWithin || o.Verdict != Pass {
+	if o := Look(mk(1.0, 3), rules); !o.Stop || o.StopReason != StopWithin || o.Verdict != metric.Pass {
 		t.Errorf("no change, little noise: %+v", o)
 	}
 	noisy := []Input{{Level: 1, Metric: "median_tpot_ms", Baseline: []float64{100, 110, 92}, Candidate: []float64{104, 96, 112}}}
@@ -229,11 +231,11 @@ func TestBrokenSideFailsAtAnyTrialCount(t *testing.T) {
 				BaselineCounts: []Count{c.base}, CandidateCounts: []Count{c.cand}},
 		}
 		for _, o := range []Outcome{Decide(inputs, r), Look(inputs, r)} {
-			if o.Verdict != Fail {
+			if o.Verdict != metric.Fail {
 				t.Errorf("%s: verdict %s", c.name, o.Verdict)
 			}
 			for _, x := range o.Results {
-				if x.Verdict != Fail || x.NoSuccess != c.side || !strings.Contains(x.Reason, "request") {
+				if x.Verdict != metric.Fail || x.NoSuccess != c.side || !strings.Contains(x.Reason, "request") {
 					t.Errorf("%s: %s %s %q (%q)", c.name, x.Metric, x.Verdict, x.NoSuccess, x.Reason)
 				}
 			}
@@ -249,7 +251,7 @@ func TestBrokenSideFailsAtAnyTrialCount(t *testing.T) {
 	// side the gate still cannot fail.
 	inputs := []Input{{Level: 1, Metric: "error_rate", Baseline: []float64{0}, Candidate: []float64{1.0 / 15},
 		BaselineCounts: []Count{{0, 15}}, CandidateCounts: []Count{{1, 15}}}}
-	if o := Decide(inputs, r); o.Verdict == Fail || len(BrokenSides(inputs)) != 0 {
+	if o := Decide(inputs, r); o.Verdict == metric.Fail || len(BrokenSides(inputs)) != 0 {
 		t.Errorf("one error in fifteen: %s", o.Verdict)
 	}
 }
@@ -273,8 +275,8 @@ func TestSlowTrialLeftOut(t *testing.T) {
 	for _, c := range []struct {
 		name  string
 		scale float64
-		want  Verdict
-	}{{"10 % slower", 1.10, Fail}, {"A/A", 1, Pass}} {
+		want  metric.Verdict
+	}{{"10 % slower", 1.10, metric.Fail}, {"A/A", 1, metric.Pass}} {
 		var in []Input
 		for _, m := range r.Metrics {
 			in = append(in, Input{Level: 1, Metric: m.Metric, Baseline: side(1, 4), Candidate: side(c.scale, -1)})

@@ -1,5 +1,7 @@
 package gate
 
+import "github.com/perfgate/perfgate/internal/metric"
+
 // The A/B's decision procedure — which side runs next, which trials are
 // re-run, when to look and when to stop — as one function that both
 // perfgate ab (real trials) and the calibration suite (simulated trials)
@@ -73,7 +75,7 @@ func Drive(d Design, r Rules, t Trials) (o Outcome, reason string, n int, err er
 			if err != nil {
 				return o, "", 0, err
 			}
-			if o.Verdict == Fail && o.HasNoSuccess() {
+			if o.Verdict == metric.Fail && o.HasNoSuccess() {
 				return o, StopFail, n, nil
 			}
 		}

@@ -14,6 +14,7 @@ import (
 	"math/rand/v2"
 
 	"github.com/perfgate/perfgate/internal/gate"
+	"github.com/perfgate/perfgate/internal/metric"
 	"github.com/perfgate/perfgate/internal/scenario"
 )
 
@@ -192,7 +193,7 @@ func designName(d Design) string {
 
 // Result is one simulated comparison.
 type Result struct {
-	Verdict gate.Verdict
+	Verdict metric.Verdict
 	Trials  int // both sides together, reruns included
 	Reason  string
 }
@@ -273,9 +274,9 @@ func Run(noise Noise, ch Change, d Design, n int, seed uint64) Cell {
 	for range n {
 		r := One(rng, noise, ch, d, rules)
 		switch r.Verdict {
-		case gate.Fail:
+		case metric.Fail:
 			c.Fail++
-		case gate.Warn:
+		case metric.Warn:
 			c.Warn++
 		}
 		if r.Reason == gate.StopWithin {

@@ -13,7 +13,6 @@ import (
 	"strings"
 
 	"github.com/perfgate/perfgate/internal/comparison"
-	"github.com/perfgate/perfgate/internal/gate"
 	"github.com/perfgate/perfgate/internal/metric"
 	"github.com/perfgate/perfgate/internal/record"
 	"github.com/perfgate/perfgate/internal/svgsafe"
@@ -182,7 +181,7 @@ func LoadResults(dir string, exp Expect) (*Results, *Report, []LocalFile, error)
 			return nil, nil, nil, fmt.Errorf("scenario %q: comparison.json compares %v, not %s against %s", s.Name, c.Commits, r.HeadSHA, r.BaseSHA)
 		}
 		sr.Comparison = c
-		worst = gate.Worst(worst, c.Outcome.Verdict)
+		worst = metric.Worst(worst, c.Outcome.Verdict)
 		ents, err := os.ReadDir(filepath.Join(dir, s.Dir, "plots"))
 		if err != nil && !errors.Is(err, os.ErrNotExist) {
 			return nil, nil, nil, err
@@ -216,7 +215,7 @@ func LoadResults(dir string, exp Expect) (*Results, *Report, []LocalFile, error)
 		}
 		rep.Scenarios = append(rep.Scenarios, sr)
 	}
-	if r.Verdict != metric.Error && gate.Worst(worst, r.Verdict) != r.Verdict {
+	if r.Verdict != metric.Error && metric.Worst(worst, r.Verdict) != r.Verdict {
 		return nil, nil, nil, bad("verdict %q, but the comparisons say %q", r.Verdict, worst)
 	}
 	return &r, rep, files, nil

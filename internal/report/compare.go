@@ -17,6 +17,7 @@ import (
 
 	"github.com/perfgate/perfgate/internal/comparison"
 	"github.com/perfgate/perfgate/internal/gate"
+	"github.com/perfgate/perfgate/internal/metric"
 	"github.com/perfgate/perfgate/internal/numfmt"
 	"github.com/perfgate/perfgate/internal/plot"
 	"github.com/perfgate/perfgate/internal/record"
@@ -306,7 +307,7 @@ func Compare(base, cand []Trial, o CompareOptions) (*Comparison, error) {
 	for _, r := range c.Outcome.Results {
 		// Only where the noise leaves the verdict open: a metric shown to be
 		// within its fail threshold, or that failed, needs no such note.
-		if r.Gating && r.BelowNoise && r.Verdict != gate.Fail && !(r.PBeyond <= gate.FutilityBeta) {
+		if r.Gating && r.BelowNoise && r.Verdict != metric.Fail && !(r.PBeyond <= gate.FutilityBeta) {
 			c.Notes = append(c.Notes, fmt.Sprintf("level %d %s: at the noise measured here (%.1f %% per trial), %d trials per side detect a change of %.0f %% or more at 90 %% power — past twice the fail threshold (%g %%): more trials or a quieter machine would tell", r.Level, r.Metric, r.NoisePct, min(r.N[0], r.N[1]), math.Ceil(r.DetectablePct), r.FailPct))
 		}
 	}
@@ -521,7 +522,7 @@ func headline(c *Comparison) string {
 			}
 			continue
 		}
-		if r.Verdict == gate.Fail || (c.Outcome.Verdict == gate.Warn && r.Verdict == gate.Warn) {
+		if r.Verdict == metric.Fail || (c.Outcome.Verdict == metric.Warn && r.Verdict == metric.Warn) {
 			if math.IsNaN(r.ChangePct) {
 				worst = append(worst, fmt.Sprintf("level %d %s cannot be compared", r.Level, r.Metric))
 				continue
@@ -547,7 +548,7 @@ func headline(c *Comparison) string {
 			why = append(why, ch.String())
 		}
 	}
-	if len(why) > 0 && c.Outcome.Verdict != gate.Pass {
+	if len(why) > 0 && c.Outcome.Verdict != metric.Pass {
 		h += ", with " + strings.Join(why, " and ")
 	}
 	return h
@@ -685,9 +686,9 @@ func resultsInOrder(c *Comparison) []gate.Result {
 	rs := slices.Clone(c.Outcome.Results)
 	order := func(r gate.Result) int {
 		switch {
-		case r.Verdict == gate.Fail:
+		case r.Verdict == metric.Fail:
 			return 0
-		case r.Verdict == gate.Warn:
+		case r.Verdict == metric.Warn:
 			return 1
 		case r.Improved:
 			return 2
@@ -800,9 +801,9 @@ func compareCharts(c *Comparison, base, cand []Trial) map[string]chart {
 		}
 		col := plot.ColorPass
 		switch {
-		case r.Verdict == gate.Fail:
+		case r.Verdict == metric.Fail:
 			col = plot.ColorFail
-		case r.Verdict == gate.Warn:
+		case r.Verdict == metric.Warn:
 			col = plot.ColorWarn
 		case r.Improved:
 			col = plot.ColorImproved
@@ -833,12 +834,12 @@ func compareCharts(c *Comparison, base, cand []Trial) map[string]chart {
 	// Every gating metric's trials, side by side.
 	for _, rule := range c.Rules.Metrics {
 		var st plot.Strip
-		worst := gate.Result{Verdict: gate.Pass}
+		worst := gate.Result{Verdict: metric.Pass}
 		for _, r := range c.Outcome.Results {
 			if r.Metric != rule.Metric {
 				continue
 			}
-			if worst.Metric == "" || (gate.Worst(r.Verdict, worst.Verdict) == r.Verdict && r.Verdict != worst.Verdict) || (r.Verdict == worst.Verdict && r.WorsePct > worst.WorsePct) {
+			if worst.Metric == "" || (metric.Worst(r.Verdict, worst.Verdict) == r.Verdict && r.Verdict != worst.Verdict) || (r.Verdict == worst.Verdict && r.WorsePct > worst.WorsePct) {
 				worst = r
 			}
 			bl, bh := stats.MedianCI(r.Baseline, 0.95)

@@ -28,12 +28,13 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/perfgate/perfgate/internal/compare"
+	"github.com/perfgate/perfgate/internal/comparison"
 	"github.com/perfgate/perfgate/internal/fault"
 	"github.com/perfgate/perfgate/internal/gate"
 	"github.com/perfgate/perfgate/internal/metric"
 	"github.com/perfgate/perfgate/internal/numfmt"
 	"github.com/perfgate/perfgate/internal/record"
-	"github.com/perfgate/perfgate/internal/report"
 	"github.com/perfgate/perfgate/internal/retry"
 	"github.com/perfgate/perfgate/internal/scenario"
 	"github.com/perfgate/perfgate/internal/stats"
@@ -86,16 +87,16 @@ func Order(i int) string { return gate.Order(i) }
 
 // Result is one scenario's A/B.
 type Result struct {
-	Name       string             `json:"name"`
-	Dir        string             `json:"dir"`
-	Verdict    metric.Verdict     `json:"verdict"` // pass, warn, fail; empty when it did not finish
-	Headline   string             `json:"headline"`
-	Trials     [2]int             `json:"trials"` // per side, as compared
-	StopReason string             `json:"stop_reason,omitempty"`
-	Stopped    string             `json:"stopped,omitempty"`
-	Reruns     []string           `json:"reruns,omitempty"`
-	Retries    []string           `json:"retries,omitempty"`
-	Comparison *report.Comparison `json:"-"`
+	Name       string              `json:"name"`
+	Dir        string              `json:"dir"`
+	Verdict    metric.Verdict      `json:"verdict"` // pass, warn, fail; empty when it did not finish
+	Headline   string              `json:"headline"`
+	Trials     [2]int              `json:"trials"` // per side, as compared
+	StopReason string              `json:"stop_reason,omitempty"`
+	Stopped    string              `json:"stopped,omitempty"`
+	Reruns     []string            `json:"reruns,omitempty"`
+	Retries    []string            `json:"retries,omitempty"`
+	Comparison *compare.Comparison `json:"-"`
 }
 
 // Run runs a scenario's A/B into dir (its baseline/ and candidate/ trial
@@ -141,7 +142,7 @@ type folderTrials struct {
 	res    *Result
 	logf   func(string, ...any)
 	reruns map[string]int
-	last   *report.Comparison // the latest decision, and the trials it read
+	last   *compare.Comparison // the latest decision, and the trials it read
 	sides  sides
 }
 
@@ -178,7 +179,7 @@ func (f *folderTrials) Rerun(ol gate.Outlier) (bool, error) {
 }
 
 func (f *folderTrials) Decide(look bool) (gate.Outcome, []gate.Outlier, error) {
-	c, sd, err := compare(f.dir, f.d, look, keptWhy(f.d.Reruns, f.reruns))
+	c, sd, err := compareSoFar(f.dir, f.d, look, keptWhy(f.d.Reruns, f.reruns))
 	if err != nil {
 		return gate.Outcome{}, nil, err
 	}
@@ -248,33 +249,33 @@ func runOnce(ctx context.Context, t Trialer, side string, n int, dir string, d D
 }
 
 // sides are the trials of both sides, as one comparison loaded them.
-type sides struct{ base, cand []report.Trial }
+type sides struct{ base, cand []compare.Trial }
 
-// compare loads the trials so far (once: finish and clockNote use them) and
+// compareSoFar loads the trials so far (once: finish and clockNote use them) and
 // decides (a look, or the fixed decision); kept, when set, says why an
 // outlier still among the trials was not re-run (CompareOptions.KeptWhy).
-func compare(dir string, d Design, look bool, kept func(side string) string) (*report.Comparison, sides, error) {
+func compareSoFar(dir string, d Design, look bool, kept func(side string) string) (*compare.Comparison, sides, error) {
 	var s sides
 	var err error
-	if s.base, err = report.LoadTrials([]string{filepath.Join(dir, Baseline)}); err != nil {
+	if s.base, err = compare.LoadTrials([]string{filepath.Join(dir, Baseline)}); err != nil {
 		return nil, s, err
 	}
-	if s.cand, err = report.LoadTrials([]string{filepath.Join(dir, Candidate)}); err != nil {
+	if s.cand, err = compare.LoadTrials([]string{filepath.Join(dir, Candidate)}); err != nil {
 		return nil, s, err
 	}
-	c, err := report.Compare(s.base, s.cand, report.CompareOptions{Release: d.Release, Look: look,
+	c, err := compare.Compare(s.base, s.cand, compare.Options{Release: d.Release, Look: look,
 		MinTrials: d.Rules.MinTrials, MaxTrials: d.Rules.MaxTrials, KeptWhy: kept})
 	return c, s, err
 }
 
 // finish writes the comparison with how the trials ran.
-func finish(ctx context.Context, dir string, c *report.Comparison, s sides, res Result, reason string, n int, d Design) (Result, error) {
+func finish(ctx context.Context, dir string, c *compare.Comparison, s sides, res Result, reason string, n int, d Design) (Result, error) {
 	bt, ct := s.base, s.cand
 	max := d.Fixed
 	if d.sequential() {
 		max = c.Rules.MaxTrials
 	}
-	c.Run = &report.RunInfo{Sequential: d.sequential(), Trials: [2]int{len(bt), len(ct)}, MaxTrials: max,
+	c.Run = &comparison.RunInfo{Sequential: d.sequential(), Trials: [2]int{len(bt), len(ct)}, MaxTrials: max,
 		StopReason: reason, Stopped: gate.StopWords(reason, n), Reruns: res.Reruns}
 	if reason == gate.StopMax && c.Outcome.Verdict == metric.Warn {
 		c.Run.Stopped += " with the verdict still unclear"
@@ -286,7 +287,7 @@ func finish(ctx context.Context, dir string, c *report.Comparison, s sides, res 
 	if d.Notes != nil {
 		c.Notes = append(c.Notes, d.Notes()...)
 	}
-	if err := report.WriteComparison(ctx, c, bt, ct, dir); err != nil {
+	if err := compare.Write(ctx, c, bt, ct, dir); err != nil {
 		return res, err
 	}
 	res.Verdict, res.Headline, res.Comparison = c.Outcome.Verdict, c.Outcome.Headline, c
@@ -297,7 +298,7 @@ func finish(ctx context.Context, dir string, c *report.Comparison, s sides, res 
 // Finish compares trials that ran by other means (two GPUs at once) as a
 // fixed design, and writes the comparison.
 func Finish(ctx context.Context, dir string, d Design, res Result) (Result, error) {
-	c, s, err := compare(dir, d, false, nil)
+	c, s, err := compareSoFar(dir, d, false, nil)
 	if err != nil {
 		return res, err
 	}
@@ -334,7 +335,7 @@ func clockNote(s sides, ol gate.Outlier) string {
 
 // smClock is the lowest SM clock of a trial's measurement phases, NaN when
 // it has none.
-func smClock(t report.Trial) float64 {
+func smClock(t compare.Trial) float64 {
 	v := math.NaN()
 	for _, l := range t.Summary.Levels {
 		if l.Telemetry != nil && l.Telemetry.Measure != nil && l.Telemetry.Measure.SMClockMinMHz != nil {

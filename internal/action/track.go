@@ -15,6 +15,7 @@ import (
 
 	"github.com/perfgate/perfgate/internal/ab"
 	"github.com/perfgate/perfgate/internal/childenv"
+	"github.com/perfgate/perfgate/internal/compare"
 	"github.com/perfgate/perfgate/internal/fault"
 	gh "github.com/perfgate/perfgate/internal/github"
 	"github.com/perfgate/perfgate/internal/history"
@@ -95,7 +96,7 @@ func runTrackMode(ctx context.Context, env Env, a *githubactions.Action, in acti
 		return fail(err)
 	}
 
-	pts, err := report.HistoryPoints(outDir, sha, cmp.Or(gctx.RefName, ev.Run.HeadBranch))
+	pts, err := compare.HistoryPoints(outDir, sha, cmp.Or(gctx.RefName, ev.Run.HeadBranch))
 	if err != nil {
 		return fail(err)
 	}
@@ -295,7 +296,7 @@ func releaseAgainstHistory(ctx context.Context, a *githubactions.Action, in acti
 	if err != nil {
 		return nil, fmt.Errorf("loading %s: %w", in.historyStore, err)
 	}
-	cand, err := report.HistoryPoints(abDir, sha, "release-candidate")
+	cand, err := compare.HistoryPoints(abDir, sha, "release-candidate")
 	if err != nil {
 		return nil, err
 	}

@@ -6,7 +6,10 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"flag"
+	"fmt"
 	"io"
+	"os"
 	"os/exec"
 	"slices"
 	"strings"
@@ -38,6 +41,7 @@ var layer = map[string]int{
 	"internal/history/cpsim": 2, "internal/comparison": 2,
 
 	"internal/engine": 3, "internal/runner": 3, "internal/telemetry/probe": 3, "internal/report": 3, "internal/importer": 3, "internal/history/site": 3,
+	"internal/compare": 3, "internal/export": 3, "internal/report/reporttest": 3,
 	"internal/github": 3, "internal/gatesim/calibrate": 3, "internal/history/cpsim/table": 3,
 
 	"internal/run": 4, "internal/ab": 4,
@@ -51,6 +55,9 @@ var layer = map[string]int{
 
 // sameLayer are imports within a layer, each with why it is there.
 var sameLayer = map[string][]string{
+	"internal/metric":        {"internal/record"},  // a metric's value is read from a summary's level
+	"internal/compare":       {"internal/report"},  // trials are run folders, read by report
+	"internal/export":        {"internal/report"},  // vLLM's files are written from run folders, read by report
 	"internal/scenario":      {"internal/gate"},    // a scenario's gate: section is the gate's rules
 	"internal/history/cpsim": {"internal/history"}, // the change-point simulation drives history's detector
 }
@@ -60,6 +67,78 @@ type pkg struct {
 	Imports      []string
 	TestImports  []string
 	XTestImports []string
+}
+
+var update = flag.Bool("update", false, "rewrite docs/architecture.md's layer table")
+
+// layerNames say what each layer is, for docs/architecture.md.
+var layerNames = []string{
+	"0 leaves (no internal imports but those listed)",
+	"1 domain: the scenario and the gate's rules",
+	"2 engines and measurement",
+	"3 started engines, the runner, output",
+	"4 orchestration: a trial, the A/B and bisect",
+	"5 the Action's modes",
+	"6 wiring",
+	"7 the binaries",
+}
+
+// layerTable is docs/architecture.md's table of the layers, made from the
+// map above so that the doc cannot drift from what the test enforces.
+func layerTable() string {
+	var b strings.Builder
+	b.WriteString("| layer | packages |\n| --- | --- |\n")
+	for l, what := range layerNames {
+		var names []string
+		for name, nl := range layer {
+			if nl == l {
+				n := strings.TrimPrefix(name, "internal/")
+				if deps := sameLayer[name]; len(deps) > 0 {
+					var ds []string
+					for _, d := range deps {
+						ds = append(ds, "`"+strings.TrimPrefix(d, "internal/")+"`")
+					}
+					n = "`" + n + "` (on " + strings.Join(ds, ", ") + ")"
+				} else {
+					n = "`" + n + "`"
+				}
+				names = append(names, n)
+			}
+		}
+		slices.Sort(names)
+		fmt.Fprintf(&b, "| %s | %s |\n", what, strings.Join(names, ", "))
+	}
+	return b.String()
+}
+
+const (
+	tableStart = "<!-- layer table: go test ./internal/arch -update writes it -->\n"
+	tableEnd   = "<!-- end of the layer table -->\n"
+)
+
+// TestArchitectureDocHasTheLayers: docs/architecture.md's layer table is
+// the one the test enforces (-update rewrites it).
+func TestArchitectureDocHasTheLayers(t *testing.T) {
+	const doc = "../../docs/architecture.md"
+	b, err := os.ReadFile(doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := string(b)
+	i, j := strings.Index(s, tableStart), strings.Index(s, tableEnd)
+	if i < 0 || j < i {
+		t.Fatalf("%s has no layer table between %q and %q", doc, tableStart, tableEnd)
+	}
+	want := s[:i+len(tableStart)] + layerTable() + s[j:]
+	if *update {
+		if err := os.WriteFile(doc, []byte(want), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	if want != s {
+		t.Errorf("%s's layer table is not the test's; run go test ./internal/arch -update", doc)
+	}
 }
 
 func TestPackagesImportOnlyDownward(t *testing.T) {
@@ -106,7 +185,7 @@ func TestPackagesImportOnlyDownward(t *testing.T) {
 		}
 		if l == 0 {
 			for _, imp := range p.Imports {
-				if strings.HasPrefix(imp, module) {
+				if strings.HasPrefix(imp, module) && !slices.Contains(sameLayer[name], strings.TrimPrefix(imp, module)) {
 					t.Errorf("%s is a leaf and imports %s", name, imp)
 				}
 			}

@@ -7,6 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/perfgate/perfgate/internal/compare"
 	"github.com/perfgate/perfgate/internal/fault"
 	"github.com/perfgate/perfgate/internal/metric"
 	"github.com/perfgate/perfgate/internal/report"
@@ -64,15 +65,15 @@ Exit codes: 0 pass or warn, 3 fail (or warn with --fail-on-warn), 2 bad input.`,
 			if profile != "" && profile != "pr" && profile != "release" {
 				return fault.Usagef("--profile is pr or release, got %q", profile)
 			}
-			bt, err := report.LoadTrials(base)
+			bt, err := compare.LoadTrials(base)
 			if err != nil {
 				return asUsage(err)
 			}
-			ct, err := report.LoadTrials(cand)
+			ct, err := compare.LoadTrials(cand)
 			if err != nil {
 				return asUsage(err)
 			}
-			c, err := report.Compare(bt, ct, report.CompareOptions{AllowEnvMismatch: allowEnv, Release: profile == "release"})
+			c, err := compare.Compare(bt, ct, compare.Options{AllowEnvMismatch: allowEnv, Release: profile == "release"})
 			if err != nil {
 				return asUsage(err)
 			}
@@ -80,7 +81,7 @@ Exit codes: 0 pass or warn, 3 fail (or warn with --fail-on-warn), 2 bad input.`,
 			if dir == "" {
 				dir = "comparison"
 			}
-			if err := report.WriteComparison(cmd.Context(), c, bt, ct, dir); err != nil {
+			if err := compare.Write(cmd.Context(), c, bt, ct, dir); err != nil {
 				return err
 			}
 			fmt.Fprintf(env.Stdout, "%s\n\n%s\n", c.Outcome.Headline, "details: "+filepath.Join(dir, "comparison.md"))
@@ -105,7 +106,7 @@ Exit codes: 0 pass or warn, 3 fail (or warn with --fail-on-warn), 2 bad input.`,
 // asUsage marks input problems (not a run folder, unlike runs) as exit code 2.
 func asUsage(err error) error {
 	var nr *report.NotRunFolderError
-	var mm *report.MismatchError
+	var mm *compare.MismatchError
 	if errors.As(err, &nr) || errors.As(err, &mm) {
 		return fault.Usage(err)
 	}

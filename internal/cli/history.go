@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/perfgate/perfgate/internal/compare"
 	"github.com/perfgate/perfgate/internal/fault"
 	gh "github.com/perfgate/perfgate/internal/github"
 	"github.com/perfgate/perfgate/internal/history"
@@ -77,7 +78,7 @@ environment fingerprint. Appending the same run again adds nothing.`,
 			}
 			var pts []history.Point
 			for _, dir := range args {
-				p, err := report.HistoryPoints(dir, commit, branch)
+				p, err := compare.HistoryPoints(dir, commit, branch)
 				if err != nil {
 					return asUsage(err)
 				}

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"path/filepath"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/perfgate/perfgate/internal/export"
 	"github.com/perfgate/perfgate/internal/fault"
 	"github.com/perfgate/perfgate/internal/report"
 )
@@ -53,8 +55,8 @@ curve bends (Kneedle).`,
 				if f == "" {
 					continue
 				}
-				if !slices.Contains(report.Formats, f) {
-					return fault.Usagef("--format %q: formats are %s", f, strings.Join(report.Formats, ", "))
+				if !slices.Contains(reportFormats, f) {
+					return fault.Usagef("--format %q: formats are %s", f, strings.Join(reportFormats, ", "))
 				}
 				fs = append(fs, f)
 			}
@@ -73,7 +75,7 @@ curve bends (Kneedle).`,
 					dir = filepath.Join(runs[0].Dir, "report")
 				}
 			}
-			w, err := report.Write(cmd.Context(), runs, dir, fs)
+			w, err := writeReport(cmd.Context(), runs, dir, fs)
 			if err != nil {
 				return err
 			}
@@ -93,4 +95,30 @@ curve bends (Kneedle).`,
 	cmd.Flags().StringVarP(&out, "out", "o", "", "directory for the report (default: RUN/report for one run, ./report for several)")
 	cmd.Flags().StringVar(&formats, "format", "md,json,csv,html", "formats to write, comma-separated: md, json, csv, html, vllm")
 	return cmd
+}
+
+// reportFormats are report's formats and the other tools' files export
+// writes.
+var reportFormats = append(slices.Clone(report.Formats), "vllm")
+
+// writeReport writes fs into dir: vllm/ through export, the rest (with the
+// charts) through report, unless vllm is all that was asked for.
+func writeReport(ctx context.Context, runs []*report.Run, dir string, fs []string) (report.Written, error) {
+	var w report.Written
+	if slices.Contains(fs, "vllm") {
+		files, err := export.VLLM(runs, dir)
+		w.Files = append(w.Files, files...)
+		if err != nil {
+			return w, err
+		}
+		fs = slices.DeleteFunc(slices.Clone(fs), func(f string) bool { return f == "vllm" })
+		if len(fs) == 0 {
+			slices.Sort(w.Files)
+			return w, nil
+		}
+	}
+	rw, err := report.Write(ctx, runs, dir, fs)
+	w.Files = append(w.Files, rw.Files...)
+	slices.Sort(w.Files)
+	return w, err
 }

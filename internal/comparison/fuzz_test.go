@@ -8,7 +8,7 @@ import (
 
 // ValidateComparison never panics and never accepts a file without its
 // schema version, whatever the bytes (seeds: a real comparison.json that
-// internal/report's TestValidateComparison writes with -update).
+// internal/compare's TestValidateComparison writes with -update).
 func FuzzValidateComparison(f *testing.F) {
 	seeds, _ := filepath.Glob("testdata/fuzz-seeds/*.json")
 	for _, s := range seeds {

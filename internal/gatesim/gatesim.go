@@ -237,7 +237,7 @@ func (s *simTrials) Rerun(ol gate.Outlier) (bool, error) {
 	return false, nil
 }
 
-// Decide decides as report.Compare does: gate.Look or gate.Decide on the
+// Decide decides as compare.Compare does: gate.Look or gate.Decide on the
 // gating inputs, and gate.Outliers on them.
 func (s *simTrials) Decide(look bool) (gate.Outcome, []gate.Outlier, error) {
 	in := inputs(s.rules, s.base, s.cand)

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/perfgate/perfgate/internal/compare"
 	"github.com/perfgate/perfgate/internal/record"
 	"github.com/perfgate/perfgate/internal/report"
 	"github.com/perfgate/perfgate/internal/scenario"
@@ -151,15 +152,15 @@ func TestImportedRunsCompare(t *testing.T) {
 		d, _ := importOne(t, FormatVLLM, "../../testdata/formats/vllm-detailed.json", Options{Scenario: "nightly", Label: []string{"main", "pr"}[i]})
 		dirs = append(dirs, d)
 	}
-	base, err := report.LoadTrials(dirs[:1])
+	base, err := compare.LoadTrials(dirs[:1])
 	if err != nil {
 		t.Fatal(err)
 	}
-	cand, err := report.LoadTrials(dirs[1:])
+	cand, err := compare.LoadTrials(dirs[1:])
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := report.Compare(base, cand, report.CompareOptions{})
+	c, err := compare.Compare(base, cand, compare.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,13 +1,16 @@
 // Package metric is the catalogue of the summary metrics a gate can use:
 // each one's unit, its key in `vllm bench serve`'s results, which direction
-// is better, whether it is compared by difference, and the gate's default
-// thresholds. A leaf: it imports nothing of perfgate's, so the scenario
-// checker, the gate, history and the reports all ask it.
+// is better, whether it is compared by difference, the gate's default
+// thresholds, and where a summary's level holds its value (Value). It
+// imports only record, so the scenario checker, the gate, history, the
+// comparison and the vLLM export all ask it.
 package metric
 
 import (
 	"regexp"
 	"strings"
+
+	"github.com/perfgate/perfgate/internal/record"
 )
 
 // Info is what perfgate knows of one metric.
@@ -49,6 +52,30 @@ func Lookup(name string) (Info, bool) {
 		return Info{Name: name, Unit: "ms", VLLMKey: name}, true
 	}
 	return Info{}, false
+}
+
+// Value is a level's value of a metric in the catalogue: false when the
+// level has none (no goodput without SLOs, a percentile not computed).
+func Value(l record.Level, name string) (float64, bool) {
+	switch name {
+	case "output_throughput":
+		return l.OutputThrough, true
+	case "request_throughput":
+		return l.RequestThrough, true
+	case "total_token_throughput":
+		return l.TotalThrough, true
+	case "request_goodput":
+		if l.RequestGoodput == nil {
+			return 0, false
+		}
+		return *l.RequestGoodput, true
+	case "error_rate":
+		return l.ErrorRate, true
+	case "p99_schedule_delay_ms":
+		return l.P99SchedDelay, true
+	}
+	v, ok := l.Latency[name]
+	return v, ok
 }
 
 // Gateable reports whether a gate can use the metric.

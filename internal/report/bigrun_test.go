@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/perfgate/perfgate/internal/record"
+	"github.com/perfgate/perfgate/internal/report/reporttest"
 )
 
 var bigRun = flag.String("bigrun", "", "write a run folder of -bigrecords synthetic records to this directory (for the report speed check)")
@@ -30,7 +31,7 @@ func TestWriteBigRun(t *testing.T) {
 	meta := record.Meta{SchemaVersion: record.SchemaVersion, PerfgateVersion: "bench", Scenario: "fixture", StartWall: time.Date(2026, 11, 28, 0, 0, 0, 0, time.UTC),
 		Engine: record.Engine{Kind: "sim", Model: "m", API: "completions"}}
 	must(t, record.WriteJSONAtomic(filepath.Join(dir, record.MetaFile), meta))
-	must(t, os.WriteFile(filepath.Join(dir, record.ScenarioFile), []byte(scenarioYAML), 0o644))
+	must(t, os.WriteFile(filepath.Join(dir, record.ScenarioFile), []byte(reporttest.Scenario), 0o644))
 	f, err := os.Create(filepath.Join(dir, record.RequestsFile))
 	must(t, err)
 	w := bufio.NewWriterSize(f, 4<<20)

@@ -36,7 +36,7 @@ var metricNames = []struct{ key, title, unit string }{
 	{"e2el", "E2EL", "end-to-end latency (ms)"},
 }
 
-func sortedLevels(r *Run) []record.Level {
+func SortedLevels(r *Run) []record.Level {
 	ls := slices.Clone(r.Summary.Levels)
 	sort.SliceStable(ls, func(i, j int) bool { return load(ls[i]) < load(ls[j]) })
 	return ls
@@ -91,7 +91,7 @@ func Figures(runs []*Run) []Figure {
 		vsLoad := plot.Chart{Title: m.title + " percentiles against offered load", XLabel: loadLabel(runs), YLabel: m.unit}
 		for i, r := range runs {
 			var x, xl, p50, p99 []float64
-			for _, l := range sortedLevels(r) {
+			for _, l := range SortedLevels(r) {
 				x = append(x, l.OutputThrough)
 				xl = append(xl, load(l))
 				p50 = append(p50, l.Latency["median_"+m.key+"_ms"])
@@ -114,7 +114,7 @@ func Figures(runs []*Run) []Figure {
 		zero := 0.0
 		c.YMin = &zero
 		for ri, r := range runs {
-			for li, l := range sortedLevels(r) {
+			for li, l := range SortedLevels(r) {
 				d := r.dists[l.Level]
 				if d == nil {
 					continue
@@ -133,7 +133,7 @@ func Figures(runs []*Run) []Figure {
 	g.YMin = &zero
 	for i, r := range runs {
 		var x, thr, good []float64
-		for _, l := range sortedLevels(r) {
+		for _, l := range SortedLevels(r) {
 			x = append(x, load(l))
 			thr = append(thr, l.RequestThrough)
 			if l.RequestGoodput != nil {

@@ -19,9 +19,9 @@ import (
 	"github.com/perfgate/perfgate/internal/record"
 )
 
-// Formats a report can be written in.
-// vllm is `vllm bench serve`-shaped result files (vllm.go).
-var Formats = []string{"md", "json", "csv", "html", "vllm"}
+// Formats a report can be written in (the export package writes other
+// tools' files: --format vllm).
+var Formats = []string{"md", "json", "csv", "html"}
 
 // Written lists the files a report wrote, relative to its folder.
 type Written struct {
@@ -29,8 +29,7 @@ type Written struct {
 }
 
 // Write renders the runs into out: report.<format> for each format, and
-// plots/<chart>.svg and .png (unless vllm is the only format); vllm writes
-// the folder vllm/ instead of a report file.
+// plots/<chart>.svg and .png.
 // A canceled ctx (SIGINT, SIGTERM) stops it between charts with the
 // context's cause.
 func Write(ctx context.Context, runs []*Run, out string, formats []string) (Written, error) {
@@ -39,18 +38,6 @@ func Write(ctx context.Context, runs []*Run, out string, formats []string) (Writ
 
 func write(ctx context.Context, runs []*Run, out string, formats []string, withPNG bool) (Written, error) {
 	var w Written
-	if slices.Contains(formats, "vllm") {
-		files, err := writeVLLM(runs, out)
-		w.Files = append(w.Files, files...)
-		if err != nil {
-			return w, err
-		}
-		formats = slices.DeleteFunc(slices.Clone(formats), func(f string) bool { return f == "vllm" })
-		if len(formats) == 0 {
-			slices.Sort(w.Files)
-			return w, nil
-		}
-	}
 	if err := os.MkdirAll(filepath.Join(out, "plots"), 0o755); err != nil {
 		return w, err
 	}
@@ -150,7 +137,7 @@ func (t table) markdown() string {
 
 func throughputTable(r *Run) table {
 	t := table{head: []string{"level", "load", "achieved req/s", "completed", "errors", "error rate", "req/s", "output tok/s", "total tok/s", "goodput req/s", "p99 sched delay (ms)"}}
-	for _, l := range sortedLevels(r) {
+	for _, l := range SortedLevels(r) {
 		good := "–"
 		if l.RequestGoodput != nil {
 			good = f2(*l.RequestGoodput)
@@ -173,7 +160,7 @@ func latencyTable(r *Run) table {
 		head = append(head, analysis.PercentileKey(p))
 	}
 	t := table{head: head}
-	for _, l := range sortedLevels(r) {
+	for _, l := range SortedLevels(r) {
 		for _, m := range metricNames {
 			row := []string{levelName(l), strings.ToUpper(m.key), f1(l.Latency["mean_"+m.key+"_ms"]), f1(l.Latency["median_"+m.key+"_ms"])}
 			for _, p := range ps {
@@ -188,7 +175,7 @@ func latencyTable(r *Run) table {
 // turnTable is multi-turn sessions' latency by turn index.
 func turnTable(r *Run) (table, bool) {
 	t := table{head: []string{"level", "turn", "completed", "mean input tokens", "TTFT median", "TTFT p99", "E2EL median"}}
-	for _, l := range sortedLevels(r) {
+	for _, l := range SortedLevels(r) {
 		for _, ts := range l.ByTurn {
 			t.rows = append(t.rows, []string{levelName(l), fmt.Sprint(ts.Turn), fmt.Sprint(ts.Completed), f1(ts.MeanInput), f1(ts.MedianTTFTMs), f1(ts.P99TTFTMs), f1(ts.MedianE2ELMs)})
 		}
@@ -200,7 +187,7 @@ func errorTable(r *Run) (table, bool) {
 	t := table{head: []string{"level"}}
 	t.head = append(t.head, record.ErrorClasses...)
 	any := false
-	for _, l := range sortedLevels(r) {
+	for _, l := range SortedLevels(r) {
 		row := []string{levelName(l)}
 		for _, c := range record.ErrorClasses {
 			n := l.ErrorsByClass[c]
@@ -218,7 +205,7 @@ func errorTable(r *Run) (table, bool) {
 func telemetryTable(r *Run) (table, bool) {
 	t := table{head: []string{"level", "GPU util", "power", "J/token", "SM clock min", "throttled", "KV peak", "preemptions", "prefix hit", "running", "waiting", "queue ms", "prefill ms", "decode ms", "client CPU peak"}}
 	any := false
-	for _, l := range sortedLevels(r) {
+	for _, l := range SortedLevels(r) {
 		if l.Telemetry == nil || l.Telemetry.Measure == nil {
 			continue
 		}
@@ -272,13 +259,13 @@ func runHeader(r *Run) []string {
 		lines = append(lines, fmt.Sprintf("GPUs %s; driver %s, CUDA %s", strings.Join(names, ", "), m.GPU.DriverVersion, m.GPU.CUDADriverVersion))
 	}
 	if len(m.Tags) > 0 {
-		lines = append(lines, "tags "+tagString(m.Tags))
+		lines = append(lines, "tags "+TagString(m.Tags))
 	}
 	return lines
 }
 
-// tagString is "k=v, k2=v2", sorted by key.
-func tagString(tags map[string]string) string {
+// TagString is "k=v, k2=v2", sorted by key.
+func TagString(tags map[string]string) string {
 	var parts []string
 	for k, v := range tags {
 		parts = append(parts, k+"="+v)
@@ -344,7 +331,7 @@ func runSections(r *Run) []section {
 		out = append(out, tableSection("Telemetry (measurement phase)", t))
 	}
 	var warns []string
-	for _, l := range sortedLevels(r) {
+	for _, l := range SortedLevels(r) {
 		for _, w := range l.Warnings {
 			warns = append(warns, fmt.Sprintf("%s: %s", levelName(l), w))
 		}
@@ -399,7 +386,7 @@ func CSV(runs []*Run) ([]byte, error) {
 	keySet := map[string]bool{}
 	rows := []map[string]string{}
 	for _, r := range runs {
-		for _, l := range sortedLevels(r) {
+		for _, l := range SortedLevels(r) {
 			b, err := json.Marshal(l)
 			if err != nil {
 				return nil, err

@@ -1,7 +1,6 @@
-package report
+package export
 
 import (
-	"context"
 	"encoding/json"
 	"math"
 	"os"
@@ -12,7 +11,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/perfgate/perfgate/internal/record"
+	"github.com/perfgate/perfgate/internal/report"
 )
 
 // The input contracts of vLLM's three readers of `vllm bench serve` result
@@ -207,20 +206,17 @@ func convertLikeVLLM(t *testing.T, dir string) []map[string]any {
 }
 
 func TestVLLMFormatMeetsVLLMScriptsContracts(t *testing.T) {
-	runs, err := LoadAll([]string{"testdata/runs/baseline", "testdata/runs/candidate"})
+	runs, err := report.LoadAll([]string{"../report/testdata/runs/baseline", "../report/testdata/runs/candidate"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	out := t.TempDir()
-	w, err := Write(context.Background(), runs, out, []string{"vllm"})
+	files, err := VLLM(runs, out)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(w.Files) != 2*2*2+1 {
-		t.Errorf("files: %v", w.Files)
-	}
-	if _, err := os.Stat(filepath.Join(out, "plots")); err == nil {
-		t.Error("--format vllm alone drew the charts")
+	if len(files) != 2*2*2+1 {
+		t.Errorf("files: %v", files)
 	}
 	dir := filepath.Join(out, VLLMDir)
 
@@ -251,7 +247,7 @@ func TestVLLMFormatMeetsVLLMScriptsContracts(t *testing.T) {
 	}
 
 	// vllm bench sweep plot, pointed at the report or at the runs.
-	for _, root := range []string{out, "testdata/runs"} {
+	for _, root := range []string{out, "../report/testdata/runs"} {
 		found := 0
 		filepath.WalkDir(root, func(p string, d os.DirEntry, err error) error {
 			if err != nil || d.Name() != "summary.json" {
@@ -275,7 +271,7 @@ func TestVLLMFormatMeetsVLLMScriptsContracts(t *testing.T) {
 			}
 			return nil
 		})
-		if want := map[string]int{out: 1, "testdata/runs": 0}[root]; found != want {
+		if want := map[string]int{out: 1, "../report/testdata/runs": 0}[root]; found != want {
 			t.Errorf("%s: %d summary.json files, want %d (a run folder's own results are result.json)", root, found, want)
 		}
 	}
@@ -306,55 +302,22 @@ func TestVLLMFormatMeetsVLLMScriptsContracts(t *testing.T) {
 	}
 }
 
-var levelRe = regexp.MustCompile(`("level": ?)(\d+)`)
-
-// A run folder from before schema 2 — summary.json, levels numbered from 0
-// in it and in requests.jsonl, meta.json saying schema 1 — still loads, and
-// its levels are the same as a current folder's.
-func TestLoadReadsASchema1Folder(t *testing.T) {
-	dir := filepath.Join(t.TempDir(), "old")
-	if err := os.CopyFS(dir, os.DirFS("testdata/runs/baseline")); err != nil {
-		t.Fatal(err)
-	}
-	rewrite := func(name string, edit func(b []byte) []byte) {
-		b, err := os.ReadFile(filepath.Join(dir, name))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(dir, name), edit(b), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	rewrite(record.MetaFile, func(b []byte) []byte {
-		return []byte(strings.Replace(string(b), `"schema_version": 2`, `"schema_version": 1`, 1))
-	})
-	for _, name := range []string{record.RequestsFile, record.SummaryFile} {
-		rewrite(name, func(b []byte) []byte {
-			return levelRe.ReplaceAllFunc(b, func(m []byte) []byte {
-				sub := levelRe.FindSubmatch(m)
-				n, _ := strconv.Atoi(string(sub[2]))
-				return []byte(string(sub[1]) + strconv.Itoa(n-1))
-			})
-		})
-	}
-	if err := os.Rename(filepath.Join(dir, record.SummaryFile), filepath.Join(dir, record.LegacySummaryFile)); err != nil {
-		t.Fatal(err)
-	}
-	old, err := Load(dir)
+// The catalogue's vLLM key is the one written: E2EL from the scheduled
+// time under vLLM's own name, perfgate's name for it not at all.
+func TestVLLMKeysFromTheCatalogue(t *testing.T) {
+	runs, err := report.LoadAll([]string{"../report/testdata/runs/baseline"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	cur, err := Load("testdata/runs/baseline")
-	if err != nil {
-		t.Fatal(err)
+	v := vllmResult(runs[0], runs[0].Summary.Levels[0])
+	for _, k := range []string{"mean_e2el_including_client_queue_ms", "p99_e2el_including_client_queue_ms", "median_ttft_ms", "p99_itl_ms", "mean_schedule_delay_ms"} {
+		if _, ok := v[k]; !ok {
+			t.Errorf("%s missing", k)
+		}
 	}
-	if !old.Complete || len(old.Notices) != 0 || len(old.Summary.Levels) != 2 {
-		t.Fatalf("complete %v, notices %v, %d levels", old.Complete, old.Notices, len(old.Summary.Levels))
-	}
-	for i, l := range old.Summary.Levels {
-		c := cur.Summary.Levels[i]
-		if l.Level != c.Level || l.NumRequests != c.NumRequests || l.RequestedRate != c.RequestedRate || l.Telemetry == nil {
-			t.Errorf("level %d: schema 1 reads as %+v, schema 2 as %+v", i, l, c)
+	for _, k := range []string{"mean_e2el_incl_queue_ms", "p99_e2el_incl_queue_ms"} {
+		if _, ok := v[k]; ok {
+			t.Errorf("%s written under perfgate's name", k)
 		}
 	}
 }

@@ -1,4 +1,4 @@
-package report
+package compare
 
 import (
 	"context"
@@ -15,6 +15,8 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/perfgate/perfgate/internal/browsertest"
+	"github.com/perfgate/perfgate/internal/report"
+	"github.com/perfgate/perfgate/internal/report/reporttest"
 )
 
 // comparisonFixture compares four baseline trials with four candidate
@@ -23,17 +25,17 @@ func comparisonFixture(t *testing.T) string {
 	t.Helper()
 	root := t.TempDir()
 	for i := range 4 {
-		writeFixture(t, filepath.Join(root, "base", fmt.Sprintf("trial-%02d", i+1)), "baseline", uint64(10+i), 1)
-		writeFixture(t, filepath.Join(root, "cand", fmt.Sprintf("trial-%02d", i+1)), "candidate", uint64(20+i), 1.1)
+		reporttest.WriteRun(t, filepath.Join(root, "base", fmt.Sprintf("trial-%02d", i+1)), "baseline", uint64(10+i), 1)
+		reporttest.WriteRun(t, filepath.Join(root, "cand", fmt.Sprintf("trial-%02d", i+1)), "candidate", uint64(20+i), 1.1)
 	}
 	base, err := LoadTrials([]string{filepath.Join(root, "base")})
 	must(t, err)
 	cand, err := LoadTrials([]string{filepath.Join(root, "cand")})
 	must(t, err)
-	c, err := Compare(base, cand, CompareOptions{})
+	c, err := Compare(base, cand, Options{})
 	must(t, err)
 	out := filepath.Join(root, "out")
-	must(t, WriteComparison(context.Background(), c, base, cand, out))
+	must(t, Write(context.Background(), c, base, cand, out))
 	return out
 }
 
@@ -74,13 +76,13 @@ const pageCheckJS = `(() => {
 // own opaque card, and the page's text keeps that contrast in either scheme
 // (dark mode is really applied). Screenshots go to the test's temp dir, or
 // to PERFGATE_SCREENSHOTS (docs/reports.md shows them:
-// PERFGATE_SCREENSHOTS=$PWD/docs/images go test ./internal/report -run ComparisonPages).
+// PERFGATE_SCREENSHOTS=$PWD/docs/images go test ./internal/compare -run ComparisonPages).
 func TestComparisonPagesInChromium(t *testing.T) {
 	out := comparisonFixture(t)
-	a, b := fixtures(t)
-	runs, err := LoadAll([]string{a, b})
+	// report.html beside it: both pages are checked alike.
+	runs, err := report.LoadAll([]string{filepath.Join("..", "report", "testdata", "runs", "baseline"), filepath.Join("..", "report", "testdata", "runs", "candidate")})
 	must(t, err)
-	_, err = write(context.Background(), runs, out, []string{"html"}, false)
+	_, err = report.Write(context.Background(), runs, out, []string{"html"})
 	must(t, err)
 	shots := os.Getenv("PERFGATE_SCREENSHOTS")
 	if shots == "" {
@@ -187,7 +189,7 @@ func contrast(a, b string) float64 {
 }
 
 // comparison.md, pinned: four baseline against four candidate trials 10 %
-// slower over two levels (go test ./internal/report -update rewrites it).
+// slower over two levels (go test ./internal/compare -update rewrites it).
 func TestGoldenComparisonMarkdown(t *testing.T) {
 	out := comparisonFixture(t)
 	b, err := os.ReadFile(filepath.Join(out, "comparison.md"))

@@ -1,4 +1,7 @@
-package report
+// Package export writes run folders as other tools' files: `vllm bench
+// serve --save-result` results, which vLLM's own scripts read
+// (docs/metrics.md). The importer package reads them back.
+package export
 
 import (
 	"encoding/json"
@@ -11,7 +14,9 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/perfgate/perfgate/internal/metric"
 	"github.com/perfgate/perfgate/internal/record"
+	"github.com/perfgate/perfgate/internal/report"
 	"github.com/perfgate/perfgate/internal/scenario"
 )
 
@@ -91,7 +96,7 @@ type VLLMCommands struct {
 
 const vllmCommandsNote = "written by perfgate report --format vllm: client_command describes the level in vllm bench serve's flag names; perfgate ran it from the scenario file named there, not with these flags"
 
-func vllmResult(r *Run, l record.Level) VLLMResult {
+func vllmResult(r *report.Run, l record.Level) VLLMResult {
 	m := r.Meta
 	backend := "openai"
 	if m.Engine.API == "chat" {
@@ -152,21 +157,27 @@ func vllmResult(r *Run, l record.Level) VLLMResult {
 	// vLLM writes mean, median, std and every asked-for percentile of each
 	// latency, and 0 (np.mean of an empty list, as it computes it) where
 	// there are no samples; perfgate's NaN becomes that 0 here.
+	// A metric in the catalogue goes under vLLM's key for it (E2EL from the
+	// scheduled time is vLLM's e2el_including_client_queue); perfgate's own
+	// latencies (schedule delay, queue wait) keep their names.
 	for k, x := range l.Latency {
-		if !strings.HasSuffix(k, "_ms") || strings.Contains(k, "incl_queue") {
+		key := k
+		if info, ok := metric.Lookup(k); ok && info.VLLMKey != "" {
+			key = info.VLLMKey
+		} else if !strings.HasSuffix(k, "_ms") {
 			continue
 		}
 		if math.IsNaN(x) || math.IsInf(x, 0) {
 			x = 0
 		}
-		v[k] = x
+		v[key] = x
 	}
 	return v
 }
 
 // gpuType is what vLLM's CI puts in gpu_type: the GPUs' names, one per
 // line (its markdown shows "8xH100").
-func gpuType(r *Run) string {
+func gpuType(r *report.Run) string {
 	if g := r.Meta.GPU; g != nil && len(g.GPUs) > 0 {
 		names := make([]string, len(g.GPUs))
 		for i, x := range g.GPUs {
@@ -184,7 +195,7 @@ func gpuType(r *Run) string {
 	return "unknown"
 }
 
-func vllmCommands(r *Run, l record.Level) VLLMCommands {
+func vllmCommands(r *report.Run, l record.Level) VLLMCommands {
 	s := r.Scenario
 	model := r.Meta.Engine.Model
 	server := "endpoint " + shellQuote(r.Meta.Engine.URL)
@@ -260,7 +271,7 @@ var unsafeName = regexp.MustCompile(`[^A-Za-z0-9_.-]+`)
 
 // VLLMFileName names a level's result so that vLLM's CI script takes it for
 // a serving result ("serving" in the name) and tells levels apart.
-func VLLMFileName(r *Run, l record.Level) string {
+func VLLMFileName(r *report.Run, l record.Level) string {
 	load := "qps" + strconv.FormatFloat(l.RequestedRate, 'f', -1, 64)
 	switch {
 	case l.Mode == scenario.ModeClosed:
@@ -275,7 +286,7 @@ func VLLMFileName(r *Run, l record.Level) string {
 // writeVLLM writes, under dir/vllm: per run and level a result file and its
 // .commands, and summary.json, the list of them all for vllm bench sweep
 // plot. It returns the files written, relative to dir.
-func writeVLLM(runs []*Run, dir string) ([]string, error) {
+func VLLM(runs []*report.Run, dir string) ([]string, error) {
 	out := filepath.Join(dir, VLLMDir)
 	if err := os.MkdirAll(out, 0o755); err != nil {
 		return nil, err
@@ -284,7 +295,7 @@ func writeVLLM(runs []*Run, dir string) ([]string, error) {
 	var all []VLLMResult
 	seen := map[string]int{}
 	for _, r := range runs {
-		for _, l := range sortedLevels(r) {
+		for _, l := range report.SortedLevels(r) {
 			v := vllmResult(r, l)
 			name := VLLMFileName(r, l)
 			if n := seen[name]; n > 0 { // two runs with one label

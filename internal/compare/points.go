@@ -1,4 +1,4 @@
-package report
+package compare
 
 import (
 	"fmt"
@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 
 	"github.com/perfgate/perfgate/internal/history"
+	"github.com/perfgate/perfgate/internal/metric"
 	"github.com/perfgate/perfgate/internal/record"
 	"github.com/perfgate/perfgate/internal/stats"
 )
@@ -48,7 +49,7 @@ func HistoryPoints(dir, commit, branch string) ([]history.Point, error) {
 				for _, t := range trials {
 					for _, tl := range t.Summary.Levels {
 						if tl.Level == l.Level {
-							if v, ok := LevelValue(tl, m.Name); ok && !math.IsNaN(v) {
+							if v, ok := metric.Value(tl, m.Name); ok && !math.IsNaN(v) {
 								xs = append(xs, v)
 							}
 						}

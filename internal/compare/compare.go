@@ -1,4 +1,4 @@
-package report
+package compare
 
 import (
 	"cmp"
@@ -21,6 +21,7 @@ import (
 	"github.com/perfgate/perfgate/internal/numfmt"
 	"github.com/perfgate/perfgate/internal/plot"
 	"github.com/perfgate/perfgate/internal/record"
+	"github.com/perfgate/perfgate/internal/report"
 	"github.com/perfgate/perfgate/internal/scenario"
 	"github.com/perfgate/perfgate/internal/stats"
 )
@@ -71,7 +72,7 @@ func LoadTrials(dirs []string) ([]Trial, error) {
 
 func loadTrial(dir string) (Trial, error) {
 	t := Trial{Dir: dir}
-	r, err := Load(dir) // recomputes from the records, so interrupted trials count too
+	r, err := report.Load(dir) // recomputes from the records, so interrupted trials count too
 	if err != nil {
 		return t, err
 	}
@@ -79,7 +80,7 @@ func loadTrial(dir string) (Trial, error) {
 	if s, err := scenario.LoadFile(filepath.Join(dir, record.ScenarioFile)); err == nil {
 		t.Scenario = s
 	} else {
-		return t, &NotRunFolderError{dir, "its scenario.yaml cannot be read: " + err.Error()}
+		return t, &report.NotRunFolderError{Dir: dir, Reason: "its scenario.yaml cannot be read: " + err.Error()}
 	}
 	return t, nil
 }
@@ -143,7 +144,7 @@ type (
 const ClearScore = comparison.ClearScore
 
 // CompareOptions change how a comparison decides.
-type CompareOptions struct {
+type Options struct {
 	AllowEnvMismatch bool
 	// Release is the release profile: alpha 0.01 (or the scenario's when
 	// stricter) and two-sided review of large improvements.
@@ -205,7 +206,7 @@ func counts(ts []Trial, level int) []gate.Count {
 }
 
 // Compare checks that the sides are alike and decides.
-func Compare(base, cand []Trial, o CompareOptions) (*Comparison, error) {
+func Compare(base, cand []Trial, o Options) (*Comparison, error) {
 	allowEnvMismatch := o.AllowEnvMismatch
 	if len(base) == 0 || len(cand) == 0 {
 		return nil, &MismatchError{"both sides need at least one trial"}
@@ -348,44 +349,19 @@ func leftOut(o gate.Outcome, ol gate.Outlier) bool {
 }
 
 // values are a metric's per-trial values at a level (0-based).
-func values(ts []Trial, level int, metric string) []float64 {
+func values(ts []Trial, level int, name string) []float64 {
 	var out []float64
 	for _, t := range ts {
 		for _, l := range t.Summary.Levels {
 			if l.Level != level {
 				continue
 			}
-			if v, ok := levelValue(l, metric); ok && !math.IsNaN(v) {
+			if v, ok := metric.Value(l, name); ok && !math.IsNaN(v) {
 				out = append(out, v)
 			}
 		}
 	}
 	return out
-}
-
-// LevelValue is a level's value of a gateable metric.
-func LevelValue(l record.Level, metric string) (float64, bool) { return levelValue(l, metric) }
-
-func levelValue(l record.Level, metric string) (float64, bool) {
-	switch metric {
-	case "output_throughput":
-		return l.OutputThrough, true
-	case "request_throughput":
-		return l.RequestThrough, true
-	case "total_token_throughput":
-		return l.TotalThrough, true
-	case "request_goodput":
-		if l.RequestGoodput == nil {
-			return 0, false
-		}
-		return *l.RequestGoodput, true
-	case "error_rate":
-		return l.ErrorRate, true
-	case "p99_schedule_delay_ms":
-		return l.P99SchedDelay, true
-	}
-	v, ok := l.Latency[metric]
-	return v, ok
 }
 
 // explain puts the sides' telemetry next to each other and ranks what changed most.
@@ -554,11 +530,11 @@ func headline(c *Comparison) string {
 	return h
 }
 
-// WriteComparison writes comparison.json, comparison.md and the overlay
+// Write writes comparison.json, comparison.md and the overlay
 // plots (baseline against candidate) into out. comparison.json comes first;
 // a canceled ctx (SIGINT, SIGTERM) stops it between charts with the context's
 // cause.
-func WriteComparison(ctx context.Context, c *Comparison, base, cand []Trial, out string) error {
+func Write(ctx context.Context, c *Comparison, base, cand []Trial, out string) error {
 	if err := os.MkdirAll(filepath.Join(out, "plots"), 0o755); err != nil {
 		return err
 	}
@@ -753,7 +729,7 @@ func comparisonMarkdown(c *Comparison, figs []string) string {
 	b.WriteString("\n## Environment\n\n" + c.Environment + "\n")
 	for _, side := range []string{"baseline", "candidate"} {
 		if len(c.Tags[side]) > 0 {
-			fmt.Fprintf(&b, "\n%s tags: %s\n", side, tagString(c.Tags[side]))
+			fmt.Fprintf(&b, "\n%s tags: %s\n", side, report.TagString(c.Tags[side]))
 		}
 	}
 	if len(figs) > 0 {
@@ -861,6 +837,9 @@ func compareCharts(c *Comparison, base, cand []Trial) map[string]chart {
 		}
 		st.Title = fmt.Sprintf("%s: %s%s, Δ %s [%s, %s]", rule.Metric, strings.ToUpper(string(worst.Verdict)), at, pct(worst.ChangePct), pct(worst.CILowPct), pct(worst.CIHighPct))
 		st.YLabel = rule.Metric
+		if info, ok := metric.Lookup(rule.Metric); ok && !strings.HasSuffix(rule.Metric, "_"+info.Unit) {
+			st.YLabel += " (" + info.Unit + ")"
+		}
 		st.XLabel = "dot: one trial · bar: median · whisker: 95 % CI of the median"
 		charts["metric-"+rule.Metric] = st
 	}

@@ -310,7 +310,7 @@ func TestVLLMKeysFromTheCatalogue(t *testing.T) {
 		t.Fatal(err)
 	}
 	v := vllmResult(runs[0], runs[0].Summary.Levels[0])
-	for _, k := range []string{"mean_e2el_including_client_queue_ms", "p99_e2el_including_client_queue_ms", "median_ttft_ms", "p99_itl_ms", "mean_schedule_delay_ms"} {
+	for _, k := range []string{"mean_e2el_including_client_queue_ms", "p99_e2el_including_client_queue_ms", "median_ttft_ms", "p99_itl_ms", "std_tpot_ms"} {
 		if _, ok := v[k]; !ok {
 			t.Errorf("%s missing", k)
 		}

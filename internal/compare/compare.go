@@ -309,7 +309,7 @@ func Compare(base, cand []Trial, o Options) (*Comparison, error) {
 		// Only where the noise leaves the verdict open: a metric shown to be
 		// within its fail threshold, or that failed, needs no such note.
 		if r.Gating && r.BelowNoise && r.Verdict != metric.Fail && !(r.PBeyond <= gate.FutilityBeta) {
-			c.Notes = append(c.Notes, fmt.Sprintf("level %d %s: at the noise measured here (%.1f %% per trial), %d trials per side detect a change of %.0f %% or more at 90 %% power — past twice the fail threshold (%g %%): more trials or a quieter machine would tell", r.Level, r.Metric, r.NoisePct, min(r.N[0], r.N[1]), math.Ceil(r.DetectablePct), r.FailPct))
+			c.Notes = append(c.Notes, fmt.Sprintf("level %d %s: at the noise measured here (%.1f %% per trial), %d trials per side detect a change of %.0f %% or more at 90 %% power — past twice the fail threshold (%g %%): more trials or a quieter machine would tell", r.Level, r.Metric, r.NoisePct, min(r.N[0], r.N[1]), math.Ceil(float64(r.DetectablePct)), r.FailPct))
 		}
 	}
 	c.Outliers = gate.Outliers(inputs, c.Rules)
@@ -411,7 +411,7 @@ func explain(base, cand []Trial, levels []int) []Change {
 			factor = c / b
 		}
 		sc := score(bs, cs)
-		out = append(out, Change{Level: lv, What: what, Baseline: b, Candidate: c, Factor: factor, Score: sc, Clear: sc >= ClearScore})
+		out = append(out, Change{Level: lv, What: what, Baseline: b, Candidate: c, Factor: record.Float(factor), Score: record.Float(sc), Clear: sc >= ClearScore})
 	}
 	for _, lv := range levels {
 		for _, f := range fields {
@@ -429,7 +429,7 @@ func explain(base, cand []Trial, levels []int) []Change {
 		if a.Clear != b.Clear {
 			return a.Clear
 		}
-		if a.Score != b.Score && !(math.IsNaN(a.Score) || math.IsNaN(b.Score)) {
+		if a.Score != b.Score && !(a.Score.IsNaN() || b.Score.IsNaN()) {
 			return a.Score > b.Score
 		}
 		return magnitude(a.Factor) > magnitude(b.Factor)
@@ -462,7 +462,11 @@ func score(bs, cs []float64) float64 {
 	return math.Abs(diff) / se
 }
 
-func magnitude(f float64) float64 {
+// nan is a missing value.
+var nan = record.Float(math.NaN())
+
+func magnitude(rf record.Float) float64 {
+	f := float64(rf)
 	if math.IsInf(f, 0) || f <= 0 {
 		return math.Inf(1)
 	}
@@ -499,7 +503,7 @@ func headline(c *Comparison) string {
 			continue
 		}
 		if r.Verdict == metric.Fail || (c.Outcome.Verdict == metric.Warn && r.Verdict == metric.Warn) {
-			if math.IsNaN(r.ChangePct) {
+			if r.ChangePct.IsNaN() {
 				worst = append(worst, fmt.Sprintf("level %d %s cannot be compared", r.Level, r.Metric))
 				continue
 			}
@@ -538,7 +542,7 @@ func Write(ctx context.Context, c *Comparison, base, cand []Trial, out string) e
 	if err := os.MkdirAll(filepath.Join(out, "plots"), 0o755); err != nil {
 		return err
 	}
-	b, err := json.MarshalIndent(sanitize(c), "", "  ")
+	b, err := json.MarshalIndent(c, "", "  ")
 	if err != nil {
 		return err
 	}
@@ -582,46 +586,6 @@ func Write(ctx context.Context, c *Comparison, base, cand []Trial, out string) e
 	return record.WriteFileAtomic(filepath.Join(out, "comparison.html"), page)
 }
 
-// sanitize replaces infinities and NaNs (which JSON cannot hold) by nulls
-// through a generic round trip of the results.
-func sanitize(c *Comparison) any {
-	clean := func(v float64) any { return record.Float(v) }
-	type res struct {
-		gate.Result
-		ChangePct     any `json:"change_pct"`
-		CILowPct      any `json:"ci_low_pct"`
-		CIHighPct     any `json:"ci_high_pct"`
-		WorsePct      any `json:"worse_pct"`
-		Q             any `json:"q"`
-		QWarn         any `json:"q_warn"`
-		NoisePct      any `json:"noise_pct"`
-		DetectablePct any `json:"detectable_pct"`
-	}
-	type change struct {
-		Change
-		Factor any `json:"factor"`
-		Score  any `json:"score"`
-	}
-	var rs []res
-	for _, r := range c.Outcome.Results {
-		rs = append(rs, res{r, clean(r.ChangePct), clean(r.CILowPct), clean(r.CIHighPct), clean(r.WorsePct), clean(r.Q), clean(r.QWarn), clean(r.NoisePct), clean(r.DetectablePct)})
-	}
-	var ex []change
-	for _, e := range c.Explain {
-		ex = append(ex, change{e, clean(e.Factor), clean(e.Score)})
-	}
-	// The outcome as it is, its results replaced by their clean form (the
-	// outer field shadows the embedded one in JSON).
-	return struct {
-		*Comparison
-		Outcome any `json:"outcome"`
-		Explain any `json:"explain"`
-	}{c, struct {
-		gate.Outcome
-		Results []res `json:"results"`
-	}{c.Outcome, rs}, ex}
-}
-
 func gatingCount(c *Comparison) int {
 	n := 0
 	for _, r := range c.Outcome.Results {
@@ -632,16 +596,16 @@ func gatingCount(c *Comparison) int {
 	return n
 }
 
-func qText(q float64) string { return numfmt.F("%.3g", q) }
+func qText(q record.Float) string { return numfmt.F("%.3g", float64(q)) }
 
-func noiseText(v float64) string { return numfmt.F("%.1f %%", v) }
+func noiseText(v record.Float) string { return numfmt.F("%.1f %%", float64(v)) }
 
 // clarity says how a telemetry change compares with its own noise.
 func clarity(ch Change) string {
 	switch {
-	case math.IsNaN(ch.Score):
+	case ch.Score.IsNaN():
 		return "one trial a side: its noise is unknown"
-	case math.IsInf(ch.Score, 1):
+	case math.IsInf(float64(ch.Score), 1):
 		return "clear (neither side varies)"
 	case ch.Clear:
 		return fmt.Sprintf("clear (%.0f× its standard error)", ch.Score)
@@ -649,7 +613,8 @@ func clarity(ch Change) string {
 	return fmt.Sprintf("within its noise (%.1f× its standard error)", ch.Score)
 }
 
-func pct(v float64) string {
+func pct(rv record.Float) string {
+	v := float64(rv)
 	if math.IsInf(v, 0) {
 		return "∞"
 	}
@@ -792,13 +757,13 @@ func compareCharts(c *Comparison, base, cand []Trial) map[string]chart {
 		if r.Improved {
 			note = "improved"
 		}
-		if math.IsNaN(r.WorsePct) {
+		if r.WorsePct.IsNaN() {
 			// No change to draw (a side without a successful request): no
 			// bar, no interval, a dash beside the verdict.
 			note += " " + numfmt.Dash
-			lo, hi = math.NaN(), math.NaN()
+			lo, hi = nan, nan
 		}
-		div.Rows = append(div.Rows, plot.DivRow{Label: label, Value: r.WorsePct, Lo: lo, Hi: hi, Color: col, Note: note, WarnMark: r.WarnPct, FailMark: r.FailPct})
+		div.Rows = append(div.Rows, plot.DivRow{Label: label, Value: float64(r.WorsePct), Lo: float64(lo), Hi: float64(hi), Color: col, Note: note, WarnMark: r.WarnPct, FailMark: r.FailPct})
 	}
 	div.Legend = []plot.DivLegend{{Color: plot.ColorFail, Label: "fail"}, {Color: plot.ColorWarn, Label: "warn"},
 		{Color: plot.ColorPass, Label: "pass"}, {Color: plot.ColorImproved, Label: "improved"},

@@ -9,6 +9,7 @@ import (
 	"math"
 
 	"github.com/perfgate/perfgate/internal/gate"
+	"github.com/perfgate/perfgate/internal/record"
 )
 
 // Comparison is comparison.json.
@@ -48,16 +49,16 @@ type RunInfo struct {
 
 // Change is one telemetry value of both sides, for the explain section.
 type Change struct {
-	Level     int     `json:"level"`
-	What      string  `json:"what"`
-	Baseline  float64 `json:"baseline"`
-	Candidate float64 `json:"candidate"`
-	Factor    float64 `json:"factor"` // candidate / baseline (Inf from zero)
+	Level     int          `json:"level"`
+	What      string       `json:"what"`
+	Baseline  float64      `json:"baseline"`
+	Candidate float64      `json:"candidate"`
+	Factor    record.Float `json:"factor"` // candidate / baseline (Inf from zero)
 	// Score is the change's size against its own trial-to-trial noise (a
 	// t-like ratio; Inf when neither side varies); Clear when it is large
 	// enough to name as a cause.
-	Score float64 `json:"score"`
-	Clear bool    `json:"clear"`
+	Score record.Float `json:"score"`
+	Clear bool         `json:"clear"`
 }
 
 // ClearScore is the smallest Score a telemetry change needs to be named as a
@@ -66,7 +67,7 @@ const ClearScore = 3
 
 func (ch Change) String() string {
 	switch {
-	case math.IsInf(ch.Factor, 0):
+	case math.IsInf(float64(ch.Factor), 0):
 		return fmt.Sprintf("%s from 0 to %.3g", ch.What, ch.Candidate)
 	case ch.Factor >= 2 || ch.Factor <= 0.5:
 		return fmt.Sprintf("%s %.3g× (%.3g → %.3g)", ch.What, ch.Factor, ch.Baseline, ch.Candidate)

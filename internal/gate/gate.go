@@ -33,8 +33,12 @@ import (
 	"strings"
 
 	"github.com/perfgate/perfgate/internal/metric"
+	"github.com/perfgate/perfgate/internal/record"
 	"github.com/perfgate/perfgate/internal/stats"
 )
+
+// nan is a missing value of a result's field (null in JSON).
+var nan = record.Float(math.NaN())
 
 // Design constants, calibrated by the suite in docs/statistics.md.
 const (
@@ -123,32 +127,32 @@ type Result struct {
 	Baseline  []float64 `json:"baseline"`
 	Candidate []float64 `json:"candidate"`
 	// For error_rate: the request counts the decision pooled.
-	BaselineCounts  []Count `json:"baseline_counts,omitempty"`
-	CandidateCounts []Count `json:"candidate_counts,omitempty"`
-	BaselineMedian  float64 `json:"baseline_median"`
-	CandMedian      float64 `json:"candidate_median"`
-	ChangePct       float64 `json:"change_pct"`  // Hodges-Lehmann estimate, in % (pp for error_rate: pooled difference)
-	CILowPct        float64 `json:"ci_low_pct"`  // confidence interval of the change: the test's own (t on log values, pooled noise);
-	CIHighPct       float64 `json:"ci_high_pct"` // distribution-free Hodges-Lehmann below two trials a side (±Inf when too small)
-	WorsePct        float64 `json:"worse_pct"`   // the change in the bad direction (negative: better)
+	BaselineCounts  []Count      `json:"baseline_counts,omitempty"`
+	CandidateCounts []Count      `json:"candidate_counts,omitempty"`
+	BaselineMedian  float64      `json:"baseline_median"`
+	CandMedian      float64      `json:"candidate_median"`
+	ChangePct       record.Float `json:"change_pct"`  // Hodges-Lehmann estimate, in % (pp for error_rate: pooled difference)
+	CILowPct        record.Float `json:"ci_low_pct"`  // confidence interval of the change: the test's own (t on log values, pooled noise);
+	CIHighPct       record.Float `json:"ci_high_pct"` // distribution-free Hodges-Lehmann below two trials a side (±Inf when too small)
+	WorsePct        record.Float `json:"worse_pct"`   // the change in the bad direction (negative: better)
 	// P is the fail test: one-sided, "worse than the margin" (Margin; a t
 	// test on log values with the metric's noise pooled over its levels;
 	// Fisher's exact test on pooled counts for error_rate). Q is its
 	// Benjamini-Hochberg value over the comparison.
-	P float64 `json:"p"`
-	Q float64 `json:"q"`
+	P float64      `json:"p"`
+	Q record.Float `json:"q"`
 	// PWarn and QWarn test "worse than the warn threshold" the same way:
 	// the evidence a warn needs.
-	PWarn    float64 `json:"p_warn"`
-	QWarn    float64 `json:"q_warn"`
-	PRank    float64 `json:"p_rank"`    // distribution-free cross-check: one-sided U test of "worse" (no margin)
-	PBeyond  float64 `json:"p_within"`  // one-sided test of "within the fail threshold" (small: clearly within)
-	PBetter  float64 `json:"p_better"`  // one-sided test of "better"
-	N        [2]int  `json:"n"`         // trials: baseline, candidate
-	NoisePct float64 `json:"noise_pct"` // pooled per-trial standard deviation of log values, in %
+	PWarn    float64      `json:"p_warn"`
+	QWarn    record.Float `json:"q_warn"`
+	PRank    float64      `json:"p_rank"`    // distribution-free cross-check: one-sided U test of "worse" (no margin)
+	PBeyond  float64      `json:"p_within"`  // one-sided test of "within the fail threshold" (small: clearly within)
+	PBetter  float64      `json:"p_better"`  // one-sided test of "better"
+	N        [2]int       `json:"n"`         // trials: baseline, candidate
+	NoisePct record.Float `json:"noise_pct"` // pooled per-trial standard deviation of log values, in %
 	// DetectablePct is the true change (worse, %) that these trials catch
 	// with 90 % power at this noise: the fail test's reach.
-	DetectablePct float64 `json:"detectable_pct"`
+	DetectablePct record.Float `json:"detectable_pct"`
 	// MoreTrials, on an inconclusive warn, is about how many trials per side
 	// would make the observed change significant (0 when not applicable).
 	MoreTrials  int            `json:"more_trials,omitempty"`
@@ -384,28 +388,28 @@ func decide(inputs []Input, r Rules, alpha float64, leaveOut bool) Outcome {
 	}
 	q, qw := stats.BenjaminiHochberg(ps), stats.BenjaminiHochberg(pw)
 	for j, i := range gatingIdx {
-		res[i].Q, res[i].QWarn = q[j], qw[j]
+		res[i].Q, res[i].QWarn = record.Float(q[j]), record.Float(qw[j])
 	}
 	out := Outcome{Verdict: metric.Pass, Alpha: alpha}
 	for i := range res {
 		x := &res[i]
 		if !x.Gating {
-			x.Q, x.QWarn, x.Verdict, x.Reason = math.NaN(), math.NaN(), metric.Pass, "reported only"
+			x.Q, x.QWarn, x.Verdict, x.Reason = record.Float(math.NaN()), record.Float(math.NaN()), metric.Pass, "reported only"
 			continue
 		}
-		signif := x.CanBeSignif && x.Q <= alpha
-		signifWarn := x.CanBeSignif && x.QWarn <= alpha
+		signif := x.CanBeSignif && float64(x.Q) <= alpha
+		signifWarn := x.CanBeSignif && float64(x.QWarn) <= alpha
 		b, isBroken := broken[x.Level]
 		switch {
 		case isBroken:
 			x.Verdict, x.Reason, x.NoSuccess = metric.Fail, b.Words(), b.Side
-		case math.IsNaN(x.WorsePct):
+		case x.WorsePct.IsNaN():
 			x.Verdict, x.Reason = metric.Warn, "cannot be compared (missing or zero values)"
-		case signif && x.WorsePct > x.FailPct:
+		case signif && float64(x.WorsePct) > x.FailPct:
 			x.Verdict, x.Reason = metric.Fail, fmt.Sprintf("significantly worse than %s, estimated past the fail threshold", marginWords(x))
-		case signifWarn && x.WorsePct > x.WarnPct:
+		case signifWarn && float64(x.WorsePct) > x.WarnPct:
 			x.Verdict, x.Reason = metric.Warn, "significantly worse than the warn threshold"
-		case x.WorsePct > x.FailPct:
+		case float64(x.WorsePct) > x.FailPct:
 			x.Verdict = metric.Warn
 			x.Reason = "past the fail threshold but not significant: inconclusive"
 			if x.MoreTrials > 0 {
@@ -421,9 +425,9 @@ func decide(inputs []Input, r Rules, alpha float64, leaveOut bool) Outcome {
 			x.Reason += fmt.Sprintf(" (tested without %s)", outlierWords(x.LeftOut))
 		}
 		// Improvements: the better-direction test, Bonferroni over the gating metrics.
-		if !isBroken && x.CanBeSignif && x.PBetter*float64(len(gatingIdx)) <= alpha && -x.WorsePct > x.WarnPct {
+		if !isBroken && x.CanBeSignif && x.PBetter*float64(len(gatingIdx)) <= alpha && -float64(x.WorsePct) > x.WarnPct {
 			x.Improved, x.Reason = true, "significantly better"
-			if r.TwoSided && -x.WorsePct > x.FailPct {
+			if r.TwoSided && -float64(x.WorsePct) > x.FailPct {
 				x.Verdict, x.Reason = metric.Warn, "significantly better by more than the fail threshold: unexplained, review it"
 			}
 		}
@@ -437,12 +441,12 @@ func decide(inputs []Input, r Rules, alpha float64, leaveOut bool) Outcome {
 func testRatio(x *Result, in Input, rule Rule, r Rules, alpha float64, pool noisePool) {
 	x.P, x.PWarn, x.PBeyond, x.PBetter, x.PRank = 1, 1, 1, 1, 1
 	if !positive(in.Baseline) || !positive(in.Candidate) {
-		x.ChangePct, x.CILowPct, x.CIHighPct, x.WorsePct = math.NaN(), math.Inf(-1), math.Inf(1), math.NaN()
-		x.NoisePct, x.DetectablePct = math.NaN(), math.NaN()
+		x.ChangePct, x.CILowPct, x.CIHighPct, x.WorsePct = nan, record.Float(math.Inf(-1)), record.Float(math.Inf(1)), nan
+		x.NoisePct, x.DetectablePct = nan, nan
 		return
 	}
 	est, lo, hi, _ := stats.HodgesLehmann(in.Baseline, in.Candidate, r.Conf)
-	x.ChangePct, x.CILowPct, x.CIHighPct = 100*(est-1), 100*(lo-1), 100*(hi-1)
+	x.ChangePct, x.CILowPct, x.CIHighPct = record.Float(100*(est-1)), record.Float(100*(lo-1)), record.Float(100*(hi-1))
 	sign := 1.0
 	lb, lc := stats.Logs(in.Baseline), stats.Logs(in.Candidate)
 	if HigherIsBetter(in.Metric) {
@@ -470,13 +474,13 @@ func testRatio(x *Result, in Input, rule Rule, r Rules, alpha float64, pool nois
 	if nb+nc > 2 {
 		pooled = math.Sqrt(((nb-1)*sb*sb + (nc-1)*sc*sc) / (nb + nc - 2))
 	}
-	x.NoisePct = 100 * pooled
+	x.NoisePct = record.Float(100 * pooled)
 	warnL, marginL, failL := math.Log1p(rule.WarnPct/100), math.Log1p(Margin(rule)/100), math.Log1p(rule.FailPct/100)
 	if se > 0 && !math.IsNaN(df) && df > 0 {
 		// the interval that goes with the test: t on the log scale
 		h := stats.TQuantile(1-(1-r.Conf)/2, df) * se
 		lo, hi := math.Exp(diff-h), math.Exp(diff+h)
-		x.CILowPct, x.CIHighPct = 100*(lo-1), 100*(hi-1)
+		x.CILowPct, x.CIHighPct = record.Float(100*(lo-1)), record.Float(100*(hi-1))
 	}
 	x.P = upper(d-marginL, se, df)
 	x.PWarn = upper(d-warnL, se, df)
@@ -486,8 +490,8 @@ func testRatio(x *Result, in Input, rule Rule, r Rules, alpha float64, pool nois
 		k := 1 / math.Sqrt(1/nb+1/nc) // se = pooled/k
 		// one-sided test at a level of alpha shared by the metrics that move
 		za := stats.TQuantile(1-alpha/3, nb+nc-2)
-		x.DetectablePct = 100 * (math.Exp(marginL+(za+zPower90)*pooled/k) - 1)
-		x.BelowNoise = x.DetectablePct > 2*rule.FailPct
+		x.DetectablePct = record.Float(100 * (math.Exp(marginL+(za+zPower90)*pooled/k) - 1))
+		x.BelowNoise = float64(x.DetectablePct) > 2*rule.FailPct
 		if d > failL && x.P > alpha {
 			// trials per side for the observed excess over the margin to reach alpha/3 at 80 % power
 			need := 2 * math.Pow((za+0.8416)*pooled/(d-marginL), 2)
@@ -496,7 +500,7 @@ func testRatio(x *Result, in Input, rule Rule, r Rules, alpha float64, pool nois
 			}
 		}
 	} else {
-		x.DetectablePct = math.NaN()
+		x.DetectablePct = nan
 	}
 }
 
@@ -537,17 +541,17 @@ func testCounts(x *Result, in Input, rule Rule, r Rules) {
 	fc, ic := pool(cc)
 	x.PRank = stats.UTestGreater(in.Baseline, in.Candidate)
 	if ib == 0 || ic == 0 {
-		x.ChangePct, x.WorsePct, x.CILowPct, x.CIHighPct = math.NaN(), math.NaN(), math.Inf(-1), math.Inf(1)
+		x.ChangePct, x.WorsePct, x.CILowPct, x.CIHighPct = nan, nan, record.Float(math.Inf(-1)), record.Float(math.Inf(1))
 		x.P, x.PWarn, x.PBeyond, x.PBetter = 1, 1, 1, 1
 		return
 	}
 	rb, rc := float64(fb)/float64(ib), float64(fc)/float64(ic)
-	x.ChangePct = 100 * (rc - rb)
+	x.ChangePct = record.Float(100 * (rc - rb))
 	x.WorsePct = x.ChangePct
 	// exact one-sided bounds of each side's rate, combined conservatively
 	a := (1 - r.Conf) / 2
-	x.CILowPct = 100 * (lowerCP(fc, ic, 1-a) - stats.ClopperPearsonUpper(fb, ib, 1-a))
-	x.CIHighPct = 100 * (stats.ClopperPearsonUpper(fc, ic, 1-a) - lowerCP(fb, ib, 1-a))
+	x.CILowPct = record.Float(100 * (lowerCP(fc, ic, 1-a) - stats.ClopperPearsonUpper(fb, ib, 1-a)))
+	x.CIHighPct = record.Float(100 * (stats.ClopperPearsonUpper(fc, ic, 1-a) - lowerCP(fb, ib, 1-a)))
 	x.P = stats.FisherGreater(fb, ib, fc, ic)
 	x.PWarn = x.P
 	x.PBetter = stats.FisherGreater(fc, ic, fb, ib)
@@ -557,7 +561,7 @@ func testCounts(x *Result, in Input, rule Rule, r Rules) {
 	if 100*(stats.ClopperPearsonUpper(fc, ic, 1-FutilityBeta)-rb) < rule.FailPct {
 		x.PBeyond = 0 // shown within at the futility level
 	}
-	x.NoisePct, x.DetectablePct = math.NaN(), math.NaN()
+	x.NoisePct, x.DetectablePct = nan, nan
 }
 
 func lowerCP(x, n int, conf float64) float64 {

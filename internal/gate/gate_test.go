@@ -56,7 +56,7 @@ func TestVerdicts(t *testing.T) {
 		}
 	}
 	o := Decide([]Input{{Level: 1, Metric: "output_throughput", Baseline: b, Candidate: scale(0.9)}}, rules)
-	if r := o.Results[0]; math.Abs(r.ChangePct+10) > 1e-9 || r.CILowPct > -10 || r.CIHighPct < -10 || o.Verdict != metric.Fail {
+	if r := o.Results[0]; math.Abs(float64(r.ChangePct)+10) > 1e-9 || r.CILowPct > -10 || r.CIHighPct < -10 || o.Verdict != metric.Fail {
 		t.Errorf("estimate %v [%v, %v], overall %s", r.ChangePct, r.CILowPct, r.CIHighPct, o.Verdict)
 	}
 }
@@ -67,7 +67,7 @@ func TestErrorRateInPercentagePoints(t *testing.T) {
 	bad := []float64{0.05, 0.04, 0.06, 0.05, 0.05, 0.045}
 	r := Decide([]Input{{Level: 1, Metric: "error_rate", Baseline: zero, Candidate: bad}}, rules).Results[0]
 	// no counts: pooled as 1,000 requests a trial, 295 of 6,000
-	if r.Verdict != metric.Fail || math.Abs(r.ChangePct-100*295.0/6000) > 1e-9 {
+	if r.Verdict != metric.Fail || math.Abs(float64(r.ChangePct)-100*295.0/6000) > 1e-9 {
 		t.Errorf("%+v", r)
 	}
 	if r := Decide([]Input{{Level: 1, Metric: "error_rate", Baseline: zero, Candidate: zero}}, rules).Results[0]; r.Verdict != metric.Pass {
@@ -114,7 +114,7 @@ func TestErrorRateSomeTrialsOnly(t *testing.T) {
 		Baseline: []float64{0, 0, 0, 0, 0, 0}, Candidate: []float64{0.2, 0.2, 0, 0, 0, 0},
 		BaselineCounts: cnt(0, 0, 0, 0, 0, 0), CandidateCounts: cnt(100, 100, 0, 0, 0, 0)}
 	r := Decide([]Input{in}, rules).Results[0]
-	if r.Verdict != metric.Fail || math.Abs(r.ChangePct-100*200.0/3000) > 1e-9 || r.P > 1e-10 {
+	if r.Verdict != metric.Fail || math.Abs(float64(r.ChangePct)-100*200.0/3000) > 1e-9 || r.P > 1e-10 {
 		t.Errorf("%+v", r)
 	}
 }

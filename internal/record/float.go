@@ -33,3 +33,6 @@ func (f *Float) UnmarshalJSON(b []byte) error {
 	*f = Float(v)
 	return nil
 }
+
+// IsNaN reports whether f is not a number (a missing value).
+func (f Float) IsNaN() bool { return math.IsNaN(float64(f)) }

@@ -202,9 +202,7 @@ func runTrackMode(ctx context.Context, env Env, a *githubactions.Action, in acti
 		fmt.Fprintf(&b, "\n[Workflow run](%s)\n", runURL)
 	}
 	body := b.String()
-	if len(body) > gh.MaxComment {
-		body = body[:gh.MaxComment-200] + "\n\n… cut; the job summary has the full table.\n"
-	}
+	body = numfmt.Cut(body, gh.MaxComment, "\n\n… cut; the job summary has the full table.\n")
 	issueURL := ""
 	if client != nil && in.comment {
 		// The tracking issue keeps the record: every regression it ever saw,
@@ -242,11 +240,7 @@ func runTrackMode(ctx context.Context, env Env, a *githubactions.Action, in acti
 			a.Warningf("no commit status: %v", err)
 		}
 	}
-	summary := body
-	if len(summary) > gh.MaxSummary {
-		summary = summary[:gh.MaxSummary-100]
-	}
-	a.AddStepSummary(summary)
+	a.AddStepSummary(numfmt.Cut(body, gh.MaxSummary, "\n"))
 	if err := record.WriteFileAtomic(filepath.Join(outDir, "history.md"), []byte(md)); err != nil {
 		return err
 	}

@@ -22,6 +22,7 @@ import (
 
 	gh "github.com/google/go-github/v60/github"
 
+	"github.com/perfgate/perfgate/internal/numfmt"
 	"github.com/perfgate/perfgate/internal/retry"
 )
 
@@ -247,9 +248,7 @@ const (
 
 // SetStatus sets the commit status context on sha.
 func (c *Client) SetStatus(ctx context.Context, sha, state, statusContext, description, targetURL string) error {
-	if r := []rune(description); len(r) > 140 {
-		description = string(r[:139]) + "…"
-	}
+	description = numfmt.Cut(description, 140, "…") // GitHub refuses a longer one
 	st := &gh.RepoStatus{State: &state, Context: &statusContext, Description: &description}
 	if targetURL != "" {
 		st.TargetURL = &targetURL

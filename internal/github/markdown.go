@@ -92,9 +92,7 @@ func Esc(s string) string {
 		}
 		return r
 	}, s)
-	if utf8.RuneCountInString(s) > 300 {
-		s = string([]rune(s)[:299]) + "…"
-	}
+	s = numfmt.Cut(s, 300, "…")
 	return mdEscaper.Replace(s)
 }
 
@@ -207,7 +205,7 @@ func (r *Report) Comment(summaryLink string) string {
 			l.maxRows /= 2
 		default:
 			// Nothing left to drop: cut, keeping the marker first.
-			return string([]rune(md)[:MaxComment-200]) + "\n\n… cut at GitHub's comment limit; the job summary has the full report.\n"
+			return numfmt.Cut(md, MaxComment, "\n\n… cut at GitHub's comment limit; the job summary has the full report.\n")
 		}
 	}
 }
@@ -215,14 +213,7 @@ func (r *Report) Comment(summaryLink string) string {
 // Summary renders the job summary: everything, at most MaxSummary bytes.
 func (r *Report) Summary() string {
 	md := r.render(layout{maxRows: -1, plots: true, mermaid: true})
-	if len(md) > MaxSummary {
-		cut := MaxSummary - 200
-		for cut > 0 && !utf8.RuneStart(md[cut]) {
-			cut--
-		}
-		md = md[:cut] + "\n\n… cut at GitHub's 1 MiB job summary limit; the run folder (artifact) has every result.\n"
-	}
-	return md
+	return numfmt.Cut(md, MaxSummary, "\n\n… cut at GitHub's 1 MiB job summary limit; the run folder (artifact) has every result.\n")
 }
 
 func (r *Report) render(l layout) string {

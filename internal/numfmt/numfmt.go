@@ -39,13 +39,34 @@ func Or(s string) string {
 }
 
 // Clip shortens a message to at most n bytes, cut at a rune boundary and
-// marked with "…": one helper for every message a report or record clips.
+// marked with "…" (so up to n+3 bytes in all).
 func Clip(s string, n int) string {
 	if len(s) <= n {
 		return s
 	}
+	return prefix(s, n) + "…"
+}
+
+// Cut returns s when it fits in n bytes; otherwise as much of s as fits,
+// cut at a rune boundary, followed by tail, n bytes at most in all (tail is
+// left out when not even it fits). It is perfgate's one way to shorten
+// text for a limit (a GitHub comment, a status description, an error
+// message in a record): a cut in the middle of a rune would leave invalid
+// UTF-8, which GitHub rejects.
+func Cut(s string, n int, tail string) string {
+	if len(s) <= n {
+		return s
+	}
+	if len(tail) > n {
+		return prefix(s, n)
+	}
+	return prefix(s, n-len(tail)) + tail
+}
+
+// prefix is s's first n bytes or fewer, ending at a rune boundary.
+func prefix(s string, n int) string {
 	for n > 0 && !utf8.RuneStart(s[n]) {
 		n--
 	}
-	return s[:n] + "…"
+	return s[:max(n, 0)]
 }

@@ -20,6 +20,7 @@ import (
 
 	"github.com/valyala/fastjson"
 
+	"github.com/perfgate/perfgate/internal/numfmt"
 	"github.com/perfgate/perfgate/internal/record"
 	"github.com/perfgate/perfgate/internal/secret"
 )
@@ -140,7 +141,7 @@ func (c *Client) Stream(ctx context.Context, path string, body []byte, timeout t
 		fail(rec, statusClass(resp.StatusCode), fmt.Sprintf("HTTP %d: %s", resp.StatusCode, oneLine(msg)))
 		if ra := resp.Header.Get("Retry-After"); ra != "" {
 			// A header is the server's text: clipped like its body.
-			rec.ErrorMsg += " (Retry-After: " + string(clip([]byte(ra), maxHeaderValue)) + ")"
+			rec.ErrorMsg += " (Retry-After: " + numfmt.Clip(ra, maxHeaderValue) + ")"
 		}
 		return
 	}
@@ -214,7 +215,7 @@ func (c *Client) readStream(ctx, rctx context.Context, cancel context.CancelFunc
 		ch, err := cp.parse(data)
 		if err != nil {
 			rec.EndUS = now
-			fail(rec, record.ErrMalformed, fmt.Sprintf("chunk %d is not JSON: %v: %s", len(rec.ChunkUS)+1, err, clip(data, 200)))
+			fail(rec, record.ErrMalformed, fmt.Sprintf("chunk %d is not JSON: %v: %s", len(rec.ChunkUS)+1, err, numfmt.Clip(string(data[:min(len(data), 1024)]), 200)))
 			return
 		}
 		if ch.isErr {
@@ -359,11 +360,6 @@ func errClass(code int) string {
 	return record.ErrHTTP5xx
 }
 
-func oneLine(b []byte) string { return strings.Join(strings.Fields(string(clip(b, 300))), " ") }
-
-func clip(b []byte, n int) []byte {
-	if len(b) > n {
-		return append(append([]byte(nil), b[:n]...), "..."...)
-	}
-	return b
+func oneLine(b []byte) string {
+	return strings.Join(strings.Fields(numfmt.Clip(string(b[:min(len(b), 4096)]), 300)), " ")
 }

@@ -161,7 +161,7 @@ func (t *VLLMTrialer) Trial(ctx context.Context, name string, n int, dir string)
 		t.trialTook = time.Since(trialBegan)
 		t.estimate()
 	}
-	if p, ok := eng.(interface{ Died() <-chan struct{} }); ok { // a process (not on every system)
+	if p, ok := eng.(engine.Mortal); ok { // a process (not on every system)
 		select {
 		case <-p.Died():
 			t.Stop()

@@ -25,6 +25,30 @@ type Engine interface {
 	Close() error
 }
 
+// What some engines can say beyond Engine: callers ask with a type
+// assertion (eng.(engine.Mortal)).
+type (
+	// Mortal is an engine that can stop on its own: a process, or the
+	// simulator serving a fault. Died is closed when it has.
+	Mortal interface{ Died() <-chan struct{} }
+	// WithPID is an engine perfgate started as a process: its pid roots the
+	// process tree the host probe samples.
+	WithPID interface{ PID() int }
+	// Logged is an engine whose output perfgate keeps in a file.
+	Logged interface{ LogPath() string }
+	// StartTimed is an engine that measured its own start (launch to
+	// healthy); TakeStartTook reports it once, then 0.
+	StartTimed interface{ TakeStartTook() time.Duration }
+)
+
+var (
+	_ Mortal     = (*Process)(nil)
+	_ Mortal     = (*simEngine)(nil)
+	_ WithPID    = (*Process)(nil)
+	_ Logged     = (*Process)(nil)
+	_ StartTimed = (*Process)(nil)
+)
+
 // MissingKeyError means api_key_env names a variable that is not set.
 type MissingKeyError struct{ Var string }
 

@@ -239,7 +239,7 @@ func Trial(ctx context.Context, t Config) (*Result, error) {
 	runCtx, stopRun := context.WithCancel(ctx)
 	defer stopRun()
 	var engineDied atomic.Bool
-	if d, ok := eng.(interface{ Died() <-chan struct{} }); ok {
+	if d, ok := eng.(engine.Mortal); ok {
 		watch := make(chan struct{})
 		defer close(watch)
 		go func() {
@@ -408,7 +408,7 @@ func summarize(dir string, s *scenario.Scenario, res runner.Result, runErr error
 // startTook is how long eng took to start, when this trial is the first
 // to ask (a process perfgate started); 0 otherwise.
 func startTook(eng engine.Engine) float64 {
-	if p, ok := eng.(interface{ TakeStartTook() time.Duration }); ok {
+	if p, ok := eng.(engine.StartTimed); ok {
 		return math.Round(p.TakeStartTook().Seconds()*10) / 10
 	}
 	return 0
@@ -458,7 +458,7 @@ func RedactArgs(args []string) []string {
 	return out
 }
 func engineLog(e engine.Engine) string {
-	if p, ok := e.(interface{ LogPath() string }); ok {
+	if p, ok := e.(engine.Logged); ok {
 		return p.LogPath()
 	}
 	return ""

@@ -42,7 +42,7 @@ func startTelemetry(s *scenario.Scenario, eng engine.Engine, clock record.Clock,
 	t := s.Telemetry
 	var probes []telemetry.Probe
 	var enginePID int
-	if p, ok := eng.(interface{ PID() int }); ok {
+	if p, ok := eng.(engine.WithPID); ok {
 		enginePID = p.PID()
 	}
 	if !slices.Contains(t.Disable, "host") {

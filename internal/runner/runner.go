@@ -160,6 +160,17 @@ type level struct {
 func (l *level) run(ctx context.Context) (LevelRun, error) {
 	s := l.cfg.Scenario
 	out := LevelRun{Spec: l.spec}
+	// An open loop's arrival process, made before anything starts: a kind
+	// the scenario's validation let through but arrival does not know is an
+	// error, not a crash mid-run.
+	var arrivals arrival.Process
+	if l.spec.Mode != scenario.ModeClosed && s.Load.Arrival != scenario.ArrivalTrace {
+		p, err := arrival.New(s.Load.Arrival, l.spec.Rate, s.Load.Burstiness, workload.Source(s.Seed, l.spec.Index, workload.StreamArrivals))
+		if err != nil {
+			return out, fmt.Errorf("level %d: %w", l.spec.Index+1, err)
+		}
+		arrivals = p
+	}
 	l.reqCtx, l.cancelReq = context.WithCancelCause(context.Background())
 	defer l.cancelReq(nil)
 	l.measure, l.stopMeas = context.WithCancelCause(l.reqCtx)
@@ -227,7 +238,7 @@ func (l *level) run(ctx context.Context) (LevelRun, error) {
 	if l.spec.Mode == scenario.ModeClosed {
 		interrupted = l.closedLoop(ctx, prod, &out)
 	} else {
-		interrupted = l.openLoop(ctx, prod, &out)
+		interrupted = l.openLoop(ctx, prod, &out, arrivals)
 	}
 	if now := l.clock.Now(); interrupted && now < out.MeasureEndUS {
 		// The window ends where issuing stopped, not where it was planned to.
@@ -286,7 +297,7 @@ wait:
 // The schedule is drawn as it is sent, so what a level holds does not grow
 // with its duration or rate (a day at 1,000 requests/s planned up front held
 // 1.9 GB before the first request).
-func (l *level) openLoop(ctx context.Context, prod <-chan prepared, out *LevelRun) bool {
+func (l *level) openLoop(ctx context.Context, prod <-chan prepared, out *LevelRun, arrivals arrival.Process) bool {
 	s := l.cfg.Scenario
 	var sch schedule
 	if s.Load.Arrival == scenario.ArrivalTrace {
@@ -294,11 +305,7 @@ func (l *level) openLoop(ctx context.Context, prod <-chan prepared, out *LevelRu
 		defer stop()
 		sch = newTraceSchedule(next, s.Phases)
 	} else {
-		proc, err := arrival.New(s.Load.Arrival, l.spec.Rate, s.Load.Burstiness, workload.Source(s.Seed, l.spec.Index, workload.StreamArrivals))
-		if err != nil {
-			panic(err) // the scenario was validated
-		}
-		sch = newOpenSchedule(proc, s.Phases)
+		sch = newOpenSchedule(arrivals, s.Phases)
 	}
 	l.planned, l.expected = sch.planned()
 	base := l.clock.At(l.startUS)

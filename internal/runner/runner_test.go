@@ -475,6 +475,26 @@ phases: {measure: {duration: 5s}}
 	}
 }
 
+// An arrival kind the runner cannot make (a scenario that skipped
+// validation) is an error before anything is sent, not a panic mid-run.
+func TestUnknownArrivalIsAnError(t *testing.T) {
+	s := load(t, base+`
+load: {rate: 10}
+phases: {measure: {requests: 1}}
+`)
+	s.Load.Arrival = "no-such-arrival"
+	c := openai.New(openai.Options{BaseURL: "http://127.0.0.1:9"})
+	defer c.Close()
+	sink := &memSink{}
+	_, err := Run(context.Background(), Config{Scenario: s, Client: c, Model: "m", Sink: sink})
+	if err == nil || !strings.Contains(err.Error(), "no-such-arrival") {
+		t.Fatalf("got %v", err)
+	}
+	if len(sink.recs) != 0 {
+		t.Errorf("%d request(s) sent", len(sink.recs))
+	}
+}
+
 // openPlan is a whole schedule, drawn.
 type openPlan struct {
 	times                    []time.Duration

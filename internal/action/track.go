@@ -33,13 +33,13 @@ import (
 // reports: the job summary with trend plots and, on a regression, one sticky
 // tracking issue naming the suspected commit range.
 func runTrackMode(ctx context.Context, env Env, a *githubactions.Action, in actionInputs, gctx *githubactions.GitHubContext, ev *gh.Event, client *gh.Client, runURL string) error {
+	t := &tracker{env: env, a: a, in: in, gctx: gctx, client: client, runURL: runURL}
 	cand := cmp.Or(in.candRef, ev.After, gctx.SHA, "HEAD")
-	repo, err := filepath.Abs(in.vllmPath)
-	if err != nil {
+	var err error
+	if t.repo, err = filepath.Abs(in.vllmPath); err != nil {
 		return err
 	}
-	sha, err := vllmsrc.Resolve(ctx, repo, cand, "")
-	if err != nil {
+	if t.sha, err = vllmsrc.Resolve(ctx, t.repo, cand, ""); err != nil {
 		return fault.Usagef("candidate-ref: %v", err)
 	}
 	store, err := trackStore(in, client, a)
@@ -50,146 +50,220 @@ func runTrackMode(ctx context.Context, env Env, a *githubactions.Action, in acti
 	if err != nil {
 		return err
 	}
-	o := ab.Options{Repo: repo, Trials: in.trials, WorkDir: in.workDir, Trust: trustRoot(in.token), Install: in.install}
-	if !in.trialsSet {
-		o.Trials = 3 // one commit, no comparison: the median of a few trials is a point
-	}
-	work, install, err := ab.PrepareWork(ctx, env.Env, repo, scenarios, o)
-	if err != nil {
+	if err := t.benchmark(ctx, cand, scenarios); err != nil {
 		return err
 	}
-	outDir, err := record.MakeRunDir(in.outputDir, "track", "")
+	n, err := t.record(ctx, store, cmp.Or(gctx.RefName, ev.Run.HeadBranch), scenarios)
 	if err != nil {
-		return err
+		return t.fail(err)
 	}
-	sd := &ab.Side{Name: ab.Candidate, Ref: cand, SHA: sha}
-	fail := func(err error) error {
-		rep := &gh.Report{Set: in.set, Verdict: metric.Error, Error: err.Error(), HeadSHA: sha, RunURL: runURL}
-		a.AddStepSummary(rep.Summary())
-		a.SetOutput("verdict", "error")
-		a.SetOutput("report-dir", outDir)
-		a.Errorf("perfgate track: %v", err)
-		return err
-	}
-	if err := ab.InstallSide(ctx, env.Env, repo, work, install, outDir, sd); err != nil {
-		return fail(err)
-	}
-	order := make([]string, o.Trials)
-	for i := range order {
-		order[i] = ab.Candidate
-	}
-	plan := &ab.Plan{Dir: outDir, Candidate: sha, CandidateRef: cand, Order: order}
-	write := func() error { plan.Account(sd, sd); return plan.Write() }
-	for _, s := range scenarios {
-		// one commit, no comparison: the median of a few trials is a point
-		t := ab.NewVLLMTrialer(env.Env, s, sd, sd)
-		res, err := ab.RunOneSide(ctx, t, filepath.Join(outDir, s.Name), ab.Candidate, o.Trials, ab.DesignFor(env.Env, s, o))
-		t.Stop()
-		res.Name = s.Name
-		plan.Scenarios = append(plan.Scenarios, res)
-		if err != nil {
-			plan.Error = err.Error()
-			return fail(errors.Join(fmt.Errorf("scenario %s: %w", s.Name, err), write()))
-		}
-	}
-	if err := write(); err != nil {
-		return fail(err)
-	}
-
-	pts, err := compare.HistoryPoints(outDir, sha, cmp.Or(gctx.RefName, ev.Run.HeadBranch))
+	results := history.Check(t.mine, history.Options{})
+	md := history.Markdown(results, history.Options{})
+	files, err := t.drawTrends(ctx, results)
 	if err != nil {
-		return fail(err)
-	}
-	n, err := store.Append(ctx, pts)
-	if err != nil {
-		return fail(fmt.Errorf("appending to %s: %w", in.historyStore, err))
-	}
-	all, err := store.Load(ctx)
-	if err != nil {
-		return fail(err)
-	}
-	var mine []history.Point
-	names := map[string]bool{}
-	for _, s := range scenarios {
-		names[s.Name] = true
-	}
-	for _, p := range all {
-		if names[p.Scenario] || (p.Kind == history.KindAccept && p.Scenario == "") {
-			mine = append(mine, p)
-		}
-	}
-	hopt := history.Options{}
-	results := history.Check(mine, hopt)
-	md := history.Markdown(results, hopt)
-
-	// Trend plots: into the run folder, and onto the assets branch for the summary.
-	trendDir := filepath.Join(outDir, "trends")
-	var files []gh.LocalFile
-	if err := os.MkdirAll(trendDir, 0o755); err != nil {
-		return fail(err)
-	}
-	for i, r := range results {
-		if err := ctx.Err(); err != nil {
-			return fail(fmt.Errorf("stopped while drawing the charts: %w", context.Cause(ctx)))
-		}
-		c := report.TrendChart(mine, r)
-		for ext, f := range map[string]func() ([]byte, error){".svg": c.SVG, ".png": c.PNG} {
-			b, err := f()
-			if err != nil {
-				return fail(err)
-			}
-			p := filepath.Join(trendDir, gh.TrendPlotName(i, r)+ext)
-			if err := record.WriteFileAtomic(p, b); err != nil {
-				return fail(err)
-			}
-			files = append(files, gh.LocalFile{Scenario: "trends", Name: filepath.Base(p), Path: p})
-		}
+		return t.fail(err)
 	}
 	open := history.OpenRegressions(results)
 	verdict := metric.Pass
 	if len(open) > 0 {
 		verdict = metric.Fail
 	}
-	// The plots, on the assets branch: the summary shows them, the tracking issue links them.
-	plotURL := map[string]string{} // by file name
-	var plots []gh.Plot
-	if client != nil && len(files) > 0 {
-		rep := &gh.Report{Set: in.set, HeadSHA: sha, Scenarios: []gh.ScenarioResult{{Name: "trends"}}}
-		_, err := gh.Publish(ctx, client, rep, files, gh.PublishOptions{AssetsBranch: cmp.Or(in.assetsBranch, "perfgate-assets"), ServerURL: gctx.ServerURL,
-			Warn: func(s string) { a.Warningf("%s", s) }})
-		if err == nil {
-			plots = rep.Scenarios[0].Plots
-			for _, p := range plots {
-				plotURL[p.Name] = p.Link
-			}
-		}
-	}
-	// The dashboard: into the run folder, and onto a branch for GitHub Pages.
-	siteURL := ""
-	pg, err := site.Render(mine, results, site.Options{Title: "perfgate history · " + in.set, CommitURL: gh.CommitURLTemplate(gctx.ServerURL, gctx.Repository)})
-	if err == nil {
-		err = pg.Write(filepath.Join(outDir, "site"))
-	}
+	plots, plotURL := t.publishPlots(ctx, files)
+	siteURL, err := t.site(ctx, results)
 	if err != nil {
-		return fail(err)
-	}
-	if in.siteBranch != "" && client != nil {
-		sf := []gh.File{{Path: gh.SafeName(in.set) + "/index.html", Data: pg.HTML}, {Path: gh.SafeName(in.set) + "/history.json", Data: pg.JSON}}
-		if _, err := client.PushFiles(ctx, in.siteBranch, "perfgate history site for "+sha, sf); err != nil {
-			a.Warningf("the history site was not pushed to %s: %v", in.siteBranch, err)
-		} else {
-			siteURL = fmt.Sprintf("%s/%s/blob/%s/%s/index.html", cmp.Or(gctx.ServerURL, "https://github.com"), gctx.Repository, in.siteBranch, gh.SafeName(in.set))
-		}
+		return t.fail(err)
 	}
 	head := func(v metric.Verdict) string {
 		return fmt.Sprintf("%s\n## %s perfgate tracking: %s · %s\n\ncommit `%s` (%s), %d new point(s) in %s.\n\n", gh.TrackingMarker(in.set),
-			v.Mark(), strings.ToUpper(string(v)), gh.Esc(in.set), sha, gh.Esc(cmp.Or(gctx.RefName, "detached")), n, gh.Esc(in.historyStore))
+			v.Mark(), strings.ToUpper(string(v)), gh.Esc(in.set), t.sha, gh.Esc(cmp.Or(gctx.RefName, "detached")), n, gh.Esc(in.historyStore))
 	}
+	body := t.body(head(verdict), md, siteURL, plots)
+	issueURL := t.updateIssue(ctx, head(verdict), results, plotURL)
+	t.setStatus(ctx, verdict, len(results), len(open))
+	a.AddStepSummary(numfmt.Cut(body, gh.MaxSummary, "\n"))
+	if err := t.writeOutputs(md, results, verdict, issueURL); err != nil {
+		return err
+	}
+	fmt.Fprintf(env.Stdout, "perfgate track: %s, %d new point(s), %d open regression(s)\n", verdict, n, len(open))
+	if verdict == metric.Fail && in.failOn != "never" {
+		return fault.Regression("%d open regression(s) against recent history (see %s)", len(open), t.outDir)
+	}
+	return nil
+}
+
+// tracker is one track-mode job: what its steps share.
+type tracker struct {
+	env    Env
+	a      *githubactions.Action
+	in     actionInputs
+	gctx   *githubactions.GitHubContext
+	client *gh.Client
+	runURL string
+
+	repo, sha, outDir string
+	mine              []history.Point // the store's points of this set's scenarios
+}
+
+// fail reports err as the job's error (summary, outputs, an error
+// annotation) and returns it.
+func (t *tracker) fail(err error) error {
+	rep := &gh.Report{Set: t.in.set, Verdict: metric.Error, Error: err.Error(), HeadSHA: t.sha, RunURL: t.runURL}
+	t.a.AddStepSummary(rep.Summary())
+	t.a.SetOutput("verdict", "error")
+	t.a.SetOutput("report-dir", t.outDir)
+	t.a.Errorf("perfgate track: %v", err)
+	return err
+}
+
+// benchmark installs the commit and runs every scenario's trials (one side,
+// no comparison: the median of a few trials is a point) into the run
+// folder, with its ab.json.
+func (t *tracker) benchmark(ctx context.Context, cand string, scenarios []*scenario.Scenario) error {
+	in := t.in
+	o := ab.Options{Repo: t.repo, Trials: in.trials, WorkDir: in.workDir, Trust: trustRoot(in.token), Install: in.install}
+	if !in.trialsSet {
+		o.Trials = 3
+	}
+	work, install, err := ab.PrepareWork(ctx, t.env.Env, t.repo, scenarios, o)
+	if err != nil {
+		return err
+	}
+	if t.outDir, err = record.MakeRunDir(in.outputDir, "track", ""); err != nil {
+		return err
+	}
+	sd := &ab.Side{Name: ab.Candidate, Ref: cand, SHA: t.sha}
+	if err := ab.InstallSide(ctx, t.env.Env, t.repo, work, install, t.outDir, sd); err != nil {
+		return t.fail(err)
+	}
+	order := make([]string, o.Trials)
+	for i := range order {
+		order[i] = ab.Candidate
+	}
+	plan := &ab.Plan{Dir: t.outDir, Candidate: t.sha, CandidateRef: cand, Order: order}
+	write := func() error { plan.Account(sd, sd); return plan.Write() }
+	for _, s := range scenarios {
+		tr := ab.NewVLLMTrialer(t.env.Env, s, sd, sd)
+		res, err := ab.RunOneSide(ctx, tr, filepath.Join(t.outDir, s.Name), ab.Candidate, o.Trials, ab.DesignFor(t.env.Env, s, o))
+		tr.Stop()
+		res.Name = s.Name
+		plan.Scenarios = append(plan.Scenarios, res)
+		if err != nil {
+			plan.Error = err.Error()
+			return t.fail(errors.Join(fmt.Errorf("scenario %s: %w", s.Name, err), write()))
+		}
+	}
+	if err := write(); err != nil {
+		return t.fail(err)
+	}
+	return nil
+}
+
+// record appends the run's points to the store and keeps the store's points
+// of these scenarios (and the accept markers for every scenario) in t.mine;
+// n is how many points were new.
+func (t *tracker) record(ctx context.Context, store history.Store, branch string, scenarios []*scenario.Scenario) (n int, err error) {
+	pts, err := compare.HistoryPoints(t.outDir, t.sha, branch)
+	if err != nil {
+		return 0, err
+	}
+	if n, err = store.Append(ctx, pts); err != nil {
+		return 0, fmt.Errorf("appending to %s: %w", t.in.historyStore, err)
+	}
+	all, err := store.Load(ctx)
+	if err != nil {
+		return 0, err
+	}
+	names := map[string]bool{}
+	for _, s := range scenarios {
+		names[s.Name] = true
+	}
+	for _, p := range all {
+		if names[p.Scenario] || (p.Kind == history.KindAccept && p.Scenario == "") {
+			t.mine = append(t.mine, p)
+		}
+	}
+	return n, nil
+}
+
+// drawTrends writes a trend chart per series into the run folder's trends/.
+func (t *tracker) drawTrends(ctx context.Context, results []history.Result) ([]gh.LocalFile, error) {
+	trendDir := filepath.Join(t.outDir, "trends")
+	if err := os.MkdirAll(trendDir, 0o755); err != nil {
+		return nil, err
+	}
+	var files []gh.LocalFile
+	for i, r := range results {
+		if err := ctx.Err(); err != nil {
+			return nil, fmt.Errorf("stopped while drawing the charts: %w", context.Cause(ctx))
+		}
+		c := report.TrendChart(t.mine, r)
+		for ext, f := range map[string]func() ([]byte, error){".svg": c.SVG, ".png": c.PNG} {
+			b, err := f()
+			if err != nil {
+				return nil, err
+			}
+			p := filepath.Join(trendDir, gh.TrendPlotName(i, r)+ext)
+			if err := record.WriteFileAtomic(p, b); err != nil {
+				return nil, err
+			}
+			files = append(files, gh.LocalFile{Scenario: "trends", Name: filepath.Base(p), Path: p})
+		}
+	}
+	return files, nil
+}
+
+// publishPlots puts the trend charts on the assets branch: the summary shows
+// them, the tracking issue links them (plotURL, by file name). Without a
+// token, or when publishing fails (a warning), there are none.
+func (t *tracker) publishPlots(ctx context.Context, files []gh.LocalFile) (plots []gh.Plot, plotURL map[string]string) {
+	plotURL = map[string]string{}
+	if t.client == nil || len(files) == 0 {
+		return nil, plotURL
+	}
+	rep := &gh.Report{Set: t.in.set, HeadSHA: t.sha, Scenarios: []gh.ScenarioResult{{Name: "trends"}}}
+	_, err := gh.Publish(ctx, t.client, rep, files, gh.PublishOptions{AssetsBranch: cmp.Or(t.in.assetsBranch, "perfgate-assets"), ServerURL: t.gctx.ServerURL,
+		Warn: func(s string) { t.a.Warningf("%s", s) }})
+	if err != nil {
+		return nil, plotURL
+	}
+	plots = rep.Scenarios[0].Plots
+	for _, p := range plots {
+		plotURL[p.Name] = p.Link
+	}
+	return plots, plotURL
+}
+
+// site writes the dashboard into the run folder and, with site-branch,
+// pushes it there for GitHub Pages; it returns the page's URL on GitHub
+// ("" when not pushed).
+func (t *tracker) site(ctx context.Context, results []history.Result) (string, error) {
+	in, gctx := t.in, t.gctx
+	pg, err := site.Render(t.mine, results, site.Options{Title: "perfgate history · " + in.set, CommitURL: gh.CommitURLTemplate(gctx.ServerURL, gctx.Repository)})
+	if err == nil {
+		err = pg.Write(filepath.Join(t.outDir, "site"))
+	}
+	if err != nil {
+		return "", err
+	}
+	if in.siteBranch == "" || t.client == nil {
+		return "", nil
+	}
+	sf := []gh.File{{Path: gh.SafeName(in.set) + "/index.html", Data: pg.HTML}, {Path: gh.SafeName(in.set) + "/history.json", Data: pg.JSON}}
+	if _, err := t.client.PushFiles(ctx, in.siteBranch, "perfgate history site for "+t.sha, sf); err != nil {
+		t.a.Warningf("the history site was not pushed to %s: %v", in.siteBranch, err)
+		return "", nil
+	}
+	return fmt.Sprintf("%s/%s/blob/%s/%s/index.html", cmp.Or(gctx.ServerURL, "https://github.com"), gctx.Repository, in.siteBranch, gh.SafeName(in.set)), nil
+}
+
+// body is the job summary's markdown: the head, the check, the dashboard's
+// link and the trend plots, cut at GitHub's comment limit.
+func (t *tracker) body(head, md, siteURL string, plots []gh.Plot) string {
 	var b strings.Builder
-	b.WriteString(head(verdict))
+	b.WriteString(head)
 	b.WriteString(strings.TrimPrefix(md, "# perfgate history\n\n"))
 	if siteURL != "" {
-		fmt.Fprintf(&b, "\nThe dashboard: `%s/index.html` on the branch %s ([source](%s)); GitHub Pages serves it when the branch is published.\n", gh.SafeName(in.set), gh.Esc(in.siteBranch), siteURL)
+		fmt.Fprintf(&b, "\nThe dashboard: `%s/index.html` on the branch %s ([source](%s)); GitHub Pages serves it when the branch is published.\n", gh.SafeName(t.in.set), gh.Esc(t.in.siteBranch), siteURL)
 	}
 	if len(plots) > 0 {
 		b.WriteString("\n<details><summary>Trend plots</summary>\n\n")
@@ -198,65 +272,72 @@ func runTrackMode(ctx context.Context, env Env, a *githubactions.Action, in acti
 		}
 		b.WriteString("</details>\n")
 	}
-	if runURL != "" {
-		fmt.Fprintf(&b, "\n[Workflow run](%s)\n", runURL)
+	if t.runURL != "" {
+		fmt.Fprintf(&b, "\n[Workflow run](%s)\n", t.runURL)
 	}
-	body := b.String()
-	body = numfmt.Cut(body, gh.MaxComment, "\n\n… cut; the job summary has the full table.\n")
-	issueURL := ""
-	if client != nil && in.comment {
-		// The tracking issue keeps the record: every regression it ever saw,
-		// its culprit range as first written, and how it was closed.
-		links := gh.TrackingLinks{Server: cmp.Or(gctx.ServerURL, "https://github.com"), Repo: gctx.Repository, PlotURL: plotURL, Results: results}
-		title := fmt.Sprintf("perfgate: performance regressions on %s (%s)", cmp.Or(gctx.RefName, "main"), in.set)
-		u, _, err := client.UpsertIssue(ctx, gh.TrackingMarker(in.set), title, func(old string, exists bool) (string, bool) {
-			l, perr := history.ParseLedger(old)
-			if perr != nil {
-				a.Warningf("the tracking issue's record does not parse (%v): it starts anew", perr)
-			}
-			l.Update(results, time.Now().UTC())
-			if !exists && len(l.Open()) == 0 {
-				return "", false // nothing to report, and no issue to keep up to date
-			}
-			if in.bisect {
-				trackBisect(ctx, env, a, in, repo, outDir, &l)
-			}
-			return gh.TrackingIssueBody(head(verdict), l, links, runURL), true
-		}, []string{"performance"})
-		switch {
-		case err != nil:
-			a.Warningf("the tracking issue was not updated: %v", err)
-		default:
-			issueURL = u
-		}
+	return numfmt.Cut(b.String(), gh.MaxComment, "\n\n… cut; the job summary has the full table.\n")
+}
+
+// updateIssue keeps the tracking issue (with comment: true): every
+// regression it ever saw, its culprit range as first written (bisected
+// with bisect: true), and how it was closed. It returns the issue's URL.
+func (t *tracker) updateIssue(ctx context.Context, head string, results []history.Result, plotURL map[string]string) string {
+	in, gctx := t.in, t.gctx
+	if t.client == nil || !in.comment {
+		return ""
 	}
-	if client != nil && in.statusContext != "" {
-		state := gh.StatusState(verdict, in.failOn)
-		desc := fmt.Sprintf("%d series in the band of recent history", len(results))
-		if verdict == metric.Fail {
-			desc = fmt.Sprintf("%d open regression(s) against recent history", len(open))
+	links := gh.TrackingLinks{Server: cmp.Or(gctx.ServerURL, "https://github.com"), Repo: gctx.Repository, PlotURL: plotURL, Results: results}
+	title := fmt.Sprintf("perfgate: performance regressions on %s (%s)", cmp.Or(gctx.RefName, "main"), in.set)
+	u, _, err := t.client.UpsertIssue(ctx, gh.TrackingMarker(in.set), title, func(old string, exists bool) (string, bool) {
+		l, perr := history.ParseLedger(old)
+		if perr != nil {
+			t.a.Warningf("the tracking issue's record does not parse (%v): it starts anew", perr)
 		}
-		if err := client.SetStatus(ctx, sha, state, in.statusContext, desc, runURL); err != nil {
-			a.Warningf("no commit status: %v", err)
+		l.Update(results, time.Now().UTC())
+		if !exists && len(l.Open()) == 0 {
+			return "", false // nothing to report, and no issue to keep up to date
 		}
+		if in.bisect {
+			trackBisect(ctx, t.env, t.a, in, t.repo, t.outDir, &l)
+		}
+		return gh.TrackingIssueBody(head, l, links, t.runURL), true
+	}, []string{"performance"})
+	if err != nil {
+		t.a.Warningf("the tracking issue was not updated: %v", err)
+		return ""
 	}
-	a.AddStepSummary(numfmt.Cut(body, gh.MaxSummary, "\n"))
-	if err := record.WriteFileAtomic(filepath.Join(outDir, "history.md"), []byte(md)); err != nil {
+	return u
+}
+
+// setStatus sets the commit status (with status-context).
+func (t *tracker) setStatus(ctx context.Context, verdict metric.Verdict, series, open int) {
+	if t.client == nil || t.in.statusContext == "" {
+		return
+	}
+	desc := fmt.Sprintf("%d series in the band of recent history", series)
+	if verdict == metric.Fail {
+		desc = fmt.Sprintf("%d open regression(s) against recent history", open)
+	}
+	if err := t.client.SetStatus(ctx, t.sha, gh.StatusState(verdict, t.in.failOn), t.in.statusContext, desc, t.runURL); err != nil {
+		t.a.Warningf("no commit status: %v", err)
+	}
+}
+
+// writeOutputs writes history.md and history.json into the run folder and
+// sets the step's outputs.
+func (t *tracker) writeOutputs(md string, results []history.Result, verdict metric.Verdict, issueURL string) error {
+	if err := record.WriteFileAtomic(filepath.Join(t.outDir, "history.md"), []byte(md)); err != nil {
 		return err
 	}
-	if err := record.WriteJSONAtomic(filepath.Join(outDir, "history.json"), history.ResultsJSON(results)); err != nil {
+	if err := record.WriteJSONAtomic(filepath.Join(t.outDir, "history.json"), history.ResultsJSON(results)); err != nil {
 		return err
 	}
-	sumPath, _ := filepath.Abs(filepath.Join(outDir, "history.json"))
-	abs, _ := filepath.Abs(outDir)
-	a.SetOutput("verdict", string(verdict))
-	a.SetOutput("report-dir", abs)
-	a.SetOutput("comment-url", issueURL)
-	a.SetOutput("summary-json", sumPath)
-	fmt.Fprintf(env.Stdout, "perfgate track: %s, %d new point(s), %d open regression(s)\n", verdict, n, len(open))
-	if verdict == metric.Fail && in.failOn != "never" {
-		return fault.Regression("%d open regression(s) against recent history (see %s)", len(open), outDir)
-	}
+	sumPath, _ := filepath.Abs(filepath.Join(t.outDir, "history.json"))
+	abs, _ := filepath.Abs(t.outDir)
+	t.a.SetOutput("verdict", string(verdict))
+	t.a.SetOutput("report-dir", abs)
+	t.a.SetOutput("comment-url", issueURL)
+	t.a.SetOutput("summary-json", sumPath)
 	return nil
 }
 

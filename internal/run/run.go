@@ -90,91 +90,30 @@ func Trial(ctx context.Context, t Config) (*Result, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	eng := t.Engine
-	if eng == nil && s.Engine.Kind == scenario.EngineVLLM {
-		engine.StopOrphans(t.Stderr)
-	}
 	if eng == nil {
-		started, err := engine.Start(ctx, s, t.Getenv, engine.Options{LogPath: filepath.Join(dir, "engine.log"), PathPrefix: t.PathPrefix})
+		started, err := startEngine(ctx, t)
 		if err != nil {
 			return nil, err
 		}
 		defer started.Close()
 		eng = started
 	}
-
-	clientConns := 0
-	for _, l := range s.WallClock().LevelSpecs() {
-		clientConns = max(clientConns, l.Concurrency, int(l.Rate*4))
-	}
-	if s.Load.MaxInFlight > 0 {
-		clientConns = min(clientConns, s.Load.MaxInFlight)
-	}
 	clock := record.NewClock()
-	c := openai.New(openai.Options{BaseURL: eng.URL(), APIKey: eng.APIKey(), MaxConns: clientConns, Clock: clock, MaxEvent: s.MaxEventBytes})
+	c := openai.New(openai.Options{BaseURL: eng.URL(), APIKey: eng.APIKey(), MaxConns: clientConns(s), Clock: clock, MaxEvent: s.MaxEventBytes})
 	defer c.Close()
 
-	// Ask /v1/models first: it finds the model when the scenario names none,
-	// and it fails fast, before a run folder exists, when nothing listens.
-	model := s.Model
-	models, modelsErr := c.Models(ctx)
-	if modelsErr != nil && !errors.Is(modelsErr, openai.ErrNotSupported) {
-		return nil, fmt.Errorf("cannot reach the engine at %s: %w", eng.URL(), modelsErr)
+	model, err := findModel(ctx, c, s, eng, log)
+	if err != nil {
+		return nil, err
 	}
-	if model != "" && modelsErr == nil && len(models) > 0 && !slices.Contains(models, model) {
-		// Every request would fail (vLLM answers 404): say so before a run folder exists.
-		return nil, fmt.Errorf("the server at %s does not serve model %q: /v1/models lists %s; set model: to one of them", eng.URL(), model, strings.Join(models, ", "))
+	tok, err := promptTokenizer(ctx, c, s, model, t.Stderr, log)
+	if err != nil {
+		return nil, err
 	}
-	if model == "" {
-		if modelsErr != nil {
-			return nil, fmt.Errorf("the scenario names no model and the server cannot list them: %w", modelsErr)
-		}
-		if len(models) == 0 {
-			return nil, fmt.Errorf("the scenario names no model and %s/v1/models lists none", eng.URL())
-		}
-		model = models[0]
-		if len(models) > 1 {
-			log.Info("the server serves several models; using the first (set model: in the scenario to choose)", "model", model, "all", models)
-		}
-		s.Model = model
+	inputs, err := readInputs(ctx, c, s, model, tok, t.Stderr)
+	if err != nil {
+		return nil, err
 	}
-
-	tok := record.Tokenizer{Prompt: s.Workload.Prompt, TokensPerWord: 1}
-	if s.Workload.Prompt == scenario.PromptText {
-		ratio, err := calibrate(ctx, c, model)
-		switch {
-		case err == nil:
-			tok.TokensPerWord, tok.Calibrated = ratio, true
-		case errors.Is(err, openai.ErrNotSupported):
-			log.Info("the server has no /tokenize: prompt lengths are approximate (1 token per word); the server's usage gives the real counts")
-		case errors.Is(err, openai.ErrNoAnswer):
-			fmt.Fprintf(t.Stderr, "perfgate: the server's /tokenize did not answer (%v): prompt lengths are approximate (1 token per word); the server's usage gives the real counts\n", err)
-		default:
-			return nil, fmt.Errorf("calibrating prompt lengths with /tokenize: %w", err)
-		}
-	}
-
-	// Datasets and a trace are read once, after the tokenizer ratio is known,
-	// so prompts that do not fit the model's context can be left out.
-	var inputs *workload.Inputs
-	var inputNotices []string
-	var inputFiles []record.InputFile
-	if HasInputs(s) {
-		maxLen := s.Workload.MaxModelLen
-		if maxLen == 0 {
-			maxLen = c.MaxModelLen(ctx, model)
-		}
-		in, err := workload.LoadInputs(s, tok.TokensPerWord, maxLen)
-		if err != nil {
-			return nil, &ConfigError{err}
-		}
-		inputs = in
-		inputNotices = inputs.Notices
-		inputFiles = inputs.Files
-		for _, n := range inputNotices {
-			fmt.Fprintf(t.Stderr, "perfgate: %s\n", n)
-		}
-	}
-
 	fmt.Fprintf(t.Stderr, "perfgate: running %s (%s engine at %s, model %s) into %s\n", s.Name, eng.Kind(), eng.URL(), model, dir)
 
 	tel, err := startTelemetry(s, eng, clock, dir, t.Getenv, log)
@@ -193,12 +132,154 @@ func Trial(ctx context.Context, t Config) (*Result, error) {
 	}
 	defer stopTelemetry()
 
-	snap, err := yaml.Marshal(s)
+	if err := writeStart(ctx, t, c, eng, model, tok, inputs, tel, clock); err != nil {
+		return nil, err
+	}
+	w, err := record.Create(filepath.Join(dir, record.RequestsFile))
 	if err != nil {
 		return nil, err
 	}
+
+	// An engine that dies ends the run: nothing more can be measured.
+	runCtx, stopRun := context.WithCancel(ctx)
+	defer stopRun()
+	engineDied, unwatch := watchEngine(eng, stopRun)
+	defer unwatch()
+	res, runErr := runner.Run(runCtx, runner.Config{
+		Scenario:       s.WallClock(), // model-time rates and durations in wall-clock terms
+		Client:         c,
+		Model:          model,
+		TokensPerWord:  tok.TokensPerWord,
+		Inputs:         inputs,
+		Sink:           w,
+		InterruptGrace: t.Grace,
+		Trial:          t.N,
+		Progress:       t.Progress,
+		BeforeLevel:    beforeLevel(s, eng, t.Stderr),
+	})
+	stopTelemetry()
+	if err := w.Close(); err != nil && runErr == nil {
+		runErr = fmt.Errorf("writing %s: %w", record.RequestsFile, err)
+	}
+
+	died := engineDied.Load() && ctx.Err() == nil
+	sum, err := summarize(dir, s, res, runErr, clock, eng.Kind() == scenario.EngineSim, died)
+	if err != nil {
+		return nil, errors.Join(runErr, fmt.Errorf("writing the summary: %w", err))
+	}
+	return &Result{Summary: sum, RunErr: runErr, EngineDied: died, Interrupted: res.Interrupted, EngineLog: engineLog(eng)}, nil
+}
+
+// startEngine starts the scenario's engine, its log in the run folder (for
+// vllm, after stopping what an earlier perfgate killed outright left).
+func startEngine(ctx context.Context, t Config) (engine.Engine, error) {
+	if t.Scenario.Engine.Kind == scenario.EngineVLLM {
+		engine.StopOrphans(t.Stderr)
+	}
+	return engine.Start(ctx, t.Scenario, t.Getenv, engine.Options{LogPath: filepath.Join(t.Dir, "engine.log"), PathPrefix: t.PathPrefix})
+}
+
+// clientConns is how many connections the client keeps: the most a level
+// can have in flight (a closed loop's concurrency, four seconds of an open
+// loop's rate), capped by max_in_flight.
+func clientConns(s *scenario.Scenario) int {
+	n := 0
+	for _, l := range s.WallClock().LevelSpecs() {
+		n = max(n, l.Concurrency, int(l.Rate*4))
+	}
+	if s.Load.MaxInFlight > 0 {
+		n = min(n, s.Load.MaxInFlight)
+	}
+	return n
+}
+
+// findModel asks /v1/models first: it finds the model when the scenario
+// names none (and sets it), and it fails fast, before a run folder exists,
+// when nothing listens or the named model is not served.
+func findModel(ctx context.Context, c *openai.Client, s *scenario.Scenario, eng engine.Engine, log *slog.Logger) (string, error) {
+	model := s.Model
+	models, modelsErr := c.Models(ctx)
+	if modelsErr != nil && !errors.Is(modelsErr, openai.ErrNotSupported) {
+		return "", fmt.Errorf("cannot reach the engine at %s: %w", eng.URL(), modelsErr)
+	}
+	if model != "" && modelsErr == nil && len(models) > 0 && !slices.Contains(models, model) {
+		// Every request would fail (vLLM answers 404): say so before a run folder exists.
+		return "", fmt.Errorf("the server at %s does not serve model %q: /v1/models lists %s; set model: to one of them", eng.URL(), model, strings.Join(models, ", "))
+	}
+	if model != "" {
+		return model, nil
+	}
+	if modelsErr != nil {
+		return "", fmt.Errorf("the scenario names no model and the server cannot list them: %w", modelsErr)
+	}
+	if len(models) == 0 {
+		return "", fmt.Errorf("the scenario names no model and %s/v1/models lists none", eng.URL())
+	}
+	model = models[0]
+	if len(models) > 1 {
+		log.Info("the server serves several models; using the first (set model: in the scenario to choose)", "model", model, "all", models)
+	}
+	s.Model = model
+	return model, nil
+}
+
+// promptTokenizer measures the server's tokens per word with /tokenize for
+// text prompts; without /tokenize, prompt lengths are approximate.
+func promptTokenizer(ctx context.Context, c *openai.Client, s *scenario.Scenario, model string, stderr io.Writer, log *slog.Logger) (record.Tokenizer, error) {
+	tok := record.Tokenizer{Prompt: s.Workload.Prompt, TokensPerWord: 1}
+	if s.Workload.Prompt != scenario.PromptText {
+		return tok, nil
+	}
+	ratio, err := calibrate(ctx, c, model)
+	switch {
+	case err == nil:
+		tok.TokensPerWord, tok.Calibrated = ratio, true
+	case errors.Is(err, openai.ErrNotSupported):
+		log.Info("the server has no /tokenize: prompt lengths are approximate (1 token per word); the server's usage gives the real counts")
+	case errors.Is(err, openai.ErrNoAnswer):
+		fmt.Fprintf(stderr, "perfgate: the server's /tokenize did not answer (%v): prompt lengths are approximate (1 token per word); the server's usage gives the real counts\n", err)
+	default:
+		return tok, fmt.Errorf("calibrating prompt lengths with /tokenize: %w", err)
+	}
+	return tok, nil
+}
+
+// readInputs reads the datasets and the trace once, after the tokenizer
+// ratio is known, so prompts that do not fit the model's context can be
+// left out (nil when the scenario has none).
+func readInputs(ctx context.Context, c *openai.Client, s *scenario.Scenario, model string, tok record.Tokenizer, stderr io.Writer) (*workload.Inputs, error) {
+	if !HasInputs(s) {
+		return nil, nil
+	}
+	maxLen := s.Workload.MaxModelLen
+	if maxLen == 0 {
+		maxLen = c.MaxModelLen(ctx, model)
+	}
+	in, err := workload.LoadInputs(s, tok.TokensPerWord, maxLen)
+	if err != nil {
+		return nil, &ConfigError{err}
+	}
+	for _, n := range in.Notices {
+		fmt.Fprintf(stderr, "perfgate: %s\n", n)
+	}
+	return in, nil
+}
+
+// writeStart writes what the run folder holds before the first request:
+// the scenario as run (defaults filled in) and meta.json.
+func writeStart(ctx context.Context, t Config, c *openai.Client, eng engine.Engine, model string, tok record.Tokenizer, inputs *workload.Inputs, tel *telemetryRun, clock record.Clock) error {
+	s, dir := t.Scenario, t.Dir
+	snap, err := yaml.Marshal(s)
+	if err != nil {
+		return err
+	}
 	if err := record.WriteFileAtomic(filepath.Join(dir, record.ScenarioFile), snap); err != nil {
-		return nil, err
+		return err
+	}
+	var inputNotices []string
+	var inputFiles []record.InputFile
+	if inputs != nil {
+		inputNotices, inputFiles = inputs.Notices, inputs.Files
 	}
 	hostname, _ := os.Hostname()
 	meta := record.Meta{
@@ -227,63 +308,42 @@ func Trial(ctx context.Context, t Config) (*Result, error) {
 		GPU:             tel.gpu,
 		Notices:         append(tel.notices, inputNotices...),
 	}
-	if err := record.WriteJSONAtomic(filepath.Join(dir, record.MetaFile), meta); err != nil {
-		return nil, err
-	}
-	w, err := record.Create(filepath.Join(dir, record.RequestsFile))
-	if err != nil {
-		return nil, err
-	}
+	return record.WriteJSONAtomic(filepath.Join(dir, record.MetaFile), meta)
+}
 
-	// An engine that dies ends the run: nothing more can be measured.
-	runCtx, stopRun := context.WithCancel(ctx)
-	defer stopRun()
-	var engineDied atomic.Bool
-	if d, ok := eng.(engine.Mortal); ok {
-		watch := make(chan struct{})
-		defer close(watch)
-		go func() {
-			select {
-			case <-d.Died():
-				engineDied.Store(true)
-				stopRun()
-			case <-watch:
-			}
-		}()
+// watchEngine calls stopRun when an engine that can die does; died says
+// whether it did. unwatch ends the watch.
+func watchEngine(eng engine.Engine, stopRun func()) (died *atomic.Bool, unwatch func()) {
+	died = new(atomic.Bool)
+	d, ok := eng.(engine.Mortal)
+	if !ok {
+		return died, func() {}
 	}
-	var beforeLevel func(context.Context, scenario.LevelSpec) error
-	if s.Phases.BetweenLevels == scenario.BetweenReset {
-		beforeLevel = func(ctx context.Context, spec scenario.LevelSpec) error {
-			err := engine.ResetPrefixCache(ctx, eng.URL(), eng.APIKey())
-			if err != nil {
-				fmt.Fprintf(t.Stderr, "perfgate: level %d starts with the prefix cache the levels before it left: %v\n", spec.Index+1, err)
-			}
-			return err
+	watch := make(chan struct{})
+	go func() {
+		select {
+		case <-d.Died():
+			died.Store(true)
+			stopRun()
+		case <-watch:
 		}
-	}
-	res, runErr := runner.Run(runCtx, runner.Config{
-		Scenario:       s.WallClock(), // model-time rates and durations in wall-clock terms
-		Client:         c,
-		Model:          model,
-		TokensPerWord:  tok.TokensPerWord,
-		Inputs:         inputs,
-		Sink:           w,
-		InterruptGrace: t.Grace,
-		Trial:          t.N,
-		Progress:       t.Progress,
-		BeforeLevel:    beforeLevel,
-	})
-	stopTelemetry()
-	if err := w.Close(); err != nil && runErr == nil {
-		runErr = fmt.Errorf("writing %s: %w", record.RequestsFile, err)
-	}
+	}()
+	return died, func() { close(watch) }
+}
 
-	died := engineDied.Load() && ctx.Err() == nil
-	sum, err := summarize(dir, s, res, runErr, clock, eng.Kind() == scenario.EngineSim, died)
-	if err != nil {
-		return nil, errors.Join(runErr, fmt.Errorf("writing the summary: %w", err))
+// beforeLevel resets the prefix cache between levels when the scenario asks
+// (between_levels: reset); a failed reset is said and ends the run.
+func beforeLevel(s *scenario.Scenario, eng engine.Engine, stderr io.Writer) func(context.Context, scenario.LevelSpec) error {
+	if s.Phases.BetweenLevels != scenario.BetweenReset {
+		return nil
 	}
-	return &Result{Summary: sum, RunErr: runErr, EngineDied: died, Interrupted: res.Interrupted, EngineLog: engineLog(eng)}, nil
+	return func(ctx context.Context, spec scenario.LevelSpec) error {
+		err := engine.ResetPrefixCache(ctx, eng.URL(), eng.APIKey())
+		if err != nil {
+			fmt.Fprintf(stderr, "perfgate: level %d starts with the prefix cache the levels before it left: %v\n", spec.Index+1, err)
+		}
+		return err
+	}
 }
 
 // hasInputs reports whether the scenario reads datasets or a trace.

@@ -1,6 +1,7 @@
 package telemetry
 
 import (
+	"maps"
 	"math"
 	"regexp"
 	"slices"
@@ -56,8 +57,24 @@ type point struct {
 // positive, gives the energy per output token.
 func Summarize(samples []Sample, w Window, outputTokens int) *record.TelemetrySummary {
 	sum := &record.TelemetrySummary{}
-	byKey := map[string]series{}
-	before := map[string]point{} // the last value before the window: the baseline of counters
+	v := collect(samples, w, sum)
+	v.gpus(sum, outputTokens)
+	v.server(sum)
+	v.host(sum)
+	return sum
+}
+
+// windowValues are a window's values by key, in time order, and each key's
+// last value before the window (the baseline of counters).
+type windowValues struct {
+	byKey  map[string]series
+	before map[string]point
+}
+
+// collect sorts the samples' values into the window (counting samples, gaps
+// and errors into sum) and before it.
+func collect(samples []Sample, w Window, sum *record.TelemetrySummary) windowValues {
+	v := windowValues{byKey: map[string]series{}, before: map[string]point{}}
 	for _, s := range samples {
 		if s.T > w.EndUS {
 			continue
@@ -72,109 +89,129 @@ func Summarize(samples []Sample, w Window, outputTokens int) *record.TelemetrySu
 				sum.Errors++
 			}
 		}
-		for k, v := range s.Values {
-			if math.IsNaN(v) {
+		for k, x := range s.Values {
+			if math.IsNaN(x) {
 				continue
 			}
 			if inWindow {
-				byKey[k] = append(byKey[k], point{s.T, v})
-			} else if p, ok := before[k]; !ok || s.T > p.t {
-				before[k] = point{s.T, v}
+				v.byKey[k] = append(v.byKey[k], point{s.T, x})
+			} else if p, ok := v.before[k]; !ok || s.T > p.t {
+				v.before[k] = point{s.T, x}
 			}
 		}
 	}
-	for k := range byKey {
-		sort.SliceStable(byKey[k], func(i, j int) bool { return byKey[k][i].t < byKey[k][j].t })
+	for k := range v.byKey {
+		sort.SliceStable(v.byKey[k], func(i, j int) bool { return v.byKey[k][i].t < v.byKey[k][j].t })
 	}
-	// counter is the increase of a counter over the window; a value that goes
-	// down means the server restarted, and counting starts again from 0.
-	counter := func(k string) (float64, bool) {
-		s := byKey[k]
-		if len(s) == 0 {
-			return 0, false
-		}
-		prev, ok := before[k]
-		if !ok {
-			prev = s[0]
-		}
-		var d float64
-		for _, p := range s {
-			if p.v >= prev.v {
-				d += p.v - prev.v
-			} else {
-				d += p.v
-			}
-			prev = p
-		}
-		return d, true
-	}
-	mean := func(k string) (float64, bool) {
-		s := byKey[k]
-		if len(s) == 0 {
-			return 0, false
-		}
-		var t float64
-		for _, p := range s {
-			t += p.v
-		}
-		return t / float64(len(s)), true
-	}
-	peak := func(k string) (float64, bool) {
-		s := byKey[k]
-		if len(s) == 0 {
-			return 0, false
-		}
-		m := math.Inf(-1)
-		for _, p := range s {
-			m = max(m, p.v)
-		}
-		return m, true
-	}
-	ptr := func(v float64) *float64 { return &v }
+	return v
+}
 
-	// GPUs.
-	gpus := map[string]bool{}
-	for k := range byKey {
+// counter is the increase of a counter over the window; a value that goes
+// down means the server restarted, and counting starts again from 0.
+func (v windowValues) counter(k string) (float64, bool) {
+	s := v.byKey[k]
+	if len(s) == 0 {
+		return 0, false
+	}
+	prev, ok := v.before[k]
+	if !ok {
+		prev = s[0]
+	}
+	var d float64
+	for _, p := range s {
+		if p.v >= prev.v {
+			d += p.v - prev.v
+		} else {
+			d += p.v
+		}
+		prev = p
+	}
+	return d, true
+}
+
+func (v windowValues) mean(k string) (float64, bool) {
+	s := v.byKey[k]
+	if len(s) == 0 {
+		return 0, false
+	}
+	var t float64
+	for _, p := range s {
+		t += p.v
+	}
+	return t / float64(len(s)), true
+}
+
+func (v windowValues) peak(k string) (float64, bool) {
+	s := v.byKey[k]
+	if len(s) == 0 {
+		return 0, false
+	}
+	m := math.Inf(-1)
+	for _, p := range s {
+		m = max(m, p.v)
+	}
+	return m, true
+}
+
+func (v windowValues) low(k string) (float64, bool) {
+	s := v.byKey[k]
+	if len(s) == 0 {
+		return 0, false
+	}
+	m := math.Inf(1)
+	for _, p := range s {
+		m = min(m, p.v)
+	}
+	return m, true
+}
+
+// histMean is a Prometheus histogram's mean over the window, in ms (nil
+// without observations).
+func (v windowValues) histMean(name string) *float64 {
+	s, ok1 := v.counter(name + "_sum")
+	c, ok2 := v.counter(name + "_count")
+	if !ok1 || !ok2 || c <= 0 {
+		return nil
+	}
+	return ptr(1000 * s / c)
+}
+
+func ptr(x float64) *float64 { return &x }
+
+// gpus summarizes NVML's gpuN.* values: utilization (mean over GPUs of each
+// one's mean, peak), power and energy (summed over GPUs), the SM clock, peak
+// memory and the clock event reasons seen.
+func (v windowValues) gpus(sum *record.TelemetrySummary, outputTokens int) {
+	ids := map[string]bool{}
+	for k := range v.byKey {
 		if m := gpuKey.FindStringSubmatch(k); m != nil {
-			gpus[m[1]] = true
+			ids[m[1]] = true
 		}
 	}
-	ids := make([]string, 0, len(gpus))
-	for id := range gpus {
-		ids = append(ids, id)
-	}
-	slices.Sort(ids)
 	var utilMeans, utilPeaks, clockMins, clockMeans, memPeaks []float64
 	var powerSum, energySum float64
 	var havePower, haveEnergy, haveReasons bool
 	var mask uint64
-	for _, id := range ids {
+	for _, id := range slices.Sorted(maps.Keys(ids)) {
 		g := "gpu" + id + "."
-		if v, ok := mean(g + "util_pct"); ok {
-			utilMeans = append(utilMeans, v)
-			p, _ := peak(g + "util_pct")
-			utilPeaks = append(utilPeaks, p)
+		if x, ok := v.mean(g + "util_pct"); ok {
+			p, _ := v.peak(g + "util_pct")
+			utilMeans, utilPeaks = append(utilMeans, x), append(utilPeaks, p)
 		}
-		if v, ok := mean(g + "power_w"); ok {
-			powerSum += v
-			havePower = true
+		if x, ok := v.mean(g + "power_w"); ok {
+			powerSum, havePower = powerSum+x, true
 		}
-		if v, ok := counter(g + "energy_j"); ok {
-			energySum += v
-			haveEnergy = true
+		if x, ok := v.counter(g + "energy_j"); ok {
+			energySum, haveEnergy = energySum+x, true
 		}
-		if s := byKey[g+"sm_clock_mhz"]; len(s) > 0 {
-			lo := math.Inf(1)
-			for _, p := range s {
-				lo = min(lo, p.v)
-			}
-			m, _ := mean(g + "sm_clock_mhz")
+		if lo, ok := v.low(g + "sm_clock_mhz"); ok {
+			m, _ := v.mean(g + "sm_clock_mhz")
 			clockMins, clockMeans = append(clockMins, lo), append(clockMeans, m)
 		}
-		if v, ok := peak(g + "mem_used_bytes"); ok {
-			memPeaks = append(memPeaks, v)
+		if x, ok := v.peak(g + "mem_used_bytes"); ok {
+			memPeaks = append(memPeaks, x)
 		}
-		for _, p := range byKey[g+"clock_event_reasons"] {
+		for _, p := range v.byKey[g+"clock_event_reasons"] {
 			mask |= uint64(p.v)
 			haveReasons = true
 		}
@@ -206,54 +243,50 @@ func Summarize(samples []Sample, w Window, outputTokens int) *record.TelemetrySu
 			sum.ThrottleReasons = names
 		}
 	}
+}
 
-	// The server's /metrics (vLLM's names).
-	if v, ok := peak("vllm:kv_cache_usage_perc"); ok {
-		sum.KVCachePeakPct = ptr(100 * v)
-	} else if v, ok := peak("vllm:gpu_cache_usage_perc"); ok { // vLLM before v1
-		sum.KVCachePeakPct = ptr(100 * v)
+// server summarizes the server's /metrics (vLLM's names, and older vLLM's
+// where they differ).
+func (v windowValues) server(sum *record.TelemetrySummary) {
+	if x, ok := v.peak("vllm:kv_cache_usage_perc"); ok {
+		sum.KVCachePeakPct = ptr(100 * x)
+	} else if x, ok := v.peak("vllm:gpu_cache_usage_perc"); ok { // vLLM before v1
+		sum.KVCachePeakPct = ptr(100 * x)
 	}
-	if v, ok := counter("vllm:num_preemptions_total"); ok {
-		sum.Preemptions = ptr(v)
+	if x, ok := v.counter("vllm:num_preemptions_total"); ok {
+		sum.Preemptions = ptr(x)
 	}
-	if q, ok := counter("vllm:prefix_cache_queries_total"); ok && q > 0 {
-		h, _ := counter("vllm:prefix_cache_hits_total")
+	if q, ok := v.counter("vllm:prefix_cache_queries_total"); ok && q > 0 {
+		h, _ := v.counter("vllm:prefix_cache_hits_total")
 		sum.PrefixCacheHitRate = ptr(h / q)
-	} else if q, ok := counter("vllm:gpu_prefix_cache_queries_total"); ok && q > 0 { // vLLM 0.7 to 0.10
-		h, _ := counter("vllm:gpu_prefix_cache_hits_total")
+	} else if q, ok := v.counter("vllm:gpu_prefix_cache_queries_total"); ok && q > 0 { // vLLM 0.7 to 0.10
+		h, _ := v.counter("vllm:gpu_prefix_cache_hits_total")
 		sum.PrefixCacheHitRate = ptr(h / q)
 	}
-	if v, ok := mean("vllm:num_requests_running"); ok {
-		sum.RunningMean = ptr(v)
+	if x, ok := v.mean("vllm:num_requests_running"); ok {
+		sum.RunningMean = ptr(x)
 	}
-	if v, ok := mean("vllm:num_requests_waiting"); ok {
-		sum.WaitingMean = ptr(v)
+	if x, ok := v.mean("vllm:num_requests_waiting"); ok {
+		sum.WaitingMean = ptr(x)
 	}
-	histMean := func(name string) *float64 {
-		s, ok1 := counter(name + "_sum")
-		c, ok2 := counter(name + "_count")
-		if !ok1 || !ok2 || c <= 0 {
-			return nil
-		}
-		return ptr(1000 * s / c)
-	}
-	sum.QueueTimeMeanMs = histMean("vllm:request_queue_time_seconds")
-	sum.PrefillTimeMeanMs = histMean("vllm:request_prefill_time_seconds")
-	sum.DecodeTimeMeanMs = histMean("vllm:request_decode_time_seconds")
+	sum.QueueTimeMeanMs = v.histMean("vllm:request_queue_time_seconds")
+	sum.PrefillTimeMeanMs = v.histMean("vllm:request_prefill_time_seconds")
+	sum.DecodeTimeMeanMs = v.histMean("vllm:request_decode_time_seconds")
+}
 
-	// The host.
-	if v, ok := mean("host.cpu_pct"); ok {
-		sum.HostCPUMeanPct = ptr(v)
+// host summarizes the host's CPU, perfgate's own and the engine's.
+func (v windowValues) host(sum *record.TelemetrySummary) {
+	if x, ok := v.mean("host.cpu_pct"); ok {
+		sum.HostCPUMeanPct = ptr(x)
 	}
-	if v, ok := peak("self.cpu_pct"); ok {
-		sum.ClientCPUPeakPct = ptr(v)
-		m, _ := mean("self.cpu_pct")
+	if x, ok := v.peak("self.cpu_pct"); ok {
+		sum.ClientCPUPeakPct = ptr(x)
+		m, _ := v.mean("self.cpu_pct")
 		sum.ClientCPUMeanPct = ptr(m)
 	}
-	if v, ok := mean("engine.cpu_pct"); ok {
-		sum.EngineCPUMeanPct = ptr(v)
+	if x, ok := v.mean("engine.cpu_pct"); ok {
+		sum.EngineCPUMeanPct = ptr(x)
 	}
-	return sum
 }
 
 func meanOf(xs []float64) float64 {

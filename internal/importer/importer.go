@@ -130,126 +130,24 @@ func Write(dir string, levels []Level, o Options) (sum record.Summary, err error
 		return sum, err
 	}
 	defer func() {
-		if err == nil {
-			return
-		}
-		if existed {
-			ents, _ := os.ReadDir(dir)
-			for _, e := range ents {
-				os.RemoveAll(filepath.Join(dir, e.Name()))
-			}
-		} else {
-			os.RemoveAll(dir)
+		if err != nil {
+			removeImport(dir, existed)
 		}
 	}()
 	if o.Scenario == "" {
 		o.Scenario = "imported-" + o.Format
 	}
-	for i := range levels {
-		l := &levels[i]
-		if i < len(o.Rates) && o.Rates[i] > 0 {
-			l.Mode, l.Rate = scenario.ModeOpen, o.Rates[i]
-		}
-		if i < len(o.Concurrencies) && o.Concurrencies[i] > 0 {
-			l.Mode, l.Concurrency = scenario.ModeClosed, o.Concurrencies[i]
-		}
-	}
-	for i := range levels {
-		if l := &levels[i]; l.Mode == scenario.ModeOpen && l.Rate <= 0 {
-			l.Rate = achievedRate(l.Records)
-		}
-	}
-	if err := checkOneMode(levels); err != nil {
+	if err := labelLevels(levels, o); err != nil {
 		return sum, err
 	}
-	// A level is labelled within what a scenario may say: a file that sent
-	// more at once (vLLM at rate inf with every prompt in flight) is said so.
-	for i := range levels {
-		l := &levels[i]
-		if l.Mode == scenario.ModeClosed && l.Concurrency > scenario.MaxConcurrency {
-			l.Notices = append(l.Notices, fmt.Sprintf("%d requests were in flight at once: the level is labelled concurrency %d, the most a scenario may say", l.Concurrency, scenario.MaxConcurrency))
-			l.Concurrency = scenario.MaxConcurrency
-		}
-		if l.Mode == scenario.ModeOpen && l.Rate > scenario.MaxRate {
-			l.Notices = append(l.Notices, fmt.Sprintf("the rate was %g requests/s: the level is labelled %d, the most a scenario may say", l.Rate, scenario.MaxRate))
-			l.Rate = scenario.MaxRate
-		}
-	}
-	if len(levels) > scenario.MaxLevels {
-		return sum, fmt.Errorf("%d levels: an import takes at most %d files", len(levels), scenario.MaxLevels)
-	}
-
-	// Levels one after another on the run clock, a second apart.
-	w, err := record.Create(filepath.Join(dir, record.RequestsFile))
+	windows, notices, end, n, err := writeRecords(dir, levels)
 	if err != nil {
 		return sum, err
 	}
-	windows := map[int]analysis.Window{}
-	var offset, id int64
-	var notices []string
-	for i := range levels {
-		l := &levels[i]
-		first, firstMeasure, lastSent, lastEnd := int64(math.MaxInt64), int64(math.MaxInt64), int64(0), int64(0)
-		for j := range l.Records {
-			r := &l.Records[j]
-			first = min(first, r.SentUS)
-		}
-		for j := range l.Records {
-			r := &l.Records[j]
-			shift := offset - first
-			r.ScheduledUS += shift
-			r.SentUS += shift
-			r.EndUS += shift
-			if r.DoneUS != 0 {
-				r.DoneUS += shift
-			}
-			if r.FirstTokenUS != 0 {
-				r.FirstTokenUS += shift
-			}
-			r.ID, r.Level = id, i
-			id++
-			if r.Phase == record.PhaseMeasure {
-				firstMeasure, lastSent = min(firstMeasure, r.SentUS), max(lastSent, r.SentUS)
-			}
-			lastEnd = max(lastEnd, r.EndUS, r.DoneUS)
-			if err := w.Write(r); err != nil {
-				w.Close()
-				return sum, err
-			}
-		}
-		if firstMeasure == math.MaxInt64 {
-			return sum, fmt.Errorf("%s: no measured request (all are warm-up)", l.Source)
-		}
-		// vLLM's window: from the first measured send (its benchmark
-		// start) to the last; the duration then runs to the last end.
-		windows[i] = analysis.Window{StartUS: firstMeasure, EndUS: max(lastSent, firstMeasure+1)}
-		offset = lastEnd + gap
-		for _, n := range l.Notices {
-			notices = append(notices, l.Source+": "+n)
-		}
-	}
-	if err := w.Close(); err != nil {
-		return sum, err
-	}
-
-	s := describe(levels, o)
-	y, err := yaml.Marshal(s)
+	s, err := writeScenario(dir, levels, o)
 	if err != nil {
 		return sum, err
 	}
-	head := fmt.Sprintf("# Imported by perfgate import --format %s from:\n", o.Format)
-	for _, l := range levels {
-		head += "#   " + l.Source + "\n"
-	}
-	head += "# It describes the load those files measured; perfgate did not run it.\n"
-	if err := record.WriteFileAtomic(filepath.Join(dir, record.ScenarioFile), append([]byte(head), y...)); err != nil {
-		return sum, err
-	}
-	// The description must read back as a scenario: compare loads it.
-	if _, err := scenario.LoadFile(filepath.Join(dir, record.ScenarioFile)); err != nil {
-		return sum, fmt.Errorf("the scenario perfgate wrote for the import does not load (a bug): %w", err)
-	}
-
 	start := levels[0].Start
 	if start.IsZero() {
 		start = time.Now().UTC()
@@ -266,8 +164,7 @@ func Write(dir string, levels []Level, o Options) (sum record.Summary, err error
 		return sum, err
 	}
 
-	opts := analysis.Options{Percentiles: s.Percentiles}
-	got, _, err := analysis.ReadLevels(dir, windows, opts, nil)
+	got, _, err := analysis.ReadLevels(dir, windows, analysis.Options{Percentiles: s.Percentiles}, nil)
 	if err != nil {
 		return sum, err
 	}
@@ -277,14 +174,143 @@ func Write(dir string, levels []Level, o Options) (sum record.Summary, err error
 		l.Warnings = append(l.Warnings, crossCheck(*l, levels[l.Level].Reported)...)
 	}
 	sum = record.Summary{SchemaVersion: record.SchemaVersion, Scenario: s.Name, Label: o.Label, Status: record.StatusCompleted,
-		Started: start, Finished: start.Add(time.Duration(offset) * time.Microsecond), Percentiles: s.Percentiles,
-		Records: int(id), Levels: got}
+		Started: start, Finished: start.Add(time.Duration(end) * time.Microsecond), Percentiles: s.Percentiles,
+		Records: n, Levels: got}
 	for _, l := range got {
 		if l.Errors > 0 {
 			sum.Status = record.StatusDegraded
 		}
 	}
 	return sum, record.WriteJSONAtomic(filepath.Join(dir, record.SummaryFile), sum)
+}
+
+// removeImport undoes a failed import: the folder's content when it
+// existed (empty) before, else the folder.
+func removeImport(dir string, existed bool) {
+	if !existed {
+		os.RemoveAll(dir)
+		return
+	}
+	ents, _ := os.ReadDir(dir)
+	for _, e := range ents {
+		os.RemoveAll(filepath.Join(dir, e.Name()))
+	}
+}
+
+// labelLevels sets each level's load: --rate and --concurrency first, else
+// the rate achieved; one mode for all; within what a scenario may say (a
+// file that sent more at once, as vLLM at rate inf, is said so).
+func labelLevels(levels []Level, o Options) error {
+	for i := range levels {
+		l := &levels[i]
+		if i < len(o.Rates) && o.Rates[i] > 0 {
+			l.Mode, l.Rate = scenario.ModeOpen, o.Rates[i]
+		}
+		if i < len(o.Concurrencies) && o.Concurrencies[i] > 0 {
+			l.Mode, l.Concurrency = scenario.ModeClosed, o.Concurrencies[i]
+		}
+		if l.Mode == scenario.ModeOpen && l.Rate <= 0 {
+			l.Rate = achievedRate(l.Records)
+		}
+	}
+	if err := checkOneMode(levels); err != nil {
+		return err
+	}
+	for i := range levels {
+		l := &levels[i]
+		if l.Mode == scenario.ModeClosed && l.Concurrency > scenario.MaxConcurrency {
+			l.Notices = append(l.Notices, fmt.Sprintf("%d requests were in flight at once: the level is labelled concurrency %d, the most a scenario may say", l.Concurrency, scenario.MaxConcurrency))
+			l.Concurrency = scenario.MaxConcurrency
+		}
+		if l.Mode == scenario.ModeOpen && l.Rate > scenario.MaxRate {
+			l.Notices = append(l.Notices, fmt.Sprintf("the rate was %g requests/s: the level is labelled %d, the most a scenario may say", l.Rate, scenario.MaxRate))
+			l.Rate = scenario.MaxRate
+		}
+	}
+	if len(levels) > scenario.MaxLevels {
+		return fmt.Errorf("%d levels: an import takes at most %d files", len(levels), scenario.MaxLevels)
+	}
+	return nil
+}
+
+// writeRecords writes requests.jsonl: the levels one after another on the
+// run clock, a second apart, with each level's measurement window (vLLM's:
+// from the first measured send to the last), the levels' notices, where the
+// last level ended and how many records there are.
+func writeRecords(dir string, levels []Level) (windows map[int]analysis.Window, notices []string, end int64, n int, err error) {
+	w, err := record.Create(filepath.Join(dir, record.RequestsFile))
+	if err != nil {
+		return nil, nil, 0, 0, err
+	}
+	windows = map[int]analysis.Window{}
+	var id int64
+	for i := range levels {
+		l := &levels[i]
+		first, firstMeasure, lastSent, lastEnd := int64(math.MaxInt64), int64(math.MaxInt64), int64(0), int64(0)
+		for j := range l.Records {
+			first = min(first, l.Records[j].SentUS)
+		}
+		for j := range l.Records {
+			r := &l.Records[j]
+			shiftRecord(r, end-first)
+			r.ID, r.Level = id, i
+			id++
+			if r.Phase == record.PhaseMeasure {
+				firstMeasure, lastSent = min(firstMeasure, r.SentUS), max(lastSent, r.SentUS)
+			}
+			lastEnd = max(lastEnd, r.EndUS, r.DoneUS)
+			if err := w.Write(r); err != nil {
+				w.Close()
+				return nil, nil, 0, 0, err
+			}
+		}
+		if firstMeasure == math.MaxInt64 {
+			w.Close()
+			return nil, nil, 0, 0, fmt.Errorf("%s: no measured request (all are warm-up)", l.Source)
+		}
+		// The duration then runs to the last end.
+		windows[i] = analysis.Window{StartUS: firstMeasure, EndUS: max(lastSent, firstMeasure+1)}
+		end = lastEnd + gap
+		for _, n := range l.Notices {
+			notices = append(notices, l.Source+": "+n)
+		}
+	}
+	return windows, notices, end, int(id), w.Close()
+}
+
+// shiftRecord moves a record's times by shift microseconds.
+func shiftRecord(r *record.Record, shift int64) {
+	r.ScheduledUS += shift
+	r.SentUS += shift
+	r.EndUS += shift
+	if r.DoneUS != 0 {
+		r.DoneUS += shift
+	}
+	if r.FirstTokenUS != 0 {
+		r.FirstTokenUS += shift
+	}
+}
+
+// writeScenario writes scenario.yaml, the load the files measured (perfgate
+// did not run it), and checks that it reads back: compare loads it.
+func writeScenario(dir string, levels []Level, o Options) (*scenario.Scenario, error) {
+	s := describe(levels, o)
+	y, err := yaml.Marshal(s)
+	if err != nil {
+		return nil, err
+	}
+	head := fmt.Sprintf("# Imported by perfgate import --format %s from:\n", o.Format)
+	for _, l := range levels {
+		head += "#   " + l.Source + "\n"
+	}
+	head += "# It describes the load those files measured; perfgate did not run it.\n"
+	if err := record.WriteFileAtomic(filepath.Join(dir, record.ScenarioFile), append([]byte(head), y...)); err != nil {
+		return nil, err
+	}
+	if _, err := scenario.LoadFile(filepath.Join(dir, record.ScenarioFile)); err != nil {
+		return nil, fmt.Errorf("the scenario perfgate wrote for the import does not load (a bug): %w", err)
+	}
+	return s, nil
 }
 
 // achievedRate is a level's measured requests per second of sending, to

@@ -728,7 +728,19 @@ func compareCharts(c *Comparison, base, cand []Trial) map[string]chart {
 		levels[r.Level] = true
 	}
 	oneLevel := len(levels) == 1
+	if div := changeChart(c, oneLevel); len(div.Rows) > 0 {
+		charts["change"] = div
+	}
+	for name, st := range metricCharts(c, oneLevel) {
+		charts[name] = st
+	}
+	charts["compare-hockey"] = hockeyChart(base, cand)
+	return charts
+}
 
+// changeChart is every gating result's change toward worse, coloured by
+// verdict, with its interval and thresholds.
+func changeChart(c *Comparison, oneLevel bool) plot.Diverging {
 	// The change per metric.
 	div := plot.Diverging{Title: "Change per metric: " + strings.ToUpper(string(c.Outcome.Verdict)),
 		XLabel: "change toward worse, % (error_rate: points)"}
@@ -768,10 +780,14 @@ func compareCharts(c *Comparison, base, cand []Trial) map[string]chart {
 	div.Legend = []plot.DivLegend{{Color: plot.ColorFail, Label: "fail"}, {Color: plot.ColorWarn, Label: "warn"},
 		{Color: plot.ColorPass, Label: "pass"}, {Color: plot.ColorImproved, Label: "improved"},
 		{Color: plot.ColorWarn, Label: "warn at", Mark: true, Dashed: true}, {Color: plot.ColorFail, Label: "fail at", Mark: true}}
-	if len(div.Rows) > 0 {
-		charts["change"] = div
-	}
+	return div
 
+}
+
+// metricCharts are, per gating metric, both sides level by level: every
+// trial a dot, the median a bar, its interval a whisker.
+func metricCharts(c *Comparison, oneLevel bool) map[string]plot.Strip {
+	charts := map[string]plot.Strip{}
 	// Every gating metric's trials, side by side.
 	for _, rule := range c.Rules.Metrics {
 		var st plot.Strip
@@ -809,6 +825,12 @@ func compareCharts(c *Comparison, base, cand []Trial) map[string]chart {
 		charts["metric-"+rule.Metric] = st
 	}
 
+	return charts
+}
+
+// hockeyChart is both sides' p99 E2EL against output throughput over the
+// levels, with bands.
+func hockeyChart(base, cand []Trial) plot.Chart {
 	// Both hockey sticks, with bands.
 	hockey := plot.Chart{Title: "p99 E2EL against output throughput (bands: 95 % CI of the median)", XLabel: "output throughput (tokens/s)", YLabel: "p99 end-to-end latency (ms)"}
 	for i, side := range []struct {
@@ -831,6 +853,5 @@ func compareCharts(c *Comparison, base, cand []Trial) map[string]chart {
 			plot.Series{Label: side.name + ": median of trials", X: mx, Y: my, Lo: lo, Hi: hi, Color: i, Glyphs: true},
 			plot.Series{Label: side.name + ": each trial", X: dx, Y: dy, Color: i, Points: true})
 	}
-	charts["compare-hockey"] = hockey
-	return charts
+	return hockey
 }

@@ -207,78 +207,28 @@ func counts(ts []Trial, level int) []gate.Count {
 
 // Compare checks that the sides are alike and decides.
 func Compare(base, cand []Trial, o Options) (*Comparison, error) {
-	allowEnvMismatch := o.AllowEnvMismatch
 	if len(base) == 0 || len(cand) == 0 {
 		return nil, &MismatchError{"both sides need at least one trial"}
 	}
 	s := base[0].Scenario
-	for _, t := range append(slices.Clone(base), cand...) {
-		if levelKey(t.Scenario) != levelKey(s) {
-			return nil, &MismatchError{fmt.Sprintf("the runs are of different scenarios or load levels: %q in %s, %q in %s", levelKey(s), base[0].Dir, levelKey(t.Scenario), t.Dir)}
-		}
-	}
 	c := &Comparison{SchemaVersion: 1, Scenario: s.Name, Environment: envKey(base[0])}
+	if err := checkComparable(c, base, cand, o.AllowEnvMismatch); err != nil {
+		return nil, err
+	}
 	for _, t := range base {
 		c.Baseline = append(c.Baseline, t.Dir)
-	}
-	for side, ts := range map[string][]Trial{"baseline": base, "candidate": cand} {
-		sha := ts[0].Meta.Git["sha"]
-		for _, t := range ts {
-			if t.Meta.Git["sha"] != sha {
-				sha = ""
-			}
-		}
-		for _, t := range ts {
-			for k, v := range t.Meta.Tags {
-				if c.Tags == nil {
-					c.Tags = map[string]map[string]string{}
-				}
-				if c.Tags[side] == nil {
-					c.Tags[side] = map[string]string{}
-				}
-				if old, ok := c.Tags[side][k]; ok && old != v && !slices.Contains(strings.Split(old, "|"), v) {
-					v = old + "|" + v
-				}
-				c.Tags[side][k] = v
-			}
-		}
-		if sha != "" {
-			if c.Commits == nil {
-				c.Commits = map[string]string{}
-			}
-			c.Commits[side] = sha
-		}
 	}
 	for _, t := range cand {
 		c.Candidate = append(c.Candidate, t.Dir)
 	}
-	for _, t := range append(slices.Clone(base), cand...) {
-		if k, k0 := inputsKey(t), inputsKey(base[0]); k != k0 {
-			return nil, &MismatchError{fmt.Sprintf("the runs read different workload files, so they did not get the same traffic: %s read %s, %s read %s", base[0].Dir, k0, t.Dir, k)}
-		}
+	for side, ts := range map[string][]Trial{"baseline": base, "candidate": cand} {
+		sideTagsAndCommit(c, side, ts)
 	}
-	for _, t := range append(slices.Clone(base), cand...) {
-		if k := envKey(t); k != c.Environment {
-			c.EnvMismatch = fmt.Sprintf("%s ran on %q, %s on %q", base[0].Dir, c.Environment, t.Dir, k)
-			if !allowEnvMismatch {
-				return nil, &MismatchError{"the runs come from different environments, so their numbers cannot be compared: " + c.EnvMismatch + " (--allow-env-mismatch compares them anyway)"}
-			}
-			c.Notes = append(c.Notes, "environments differ (allowed): "+c.EnvMismatch)
-			break
-		}
-	}
-	g := s.Gate
-	c.Rules = gate.Rules{Alpha: g.Alpha, MinTrials: cmp.Or(o.MinTrials, g.MinTrials), MaxTrials: cmp.Or(o.MaxTrials, g.MaxTrials)}
-	c.Rules.MaxTrials = max(c.Rules.MaxTrials, c.Rules.MinTrials)
+	c.Rules = rules(s, o)
 	if o.Release {
-		c.Rules.Alpha = min(c.Rules.Alpha, 0.01)
-		c.Rules.TwoSided = true
 		c.Notes = append(c.Notes, "release profile: alpha 0.01, and significant improvements beyond a fail threshold are flagged for review")
 	}
-	for _, m := range g.Metrics {
-		c.Rules.Metrics = append(c.Rules.Metrics, gate.Rule{Metric: m.Name, WarnPct: m.WarnPct, FailPct: m.FailPct})
-	}
-	levels := g.Levels
+	levels := s.Gate.Levels
 	if len(levels) == 0 {
 		for i := range s.LevelSpecs() {
 			levels = append(levels, i+1)
@@ -290,12 +240,100 @@ func Compare(base, cand []Trial, o Options) (*Comparison, error) {
 	} else {
 		c.Outcome = gate.Decide(inputs, c.Rules)
 	}
-	n := min(len(base), len(cand))
 	broken := gate.BrokenSides(inputs)
-	if ok, why := gate.CanFail(n, c.Rules); !ok && len(broken) == 0 {
+	if ok, why := gate.CanFail(min(len(base), len(cand)), c.Rules); !ok && len(broken) == 0 {
 		c.Notes = append(c.Notes, why)
 	}
-	headFirst := "" // the first error of the first broken level, for the headline
+	headFirst := brokenNotes(c, base, cand, broken)
+	noiseNotes(c)
+	c.Outliers = gate.Outliers(inputs, c.Rules)
+	outlierNotes(c, base, cand, o)
+	c.Explain = explain(base, cand, levels)
+	c.Outcome.Headline = headline(c)
+	if headFirst != "" {
+		c.Outcome.Headline += "; the first error: " + numfmt.Clip(headFirst, 120)
+	}
+	return c, nil
+}
+
+// checkComparable refuses trials of different scenarios or load levels, or
+// that read different workload files, and trials from different
+// environments unless allowed (then noted in c).
+func checkComparable(c *Comparison, base, cand []Trial, allowEnvMismatch bool) error {
+	all := append(slices.Clone(base), cand...)
+	s := base[0].Scenario
+	for _, t := range all {
+		if levelKey(t.Scenario) != levelKey(s) {
+			return &MismatchError{fmt.Sprintf("the runs are of different scenarios or load levels: %q in %s, %q in %s", levelKey(s), base[0].Dir, levelKey(t.Scenario), t.Dir)}
+		}
+	}
+	for _, t := range all {
+		if k, k0 := inputsKey(t), inputsKey(base[0]); k != k0 {
+			return &MismatchError{fmt.Sprintf("the runs read different workload files, so they did not get the same traffic: %s read %s, %s read %s", base[0].Dir, k0, t.Dir, k)}
+		}
+	}
+	for _, t := range all {
+		if k := envKey(t); k != c.Environment {
+			c.EnvMismatch = fmt.Sprintf("%s ran on %q, %s on %q", base[0].Dir, c.Environment, t.Dir, k)
+			if !allowEnvMismatch {
+				return &MismatchError{"the runs come from different environments, so their numbers cannot be compared: " + c.EnvMismatch + " (--allow-env-mismatch compares them anyway)"}
+			}
+			c.Notes = append(c.Notes, "environments differ (allowed): "+c.EnvMismatch)
+			break
+		}
+	}
+	return nil
+}
+
+// sideTagsAndCommit records a side's tags (values that differ between its
+// trials joined with "|") and its commit when every trial has the same.
+func sideTagsAndCommit(c *Comparison, side string, ts []Trial) {
+	sha := ts[0].Meta.Git["sha"]
+	for _, t := range ts {
+		if t.Meta.Git["sha"] != sha {
+			sha = ""
+		}
+		for k, v := range t.Meta.Tags {
+			if c.Tags == nil {
+				c.Tags = map[string]map[string]string{}
+			}
+			if c.Tags[side] == nil {
+				c.Tags[side] = map[string]string{}
+			}
+			if old, ok := c.Tags[side][k]; ok && old != v && !slices.Contains(strings.Split(old, "|"), v) {
+				v = old + "|" + v
+			}
+			c.Tags[side][k] = v
+		}
+	}
+	if sha != "" {
+		if c.Commits == nil {
+			c.Commits = map[string]string{}
+		}
+		c.Commits[side] = sha
+	}
+}
+
+// rules are the gate's rules from the scenario's gate: section and the
+// options (the release profile: alpha at most 0.01, two-sided).
+func rules(s *scenario.Scenario, o Options) gate.Rules {
+	g := s.Gate
+	r := gate.Rules{Alpha: g.Alpha, MinTrials: cmp.Or(o.MinTrials, g.MinTrials), MaxTrials: cmp.Or(o.MaxTrials, g.MaxTrials)}
+	r.MaxTrials = max(r.MaxTrials, r.MinTrials)
+	if o.Release {
+		r.Alpha = min(r.Alpha, 0.01)
+		r.TwoSided = true
+	}
+	for _, m := range g.Metrics {
+		r.Metrics = append(r.Metrics, gate.Rule{Metric: m.Name, WarnPct: m.WarnPct, FailPct: m.FailPct})
+	}
+	return r
+}
+
+// brokenNotes notes each level where a side had no successful request, with
+// the first error its trials recorded; it returns the first such error, for
+// the headline.
+func brokenNotes(c *Comparison, base, cand []Trial, broken map[int]gate.Broken) (headFirst string) {
 	for _, lv := range slices.Sorted(maps.Keys(broken)) {
 		b := broken[lv]
 		note := fmt.Sprintf("level %d: %s: nothing of that side to measure, a fail at any number of trials", lv, b.Words())
@@ -305,14 +343,22 @@ func Compare(base, cand []Trial, o Options) (*Comparison, error) {
 		}
 		c.Notes = append(c.Notes, note)
 	}
+	return headFirst
+}
+
+// noiseNotes say where the noise leaves the verdict open: a metric shown to
+// be within its fail threshold, or that failed, needs no such note.
+func noiseNotes(c *Comparison) {
 	for _, r := range c.Outcome.Results {
-		// Only where the noise leaves the verdict open: a metric shown to be
-		// within its fail threshold, or that failed, needs no such note.
 		if r.Gating && r.BelowNoise && r.Verdict != metric.Fail && !(r.PBeyond <= gate.FutilityBeta) {
 			c.Notes = append(c.Notes, fmt.Sprintf("level %d %s: at the noise measured here (%.1f %% per trial), %d trials per side detect a change of %.0f %% or more at 90 %% power — past twice the fail threshold (%g %%): more trials or a quieter machine would tell", r.Level, r.Metric, r.NoisePct, min(r.N[0], r.N[1]), math.Ceil(float64(r.DetectablePct)), r.FailPct))
 		}
 	}
-	c.Outliers = gate.Outliers(inputs, c.Rules)
+}
+
+// outlierNotes say, for each outlier trial, how far off it is and whether
+// the tests left it out.
+func outlierNotes(c *Comparison, base, cand []Trial, o Options) {
 	for _, ol := range c.Outliers {
 		ts := base
 		if ol.Side == "candidate" {
@@ -330,12 +376,6 @@ func Compare(base, cand []Trial, o Options) (*Comparison, error) {
 		}
 		c.Notes = append(c.Notes, fmt.Sprintf("outlier: the %s's trial %s is %+.0f %% from its side's others on every gating metric together (%s)", ol.Side, filepath.Base(ts[ol.Index].Dir), ol.ShiftPct, fate))
 	}
-	c.Explain = explain(base, cand, levels)
-	c.Outcome.Headline = headline(c)
-	if headFirst != "" {
-		c.Outcome.Headline += "; the first error: " + numfmt.Clip(headFirst, 120)
-	}
-	return c, nil
 }
 
 // leftOut says whether the decision left an outlier trial out of its tests.

@@ -178,57 +178,8 @@ func (l *level) run(ctx context.Context) (LevelRun, error) {
 
 	// Requests are generated and encoded ahead of their send time by a
 	// producer, so dispatching costs nothing but a channel receive.
-	gen := workload.NewGeneratorFor(s, l.spec.Index, l.cfg.TokensPerWord, l.cfg.Inputs)
-	prod := make(chan prepared, 512)
-	sessions := make(chan []prepared, 64) // multi-turn: whole conversations
-	if s.Workload.Sessions.Enabled() {
-		l.sessions = sessions
-	}
-	prodCtx, stopProd := context.WithCancel(context.Background())
-	var prodErr error
-	go func() {
-		defer close(prod)
-		defer close(sessions)
-		for {
-			if l.sessions == nil {
-				r := gen.Next()
-				body, err := openai.Body(s.API, l.cfg.Model, openai.Prompt{Text: r.Prompt, IDs: r.PromptIDs, Messages: r.Messages, OutputTokens: r.OutputTokens})
-				if err != nil {
-					prodErr = err
-					return
-				}
-				select {
-				case prod <- prepared{r, body}:
-				case <-prodCtx.Done():
-					return
-				}
-				continue
-			}
-			turns := gen.NextSession()
-			ps := make([]prepared, len(turns))
-			for i, r := range turns {
-				body, err := openai.Body(s.API, l.cfg.Model, openai.Prompt{Text: r.Prompt, IDs: r.PromptIDs, Messages: r.Messages, OutputTokens: r.OutputTokens})
-				if err != nil {
-					prodErr = err
-					return
-				}
-				ps[i] = prepared{r, body}
-			}
-			select {
-			case sessions <- ps:
-			case <-prodCtx.Done():
-				return
-			}
-		}
-	}()
-	defer func() {
-		stopProd()
-		for range prod { // let the producer exit
-		}
-		for range sessions {
-		}
-		gen.Close()
-	}()
+	prod, prodErr, stopProd := l.produce()
+	defer stopProd()
 
 	l.phase.Store(record.PhaseWarmup)
 	l.startUS = l.clock.Now()
@@ -244,14 +195,93 @@ func (l *level) run(ctx context.Context) (LevelRun, error) {
 		// The window ends where issuing stopped, not where it was planned to.
 		out.MeasureEndUS = max(now, out.MeasureStartUS)
 	}
-	if prodErr != nil {
-		l.cancelReq(prodErr)
+	if err := prodErr(); err != nil {
+		l.cancelReq(err)
 		l.wg.Wait()
 		stopProgress()
-		return out, fmt.Errorf("encode request: %w", prodErr)
+		return out, fmt.Errorf("encode request: %w", err)
 	}
 
 	// Issuing has stopped. Let what is in flight finish.
+	interrupted = l.waitInFlight(ctx, interrupted, &out)
+	stopProgress()
+	out.FinishedUS = l.clock.Now()
+	out.Issued = int(l.issued.Load())
+	out.Interrupted = interrupted
+	if p := l.sinkErr.Load(); p != nil {
+		return out, *p
+	}
+	return out, nil
+}
+
+// produce starts the producer: requests generated and encoded ahead of
+// their send time (whole conversations on l.sessions for multi-turn
+// workloads). err says why it stopped early (after prod is closed); stop
+// ends it and waits for it.
+func (l *level) produce() (prod <-chan prepared, err func() error, stop func()) {
+	s := l.cfg.Scenario
+	gen := workload.NewGeneratorFor(s, l.spec.Index, l.cfg.TokensPerWord, l.cfg.Inputs)
+	p := make(chan prepared, 512)
+	ss := make(chan []prepared, 64)
+	if s.Workload.Sessions.Enabled() {
+		l.sessions = ss
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	var prodErr error
+	encode := func(r workload.Request) (prepared, error) {
+		body, err := openai.Body(s.API, l.cfg.Model, openai.Prompt{Text: r.Prompt, IDs: r.PromptIDs, Messages: r.Messages, OutputTokens: r.OutputTokens})
+		return prepared{r, body}, err
+	}
+	go func() {
+		defer close(p)
+		defer close(ss)
+		for {
+			if l.sessions == nil {
+				x, err := encode(gen.Next())
+				if err != nil {
+					prodErr = err
+					return
+				}
+				select {
+				case p <- x:
+				case <-ctx.Done():
+					return
+				}
+				continue
+			}
+			turns := gen.NextSession()
+			ps := make([]prepared, len(turns))
+			for i, r := range turns {
+				x, err := encode(r)
+				if err != nil {
+					prodErr = err
+					return
+				}
+				ps[i] = x
+			}
+			select {
+			case ss <- ps:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	stop = func() {
+		cancel()
+		for range p { // let the producer exit
+		}
+		for range ss {
+		}
+		gen.Close()
+	}
+	return p, func() error { return prodErr }, stop
+}
+
+// waitInFlight waits for the requests in flight: up to drain_timeout, then
+// they are canceled; on an interrupt (before or while waiting), for the
+// grace period. It returns whether the level was interrupted.
+func (l *level) waitInFlight(ctx context.Context, interrupted bool, out *LevelRun) bool {
+	s := l.cfg.Scenario
 	if !interrupted && s.Phases.OnEnd == scenario.OnEndCancel {
 		l.stopMeas(errEndOfMeasure)
 	}
@@ -283,14 +313,7 @@ wait:
 			l.cancelReq(errInterrupted)
 		}
 	}
-	stopProgress()
-	out.FinishedUS = l.clock.Now()
-	out.Issued = int(l.issued.Load())
-	out.Interrupted = interrupted
-	if p := l.sinkErr.Load(); p != nil {
-		return out, *p
-	}
-	return out, nil
+	return interrupted
 }
 
 // openLoop dispatches on the schedule; it returns true when ctx was canceled.

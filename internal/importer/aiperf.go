@@ -64,128 +64,13 @@ func readAIPerf(path string) (Level, error) {
 		if err := json.Unmarshal([]byte(b), &a); err != nil {
 			return l, fmt.Errorf("%s:%d: not an AIPerf profile_export.jsonl record: %w", path, line, err)
 		}
-		if a.Metadata.RequestStartNS == nil {
-			return l, fmt.Errorf("%s:%d: no metadata.request_start_ns", path, line)
-		}
-		num := func(name string) (float64, string, bool) {
-			m, ok := a.Metrics[name]
-			if !ok {
-				return 0, "", false
-			}
-			var x float64
-			if json.Unmarshal(m.Value, &x) != nil {
-				return 0, "", false
-			}
-			return x, m.Unit, true
-		}
-		dur := func(name string) (int64, bool, error) {
-			x, unit, ok := num(name)
-			if !ok {
-				return 0, false, nil
-			}
-			k, known := msUnits[unit]
-			if !known {
-				return 0, false, fmt.Errorf("%s:%d: %s in unit %q (expected ns, us, ms or s)", path, line, name, unit)
-			}
-			if m := checkSeconds(name, x*k/1e6); m != "" {
-				return 0, false, fmt.Errorf("%s:%d: %s", path, line, m)
-			}
-			return int64(math.Round(x * k)), true, nil
-		}
-		length := func(names ...string) (int, bool, error) {
-			for _, name := range names {
-				if x, _, ok := num(name); ok {
-					if m := checkLength(name, x); m != "" {
-						return 0, false, fmt.Errorf("%s:%d: %s", path, line, m)
-					}
-					return int(x), true, nil
-				}
-			}
-			return 0, false, nil
-		}
-		r := record.Record{Phase: record.PhaseMeasure, Class: "imported"}
-		if a.Metadata.Phase == "warmup" {
-			r.Phase = record.PhaseWarmup
-		}
-		r.SentUS = *a.Metadata.RequestStartNS / 1000
-		if *a.Metadata.RequestStartNS < 0 {
-			return l, fmt.Errorf("%s:%d: metadata.request_start_ns is %d: a send time must be ≥ 0 (nanoseconds since the Unix epoch)", path, line, *a.Metadata.RequestStartNS)
-		}
-		r.ScheduledUS = r.SentUS
-		if x, ok, err := length("input_sequence_length"); err != nil {
-			return l, err
-		} else if ok {
-			r.PromptTokens, r.RequestedInput = x, x
-		} else if x, _, err := length("error_isl"); err != nil {
-			return l, err
-		} else {
-			r.RequestedInput = x
-		}
-		if x, ok, err := length("output_sequence_length", "output_token_count"); err != nil {
-			return l, err
-		} else if ok {
-			r.OutputTokens, r.RequestedOutput = x, x
-		}
-		if a.Error != nil || a.Metadata.WasCancelled {
-			r.Error = aiperfErrorClass(a)
-			if a.Error != nil {
-				r.Status, r.ErrorMsg = a.Error.Code, numfmt.Clip(strings.Join(strings.Fields(a.Error.Type+": "+a.Error.Message), " "), maxErrorText)
-			}
-			r.EndUS = r.SentUS
-			if e := a.Metadata.RequestEndNS; e != nil && *e/1000 >= r.SentUS {
-				r.EndUS = *e / 1000
-			}
-			l.Records = append(l.Records, r)
-			continue
-		}
-		ttft, ok, err := dur("time_to_first_token")
+		r, spread, err := aiperfMetrics{a, fmt.Sprintf("%s:%d", path, line)}.record()
 		if err != nil {
 			return l, err
 		}
-		lat, okLat, err := dur("request_latency")
-		if err != nil {
-			return l, err
-		}
-		if !okLat {
-			return l, fmt.Errorf("%s:%d: a successful request without request_latency", path, line)
-		}
-		if !ok {
-			ttft = lat // not streamed: the whole answer came at once
-		}
-		r.ChunkUS = []int64{ttft}
-		if m, has := a.Metrics["inter_chunk_latency"]; has {
-			var gaps []float64
-			if err := json.Unmarshal(m.Value, &gaps); err != nil {
-				return l, fmt.Errorf("%s:%d: inter_chunk_latency is not a list of numbers: %w", path, line, err)
-			}
-			if len(gaps) > maxTokens {
-				return l, fmt.Errorf("%s:%d: inter_chunk_latency has %d entries: more than any model's context (%d)", path, line, len(gaps), maxTokens)
-			}
-			k, known := msUnits[m.Unit]
-			if !known {
-				return l, fmt.Errorf("%s:%d: inter_chunk_latency in unit %q", path, line, m.Unit)
-			}
-			t := float64(ttft)
-			r.ChunkUS = slices.Grow(r.ChunkUS, len(gaps))
-			for _, g := range gaps {
-				if m := checkSeconds("an inter_chunk_latency", g*k/1e6); m != "" {
-					return l, fmt.Errorf("%s:%d: %s", path, line, m)
-				}
-				t += g * k
-				r.ChunkUS = append(r.ChunkUS, int64(math.Round(t)))
-			}
-		} else if r.OutputTokens > 1 && lat > ttft {
-			// Without chunk times the tokens after the first are spread
-			// evenly to the end: TPOT stays exact, ITL is each request's mean.
+		if spread {
 			noGaps++
-			for j := 1; j < r.OutputTokens; j++ {
-				r.ChunkUS = append(r.ChunkUS, ttft+(lat-ttft)*int64(j)/int64(r.OutputTokens-1))
-			}
 		}
-		r.FirstTokenUS = r.SentUS + ttft
-		r.EndUS = r.SentUS + r.ChunkUS[len(r.ChunkUS)-1]
-		r.DoneUS = r.SentUS + lat
-		r.Status = 200
 		l.Records = append(l.Records, r)
 	}
 	if err := sc.Err(); err != nil {
@@ -205,6 +90,157 @@ func readAIPerf(path string) (Level, error) {
 		l.Notices = append(l.Notices, fmt.Sprintf("%s could not be read (%v): the level is labelled with its achieved rate unless --rate or --concurrency says it", agg, err))
 	}
 	return l, nil
+}
+
+// aiperfMetrics reads one profile_export.jsonl record; at is its file:line
+// for errors.
+type aiperfMetrics struct {
+	a  aiperfRecord
+	at string
+}
+
+func (m aiperfMetrics) num(name string) (float64, string, bool) {
+	v, ok := m.a.Metrics[name]
+	if !ok {
+		return 0, "", false
+	}
+	var x float64
+	if json.Unmarshal(v.Value, &x) != nil {
+		return 0, "", false
+	}
+	return x, v.Unit, true
+}
+
+// dur is a duration metric in microseconds, checked to be a time.
+func (m aiperfMetrics) dur(name string) (int64, bool, error) {
+	x, unit, ok := m.num(name)
+	if !ok {
+		return 0, false, nil
+	}
+	k, known := msUnits[unit]
+	if !known {
+		return 0, false, fmt.Errorf("%s: %s in unit %q (expected ns, us, ms or s)", m.at, name, unit)
+	}
+	if msg := checkSeconds(name, x*k/1e6); msg != "" {
+		return 0, false, fmt.Errorf("%s: %s", m.at, msg)
+	}
+	return int64(math.Round(x * k)), true, nil
+}
+
+// length is the first of names the record has, checked to be a length.
+func (m aiperfMetrics) length(names ...string) (int, bool, error) {
+	for _, name := range names {
+		if x, _, ok := m.num(name); ok {
+			if msg := checkLength(name, x); msg != "" {
+				return 0, false, fmt.Errorf("%s: %s", m.at, msg)
+			}
+			return int(x), true, nil
+		}
+	}
+	return 0, false, nil
+}
+
+// record is the record as perfgate writes it; spread says its tokens after
+// the first were spread evenly (no inter_chunk_latency).
+func (m aiperfMetrics) record() (r record.Record, spread bool, err error) {
+	a := m.a
+	if a.Metadata.RequestStartNS == nil {
+		return r, false, fmt.Errorf("%s: no metadata.request_start_ns", m.at)
+	}
+	if *a.Metadata.RequestStartNS < 0 {
+		return r, false, fmt.Errorf("%s: metadata.request_start_ns is %d: a send time must be ≥ 0 (nanoseconds since the Unix epoch)", m.at, *a.Metadata.RequestStartNS)
+	}
+	r = record.Record{Phase: record.PhaseMeasure, Class: "imported"}
+	if a.Metadata.Phase == "warmup" {
+		r.Phase = record.PhaseWarmup
+	}
+	r.SentUS = *a.Metadata.RequestStartNS / 1000
+	r.ScheduledUS = r.SentUS
+	if x, ok, err := m.length("input_sequence_length"); err != nil {
+		return r, false, err
+	} else if ok {
+		r.PromptTokens, r.RequestedInput = x, x
+	} else if x, _, err := m.length("error_isl"); err != nil {
+		return r, false, err
+	} else {
+		r.RequestedInput = x
+	}
+	if x, ok, err := m.length("output_sequence_length", "output_token_count"); err != nil {
+		return r, false, err
+	} else if ok {
+		r.OutputTokens, r.RequestedOutput = x, x
+	}
+	if a.Error != nil || a.Metadata.WasCancelled {
+		r.Error = aiperfErrorClass(a)
+		if a.Error != nil {
+			r.Status, r.ErrorMsg = a.Error.Code, numfmt.Clip(strings.Join(strings.Fields(a.Error.Type+": "+a.Error.Message), " "), maxErrorText)
+		}
+		r.EndUS = r.SentUS
+		if e := a.Metadata.RequestEndNS; e != nil && *e/1000 >= r.SentUS {
+			r.EndUS = *e / 1000
+		}
+		return r, false, nil
+	}
+	ttft, ok, err := m.dur("time_to_first_token")
+	if err != nil {
+		return r, false, err
+	}
+	lat, okLat, err := m.dur("request_latency")
+	if err != nil {
+		return r, false, err
+	}
+	if !okLat {
+		return r, false, fmt.Errorf("%s: a successful request without request_latency", m.at)
+	}
+	if !ok {
+		ttft = lat // not streamed: the whole answer came at once
+	}
+	if r.ChunkUS, spread, err = m.chunks(ttft, lat, r.OutputTokens); err != nil {
+		return r, false, err
+	}
+	r.FirstTokenUS = r.SentUS + ttft
+	r.EndUS = r.SentUS + r.ChunkUS[len(r.ChunkUS)-1]
+	r.DoneUS = r.SentUS + lat
+	r.Status = 200
+	return r, spread, nil
+}
+
+// chunks are the chunks' times from the send: the first token's, then
+// inter_chunk_latency's gaps; without them, the tokens after the first
+// spread evenly to the end (TPOT stays exact, ITL is each request's mean).
+func (m aiperfMetrics) chunks(ttft, lat int64, outputTokens int) (chunks []int64, spread bool, err error) {
+	chunks = []int64{ttft}
+	v, has := m.a.Metrics["inter_chunk_latency"]
+	if !has {
+		if outputTokens <= 1 || lat <= ttft {
+			return chunks, false, nil
+		}
+		for j := 1; j < outputTokens; j++ {
+			chunks = append(chunks, ttft+(lat-ttft)*int64(j)/int64(outputTokens-1))
+		}
+		return chunks, true, nil
+	}
+	var gaps []float64
+	if err := json.Unmarshal(v.Value, &gaps); err != nil {
+		return nil, false, fmt.Errorf("%s: inter_chunk_latency is not a list of numbers: %w", m.at, err)
+	}
+	if len(gaps) > maxTokens {
+		return nil, false, fmt.Errorf("%s: inter_chunk_latency has %d entries: more than any model's context (%d)", m.at, len(gaps), maxTokens)
+	}
+	k, known := msUnits[v.Unit]
+	if !known {
+		return nil, false, fmt.Errorf("%s: inter_chunk_latency in unit %q", m.at, v.Unit)
+	}
+	t := float64(ttft)
+	chunks = slices.Grow(chunks, len(gaps))
+	for _, g := range gaps {
+		if msg := checkSeconds("an inter_chunk_latency", g*k/1e6); msg != "" {
+			return nil, false, fmt.Errorf("%s: %s", m.at, msg)
+		}
+		t += g * k
+		chunks = append(chunks, int64(math.Round(t)))
+	}
+	return chunks, false, nil
 }
 
 // maxAggregateBytes is the largest aggregate file read.

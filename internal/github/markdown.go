@@ -218,71 +218,92 @@ func (r *Report) Summary() string {
 
 func (r *Report) render(l layout) string {
 	var b strings.Builder
+	r.writeHead(&b)
+	hasChange := r.writeLead(&b, l)
+	r.writeTables(&b, l, hasChange)
+	r.writePlots(&b, l, hasChange)
+	r.writeFoot(&b)
+	return b.String()
+}
+
+// writeHead: the marker, the verdict, the commits, the error, one line per
+// scenario, the history and the notes.
+func (r *Report) writeHead(b *strings.Builder) {
 	b.WriteString(Marker(r.Set) + "\n")
-	fmt.Fprintf(&b, "## %s perfgate: %s", r.Verdict.Mark(), strings.ToUpper(string(r.Verdict)))
+	fmt.Fprintf(b, "## %s perfgate: %s", r.Verdict.Mark(), strings.ToUpper(string(r.Verdict)))
 	if r.Set != "" {
-		fmt.Fprintf(&b, " · %s", Esc(r.Set))
+		fmt.Fprintf(b, " · %s", Esc(r.Set))
 	}
 	if r.Profile == "release" {
 		b.WriteString(" · release gate")
 	}
 	b.WriteString("\n\n")
 	if r.PR > 0 {
-		fmt.Fprintf(&b, "Pull request #%d", r.PR)
+		fmt.Fprintf(b, "Pull request #%d", r.PR)
 		if r.Title != "" {
-			fmt.Fprintf(&b, " “%s”", Esc(r.Title))
+			fmt.Fprintf(b, " “%s”", Esc(r.Title))
 		}
 		b.WriteString(": ")
 	}
-	fmt.Fprintf(&b, "baseline `%s`", ShortSHA(r.BaseSHA))
+	fmt.Fprintf(b, "baseline `%s`", ShortSHA(r.BaseSHA))
 	if r.BaseRef != "" {
-		fmt.Fprintf(&b, " (%s)", Esc(r.BaseRef))
+		fmt.Fprintf(b, " (%s)", Esc(r.BaseRef))
 	}
-	fmt.Fprintf(&b, " → candidate `%s`", ShortSHA(r.HeadSHA))
+	fmt.Fprintf(b, " → candidate `%s`", ShortSHA(r.HeadSHA))
 	if r.HeadRef != "" {
-		fmt.Fprintf(&b, " (%s)", Esc(r.HeadRef))
+		fmt.Fprintf(b, " (%s)", Esc(r.HeadRef))
 	}
 	b.WriteString("\n\n")
 	if r.Verdict == metric.Error {
-		fmt.Fprintf(&b, "> **Error:** %s\n>\n> No verdict: an error is never a pass.\n\n", Esc(r.Error))
+		fmt.Fprintf(b, "> **Error:** %s\n>\n> No verdict: an error is never a pass.\n\n", Esc(r.Error))
 	}
 	for _, s := range r.Scenarios {
 		switch {
 		case s.Error != "":
-			fmt.Fprintf(&b, "- 💥 **%s**: %s\n", Esc(s.Name), Esc(s.Error))
+			fmt.Fprintf(b, "- 💥 **%s**: %s\n", Esc(s.Name), Esc(s.Error))
 		case s.Comparison != nil:
-			fmt.Fprintf(&b, "- %s **%s**: %s", s.Comparison.Outcome.Verdict.Mark(), Esc(s.Name), Esc(s.Comparison.Outcome.Headline))
+			fmt.Fprintf(b, "- %s **%s**: %s", s.Comparison.Outcome.Verdict.Mark(), Esc(s.Name), Esc(s.Comparison.Outcome.Headline))
 			if run := s.Comparison.Run; run != nil {
-				fmt.Fprintf(&b, " (%d + %d trials; %s)", run.Trials[0], run.Trials[1], Esc(run.Stopped))
+				fmt.Fprintf(b, " (%d + %d trials; %s)", run.Trials[0], run.Trials[1], Esc(run.Stopped))
 				if len(run.Reruns) > 0 {
-					fmt.Fprintf(&b, "; %d outlier trial(s) re-run", len(run.Reruns))
+					fmt.Fprintf(b, "; %d outlier trial(s) re-run", len(run.Reruns))
 				}
 			}
 			b.WriteString("\n")
 		}
 	}
 	if h := r.History; h != nil {
-		fmt.Fprintf(&b, "- %s **against %s**: %s\n", h.Verdict.Mark(), Esc(h.Against), strings.ToUpper(string(h.Verdict)))
+		fmt.Fprintf(b, "- %s **against %s**: %s\n", h.Verdict.Mark(), Esc(h.Against), strings.ToUpper(string(h.Verdict)))
 		for _, l := range h.Lines {
-			fmt.Fprintf(&b, "  - %s\n", Esc(l))
+			fmt.Fprintf(b, "  - %s\n", Esc(l))
 		}
-		fmt.Fprintf(&b, "\nGated on both: the A/B against the baseline above and the history; the verdict is the worse of the two.\n\n")
+		fmt.Fprintf(b, "\nGated on both: the A/B against the baseline above and the history; the verdict is the worse of the two.\n\n")
 	}
 	for _, n := range r.Notes {
-		fmt.Fprintf(&b, "- ℹ️ %s\n", Esc(n))
+		fmt.Fprintf(b, "- ℹ️ %s\n", Esc(n))
 	}
-	// The picture the comment leads with: each scenario's change per metric.
-	hasChange := false
+}
+
+// writeLead: the picture the comment leads with, each scenario's change per
+// metric (when plots are shown); it says whether there was one.
+func (r *Report) writeLead(b *strings.Builder, l layout) (hasChange bool) {
 	if l.plots {
 		for _, s := range r.Scenarios {
 			for _, p := range s.Plots {
 				if p.Name == "change" {
 					hasChange = true
-					fmt.Fprintf(&b, "\n<a href=\"%s\"><img src=\"%s\" alt=\"%s: change per metric\" width=\"680\"></a>\n", htmlAttr(p.Link), htmlAttr(p.Img), htmlAttr(s.Name))
+					fmt.Fprintf(b, "\n<a href=\"%s\"><img src=\"%s\" alt=\"%s: change per metric\" width=\"680\"></a>\n", htmlAttr(p.Link), htmlAttr(p.Img), htmlAttr(s.Name))
 				}
 			}
 		}
 	}
+	return hasChange
+}
+
+// writeTables: what moved, in three narrow columns for a phone; the full
+// table (and, without the change chart, a Mermaid chart) folded below, or a
+// pointer to the summary when the layout leaves them out.
+func (r *Report) writeTables(b *strings.Builder, l layout, hasChange bool) {
 	rows := r.rows()
 	// On a phone: what moved, in three narrow columns; the full table and
 	// the chart folded below.
@@ -296,10 +317,10 @@ func (r *Report) render(l layout) string {
 		b.WriteString("\n| | metric | Δ (95 % CI) |\n| --- | --- | ---: |\n")
 		for i, x := range notable {
 			if l.maxRows >= 0 && i == l.maxRows {
-				fmt.Fprintf(&b, "\n… and %d more: %s has them all.\n", len(notable)-i, l.summaryText())
+				fmt.Fprintf(b, "\n… and %d more: %s has them all.\n", len(notable)-i, l.summaryText())
 				break
 			}
-			fmt.Fprintf(&b, "| %s | %s L%d %s | %s (%s … %s) |\n", rowMark(x), Esc(x.scenario), x.res.Level, Esc(x.res.Metric),
+			fmt.Fprintf(b, "| %s | %s L%d %s | %s (%s … %s) |\n", rowMark(x), Esc(x.scenario), x.res.Level, Esc(x.res.Metric),
 				signed(x.res.ChangePct), signed(x.res.CILowPct), signed(x.res.CIHighPct))
 		}
 	}
@@ -307,11 +328,11 @@ func (r *Report) render(l layout) string {
 		if len(rows) == 1 {
 			b.WriteString("\n<details><summary>The result</summary>\n\n")
 		} else {
-			fmt.Fprintf(&b, "\n<details><summary>All %d results</summary>\n\n", len(rows))
+			fmt.Fprintf(b, "\n<details><summary>All %d results</summary>\n\n", len(rows))
 		}
 		b.WriteString("| scenario | level | metric | baseline | candidate | Δ | 95 % CI | q | verdict |\n| --- | ---: | --- | ---: | ---: | ---: | --- | ---: | --- |\n")
 		for _, x := range rows {
-			fmt.Fprintf(&b, "| %s | %d | %s | %s | %s | %s | %s … %s | %s | %s %s |\n", Esc(x.scenario), x.res.Level, Esc(x.res.Metric),
+			fmt.Fprintf(b, "| %s | %d | %s | %s | %s | %s | %s … %s | %s | %s %s |\n", Esc(x.scenario), x.res.Level, Esc(x.res.Metric),
 				num(&x.res.BaselineMedian), num(&x.res.CandMedian), signed(x.res.ChangePct), signed(x.res.CILowPct), signed(x.res.CIHighPct), qCell(x.res.Q), rowMark(x), x.res.Verdict)
 		}
 		b.WriteString("\nΔ: the candidate against the baseline (Hodges-Lehmann; pooled percentage points for error_rate); q: the fail test's Benjamini-Hochberg value (is the candidate worse than the warn threshold plus a quarter of the way to the fail threshold?).\n")
@@ -320,8 +341,12 @@ func (r *Report) render(l layout) string {
 		}
 		b.WriteString("\n</details>\n")
 	} else if len(rows) > 0 {
-		fmt.Fprintf(&b, "\nThe full table and the chart are in %s.\n", l.summaryText())
+		fmt.Fprintf(b, "\nThe full table and the chart are in %s.\n", l.summaryText())
 	}
+}
+
+// writePlots: every plot, folded, or a pointer to the summary.
+func (r *Report) writePlots(b *strings.Builder, l layout, hasChange bool) {
 	var plots int
 	for _, s := range r.Scenarios {
 		plots += len(s.Plots)
@@ -332,35 +357,38 @@ func (r *Report) render(l layout) string {
 			if len(s.Plots) == 0 {
 				continue
 			}
-			fmt.Fprintf(&b, "**%s**\n\n", Esc(s.Name))
+			fmt.Fprintf(b, "**%s**\n\n", Esc(s.Name))
 			for _, p := range s.Plots {
 				if p.Name == "change" && hasChange {
 					continue
 				}
-				fmt.Fprintf(&b, "<a href=\"%s\"><img src=\"%s\" alt=\"%s\" width=\"720\"></a>\n\n", htmlAttr(p.Link), htmlAttr(p.Img), htmlAttr(p.Name))
+				fmt.Fprintf(b, "<a href=\"%s\"><img src=\"%s\" alt=\"%s\" width=\"720\"></a>\n\n", htmlAttr(p.Link), htmlAttr(p.Img), htmlAttr(p.Name))
 			}
 		}
 		b.WriteString("</details>\n")
 	} else if plots > 0 {
-		fmt.Fprintf(&b, "\nThe plots are in %s.\n", l.summaryText())
+		fmt.Fprintf(b, "\nThe plots are in %s.\n", l.summaryText())
 	}
+}
+
+// writeFoot: the environment, folded, the run's link and the method.
+func (r *Report) writeFoot(b *strings.Builder) {
 	envs := map[string]bool{}
 	b.WriteString("\n<details><summary>Environment</summary>\n\n")
-	fmt.Fprintf(&b, "- baseline: `%s`\n- candidate: `%s`\n", r.BaseSHA, r.HeadSHA)
+	fmt.Fprintf(b, "- baseline: `%s`\n- candidate: `%s`\n", r.BaseSHA, r.HeadSHA)
 	for _, s := range r.Scenarios {
 		if s.Comparison != nil && !envs[s.Comparison.Environment] {
 			envs[s.Comparison.Environment] = true
-			fmt.Fprintf(&b, "- %s\n", Esc(s.Comparison.Environment))
+			fmt.Fprintf(b, "- %s\n", Esc(s.Comparison.Environment))
 		}
 	}
 	b.WriteString("\n</details>\n")
 	if r.RunURL != "" {
-		fmt.Fprintf(&b, "\n[Workflow run](%s) · ", htmlAttr(r.RunURL))
+		fmt.Fprintf(b, "\n[Workflow run](%s) · ", htmlAttr(r.RunURL))
 	} else {
 		b.WriteString("\n")
 	}
 	b.WriteString("perfgate decides with t-tests on log values over interleaved trials, looking after every pair; see docs/statistics.md.\n")
-	return b.String()
 }
 
 func (l layout) summaryText() string {

@@ -189,90 +189,120 @@ func Run(ctx context.Context, env Env) error {
 
 	var rep *gh.Report
 	var files []gh.LocalFile
-	var resultsDir string
+	resultsDir := in.outputDir
 	switch in.mode {
 	case "report":
 		if ev.Name != "workflow_run" || ev.Run.HeadSHA == "" {
 			return fault.Usagef("mode report runs in a workflow_run job (the event is %q): it trusts only that event's head commit", ev.Name)
 		}
-		resultsDir = in.outputDir
 		if !hasResults(resultsDir) {
 			// the benchmark run uploaded nothing (its job was skipped)
 			a.Noticef("perfgate: no results in %s: the benchmark run produced none, nothing to report", resultsDir)
 			return nil
 		}
-		var res *gh.Results
-		res, rep, files, err = gh.LoadMerged(resultsDir, gh.Expect{HeadSHA: ev.Run.HeadSHA})
-		if err != nil {
-			a.Errorf("the results artifact was refused: %v", err)
-			return fault.Usagef("the results in %s were refused: %v", resultsDir, err)
-		}
-		if !in.contextGiven {
-			// the reporter has no scenarios of its own: the set is the one
-			// the benchmark job ran, so the check's name is perfgate/<set>
-			in.set, in.statusContext = res.Set, "perfgate/"+res.Set
-		}
-		if res.PR > 0 {
-			if len(ev.Run.PRs) > 0 && !slices.Contains(ev.Run.PRs, res.PR) {
-				return fault.Usagef("the results name pull request #%d, the workflow run %v", res.PR, ev.Run.PRs)
-			}
-			if client == nil {
-				return fault.Usagef("mode report needs github-token to check pull request #%d", res.PR)
-			}
-			pull, err := client.Pull(ctx, res.PR)
-			if err != nil {
-				return err
-			}
-			if pull.HeadSHA != ev.Run.HeadSHA {
-				// A push during the benchmark: the results are of the commit
-				// the workflow ran on (trusted), and say so; its status goes
-				// to that commit, not to the new head.
-				rep.Notes = append(rep.Notes, fmt.Sprintf("these results are of %.12s; the pull request's head has moved on to %.12s since", ev.Run.HeadSHA, pull.HeadSHA))
-			}
-			rep.Title, rep.HeadRef = pull.Title, pull.HeadRef // from the API, not the artifact
-			if res.BaseSHA != "" {
-				if rep.BaseRef, err = client.CheckBaseline(ctx, pull.BaseRef, res.BaseSHA, res.BaseRef, ev.Run.HeadSHA); err != nil {
-					a.Errorf("the results artifact was refused: %v", err)
-					return fault.Usagef("the results in %s were refused: %v", resultsDir, err)
-				}
-			}
-		}
-	default: // pr, benchmark, release
-		var manifest *gh.Results
-		resultsDir = in.outputDir
-		manifest, err = actionBenchmark(ctx, env, a, in, gctx, ev, client)
-		if err != nil {
+		if rep, files, err = loadReported(ctx, a, &in, ev, client); err != nil {
 			return err
 		}
-		if manifest.Verdict == metric.Error && len(manifest.Scenarios) == 0 {
-			rep = &gh.Report{Set: manifest.Set, Verdict: metric.Error, Error: manifest.Error, PR: manifest.PR, BaseSHA: manifest.BaseSHA,
-				HeadSHA: manifest.HeadSHA, BaseRef: manifest.BaseRef, HeadRef: manifest.HeadRef, Profile: manifest.Profile}
-		} else if _, rep, files, err = gh.LoadResults(resultsDir, gh.Expect{HeadSHA: manifest.HeadSHA}); err != nil {
-			return fmt.Errorf("reading back the results: %w", err)
+	default: // pr, benchmark, release
+		if rep, files, err = benchmarkReport(ctx, env, a, in, gctx, ev, client); err != nil {
+			return err
 		}
-		rep.Title = ev.Title
 	}
 	rep.RunURL = runURL
-
-	var pub gh.Published
-	if client != nil && in.mode != "benchmark" {
-		pub, err = gh.Publish(ctx, client, rep, files, gh.PublishOptions{
-			AssetsBranch: cmp.Or(in.assetsBranch, "perfgate-assets"), Comment: in.comment, StatusContext: in.statusContext,
-			State: gh.StatusState(rep.Verdict, in.failOn), ServerURL: gctx.ServerURL, Warn: func(s string) { a.Warningf("%s", s) },
-		})
-		if err != nil {
-			// Degrade, never vanish: the summary and the outputs are still
-			// written, and a status left pending is settled as error.
-			a.Errorf("publishing the results: %v", err)
-			if !pub.Status && in.statusContext != "" && rep.HeadSHA != "" {
-				if serr := client.SetStatus(ctx, rep.HeadSHA, gh.StatusError, in.statusContext, "perfgate could not publish: "+err.Error(), runURL); serr != nil {
-					a.Errorf("and the commit status could not be set: %v", serr)
-				}
-			}
-			return errors.Join(finishAction(a, env, in, rep, pub, resultsDir), err)
-		}
+	if client == nil || in.mode == "benchmark" {
+		return finishAction(a, env, in, rep, gh.Published{}, resultsDir)
+	}
+	pub, err := publish(ctx, a, in, gctx, client, rep, files, runURL)
+	if err != nil {
+		return errors.Join(finishAction(a, env, in, rep, pub, resultsDir), err)
 	}
 	return finishAction(a, env, in, rep, pub, resultsDir)
+}
+
+// loadReported reads the results a benchmark run uploaded (mode report),
+// trusting only the workflow_run's head commit: a pull request they name
+// must be the run's, its title and branch come from the API, and its
+// baseline is checked against the pull request's base. Without a status
+// context of its own, the reporter takes the set the benchmark ran (in).
+func loadReported(ctx context.Context, a *githubactions.Action, in *actionInputs, ev *gh.Event, client *gh.Client) (*gh.Report, []gh.LocalFile, error) {
+	resultsDir := in.outputDir
+	res, rep, files, err := gh.LoadMerged(resultsDir, gh.Expect{HeadSHA: ev.Run.HeadSHA})
+	if err != nil {
+		a.Errorf("the results artifact was refused: %v", err)
+		return nil, nil, fault.Usagef("the results in %s were refused: %v", resultsDir, err)
+	}
+	if !in.contextGiven {
+		// the reporter has no scenarios of its own: the set is the one
+		// the benchmark job ran, so the check's name is perfgate/<set>
+		in.set, in.statusContext = res.Set, "perfgate/"+res.Set
+	}
+	if res.PR == 0 {
+		return rep, files, nil
+	}
+	if len(ev.Run.PRs) > 0 && !slices.Contains(ev.Run.PRs, res.PR) {
+		return nil, nil, fault.Usagef("the results name pull request #%d, the workflow run %v", res.PR, ev.Run.PRs)
+	}
+	if client == nil {
+		return nil, nil, fault.Usagef("mode report needs github-token to check pull request #%d", res.PR)
+	}
+	pull, err := client.Pull(ctx, res.PR)
+	if err != nil {
+		return nil, nil, err
+	}
+	if pull.HeadSHA != ev.Run.HeadSHA {
+		// A push during the benchmark: the results are of the commit
+		// the workflow ran on (trusted), and say so; its status goes
+		// to that commit, not to the new head.
+		rep.Notes = append(rep.Notes, fmt.Sprintf("these results are of %.12s; the pull request's head has moved on to %.12s since", ev.Run.HeadSHA, pull.HeadSHA))
+	}
+	rep.Title, rep.HeadRef = pull.Title, pull.HeadRef // from the API, not the artifact
+	if res.BaseSHA != "" {
+		if rep.BaseRef, err = client.CheckBaseline(ctx, pull.BaseRef, res.BaseSHA, res.BaseRef, ev.Run.HeadSHA); err != nil {
+			a.Errorf("the results artifact was refused: %v", err)
+			return nil, nil, fault.Usagef("the results in %s were refused: %v", resultsDir, err)
+		}
+	}
+	return rep, files, nil
+}
+
+// benchmarkReport runs the A/Bs (modes pr, benchmark, release) and reads
+// back what they wrote; a run that failed before any scenario is reported
+// as an error.
+func benchmarkReport(ctx context.Context, env Env, a *githubactions.Action, in actionInputs, gctx *githubactions.GitHubContext, ev *gh.Event, client *gh.Client) (*gh.Report, []gh.LocalFile, error) {
+	manifest, err := actionBenchmark(ctx, env, a, in, gctx, ev, client)
+	if err != nil {
+		return nil, nil, err
+	}
+	var rep *gh.Report
+	var files []gh.LocalFile
+	if manifest.Verdict == metric.Error && len(manifest.Scenarios) == 0 {
+		rep = &gh.Report{Set: manifest.Set, Verdict: metric.Error, Error: manifest.Error, PR: manifest.PR, BaseSHA: manifest.BaseSHA,
+			HeadSHA: manifest.HeadSHA, BaseRef: manifest.BaseRef, HeadRef: manifest.HeadRef, Profile: manifest.Profile}
+	} else if _, rep, files, err = gh.LoadResults(in.outputDir, gh.Expect{HeadSHA: manifest.HeadSHA}); err != nil {
+		return nil, nil, fmt.Errorf("reading back the results: %w", err)
+	}
+	rep.Title = ev.Title
+	return rep, files, nil
+}
+
+// publish posts the comment, the plots and the status. It degrades, never
+// vanishes: on an error the caller still writes the summary and outputs,
+// and a status left pending is settled as error here.
+func publish(ctx context.Context, a *githubactions.Action, in actionInputs, gctx *githubactions.GitHubContext, client *gh.Client, rep *gh.Report, files []gh.LocalFile, runURL string) (gh.Published, error) {
+	pub, err := gh.Publish(ctx, client, rep, files, gh.PublishOptions{
+		AssetsBranch: cmp.Or(in.assetsBranch, "perfgate-assets"), Comment: in.comment, StatusContext: in.statusContext,
+		State: gh.StatusState(rep.Verdict, in.failOn), ServerURL: gctx.ServerURL, Warn: func(s string) { a.Warningf("%s", s) },
+	})
+	if err == nil {
+		return pub, nil
+	}
+	a.Errorf("publishing the results: %v", err)
+	if !pub.Status && in.statusContext != "" && rep.HeadSHA != "" {
+		if serr := client.SetStatus(ctx, rep.HeadSHA, gh.StatusError, in.statusContext, "perfgate could not publish: "+err.Error(), runURL); serr != nil {
+			a.Errorf("and the commit status could not be set: %v", serr)
+		}
+	}
+	return pub, err
 }
 
 // finishAction writes the job summary, the outputs and perfgate-summary.json,

@@ -388,6 +388,50 @@ func actionBenchmark(ctx context.Context, env Env, a *githubactions.Action, in a
 	if ev.Name == "pull_request_target" && ev.Fork && in.token != "" && !in.allowForkCode {
 		return nil, fault.Usagef("the %s event's head is a fork (%s), and this job holds a github-token: its code would run beside a token that can write. Use the benchmark/report split (docs/action.md), or set allow-fork-code: true after reviewing the change", ev.Name, ev.HeadRef)
 	}
+	m, err := resolveRefs(ctx, a, in, gctx, ev)
+	if err != nil {
+		return nil, err
+	}
+	if client != nil && in.mode != "benchmark" {
+		err := client.SetStatus(ctx, m.HeadSHA, gh.StatusPending, in.statusContext, "benchmarking against "+gh.ShortSHA(m.BaseSHA), "")
+		if err != nil && !errors.Is(err, gh.ErrNoPermission) {
+			a.Warningf("could not set the pending status: %v", err)
+		}
+		if err == nil {
+			pendingOn = m.HeadSHA
+		}
+	}
+	plan, err := runAB(ctx, env, a, in, m)
+	if err != nil {
+		return nil, err
+	}
+	verdicts := scenarioResults(in, plan, m)
+	if in.mode == "release" && in.historyStore != "" && plan.Dir != "" && m.Verdict != metric.Error {
+		// The release candidate against main's recent history as well as against the last release.
+		h, err := releaseAgainstHistory(ctx, a, in, client, plan.Dir, m.HeadSHA)
+		if err != nil {
+			a.Warningf("the release candidate was not checked against the history: %v", err)
+		} else {
+			m.History = h
+			verdicts = append(verdicts, h.Verdict)
+			a.Infof("release gate: against %s: %s", h.Against, h.Verdict)
+		}
+	}
+	m.Verdict = metric.Worst(verdicts...)
+	if m.Verdict == metric.Error && m.Error == "" {
+		m.Error = cmp.Or(plan.Error, "a scenario did not finish")
+	}
+	if err := gh.WriteResults(in.outputDir, *m); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// resolveRefs finds the two commits: the candidate (the input, else the
+// event's head), the baseline (the input; in release mode the last release
+// tag before the candidate; else the pull request's merge base), both
+// resolved to SHAs; the manifest starts with them.
+func resolveRefs(ctx context.Context, a *githubactions.Action, in actionInputs, gctx *githubactions.GitHubContext, ev *gh.Event) (m *gh.Results, err error) {
 	profile := "pr"
 	if in.mode == "release" {
 		profile = "release"
@@ -411,7 +455,7 @@ func actionBenchmark(ctx context.Context, env Env, a *githubactions.Action, in a
 	if cand == "" {
 		return nil, fault.Usagef("candidate-ref: the event names no commit; give candidate-ref")
 	}
-	m := &gh.Results{Set: in.set, Profile: profile, PR: ev.PR, BaseRef: strings.TrimPrefix(base, "merge-base:"), HeadRef: cmp.Or(ev.HeadRef, in.candRef)}
+	m = &gh.Results{Set: in.set, Profile: profile, PR: ev.PR, BaseRef: strings.TrimPrefix(base, "merge-base:"), HeadRef: cmp.Or(ev.HeadRef, in.candRef)}
 	if ev.BaseRef != "" && strings.HasPrefix(base, "merge-base:") {
 		m.BaseRef = "merge base with " + ev.BaseRef
 	}
@@ -421,17 +465,16 @@ func actionBenchmark(ctx context.Context, env Env, a *githubactions.Action, in a
 	if m.BaseSHA, err = vllmsrc.Resolve(ctx, in.vllmPath, base, m.HeadSHA); err != nil {
 		return nil, fault.Usagef("baseline-ref: %v", err)
 	}
-	if client != nil && in.mode != "benchmark" {
-		err := client.SetStatus(ctx, m.HeadSHA, gh.StatusPending, in.statusContext, "benchmarking against "+gh.ShortSHA(m.BaseSHA), "")
-		if err != nil && !errors.Is(err, gh.ErrNoPermission) {
-			a.Warningf("could not set the pending status: %v", err)
-		}
-		if err == nil {
-			pendingOn = m.HeadSHA
-		}
-	}
+	return m, nil
+}
+
+// runAB runs the A/B of every scenario into the output folder (sequential
+// unless trials is given). A usage error, an invalid scenario or an
+// interrupt ends the job; any other failure is the manifest's error verdict,
+// reported like a result.
+func runAB(ctx context.Context, env Env, a *githubactions.Action, in actionInputs, m *gh.Results) (*ab.Plan, error) {
 	o := ab.Options{Repo: in.vllmPath, BaseRef: m.BaseSHA, CandRef: m.HeadSHA, Trials: in.trials, TrialsSet: in.trialsSet, Out: in.outputDir,
-		WorkDir: in.workDir, Trust: trustRoot(in.token), Install: in.install, Profile: profile}
+		WorkDir: in.workDir, Trust: trustRoot(in.token), Install: in.install, Profile: m.Profile}
 	if !in.trialsSet {
 		o.Trials = 0 // sequential
 	}
@@ -454,38 +497,23 @@ func actionBenchmark(ctx context.Context, env Env, a *githubactions.Action, in a
 	if plan == nil {
 		plan = &ab.Plan{}
 	}
-	abDir := plan.Dir
+	return plan, nil
+}
+
+// scenarioResults lists each scenario's result folder (or why it did not
+// finish) in the manifest and returns the verdicts to combine.
+func scenarioResults(in actionInputs, plan *ab.Plan, m *gh.Results) []metric.Verdict {
 	verdicts := []metric.Verdict{cmp.Or(m.Verdict, metric.Pass)}
-	done := map[string]bool{}
 	for _, s := range plan.Scenarios {
-		rel, _ := filepath.Rel(in.outputDir, filepath.Join(abDir, s.Name))
+		rel, _ := filepath.Rel(in.outputDir, filepath.Join(plan.Dir, s.Name))
 		rs := gh.ResultScenario{Name: s.Name, Dir: rel}
 		if s.Verdict == "" {
 			rs.Error, rs.Dir = cmp.Or(plan.Error, "did not finish"), ""
 		}
-		done[s.Name] = true
 		verdicts = append(verdicts, cmp.Or(s.Verdict, metric.Error))
 		m.Scenarios = append(m.Scenarios, rs)
 	}
-	if in.mode == "release" && in.historyStore != "" && abDir != "" && m.Verdict != metric.Error {
-		// The release candidate against main's recent history as well as against the last release.
-		h, err := releaseAgainstHistory(ctx, a, in, client, abDir, m.HeadSHA)
-		if err != nil {
-			a.Warningf("the release candidate was not checked against the history: %v", err)
-		} else {
-			m.History = h
-			verdicts = append(verdicts, h.Verdict)
-			a.Infof("release gate: against %s: %s", h.Against, h.Verdict)
-		}
-	}
-	m.Verdict = metric.Worst(verdicts...)
-	if m.Verdict == metric.Error && m.Error == "" {
-		m.Error = cmp.Or(plan.Error, "a scenario did not finish")
-	}
-	if err := gh.WriteResults(in.outputDir, *m); err != nil {
-		return nil, err
-	}
-	return m, nil
+	return verdicts
 }
 
 // hasResults reports whether a folder holds a results manifest, itself or

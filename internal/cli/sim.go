@@ -1,6 +1,8 @@
 package cli
 
 import (
+	"cmp"
+	"context"
 	"fmt"
 	"log/slog"
 	"net"
@@ -73,12 +75,7 @@ var vllmBoolFlags = map[string]bool{
 }
 
 func newSimServeCmd(env Env, log *slog.Logger) *cobra.Command {
-	cfg := sim.DefaultConfig()
-	var host string
-	var port int
-	var noPrefixCaching bool
-	var noise string
-	var servedName string
+	o := &simServe{cfg: sim.DefaultConfig()}
 	cmd := &cobra.Command{
 		Use:   "serve [MODEL] [flags]",
 		Short: "Serve the simulator on a port, accepting vllm serve's command line",
@@ -127,92 +124,120 @@ H100 (meta-llama/Llama-3.1-70B-Instruct → h100/llama-3.1-70b).`,
 			if len(rest) == 1 {
 				model = rest[0]
 			}
-			if !fs.Changed("profile") && model != "" {
-				if p := profileForModel(model); p != "" {
-					cfg.Profile = p
-				}
-			}
-			if noPrefixCaching {
-				cfg.EnablePrefixCaching = false
-			}
-			if v := env.Getenv(engine.StartSeedEnv); v != "" {
-				// perfgate started this engine for a trial (perfgate ab):
-				// each start draws its own noise, on unless --noise says off.
-				seed, err := strconv.ParseUint(v, 10, 64)
-				if err != nil {
-					return fault.Usagef("%s must be an unsigned integer (set by perfgate for each engine start), got %q", engine.StartSeedEnv, v)
-				}
-				cfg.StartSeed = seed
-				if !fs.Changed("noise") {
-					noise = "gpu"
-				}
-			}
-			n, err := sim.ParseNoise(noise)
-			if err != nil {
-				return fault.Usagef("--noise: %v", err)
-			}
-			cfg.Noise = n
-			cfg.Model = model
-			if servedName != "" {
-				cfg.Model = servedName
-			}
-			if port < 0 || port > 65535 {
-				return fault.Usagef("--port must be between 0 and 65535, got %d", port)
-			}
-			if v := env.Getenv("VLLM_SERVER_DEV_MODE"); v != "" {
-				n, err := strconv.Atoi(v) // vLLM reads it as bool(int(...))
-				if err != nil {
-					return fault.Usagef("VLLM_SERVER_DEV_MODE must be an integer (1: serve /reset_prefix_cache), got %q", v)
-				}
-				cfg.DevMode = n != 0
-			}
-			if err := cfg.Validate(); err != nil {
-				return fault.Usagef("%v", err)
-			}
-			cfg.OnCrash = func() {
-				fmt.Fprintln(env.Stderr, "perfgate sim: simulated crash (--fault-crash-after)")
-				os.Exit(1)
-			}
-			r, err := sim.Listen(net.JoinHostPort(host, strconv.Itoa(port)), cfg)
-			if err != nil {
+			if err := o.configure(env, fs, model); err != nil {
 				return err
 			}
-			p := r.Sim.Profile()
-			fmt.Fprintf(env.Stderr, "perfgate sim: serving %s on %s as %s (TP %d), %d KV blocks of %d tokens, max_model_len %d, time scale %g\n",
-				modelName(cfg, p), r.URL, p.Key, p.TP, r.Sim.KVBlocks(), cfg.BlockSize, r.Sim.MaxModelLen(), cfg.TimeScale)
-			if cfg.Noise != (sim.Noise{}) {
-				fmt.Fprintf(env.Stderr, "perfgate sim: noise %s, start seed %d: this start's steps ×%.3f (clock state and slow start), before drift and jitter\n",
-					noise, cfg.StartSeed, r.Sim.NoiseFactor())
-			}
-			return r.Serve(cmd.Context())
+			return o.serve(cmd.Context(), env)
 		},
 	}
-	f := cmd.Flags()
-	f.StringVar(&host, "host", "127.0.0.1", "address to listen on")
-	f.IntVar(&port, "port", 8000, "port to listen on (0: any free port)")
-	f.StringVar(&servedName, "served-model-name", "", "model name the server answers to (default: MODEL, else the profile's model)")
-	f.StringVar(&cfg.Profile, "profile", cfg.Profile, "GPU/model profile; see 'perfgate sim profiles'")
-	f.IntVar(&cfg.TensorParallel, "tensor-parallel-size", 0, "tensor-parallel size (default: the profile's)")
-	f.IntVar(&cfg.MaxNumSeqs, "max-num-seqs", cfg.MaxNumSeqs, "sequences in a batch")
-	f.IntVar(&cfg.MaxNumBatchedTokens, "max-num-batched-tokens", cfg.MaxNumBatchedTokens, "tokens computed per step (chunked prefill)")
-	f.Float64Var(&cfg.GPUMemoryUtilization, "gpu-memory-utilization", cfg.GPUMemoryUtilization, "fraction of GPU memory for weights, activations and KV cache")
-	f.IntVar(&cfg.BlockSize, "block-size", cfg.BlockSize, "tokens per KV-cache block")
-	f.IntVar(&cfg.MaxModelLen, "max-model-len", 0, "longest prompt plus output (default: the model's, capped by the KV capacity)")
-	f.BoolVar(&cfg.EnablePrefixCaching, "enable-prefix-caching", true, "reuse KV blocks of shared prompt prefixes (on by default, as in vLLM v1)")
-	f.BoolVar(&noPrefixCaching, "no-enable-prefix-caching", false, "turn prefix caching off")
-	f.IntVar(&cfg.NumGPUBlocksOverride, "num-gpu-blocks-override", 0, "KV-cache size in blocks, overriding the computed one")
-	f.Uint64Var(&cfg.Seed, "seed", 0, "seed of jitter and faults")
-	f.Float64Var(&cfg.TimeScale, "time-scale", 1, "run this many times faster than real time; /metrics stays in model time")
-	f.Float64Var(&cfg.Jitter, "jitter", 0, "relative standard deviation of step times")
-	f.StringVar(&noise, "noise", "off", "trial-to-trial noise like a GPU runner's: off, or gpu (a clock state and a rare slow start drawn per start from --seed and PERFGATE_ENGINE_SEED, thermal drift, step jitter; default gpu when perfgate ab starts it; docs/simulator.md)")
-	f.Float64Var(&cfg.SlowdownDecode, "slowdown-decode", 1, "multiply decode work, step overhead included (1.05: 5 % slower)")
-	f.Float64Var(&cfg.SlowdownPrefill, "slowdown-prefill", 1, "multiply prefill work")
-	f.Float64Var(&cfg.StepOverheadMs, "step-overhead-ms", -1, "fixed time per step in ms (default: the profile's)")
-	f.Float64Var(&cfg.FaultErrorRate, "fault-error-rate", 0, "fraction of requests answered with HTTP 500")
-	f.IntVar(&cfg.FaultStallAfter, "fault-stall-after", 0, "every stream hangs after this many tokens (0: never)")
-	f.Float64Var(&cfg.FaultDisconnectRate, "fault-disconnect-rate", 0, "fraction of streams whose connection drops mid-stream")
-	f.IntVar(&cfg.FaultCrashAfter, "fault-crash-after", 0, "exit with status 1 when more than this many requests have arrived (0: never)")
+	o.flags(cmd.Flags())
 	return cmd
+}
+
+// simServe is perfgate sim serve's settings: vllm serve's flags and
+// perfgate's own, into the simulator's configuration.
+type simServe struct {
+	cfg             sim.Config
+	host            string
+	port            int
+	noPrefixCaching bool
+	noise           string
+	servedName      string
+}
+
+func (o *simServe) flags(f *pflag.FlagSet) {
+	f.StringVar(&o.host, "host", "127.0.0.1", "address to listen on")
+	f.IntVar(&o.port, "port", 8000, "port to listen on (0: any free port)")
+	f.StringVar(&o.servedName, "served-model-name", "", "model name the server answers to (default: MODEL, else the profile's model)")
+	f.StringVar(&o.cfg.Profile, "profile", o.cfg.Profile, "GPU/model profile; see 'perfgate sim profiles'")
+	f.IntVar(&o.cfg.TensorParallel, "tensor-parallel-size", 0, "tensor-parallel size (default: the profile's)")
+	f.IntVar(&o.cfg.MaxNumSeqs, "max-num-seqs", o.cfg.MaxNumSeqs, "sequences in a batch")
+	f.IntVar(&o.cfg.MaxNumBatchedTokens, "max-num-batched-tokens", o.cfg.MaxNumBatchedTokens, "tokens computed per step (chunked prefill)")
+	f.Float64Var(&o.cfg.GPUMemoryUtilization, "gpu-memory-utilization", o.cfg.GPUMemoryUtilization, "fraction of GPU memory for weights, activations and KV cache")
+	f.IntVar(&o.cfg.BlockSize, "block-size", o.cfg.BlockSize, "tokens per KV-cache block")
+	f.IntVar(&o.cfg.MaxModelLen, "max-model-len", 0, "longest prompt plus output (default: the model's, capped by the KV capacity)")
+	f.BoolVar(&o.cfg.EnablePrefixCaching, "enable-prefix-caching", true, "reuse KV blocks of shared prompt prefixes (on by default, as in vLLM v1)")
+	f.BoolVar(&o.noPrefixCaching, "no-enable-prefix-caching", false, "turn prefix caching off")
+	f.IntVar(&o.cfg.NumGPUBlocksOverride, "num-gpu-blocks-override", 0, "KV-cache size in blocks, overriding the computed one")
+	f.Uint64Var(&o.cfg.Seed, "seed", 0, "seed of jitter and faults")
+	f.Float64Var(&o.cfg.TimeScale, "time-scale", 1, "run this many times faster than real time; /metrics stays in model time")
+	f.Float64Var(&o.cfg.Jitter, "jitter", 0, "relative standard deviation of step times")
+	f.StringVar(&o.noise, "noise", "off", "trial-to-trial noise like a GPU runner's: off, or gpu (a clock state and a rare slow start drawn per start from --seed and PERFGATE_ENGINE_SEED, thermal drift, step jitter; default gpu when perfgate ab starts it; docs/simulator.md)")
+	f.Float64Var(&o.cfg.SlowdownDecode, "slowdown-decode", 1, "multiply decode work, step overhead included (1.05: 5 % slower)")
+	f.Float64Var(&o.cfg.SlowdownPrefill, "slowdown-prefill", 1, "multiply prefill work")
+	f.Float64Var(&o.cfg.StepOverheadMs, "step-overhead-ms", -1, "fixed time per step in ms (default: the profile's)")
+	f.Float64Var(&o.cfg.FaultErrorRate, "fault-error-rate", 0, "fraction of requests answered with HTTP 500")
+	f.IntVar(&o.cfg.FaultStallAfter, "fault-stall-after", 0, "every stream hangs after this many tokens (0: never)")
+	f.Float64Var(&o.cfg.FaultDisconnectRate, "fault-disconnect-rate", 0, "fraction of streams whose connection drops mid-stream")
+	f.IntVar(&o.cfg.FaultCrashAfter, "fault-crash-after", 0, "exit with status 1 when more than this many requests have arrived (0: never)")
+}
+
+// configure completes the configuration from the model name, the flags
+// given and the environment (perfgate ab's engine seed, vLLM's dev mode),
+// and checks it.
+func (o *simServe) configure(env Env, fs *pflag.FlagSet, model string) error {
+	cfg := &o.cfg
+	if !fs.Changed("profile") && model != "" {
+		if p := profileForModel(model); p != "" {
+			cfg.Profile = p
+		}
+	}
+	if o.noPrefixCaching {
+		cfg.EnablePrefixCaching = false
+	}
+	if v := env.Getenv(engine.StartSeedEnv); v != "" {
+		// perfgate started this engine for a trial (perfgate ab):
+		// each start draws its own noise, on unless --noise says off.
+		seed, err := strconv.ParseUint(v, 10, 64)
+		if err != nil {
+			return fault.Usagef("%s must be an unsigned integer (set by perfgate for each engine start), got %q", engine.StartSeedEnv, v)
+		}
+		cfg.StartSeed = seed
+		if !fs.Changed("noise") {
+			o.noise = "gpu"
+		}
+	}
+	n, err := sim.ParseNoise(o.noise)
+	if err != nil {
+		return fault.Usagef("--noise: %v", err)
+	}
+	cfg.Noise = n
+	cfg.Model = cmp.Or(o.servedName, model)
+	if o.port < 0 || o.port > 65535 {
+		return fault.Usagef("--port must be between 0 and 65535, got %d", o.port)
+	}
+	if v := env.Getenv("VLLM_SERVER_DEV_MODE"); v != "" {
+		n, err := strconv.Atoi(v) // vLLM reads it as bool(int(...))
+		if err != nil {
+			return fault.Usagef("VLLM_SERVER_DEV_MODE must be an integer (1: serve /reset_prefix_cache), got %q", v)
+		}
+		cfg.DevMode = n != 0
+	}
+	if err := cfg.Validate(); err != nil {
+		return fault.Usagef("%v", err)
+	}
+	return nil
+}
+
+// serve listens, says what it serves, and serves until ctx ends.
+func (o *simServe) serve(ctx context.Context, env Env) error {
+	cfg := o.cfg
+	cfg.OnCrash = func() {
+		fmt.Fprintln(env.Stderr, "perfgate sim: simulated crash (--fault-crash-after)")
+		os.Exit(1)
+	}
+	r, err := sim.Listen(net.JoinHostPort(o.host, strconv.Itoa(o.port)), cfg)
+	if err != nil {
+		return err
+	}
+	p := r.Sim.Profile()
+	fmt.Fprintf(env.Stderr, "perfgate sim: serving %s on %s as %s (TP %d), %d KV blocks of %d tokens, max_model_len %d, time scale %g\n",
+		modelName(cfg, p), r.URL, p.Key, p.TP, r.Sim.KVBlocks(), cfg.BlockSize, r.Sim.MaxModelLen(), cfg.TimeScale)
+	if cfg.Noise != (sim.Noise{}) {
+		fmt.Fprintf(env.Stderr, "perfgate sim: noise %s, start seed %d: this start's steps ×%.3f (clock state and slow start), before drift and jitter\n",
+			o.noise, cfg.StartSeed, r.Sim.NoiseFactor())
+	}
+	return r.Serve(ctx)
 }
 
 func modelName(cfg sim.Config, p profile.Profile) string {

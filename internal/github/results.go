@@ -100,62 +100,17 @@ var (
 // foreign objects, event handlers or outside references), and no path that
 // leaves the folder or passes through a link.
 func LoadResults(dir string, exp Expect) (*Results, *Report, []LocalFile, error) {
-	data, err := readLimited(dir, ResultsFile, maxManifest)
+	r, err := readManifest(dir, exp)
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
-	var r Results
-	if err := dec.Decode(&r); err != nil {
-		return nil, nil, nil, fmt.Errorf("%s: %w", ResultsFile, err)
-	}
-	if dec.More() {
-		return nil, nil, nil, fmt.Errorf("%s: trailing data after the object", ResultsFile)
-	}
-	bad := func(format string, args ...any) error {
-		return fmt.Errorf("%s: "+format, append([]any{ResultsFile}, args...)...)
-	}
-	switch {
-	case r.SchemaVersion != 1:
-		return nil, nil, nil, bad("schema_version %d, want 1", r.SchemaVersion)
-	case !setRe.MatchString(r.Set):
-		return nil, nil, nil, bad("set %q is not a name", r.Set)
-	case !r.Verdict.Known():
-		return nil, nil, nil, bad("verdict %q", r.Verdict)
-	case r.Profile != "pr" && r.Profile != "release":
-		return nil, nil, nil, bad("profile %q", r.Profile)
-	case r.PR < 0 || r.PR > 1<<31:
-		return nil, nil, nil, bad("pr %d", r.PR)
-	case !fullSHA.MatchString(r.HeadSHA) || (r.BaseSHA != "" && !fullSHA.MatchString(r.BaseSHA)):
-		return nil, nil, nil, bad("commits %q, %q are not full SHAs", r.BaseSHA, r.HeadSHA)
-	case r.Verdict != metric.Error && r.BaseSHA == "":
-		return nil, nil, nil, bad("no baseline commit")
-	case exp.HeadSHA != "" && r.HeadSHA != exp.HeadSHA:
-		return nil, nil, nil, bad("head commit %s is not the one the workflow ran on (%s)", r.HeadSHA, exp.HeadSHA)
-	case len(r.Scenarios) > maxScenarios:
-		return nil, nil, nil, bad("%d scenarios, over %d", len(r.Scenarios), maxScenarios)
-	case len(r.Error) > 8000 || len(r.BaseRef) > 1000 || len(r.HeadRef) > 1000:
-		return nil, nil, nil, bad("a field is too long")
-	}
-	if h := r.History; h != nil {
-		if !h.Verdict.Known() || h.Verdict == metric.Error || len(h.Against) > 1000 || len(h.Lines) > 200 {
-			return nil, nil, nil, bad("history: verdict %q, or a field too long", h.Verdict)
-		}
-		for _, l := range h.Lines {
-			if len(l) > 1000 {
-				return nil, nil, nil, bad("history: a line over 1000 bytes")
-			}
-		}
-	}
 	rep := &Report{Set: r.Set, Verdict: r.Verdict, Error: r.Error, PR: r.PR, BaseSHA: r.BaseSHA, HeadSHA: r.HeadSHA,
 		BaseRef: r.BaseRef, HeadRef: r.HeadRef, Profile: r.Profile, History: r.History}
-	var files []LocalFile
-	var total int64
+	pl := &plotLoader{dir: dir}
 	worst := metric.Pass
 	for i, s := range r.Scenarios {
 		if s.Name == "" || len(s.Name) > 200 || len(s.Error) > 8000 {
-			return nil, nil, nil, bad("scenario %d: a name of 1 to 200 bytes, please", i)
+			return nil, nil, nil, manifestErr("scenario %d: a name of 1 to 200 bytes, please", i)
 		}
 		sr := ScenarioResult{Name: s.Name, Error: s.Error}
 		if s.Error != "" {
@@ -163,62 +118,143 @@ func LoadResults(dir string, exp Expect) (*Results, *Report, []LocalFile, error)
 			rep.Scenarios = append(rep.Scenarios, sr)
 			continue
 		}
-		if !filepath.IsLocal(s.Dir) || s.Dir != filepath.Clean(s.Dir) {
-			return nil, nil, nil, bad("scenario %q: folder %q is not a plain relative path", s.Name, s.Dir)
-		}
-		if err := noLinks(dir, s.Dir); err != nil {
+		if sr.Comparison, err = loadComparison(dir, s, r); err != nil {
 			return nil, nil, nil, err
 		}
-		cj, err := readLimited(dir, filepath.Join(s.Dir, record.ComparisonFile), comparison.MaxComparisonBytes)
-		if err != nil {
+		worst = metric.Worst(worst, sr.Comparison.Outcome.Verdict)
+		if err := pl.load(s); err != nil {
 			return nil, nil, nil, err
-		}
-		c, err := comparison.ValidateComparison(cj, r.HeadSHA, r.BaseSHA)
-		if err != nil {
-			return nil, nil, nil, fmt.Errorf("scenario %q: %w", s.Name, err)
-		}
-		if c.Commits["candidate"] != r.HeadSHA || c.Commits["baseline"] != r.BaseSHA {
-			return nil, nil, nil, fmt.Errorf("scenario %q: comparison.json compares %v, not %s against %s", s.Name, c.Commits, r.HeadSHA, r.BaseSHA)
-		}
-		sr.Comparison = c
-		worst = metric.Worst(worst, c.Outcome.Verdict)
-		ents, err := os.ReadDir(filepath.Join(dir, s.Dir, "plots"))
-		if err != nil && !errors.Is(err, os.ErrNotExist) {
-			return nil, nil, nil, err
-		}
-		n := 0
-		for _, e := range ents {
-			if !plotRe.MatchString(e.Name()) || !e.Type().IsRegular() {
-				return nil, nil, nil, fmt.Errorf("scenario %q: plots/%q is not a plot file perfgate writes", s.Name, e.Name())
-			}
-			if n++; n > maxPlots {
-				return nil, nil, nil, fmt.Errorf("scenario %q: more than %d plot files", s.Name, maxPlots)
-			}
-			rel := filepath.Join(s.Dir, "plots", e.Name())
-			b, err := readLimited(dir, rel, maxPlotBytes)
-			if err != nil {
-				return nil, nil, nil, err
-			}
-			if total += int64(len(b)); total > maxPlotTotal {
-				return nil, nil, nil, fmt.Errorf("the plots are over %d MiB in all", maxPlotTotal>>20)
-			}
-			if err := checkImage(e.Name(), b); err != nil {
-				return nil, nil, nil, fmt.Errorf("scenario %q: plots/%s: %w", s.Name, e.Name(), err)
-			}
-			if strings.HasSuffix(e.Name(), ".png") {
-				b, _ = reencodePNG(b) // checked above
-			}
-			if len(files) >= maxFilesTotal {
-				return nil, nil, nil, fmt.Errorf("more than %d plot files in all", maxFilesTotal)
-			}
-			files = append(files, LocalFile{Scenario: s.Name, Name: e.Name(), Path: filepath.Join(dir, rel), Data: b})
 		}
 		rep.Scenarios = append(rep.Scenarios, sr)
 	}
 	if r.Verdict != metric.Error && metric.Worst(worst, r.Verdict) != r.Verdict {
-		return nil, nil, nil, bad("verdict %q, but the comparisons say %q", r.Verdict, worst)
+		return nil, nil, nil, manifestErr("verdict %q, but the comparisons say %q", r.Verdict, worst)
 	}
-	return &r, rep, files, nil
+	return r, rep, pl.files, nil
+}
+
+// manifestErr is an error in perfgate-results.json.
+func manifestErr(format string, args ...any) error {
+	return fmt.Errorf("%s: "+format, append([]any{ResultsFile}, args...)...)
+}
+
+// readManifest reads perfgate-results.json strictly (no unknown field, no
+// trailing data) and checks every field: names, verdicts, full SHAs, the
+// head commit the workflow ran on, sizes.
+func readManifest(dir string, exp Expect) (*Results, error) {
+	data, err := readLimited(dir, ResultsFile, maxManifest)
+	if err != nil {
+		return nil, err
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	var r Results
+	if err := dec.Decode(&r); err != nil {
+		return nil, fmt.Errorf("%s: %w", ResultsFile, err)
+	}
+	if dec.More() {
+		return nil, fmt.Errorf("%s: trailing data after the object", ResultsFile)
+	}
+	switch {
+	case r.SchemaVersion != 1:
+		return nil, manifestErr("schema_version %d, want 1", r.SchemaVersion)
+	case !setRe.MatchString(r.Set):
+		return nil, manifestErr("set %q is not a name", r.Set)
+	case !r.Verdict.Known():
+		return nil, manifestErr("verdict %q", r.Verdict)
+	case r.Profile != "pr" && r.Profile != "release":
+		return nil, manifestErr("profile %q", r.Profile)
+	case r.PR < 0 || r.PR > 1<<31:
+		return nil, manifestErr("pr %d", r.PR)
+	case !fullSHA.MatchString(r.HeadSHA) || (r.BaseSHA != "" && !fullSHA.MatchString(r.BaseSHA)):
+		return nil, manifestErr("commits %q, %q are not full SHAs", r.BaseSHA, r.HeadSHA)
+	case r.Verdict != metric.Error && r.BaseSHA == "":
+		return nil, manifestErr("no baseline commit")
+	case exp.HeadSHA != "" && r.HeadSHA != exp.HeadSHA:
+		return nil, manifestErr("head commit %s is not the one the workflow ran on (%s)", r.HeadSHA, exp.HeadSHA)
+	case len(r.Scenarios) > maxScenarios:
+		return nil, manifestErr("%d scenarios, over %d", len(r.Scenarios), maxScenarios)
+	case len(r.Error) > 8000 || len(r.BaseRef) > 1000 || len(r.HeadRef) > 1000:
+		return nil, manifestErr("a field is too long")
+	}
+	if h := r.History; h != nil {
+		if !h.Verdict.Known() || h.Verdict == metric.Error || len(h.Against) > 1000 || len(h.Lines) > 200 {
+			return nil, manifestErr("history: verdict %q, or a field too long", h.Verdict)
+		}
+		for _, l := range h.Lines {
+			if len(l) > 1000 {
+				return nil, manifestErr("history: a line over 1000 bytes")
+			}
+		}
+	}
+	return &r, nil
+}
+
+// loadComparison reads a scenario's comparison.json from its folder (a
+// plain relative path without links) strictly, and checks that it compares
+// the manifest's two commits.
+func loadComparison(dir string, s ResultScenario, r *Results) (*comparison.ValidComparison, error) {
+	if !filepath.IsLocal(s.Dir) || s.Dir != filepath.Clean(s.Dir) {
+		return nil, manifestErr("scenario %q: folder %q is not a plain relative path", s.Name, s.Dir)
+	}
+	if err := noLinks(dir, s.Dir); err != nil {
+		return nil, err
+	}
+	cj, err := readLimited(dir, filepath.Join(s.Dir, record.ComparisonFile), comparison.MaxComparisonBytes)
+	if err != nil {
+		return nil, err
+	}
+	c, err := comparison.ValidateComparison(cj, r.HeadSHA, r.BaseSHA)
+	if err != nil {
+		return nil, fmt.Errorf("scenario %q: %w", s.Name, err)
+	}
+	if c.Commits["candidate"] != r.HeadSHA || c.Commits["baseline"] != r.BaseSHA {
+		return nil, fmt.Errorf("scenario %q: comparison.json compares %v, not %s against %s", s.Name, c.Commits, r.HeadSHA, r.BaseSHA)
+	}
+	return c, nil
+}
+
+// plotLoader reads the scenarios' plots/: only files perfgate writes, each
+// checked as an image (PNGs re-encoded), within per-file, per-scenario and
+// total limits.
+type plotLoader struct {
+	dir   string
+	files []LocalFile
+	total int64
+}
+
+func (pl *plotLoader) load(s ResultScenario) error {
+	ents, err := os.ReadDir(filepath.Join(pl.dir, s.Dir, "plots"))
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	for n, e := range ents {
+		if !plotRe.MatchString(e.Name()) || !e.Type().IsRegular() {
+			return fmt.Errorf("scenario %q: plots/%q is not a plot file perfgate writes", s.Name, e.Name())
+		}
+		if n+1 > maxPlots {
+			return fmt.Errorf("scenario %q: more than %d plot files", s.Name, maxPlots)
+		}
+		rel := filepath.Join(s.Dir, "plots", e.Name())
+		b, err := readLimited(pl.dir, rel, maxPlotBytes)
+		if err != nil {
+			return err
+		}
+		if pl.total += int64(len(b)); pl.total > maxPlotTotal {
+			return fmt.Errorf("the plots are over %d MiB in all", maxPlotTotal>>20)
+		}
+		if err := checkImage(e.Name(), b); err != nil {
+			return fmt.Errorf("scenario %q: plots/%s: %w", s.Name, e.Name(), err)
+		}
+		if strings.HasSuffix(e.Name(), ".png") {
+			b, _ = reencodePNG(b) // checked above
+		}
+		if len(pl.files) >= maxFilesTotal {
+			return fmt.Errorf("more than %d plot files in all", maxFilesTotal)
+		}
+		pl.files = append(pl.files, LocalFile{Scenario: s.Name, Name: e.Name(), Path: filepath.Join(pl.dir, rel), Data: b})
+	}
+	return nil
 }
 
 // noLinks refuses a path any of whose parts below dir is a symbolic link.

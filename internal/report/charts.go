@@ -194,41 +194,81 @@ const maxPoints = 1500
 
 func timeline(r *Run) plot.Lanes {
 	lanes := plot.Lanes{Title: "Timeline of " + r.Name, XLabel: "time since the run began (s)"}
-	// requests in flight, from the spans, on a fixed grid
-	if len(r.inflight) > 0 {
-		var end int64
-		for _, s := range r.inflight {
-			end = max(end, s.end)
-		}
-		const bins = 1000
-		step := max(end/bins, 1)
-		diff := make([]int, bins+2)
-		for _, s := range r.inflight {
-			diff[min(s.start/step, bins+1)]++
-			diff[min(s.end/step+1, bins+1)]--
-		}
-		x, y := make([]float64, 0, bins), make([]float64, 0, bins)
-		cur := 0
-		for i := 0; i <= bins; i++ {
-			cur += diff[i]
-			x = append(x, float64(int64(i)*step)/1e6)
-			y = append(y, float64(cur))
-		}
-		lanes.Lanes = append(lanes.Lanes, plot.Chart{YLabel: "in flight", Series: []plot.Series{{X: x, Y: y}}})
+	if c, ok := inFlightLane(r); ok {
+		lanes.Lanes = append(lanes.Lanes, c)
 	}
-	if len(r.ttftAt) > 0 {
-		idx := make([]int, len(r.ttftAt))
-		for i := range idx {
-			idx[i] = i
-		}
-		sort.SliceStable(idx, func(a, b int) bool { return r.ttftAt[idx[a]] < r.ttftAt[idx[b]] })
-		x, y := make([]float64, len(idx)), make([]float64, len(idx))
-		for i, j := range idx {
-			x[i], y[i] = r.ttftAt[j], r.ttftVal[j]
-		}
-		x, y = plot.LTTB(x, y, maxPoints)
-		lanes.Lanes = append(lanes.Lanes, plot.Chart{YLabel: "TTFT (ms)", Series: []plot.Series{{X: x, Y: y, Points: true, Color: 1}}})
+	if c, ok := ttftLane(r); ok {
+		lanes.Lanes = append(lanes.Lanes, c)
 	}
+	lanes.Lanes = append(lanes.Lanes, telemetryLanes(r)...)
+	lanes.Lanes = append(lanes.Lanes, customLanes(r)...)
+	// The run's structure: each level's warm-up lightly shaded, its
+	// measurement darker, labelled in the top lane.
+	spans := levelSpans(r)
+	for i := range lanes.Lanes {
+		for _, sp := range spans {
+			if i > 0 {
+				sp.Label = ""
+			}
+			lanes.Lanes[i].Spans = append(lanes.Lanes[i].Spans, sp)
+		}
+	}
+	return lanes
+}
+
+// inFlightLane is the requests in flight, from the spans, on a fixed grid.
+func inFlightLane(r *Run) (plot.Chart, bool) {
+	if len(r.inflight) == 0 {
+		return plot.Chart{}, false
+	}
+	var end int64
+	for _, s := range r.inflight {
+		end = max(end, s.end)
+	}
+	const bins = 1000
+	step := max(end/bins, 1)
+	diff := make([]int, bins+2)
+	for _, s := range r.inflight {
+		diff[min(s.start/step, bins+1)]++
+		diff[min(s.end/step+1, bins+1)]--
+	}
+	x, y := make([]float64, 0, bins), make([]float64, 0, bins)
+	cur := 0
+	for i := 0; i <= bins; i++ {
+		cur += diff[i]
+		x = append(x, float64(int64(i)*step)/1e6)
+		y = append(y, float64(cur))
+	}
+	return plot.Chart{YLabel: "in flight", Series: []plot.Series{{X: x, Y: y}}}, true
+}
+
+// ttftLane is every request's TTFT at its first token, thinned by LTTB.
+func ttftLane(r *Run) (plot.Chart, bool) {
+	if len(r.ttftAt) == 0 {
+		return plot.Chart{}, false
+	}
+	x, y := sortedByX(r.ttftAt, r.ttftVal)
+	x, y = plot.LTTB(x, y, maxPoints)
+	return plot.Chart{YLabel: "TTFT (ms)", Series: []plot.Series{{X: x, Y: y, Points: true, Color: 1}}}, true
+}
+
+// sortedByX are copies of x and y in x's order (stable).
+func sortedByX(xs, ys []float64) ([]float64, []float64) {
+	order := make([]int, len(xs))
+	for i := range order {
+		order[i] = i
+	}
+	sort.SliceStable(order, func(a, b int) bool { return cmp.Less(xs[order[a]], xs[order[b]]) })
+	x, y := make([]float64, len(order)), make([]float64, len(order))
+	for i, j := range order {
+		x[i], y[i] = xs[j], ys[j]
+	}
+	return x, y
+}
+
+// telemetryLanes: the GPUs' utilization, power and SM clock, and the
+// server's KV cache, running and waiting requests; a series per key.
+func telemetryLanes(r *Run) []plot.Chart {
 	type lane struct {
 		label string
 		keys  func(k string) bool
@@ -238,6 +278,7 @@ func timeline(r *Run) plot.Lanes {
 		return func(k string) bool { return len(k) > 3 && k[:3] == "gpu" && hasSuffix(k, "."+suffix) }
 	}
 	exact := func(name string) func(string) bool { return func(k string) bool { return k == name } }
+	var out []plot.Chart
 	for _, ln := range []lane{
 		{"GPU util (%)", gpuKey("util_pct"), 1},
 		{"power (W)", gpuKey("power_w"), 1},
@@ -264,23 +305,10 @@ func timeline(r *Run) plot.Lanes {
 		if len(series) == 0 {
 			continue
 		}
-		keys := make([]string, 0, len(series))
-		for k := range series {
-			keys = append(keys, k)
-		}
-		slices.Sort(keys)
+		keys := slices.Sorted(maps.Keys(series))
 		c := plot.Chart{YLabel: ln.label}
 		for i, k := range keys {
-			se := series[k]
-			order := make([]int, len(se.X))
-			for j := range order {
-				order[j] = j
-			}
-			sort.SliceStable(order, func(a, b int) bool { return cmp.Less(se.X[order[a]], se.X[order[b]]) })
-			x, y := make([]float64, len(order)), make([]float64, len(order))
-			for j, o := range order {
-				x[j], y[j] = se.X[o], se.Y[o]
-			}
+			x, y := sortedByX(series[k].X, series[k].Y)
 			x, y = plot.LTTB(x, y, maxPoints)
 			label := ""
 			if len(keys) > 1 {
@@ -288,11 +316,13 @@ func timeline(r *Run) plot.Lanes {
 			}
 			c.Series = append(c.Series, plot.Series{Label: label, X: x, Y: y, Color: 2 + i})
 		}
-		lanes.Lanes = append(lanes.Lanes, c)
+		out = append(out, c)
 	}
-	lanes.Lanes = append(lanes.Lanes, customLanes(r)...)
-	// The run's structure: each level's warm-up lightly shaded, its
-	// measurement darker, labelled in the top lane.
+	return out
+}
+
+// levelSpans are each level's warm-up and measurement on the run clock.
+func levelSpans(r *Run) []plot.Span {
 	var spans []plot.Span
 	for _, l := range r.Summary.Levels {
 		if l.MeasureStartUS > l.StartUS {
@@ -302,15 +332,7 @@ func timeline(r *Run) plot.Lanes {
 			spans = append(spans, plot.Span{From: float64(l.MeasureStartUS) / 1e6, To: float64(l.MeasureEndUS) / 1e6, Label: "L" + strconv.Itoa(l.Level+1) + " " + levelName(l), Dark: true})
 		}
 	}
-	for i := range lanes.Lanes {
-		for _, sp := range spans {
-			if i > 0 {
-				sp.Label = ""
-			}
-			lanes.Lanes[i].Spans = append(lanes.Lanes[i].Spans, sp)
-		}
-	}
-	return lanes
+	return spans
 }
 
 // customLanes draws each of the scenario's own probes (telemetry.probes) in

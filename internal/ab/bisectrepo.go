@@ -54,24 +54,9 @@ func BisectRefs(ctx context.Context, env Env, files []string, o Options) (*Bisec
 	if err != nil {
 		return nil, err
 	}
-	good, err := vllmsrc.Resolve(ctx, repo, o.BaseRef, "")
-	if err != nil {
-		return nil, fault.Usagef("--good: %v", err)
-	}
-	bad, err := vllmsrc.Resolve(ctx, repo, o.CandRef, "")
-	if err != nil {
-		return nil, fault.Usagef("--bad: %v", err)
-	}
-	if _, err := childenv.Git(ctx, repo, "merge-base", "--is-ancestor", good, bad); err != nil {
-		return nil, fault.Usagef("--good %s is not an ancestor of --bad %s", o.BaseRef, o.CandRef)
-	}
-	list, err := childenv.Git(ctx, repo, "rev-list", "--first-parent", "--reverse", good+".."+bad)
+	good, bad, commits, err := bisectRange(ctx, repo, o)
 	if err != nil {
 		return nil, err
-	}
-	commits := strings.Fields(list)
-	if len(commits) == 0 {
-		return nil, fault.Usagef("no commits between --good and --bad")
 	}
 	if _, err := LoadScenarios(files, true); err != nil {
 		return nil, err
@@ -80,59 +65,23 @@ func BisectRefs(ctx context.Context, env Env, files []string, o Options) (*Bisec
 	if err != nil {
 		return nil, err
 	}
-	res := &BisectRecord{Good: good, Bad: bad, Commits: commits}
-	save := func() error { return record.WriteJSONAtomic(filepath.Join(dir, "bisect.json"), res) }
+	bs := &bisection{env: env, files: files, o: o, repo: repo, dir: dir,
+		res: &BisectRecord{Good: good, Bad: bad, Commits: commits}}
 	fmt.Fprintf(env.Stderr, "perfgate: bisect %d first-parent commit(s) after %.12s up to %.12s; about %d steps; output in %s\n",
 		len(commits), good, bad, BisectSteps(len(commits)), dir)
-	quiet := env
-	quiet.Stdout = env.Stderr // each step's ab talks on stderr; stdout has bisect's answer
-	// oracle benchmarks commits[i] against good.
-	oracle := func(i int) (metric.Verdict, error) {
-		start := time.Now()
-		step := BisectStep{Step: len(res.Steps) + 1, Commit: commits[i], Position: i + 1}
-		step.Subject, _ = childenv.Git(ctx, repo, "log", "-1", "--format=%s", commits[i])
-		fmt.Fprintf(env.Stderr, "perfgate: bisect step %d: commit %d of %d, %.12s %q against the good %.12s\n",
-			step.Step, i+1, len(commits), commits[i], step.Subject, good)
-		so := o
-		so.Out = filepath.Join(dir, fmt.Sprintf("step-%02d", step.Step))
-		so.BaseRef, so.CandRef = good, commits[i]
-		plan, err := RunRefs(ctx, quiet, files, so)
-		var reg *fault.RegressionError
-		if err != nil && !errors.As(err, &reg) {
-			return "", err
-		}
-		step.Verdict = metric.Pass
-		if plan != nil {
-			step.Dir, _ = filepath.Rel(dir, plan.Dir)
-			step.Headline = map[string]string{}
-			for _, s := range plan.Scenarios {
-				step.Headline[s.Name] = s.Headline
-				step.Verdict = metric.Worst(step.Verdict, s.Verdict)
-			}
-		}
-		step.Took = time.Since(start).Seconds()
-		res.Steps = append(res.Steps, step)
-		fmt.Fprintf(env.Stdout, "step %d: %.12s (%d of %d) %s: %s\n", step.Step, commits[i], i+1, len(commits), strings.ToUpper(string(step.Verdict)), step.Subject)
-		return step.Verdict, save()
-	}
+	res := bs.res
 	fail := func(err error) error {
 		res.Error = err.Error()
-		return errors.Join(err, save())
+		return errors.Join(err, bs.save())
 	}
-	sr, err := Bisect(len(commits), oracle)
+	sr, err := Bisect(len(commits), func(i int) (metric.Verdict, error) { return bs.step(ctx, i) })
 	if err != nil {
 		return res, fail(err)
-	}
-	commit := func(i int) string { // -1 is the good end
-		if i < 0 {
-			return good
-		}
-		return commits[i]
 	}
 	switch sr.End {
 	case NotRegressed:
 		res.Error = "the bad end does not regress against the good one"
-		if err := save(); err != nil {
+		if err := bs.save(); err != nil {
 			return res, err
 		}
 		return res, fault.Regression("%.12s is not slower than %.12s by the gate: nothing to bisect (see %s)", bad, good, dir)
@@ -140,25 +89,110 @@ func BisectRefs(ctx context.Context, env Env, files []string, o Options) (*Bisec
 		return res, fail(fmt.Errorf("the bad end's verdict is warn: the trials could not settle whether it regressed; give more with --max-trials (see %s)", dir))
 	case StepUnclear:
 		return res, fail(fmt.Errorf("step %d (%.12s) is inconclusive (warn): the first bad commit is in %.12s..%.12s; give more trials with --max-trials (see %s)",
-			len(res.Steps), commits[sr.Unclear], commit(sr.LastGood), commits[sr.FirstBad], dir))
+			len(res.Steps), commits[sr.Unclear], bs.commit(sr.LastGood), commits[sr.FirstBad], dir))
 	}
-	hi := sr.FirstBad
-	res.FirstBad, res.LastGood = commits[hi], commit(sr.LastGood)
-	if err := save(); err != nil {
+	res.FirstBad, res.LastGood = commits[sr.FirstBad], bs.commit(sr.LastGood)
+	if err := bs.save(); err != nil {
 		return res, err
 	}
-	subject, _ := childenv.Git(ctx, repo, "log", "-1", "--format=%s", res.FirstBad)
-	fmt.Fprintf(env.Stdout, "\nfirst bad commit: %s %q (commit %d of %d after %.12s)\n", res.FirstBad, subject, hi+1, len(commits), good)
-	for _, s := range res.Steps {
-		if s.Commit == res.FirstBad || s.Commit == res.LastGood {
-			fmt.Fprintf(env.Stdout, "  evidence: step %d, %.12s %s: %s (%s)\n", s.Step, s.Commit, strings.ToUpper(string(s.Verdict)), headlines(s.Headline), filepath.Join(dir, s.Dir))
+	bs.printAnswer(ctx, sr.FirstBad)
+	return res, nil
+}
+
+// bisectRange resolves --good and --bad, checks that good is an ancestor
+// of bad, and lists the first-parent commits after good up to bad, oldest
+// first.
+func bisectRange(ctx context.Context, repo string, o Options) (good, bad string, commits []string, err error) {
+	if good, err = vllmsrc.Resolve(ctx, repo, o.BaseRef, ""); err != nil {
+		return "", "", nil, fault.Usagef("--good: %v", err)
+	}
+	if bad, err = vllmsrc.Resolve(ctx, repo, o.CandRef, ""); err != nil {
+		return "", "", nil, fault.Usagef("--bad: %v", err)
+	}
+	if _, err := childenv.Git(ctx, repo, "merge-base", "--is-ancestor", good, bad); err != nil {
+		return "", "", nil, fault.Usagef("--good %s is not an ancestor of --bad %s", o.BaseRef, o.CandRef)
+	}
+	list, err := childenv.Git(ctx, repo, "rev-list", "--first-parent", "--reverse", good+".."+bad)
+	if err != nil {
+		return "", "", nil, err
+	}
+	if commits = strings.Fields(list); len(commits) == 0 {
+		return "", "", nil, fault.Usagef("no commits between --good and --bad")
+	}
+	return good, bad, commits, nil
+}
+
+// bisection is one perfgate bisect: its record, saved as bisect.json after
+// every step.
+type bisection struct {
+	env       Env
+	files     []string
+	o         Options
+	repo, dir string
+	res       *BisectRecord
+}
+
+func (bs *bisection) save() error {
+	return record.WriteJSONAtomic(filepath.Join(bs.dir, "bisect.json"), bs.res)
+}
+
+// commit is the i-th commit of the range; -1 is the good end.
+func (bs *bisection) commit(i int) string {
+	if i < 0 {
+		return bs.res.Good
+	}
+	return bs.res.Commits[i]
+}
+
+// step is the search's oracle: an A/B of commits[i] against good (its ab
+// talks on stderr; stdout has bisect's answer), recorded as a step.
+func (bs *bisection) step(ctx context.Context, i int) (metric.Verdict, error) {
+	res, env, commits := bs.res, bs.env, bs.res.Commits
+	start := time.Now()
+	step := BisectStep{Step: len(res.Steps) + 1, Commit: commits[i], Position: i + 1}
+	step.Subject, _ = childenv.Git(ctx, bs.repo, "log", "-1", "--format=%s", commits[i])
+	fmt.Fprintf(env.Stderr, "perfgate: bisect step %d: commit %d of %d, %.12s %q against the good %.12s\n",
+		step.Step, i+1, len(commits), commits[i], step.Subject, res.Good)
+	so := bs.o
+	so.Out = filepath.Join(bs.dir, fmt.Sprintf("step-%02d", step.Step))
+	so.BaseRef, so.CandRef = res.Good, commits[i]
+	quiet := env
+	quiet.Stdout = env.Stderr
+	plan, err := RunRefs(ctx, quiet, bs.files, so)
+	var reg *fault.RegressionError
+	if err != nil && !errors.As(err, &reg) {
+		return "", err
+	}
+	step.Verdict = metric.Pass
+	if plan != nil {
+		step.Dir, _ = filepath.Rel(bs.dir, plan.Dir)
+		step.Headline = map[string]string{}
+		for _, s := range plan.Scenarios {
+			step.Headline[s.Name] = s.Headline
+			step.Verdict = metric.Worst(step.Verdict, s.Verdict)
 		}
 	}
-	if res.LastGood == good {
-		fmt.Fprintf(env.Stdout, "  its parent on the first-parent line is the good commit %.12s\n", good)
+	step.Took = time.Since(start).Seconds()
+	res.Steps = append(res.Steps, step)
+	fmt.Fprintf(env.Stdout, "step %d: %.12s (%d of %d) %s: %s\n", step.Step, commits[i], i+1, len(commits), strings.ToUpper(string(step.Verdict)), step.Subject)
+	return step.Verdict, bs.save()
+}
+
+// printAnswer names the first bad commit on stdout, with the steps that
+// are its evidence.
+func (bs *bisection) printAnswer(ctx context.Context, hi int) {
+	res, out := bs.res, bs.env.Stdout
+	subject, _ := childenv.Git(ctx, bs.repo, "log", "-1", "--format=%s", res.FirstBad)
+	fmt.Fprintf(out, "\nfirst bad commit: %s %q (commit %d of %d after %.12s)\n", res.FirstBad, subject, hi+1, len(res.Commits), res.Good)
+	for _, s := range res.Steps {
+		if s.Commit == res.FirstBad || s.Commit == res.LastGood {
+			fmt.Fprintf(out, "  evidence: step %d, %.12s %s: %s (%s)\n", s.Step, s.Commit, strings.ToUpper(string(s.Verdict)), headlines(s.Headline), filepath.Join(bs.dir, s.Dir))
+		}
 	}
-	fmt.Fprintf(env.Stdout, "%d steps; bisect.json in %s\n", len(res.Steps), dir)
-	return res, nil
+	if res.LastGood == res.Good {
+		fmt.Fprintf(out, "  its parent on the first-parent line is the good commit %.12s\n", res.Good)
+	}
+	fmt.Fprintf(out, "%d steps; bisect.json in %s\n", len(res.Steps), bs.dir)
 }
 
 // headlines is each scenario's headline of a step, by scenario name:

@@ -412,14 +412,13 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, chat bool) {
 		disconnectAt = 1 + s.faultRng.IntN(n)
 		s.faultMu.Unlock()
 	}
-	ctx := r.Context()
 	sq := s.eng.add(ids, n, arrived)
 	st := &streamer{w: w, chat: chat, model: s.cfg.Model, id: sq.id, created: time.Now().Unix()}
 	if !req.Stream {
 		for !sq.done.Load() {
 			select {
 			case <-sq.notify:
-			case <-ctx.Done():
+			case <-r.Context().Done():
 				s.eng.abort(sq)
 				return
 			}
@@ -427,9 +426,22 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, chat bool) {
 		writeJSON(w, http.StatusOK, st.whole(n, len(ids)))
 		return
 	}
+	usage := req.StreamOptions != nil && req.StreamOptions.IncludeUsage
+	s.stream(r.Context(), w, st, sq, n, len(ids), disconnectAt, usage)
+}
+
+// stream writes a streamed answer as the engine emits its tokens, with the
+// faults asked for: a stall after fault_stall_after tokens, a dropped
+// connection at disconnectAt. A client that leaves aborts the sequence.
+func (s *Server) stream(ctx context.Context, w http.ResponseWriter, st *streamer, sq *seq, n, promptTokens, disconnectAt int, usage bool) {
 	w.Header().Set("Content-Type", "text/event-stream")
 	w.Header().Set("Cache-Control", "no-cache")
 	fl, _ := w.(http.Flusher)
+	flush := func() {
+		if fl != nil {
+			fl.Flush()
+		}
+	}
 	written := 0
 	for {
 		select {
@@ -441,7 +453,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, chat bool) {
 		upto := int(sq.emitted.Load())
 		done := sq.done.Load()
 		for written < upto {
-			if chat && written == 0 {
+			if st.chat && written == 0 {
 				st.roleChunk()
 			}
 			st.token(TokenText(sq.id, written), written == n-1)
@@ -451,17 +463,13 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, chat bool) {
 				return
 			}
 			if s.cfg.FaultStallAfter > 0 && written >= s.cfg.FaultStallAfter {
-				if fl != nil {
-					fl.Flush()
-				}
+				flush()
 				<-ctx.Done() // hang, as a stuck engine does, until the client gives up
 				s.eng.abort(sq)
 				return
 			}
 			if written == disconnectAt {
-				if fl != nil {
-					fl.Flush()
-				}
+				flush()
 				if hj, ok := w.(http.Hijacker); ok {
 					if conn, _, err := hj.Hijack(); err == nil {
 						conn.Close()
@@ -471,17 +479,13 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, chat bool) {
 				return
 			}
 		}
-		if fl != nil {
-			fl.Flush()
-		}
+		flush()
 		if done && written >= upto {
-			if req.StreamOptions != nil && req.StreamOptions.IncludeUsage {
-				st.usage(len(ids), n)
+			if usage {
+				st.usage(promptTokens, n)
 			}
 			st.done()
-			if fl != nil {
-				fl.Flush()
-			}
+			flush()
 			return
 		}
 	}

@@ -1,34 +1,18 @@
 package scenario
 
 import (
-	"errors"
 	"fmt"
-	"io"
-	"io/fs"
 	"math"
 	"net/url"
-	"os"
-	"path/filepath"
 	"reflect"
 	"regexp"
 	"slices"
-	"sort"
 	"strings"
 	"time"
 
-	"github.com/perfgate/perfgate/internal/gate"
 	"github.com/perfgate/perfgate/internal/metric"
 	"github.com/perfgate/perfgate/internal/record"
 	"github.com/perfgate/perfgate/internal/sim/profile"
-)
-
-// Defaults applied to keys a file leaves out. docs/scenarios.md lists them.
-const (
-	DefaultAPI            = APICompletions
-	DefaultRequestTimeout = 5 * time.Minute
-	DefaultDrainTimeout   = 2 * time.Minute
-	// DefaultTelemetryInterval is how often telemetry probes are read.
-	DefaultTelemetryInterval = 250 * time.Millisecond
 )
 
 // Bounds of numeric keys: beyond them a run would not fit in memory, would
@@ -50,109 +34,6 @@ const (
 	// counted generously).
 	MaxInFlightBytes = 8 << 30
 )
-
-// DefaultPercentiles are reported when the file names none.
-var DefaultPercentiles = []float64{50, 90, 95, 99}
-
-// LoadFile reads, decodes, validates and completes a scenario file. A bad file
-// gives a *ValidationError with every problem in it.
-func LoadFile(path string) (*Scenario, error) {
-	data, err := readFile(path)
-	if err != nil {
-		return nil, err
-	}
-	return Parse(path, data)
-}
-
-// MaxFileBytes is the largest scenario file read: scenarios are a few
-// hundred bytes; datasets and traces live in files of their own.
-const MaxFileBytes = 1 << 20
-
-// MaxProblems is how many problems one file reports; the rest are counted.
-const MaxProblems = 50
-
-// readFile reads a scenario file: a regular file of at most MaxFileBytes
-// (a FIFO would hang, /dev/zero would never end).
-func readFile(path string) ([]byte, error) {
-	// Stat before opening: opening a FIFO for reading blocks until a writer comes.
-	st, err := os.Stat(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("%s: no such scenario file (perfgate run, validate, ab and bisect take the path of a YAML scenario; scenarios/ has examples)", path)
-	}
-	if err != nil {
-		return nil, err
-	}
-	if !st.Mode().IsRegular() {
-		return nil, fmt.Errorf("%s is not a regular file (%s): a scenario is a YAML file", path, st.Mode().Type())
-	}
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, MaxFileBytes+1))
-	if err != nil {
-		return nil, err
-	}
-	if len(data) > MaxFileBytes {
-		return nil, fmt.Errorf("%s is over %d KiB: a scenario is a few hundred bytes of YAML (datasets and traces are files of their own)", path, MaxFileBytes>>10)
-	}
-	return data, nil
-}
-
-// LoadForRun is LoadFile that also checks that the files the scenario
-// reads (datasets, a trace) are there, reporting every problem at once: a
-// scenario about to run. LoadFile leaves that out, so that a run folder's
-// scenario.yaml loads on a machine without the files.
-func LoadForRun(path string) (*Scenario, error) {
-	data, err := readFile(path)
-	if err != nil {
-		return nil, err
-	}
-	return parseScenario(path, data, true)
-}
-
-// Parse is Load on bytes already read; file names them in messages.
-func Parse(file string, data []byte) (*Scenario, error) { return parseScenario(file, data, false) }
-
-func parseScenario(file string, data []byte, files bool) (*Scenario, error) {
-	s, problems, bad := parse(data)
-	s.File = file
-	if bad != nil {
-		// Check the values too, except those a decoding problem already
-		// explains (a misspelled "ratee" would also make "rate" look missing).
-		vs := s.validate()
-		if files {
-			vs = append(vs, s.fileProblems()...)
-		}
-		for _, p := range vs {
-			if !bad.covers(p.path) {
-				problems = append(problems, p)
-			}
-		}
-	}
-	if len(problems) > 0 {
-		sort.SliceStable(problems, func(i, j int) bool {
-			if problems[i].Line != problems[j].Line {
-				return problems[i].Line < problems[j].Line
-			}
-			return problems[i].Col < problems[j].Col
-		})
-		if len(problems) > MaxProblems {
-			n := len(problems) - MaxProblems
-			problems = append(problems[:MaxProblems], Problem{Msg: fmt.Sprintf("… and %d more problem(s); fix these first", n)})
-		}
-		return nil, &ValidationError{File: file, Problems: problems}
-	}
-	s.applyDefaults()
-	return s, nil
-}
-
-// IsValidation reports whether err is a problem with the scenario's content.
-func IsValidation(err error) bool {
-	var ve *ValidationError
-	return errors.As(err, &ve)
-}
 
 type checker struct {
 	s        *Scenario
@@ -499,67 +380,6 @@ func (c *checker) dataset(p string, cl Class) {
 	if c.s.Workload.Prompt == PromptTokenIDs {
 		c.at(p+".dataset", "dataset prompts are text: workload.prompt must be text")
 	}
-}
-
-// file checks that a path is given. Whether the file is there is
-// CheckFiles's business: a run folder's scenario.yaml must load on a machine
-// without the files.
-func (c *checker) file(p, path string) {
-	if path == "" {
-		c.at(p, "is required: the file's path, relative to the scenario file")
-	}
-}
-
-// CheckFiles checks that the files the scenario reads (datasets, a trace)
-// are there, as a *ValidationError at their lines. Running a scenario needs
-// them; reading a run folder does not.
-func (s *Scenario) CheckFiles() error {
-	if ps := s.fileProblems(); len(ps) > 0 {
-		return &ValidationError{File: s.File, Problems: ps}
-	}
-	return nil
-}
-
-func (s *Scenario) fileProblems() []Problem {
-	c := &checker{s: s}
-	for i, cl := range s.Workload.Classes {
-		if cl.Dataset.Path != "" {
-			c.exists(fmt.Sprintf("workload.classes[%d].dataset.path", i), cl.Dataset.Path)
-		}
-	}
-	if s.Load.Arrival == ArrivalTrace && s.Load.Trace.Path != "" {
-		c.exists("load.trace.path", s.Load.Trace.Path)
-	}
-	return c.problems
-}
-
-func (c *checker) exists(p, path string) {
-	full := ResolvePath(c.s.File, path)
-	fi, err := os.Stat(full)
-	switch {
-	case err != nil:
-		c.at(p, "%s cannot be read: %v", full, errors.Unwrap(err))
-	case fi.IsDir():
-		c.at(p, "%s is a directory, not a file", full)
-	}
-}
-
-func absPath(p string) string {
-	if p == "" {
-		return p
-	}
-	if a, err := filepath.Abs(p); err == nil {
-		return a
-	}
-	return p
-}
-
-// ResolvePath is path relative to the folder of the scenario file.
-func ResolvePath(scenarioFile, path string) string {
-	if path == "" || filepath.IsAbs(path) || scenarioFile == "" {
-		return path
-	}
-	return filepath.Join(filepath.Dir(scenarioFile), path)
 }
 
 // upper is the largest length a distribution can give, or 0 when unbounded.
@@ -971,90 +791,6 @@ func (c *checker) gate() {
 			c.at(p+".fail_pct", "must be ≥ warn_pct (%g), got %g", m.WarnPct, m.FailPct)
 		}
 	}
-}
-
-func (s *Scenario) applyDefaults() {
-	if s.API == "" {
-		s.API = DefaultAPI
-	}
-	if s.Engine.Kind == "" {
-		s.Engine.Kind = EngineSim
-	}
-	if s.Workload.Prompt == "" {
-		s.Workload.Prompt = PromptText
-	}
-	for i := range s.Workload.Classes {
-		cl := &s.Workload.Classes[i]
-		if cl.Name == "" {
-			cl.Name = fmt.Sprintf("class%d", i)
-		}
-		if cl.Weight == 0 {
-			cl.Weight = 1
-		}
-	}
-	for i := range s.Workload.Classes {
-		d := &s.Workload.Classes[i].Dataset
-		d.Path = absPath(ResolvePath(s.File, d.Path))
-	}
-	if s.Load.Arrival == ArrivalTrace {
-		s.Load.Trace.Path = absPath(ResolvePath(s.File, s.Load.Trace.Path))
-		if s.Load.Rate == 0 && len(s.Load.Levels) == 0 {
-			s.Load.Rate = 1
-		}
-		if s.Load.Trace.BlockTokens == 0 {
-			s.Load.Trace.BlockTokens = 512
-		}
-	}
-	if s.Workload.Sessions.Enabled() && s.Workload.Sessions.UserTokens.Kind == "" && len(s.Workload.Classes) > 0 {
-		s.Workload.Sessions.UserTokens = s.Workload.Classes[0].InputTokens
-	}
-	if s.Load.Mode == ModeOpen {
-		if s.Load.Arrival == "" {
-			s.Load.Arrival = ArrivalPoisson
-		}
-		if s.Load.Arrival == ArrivalGamma && s.Load.Burstiness == 0 {
-			s.Load.Burstiness = 1
-		}
-	}
-	if s.Phases.OnEnd == "" {
-		s.Phases.OnEnd = OnEndDrain
-	}
-	if s.Phases.BetweenLevels == "" {
-		s.Phases.BetweenLevels = BetweenReset
-		if s.Engine.Kind == EngineEndpoint {
-			s.Phases.BetweenLevels = BetweenKeep // not ours to reset unless asked
-		}
-	}
-	if s.Phases.DrainTimeout == 0 {
-		s.Phases.DrainTimeout = Duration(DefaultDrainTimeout)
-	}
-	if s.RequestTimeout == 0 {
-		s.RequestTimeout = Duration(DefaultRequestTimeout)
-	}
-	if len(s.Percentiles) == 0 {
-		s.Percentiles = slices.Clone(DefaultPercentiles)
-	}
-	if s.Gate.Alpha == 0 {
-		s.Gate.Alpha = 0.05
-	}
-	if s.Gate.MinTrials == 0 {
-		s.Gate.MinTrials = gate.DefaultMinTrials
-	}
-	if s.Gate.MaxTrials == 0 {
-		s.Gate.MaxTrials = max(gate.DefaultMaxTrials, s.Gate.MinTrials)
-	}
-	if s.Gate.OutlierReruns == nil {
-		n := DefaultOutlierReruns
-		s.Gate.OutlierReruns = &n
-	}
-	if len(s.Gate.Metrics) == 0 {
-		s.Gate.Metrics = slices.Clone(DefaultGateMetrics)
-	}
-	if s.Telemetry.Interval == 0 {
-		s.Telemetry.Interval = Duration(DefaultTelemetryInterval)
-	}
-	slices.Sort(s.Percentiles)
-	s.Percentiles = slices.Compact(s.Percentiles)
 }
 
 // secretParam is the name of a URL query parameter that looks like a

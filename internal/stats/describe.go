@@ -1,4 +1,3 @@
-// Package stats holds the statistics perfgate computes. It does no I/O.
 package stats
 
 import (

@@ -1,0 +1,2 @@
+// Package stats holds the statistics perfgate computes. It does no I/O.
+package stats

@@ -37,6 +37,9 @@ func Find() string {
 // fails the test.
 func Context(t testing.TB, timeout time.Duration, opts ...chromedp.ExecAllocatorOption) context.Context {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("opens Chromium: runs without -short (.ci/run runs it)")
+	}
 	bin := Find()
 	if bin == "" {
 		if os.Getenv("CI") != "" {

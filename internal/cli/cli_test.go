@@ -76,6 +76,7 @@ func onlyDir(t *testing.T, out string) string {
 }
 
 func TestRunWritesTheRunFolder(t *testing.T) {
+	t.Parallel() // an end-to-end test of its own folders and servers
 	out := t.TempDir()
 	r := runCLI(t, context.Background(), nil, "run", writeScenario(t, tiny), "--out", out, "--label", "base")
 	if r.code != 0 {
@@ -169,6 +170,7 @@ func TestInterruptedRunStaysReadable(t *testing.T) {
 }
 
 func TestReportCommand(t *testing.T) {
+	t.Parallel() // an end-to-end test of its own folders and servers
 	out := t.TempDir()
 	r := runCLI(t, context.Background(), nil, "run", writeScenario(t, tiny), "--out", out)
 	if r.code != 0 {

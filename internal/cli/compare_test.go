@@ -103,6 +103,7 @@ func TestCompareEndToEnd(t *testing.T) {
 }
 
 func TestCompareRefusals(t *testing.T) {
+	t.Parallel() // an end-to-end test of its own folders and servers
 	out := t.TempDir()
 	a := writeScenario(t, strings.Replace(gateScenario, "%s", "", 1))
 	b := writeScenario(t, strings.Replace(gateScenario, "%s", ", profile: a100-80g/llama-3.1-8b", 1))

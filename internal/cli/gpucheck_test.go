@@ -39,6 +39,7 @@ func gpuDir(t *testing.T) string {
 // into each step (the rest wait, as /metrics says), and its /metrics reads
 // under vLLM's names.
 func TestGPUEngineServesAndBatches(t *testing.T) {
+	t.Parallel() // an end-to-end test of its own folders and servers
 	d := gpuDir(t)
 	backends := []string{"sleep"}
 	if exec.Command("python3", "-c", "import torch").Run() == nil {
@@ -84,6 +85,10 @@ percentiles: [50, 99]
 // the NVML comparison finds no perfgate GPU samples (there is no GPU) and
 // says so, and the script exits 1.
 func TestGPUCheckScriptWithoutAGPU(t *testing.T) {
+	t.Parallel() // an end-to-end test of its own folders and servers
+	if testing.Short() {
+		t.Skip("runs the whole prepared GPU check on the CPU (14 s): without -short")
+	}
 	d := gpuDir(t)
 	for _, tool := range []string{"bash", "curl"} {
 		if _, err := exec.LookPath(tool); err != nil {

@@ -13,6 +13,7 @@ import (
 // history add / check / plot on run folders: idempotent appends, a git store,
 // and a regression in the newest point found (exit 3).
 func TestHistoryCommands(t *testing.T) {
+	t.Parallel() // an end-to-end test of its own folders and servers
 	out := t.TempDir()
 	fast := writeScenario(t, strings.Replace(gateScenario, "%s", "", 1))
 	// The newest point decodes 3× slower: beside a CPU hog under -race the seven

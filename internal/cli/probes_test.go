@@ -16,6 +16,7 @@ import (
 )
 
 func TestCustomProbesPrometheusAndCommands(t *testing.T) {
+	t.Parallel() // an end-to-end test of its own folders and servers
 	router := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprint(w, "# TYPE router_queue_depth gauge\nrouter_queue_depth 3\n# TYPE router_requests_total counter\nrouter_requests_total{route=\"a\"} 5\nrouter_requests_total{route=\"b\"} 7\nunrelated_metric 1\n")
 	}))

@@ -47,6 +47,7 @@ request_timeout: %s
 // goes on as docs/reliability.md says, result.json says what happened, and
 // the exit code matches.
 func TestFaultSuiteSimulator(t *testing.T) {
+	t.Parallel() // an end-to-end test of its own folders and servers
 	cases := []struct {
 		name, knobs, timeout string
 		exit                 int
@@ -249,6 +250,7 @@ func TestSIGTERMWritesSummary(t *testing.T) {
 
 // After kill -9 mid-run, the folder is still a report.
 func TestKill9FolderStaysReadable(t *testing.T) {
+	t.Parallel() // an end-to-end test of its own folders and servers
 	out := t.TempDir()
 	cmd, _ := perfgateProcess(t, "run", writeScenario(t, longRun), "--out", out)
 	time.Sleep(1500 * time.Millisecond)
@@ -344,6 +346,7 @@ func TestSecretsNeverWritten(t *testing.T) {
 // of it may leak the key, pass as success, or count a complete answer as a
 // failure.
 func TestHostileServer(t *testing.T) {
+	t.Parallel() // an end-to-end test of its own folders and servers
 	const secret = "sk-hostile-echo-777"
 	var linger atomic.Bool // false: refuse every completion
 	stop := make(chan struct{})

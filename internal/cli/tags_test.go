@@ -10,6 +10,7 @@ import (
 )
 
 func TestTagsReachMetaReportAndComparison(t *testing.T) {
+	t.Parallel() // an end-to-end test of its own folders and servers
 	scen := writeScenario(t, tiny)
 	out := t.TempDir()
 	for _, side := range []string{"base", "cand"} {

@@ -114,6 +114,7 @@ func prefixCache(t *testing.T, dir string) (hits, queries float64) {
 }
 
 func TestMooncakeHashIDsShareAPrefix(t *testing.T) {
+	t.Parallel() // an end-to-end test of its own folders and servers
 	dir := t.TempDir()
 	write := func(name string, shared bool) string {
 		var b strings.Builder
@@ -154,6 +155,7 @@ telemetry: {interval: 50ms}
 }
 
 func TestSessionsGrowAndReportTTFTByTurn(t *testing.T) {
+	t.Parallel() // an end-to-end test of its own folders and servers
 	scen := writeScenario(t, `name: chat-sessions
 engine: {kind: sim, time_scale: 8}
 workload:
@@ -197,6 +199,7 @@ phases: {measure: {requests: 36}}
 }
 
 func TestDatasetClassesRunWithSkipsInMeta(t *testing.T) {
+	t.Parallel() // an end-to-end test of its own folders and servers
 	fixtures := t.TempDir()
 	for _, f := range []string{"sharegpt.json", "prompts.jsonl"} {
 		b, _ := os.ReadFile(filepath.Join("../../testdata/formats", f))
@@ -270,6 +273,7 @@ phases: {measure: {requests: 1}}
 // default) the second level starts from an empty prefix cache, as the first
 // did; with keep it finds every block the first level left.
 func TestLevelsStartCold(t *testing.T) {
+	t.Parallel() // an end-to-end test of its own folders and servers
 	dir := t.TempDir()
 	var b strings.Builder
 	for i := range 24 {

@@ -26,6 +26,7 @@ func script(t *testing.T, body string) string {
 // A server that never gets healthy is stopped — its whole process group —
 // and the error carries the end of its log.
 func TestProcessNeverHealthy(t *testing.T) {
+	t.Parallel() // waits on processes, not the CPU
 	bin := script(t, "echo loading weights\nsleep 30 &\nexec sleep 30\n")
 	start := time.Now()
 	_, err := StartProcess(context.Background(), ProcessOptions{Bin: bin, Model: "m", LogPath: filepath.Join(t.TempDir(), "engine.log"),
@@ -51,6 +52,7 @@ func TestProcessExitsEarly(t *testing.T) {
 // A process group that ignores SIGTERM is killed after the grace period,
 // children included.
 func TestProcessGroupKilled(t *testing.T) {
+	t.Parallel() // waits on processes, not the CPU
 	pidFile := filepath.Join(t.TempDir(), "child.pid")
 	bin := script(t, "trap '' TERM\n(trap '' TERM; sleep 60) &\necho $! > "+pidFile+"\nexec python3 -c 'import http.server,sys\nclass H(http.server.BaseHTTPRequestHandler):\n def do_GET(s):\n  s.send_response(200); s.end_headers(); s.wfile.write(b\"{}\")\nimport signal; signal.signal(signal.SIGTERM, signal.SIG_IGN)\nhttp.server.HTTPServer((\"127.0.0.1\", int(sys.argv[sys.argv.index(\"--port\")+1])), H).serve_forever()' \"$@\"\n")
 	p, err := StartProcess(context.Background(), ProcessOptions{Bin: bin, Model: "m", LogPath: filepath.Join(t.TempDir(), "engine.log"),

@@ -31,6 +31,11 @@ func TestSequentialTargets(t *testing.T) {
 	for _, n := range Noises {
 		targets = append(targets, target{noise: n.Name, change: 0, maxFail: 0.02, maxWarn: 1, maxTrials: 20})
 	}
+	if testing.Short() {
+		// The fast loop: i.i.d. noise only; every noise model runs without
+		// -short (.ci/run), and the calibration table comes from calibrate.
+		targets = targets[:4]
+	}
 	for i, tg := range targets {
 		t.Run(fmt.Sprintf("%s%+g", tg.noise, tg.change), func(t *testing.T) {
 			t.Parallel()

@@ -94,6 +94,7 @@ func TestStickyCommentCreatedThenEditedNeverSomeoneElses(t *testing.T) {
 }
 
 func TestAssetsBranchCreatedThenUpdatedAndRaceRetried(t *testing.T) {
+	t.Parallel() // waits on processes, not the CPU
 	srv := githubtest.New("o", "r")
 	defer srv.Close()
 	dir := t.TempDir()

@@ -236,6 +236,7 @@ func TestServerHelpers(t *testing.T) {
 // connection does afterwards — linger, reset — is not the request's
 // failure, and the request ends where the answer did.
 func TestDoneEndsTheRequest(t *testing.T) {
+	t.Parallel() // waits on processes, not the CPU
 	hijackReset := func(w http.ResponseWriter) {
 		conn, _, err := w.(http.Hijacker).Hijack()
 		if err == nil {

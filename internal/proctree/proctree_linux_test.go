@@ -78,6 +78,7 @@ func waitGone(t *testing.T, what string, pid int) {
 // A child that starts its own session (setsid) leaves the process group:
 // stopping the tree stops it too (a group signal alone never did).
 func TestStopReachesASetsidChild(t *testing.T) {
+	t.Parallel() // waits on processes, not the CPU
 	useDir(t)
 	tr, _, pids := startTree(t, `setsid sleep 300 & echo $! >> "$PIDS"; sleep 300`, 1)
 	if p, _ := readProc(pids[0]); p.pgid == tr.PID() {
@@ -164,6 +165,7 @@ func TestSweepLeavesReusedPIDsAlone(t *testing.T) {
 // that is a subreaper (orphans come to it, as to PID 1) stops a tree whose
 // first process has exited and whose child was reparented to it.
 func TestStopAsTheParentOfOrphans(t *testing.T) {
+	t.Parallel() // waits on processes, not the CPU
 	if os.Getenv("PERFGATE_TEST_SUBREAPER") == "1" {
 		if _, _, e := syscall.RawSyscall(syscall.SYS_PRCTL, 36 /* PR_SET_CHILD_SUBREAPER */, 1, 0); e != 0 {
 			t.Fatal(e)

@@ -47,6 +47,9 @@ type Options struct {
 	// MaxEvent is the largest stream event (or line) taken, in bytes
 	// (default DefaultMaxEvent); a larger one fails the request (malformed).
 	MaxEvent int
+	// Dial makes the connections (nil: TCP). Tests give one that connects
+	// in memory, so a run can be driven on a fake clock (testing/synctest).
+	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
 }
 
 // New returns a client for the server at o.BaseURL.
@@ -63,6 +66,9 @@ func New(o Options) *Client {
 		ForceAttemptHTTP2:   false,
 		WriteBufferSize:     16 << 10,
 		ReadBufferSize:      16 << 10,
+	}
+	if o.Dial != nil {
+		tr.DialContext = o.Dial
 	}
 	if o.Clock.Start.IsZero() {
 		o.Clock = record.NewClock()

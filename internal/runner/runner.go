@@ -45,6 +45,10 @@ type Config struct {
 	// the prefix cache here). An error does not stop the run: it becomes
 	// the level's CacheWarning.
 	BeforeLevel func(ctx context.Context, spec scenario.LevelSpec) error
+	// WaitUntil waits until t, or returns false when ctx ends first (nil:
+	// pace.Until, which sleeps the last millisecond in the kernel). Tests
+	// on a fake clock (testing/synctest) give one made of timers only.
+	WaitUntil func(ctx context.Context, t time.Time) bool
 }
 
 // Progress is a snapshot for a progress display.
@@ -214,6 +218,14 @@ func (l *level) run(ctx context.Context) (LevelRun, error) {
 	return out, nil
 }
 
+// waitUntil is the configured wait, pace.Until by default.
+func (l *level) waitUntil(ctx context.Context, t time.Time) bool {
+	if l.cfg.WaitUntil != nil {
+		return l.cfg.WaitUntil(ctx, t)
+	}
+	return pace.Until(ctx, t)
+}
+
 // produce starts the producer: requests generated and encoded ahead of
 // their send time (whole conversations on l.sessions for multi-turn
 // workloads). err says why it stopped early (after prod is closed); stop
@@ -362,7 +374,7 @@ func (l *level) openLoop(ctx context.Context, prod <-chan prepared, out *LevelRu
 		if warm {
 			phase = record.PhaseWarmup
 		}
-		if !pace.Until(ctx, base.Add(off)) {
+		if !l.waitUntil(ctx, base.Add(off)) {
 			window()
 			return true
 		}
@@ -411,7 +423,7 @@ func (l *level) openLoop(ctx context.Context, prod <-chan prepared, out *LevelRu
 	// Wait out the rest of the window: with a duration-limited phase the
 	// window ends at its end, not at the last arrival.
 	_, end, _ := sch.window()
-	return !pace.Until(ctx, base.Add(end))
+	return !l.waitUntil(ctx, base.Add(end))
 }
 
 // schedule is a level's open-loop arrivals, in order.

@@ -38,8 +38,8 @@ type Env struct {
 	Commands io.Writer
 }
 
-// actionInputs are the action's inputs, read from INPUT_* variables.
-type actionInputs struct {
+// inputs are the action's inputs, read from INPUT_* variables.
+type inputs struct {
 	mode          string
 	scenarios     []string
 	vllmPath      string
@@ -67,9 +67,9 @@ type actionInputs struct {
 
 var actionModes = []string{"pr", "benchmark", "report", "release", "track"}
 
-func readActionInputs(a *githubactions.Action) (actionInputs, error) {
+func readInputs(a *githubactions.Action) (inputs, error) {
 	get := func(name string) string { return strings.TrimSpace(a.GetInput(name)) }
-	in := actionInputs{
+	in := inputs{
 		mode: cmp.Or(get("mode"), "pr"), vllmPath: get("vllm_path"), baseRef: get("baseline_ref"), candRef: get("candidate_ref"),
 		install: get("install_command"), token: get("github_token"), statusContext: get("status_context"),
 		assetsBranch: get("assets_branch"), failOn: cmp.Or(get("fail_on"), "fail"), outputDir: cmp.Or(get("output_dir"), "perfgate-results"),
@@ -153,7 +153,7 @@ func Run(ctx context.Context, env Env) error {
 		cmdOut = env.Stdout
 	}
 	a := githubactions.New(githubactions.WithGetenv(env.Getenv), githubactions.WithWriter(cmdOut))
-	in, err := readActionInputs(a)
+	in, err := readInputs(a)
 	if err != nil {
 		return err
 	}
@@ -224,7 +224,7 @@ func Run(ctx context.Context, env Env) error {
 // must be the run's, its title and branch come from the API, and its
 // baseline is checked against the pull request's base. Without a status
 // context of its own, the reporter takes the set the benchmark ran (in).
-func loadReported(ctx context.Context, a *githubactions.Action, in *actionInputs, ev *gh.Event, client *gh.Client) (*gh.Report, []gh.LocalFile, error) {
+func loadReported(ctx context.Context, a *githubactions.Action, in *inputs, ev *gh.Event, client *gh.Client) (*gh.Report, []gh.LocalFile, error) {
 	resultsDir := in.outputDir
 	res, rep, files, err := gh.LoadMerged(resultsDir, gh.Expect{HeadSHA: ev.Run.HeadSHA})
 	if err != nil {
@@ -268,8 +268,8 @@ func loadReported(ctx context.Context, a *githubactions.Action, in *actionInputs
 // benchmarkReport runs the A/Bs (modes pr, benchmark, release) and reads
 // back what they wrote; a run that failed before any scenario is reported
 // as an error.
-func benchmarkReport(ctx context.Context, env Env, a *githubactions.Action, in actionInputs, gctx *githubactions.GitHubContext, ev *gh.Event, client *gh.Client) (*gh.Report, []gh.LocalFile, error) {
-	manifest, err := actionBenchmark(ctx, env, a, in, gctx, ev, client)
+func benchmarkReport(ctx context.Context, env Env, a *githubactions.Action, in inputs, gctx *githubactions.GitHubContext, ev *gh.Event, client *gh.Client) (*gh.Report, []gh.LocalFile, error) {
+	manifest, err := benchmark(ctx, env, a, in, gctx, ev, client)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -288,7 +288,7 @@ func benchmarkReport(ctx context.Context, env Env, a *githubactions.Action, in a
 // publish posts the comment, the plots and the status. It degrades, never
 // vanishes: on an error the caller still writes the summary and outputs,
 // and a status left pending is settled as error here.
-func publish(ctx context.Context, a *githubactions.Action, in actionInputs, gctx *githubactions.GitHubContext, client *gh.Client, rep *gh.Report, files []gh.LocalFile, runURL string) (gh.Published, error) {
+func publish(ctx context.Context, a *githubactions.Action, in inputs, gctx *githubactions.GitHubContext, client *gh.Client, rep *gh.Report, files []gh.LocalFile, runURL string) (gh.Published, error) {
 	pub, err := gh.Publish(ctx, client, rep, files, gh.PublishOptions{
 		AssetsBranch: cmp.Or(in.assetsBranch, "perfgate-assets"), Comment: in.comment, StatusContext: in.statusContext,
 		State: gh.StatusState(rep.Verdict, in.failOn), ServerURL: gctx.ServerURL, Warn: func(s string) { a.Warningf("%s", s) },
@@ -307,7 +307,7 @@ func publish(ctx context.Context, a *githubactions.Action, in actionInputs, gctx
 
 // finishAction writes the job summary, the outputs and perfgate-summary.json,
 // and turns the verdict into the exit code.
-func finishAction(a *githubactions.Action, env Env, in actionInputs, rep *gh.Report, pub gh.Published, resultsDir string) error {
+func finishAction(a *githubactions.Action, env Env, in inputs, rep *gh.Report, pub gh.Published, resultsDir string) error {
 	a.AddStepSummary(rep.Summary())
 	// One annotation per failing (error) and warning (warning) metric, so
 	// the run's page says what regressed without opening the log.
@@ -367,10 +367,10 @@ func finishAction(a *githubactions.Action, env Env, in actionInputs, rep *gh.Rep
 	return nil
 }
 
-// actionBenchmark runs the A/B that modes pr, benchmark and release share and
+// benchmark runs the A/B that modes pr, benchmark and release share and
 // writes the results folder with its manifest. An A/B that could not finish
 // is verdict error, never pass; only bad inputs are returned as errors.
-func actionBenchmark(ctx context.Context, env Env, a *githubactions.Action, in actionInputs, gctx *githubactions.GitHubContext, ev *gh.Event, client *gh.Client) (res *gh.Results, err error) {
+func benchmark(ctx context.Context, env Env, a *githubactions.Action, in inputs, gctx *githubactions.GitHubContext, ev *gh.Event, client *gh.Client) (res *gh.Results, err error) {
 	var pendingOn string // the commit whose status is pending
 	defer func() {
 		if err != nil && pendingOn != "" {
@@ -431,7 +431,7 @@ func actionBenchmark(ctx context.Context, env Env, a *githubactions.Action, in a
 // event's head), the baseline (the input; in release mode the last release
 // tag before the candidate; else the pull request's merge base), both
 // resolved to SHAs; the manifest starts with them.
-func resolveRefs(ctx context.Context, a *githubactions.Action, in actionInputs, gctx *githubactions.GitHubContext, ev *gh.Event) (m *gh.Results, err error) {
+func resolveRefs(ctx context.Context, a *githubactions.Action, in inputs, gctx *githubactions.GitHubContext, ev *gh.Event) (m *gh.Results, err error) {
 	profile := "pr"
 	if in.mode == "release" {
 		profile = "release"
@@ -472,7 +472,7 @@ func resolveRefs(ctx context.Context, a *githubactions.Action, in actionInputs, 
 // unless trials is given). A usage error, an invalid scenario or an
 // interrupt ends the job; any other failure is the manifest's error verdict,
 // reported like a result.
-func runAB(ctx context.Context, env Env, a *githubactions.Action, in actionInputs, m *gh.Results) (*ab.Plan, error) {
+func runAB(ctx context.Context, env Env, a *githubactions.Action, in inputs, m *gh.Results) (*ab.Plan, error) {
 	o := ab.Options{Repo: in.vllmPath, BaseRef: m.BaseSHA, CandRef: m.HeadSHA, Trials: in.trials, TrialsSet: in.trialsSet, Out: in.outputDir,
 		WorkDir: in.workDir, Trust: trustRoot(in.token), Install: in.install, Profile: m.Profile}
 	if !in.trialsSet {
@@ -502,7 +502,7 @@ func runAB(ctx context.Context, env Env, a *githubactions.Action, in actionInput
 
 // scenarioResults lists each scenario's result folder (or why it did not
 // finish) in the manifest and returns the verdicts to combine.
-func scenarioResults(in actionInputs, plan *ab.Plan, m *gh.Results) []metric.Verdict {
+func scenarioResults(in inputs, plan *ab.Plan, m *gh.Results) []metric.Verdict {
 	verdicts := []metric.Verdict{cmp.Or(m.Verdict, metric.Pass)}
 	for _, s := range plan.Scenarios {
 		rel, _ := filepath.Rel(in.outputDir, filepath.Join(plan.Dir, s.Name))

@@ -12,12 +12,12 @@ import (
 	"github.com/perfgate/perfgate/internal/fault"
 )
 
-// inputs reads the Action's inputs from the given INPUT_* values, as
+// readVars reads the Action's inputs from the given INPUT_* values, as
 // action.yml passes them.
-func inputs(t *testing.T, vars map[string]string) (actionInputs, error) {
+func readVars(t *testing.T, vars map[string]string) (inputs, error) {
 	t.Helper()
 	a := githubactions.New(githubactions.WithGetenv(func(k string) string { return vars[k] }))
-	return readActionInputs(a)
+	return readInputs(a)
 }
 
 func TestInputsDefaultsAndTheScenarioSet(t *testing.T) {
@@ -25,7 +25,7 @@ func TestInputsDefaultsAndTheScenarioSet(t *testing.T) {
 	for _, f := range []string{"pr.yaml", "long.yaml"} {
 		os.WriteFile(filepath.Join(dir, f), []byte("name: x\n"), 0o644)
 	}
-	in, err := inputs(t, map[string]string{"INPUT_SCENARIOS": filepath.Join(dir, "pr.yaml"), "INPUT_VLLM_PATH": "/src/vllm"})
+	in, err := readVars(t, map[string]string{"INPUT_SCENARIOS": filepath.Join(dir, "pr.yaml"), "INPUT_VLLM_PATH": "/src/vllm"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -36,7 +36,7 @@ func TestInputsDefaultsAndTheScenarioSet(t *testing.T) {
 		t.Errorf("defaults: %+v", in)
 	}
 	// several files: the set is their folder; a glob and commas both list
-	in, err = inputs(t, map[string]string{"INPUT_SCENARIOS": filepath.Join(dir, "*.yaml"), "INPUT_VLLM_PATH": "/src/vllm", "INPUT_TRIALS": "4"})
+	in, err = readVars(t, map[string]string{"INPUT_SCENARIOS": filepath.Join(dir, "*.yaml"), "INPUT_VLLM_PATH": "/src/vllm", "INPUT_TRIALS": "4"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -44,7 +44,7 @@ func TestInputsDefaultsAndTheScenarioSet(t *testing.T) {
 		t.Errorf("glob: %+v", in)
 	}
 	// a given status context names the set, made safe for a branch path
-	in, err = inputs(t, map[string]string{"INPUT_MODE": "report", "INPUT_STATUS_CONTEXT": "perfgate/nightly ../x"})
+	in, err = readVars(t, map[string]string{"INPUT_MODE": "report", "INPUT_STATUS_CONTEXT": "perfgate/nightly ../x"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -54,7 +54,7 @@ func TestInputsDefaultsAndTheScenarioSet(t *testing.T) {
 }
 
 func TestInputsRefusedAllAtOnce(t *testing.T) {
-	_, err := inputs(t, map[string]string{"INPUT_MODE": "track", "INPUT_FAIL_ON": "sometimes", "INPUT_TRIALS": "0",
+	_, err := readVars(t, map[string]string{"INPUT_MODE": "track", "INPUT_FAIL_ON": "sometimes", "INPUT_TRIALS": "0",
 		"INPUT_COMMENT": "maybe", "INPUT_SCENARIOS": "/no/such/*.yaml"})
 	var ue *fault.UsageError
 	if !errors.As(err, &ue) {
@@ -66,7 +66,7 @@ func TestInputsRefusedAllAtOnce(t *testing.T) {
 			t.Errorf("the error does not say %q:\n%v", want, err)
 		}
 	}
-	if _, err := inputs(t, map[string]string{"INPUT_MODE": "deploy"}); err == nil || !strings.Contains(err.Error(), `mode "deploy": one of pr, benchmark, report, release, track`) {
+	if _, err := readVars(t, map[string]string{"INPUT_MODE": "deploy"}); err == nil || !strings.Contains(err.Error(), `mode "deploy": one of pr, benchmark, report, release, track`) {
 		t.Errorf("mode: %v", err)
 	}
 }
@@ -78,10 +78,10 @@ func TestTrustRootSeparatesTokenRuns(t *testing.T) {
 }
 
 func TestTrackStoreOnABranchNeedsAToken(t *testing.T) {
-	if _, err := trackStore(actionInputs{historyStore: "git:perfgate-history"}, nil, nil); err == nil || !strings.Contains(err.Error(), "give github-token") {
+	if _, err := trackStore(inputs{historyStore: "git:perfgate-history"}, nil, nil); err == nil || !strings.Contains(err.Error(), "give github-token") {
 		t.Errorf("got %v", err)
 	}
-	if s, err := trackStore(actionInputs{historyStore: t.TempDir()}, nil, nil); err != nil || s == nil {
+	if s, err := trackStore(inputs{historyStore: t.TempDir()}, nil, nil); err != nil || s == nil {
 		t.Errorf("a directory store: %v", err)
 	}
 }

@@ -32,7 +32,7 @@ import (
 // the history store, checks the newest point against recent history, and
 // reports: the job summary with trend plots and, on a regression, one sticky
 // tracking issue naming the suspected commit range.
-func runTrackMode(ctx context.Context, env Env, a *githubactions.Action, in actionInputs, gctx *githubactions.GitHubContext, ev *gh.Event, client *gh.Client, runURL string) error {
+func runTrackMode(ctx context.Context, env Env, a *githubactions.Action, in inputs, gctx *githubactions.GitHubContext, ev *gh.Event, client *gh.Client, runURL string) error {
 	t := &tracker{env: env, a: a, in: in, gctx: gctx, client: client, runURL: runURL}
 	cand := cmp.Or(in.candRef, ev.After, gctx.SHA, "HEAD")
 	var err error
@@ -95,7 +95,7 @@ func runTrackMode(ctx context.Context, env Env, a *githubactions.Action, in acti
 type tracker struct {
 	env    Env
 	a      *githubactions.Action
-	in     actionInputs
+	in     inputs
 	gctx   *githubactions.GitHubContext
 	client *gh.Client
 	runURL string
@@ -343,7 +343,7 @@ func (t *tracker) writeOutputs(md string, results []history.Result, verdict metr
 
 // trackStore opens history-store: git:BRANCH through the API, else a directory.
 // A torn line the directory store skips is a warning on the step.
-func trackStore(in actionInputs, client *gh.Client, a *githubactions.Action) (history.Store, error) {
+func trackStore(in inputs, client *gh.Client, a *githubactions.Action) (history.Store, error) {
 	if branch, ok := strings.CutPrefix(in.historyStore, "git:"); ok {
 		if client == nil {
 			return nil, fault.Usagef("history-store %s is kept through the API: give github-token", in.historyStore)
@@ -362,7 +362,7 @@ func trackStore(in actionInputs, client *gh.Client, a *githubactions.Action) (hi
 // series' newest point would be the candidate's, compared two-sided with
 // the band of its current segment. Outside on the worse side fails, on the
 // better side warns (an unexplained improvement: review it).
-func releaseAgainstHistory(ctx context.Context, a *githubactions.Action, in actionInputs, client *gh.Client, abDir, sha string) (*gh.HistoryGate, error) {
+func releaseAgainstHistory(ctx context.Context, a *githubactions.Action, in inputs, client *gh.Client, abDir, sha string) (*gh.HistoryGate, error) {
 	store, err := trackStore(in, client, a)
 	if err != nil {
 		return nil, err
@@ -418,7 +418,7 @@ func releaseAgainstHistory(ctx context.Context, a *githubactions.Action, in acti
 // first bad commit perfgate bisect finds over the first-parent commits
 // between the last good and the first bad point. A provisional regression
 // (one point) is left for the next run to confirm: a bisect costs GPU time.
-func trackBisect(ctx context.Context, env Env, a *githubactions.Action, in actionInputs, repo, outDir string, l *history.Ledger) {
+func trackBisect(ctx context.Context, env Env, a *githubactions.Action, in inputs, repo, outDir string, l *history.Ledger) {
 	for i := range l.Entries {
 		e := &l.Entries[i]
 		if !e.IsOpen() || e.Provisional || e.Bisect != "" {

@@ -38,7 +38,7 @@ func TestTrackerSteps(t *testing.T) {
 	outputs := filepath.Join(t.TempDir(), "outputs")
 	vars := map[string]string{"GITHUB_OUTPUT": outputs, "GITHUB_STEP_SUMMARY": filepath.Join(t.TempDir(), "summary")}
 	a := githubactions.New(githubactions.WithGetenv(func(k string) string { return vars[k] }), githubactions.WithWriter(&strings.Builder{}))
-	in := actionInputs{set: "nightly", comment: true, statusContext: "perfgate/nightly", failOn: "fail", historyStore: store.Dir}
+	in := inputs{set: "nightly", comment: true, statusContext: "perfgate/nightly", failOn: "fail", historyStore: store.Dir}
 	gctx := &githubactions.GitHubContext{Repository: "o/r", RefName: "main"}
 
 	step := func(i int, slow float64) (*tracker, []history.Result) {

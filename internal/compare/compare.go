@@ -591,7 +591,7 @@ func Write(ctx context.Context, c *Comparison, base, cand []Trial, out string) e
 	}
 	var figs []string
 	svgs := map[string][]byte{}
-	for name, ch := range compareCharts(c, base, cand) {
+	for name, ch := range charts(c, base, cand) {
 		if ch == nil {
 			continue
 		}
@@ -746,7 +746,7 @@ func comparisonMarkdown(c *Comparison, figs []string) string {
 	return b.String()
 }
 
-// compareCharts: hockey sticks of both sides (per-level medians, with every
+// charts: hockey sticks of both sides (per-level medians, with every
 // trial as a dot) and a trial dot plot per gating metric.
 // chart is what the comparison's charts have in common: they render.
 type chart interface {
@@ -754,14 +754,14 @@ type chart interface {
 	PNG() ([]byte, error)
 }
 
-// compareCharts are a comparison's charts, by file name: "change" (every
+// charts are a comparison's charts, by file name: "change" (every
 // gating result's change toward worse, coloured by verdict, with its interval
 // and thresholds: the picture the PR comment leads with), "metric-NAME" (per
 // gating metric, baseline and candidate side by side level by level, every
 // trial a dot, the median a bar, its interval a whisker) and
 // "compare-hockey" (both sides' p99 E2EL against output throughput over the
 // levels, with bands).
-func compareCharts(c *Comparison, base, cand []Trial) map[string]chart {
+func charts(c *Comparison, base, cand []Trial) map[string]chart {
 	charts := map[string]chart{}
 	levels := map[int]bool{}
 	for _, r := range c.Outcome.Results {

@@ -349,8 +349,8 @@ func (s section) markdown() string {
 	return "- " + strings.Join(s.Items, "\n- ") + "\n"
 }
 
-// reportJSON is report.json.
-type reportJSON struct {
+// fileJSON is report.json.
+type fileJSON struct {
 	SchemaVersion int       `json:"schema_version"`
 	Runs          []runJSON `json:"runs"`
 }
@@ -368,7 +368,7 @@ type runJSON struct {
 
 // JSON is report.json: everything in the tables, machine-readable.
 func JSON(runs []*Run) ([]byte, error) {
-	out := reportJSON{SchemaVersion: 1}
+	out := fileJSON{SchemaVersion: 1}
 	for _, r := range runs {
 		rj := runJSON{Dir: r.Dir, Name: r.Name, Complete: r.Complete, Notices: r.Notices, Meta: r.Meta, Summary: r.Summary, Saturation: r.Saturation}
 		if r.Knee >= 0 {

@@ -34,7 +34,7 @@ func TestTrialDir(t *testing.T) {
 }
 
 func TestPlannedStarts(t *testing.T) {
-	order := BalancedOrder(3) // b c c b b c
+	order := balancedOrder(3) // b c c b b c
 	for _, c := range []struct {
 		policy            string
 		warmup, crossover bool
@@ -52,8 +52,8 @@ func TestPlannedStarts(t *testing.T) {
 }
 
 func TestDesignWords(t *testing.T) {
-	fixed := Design{Fixed: 2}.Words(BalancedOrder(2))
-	seq := Design{Rules: gate.Rules{MinTrials: 3, MaxTrials: 10}, Reruns: 1}.Words(BalancedOrder(10))
+	fixed := Design{Fixed: 2}.Words(balancedOrder(2))
+	seq := Design{Rules: gate.Rules{MinTrials: 3, MaxTrials: 10}, Reruns: 1}.Words(balancedOrder(10))
 	if fixed != "2 trials per side in the order B C C B, decided once; up to 0 outlier re-run(s) per side" {
 		t.Error(fixed)
 	}

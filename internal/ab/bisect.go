@@ -33,7 +33,7 @@ type Search struct {
 // the first one the oracle calls fail, with the A/B gate's verdict as the
 // oracle. The bad end is asked first, so a range that does not regress says
 // so instead of naming a culprit; then a binary search, which takes
-// BisectSteps(n) calls at most. A warn anywhere stops the search: the trials
+// bisectSteps(n) calls at most. A warn anywhere stops the search: the trials
 // could not settle that commit, and guessing would name a wrong culprit.
 // The oracle's error ends the search at once.
 func Bisect(n int, oracle func(i int) (metric.Verdict, error)) (Search, error) {
@@ -72,9 +72,9 @@ func Bisect(n int, oracle func(i int) (metric.Verdict, error)) (Search, error) {
 	return s, nil
 }
 
-// BisectSteps is the most oracle calls Bisect makes over n commits: the bad
+// bisectSteps is the most oracle calls Bisect makes over n commits: the bad
 // end, then a binary search.
-func BisectSteps(n int) int {
+func bisectSteps(n int) int {
 	s := 1
 	for k := 1; k < n; k *= 2 {
 		s++

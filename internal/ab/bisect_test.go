@@ -8,7 +8,7 @@ import (
 )
 
 // Every range size and culprit: the search names the culprit and its
-// predecessor, within BisectSteps calls, asking the bad end first.
+// predecessor, within bisectSteps calls, asking the bad end first.
 func TestBisectFindsEveryCulprit(t *testing.T) {
 	for n := 1; n <= 40; n++ {
 		for k := 0; k < n; k++ {
@@ -23,8 +23,8 @@ func TestBisectFindsEveryCulprit(t *testing.T) {
 			if err != nil || s.End != Found || s.FirstBad != k || s.LastGood != k-1 {
 				t.Fatalf("n %d culprit %d: %+v, %v", n, k, s, err)
 			}
-			if asked[0] != n-1 || s.Steps != len(asked) || s.Steps > BisectSteps(n) {
-				t.Fatalf("n %d culprit %d: asked %v (at most %d)", n, k, asked, BisectSteps(n))
+			if asked[0] != n-1 || s.Steps != len(asked) || s.Steps > bisectSteps(n) {
+				t.Fatalf("n %d culprit %d: asked %v (at most %d)", n, k, asked, bisectSteps(n))
 			}
 		}
 	}

@@ -68,7 +68,7 @@ func BisectRefs(ctx context.Context, env Env, files []string, o Options) (*Bisec
 	bs := &bisection{env: env, files: files, o: o, repo: repo, dir: dir,
 		res: &BisectRecord{Good: good, Bad: bad, Commits: commits}}
 	fmt.Fprintf(env.Stderr, "perfgate: bisect %d first-parent commit(s) after %.12s up to %.12s; about %d steps; output in %s\n",
-		len(commits), good, bad, BisectSteps(len(commits)), dir)
+		len(commits), good, bad, bisectSteps(len(commits)), dir)
 	res := bs.res
 	fail := func(err error) error {
 		res.Error = err.Error()

@@ -51,8 +51,8 @@ type Env struct {
 	Trial          TrialFunc
 }
 
-// EngineTimeNote says what the engines cost each side so far.
-func EngineTimeNote(base, cand *Side) string {
+// engineTimeNote says what the engines cost each side so far.
+func engineTimeNote(base, cand *Side) string {
 	return fmt.Sprintf("engine (GPU) time so far: baseline %s over %d start(s), candidate %s over %d start(s)",
 		base.GPUTime.Round(time.Second), base.Starts, cand.GPUTime.Round(time.Second), cand.Starts)
 }
@@ -117,7 +117,7 @@ func (t *VLLMTrialer) estimate() {
 // it) and returns what the comparison should say of the engines.
 func (t *VLLMTrialer) Notes() []string {
 	t.Stop()
-	return append(slices.Clone(t.notes), EngineTimeNote(t.sides[Baseline], t.sides[Candidate]))
+	return append(slices.Clone(t.notes), engineTimeNote(t.sides[Baseline], t.sides[Candidate]))
 }
 
 // Trial implements Trialer.
@@ -313,7 +313,7 @@ func Crossover(ctx context.Context, env Env, s *scenario.Scenario, sdir string, 
 		}
 	}
 	d.Fixed = rounds
-	d.Notes = func() []string { return []string{EngineTimeNote(base, cand)} }
+	d.Notes = func() []string { return []string{engineTimeNote(base, cand)} }
 	return Finish(ctx, sdir, d, res)
 }
 
@@ -352,9 +352,9 @@ func (p *Plan) Write() error {
 	return nil
 }
 
-// BalancedOrder is the first n trials per side in the balanced order
+// balancedOrder is the first n trials per side in the balanced order
 // (B C C B B C C B …), for the plan and ab.json.
-func BalancedOrder(n int) []string {
+func balancedOrder(n int) []string {
 	out := make([]string, 2*n)
 	for i := range out {
 		out[i] = Order(i)
@@ -382,7 +382,7 @@ func PlannedStarts(order []string, policy string, warmup, crossover bool) int {
 
 // PlanOrder is the design's trials in order, at the most: its fixed count,
 // or the sequential maximum, a side.
-func (d Design) PlanOrder() []string { return BalancedOrder(cmp.Or(d.Fixed, d.Rules.MaxTrials)) }
+func (d Design) PlanOrder() []string { return balancedOrder(cmp.Or(d.Fixed, d.Rules.MaxTrials)) }
 
 // Words says the design in a line: fixed or sequential, the order, the
 // re-runs.

@@ -87,7 +87,7 @@ func PrepareWork(ctx context.Context, env Env, repo string, scenarios []*scenari
 		return "", "", err
 	}
 	if o.Clean {
-		unlock, err := LockWork(ctx, env, work)
+		unlock, err := lockWork(ctx, env, work)
 		if err != nil {
 			return "", "", err
 		}
@@ -224,9 +224,9 @@ func finishPlan(env Env, plan *Plan, o Options, write func() error) (*Plan, erro
 // an earlier install is reused.
 //
 // Two perfgates sharing a work dir take turns here: a worktree or an
-// environment is made by one at a time (LockWork).
+// environment is made by one at a time (lockWork).
 func InstallSide(ctx context.Context, env Env, repo, work, install, outDir string, sd *Side) error {
-	unlock, err := LockWork(ctx, env, work)
+	unlock, err := lockWork(ctx, env, work)
 	if err != nil {
 		return err
 	}
@@ -238,11 +238,11 @@ func InstallSide(ctx context.Context, env Env, repo, work, install, outDir strin
 	return err
 }
 
-// LockWork holds the work dir's lock (WORK/.perfgate.lock) until unlock is
+// lockWork holds the work dir's lock (WORK/.perfgate.lock) until unlock is
 // called, saying so when another perfgate holds it and waiting for it (or
 // for ctx to end). Checkouts, installs and --clean take it: two A/Bs sharing a
 // work dir raced over the same worktree and environment.
-func LockWork(ctx context.Context, env Env, work string) (unlock func(), err error) {
+func lockWork(ctx context.Context, env Env, work string) (unlock func(), err error) {
 	if err := os.MkdirAll(work, 0o755); err != nil {
 		return nil, err
 	}

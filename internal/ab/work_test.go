@@ -51,13 +51,13 @@ func (s *syncBuffer) String() string {
 func TestWorkDirIsTakenInTurns(t *testing.T) {
 	work := t.TempDir()
 	var first, second syncBuffer
-	unlock, err := LockWork(context.Background(), Env{Stderr: &first}, work)
+	unlock, err := lockWork(context.Background(), Env{Stderr: &first}, work)
 	if err != nil {
 		t.Fatal(err)
 	}
 	got := make(chan error, 1)
 	go func() {
-		u, err := LockWork(context.Background(), Env{Stderr: &second}, work)
+		u, err := lockWork(context.Background(), Env{Stderr: &second}, work)
 		if err == nil {
 			u()
 		}
@@ -79,11 +79,11 @@ func TestWorkDirIsTakenInTurns(t *testing.T) {
 	if err := <-got; err != nil {
 		t.Fatal(err)
 	}
-	unlock, _ = LockWork(context.Background(), Env{Stderr: &first}, work)
+	unlock, _ = lockWork(context.Background(), Env{Stderr: &first}, work)
 	defer unlock()
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 	defer cancel()
-	if _, err := LockWork(ctx, Env{Stderr: &second}, work); err == nil || !strings.Contains(err.Error(), "locking the work dir") {
+	if _, err := lockWork(ctx, Env{Stderr: &second}, work); err == nil || !strings.Contains(err.Error(), "locking the work dir") {
 		t.Errorf("a wait that was canceled: %v", err)
 	}
 	if _, err := os.Stat(filepath.Join(work, ".perfgate.lock")); err != nil {

@@ -62,8 +62,8 @@ type turnAcc struct {
 
 type span struct{ start, end int64 }
 
-// NewAccumulator starts a level's accumulation.
-func NewAccumulator(o Options) *Accumulator {
+// newAccumulator starts a level's accumulation.
+func newAccumulator(o Options) *Accumulator {
 	if !(o.ModelTime > 1) {
 		o.ModelTime = 1
 	}

@@ -29,7 +29,7 @@ func TestVLLMPeaksAndDuration(t *testing.T) {
 		{Phase: "measure", SentUS: 1_200_000, EndUS: 1_400_000, ChunkUS: []int64{100_000, 200_000}, OutputTokens: 2},
 		{Phase: "measure", SentUS: 200_000, EndUS: 2_000_000, Error: record.ErrTimeout},
 	}
-	a := NewAccumulator(Options{Percentiles: []float64{50}})
+	a := newAccumulator(Options{Percentiles: []float64{50}})
 	for i := range recs {
 		a.Add(&recs[i])
 	}
@@ -56,7 +56,7 @@ func TestLevelFormulas(t *testing.T) {
 		{Phase: "measure", ScheduledUS: 3_000_000, SentUS: 3_000_000, EndUS: 3_500_000, Error: record.ErrCanceled},
 		{Phase: "warmup", ScheduledUS: 0, SentUS: 0, EndUS: 90_000_000, ChunkUS: []int64{1}, OutputTokens: 99},
 	}
-	a := NewAccumulator(Options{Percentiles: []float64{99}, SLO: record.SLO{TTFTMs: 150}})
+	a := newAccumulator(Options{Percentiles: []float64{99}, SLO: record.SLO{TTFTMs: 150}})
 	for i := range recs {
 		a.Add(&recs[i])
 	}
@@ -109,7 +109,7 @@ func TestLevelFormulas(t *testing.T) {
 }
 
 func TestEmptyLevelHasNullLatencies(t *testing.T) {
-	a := NewAccumulator(Options{Percentiles: []float64{50}})
+	a := newAccumulator(Options{Percentiles: []float64{50}})
 	a.Add(&record.Record{Phase: "measure", Error: record.ErrConnect, SentUS: 5, EndUS: 6})
 	l := a.Level(Window{0, 1_000_000})
 	if !math.IsNaN(l.Latency["mean_ttft_ms"]) || l.RequestGoodput != nil {
@@ -149,7 +149,7 @@ func TestUsageSanity(t *testing.T) {
 		{record.OutputFromChunks, 7, (100.0 + 200) / 2}, // (500-100)/4, (300-100)/1
 		{record.OutputFromMax, 7, (100.0 + 200) / 2},
 	} {
-		a := NewAccumulator(Options{Percentiles: []float64{99}, OutputFrom: c.from})
+		a := newAccumulator(Options{Percentiles: []float64{99}, OutputFrom: c.from})
 		for _, r := range []record.Record{short, missing} {
 			a.Add(&r)
 		}

@@ -22,7 +22,7 @@ func ReadLevels(dir string, windows map[int]Window, o Options, each func(*record
 		}
 		a := accs[r.Level]
 		if a == nil {
-			a = NewAccumulator(o)
+			a = newAccumulator(o)
 			accs[r.Level] = a
 		}
 		a.Add(r)
@@ -43,7 +43,7 @@ func ReadLevels(dir string, windows map[int]Window, o Options, each func(*record
 		a, w := accs[i], windows[i]
 		_, haveWindow := windows[i]
 		if a == nil {
-			a = NewAccumulator(o)
+			a = newAccumulator(o)
 		}
 		if a.Len() == 0 && !haveWindow {
 			continue

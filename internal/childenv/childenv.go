@@ -17,8 +17,8 @@ import (
 	"strings"
 )
 
-// PassVar names the variable that lists extra names to pass.
-const PassVar = "PERFGATE_PASS_ENV"
+// passVar names the variable that lists extra names to pass.
+const passVar = "PERFGATE_PASS_ENV"
 
 var exact = []string{
 	"PATH", "HOME", "USER", "LOGNAME", "SHELL", "LANG", "LANGUAGE", "TZ", "TMPDIR", "TEMP", "TMP", "TERM",
@@ -38,8 +38,8 @@ var prefixes = []string{
 // credentials.
 var never = []string{"INPUT_", "ACTIONS_", "GITHUB_TOKEN", "GH_TOKEN", "RUNNER_TOKEN"}
 
-// Forbidden reports whether a variable may never reach a child process.
-func Forbidden(name string) bool {
+// forbidden reports whether a variable may never reach a child process.
+func forbidden(name string) bool {
 	for _, n := range never {
 		if name == n || (strings.HasSuffix(n, "_") && strings.HasPrefix(name, n)) {
 			return true
@@ -51,7 +51,7 @@ func Forbidden(name string) bool {
 // Allowed reports whether a variable of perfgate's environment reaches the
 // processes it starts.
 func Allowed(name string) bool {
-	if Forbidden(name) {
+	if forbidden(name) {
 		return false
 	}
 	if slices.Contains(exact, name) {
@@ -66,7 +66,7 @@ func Allowed(name string) bool {
 }
 
 func passed() []string {
-	return strings.FieldsFunc(os.Getenv(PassVar), func(r rune) bool { return r == ',' || r == ' ' || r == '\n' })
+	return strings.FieldsFunc(os.Getenv(passVar), func(r rune) bool { return r == ',' || r == ' ' || r == '\n' })
 }
 
 // Env is the environment for a child process: the allowed part of

@@ -12,7 +12,7 @@ func TestEnv(t *testing.T) {
 	t.Setenv("MY_DB_PASSWORD", "pw")
 	t.Setenv("HF_TOKEN", "hf")
 	t.Setenv("CUDA_VISIBLE_DEVICES", "0")
-	t.Setenv(PassVar, "HF_TOKEN, INPUT_GITHUB_TOKEN")
+	t.Setenv(passVar, "HF_TOKEN, INPUT_GITHUB_TOKEN")
 	env := strings.Join(Env("EXTRA=1"), "\n")
 	for _, bad := range []string{"ghs_secret", "=rt", "oidc", "pw"} {
 		if strings.Contains(env, bad) {

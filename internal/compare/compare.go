@@ -162,9 +162,9 @@ type Options struct {
 	MinTrials, MaxTrials int
 }
 
-// GateInputs are the gate's inputs: every gating metric at every gating
+// gateInputs are the gate's inputs: every gating metric at every gating
 // level (1-based), with request counts for error_rate.
-func GateInputs(base, cand []Trial, r gate.Rules, levels []int) []gate.Input {
+func gateInputs(base, cand []Trial, r gate.Rules, levels []int) []gate.Input {
 	var inputs []gate.Input
 	for _, lv := range levels {
 		for _, rule := range r.Metrics {
@@ -234,7 +234,7 @@ func Compare(base, cand []Trial, o Options) (*Comparison, error) {
 			levels = append(levels, i+1)
 		}
 	}
-	inputs := GateInputs(base, cand, c.Rules, levels)
+	inputs := gateInputs(base, cand, c.Rules, levels)
 	if o.Look {
 		c.Outcome = gate.Look(inputs, c.Rules)
 	} else {

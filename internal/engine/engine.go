@@ -63,10 +63,10 @@ func (e *ConfigError) Error() string { return "engine settings: " + e.Err.Error(
 func (e *ConfigError) Unwrap() error { return e.Err }
 func (e *ConfigError) ExitCode() int { return fault.ExitUsage }
 
-// SimConfig turns a scenario's sim settings into the simulator's
+// simConfig turns a scenario's sim settings into the simulator's
 // configuration: unset values keep the simulator's (vLLM's) defaults, and the
 // simulator's seed is the scenario's unless the engine names its own.
-func SimConfig(s *scenario.Scenario) sim.Config {
+func simConfig(s *scenario.Scenario) sim.Config {
 	m := s.Engine.Sim
 	c := sim.DefaultConfig()
 	c.Model = s.Model
@@ -143,7 +143,7 @@ func Start(ctx context.Context, s *scenario.Scenario, getenv func(string) string
 	}
 	switch e.Kind {
 	case scenario.EngineSim:
-		cfg := SimConfig(s)
+		cfg := simConfig(s)
 		cfg.DevMode = true // perfgate's own engine: resettable, as a vLLM that perfgate starts
 		r, err := sim.Start(cfg)
 		if err != nil {

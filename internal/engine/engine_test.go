@@ -71,7 +71,7 @@ func TestNoisePresetsAgree(t *testing.T) {
 	}
 	s := &scenario.Scenario{}
 	s.Engine.Sim.Noise = "gpu"
-	if SimConfig(s).Noise != sim.NoiseGPU {
+	if simConfig(s).Noise != sim.NoiseGPU {
 		t.Error("engine.noise: gpu does not reach the simulator")
 	}
 }

@@ -269,9 +269,9 @@ func shellQuote(s string) string {
 
 var unsafeName = regexp.MustCompile(`[^A-Za-z0-9_.-]+`)
 
-// VLLMFileName names a level's result so that vLLM's CI script takes it for
+// vllmFileName names a level's result so that vLLM's CI script takes it for
 // a serving result ("serving" in the name) and tells levels apart.
-func VLLMFileName(r *report.Run, l record.Level) string {
+func vllmFileName(r *report.Run, l record.Level) string {
 	load := "qps" + strconv.FormatFloat(l.RequestedRate, 'f', -1, 64)
 	switch {
 	case l.Mode == scenario.ModeClosed:
@@ -297,7 +297,7 @@ func VLLM(runs []*report.Run, dir string) ([]string, error) {
 	for _, r := range runs {
 		for _, l := range report.SortedLevels(r) {
 			v := vllmResult(r, l)
-			name := VLLMFileName(r, l)
+			name := vllmFileName(r, l)
 			if n := seen[name]; n > 0 { // two runs with one label
 				seen[name]++
 				name = fmt.Sprintf("%s_%d", name, n+1)

@@ -278,7 +278,7 @@ func TestVLLMFormatMeetsVLLMScriptsContracts(t *testing.T) {
 
 	// Same names, same meanings: the values are the level's.
 	var first map[string]any
-	b, _ := os.ReadFile(filepath.Join(dir, VLLMFileName(runs[0], runs[0].Summary.Levels[1])+".json"))
+	b, _ := os.ReadFile(filepath.Join(dir, vllmFileName(runs[0], runs[0].Summary.Levels[1])+".json"))
 	if err := json.Unmarshal(b, &first); err != nil {
 		t.Fatal(err)
 	}

@@ -17,7 +17,7 @@
 // MinTrials to MaxTrials per side and stops as soon as the verdict is clear:
 // a fail, or every gating metric shown to be within its fail threshold (an
 // intersection-union test, each metric at FutilityBeta). Because it looks
-// many times, each look uses a stricter alpha (LookAlpha). The design and
+// many times, each look uses a stricter alpha (lookAlpha). The design and
 // its error rates under several noise shapes are in docs/statistics.md and
 // reproduced by `go run ./internal/gate/calibrate`.
 //
@@ -210,8 +210,8 @@ func StopWords(reason string, n int) string {
 	return fmt.Sprintf("%d trials per side, fixed", n)
 }
 
-// LookAlpha is the level of one look of a sequential A/B.
-func LookAlpha(alpha float64) float64 { return alpha * LookShare }
+// lookAlpha is the level of one look of a sequential A/B.
+func lookAlpha(alpha float64) float64 { return alpha * LookShare }
 
 // Decide is the fixed-sample decision on a given set of trials (perfgate
 // compare): all of alpha, one look.
@@ -255,7 +255,7 @@ func Recheck(o Outcome, r Rules) error {
 // always stops.
 func Look(inputs []Input, r Rules) Outcome {
 	r = r.WithDefaults()
-	o := decide(inputs, r, LookAlpha(r.Alpha), false)
+	o := decide(inputs, r, lookAlpha(r.Alpha), false)
 	n := trialsOf(inputs)
 	within := true
 	for _, x := range o.Results {

@@ -21,11 +21,11 @@ import (
 // Levels is the number of load levels of a simulated scenario.
 const Levels = 3
 
-// IssuedPerTrial is how many requests a simulated trial issues per level.
-const IssuedPerTrial = 500
+// issuedPerTrial is how many requests a simulated trial issues per level.
+const issuedPerTrial = 500
 
-// BaseErrorRate is the simulated engine's error rate when nothing changes.
-const BaseErrorRate = 0.002
+// baseErrorRate is the simulated engine's error rate when nothing changes.
+const baseErrorRate = 0.002
 
 // Noise is one shape of trial-to-trial noise.
 type Noise struct {
@@ -59,8 +59,8 @@ var Noises = []Noise{
 	{Name: "mix", Desc: "shared 2 %, iid 2 %, clock states 4 % apart (30 %), drift 0.3 %/trial, one trial in 20 15 % slow; the top level's iid noise doubled", IIDPct: 2, CommonPct: 2, ClockProb: 0.3, ClockPct: 4, DriftPct: 0.3, SlowProb: 0.05, SlowPct: 15, TopLevelX: 2},
 }
 
-// NoiseByName finds a noise model.
-func NoiseByName(name string) (Noise, bool) {
+// noiseByName finds a noise model.
+func noiseByName(name string) (Noise, bool) {
 	for _, n := range Noises {
 		if n.Name == name {
 			return n, true
@@ -140,9 +140,9 @@ func (w *world) draw(candidate bool) trial {
 			}
 			t.v[lv][r.Metric] = math.Exp(l)
 		}
-		f := poisson(w.rng, BaseErrorRate*IssuedPerTrial)
-		t.counts[lv] = gate.Count{Failed: f, Issued: IssuedPerTrial}
-		t.v[lv]["error_rate"] = float64(f) / IssuedPerTrial
+		f := poisson(w.rng, baseErrorRate*issuedPerTrial)
+		t.counts[lv] = gate.Count{Failed: f, Issued: issuedPerTrial}
+		t.v[lv]["error_rate"] = float64(f) / issuedPerTrial
 	}
 	return t
 }

@@ -39,7 +39,7 @@ func TestSequentialTargets(t *testing.T) {
 	for i, tg := range targets {
 		t.Run(fmt.Sprintf("%s%+g", tg.noise, tg.change), func(t *testing.T) {
 			t.Parallel()
-			noise, _ := NoiseByName(tg.noise)
+			noise, _ := noiseByName(tg.noise)
 			n := sims
 			if tg.noise == "slowstart" {
 				// Its A/A sits at 1.6 % of 2,000 (calibrate), near the 2 %
@@ -60,7 +60,7 @@ func TestSequentialTargets(t *testing.T) {
 // now (issue 15: it never could), and A/A warns far less than the 57 % of
 // the first gate.
 func TestFixedDesigns(t *testing.T) {
-	noise, _ := NoiseByName("iid")
+	noise, _ := noiseByName("iid")
 	c := Run(noise, Change{TPOTPct: 30}, Design{Fixed: 3}, 200, 7)
 	if c.FailRate() < 0.9 {
 		t.Errorf("3 trials per side, +30 %%: fail %.2f", c.FailRate())
@@ -76,7 +76,7 @@ func TestFixedDesigns(t *testing.T) {
 // still holds its size and catches a true 10 % (it caught a quarter when
 // the slow trial stayed in the t-test).
 func TestFixedDesignsWithASlowStart(t *testing.T) {
-	noise, _ := NoiseByName("slowstart")
+	noise, _ := noiseByName("slowstart")
 	for i, d := range []Design{{Fixed: 6}, {Fixed: 6, Reruns: 2}} {
 		aa := Run(noise, Change{}, d, 400, uint64(40+i))
 		ten := Run(noise, Change{TPOTPct: 10}, d, 400, uint64(50+i))

@@ -81,7 +81,7 @@ func New(o Options) *Client {
 		hc:       &http.Client{Transport: tr},
 		clock:    o.Clock,
 	}
-	c.readers.New = func() any { return NewSSEReader(nil) }
+	c.readers.New = func() any { return newSSEReader(nil) }
 	c.parsers.New = func() any { return new(chunkParser) }
 	return c
 }
@@ -154,11 +154,11 @@ func (c *Client) Stream(ctx context.Context, path string, body []byte, timeout t
 	c.readStream(ctx, rctx, cancel, sr, rec)
 }
 
-// AfterDone is how long the body may take to end after [DONE] (or the
+// afterDone is how long the body may take to end after [DONE] (or the
 // final usage chunk) before perfgate closes the connection: a server that
 // ends the stream properly does so at once and keeps its connection for
 // the next request; one that lingers or resets it has still answered.
-const AfterDone = 20 * time.Millisecond
+const afterDone = 20 * time.Millisecond
 
 // maxHeaderValue is the most of a header's value a record keeps.
 const maxHeaderValue = 64
@@ -184,7 +184,7 @@ func (c *Client) readStream(ctx, rctx context.Context, cancel context.CancelFunc
 		if rec.UsageMissing = rec.OutputTokens == 0 && rec.PromptTokens == 0; rec.UsageMissing {
 			rec.OutputTokens = len(rec.ChunkUS)
 		}
-		time.AfterFunc(AfterDone, cancel)
+		time.AfterFunc(afterDone, cancel)
 	}
 	for {
 		data, err := sr.Next()

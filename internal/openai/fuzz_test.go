@@ -9,7 +9,7 @@ import (
 )
 
 func events(r io.Reader) ([]string, error) {
-	sr := NewSSEReader(r)
+	sr := newSSEReader(r)
 	var out []string
 	for {
 		d, err := sr.Next()

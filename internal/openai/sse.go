@@ -39,8 +39,8 @@ type SSEReader struct {
 	max     int
 }
 
-// NewSSEReader reads events from r.
-func NewSSEReader(r io.Reader) *SSEReader {
+// newSSEReader reads events from r.
+func newSSEReader(r io.Reader) *SSEReader {
 	return &SSEReader{br: bufio.NewReaderSize(r, 16<<10), max: DefaultMaxEvent}
 }
 

@@ -10,7 +10,7 @@ import (
 
 func readAll(t *testing.T, r io.Reader) []string {
 	t.Helper()
-	sr := NewSSEReader(r)
+	sr := newSSEReader(r)
 	var out []string
 	for {
 		d, err := sr.Next()
@@ -77,7 +77,7 @@ func TestSSELongLine(t *testing.T) {
 
 func TestSSEReadError(t *testing.T) {
 	boom := errors.New("connection reset")
-	sr := NewSSEReader(io.MultiReader(strings.NewReader("data: a\n\ndata: b\n"), iotest.ErrReader(boom)))
+	sr := newSSEReader(io.MultiReader(strings.NewReader("data: a\n\ndata: b\n"), iotest.ErrReader(boom)))
 	if d, err := sr.Next(); err != nil || string(d) != "a" {
 		t.Fatalf("first event: %q %v", d, err)
 	}
@@ -90,7 +90,7 @@ func BenchmarkSSEReader(b *testing.B) {
 	chunk := "data: {\"id\":\"cmpl-1\",\"object\":\"text_completion\",\"created\":1,\"model\":\"m\",\"choices\":[{\"index\":0,\"text\":\" word\",\"logprobs\":null,\"finish_reason\":null}],\"usage\":null}\n\n"
 	stream := strings.Repeat(chunk, 1000)
 	r := strings.NewReader(stream)
-	sr := NewSSEReader(r)
+	sr := newSSEReader(r)
 	b.SetBytes(int64(len(chunk)))
 	b.ReportAllocs()
 	b.ResetTimer()
@@ -122,7 +122,7 @@ func BenchmarkChunkDecode(b *testing.B) {
 // latency for a server that ends lines with CR only).
 func TestSSEBareCRIsImmediate(t *testing.T) {
 	pr, pw := io.Pipe()
-	sr := NewSSEReader(pr)
+	sr := newSSEReader(pr)
 	go pw.Write([]byte("data: a\r\r"))
 	got := make(chan string, 1)
 	go func() {
@@ -145,19 +145,19 @@ func TestSSEBareCRIsImmediate(t *testing.T) {
 
 // A line or an event over the limit is an error, not unbounded memory.
 func TestSSEEventCap(t *testing.T) {
-	sr := NewSSEReader(strings.NewReader("data: " + strings.Repeat("x", 5000) + "\n\n"))
+	sr := newSSEReader(strings.NewReader("data: " + strings.Repeat("x", 5000) + "\n\n"))
 	sr.SetMax(4096)
 	if _, err := sr.Next(); !errors.Is(err, ErrEventTooLarge) {
 		t.Errorf("a 5000-byte line under a 4096 limit: %v", err)
 	}
 	// many data lines adding up
-	sr = NewSSEReader(strings.NewReader(strings.Repeat("data: "+strings.Repeat("y", 1000)+"\n", 5) + "\n"))
+	sr = newSSEReader(strings.NewReader(strings.Repeat("data: "+strings.Repeat("y", 1000)+"\n", 5) + "\n"))
 	sr.SetMax(4096)
 	if _, err := sr.Next(); !errors.Is(err, ErrEventTooLarge) {
 		t.Errorf("an event of five 1000-byte lines under a 4096 limit: %v", err)
 	}
 	// a line that never ends, from a reader that never stops
-	sr = NewSSEReader(io.MultiReader(strings.NewReader("data: "), endless{}))
+	sr = newSSEReader(io.MultiReader(strings.NewReader("data: "), endless{}))
 	sr.SetMax(1 << 20)
 	if _, err := sr.Next(); !errors.Is(err, ErrEventTooLarge) {
 		t.Errorf("an endless line: %v", err)

@@ -190,20 +190,20 @@ func TestNotRunFolders(t *testing.T) {
 }
 
 // report.md and report.html are rendered from the same sections: a level's
-// warnings reach both (the HTML page once left them out).
+// warnings reach both (the htmlReport page once left them out).
 func TestMarkdownAndHTMLShowTheSameSections(t *testing.T) {
 	a, _ := fixtures(t)
 	runs, err := LoadAll([]string{a})
 	must(t, err)
 	runs[0].Summary.Levels[0].Warnings = append(runs[0].Summary.Levels[0].Warnings, "a <warning> worth reading")
 	md := Markdown(runs, nil, "")
-	page := HTML(runs, nil, nil, nil)
+	page := htmlReport(runs, nil, nil, nil)
 	for _, sec := range runSections(runs[0]) {
 		if !strings.Contains(md, "### "+sec.Title+"\n") || !strings.Contains(page, "<h3>"+html.EscapeString(sec.Title)+"</h3>") {
 			t.Errorf("section %q is missing from one of them", sec.Title)
 		}
 	}
 	if !strings.Contains(md, "a <warning> worth reading") || !strings.Contains(page, "<li>"+html.EscapeString(levelName(runs[0].Summary.Levels[0]))+": a &lt;warning&gt; worth reading</li>") {
-		t.Errorf("the warning must be in both, escaped in HTML:\n%s", page)
+		t.Errorf("the warning must be in both, escaped in htmlReport:\n%s", page)
 	}
 }

@@ -84,11 +84,11 @@ func write(ctx context.Context, runs []*Run, out string, formats []string, withP
 		case "md":
 			b = []byte(Markdown(runs, figs, "plots/"))
 		case "json":
-			b, err = JSON(runs)
+			b, err = jsonReport(runs)
 		case "csv":
-			b, err = CSV(runs)
+			b, err = csvReport(runs)
 		case "html":
-			b = []byte(HTML(runs, figs, svgs, layouts))
+			b = []byte(htmlReport(runs, figs, svgs, layouts))
 		default:
 			return w, fmt.Errorf("unknown report format %q (formats: %s)", format, strings.Join(Formats, ", "))
 		}
@@ -366,8 +366,8 @@ type runJSON struct {
 	KneeLevel  *int                `json:"knee_level"` // from 1
 }
 
-// JSON is report.json: everything in the tables, machine-readable.
-func JSON(runs []*Run) ([]byte, error) {
+// jsonReport is report.json: everything in the tables, machine-readable.
+func jsonReport(runs []*Run) ([]byte, error) {
 	out := fileJSON{SchemaVersion: 1}
 	for _, r := range runs {
 		rj := runJSON{Dir: r.Dir, Name: r.Name, Complete: r.Complete, Notices: r.Notices, Meta: r.Meta, Summary: r.Summary, Saturation: r.Saturation}
@@ -381,8 +381,8 @@ func JSON(runs []*Run) ([]byte, error) {
 	return append(b, '\n'), err
 }
 
-// CSV is report.csv: one row per run and level, every numeric metric a column.
-func CSV(runs []*Run) ([]byte, error) {
+// csvReport is report.csv: one row per run and level, every numeric metric a column.
+func csvReport(runs []*Run) ([]byte, error) {
 	keySet := map[string]bool{}
 	rows := []map[string]string{}
 	for _, r := range runs {
@@ -475,9 +475,9 @@ figure svg{max-width:100%;height:auto;border:1px solid #eee}
 </body></html>
 `))
 
-// HTML is report.html: one self-contained page (inline SVG charts, tables,
+// htmlReport is report.html: one self-contained page (inline SVG charts, tables,
 // run metadata) that opens offline.
-func HTML(runs []*Run, figs []Figure, svgs map[string][]byte, layouts map[string]plot.Layout) string {
+func htmlReport(runs []*Run, figs []Figure, svgs map[string][]byte, layouts map[string]plot.Layout) string {
 	type runView struct {
 		Name            string
 		Header, Notices []string
@@ -521,7 +521,7 @@ func HTML(runs []*Run, figs []Figure, svgs map[string][]byte, layouts map[string
 // series and values (within 24 px), read from the figure's data-layout.
 // Inline and dependency-free: the page opens offline.
 const hoverScript = `document.querySelectorAll("figure[data-layout]").forEach(function (f) {
-  var L = JSON.parse(f.dataset.layout), svg = f.querySelector("svg"), tip = document.createElement("div");
+  var L = jsonReport.parse(f.dataset.layout), svg = f.querySelector("svg"), tip = document.createElement("div");
   tip.className = "tip"; f.appendChild(tip);
   function px(p) {
     var fx = (p.X - L.X0) / (L.X1 - L.X0), fy = L.LogY ? (Math.log(p.Y) - Math.log(L.Y0)) / (Math.log(L.Y1) - Math.log(L.Y0)) : (p.Y - L.Y0) / (L.Y1 - L.Y0);

@@ -70,8 +70,8 @@ func Sleep(ctx context.Context, d time.Duration) error {
 	}
 }
 
-// Exponential waits base after the first failure, then twice as long after
+// exponential waits base after the first failure, then twice as long after
 // each next one.
-func Exponential(base time.Duration) func(int) time.Duration {
+func exponential(base time.Duration) func(int) time.Duration {
 	return func(n int) time.Duration { return base << (n - 1) }
 }

@@ -12,7 +12,7 @@ var errBusy = errors.New("busy")
 func TestDoRetriesUntilSuccess(t *testing.T) {
 	var waits []time.Duration
 	n := 0
-	err := Do(context.Background(), Policy{Attempts: 5, Delay: func(k int) time.Duration { waits = append(waits, Exponential(time.Microsecond)(k)); return 0 }},
+	err := Do(context.Background(), Policy{Attempts: 5, Delay: func(k int) time.Duration { waits = append(waits, exponential(time.Microsecond)(k)); return 0 }},
 		func(k int) error {
 			n = k
 			if k < 3 {

@@ -41,10 +41,10 @@ func (s *Scenario) applyDefaults() {
 	}
 	for i := range s.Workload.Classes {
 		d := &s.Workload.Classes[i].Dataset
-		d.Path = absPath(ResolvePath(s.File, d.Path))
+		d.Path = absPath(resolvePath(s.File, d.Path))
 	}
 	if s.Load.Arrival == ArrivalTrace {
-		s.Load.Trace.Path = absPath(ResolvePath(s.File, s.Load.Trace.Path))
+		s.Load.Trace.Path = absPath(resolvePath(s.File, s.Load.Trace.Path))
 		if s.Load.Rate == 0 && len(s.Load.Levels) == 0 {
 			s.Load.Rate = 1
 		}

@@ -40,7 +40,7 @@ func (s *Scenario) fileProblems() []Problem {
 }
 
 func (c *checker) exists(p, path string) {
-	full := ResolvePath(c.s.File, path)
+	full := resolvePath(c.s.File, path)
 	fi, err := os.Stat(full)
 	switch {
 	case err != nil:
@@ -60,8 +60,8 @@ func absPath(p string) string {
 	return p
 }
 
-// ResolvePath is path relative to the folder of the scenario file.
-func ResolvePath(scenarioFile, path string) string {
+// resolvePath is path relative to the folder of the scenario file.
+func resolvePath(scenarioFile, path string) string {
 	if path == "" || filepath.IsAbs(path) || scenarioFile == "" {
 		return path
 	}

@@ -11,8 +11,8 @@ import (
 	"strings"
 )
 
-// Mask replaces a key wherever it is found.
-const Mask = "[redacted]"
+// mask replaces a key wherever it is found.
+const mask = "[redacted]"
 
 // MinPrefix is the shortest run of a key's leading characters that is
 // redacted on its own (a clipped key); a shorter key is redacted only whole.
@@ -52,7 +52,7 @@ func New(key string) Redactor {
 func (r Redactor) Empty() bool { return len(r.forms) == 0 }
 
 // String is s with every form of the key, whole or a prefix of MinPrefix or
-// more characters, replaced by Mask.
+// more characters, replaced by mask.
 func (r Redactor) String(s string) string {
 	for _, f := range r.forms {
 		s = redactForm(s, f)
@@ -82,7 +82,7 @@ func redactForm(s, f string) string {
 			n++
 		}
 		b.WriteString(s[:i])
-		b.WriteString(Mask)
+		b.WriteString(mask)
 		s = s[i+n:]
 	}
 }

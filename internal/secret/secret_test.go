@@ -24,7 +24,7 @@ func TestForms(t *testing.T) {
 		"escaped, clipped": `"Bearer ` + strings.ReplaceAll(key, "/", `\/`)[:12],
 	} {
 		got := r.String(in)
-		if strings.Contains(got, key[:8]) || strings.Contains(got, "AbC") || !strings.Contains(got, Mask) {
+		if strings.Contains(got, key[:8]) || strings.Contains(got, "AbC") || !strings.Contains(got, mask) {
 			t.Errorf("%s: %q → %q", name, in, got)
 		}
 	}

@@ -334,7 +334,7 @@ func (s *Server) parse(r *http.Request, chat bool) (request, []int, int, *apiErr
 			}
 			msgs = append(msgs, Message{Role: m.Role, Content: text})
 		}
-		ids = ChatTemplate(msgs)
+		ids = chatTemplate(msgs)
 	} else {
 		var err error
 		if ids, err = promptIDs(req.Prompt); err != nil {
@@ -591,7 +591,7 @@ func (s *Server) tokenize(w http.ResponseWriter, r *http.Request) {
 	var ids []int
 	switch {
 	case req.Messages != nil:
-		ids = ChatTemplate(req.Messages)
+		ids = chatTemplate(req.Messages)
 	case req.Prompt != nil:
 		ids = Tokenize(*req.Prompt)
 		if req.AddSpecialTokens == nil || *req.AddSpecialTokens {

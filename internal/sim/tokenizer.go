@@ -98,10 +98,10 @@ type Message struct {
 	Content string `json:"content"`
 }
 
-// ChatTemplate renders messages the way a chat template would: BOS, then
+// chatTemplate renders messages the way a chat template would: BOS, then
 // per message a marker, the role, the content and an end token, then the
 // marker and role that start the assistant's answer.
-func ChatTemplate(msgs []Message) []int {
+func chatTemplate(msgs []Message) []int {
 	ids := []int{BOS}
 	for _, m := range msgs {
 		ids = append(ids, ChatMark, wordToID(m.Role))

@@ -28,9 +28,9 @@ var reasonBits = []struct {
 	{256, "display_clock_setting", false},
 }
 
-// ReasonNames names the bits of a clock-event mask and says whether any is a
+// reasonNames names the bits of a clock-event mask and says whether any is a
 // power, thermal or hardware slowdown.
-func ReasonNames(mask uint64) (names []string, throttle bool) {
+func reasonNames(mask uint64) (names []string, throttle bool) {
 	for _, r := range reasonBits {
 		if mask&r.bit != 0 {
 			names = append(names, r.name)
@@ -237,7 +237,7 @@ func (v windowValues) gpus(sum *record.TelemetrySummary, outputTokens int) {
 		sum.GPUMemPeakBytes = ptr(slices.Max(memPeaks))
 	}
 	if haveReasons {
-		names, throttled := ReasonNames(mask)
+		names, throttled := reasonNames(mask)
 		sum.Throttled = &throttled
 		if throttled {
 			sum.ThrottleReasons = names

@@ -62,11 +62,11 @@ func TestSummaryWithoutTelemetry(t *testing.T) {
 }
 
 func TestReasonNames(t *testing.T) {
-	names, thr := ReasonNames(1 | 2)
+	names, thr := reasonNames(1 | 2)
 	if thr || len(names) != 2 {
 		t.Errorf("idle and clock settings are no throttling: %v %v", names, thr)
 	}
-	names, thr = ReasonNames(64 | 16)
+	names, thr = reasonNames(64 | 16)
 	if !thr || !slices.Equal(names, []string{"sync_boost", "hw_thermal_slowdown"}) {
 		t.Errorf("%v %v", names, thr)
 	}

@@ -81,10 +81,10 @@ func (g *Generator) Close() {
 	}
 }
 
-// NewGeneratorFor is NewGenerator with the scenario's files (datasets, a
+// NewGeneratorFor is newGenerator with the scenario's files (datasets, a
 // trace; in may be nil when it has none) and its sessions.
 func NewGeneratorFor(s *scenario.Scenario, level int, tokensPerWord float64, in *Inputs) *Generator {
-	g := NewGenerator(s.Workload, s.Seed, level, tokensPerWord)
+	g := newGenerator(s.Workload, s.Seed, level, tokensPerWord)
 	g.in = in
 	g.blockTokens = max(1, s.Load.Trace.BlockTokens)
 	g.sessions = s.Workload.Sessions
@@ -92,10 +92,10 @@ func NewGeneratorFor(s *scenario.Scenario, level int, tokensPerWord float64, in 
 	return g
 }
 
-// NewGenerator builds the generator of level for the workload. tokensPerWord
+// newGenerator builds the generator of level for the workload. tokensPerWord
 // is how many tokens one vocabulary word costs on the server's tokenizer (1
 // when unknown); text prompts use it to hit their lengths.
-func NewGenerator(w scenario.Workload, seed uint64, level int, tokensPerWord float64) *Generator {
+func newGenerator(w scenario.Workload, seed uint64, level int, tokensPerWord float64) *Generator {
 	if !(tokensPerWord > 0) {
 		tokensPerWord = 1
 	}

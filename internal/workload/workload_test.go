@@ -18,9 +18,9 @@ func wl(prompt string) scenario.Workload {
 }
 
 func TestDeterministicAndWeighted(t *testing.T) {
-	g1 := NewGenerator(wl("text"), 9, 1, 1)
-	g2 := NewGenerator(wl("text"), 9, 1, 1)
-	g3 := NewGenerator(wl("text"), 9, 2, 1)
+	g1 := newGenerator(wl("text"), 9, 1, 1)
+	g2 := newGenerator(wl("text"), 9, 1, 1)
+	g3 := newGenerator(wl("text"), 9, 2, 1)
 	counts := map[string]int{}
 	same := 0
 	for range 4000 {
@@ -42,7 +42,7 @@ func TestDeterministicAndWeighted(t *testing.T) {
 }
 
 func TestTokenIDsExactAndPrefixes(t *testing.T) {
-	g := NewGenerator(wl("token_ids"), 1, 0, 1)
+	g := newGenerator(wl("token_ids"), 1, 0, 1)
 	prefixes := map[int]bool{}
 	for range 200 {
 		r := g.Next()
@@ -65,10 +65,10 @@ func TestTokenIDsExactAndPrefixes(t *testing.T) {
 
 func TestTextLengthFollowsTokensPerWord(t *testing.T) {
 	w := scenario.Workload{Classes: []scenario.Class{{Name: "x", Weight: 1, InputTokens: scenario.Dist{Kind: "fixed", Value: 300}, OutputTokens: scenario.Dist{Kind: "fixed", Value: 1}}}}
-	if n := len(strings.Fields(NewGenerator(w, 1, 0, 1).Next().Prompt)); n != 300 {
+	if n := len(strings.Fields(newGenerator(w, 1, 0, 1).Next().Prompt)); n != 300 {
 		t.Errorf("1 token/word: %d words", n)
 	}
-	if n := len(strings.Fields(NewGenerator(w, 1, 0, 1.5).Next().Prompt)); n != 200 {
+	if n := len(strings.Fields(newGenerator(w, 1, 0, 1.5).Next().Prompt)); n != 200 {
 		t.Errorf("1.5 tokens/word: %d words", n)
 	}
 }

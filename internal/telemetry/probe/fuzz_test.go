@@ -10,7 +10,7 @@ func FuzzParseMetrics(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		fams, _, err := ParseMetrics(data)
 		if err == nil {
-			Flatten(fams, "")
+			flatten(fams, "")
 		}
 	})
 }

@@ -80,7 +80,7 @@ func (c *Command) Sample(ctx context.Context) (map[string]float64, error) {
 	ctx, cancel := context.WithTimeout(ctx, c.Timeout)
 	defer cancel()
 	stdout, stderr, err := runCommand(ctx, c.Argv)
-	vals, bad := ParseValueLines(stdout)
+	vals, bad := parseValueLines(stdout)
 	if ctx.Err() == context.DeadlineExceeded {
 		return vals, fmt.Errorf("%s did not finish within %s; killed", c.Argv[0], c.Timeout)
 	}
@@ -100,9 +100,9 @@ func (c *Command) Sample(ctx context.Context) (map[string]float64, error) {
 	return vals, nil
 }
 
-// ParseValueLines reads "name value" lines; it returns the values and how
+// parseValueLines reads "name value" lines; it returns the values and how
 // many lines it could not read.
-func ParseValueLines(out []byte) (map[string]float64, int) {
+func parseValueLines(out []byte) (map[string]float64, int) {
 	vals := map[string]float64{}
 	bad := 0
 	sc := bufio.NewScanner(bytes.NewReader(out))

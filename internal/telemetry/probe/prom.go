@@ -80,7 +80,7 @@ func (m *Metrics) Sample(ctx context.Context) (map[string]float64, error) {
 	if err != nil {
 		return nil, err
 	}
-	out := FlattenBy(fams, m.Prefix, m.ByLabel)
+	out := flattenBy(fams, m.Prefix, m.ByLabel)
 	if len(m.Include) > 0 {
 		for k := range out {
 			name, _, _ := strings.Cut(k, "{")
@@ -200,12 +200,12 @@ func blocks(text []byte) [][][]byte {
 	return out
 }
 
-// Flatten turns metric families into name → value, summing over label sets.
-func Flatten(fams map[string]*dto.MetricFamily, prefix string) map[string]float64 {
-	return FlattenBy(fams, prefix, "")
+// flatten turns metric families into name → value, summing over label sets.
+func flatten(fams map[string]*dto.MetricFamily, prefix string) map[string]float64 {
+	return flattenBy(fams, prefix, "")
 }
 
-// FlattenBy is Flatten that, for a non-empty label, keeps a series per value
+// flattenBy is flatten that, for a non-empty label, keeps a series per value
 // of that label: NAME{label="value"} (series without it are aggregated as
 // NAME).
 //
@@ -217,7 +217,7 @@ func Flatten(fams map[string]*dto.MetricFamily, prefix string) map[string]float6
 // it would read 130 % on two engines. Creation-time series (*_created) are
 // not values and are left out, and so are DCGM's blank values (the
 // "not supported" sentinels), counted as telemetry.blank_values.
-func FlattenBy(fams map[string]*dto.MetricFamily, prefix, label string) map[string]float64 {
+func flattenBy(fams map[string]*dto.MetricFamily, prefix, label string) map[string]float64 {
 	out := map[string]float64{}
 	type agg struct {
 		max, sum float64

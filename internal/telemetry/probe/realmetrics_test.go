@@ -31,7 +31,7 @@ vllm:prompt_tokens_created{engine="1",model_name="m"} 1.7645e+09
 	if err != nil || skipped != 0 {
 		t.Fatal(skipped, err)
 	}
-	v := Flatten(fams, "")
+	v := flatten(fams, "")
 	want := map[string]float64{"vllm:kv_cache_usage_perc": 0.7, "vllm:kv_cache_usage_perc:mean": 0.65, "vllm:num_requests_running": 22, "vllm:prompt_tokens_total": 1500}
 	for k, w := range want {
 		if math.Abs(v[k]-w) > 1e-9 {
@@ -66,7 +66,7 @@ vllm:generation_tokens_total 2147483640
 	if err != nil {
 		t.Fatal(err)
 	}
-	v := FlattenBy(fams, "", "")
+	v := flattenBy(fams, "", "")
 	if v["DCGM_FI_DEV_GPU_TEMP"] != 41 || v["telemetry.blank_values"] != 2 {
 		t.Errorf("temperature %v, blanks %v", v["DCGM_FI_DEV_GPU_TEMP"], v["telemetry.blank_values"])
 	}

@@ -14,6 +14,9 @@ import (
 // internal/pkg/file.go, testdata/..., scenarios/..., .ci/run.
 var pathRe = regexp.MustCompile("(?:^|[\\s`(\"'])((?:docs|internal|testdata|scenarios|examples|cmd|\\.ci)/[A-Za-z0-9_./-]*[A-Za-z0-9_])")
 
+// sectionRe finds a section named in prose: "docs/x.md, *Heading*".
+var sectionRe = regexp.MustCompile(`((?:docs/)[A-Za-z0-9_/.-]+\.md)[,;]? \*([^*]+)\*`)
+
 // linkRe finds markdown links to a file of the repository, with an anchor.
 var linkRe = regexp.MustCompile(`\]\(([^)#\s]+\.md)?(#[^)\s]+)?\)`)
 
@@ -81,6 +84,11 @@ func TestDocsNameWhatExists(t *testing.T) {
 					t.Errorf("%s:%d names %s, which does not exist", f, n, p)
 				}
 			}
+			for _, m := range sectionRe.FindAllStringSubmatch(line, -1) {
+				if !hasHeading(filepath.Join(root, m[1]), m[2]) {
+					t.Errorf("%s:%d names the section %q of %s, which has no heading that starts so", f, n, m[2], m[1])
+				}
+			}
 			if !strings.HasSuffix(f, ".md") {
 				continue
 			}
@@ -107,6 +115,21 @@ func TestDocsNameWhatExists(t *testing.T) {
 		}
 		fh.Close()
 	}
+}
+
+// hasHeading reports whether the doc has a heading that starts with
+// title (a section named by its first words).
+func hasHeading(doc, title string) bool {
+	b, err := os.ReadFile(doc)
+	if err != nil {
+		return false
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(line, "#") && strings.HasPrefix(strings.TrimLeft(line, "# "), title) {
+			return true
+		}
+	}
+	return false
 }
 
 // slug is GitHub's anchor for a heading: lower case, spaces to dashes,

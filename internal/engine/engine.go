@@ -39,13 +39,7 @@ type (
 	StartTimed interface{ TakeStartTook() time.Duration }
 )
 
-var (
-	_ Mortal     = (*Process)(nil)
-	_ Mortal     = (*simEngine)(nil)
-	_ WithPID    = (*Process)(nil)
-	_ Logged     = (*Process)(nil)
-	_ StartTimed = (*Process)(nil)
-)
+var _ Mortal = (*simEngine)(nil)
 
 // MissingKeyError means api_key_env names a variable that is not set.
 type MissingKeyError struct{ Var string }

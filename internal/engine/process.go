@@ -47,7 +47,13 @@ type Process struct {
 	told    bool          // took was given (TakeStartTook)
 }
 
-var _ Engine = (*Process)(nil)
+var (
+	_ Engine     = (*Process)(nil)
+	_ Mortal     = (*Process)(nil)
+	_ WithPID    = (*Process)(nil)
+	_ Logged     = (*Process)(nil)
+	_ StartTimed = (*Process)(nil)
+)
 
 // HealthError means the server did not become healthy; Tail is the end of
 // its log, Hint what to do when the log says why ("" when it does not).

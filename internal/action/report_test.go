@@ -86,11 +86,7 @@ func runAction(t *testing.T, srv *githubtest.Server, event, payload string, inpu
 	dir := t.TempDir()
 	ev, out, sum := filepath.Join(dir, "event.json"), filepath.Join(dir, "output"), filepath.Join(dir, "summary.md")
 	os.WriteFile(ev, []byte(payload), 0o644)
-	vars := map[string]string{
-		"GITHUB_ACTIONS": "true", "GITHUB_EVENT_NAME": event, "GITHUB_EVENT_PATH": ev, "GITHUB_REPOSITORY": srv.Owner + "/" + srv.Repo,
-		"GITHUB_RUN_ID": "77", "GITHUB_SERVER_URL": "https://github.com", "GITHUB_API_URL": srv.URL,
-		"GITHUB_OUTPUT": out, "GITHUB_STEP_SUMMARY": sum, "GITHUB_REF_NAME": "main",
-	}
+	vars := srv.ActionVars(event, ev, out, sum)
 	for k, v := range inputs {
 		vars["INPUT_"+strings.ToUpper(strings.ReplaceAll(k, "-", "_"))] = v
 	}

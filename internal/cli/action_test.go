@@ -22,11 +22,7 @@ func actionEnv(t *testing.T, srv *githubtest.Server, event, eventJSON string, in
 	ev := filepath.Join(dir, "event.json")
 	os.WriteFile(ev, []byte(eventJSON), 0o644)
 	out, sum := filepath.Join(dir, "output"), filepath.Join(dir, "summary.md")
-	env := map[string]string{
-		"GITHUB_ACTIONS": "true", "GITHUB_EVENT_NAME": event, "GITHUB_EVENT_PATH": ev, "GITHUB_REPOSITORY": srv.Owner + "/" + srv.Repo,
-		"GITHUB_RUN_ID": "77", "GITHUB_SERVER_URL": "https://github.com", "GITHUB_API_URL": srv.URL,
-		"GITHUB_OUTPUT": out, "GITHUB_STEP_SUMMARY": sum, "GITHUB_REF_NAME": "main",
-	}
+	env := srv.ActionVars(event, ev, out, sum)
 	for k, v := range inputs {
 		env["INPUT_"+strings.ToUpper(strings.ReplaceAll(k, "-", "_"))] = v
 	}

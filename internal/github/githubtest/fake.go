@@ -683,3 +683,14 @@ func (s *Server) Snapshot() (cs []Comment, is []Issue, st []Status) {
 	}
 	return cs, is, slices.Clone(s.Statuses)
 }
+
+// ActionVars are the GITHUB_* variables a workflow step gives perfgate
+// action against this fake: the event and its payload file, the outputs
+// and job summary files, run 77 on main.
+func (s *Server) ActionVars(event, eventPath, outputs, summary string) map[string]string {
+	return map[string]string{
+		"GITHUB_ACTIONS": "true", "GITHUB_EVENT_NAME": event, "GITHUB_EVENT_PATH": eventPath, "GITHUB_REPOSITORY": s.Owner + "/" + s.Repo,
+		"GITHUB_RUN_ID": "77", "GITHUB_SERVER_URL": "https://github.com", "GITHUB_API_URL": s.URL,
+		"GITHUB_OUTPUT": outputs, "GITHUB_STEP_SUMMARY": summary, "GITHUB_REF_NAME": "main",
+	}
+}

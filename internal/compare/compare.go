@@ -143,7 +143,7 @@ type (
 // ClearScore is the smallest Score a telemetry change needs to be named as a cause.
 const ClearScore = comparison.ClearScore
 
-// CompareOptions change how a comparison decides.
+// Options change how a comparison decides.
 type Options struct {
 	AllowEnvMismatch bool
 	// Release is the release profile: alpha 0.01 (or the scenario's when

@@ -283,7 +283,7 @@ func vllmFileName(r *report.Run, l record.Level) string {
 	return strings.Trim(unsafeName.ReplaceAllString(name, "-"), "-.")
 }
 
-// writeVLLM writes, under dir/vllm: per run and level a result file and its
+// VLLM writes, under dir/vllm: per run and level a result file and its
 // .commands, and summary.json, the list of them all for vllm bench sweep
 // plot. It returns the files written, relative to dir.
 func VLLM(runs []*report.Run, dir string) ([]string, error) {

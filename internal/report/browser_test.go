@@ -78,7 +78,7 @@ func TestReportHTMLHoverValues(t *testing.T) {
 	must(t, err)
 	must(t, chromedp.Do(ctx, chromedp.Navigate("file://"+filepath.Join(out, "report.html"))))
 	got, err := chromedp.Run(ctx, chromedp.Evaluate[map[string]any](`(() => {
-  const f = document.querySelector("figure#hockey-ttft"), L = jsonReport.parse(f.dataset.layout), svg = f.querySelector("svg");
+  const f = document.querySelector("figure#hockey-ttft"), L = JSON.parse(f.dataset.layout), svg = f.querySelector("svg");
   const p = L.Points[0], r = svg.getBoundingClientRect(), k = r.width / L.W;
   const fx = (p.X - L.X0) / (L.X1 - L.X0), fy = (p.Y - L.Y0) / (L.Y1 - L.Y0);
   const x = r.left + (L.Left + fx * L.Width) * k + 2, y = r.top + (L.Top + (1 - fy) * L.Height) * k + 2;

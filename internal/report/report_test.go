@@ -190,7 +190,7 @@ func TestNotRunFolders(t *testing.T) {
 }
 
 // report.md and report.html are rendered from the same sections: a level's
-// warnings reach both (the htmlReport page once left them out).
+// warnings reach both (the HTML page once left them out).
 func TestMarkdownAndHTMLShowTheSameSections(t *testing.T) {
 	a, _ := fixtures(t)
 	runs, err := LoadAll([]string{a})
@@ -204,6 +204,6 @@ func TestMarkdownAndHTMLShowTheSameSections(t *testing.T) {
 		}
 	}
 	if !strings.Contains(md, "a <warning> worth reading") || !strings.Contains(page, "<li>"+html.EscapeString(levelName(runs[0].Summary.Levels[0]))+": a &lt;warning&gt; worth reading</li>") {
-		t.Errorf("the warning must be in both, escaped in htmlReport:\n%s", page)
+		t.Errorf("the warning must be in both, escaped in HTML:\n%s", page)
 	}
 }

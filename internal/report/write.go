@@ -521,7 +521,7 @@ func htmlReport(runs []*Run, figs []Figure, svgs map[string][]byte, layouts map[
 // series and values (within 24 px), read from the figure's data-layout.
 // Inline and dependency-free: the page opens offline.
 const hoverScript = `document.querySelectorAll("figure[data-layout]").forEach(function (f) {
-  var L = jsonReport.parse(f.dataset.layout), svg = f.querySelector("svg"), tip = document.createElement("div");
+  var L = JSON.parse(f.dataset.layout), svg = f.querySelector("svg"), tip = document.createElement("div");
   tip.className = "tip"; f.appendChild(tip);
   function px(p) {
     var fx = (p.X - L.X0) / (L.X1 - L.X0), fy = L.LogY ? (Math.log(p.Y) - Math.log(L.Y0)) / (Math.log(L.Y1) - Math.log(L.Y0)) : (p.Y - L.Y0) / (L.Y1 - L.Y0);

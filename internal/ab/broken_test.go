@@ -17,6 +17,7 @@ import (
 // in either design: no retry, no waiting for the minimum or fixed count,
 // and the first error in the headline.
 func TestBrokenSideFailsAtTheFirstLook(t *testing.T) {
+	t.Parallel() // canned trials in folders of its own
 	for _, c := range []struct {
 		name   string
 		design Design
@@ -62,6 +63,7 @@ func TestBrokenSideFailsAtTheFirstLook(t *testing.T) {
 // trial, error_rate is shown within its 1 point only from about 140
 // requests a side.)
 func TestFakeAAPasses(t *testing.T) {
+	t.Parallel() // canned trials in folders of its own
 	f := &fakeTrialer{t: t, spec: func(side string, n int) trialSpec { return trialSpec{scale: 1 + 0.004*float64(n%3)} }}
 	res, err := Run(context.Background(), scenarioOf(t), f, t.TempDir(), Design{Rules: gate.Rules{MinTrials: 3, MaxTrials: 10}, Reruns: 1})
 	if err != nil {
@@ -77,6 +79,7 @@ func TestFakeAAPasses(t *testing.T) {
 // no longer hides a 10 % regression, and the same slow start in an A/A
 // passes. The re-run start draws an ordinary trial.
 func TestFixedDesignRerunsAnOutlier(t *testing.T) {
+	t.Parallel() // canned trials in folders of its own
 	for _, c := range []struct {
 		name string
 		cand float64
@@ -122,6 +125,7 @@ func TestFixedDesignRerunsAnOutlier(t *testing.T) {
 
 // An outlier kept because the budget is spent says so.
 func TestKeptOutlierSaysWhy(t *testing.T) {
+	t.Parallel() // canned trials in folders of its own
 	f := &fakeTrialer{t: t, spec: func(side string, n int) trialSpec {
 		if side == Baseline && n == 2 {
 			return trialSpec{scale: 1.3}

@@ -19,6 +19,7 @@ var seq = Design{Rules: gate.Rules{MinTrials: 3, MaxTrials: 10}, Reruns: 1}
 // stops as within, a change in the grey zone runs to the maximum and
 // says so, and a fixed design decides once after its count.
 func TestRunStopReasons(t *testing.T) {
+	t.Parallel() // canned trials in folders of its own
 	for _, c := range []struct {
 		name    string
 		design  Design
@@ -76,6 +77,7 @@ func TestRunStopReasons(t *testing.T) {
 // retry is reported. Failing twice ends the A/B with the cause; an error
 // Design.Fatal names (an interrupt) ends it at once, without a retry.
 func TestRunRetries(t *testing.T) {
+	t.Parallel() // canned trials in folders of its own
 	glitch := errors.New("connection reset")
 	t.Run("once", func(t *testing.T) {
 		failed := false
@@ -142,6 +144,7 @@ func TestRunRetries(t *testing.T) {
 // fixed one does (TestFixedDesignRerunsAnOutlier): one slow baseline start
 // (+25 %) in an A/A does not fail it, and is named as re-run.
 func TestSequentialRerunsAnOutlier(t *testing.T) {
+	t.Parallel() // canned trials in folders of its own
 	starts := map[string]int{}
 	f := &fakeTrialer{t: t, spec: func(side string, n int) trialSpec {
 		starts[side]++

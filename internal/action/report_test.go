@@ -16,6 +16,7 @@ import (
 	"github.com/perfgate/perfgate/internal/fault"
 	gh "github.com/perfgate/perfgate/internal/github"
 	"github.com/perfgate/perfgate/internal/github/githubtest"
+	"github.com/perfgate/perfgate/internal/metric"
 	"github.com/perfgate/perfgate/internal/report/reporttest"
 )
 
@@ -45,10 +46,15 @@ func repoOf(t *testing.T) (dir, base, head string) {
 	return dir, base, head
 }
 
-// writeResults writes what a benchmark job uploads: one scenario compared
-// from canned trials (four a side, the candidate slow times slower) and
-// the manifest naming pull request pr.
-func writeResults(t *testing.T, dir, base, head string, pr int, slow float64) {
+// scenarioFixture is one scenario's folder as a benchmark job writes it:
+// comparison.json and its charts, from canned trials (four a side, the
+// candidate slow times slower) compared as commits base and head.
+type scenarioFixture struct {
+	dir     string
+	verdict metric.Verdict
+}
+
+func newScenarioFixture(t *testing.T, base, head string, slow float64) scenarioFixture {
 	t.Helper()
 	root := t.TempDir()
 	for i := range 4 {
@@ -68,12 +74,22 @@ func writeResults(t *testing.T, dir, base, head string, pr int, slow float64) {
 		t.Fatal(err)
 	}
 	c.Commits = map[string]string{"baseline": base, "candidate": head}
-	sdir := filepath.Join(dir, "ab", "fixture")
-	if err := compare.Write(context.Background(), c, bt, ct, sdir); err != nil {
+	dir := filepath.Join(root, "out")
+	if err := compare.Write(context.Background(), c, bt, ct, dir); err != nil {
+		t.Fatal(err)
+	}
+	return scenarioFixture{dir, c.Outcome.Verdict}
+}
+
+// writeResults writes what a benchmark job uploads: the scenario's folder
+// and the manifest naming pull request pr.
+func writeResults(t *testing.T, dir, base, head string, pr int, f scenarioFixture) {
+	t.Helper()
+	if err := os.CopyFS(filepath.Join(dir, "ab", "fixture"), os.DirFS(f.dir)); err != nil {
 		t.Fatal(err)
 	}
 	if err := gh.WriteResults(dir, gh.Results{Set: "fixture", Profile: "pr", PR: pr, BaseSHA: base, HeadSHA: head, BaseRef: "main",
-		Verdict: c.Outcome.Verdict, Scenarios: []gh.ResultScenario{{Name: "fixture", Dir: "ab/fixture"}}}); err != nil {
+		Verdict: f.verdict, Scenarios: []gh.ResultScenario{{Name: "fixture", Dir: "ab/fixture"}}}); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -110,6 +126,8 @@ func runEvent(head string, prs ...int) string {
 func TestReportMode(t *testing.T) {
 	repo, base, head := repoOf(t)
 	other := strings.Repeat("3", 40)
+	// Drawn once: a comparison's charts are most of a case's time.
+	fixtures := map[float64]scenarioFixture{1: newScenarioFixture(t, base, head, 1), 1.3: newScenarioFixture(t, base, head, 1.3)}
 	for _, c := range []struct {
 		name       string
 		event      string
@@ -144,7 +162,7 @@ func TestReportMode(t *testing.T) {
 			srv.Pulls[7] = &githubtest.Pull{Number: 7, HeadSHA: c.pullHead, Title: "Faster decode", HeadRef: "pr", BaseRef: "main"}
 			results := t.TempDir()
 			if !c.noResults {
-				writeResults(t, results, base, head, c.pr, c.slow)
+				writeResults(t, results, base, head, c.pr, fixtures[c.slow])
 			}
 			err, _, outputs := runAction(t, srv, c.event, c.payload, map[string]string{"mode": "report", "github-token": githubtest.InstallationToken, "output-dir": results})
 			switch {

@@ -258,6 +258,7 @@ func TestDoneEndsTheRequest(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel() // each its own server; two of them linger 2 s
 			c, done := stream(t, func(w http.ResponseWriter, r *http.Request) {
 				w.Header().Set("Content-Type", "text/event-stream")
 				fmt.Fprint(w, textChunk("a")+textChunk("b")+textChunk("c")+tc.final)

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -57,18 +58,21 @@ func waitStopped(t *testing.T, pids []int) {
 	}
 }
 
-// shortGrace makes InstallStopGrace a second for the test.
+// shortGrace makes InstallStopGrace a second for the test. It is set for
+// the whole test binary (once, never restored), so the tests that use it can
+// run in parallel: no test here needs the long default.
 func shortGrace(t *testing.T) {
-	old := InstallStopGrace
-	InstallStopGrace = time.Second
-	t.Cleanup(func() { InstallStopGrace = old })
+	graceOnce.Do(func() { InstallStopGrace = time.Second })
 }
+
+var graceOnce sync.Once
 
 // An interrupted install stops everything it started — a child in its
 // group and one that started its own session — before Install returns;
 // they survived SIGINT, SIGTERM and SIGKILL of perfgate before, and the next
 // install wrote into the environment beside them.
 func TestInterruptedInstallStopsItsTree(t *testing.T) {
+	t.Parallel() // waits on processes, not the CPU
 	shortGrace(t)
 	dir := t.TempDir()
 	pids := filepath.Join(dir, "pids")
@@ -99,6 +103,7 @@ func TestInterruptedInstallStopsItsTree(t *testing.T) {
 // An install that succeeds but leaves a process running (a daemon it
 // started) does not leave it behind.
 func TestFinishedInstallLeavesNothingRunning(t *testing.T) {
+	t.Parallel() // waits on processes, not the CPU
 	shortGrace(t)
 	dir := t.TempDir()
 	pids := filepath.Join(dir, "pids")

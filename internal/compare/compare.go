@@ -267,8 +267,9 @@ func checkComparable(c *Comparison, base, cand []Trial, allowEnvMismatch bool) e
 			return &MismatchError{fmt.Sprintf("the runs are of different scenarios or load levels: %q in %s, %q in %s", levelKey(s), base[0].Dir, levelKey(t.Scenario), t.Dir)}
 		}
 	}
+	k0 := inputsKey(base[0])
 	for _, t := range all {
-		if k, k0 := inputsKey(t), inputsKey(base[0]); k != k0 {
+		if k := inputsKey(t); k != k0 {
 			return &MismatchError{fmt.Sprintf("the runs read different workload files, so they did not get the same traffic: %s read %s, %s read %s", base[0].Dir, k0, t.Dir, k)}
 		}
 	}

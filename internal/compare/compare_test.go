@@ -15,17 +15,13 @@ import (
 
 var update = flag.Bool("update", false, "rewrite the golden files")
 
-func must(t *testing.T, err error) {
-	t.Helper()
-	if err != nil {
-		t.Fatal(err)
-	}
-}
-
 func golden(t *testing.T, name string, got []byte) {
 	t.Helper()
 	reporttest.Golden(t, filepath.Join("testdata", "golden", name), got, *update)
 }
+
+// must is reporttest.Must.
+var must = reporttest.Must
 
 // fixtureComparison compares the two fixture runs.
 func fixtureComparison(t *testing.T) (c *Comparison, base, cand []Trial, baseDir string) {

@@ -20,13 +20,6 @@ import (
 
 var update = flag.Bool("update", false, "rewrite the fixtures and golden files")
 
-func must(t *testing.T, err error) {
-	t.Helper()
-	if err != nil {
-		t.Fatal(err)
-	}
-}
-
 func fixtures(t *testing.T) (string, string) {
 	a, b := filepath.Join("testdata", "runs", "baseline"), filepath.Join("testdata", "runs", "candidate")
 	if *update {
@@ -35,6 +28,9 @@ func fixtures(t *testing.T) (string, string) {
 	}
 	return a, b
 }
+
+// must is reporttest.Must.
+var must = reporttest.Must
 
 func golden(t *testing.T, name string, got []byte) {
 	t.Helper()

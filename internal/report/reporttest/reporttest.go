@@ -60,8 +60,8 @@ func WriteRun(t *testing.T, dir, label string, seed uint64, slow float64) {
 	meta := record.Meta{SchemaVersion: record.SchemaVersion, PerfgateVersion: "test", GoVersion: "go1.26", OS: "linux", Arch: "amd64", NumCPU: 2,
 		Scenario: "fixture", Label: label, Seed: seed, StartWall: start,
 		Engine: record.Engine{Kind: "sim", URL: "http://127.0.0.1:1", Model: "m", API: "completions"}}
-	must(t, record.WriteJSONAtomic(filepath.Join(dir, record.MetaFile), meta))
-	must(t, os.WriteFile(filepath.Join(dir, record.ScenarioFile), []byte(Scenario), 0o644))
+	Must(t, record.WriteJSONAtomic(filepath.Join(dir, record.MetaFile), meta))
+	Must(t, os.WriteFile(filepath.Join(dir, record.ScenarioFile), []byte(Scenario), 0o644))
 	var recs bytes.Buffer
 	enc := json.NewEncoder(&recs)
 	id := int64(0)
@@ -92,7 +92,7 @@ func WriteRun(t *testing.T, dir, label string, seed uint64, slow float64) {
 			enc.Encode(r)
 		}
 	}
-	must(t, os.WriteFile(filepath.Join(dir, record.RequestsFile), recs.Bytes(), 0o644))
+	Must(t, os.WriteFile(filepath.Join(dir, record.RequestsFile), recs.Bytes(), 0o644))
 	var tel bytes.Buffer
 	tenc := json.NewEncoder(&tel)
 	for ts := int64(0); ts <= 24_000_000; ts += 500_000 {
@@ -103,21 +103,22 @@ func WriteRun(t *testing.T, dir, label string, seed uint64, slow float64) {
 			"vllm:num_requests_running": float64(int(k) % 7), "vllm:num_requests_waiting": 0, "vllm:kv_cache_usage_perc": 0.01 * k,
 			"vllm:num_preemptions_total": 0, "vllm:prefix_cache_queries_total": 100 * k, "vllm:prefix_cache_hits_total": 10 * k}})
 	}
-	must(t, os.WriteFile(filepath.Join(dir, telemetry.File), tel.Bytes(), 0o644))
+	Must(t, os.WriteFile(filepath.Join(dir, telemetry.File), tel.Bytes(), 0o644))
 	opts := analysis.Options{Percentiles: []float64{50, 99}, SLO: record.SLO{TTFTMs: 120}}
 	levels, _, err := analysis.ReadLevels(dir, windows, opts, nil)
-	must(t, err)
+	Must(t, err)
 	for i := range levels {
 		levels[i].Mode, levels[i].Arrival, levels[i].RequestedRate = "open", "poisson", []float64{2, 4}[i]
 		levels[i].StartUS = windows[i].StartUS
 	}
-	must(t, telemetry.SummarizeLevels(dir, levels, true, 2))
+	Must(t, telemetry.SummarizeLevels(dir, levels, true, 2))
 	sum := record.Summary{SchemaVersion: record.SchemaVersion, Scenario: "fixture", Label: label, Status: record.StatusCompleted, Started: start, Finished: start.Add(25 * time.Second),
 		Percentiles: opts.Percentiles, SLO: opts.SLO, Records: int(id), Levels: levels}
-	must(t, record.WriteJSONAtomic(filepath.Join(dir, record.SummaryFile), sum))
+	Must(t, record.WriteJSONAtomic(filepath.Join(dir, record.SummaryFile), sum))
 }
 
-func must(t *testing.T, err error) {
+// Must fails the test on err.
+func Must(t *testing.T, err error) {
 	t.Helper()
 	if err != nil {
 		t.Fatal(err)
@@ -128,8 +129,8 @@ func must(t *testing.T, err error) {
 func Golden(t *testing.T, path string, got []byte, update bool) {
 	t.Helper()
 	if update {
-		must(t, os.MkdirAll(filepath.Dir(path), 0o755))
-		must(t, os.WriteFile(path, got, 0o644))
+		Must(t, os.MkdirAll(filepath.Dir(path), 0o755))
+		Must(t, os.WriteFile(path, got, 0o644))
 	}
 	want, err := os.ReadFile(path)
 	if err != nil {

@@ -594,12 +594,17 @@ func TestRealVLLMActionPullRequest(t *testing.T) {
 	r := needRealVLLM(t)
 	repo, install := realSources(t, r)
 	scen := strings.Replace(fmt.Sprintf(realABYAML, r.model, realArgsYAML()), "name: real-ab", "name: perf-scenario", 1)
+	// The unchanged pull request must pass the check; its comment may say
+	// WARN as well as PASS: the scenario warns at 3 % and this shared 2-core
+	// machine moves TPOT 2-6 % between trials, so an A/A can observe a
+	// difference past the warn threshold that fail-on: fail lets through.
 	for _, c := range []struct {
 		name, base, head string
-		state, verdict   string
+		state            string
+		verdicts         []string
 	}{
-		{"slowed", "c5", "c6", "failure", "FAIL"},
-		{"unchanged", "c1", "c2", "success", "PASS"},
+		{"slowed", "c5", "c6", "failure", []string{"FAIL"}},
+		{"unchanged", "c1", "c2", "success", []string{"PASS", "WARN"}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			srv := githubtest.New("vllm-project", "vllm")
@@ -612,7 +617,15 @@ func TestRealVLLMActionPullRequest(t *testing.T) {
 				t.Fatalf("act: %v (want the job to %s)\n%s", err, map[bool]string{true: "fail", false: "pass"}[c.state == "failure"], tail(log, 8000))
 			}
 			cs, _, st := srv.Snapshot()
-			if len(cs) != 1 || !strings.Contains(cs[0].Body, "perfgate: "+c.verdict) || !strings.Contains(cs[0].Body, base[:12]) {
+			said := func(body string) bool {
+				for _, v := range c.verdicts {
+					if strings.Contains(body, "perfgate: "+v) {
+						return true
+					}
+				}
+				return false
+			}
+			if len(cs) != 1 || !said(cs[0].Body) || !strings.Contains(cs[0].Body, base[:12]) {
 				t.Fatalf("comments %+v\n%s", cs, tail(log, 8000))
 			}
 			for _, l := range strings.Split(cs[0].Body, "\n") {

@@ -32,6 +32,11 @@ type Options struct {
 	// again with every commit.
 	TailAlpha float64
 	TwoSided  bool // flag unexplained improvements too (release)
+	// Family is how many series the newest point's band is corrected for
+	// (Bonferroni): a set of series checked together raises a provisional
+	// alarm on a quiet commit no more often than one series alone would at
+	// Conf. Zero (the default) takes the number of series Check is given.
+	Family int
 }
 
 func (o *Options) defaults() {
@@ -190,6 +195,9 @@ func Check(pts []Point, o Options) []Result {
 		by[p.series()] = append(by[p.series()], p)
 	}
 	sort.SliceStable(marks, func(i, j int) bool { return marks[i].Time.Before(marks[j].Time) })
+	if o.Family <= 0 {
+		o.Family = len(by)
+	}
 	var out []Result
 	for s, ps := range by {
 		sort.SliceStable(ps, func(i, j int) bool { return ps[i].Time.Before(ps[j].Time) })
@@ -308,7 +316,7 @@ func checkSeries(s Series, ps []Point, o Options) Result {
 	if w := xs[r.BandFrom : n-1]; len(w) >= 3 {
 		m, sd := stats.MeanSD(w)
 		k := float64(len(w))
-		half := stats.TQuantile(1-(1-o.Conf)/2, k-1) * sd * math.Sqrt(1+1/k)
+		half := stats.TQuantile(1-(1-o.Conf)/2/float64(max(o.Family, 1)), k-1) * sd * math.Sqrt(1+1/k)
 		half = math.Max(half, step) // a smaller step never counts
 		r.BandLow, r.BandHigh = sc.from(m-half), sc.from(m+half)
 		if sc.log {

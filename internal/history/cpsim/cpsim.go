@@ -9,6 +9,7 @@
 package cpsim
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
 
@@ -168,4 +169,97 @@ func b2f(b bool) float64 {
 		return 1
 	}
 	return 0
+}
+
+// SetRow is the check of a set of series together, as `history check` runs
+// it on a store that tracks several scenarios, levels and metrics.
+type SetRow struct {
+	Noise  string
+	Series int // series in the set
+	// FalseAlarms is the share of quiet commits (10th to 100th) at which
+	// some series of the set raises a new alarm: an open regression named
+	// at one of the last two commits (a provisional one included).
+	FalseAlarms float64
+	// FalseProvisional is the share of quiet commits at which some series
+	// raises a provisional alarm (its newest point alone).
+	FalseProvisional float64
+	// Named1, Named2: a +2×FailPct step in one series at commit 50, named
+	// (an open regression within one commit of it) at its first and by its
+	// second commit.
+	Named1, Named2 float64
+}
+
+// MeasureSet checks n sets of m series each under noise z.
+func MeasureSet(z Noise, m, n int, seed uint64) SetRow {
+	rng := rand.New(rand.NewPCG(seed, 0x5e7))
+	r := SetRow{Noise: z.Name, Series: m}
+	var alarms, provisional, looks int
+	step := 2 * FailPct / 100.0
+	for range n {
+		quiet := make([][]float64, m)
+		for i := range quiet {
+			quiet[i] = z.Series(rng, 100, func(int) float64 { return 0 })
+		}
+		for t := 10; t <= 100; t += 3 {
+			looks++
+			any, prov := false, false
+			for _, res := range checkSet(quiet, t) {
+				a, p := newAlarm(res, t)
+				any, prov = any || a, prov || p
+			}
+			alarms += int(b2f(any))
+			provisional += int(b2f(prov))
+		}
+		stepped := make([][]float64, m)
+		for i := range stepped {
+			stepped[i] = z.Series(rng, 52, func(j int) float64 { return map[bool]float64{true: step}[i == 0 && j >= 50] })
+		}
+		named := func(t int) bool {
+			for _, res := range checkSet(stepped, t) {
+				if res.Series.Level != 1 {
+					continue
+				}
+				for _, g := range res.Regressions {
+					if g.Open && g.Index >= 49 && g.Index <= 51 {
+						return true
+					}
+				}
+			}
+			return false
+		}
+		one := named(51)
+		r.Named1 += b2f(one)
+		r.Named2 += b2f(one || named(52))
+	}
+	r.FalseAlarms = float64(alarms) / float64(looks)
+	r.FalseProvisional = float64(provisional) / float64(looks)
+	r.Named1 /= float64(n)
+	r.Named2 /= float64(n)
+	return r
+}
+
+// checkSet checks the first t points of every series of a set together;
+// series i is level i+1.
+func checkSet(set [][]float64, t int) []history.Result {
+	var pts []history.Point
+	for i, xs := range set {
+		for j, x := range xs[:t] {
+			p := history.Point{Scenario: "s", Level: i + 1, Metric: "median_e2el_ms", Value: x, FailPct: FailPct, Commit: fmt.Sprintf("c%03d", j)}
+			p.Time = p.Time.AddDate(0, 0, j)
+			pts = append(pts, p)
+		}
+	}
+	return history.Check(pts, history.Options{})
+}
+
+// newAlarm says whether a series raises an alarm named at one of its last
+// two commits of t, and whether a provisional one.
+func newAlarm(r history.Result, t int) (any, provisional bool) {
+	for _, g := range r.Regressions {
+		if g.Open && g.Index >= t-2 {
+			any = true
+			provisional = provisional || g.Provisional
+		}
+	}
+	return any, provisional
 }

@@ -21,3 +21,20 @@ func TestTargets(t *testing.T) {
 		t.Errorf("a reverted step listed twice in %.0f %%", 100*r.Reverted)
 	}
 }
+
+// A set of 18 series checked together raises a provisional alarm on at most
+// 5 % of quiet commits on i.i.d. noise (10 % of quiet commits raised some
+// alarm before the band was corrected for the number of series).
+func TestSetProvisionalAlarms(t *testing.T) {
+	if testing.Short() {
+		t.Skip("simulation")
+	}
+	r := MeasureSet(Noises[0], 18, 40, 3)
+	t.Logf("%+v", r)
+	if r.FalseProvisional > 0.05 || r.FalseAlarms > 0.08 {
+		t.Errorf("quiet commits with a provisional alarm %.3f (≤ 0.05), any new alarm %.3f (≤ 0.08)", r.FalseProvisional, r.FalseAlarms)
+	}
+	if r.Named2 < 0.75 {
+		t.Errorf("a +10 %% step named by its second commit in %.2f (≥ 0.75)", r.Named2)
+	}
+}

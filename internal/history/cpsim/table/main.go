@@ -15,6 +15,7 @@ import (
 func main() {
 	n := flag.Int("series", 200, "series per case")
 	seed := flag.Uint64("seed", 1, "random seed")
+	set := flag.Int("set", 18, "series in a set checked together")
 	flag.Parse()
 	type cell struct{ d, z int }
 	rows := make([][]cpsim.Row, len(cpsim.Noises))
@@ -54,5 +55,21 @@ func main() {
 	fmt.Println()
 	for _, z := range cpsim.Noises {
 		fmt.Printf("- %s: %s\n", z.Name, z.Desc)
+	}
+	fmt.Println()
+	sets := make([]cpsim.SetRow, len(cpsim.Noises))
+	for zi, z := range cpsim.Noises {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sets[zi] = cpsim.MeasureSet(z, *set, *n/2, *seed+uint64(zi))
+		}()
+	}
+	wg.Wait()
+	fmt.Printf("A set of %d independent series checked together (%d sets per case): the share of quiet commits at which some series raises a new alarm, and a +%d %% step in one series named at its first commit and by its second.\n\n", *set, *n/2, 2*cpsim.FailPct)
+	fmt.Println("| noise | provisional alarms per quiet commit | any new alarm per quiet commit | step named at the 1st / by the 2nd commit |")
+	fmt.Println("| --- | ---: | ---: | ---: |")
+	for _, r := range sets {
+		fmt.Printf("| %s | %.1f %% | %.1f %% | %s / %s |\n", r.Noise, 100*r.FalseProvisional, 100*r.FalseAlarms, pct(r.Named1), pct(r.Named2))
 	}
 }

@@ -237,6 +237,7 @@ func Compare(base, cand []Trial, o Options) (*Comparison, error) {
 	inputs := gateInputs(base, cand, c.Rules, levels)
 	if o.Look {
 		c.Outcome = gate.Look(inputs, c.Rules)
+		c.Notes = append(c.Notes, c.Outcome.Notes...) // a futility stop says what would decide
 	} else {
 		c.Outcome = gate.Decide(inputs, c.Rules)
 	}
@@ -689,7 +690,7 @@ func comparisonMarkdown(c *Comparison, figs []string) string {
 		fmt.Fprintf(&b, " — %s", c.Run.Stopped)
 	}
 	b.WriteString(".\n\n")
-	fmt.Fprintf(&b, "A metric **fails** when it is significantly worse than its margin (the warn threshold plus a quarter of the way to the fail threshold) and its estimated change is past the fail threshold; it **warns** when it is significantly worse than the warn threshold, or past the fail threshold without significance. q is the Benjamini-Hochberg value of the fail test over the %d gating tests, significant at %.3g", gatingCount(c), c.Outcome.Alpha)
+	fmt.Fprintf(&b, "A metric **fails** when it is significantly worse than its margin (the warn threshold plus a quarter of the way to the fail threshold, or the fail threshold less one standard error where the trials are quieter) and its estimated change is past the fail threshold; it **warns** when it is significantly worse and estimated past the warn threshold; a change the trials cannot tell from noise passes. q is the Benjamini-Hochberg value of the fail test over the %d gating tests, significant at %.3g", gatingCount(c), c.Outcome.Alpha)
 	if c.Outcome.StopReason != gate.StopFixed && c.Outcome.StopReason != "" {
 		fmt.Fprintf(&b, " (a look's share of alpha %g: the sequential A/B looked after every pair of trials)", c.Rules.Alpha)
 	}

@@ -135,7 +135,7 @@ func ValidateComparison(data []byte, expectSHAs ...string) (*ValidComparison, er
 		}
 	}
 	if r := c.Run; r != nil {
-		okStop := map[string]bool{"fail": true, "within": true, "max-trials": true, "fixed": true}
+		okStop := map[string]bool{"fail": true, "within": true, "max-trials": true, "fixed": true, "futile": true}
 		if !okStop[r.StopReason] || len(r.Stopped) > 300 || len(r.Reruns) > 100 || r.Trials[0] < 0 || r.Trials[1] < 0 || r.Trials[0] > 1000 || r.Trials[1] > 1000 || r.MaxTrials < 0 || r.MaxTrials > 1000 {
 			return nil, fmt.Errorf("comparison.json: run is not a valid record of trials")
 		}

@@ -4,22 +4,29 @@
 // What a verdict claims (docs/statistics.md says it in plain words):
 //
 //   - fail: the candidate is worse than the margin with confidence — the
-//     warn threshold plus a quarter of the way to the fail threshold (a
-//     one-sided t-test on log values, the metric's noise pooled over its
-//     levels; Benjamini-Hochberg over the comparison's gating tests, q ≤ the
-//     look's alpha) — and its estimated change is past the fail threshold;
-//   - warn: the evidence says worse than the warn threshold but not past the
-//     fail threshold, or the estimate is past the fail threshold without
-//     that evidence (inconclusive: more trials would tell);
-//   - pass: otherwise.
+//     warn threshold plus a quarter of the way to the fail threshold, or the
+//     fail threshold less one standard error where that is higher (a
+//     one-sided t-test on log values with each level's noise moved towards
+//     the metric's other levels as far as they agree, an empirical Bayes
+//     variance; Benjamini-Hochberg over the comparison's gating tests, q ≤
+//     the look's alpha) — and its estimated change is past the fail
+//     threshold;
+//   - warn: the candidate is significantly worse (the same correction, at
+//     alpha) and estimated past the warn threshold, but not a fail: worse
+//     than the warn threshold with confidence, or past the fail threshold
+//     by its estimate without that confidence (inconclusive);
+//   - pass: otherwise — an estimate past the fail threshold that the trials
+//     cannot tell from noise included, which the reason says.
 //
 // A sequential A/B (Look) looks after every balanced pair of trials from
 // MinTrials to MaxTrials per side and stops as soon as the verdict is clear:
-// a fail, or every gating metric shown to be within its fail threshold (an
-// intersection-union test, each metric at FutilityBeta). Because it looks
-// many times, each look uses a stricter alpha (lookAlpha). The design and
-// its error rates under several noise shapes are in docs/statistics.md and
-// reproduced by `go run ./internal/gate/calibrate`.
+// a fail; every gating metric shown to be within its fail threshold (an
+// intersection-union test at a level per metric that follows how its
+// levels move together, withinLevels); or, for a warn, futility — the
+// maximum could not decide either. Because it looks many times, each look
+// uses a stricter alpha for a fail (lookAlpha). The design and its error
+// rates under fourteen noise shapes are in docs/statistics.md and
+// reproduced by `go run ./internal/gatesim/calibrate`.
 //
 // error_rate is tested on pooled request counts (Fisher's exact test),
 // not on per-trial rates: a candidate that fails requests in some trials
@@ -48,8 +55,12 @@ const (
 	// DefaultMaxTrials is the last look of a sequential A/B.
 	DefaultMaxTrials = 10
 	// FutilityBeta is each metric's level for "within the fail threshold"
-	// when a sequential A/B stops early with every metric inside.
+	// when a sequential A/B stops early with every metric inside, where its
+	// levels cannot be told apart (error_rate, a single level).
 	FutilityBeta = 0.25
+	// WithinBeta is a look's level of the within test for one metric at
+	// all its levels together (withinLevels spreads it over the levels).
+	WithinBeta = 0.02
 	// LookShare is the share of alpha each look of a sequential A/B uses
 	// (a Pocock-type constant boundary); a fixed-sample comparison uses all
 	// of alpha once.
@@ -138,13 +149,21 @@ type Result struct {
 	// P is the fail test: one-sided, "worse than the margin" (Margin; a t
 	// test on log values with the metric's noise pooled over its levels;
 	// Fisher's exact test on pooled counts for error_rate). Q is its
-	// Benjamini-Hochberg value over the comparison.
-	P float64      `json:"p"`
-	Q record.Float `json:"q"`
+	// Benjamini-Hochberg value over the comparison. MarginPct is the
+	// margin tested: Margin, or the fail threshold less one standard error
+	// where that is higher (quiet trials).
+	P         float64      `json:"p"`
+	MarginPct float64      `json:"margin_pct"`
+	Q         record.Float `json:"q"`
 	// PWarn and QWarn test "worse than the warn threshold" the same way:
 	// the evidence a warn needs.
-	PWarn    float64      `json:"p_warn"`
-	QWarn    record.Float `json:"q_warn"`
+	PWarn float64      `json:"p_warn"`
+	QWarn record.Float `json:"q_warn"`
+	// PWorse and QWorse test "worse" at all (no margin) the same way: the
+	// evidence an inconclusive warn needs, so that noise alone cannot turn
+	// a check yellow.
+	PWorse   float64      `json:"p_worse"`
+	QWorse   record.Float `json:"q_worse"`
 	PRank    float64      `json:"p_rank"`    // distribution-free cross-check: one-sided U test of "worse" (no margin)
 	PBeyond  float64      `json:"p_within"`  // one-sided test of "within the fail threshold" (small: clearly within)
 	PBetter  float64      `json:"p_better"`  // one-sided test of "better"
@@ -172,6 +191,9 @@ type Result struct {
 	// every request issued at this level failed: a fail whatever the trial
 	// count, since there is nothing of that side to measure (BrokenSides).
 	NoSuccess string `json:"no_success,omitempty"`
+	// logWorse and logSE are the t-test's difference (worse, log scale)
+	// and standard error: a look's futility projection.
+	logWorse, logSE float64
 }
 
 // Outcome is the comparison's overall decision.
@@ -187,6 +209,10 @@ type Outcome struct {
 	// ("fixed").
 	Stop       bool   `json:"stop"`
 	StopReason string `json:"stop_reason"`
+	// FailHolds, on a look that fails with outlier trials among its data,
+	// says the fail stands with them left out too: re-running them cannot
+	// change the decision, so the A/B spends no engine start on them.
+	FailHolds bool `json:"-"`
 }
 
 // Stop reasons.
@@ -194,6 +220,7 @@ const (
 	StopFail   = "fail"       // a metric is significantly past its fail threshold
 	StopWithin = "within"     // every metric is shown within its fail threshold
 	StopMax    = "max-trials" // the last look
+	StopFutile = "futile"     // the maximum could not decide either
 	StopFixed  = "fixed"      // a fixed set of trials (perfgate compare)
 )
 
@@ -206,6 +233,8 @@ func StopWords(reason string, n int) string {
 		return fmt.Sprintf("stopped after %d trials per side: every gating metric is clearly within its fail threshold", n)
 	case StopMax:
 		return fmt.Sprintf("stopped at the maximum of %d trials per side", n)
+	case StopFutile:
+		return fmt.Sprintf("stopped after %d trials per side: at this noise the maximum could not decide either", n)
 	}
 	return fmt.Sprintf("%d trials per side, fixed", n)
 }
@@ -234,7 +263,7 @@ func Recheck(o Outcome, r Rules) error {
 	}
 	var again Outcome
 	switch o.StopReason {
-	case StopFail, StopWithin, StopMax:
+	case StopFail, StopWithin, StopMax, StopFutile:
 		again = Look(inputs, r)
 	default:
 		again = Decide(inputs, r)
@@ -257,21 +286,101 @@ func Look(inputs []Input, r Rules) Outcome {
 	r = r.WithDefaults()
 	o := decide(inputs, r, lookAlpha(r.Alpha), false)
 	n := trialsOf(inputs)
+	beta := withinLevels(inputs)
 	within := true
 	for _, x := range o.Results {
-		if x.Gating && !(x.PBeyond <= FutilityBeta) {
+		b, ok := beta[x.Metric]
+		if !ok {
+			b = FutilityBeta
+		}
+		if x.Gating && !(x.PBeyond <= b) {
 			within = false
 		}
 	}
 	switch {
 	case o.Verdict == metric.Fail:
 		o.Stop, o.StopReason = true, StopFail
-	case within && n >= r.MinTrials:
+		if tested, left := keepInliers(inputs, r); len(left) > 0 {
+			o.FailHolds = decide(tested, r, lookAlpha(r.Alpha), false).Verdict == metric.Fail
+		}
+	case within && n >= r.MinTrials && len(Outliers(inputs, r)) == 0:
 		o.Stop, o.StopReason = true, StopWithin
 	case n >= r.MaxTrials:
 		o.Stop, o.StopReason = true, StopMax
+	case n >= FutilityFrom && o.Verdict == metric.Warn:
+		// Worse already, and neither a fail nor the within stop in reach:
+		// the grey zone, which would otherwise run to the maximum.
+		if need, futile := futility(o.Results, beta, n, r); futile {
+			o.Stop, o.StopReason = true, StopFutile
+			o.Notes = append(o.Notes, need)
+		}
 	}
 	return o
+}
+
+// FutilityFrom is the first look at which a sequential A/B may stop for
+// futility: three trials a side say too little about the noise.
+const FutilityFrom = 4
+
+// futilityPower is the predictive power below which the maximum is taken
+// to be unable to decide.
+const futilityPower = 0.05
+
+// futility says whether the maximum number of trials can no longer decide:
+// no gating metric has a real chance of failing by then (predictive power
+// under a flat prior, Spiegelhalter et al. 1986, below futilityPower),
+// while some metric cannot be shown within its fail threshold either. The
+// A/B would end at the maximum just as unclear; it stops now and says what
+// would decide: about how many trials per side the noisiest metric needs.
+func futility(res []Result, beta map[string]float64, n int, r Rules) (string, bool) {
+	N := float64(r.MaxTrials)
+	nn := float64(n)
+	if N <= nn {
+		return "", false
+	}
+	za := stats.TQuantile(1-lookAlpha(r.Alpha), 1e6)
+	stuck, need, widest := false, 0, 0.0
+	for _, x := range res {
+		if !x.Gating || Absolute(x.Metric) || !(x.logSE > 0) {
+			continue
+		}
+		marginL := math.Log1p(x.MarginPct / 100)
+		failL := math.Log1p(x.FailPct / 100)
+		if predictive((x.logWorse-marginL)/x.logSE, za, nn, N) >= futilityPower {
+			return "", false // a fail is still in reach
+		}
+		b := beta[x.Metric]
+		if b == 0 {
+			b = FutilityBeta
+		}
+		zb := stats.TQuantile(1-b, 1e6)
+		if predictive((failL-x.logWorse)/x.logSE, zb, nn, N) < futilityPower {
+			stuck = true
+			// trials per side for the within test to reach its level at
+			// 80 % power, were the change what it is now
+			sd := x.logSE / math.Sqrt(2/nn)
+			if gap := failL - math.Max(x.logWorse, 0); gap > 0 {
+				if k := int(math.Ceil(2 * math.Pow((zb+0.8416)*sd/gap, 2))); k > need {
+					need = k
+				}
+			}
+			widest = math.Max(widest, 100*(math.Exp(zb*x.logSE*math.Sqrt(nn/N))-1))
+		}
+	}
+	if !stuck {
+		return "", false
+	}
+	words := fmt.Sprintf("stopped early: at the noise measured, %d trials per side could neither show a regression nor rule one out (±%.1f %% at the maximum)", r.MaxTrials, widest)
+	if need > r.MaxTrials {
+		words += fmt.Sprintf("; about %d trials per side would", min(need, 999))
+	}
+	return words, true
+}
+
+// predictive is the predictive power of a one-sided z-test at the final
+// look of N trials per side, from z at n trials under a flat prior.
+func predictive(z, zcrit, n, N float64) float64 {
+	return 0.5 * math.Erfc(-((z*math.Sqrt(N)-zcrit*math.Sqrt(n))/math.Sqrt(N-n))/math.Sqrt2)
 }
 
 func trialsOf(inputs []Input) int {
@@ -358,7 +467,7 @@ func decide(inputs []Input, r Rules, alpha float64, leaveOut bool) Outcome {
 	}
 	pools := poolNoise(tested)
 	res := make([]Result, len(inputs))
-	var ps, pw []float64
+	var ps, pw, pz []float64
 	var gatingIdx []int
 	for i, in := range inputs {
 		x := Result{Level: in.Level, Metric: in.Metric, Baseline: in.Baseline, Candidate: in.Candidate,
@@ -383,22 +492,26 @@ func decide(inputs []Input, r Rules, alpha float64, leaveOut bool) Outcome {
 			gatingIdx = append(gatingIdx, i)
 			ps = append(ps, x.P)
 			pw = append(pw, x.PWarn)
+			pz = append(pz, x.PWorse)
 		}
 		res[i] = x
 	}
-	q, qw := stats.BenjaminiHochberg(ps), stats.BenjaminiHochberg(pw)
+	q, qw, qz := stats.BenjaminiHochberg(ps), stats.BenjaminiHochberg(pw), stats.BenjaminiHochberg(pz)
 	for j, i := range gatingIdx {
-		res[i].Q, res[i].QWarn = record.Float(q[j]), record.Float(qw[j])
+		res[i].Q, res[i].QWarn, res[i].QWorse = record.Float(q[j]), record.Float(qw[j]), record.Float(qz[j])
 	}
 	out := Outcome{Verdict: metric.Pass, Alpha: alpha}
 	for i := range res {
 		x := &res[i]
 		if !x.Gating {
-			x.Q, x.QWarn, x.Verdict, x.Reason = record.Float(math.NaN()), record.Float(math.NaN()), metric.Pass, "reported only"
+			x.Q, x.QWarn, x.QWorse, x.Verdict, x.Reason = nan, nan, nan, metric.Pass, "reported only"
 			continue
 		}
 		signif := x.CanBeSignif && float64(x.Q) <= alpha
-		signifWarn := x.CanBeSignif && float64(x.QWarn) <= alpha
+		// A warn stops nothing, so its evidence is at the comparison's
+		// alpha at every look, corrected over the family like a fail's.
+		signifWarn := x.CanBeSignif && float64(x.QWarn) <= r.Alpha
+		signifWorse := x.CanBeSignif && float64(x.QWorse) <= r.Alpha
 		b, isBroken := broken[x.Level]
 		switch {
 		case isBroken:
@@ -409,9 +522,27 @@ func decide(inputs []Input, r Rules, alpha float64, leaveOut bool) Outcome {
 			x.Verdict, x.Reason = metric.Fail, fmt.Sprintf("significantly worse than %s, estimated past the fail threshold", marginWords(x))
 		case signifWarn && float64(x.WorsePct) > x.WarnPct:
 			x.Verdict, x.Reason = metric.Warn, "significantly worse than the warn threshold"
-		case float64(x.WorsePct) > x.FailPct:
+		case signifWorse && float64(x.WorsePct) > x.FailPct:
 			x.Verdict = metric.Warn
-			x.Reason = "past the fail threshold but not significant: inconclusive"
+			x.Reason = "significantly worse and estimated past the fail threshold, but not significantly past " + marginWords(x) + ": inconclusive"
+			if x.MoreTrials > 0 {
+				x.Reason += fmt.Sprintf(" — about %d more trials per side would tell", x.MoreTrials)
+			}
+		case signifWorse && float64(x.WorsePct) > x.WarnPct:
+			x.Verdict, x.Reason = metric.Warn, "significantly worse, estimated past the warn threshold"
+		case !x.CanBeSignif && float64(x.WorsePct) > x.FailPct:
+			// Too few trials for any test: the estimate is all there is,
+			// and a large one is worth a warn (the reason says why).
+			x.Verdict = metric.Warn
+			if x.Reason == "" {
+				x.Reason = "past the fail threshold, with too few trials to test it"
+			}
+		case float64(x.WorsePct) > x.FailPct:
+			// Noise alone: the estimate is past the threshold, but the
+			// trials do not show the candidate worse at all. A pass that
+			// says so, not a warn (every metric's noise would make some).
+			x.Verdict = metric.Pass
+			x.Reason = "estimated past the fail threshold, but not significantly worse: within the noise"
 			if x.MoreTrials > 0 {
 				x.Reason += fmt.Sprintf(" — about %d more trials per side would tell", x.MoreTrials)
 			}
@@ -439,7 +570,7 @@ func decide(inputs []Input, r Rules, alpha float64, leaveOut bool) Outcome {
 
 // testRatio fills a ratio metric's estimate and tests (log scale).
 func testRatio(x *Result, in Input, rule Rule, r Rules, alpha float64, pool noisePool) {
-	x.P, x.PWarn, x.PBeyond, x.PBetter, x.PRank = 1, 1, 1, 1, 1
+	x.P, x.PWarn, x.PWorse, x.PBeyond, x.PBetter, x.PRank = 1, 1, 1, 1, 1, 1
 	if !positive(in.Baseline) || !positive(in.Candidate) {
 		x.ChangePct, x.CILowPct, x.CIHighPct, x.WorsePct = nan, record.Float(math.Inf(-1)), record.Float(math.Inf(1)), nan
 		x.NoisePct, x.DetectablePct = nan, nan
@@ -460,12 +591,13 @@ func testRatio(x *Result, in Input, rule Rule, r Rules, alpha float64, pool nois
 	diff, se, df := stats.Welch(lb, lc)
 	d := sign * diff // log "worse"
 	nb, nc := float64(len(lb)), float64(len(lc))
-	if pool.df > df && nb >= 2 && nc >= 2 {
-		// The metric's noise pooled over its levels, never below this
-		// level's own: more degrees of freedom, no less caution.
-		sp := pool.ss / pool.df
-		se = math.Max(se, math.Sqrt(sp*(1/nb+1/nc)))
-		df = pool.df
+	if v, dl := levelVar(lb, lc); nb >= 2 && nc >= 2 && v > 0 {
+		// This level's noise moved towards what the metric's other levels
+		// say, as far as they agree with it (an empirical Bayes, or
+		// moderated, t-test): agreeing levels lend their degrees of
+		// freedom; a quiet level beside a noisy one keeps its own noise.
+		v, df = stats.Squeezed(v, dl, pool.d0, pool.s0sq, pool.total)
+		se = math.Sqrt(v * (1/nb + 1/nc))
 	}
 	// pooled per-trial noise (log SD), for the reader and the reach
 	_, sb := stats.MeanSD(lb)
@@ -476,14 +608,24 @@ func testRatio(x *Result, in Input, rule Rule, r Rules, alpha float64, pool nois
 	}
 	x.NoisePct = record.Float(100 * pooled)
 	warnL, marginL, failL := math.Log1p(rule.WarnPct/100), math.Log1p(Margin(rule)/100), math.Log1p(rule.FailPct/100)
+	if se > 0 {
+		// Quiet trials afford a margin closer to the fail threshold: a
+		// fail then shows the candidate worse than the threshold less one
+		// standard error. At 1 % noise the quarter-way margin let a true
+		// +4 % fail one A/B in ten.
+		marginL = math.Max(marginL, failL-se)
+	}
+	x.MarginPct = 100 * math.Expm1(marginL)
 	if se > 0 && !math.IsNaN(df) && df > 0 {
 		// the interval that goes with the test: t on the log scale
 		h := stats.TQuantile(1-(1-r.Conf)/2, df) * se
 		lo, hi := math.Exp(diff-h), math.Exp(diff+h)
 		x.CILowPct, x.CIHighPct = record.Float(100*(lo-1)), record.Float(100*(hi-1))
 	}
+	x.logWorse, x.logSE = d, se
 	x.P = upper(d-marginL, se, df)
 	x.PWarn = upper(d-warnL, se, df)
+	x.PWorse = upper(d, se, df)
 	x.PBeyond = upper(failL-d, se, df)
 	x.PBetter = upper(-d, se, df)
 	if nb >= 2 && nc >= 2 {
@@ -511,7 +653,11 @@ func marginWords(x *Result) string {
 	if Absolute(x.Metric) {
 		return "the baseline"
 	}
-	return fmt.Sprintf("%.3g %%", Margin(Rule{WarnPct: x.WarnPct, FailPct: x.FailPct}))
+	m := x.MarginPct
+	if m == 0 {
+		m = Margin(Rule{WarnPct: x.WarnPct, FailPct: x.FailPct})
+	}
+	return fmt.Sprintf("%.3g %%", m)
 }
 
 // upper is the one-sided p of "the mean of log-worse exceeds 0" shifted by m: P(T ≥ m/se).
@@ -542,7 +688,7 @@ func testCounts(x *Result, in Input, rule Rule, r Rules) {
 	x.PRank = stats.UTestGreater(in.Baseline, in.Candidate)
 	if ib == 0 || ic == 0 {
 		x.ChangePct, x.WorsePct, x.CILowPct, x.CIHighPct = nan, nan, record.Float(math.Inf(-1)), record.Float(math.Inf(1))
-		x.P, x.PWarn, x.PBeyond, x.PBetter = 1, 1, 1, 1
+		x.P, x.PWarn, x.PWorse, x.PBeyond, x.PBetter = 1, 1, 1, 1, 1
 		return
 	}
 	rb, rc := float64(fb)/float64(ib), float64(fc)/float64(ic)
@@ -553,7 +699,7 @@ func testCounts(x *Result, in Input, rule Rule, r Rules) {
 	x.CILowPct = record.Float(100 * (lowerCP(fc, ic, 1-a) - stats.ClopperPearsonUpper(fb, ib, 1-a)))
 	x.CIHighPct = record.Float(100 * (stats.ClopperPearsonUpper(fc, ic, 1-a) - lowerCP(fb, ib, 1-a)))
 	x.P = stats.FisherGreater(fb, ib, fc, ic)
-	x.PWarn = x.P
+	x.PWarn, x.PWorse = x.P, x.P
 	x.PBetter = stats.FisherGreater(fc, ic, fb, ib)
 	// within the fail threshold: the candidate's upper bound at 1−β, less
 	// the baseline's rate, stays under fail_pp
@@ -659,7 +805,7 @@ func Outliers(inputs []Input, r Rules) []Outlier {
 		}
 		for j, ds := range ts {
 			s := stats.Median(slices.Clone(ds))
-			if math.Abs(s) > 4*scale && math.Abs(s) > math.Log1p(OutlierFloorPct/100) {
+			if s > 4*scale && s > math.Log1p(OutlierFloorPct/100) {
 				out = append(out, Outlier{Side: side, Index: j, ShiftPct: 100 * (math.Exp(s) - 1)})
 			}
 		}
@@ -667,26 +813,50 @@ func Outliers(inputs []Input, r Rules) []Outlier {
 	return out
 }
 
-// noisePool is a metric's within-side sum of squared log deviations over
-// every level, and its degrees of freedom.
-type noisePool struct{ ss, df float64 }
+// noisePool is what a metric's levels say together about its noise: the
+// empirical Bayes prior of their per-trial log variances (stats.SqueezeVar)
+// and their degrees of freedom in all.
+type noisePool struct{ d0, s0sq, total float64 }
 
+// levelVar is a level's per-trial variance of log values, both sides
+// pooled, and its degrees of freedom.
+func levelVar(lb, lc []float64) (v, df float64) {
+	for _, l := range [][]float64{lb, lc} {
+		if len(l) < 2 {
+			continue
+		}
+		_, sd := stats.MeanSD(l)
+		v += sd * sd * float64(len(l)-1)
+		df += float64(len(l) - 1)
+	}
+	if df == 0 {
+		return math.NaN(), 0
+	}
+	return v / df, df
+}
+
+// poolNoise fits each ratio metric's noise prior over its levels: levels
+// whose noise agrees share it (more degrees of freedom than three trials
+// give), a quiet level beside a noisy one keeps its own.
 func poolNoise(inputs []Input) map[string]noisePool {
-	out := map[string]noisePool{}
+	vars, dfs := map[string][]float64{}, map[string][]float64{}
 	for _, in := range inputs {
 		if Absolute(in.Metric) || !positive(in.Baseline) || !positive(in.Candidate) {
 			continue
 		}
-		p := out[in.Metric]
-		for _, xs := range [][]float64{in.Baseline, in.Candidate} {
-			if len(xs) < 2 {
-				continue
-			}
-			_, sd := stats.MeanSD(stats.Logs(xs))
-			p.ss += sd * sd * float64(len(xs)-1)
-			p.df += float64(len(xs) - 1)
+		v, df := levelVar(stats.Logs(in.Baseline), stats.Logs(in.Candidate))
+		if df > 0 {
+			vars[in.Metric], dfs[in.Metric] = append(vars[in.Metric], v), append(dfs[in.Metric], df)
 		}
-		out[in.Metric] = p
+	}
+	out := map[string]noisePool{}
+	for m, vs := range vars {
+		p := noisePool{}
+		p.d0, p.s0sq = stats.SqueezeVar(vs, dfs[m])
+		for _, d := range dfs[m] {
+			p.total += d
+		}
+		out[m] = p
 	}
 	return out
 }
@@ -748,4 +918,87 @@ func outlierWords(ols []Outlier) string {
 		parts = append(parts, fmt.Sprintf("the %s's trial %d (%+.0f %%)", o.Side, o.Index+1, o.ShiftPct))
 	}
 	return "outlier " + strings.Join(parts, " and ")
+}
+
+// withinLevels is each ratio metric's level for the within test of one
+// look. The within stop is an intersection-union test: every level of a
+// metric must show it within its fail threshold, so a true change at the
+// threshold at every level slips through at WithinBeta when the levels'
+// noise moves together (a slow trial is slow at every level) but far less
+// when it does not. Each level's test therefore runs at WithinBeta^(1/m),
+// m the effective number of independent levels, 1 + (L−1)(1−ρ), from an
+// upper confidence bound of the levels' average correlation ρ within
+// trials: few trials, or levels that move together, keep the stop strict.
+func withinLevels(inputs []Input) map[string]float64 {
+	byMetric := map[string][]Input{}
+	var order []string
+	for _, in := range inputs {
+		if Absolute(in.Metric) || !positive(in.Baseline) || !positive(in.Candidate) {
+			continue
+		}
+		if _, ok := byMetric[in.Metric]; !ok {
+			order = append(order, in.Metric)
+		}
+		byMetric[in.Metric] = append(byMetric[in.Metric], in)
+	}
+	out := map[string]float64{}
+	for _, m := range order {
+		levels := byMetric[m]
+		rho, df := levelCorrelation(levels)
+		up := 1.0
+		if df > 1 && !math.IsNaN(rho) {
+			z := math.Atanh(max(-0.999, min(0.999, rho))) + zWithinCorr/math.Sqrt(df-1)
+			up = math.Tanh(z)
+		}
+		eff := 1 + float64(len(levels)-1)*(1-max(0, up))
+		out[m] = math.Pow(WithinBeta, 1/eff)
+	}
+	return out
+}
+
+// zWithinCorr is the normal quantile of the correlation's upper bound
+// (80 %, one-sided).
+const zWithinCorr = 0.8416212335729143
+
+// levelCorrelation is the average correlation between a metric's levels of
+// the log values' deviations from their side's mean at each level, trial by
+// trial (the same trial at every level), both sides pooled, and the degrees
+// of freedom behind it.
+func levelCorrelation(levels []Input) (rho, df float64) {
+	if len(levels) < 2 {
+		return math.NaN(), 0
+	}
+	dev := func(xs []float64) []float64 {
+		l := stats.Logs(xs)
+		m, _ := stats.MeanSD(l)
+		for i := range l {
+			l[i] -= m
+		}
+		return l
+	}
+	var sum float64
+	var pairs int
+	nb, nc := len(levels[0].Baseline), len(levels[0].Candidate)
+	for i := range levels {
+		for j := i + 1; j < len(levels); j++ {
+			a, b := levels[i], levels[j]
+			if len(a.Baseline) != nb || len(b.Baseline) != nb || len(a.Candidate) != nc || len(b.Candidate) != nc {
+				return math.NaN(), 0
+			}
+			var sxy, sxx, syy float64
+			for _, side := range [][2][]float64{{dev(a.Baseline), dev(b.Baseline)}, {dev(a.Candidate), dev(b.Candidate)}} {
+				for k := range side[0] {
+					sxy += side[0][k] * side[1][k]
+					sxx += side[0][k] * side[0][k]
+					syy += side[1][k] * side[1][k]
+				}
+			}
+			if sxx == 0 || syy == 0 {
+				return math.NaN(), 0
+			}
+			sum += sxy / math.Sqrt(sxx*syy)
+			pairs++
+		}
+	}
+	return sum / float64(pairs), float64(nb + nc - 2)
 }

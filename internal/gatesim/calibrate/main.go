@@ -16,17 +16,35 @@ import (
 	"sync"
 
 	"github.com/perfgate/perfgate/internal/gatesim"
+	"github.com/perfgate/perfgate/internal/scenario"
 )
 
 func main() {
 	sims := flag.Int("sims", 2000, "simulated comparisons per cell")
 	seed := flag.Uint64("seed", 1, "random seed")
 	only := flag.String("noise", "", "one noise model (default: all)")
+	targets := flag.Bool("targets", false, "print the targets of the sequential default and whether each is met (exit 1 if not)")
+	fit := flag.String("fit", "", "fit a noise model to the trials of an A/A's comparison.json and print it")
 	flag.Parse()
+	if *fit != "" {
+		n, err := fitFile(*fit)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "calibrate: %v\n", err)
+			os.Exit(1)
+		}
+		fmt.Println(gatesim.Literal(n))
+		return
+	}
+	if *targets {
+		if !targetsTable(*sims, *seed) {
+			os.Exit(1)
+		}
+		return
+	}
 	changes := []float64{0, 4, 5, 10, 30}
 	// Fixed designs without re-runs are perfgate compare's (it cannot re-run);
 	// "fixed 6, 2 re-runs" is perfgate ab --trials 6; sequential is ab's default.
-	designs := []gatesim.Design{{Fixed: 3}, {Fixed: 4}, {Fixed: 6}, {Fixed: 6, Reruns: 2}, {Fixed: 10}, {Reruns: 2}}
+	designs := []gatesim.Design{{Fixed: 3}, {Fixed: 4}, {Fixed: 6}, {Fixed: 6, Reruns: scenario.DefaultOutlierReruns}, {Fixed: 10}, gatesim.Sequential}
 	type job struct {
 		n    gatesim.Noise
 		d    gatesim.Design
@@ -94,4 +112,9 @@ func main() {
 	for _, n := range noises {
 		fmt.Printf("- %s: %s\n", n.Name, n.Desc)
 	}
+}
+
+// fitFile fits a noise model to a comparison.json's per-trial values.
+func fitFile(path string) (gatesim.Noise, error) {
+	return gatesim.FitFile("fitted", path)
 }

@@ -558,3 +558,40 @@ func readPlan(t *testing.T, dir string) ab.Plan {
 	}
 	return plan
 }
+
+// perfgate ab against the simulator with its GPU-like noise (clock states,
+// slow starts, drift and step jitter drawn per engine start), the
+// sequential gate's defaults gated on throughput, TPOT, E2EL and errors: an
+// A/A of two commits that change nothing passes, and a commit that slows
+// decode by 10 % fails. The error rates behind these come from the
+// calibration (internal/gatesim); this is the procedure end to end.
+func TestABGPULikeNoise(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs sequential A/Bs")
+	}
+	repo, first, _ := fakeRepoSlowdown(t, "1.10")
+	scen := abFileAA(t, "30s", "restart")
+	for _, c := range []struct {
+		name, base, cand string
+		want             string
+		code             int
+	}{
+		{"A/A", first, "feature", "pass", 0},
+		{"decode +10 %", "merge-base:feature", "main", "fail", ExitRegression},
+	} {
+		var r result
+		var out string
+		timingtest.Calm(t, 100*time.Millisecond, func() {
+			out = t.TempDir()
+			r = runCLI(t, context.Background(), nil, "ab", scen, "--vllm-repo", repo, "--baseline", c.base, "--candidate", c.cand,
+				"--install-command", installFake, "--work-dir", t.TempDir(), "--out", out)
+		})
+		dir := onlyDir(t, out)
+		res := readPlan(t, dir).Scenarios[0]
+		t.Logf("%s: %s after %v trials (%s); %s", c.name, res.Verdict, res.Trials, res.Stopped, res.Headline)
+		if r.code != c.code || string(res.Verdict) != c.want {
+			md, _ := os.ReadFile(filepath.Join(dir, "ab-fake", "comparison.md"))
+			t.Errorf("%s: exit %d, verdict %s; want %d, %s\n%s\n%s", c.name, r.code, res.Verdict, c.code, c.want, md, lastLines(r.stderr, 40))
+		}
+	}
+}

@@ -473,6 +473,7 @@ workload: {classes: [{input_tokens: 128, output_tokens: 64}]}
 load: {mode: closed, levels: [4]}
 phases: {warmup: {requests: 8}, measure: {requests: 100}}
 gate:
+  max_trials: 6
   metrics:
     - {name: output_throughput, warn_pct: 3, fail_pct: 5}
     - {name: median_tpot_ms, warn_pct: 3, fail_pct: 5}

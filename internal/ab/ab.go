@@ -59,6 +59,12 @@ type Design struct {
 	// Notes are added to the comparison (engine time, warm caches); called
 	// when the comparison is written.
 	Notes func() []string
+	// NoisePct and Expected: the scenario's recorded per-trial noise
+	// (gate.noise_pct) and, from it, the mean trials (both sides) a
+	// sequential A/B takes for an unchanged candidate and for a regression
+	// of twice the fail threshold (gatesim.Estimate); zero when unknown.
+	NoisePct float64
+	Expected [2]float64
 }
 
 func (d Design) sequential() bool { return d.Fixed <= 0 }

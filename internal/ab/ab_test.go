@@ -112,3 +112,28 @@ func TestStartSeed(t *testing.T) {
 		}
 	}
 }
+
+// A scenario that records its runner's noise (gate.noise_pct) gets the
+// plan's estimate of the trials, from simulated A/Bs through the shipped
+// procedure; noisier trials are said to need more.
+func TestDesignEstimatesFromRecordedNoise(t *testing.T) {
+	mk := func(noise float64) Design {
+		y := fmt.Sprintf("name: s\nmodel: m\nengine: {kind: sim}\nworkload: {classes: [{input_tokens: 8, output_tokens: 8}]}\nload: {concurrency: 4}\nphases: {measure: {requests: 10}}\ngate: {noise_pct: %g}\n", noise)
+		s, err := scenario.Parse("s.yaml", []byte(y))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return DesignFor(Env{Stderr: io.Discard}, s, Options{})
+	}
+	quiet, noisy := mk(1), mk(6)
+	if !(quiet.Expected[0] > 0 && quiet.Expected[0] < noisy.Expected[0] && quiet.Expected[1] > 0) {
+		t.Errorf("1 %%: %v trials; 6 %%: %v", quiet.Expected, noisy.Expected)
+	}
+	w := quiet.Words(quiet.PlanOrder())
+	if !strings.Contains(w, "at 1 % noise a trial (gate.noise_pct), about ") || !strings.Contains(w, "if the candidate changes nothing") {
+		t.Error(w)
+	}
+	if d := mk(0); d.Expected != [2]float64{} || strings.Contains(d.Words(d.PlanOrder()), "noise_pct") {
+		t.Errorf("no recorded noise, no estimate: %v", d.Expected)
+	}
+}

@@ -75,6 +75,7 @@ type VLLMTrialer struct {
 
 	// The plan's bounds, for the estimate after the first trial (0: none).
 	planTrials, planStarts int
+	expectTrials           float64
 	trialsRun, startsRun   int
 	startTook, trialTook   time.Duration // the first engine start's, the first trial's
 }
@@ -82,6 +83,10 @@ type VLLMTrialer struct {
 // Plan gives the trials and engine starts the scenario may take at most:
 // after its first trial the trialer says how long the rest may take.
 func (t *VLLMTrialer) Plan(trials, starts int) { t.planTrials, t.planStarts = trials, starts }
+
+// Expect sets the trials (both sides) an unchanged candidate is expected to
+// take at the scenario's recorded noise (0: unknown).
+func (t *VLLMTrialer) Expect(trials float64) { t.expectTrials = trials }
 
 // NewVLLMTrialer is a trialer for s between base and cand.
 func NewVLLMTrialer(env Env, s *scenario.Scenario, base, cand *Side) *VLLMTrialer {
@@ -109,8 +114,16 @@ func (t *VLLMTrialer) estimate() {
 	}
 	starts, trials := max(t.planStarts-t.startsRun, 0), max(t.planTrials-t.trialsRun, 0)
 	rest := time.Duration(starts)*t.startTook + time.Duration(trials)*t.trialTook
-	fmt.Fprintf(t.env.Stderr, "perfgate: %s: the engine started in %s and a trial ran %s; the rest takes at most about %s (%d trials, %d engine starts)\n",
-		t.s.Name, t.startTook.Round(100*time.Millisecond), t.trialTook.Round(100*time.Millisecond), rest.Round(time.Second), trials, starts)
+	expected := ""
+	if t.expectTrials > 0 && t.planTrials > 0 {
+		// at the recorded noise: the same share of the plan's starts
+		share := math.Min(1, t.expectTrials/float64(t.planTrials))
+		left := math.Max(t.expectTrials-float64(t.trialsRun), 0)
+		guess := time.Duration(left*float64(t.trialTook)) + time.Duration(share*float64(starts)*float64(t.startTook))
+		expected = fmt.Sprintf("; about %s if the candidate changes nothing, at the scenario's noise", guess.Round(time.Second))
+	}
+	fmt.Fprintf(t.env.Stderr, "perfgate: %s: the engine started in %s and a trial ran %s; the rest takes at most about %s (%d trials, %d engine starts)%s\n",
+		t.s.Name, t.startTook.Round(100*time.Millisecond), t.trialTook.Round(100*time.Millisecond), rest.Round(time.Second), trials, starts, expected)
 }
 
 // Notes stops the running engine (its time counts before the note says
@@ -390,8 +403,13 @@ func (d Design) Words(order []string) string {
 	if d.Fixed > 0 {
 		return fmt.Sprintf("%d trials per side in the order %s, decided once; up to %d outlier re-run(s) per side", d.Fixed, strings.Join(shortOrder(order), " "), d.Reruns)
 	}
-	return fmt.Sprintf("sequential, %d to %d trials per side in balanced pairs (%s …), stopping when the verdict is clear; up to %d outlier re-run(s) per side",
+	w := fmt.Sprintf("sequential, %d to %d trials per side in balanced pairs (%s …), stopping when the verdict is clear; up to %d outlier re-run(s) per side",
 		d.Rules.MinTrials, d.Rules.MaxTrials, strings.Join(shortOrder(order[:min(len(order), 8)]), " "), d.Reruns)
+	if d.NoisePct > 0 {
+		w += fmt.Sprintf("; at %.3g %% noise a trial (gate.noise_pct), about %.0f trials in all if the candidate changes nothing, %.0f for a regression of twice the fail threshold",
+			d.NoisePct, d.Expected[0], d.Expected[1])
+	}
+	return w
 }
 
 func shortOrder(order []string) []string {

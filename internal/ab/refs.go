@@ -15,6 +15,7 @@ import (
 	"github.com/perfgate/perfgate/internal/engine"
 	"github.com/perfgate/perfgate/internal/fault"
 	"github.com/perfgate/perfgate/internal/gate"
+	"github.com/perfgate/perfgate/internal/gatesim"
 	"github.com/perfgate/perfgate/internal/metric"
 	"github.com/perfgate/perfgate/internal/record"
 	"github.com/perfgate/perfgate/internal/scenario"
@@ -276,8 +277,28 @@ func DesignFor(env Env, s *scenario.Scenario, o Options) Design {
 	if o.Trials > 0 {
 		d.Fixed = o.Trials
 	}
+	if n := s.Gate.NoisePct; n > 0 && d.sequential() && !o.Crossover {
+		levels := len(s.Gate.Levels)
+		if levels == 0 {
+			levels = len(s.LevelSpecs())
+		}
+		r := d.Rules
+		ms := s.Gate.Metrics
+		if len(ms) == 0 {
+			ms = scenario.DefaultGateMetrics
+		}
+		for _, m := range ms {
+			r.Metrics = append(r.Metrics, gate.Rule{Metric: m.Name, WarnPct: m.WarnPct, FailPct: m.FailPct})
+		}
+		d.NoisePct = n
+		d.Expected[0], d.Expected[1] = gatesim.Estimate(r, levels, d.Reruns, n, estimateSims, 1)
+	}
 	return d
 }
+
+// estimateSims is how many simulated A/Bs the plan's estimate averages
+// (about a second).
+const estimateSims = 200
 
 // runScenario runs one scenario's A/B: sequential or fixed (Run), or on
 // two GPUs at once (Crossover).
@@ -297,6 +318,7 @@ func runScenario(ctx context.Context, env Env, s *scenario.Scenario, outDir stri
 			trials += 2
 		}
 		t.Plan(trials, PlannedStarts(order, s.Engine.TrialPolicy, o.WarmupTrial, false))
+		t.Expect(d.Expected[0])
 		d.Notes = t.Notes
 		res, err = Run(ctx, s, t, sdir, d)
 	}

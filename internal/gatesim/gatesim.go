@@ -9,6 +9,7 @@
 package gatesim
 
 import (
+	"cmp"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -111,14 +112,24 @@ func Rules() gate.Rules {
 
 var centers = map[string]float64{"output_throughput": 5000, "median_ttft_ms": 40, "p99_ttft_ms": 120, "median_tpot_ms": 9, "median_e2el_ms": 1200}
 
-// Change is the true difference of the candidate: TPOT worse by TPOTPct at
-// every level.
-type Change struct{ TPOTPct float64 }
+// Change is the true difference of the candidate: TPOT (or Metric) worse by
+// TPOTPct at every level.
+type Change struct {
+	TPOTPct float64
+	Metric  string // the metric that changes; median_tpot_ms when empty
+}
+
+func (c Change) metric() string {
+	if c.Metric == "" {
+		return "median_tpot_ms"
+	}
+	return c.Metric
+}
 
 // trial is one simulated trial: per level, per metric, a value; and counts.
 type trial struct {
-	v      [Levels]map[string]float64
-	counts [Levels]gate.Count
+	v      []map[string]float64
+	counts []gate.Count
 }
 
 // world draws trials for one simulated comparison.
@@ -127,8 +138,16 @@ type world struct {
 	noise  Noise
 	ch     Change
 	rules  gate.Rules
+	levels int     // load levels of the scenario (Levels when 0)
 	step   int     // trials drawn so far, in run order (drift)
 	shared float64 // the previous trial's shared component (TrialAR)
+}
+
+func (w *world) nLevels() int {
+	if w.levels <= 0 {
+		return Levels
+	}
+	return w.levels
 }
 
 func lognorm(rng *rand.Rand, cvPct float64) float64 {
@@ -157,31 +176,36 @@ func (w *world) draw(candidate bool) trial {
 	if w.rng.Float64() < n.ClockProb {
 		slow += math.Log1p(n.ClockPct / 100)
 	}
-	var t trial
-	for lv := range Levels {
+	levels := w.nLevels()
+	t := trial{v: make([]map[string]float64, levels), counts: make([]gate.Count, levels)}
+	for lv := range levels {
 		t.v[lv] = map[string]float64{}
 		for _, r := range w.rules.Metrics {
 			if gate.Absolute(r.Metric) {
 				continue
 			}
 			iid := n.IIDPct
-			if len(n.LevelPct) == Levels {
+			if len(n.LevelPct) == levels {
 				iid = n.LevelPct[lv]
 			}
-			if c := n.CellPct[r.Metric]; len(c) == Levels {
+			if c := n.CellPct[r.Metric]; len(c) == levels {
 				iid = c[lv]
 			}
-			if lv == Levels-1 && n.TopLevelX > 0 {
+			if lv == levels-1 && n.TopLevelX > 0 {
 				iid *= n.TopLevelX
 			}
-			l := math.Log(centers[r.Metric]*(1+0.3*float64(lv))) + lognorm(w.rng, iid)
+			l := math.Log(cmp.Or(centers[r.Metric], 100)*(1+0.3*float64(lv))) + lognorm(w.rng, iid)
 			if gate.HigherIsBetter(r.Metric) {
 				l -= slow
 			} else {
 				l += slow
 			}
-			if candidate && r.Metric == "median_tpot_ms" {
-				l += math.Log1p(w.ch.TPOTPct / 100)
+			if candidate && r.Metric == w.ch.metric() {
+				if gate.HigherIsBetter(r.Metric) {
+					l -= math.Log1p(w.ch.TPOTPct / 100)
+				} else {
+					l += math.Log1p(w.ch.TPOTPct / 100)
+				}
 			}
 			t.v[lv][r.Metric] = math.Exp(l)
 		}
@@ -205,7 +229,11 @@ func poisson(rng *rand.Rand, lambda float64) int {
 
 func inputs(rules gate.Rules, base, cand []trial) []gate.Input {
 	var out []gate.Input
-	for lv := range Levels {
+	levels := Levels
+	if len(base) > 0 {
+		levels = len(base[0].v)
+	}
+	for lv := range levels {
 		for _, r := range rules.Metrics {
 			in := gate.Input{Level: lv + 1, Metric: r.Metric}
 			for _, t := range base {
@@ -406,4 +434,40 @@ func Targets() []Target {
 	all("mean engine starts, +10 % ≤ 12", "starts", 10, 0, 12)
 	all("mean engine starts, +30 % ≤ 7", "starts", 30, 0, 7)
 	return out
+}
+
+// Estimate is what the sequential design costs at a per-trial noise of
+// noisePct (log-normal, every gating metric at every level) on a scenario's
+// gate and number of levels: the mean trials, both sides and outlier
+// re-runs included, of an unchanged candidate, and of one whose first
+// gating ratio metric is worse by twice its fail threshold. It drives
+// gate.Drive, the procedure perfgate ab runs, over sims simulated A/Bs.
+func Estimate(rules gate.Rules, levels, reruns int, noisePct float64, sims int, seed uint64) (unchanged, regression float64) {
+	rules = rules.WithDefaults()
+	ch := Change{}
+	for _, r := range rules.Metrics {
+		if !gate.Absolute(r.Metric) {
+			ch = Change{Metric: r.Metric, TPOTPct: 2 * r.FailPct}
+			break
+		}
+	}
+	rng := rand.New(rand.NewPCG(seed, 0xe57))
+	noise := Noise{IIDPct: noisePct}
+	for i, c := range []Change{{Metric: ch.Metric}, ch} {
+		total := 0
+		for range sims {
+			s := &simTrials{w: &world{rng: rng, noise: noise, ch: c, rules: rules, levels: levels}, rules: rules}
+			if _, _, _, err := gate.Drive(Design{Reruns: reruns}, rules, s); err != nil {
+				panic(err) // simulated trials never fail
+			}
+			total += s.total
+		}
+		mean := float64(total) / float64(sims)
+		if i == 0 {
+			unchanged = mean
+		} else {
+			regression = mean
+		}
+	}
+	return unchanged, regression
 }

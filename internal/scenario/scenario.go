@@ -284,10 +284,14 @@ type Gate struct {
 	MaxTrials int     `yaml:"max_trials,omitempty"` // the last look of a sequential ab, per side; default 10
 	// OutlierReruns is how many outlier trials per side a sequential ab
 	// re-runs (a trial whose metrics all sit far from its side's others);
-	// default 2, 0 turns it off.
+	// default 3, 0 turns it off.
 	OutlierReruns *int         `yaml:"outlier_reruns,omitempty"`
 	Levels        []int        `yaml:"levels,omitempty"`  // level numbers (1-based) that gate; default all
 	Metrics       []GateMetric `yaml:"metrics,omitempty"` // default: DefaultGateMetrics
+	// NoisePct is the per-trial noise an A/A on this runner showed (the
+	// noise column of its comparison, in %): perfgate ab's plan estimates
+	// from it the trials an A/B will take. Optional.
+	NoisePct float64 `yaml:"noise_pct,omitempty"`
 }
 
 // GateMetric is one gating metric: a summary key and its thresholds, in

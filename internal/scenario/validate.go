@@ -762,6 +762,9 @@ func (c *checker) gate() {
 	} else if c.s.set("gate.max_trials") && g.MaxTrials < max(g.MinTrials, 2) {
 		c.at("gate.max_trials", "must be ≥ gate.min_trials (%d), got %d", g.MinTrials, g.MaxTrials)
 	}
+	if g.NoisePct < 0 || g.NoisePct > 50 || math.IsNaN(g.NoisePct) {
+		c.at("gate.noise_pct", "must be the per-trial noise in percent, from 0 to 50, got %g", g.NoisePct)
+	}
 	if g.OutlierReruns != nil && (*g.OutlierReruns < 0 || *g.OutlierReruns > 10) {
 		c.at("gate.outlier_reruns", "must be from 0 to 10 per side, got %d", *g.OutlierReruns)
 	}

@@ -113,6 +113,11 @@ func Drive(d Design, r Rules, t Trials) (o Outcome, reason string, n int, err er
 		if o.Stop {
 			return o, o.StopReason, n, nil
 		}
+		if n >= r.MaxTrials {
+			// Look stops at the maximum; inputs with nothing to look at
+			// (no gating metric) must not run trials for ever.
+			return o, StopMax, n, nil
+		}
 	}
 }
 

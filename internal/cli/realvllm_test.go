@@ -594,10 +594,11 @@ func TestRealVLLMCommitAB(t *testing.T) {
 func TestRealVLLMActionPullRequest(t *testing.T) {
 	r := needRealVLLM(t)
 	repo, install := realSources(t, r)
-	// At most 4 trials a side: the slowed commit fails by 3 + 3, and an
-	// unchanged one cannot show a single level within its thresholds at
-	// this noise, so it runs to the maximum and passes there.
-	scen := strings.Replace(strings.Replace(fmt.Sprintf(realABYAML, r.model, realArgsYAML()), "name: real-ab", "name: perf-scenario", 1), "max_trials: 6", "max_trials: 4", 1)
+	// The scenario's 6 trials a side at most: an unchanged commit cannot
+	// show a single level within its thresholds at this noise, so it runs
+	// to the maximum and passes there; the slowed one usually fails by
+	// 3 + 3, but one run measured TPOT only +8.9 % and stayed a WARN at 4.
+	scen := strings.Replace(fmt.Sprintf(realABYAML, r.model, realArgsYAML()), "name: real-ab", "name: perf-scenario", 1)
 	// The unchanged pull request must pass the check; its comment may say
 	// WARN as well as PASS: the scenario warns at 3 % and this shared 2-core
 	// machine moves TPOT 2-6 % between trials, so an A/A can observe a

@@ -507,51 +507,8 @@ func decide(inputs []Input, r Rules, alpha float64, leaveOut bool) Outcome {
 			x.Q, x.QWarn, x.QWorse, x.Verdict, x.Reason = nan, nan, nan, metric.Pass, "reported only"
 			continue
 		}
-		signif := x.CanBeSignif && float64(x.Q) <= alpha
-		// A warn stops nothing, so its evidence is at the comparison's
-		// alpha at every look, corrected over the family like a fail's.
-		signifWarn := x.CanBeSignif && float64(x.QWarn) <= r.Alpha
-		signifWorse := x.CanBeSignif && float64(x.QWorse) <= r.Alpha
 		b, isBroken := broken[x.Level]
-		switch {
-		case isBroken:
-			x.Verdict, x.Reason, x.NoSuccess = metric.Fail, b.Words(), b.Side
-		case x.WorsePct.IsNaN():
-			x.Verdict, x.Reason = metric.Warn, "cannot be compared (missing or zero values)"
-		case signif && float64(x.WorsePct) > x.FailPct:
-			x.Verdict, x.Reason = metric.Fail, fmt.Sprintf("significantly worse than %s, estimated past the fail threshold", marginWords(x))
-		case signifWarn && float64(x.WorsePct) > x.WarnPct:
-			x.Verdict, x.Reason = metric.Warn, "significantly worse than the warn threshold"
-		case signifWorse && float64(x.WorsePct) > x.FailPct:
-			x.Verdict = metric.Warn
-			x.Reason = "significantly worse and estimated past the fail threshold, but not significantly past " + marginWords(x) + ": inconclusive"
-			if x.MoreTrials > 0 {
-				x.Reason += fmt.Sprintf(" — about %d more trials per side would tell", x.MoreTrials)
-			}
-		case signifWorse && float64(x.WorsePct) > x.WarnPct:
-			x.Verdict, x.Reason = metric.Warn, "significantly worse, estimated past the warn threshold"
-		case !x.CanBeSignif && float64(x.WorsePct) > x.FailPct:
-			// Too few trials for any test: the estimate is all there is,
-			// and a large one is worth a warn (the reason says why).
-			x.Verdict = metric.Warn
-			if x.Reason == "" {
-				x.Reason = "past the fail threshold, with too few trials to test it"
-			}
-		case float64(x.WorsePct) > x.FailPct:
-			// Noise alone: the estimate is past the threshold, but the
-			// trials do not show the candidate worse at all. A pass that
-			// says so, not a warn (every metric's noise would make some).
-			x.Verdict = metric.Pass
-			x.Reason = "estimated past the fail threshold, but not significantly worse: within the noise"
-			if x.MoreTrials > 0 {
-				x.Reason += fmt.Sprintf(" — about %d more trials per side would tell", x.MoreTrials)
-			}
-		default:
-			x.Verdict = metric.Pass
-			if x.Reason == "" {
-				x.Reason = "within the thresholds"
-			}
-		}
+		judge(x, r, alpha, b, isBroken)
 		if len(x.LeftOut) > 0 && !isBroken {
 			x.Reason += fmt.Sprintf(" (tested without %s)", outlierWords(x.LeftOut))
 		}
@@ -566,6 +523,55 @@ func decide(inputs []Input, r Rules, alpha float64, leaveOut bool) Outcome {
 	}
 	out.Results = res
 	return out
+}
+
+// judge gives a gating result its verdict and reason from its tests: a fail
+// at the look's alpha, a warn's evidence at the comparison's.
+func judge(x *Result, r Rules, alpha float64, b Broken, isBroken bool) {
+	signif := x.CanBeSignif && float64(x.Q) <= alpha
+	// A warn stops nothing, so its evidence is at the comparison's
+	// alpha at every look, corrected over the family like a fail's.
+	signifWarn := x.CanBeSignif && float64(x.QWarn) <= r.Alpha
+	signifWorse := x.CanBeSignif && float64(x.QWorse) <= r.Alpha
+	switch {
+	case isBroken:
+		x.Verdict, x.Reason, x.NoSuccess = metric.Fail, b.Words(), b.Side
+	case x.WorsePct.IsNaN():
+		x.Verdict, x.Reason = metric.Warn, "cannot be compared (missing or zero values)"
+	case signif && float64(x.WorsePct) > x.FailPct:
+		x.Verdict, x.Reason = metric.Fail, fmt.Sprintf("significantly worse than %s, estimated past the fail threshold", marginWords(x))
+	case signifWarn && float64(x.WorsePct) > x.WarnPct:
+		x.Verdict, x.Reason = metric.Warn, "significantly worse than the warn threshold"
+	case signifWorse && float64(x.WorsePct) > x.FailPct:
+		x.Verdict = metric.Warn
+		x.Reason = "significantly worse and estimated past the fail threshold, but not significantly past " + marginWords(x) + ": inconclusive"
+		if x.MoreTrials > 0 {
+			x.Reason += fmt.Sprintf(" — about %d more trials per side would tell", x.MoreTrials)
+		}
+	case signifWorse && float64(x.WorsePct) > x.WarnPct:
+		x.Verdict, x.Reason = metric.Warn, "significantly worse, estimated past the warn threshold"
+	case !x.CanBeSignif && float64(x.WorsePct) > x.FailPct:
+		// Too few trials for any test: the estimate is all there is,
+		// and a large one is worth a warn (the reason says why).
+		x.Verdict = metric.Warn
+		if x.Reason == "" {
+			x.Reason = "past the fail threshold, with too few trials to test it"
+		}
+	case float64(x.WorsePct) > x.FailPct:
+		// Noise alone: the estimate is past the threshold, but the
+		// trials do not show the candidate worse at all. A pass that
+		// says so, not a warn (every metric's noise would make some).
+		x.Verdict = metric.Pass
+		x.Reason = "estimated past the fail threshold, but not significantly worse: within the noise"
+		if x.MoreTrials > 0 {
+			x.Reason += fmt.Sprintf(" — about %d more trials per side would tell", x.MoreTrials)
+		}
+	default:
+		x.Verdict = metric.Pass
+		if x.Reason == "" {
+			x.Reason = "within the thresholds"
+		}
+	}
 }
 
 // testRatio fills a ratio metric's estimate and tests (log scale).

@@ -16,6 +16,63 @@ import (
 // start rather than ordinary noise: the gate's outlier floor.
 var slowFit = math.Log1p(gate.OutlierFloorPct / 100)
 
+// key is a trial: its side and its index there; cell a metric at a level.
+type (
+	key struct {
+		side string
+		i    int
+	}
+	cell struct {
+		metric string
+		level  int
+	}
+)
+
+// ownNoise is a metric's own noise per simulated level (CV, %): at each of
+// its levels, the spread of what each ordinary trial's shared slowness
+// leaves; pooled over its levels for every simulated one when the scenario
+// has other than three. Nil when the metric was not measured.
+func ownNoise(metric string, cells []cell, perCell map[cell]map[key]float64, shared map[key]float64) []float64 {
+	byLevel := map[int]float64{}
+	levels := map[int]bool{}
+	for _, c := range cells {
+		levels[c.level] = true
+		if c.metric != metric {
+			continue
+		}
+		var rest []float64
+		for k, d := range perCell[c] {
+			if shared[k] <= slowFit {
+				rest = append(rest, d-shared[k])
+			}
+		}
+		_, sd := stats.MeanSD(rest)
+		byLevel[c.level] = 100 * sd
+	}
+	if len(byLevel) == 0 {
+		return nil
+	}
+	if len(levels) == Levels && len(byLevel) == Levels {
+		var ps []float64
+		for lv := 1; lv <= Levels; lv++ {
+			p, ok := byLevel[lv]
+			if !ok {
+				break
+			}
+			ps = append(ps, p)
+		}
+		if len(ps) == Levels {
+			return ps
+		}
+	}
+	var ss float64
+	for _, p := range byLevel {
+		ss += p * p
+	}
+	p := math.Sqrt(ss / float64(len(byLevel)))
+	return []float64{p, p, p}
+}
+
 // FitNoise fits a noise model to the per-trial values of a comparison's
 // gating ratio metrics (an A/A: both sides the same code), as this suite
 // draws them: each trial's shared slowness (the median, over the metrics
@@ -26,14 +83,6 @@ var slowFit = math.Log1p(gate.OutlierFloorPct / 100)
 // levels gives every simulated level the metric's noise pooled over its
 // levels.
 func FitNoise(name string, results []gate.Result) (Noise, error) {
-	type key struct {
-		side string
-		i    int
-	}
-	type cell struct {
-		metric string
-		level  int
-	}
 	dev := map[key][]float64{}            // trial → signed log deviations
 	perCell := map[cell]map[key]float64{} // (metric, level) → trial → deviation
 	var cells []cell
@@ -87,46 +136,12 @@ func FitNoise(name string, results []gate.Result) (Noise, error) {
 	}
 	_, sd := stats.MeanSD(common)
 	n.CommonPct = 100 * sd
-	// each cell's own noise: the spread of what the shared slowness leaves
-	own := map[string]map[int]float64{}
-	levels := map[int]bool{}
-	for _, c := range cells {
-		var rest []float64
-		for k, d := range perCell[c] {
-			if shared[k] <= slowFit {
-				rest = append(rest, d-shared[k])
-			}
-		}
-		_, sd := stats.MeanSD(rest)
-		if own[c.metric] == nil {
-			own[c.metric] = map[int]float64{}
-		}
-		own[c.metric][c.level] = 100 * sd
-		levels[c.level] = true
-	}
 	var parts []string
 	for _, r := range Rules().Metrics {
-		byLevel, ok := own[r.Metric]
-		if !ok {
-			continue
+		if ps := ownNoise(r.Metric, cells, perCell, shared); ps != nil {
+			n.CellPct[r.Metric] = ps
+			parts = append(parts, fmt.Sprintf("%s %.1f–%.1f %%", r.Metric, slices.Min(ps), slices.Max(ps)))
 		}
-		var ps []float64
-		for lv := 1; lv <= Levels; lv++ {
-			if p, ok := byLevel[lv]; ok && len(levels) == Levels {
-				ps = append(ps, p)
-			}
-		}
-		if len(ps) != Levels {
-			// pooled over the levels the scenario has, for every level
-			var ss float64
-			for _, p := range byLevel {
-				ss += p * p
-			}
-			p := math.Sqrt(ss / float64(len(byLevel)))
-			ps = []float64{p, p, p}
-		}
-		n.CellPct[r.Metric] = ps
-		parts = append(parts, fmt.Sprintf("%s %.1f–%.1f %%", r.Metric, slices.Min(ps), slices.Max(ps)))
 	}
 	n.Desc = fmt.Sprintf("fitted: per metric and level %s; %.1f %% shared by a trial's metrics; %.0f %% of engine starts %.0f %% slow",
 		strings.Join(parts, ", "), n.CommonPct, 100*n.SlowProb, n.SlowPct)

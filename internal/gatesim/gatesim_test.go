@@ -17,7 +17,10 @@ import (
 // target met by chance is not claimed and one that stops holding is caught.
 // The table itself: go run ./internal/gatesim/calibrate -targets.
 func TestSequentialTargets(t *testing.T) {
-	if raceOn && !testing.Short() {
+	if testing.Short() {
+		t.Skip("simulation: .ci/run runs it in full, without -race")
+	}
+	if raceOn {
 		// Pure simulation, no concurrency to check: .ci/run runs it
 		// without -race (ten times faster).
 		t.Skip("the race detector makes the simulations ten times slower; .ci/run runs this test without it")
@@ -32,9 +35,6 @@ func TestSequentialTargets(t *testing.T) {
 		}
 	}
 	sims := 200
-	if testing.Short() {
-		sims = 100 // i.i.d. only, below
-	}
 	type key struct {
 		noise  string
 		change float64
@@ -43,9 +43,7 @@ func TestSequentialTargets(t *testing.T) {
 	var keys []key // in Targets' order: each cell's seed is fixed
 	cells := map[key]*Cell{}
 	for _, tg := range Targets() {
-		if notMet[tg.What+" / "+tg.Noise] || testing.Short() && tg.Noise != "iid" {
-			// -short, the fast loop: i.i.d. noise only; every noise
-			// model runs in .ci/run.
+		if notMet[tg.What+" / "+tg.Noise] {
 			continue
 		}
 		want = append(want, tg)
@@ -147,7 +145,7 @@ func TestEstimate(t *testing.T) {
 	rules := Rules()
 	sims := 300
 	if testing.Short() {
-		sims = 100
+		sims = 60
 	}
 	aa, reg := Estimate(rules, Levels, scenario.DefaultOutlierReruns, 3, sims, 1)
 	t.Logf("3 %%: unchanged %.1f, regression %.1f", aa, reg)

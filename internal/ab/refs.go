@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/gofrs/flock"
+	"github.com/perfgate/perfgate/internal/compare"
 	"github.com/perfgate/perfgate/internal/engine"
 	"github.com/perfgate/perfgate/internal/fault"
 	"github.com/perfgate/perfgate/internal/gate"
@@ -282,14 +283,7 @@ func DesignFor(env Env, s *scenario.Scenario, o Options) Design {
 		if levels == 0 {
 			levels = len(s.LevelSpecs())
 		}
-		r := d.Rules
-		ms := s.Gate.Metrics
-		if len(ms) == 0 {
-			ms = scenario.DefaultGateMetrics
-		}
-		for _, m := range ms {
-			r.Metrics = append(r.Metrics, gate.Rule{Metric: m.Name, WarnPct: m.WarnPct, FailPct: m.FailPct})
-		}
+		r := compare.GateRules(s, compare.Options{MinTrials: o.MinTrials, MaxTrials: o.MaxTrials})
 		d.NoisePct = n
 		d.Expected[0], d.Expected[1] = gatesim.Estimate(r, levels, d.Reruns, n, estimateSims, 1)
 	}

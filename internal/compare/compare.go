@@ -318,6 +318,10 @@ func sideTagsAndCommit(c *Comparison, side string, ts []Trial) {
 
 // rules are the gate's rules from the scenario's gate: section and the
 // options (the release profile: alpha at most 0.01, two-sided).
+// GateRules are the rules a comparison of s decides with: the scenario's
+// gate, with o's trial bounds and profile.
+func GateRules(s *scenario.Scenario, o Options) gate.Rules { return rules(s, o) }
+
 func rules(s *scenario.Scenario, o Options) gate.Rules {
 	g := s.Gate
 	r := gate.Rules{Alpha: g.Alpha, MinTrials: cmp.Or(o.MinTrials, g.MinTrials), MaxTrials: cmp.Or(o.MaxTrials, g.MaxTrials)}

@@ -289,21 +289,18 @@ func Look(inputs []Input, r Rules) Outcome {
 	beta := withinLevels(inputs)
 	within := true
 	for _, x := range o.Results {
-		b, ok := beta[x.Metric]
-		if !ok {
-			b = FutilityBeta
-		}
-		if x.Gating && !(x.PBeyond <= b) {
+		if x.Gating && !(x.PBeyond <= withinLevel(beta, x.Metric)) {
 			within = false
 		}
 	}
+	ols := Outliers(inputs, r)
 	switch {
 	case o.Verdict == metric.Fail:
 		o.Stop, o.StopReason = true, StopFail
-		if tested, left := keepInliers(inputs, r); len(left) > 0 {
+		if tested, left := keepInliersOf(inputs, r, ols); len(left) > 0 {
 			o.FailHolds = decide(tested, r, lookAlpha(r.Alpha), false).Verdict == metric.Fail
 		}
-	case within && n >= r.MinTrials && len(Outliers(inputs, r)) == 0:
+	case within && n >= r.MinTrials && len(ols) == 0:
 		o.Stop, o.StopReason = true, StopWithin
 	case n >= r.MaxTrials:
 		o.Stop, o.StopReason = true, StopMax
@@ -349,11 +346,7 @@ func futility(res []Result, beta map[string]float64, n int, r Rules) (string, bo
 		if predictive((x.logWorse-marginL)/x.logSE, za, nn, N) >= futilityPower {
 			return "", false // a fail is still in reach
 		}
-		b := beta[x.Metric]
-		if b == 0 {
-			b = FutilityBeta
-		}
-		zb := stats.TQuantile(1-b, 1e6)
+		zb := stats.TQuantile(1-withinLevel(beta, x.Metric), 1e6)
 		if predictive((failL-x.logWorse)/x.logSE, zb, nn, N) < futilityPower {
 			stuck = true
 			// trials per side for the within test to reach its level at
@@ -597,7 +590,8 @@ func testRatio(x *Result, in Input, rule Rule, r Rules, alpha float64, pool nois
 	diff, se, df := stats.Welch(lb, lc)
 	d := sign * diff // log "worse"
 	nb, nc := float64(len(lb)), float64(len(lc))
-	if v, dl := levelVar(lb, lc); nb >= 2 && nc >= 2 && v > 0 {
+	lv, dl := levelVar(lb, lc)
+	if v := lv; nb >= 2 && nc >= 2 && v > 0 {
 		// This level's noise moved towards what the metric's other levels
 		// say, as far as they agree with it (an empirical Bayes, or
 		// moderated, t-test): agreeing levels lend their degrees of
@@ -610,11 +604,9 @@ func testRatio(x *Result, in Input, rule Rule, r Rules, alpha float64, pool nois
 		se = math.Sqrt(v * (1/nb + 1/nc))
 	}
 	// pooled per-trial noise (log SD), for the reader and the reach
-	_, sb := stats.MeanSD(lb)
-	_, sc := stats.MeanSD(lc)
 	pooled := 0.0
-	if nb+nc > 2 {
-		pooled = math.Sqrt(((nb-1)*sb*sb + (nc-1)*sc*sc) / (nb + nc - 2))
+	if dl > 0 {
+		pooled = math.Sqrt(lv)
 	}
 	x.NoisePct = record.Float(100 * pooled)
 	warnL, marginL, failL := math.Log1p(rule.WarnPct/100), math.Log1p(Margin(rule)/100), math.Log1p(rule.FailPct/100)
@@ -880,7 +872,11 @@ func poolNoise(inputs []Input) map[string]noisePool {
 // within gate.outlier_reruns; what is left, and what perfgate compare is
 // given, is decided without them. error_rate keeps every request.
 func keepInliers(inputs []Input, r Rules) ([]Input, []Outlier) {
-	ols := Outliers(inputs, r)
+	return keepInliersOf(inputs, r, Outliers(inputs, r))
+}
+
+// keepInliersOf is keepInliers with the outliers already found.
+func keepInliersOf(inputs []Input, r Rules, ols []Outlier) ([]Input, []Outlier) {
 	if len(ols) == 0 {
 		return inputs, nil
 	}
@@ -966,6 +962,15 @@ func withinLevels(inputs []Input) map[string]float64 {
 	return out
 }
 
+// withinLevel is a metric's level for the within test (withinLevels), or
+// FutilityBeta where its levels cannot be told apart (error_rate).
+func withinLevel(beta map[string]float64, metric string) float64 {
+	if b, ok := beta[metric]; ok {
+		return b
+	}
+	return FutilityBeta
+}
+
 // zWithinCorr is the normal quantile of the correlation's upper bound
 // (80 %, one-sided).
 const zWithinCorr = 0.8416212335729143
@@ -986,22 +991,24 @@ func levelCorrelation(levels []Input) (rho, df float64) {
 		}
 		return l
 	}
+	nb, nc := len(levels[0].Baseline), len(levels[0].Candidate)
+	devs := make([][]float64, len(levels)) // each level's, baseline then candidate
+	for i, l := range levels {
+		if len(l.Baseline) != nb || len(l.Candidate) != nc {
+			return math.NaN(), 0
+		}
+		devs[i] = append(dev(l.Baseline), dev(l.Candidate)...)
+	}
 	var sum float64
 	var pairs int
-	nb, nc := len(levels[0].Baseline), len(levels[0].Candidate)
-	for i := range levels {
-		for j := i + 1; j < len(levels); j++ {
-			a, b := levels[i], levels[j]
-			if len(a.Baseline) != nb || len(b.Baseline) != nb || len(a.Candidate) != nc || len(b.Candidate) != nc {
-				return math.NaN(), 0
-			}
+	for i := range devs {
+		for j := i + 1; j < len(devs); j++ {
 			var sxy, sxx, syy float64
-			for _, side := range [][2][]float64{{dev(a.Baseline), dev(b.Baseline)}, {dev(a.Candidate), dev(b.Candidate)}} {
-				for k := range side[0] {
-					sxy += side[0][k] * side[1][k]
-					sxx += side[0][k] * side[0][k]
-					syy += side[1][k] * side[1][k]
-				}
+			for k, a := range devs[i] {
+				b := devs[j][k]
+				sxy += a * b
+				sxx += a * a
+				syy += b * b
 			}
 			if sxx == 0 || syy == 0 {
 				return math.NaN(), 0

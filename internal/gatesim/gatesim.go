@@ -13,6 +13,8 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"runtime"
+	"sync"
 
 	"github.com/perfgate/perfgate/internal/gate"
 	"github.com/perfgate/perfgate/internal/metric"
@@ -470,4 +472,38 @@ func Estimate(rules gate.Rules, levels, reruns int, noisePct float64, sims int, 
 		}
 	}
 	return unchanged, regression
+}
+
+// Spec is one cell of simulated A/Bs: a noise model, a true change, a
+// design and a seed.
+type Spec struct {
+	Noise  Noise
+	Change Change
+	Design Design
+	Seed   uint64
+}
+
+// RunAll simulates sims A/Bs for every spec, one worker per CPU, and
+// returns the cells in the specs' order (each cell's result depends only on
+// its spec).
+func RunAll(specs []Spec, sims int) []Cell {
+	out := make([]Cell, len(specs))
+	jobs := make(chan int)
+	var wg sync.WaitGroup
+	for range runtime.NumCPU() {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range jobs {
+				s := specs[i]
+				out[i] = Run(s.Noise, s.Change, s.Design, sims, s.Seed)
+			}
+		}()
+	}
+	for i := range specs {
+		jobs <- i
+	}
+	close(jobs)
+	wg.Wait()
+	return out
 }

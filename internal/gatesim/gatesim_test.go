@@ -2,8 +2,6 @@ package gatesim
 
 import (
 	"math"
-	"runtime"
-	"sync"
 	"testing"
 
 	"github.com/perfgate/perfgate/internal/scenario"
@@ -54,20 +52,14 @@ func TestSequentialTargets(t *testing.T) {
 		}
 	}
 	// each cell once, in parallel (a cell serves several targets)
-	var wg sync.WaitGroup
-	sem := make(chan struct{}, runtime.NumCPU())
+	specs := make([]Spec, len(keys))
 	for i, k := range keys {
-		c := cells[k]
-		wg.Add(1)
-		go func(seed uint64) {
-			defer wg.Done()
-			sem <- struct{}{}
-			defer func() { <-sem }()
-			noise, _ := NoiseByName(k.noise)
-			*c = Run(noise, Change{TPOTPct: k.change}, Sequential, sims, seed)
-		}(uint64(100 + i))
+		noise, _ := NoiseByName(k.noise)
+		specs[i] = Spec{Noise: noise, Change: Change{TPOTPct: k.change}, Design: Sequential, Seed: uint64(100 + i)}
 	}
-	wg.Wait()
+	for i, c := range RunAll(specs, sims) {
+		*cells[keys[i]] = c
+	}
 	for _, tg := range want {
 		c := *cells[key{tg.Noise, tg.Change}]
 		v := tg.Of(c)

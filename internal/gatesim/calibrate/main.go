@@ -12,8 +12,6 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"runtime"
-	"sync"
 
 	"github.com/perfgate/perfgate/internal/gatesim"
 	"github.com/perfgate/perfgate/internal/scenario"
@@ -43,14 +41,8 @@ func main() {
 	}
 	changes := []float64{0, 4, 5, 10, 30}
 	// Fixed designs without re-runs are perfgate compare's (it cannot re-run);
-	// "fixed 6, 2 re-runs" is perfgate ab --trials 6; sequential is ab's default.
+	// "fixed 6, 3 re-runs" is perfgate ab --trials 6; sequential is ab's default.
 	designs := []gatesim.Design{{Fixed: 3}, {Fixed: 4}, {Fixed: 6}, {Fixed: 6, Reruns: scenario.DefaultOutlierReruns}, {Fixed: 10}, gatesim.Sequential}
-	type job struct {
-		n    gatesim.Noise
-		d    gatesim.Design
-		ch   float64
-		i, j int
-	}
 	var noises []gatesim.Noise
 	for _, n := range gatesim.Noises {
 		if *only == "" || n.Name == *only {
@@ -61,33 +53,19 @@ func main() {
 		fmt.Fprintf(os.Stderr, "calibrate: no noise model %q\n", *only)
 		os.Exit(2)
 	}
-	rows := len(noises) * len(designs)
-	cells := make([][]gatesim.Cell, rows)
-	for i := range cells {
-		cells[i] = make([]gatesim.Cell, len(changes))
-	}
-	jobs := make(chan job)
-	var wg sync.WaitGroup
-	for range runtime.NumCPU() {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for j := range jobs {
-				cells[j.i][j.j] = gatesim.Run(j.n, gatesim.Change{TPOTPct: j.ch}, j.d, *sims, *seed)
-			}
-		}()
-	}
-	i := 0
+	var specs []gatesim.Spec
 	for _, n := range noises {
 		for _, d := range designs {
-			for j, ch := range changes {
-				jobs <- job{n, d, ch, i, j}
+			for _, ch := range changes {
+				specs = append(specs, gatesim.Spec{Noise: n, Change: gatesim.Change{TPOTPct: ch}, Design: d, Seed: *seed})
 			}
-			i++
 		}
 	}
-	close(jobs)
-	wg.Wait()
+	all := gatesim.RunAll(specs, *sims)
+	var cells [][]gatesim.Cell // a row per noise model and design
+	for i := 0; i < len(all); i += len(changes) {
+		cells = append(cells, all[i:i+len(changes)])
+	}
 	fmt.Printf("Calibration: %d simulated comparisons per cell, seed %d; a scenario of %d levels × the 6 default gating metrics; the true change is TPOT worse at every level.\n", *sims, *seed, gatesim.Levels)
 	fmt.Println("Each cell: fail % / warn % / mean trials (both sides, outlier reruns included).")
 	fmt.Println()

@@ -2,9 +2,7 @@ package main
 
 import (
 	"fmt"
-	"runtime"
 	"strings"
-	"sync"
 
 	"github.com/perfgate/perfgate/internal/gatesim"
 )
@@ -18,34 +16,19 @@ func targetsTable(sims int, seed uint64) bool {
 	}
 	cells := map[key]gatesim.Cell{}
 	var keys []key
+	var specs []gatesim.Spec
 	for _, t := range gatesim.Targets() {
 		k := key{t.Noise, t.Change}
 		if _, ok := cells[k]; !ok {
 			cells[k] = gatesim.Cell{}
 			keys = append(keys, k)
+			n, _ := gatesim.NoiseByName(k.noise)
+			specs = append(specs, gatesim.Spec{Noise: n, Change: gatesim.Change{TPOTPct: k.change}, Design: gatesim.Sequential, Seed: seed})
 		}
 	}
-	var mu sync.Mutex
-	var wg sync.WaitGroup
-	jobs := make(chan key)
-	for range runtime.NumCPU() {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for k := range jobs {
-				n, _ := gatesim.NoiseByName(k.noise)
-				c := gatesim.Run(n, gatesim.Change{TPOTPct: k.change}, gatesim.Sequential, sims, seed)
-				mu.Lock()
-				cells[k] = c
-				mu.Unlock()
-			}
-		}()
+	for i, c := range gatesim.RunAll(specs, sims) {
+		cells[keys[i]] = c
 	}
-	for _, k := range keys {
-		jobs <- k
-	}
-	close(jobs)
-	wg.Wait()
 
 	fmt.Printf("Targets of the sequential default: %d simulated comparisons per cell, seed %d.\n\n", sims, seed)
 	fmt.Println("| target | measured (noise model: figure) | met |")

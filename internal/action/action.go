@@ -63,6 +63,7 @@ type inputs struct {
 	siteBranch    string // mode track: publish the history site to this branch
 	bisect        bool   // mode track: bisect a new regression's suspects
 	set           string
+	trust         string // the work dir's part for this event (trustRoot)
 }
 
 var actionModes = []string{"pr", "benchmark", "report", "release", "track"}
@@ -115,8 +116,12 @@ func readInputs(a *githubactions.Action) (inputs, error) {
 		in.scenarios = append(in.scenarios, matches...)
 	}
 	needsRun := in.mode != "report"
-	if needsRun && len(in.scenarios) == 0 {
+	switch {
+	case len(in.scenarios) > 0:
+	case needsRun:
 		errs = append(errs, "scenarios: name at least one scenario file (one per line, globs allowed)")
+	default:
+		errs = append(errs, "scenarios: mode report holds the results against its own scenario files, from a checkout of the base branch (the pull request cannot change them): name them as the benchmark job does")
 	}
 	if needsRun && in.vllmPath == "" {
 		errs = append(errs, "vllm-path: the vLLM checkout to benchmark")
@@ -165,6 +170,7 @@ func Run(ctx context.Context, env Env) error {
 	if err != nil {
 		return fault.Usagef("%v", err)
 	}
+	in.trust = trustRoot(ev)
 	runURL := ""
 	if gctx.RunID != 0 && gctx.Repository != "" {
 		runURL = fmt.Sprintf("%s/%s/actions/runs/%d", cmp.Or(gctx.ServerURL, "https://github.com"), gctx.Repository, gctx.RunID)
@@ -201,7 +207,7 @@ func Run(ctx context.Context, env Env) error {
 			return nil
 		}
 		if rep, files, err = loadReported(ctx, a, &in, ev, client); err != nil {
-			return err
+			return notReported(ctx, a, env, in, ev, client, runURL, err)
 		}
 	default: // pr, benchmark, release
 		if rep, files, err = benchmarkReport(ctx, env, a, in, gctx, ev, client); err != nil {
@@ -220,21 +226,27 @@ func Run(ctx context.Context, env Env) error {
 }
 
 // loadReported reads the results a benchmark run uploaded (mode report),
-// trusting only the workflow_run's head commit: a pull request they name
-// must be the run's, its title and branch come from the API, and its
-// baseline is checked against the pull request's base. Without a status
-// context of its own, the reporter takes the set the benchmark ran (in).
+// trusting only what the workflow_run event and the API say: the head
+// commit, the pull request bound to the run (listed by the event, or, for a
+// fork's run, which lists none, one whose head is the run's own repository
+// and branch), its title, branch and base from the API, and the set, the
+// status context, the scenarios and their rules from the reporter's own
+// inputs (checked by trustedScenarios).
 func loadReported(ctx context.Context, a *githubactions.Action, in *inputs, ev *gh.Event, client *gh.Client) (*gh.Report, []gh.LocalFile, error) {
 	resultsDir := in.outputDir
+	refused := func(err error) error {
+		a.Errorf("the results artifact was refused: %v", err)
+		return fault.Usagef("the results in %s were refused: %v", resultsDir, err)
+	}
 	res, rep, files, err := gh.LoadMerged(resultsDir, gh.Expect{HeadSHA: ev.Run.HeadSHA})
 	if err != nil {
-		a.Errorf("the results artifact was refused: %v", err)
-		return nil, nil, fault.Usagef("the results in %s were refused: %v", resultsDir, err)
+		return nil, nil, refused(err)
 	}
-	if !in.contextGiven {
-		// the reporter has no scenarios of its own: the set is the one
-		// the benchmark job ran, so the check's name is perfgate/<set>
-		in.set, in.statusContext = res.Set, "perfgate/"+res.Set
+	if res.Set != in.set {
+		return nil, nil, refused(fmt.Errorf("they are of scenario set %q, this reporter's is %q (its status context %s)", res.Set, in.set, in.statusContext))
+	}
+	if err := trustedScenarios(in, res, rep); err != nil {
+		return nil, nil, refused(err)
 	}
 	if res.PR == 0 {
 		return rep, files, nil
@@ -249,6 +261,9 @@ func loadReported(ctx context.Context, a *githubactions.Action, in *inputs, ev *
 	if err != nil {
 		return nil, nil, err
 	}
+	if err := boundToRun(pull, res.PR, ev); err != nil {
+		return nil, nil, refused(err)
+	}
 	if pull.HeadSHA != ev.Run.HeadSHA {
 		// A push during the benchmark: the results are of the commit
 		// the workflow ran on (trusted), and say so; its status goes
@@ -258,11 +273,50 @@ func loadReported(ctx context.Context, a *githubactions.Action, in *inputs, ev *
 	rep.Title, rep.HeadRef = pull.Title, pull.HeadRef // from the API, not the artifact
 	if res.BaseSHA != "" {
 		if rep.BaseRef, err = client.CheckBaseline(ctx, pull.BaseRef, res.BaseSHA, res.BaseRef, ev.Run.HeadSHA); err != nil {
-			a.Errorf("the results artifact was refused: %v", err)
-			return nil, nil, fault.Usagef("the results in %s were refused: %v", resultsDir, err)
+			return nil, nil, refused(err)
 		}
 	}
 	return rep, files, nil
+}
+
+// notReported settles a report that could not be made — an artifact
+// refused, a pull request that could not be read — as an error: the status
+// (on the run's own head, in the reporter's own context, so a required
+// check never waits), the job summary and the outputs. It returns err.
+func notReported(ctx context.Context, a *githubactions.Action, env Env, in inputs, ev *gh.Event, client *gh.Client, runURL string, err error) error {
+	rep := &gh.Report{Set: in.set, Verdict: metric.Error, Error: "the results were not reported: " + err.Error(), HeadSHA: ev.Run.HeadSHA, RunURL: runURL}
+	var pub gh.Published
+	if client != nil {
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+		defer cancel()
+		if serr := client.SetStatus(sctx, rep.HeadSHA, gh.StatusError, in.statusContext, rep.Headline(), runURL); serr != nil {
+			a.Errorf("and the commit status could not be set: %v", serr)
+		} else {
+			pub.Status = true
+		}
+	}
+	if ferr := finishAction(a, env, in, rep, pub, in.outputDir); ferr != nil && ferr.Error() != rep.Error { // not the error verdict itself
+		return errors.Join(err, ferr)
+	}
+	return err
+}
+
+// boundToRun checks that pull request n is the workflow run's: its head
+// is the run's head repository (by id when both have one) and branch. A
+// fork's run lists no pull request, so without this an artifact could name
+// any other pull request and rewrite its comment.
+func boundToRun(pull gh.Pull, n int, ev *gh.Event) error {
+	same := pull.HeadRepo != "" && ev.Run.HeadRepo != ""
+	if same && pull.HeadRepoID != 0 && ev.Run.HeadRepoID != 0 {
+		same = pull.HeadRepoID == ev.Run.HeadRepoID
+	} else if same {
+		same = strings.EqualFold(pull.HeadRepo, ev.Run.HeadRepo)
+	}
+	if !same || pull.HeadRef != ev.Run.HeadBranch {
+		return fmt.Errorf("pull request #%d's head is %s:%s, the workflow run's %s:%s: not the run's pull request",
+			n, cmp.Or(pull.HeadRepo, "(deleted)"), pull.HeadRef, cmp.Or(ev.Run.HeadRepo, "(none)"), ev.Run.HeadBranch)
+	}
+	return nil
 }
 
 // benchmarkReport runs the A/Bs (modes pr, benchmark, release) and reads
@@ -474,7 +528,7 @@ func resolveRefs(ctx context.Context, a *githubactions.Action, in inputs, gctx *
 // reported like a result.
 func runAB(ctx context.Context, env Env, a *githubactions.Action, in inputs, m *gh.Results) (*ab.Plan, error) {
 	o := ab.Options{Repo: in.vllmPath, BaseRef: m.BaseSHA, CandRef: m.HeadSHA, Trials: in.trials, TrialsSet: in.trialsSet, Out: in.outputDir,
-		WorkDir: in.workDir, Trust: trustRoot(in.token), Install: in.install, Profile: m.Profile}
+		WorkDir: in.workDir, Trust: in.trust, Install: in.install, Profile: m.Profile}
 	if !in.trialsSet {
 		o.Trials = 0 // sequential
 	}
@@ -526,14 +580,27 @@ func hasResults(dir string) bool {
 	return len(m) > 0
 }
 
-// trustRoot names the part of the work dir a run may use: worktrees and
-// environments built in a run without a token (a fork's pull request, whose
-// install ran its code) are never reused by a run that holds one.
-func trustRoot(token string) string {
-	if token != "" {
-		return "with-token"
+// trustRoot names the part of the work dir a run may use, by whose code
+// it runs — never by whether it holds a token: a fork's pull request
+// ("fork": anyone's code), a pull request from a branch of this repository
+// ("pull-request": a collaborator's, not yet reviewed), or the repository's
+// own events ("trusted": push, schedule, a manual or release run). Worktrees
+// and environments built by one are never reused by another, so a fork's
+// install cannot plant what the nightly that holds a write token runs.
+// That is a separation of folders only: on a runner where every job runs
+// as one user, code from a pull request can still write anywhere that
+// user can (docs/action.md says what that means).
+func trustRoot(ev *gh.Event) string {
+	switch ev.Name {
+	case "pull_request", "pull_request_target":
+		if ev.Fork {
+			return "fork"
+		}
+		return "pull-request"
+	case "push", "schedule", "workflow_dispatch", "release", "workflow_run", "repository_dispatch":
+		return "trusted"
 	}
-	return "no-token"
+	return "other-" + gh.SafeName(ev.Name) // an event perfgate does not know: kept apart
 }
 
 // lastReleaseTag is the newest v* tag reachable from cand's parent.

@@ -10,6 +10,7 @@ import (
 	"github.com/sethvargo/go-githubactions"
 
 	"github.com/perfgate/perfgate/internal/fault"
+	gh "github.com/perfgate/perfgate/internal/github"
 )
 
 // readVars reads the Action's inputs from the given INPUT_* values, as
@@ -44,7 +45,7 @@ func TestInputsDefaultsAndTheScenarioSet(t *testing.T) {
 		t.Errorf("glob: %+v", in)
 	}
 	// a given status context names the set, made safe for a branch path
-	in, err = readVars(t, map[string]string{"INPUT_MODE": "report", "INPUT_STATUS_CONTEXT": "perfgate/nightly ../x"})
+	in, err = readVars(t, map[string]string{"INPUT_MODE": "report", "INPUT_STATUS_CONTEXT": "perfgate/nightly ../x", "INPUT_SCENARIOS": filepath.Join(dir, "pr.yaml")})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -71,9 +72,25 @@ func TestInputsRefusedAllAtOnce(t *testing.T) {
 	}
 }
 
-func TestTrustRootSeparatesTokenRuns(t *testing.T) {
-	if trustRoot("") == trustRoot("ghs_x") {
-		t.Error("a run holding a token must never reuse what a tokenless run (a fork's install) built")
+// The work dir is split by whose code a run runs, never by whether it
+// holds a token: a fork's mode pr or benchmark with the default token
+// landed beside the nightly's environments when it was.
+func TestTrustRootIsWhoseCodeRuns(t *testing.T) {
+	for _, c := range []struct {
+		ev   gh.Event
+		want string
+	}{
+		{gh.Event{Name: "pull_request", Fork: true}, "fork"},
+		{gh.Event{Name: "pull_request_target", Fork: true}, "fork"},
+		{gh.Event{Name: "pull_request"}, "pull-request"},
+		{gh.Event{Name: "push"}, "trusted"},
+		{gh.Event{Name: "schedule"}, "trusted"},
+		{gh.Event{Name: "workflow_dispatch"}, "trusted"},
+		{gh.Event{Name: "issue_comment"}, "other-issue_comment"},
+	} {
+		if got := trustRoot(&c.ev); got != c.want {
+			t.Errorf("%s (fork %v): %q, want %q", c.ev.Name, c.ev.Fork, got, c.want)
+		}
 	}
 }
 

@@ -2,9 +2,11 @@ package action
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -57,9 +59,18 @@ type scenarioFixture struct {
 func newScenarioFixture(t *testing.T, base, head string, slow float64) scenarioFixture {
 	t.Helper()
 	root := t.TempDir()
+	// slow 0 is a forgery: the candidate's trials are the baseline's
+	copied := slow == 0
+	if copied {
+		slow = 1
+	}
 	for i := range 4 {
+		seed := uint64(20 + i)
+		if copied {
+			seed = uint64(10 + i)
+		}
 		reporttest.WriteRun(t, filepath.Join(root, "b", fmt.Sprintf("trial-%02d", i+1)), "baseline", uint64(10+i), 1)
-		reporttest.WriteRun(t, filepath.Join(root, "c", fmt.Sprintf("trial-%02d", i+1)), "candidate", uint64(20+i), slow)
+		reporttest.WriteRun(t, filepath.Join(root, "c", fmt.Sprintf("trial-%02d", i+1)), "candidate", seed, slow)
 	}
 	bt, err := compare.LoadTrials([]string{filepath.Join(root, "b")})
 	if err != nil {
@@ -83,13 +94,17 @@ func newScenarioFixture(t *testing.T, base, head string, slow float64) scenarioF
 
 // writeResults writes what a benchmark job uploads: the scenario's folder
 // and the manifest naming pull request pr.
-func writeResults(t *testing.T, dir, base, head string, pr int, f scenarioFixture) {
+func writeResults(t *testing.T, dir, base, head string, pr int, f scenarioFixture, forge func(*gh.Results)) {
 	t.Helper()
 	if err := os.CopyFS(filepath.Join(dir, "ab", "fixture"), os.DirFS(f.dir)); err != nil {
 		t.Fatal(err)
 	}
-	if err := gh.WriteResults(dir, gh.Results{Set: "fixture", Profile: "pr", PR: pr, BaseSHA: base, HeadSHA: head, BaseRef: "main",
-		Verdict: f.verdict, Scenarios: []gh.ResultScenario{{Name: "fixture", Dir: "ab/fixture"}}}); err != nil {
+	r := gh.Results{Set: "fixture", Profile: "pr", PR: pr, BaseSHA: base, HeadSHA: head, BaseRef: "main",
+		Verdict: f.verdict, Scenarios: []gh.ResultScenario{{Name: "fixture", Dir: "ab/fixture"}}}
+	if forge != nil {
+		forge(&r)
+	}
+	if err := gh.WriteResults(dir, r); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -112,30 +127,61 @@ func runAction(t *testing.T, srv *githubtest.Server, event, payload string, inpu
 	return err, stdout.String(), string(o)
 }
 
-func runEvent(head string, prs ...int) string {
+// runEvent is a workflow_run of the fake's own repository (o/r, id 1) on
+// branch pr, listing prs.
+func runEvent(head string, prs ...int) string { return forkRunEvent(head, "o/r", 1, prs...) }
+
+// forkRunEvent is a workflow_run whose head is repository repo (id) on
+// branch pr; a fork's run lists no pull request.
+func forkRunEvent(head, repo string, id int, prs ...int) string {
 	var list []string
 	for _, n := range prs {
 		list = append(list, fmt.Sprintf(`{"number": %d}`, n))
 	}
-	return `{"workflow_run": {"head_sha": "` + head + `", "head_branch": "pr", "pull_requests": [` + strings.Join(list, ",") + `]}}`
+	return fmt.Sprintf(`{"workflow_run": {"head_sha": %q, "head_branch": "pr", "head_repository": {"id": %d, "full_name": %q},
+		"repository": {"id": 1, "full_name": "o/r"}, "pull_requests": [%s]}}`, head, id, repo, strings.Join(list, ","))
+}
+
+// reporterScenario writes the reporter's own copy of the fixture's
+// scenario (from the base branch), with extra appended.
+func reporterScenario(t *testing.T, extra string) string {
+	t.Helper()
+	// (the input is split at commas and spaces, which a test's name has)
+	dir, err := os.MkdirTemp("", "reporter")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	p := filepath.Join(dir, "fixture.yaml")
+	if err := os.WriteFile(p, []byte(reporttest.Scenario+extra), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
 }
 
 // Mode report, as a table over the fake GitHub: what it publishes, and
 // what it refuses, for each shape of artifact and event — deterministic, no
-// engine and no trial.
+// engine and no trial. The refusals are the attacks a fork's benchmark job
+// could make with the artifact it uploads.
 func TestReportMode(t *testing.T) {
 	repo, base, head := repoOf(t)
 	other := strings.Repeat("3", 40)
 	// Drawn once: a comparison's charts are most of a case's time.
-	fixtures := map[float64]scenarioFixture{1: newScenarioFixture(t, base, head, 1), 1.3: newScenarioFixture(t, base, head, 1.3)}
+	fixtures := map[float64]scenarioFixture{1: newScenarioFixture(t, base, head, 1), 1.3: newScenarioFixture(t, base, head, 1.3),
+		0: newScenarioFixture(t, base, head, 0)}
 	for _, c := range []struct {
 		name       string
 		event      string
 		payload    string
-		pr         int     // the pull request the artifact names
-		pullHead   string  // the pull request's head on GitHub now
-		slow       float64 // the candidate's slowdown in the artifact
+		pr         int             // the pull request the artifact names
+		pullHead   string          // the pull request's head on GitHub now
+		pull       githubtest.Pull // the pull request's head repository and branch (default the fake's own, branch pr)
+		slow       float64         // the candidate's slowdown in the artifact (0: the baseline's trials copied)
 		noResults  bool
+		manifest   func(*gh.Results) // a forged manifest
+		reporter   string            // appended to the reporter's scenario file
+		inputs     map[string]string
+		faults     []*githubtest.Fault // the API's answers instead
 		wantErr    func(error) bool
 		wantStatus string // the status set on head ("" none)
 		wantInBody []string
@@ -146,10 +192,34 @@ func TestReportMode(t *testing.T) {
 			wantErr: isRegression, wantStatus: gh.StatusFailure, wantInBody: []string{"perfgate: FAIL"}},
 		{name: "a head that moved on is said, the status goes to the commit measured", event: "workflow_run", payload: runEvent(head, 7), pr: 7, pullHead: other, slow: 1,
 			wantStatus: gh.StatusSuccess, wantInBody: []string{"the pull request's head has moved on"}},
+		{name: "a fork's run, which lists no pull request, reports to its own", event: "workflow_run", payload: forkRunEvent(head, "fork/r", 2), pr: 7, pullHead: head,
+			pull: githubtest.Pull{HeadRepo: "fork/r", HeadRepoID: 2, HeadRef: "pr"}, slow: 1, wantStatus: gh.StatusSuccess, wantInBody: []string{"perfgate: PASS"}},
 		{name: "an artifact naming another pull request is refused", event: "workflow_run", payload: runEvent(head, 7), pr: 8, pullHead: head, slow: 1,
 			wantErr: isUsage},
+		{name: "a fork's artifact naming another repository's pull request is refused", event: "workflow_run", payload: forkRunEvent(head, "fork/r", 2), pr: 7, pullHead: head,
+			pull: githubtest.Pull{HeadRef: "pr"}, slow: 1, wantErr: isUsage},
+		{name: "a fork's artifact naming another branch's pull request is refused", event: "workflow_run", payload: forkRunEvent(head, "fork/r", 2), pr: 7, pullHead: head,
+			pull: githubtest.Pull{HeadRepo: "fork/r", HeadRepoID: 2, HeadRef: "other"}, slow: 1, wantErr: isUsage},
+		{name: "a fork renamed to the name of another is told apart by its id", event: "workflow_run", payload: forkRunEvent(head, "fork/r", 2), pr: 7, pullHead: head,
+			pull: githubtest.Pull{HeadRepo: "fork/r", HeadRepoID: 3, HeadRef: "pr"}, slow: 1, wantErr: isUsage},
+		{name: "a deleted fork's pull request is refused", event: "workflow_run", payload: forkRunEvent(head, "fork/r", 2), pr: 7, pullHead: head,
+			pull: githubtest.Pull{HeadRepo: "-", HeadRef: "pr"}, slow: 1, wantErr: isUsage},
 		{name: "an artifact of another commit is refused", event: "workflow_run", payload: runEvent(other, 7), pr: 7, pullHead: head, slow: 1,
 			wantErr: isUsage},
+		{name: "an artifact of another scenario set is refused", event: "workflow_run", payload: runEvent(head, 7), pr: 7, pullHead: head, slow: 1,
+			manifest: func(r *gh.Results) { r.Set = "nightly" }, wantErr: isUsage},
+		{name: "an artifact listing no scenario cannot pass", event: "workflow_run", payload: runEvent(head, 7), pr: 7, pullHead: head, slow: 1,
+			manifest: func(r *gh.Results) { r.Scenarios = nil }, wantErr: isUsage},
+		{name: "an artifact comparing the head with itself is refused", event: "workflow_run", payload: runEvent(head, 7), pr: 7, pullHead: head, slow: 1,
+			manifest: func(r *gh.Results) { r.BaseSHA = r.HeadSHA }, wantErr: isUsage},
+		{name: "an artifact decided by rules other than the base branch's is refused", event: "workflow_run", payload: runEvent(head, 7), pr: 7, pullHead: head, slow: 1,
+			reporter: "gate:\n    alpha: 0.01\n", wantErr: isUsage},
+		{name: "an artifact whose candidate trials are the baseline's is refused", event: "workflow_run", payload: runEvent(head, 7), pr: 7, pullHead: head, slow: 0,
+			wantErr: isUsage},
+		{name: "the status context is the reporter's, not the artifact's", event: "workflow_run", payload: runEvent(head, 7), pr: 7, pullHead: head, slow: 1,
+			inputs: map[string]string{"status-context": "perfgate/nightly"}, wantErr: isUsage},
+		{name: "a pull request that cannot be read still ends in an error status", event: "workflow_run", payload: runEvent(head, 7), pr: 7, pullHead: head, slow: 1,
+			faults: []*githubtest.Fault{{Method: "GET", Path: "/pulls/7", Status: 502, Message: "Bad Gateway", Times: 4}}, wantErr: func(err error) bool { return err != nil }},
 		{name: "report runs only on workflow_run", event: "pull_request", payload: `{"number": 7}`, pr: 7, pullHead: head, slow: 1,
 			wantErr: isUsage},
 		{name: "no results: nothing to report, nothing published", event: "workflow_run", payload: runEvent(head, 7), noResults: true},
@@ -159,12 +229,18 @@ func TestReportMode(t *testing.T) {
 			srv := githubtest.New("o", "r")
 			defer srv.Close()
 			srv.Git = repo
-			srv.Pulls[7] = &githubtest.Pull{Number: 7, HeadSHA: c.pullHead, Title: "Faster decode", HeadRef: "pr", BaseRef: "main"}
+			srv.Faults = c.faults
+			p := c.pull
+			p.Number, p.HeadSHA, p.Title, p.BaseRef = 7, c.pullHead, "Faster decode", "main"
+			p.HeadRef = cmp.Or(p.HeadRef, "pr")
+			srv.Pulls[7] = &p
 			results := t.TempDir()
 			if !c.noResults {
-				writeResults(t, results, base, head, c.pr, fixtures[c.slow])
+				writeResults(t, results, base, head, c.pr, fixtures[c.slow], c.manifest)
 			}
-			err, _, outputs := runAction(t, srv, c.event, c.payload, map[string]string{"mode": "report", "github-token": githubtest.InstallationToken, "output-dir": results})
+			in := map[string]string{"mode": "report", "github-token": githubtest.InstallationToken, "output-dir": results, "scenarios": reporterScenario(t, c.reporter)}
+			maps.Copy(in, c.inputs)
+			err, _, outputs := runAction(t, srv, c.event, c.payload, in)
 			switch {
 			case c.wantErr == nil && err != nil:
 				t.Fatalf("unexpected error: %v", err)
@@ -172,20 +248,29 @@ func TestReportMode(t *testing.T) {
 				t.Fatalf("error %v is not the one expected", err)
 			}
 			comments, _, statuses := srv.Snapshot()
-			if c.wantStatus == "" {
-				if len(statuses) != 0 && c.wantErr != nil {
-					t.Errorf("a refused artifact set statuses %+v", statuses)
+			refused := c.wantErr != nil && c.event == "workflow_run" && isUsage(err)
+			if refused || c.faults != nil {
+				// refused or unreadable: an error status on the run's own
+				// head in the reporter's context, no comment
+				if len(comments) != 0 || len(statuses) != 1 || statuses[0].State != gh.StatusError || statuses[0].Context != "perfgate/"+cmp.Or(strings.TrimPrefix(c.inputs["status-context"], "perfgate/"), "fixture") {
+					t.Errorf("a report not made published: %d comments, statuses %+v", len(comments), statuses)
 				}
-				if c.noResults && (len(comments) != 0 || len(statuses) != 0) {
-					t.Errorf("published without results: %d comments, %+v", len(comments), statuses)
+				if !strings.Contains(outputs, "verdict<<") || !strings.Contains(outputs, "error") {
+					t.Errorf("no error verdict output: %q", outputs)
+				}
+				return
+			}
+			if c.wantStatus == "" {
+				if len(comments) != 0 || len(statuses) != 0 {
+					t.Errorf("published: %d comments, %+v", len(comments), statuses)
 				}
 				return
 			}
 			if len(statuses) != 1 || statuses[0].SHA != head || statuses[0].State != c.wantStatus || statuses[0].Context != "perfgate/fixture" {
 				t.Errorf("statuses %+v, want one %s on %.12s", statuses, c.wantStatus, head)
 			}
-			if len(comments) != 1 {
-				t.Fatalf("%d comments", len(comments))
+			if len(comments) != 1 || comments[0].Issue != 7 {
+				t.Fatalf("comments %+v, want one on #7", comments)
 			}
 			for _, w := range c.wantInBody {
 				if !strings.Contains(comments[0].Body, w) {

@@ -120,7 +120,7 @@ func (t *tracker) fail(err error) error {
 // folder, with its ab.json.
 func (t *tracker) benchmark(ctx context.Context, cand string, scenarios []*scenario.Scenario) error {
 	in := t.in
-	o := ab.Options{Repo: t.repo, Trials: in.trials, WorkDir: in.workDir, Trust: trustRoot(in.token), Install: in.install}
+	o := ab.Options{Repo: t.repo, Trials: in.trials, WorkDir: in.workDir, Trust: in.trust, Install: in.install}
 	if !in.trialsSet {
 		o.Trials = 3
 	}
@@ -445,7 +445,7 @@ func trackBisect(ctx context.Context, env Env, a *githubactions.Action, in input
 		}
 		a.Group("perfgate bisect " + e.Scenario)
 		o := ab.Options{Repo: repo, BaseRef: e.LastGood, CandRef: e.FirstBad, Out: filepath.Join(outDir, "bisect"), WorkDir: in.workDir,
-			Trust: trustRoot(in.token), Install: in.install}
+			Trust: in.trust, Install: in.install}
 		quiet := env.Env
 		quiet.Stdout = env.Stderr // bisect's answer goes to the log; the ledger says it
 		res, err := ab.BisectRefs(ctx, quiet, []string{file}, o)

@@ -10,8 +10,11 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/perfgate/perfgate/internal/compare"
 	gh "github.com/perfgate/perfgate/internal/github"
 	"github.com/perfgate/perfgate/internal/github/githubtest"
+	"github.com/perfgate/perfgate/internal/report/reporttest"
+	"github.com/perfgate/perfgate/internal/scenario"
 )
 
 // actionEnv is what a workflow step gives perfgate action: inputs and the
@@ -48,6 +51,12 @@ func prEvent(base, head string) string {
 	return `{"number": 7, "pull_request": {"number": 7, "title": "Speed up <decode> --> @everyone",
 	  "base": {"sha": "` + base + `", "ref": "main", "repo": {"full_name": "vllm-project/vllm"}},
 	  "head": {"sha": "` + head + `", "ref": "perf/<b>x</b>", "repo": {"full_name": "vllm-project/vllm"}}}}`
+}
+
+// forkPREvent is prEvent from a fork's branch.
+func forkPREvent(base, head string) string {
+	return strings.Replace(prEvent(base, head), `"head": {"sha": "`+head+`", "ref": "perf/<b>x</b>", "repo": {"full_name": "vllm-project/vllm"}}`,
+		`"head": {"sha": "`+head+`", "ref": "perf/<b>x</b>", "repo": {"id": 99, "full_name": "mallory/vllm"}}`, 1)
 }
 
 func TestActionPullRequestEndToEnd(t *testing.T) {
@@ -155,7 +164,7 @@ func TestActionPullRequestEndToEnd(t *testing.T) {
 	split := filepath.Join(t.TempDir(), "artifact")
 	inputs = map[string]string{"mode": "benchmark", "scenarios": scen, "vllm-path": repo, "trials": "4", "install-command": installFake,
 		"work-dir": work, "output-dir": split, "fail-on": "never"}
-	env, outFile, _ = actionEnv(t, srv, "pull_request", prEvent(featureTip, featureTip), inputs)
+	env, outFile, _ = actionEnv(t, srv, "pull_request", forkPREvent(first, featureTip), inputs)
 	before := len(srv.Requests)
 	r = runCLI(t, context.Background(), env, "action")
 	if v := outputs(t, outFile)["verdict"]; r.code != 0 || (v != "pass" && v != "warn") {
@@ -164,15 +173,19 @@ func TestActionPullRequestEndToEnd(t *testing.T) {
 	if len(srv.Requests) != before {
 		t.Error("mode benchmark must not call the API")
 	}
-	// A tokenless run (a fork's code) never shares environments with a run
-	// that holds a token, though the work-dir is the same.
-	if strings.Contains(r.stderr, "with-token") || !strings.Contains(r.stderr, "no-token") {
-		t.Errorf("mode benchmark reused the environments of a run with a token:\n%s", r.stderr)
+	// A fork's run never shares environments with a run of this
+	// repository's own branches, though the work-dir is the same.
+	// (The baseline, the merge base, was installed by the pr run above.)
+	if _, err := os.Stat(filepath.Join(work, "fork")); err != nil || strings.Contains(r.stderr, "installed already") {
+		t.Errorf("mode benchmark (a fork's code) reused the environments of another trust (%v):\n%s", err, r.stderr)
 	}
-	runEvent := `{"workflow_run": {"id": 5, "head_sha": "` + featureTip + `", "event": "pull_request", "conclusion": "success", "pull_requests": []}}`
-	srv.Pulls[7] = &githubtest.Pull{Number: 7, HeadSHA: featureTip, Title: "Docs only", HeadRef: "feature", BaseRef: "feature"}
+	// A fork's workflow_run lists no pull request: the artifact's is
+	// bound to the run by its head repository and branch.
+	runEvent := `{"workflow_run": {"id": 5, "head_sha": "` + featureTip + `", "head_branch": "feature", "event": "pull_request", "conclusion": "success", "pull_requests": [],
+	  "head_repository": {"id": 99, "full_name": "mallory/vllm"}, "repository": {"id": 1, "full_name": "vllm-project/vllm"}}}`
+	srv.Pulls[7] = &githubtest.Pull{Number: 7, HeadSHA: featureTip, Title: "Docs only", HeadRef: "feature", BaseRef: "main", HeadRepo: "mallory/vllm", HeadRepoID: 99}
 	srv.Git = repo // the baseline is checked against the repository's history
-	report := map[string]string{"mode": "report", "github-token": githubtest.InstallationToken, "output-dir": split}
+	report := map[string]string{"mode": "report", "github-token": githubtest.InstallationToken, "output-dir": split, "scenarios": scen}
 	for range 2 {
 		env, outFile, _ = actionEnv(t, srv, "workflow_run", runEvent, report)
 		if r = runCLI(t, context.Background(), env, "action"); r.code != 0 {
@@ -186,7 +199,7 @@ func TestActionPullRequestEndToEnd(t *testing.T) {
 			mine = append(mine, c)
 		}
 	}
-	if len(mine) != 1 || strings.Contains(mine[0].Body, "perfgate: FAIL") || !strings.Contains(mine[0].Body, "Docs only") || !strings.Contains(mine[0].Body, "(merge base with feature)") {
+	if len(mine) != 1 || strings.Contains(mine[0].Body, "perfgate: FAIL") || !strings.Contains(mine[0].Body, "Docs only") || !strings.Contains(mine[0].Body, "(merge base with main)") {
 		t.Fatalf("after the reports, one edited comment: %+v", mine)
 	}
 	if last := st[len(st)-1]; last.State != "success" || last.SHA != featureTip || last.Context != "perfgate/s" {
@@ -227,7 +240,8 @@ func TestActionPullRequestEndToEnd(t *testing.T) {
 	}
 	srv.Faults = nil
 
-	// A tampered artifact: the verdict softened is refused, nothing written.
+	// A tampered artifact: the verdict softened is refused; nothing of it
+	// is published, and the check on the run's head is settled as an error.
 	manifest := filepath.Join(split, gh.ResultsFile)
 	b, _ = os.ReadFile(manifest)
 	os.WriteFile(manifest, []byte(strings.Replace(string(b), `"head_sha": "`+featureTip, `"head_sha": "`+slow, 1)), 0o644)
@@ -236,8 +250,11 @@ func TestActionPullRequestEndToEnd(t *testing.T) {
 	if r = runCLI(t, context.Background(), env, "action"); r.code != ExitUsage || !strings.Contains(r.stderr, "refused") {
 		t.Errorf("tampered artifact: exit %d\n%s", r.code, r.stderr)
 	}
-	if len(srv.Requests) != before {
-		t.Errorf("a refused artifact must not be published: %v", srv.Requests[before:])
+	if got := srv.Requests[before:]; len(got) != 1 || got[0] != "POST /repos/vllm-project/vllm/statuses/"+featureTip {
+		t.Errorf("a refused artifact: only an error status on the run's head, got %v", got)
+	}
+	if _, _, st = srv.Snapshot(); st[len(st)-1].State != "error" || st[len(st)-1].Context != "perfgate/s" {
+		t.Errorf("a refused artifact's status: %+v", st[len(st)-1])
 	}
 	// A push during the benchmark: the pull request's head moved on. The
 	// results are of the commit the workflow ran on, posted and marked so.
@@ -256,7 +273,7 @@ func TestActionPullRequestEndToEnd(t *testing.T) {
 	}
 	// A benchmark run that uploaded nothing (its job was skipped): nothing
 	// to report, exit 0.
-	env, _, _ = actionEnv(t, srv, "workflow_run", runEvent, map[string]string{"mode": "report", "github-token": githubtest.InstallationToken, "output-dir": t.TempDir()})
+	env, _, _ = actionEnv(t, srv, "workflow_run", runEvent, map[string]string{"mode": "report", "github-token": githubtest.InstallationToken, "output-dir": t.TempDir(), "scenarios": scen})
 	if r = runCLI(t, context.Background(), env, "action"); r.code != 0 || !strings.Contains(r.stdout, "nothing to report") {
 		t.Errorf("no results: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
 	}
@@ -280,15 +297,15 @@ func TestActionReadOnlyTokenAndBadInputs(t *testing.T) {
 		t.Errorf("exit %d", r.code)
 	}
 	// mode report outside workflow_run is refused.
-	env, _, _ = actionEnv(t, srv, "pull_request", "{}", map[string]string{"mode": "report", "github-token": githubtest.ReadOnlyToken, "output-dir": t.TempDir()})
+	dir := t.TempDir()
+	scen := writeResultsFixture(t, dir)
+	env, _, _ = actionEnv(t, srv, "pull_request", "{}", map[string]string{"mode": "report", "github-token": githubtest.ReadOnlyToken, "output-dir": t.TempDir(), "scenarios": scen})
 	if r := runCLI(t, context.Background(), env, "action"); r.code != ExitUsage || !strings.Contains(r.stderr, "workflow_run") {
 		t.Errorf("report on pull_request: %d %s", r.code, r.stderr)
 	}
 	// A read-only token (a fork's) degrades to warnings and the job summary.
-	dir := t.TempDir()
-	writeResultsFixture(t, dir)
 	runEvent := `{"workflow_run": {"id": 5, "head_sha": "` + strings.Repeat("2", 40) + `", "pull_requests": []}}`
-	env, outFile, sumFile := actionEnv(t, srv, "workflow_run", runEvent, map[string]string{"mode": "report", "github-token": githubtest.ReadOnlyToken, "output-dir": dir})
+	env, outFile, sumFile := actionEnv(t, srv, "workflow_run", runEvent, map[string]string{"mode": "report", "github-token": githubtest.ReadOnlyToken, "output-dir": dir, "scenarios": scen})
 	r = runCLI(t, context.Background(), env, "action")
 	if r.code != 0 || !strings.Contains(r.stdout, "::warning::") || outputs(t, outFile)["verdict"] != "pass" {
 		t.Errorf("read-only: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
@@ -299,19 +316,28 @@ func TestActionReadOnlyTokenAndBadInputs(t *testing.T) {
 }
 
 // writeResultsFixture writes a results folder of one passing scenario
-// without a pull request (so the reporter needs no API read).
-func writeResultsFixture(t *testing.T, dir string) {
+// without a pull request (so the reporter needs no API read), decided by
+// the rules of the scenario file it returns (the reporter's own).
+func writeResultsFixture(t *testing.T, dir string) (scenarioFile string) {
 	t.Helper()
+	scenarioFile = filepath.Join(t.TempDir(), "chat.yaml")
+	os.WriteFile(scenarioFile, []byte(strings.Replace(reporttest.Scenario, "name: fixture", "name: chat", 1)), 0o644)
+	sc, err := scenario.LoadFile(scenarioFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rules, _ := json.Marshal(compare.GateRules(sc, compare.Options{}))
 	base, head := strings.Repeat("1", 40), strings.Repeat("2", 40)
 	sdir := filepath.Join(dir, "ab", "chat")
 	os.MkdirAll(filepath.Join(sdir, "plots"), 0o755)
 	os.WriteFile(filepath.Join(sdir, "comparison.json"), []byte(`{"schema_version":1,"scenario":"chat","baseline":["b"],"candidate":["c"],"environment":"engine sim",
-"commits":{"baseline":"`+base+`","candidate":"`+head+`"},"rules":{},"outcome":{"verdict":"pass","headline":"PASS","results":[]},"explain":[]}`), 0o644)
+"commits":{"baseline":"`+base+`","candidate":"`+head+`"},"rules":`+string(rules)+`,"outcome":{"verdict":"pass","headline":"PASS","results":[]},"explain":[]}`), 0o644)
 	os.WriteFile(filepath.Join(sdir, "plots", "a.svg"), []byte(`<svg xmlns="http://www.w3.org/2000/svg"/>`), 0o644)
 	if err := gh.WriteResults(dir, gh.Results{Set: "chat", Profile: "pr", BaseSHA: base, HeadSHA: head, Verdict: "pass",
 		Scenarios: []gh.ResultScenario{{Name: "chat", Dir: "ab/chat"}}}); err != nil {
 		t.Fatal(err)
 	}
+	return scenarioFile
 }
 
 func TestActionTrackMode(t *testing.T) {

@@ -250,9 +250,9 @@ func Compare(base, cand []Trial, o Options) (*Comparison, error) {
 	c.Outliers = gate.Outliers(inputs, c.Rules)
 	outlierNotes(c, base, cand, o)
 	c.Explain = explain(base, cand, levels)
-	c.Outcome.Headline = headline(c)
+	c.Outcome.Headline = c.MakeHeadline()
 	if headFirst != "" {
-		c.Outcome.Headline += "; the first error: " + numfmt.Clip(headFirst, 120)
+		c.Outcome.Headline += comparison.FirstErrorSep + numfmt.Clip(headFirst, 120)
 	}
 	return c, nil
 }
@@ -511,13 +511,7 @@ func score(bs, cs []float64) float64 {
 // nan is a missing value.
 var nan = record.Float(math.NaN())
 
-func magnitude(rf record.Float) float64 {
-	f := float64(rf)
-	if math.IsInf(f, 0) || f <= 0 {
-		return math.Inf(1)
-	}
-	return math.Abs(math.Log(f))
-}
+func magnitude(rf record.Float) float64 { return comparison.Magnitude(rf) }
 
 // firstError is the first error a broken side's trials recorded, from their
 // result.json ("" when none says).
@@ -535,49 +529,6 @@ func firstError(base, cand []Trial, side string) string {
 		}
 	}
 	return ""
-}
-
-func headline(c *Comparison) string {
-	var worst []string
-	brokenSaid := map[int]bool{}
-	for _, r := range c.Outcome.Results {
-		if r.NoSuccess != "" {
-			if !brokenSaid[r.Level] {
-				brokenSaid[r.Level] = true
-				worst = append(worst, fmt.Sprintf("level %d: %s", r.Level, r.Reason))
-			}
-			continue
-		}
-		if r.Verdict == metric.Fail || (c.Outcome.Verdict == metric.Warn && r.Verdict == metric.Warn) {
-			if r.ChangePct.IsNaN() {
-				worst = append(worst, fmt.Sprintf("level %d %s cannot be compared", r.Level, r.Metric))
-				continue
-			}
-			worst = append(worst, fmt.Sprintf("level %d %s %+.1f %%", r.Level, r.Metric, r.ChangePct))
-		}
-	}
-	h := strings.ToUpper(string(c.Outcome.Verdict))
-	if len(worst) > 0 {
-		h += ": " + strings.Join(worst[:min(3, len(worst))], ", ")
-		if len(worst) > 3 {
-			h += fmt.Sprintf(" and %d more", len(worst)-3)
-		}
-	} else {
-		h += ": no gating metric moved past its thresholds"
-	}
-	var why []string
-	for _, ch := range c.Explain {
-		if !ch.Clear || len(why) == 2 {
-			break
-		}
-		if magnitude(ch.Factor) >= math.Log(1.1) {
-			why = append(why, ch.String())
-		}
-	}
-	if len(why) > 0 && c.Outcome.Verdict != metric.Pass {
-		h += ", with " + strings.Join(why, " and ")
-	}
-	return h
 }
 
 // Write writes comparison.json, comparison.md and the overlay

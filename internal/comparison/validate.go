@@ -7,10 +7,16 @@ import (
 	"math"
 	"regexp"
 	"slices"
+	"strings"
 
 	"github.com/perfgate/perfgate/internal/gate"
 	"github.com/perfgate/perfgate/internal/metric"
+	"github.com/perfgate/perfgate/internal/numfmt"
 )
+
+// FirstErrorSep joins a headline and the first error a broken side's
+// trials recorded.
+const FirstErrorSep = "; the first error: "
 
 // MaxComparisonBytes bounds a comparison.json a reporter accepts.
 const MaxComparisonBytes = 8 << 20
@@ -32,6 +38,17 @@ type ValidComparison struct {
 		Results  []ValidResult  `json:"results"`
 	} `json:"outcome"`
 	Run *ValidRun `json:"run"`
+	// Rules are the rules the comparison was decided by, for a reporter
+	// to hold against its own (the base branch's scenarios).
+	Rules gate.Rules `json:"rules"`
+}
+
+// trialCounts is the most trials per side any result holds.
+func trialCounts(rs []gate.Result) (n [2]int) {
+	for _, r := range rs {
+		n[0], n[1] = max(n[0], len(r.Baseline)), max(n[1], len(r.Candidate))
+	}
+	return n
 }
 
 // ValidRun is how the trials ran, as a reporter reads it.
@@ -58,6 +75,9 @@ type ValidResult struct {
 	Q              *float64       `json:"q"` // null for metrics that do not gate
 	Gating         bool           `json:"gating"`
 	Improved       bool           `json:"improved"`
+	// Baseline and Candidate are the per-trial values decided on.
+	Baseline  []float64 `json:"baseline"`
+	Candidate []float64 `json:"candidate"`
 }
 
 // checkTrials bounds the per-trial data a recheck decides on.
@@ -107,11 +127,29 @@ func ValidateComparison(data []byte, expectSHAs ...string) (*ValidComparison, er
 	if err := checkTrials(&full); err != nil {
 		return nil, fmt.Errorf("comparison.json: %w", err)
 	}
-	if err := gate.Recheck(full.Outcome, full.Rules); err != nil {
+	again, err := gate.Recheck(full.Outcome, full.Rules)
+	if err != nil {
 		return nil, fmt.Errorf("comparison.json's verdicts do not follow from its trial data: %w", err)
 	}
+	// What is published is what the recheck computed — every change,
+	// interval, trial count and the headline — not the file's numbers,
+	// of which only the trial values and the rules were read.
+	full.Outcome.Results = again.Results
+	headline := full.MakeHeadline()
+	if _, first, ok := strings.Cut(full.Outcome.Headline, FirstErrorSep); ok {
+		// the broken side's first error: words from its trials, kept
+		headline += FirstErrorSep + numfmt.Clip(first, 120)
+	}
+	full.Outcome.Headline = headline
+	if full.Run != nil {
+		full.Run.Trials = trialCounts(again.Results)
+	}
+	rechecked, err := json.Marshal(full)
+	if err != nil {
+		return nil, fmt.Errorf("comparison.json: %w", err)
+	}
 	var c ValidComparison
-	if err := json.Unmarshal(data, &c); err != nil {
+	if err := json.Unmarshal(rechecked, &c); err != nil {
 		return nil, fmt.Errorf("comparison.json: %w", err)
 	}
 	if c.SchemaVersion != 1 {

@@ -254,8 +254,10 @@ func Decide(inputs []Input, r Rules) Outcome {
 // Recheck decides again from the per-trial values an outcome carries, as
 // the decision that made it (a fixed decision, or a sequential look), and
 // says where the stated verdicts do not follow from the data: a reporter's
-// check of results that untrusted code wrote.
-func Recheck(o Outcome, r Rules) error {
+// check of results that untrusted code wrote. It returns the outcome it
+// decided, whose numbers (changes, intervals, trial counts) are the ones to
+// publish: only the verdicts of the file were compared.
+func Recheck(o Outcome, r Rules) (Outcome, error) {
 	inputs := make([]Input, len(o.Results))
 	for i, x := range o.Results {
 		inputs[i] = Input{Level: x.Level, Metric: x.Metric, Baseline: x.Baseline, Candidate: x.Candidate,
@@ -270,13 +272,13 @@ func Recheck(o Outcome, r Rules) error {
 	}
 	for i, x := range again.Results {
 		if got := o.Results[i]; got.Verdict != x.Verdict || got.Gating != x.Gating {
-			return fmt.Errorf("result %d (level %d %s) says %s, its own trial data say %s", i+1, x.Level, x.Metric, got.Verdict, x.Verdict)
+			return Outcome{}, fmt.Errorf("result %d (level %d %s) says %s, its own trial data say %s", i+1, x.Level, x.Metric, got.Verdict, x.Verdict)
 		}
 	}
 	if o.Verdict != again.Verdict {
-		return fmt.Errorf("the verdict says %s, its own trial data say %s", o.Verdict, again.Verdict)
+		return Outcome{}, fmt.Errorf("the verdict says %s, its own trial data say %s", o.Verdict, again.Verdict)
 	}
-	return nil
+	return again, nil
 }
 
 // Look is one look of a sequential A/B at the trials so far (balanced: the

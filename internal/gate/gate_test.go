@@ -239,7 +239,7 @@ func TestBrokenSideFailsAtAnyTrialCount(t *testing.T) {
 					t.Errorf("%s: %s %s %q (%q)", c.name, x.Metric, x.Verdict, x.NoSuccess, x.Reason)
 				}
 			}
-			if err := Recheck(o, r); err != nil {
+			if _, err := Recheck(o, r); err != nil {
 				t.Errorf("%s: %v", c.name, err)
 			}
 		}
@@ -290,7 +290,7 @@ func TestSlowTrialLeftOut(t *testing.T) {
 				t.Errorf("%s: %s left out %+v, %d baseline values, reason %q", c.name, x.Metric, x.LeftOut, len(x.Baseline), x.Reason)
 			}
 		}
-		if err := Recheck(o, r); err != nil {
+		if _, err := Recheck(o, r); err != nil {
 			t.Errorf("%s: %v", c.name, err)
 		}
 	}

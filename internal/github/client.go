@@ -32,7 +32,12 @@ var ErrNoPermission = errors.New("the token may not write to this repository")
 
 // Client makes the REST calls of one repository.
 type Client struct {
-	gh          *gh.Client
+	gh *gh.Client
+	// statuses is a client of its own for commit statuses: go-github
+	// refuses, without asking, every call after a rate limit until it
+	// resets, and a limit met by the comment must not leave the check
+	// pending.
+	statuses    *gh.Client
 	Owner, Repo string
 	login       string
 }
@@ -43,18 +48,25 @@ func NewClient(apiURL, token, repository string) (*Client, error) {
 	if !ok || owner == "" || repo == "" || strings.Contains(repo, "/") {
 		return nil, fmt.Errorf("repository %q is not OWNER/NAME", repository)
 	}
-	c := gh.NewClient(&http.Client{Timeout: 60 * time.Second, Transport: &retryTransport{base: http.DefaultTransport}})
-	if token != "" {
-		c = c.WithAuthToken(token)
-	}
+	var base *url.URL
 	if apiURL != "" {
 		u, err := url.Parse(strings.TrimSuffix(apiURL, "/") + "/")
 		if err != nil || u.Scheme == "" || u.Host == "" {
 			return nil, fmt.Errorf("GITHUB_API_URL %q is not an http(s) address", apiURL)
 		}
-		c.BaseURL = u
+		base = u
 	}
-	return &Client{gh: c, Owner: owner, Repo: repo}, nil
+	mk := func() *gh.Client {
+		c := gh.NewClient(&http.Client{Timeout: 60 * time.Second, Transport: &retryTransport{base: http.DefaultTransport}})
+		if token != "" {
+			c = c.WithAuthToken(token)
+		}
+		if base != nil {
+			c.BaseURL = base
+		}
+		return c
+	}
+	return &Client{gh: mk(), statuses: mk(), Owner: owner, Repo: repo}, nil
 }
 
 // ErrRateLimited marks a request GitHub refused for its rate limits, after
@@ -112,6 +124,10 @@ func (c *Client) Private(ctx context.Context) (bool, error) {
 // Pull is what perfgate reads of a pull request, as GitHub knows it.
 type Pull struct {
 	HeadSHA, HeadRef, BaseRef, Title string
+	// HeadRepo is the head's repository ("" when it was deleted) and
+	// HeadRepoID its id.
+	HeadRepo   string
+	HeadRepoID int64
 }
 
 // Pull reads pull request n.
@@ -120,7 +136,8 @@ func (c *Client) Pull(ctx context.Context, n int) (Pull, error) {
 	if err != nil {
 		return Pull{}, fmt.Errorf("reading pull request #%d: %w", n, err)
 	}
-	return Pull{HeadSHA: pr.GetHead().GetSHA(), HeadRef: pr.GetHead().GetRef(), BaseRef: pr.GetBase().GetRef(), Title: pr.GetTitle()}, nil
+	return Pull{HeadSHA: pr.GetHead().GetSHA(), HeadRef: pr.GetHead().GetRef(), BaseRef: pr.GetBase().GetRef(), Title: pr.GetTitle(),
+		HeadRepo: pr.GetHead().GetRepo().GetFullName(), HeadRepoID: pr.GetHead().GetRepo().GetID()}, nil
 }
 
 // Comparison is GitHub's answer to base...head: status is "ahead" (base is
@@ -148,40 +165,60 @@ func (c *Client) Compare(ctx context.Context, base, head string) (Comparison, er
 // marker and was written by this token's identity, or creates one. It never
 // touches a comment by anyone else, marker or not.
 func (c *Client) UpsertComment(ctx context.Context, n int, marker, body string) (htmlURL string, created bool, err error) {
-	login, err := c.Login(ctx)
+	mine, err := c.findComment(ctx, n, marker)
 	if err != nil {
 		return "", false, err
 	}
+	if mine == nil {
+		cm, resp, err := c.gh.Issues.CreateComment(ctx, c.Owner, c.Repo, n, &gh.IssueComment{Body: &body})
+		if err == nil {
+			return cm.GetHTMLURL(), true, nil
+		}
+		err = classify("commenting on #"+fmt.Sprint(n), resp, err)
+		if errors.Is(err, ErrNoPermission) || errors.Is(err, ErrRateLimited) {
+			return "", false, err
+		}
+		// A 5xx or a lost answer may come after GitHub made the comment
+		// (a POST is never retried blindly): look for it before trying
+		// again, so that a flaky answer never leaves two.
+		if mine, _ = c.findComment(ctx, n, marker); mine == nil {
+			cm, resp, err2 := c.gh.Issues.CreateComment(ctx, c.Owner, c.Repo, n, &gh.IssueComment{Body: &body})
+			if err2 != nil {
+				return "", false, errors.Join(err, classify("commenting on #"+fmt.Sprint(n)+" again", resp, err2))
+			}
+			return cm.GetHTMLURL(), true, nil
+		}
+	}
+	cm, resp, err := c.gh.Issues.EditComment(ctx, c.Owner, c.Repo, mine.GetID(), &gh.IssueComment{Body: &body})
+	if err != nil {
+		return "", false, classify("editing the comment", resp, err)
+	}
+	return cm.GetHTMLURL(), false, nil
+}
+
+// findComment is the comment on #n that carries marker and was written by
+// this token's identity (nil: none).
+func (c *Client) findComment(ctx context.Context, n int, marker string) (*gh.IssueComment, error) {
+	login, err := c.Login(ctx)
+	if err != nil {
+		return nil, err
+	}
 	opt := &gh.IssueListCommentsOptions{ListOptions: gh.ListOptions{PerPage: 100}}
-	var mine *gh.IssueComment
-	for mine == nil {
+	for {
 		cs, resp, err := c.gh.Issues.ListComments(ctx, c.Owner, c.Repo, n, opt)
 		if err != nil {
-			return "", false, fmt.Errorf("listing the comments of #%d: %w", n, err)
+			return nil, fmt.Errorf("listing the comments of #%d: %w", n, err)
 		}
 		for _, cm := range cs {
 			if strings.Contains(cm.GetBody(), marker) && strings.EqualFold(cm.GetUser().GetLogin(), login) {
-				mine = cm
-				break
+				return cm, nil
 			}
 		}
 		if resp.NextPage == 0 {
-			break
+			return nil, nil
 		}
 		opt.Page = resp.NextPage
 	}
-	if mine != nil {
-		cm, resp, err := c.gh.Issues.EditComment(ctx, c.Owner, c.Repo, mine.GetID(), &gh.IssueComment{Body: &body})
-		if err != nil {
-			return "", false, classify("editing the comment", resp, err)
-		}
-		return cm.GetHTMLURL(), false, nil
-	}
-	cm, resp, err := c.gh.Issues.CreateComment(ctx, c.Owner, c.Repo, n, &gh.IssueComment{Body: &body})
-	if err != nil {
-		return "", false, classify("commenting on #"+fmt.Sprint(n), resp, err)
-	}
-	return cm.GetHTMLURL(), true, nil
 }
 
 // UpsertIssue finds the open issue that carries marker and was opened by
@@ -249,7 +286,7 @@ func (c *Client) SetStatus(ctx context.Context, sha, state, statusContext, descr
 	if targetURL != "" {
 		st.TargetURL = &targetURL
 	}
-	_, resp, err := c.gh.Repositories.CreateStatus(ctx, c.Owner, c.Repo, sha, st)
+	_, resp, err := c.statuses.Repositories.CreateStatus(ctx, c.Owner, c.Repo, sha, st)
 	return classify("setting the commit status", resp, err)
 }
 
@@ -470,9 +507,9 @@ func (t *retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 			if req.Context().Err() != nil {
 				return nil, err
 			}
-			wait, again = backoff, true
+			wait, again = backoff, repeatable(req)
 		case resp.StatusCode >= 500:
-			wait, again = backoff, true
+			wait, again = backoff, repeatable(req)
 		case resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusForbidden:
 			if d, ok := rateLimitWait(resp); ok {
 				wait, again = d, d <= maxWait
@@ -490,6 +527,20 @@ func (t *retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		}
 		backoff *= 2
 	}
+}
+
+// repeatable says whether a request that failed without an answer (or
+// with a 5xx, which GitHub may send after doing the work) may be sent
+// again blindly: reads and edits may, and so may the POSTs whose repeat
+// changes nothing (a commit status; the Git Data API's blobs, trees and
+// commits, named by their content; a ref, whose second creation is
+// refused). A new comment or issue may not: it would be made twice.
+func repeatable(req *http.Request) bool {
+	if req.Method != http.MethodPost {
+		return true
+	}
+	p := req.URL.Path
+	return strings.Contains(p, "/statuses/") || strings.Contains(p, "/git/")
 }
 
 // rateLimitWait says whether a 403 or 429 is a rate limit, and how long to

@@ -1,9 +1,11 @@
 package github
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"os"
+	"strings"
 )
 
 // Event is what perfgate needs of the workflow's event payload.
@@ -15,7 +17,10 @@ type Event struct {
 	Title            string
 	BaseSHA, HeadSHA string
 	BaseRef, HeadRef string
-	Fork             bool // the head lives in another repository
+	// Fork: the head is not provably in this repository — another
+	// repository's id (or name, when the payload has no ids), or none at
+	// all (a deleted fork's head.repo is null).
+	Fork bool
 
 	// push: the new tip
 	After string
@@ -29,7 +34,32 @@ type Event struct {
 		Event      string
 		Conclusion string
 		PRs        []int
+		// HeadRepo is the repository the run's head commit came from
+		// (head_repository; "" when null) and HeadRepoID its id; Fork says
+		// it is not provably this repository.
+		HeadRepo   string
+		HeadRepoID int64
+		Fork       bool
 	}
+}
+
+// repoJSON is a repository as an event payload names it; a null one (a
+// deleted fork) decodes as nil.
+type repoJSON struct {
+	ID       int64  `json:"id"`
+	FullName string `json:"full_name"`
+}
+
+// sameRepo says whether head is provably base: the same id when both have
+// one, else the same full name; nil (deleted) never is.
+func sameRepo(head, base *repoJSON) bool {
+	if head == nil || base == nil {
+		return false
+	}
+	if head.ID != 0 && base.ID != 0 {
+		return head.ID == base.ID
+	}
+	return head.FullName != "" && strings.EqualFold(head.FullName, base.FullName)
 }
 
 type eventJSON struct {
@@ -38,27 +68,26 @@ type eventJSON struct {
 		Number int    `json:"number"`
 		Title  string `json:"title"`
 		Base   struct {
-			SHA  string `json:"sha"`
-			Ref  string `json:"ref"`
-			Repo struct {
-				FullName string `json:"full_name"`
-			} `json:"repo"`
+			SHA  string    `json:"sha"`
+			Ref  string    `json:"ref"`
+			Repo *repoJSON `json:"repo"`
 		} `json:"base"`
 		Head struct {
-			SHA  string `json:"sha"`
-			Ref  string `json:"ref"`
-			Repo struct {
-				FullName string `json:"full_name"`
-			} `json:"repo"`
+			SHA  string    `json:"sha"`
+			Ref  string    `json:"ref"`
+			Repo *repoJSON `json:"repo"`
 		} `json:"head"`
 	} `json:"pull_request"`
-	After       string `json:"after"`
+	Repository  *repoJSON `json:"repository"`
+	After       string    `json:"after"`
 	WorkflowRun *struct {
-		ID           int64  `json:"id"`
-		HeadSHA      string `json:"head_sha"`
-		HeadBranch   string `json:"head_branch"`
-		Event        string `json:"event"`
-		Conclusion   string `json:"conclusion"`
+		ID           int64     `json:"id"`
+		HeadSHA      string    `json:"head_sha"`
+		HeadBranch   string    `json:"head_branch"`
+		Event        string    `json:"event"`
+		Conclusion   string    `json:"conclusion"`
+		HeadRepo     *repoJSON `json:"head_repository"`
+		Repository   *repoJSON `json:"repository"`
 		PullRequests []struct {
 			Number int `json:"number"`
 		} `json:"pull_requests"`
@@ -89,11 +118,16 @@ func ReadEvent(name, path string) (*Event, error) {
 			ev.PR = j.Number
 		}
 		ev.Title, ev.BaseSHA, ev.HeadSHA, ev.BaseRef, ev.HeadRef = pr.Title, pr.Base.SHA, pr.Head.SHA, pr.Base.Ref, pr.Head.Ref
-		ev.Fork = pr.Head.Repo.FullName != "" && pr.Head.Repo.FullName != pr.Base.Repo.FullName
+		base := cmp.Or(pr.Base.Repo, j.Repository)
+		ev.Fork = !sameRepo(pr.Head.Repo, base)
 	}
 	ev.After = j.After
 	if r := j.WorkflowRun; r != nil {
 		ev.Run.ID, ev.Run.HeadSHA, ev.Run.HeadBranch, ev.Run.Event, ev.Run.Conclusion = r.ID, r.HeadSHA, r.HeadBranch, r.Event, r.Conclusion
+		if h := r.HeadRepo; h != nil {
+			ev.Run.HeadRepo, ev.Run.HeadRepoID = h.FullName, h.ID
+		}
+		ev.Run.Fork = !sameRepo(r.HeadRepo, cmp.Or(r.Repository, j.Repository))
 		for _, p := range r.PullRequests {
 			ev.Run.PRs = append(ev.Run.PRs, p.Number)
 		}

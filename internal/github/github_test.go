@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"image"
 	"image/png"
@@ -175,7 +176,7 @@ func TestReadOnlyTokenDegradesToWarnings(t *testing.T) {
 	if err != nil {
 		t.Fatalf("a read-only token must not fail the job: %v", err)
 	}
-	if !pub.Degraded || len(warns) != 3 || !strings.Contains(warns[1], "read-only token") {
+	if !pub.Degraded || len(warns) != 3 || !strings.Contains(warns[2], "read-only token") {
 		t.Errorf("published %+v, warnings %q", pub, warns)
 	}
 	cs, _, st := srv.Snapshot()
@@ -606,5 +607,48 @@ func TestStatusState(t *testing.T) {
 		if got := StatusState(c.v, c.failOn); got != c.want {
 			t.Errorf("%s with fail-on %s: %s, want %s", c.v, c.failOn, got, c.want)
 		}
+	}
+}
+
+// A secondary rate limit met by the comment must not stop the status:
+// go-github refuses, without asking, every later call of a client that met
+// one, so statuses go through a client of their own.
+func TestRateLimitedCommentStillSetsTheStatus(t *testing.T) {
+	srv := githubtest.New("o", "r")
+	defer srv.Close()
+	srv.Faults = []*githubtest.Fault{{Method: "POST", Path: "/issues/42/comments", Status: 403, Message: "You have exceeded a secondary rate limit.",
+		Header: map[string]string{"Retry-After": "600"}, Times: 1}}
+	c := client(t, srv, githubtest.InstallationToken)
+	if _, _, err := c.UpsertComment(context.Background(), 42, Marker("s"), "body "+Marker("s")); !errors.Is(err, ErrRateLimited) {
+		t.Fatalf("the comment: %v, want a rate limit", err)
+	}
+	if err := c.SetStatus(context.Background(), strings.Repeat("2", 40), StatusSuccess, "perfgate/s", "ok", ""); err != nil {
+		t.Fatalf("the status after a limit on the comment: %v", err)
+	}
+	if _, _, st := srv.Snapshot(); len(st) != 1 {
+		t.Errorf("statuses %+v", st)
+	}
+}
+
+// A 502 that GitHub sends after it made the comment is not retried blindly
+// (that made a second comment): the marker is looked up again.
+func TestCommentCreatedDespiteA502IsNotDuplicated(t *testing.T) {
+	srv := githubtest.New("o", "r")
+	defer srv.Close()
+	srv.Faults = []*githubtest.Fault{{Method: "POST", Path: "/issues/42/comments", Status: 502, Message: "Bad Gateway", Times: 1, After: true}}
+	c := client(t, srv, githubtest.InstallationToken)
+	if _, _, err := c.UpsertComment(context.Background(), 42, Marker("s"), "body "+Marker("s")); err != nil {
+		t.Fatalf("the comment: %v", err)
+	}
+	if cs, _, _ := srv.Snapshot(); len(cs) != 1 {
+		t.Errorf("%d comments after a 502 that came after the work, want 1", len(cs))
+	}
+	// A 502 before the work is tried again, once the marker is not found.
+	srv.Faults = []*githubtest.Fault{{Method: "POST", Path: "/issues/43/comments", Status: 502, Message: "Bad Gateway", Times: 1}}
+	if _, created, err := c.UpsertComment(context.Background(), 43, Marker("s"), "body "+Marker("s")); err != nil || !created {
+		t.Fatalf("the comment after a 502 before the work: created %v, %v", created, err)
+	}
+	if cs, _, _ := srv.Snapshot(); len(cs) != 2 {
+		t.Errorf("%d comments in all, want 2", len(cs))
 	}
 }

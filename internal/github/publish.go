@@ -30,16 +30,30 @@ type Published struct {
 	Degraded     bool // something was not written for want of permission
 }
 
-// Publish pushes the plots to the assets branch and links them into rep,
-// then edits (or creates) the sticky comment and sets the commit status. A
-// token that may not write degrades each step to a warning; any other
-// failure of the plots is a note in the report, of the comment or status an
-// error.
+// Publish sets the commit status first — the check must never stay
+// pending, whatever happens to the rest — then pushes the plots to the
+// assets branch, links them into rep, and edits (or creates) the sticky
+// comment. A token that may not write degrades each step to a warning; any
+// other failure of the plots is a note in the report, of the comment or
+// status an error (the other steps still run).
 func Publish(ctx context.Context, c *Client, rep *Report, files []LocalFile, o PublishOptions) (Published, error) {
 	var out Published
 	warn := func(s string) {
 		if o.Warn != nil {
 			o.Warn(s)
+		}
+	}
+	var failed []error
+	if o.StatusContext != "" && rep.HeadSHA != "" {
+		err := c.SetStatus(ctx, rep.HeadSHA, o.State, o.StatusContext, rep.Headline(), rep.RunURL)
+		switch {
+		case errors.Is(err, ErrNoPermission):
+			out.Degraded = true
+			warn("no commit status: " + err.Error())
+		case err != nil:
+			failed = append(failed, fmt.Errorf("the commit status: %w", err))
+		default:
+			out.Status = true
 		}
 	}
 	if o.AssetsBranch != "" && len(files) > 0 {
@@ -59,9 +73,6 @@ func Publish(ctx context.Context, c *Client, rep *Report, files []LocalFile, o P
 			linkPlots(c, rep, files, o.ServerURL, private, sha, prefix)
 		}
 	}
-	// A comment that cannot be written (after the client's retries) does
-	// not stop the status: the check must never stay pending.
-	var failed error
 	if o.Comment && rep.PR > 0 {
 		u, _, err := c.UpsertComment(ctx, rep.PR, Marker(rep.Set), rep.Comment(rep.RunURL))
 		switch {
@@ -70,25 +81,14 @@ func Publish(ctx context.Context, c *Client, rep *Report, files []LocalFile, o P
 			warn("no comment on #" + fmt.Sprint(rep.PR) + ": " + err.Error() + " (a pull request from a fork gets a read-only token: use the benchmark/report split, docs/action.md)")
 		case err != nil:
 			out.Degraded = true
-			failed = fmt.Errorf("the comment on #%d: %w", rep.PR, err)
-			warn(failed.Error() + "; the job summary has the results")
+			err = fmt.Errorf("the comment on #%d: %w", rep.PR, err)
+			failed = append(failed, err)
+			warn(err.Error() + "; the job summary has the results")
 		default:
 			out.CommentURL = u
 		}
 	}
-	if o.StatusContext != "" && rep.HeadSHA != "" {
-		err := c.SetStatus(ctx, rep.HeadSHA, o.State, o.StatusContext, rep.Headline(), rep.RunURL)
-		switch {
-		case errors.Is(err, ErrNoPermission):
-			out.Degraded = true
-			warn("no commit status: " + err.Error())
-		case err != nil:
-			return out, errors.Join(failed, fmt.Errorf("the commit status: %w", err))
-		default:
-			out.Status = true
-		}
-	}
-	return out, failed
+	return out, errors.Join(failed...)
 }
 
 // assetFolders gives each scenario of a report its folder on the assets

@@ -62,6 +62,11 @@ type Pull struct {
 	HeadSHA, Title string
 	HeadRef        string
 	BaseRef        string // default "main"
+	// HeadRepo is the head's repository (default the fake's own, id 1;
+	// "-" a deleted fork: null); HeadRepoID its id (default 1 for the
+	// fake's own, 2 for any other).
+	HeadRepo   string
+	HeadRepoID int64
 }
 
 type commit struct {
@@ -109,6 +114,9 @@ type Fault struct {
 	Header       map[string]string
 	Message      string
 	Times        int // how many requests it answers
+	// After: the request is served first, then answered with the fault
+	// (a 502 after GitHub did the work).
+	After bool
 }
 
 func (s *Server) fault(r *http.Request) *Fault {
@@ -158,6 +166,9 @@ func New(owner, repo string) *Server {
 			return
 		}
 		if f := s.fault(r); f != nil {
+			if f.After {
+				mux.ServeHTTP(httptest.NewRecorder(), r)
+			}
 			for k, v := range f.Header {
 				w.Header().Set(k, v)
 			}
@@ -190,7 +201,12 @@ func LoginOf(token string) string {
 func fail(w http.ResponseWriter, code int, msg string) {
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.WriteHeader(code)
-	json.NewEncoder(w).Encode(map[string]string{"message": msg, "documentation_url": "https://docs.github.com/rest"})
+	doc := "https://docs.github.com/rest"
+	if strings.Contains(msg, "secondary rate limit") {
+		// as GitHub links it, which is how go-github recognises one
+		doc = "https://docs.github.com/rest/overview/rate-limits-for-the-rest-api#about-secondary-rate-limits"
+	}
+	json.NewEncoder(w).Encode(map[string]string{"message": msg, "documentation_url": doc})
 }
 
 func reply(w http.ResponseWriter, code int, v any) {
@@ -238,8 +254,20 @@ func (s *Server) pull(w http.ResponseWriter, r *http.Request) {
 		fail(w, 404, "Not Found")
 		return
 	}
-	reply(w, 200, map[string]any{"number": p.Number, "title": p.Title, "head": map[string]any{"sha": p.HeadSHA, "ref": p.HeadRef},
-		"base": map[string]any{"ref": cmpOr(p.BaseRef, "main")}})
+	own := s.Owner + "/" + s.Repo
+	var headRepo any
+	if name := cmpOr(p.HeadRepo, own); name != "-" {
+		id := p.HeadRepoID
+		if id == 0 {
+			id = 2
+			if name == own {
+				id = 1
+			}
+		}
+		headRepo = map[string]any{"id": id, "full_name": name}
+	}
+	reply(w, 200, map[string]any{"number": p.Number, "title": p.Title, "head": map[string]any{"sha": p.HeadSHA, "ref": p.HeadRef, "repo": headRepo},
+		"base": map[string]any{"ref": cmpOr(p.BaseRef, "main"), "repo": map[string]any{"id": 1, "full_name": own}}})
 }
 
 func cmpOr(a, b string) string {

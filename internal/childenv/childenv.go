@@ -27,11 +27,22 @@ var exact = []string{
 	"HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "no_proxy",
 	"HF_HOME", "HF_HUB_CACHE", "HF_HUB_OFFLINE", "HF_HUB_ENABLE_HF_TRANSFER", "TRANSFORMERS_CACHE", "TRANSFORMERS_OFFLINE",
 	"PERFGATE_ENV_DIR", "PERFGATE_TEST_BIN", "PERFGATE_CLI_MAIN",
+	// the runner's tag on every process of the job: its end-of-job cleanup
+	// finds an orphaned vllm serve by it
+	"RUNNER_TRACKING_ID",
+	// pip's and uv's settings that carry no credential; their index
+	// addresses (PIP_INDEX_URL, UV_INDEX_URL, UV_INDEX_*…) may hold a
+	// user and token, so they pass only when PERFGATE_PASS_ENV names them
+	"PIP_CACHE_DIR", "PIP_NO_CACHE_DIR", "PIP_DISABLE_PIP_VERSION_CHECK", "PIP_PREFER_BINARY", "PIP_ONLY_BINARY", "PIP_NO_BINARY",
+	"PIP_NO_BUILD_ISOLATION", "PIP_NO_INPUT", "PIP_PROGRESS_BAR", "PIP_DEFAULT_TIMEOUT", "PIP_RETRIES", "PIP_BREAK_SYSTEM_PACKAGES",
+	"UV_CACHE_DIR", "UV_NO_CACHE", "UV_LINK_MODE", "UV_PYTHON", "UV_PYTHON_PREFERENCE", "UV_PYTHON_DOWNLOADS", "UV_HTTP_TIMEOUT",
+	"UV_CONCURRENT_DOWNLOADS", "UV_CONCURRENT_BUILDS", "UV_CONCURRENT_INSTALLS", "UV_NO_BUILD_ISOLATION", "UV_TORCH_BACKEND",
+	"UV_COMPILE_BYTECODE", "UV_NO_PROGRESS", "UV_OFFLINE", "UV_PRERELEASE", "UV_INDEX_STRATEGY", "UV_SYSTEM_PYTHON", "UV_BREAK_SYSTEM_PACKAGES",
 }
 
 var prefixes = []string{
 	"LC_", "XDG_", "CUDA_", "NVIDIA_", "NCCL_", "VLLM_", "TORCH_", "TORCHINDUCTOR_", "TRITON_", "PYTORCH_",
-	"UV_", "PIP_", "PYTHON", "OMP_", "MKL_", "CCACHE_", "GOCOVERDIR",
+	"PYTHON", "OMP_", "MKL_", "CCACHE_", "GOCOVERDIR",
 }
 
 // never are names (or prefixes, ending in _) no list can pass: GitHub's

@@ -5,6 +5,8 @@ import (
 	"context"
 	"fmt"
 	"os/exec"
+	"path/filepath"
+	"slices"
 	"strings"
 )
 
@@ -24,10 +26,29 @@ func Git(ctx context.Context, repo string, args ...string) (string, error) {
 	return GitWith(ctx, GitOpts{}, repo, args...)
 }
 
+// isolated are the settings every git run gets: no global or system
+// configuration (on a shared runner the runner user's ~/.gitconfig is
+// writable by the code of any pull request benchmarked there: a planted
+// hook, fsmonitor or alias would run in the next trusted job), no hooks
+// and no fsmonitor from the repository's own configuration, and no prompt.
+var isolated = []string{"GIT_CONFIG_GLOBAL=/dev/null", "GIT_CONFIG_NOSYSTEM=1", "GIT_TERMINAL_PROMPT=0", "GIT_OPTIONAL_LOCKS=0"}
+
+// isolatedArgs override what a repository's own configuration could make
+// git run. safe.directory trusts the repository perfgate was pointed at
+// (a global configuration, which would otherwise say so, is not read).
+func isolatedArgs(repo string) []string {
+	args := []string{"-c", "core.hooksPath=/dev/null", "-c", "core.fsmonitor=false", "-c", "protocol.ext.allow=never"}
+	if abs, err := filepath.Abs(repo); err == nil {
+		args = append(args, "-c", "safe.directory="+abs)
+	}
+	return args
+}
+
 // GitWith is Git with extra variables and standard input.
 func GitWith(ctx context.Context, o GitOpts, repo string, args ...string) (string, error) {
-	cmd := exec.CommandContext(ctx, "git", append([]string{"-C", repo}, args...)...)
-	cmd.Env = Env(o.Env...)
+	argv := append(isolatedArgs(repo), "-C", repo)
+	cmd := exec.CommandContext(ctx, "git", append(argv, args...)...)
+	cmd.Env = Env(append(slices.Clone(isolated), o.Env...)...)
 	if o.Stdin != nil {
 		cmd.Stdin = bytes.NewReader(o.Stdin)
 	}

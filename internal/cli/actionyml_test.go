@@ -10,8 +10,10 @@ import (
 	"gopkg.in/yaml.v3"
 )
 
-// actionStep is the shell of one step of action.yml, by name prefix.
-func actionStep(t *testing.T, name string) string {
+// actionStep is the shell of one step of action.yml, by name prefix, and
+// the environment its env: block sets (as NAME=value, the constant ones;
+// an expression is left out), which the runner gives the shell.
+func actionStep(t *testing.T, name string) (script string, env []string) {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join("..", "..", "action.yml"))
 	if err != nil {
@@ -19,7 +21,10 @@ func actionStep(t *testing.T, name string) string {
 	}
 	var a struct {
 		Runs struct {
-			Steps []struct{ Name, Run string }
+			Steps []struct {
+				Name, Run string
+				Env       map[string]string
+			}
 		}
 	}
 	if err := yaml.Unmarshal(b, &a); err != nil {
@@ -27,11 +32,16 @@ func actionStep(t *testing.T, name string) string {
 	}
 	for _, s := range a.Runs.Steps {
 		if strings.HasPrefix(s.Name, name) {
-			return s.Run
+			for k, v := range s.Env {
+				if !strings.Contains(v, "${{") {
+					env = append(env, k+"="+v)
+				}
+			}
+			return s.Run, env
 		}
 	}
 	t.Fatalf("action.yml has no step %q", name)
-	return ""
+	return "", nil
 }
 
 func bash(t *testing.T, script string, env ...string) (string, error) {
@@ -45,7 +55,7 @@ func bash(t *testing.T, script string, env ...string) (string, error) {
 // Issue 17: a Go older than go.mod's on the runner is not taken for one
 // that can build perfgate; setup-go runs instead.
 func TestActionYAMLChecksGoVersion(t *testing.T) {
-	script := actionStep(t, "Look for Go")
+	script, _ := actionStep(t, "Look for Go")
 	abs, _ := filepath.Abs(filepath.Join("..", ".."))
 	for _, c := range []struct {
 		version string
@@ -100,10 +110,10 @@ func TestActionYAMLRefusesAPlantedModule(t *testing.T) {
 		}
 		os.WriteFile(filepath.Join(dst, ver+ext), b, 0o644)
 	}
-	script := actionStep(t, "Build perfgate")
+	script, stepEnv := actionStep(t, "Build perfgate")
 	build := func() (string, error) {
-		return bash(t, script, "GITHUB_ACTION_PATH="+src, "RUNNER_TEMP="+t.TempDir(), "GITHUB_ENV="+filepath.Join(t.TempDir(), "env"),
-			"GOMODCACHE="+cache, "GOPROXY=off", "GOFLAGS=-modcacherw", "GOTOOLCHAIN=local", "BINARY_CACHE=")
+		return bash(t, script, append(stepEnv, "GITHUB_ACTION_PATH="+src, "RUNNER_TEMP="+t.TempDir(), "GITHUB_ENV="+filepath.Join(t.TempDir(), "env"),
+			"GOMODCACHE="+cache, "GOPROXY=off", "GOFLAGS=-modcacherw", "BINARY_CACHE=")...)
 	}
 	if out, err := build(); err != nil {
 		t.Fatalf("a clean cache must build: %v\n%s", err, out)
@@ -126,5 +136,47 @@ func TestActionYAMLRefusesAPlantedModule(t *testing.T) {
 	out, err := build()
 	if err == nil || !strings.Contains(out, "modified") {
 		t.Errorf("a planted module must stop the build: %v\n%s", err, out)
+	}
+}
+
+// What a pull request's code can leave behind as the runner's user does
+// not steer the build of perfgate in a later job: a go env file (go env -w
+// CC=…, which compiled a planted constructor into perfgate), or a global
+// git configuration. The build step runs on a small cgo module; a control
+// build with the runner's own settings shows the plant would have run.
+func TestActionYAMLIgnoresPlantedGoEnv(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds with go and cgo")
+	}
+	home := t.TempDir()
+	marker := filepath.Join(home, "planted-cc-ran")
+	evil := filepath.Join(home, "evil-cc")
+	os.WriteFile(evil, []byte("#!/bin/sh\ntouch "+marker+"\nexec gcc \"$@\"\n"), 0o755)
+	goenv := filepath.Join(home, ".config", "go", "env")
+	os.MkdirAll(filepath.Dir(goenv), 0o755)
+	os.WriteFile(goenv, []byte("CC="+evil+"\n"), 0o644)
+	src := t.TempDir()
+	os.MkdirAll(filepath.Join(src, "cmd", "perfgate"), 0o755)
+	os.WriteFile(filepath.Join(src, "go.mod"), []byte("module example.com/pgcgo\n\ngo 1.26.0\n"), 0o644)
+	os.WriteFile(filepath.Join(src, "go.sum"), nil, 0o644)
+	os.WriteFile(filepath.Join(src, "cmd", "perfgate", "main.go"), []byte("package main\n\n// int one(void) { return 1; }\nimport \"C\"\n\nfunc main() { _ = C.one() }\n"), 0o644)
+	runnerEnv := []string{"HOME=" + home, "XDG_CONFIG_HOME=" + filepath.Join(home, ".config"), "GOPROXY=off", "GOFLAGS=-modcacherw",
+		"GOCACHE=" + t.TempDir(), "CGO_ENABLED=1"}
+	// the control: a plain build with the runner's settings runs the plant
+	if out, err := bash(t, "cd "+src+" && go build -o /dev/null ./cmd/perfgate", runnerEnv...); err != nil {
+		t.Fatalf("control build: %v\n%s", err, out)
+	}
+	if _, err := os.Stat(marker); err != nil {
+		t.Fatal("the planted go env file did not take effect even for a plain build: the test proves nothing")
+	}
+	os.Remove(marker)
+	script, stepEnv := actionStep(t, "Build perfgate")
+	out, err := bash(t, script, append(append(runnerEnv, stepEnv...), "GITHUB_ACTION_PATH="+src, "RUNNER_TEMP="+t.TempDir(),
+		"GITHUB_ENV="+filepath.Join(t.TempDir(), "env"), "BINARY_CACHE=")...)
+	if err != nil {
+		t.Fatalf("the build step: %v\n%s", err, out)
+	}
+	if _, err := os.Stat(marker); err == nil {
+		t.Errorf("the build step ran the C compiler a go env file named:\n%s", out)
 	}
 }

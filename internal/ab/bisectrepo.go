@@ -109,10 +109,10 @@ func bisectRange(ctx context.Context, repo string, o Options) (good, bad string,
 	if bad, err = vllmsrc.Resolve(ctx, repo, o.CandRef, ""); err != nil {
 		return "", "", nil, fault.Usagef("--bad: %v", err)
 	}
-	if _, err := childenv.Git(ctx, repo, "merge-base", "--is-ancestor", good, bad); err != nil {
+	if _, err := childenv.Git(ctx, repo, "merge-base", "--is-ancestor", "--end-of-options", good, bad); err != nil {
 		return "", "", nil, fault.Usagef("--good %s is not an ancestor of --bad %s", o.BaseRef, o.CandRef)
 	}
-	list, err := childenv.Git(ctx, repo, "rev-list", "--first-parent", "--reverse", good+".."+bad)
+	list, err := childenv.Git(ctx, repo, "rev-list", "--first-parent", "--reverse", "--end-of-options", good+".."+bad)
 	if err != nil {
 		return "", "", nil, err
 	}
@@ -150,7 +150,7 @@ func (bs *bisection) step(ctx context.Context, i int) (metric.Verdict, error) {
 	res, env, commits := bs.res, bs.env, bs.res.Commits
 	start := time.Now()
 	step := BisectStep{Step: len(res.Steps) + 1, Commit: commits[i], Position: i + 1}
-	step.Subject, _ = childenv.Git(ctx, bs.repo, "log", "-1", "--format=%s", commits[i])
+	step.Subject, _ = childenv.Git(ctx, bs.repo, "log", "-1", "--format=%s", "--end-of-options", commits[i])
 	fmt.Fprintf(env.Stderr, "perfgate: bisect step %d: commit %d of %d, %.12s %q against the good %.12s\n",
 		step.Step, i+1, len(commits), commits[i], step.Subject, res.Good)
 	so := bs.o
@@ -182,7 +182,7 @@ func (bs *bisection) step(ctx context.Context, i int) (metric.Verdict, error) {
 // are its evidence.
 func (bs *bisection) printAnswer(ctx context.Context, hi int) {
 	res, out := bs.res, bs.env.Stdout
-	subject, _ := childenv.Git(ctx, bs.repo, "log", "-1", "--format=%s", res.FirstBad)
+	subject, _ := childenv.Git(ctx, bs.repo, "log", "-1", "--format=%s", "--end-of-options", res.FirstBad)
 	fmt.Fprintf(out, "\nfirst bad commit: %s %q (commit %d of %d after %.12s)\n", res.FirstBad, subject, hi+1, len(res.Commits), res.Good)
 	for _, s := range res.Steps {
 		if s.Commit == res.FirstBad || s.Commit == res.LastGood {

@@ -171,10 +171,7 @@ func Run(ctx context.Context, env Env) error {
 		return fault.Usagef("%v", err)
 	}
 	in.trust = trustRoot(ev)
-	runURL := ""
-	if gctx.RunID != 0 && gctx.Repository != "" {
-		runURL = fmt.Sprintf("%s/%s/actions/runs/%d", cmp.Or(gctx.ServerURL, "https://github.com"), gctx.Repository, gctx.RunID)
-	}
+	runURL := runURLOf(gctx)
 	var client *gh.Client
 	if in.token != "" && gctx.Repository != "" {
 		if client, err = gh.NewClient(cmp.Or(in.apiURL, gctx.APIURL), in.token, gctx.Repository); err != nil {
@@ -202,6 +199,13 @@ func Run(ctx context.Context, env Env) error {
 			return fault.Usagef("mode report runs in a workflow_run job (the event is %q): it trusts only that event's head commit", ev.Name)
 		}
 		if !hasResults(resultsDir) {
+			if c := ev.Run.Conclusion; c != "" && c != "success" && c != "skipped" {
+				// the benchmark job broke before it wrote results (the
+				// pull request broke the build of perfgate, the runner
+				// died): the check must still be settled
+				rep := settleError(ctx, a, in, ev, client, runURL, fmt.Sprintf("the benchmark run ended %q and left no results: see its log", c))
+				return finishAction(a, env, in, rep, gh.Published{Status: true}, resultsDir)
+			}
 			// the benchmark run uploaded nothing (its job was skipped)
 			a.Noticef("perfgate: no results in %s: the benchmark run produced none, nothing to report", resultsDir)
 			return nil
@@ -223,6 +227,14 @@ func Run(ctx context.Context, env Env) error {
 		return errors.Join(finishAction(a, env, in, rep, pub, resultsDir), err)
 	}
 	return finishAction(a, env, in, rep, pub, resultsDir)
+}
+
+// runURLOf is the workflow run's page ("" when the context has no run).
+func runURLOf(gctx *githubactions.GitHubContext) string {
+	if gctx.RunID == 0 || gctx.Repository == "" {
+		return ""
+	}
+	return fmt.Sprintf("%s/%s/actions/runs/%d", cmp.Or(gctx.ServerURL, "https://github.com"), gctx.Repository, gctx.RunID)
 }
 
 // loadReported reads the results a benchmark run uploaded (mode report),
@@ -280,25 +292,29 @@ func loadReported(ctx context.Context, a *githubactions.Action, in *inputs, ev *
 }
 
 // notReported settles a report that could not be made — an artifact
-// refused, a pull request that could not be read — as an error: the status
-// (on the run's own head, in the reporter's own context, so a required
-// check never waits), the job summary and the outputs. It returns err.
+// refused, a pull request that could not be read — as an error (see
+// settleError), and returns err: a refused artifact fails the job.
 func notReported(ctx context.Context, a *githubactions.Action, env Env, in inputs, ev *gh.Event, client *gh.Client, runURL string, err error) error {
-	rep := &gh.Report{Set: in.set, Verdict: metric.Error, Error: "the results were not reported: " + err.Error(), HeadSHA: ev.Run.HeadSHA, RunURL: runURL}
-	var pub gh.Published
-	if client != nil {
+	rep := settleError(ctx, a, in, ev, client, runURL, "the results were not reported: "+err.Error())
+	if ferr := finishAction(a, env, in, rep, gh.Published{}, in.outputDir); ferr != nil && ferr.Error() != rep.Error { // not the error verdict itself
+		return errors.Join(err, ferr)
+	}
+	return err
+}
+
+// settleError is the error report of mode report when there is nothing
+// to publish: its status goes on the run's own head in the reporter's own
+// context (so a required check never waits), with the run's link.
+func settleError(ctx context.Context, a *githubactions.Action, in inputs, ev *gh.Event, client *gh.Client, runURL, msg string) *gh.Report {
+	rep := &gh.Report{Set: in.set, Verdict: metric.Error, Error: msg, HeadSHA: ev.Run.HeadSHA, RunURL: runURL}
+	if client != nil && rep.HeadSHA != "" {
 		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
 		defer cancel()
 		if serr := client.SetStatus(sctx, rep.HeadSHA, gh.StatusError, in.statusContext, rep.Headline(), runURL); serr != nil {
 			a.Errorf("and the commit status could not be set: %v", serr)
-		} else {
-			pub.Status = true
 		}
 	}
-	if ferr := finishAction(a, env, in, rep, pub, in.outputDir); ferr != nil && ferr.Error() != rep.Error { // not the error verdict itself
-		return errors.Join(err, ferr)
-	}
-	return err
+	return rep
 }
 
 // boundToRun checks that pull request n is the workflow run's: its head
@@ -412,6 +428,11 @@ func finishAction(a *githubactions.Action, env Env, in inputs, rep *gh.Report, p
 	a.SetOutput("summary-json", sumPath)
 	fmt.Fprintf(env.Stdout, "perfgate: %s\n", rep.Headline())
 	switch {
+	case rep.Verdict == metric.Error && (in.mode == "benchmark" || in.failOn == "never"):
+		// mode benchmark: the reporter job reads the error from the
+		// results and settles the check, so this job must end green for
+		// it to run; fail-on never: the status carries the verdict
+		a.Errorf("perfgate: %s", rep.Error)
 	case rep.Verdict == metric.Error:
 		a.Errorf("perfgate: %s", rep.Error)
 		return errors.New(rep.Error)
@@ -431,7 +452,7 @@ func benchmark(ctx context.Context, env Env, a *githubactions.Action, in inputs,
 			// never leave a check pending: an interrupt or an error settles it
 			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
 			defer cancel()
-			if serr := client.SetStatus(sctx, pendingOn, gh.StatusError, in.statusContext, "perfgate stopped: "+err.Error(), ""); serr != nil {
+			if serr := client.SetStatus(sctx, pendingOn, gh.StatusError, in.statusContext, "perfgate stopped: "+err.Error(), runURLOf(gctx)); serr != nil {
 				a.Errorf("the commit status could not be settled: %v", serr)
 			}
 		}
@@ -447,7 +468,7 @@ func benchmark(ctx context.Context, env Env, a *githubactions.Action, in inputs,
 		return nil, err
 	}
 	if client != nil && in.mode != "benchmark" {
-		err := client.SetStatus(ctx, m.HeadSHA, gh.StatusPending, in.statusContext, "benchmarking against "+gh.ShortSHA(m.BaseSHA), "")
+		err := client.SetStatus(ctx, m.HeadSHA, gh.StatusPending, in.statusContext, "benchmarking against "+gh.ShortSHA(m.BaseSHA), runURLOf(gctx))
 		if err != nil && !errors.Is(err, gh.ErrNoPermission) {
 			a.Warningf("could not set the pending status: %v", err)
 		}
@@ -605,5 +626,5 @@ func trustRoot(ev *gh.Event) string {
 
 // lastReleaseTag is the newest v* tag reachable from cand's parent.
 func lastReleaseTag(ctx context.Context, repo, cand string) (string, error) {
-	return childenv.Git(ctx, repo, "describe", "--tags", "--abbrev=0", "--match", "v*", cand+"^")
+	return childenv.Git(ctx, repo, "describe", "--tags", "--abbrev=0", "--match", "v*", "--end-of-options", cand+"^")
 }

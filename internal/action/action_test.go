@@ -2,6 +2,7 @@ package action
 
 import (
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -9,8 +10,10 @@ import (
 
 	"github.com/sethvargo/go-githubactions"
 
+	"github.com/perfgate/perfgate/internal/ab"
 	"github.com/perfgate/perfgate/internal/fault"
 	gh "github.com/perfgate/perfgate/internal/github"
+	"github.com/perfgate/perfgate/internal/metric"
 )
 
 // readVars reads the Action's inputs from the given INPUT_* values, as
@@ -100,5 +103,28 @@ func TestTrackStoreOnABranchNeedsAToken(t *testing.T) {
 	}
 	if s, err := trackStore(inputs{historyStore: t.TempDir()}, nil, nil); err != nil || s == nil {
 		t.Errorf("a directory store: %v", err)
+	}
+}
+
+// Mode benchmark ends green on an error (a failed install, a broken
+// build): the reporter job, which runs only after it, reads the error from
+// the results and settles the check. fail-on never leaves the verdict to
+// the status in every mode; otherwise an error fails the step.
+func TestErrorVerdictExit(t *testing.T) {
+	for _, c := range []struct {
+		mode, failOn string
+		fails        bool
+	}{{"benchmark", "fail", false}, {"pr", "never", false}, {"pr", "fail", true}, {"report", "warn", true}} {
+		dir := t.TempDir()
+		vars := map[string]string{"GITHUB_OUTPUT": filepath.Join(dir, "out"), "GITHUB_STEP_SUMMARY": filepath.Join(dir, "sum")}
+		a := githubactions.New(githubactions.WithGetenv(func(k string) string { return vars[k] }), githubactions.WithWriter(io.Discard))
+		rep := &gh.Report{Set: "s", Verdict: metric.Error, Error: "the install failed"}
+		err := finishAction(a, Env{Env: ab.Env{Stdout: io.Discard}}, inputs{mode: c.mode, failOn: c.failOn, outputDir: dir}, rep, gh.Published{}, dir)
+		if (err != nil) != c.fails {
+			t.Errorf("mode %s, fail-on %s: %v", c.mode, c.failOn, err)
+		}
+		if b, _ := os.ReadFile(vars["GITHUB_OUTPUT"]); !strings.Contains(string(b), "error") {
+			t.Errorf("mode %s: the verdict output: %q", c.mode, b)
+		}
 	}
 }

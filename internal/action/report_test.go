@@ -182,6 +182,7 @@ func TestReportMode(t *testing.T) {
 		reporter   string            // appended to the reporter's scenario file
 		inputs     map[string]string
 		faults     []*githubtest.Fault // the API's answers instead
+		settled    bool                // no report, but an error status
 		wantErr    func(error) bool
 		wantStatus string // the status set on head ("" none)
 		wantInBody []string
@@ -223,6 +224,9 @@ func TestReportMode(t *testing.T) {
 		{name: "report runs only on workflow_run", event: "pull_request", payload: `{"number": 7}`, pr: 7, pullHead: head, slow: 1,
 			wantErr: isUsage},
 		{name: "no results: nothing to report, nothing published", event: "workflow_run", payload: runEvent(head, 7), noResults: true},
+		{name: "a benchmark run that broke before its results still settles the check", event: "workflow_run",
+			payload: strings.Replace(runEvent(head, 7), `"head_branch"`, `"conclusion": "failure", "head_branch"`, 1), noResults: true,
+			inputs: map[string]string{"fail-on": "never"}, settled: true},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
@@ -249,7 +253,7 @@ func TestReportMode(t *testing.T) {
 			}
 			comments, _, statuses := srv.Snapshot()
 			refused := c.wantErr != nil && c.event == "workflow_run" && isUsage(err)
-			if refused || c.faults != nil {
+			if refused || c.faults != nil || c.settled {
 				// refused or unreadable: an error status on the run's own
 				// head in the reporter's context, no comment
 				if len(comments) != 0 || len(statuses) != 1 || statuses[0].State != gh.StatusError || statuses[0].Context != "perfgate/"+cmp.Or(strings.TrimPrefix(c.inputs["status-context"], "perfgate/"), "fixture") {

@@ -424,7 +424,7 @@ func trackBisect(ctx context.Context, env Env, a *githubactions.Action, in input
 		if !e.IsOpen() || e.Provisional || e.Bisect != "" {
 			continue
 		}
-		list, err := childenv.Git(ctx, repo, "rev-list", "--first-parent", e.LastGood+".."+e.FirstBad)
+		list, err := childenv.Git(ctx, repo, "rev-list", "--first-parent", "--end-of-options", e.LastGood+".."+e.FirstBad)
 		if err != nil {
 			e.Bisect = "not bisected: " + err.Error()
 			continue

@@ -133,7 +133,7 @@ func TestActionPullRequestEndToEnd(t *testing.T) {
 		t.Error("the comment names both commits")
 	}
 	last := st[len(st)-1]
-	if len(st) != 2 || st[0].State != "pending" || last.State != "failure" || last.Context != "perfgate/s" || last.SHA != slow {
+	if len(st) != 2 || st[0].State != "pending" || !strings.Contains(st[0].TargetURL, "actions/runs/77") || last.State != "failure" || last.Context != "perfgate/s" || last.SHA != slow {
 		t.Errorf("statuses %+v", st)
 	}
 	files, _, _ := srv.Branch("perfgate-assets")
@@ -389,7 +389,7 @@ func TestActionTrackMode(t *testing.T) {
 	_, issues, st := srv.Snapshot()
 	if len(issues) != 1 || !strings.Contains(issues[0].Body, "median\\_tpot\\_ms") || !strings.Contains(issues[0].Body, "### Open regressions") ||
 		!strings.Contains(issues[0].Body, "[`"+first[:12]+".."+slow[:12]+"`](https://github.com/vllm-project/vllm/compare/"+first+"..."+slow+")") ||
-		!strings.Contains(issues[0].Body, "/vllm-project/vllm/commit/"+slow) || !strings.Contains(issues[0].Body, "perfgate:ledger:") {
+		!strings.Contains(issues[0].Body, "/vllm-project/vllm/commit/"+slow) || !strings.HasPrefix(issues[0].Body, "<!-- perfgate:ledger-gz:") {
 		t.Fatalf("tracking issue %+v", issues)
 	}
 	// The dashboard is on gh-pages (under the set's name), with the open regression.

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 	"unicode/utf8"
 
 	"github.com/perfgate/perfgate/internal/comparison"
@@ -650,5 +651,26 @@ func TestCommentCreatedDespiteA502IsNotDuplicated(t *testing.T) {
 	}
 	if cs, _, _ := srv.Snapshot(); len(cs) != 2 {
 		t.Errorf("%d comments in all, want 2", len(cs))
+	}
+}
+
+// However many regressions are open, the tracking issue stays within
+// GitHub's 65,536 characters — before, about 68 filled it and every later
+// update failed — its record holds them all, and it says how many rows it
+// left out.
+func TestTrackingIssueFitsAnIssue(t *testing.T) {
+	var l history.Ledger
+	t0 := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
+	for i := range 400 {
+		l.Entries = append(l.Entries, history.Entry{Scenario: fmt.Sprintf("scenario-with-a-long-name-%03d", i), Level: 1 + i%4, Metric: "median_tpot_ms",
+			FirstBad: fmt.Sprintf("%040x", i+1), LastGood: fmt.Sprintf("%040x", i+1000), ChangePct: 7.5, Opened: t0})
+	}
+	body := TrackingIssueBody(TrackingMarker("s")+"\n## perfgate tracking\n\n", l, TrackingLinks{Server: "https://github.com", Repo: "o/r"}, "https://github.com/o/r/actions/runs/1")
+	if len(body) > MaxIssueBody || !strings.Contains(body, "more open regressions are not listed") || !strings.Contains(body, "actions/runs/1") {
+		t.Fatalf("%d bytes:\n%.2000s", len(body), body)
+	}
+	back, err := history.ParseLedger(body)
+	if err != nil || len(back.Entries) != 400 {
+		t.Errorf("the record: %d entries, %v", len(back.Entries), err)
 	}
 }

@@ -62,31 +62,38 @@ func isHex(s string) bool {
 	return true
 }
 
-// TrackingIssueBody is the tracking issue: this run's head line, the open
-// regressions, the closed ones, and the record itself (hidden).
+// MaxIssueBody is the most an issue body may hold (GitHub counts
+// characters; a byte count is never fewer).
+const MaxIssueBody = 65536
+
+// TrackingIssueBody is the tracking issue: the record itself (hidden,
+// compact, and first, so that it is never what a size limit cuts), this
+// run's head line, the open regressions and the closed ones — as many rows
+// as fit in an issue body, saying how many more there are.
 func TrackingIssueBody(head string, l history.Ledger, k TrackingLinks, runURL string) string {
 	var b strings.Builder
+	b.WriteString(l.Marshal() + "\n")
 	b.WriteString(head)
+	// what is always written after the rows: the footer and the notes
+	// that rows were left out
+	room := MaxIssueBody - 2000 - len(runURL)
 	open := l.Open()
 	if len(open) == 0 {
 		b.WriteString("No open regressions: each one below was accepted or recovered.\n\n")
 	} else {
 		fmt.Fprintf(&b, "### Open regressions (%d)\n\n", len(open))
 		b.WriteString("| series | change | first bad | suspects | culprit | since |\n| --- | ---: | --- | --- | --- | --- |\n")
+		shown := 0
 		for _, e := range open {
-			prov := ""
-			if e.Provisional {
-				prov = " (provisional: one point)"
+			row := openRow(e, k)
+			if b.Len()+len(row) > room {
+				break
 			}
-			culprit := "–"
-			switch {
-			case e.Culprit != "":
-				culprit = k.commit(e.Culprit) + " (" + Esc(e.Bisect) + ")"
-			case e.Bisect != "":
-				culprit = Esc(e.Bisect)
-			}
-			fmt.Fprintf(&b, "| %s level %d `%s`%s | %+.1f %% | %s | %s%s | %s | %s |\n", Esc(e.Scenario), e.Level, Esc(e.Metric), prov, e.ChangePct,
-				k.commit(e.FirstBad), k.suspects(e), k.plot(e), culprit, e.Opened.Format("2006-01-02"))
+			b.WriteString(row)
+			shown++
+		}
+		if shown < len(open) {
+			fmt.Fprintf(&b, "\n%d more open regressions are not listed: an issue holds %d characters. `perfgate history check` lists them all.\n", len(open)-shown, MaxIssueBody)
 		}
 		b.WriteString("\nTo record one as intended: `perfgate history accept --store … --from FIRST_BAD --reason \"…\"`.\n\n")
 	}
@@ -96,18 +103,38 @@ func TrackingIssueBody(head string, l history.Ledger, k TrackingLinks, runURL st
 			closed = append(closed, e)
 		}
 	}
-	if len(closed) > 0 {
+	if len(closed) > 0 && b.Len() < room {
 		fmt.Fprintf(&b, "<details><summary>Closed (%d)</summary>\n\n| series | change | first bad | suspects | closed | why |\n| --- | ---: | --- | --- | --- | --- |\n", len(closed))
 		for i := len(closed) - 1; i >= 0 && i >= len(closed)-50; i-- { // the newest 50
 			e := closed[i]
-			fmt.Fprintf(&b, "| %s level %d `%s` | %+.1f %% | %s | %s | %s | %s |\n", Esc(e.Scenario), e.Level, Esc(e.Metric), e.ChangePct,
+			row := fmt.Sprintf("| %s level %d `%s` | %+.1f %% | %s | %s | %s | %s |\n", Esc(e.Scenario), e.Level, Esc(e.Metric), e.ChangePct,
 				k.commit(e.FirstBad), k.suspects(e), e.Closed.Format("2006-01-02"), Esc(e.Why))
+			if b.Len()+len(row) > room {
+				break
+			}
+			b.WriteString(row)
 		}
 		b.WriteString("\n</details>\n")
 	}
 	if runURL != "" {
 		fmt.Fprintf(&b, "\n[Latest workflow run](%s)\n", runURL)
 	}
-	b.WriteString("\n" + l.Marshal() + "\n")
 	return b.String()
+}
+
+// openRow is one open regression's row of the tracking issue.
+func openRow(e history.Entry, k TrackingLinks) string {
+	prov := ""
+	if e.Provisional {
+		prov = " (provisional: one point)"
+	}
+	culprit := "–"
+	switch {
+	case e.Culprit != "":
+		culprit = k.commit(e.Culprit) + " (" + Esc(e.Bisect) + ")"
+	case e.Bisect != "":
+		culprit = Esc(e.Bisect)
+	}
+	return fmt.Sprintf("| %s level %d `%s`%s | %+.1f %% | %s | %s%s | %s | %s |\n", Esc(e.Scenario), e.Level, Esc(e.Metric), prov, e.ChangePct,
+		k.commit(e.FirstBad), k.suspects(e), k.plot(e), culprit, e.Opened.Format("2006-01-02"))
 }

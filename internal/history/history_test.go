@@ -3,6 +3,8 @@ package history
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -20,7 +22,7 @@ func series(values []float64, metric string) []Point {
 	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	var out []Point
 	for i, v := range values {
-		out = append(out, Point{Version: 1, Scenario: "s", Level: 1, Metric: metric, Value: v, Commit: fmt.Sprintf("c%03d", i),
+		out = append(out, Point{Version: 1, Scenario: "s", Level: 1, Metric: metric, Value: v, Commit: fmt.Sprintf("c%06d", i),
 			Time: t0.Add(time.Duration(i) * time.Hour), Env: "h100", RunID: fmt.Sprint(i)})
 	}
 	return out
@@ -46,7 +48,7 @@ func TestChangePointOnAStep(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	xs := append(noisy(rng, 40, 100, 0.01), noisy(rng, 30, 108, 0.01)...) // latency +8 % at point 40
 	r := Check(series(xs, "median_e2el_ms"), Options{})[0]
-	if len(r.ChangePoints) != 1 || r.ChangePoints[0].Index != 40 || r.ChangePoints[0].Commit != "c040" || !r.ChangePoints[0].Worse {
+	if len(r.ChangePoints) != 1 || r.ChangePoints[0].Index != 40 || r.ChangePoints[0].Commit != "c000040" || !r.ChangePoints[0].Worse {
 		t.Fatalf("change points %+v", r.ChangePoints)
 	}
 	if c := r.ChangePoints[0].ChangePct; c < 6 || c > 10 {
@@ -242,19 +244,19 @@ func TestAcceptStartsTheSeriesAnew(t *testing.T) {
 	xs := append(noisy(rng, 30, 100, 0.01), noisy(rng, 8, 110, 0.01)...) // +10 % latency at c030, intended
 	pts := series(xs, "median_e2el_ms")
 	before := Check(pts, Options{MinSegment: 3})[0]
-	if len(before.ChangePoints) != 1 || before.ChangePoints[0].Commit != "c030" {
+	if len(before.ChangePoints) != 1 || before.ChangePoints[0].Commit != "c000030" {
 		t.Fatalf("the step must show before it is accepted: %+v", before.ChangePoints)
 	}
 	// Accepted by commit: the series restarts at c030, the step is gone.
-	mark := Point{Version: 1, Kind: KindAccept, Commit: "c030", Time: pts[len(pts)-1].Time.Add(time.Hour), RunID: "accept-c030", Reason: "intended"}
+	mark := Point{Version: 1, Kind: KindAccept, Commit: "c000030", Time: pts[len(pts)-1].Time.Add(time.Hour), RunID: "accept-c030", Reason: "intended"}
 	after := Check(append(pts, mark), Options{MinSegment: 3})[0]
-	if after.Accepted != "c030" || after.Skipped != 30 || after.Points != 8 || len(after.ChangePoints) != 0 || after.Regressed {
+	if after.Accepted != "c000030" || after.Skipped != 30 || after.Points != 8 || len(after.ChangePoints) != 0 || after.Regressed {
 		t.Fatalf("after accept: %+v", after)
 	}
 	// A new regression after the accepted level is still caught.
 	worse := series(append(append([]float64{}, xs...), 125), "median_e2el_ms")
 	r := Check(append(worse, mark), Options{MinSegment: 3})[0]
-	if open := r.Open(); len(open) != 1 || (open[0].FirstBad != "c038" && open[0].FirstBad != "c037") {
+	if open := r.Open(); len(open) != 1 || (open[0].FirstBad != "c000038" && open[0].FirstBad != "c000037") {
 		// c037 is 2.6 σ high already: a newest segment of two is as likely as one
 		t.Errorf("a regression beyond the accepted level must be open: %+v", r)
 	}
@@ -319,14 +321,14 @@ func TestARegressionStaysOpenUntilAccepted(t *testing.T) {
 	for n := 9; n <= 12; n++ {
 		r := Check(pts[:n], Options{})[0]
 		open := r.Open()
-		if len(open) != 1 || open[0].FirstBad != "c008" || open[0].LastGood != "c007" || open[0].ChangePct < 8 {
+		if len(open) != 1 || open[0].FirstBad != "c000008" || open[0].LastGood != "c000007" || open[0].ChangePct < 8 {
 			t.Fatalf("after commit %d: open regressions %+v (change points %+v)", n, open, r.ChangePoints)
 		}
 		if n == 9 && !open[0].Provisional || n > 9 && (open[0].Provisional || len(r.ChangePoints) != 1) {
 			t.Errorf("after commit %d: %+v", n, r)
 		}
 	}
-	mark := Point{Version: 1, Kind: KindAccept, Commit: "c008", Time: pts[11].Time.Add(time.Minute), Reason: "intended"}
+	mark := Point{Version: 1, Kind: KindAccept, Commit: "c000008", Time: pts[11].Time.Add(time.Minute), Reason: "intended"}
 	if r := Check(append(pts, mark), Options{})[0]; len(r.Open()) != 0 || r.AcceptReason != "intended" {
 		t.Errorf("accepted: %+v", r)
 	}
@@ -376,18 +378,18 @@ func TestLedger(t *testing.T) {
 		}
 		l = back
 	}
-	if len(l.Entries) != 1 || !l.Entries[0].IsOpen() || l.Entries[0].FirstBad != "c008" || l.Entries[0].LastGood != "c007" || l.Entries[0].Provisional {
+	if len(l.Entries) != 1 || !l.Entries[0].IsOpen() || l.Entries[0].FirstBad != "c000008" || l.Entries[0].LastGood != "c000007" || l.Entries[0].Provisional {
 		t.Fatalf("after the step: %+v", l.Entries)
 	}
 	// A second regression later adds an entry; the first keeps its range.
 	more := append(append([]float64{}, xs...), noisy(rng, 3, 12.5, 0.003)...)
 	pts2 := withFail(series(more, "median_tpot_ms"), 5)
 	l.Update(Check(pts2, Options{}), t0.Add(20*time.Hour))
-	if len(l.Entries) != 2 || l.Entries[0].FirstBad != "c008" || l.Entries[0].LastGood != "c007" || l.Entries[1].FirstBad != "c014" {
+	if len(l.Entries) != 2 || l.Entries[0].FirstBad != "c000008" || l.Entries[0].LastGood != "c000007" || l.Entries[1].FirstBad != "c000014" {
 		t.Fatalf("a later alarm: %+v", l.Entries)
 	}
 	// Accepting the newest level closes what the accepted series no longer shows.
-	mark := Point{Version: 1, Kind: KindAccept, Commit: "c014", Time: t0.Add(21 * time.Hour), Reason: "bigger batches by default"}
+	mark := Point{Version: 1, Kind: KindAccept, Commit: "c000014", Time: t0.Add(21 * time.Hour), Reason: "bigger batches by default"}
 	l.Update(Check(append(pts2, mark), Options{}), t0.Add(22*time.Hour))
 	for _, e := range l.Entries {
 		if e.IsOpen() || !strings.Contains(e.Why, "bigger batches") {
@@ -404,5 +406,20 @@ func TestLedger(t *testing.T) {
 	}
 	if _, err := ParseLedger("<!-- perfgate:ledger:bm90IGpzb24= -->"); err == nil {
 		t.Error("a forged record that does not parse must be an error")
+	}
+	// An edited record whose commits are not SHAs is refused: they reach
+	// git's arguments (rev-list --output=… truncated a file).
+	for _, bad := range []Entry{{FirstBad: "--output=/tmp/x", LastGood: "c000007"}, {FirstBad: "c000008", LastGood: "HEAD~3"},
+		{FirstBad: "c000008", Culprit: "c000001..c000009"}} {
+		b, _ := json.Marshal(Ledger{Entries: []Entry{bad}})
+		body := "<!-- perfgate:ledger:" + base64.StdEncoding.EncodeToString(b) + " -->"
+		if _, err := ParseLedger(body); err == nil || !strings.Contains(err.Error(), "not a commit SHA") {
+			t.Errorf("%+v: %v", bad, err)
+		}
+	}
+	// The plain form written before the compact one still reads.
+	b, _ := json.Marshal(l)
+	if back, err := ParseLedger("<!-- perfgate:ledger:" + base64.StdEncoding.EncodeToString(b) + " -->"); err != nil || len(back.Entries) != len(l.Entries) {
+		t.Errorf("the plain form: %+v, %v", back, err)
 	}
 }

@@ -2,9 +2,12 @@ package history
 
 import (
 	"bytes"
+	"compress/gzip"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"io"
+	"math"
 	"regexp"
 	"slices"
 	"time"
@@ -124,28 +127,51 @@ func (l Ledger) Open() []Entry {
 
 const ledgerTag = "perfgate:ledger:"
 
-var ledgerRE = regexp.MustCompile(`<!-- ` + ledgerTag + `([A-Za-z0-9+/=]*) -->`)
+// ledgerGzTag marks the compact form: the JSON gzipped, then base64. An
+// issue body holds at most 65,536 characters; the plain form of some 70
+// regressions filled it.
+const ledgerGzTag = "perfgate:ledger-gz:"
 
-// Marshal is the ledger as a hidden HTML comment for an issue body.
+var ledgerRE = regexp.MustCompile(`<!-- (` + ledgerTag + `|` + ledgerGzTag + `)([A-Za-z0-9+/=]*) -->`)
+
+// maxLedgerJSON bounds what a record may unpack to.
+const maxLedgerJSON = 8 << 20
+
+// Marshal is the ledger as a hidden HTML comment for an issue body, in
+// the compact (gzipped) form.
 func (l Ledger) Marshal() string {
 	b, _ := json.Marshal(l)
-	return "<!-- " + ledgerTag + base64.StdEncoding.EncodeToString(b) + " -->"
+	var z bytes.Buffer
+	w, _ := gzip.NewWriterLevel(&z, gzip.BestCompression)
+	w.Write(b)
+	w.Close()
+	return "<!-- " + ledgerGzTag + base64.StdEncoding.EncodeToString(z.Bytes()) + " -->"
 }
 
 // ParseLedger reads the ledger an issue body carries (an empty one when it
-// carries none). The body is untrusted: anyone who can edit the issue can
-// change it, so a ledger that does not parse is an error, never a guess.
+// carries none), in either form. The body is untrusted: anyone who can
+// edit the issue can change it, so a ledger that does not parse, or names
+// a commit that is not a SHA, is an error, never a guess.
 func ParseLedger(body string) (Ledger, error) {
 	m := ledgerRE.FindStringSubmatch(body)
 	if m == nil {
 		return Ledger{}, nil
 	}
-	if len(m[1]) > 1<<20 {
+	if len(m[2]) > 1<<20 {
 		return Ledger{}, fmt.Errorf("the tracking issue's record is over 1 MiB")
 	}
-	raw, err := base64.StdEncoding.DecodeString(m[1])
+	raw, err := base64.StdEncoding.DecodeString(m[2])
 	if err != nil {
 		return Ledger{}, fmt.Errorf("the tracking issue's record: %w", err)
+	}
+	if m[1] == ledgerGzTag {
+		zr, err := gzip.NewReader(bytes.NewReader(raw))
+		if err != nil {
+			return Ledger{}, fmt.Errorf("the tracking issue's record: %w", err)
+		}
+		if raw, err = io.ReadAll(io.LimitReader(zr, maxLedgerJSON+1)); err != nil || len(raw) > maxLedgerJSON {
+			return Ledger{}, fmt.Errorf("the tracking issue's record does not unpack to at most %d MiB: %v", maxLedgerJSON>>20, err)
+		}
 	}
 	var l Ledger
 	dec := json.NewDecoder(bytes.NewReader(raw))
@@ -153,5 +179,32 @@ func ParseLedger(body string) (Ledger, error) {
 	if err := dec.Decode(&l); err != nil {
 		return Ledger{}, fmt.Errorf("the tracking issue's record: %w", err)
 	}
+	for i, e := range l.Entries {
+		if err := e.valid(); err != nil {
+			return Ledger{}, fmt.Errorf("the tracking issue's record: entry %d: %w", i+1, err)
+		}
+	}
 	return l, nil
+}
+
+// shaRE is a commit as the ledger records one: hex, never anything git
+// could read as an option or a range (the commits reach git's arguments).
+var shaRE = regexp.MustCompile(`^[0-9a-f]{7,64}$`)
+
+// valid checks an entry read from the issue body, which anyone who can
+// edit the issue wrote.
+func (e Entry) valid() error {
+	switch {
+	case !shaRE.MatchString(e.FirstBad):
+		return fmt.Errorf("first_bad %q is not a commit SHA", e.FirstBad)
+	case e.LastGood != "" && !shaRE.MatchString(e.LastGood):
+		return fmt.Errorf("last_good %q is not a commit SHA", e.LastGood)
+	case e.Culprit != "" && !shaRE.MatchString(e.Culprit):
+		return fmt.Errorf("culprit %q is not a commit SHA", e.Culprit)
+	case e.Level < 0 || e.Level > 10000 || math.IsNaN(e.ChangePct) || math.IsInf(e.ChangePct, 0):
+		return fmt.Errorf("level %d or change %v out of range", e.Level, e.ChangePct)
+	case len(e.Scenario) > 200 || len(e.Metric) > 100 || len(e.Env) > 500 || len(e.Why) > 2000 || len(e.Bisect) > 2000:
+		return fmt.Errorf("a field is too long")
+	}
+	return nil
 }

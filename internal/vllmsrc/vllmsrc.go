@@ -41,13 +41,13 @@ func Resolve(ctx context.Context, repo, ref, against string) (string, error) {
 		if against == "" {
 			return "", errors.New("merge-base: needs the candidate's commit")
 		}
-		sha, err := childenv.Git(ctx, repo, "merge-base", against, branch)
+		sha, err := childenv.Git(ctx, repo, "merge-base", "--end-of-options", against, branch)
 		if err != nil {
 			return "", fmt.Errorf("resolve %s: %w", ref, err)
 		}
 		return sha, nil
 	}
-	sha, err := childenv.Git(ctx, repo, "rev-parse", "--verify", "--quiet", ref+"^{commit}")
+	sha, err := childenv.Git(ctx, repo, "rev-parse", "--verify", "--quiet", "--end-of-options", ref+"^{commit}")
 	if err != nil || sha == "" {
 		return "", fmt.Errorf("%q is not a commit, branch or tag of %s", ref, repo)
 	}
@@ -84,7 +84,7 @@ func Worktree(ctx context.Context, repo, workDir, sha string) (string, error) {
 	}
 	// --force twice: also over git's record of a worktree that is locked
 	// and whose folder is gone (git refuses it otherwise, and prune keeps it).
-	if _, err := childenv.Git(ctx, repo, "worktree", "add", "--detach", "--force", "--force", dir, sha); err != nil {
+	if _, err := childenv.Git(ctx, repo, "worktree", "add", "--detach", "--force", "--force", "--end-of-options", dir, sha); err != nil {
 		return "", err
 	}
 	if err := os.WriteFile(done, []byte(sha+"\n"), 0o644); err != nil {

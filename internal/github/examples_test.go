@@ -99,10 +99,11 @@ func toString(v any) string {
 	return ""
 }
 
-// Issue 17: the examples a user copies do not cancel a GPU run for an
-// unrelated label, and the reporter runs only after a benchmark that
-// succeeded (whose job then never fails on a verdict: the reporter sets the
-// status).
+// The examples a user copies do not cancel a GPU run for an unrelated
+// label; the benchmark job never fails on a verdict (an error included:
+// the reporter reads it); the reporter runs after every completed
+// benchmark run (a broken one too, so the check is settled), takes its
+// scenarios from its own checkout, and leaves the verdict to the status.
 func TestExamplesAreCalm(t *testing.T) {
 	var pr struct {
 		Concurrency struct {
@@ -132,15 +133,32 @@ func TestExamplesAreCalm(t *testing.T) {
 		t.Errorf("pr-perf.yml: the benchmark job must succeed whatever the verdict (fail-on: never), got %q", failOn)
 	}
 	var rep struct {
-		Jobs map[string]struct{ If string }
+		Jobs map[string]struct {
+			If    string
+			Steps []struct {
+				Uses string
+				With map[string]string
+			}
+		}
 	}
 	b, _ = os.ReadFile("../../docs/examples/pr-perf-report.yml")
 	if err := yaml.Unmarshal(b, &rep); err != nil {
 		t.Fatal(err)
 	}
 	for name, j := range rep.Jobs {
-		if !strings.Contains(j.If, "workflow_run.conclusion == 'success'") {
-			t.Errorf("pr-perf-report.yml job %s runs after skipped or cancelled benchmarks: if %q", name, j.If)
+		if strings.Contains(j.If, "conclusion") {
+			t.Errorf("pr-perf-report.yml job %s skips broken benchmark runs, whose checks then wait forever: if %q", name, j.If)
 		}
+		for _, st := range j.Steps {
+			if st.With["mode"] == "report" && (!strings.HasPrefix(st.With["scenarios"], "base/") || st.With["fail-on"] != "never") {
+				t.Errorf("pr-perf-report.yml job %s: the reporter's scenarios from its own checkout (base/…) and fail-on: never, got %v", name, st.With)
+			}
+		}
+	}
+	// A release is judged by the default branch's scenarios, never the
+	// candidate's own.
+	b, _ = os.ReadFile("../../docs/examples/release-gate.yml")
+	if !strings.Contains(string(b), "scenarios: base/") {
+		t.Errorf("release-gate.yml takes its scenarios from the candidate it judges")
 	}
 }

@@ -62,6 +62,7 @@ type inputs struct {
 	historyStore  string
 	siteBranch    string // mode track: publish the history site to this branch
 	bisect        bool   // mode track: bisect a new regression's suspects
+	clean         bool   // remove this trust's worktrees and environments first
 	set           string
 	trust         string // the work dir's part for this event (trustRoot)
 }
@@ -99,6 +100,7 @@ func readInputs(a *githubactions.Action) (inputs, error) {
 	in.comment = boolInput("comment", true)
 	in.bisect = boolInput("bisect", false)
 	in.allowForkCode = boolInput("allow-fork-code", false)
+	in.clean = boolInput("clean", false)
 	if t := get("trials"); t != "" {
 		n, err := strconv.Atoi(t)
 		if err != nil || n < 1 || n > 100 {
@@ -549,7 +551,7 @@ func resolveRefs(ctx context.Context, a *githubactions.Action, in inputs, gctx *
 // reported like a result.
 func runAB(ctx context.Context, env Env, a *githubactions.Action, in inputs, m *gh.Results) (*ab.Plan, error) {
 	o := ab.Options{Repo: in.vllmPath, BaseRef: m.BaseSHA, CandRef: m.HeadSHA, Trials: in.trials, TrialsSet: in.trialsSet, Out: in.outputDir,
-		WorkDir: in.workDir, Trust: in.trust, Install: in.install, Profile: m.Profile}
+		WorkDir: in.workDir, Trust: in.trust, Install: in.install, Profile: m.Profile, Clean: in.clean}
 	if !in.trialsSet {
 		o.Trials = 0 // sequential
 	}

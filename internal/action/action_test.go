@@ -40,11 +40,11 @@ func TestInputsDefaultsAndTheScenarioSet(t *testing.T) {
 		t.Errorf("defaults: %+v", in)
 	}
 	// several files: the set is their folder; a glob and commas both list
-	in, err = readVars(t, map[string]string{"INPUT_SCENARIOS": filepath.Join(dir, "*.yaml"), "INPUT_VLLM_PATH": "/src/vllm", "INPUT_TRIALS": "4"})
+	in, err = readVars(t, map[string]string{"INPUT_SCENARIOS": filepath.Join(dir, "*.yaml"), "INPUT_VLLM_PATH": "/src/vllm", "INPUT_TRIALS": "4", "INPUT_CLEAN": "true"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(in.scenarios) != 2 || in.set != filepath.Base(dir) || in.trials != 4 || !in.trialsSet {
+	if len(in.scenarios) != 2 || in.set != filepath.Base(dir) || in.trials != 4 || !in.trialsSet || !in.clean {
 		t.Errorf("glob: %+v", in)
 	}
 	// a given status context names the set, made safe for a branch path

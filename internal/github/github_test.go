@@ -267,14 +267,15 @@ func TestCommentTruncatedGracefully(t *testing.T) {
 
 func TestHostileStringsAreInert(t *testing.T) {
 	rep := sampleReport("fail")
-	rep.Title = `<img src=x onerror=alert(1)> [click](https://evil.example) --> @vllm-project/maintainers | **bold** ` + "`code`\n# heading"
+	rep.Title = `<img src=x onerror=alert(1)> [click](https://evil.example) --> @vllm-project/maintainers | **bold** ` + "`code`\n# heading" +
+		" see https://phish.example/login or www.phish.example"
 	rep.HeadRef = "feature/<script>alert(1)</script>-->"
 	rep.BaseRef = "main\u202egnp.exe"
 	rep.Scenarios[0].Name = "chat</details><!--"
 	rep.Scenarios[0].Comparison.Environment = "GPU <b>x</b>"
 	rep.Scenarios = append(rep.Scenarios, ScenarioResult{Name: "broken", Error: "engine said: <!-- hidden --> [x](javascript:alert(1))"})
 	md := rep.Comment("")
-	for _, bad := range []string{"<img src=x", "<script>", "[click](", "@vllm-project", "</details><!--", "<b>", "<!-- hidden", "](javascript:", "\u202e", "\n# heading"} {
+	for _, bad := range []string{"<img src=x", "<script>", "[click](", "@vllm-project", "</details><!--", "<b>", "<!-- hidden", "](javascript:", "\u202e", "\n# heading", "https://phish", "www.phish"} {
 		if strings.Contains(md, bad) {
 			t.Errorf("%q reached the comment", bad)
 		}
@@ -672,5 +673,16 @@ func TestTrackingIssueFitsAnIssue(t *testing.T) {
 	back, err := history.ParseLedger(body)
 	if err != nil || len(back.Entries) != 400 {
 		t.Errorf("the record: %d entries, %v", len(back.Entries), err)
+	}
+}
+
+// An artifact names each scenario once, each in a folder of its own: a
+// hundred scenarios naming one large comparison cost a recheck each.
+func TestLoadResultsRefusesSharedFolders(t *testing.T) {
+	d := writeResults(t, "pass", func(r *Results, c *comparison.Comparison) {
+		r.Scenarios = append(r.Scenarios, ResultScenario{Name: "chat-again", Dir: r.Scenarios[0].Dir})
+	})
+	if _, _, _, err := LoadResults(d, Expect{HeadSHA: headSHA}); err == nil || !strings.Contains(err.Error(), "another scenario's too") {
+		t.Errorf("two scenarios in one folder: %v", err)
 	}
 }

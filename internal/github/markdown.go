@@ -77,13 +77,15 @@ var mdEscaper = strings.NewReplacer(
 	"(", `\(`, ")", `\)`, "#", `\#`, "+", `\+`, "-", `\-`, "!", `\!`, "|", `\|`, "~", `\~`,
 	// No mentions, no team pings: a zero-width space after @.
 	"@", "@\u200b",
+	// No autolinks: GitHub links a bare http(s):// or www. address.
+	"://", ":\u200b//", "www.", "www\u200b.", "WWW.", "WWW\u200b.",
 	"\r", " ", "\n", " ", "\t", " ",
 )
 
 // Esc makes a string from the pull request (a title, a branch name, a model
 // name, an error) inert in markdown and HTML: one line of at most 300
-// characters in which nothing is a tag, a link, a table cell, a comment end
-// or a mention.
+// characters in which nothing is a tag, a link (bare addresses included),
+// a table cell, a comment end or a mention.
 func Esc(s string) string {
 	s = strings.ToValidUTF8(s, "�")
 	s = strings.Map(func(r rune) rune {

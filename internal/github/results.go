@@ -29,6 +29,9 @@ const (
 	maxPlotBytes = 4 << 20
 	maxPlotTotal = 64 << 20
 	maxPlots     = 40 // per scenario
+	// maxComparisonTotal bounds the comparison.json files one artifact
+	// has rechecked (each may be 8 MiB; one that size takes a minute).
+	maxComparisonTotal = 24 << 20
 	// maxFilesTotal bounds the blobs one artifact writes to the assets branch.
 	maxFilesTotal = 200
 )
@@ -108,9 +111,24 @@ func LoadResults(dir string, exp Expect) (*Results, *Report, []LocalFile, error)
 		BaseRef: r.BaseRef, HeadRef: r.HeadRef, Profile: r.Profile, History: r.History}
 	pl := &plotLoader{dir: dir}
 	worst := metric.Pass
+	dirs, names := map[string]bool{}, map[string]bool{}
+	var total int64
 	for i, s := range r.Scenarios {
 		if s.Name == "" || len(s.Name) > 200 || len(s.Error) > 8000 {
 			return nil, nil, nil, manifestErr("scenario %d: a name of 1 to 200 bytes, please", i)
+		}
+		// Each scenario once, each in a folder of its own: a hundred
+		// scenarios naming one 8 MiB comparison would cost a recheck each.
+		if names[s.Name] || (s.Dir != "" && dirs[filepath.Clean(s.Dir)]) {
+			return nil, nil, nil, manifestErr("scenario %q: its name or folder %q is another scenario's too", s.Name, s.Dir)
+		}
+		names[s.Name], dirs[filepath.Clean(s.Dir)] = true, s.Dir != ""
+		if s.Error == "" {
+			if fi, err := os.Lstat(filepath.Join(dir, s.Dir, record.ComparisonFile)); err == nil {
+				if total += fi.Size(); total > maxComparisonTotal {
+					return nil, nil, nil, manifestErr("the comparisons are over %d MiB in all", maxComparisonTotal>>20)
+				}
+			}
 		}
 		sr := ScenarioResult{Name: s.Name, Error: s.Error}
 		if s.Error != "" {

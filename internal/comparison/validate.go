@@ -75,6 +75,7 @@ type ValidResult struct {
 	Q              *float64       `json:"q"` // null for metrics that do not gate
 	Gating         bool           `json:"gating"`
 	Improved       bool           `json:"improved"`
+	CanBeSignif    bool           `json:"can_be_signif"` // enough trials for a fail to be possible
 	// Baseline and Candidate are the per-trial values decided on.
 	Baseline  []float64 `json:"baseline"`
 	Candidate []float64 `json:"candidate"`

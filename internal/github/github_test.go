@@ -43,7 +43,7 @@ func sampleReport(verdict metric.Verdict) *Report {
 	c := &comparison.ValidComparison{SchemaVersion: 1, Scenario: "chat", Environment: "engine vllm; GPUs NVIDIA H100; driver 550.54"}
 	c.Outcome.Verdict = verdict
 	c.Outcome.Headline = strings.ToUpper(string(verdict)) + ": median_tpot_ms +4.2 %"
-	c.Outcome.Results = []comparison.ValidResult{{Level: 1, Metric: "median_tpot_ms", Verdict: verdict, BaselineMedian: 10, CandMedian: 10.42, ChangePct: &ch, CILowPct: &lo, CIHighPct: &hi, P: 0.004, Gating: true}}
+	c.Outcome.Results = []comparison.ValidResult{{Level: 1, Metric: "median_tpot_ms", Verdict: verdict, BaselineMedian: 10, CandMedian: 10.42, ChangePct: &ch, CILowPct: &lo, CIHighPct: &hi, P: 0.004, Gating: true, CanBeSignif: true}}
 	return &Report{Set: "pr-suite", Verdict: verdict, PR: 42, Title: "Faster decode", BaseSHA: baseSHA, HeadSHA: headSHA,
 		BaseRef: "main", HeadRef: "fast-decode", Profile: "pr", RunURL: "https://github.com/o/r/actions/runs/9",
 		Scenarios: []ScenarioResult{{Name: "chat", Comparison: c}}}
@@ -684,5 +684,18 @@ func TestLoadResultsRefusesSharedFolders(t *testing.T) {
 	})
 	if _, _, _, err := LoadResults(d, Expect{HeadSHA: headSHA}); err == nil || !strings.Contains(err.Error(), "another scenario's too") {
 		t.Errorf("two scenarios in one folder: %v", err)
+	}
+}
+
+// Trials too few for any fail are said where a reader looks: first in the
+// status description, and in the comment.
+func TestTooFewTrialsToFailIsSaid(t *testing.T) {
+	rep := sampleReport("warn")
+	rep.Scenarios[0].Comparison.Outcome.Results[0].CanBeSignif = false
+	if h := rep.Headline(); !strings.HasPrefix(h, "WARN (too few trials for any fail: chat)") {
+		t.Errorf("headline %q", h)
+	}
+	if md := rep.Comment(""); !strings.Contains(md, "this verdict cannot be a FAIL") {
+		t.Errorf("the comment does not say it:\n%s", md)
 	}
 }

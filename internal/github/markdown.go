@@ -119,10 +119,35 @@ func (r *Report) Headline() string {
 			parts = append(parts, s.Name+": "+s.Comparison.Outcome.Headline)
 		}
 	}
-	if len(parts) == 0 {
-		return fmt.Sprintf("%s: no regression in %d scenario(s)", strings.ToUpper(string(r.Verdict)), len(r.Scenarios))
+	verdict := strings.ToUpper(string(r.Verdict))
+	if names := r.cannotFail(); len(names) > 0 {
+		// first, so that a status description's 140 characters keep it
+		verdict += " (too few trials for any fail: " + strings.Join(names, ", ") + ")"
 	}
-	return strings.ToUpper(string(r.Verdict)) + " — " + strings.Join(parts, "; ")
+	if len(parts) == 0 {
+		return fmt.Sprintf("%s: no regression in %d scenario(s)", verdict, len(r.Scenarios))
+	}
+	return verdict + " — " + strings.Join(parts, "; ")
+}
+
+// cannotFail names the scenarios with a gating metric that no change,
+// however large, could have failed: too few trials for its test (a fixed
+// trials: 2 gave a green check on a 31 % regression, the reason only in
+// the log).
+func (r *Report) cannotFail() []string {
+	var names []string
+	for _, s := range r.Scenarios {
+		if s.Comparison == nil {
+			continue
+		}
+		for _, x := range s.Comparison.Outcome.Results {
+			if x.Gating && !x.CanBeSignif {
+				names = append(names, s.Name)
+				break
+			}
+		}
+	}
+	return names
 }
 
 type row struct {
@@ -280,6 +305,9 @@ func (r *Report) writeHead(b *strings.Builder) {
 			fmt.Fprintf(b, "  - %s\n", Esc(l))
 		}
 		fmt.Fprintf(b, "\nGated on both: the A/B against the baseline above and the history; the verdict is the worse of the two.\n\n")
+	}
+	if names := r.cannotFail(); len(names) > 0 {
+		fmt.Fprintf(b, "- ⚠️ %s: too few trials for any test to fail, however large the change; this verdict cannot be a FAIL. Run more trials per side (the scenario's `gate.min_trials`, or the trials input).\n", Esc(strings.Join(names, ", ")))
 	}
 	for _, n := range r.Notes {
 		fmt.Fprintf(b, "- ℹ️ %s\n", Esc(n))

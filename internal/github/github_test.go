@@ -699,3 +699,30 @@ func TestTooFewTrialsToFailIsSaid(t *testing.T) {
 		t.Errorf("the comment does not say it:\n%s", md)
 	}
 }
+
+// A fork is whatever is not provably this repository: another id (a fork
+// renamed to this repository's name included), or no repository at all (a
+// deleted fork's head.repo is null, which passed the fork refusal before).
+func TestEventForkIsWhateverIsNotProvablyThisRepository(t *testing.T) {
+	for _, c := range []struct {
+		head string
+		fork bool
+	}{
+		{`{"id": 1, "full_name": "o/r"}`, false},
+		{`{"id": 2, "full_name": "fork/r"}`, true},
+		{`{"id": 2, "full_name": "o/r"}`, true},
+		{`null`, true},
+		{`{"full_name": "o/r"}`, false}, // no ids: by name
+	} {
+		p := filepath.Join(t.TempDir(), "event.json")
+		os.WriteFile(p, []byte(`{"pull_request":{"number":7,"base":{"sha":"`+baseSHA+`","repo":{"id":1,"full_name":"o/r"}},"head":{"sha":"`+headSHA+`","ref":"f","repo":`+c.head+`}}}`), 0o644)
+		ev, err := ReadEvent("pull_request", p)
+		if err != nil || ev.Fork != c.fork {
+			t.Errorf("head repo %s: fork %v (%v), want %v", c.head, ev.Fork, err, c.fork)
+		}
+		os.WriteFile(p, []byte(`{"workflow_run":{"head_sha":"`+headSHA+`","head_repository":`+c.head+`,"repository":{"id":1,"full_name":"o/r"}}}`), 0o644)
+		if ev, err = ReadEvent("workflow_run", p); err != nil || ev.Run.Fork != c.fork {
+			t.Errorf("workflow_run head repo %s: fork %v (%v), want %v", c.head, ev.Run.Fork, err, c.fork)
+		}
+	}
+}

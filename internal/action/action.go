@@ -262,6 +262,9 @@ func loadReported(ctx context.Context, a *githubactions.Action, in *inputs, ev *
 	if err := trustedScenarios(in, res, rep); err != nil {
 		return nil, nil, refused(err)
 	}
+	if files, err = redrawChanges(rep, files); err != nil {
+		return nil, nil, err
+	}
 	if res.PR == 0 {
 		return rep, files, nil
 	}

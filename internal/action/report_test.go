@@ -183,6 +183,7 @@ func TestReportMode(t *testing.T) {
 		inputs     map[string]string
 		faults     []*githubtest.Fault // the API's answers instead
 		settled    bool                // no report, but an error status
+		passChart  bool                // the artifact's change chart is a passing one's
 		wantErr    func(error) bool
 		wantStatus string // the status set on head ("" none)
 		wantInBody []string
@@ -195,6 +196,8 @@ func TestReportMode(t *testing.T) {
 			wantStatus: gh.StatusSuccess, wantInBody: []string{"the pull request's head has moved on"}},
 		{name: "a fork's run, which lists no pull request, reports to its own", event: "workflow_run", payload: forkRunEvent(head, "fork/r", 2), pr: 7, pullHead: head,
 			pull: githubtest.Pull{HeadRepo: "fork/r", HeadRepoID: 2, HeadRef: "pr"}, slow: 1, wantStatus: gh.StatusSuccess, wantInBody: []string{"perfgate: PASS"}},
+		{name: "a forged change chart is not published: the reporter draws its own", event: "workflow_run", payload: runEvent(head, 7), pr: 7, pullHead: head, slow: 1.3,
+			passChart: true, wantErr: isRegression, wantStatus: gh.StatusFailure, wantInBody: []string{"perfgate: FAIL", "change.svg"}},
 		{name: "an artifact naming another pull request is refused", event: "workflow_run", payload: runEvent(head, 7), pr: 8, pullHead: head, slow: 1,
 			wantErr: isUsage},
 		{name: "a fork's artifact naming another repository's pull request is refused", event: "workflow_run", payload: forkRunEvent(head, "fork/r", 2), pr: 7, pullHead: head,
@@ -242,6 +245,13 @@ func TestReportMode(t *testing.T) {
 			if !c.noResults {
 				writeResults(t, results, base, head, c.pr, fixtures[c.slow], c.manifest)
 			}
+			if c.passChart {
+				b, err := os.ReadFile(filepath.Join(fixtures[1].dir, "plots", "change.svg"))
+				if err != nil || !strings.Contains(string(b), "PASS") {
+					t.Fatalf("the passing fixture's chart: %v", err)
+				}
+				os.WriteFile(filepath.Join(results, "ab", "fixture", "plots", "change.svg"), b, 0o644)
+			}
 			in := map[string]string{"mode": "report", "github-token": githubtest.InstallationToken, "output-dir": results, "scenarios": reporterScenario(t, c.reporter)}
 			maps.Copy(in, c.inputs)
 			err, _, outputs := runAction(t, srv, c.event, c.payload, in)
@@ -283,6 +293,18 @@ func TestReportMode(t *testing.T) {
 			}
 			if !strings.Contains(outputs, "verdict<<") {
 				t.Errorf("no verdict output: %q", outputs)
+			}
+			// the change chart on the assets branch is drawn from the
+			// rechecked outcome
+			files, _, _ := srv.Branch("perfgate-assets")
+			var chart string
+			for p, b := range files {
+				if strings.HasSuffix(p, "/change.svg") {
+					chart = string(b)
+				}
+			}
+			if want := "Change per metric: " + map[string]string{gh.StatusSuccess: "PASS", gh.StatusFailure: "FAIL"}[c.wantStatus]; !strings.Contains(chart, want) {
+				t.Errorf("the published change chart lacks %q (%d bytes)", want, len(chart))
 			}
 		})
 	}

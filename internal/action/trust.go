@@ -99,3 +99,27 @@ func copiedTrials(c *comparison.ValidComparison) bool {
 	}
 	return varies
 }
+
+// redrawChanges replaces each scenario's change chart (the picture the
+// comment leads with) by one drawn here from the rechecked outcome: a chart
+// made only of allowed SVG elements could still draw a green PASS over a
+// FAIL. A scenario whose artifact had none gets one; one with nothing to
+// draw loses the artifact's.
+func redrawChanges(rep *gh.Report, files []gh.LocalFile) ([]gh.LocalFile, error) {
+	out := slices.DeleteFunc(slices.Clone(files), func(f gh.LocalFile) bool {
+		return f.Name == "change.svg" || f.Name == "change.png"
+	})
+	for _, s := range rep.Scenarios {
+		if s.Comparison == nil || s.Comparison.Rechecked == nil {
+			continue
+		}
+		svg, png, ok, err := compare.ChangeChart(s.Comparison.Rechecked)
+		if err != nil {
+			return nil, fmt.Errorf("scenario %q: drawing its change chart: %w", s.Name, err)
+		}
+		if ok {
+			out = append(out, gh.LocalFile{Scenario: s.Name, Name: "change.svg", Data: svg}, gh.LocalFile{Scenario: s.Name, Name: "change.png", Data: png})
+		}
+	}
+	return out, nil
+}

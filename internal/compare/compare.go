@@ -735,6 +735,28 @@ func charts(c *Comparison, base, cand []Trial) map[string]chart {
 	return charts
 }
 
+// ChangeChart draws the change chart ("change": the picture a PR comment
+// leads with) of c as SVG and PNG; ok is false when c has no gating result
+// to draw. The Action's reporter draws it again from the outcome it
+// rechecked instead of publishing the artifact's.
+func ChangeChart(c *Comparison) (svg, png []byte, ok bool, err error) {
+	levels := map[int]bool{}
+	for _, r := range c.Outcome.Results {
+		levels[r.Level] = true
+	}
+	div := changeChart(c, len(levels) == 1)
+	if len(div.Rows) == 0 {
+		return nil, nil, false, nil
+	}
+	if svg, err = div.SVG(); err != nil {
+		return nil, nil, false, err
+	}
+	if png, err = div.PNG(); err != nil {
+		return nil, nil, false, err
+	}
+	return svg, png, true, nil
+}
+
 // changeChart is every gating result's change toward worse, coloured by
 // verdict, with its interval and thresholds.
 func changeChart(c *Comparison, oneLevel bool) plot.Diverging {

@@ -41,6 +41,9 @@ type ValidComparison struct {
 	// Rules are the rules the comparison was decided by, for a reporter
 	// to hold against its own (the base branch's scenarios).
 	Rules gate.Rules `json:"rules"`
+	// Rechecked is the whole comparison with the recheck's outcome, for a
+	// reporter that draws its charts itself.
+	Rechecked *Comparison `json:"-"`
 }
 
 // trialCounts is the most trials per side any result holds.
@@ -153,6 +156,7 @@ func ValidateComparison(data []byte, expectSHAs ...string) (*ValidComparison, er
 	if err := json.Unmarshal(rechecked, &c); err != nil {
 		return nil, fmt.Errorf("comparison.json: %w", err)
 	}
+	c.Rechecked = &full
 	if c.SchemaVersion != 1 {
 		return nil, fmt.Errorf("comparison.json: schema_version %d, want 1", c.SchemaVersion)
 	}

@@ -3,10 +3,18 @@ package cli
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -76,14 +84,9 @@ type actPR struct {
 	timeout                     time.Duration
 }
 
-// runActPR runs action.yml for real: nektos/act in host mode, offline, with
-// a pull_request event and the fake GitHub API srv. The action builds
-// perfgate from this source tree with the runner's Go. It returns act's
-// log, the action's outputs and act's error (a failed job).
-func runActPR(t *testing.T, srv *githubtest.Server, pr actPR) (string, map[string]string, error) {
+// actWorkspace is a copy of this repository, as a workflow's checkout.
+func actWorkspace(t *testing.T) string {
 	t.Helper()
-	act := findAct(t)
-	// A copy of this repository, as the workflow's checkout.
 	root, err := filepath.Abs("../..")
 	if err != nil {
 		t.Fatal(err)
@@ -105,6 +108,29 @@ func runActPR(t *testing.T, srv *githubtest.Server, pr actPR) (string, map[strin
 			t.Fatal(err)
 		}
 	}
+	return ws
+}
+
+// actCommit makes the workspace a repository whose only workflow is wf.
+func actCommit(t *testing.T, ws, wf string) {
+	t.Helper()
+	os.RemoveAll(filepath.Join(ws, ".github", "workflows"))
+	os.MkdirAll(filepath.Join(ws, ".github", "workflows"), 0o755)
+	os.WriteFile(filepath.Join(ws, ".github", "workflows", "perf.yml"), []byte(wf), 0o644)
+	sh(t, ws, "git", "init", "-q", "-b", "main")
+	sh(t, ws, "git", "add", "-A")
+	sh(t, ws, "git", "commit", "-q", "-m", "workspace")
+	sh(t, ws, "git", "remote", "add", "origin", "https://github.com/vllm-project/vllm.git")
+}
+
+// runActPR runs action.yml for real: nektos/act in host mode, offline, with
+// a pull_request event and the fake GitHub API srv. The action builds
+// perfgate from this source tree with the runner's Go. It returns act's
+// log, the action's outputs and act's error (a failed job).
+func runActPR(t *testing.T, srv *githubtest.Server, pr actPR) (string, map[string]string, error) {
+	t.Helper()
+	act := findAct(t)
+	ws := actWorkspace(t)
 	scen := filepath.Join(ws, "perf-scenario.yaml")
 	os.WriteFile(scen, []byte(pr.scenarioYAML), 0o644)
 	out := filepath.Join(t.TempDir(), "results")
@@ -115,13 +141,7 @@ func runActPR(t *testing.T, srv *githubtest.Server, pr actPR) (string, map[strin
 	}
 	wf := strings.NewReplacer("%SCENARIO%", quote(scen), "%VLLM%", quote(pr.vllm), "%INSTALL%", quote(pr.install), "%API%", srv.URL,
 		"%WORK%", quote(t.TempDir()), "%OUT%", quote(out), "%TRIALS%", trials, "%FAILON%", pr.failOn).Replace(actWorkflow)
-	os.RemoveAll(filepath.Join(ws, ".github", "workflows"))
-	os.MkdirAll(filepath.Join(ws, ".github", "workflows"), 0o755)
-	os.WriteFile(filepath.Join(ws, ".github", "workflows", "perf.yml"), []byte(wf), 0o644)
-	sh(t, ws, "git", "init", "-q", "-b", "main")
-	sh(t, ws, "git", "add", "-A")
-	sh(t, ws, "git", "commit", "-q", "-m", "workspace")
-	sh(t, ws, "git", "remote", "add", "origin", "https://github.com/vllm-project/vllm.git")
+	actCommit(t, ws, wf)
 	event := filepath.Join(t.TempDir(), "event.json")
 	os.WriteFile(event, []byte(prEvent(pr.base, pr.head)), 0o644)
 
@@ -139,7 +159,7 @@ func runActPR(t *testing.T, srv *githubtest.Server, pr actPR) (string, map[strin
 	cmd.Env = append(os.Environ(), "ACT_DISABLE_VERSION_CHECK=1", "GOFLAGS=-mod=mod", "GOPROXY=off", "CGO_CFLAGS=-Wno-deprecated-declarations")
 	var buf bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &buf, &buf
-	err = cmd.Run()
+	err := cmd.Run()
 	log := buf.String()
 	got := map[string]string{}
 	for _, line := range strings.Split(log, "\n") {
@@ -195,4 +215,109 @@ func tail(s string, n int) string {
 		return s[len(s)-n:]
 	}
 	return s
+}
+
+// The workflow of TestActionYAMLStartsFromARelease: the action in mode
+// track without a history store, which perfgate refuses at once — the time
+// to that refusal is the action's start.
+const actStartWorkflow = `name: start
+on: push
+jobs:
+  start:
+    runs-on: self-hosted
+    steps:
+      - uses: actions/checkout@v4
+      - uses: ./
+        with:
+          mode: track
+          scenarios: perf-scenario.yaml
+          vllm-path: .
+          github-token: ""
+          perfgate-version: %VERSION%
+          release-url: %URL%
+`
+
+// A version tag starts from the release's binary, checked against the
+// release's checksums, in seconds; a branch ref builds from source; a
+// binary that does not match its checksum is refused before it runs. A
+// local server stands in for GitHub's release downloads.
+func TestActionYAMLStartsFromARelease(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds perfgate and runs act three times")
+	}
+	act := findAct(t)
+	if runtime.GOOS != "linux" || runtime.GOARCH != "amd64" {
+		t.Skip("the release binaries are linux/amd64 and linux/arm64; this test serves amd64")
+	}
+	rel := t.TempDir()
+	build := exec.Command("go", "build", "-trimpath", "-o", filepath.Join(rel, "perfgate-linux-amd64"), "../../cmd/perfgate")
+	build.Env = append(os.Environ(), "CGO_CFLAGS=-Wno-deprecated-declarations")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("building the release binary: %v\n%s", err, out)
+	}
+	bin, _ := os.ReadFile(filepath.Join(rel, "perfgate-linux-amd64"))
+	sum := sha256.Sum256(bin)
+	checksums := map[string]string{
+		"v9.9.9": hex.EncodeToString(sum[:]) + "  perfgate-linux-amd64\n",
+		"v9.9.8": strings.Repeat("0", 64) + "  perfgate-linux-amd64\n", // a tampered binary's
+	}
+	var served []string
+	var mu sync.Mutex
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		served = append(served, r.URL.Path)
+		mu.Unlock()
+		ver, file, _ := strings.Cut(strings.TrimPrefix(r.URL.Path, "/releases/download/"), "/")
+		switch {
+		case checksums[ver] == "":
+			http.NotFound(w, r)
+		case file == "checksums.txt":
+			io.WriteString(w, checksums[ver])
+		case file == "perfgate-linux-amd64":
+			w.Write(bin)
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	defer srv.Close()
+	ws := actWorkspace(t)
+	os.WriteFile(filepath.Join(ws, "perf-scenario.yaml"), []byte(strings.Replace(strings.Replace(abScenarioYAML, "%s", "30s", 1), "%s", "reset", 1)), 0o644)
+	start := func(version string) (string, time.Duration) {
+		t.Helper()
+		wf := strings.NewReplacer("%VERSION%", "'"+version+"'", "%URL%", srv.URL+"/releases/download").Replace(actStartWorkflow)
+		dir := filepath.Join(t.TempDir(), "ws")
+		os.CopyFS(dir, os.DirFS(ws))
+		actCommit(t, dir, wf)
+		setupGo := t.TempDir()
+		os.WriteFile(filepath.Join(setupGo, "action.yml"), []byte("name: setup-go stand-in\nruns:\n  using: composite\n  steps:\n    - shell: bash\n      run: echo 'setup-go ran though Go is installed'; exit 1\n"), 0o644)
+		ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, act, "push", "-W", ".github/workflows/perf.yml", "-P", "self-hosted=-self-hosted",
+			"--no-cache-server", "--local-repository", "actions/setup-go@v5="+setupGo)
+		cmd.Dir = dir
+		cmd.Env = append(os.Environ(), "ACT_DISABLE_VERSION_CHECK=1", "GOFLAGS=-mod=mod", "GOPROXY=off", "CGO_CFLAGS=-Wno-deprecated-declarations")
+		began := time.Now()
+		out, _ := cmd.CombinedOutput()
+		return string(out), time.Since(began)
+	}
+	const ran = "mode track needs a store" // perfgate's own refusal: the binary ran
+	log, took := start("v9.9.9")
+	if !strings.Contains(log, "release v9.9.9 (perfgate-linux-amd64): sha256 verified") || !strings.Contains(log, ran) || strings.Contains(log, "go mod verify") {
+		t.Fatalf("a version tag must run the release binary:\n%s", tail(log, 6000))
+	}
+	t.Logf("a version tag: perfgate ran %s after act started (the release binary, checksum verified)", took.Round(100*time.Millisecond))
+	log, tookSource := start("")
+	if !strings.Contains(log, "building from source") || !strings.Contains(log, ran) {
+		t.Fatalf("a branch ref must build from source:\n%s", tail(log, 6000))
+	}
+	t.Logf("a branch ref: perfgate ran %s after act started (built from source)", tookSource.Round(100*time.Millisecond))
+	log, _ = start("v9.9.8")
+	if !strings.Contains(log, "does not match its checksum") || strings.Contains(log, ran) {
+		t.Errorf("a binary that does not match its checksum must never run:\n%s", tail(log, 6000))
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if !slices.Contains(served, "/releases/download/v9.9.9/perfgate-linux-amd64") {
+		t.Errorf("the release server served %v", served)
+	}
 }

@@ -17,7 +17,7 @@ import (
 // docs/action.md on the examples.
 func TestWorkflowsLintAndAreSafe(t *testing.T) {
 	files, _ := filepath.Glob("../../docs/examples/*.yml")
-	files = append(files, "../../.github/workflows/ci.yml")
+	files = append(files, "../../.github/workflows/ci.yml", "../../.github/workflows/release.yml")
 	if len(files) < 6 {
 		t.Fatalf("examples: %v", files)
 	}

@@ -43,9 +43,13 @@ type Options struct {
 	Crossover        bool
 	// Profile is "pr" (or empty) or "release".
 	Profile string
-	// Trust keys the work dir's worktrees and environments (the Action: a
-	// run that holds a token never reuses what a tokenless run built).
+	// Trust keys the work dir's worktrees and environments (the Action:
+	// by whose code ran, so a fork's install is never reused by a trusted
+	// run).
 	Trust string
+	// EvictAfter removes the work dir's worktrees and environments that no
+	// run has used for this long, before the run (0: keep them all).
+	EvictAfter time.Duration
 }
 
 // LoadScenarios reads the scenario files; vllm: each must start vllm serve.
@@ -87,6 +91,20 @@ func PrepareWork(ctx context.Context, env Env, repo string, scenarios []*scenari
 	// work dir would name a different folder for each.
 	if work, err = filepath.Abs(work); err != nil {
 		return "", "", err
+	}
+	if o.EvictAfter > 0 && !o.Clean {
+		unlock, err := lockWork(ctx, env, work)
+		if err != nil {
+			return "", "", err
+		}
+		gone, err := vllmsrc.Evict(ctx, repo, work, o.EvictAfter)
+		unlock()
+		if err != nil {
+			return "", "", fmt.Errorf("evicting unused worktrees and environments from %s: %w", work, err)
+		}
+		if len(gone) > 0 {
+			fmt.Fprintf(env.Stderr, "perfgate: removed %d worktrees and environments unused for %s from %s\n", len(gone), o.EvictAfter, work)
+		}
 	}
 	if o.Clean {
 		unlock, err := lockWork(ctx, env, work)

@@ -60,9 +60,10 @@ type inputs struct {
 	workDir       string
 	commentAuthor string
 	historyStore  string
-	siteBranch    string // mode track: publish the history site to this branch
-	bisect        bool   // mode track: bisect a new regression's suspects
-	clean         bool   // remove this trust's worktrees and environments first
+	siteBranch    string        // mode track: publish the history site to this branch
+	bisect        bool          // mode track: bisect a new regression's suspects
+	clean         bool          // remove this trust's worktrees and environments first
+	keepFor       time.Duration // evict worktrees and environments unused this long (0: never)
 	set           string
 	trust         string // the work dir's part for this event (trustRoot)
 }
@@ -101,6 +102,14 @@ func readInputs(a *githubactions.Action) (inputs, error) {
 	in.bisect = boolInput("bisect", false)
 	in.allowForkCode = boolInput("allow-fork-code", false)
 	in.clean = boolInput("clean", false)
+	in.keepFor = 14 * 24 * time.Hour
+	if d := get("work_dir_keep_days"); d != "" {
+		n, err := strconv.Atoi(d)
+		if err != nil || n < 0 || n > 3650 {
+			errs = append(errs, fmt.Sprintf("work-dir-keep-days %q: a whole number of days from 0 (keep everything) to 3650", d))
+		}
+		in.keepFor = time.Duration(n) * 24 * time.Hour
+	}
 	if t := get("trials"); t != "" {
 		n, err := strconv.Atoi(t)
 		if err != nil || n < 1 || n > 100 {
@@ -554,7 +563,7 @@ func resolveRefs(ctx context.Context, a *githubactions.Action, in inputs, gctx *
 // reported like a result.
 func runAB(ctx context.Context, env Env, a *githubactions.Action, in inputs, m *gh.Results) (*ab.Plan, error) {
 	o := ab.Options{Repo: in.vllmPath, BaseRef: m.BaseSHA, CandRef: m.HeadSHA, Trials: in.trials, TrialsSet: in.trialsSet, Out: in.outputDir,
-		WorkDir: in.workDir, Trust: in.trust, Install: in.install, Profile: m.Profile, Clean: in.clean}
+		WorkDir: in.workDir, Trust: in.trust, Install: in.install, Profile: m.Profile, Clean: in.clean, EvictAfter: in.keepFor}
 	if !in.trialsSet {
 		o.Trials = 0 // sequential
 	}

@@ -120,7 +120,7 @@ func (t *tracker) fail(err error) error {
 // folder, with its ab.json.
 func (t *tracker) benchmark(ctx context.Context, cand string, scenarios []*scenario.Scenario) error {
 	in := t.in
-	o := ab.Options{Repo: t.repo, Trials: in.trials, WorkDir: in.workDir, Trust: in.trust, Install: in.install, Clean: in.clean}
+	o := ab.Options{Repo: t.repo, Trials: in.trials, WorkDir: in.workDir, Trust: in.trust, Install: in.install, Clean: in.clean, EvictAfter: in.keepFor}
 	if !in.trialsSet {
 		o.Trials = 3
 	}

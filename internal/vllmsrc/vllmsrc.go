@@ -67,6 +67,7 @@ func Worktree(ctx context.Context, repo, workDir, sha string) (string, error) {
 	done := dir + ".done"
 	if _, err := os.Stat(done); err == nil {
 		if head, err := childenv.Git(ctx, dir, "rev-parse", "HEAD"); err == nil && head == sha {
+			touch(done) // used: Evict keeps it
 			return dir, nil
 		}
 	}
@@ -102,6 +103,61 @@ func Clean(ctx context.Context, repo, workDir string) error {
 	return err
 }
 
+// touch marks a stamp file as used now.
+func touch(p string) {
+	now := time.Now()
+	_ = os.Chtimes(p, now, now)
+}
+
+// Evict removes the worktrees and environments under workDir that no run
+// has used for longer than unused (their stamps: src/<sha>.done and
+// env/<sha>/.perfgate-installed, touched on every use; an unfinished one
+// is judged by its folder), and says which. A work dir on a persistent
+// runner otherwise grows by a checkout and an environment per commit.
+func Evict(ctx context.Context, repo, workDir string, unused time.Duration) (removed []string, err error) {
+	cutoff := time.Now().Add(-unused)
+	old := func(stamp, dir string) bool {
+		fi, err := os.Stat(stamp)
+		if err != nil {
+			if fi, err = os.Stat(dir); err != nil {
+				return false
+			}
+		}
+		return fi.ModTime().Before(cutoff)
+	}
+	for _, kind := range []string{"src", "env"} {
+		ents, err := os.ReadDir(filepath.Join(workDir, kind))
+		if err != nil {
+			continue
+		}
+		for _, e := range ents {
+			if !e.IsDir() {
+				continue
+			}
+			dir := filepath.Join(workDir, kind, e.Name())
+			stamp := dir + ".done"
+			if kind == "env" {
+				stamp = filepath.Join(dir, marker)
+			}
+			if !old(stamp, dir) {
+				continue
+			}
+			if kind == "src" {
+				_, _ = childenv.Git(ctx, repo, "worktree", "remove", "--force", "--force", "--end-of-options", dir)
+				_ = os.Remove(stamp)
+			}
+			if err := os.RemoveAll(dir); err != nil {
+				return removed, err
+			}
+			removed = append(removed, kind+"/"+e.Name())
+		}
+	}
+	if len(removed) > 0 {
+		_, _ = childenv.Git(ctx, repo, "worktree", "prune")
+	}
+	return removed, nil
+}
+
 // EnvDir is where sha's environment lives.
 func EnvDir(workDir, sha string) string { return filepath.Join(workDir, "env", sha) }
 
@@ -128,6 +184,7 @@ func Install(ctx context.Context, side, sha, worktree, envDir, command, logPath 
 	sum := sha256.Sum256([]byte(command))
 	want := hex.EncodeToString(sum[:])
 	if b, err := os.ReadFile(filepath.Join(envDir, marker)); err == nil && strings.TrimSpace(string(b)) == want {
+		touch(filepath.Join(envDir, marker)) // used: Evict keeps it
 		return true, nil
 	}
 	if err := os.MkdirAll(envDir, 0o755); err != nil {

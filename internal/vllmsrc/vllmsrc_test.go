@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 func git_(t *testing.T, dir string, args ...string) string {
@@ -130,5 +131,50 @@ func TestInterruptedWorktreeIsRepaired(t *testing.T) {
 	os.RemoveAll(dir)
 	if _, err := Worktree(ctx, repo, work, sha); err != nil {
 		t.Fatalf("a locked worktree whose folder is gone: %v", err)
+	}
+}
+
+// Evict removes what no run has used for the given time and keeps what a
+// run used since, however old: every reuse touches its stamp.
+func TestEvictRemovesOnlyUnused(t *testing.T) {
+	ctx := context.Background()
+	repo := t.TempDir()
+	git_(t, repo, "init", "-q", "-b", "main")
+	git_(t, repo, "commit", "-q", "--allow-empty", "-m", "one")
+	one := git_(t, repo, "rev-parse", "HEAD")
+	git_(t, repo, "commit", "-q", "--allow-empty", "-m", "two")
+	two := git_(t, repo, "rev-parse", "HEAD")
+	work := t.TempDir()
+	for _, sha := range []string{one, two} {
+		wt, err := Worktree(ctx, repo, work, sha)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := Install(ctx, "side", sha, wt, EnvDir(work, sha), "true", filepath.Join(t.TempDir(), "log")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	month := time.Now().Add(-30 * 24 * time.Hour)
+	for _, sha := range []string{one, two} {
+		os.Chtimes(filepath.Join(work, "src", sha+".done"), month, month)
+		os.Chtimes(filepath.Join(EnvDir(work, sha), marker), month, month)
+	}
+	// two is used again today: its stamps are touched
+	if _, err := Worktree(ctx, repo, work, two); err != nil {
+		t.Fatal(err)
+	}
+	if reused, err := Install(ctx, "side", two, filepath.Join(work, "src", two), EnvDir(work, two), "true", filepath.Join(t.TempDir(), "log")); err != nil || !reused {
+		t.Fatalf("reuse: %v %v", reused, err)
+	}
+	gone, err := Evict(ctx, repo, work, 14*24*time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(gone) != 2 || fileExists(filepath.Join(work, "src", one)) || fileExists(EnvDir(work, one)) ||
+		!fileExists(filepath.Join(work, "src", two)) || !fileExists(EnvDir(work, two)) {
+		t.Errorf("evicted %v", gone)
+	}
+	if list := git_(t, repo, "worktree", "list"); strings.Contains(list, one[:7]) && strings.Contains(list, filepath.Join(work, "src", one)) {
+		t.Errorf("git still records the evicted worktree:\n%s", list)
 	}
 }

@@ -442,6 +442,14 @@ func finishAction(a *githubactions.Action, env Env, in inputs, rep *gh.Report, p
 	a.SetOutput("summary-json", sumPath)
 	fmt.Fprintf(env.Stdout, "perfgate: %s\n", rep.Headline())
 	switch {
+	case in.mode == "report":
+		// The reporter's job says whether it reported; the verdict is the
+		// status's (fail-on maps it). GitHub shows a workflow_run job on
+		// the default branch's latest commit, which a red job for every
+		// failing pull request would mark.
+		if rep.Verdict == metric.Error {
+			a.Errorf("perfgate: %s", rep.Error)
+		}
 	case rep.Verdict == metric.Error && (in.mode == "benchmark" || in.failOn == "never"):
 		// mode benchmark: the reporter job reads the error from the
 		// results and settles the check, so this job must end green for

@@ -108,13 +108,14 @@ func TestTrackStoreOnABranchNeedsAToken(t *testing.T) {
 
 // Mode benchmark ends green on an error (a failed install, a broken
 // build): the reporter job, which runs only after it, reads the error from
-// the results and settles the check. fail-on never leaves the verdict to
-// the status in every mode; otherwise an error fails the step.
+// the results and settles the check. Mode report's job says only whether
+// it reported: the verdict is the status's. fail-on never leaves the
+// verdict to the status in every mode; otherwise an error fails the step.
 func TestErrorVerdictExit(t *testing.T) {
 	for _, c := range []struct {
 		mode, failOn string
 		fails        bool
-	}{{"benchmark", "fail", false}, {"pr", "never", false}, {"pr", "fail", true}, {"report", "warn", true}} {
+	}{{"benchmark", "fail", false}, {"pr", "never", false}, {"pr", "fail", true}, {"report", "fail", false}} {
 		dir := t.TempDir()
 		vars := map[string]string{"GITHUB_OUTPUT": filepath.Join(dir, "out"), "GITHUB_STEP_SUMMARY": filepath.Join(dir, "sum")}
 		a := githubactions.New(githubactions.WithGetenv(func(k string) string { return vars[k] }), githubactions.WithWriter(io.Discard))

@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -63,8 +64,15 @@ runs:
   using: composite
   steps:
     - shell: bash
-      env: {NAME: "${{ inputs.name }}", DEST: "${{ inputs.path }}"}
-      run: test -d %STORE%/"$NAME" && mkdir -p "$DEST" && cp -r %STORE%/"$NAME"/. "$DEST"/
+      env: {NAME: "${{ inputs.name }}", PATTERN: "${{ inputs.pattern }}", DEST: "${{ inputs.path }}"}
+      run: |
+        mkdir -p "$DEST"
+        if [ -n "$PATTERN" ]; then
+          # one subfolder per artifact, as download-artifact does
+          for d in %STORE%/$PATTERN; do test -d "$d" && cp -r "$d" "$DEST"/; done
+        else
+          test -d %STORE%/"$NAME" && cp -r %STORE%/"$NAME"/. "$DEST"/
+        fi
 `
 	// fakeVLLMPy is a vLLM source tree's stand-in, installed as the example's
 	// install command installs vLLM (uv pip install -e .): its vllm command is
@@ -93,14 +101,16 @@ py-modules = ["fakevllm"]
 `
 )
 
-// TestExamplesUnderAct runs the documented fork-safe pair as written —
-// docs/examples/pr-perf.yml on a fork's labeled pull request, then
-// pr-perf-report.yml on its workflow_run — under act, offline: GitHub's
+// TestExamplesUnderAct runs the documented workflows as written — the
+// fork-safe pair (docs/examples/pr-perf.yml on a fork's labeled pull
+// request, then pr-perf-report.yml on its workflow_run), the release gate
+// and the nightly — under act, offline: GitHub's
 // own actions are local stand-ins, perfgate/perfgate@v1 is this tree
 // (released from a local release server), vLLM is a Python package whose
 // vllm is perfgate's simulator, installed by the example's uv command, and
 // the pull request slows decode by 30 %. The reporter posts one FAIL
-// comment and a failing status.
+// comment and a failing status, the release gate fails the slowed commit
+// against v1.0.0, and the nightly records main's first point.
 func TestExamplesUnderAct(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds perfgate and runs two workflows under act")
@@ -117,7 +127,7 @@ func TestExamplesUnderAct(t *testing.T) {
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("building perfgate: %v\n%s", err, out)
 	}
-	origin, base, head := exampleVLLM(t, bin)
+	origin, base, head := exampleVLLM(t, bin, "pr", "release/release")
 	rel := releaseServer(t, bin, "v1")
 	store := filepath.Join(tmp, "artifacts")
 	standIns := map[string]string{"actions/checkout@v4": strings.ReplaceAll(checkoutStandIn, "%ORIGIN%", origin),
@@ -163,6 +173,53 @@ func TestExamplesUnderAct(t *testing.T) {
 	if len(st) != 1 || st[0].SHA != head || st[0].State != "failure" || st[0].Context != "perfgate/pr" {
 		t.Errorf("the reporter's status: %+v", st)
 	}
+
+	// The sharded pair, in a repository whose scenarios are sharded:
+	// three shards, one artifact each, one report.
+	origin2, base2, head2 := exampleVLLM(t, bin, "chat-a", "long-context-a", "throughput-a")
+	srv2 := githubtest.New("vllm-project", "vllm")
+	defer srv2.Close()
+	srv2.Git = origin2
+	srv2.Pulls[7] = &githubtest.Pull{Number: 7, HeadSHA: head2, Title: "Faster decode", HeadRef: "feature", BaseRef: "main", HeadRepo: "mallory/vllm", HeadRepoID: 99}
+	args2 := slices.Clone(args)
+	for i, a := range args2 {
+		args2[i] = strings.ReplaceAll(a, origin, origin2)
+	}
+	standInDir := filepath.Join(tmp, "standin", "actions_checkout@v4")
+	os.WriteFile(filepath.Join(standInDir, "action.yml"), []byte(strings.ReplaceAll(checkoutStandIn, "%ORIGIN%", origin2)), 0o644)
+	prEv2 := strings.NewReplacer(base, base2, head, head2).Replace(prEv)
+	runExample(t, act, "pull_request", "pr-perf-sharded.yml", prEv2, args2)
+	for _, shard := range []string{"chat", "long-context", "throughput"} {
+		if _, err := os.Stat(filepath.Join(store, "perfgate-results-"+shard, "perfgate-results.json")); err != nil {
+			t.Fatalf("shard %s uploaded no results: %v", shard, err)
+		}
+	}
+	log = runExample(t, act, "workflow_run", "pr-perf-sharded-report.yml", strings.ReplaceAll(runEv, head, head2),
+		append(args2, "--env", "GITHUB_API_URL="+srv2.URL, "-s", "GITHUB_TOKEN="+githubtest.InstallationToken))
+	cs2, _, st2 := srv2.Snapshot()
+	if len(cs2) != 1 || !strings.Contains(cs2[0].Body, "chat\\-a") || !strings.Contains(cs2[0].Body, "throughput\\-a") ||
+		len(st2) != 1 || st2[0].Context != "perfgate/pr-suite" || st2[0].State != "failure" || st2[0].SHA != head2 {
+		t.Fatalf("the sharded reporter: comments %d, statuses %+v\n%s", len(cs2), st2, tail(log, 8000))
+	}
+	os.WriteFile(filepath.Join(standInDir, "action.yml"), []byte(strings.ReplaceAll(checkoutStandIn, "%ORIGIN%", origin)), 0o644)
+
+	// The release gate, dispatched for the slowed commit: against v1.0.0,
+	// with the default branch's release scenarios; a FAIL fails the job.
+	api := append(args, "--env", "GITHUB_API_URL="+srv.URL, "-s", "GITHUB_TOKEN="+githubtest.InstallationToken)
+	log, err := runExampleJob(t, act, "workflow_dispatch", "release-gate.yml", fmt.Sprintf(`{"inputs": {"candidate": %q, "baseline": ""}}`, head), api, "")
+	_, _, st = srv.Snapshot()
+	if err == nil || !strings.Contains(log, "against the last release tag v1.0.0") || st[len(st)-1].Context != "perfgate/release" || st[len(st)-1].State != "failure" {
+		t.Errorf("the release gate: %v, statuses %+v\n%s", err, st, tail(log, 6000))
+	}
+	// The nightly, which lives in the vLLM repository itself: main's first
+	// point of history, through the API.
+	log, err = runExampleJob(t, act, "schedule", "nightly-baseline.yml", `{"schedule": "17 2 * * *"}`, append(api, "--env", "XDG_CACHE_HOME="+filepath.Join(tmp, "cache")), origin)
+	tip := sh(t, origin, "git", "rev-parse", "HEAD")
+	files, _, _ := srv.Branch("perfgate-history")
+	_, _, st = srv.Snapshot()
+	if err != nil || len(files) == 0 || st[len(st)-1].Context != "perfgate/nightly" || st[len(st)-1].SHA != tip {
+		t.Errorf("the nightly: %v, history files %d, statuses %+v\n%s", err, len(files), st, tail(log, 6000))
+	}
 }
 
 // exampleTools are what the example's install command needs offline: uv,
@@ -187,10 +244,11 @@ func exampleTools(t *testing.T) (wheels string) {
 	return wheels
 }
 
-// exampleVLLM is the vLLM repository of TestExamplesUnderAct: main holds
-// the scenario (.perfgate/pr.yaml) and a fast vllm; the pull request's
-// branch, feature, slows decode by 30 %.
-func exampleVLLM(t *testing.T, bin string) (origin, base, head string) {
+// exampleVLLM is a vLLM repository of TestExamplesUnderAct: main holds
+// the scenarios (.perfgate/NAME.yaml, each named NAME's base name), a fast
+// vllm and the release tag v1.0.0; the pull request's branch, feature,
+// slows decode by 30 %.
+func exampleVLLM(t *testing.T, bin string, scenarios ...string) (origin, base, head string) {
 	origin = t.TempDir()
 	write := func(extra string) {
 		os.WriteFile(filepath.Join(origin, "fakevllm.py"), []byte(fmt.Sprintf(fakeVLLMPy, bin, bin, extra)), 0o644)
@@ -198,11 +256,17 @@ func exampleVLLM(t *testing.T, bin string) (origin, base, head string) {
 	sh(t, origin, "git", "init", "-q", "-b", "main")
 	os.WriteFile(filepath.Join(origin, "pyproject.toml"), []byte(fakeVLLMProject), 0o644)
 	os.MkdirAll(filepath.Join(origin, ".perfgate"), 0o755)
-	os.WriteFile(filepath.Join(origin, ".perfgate", "pr.yaml"), []byte(strings.Replace(strings.Replace(abScenarioYAML, "%s", "30s", 1), "%s", "reset", 1)), 0o644)
+	scen := strings.Replace(strings.Replace(abScenarioYAML, "%s", "30s", 1), "%s", "reset", 1)
+	for _, name := range scenarios {
+		p := filepath.Join(origin, ".perfgate", name+".yaml")
+		os.MkdirAll(filepath.Dir(p), 0o755)
+		os.WriteFile(p, []byte(strings.Replace(scen, "name: ab-fake", "name: "+filepath.Base(name), 1)), 0o644)
+	}
 	write("")
 	sh(t, origin, "git", "add", "-A")
 	sh(t, origin, "git", "commit", "-q", "-m", "fast")
 	base = sh(t, origin, "git", "rev-parse", "HEAD")
+	sh(t, origin, "git", "tag", "v1.0.0") // the last release, for the release gate
 	sh(t, origin, "git", "checkout", "-q", "-b", "feature")
 	write(`, "--slowdown-decode", "1.30"`)
 	sh(t, origin, "git", "commit", "-q", "-am", "slow decode")
@@ -234,17 +298,39 @@ func releaseServer(t *testing.T, bin, tag string) string {
 	return srv.URL
 }
 
-// runExample runs docs/examples/NAME, unchanged, as a repository's only
-// workflow under act, for event (the payload); it returns act's log and
-// fails the test when the job fails.
+// runExample runs docs/examples/NAME as runExampleJob does, and fails the
+// test when the job fails.
 func runExample(t *testing.T, act, event, name, payload string, args []string) string {
+	t.Helper()
+	log, err := runExampleJob(t, act, event, name, payload, args, "")
+	if err != nil {
+		t.Fatalf("act %s %s: %v\n%s", event, name, err, tail(log, 8000))
+	}
+	return log
+}
+
+// runExampleJob runs docs/examples/NAME, unchanged, under act for event
+// (the payload): as the only workflow of a repository of its own, or, with
+// repo, committed into that repository (whose commit is then the run's);
+// it returns act's log and its error (a failed job).
+func runExampleJob(t *testing.T, act, event, name, payload string, args []string, repo string) (string, error) {
 	t.Helper()
 	wf, err := os.ReadFile(filepath.Join("..", "..", "docs", "examples", name))
 	if err != nil {
 		t.Fatal(err)
 	}
-	ws := t.TempDir()
-	actCommit(t, ws, string(wf))
+	ws := repo
+	if ws == "" {
+		ws = t.TempDir()
+		actCommit(t, ws, string(wf))
+	} else {
+		os.MkdirAll(filepath.Join(ws, ".github", "workflows"), 0o755)
+		os.WriteFile(filepath.Join(ws, ".github", "workflows", "perf.yml"), wf, 0o644)
+		sh(t, ws, "git", "add", "-A")
+		sh(t, ws, "git", "commit", "-q", "-m", "the workflow")
+		// act names the repository after its remote
+		exec.Command("git", "-C", ws, "remote", "add", "origin", "https://github.com/vllm-project/vllm.git").Run()
+	}
 	ev := filepath.Join(t.TempDir(), "event.json")
 	os.WriteFile(ev, []byte(payload), 0o644)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
@@ -253,8 +339,5 @@ func runExample(t *testing.T, act, event, name, payload string, args []string) s
 	cmd.Dir = ws
 	cmd.Env = append(os.Environ(), "ACT_DISABLE_VERSION_CHECK=1", "GOPROXY=off", "CGO_CFLAGS=-Wno-deprecated-declarations")
 	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("act %s %s: %v\n%s", event, name, err, tail(string(out), 8000))
-	}
-	return string(out)
+	return string(out), err
 }

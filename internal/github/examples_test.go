@@ -114,24 +114,28 @@ func TestExamplesAreCalm(t *testing.T) {
 			Steps []struct{ With map[string]string }
 		}
 	}
-	b, _ := os.ReadFile("../../docs/examples/pr-perf.yml")
-	if err := yaml.Unmarshal(b, &pr); err != nil {
-		t.Fatal(err)
-	}
-	if pr.Concurrency.CancelInProgress && !strings.Contains(pr.Concurrency.Group, "github.event.label.name") {
-		t.Errorf("pr-perf.yml: any label would cancel a GPU run: %q", pr.Concurrency.Group)
-	}
-	failOn := ""
-	for _, j := range pr.Jobs {
-		for _, s := range j.Steps {
-			if s.With["mode"] == "benchmark" {
-				failOn = s.With["fail-on"]
+	for _, f := range []string{"pr-perf.yml", "pr-perf-sharded.yml"} {
+		b, _ := os.ReadFile("../../docs/examples/" + f)
+		pr.Concurrency.Group, pr.Concurrency.CancelInProgress, pr.Jobs = "", false, nil
+		if err := yaml.Unmarshal(b, &pr); err != nil {
+			t.Fatal(err)
+		}
+		if pr.Concurrency.CancelInProgress && !strings.Contains(pr.Concurrency.Group, "github.event.label.name") {
+			t.Errorf("%s: any label would cancel a GPU run: %q", f, pr.Concurrency.Group)
+		}
+		failOn := ""
+		for _, j := range pr.Jobs {
+			for _, s := range j.Steps {
+				if s.With["mode"] == "benchmark" {
+					failOn = s.With["fail-on"]
+				}
 			}
 		}
+		if failOn != "never" {
+			t.Errorf("%s: the benchmark job must succeed whatever the verdict (fail-on: never), got %q", f, failOn)
+		}
 	}
-	if failOn != "never" {
-		t.Errorf("pr-perf.yml: the benchmark job must succeed whatever the verdict (fail-on: never), got %q", failOn)
-	}
+	var b []byte
 	var rep struct {
 		Jobs map[string]struct {
 			If    string

@@ -2,14 +2,17 @@ package compare
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/perfgate/perfgate/internal/comparison"
+	"github.com/perfgate/perfgate/internal/gate"
 	"github.com/perfgate/perfgate/internal/report/reporttest"
 )
 
@@ -80,5 +83,35 @@ func TestWriteComparisonStopsWhenCanceled(t *testing.T) {
 	}
 	if pngs, _ := filepath.Glob(filepath.Join(out, "plots", "*.png")); len(pngs) > 0 {
 		t.Errorf("charts drawn after the cancel: %v", pngs)
+	}
+}
+
+// What a reporter publishes is the recheck's: a comparison.json whose
+// verdicts hold but whose numbers were edited (a change, an interval, the
+// trial counts, the headline) reads back with the numbers its own trial
+// data give.
+func TestValidateComparisonPublishesTheRecheck(t *testing.T) {
+	c, base, cand, _ := fixtureComparison(t)
+	out := t.TempDir()
+	must(t, Write(context.Background(), c, base, cand, out))
+	data, _ := os.ReadFile(filepath.Join(out, "comparison.json"))
+	var forged Comparison
+	must(t, json.Unmarshal(data, &forged))
+	i := slices.IndexFunc(forged.Outcome.Results, func(r gate.Result) bool { return r.Gating && !r.ChangePct.IsNaN() && !r.CILowPct.IsNaN() })
+	if i < 0 {
+		t.Fatal("the fixture has no gating result with a change")
+	}
+	want := forged.Outcome.Results[i].ChangePct
+	forged.Outcome.Results[i].ChangePct, forged.Outcome.Results[i].CILowPct, forged.Outcome.Results[i].CIHighPct = 0.1, -1, 1
+	forged.Outcome.Headline = "PASS: all good"
+	forged.Run = &comparison.RunInfo{Trials: [2]int{50, 50}, StopReason: "fixed", MaxTrials: 50}
+	b, _ := json.Marshal(forged)
+	v, err := comparison.ValidateComparison(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := v.Outcome.Results[i]
+	if r.ChangePct == nil || r.CILowPct == nil || *r.ChangePct != float64(want) || *r.CILowPct == -1 || v.Outcome.Headline == "PASS: all good" || v.Run.Trials == [2]int{50, 50} {
+		t.Errorf("published: change %v (want %v), interval %v…%v, headline %q, trials %v", r.ChangePct, want, r.CILowPct, r.CIHighPct, v.Outcome.Headline, v.Run.Trials)
 	}
 }

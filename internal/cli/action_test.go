@@ -520,10 +520,11 @@ func TestActionOutputIsInert(t *testing.T) {
 	hostile := `echo '::error::pwned'; echo '  ::stop-commands::abc'; echo '##[error]old form'; exit 1`
 	inputs := map[string]string{"mode": "benchmark", "scenarios": abFile(t, "30s", "restart"), "vllm-path": repo, "trials": "2",
 		"install-command": hostile, "work-dir": t.TempDir(), "output-dir": t.TempDir(), "baseline-ref": first, "candidate-ref": "main"}
-	env, _, _ := actionEnv(t, srv, "push", `{"after": "`+first+`"}`, inputs)
+	env, outFile, _ := actionEnv(t, srv, "push", `{"after": "`+first+`"}`, inputs)
 	r := runCLI(t, context.Background(), env, "action")
-	if r.code == 0 || !strings.Contains(r.stdout+r.stderr, "pwned") {
-		t.Fatalf("the install must fail and its tail be shown: %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	// mode benchmark ends green on an error: its reporter settles the check
+	if r.code != 0 || outputs(t, outFile)["verdict"] != "error" || !strings.Contains(r.stdout+r.stderr, "pwned") {
+		t.Fatalf("the install must fail, be an error verdict, and its tail be shown: %d\n%s\n%s", r.code, r.stdout, r.stderr)
 	}
 	for _, line := range strings.Split(r.stdout+r.stderr, "\n") {
 		l := strings.TrimSpace(line)

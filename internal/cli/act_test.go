@@ -57,6 +57,10 @@ jobs:
           echo "OUT report-dir=$REPORT_DIR"
 `
 
+// setupGoStandIn replaces actions/setup-go, which act fetches even behind
+// a false if: the runner has Go, so it fails if it ever runs.
+const setupGoStandIn = "name: setup-go stand-in\nruns:\n  using: composite\n  steps:\n    - shell: bash\n      run: echo 'setup-go ran though Go is installed'; exit 1\n"
+
 // findAct is the act binary: a skip without it, a failure where .ci/run
 // requires it.
 func findAct(t *testing.T) string {
@@ -149,7 +153,7 @@ func runActPR(t *testing.T, srv *githubtest.Server, pr actPR) (string, map[strin
 	// behind an if: that is false. setup-go is skipped here (the runner has
 	// Go); a local stand-in that fails if it ever runs keeps act offline.
 	setupGo := t.TempDir()
-	os.WriteFile(filepath.Join(setupGo, "action.yml"), []byte("name: setup-go stand-in\nruns:\n  using: composite\n  steps:\n    - shell: bash\n      run: echo 'setup-go ran though Go is installed'; exit 1\n"), 0o644)
+	os.WriteFile(filepath.Join(setupGo, "action.yml"), []byte(setupGoStandIn), 0o644)
 
 	ctx, cancel := context.WithTimeout(context.Background(), pr.timeout)
 	defer cancel()
@@ -289,7 +293,7 @@ func TestActionYAMLStartsFromARelease(t *testing.T) {
 		os.CopyFS(dir, os.DirFS(ws))
 		actCommit(t, dir, wf)
 		setupGo := t.TempDir()
-		os.WriteFile(filepath.Join(setupGo, "action.yml"), []byte("name: setup-go stand-in\nruns:\n  using: composite\n  steps:\n    - shell: bash\n      run: echo 'setup-go ran though Go is installed'; exit 1\n"), 0o644)
+		os.WriteFile(filepath.Join(setupGo, "action.yml"), []byte(setupGoStandIn), 0o644)
 		ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 		defer cancel()
 		cmd := exec.CommandContext(ctx, act, "push", "-W", ".github/workflows/perf.yml", "-P", "self-hosted=-self-hosted",

@@ -132,9 +132,7 @@ func TestExamplesUnderAct(t *testing.T) {
 	store := filepath.Join(tmp, "artifacts")
 	standIns := map[string]string{"actions/checkout@v4": strings.ReplaceAll(checkoutStandIn, "%ORIGIN%", origin),
 		"actions/upload-artifact@v4": strings.ReplaceAll(uploadStandIn, "%STORE%", store), "actions/download-artifact@v4": strings.ReplaceAll(downloadStandIn, "%STORE%", store),
-		// act fetches the actions a composite action names even behind a
-		// false if: setup-go must never run here (the release is used)
-		"actions/setup-go@v5": "name: setup-go stand-in\nruns:\n  using: composite\n  steps:\n    - shell: bash\n      run: echo 'setup-go ran'; exit 1\n"}
+		"actions/setup-go@v5": setupGoStandIn}
 	args := []string{"--no-cache-server", "--no-skip-checkout", "-P", "self-hosted=-self-hosted", "-P", "linux=-self-hosted", "-P", "gpu=-self-hosted",
 		"-P", "ubuntu-latest=-self-hosted", "--local-repository", "perfgate/perfgate@v1=" + actWorkspace(t),
 		"--env", "GITHUB_SERVER_URL=" + rel, "--env", "UV_OFFLINE=1", "--env", "UV_FIND_LINKS=" + wheels, "--env", "PERFGATE_PASS_ENV=UV_FIND_LINKS"}

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/perfgate/perfgate/internal/analysis"
@@ -399,7 +400,9 @@ func csvReport(runs []*Run) ([]byte, error) {
 			for k, v := range m {
 				switch x := v.(type) {
 				case float64:
-					row[k] = fmt.Sprint(x)
+					// plain decimals: fmt's %v writes 7.588798e+06 for
+					// a duration in µs, which spreadsheets misread
+					row[k] = strconv.FormatFloat(x, 'f', -1, 64)
 					keySet[k] = true
 				case string:
 					row[k] = x

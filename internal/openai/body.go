@@ -13,8 +13,24 @@ type Prompt struct {
 	OutputTokens int
 }
 
-// Body is the JSON of one streaming request.
-func Body(api, model string, r Prompt) ([]byte, error) {
+// Fields is extra request fields as a JSON fragment to splice into every
+// body (Body's extra): made once, keys sorted; nil for none.
+func Fields(fields map[string]any) ([]byte, error) {
+	if len(fields) == 0 {
+		return nil, nil
+	}
+	b, err := json.Marshal(fields) // json sorts a map's keys
+	if err != nil {
+		return nil, err
+	}
+	return b[1 : len(b)-1], nil
+}
+
+// Body is the JSON of one streaming request, with extra (from Fields:
+// sampling parameters, an extra body) spliced in. perfgate sends no
+// sampling parameter of its own: the server's defaults apply unless the
+// scenario says.
+func Body(api, model string, r Prompt, extra []byte) ([]byte, error) {
 	type streamOptions struct {
 		IncludeUsage bool `json:"include_usage"`
 	}
@@ -27,7 +43,6 @@ func Body(api, model string, r Prompt) ([]byte, error) {
 		Prompt        any           `json:"prompt,omitempty"`
 		Messages      []message     `json:"messages,omitempty"`
 		MaxTokens     int           `json:"max_tokens"`
-		Temperature   float64       `json:"temperature"`
 		IgnoreEOS     bool          `json:"ignore_eos"`
 		Stream        bool          `json:"stream"`
 		StreamOptions streamOptions `json:"stream_options"`
@@ -54,5 +69,13 @@ func Body(api, model string, r Prompt) ([]byte, error) {
 	default:
 		body.Prompt = r.Text
 	}
-	return json.Marshal(body)
+	b, err := json.Marshal(body)
+	if err != nil || len(extra) == 0 {
+		return b, err
+	}
+	out := make([]byte, 0, len(b)+len(extra)+1)
+	out = append(out, b[:len(b)-1]...)
+	out = append(out, ',')
+	out = append(out, extra...)
+	return append(out, '}'), nil
 }

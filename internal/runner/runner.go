@@ -240,8 +240,12 @@ func (l *level) produce() (prod <-chan prepared, err func() error, stop func()) 
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	var prodErr error
+	extra, extraErr := openai.Fields(s.Sampling.Fields())
 	encode := func(r workload.Request) (prepared, error) {
-		body, err := openai.Body(s.API, l.cfg.Model, openai.Prompt{Text: r.Prompt, IDs: r.PromptIDs, Messages: r.Messages, OutputTokens: r.OutputTokens})
+		if extraErr != nil {
+			return prepared{}, extraErr
+		}
+		body, err := openai.Body(s.API, l.cfg.Model, openai.Prompt{Text: r.Prompt, IDs: r.PromptIDs, Messages: r.Messages, OutputTokens: r.OutputTokens}, extra)
 		return prepared{r, body}, err
 	}
 	go func() {

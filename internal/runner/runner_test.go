@@ -2,6 +2,7 @@ package runner
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -635,5 +636,50 @@ func TestTraceSchedule(t *testing.T) {
 		if len(warm) != c.warm || len(measured) != c.measured || !known || start != c.start || end != c.end || measured[0] != c.from {
 			t.Errorf("%s: %d warm-up, %d measured from %v, window %v..%v (%v)", c.phases, len(warm), len(measured), measured[0], start, end, known)
 		}
+	}
+}
+
+// Every request carries the scenario's sampling parameters and extra body,
+// and no sampling parameter the scenario did not set.
+func TestRequestsCarryTheScenariosSampling(t *testing.T) {
+	var mu sync.Mutex
+	var bodies []map[string]any
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var m map[string]any
+		json.NewDecoder(r.Body).Decode(&m)
+		mu.Lock()
+		bodies = append(bodies, m)
+		mu.Unlock()
+		w.Header().Set("Content-Type", "text/event-stream")
+		fmt.Fprint(w, "data: {\"choices\":[{\"text\":\" t\"}]}\n\ndata: {\"choices\":[],\"usage\":{\"prompt_tokens\":7,\"completion_tokens\":1}}\n\ndata: [DONE]\n\n")
+	}))
+	defer srv.Close()
+	for _, c := range []struct {
+		yaml string
+		want map[string]any
+	}{
+		{"", map[string]any{}},
+		{"sampling: {temperature: 0.7, top_k: 20, extra_body: {min_tokens: 1, stop: [\"x\"]}}", map[string]any{"temperature": 0.7, "top_k": 20.0, "min_tokens": 1.0}},
+	} {
+		bodies = nil
+		s := load(t, base+"load: {concurrency: 2}\nphases: {measure: {requests: 3}}\n"+c.yaml+"\n")
+		runWith(t, context.Background(), s, srv.URL, &memSink{})
+		mu.Lock()
+		if len(bodies) != 3 {
+			t.Fatalf("%d requests", len(bodies))
+		}
+		for _, b := range bodies {
+			for _, k := range []string{"temperature", "top_p", "top_k", "min_p"} {
+				if _, set := c.want[k]; !set && b[k] != nil {
+					t.Errorf("%q: %s sent though the scenario does not set it: %v", c.yaml, k, b)
+				}
+			}
+			for k, v := range c.want {
+				if b[k] != v {
+					t.Errorf("%q: %s = %v, want %v", c.yaml, k, b[k], v)
+				}
+			}
+		}
+		mu.Unlock()
 	}
 }

@@ -269,9 +269,37 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
 		if f, ok := d.number(n, path); ok {
 			v.SetFloat(f)
 		}
+	case reflect.Map:
+		if v.Type() != anyMapType {
+			panic(fmt.Sprintf("scenario: no decoder for %s", v.Type()))
+		}
+		d.decodeAnyMap(n, v, path)
 	default:
 		panic(fmt.Sprintf("scenario: no decoder for %s", v.Type()))
 	}
+}
+
+// anyMapType is a free-form mapping (sampling.extra_body): its values are
+// whatever YAML holds, passed on as JSON.
+var anyMapType = reflect.TypeOf(map[string]any{})
+
+func (d *decoder) decodeAnyMap(n *yaml.Node, v reflect.Value, path string) {
+	if n.Kind != yaml.MappingNode {
+		d.errAt(n, path, "%s: expected a mapping (key: value), got %s", path, describe(n))
+		return
+	}
+	m := map[string]any{}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, val := n.Content[i], n.Content[i+1]
+		d.pos[join(path, k.Value)] = pos{k.Line, k.Column}
+		var x any
+		if err := val.Decode(&x); err != nil {
+			d.errAt(val, join(path, k.Value), "%s: %v", join(path, k.Value), err)
+			continue
+		}
+		m[k.Value] = x
+	}
+	v.Set(reflect.ValueOf(m))
 }
 
 func (d *decoder) number(n *yaml.Node, path string) (float64, bool) {

@@ -21,6 +21,7 @@ type Scenario struct {
 	Load           Load     `yaml:"load,omitempty"`
 	Phases         Phases   `yaml:"phases,omitempty"`
 	RequestTimeout Duration `yaml:"request_timeout,omitempty"`
+	Sampling       Sampling `yaml:"sampling,omitempty"`
 	// MaxEventBytes is the largest stream event taken (0: 4 MiB).
 	MaxEventBytes int `yaml:"max_event_bytes,omitempty"`
 	// OutputTokensFrom is which output token count the metrics use:

@@ -90,6 +90,7 @@ func (s *Scenario) validate() []Problem {
 	c.load()
 	c.phases()
 	c.probes()
+	c.sampling()
 	if s.set("request_timeout") && s.RequestTimeout <= 0 {
 		c.at("request_timeout", "must be longer than 0s")
 	}

@@ -3,9 +3,11 @@ package probe
 import (
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -130,4 +132,54 @@ func BenchmarkProbeCycle(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/100e6*100, "%core@100ms")
+}
+
+// A data-parallel server reports one series per engine. When one engine
+// restarts, its counters start again from 0: corrected per series before
+// they are summed, the sum goes on rising by what was really counted.
+// (Summed first, the drop read as a restart of the whole server and every
+// other engine's count was counted again: 24–26 preemptions for a true 20.)
+func TestCountersAreCorrectedPerSeries(t *testing.T) {
+	pages := []string{
+		"engine0 10\nengine1 10\nlat0 3 5\nlat1 3 5",
+		"engine0 15\nengine1 14\nlat0 4 6\nlat1 5 7",
+		"engine0 18\nengine1 2\nlat0 6 8\nlat1 1 1", // engine 1 restarted
+	}
+	page := func(s string) string {
+		var b strings.Builder
+		b.WriteString("# TYPE vllm:num_preemptions_total counter\n# TYPE vllm:e2e_request_latency_seconds histogram\n")
+		for _, l := range strings.Split(s, "\n") {
+			f := strings.Fields(l)
+			eng := f[0][len(f[0])-1:]
+			if strings.HasPrefix(f[0], "engine") {
+				fmt.Fprintf(&b, "vllm:num_preemptions_total{engine=%q,model_name=\"m\"} %s\n", eng, f[1])
+			} else {
+				fmt.Fprintf(&b, "vllm:e2e_request_latency_seconds_bucket{engine=%q,le=\"+Inf\"} %s\nvllm:e2e_request_latency_seconds_sum{engine=%q} %s\nvllm:e2e_request_latency_seconds_count{engine=%q} %s\n", eng, f[1], eng, f[2], eng, f[1])
+			}
+		}
+		return b.String()
+	}
+	i := 0
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, page(pages[min(i, len(pages)-1)]))
+		i++
+	}))
+	defer srv.Close()
+	m := &Metrics{URL: srv.URL, Prefix: "vllm:"}
+	var got, counts []float64
+	for range pages {
+		v, err := m.Sample(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, v["vllm:num_preemptions_total"])
+		counts = append(counts, v["vllm:e2e_request_latency_seconds_count"])
+	}
+	// engine 0: 10 → 15 → 18 (+8); engine 1: 10 → 14, restart, 2 (+4 +2)
+	if !slices.Equal(got, []float64{20, 29, 34}) {
+		t.Errorf("preemptions %v, want 20 29 34 (14 counted)", got)
+	}
+	if !slices.Equal(counts, []float64{6, 9, 12}) {
+		t.Errorf("latency counts %v, want 6 9 12", counts)
+	}
 }

@@ -135,6 +135,19 @@ func vllmResult(r *report.Run, l record.Level) VLLMResult {
 	if l.RequestGoodput != nil {
 		v["request_goodput"] = *l.RequestGoodput
 	}
+	// --tag KEY=VALUE goes where vllm bench serve's --metadata KEY=VALUE
+	// goes: a key of the result itself (one of vLLM's own is not
+	// overwritten: it is perfgate_tag_KEY then).
+	for k, x := range m.Tags {
+		if _, taken := v[k]; taken || slices.Contains(vllmKeyOrder, k) {
+			k = "perfgate_tag_" + k
+		}
+		v[k] = x
+	}
+	v["perfgate_lengths"] = "measured"
+	if _, _, ok := configuredLengths(r.Scenario); ok {
+		v["perfgate_lengths"] = "configured"
+	}
 	switch {
 	case l.Mode == scenario.ModeClosed:
 		v["max_concurrency"] = l.RequestedConcurrency
@@ -238,7 +251,13 @@ func vllmCommands(r *report.Run, l record.Level) VLLMCommands {
 		}
 	}
 	client = append(client, "--level", strconv.Itoa(l.Level+1), "--dataset-name", dataset)
-	if l.Completed > 0 {
+	if in, out, ok := configuredLengths(s); ok {
+		// what the scenario asks for: vLLM's compare script pairs rows on
+		// these, so two runs of one scenario must say the same (measured
+		// means moved with random draws, failed requests and chat templates)
+		client = append(client, "--random-input-len", strconv.Itoa(int(math.Round(in))), "--random-output-len", strconv.Itoa(int(math.Round(out))))
+	} else if l.Completed > 0 {
+		// a dataset's or a trace's lengths: what was measured
 		client = append(client,
 			"--random-input-len", strconv.Itoa(int(math.Round(float64(l.TotalInput)/float64(l.Completed)))),
 			"--random-output-len", strconv.Itoa(int(math.Round(float64(l.TotalOutput)/float64(l.Completed)))))
@@ -252,6 +271,53 @@ func vllmCommands(r *report.Run, l record.Level) VLLMCommands {
 		client = append(client, "--max-concurrency", strconv.Itoa(l.RequestedConcurrency))
 	}
 	return VLLMCommands{Server: server, Client: strings.Join(client, " "), Note: vllmCommandsNote}
+}
+
+// configuredLengths are the mean input and output lengths a scenario asks
+// for, its classes weighted — not what a run measured. ok is false where the
+// lengths come from data (a dataset, a trace, multi-turn sessions) or the
+// scenario is unknown.
+func configuredLengths(s *scenario.Scenario) (in, out float64, ok bool) {
+	if s == nil || s.Load.Arrival == scenario.ArrivalTrace || s.Workload.Sessions.Enabled() || len(s.Workload.Classes) == 0 {
+		return 0, 0, false
+	}
+	var w float64
+	for _, c := range s.Workload.Classes {
+		if c.Dataset.Format != "" {
+			return 0, 0, false
+		}
+		ci, iok := distMean(c.InputTokens)
+		co, ook := distMean(c.OutputTokens)
+		if !iok || !ook {
+			return 0, 0, false
+		}
+		weight := c.Weight
+		if weight <= 0 {
+			weight = 1
+		}
+		in, out, w = in+weight*ci, out+weight*co, w+weight
+	}
+	return in / w, out / w, true
+}
+
+// distMean is a length distribution's configured mean (a clipped normal's
+// or lognormal's is its parameter).
+func distMean(d scenario.Dist) (float64, bool) {
+	switch d.Kind {
+	case scenario.DistFixed, "":
+		return d.Value, d.Value > 0
+	case scenario.DistUniform:
+		return (d.Min + d.Max) / 2, true
+	case scenario.DistNormal, scenario.DistLognormal:
+		return d.Mean, true
+	case scenario.DistHistogram:
+		var sum, w float64
+		for _, b := range d.Bins {
+			sum, w = sum+b.Weight*(b.Min+b.Max)/2, w+b.Weight
+		}
+		return sum / w, w > 0
+	}
+	return 0, false
 }
 
 var shellSafe = regexp.MustCompile(`^[A-Za-z0-9_@%+=:,./-]+$`)

@@ -2,6 +2,7 @@ package export
 
 import (
 	"encoding/json"
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
@@ -319,5 +320,41 @@ func TestVLLMKeysFromTheCatalogue(t *testing.T) {
 		if _, ok := v[k]; ok {
 			t.Errorf("%s written under perfgate's name", k)
 		}
+	}
+}
+
+// vLLM's compare-json-results.py pairs rows on Input Len, Output Len and
+// qps: two runs of one scenario must write the same, whatever their random
+// draws measured — the configured lengths, not the measured means. --tag
+// goes where vllm bench serve's --metadata goes.
+func TestVLLMFilesPairAndCarryTags(t *testing.T) {
+	runs, err := report.LoadAll([]string{"../report/testdata/runs/baseline", "../report/testdata/runs/candidate"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	runs[0].Meta.Tags = map[string]string{"commit": "abc123", "backend": "mine"}
+	out := t.TempDir()
+	if _, err := VLLM(runs, out); err != nil {
+		t.Fatal(err)
+	}
+	rows := convertLikeVLLM(t, filepath.Join(out, VLLMDir))
+	keys := map[string][]string{}
+	for _, row := range rows {
+		k := fmt.Sprint(row["Input Len"], "/", row["Output Len"], "/", row["qps"])
+		name := fmt.Sprint(row["Test name"])
+		keys[k] = append(keys[k], name)
+	}
+	if len(keys) != 2 {
+		t.Errorf("the two runs' levels must pair two by two on Input Len/Output Len/qps: %v", keys)
+	}
+	if _, ok := keys["100/20/2"]; !ok {
+		t.Errorf("the scenario asks for 100 input and 20 output tokens at 2 req/s: %v", keys)
+	}
+	var res map[string]any
+	files, _ := filepath.Glob(filepath.Join(out, VLLMDir, "serving_baseline_level01*.json"))
+	b, _ := os.ReadFile(files[0])
+	json.Unmarshal(b, &res)
+	if res["commit"] != "abc123" || res["perfgate_tag_backend"] != "mine" || res["backend"] == "mine" || res["perfgate_lengths"] != "configured" {
+		t.Errorf("tags and lengths in the result: commit %v, tag backend %v, backend %v, lengths %v", res["commit"], res["perfgate_tag_backend"], res["backend"], res["perfgate_lengths"])
 	}
 }

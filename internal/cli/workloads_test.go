@@ -209,7 +209,7 @@ func TestDatasetClassesRunWithSkipsInMeta(t *testing.T) {
 engine: {kind: sim, time_scale: 8}
 workload:
   classes:
-    - {name: sharegpt, weight: 2, dataset: {format: sharegpt, path: `+filepath.Join(fixtures, "sharegpt.json")+`}}
+    - {name: sharegpt, weight: 2, dataset: {format: sharegpt, path: `+filepath.Join(fixtures, "sharegpt.json")+`, min_prompt_tokens: 0, min_output_tokens: 0}}
     - {name: prompts, dataset: {format: jsonl, path: `+filepath.Join(fixtures, "prompts.jsonl")+`}, output_tokens: 16}
     - {name: rag, input_tokens: 2000, output_tokens: 8}
 load: {concurrency: 4}

@@ -42,6 +42,9 @@ func (s *Scenario) applyDefaults() {
 	for i := range s.Workload.Classes {
 		d := &s.Workload.Classes[i].Dataset
 		d.Path = absPath(resolvePath(s.File, d.Path))
+		if d.Format == DatasetShareGPT && !d.Conversations {
+			s.shareGPTFilters(i, d)
+		}
 	}
 	if s.Load.Arrival == ArrivalTrace {
 		s.Load.Trace.Path = absPath(resolvePath(s.File, s.Load.Trace.Path))
@@ -102,4 +105,28 @@ func (s *Scenario) applyDefaults() {
 	}
 	slices.Sort(s.Percentiles)
 	s.Percentiles = slices.Compact(s.Percentiles)
+}
+
+// ShareGPT's length filters, as vLLM's ShareGPT sampler applies them: a
+// prompt or an answer under 4 tokens, a prompt over 1024 or both over 2048
+// are skipped. A filter the file sets (0: none) is kept; a conversation
+// replay (conversations: true), which vLLM does not sample, has none.
+const (
+	ShareGPTMinTokens      = 4
+	ShareGPTMaxPrompt      = 1024
+	ShareGPTMaxTotalTokens = 2048
+)
+
+func (s *Scenario) shareGPTFilters(i int, d *Dataset) {
+	at := fmt.Sprintf("workload.classes[%d].dataset.", i)
+	for _, f := range []struct {
+		key string
+		v   *int
+		def int
+	}{{"min_prompt_tokens", &d.MinPromptTokens, ShareGPTMinTokens}, {"max_prompt_tokens", &d.MaxPromptTokens, ShareGPTMaxPrompt},
+		{"min_output_tokens", &d.MinOutputTokens, ShareGPTMinTokens}, {"max_total_tokens", &d.MaxTotalTokens, ShareGPTMaxTotalTokens}} {
+		if !s.set(at + f.key) {
+			*f.v = f.def
+		}
+	}
 }

@@ -160,3 +160,25 @@ func TestAliasesAreBounded(t *testing.T) {
 		t.Errorf("%d lines of problems", n)
 	}
 }
+
+// A ShareGPT class filters lengths as vLLM's ShareGPT sampler does unless
+// the file says otherwise (0: no filter); a conversation replay has none.
+func TestShareGPTFiltersDefaultToVLLMs(t *testing.T) {
+	parse := func(ds string) Dataset {
+		t.Helper()
+		s, err := Parse("s.yaml", []byte("name: s\nworkload:\n  classes: [{output_tokens: 8, dataset: {format: sharegpt, path: x.json"+ds+"}}]\n  sessions: {turns: 2}\nload: {concurrency: 1}\nphases: {measure: {requests: 1}}\n"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s.Workload.Classes[0].Dataset
+	}
+	if d := parse(""); d.MinPromptTokens != 4 || d.MaxPromptTokens != 1024 || d.MinOutputTokens != 4 || d.MaxTotalTokens != 2048 {
+		t.Errorf("defaults: %+v", d)
+	}
+	if d := parse(", min_prompt_tokens: 0, max_total_tokens: 4096"); d.MinPromptTokens != 0 || d.MaxTotalTokens != 4096 || d.MaxPromptTokens != 1024 {
+		t.Errorf("set by the file: %+v", d)
+	}
+	if d := parse(", conversations: true"); d.MinPromptTokens != 0 || d.MaxTotalTokens != 0 {
+		t.Errorf("a conversation replay: %+v", d)
+	}
+}

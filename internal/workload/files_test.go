@@ -166,7 +166,7 @@ func TestDatasetClassesAndSessions(t *testing.T) {
 	s, err := scenario.Parse(mustAbs(t, "../../testdata/formats/s.yaml"), []byte(`name: d
 workload:
   classes:
-    - {name: chat, weight: 3, dataset: {format: sharegpt, path: sharegpt.json}}
+    - {name: chat, weight: 3, dataset: {format: sharegpt, path: sharegpt.json, min_prompt_tokens: 0, min_output_tokens: 0}}
     - {name: qa, dataset: {format: jsonl, path: prompts.jsonl}, output_tokens: 32}
     - {name: rag, input_tokens: 400, output_tokens: 16}
 load: {concurrency: 2}
@@ -271,7 +271,7 @@ func TestShareGPTPromptsOnlyOneLine(t *testing.T) {
 		t.Errorf("notices %q", n)
 	}
 	with := func(out string) *scenario.Scenario {
-		y := "name: s\nworkload: {classes: [{dataset: {path: " + p + ", format: sharegpt}" + out + "}]}\nload: {rate: 1}\nphases: {measure: {requests: 1}}\n"
+		y := "name: s\nworkload: {classes: [{dataset: {path: " + p + ", format: sharegpt, min_prompt_tokens: 0, min_output_tokens: 0}" + out + "}]}\nload: {rate: 1}\nphases: {measure: {requests: 1}}\n"
 		s, err := scenario.Parse("s.yaml", []byte(y))
 		if err != nil {
 			t.Fatal(err)

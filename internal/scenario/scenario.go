@@ -159,11 +159,12 @@ const (
 	TraceMooncake = "mooncake"
 	TraceAzure    = "azure"
 	TraceCSV      = "csv"
+	TraceBurstGPT = "burstgpt"
 )
 
 // Trace replays arrivals and lengths from a file (load.arrival: trace).
 type Trace struct {
-	Format      string   `yaml:"format,omitempty"`       // mooncake, azure or csv
+	Format      string   `yaml:"format,omitempty"`       // mooncake, azure, burstgpt or csv
 	Path        string   `yaml:"path,omitempty"`         // relative to the scenario file
 	Start       Duration `yaml:"start,omitempty"`        // the window's start, in trace time
 	Length      Duration `yaml:"length,omitempty"`       // the window's length, in trace time (0: to the end)

@@ -621,12 +621,12 @@ func (c *checker) trace(hasRate, hasConc, hasLevels bool) {
 	}
 	t := l.Trace
 	switch {
-	case t.Format == TraceMooncake, t.Format == TraceAzure, t.Format == TraceCSV, registered(&registry.formats, t.Format):
+	case t.Format == TraceMooncake, t.Format == TraceAzure, t.Format == TraceCSV, t.Format == TraceBurstGPT, registered(&registry.formats, t.Format):
 	case t.Format == "":
-		c.at("load.trace.format", "is required: %s, %s or %s", TraceMooncake, TraceAzure, TraceCSV)
+		c.at("load.trace.format", "is required: %s, %s, %s or %s", TraceMooncake, TraceAzure, TraceBurstGPT, TraceCSV)
 	default:
-		c.at("load.trace.format", "must be %s (JSON lines with timestamp, input_length, output_length, hash_ids), %s (the Azure LLM inference trace CSV) or %s (offset_ms,input_tokens,output_tokens), got %q",
-			TraceMooncake, TraceAzure, TraceCSV, t.Format)
+		c.at("load.trace.format", "must be %s (JSON lines with timestamp, input_length, output_length, hash_ids), %s (the Azure LLM inference trace CSV), %s (the BurstGPT CSV) or %s (offset_ms,input_tokens,output_tokens), got %q",
+			TraceMooncake, TraceAzure, TraceBurstGPT, TraceCSV, t.Format)
 	}
 	c.file("load.trace.path", t.Path)
 	if t.Start < 0 || t.Length < 0 {

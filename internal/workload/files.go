@@ -152,6 +152,7 @@ var formats = registry.New("workload file format", map[string]Reader{
 	scenario.TraceMooncake:   readMooncake,
 	scenario.TraceAzure:      readAzure,
 	scenario.TraceCSV:        readOffsetCSV,
+	scenario.TraceBurstGPT:   readBurstGPT,
 })
 
 // RegisterFormat adds a file format by name (a dataset's or a trace's
@@ -486,6 +487,63 @@ func readAzure(r io.Reader, f *File) error {
 			t0 = ts
 		}
 		f.keep(Entry{Line: line, OffsetMS: float64(ts.Sub(t0).Microseconds()) / 1000, InputTokens: in, OutputTokens: out})
+	}
+}
+
+// readBurstGPT reads a BurstGPT trace (BurstGPT_*.csv): Timestamp (seconds
+// from the trace's start), Model, Request tokens, Response tokens, Total
+// tokens, Log Type. A row whose response is 0 tokens is a request that
+// failed in the original service: skipped and counted, as vLLM's BurstGPT
+// sampler skips it. Every model's rows are kept — a trace is about when
+// requests came; vLLM's sampler, which ignores the times, keeps GPT-4's.
+func readBurstGPT(r io.Reader, f *File) error {
+	cr := csv.NewReader(r)
+	cr.FieldsPerRecord = -1
+	cr.ReuseRecord = true
+	header, err := cr.Read()
+	if err != nil {
+		return fmt.Errorf("no header: %w", err)
+	}
+	col := map[string]int{}
+	for i, h := range header {
+		col[strings.ToLower(strings.TrimSpace(strings.TrimPrefix(h, "\ufeff")))] = i
+	}
+	ti, ok1 := col["timestamp"]
+	ri, ok2 := col["request tokens"]
+	pi, ok3 := col["response tokens"]
+	if !ok1 || !ok2 || !ok3 {
+		return fmt.Errorf("the header is %q; BurstGPT has Timestamp,Model,Request tokens,Response tokens,Total tokens,Log Type", strings.Join(header, ","))
+	}
+	for {
+		rec, err := cr.Read()
+		line, _ := cr.FieldPos(0)
+		if err == io.EOF {
+			sortByTime(f)
+			return nil
+		}
+		var pe *csv.ParseError
+		if errors.As(err, &pe) {
+			f.skip(pe.Line, "not a CSV row")
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if len(rec) <= max(ti, ri, pi) {
+			f.skip(line, "too few columns")
+			continue
+		}
+		ts, err := strconv.ParseFloat(strings.TrimSpace(rec[ti]), 64)
+		in, err2 := strconv.Atoi(strings.TrimSpace(rec[ri]))
+		out, err3 := strconv.Atoi(strings.TrimSpace(rec[pi]))
+		switch {
+		case err != nil || err2 != nil || err3 != nil || math.IsNaN(ts) || math.IsInf(ts, 0) || ts < 0 || in < 1:
+			f.skip(line, "a time or a token count that does not parse (or a request below 1 token)")
+		case out < 1:
+			f.skip(line, "a failed request (0 response tokens)")
+		default:
+			f.keep(Entry{Line: line, OffsetMS: ts * 1000, InputTokens: in, OutputTokens: out})
+		}
 	}
 }
 

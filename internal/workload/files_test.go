@@ -66,6 +66,16 @@ func TestFormatsFromFixtures(t *testing.T) {
 	if len(az.Skips) != 2 {
 		t.Errorf("azure skips %v", az.Skips)
 	}
+	// BurstGPT: seconds from the start; a 0-token response is a request
+	// that failed in the original service (skipped, as vLLM's sampler
+	// does); rows out of time order are sorted.
+	bg := read(t, "../../testdata/formats/burstgpt.csv", scenario.TraceBurstGPT)
+	if len(bg.Entries) != 4 || bg.Entries[0].OffsetMS != 0 || bg.Entries[1].OffsetMS != 105500 || bg.Entries[2].InputTokens != 417 || bg.Entries[3].OutputTokens != 125 {
+		t.Errorf("burstgpt: %+v", bg.Entries)
+	}
+	if s := skipLines(bg); !slices.Equal(s["a failed request (0 response tokens)"], []int{3}) || len(s["a time or a token count that does not parse (or a request below 1 token)"]) != 1 {
+		t.Errorf("burstgpt skips %v", bg.Skips)
+	}
 	cs := read(t, "../../testdata/formats/trace.csv", scenario.TraceCSV)
 	if len(cs.Entries) != 5 || cs.Entries[2].OffsetMS != 50.5 || cs.Entries[3].OffsetMS != 175.25 {
 		t.Errorf("csv: %+v", cs.Entries)

@@ -439,55 +439,21 @@ func readMooncake(r io.Reader, f *File) error {
 // earliest row, and the rows are sorted by time (rows out of order are
 // counted in Reordered, never dropped).
 func readAzure(r io.Reader, f *File) error {
-	cr := csv.NewReader(r)
-	cr.FieldsPerRecord = -1
-	cr.ReuseRecord = true
-	header, err := cr.Read()
-	if err != nil {
-		return fmt.Errorf("no header: %w", err)
-	}
-	col := map[string]int{}
-	for i, h := range header {
-		col[strings.ToLower(strings.TrimSpace(strings.TrimPrefix(h, "\ufeff")))] = i
-	}
-	ti, ok1 := col["timestamp"]
-	ci, ok2 := col["contexttokens"]
-	gi, ok3 := col["generatedtokens"]
-	if !ok1 || !ok2 || !ok3 {
-		return fmt.Errorf("the header is %q; the Azure trace has TIMESTAMP,ContextTokens,GeneratedTokens", strings.Join(header, ","))
-	}
 	var t0 time.Time
-	for {
-		rec, err := cr.Read()
-		line, _ := cr.FieldPos(0)
-		if err == io.EOF {
-			sortByTime(f)
-			return nil
-		}
-		var pe *csv.ParseError
-		if errors.As(err, &pe) {
-			f.skip(pe.Line, "not a CSV row")
-			continue
-		}
-		if err != nil {
-			return err
-		}
-		if len(rec) <= max(ti, ci, gi) {
-			f.skip(line, "too few columns")
-			continue
-		}
-		ts, err := parseAzureTime(rec[ti])
-		in, err2 := strconv.Atoi(strings.TrimSpace(rec[ci]))
-		out, err3 := strconv.Atoi(strings.TrimSpace(rec[gi]))
-		if err != nil || err2 != nil || err3 != nil || in < 1 || out < 1 {
-			f.skip(line, "a time or a token count that does not parse (or a count below 1)")
-			continue
-		}
-		if t0.IsZero() {
-			t0 = ts
-		}
-		f.keep(Entry{Line: line, OffsetMS: float64(ts.Sub(t0).Microseconds()) / 1000, InputTokens: in, OutputTokens: out})
-	}
+	return readTraceCSV(r, f, []string{"timestamp", "contexttokens", "generatedtokens"}, "the Azure trace has TIMESTAMP,ContextTokens,GeneratedTokens",
+		func(v []string, line int) {
+			ts, err := parseAzureTime(v[0])
+			in, err2 := strconv.Atoi(v[1])
+			out, err3 := strconv.Atoi(v[2])
+			if err != nil || err2 != nil || err3 != nil || in < 1 || out < 1 {
+				f.skip(line, "a time or a token count that does not parse (or a count below 1)")
+				return
+			}
+			if t0.IsZero() {
+				t0 = ts
+			}
+			f.keep(Entry{Line: line, OffsetMS: float64(ts.Sub(t0).Microseconds()) / 1000, InputTokens: in, OutputTokens: out})
+		})
 }
 
 // readBurstGPT reads a BurstGPT trace (BurstGPT_*.csv): Timestamp (seconds
@@ -497,6 +463,26 @@ func readAzure(r io.Reader, f *File) error {
 // sampler skips it. Every model's rows are kept — a trace is about when
 // requests came; vLLM's sampler, which ignores the times, keeps GPT-4's.
 func readBurstGPT(r io.Reader, f *File) error {
+	return readTraceCSV(r, f, []string{"timestamp", "request tokens", "response tokens"}, "BurstGPT has Timestamp,Model,Request tokens,Response tokens,Total tokens,Log Type",
+		func(v []string, line int) {
+			ts, err := strconv.ParseFloat(v[0], 64)
+			in, err2 := strconv.Atoi(v[1])
+			out, err3 := strconv.Atoi(v[2])
+			switch {
+			case err != nil || err2 != nil || err3 != nil || math.IsNaN(ts) || math.IsInf(ts, 0) || ts < 0 || in < 1:
+				f.skip(line, "a time or a token count that does not parse (or a request below 1 token)")
+			case out < 1:
+				f.skip(line, "a failed request (0 response tokens)")
+			default:
+				f.keep(Entry{Line: line, OffsetMS: ts * 1000, InputTokens: in, OutputTokens: out})
+			}
+		})
+}
+
+// readTraceCSV reads a CSV trace whose header names the columns want (in
+// any case and order, among others); row gets each data row's wanted
+// fields, trimmed, and keeps or skips it. The trace is then sorted by time.
+func readTraceCSV(r io.Reader, f *File, want []string, shape string, row func(v []string, line int)) error {
 	cr := csv.NewReader(r)
 	cr.FieldsPerRecord = -1
 	cr.ReuseRecord = true
@@ -508,12 +494,15 @@ func readBurstGPT(r io.Reader, f *File) error {
 	for i, h := range header {
 		col[strings.ToLower(strings.TrimSpace(strings.TrimPrefix(h, "\ufeff")))] = i
 	}
-	ti, ok1 := col["timestamp"]
-	ri, ok2 := col["request tokens"]
-	pi, ok3 := col["response tokens"]
-	if !ok1 || !ok2 || !ok3 {
-		return fmt.Errorf("the header is %q; BurstGPT has Timestamp,Model,Request tokens,Response tokens,Total tokens,Log Type", strings.Join(header, ","))
+	idx := make([]int, len(want))
+	for i, w := range want {
+		j, ok := col[w]
+		if !ok {
+			return fmt.Errorf("the header is %q; %s", strings.Join(header, ","), shape)
+		}
+		idx[i] = j
 	}
+	v := make([]string, len(want))
 	for {
 		rec, err := cr.Read()
 		line, _ := cr.FieldPos(0)
@@ -529,21 +518,14 @@ func readBurstGPT(r io.Reader, f *File) error {
 		if err != nil {
 			return err
 		}
-		if len(rec) <= max(ti, ri, pi) {
+		if len(rec) <= slices.Max(idx) {
 			f.skip(line, "too few columns")
 			continue
 		}
-		ts, err := strconv.ParseFloat(strings.TrimSpace(rec[ti]), 64)
-		in, err2 := strconv.Atoi(strings.TrimSpace(rec[ri]))
-		out, err3 := strconv.Atoi(strings.TrimSpace(rec[pi]))
-		switch {
-		case err != nil || err2 != nil || err3 != nil || math.IsNaN(ts) || math.IsInf(ts, 0) || ts < 0 || in < 1:
-			f.skip(line, "a time or a token count that does not parse (or a request below 1 token)")
-		case out < 1:
-			f.skip(line, "a failed request (0 response tokens)")
-		default:
-			f.keep(Entry{Line: line, OffsetMS: ts * 1000, InputTokens: in, OutputTokens: out})
+		for i, j := range idx {
+			v[i] = strings.TrimSpace(rec[j])
 		}
+		row(v, line)
 	}
 }
 

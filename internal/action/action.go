@@ -214,8 +214,8 @@ func Run(ctx context.Context, env Env) error {
 				// the benchmark job broke before it wrote results (the
 				// pull request broke the build of perfgate, the runner
 				// died): the check must still be settled
-				rep := settleError(ctx, a, in, ev, client, runURL, fmt.Sprintf("the benchmark run ended %q and left no results: see its log", c))
-				return finishAction(a, env, in, rep, gh.Published{Status: true}, resultsDir)
+				rep, pub := settleError(ctx, a, in, ev, client, runURL, fmt.Sprintf("the benchmark run ended %q and left no results: see its log", c))
+				return finishAction(a, env, in, rep, pub, resultsDir)
 			}
 			// the benchmark run uploaded nothing (its job was skipped)
 			a.Noticef("perfgate: no results in %s: the benchmark run produced none, nothing to report", resultsDir)
@@ -309,8 +309,9 @@ func loadReported(ctx context.Context, a *githubactions.Action, in *inputs, ev *
 // refused, a pull request that could not be read — as an error (see
 // settleError), and returns err: a refused artifact fails the job.
 func notReported(ctx context.Context, a *githubactions.Action, env Env, in inputs, ev *gh.Event, client *gh.Client, runURL string, err error) error {
-	rep := settleError(ctx, a, in, ev, client, runURL, "the results were not reported: "+err.Error())
-	if ferr := finishAction(a, env, in, rep, gh.Published{}, in.outputDir); ferr != nil && ferr.Error() != rep.Error { // not the error verdict itself
+	rep, pub := settleError(ctx, a, in, ev, client, runURL, "the results were not reported: "+err.Error())
+	// mode report's finishAction fails only on what it could not write
+	if ferr := finishAction(a, env, in, rep, pub, in.outputDir); ferr != nil {
 		return errors.Join(err, ferr)
 	}
 	return err
@@ -319,16 +320,25 @@ func notReported(ctx context.Context, a *githubactions.Action, env Env, in input
 // settleError is the error report of mode report when there is nothing
 // to publish: its status goes on the run's own head in the reporter's own
 // context (so a required check never waits), with the run's link.
-func settleError(ctx context.Context, a *githubactions.Action, in inputs, ev *gh.Event, client *gh.Client, runURL, msg string) *gh.Report {
+func settleError(ctx context.Context, a *githubactions.Action, in inputs, ev *gh.Event, client *gh.Client, runURL, msg string) (*gh.Report, gh.Published) {
 	rep := &gh.Report{Set: in.set, Verdict: metric.Error, Error: msg, HeadSHA: ev.Run.HeadSHA, RunURL: runURL}
+	var pub gh.Published
 	if client != nil && rep.HeadSHA != "" {
-		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
-		defer cancel()
-		if serr := client.SetStatus(sctx, rep.HeadSHA, gh.StatusError, in.statusContext, rep.Headline(), runURL); serr != nil {
+		if serr := settleStatus(ctx, client, rep.HeadSHA, in.statusContext, rep.Headline(), runURL); serr != nil {
 			a.Errorf("and the commit status could not be set: %v", serr)
+		} else {
+			pub.Status = true
 		}
 	}
-	return rep
+	return rep, pub
+}
+
+// settleStatus sets an error status on sha even when ctx has ended (an
+// interrupt): a check must never stay pending.
+func settleStatus(ctx context.Context, client *gh.Client, sha, statusContext, description, runURL string) error {
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+	defer cancel()
+	return client.SetStatus(sctx, sha, gh.StatusError, statusContext, description, runURL)
 }
 
 // boundToRun checks that pull request n is the workflow run's: its head
@@ -336,15 +346,9 @@ func settleError(ctx context.Context, a *githubactions.Action, in inputs, ev *gh
 // fork's run lists no pull request, so without this an artifact could name
 // any other pull request and rewrite its comment.
 func boundToRun(pull gh.Pull, n int, ev *gh.Event) error {
-	same := pull.HeadRepo != "" && ev.Run.HeadRepo != ""
-	if same && pull.HeadRepoID != 0 && ev.Run.HeadRepoID != 0 {
-		same = pull.HeadRepoID == ev.Run.HeadRepoID
-	} else if same {
-		same = strings.EqualFold(pull.HeadRepo, ev.Run.HeadRepo)
-	}
-	if !same || pull.HeadRef != ev.Run.HeadBranch {
+	if !gh.SameRepo(pull.HeadRepo, ev.Run.HeadRepo) || pull.HeadRef != ev.Run.HeadBranch {
 		return fmt.Errorf("pull request #%d's head is %s:%s, the workflow run's %s:%s: not the run's pull request",
-			n, cmp.Or(pull.HeadRepo, "(deleted)"), pull.HeadRef, cmp.Or(ev.Run.HeadRepo, "(none)"), ev.Run.HeadBranch)
+			n, cmp.Or(pull.HeadRepo.String(), "(deleted)"), pull.HeadRef, cmp.Or(ev.Run.HeadRepo.String(), "(none)"), ev.Run.HeadBranch)
 	}
 	return nil
 }
@@ -472,9 +476,7 @@ func benchmark(ctx context.Context, env Env, a *githubactions.Action, in inputs,
 	defer func() {
 		if err != nil && pendingOn != "" {
 			// never leave a check pending: an interrupt or an error settles it
-			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
-			defer cancel()
-			if serr := client.SetStatus(sctx, pendingOn, gh.StatusError, in.statusContext, "perfgate stopped: "+err.Error(), runURLOf(gctx)); serr != nil {
+			if serr := settleStatus(ctx, client, pendingOn, in.statusContext, "perfgate stopped: "+err.Error(), runURLOf(gctx)); serr != nil {
 				a.Errorf("the commit status could not be settled: %v", serr)
 			}
 		}

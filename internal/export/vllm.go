@@ -286,38 +286,14 @@ func configuredLengths(s *scenario.Scenario) (in, out float64, ok bool) {
 		if c.Dataset.Format != "" {
 			return 0, 0, false
 		}
-		ci, iok := distMean(c.InputTokens)
-		co, ook := distMean(c.OutputTokens)
+		ci, iok := c.InputTokens.Expected()
+		co, ook := c.OutputTokens.Expected()
 		if !iok || !ook {
 			return 0, 0, false
 		}
-		weight := c.Weight
-		if weight <= 0 {
-			weight = 1
-		}
-		in, out, w = in+weight*ci, out+weight*co, w+weight
+		in, out, w = in+c.Weight*ci, out+c.Weight*co, w+c.Weight // loaded scenarios weigh every class (default 1)
 	}
 	return in / w, out / w, true
-}
-
-// distMean is a length distribution's configured mean (a clipped normal's
-// or lognormal's is its parameter).
-func distMean(d scenario.Dist) (float64, bool) {
-	switch d.Kind {
-	case scenario.DistFixed, "":
-		return d.Value, d.Value > 0
-	case scenario.DistUniform:
-		return (d.Min + d.Max) / 2, true
-	case scenario.DistNormal, scenario.DistLognormal:
-		return d.Mean, true
-	case scenario.DistHistogram:
-		var sum, w float64
-		for _, b := range d.Bins {
-			sum, w = sum+b.Weight*(b.Min+b.Max)/2, w+b.Weight
-		}
-		return sum / w, w > 0
-	}
-	return 0, false
 }
 
 var shellSafe = regexp.MustCompile(`^[A-Za-z0-9_@%+=:,./-]+$`)

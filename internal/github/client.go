@@ -124,10 +124,8 @@ func (c *Client) Private(ctx context.Context) (bool, error) {
 // Pull is what perfgate reads of a pull request, as GitHub knows it.
 type Pull struct {
 	HeadSHA, HeadRef, BaseRef, Title string
-	// HeadRepo is the head's repository ("" when it was deleted) and
-	// HeadRepoID its id.
-	HeadRepo   string
-	HeadRepoID int64
+	// HeadRepo is the head's repository (nil when it was deleted).
+	HeadRepo *Repo
 }
 
 // Pull reads pull request n.
@@ -136,8 +134,11 @@ func (c *Client) Pull(ctx context.Context, n int) (Pull, error) {
 	if err != nil {
 		return Pull{}, fmt.Errorf("reading pull request #%d: %w", n, err)
 	}
-	return Pull{HeadSHA: pr.GetHead().GetSHA(), HeadRef: pr.GetHead().GetRef(), BaseRef: pr.GetBase().GetRef(), Title: pr.GetTitle(),
-		HeadRepo: pr.GetHead().GetRepo().GetFullName(), HeadRepoID: pr.GetHead().GetRepo().GetID()}, nil
+	p := Pull{HeadSHA: pr.GetHead().GetSHA(), HeadRef: pr.GetHead().GetRef(), BaseRef: pr.GetBase().GetRef(), Title: pr.GetTitle()}
+	if r := pr.GetHead().GetRepo(); r != nil {
+		p.HeadRepo = &Repo{ID: r.GetID(), FullName: r.GetFullName()}
+	}
+	return p, nil
 }
 
 // Comparison is GitHub's answer to base...head: status is "ahead" (base is

@@ -35,31 +35,40 @@ type Event struct {
 		Conclusion string
 		PRs        []int
 		// HeadRepo is the repository the run's head commit came from
-		// (head_repository; "" when null) and HeadRepoID its id; Fork says
-		// it is not provably this repository.
-		HeadRepo   string
-		HeadRepoID int64
-		Fork       bool
+		// (head_repository; nil when null); Fork says it is not provably
+		// this repository.
+		HeadRepo *Repo
+		Fork     bool
 	}
 }
 
-// repoJSON is a repository as an event payload names it; a null one (a
-// deleted fork) decodes as nil.
-type repoJSON struct {
+// Repo is a repository as an event payload or the API names it; a null
+// one (a deleted fork) is nil.
+type Repo struct {
 	ID       int64  `json:"id"`
 	FullName string `json:"full_name"`
 }
 
-// sameRepo says whether head is provably base: the same id when both have
-// one, else the same full name; nil (deleted) never is.
-func sameRepo(head, base *repoJSON) bool {
-	if head == nil || base == nil {
+// SameRepo says whether a is provably b: the same id when both have one,
+// else the same full name; nil (deleted) never is. A fork is whatever is
+// not provably the repository (a fork renamed to another's name has
+// another id).
+func SameRepo(a, b *Repo) bool {
+	if a == nil || b == nil {
 		return false
 	}
-	if head.ID != 0 && base.ID != 0 {
-		return head.ID == base.ID
+	if a.ID != 0 && b.ID != 0 {
+		return a.ID == b.ID
 	}
-	return head.FullName != "" && strings.EqualFold(head.FullName, base.FullName)
+	return a.FullName != "" && strings.EqualFold(a.FullName, b.FullName)
+}
+
+// String is the repository's full name ("" for nil).
+func (r *Repo) String() string {
+	if r == nil {
+		return ""
+	}
+	return r.FullName
 }
 
 type eventJSON struct {
@@ -68,26 +77,26 @@ type eventJSON struct {
 		Number int    `json:"number"`
 		Title  string `json:"title"`
 		Base   struct {
-			SHA  string    `json:"sha"`
-			Ref  string    `json:"ref"`
-			Repo *repoJSON `json:"repo"`
+			SHA  string `json:"sha"`
+			Ref  string `json:"ref"`
+			Repo *Repo  `json:"repo"`
 		} `json:"base"`
 		Head struct {
-			SHA  string    `json:"sha"`
-			Ref  string    `json:"ref"`
-			Repo *repoJSON `json:"repo"`
+			SHA  string `json:"sha"`
+			Ref  string `json:"ref"`
+			Repo *Repo  `json:"repo"`
 		} `json:"head"`
 	} `json:"pull_request"`
-	Repository  *repoJSON `json:"repository"`
-	After       string    `json:"after"`
+	Repository  *Repo  `json:"repository"`
+	After       string `json:"after"`
 	WorkflowRun *struct {
-		ID           int64     `json:"id"`
-		HeadSHA      string    `json:"head_sha"`
-		HeadBranch   string    `json:"head_branch"`
-		Event        string    `json:"event"`
-		Conclusion   string    `json:"conclusion"`
-		HeadRepo     *repoJSON `json:"head_repository"`
-		Repository   *repoJSON `json:"repository"`
+		ID           int64  `json:"id"`
+		HeadSHA      string `json:"head_sha"`
+		HeadBranch   string `json:"head_branch"`
+		Event        string `json:"event"`
+		Conclusion   string `json:"conclusion"`
+		HeadRepo     *Repo  `json:"head_repository"`
+		Repository   *Repo  `json:"repository"`
 		PullRequests []struct {
 			Number int `json:"number"`
 		} `json:"pull_requests"`
@@ -119,15 +128,13 @@ func ReadEvent(name, path string) (*Event, error) {
 		}
 		ev.Title, ev.BaseSHA, ev.HeadSHA, ev.BaseRef, ev.HeadRef = pr.Title, pr.Base.SHA, pr.Head.SHA, pr.Base.Ref, pr.Head.Ref
 		base := cmp.Or(pr.Base.Repo, j.Repository)
-		ev.Fork = !sameRepo(pr.Head.Repo, base)
+		ev.Fork = !SameRepo(pr.Head.Repo, base)
 	}
 	ev.After = j.After
 	if r := j.WorkflowRun; r != nil {
 		ev.Run.ID, ev.Run.HeadSHA, ev.Run.HeadBranch, ev.Run.Event, ev.Run.Conclusion = r.ID, r.HeadSHA, r.HeadBranch, r.Event, r.Conclusion
-		if h := r.HeadRepo; h != nil {
-			ev.Run.HeadRepo, ev.Run.HeadRepoID = h.FullName, h.ID
-		}
-		ev.Run.Fork = !sameRepo(r.HeadRepo, cmp.Or(r.Repository, j.Repository))
+		ev.Run.HeadRepo = r.HeadRepo
+		ev.Run.Fork = !SameRepo(r.HeadRepo, cmp.Or(r.Repository, j.Repository))
 		for _, p := range r.PullRequests {
 			ev.Run.PRs = append(ev.Run.PRs, p.Number)
 		}

@@ -111,8 +111,8 @@ func LoadResults(dir string, exp Expect) (*Results, *Report, []LocalFile, error)
 		BaseRef: r.BaseRef, HeadRef: r.HeadRef, Profile: r.Profile, History: r.History}
 	pl := &plotLoader{dir: dir}
 	worst := metric.Pass
-	dirs, names := map[string]bool{}, map[string]bool{}
-	var total int64
+	names, dirs := map[string]bool{}, map[string]bool{}
+	budget := int64(maxComparisonTotal)
 	for i, s := range r.Scenarios {
 		if s.Name == "" || len(s.Name) > 200 || len(s.Error) > 8000 {
 			return nil, nil, nil, manifestErr("scenario %d: a name of 1 to 200 bytes, please", i)
@@ -122,13 +122,9 @@ func LoadResults(dir string, exp Expect) (*Results, *Report, []LocalFile, error)
 		if names[s.Name] || (s.Dir != "" && dirs[filepath.Clean(s.Dir)]) {
 			return nil, nil, nil, manifestErr("scenario %q: its name or folder %q is another scenario's too", s.Name, s.Dir)
 		}
-		names[s.Name], dirs[filepath.Clean(s.Dir)] = true, s.Dir != ""
-		if s.Error == "" {
-			if fi, err := os.Lstat(filepath.Join(dir, s.Dir, record.ComparisonFile)); err == nil {
-				if total += fi.Size(); total > maxComparisonTotal {
-					return nil, nil, nil, manifestErr("the comparisons are over %d MiB in all", maxComparisonTotal>>20)
-				}
-			}
+		names[s.Name] = true
+		if s.Dir != "" {
+			dirs[filepath.Clean(s.Dir)] = true
 		}
 		sr := ScenarioResult{Name: s.Name, Error: s.Error}
 		if s.Error != "" {
@@ -136,7 +132,7 @@ func LoadResults(dir string, exp Expect) (*Results, *Report, []LocalFile, error)
 			rep.Scenarios = append(rep.Scenarios, sr)
 			continue
 		}
-		if sr.Comparison, err = loadComparison(dir, s, r); err != nil {
+		if sr.Comparison, err = loadComparison(dir, s, r, &budget); err != nil {
 			return nil, nil, nil, err
 		}
 		worst = metric.Worst(worst, sr.Comparison.Outcome.Verdict)
@@ -210,8 +206,9 @@ func readManifest(dir string, exp Expect) (*Results, error) {
 
 // loadComparison reads a scenario's comparison.json from its folder (a
 // plain relative path without links) strictly, and checks that it compares
-// the manifest's two commits.
-func loadComparison(dir string, s ResultScenario, r *Results) (*comparison.ValidComparison, error) {
+// the manifest's two commits; its bytes come off budget, the artifact's
+// comparisons in all.
+func loadComparison(dir string, s ResultScenario, r *Results, budget *int64) (*comparison.ValidComparison, error) {
 	if !filepath.IsLocal(s.Dir) || s.Dir != filepath.Clean(s.Dir) {
 		return nil, manifestErr("scenario %q: folder %q is not a plain relative path", s.Name, s.Dir)
 	}
@@ -221,6 +218,10 @@ func loadComparison(dir string, s ResultScenario, r *Results) (*comparison.Valid
 	cj, err := readLimited(dir, filepath.Join(s.Dir, record.ComparisonFile), comparison.MaxComparisonBytes)
 	if err != nil {
 		return nil, err
+	}
+	// the artifact's comparisons in all, before any is rechecked
+	if *budget -= int64(len(cj)); *budget < 0 {
+		return nil, manifestErr("the comparisons are over %d MiB in all", maxComparisonTotal>>20)
 	}
 	c, err := comparison.ValidateComparison(cj, r.HeadSHA, r.BaseSHA)
 	if err != nil {

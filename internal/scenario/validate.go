@@ -384,6 +384,26 @@ func (c *checker) dataset(p string, cl Class) {
 }
 
 // upper is the largest length a distribution can give, or 0 when unbounded.
+// Expected is the distribution's configured mean (a clipped normal's or
+// lognormal's is its parameter); false for one without lengths.
+func (d Dist) Expected() (float64, bool) {
+	switch d.Kind {
+	case DistFixed, "":
+		return d.Value, d.Value > 0
+	case DistUniform:
+		return (d.Min + d.Max) / 2, true
+	case DistNormal, DistLognormal:
+		return d.Mean, true
+	case DistHistogram:
+		var sum, w float64
+		for _, b := range d.Bins {
+			sum, w = sum+b.Weight*(b.Min+b.Max)/2, w+b.Weight
+		}
+		return sum / w, w > 0
+	}
+	return 0, false
+}
+
 func (d Dist) upper() float64 {
 	switch d.Kind {
 	case DistFixed:

@@ -138,7 +138,7 @@ func BenchmarkProbeCycle(b *testing.B) {
 // restarts, its counters start again from 0: corrected per series before
 // they are summed, the sum goes on rising by what was really counted.
 // (Summed first, the drop read as a restart of the whole server and every
-// other engine's count was counted again: 24–26 preemptions for a true 20.)
+// other engine's count was counted again: 29 for the 14 below.)
 func TestCountersAreCorrectedPerSeries(t *testing.T) {
 	pages := []string{
 		"engine0 10\nengine1 10\nlat0 3 5\nlat1 3 5",

@@ -187,7 +187,7 @@ func TestActionYAMLRefusesABadVersion(t *testing.T) {
 	script, _ := actionStep(t, "Use a released perfgate")
 	out, err := bash(t, script, "WANT=latest; echo pwned", "GITHUB_OUTPUT="+filepath.Join(t.TempDir(), "out"), "GITHUB_ENV="+filepath.Join(t.TempDir(), "env"),
 		"RUNNER_TEMP="+t.TempDir(), "RELEASE_URL=http://127.0.0.1:9/none")
-	if err == nil || !strings.Contains(out, `perfgate-version: "latest; rm -rf /" is not a release tag`) {
+	if err == nil || !strings.Contains(out, `perfgate-version: "latest; echo pwned" is not a release tag`) {
 		t.Errorf("a bad perfgate-version: %v\n%s", err, out)
 	}
 }

@@ -194,6 +194,10 @@ func (a *Accumulator) Level(w Window) record.Level {
 	if win := float64(w.EndUS-w.StartUS) / 1e6 * k; win > 0 {
 		l.AchievedRate = float64(l.NumRequests) / win
 	}
+	if a.n > 1 && a.last > a.first {
+		// n requests scheduled over their span: n-1 gaps
+		l.OfferedRate = float64(a.n-1) / (float64(a.last-a.first) / 1e6 * k)
+	}
 	if l.NumRequests > 0 {
 		l.ErrorRate = float64(l.Errors) / float64(l.NumRequests)
 		l.MeanQueueWaitMs = a.queueSum / float64(l.NumRequests)

@@ -164,3 +164,18 @@ func TestUsageSanity(t *testing.T) {
 		}
 	}
 }
+
+// A level's offered rate is its measured requests over the span of their
+// scheduled sends (a trace replayed at its speed-up), whatever the client
+// managed to send.
+func TestOfferedRateFromTheSchedule(t *testing.T) {
+	a := newAccumulator(Options{Percentiles: []float64{50}})
+	for i := range 5 {
+		// scheduled every 250 ms; sent late, the last ones a second late
+		r := record.Record{Phase: "measure", ScheduledUS: int64(i) * 250_000, SentUS: int64(i)*250_000 + int64(i*i)*100_000, Error: record.ErrTimeout}
+		r.EndUS = r.SentUS + 1000
+		a.Add(&r)
+	}
+	l := a.Level(Window{0, 3_000_000})
+	near(t, "offered rate", l.OfferedRate, 4)
+}

@@ -153,6 +153,13 @@ func vllmResult(r *report.Run, l record.Level) VLLMResult {
 		v["max_concurrency"] = l.RequestedConcurrency
 	case l.Arrival == scenario.ArrivalTrace:
 		v["burstiness"] = nil // vLLM's timed_trace replays the trace's own times
+		// the rate the replay offered (requests over the trace's window
+		// divided by the speed-up), so that vLLM's compare keeps speed-ups
+		// apart; the speed-up is its own key
+		v["trace_speedup"] = l.RequestedRate
+		if l.OfferedRate > 0 {
+			v["request_rate"] = l.OfferedRate
+		}
 	default:
 		v["request_rate"] = l.RequestedRate
 		if s := r.Scenario; s != nil {
@@ -263,8 +270,12 @@ func vllmCommands(r *report.Run, l record.Level) VLLMCommands {
 			"--random-output-len", strconv.Itoa(int(math.Round(float64(l.TotalOutput)/float64(l.Completed)))))
 	}
 	rate := "inf"
-	if l.Mode != scenario.ModeClosed && l.Arrival != scenario.ArrivalTrace {
+	switch {
+	case l.Mode == scenario.ModeClosed:
+	case l.Arrival != scenario.ArrivalTrace:
 		rate = strconv.FormatFloat(l.RequestedRate, 'f', -1, 64)
+	case l.OfferedRate > 0:
+		rate = strconv.FormatFloat(l.OfferedRate, 'f', 4, 64)
 	}
 	client = append(client, "--request-rate", rate, "--num-prompts", strconv.Itoa(l.NumRequests))
 	if l.Mode == scenario.ModeClosed {

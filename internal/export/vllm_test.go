@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/perfgate/perfgate/internal/report"
+	"github.com/perfgate/perfgate/internal/scenario"
 )
 
 // The input contracts of vLLM's three readers of `vllm bench serve` result
@@ -356,5 +357,45 @@ func TestVLLMFilesPairAndCarryTags(t *testing.T) {
 	json.Unmarshal(b, &res)
 	if res["commit"] != "abc123" || res["perfgate_tag_backend"] != "mine" || res["backend"] == "mine" || res["perfgate_lengths"] != "configured" {
 		t.Errorf("tags and lengths in the result: commit %v, tag backend %v, backend %v, lengths %v", res["commit"], res["perfgate_tag_backend"], res["backend"], res["perfgate_lengths"])
+	}
+}
+
+// A trace level exports the rate its replay offered and the speed-up apart:
+// two speed-ups of one trace are two rows of vLLM's compare, not one
+// averaged "inf".
+func TestVLLMTraceLevelsSayTheirOfferedRate(t *testing.T) {
+	runs, err := report.LoadAll([]string{"../report/testdata/runs/baseline"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := runs[0]
+	r.Scenario.Load.Arrival = scenario.ArrivalTrace
+	for i := range r.Summary.Levels {
+		l := &r.Summary.Levels[i]
+		l.Arrival, l.RequestedRate, l.OfferedRate = scenario.ArrivalTrace, float64(i+1), 3.25*float64(i+1)
+	}
+	out := t.TempDir()
+	if _, err := VLLM(runs, out); err != nil {
+		t.Fatal(err)
+	}
+	files, _ := filepath.Glob(filepath.Join(out, VLLMDir, "serving_baseline_level*.json"))
+	if len(files) < 2 {
+		t.Fatalf("want a file per level: %v", files)
+	}
+	for i, f := range files {
+		var res map[string]any
+		b, _ := os.ReadFile(f)
+		if err := json.Unmarshal(b, &res); err != nil {
+			t.Fatal(err)
+		}
+		if res["request_rate"] != 3.25*float64(i+1) || res["trace_speedup"] != float64(i+1) {
+			t.Errorf("%s: request_rate %v (want the offered %v), trace_speedup %v (want %d)", f, res["request_rate"], 3.25*float64(i+1), res["trace_speedup"], i+1)
+		}
+		var cmds VLLMCommands
+		b, _ = os.ReadFile(strings.TrimSuffix(f, ".json") + ".commands")
+		json.Unmarshal(b, &cmds)
+		if want := fmt.Sprintf("--request-rate %.4f", 3.25*float64(i+1)); !strings.Contains(cmds.Client, want) {
+			t.Errorf("%s: client_command %q lacks %q", f, cmds.Client, want)
+		}
 	}
 }

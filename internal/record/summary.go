@@ -126,6 +126,10 @@ type Level struct {
 	RequestedRate        float64 `json:"requested_rate,omitempty"`        // open loop: requests/s asked for (a trace level: the speed-up, written as trace_speedup)
 	RequestedConcurrency int     `json:"requested_concurrency,omitempty"` // closed loop
 	AchievedRate         float64 `json:"achieved_rate"`                   // measured requests sent / send window
+	// OfferedRate is a trace level's rate as replayed: its measured
+	// requests over the span of their scheduled send times (the trace's
+	// own window divided by the speed-up). Only trace levels write it.
+	OfferedRate float64 `json:"offered_rate,omitempty"`
 	// MaxConcurrent and MaxOutputPerS are vLLM's: the most completed
 	// requests in flight at one instant (send to last content chunk, ends
 	// before starts), and the most content chunks received in one second
@@ -195,6 +199,9 @@ func (l Level) MarshalJSON() ([]byte, error) {
 	m := map[string]json.RawMessage{}
 	if err := json.Unmarshal(b, &m); err != nil {
 		return nil, err
+	}
+	if l.Arrival != "trace" {
+		delete(m, "offered_rate") // an open loop's requested rate says it; a closed loop has none
 	}
 	if l.Arrival == "trace" && l.RequestedRate != 0 { // scenario.ArrivalTrace (record sits below scenario)
 		// A trace level's "rate" is how much faster than recorded it was

@@ -53,10 +53,14 @@ func printTable(w io.Writer, sum record.Summary) {
 		if mostFailed(l) {
 			failed += " !"
 		}
+		sched := fmt.Sprintf("%.2f", l.P99SchedDelay)
+		if l.Aggregate { // statistics alone: no send times
+			achieved, sched = numfmt.Dash, numfmt.Dash
+		}
 		row := []string{fmt.Sprint(l.Level + 1), load, achieved, fmt.Sprint(l.Completed), failed,
 			fmt.Sprintf("%.2f", l.RequestThrough), fmt.Sprintf("%.0f", l.OutputThrough),
 			ms("median_ttft_ms"), ms(pk + "_ttft_ms"), ms("median_tpot_ms"), ms(pk + "_tpot_ms"),
-			ms("median_itl_ms"), ms("median_e2el_ms"), ms(pk + "_e2el_ms"), fmt.Sprintf("%.2f", l.P99SchedDelay)}
+			ms("median_itl_ms"), ms("median_e2el_ms"), ms(pk + "_e2el_ms"), sched}
 		if l.RequestGoodput != nil {
 			row = append(row, fmt.Sprintf("%.2f", *l.RequestGoodput))
 		}

@@ -2,6 +2,7 @@ package importer
 
 import (
 	"bufio"
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -12,6 +13,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/perfgate/perfgate/internal/numfmt"
 	"github.com/perfgate/perfgate/internal/record"
@@ -23,6 +25,7 @@ import (
 // a unit), and an error for a failed one.
 type aiperfRecord struct {
 	Metadata struct {
+		CreditIssuedNS *int64 `json:"credit_issued_ns"` // when AIPerf's timing issued the request: its scheduled time
 		RequestStartNS *int64 `json:"request_start_ns"`
 		RequestEndNS   *int64 `json:"request_end_ns"`
 		Phase          string `json:"benchmark_phase"`
@@ -156,6 +159,9 @@ func (m aiperfMetrics) record() (r record.Record, spread bool, err error) {
 	}
 	r.SentUS = *a.Metadata.RequestStartNS / 1000
 	r.ScheduledUS = r.SentUS
+	if c := a.Metadata.CreditIssuedNS; c != nil && *c >= 0 && *c <= *a.Metadata.RequestStartNS {
+		r.ScheduledUS = *c / 1000
+	}
 	if x, ok, err := m.length("input_sequence_length"); err != nil {
 		return r, false, err
 	} else if ok {
@@ -255,18 +261,70 @@ const AIPerfAggregateFile = "profile_export_aiperf.json"
 // latency statistics, which the recomputed ones are checked against.
 // (AIPerf says input_config is not a stable format: every field is optional.)
 type aiperfAggregate struct {
+	Version     string `json:"aiperf_version"`
 	InputConfig struct {
 		Endpoint struct {
-			ModelNames []string `json:"model_names"`
+			ModelNames []string `json:"model_names"` // before AIPerf 0.13
 			Type       string   `json:"type"`
 		} `json:"endpoint"`
-		Loadgen struct {
-			Concurrency *int     `json:"concurrency"`
-			RequestRate *float64 `json:"request_rate"`
-		} `json:"loadgen"`
+		Models struct { // AIPerf 0.13
+			Items []struct {
+				Name string `json:"name"`
+			} `json:"items"`
+		} `json:"models"`
+		Loadgen    aiperfLoad   `json:"loadgen"` // before AIPerf 0.13
+		CLICommand string       `json:"cli_command"`
+		Phases     []aiperfLoad `json:"phases"` // AIPerf 0.13: the profiling phase's
 	} `json:"input_config"`
-	TTFT    *aiperfStats `json:"time_to_first_token"`
-	Latency *aiperfStats `json:"request_latency"`
+	RunInfo struct {
+		CLICommand string `json:"cli_command"`
+	} `json:"run_info"`
+	// AIPerf's throughputs divide by the profiling phase's wall time, from
+	// start_time to end_time (local time, no zone), not by
+	// benchmark_duration (first send to last response).
+	StartTime  string       `json:"start_time"`
+	EndTime    string       `json:"end_time"`
+	TTFT       *aiperfStats `json:"time_to_first_token"`
+	Latency    *aiperfStats `json:"request_latency"`
+	Duration   *aiperfStats `json:"benchmark_duration"`
+	Throughput *aiperfStats `json:"request_throughput"`
+	OutputTput *aiperfStats `json:"output_token_throughput"`
+}
+
+// aiperfLoad is the load AIPerf was asked for: a rate or a concurrency.
+type aiperfLoad struct {
+	Kind        string   `json:"kind"`
+	Concurrency *int     `json:"concurrency"`
+	RequestRate *float64 `json:"request_rate"`
+	Rate        *float64 `json:"rate"`
+}
+
+// duration is the seconds AIPerf's throughputs divide by: start_time to
+// end_time, else benchmark_duration; 0 when the file says neither.
+func (a *aiperfAggregate) duration() float64 {
+	const layout = "2006-01-02T15:04:05.999999999"
+	s, err1 := time.Parse(layout, a.StartTime)
+	e, err2 := time.Parse(layout, a.EndTime)
+	if d := e.Sub(s).Seconds(); err1 == nil && err2 == nil && d > 0 && d <= maxSeconds {
+		return d
+	}
+	if d := a.Duration; d != nil && d.Avg != nil && (d.Unit == "sec" || d.Unit == "s") && *d.Avg > 0 && *d.Avg <= maxSeconds {
+		return *d.Avg
+	}
+	return 0
+}
+
+// load is the profiling load: the profiling phase's, else loadgen's.
+func (a *aiperfAggregate) load() aiperfLoad {
+	for _, p := range a.InputConfig.Phases {
+		if p.Kind == "profiling" {
+			if p.RequestRate == nil {
+				p.RequestRate = p.Rate
+			}
+			return p
+		}
+	}
+	return a.InputConfig.Loadgen
 }
 
 type aiperfStats struct {
@@ -300,7 +358,11 @@ func readAIPerfAggregate(path string, l *Level) error {
 	}
 	if names := a.InputConfig.Endpoint.ModelNames; len(names) > 0 {
 		l.Model = names[0]
+	} else if items := a.InputConfig.Models.Items; len(items) > 0 {
+		l.Model = items[0].Name
 	}
+	l.Tool, l.Version, l.Command = "aiperf", a.Version, cmp.Or(a.RunInfo.CLICommand, a.InputConfig.CLICommand)
+	l.Duration = a.duration()
 	if a.InputConfig.Endpoint.Type == "completions" {
 		l.API = scenario.APICompletions
 	}
@@ -322,7 +384,12 @@ func readAIPerfAggregate(path string, l *Level) error {
 			}
 		}
 	}
-	lg := a.InputConfig.Loadgen
+	for k, st := range map[string]*aiperfStats{"request_throughput": a.Throughput, "output_throughput": a.OutputTput} {
+		if st != nil && st.Avg != nil && strings.HasSuffix(st.Unit, "/sec") {
+			l.Reported[k] = *st.Avg
+		}
+	}
+	lg := a.load()
 	switch {
 	case lg.RequestRate != nil && *lg.RequestRate > 0:
 		l.Mode, l.Rate = scenario.ModeOpen, *lg.RequestRate
@@ -331,7 +398,7 @@ func readAIPerfAggregate(path string, l *Level) error {
 		l.Mode, l.Concurrency = scenario.ModeClosed, *lg.Concurrency
 		l.Notices = append(l.Notices, fmt.Sprintf("the requested load is %s's: concurrency %d", AIPerfAggregateFile, *lg.Concurrency))
 	default:
-		l.Notices = append(l.Notices, AIPerfAggregateFile+"'s input_config.loadgen names neither request_rate nor concurrency: the level is labelled with its achieved rate unless --rate or --concurrency says it")
+		l.Notices = append(l.Notices, AIPerfAggregateFile+"'s input_config names neither a request rate nor a concurrency: the level is labelled with its achieved rate unless --rate or --concurrency says it")
 	}
 	return nil
 }

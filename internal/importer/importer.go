@@ -19,6 +19,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/perfgate/perfgate/internal/analysis"
+	"github.com/perfgate/perfgate/internal/numfmt"
 	"github.com/perfgate/perfgate/internal/record"
 	"github.com/perfgate/perfgate/internal/scenario"
 )
@@ -42,6 +43,16 @@ type Level struct {
 	Concurrency int     // closed loop
 	Model, API  string
 	Start       time.Time // when the level ran, when the file says
+	// Duration is the file's own duration in seconds (0: not said): the
+	// level's throughputs are the file's, divided by it.
+	Duration float64
+	// Tool, Version and Command say what wrote the file, as far as it says.
+	Tool, Version, Command string
+	// Aggregate is a level the file gives only as statistics (a vLLM
+	// result saved without --save-detailed): no records.
+	Aggregate *record.Level
+	// Lacks says what an aggregate level cannot give.
+	Lacks []string
 	// Reported holds numbers the file itself states (vLLM's own summary),
 	// checked against perfgate's recomputation.
 	Reported map[string]float64
@@ -57,6 +68,8 @@ type Options struct {
 	// files that do not say it (AIPerf's profile_export.jsonl).
 	Rates         []float64
 	Concurrencies []int
+	// SLO, when set, gives each level a goodput (and checks the file's).
+	SLO record.SLO
 }
 
 // What one imported request may hold: beyond these a file is not a
@@ -140,14 +153,53 @@ func Write(dir string, levels []Level, o Options) (sum record.Summary, err error
 	if err := labelLevels(levels, o); err != nil {
 		return sum, err
 	}
-	windows, notices, end, n, err := writeRecords(dir, levels)
-	if err != nil {
-		return sum, err
+	aggregate := levels[0].Aggregate != nil
+	for _, l := range levels[1:] {
+		if (l.Aggregate != nil) != aggregate {
+			return sum, fmt.Errorf("%s has per-request data and %s only statistics (or the other way round): one run folder holds levels of one kind (import them separately)", levels[0].Source, l.Source)
+		}
+	}
+	var windows map[int]analysis.Window
+	var notices []string
+	var end int64
+	if !aggregate {
+		if windows, notices, end, sum.Records, err = writeRecords(dir, levels); err != nil {
+			return sum, err
+		}
+	} else {
+		notices = append(notices, "the files hold statistics, not requests (vllm bench serve without --save-detailed); the run lacks "+strings.Join(levels[0].Lacks, "; "))
+		for _, l := range levels {
+			for _, n := range l.Notices {
+				notices = append(notices, l.Source+": "+n)
+			}
+		}
 	}
 	s, err := writeScenario(dir, levels, o)
 	if err != nil {
 		return sum, err
 	}
+	meta := importMeta(dir, s, levels, o, notices)
+	if err := record.WriteJSONAtomic(filepath.Join(dir, record.MetaFile), meta); err != nil {
+		return sum, err
+	}
+	got, err := importedLevels(dir, s, levels, windows, o)
+	if err != nil {
+		return sum, err
+	}
+	sum = record.Summary{SchemaVersion: record.SchemaVersion, Scenario: s.Name, Label: o.Label, Status: record.StatusCompleted,
+		Started: meta.StartWall, Finished: meta.StartWall.Add(time.Duration(end) * time.Microsecond), Percentiles: s.Percentiles,
+		SLO: o.SLO, Records: sum.Records, Levels: got}
+	for _, l := range got {
+		if l.Errors > 0 {
+			sum.Status = record.StatusDegraded
+		}
+	}
+	return sum, record.WriteJSONAtomic(filepath.Join(dir, record.SummaryFile), sum)
+}
+
+// importMeta is an import's meta.json: the engine the files name, the
+// files themselves, and what wrote them.
+func importMeta(dir string, s *scenario.Scenario, levels []Level, o Options, notices []string) record.Meta {
 	start := levels[0].Start
 	if start.IsZero() {
 		start = time.Now().UTC()
@@ -160,28 +212,47 @@ func Write(dir string, levels []Level, o Options) (sum record.Summary, err error
 	for _, l := range levels {
 		meta.CommandLine = append(meta.CommandLine, l.Source)
 	}
-	if err := record.WriteJSONAtomic(filepath.Join(dir, record.MetaFile), meta); err != nil {
-		return sum, err
+	l := levels[0]
+	if l.Tool != "" {
+		meta.Tags["imported_tool"] = strings.TrimSpace(l.Tool + " " + l.Version)
 	}
+	if l.Command != "" {
+		meta.Tags["imported_command"] = numfmt.Clip(l.Command, 2000)
+	}
+	if l.Aggregate != nil {
+		meta.Tags[record.AggregateTag] = "true"
+	}
+	return meta
+}
 
-	got, _, err := analysis.ReadLevels(dir, windows, analysis.Options{Percentiles: s.Percentiles}, nil)
+// importedLevels are the levels of result.json: recomputed from the records
+// written (the file's own duration kept where it says one, and checked
+// against what the file states), or an aggregate file's own.
+func importedLevels(dir string, s *scenario.Scenario, levels []Level, windows map[int]analysis.Window, o Options) ([]record.Level, error) {
+	if levels[0].Aggregate != nil {
+		var got []record.Level
+		for i, l := range levels {
+			a := *l.Aggregate
+			a.Level = i
+			s.SetLoad(&a)
+			got = append(got, a)
+		}
+		return got, nil
+	}
+	got, _, err := analysis.ReadLevels(dir, windows, analysis.Options{Percentiles: s.Percentiles, SLO: o.SLO}, nil)
 	if err != nil {
-		return sum, err
+		return nil, err
 	}
 	for i := range got {
 		l := &got[i]
 		s.SetLoad(l)
-		l.Warnings = append(l.Warnings, crossCheck(*l, levels[l.Level].Reported)...)
-	}
-	sum = record.Summary{SchemaVersion: record.SchemaVersion, Scenario: s.Name, Label: o.Label, Status: record.StatusCompleted,
-		Started: start, Finished: start.Add(time.Duration(end) * time.Microsecond), Percentiles: s.Percentiles,
-		Records: n, Levels: got}
-	for _, l := range got {
-		if l.Errors > 0 {
-			sum.Status = record.StatusDegraded
+		src := levels[l.Level]
+		if src.Duration > 0 {
+			l.SetDuration(src.Duration, src.Tool)
 		}
+		l.Warnings = append(l.Warnings, crossCheck(*l, src.Reported)...)
 	}
-	return sum, record.WriteJSONAtomic(filepath.Join(dir, record.SummaryFile), sum)
+	return got, nil
 }
 
 // removeImport undoes a failed import: the folder's content when it
@@ -360,6 +431,10 @@ func describe(levels []Level, o Options) *scenario.Scenario {
 		for _, r := range l.Records {
 			in, out, n = in+r.RequestedInput, out+r.RequestedOutput, n+1
 		}
+		if l.Aggregate != nil {
+			i, o, c := aggregateScenarioLengths(l)
+			in, out, n = in+i, out+o, n+c
+		}
 	}
 	if s.Load.Mode == scenario.ModeOpen {
 		s.Load.Arrival = scenario.ArrivalPoisson
@@ -370,6 +445,7 @@ func describe(levels []Level, o Options) *scenario.Scenario {
 	s.Workload.Classes = []scenario.Class{c}
 	s.Percentiles = slices.Clone(scenario.DefaultPercentiles)
 	s.Phases.Measure.Requests = max(1, n/len(levels))
+	s.SLO.TTFTMs, s.SLO.TPOTMs, s.SLO.E2ELMs = o.SLO.TTFTMs, o.SLO.TPOTMs, o.SLO.E2ELMs
 	return s
 }
 
@@ -387,6 +463,16 @@ func crossCheck(l record.Level, reported map[string]float64) []string {
 			got = float64(l.Failed)
 		case "total_output_tokens":
 			got = float64(l.TotalOutput)
+		case "request_throughput":
+			got = l.RequestThrough
+		case "output_throughput":
+			got = l.OutputThrough
+		case "request_goodput":
+			if l.RequestGoodput == nil {
+				out = append(out, fmt.Sprintf("the file says request_goodput %.4g; give --slo with the SLOs it was measured against to recompute it", want))
+				continue
+			}
+			got = *l.RequestGoodput
 		default:
 			var ok bool
 			if got, ok = l.Latency[k]; !ok {

@@ -55,7 +55,13 @@ func TestImportVLLMDetailed(t *testing.T) {
 	}
 	near(t, "p99_ttft_ms", l.Latency["p99_ttft_ms"], 59.9) // numpy: 55 + 0.98·5
 	near(t, "median_ttft_ms", l.Latency["median_ttft_ms"], 55)
-	near(t, "duration", l.Duration, 1.595) // first send to the last end
+	// the file's own duration (vLLM's benchmark start to its end), not
+	// perfgate's first send to last end (1.595 s), so throughputs are vLLM's
+	near(t, "duration", l.Duration, 1.6)
+	near(t, "request_throughput", l.RequestThrough, 1.875)
+	if l.DurationFrom != "vllm bench serve" {
+		t.Errorf("duration_from %q", l.DurationFrom)
+	}
 	var file map[string]any
 	b, _ := os.ReadFile("../../testdata/formats/vllm-detailed.json")
 	json.Unmarshal(b, &file)
@@ -181,20 +187,20 @@ func TestImportRefusesWhatItCannotUse(t *testing.T) {
 		return p
 	}
 	noStart := map[string]any{}
-	noDetail := map[string]any{}
+	noSummary := map[string]any{}
 	for k, v := range m {
 		if k != "start_times" {
 			noStart[k] = v
 		}
-		if k != "ttfts" && k != "itls" && k != "start_times" {
-			noDetail[k] = v
+		if k != "ttfts" && k != "itls" && k != "start_times" && k != "completed" {
+			noSummary[k] = v
 		}
 	}
 	bad := filepath.Join(tmp, "bad.jsonl")
 	os.WriteFile(bad, []byte("{\"metadata\": {\"request_start_ns\": 1}, \"metrics\": {}}\nnot json\n"), 0o644)
 	for _, c := range []struct{ format, path, want string }{
 		{FormatVLLM, write("nostart.json", noStart), "start_times has 0 entries for 4 requests"},
-		{FormatVLLM, write("summary.json", noDetail), "--save-detailed"},
+		{FormatVLLM, write("summary.json", noSummary), "neither per-request data (ttfts) nor vLLM's summary (completed)"},
 		{FormatAIPerf, bad, "bad.jsonl:1: a successful request without request_latency"},
 		{"guidellm", bad, "unknown import format"},
 	} {
@@ -333,4 +339,144 @@ func TestImportAIPerfTooManyChunks(t *testing.T) {
 	if _, err := Read(FormatAIPerf, file); err == nil || !strings.Contains(err.Error(), "inter_chunk_latency has 1048577 entries") {
 		t.Errorf("got %v", err)
 	}
+}
+
+// testdata/formats/vllm-0.32-{detailed,summary}.json were written by vLLM
+// 0.32.0's own `vllm bench serve` (12 random prompts at 8 req/s capped at 2
+// in flight, against perfgate's simulator), with and without
+// --save-detailed. Both import; each keeps the file's duration, so the
+// throughputs are vLLM's; the detailed one's queue_times become each
+// request's wait for a slot.
+func TestImportVLLMFilesAsVLLMWritesThem(t *testing.T) {
+	var file map[string]any
+	b, err := os.ReadFile("../../testdata/formats/vllm-0.32-detailed.json")
+	must(t, err)
+	must(t, json.Unmarshal(b, &file))
+	dir, sum := importOne(t, FormatVLLM, "../../testdata/formats/vllm-0.32-detailed.json", Options{Scenario: "s"})
+	l := sum.Levels[0]
+	if len(l.Warnings) != 0 {
+		t.Errorf("perfgate's recomputation disagrees with vLLM's own numbers: %q", l.Warnings)
+	}
+	near(t, "duration", l.Duration, file["duration"].(float64))
+	near(t, "request_throughput", l.RequestThrough, file["request_throughput"].(float64))
+	var q float64
+	for _, x := range file["queue_times"].([]any) {
+		q += x.(float64) * 1000 / 12
+	}
+	if math.Abs(l.MeanQueueWaitMs-q) > 0.01 || q < 1 {
+		t.Errorf("mean queue wait %.3f ms, the file's queue_times say %.3f", l.MeanQueueWaitMs, q)
+	}
+	if l.Latency["p99_e2el_incl_queue_ms"] <= l.Latency["p99_e2el_ms"] {
+		t.Errorf("E2EL from the scheduled time must include the queue: %v vs %v", l.Latency["p99_e2el_incl_queue_ms"], l.Latency["p99_e2el_ms"])
+	}
+
+	// the summary file is another run of the same traffic: its statistics
+	// are its own, and E2EL's from its latencies is what vLLM computed
+	var sfile map[string]any
+	b, err = os.ReadFile("../../testdata/formats/vllm-0.32-summary.json")
+	must(t, err)
+	must(t, json.Unmarshal(b, &sfile))
+	agg, asum := importOne(t, FormatVLLM, "../../testdata/formats/vllm-0.32-summary.json", Options{Scenario: "s"})
+	a := asum.Levels[0]
+	for _, k := range []string{"mean_ttft_ms", "p90_ttft_ms", "p99_tpot_ms", "median_itl_ms", "mean_e2el_ms", "median_e2el_ms", "std_e2el_ms", "p90_e2el_ms", "p99_e2el_ms"} {
+		near(t, k, a.Latency[k], sfile[k].(float64))
+	}
+	if !a.Aggregate || a.Completed != 12 || a.RequestedRate != 8 || a.OutputThrough <= 0 || a.DurationFrom != "vllm bench serve" {
+		t.Errorf("aggregate level: %+v", a)
+	}
+	r, err := report.Load(agg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Meta.Tags[record.AggregateTag] != "true" || !slices.ContainsFunc(r.Notices, func(n string) bool { return strings.Contains(n, "statistics alone") }) ||
+		!slices.ContainsFunc(r.Meta.Notices, func(n string) bool { return strings.Contains(n, "error classes") }) {
+		t.Errorf("an aggregate run says what it lacks: tags %v, notices %q, meta notices %q", r.Meta.Tags, r.Notices, r.Meta.Notices)
+	}
+	if r.Summary.Levels[0].Latency["p90_ttft_ms"] != a.Latency["p90_ttft_ms"] {
+		t.Errorf("report reads the aggregate's own numbers: %v", r.Summary.Levels[0].Latency)
+	}
+	// the statistics compare with the requests of the same traffic
+	base, err := compare.LoadTrials([]string{dir})
+	must(t, err)
+	cand, err := compare.LoadTrials([]string{agg})
+	must(t, err)
+	c, err := compare.Compare(base, cand, compare.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.Outcome.Results) == 0 {
+		t.Errorf("one traffic, two files of it: %+v", c.Outcome)
+	}
+	for _, x := range c.Outcome.Results {
+		if x.WorsePct.IsNaN() {
+			t.Errorf("%s cannot be compared: the aggregate lacks it", x.Metric)
+		}
+	}
+	// a detailed and an aggregate level do not share a folder
+	d, _ := Read(FormatVLLM, "../../testdata/formats/vllm-0.32-detailed.json")
+	s, _ := Read(FormatVLLM, "../../testdata/formats/vllm-0.32-summary.json")
+	if _, err := Write(filepath.Join(t.TempDir(), "x"), append(d, s...), Options{Format: FormatVLLM}); err == nil || !strings.Contains(err.Error(), "one run folder holds levels of one kind") {
+		t.Errorf("mixing: %v", err)
+	}
+}
+
+// --slo gives an imported level its goodput; a file that states a goodput
+// without it is said.
+func TestImportGoodput(t *testing.T) {
+	var file map[string]any
+	b, _ := os.ReadFile("../../testdata/formats/vllm-0.32-detailed.json")
+	must(t, json.Unmarshal(b, &file))
+	good := 0
+	for _, x := range file["ttfts"].([]any) {
+		if x.(float64)*1000 <= 12 {
+			good++
+		}
+	}
+	_, sum := importOne(t, FormatVLLM, "../../testdata/formats/vllm-0.32-detailed.json", Options{SLO: record.SLO{TTFTMs: 12}})
+	l := sum.Levels[0]
+	if l.RequestGoodput == nil || good == 0 || good == 12 {
+		t.Fatalf("goodput %v (requests within 12 ms: %d)", l.RequestGoodput, good)
+	}
+	near(t, "request_goodput", *l.RequestGoodput, float64(good)/file["duration"].(float64))
+	if sum.SLO.TTFTMs != 12 {
+		t.Errorf("result.json's SLO: %+v", sum.SLO)
+	}
+
+	file["request_goodput"] = 3.0
+	p := filepath.Join(t.TempDir(), "goodput.json")
+	b, _ = json.Marshal(file)
+	must(t, os.WriteFile(p, b, 0o644))
+	_, sum = importOne(t, FormatVLLM, p, Options{})
+	if !slices.ContainsFunc(sum.Levels[0].Warnings, func(w string) bool { return strings.Contains(w, "give --slo") }) {
+		t.Errorf("warnings %q", sum.Levels[0].Warnings)
+	}
+	_, sum = importOne(t, FormatVLLM, p, Options{SLO: record.SLO{TTFTMs: 12}})
+	if !slices.ContainsFunc(sum.Levels[0].Warnings, func(w string) bool { return strings.Contains(w, "the file says request_goodput 3") }) {
+		t.Errorf("warnings %q", sum.Levels[0].Warnings)
+	}
+}
+
+// testdata/formats/aiperf-0.13 holds what AIPerf 0.13.0 wrote (12 requests
+// at 8 req/s against perfgate's simulator): its configuration moved
+// (input_config.phases, models.items), and its records say when each
+// request was issued (credit_issued_ns), perfgate's scheduled time.
+func TestImportAIPerf013(t *testing.T) {
+	dir, sum := importOne(t, FormatAIPerf, "../../testdata/formats/aiperf-0.13/profile_export.jsonl", Options{})
+	l := sum.Levels[0]
+	if len(l.Warnings) != 0 {
+		t.Errorf("perfgate's recomputation disagrees with AIPerf's own numbers: %q", l.Warnings)
+	}
+	if l.Mode != "open" || l.RequestedRate != 8 || l.Completed != 12 || l.DurationFrom != "aiperf" {
+		t.Errorf("level: %+v", l)
+	}
+	near(t, "duration (start_time to end_time)", l.Duration, 1.515728)
+	if !(l.MeanSchedDelay > 0 && l.MeanSchedDelay < 50) {
+		t.Errorf("schedule delay from credit_issued_ns to request_start_ns: %v ms", l.MeanSchedDelay)
+	}
+	r, err := report.Load(dir)
+	must(t, err)
+	if r.Meta.Engine.Model != "tiny" || r.Meta.Tags["imported_tool"] != "aiperf 0.13.0" || !strings.HasPrefix(r.Meta.Tags["imported_command"], "aiperf profile --model 'tiny'") {
+		t.Errorf("meta: model %q, tags %v", r.Meta.Engine.Model, r.Meta.Tags)
+	}
+	near(t, "request_throughput after report.Load", r.Summary.Levels[0].RequestThrough, l.RequestThrough)
 }

@@ -32,8 +32,17 @@ type vllmResult struct {
 	ITLs           [][]float64     `json:"itls"`
 	Latencies      []float64       `json:"latencies"`
 	StartTimes     []float64       `json:"start_times"`
+	QueueTimes     []float64       `json:"queue_times"` // send time − scheduled time (the client's semaphore)
 	Errors         []string        `json:"errors"`
 	// vLLM's own summary, checked against perfgate's recomputation.
+	Duration          *float64 `json:"duration"`
+	RequestThroughput *float64 `json:"request_throughput"`
+	OutputThroughput  *float64 `json:"output_throughput"`
+	RequestGoodput    *float64 `json:"request_goodput"`
+	NumPrompts        *int     `json:"num_prompts"`
+	TotalInputTokens  *float64 `json:"total_input_tokens"`
+	MaxConcurrent     *float64 `json:"max_concurrent_requests"`
+	MaxOutputPerS     *float64 `json:"max_output_tokens_per_s"`
 	Completed         *float64 `json:"completed"`
 	Failed            *float64 `json:"failed"`
 	TotalOutputTokens *float64 `json:"total_output_tokens"`
@@ -43,6 +52,8 @@ type vllmResult struct {
 	MedianTPOTMS      *float64 `json:"median_tpot_ms"`
 	MeanITLMS         *float64 `json:"mean_itl_ms"`
 	MedianITLMS       *float64 `json:"median_itl_ms"`
+
+	keys map[string]any // every key, for the statistics an aggregate-only file states
 }
 
 // reported is the summary the file states, by vLLM's names.
@@ -50,7 +61,8 @@ func (v *vllmResult) reported() map[string]float64 {
 	out := map[string]float64{}
 	for k, x := range map[string]*float64{"completed": v.Completed, "failed": v.Failed, "total_output_tokens": v.TotalOutputTokens,
 		"mean_ttft_ms": v.MeanTTFTMS, "median_ttft_ms": v.MedianTTFTMS, "mean_tpot_ms": v.MeanTPOTMS, "median_tpot_ms": v.MedianTPOTMS,
-		"mean_itl_ms": v.MeanITLMS, "median_itl_ms": v.MedianITLMS} {
+		"mean_itl_ms": v.MeanITLMS, "median_itl_ms": v.MedianITLMS,
+		"request_throughput": v.RequestThroughput, "output_throughput": v.OutputThroughput, "request_goodput": v.RequestGoodput} {
 		if x != nil {
 			out[k] = *x
 		}
@@ -70,11 +82,18 @@ func readVLLM(path string) ([]Level, error) {
 	var out []Level
 	dec := json.NewDecoder(bufio.NewReaderSize(f, 1<<20))
 	for n := 1; ; n++ {
-		var v vllmResult
-		if err := dec.Decode(&v); err != nil {
+		var raw json.RawMessage
+		if err := dec.Decode(&raw); err != nil {
 			if errors.Is(err, io.EOF) {
 				break
 			}
+			return nil, fmt.Errorf("%s: result %d: not a vllm bench serve result: %w", path, n, err)
+		}
+		var v vllmResult
+		if err := json.Unmarshal(raw, &v); err != nil {
+			return nil, fmt.Errorf("%s: result %d: not a vllm bench serve result: %w", path, n, err)
+		}
+		if err := json.Unmarshal(raw, &v.keys); err != nil {
 			return nil, fmt.Errorf("%s: result %d: not a vllm bench serve result: %w", path, n, err)
 		}
 		src := path
@@ -96,50 +115,43 @@ func readVLLM(path string) ([]Level, error) {
 func vllmLevel(src string, v *vllmResult) (Level, error) {
 	n := len(v.TTFTs)
 	switch {
+	case n == 0 && v.Completed != nil:
+		return vllmAggregate(src, v) // --save-result without --save-detailed
 	case n == 0:
-		return Level{}, fmt.Errorf("%s: no per-request data (ttfts): perfgate import needs a result saved with vllm bench serve --save-result --save-detailed", src)
+		return Level{}, fmt.Errorf("%s: neither per-request data (ttfts) nor vLLM's summary (completed): not a vllm bench serve --save-result file", src)
 	case len(v.StartTimes) != n:
 		return Level{}, fmt.Errorf("%s: start_times has %d entries for %d requests: perfgate import needs each request's send time, which vllm bench serve --save-detailed writes since it records start_times", src, len(v.StartTimes), n)
 	case len(v.ITLs) != n || len(v.InputLens) != n || len(v.OutputLens) != n || len(v.Errors) != n:
 		return Level{}, fmt.Errorf("%s: the per-request arrays disagree in length (ttfts %d, itls %d, input_lens %d, output_lens %d, errors %d)",
 			src, n, len(v.ITLs), len(v.InputLens), len(v.OutputLens), len(v.Errors))
+	case len(v.QueueTimes) != 0 && len(v.QueueTimes) != n:
+		return Level{}, fmt.Errorf("%s: queue_times has %d entries for %d requests", src, len(v.QueueTimes), n)
 	}
 	if err := checkVLLM(v); err != "" {
 		return Level{}, fmt.Errorf("%s: %s", src, err)
 	}
-	l := Level{Source: src, Model: v.ModelID, API: scenario.APICompletions, Reported: v.reported()}
-	if strings.Contains(v.Backend+v.EndpointType, "chat") {
-		l.API = scenario.APIChat
-	}
-	if t, err := time.Parse("20060102-150405", v.Date); err == nil {
-		l.Start = t.UTC()
-	}
-	var rate float64
-	if err := json.Unmarshal(v.RequestRate, &rate); err != nil {
-		rate = math.Inf(1) // "inf"
-	}
-	switch {
-	case v.MaxConcurrency != nil && *v.MaxConcurrency > 0 && math.IsInf(rate, 1):
-		l.Mode, l.Concurrency = scenario.ModeClosed, *v.MaxConcurrency // --request-rate inf --max-concurrency N
-	case math.IsInf(rate, 1):
-		l.Mode, l.Concurrency = scenario.ModeClosed, n // everything at once
-		l.Notices = append(l.Notices, "request_rate inf without max_concurrency: every request was sent at once; the level is a closed loop of concurrency num_prompts")
-	default:
-		l.Mode, l.Rate = scenario.ModeOpen, rate
-		if v.MaxConcurrency != nil {
-			l.Notices = append(l.Notices, fmt.Sprintf("max_concurrency %d capped the open loop", *v.MaxConcurrency))
+	l := vllmHeader(src, v)
+	vllmLoad(&l, v, n)
+	// the level's clock starts at its first scheduled send: a request's
+	// scheduled time is its send less its wait for vLLM's concurrency
+	// semaphore (queue_times)
+	queue := func(i int) float64 {
+		if l.Mode == scenario.ModeOpen && i < len(v.QueueTimes) { // a closed loop's requests wait for a slot by design
+			return v.QueueTimes[i]
 		}
+		return 0
 	}
-	t0 := v.StartTimes[0]
-	for _, s := range v.StartTimes {
-		t0 = math.Min(t0, s)
+	t0 := math.Inf(1)
+	for i, s := range v.StartTimes {
+		t0 = math.Min(t0, s-queue(i))
 	}
 	us := func(s float64) int64 { return int64(math.Round(s * 1e6)) }
 	for i := range n {
 		r := record.Record{Phase: record.PhaseMeasure, Class: "imported",
 			RequestedInput: v.InputLens[i], RequestedOutput: v.OutputLens[i], PromptTokens: v.InputLens[i], OutputTokens: v.OutputLens[i]}
 		r.SentUS = us(v.StartTimes[i] - t0)
-		r.ScheduledUS = r.SentUS
+		r.ScheduledUS = us(v.StartTimes[i] - queue(i) - t0)
+		r.QueueWaitUS = r.SentUS - r.ScheduledUS
 		if e := v.Errors[i]; e != "" {
 			r.Error, r.ErrorMsg = vllmErrorClass(e), numfmt.Clip(strings.Join(strings.Fields(e), " "), maxErrorText)
 			r.EndUS = r.SentUS
@@ -168,6 +180,43 @@ func vllmLevel(src string, v *vllmResult) (Level, error) {
 	return l, nil
 }
 
+// vllmHeader is a level with what a result says of itself: the model, the
+// API, when it ran, its own duration and summary.
+func vllmHeader(src string, v *vllmResult) Level {
+	l := Level{Source: src, Model: v.ModelID, API: scenario.APICompletions, Reported: v.reported(), Tool: "vllm bench serve"}
+	if strings.Contains(v.Backend+v.EndpointType, "chat") {
+		l.API = scenario.APIChat
+	}
+	if t, err := time.Parse("20060102-150405", v.Date); err == nil {
+		l.Start = t.UTC()
+	}
+	if v.Duration != nil && *v.Duration > 0 && *v.Duration <= maxSeconds {
+		l.Duration = *v.Duration
+	}
+	return l
+}
+
+// vllmLoad sets the level's load from request_rate and max_concurrency;
+// n is the number of requests.
+func vllmLoad(l *Level, v *vllmResult, n int) {
+	var rate float64
+	if err := json.Unmarshal(v.RequestRate, &rate); err != nil {
+		rate = math.Inf(1) // "inf"
+	}
+	switch {
+	case v.MaxConcurrency != nil && *v.MaxConcurrency > 0 && math.IsInf(rate, 1):
+		l.Mode, l.Concurrency = scenario.ModeClosed, *v.MaxConcurrency // --request-rate inf --max-concurrency N
+	case math.IsInf(rate, 1):
+		l.Mode, l.Concurrency = scenario.ModeClosed, n // everything at once
+		l.Notices = append(l.Notices, "request_rate inf without max_concurrency: every request was sent at once; the level is a closed loop of concurrency num_prompts")
+	default:
+		l.Mode, l.Rate = scenario.ModeOpen, rate
+		if v.MaxConcurrency != nil {
+			l.Notices = append(l.Notices, fmt.Sprintf("max_concurrency %d capped the open loop", *v.MaxConcurrency))
+		}
+	}
+}
+
 // checkVLLM says what in a result's per-request arrays no benchmark could
 // have measured ("" when nothing): a negative or non-finite time, a length
 // or a count of chunk times beyond any model's context, a send time that
@@ -180,6 +229,11 @@ func checkVLLM(v *vllmResult) string {
 		}
 		if i < len(v.Latencies) {
 			if m := checkSeconds("latencies", v.Latencies[i]); m != "" {
+				return req + m
+			}
+		}
+		if i < len(v.QueueTimes) {
+			if m := checkSeconds("queue_times", v.QueueTimes[i]); m != "" {
 				return req + m
 			}
 		}

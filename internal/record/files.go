@@ -20,6 +20,9 @@ import (
 // Names of the files in a run folder.
 const (
 	RequestsFile = "requests.jsonl"
+	// AggregateTag marks (as a meta.json tag, "true") a run folder imported
+	// from statistics alone: result.json and no requests.jsonl.
+	AggregateTag = "imported_aggregate"
 	MetaFile     = "meta.json"
 	// SummaryFile is the run's per-level results. It was summary.json
 	// before schema 2, a name vLLM's `vllm bench sweep plot` globs for its

@@ -137,6 +137,14 @@ type Level struct {
 	MaxConcurrent int     `json:"max_concurrent_requests"`
 	MaxOutputPerS float64 `json:"max_output_tokens_per_s"`
 	Duration      float64 `json:"duration"` // s, measure start to the last end of a measured request (vLLM: benchmark start to the last completion)
+	// DurationFrom names where an imported level's duration comes from when
+	// it is the source file's own (its throughputs are then the file's);
+	// "" for perfgate's own measurement.
+	DurationFrom string `json:"duration_from,omitempty"`
+	// Aggregate says the level was imported from statistics alone: no
+	// send times, so no achieved rate and no schedule delay (their 0s are
+	// not measurements).
+	Aggregate bool `json:"aggregate,omitempty"`
 
 	NumRequests     int            `json:"num_requests"` // measured requests issued
 	Completed       int            `json:"completed"`
@@ -186,6 +194,24 @@ type TurnStats struct {
 }
 
 type levelAlias Level
+
+// SetDuration sets the level's duration to d seconds, taken from where
+// from names (an imported file's own), and its throughputs and goodput
+// with it.
+func (l *Level) SetDuration(d float64, from string) {
+	if !(d > 0) || l.Duration <= 0 {
+		return
+	}
+	k := l.Duration / d
+	l.RequestThrough *= k
+	l.OutputThrough *= k
+	l.TotalThrough *= k
+	if l.RequestGoodput != nil {
+		g := *l.RequestGoodput * k
+		l.RequestGoodput = &g
+	}
+	l.Duration, l.DurationFrom = d, from
+}
 
 // MarshalJSON writes the fixed fields and the flattened latency keys in one object.
 // The level is 1-based in the file, its 0-based index in memory.

@@ -112,6 +112,9 @@ func Load(dir string) (*Run, error) {
 		windows[l.Level] = analysis.Window{StartUS: l.MeasureStartUS, EndUS: l.MeasureEndUS}
 		old[l.Level] = l
 	}
+	if r.Complete && r.Meta.Tags[record.AggregateTag] == "true" {
+		return r.aggregate(sum), nil
+	}
 	levels, st, err := analysis.ReadLevels(dir, windows, opts, r.collect)
 	if err != nil {
 		return nil, err
@@ -124,6 +127,9 @@ func Load(dir string) (*Run, error) {
 		if o, ok := old[l.Level]; ok {
 			l.Mode, l.Arrival, l.RequestedRate, l.RequestedConcurrency = o.Mode, o.Arrival, o.RequestedRate, o.RequestedConcurrency
 			l.StartUS, l.Telemetry, l.Warnings = o.StartUS, o.Telemetry, o.Warnings
+			if o.DurationFrom != "" { // an import that kept the file's own duration
+				l.SetDuration(o.Duration, o.DurationFrom)
+			}
 		} else if r.Scenario != nil {
 			r.Scenario.SetLoad(l)
 		}
@@ -148,6 +154,14 @@ func Load(dir string) (*Run, error) {
 		r.Knee = slices.IndexFunc(levels, func(l record.Level) bool { return l.Level == sorted[k].Level })
 	}
 	return r, nil
+}
+
+// aggregate is a run imported from statistics alone: its levels are
+// result.json's, with nothing to recompute them from.
+func (r *Run) aggregate(sum record.Summary) *Run {
+	r.Summary = sum
+	r.Notices = append(r.Notices, "imported from statistics alone (no requests.jsonl): the levels are the source file's own numbers, with no distributions or timelines")
+	return r
 }
 
 // load is a level's offered load: its rate (open loop) or concurrency.

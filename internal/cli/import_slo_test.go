@@ -1,0 +1,20 @@
+package cli
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/perfgate/perfgate/internal/record"
+)
+
+func TestParseSLO(t *testing.T) {
+	s, err := parseSLO([]string{"ttft=200", "tpot:50", "E2EL=1500.5"})
+	if err != nil || s != (record.SLO{TTFTMs: 200, TPOTMs: 50, E2ELMs: 1500.5}) {
+		t.Errorf("%+v, %v", s, err)
+	}
+	for _, bad := range []string{"ttft", "ttft=0", "ttft=-3", "ttft=inf", "ttft=NaN", "itl=20", "ttft=20ms"} {
+		if _, err := parseSLO([]string{bad}); err == nil || !strings.Contains(err.Error(), "--slo") {
+			t.Errorf("%q: %v", bad, err)
+		}
+	}
+}

@@ -422,6 +422,7 @@ func explain(base, cand []Trial, levels []int) []Change {
 		{"server queue time ms", func(s *record.TelemetrySummary) *float64 { return s.QueueTimeMeanMs }},
 		{"server prefill time ms", func(s *record.TelemetrySummary) *float64 { return s.PrefillTimeMeanMs }},
 		{"server decode time ms", func(s *record.TelemetrySummary) *float64 { return s.DecodeTimeMeanMs }},
+		{"spec-decode acceptance rate", func(s *record.TelemetrySummary) *float64 { return s.SpecAcceptanceRate }},
 		{"running requests", func(s *record.TelemetrySummary) *float64 { return s.RunningMean }},
 		{"waiting requests", func(s *record.TelemetrySummary) *float64 { return s.WaitingMean }},
 		{"GPU utilization %", func(s *record.TelemetrySummary) *float64 { return s.GPUUtilMeanPct }},

@@ -135,6 +135,15 @@ func vllmResult(r *report.Run, l record.Level) VLLMResult {
 	if l.RequestGoodput != nil {
 		v["request_goodput"] = *l.RequestGoodput
 	}
+	// speculative decoding's acceptance, as vllm bench serve writes it
+	// (a percentage, and 1 + accepted tokens per draft) from the server's
+	// counters over the measurement
+	if t := l.Telemetry; t != nil && t.Measure != nil && t.Measure.SpecAcceptanceRate != nil {
+		v["spec_decode_acceptance_rate"] = 100 * *t.Measure.SpecAcceptanceRate
+		if t.Measure.SpecAcceptanceLength != nil {
+			v["spec_decode_acceptance_length"] = *t.Measure.SpecAcceptanceLength
+		}
+	}
 	// --tag KEY=VALUE goes where vllm bench serve's --metadata KEY=VALUE
 	// goes: a key of the result itself (one of vLLM's own is not
 	// overwritten: it is perfgate_tag_KEY then).

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/perfgate/perfgate/internal/record"
 	"github.com/perfgate/perfgate/internal/report"
 	"github.com/perfgate/perfgate/internal/scenario"
 )
@@ -397,5 +398,33 @@ func TestVLLMTraceLevelsSayTheirOfferedRate(t *testing.T) {
 		if want := fmt.Sprintf("--request-rate %.4f", 3.25*float64(i+1)); !strings.Contains(cmds.Client, want) {
 			t.Errorf("%s: client_command %q lacks %q", f, cmds.Client, want)
 		}
+	}
+}
+
+// Speculative decoding's acceptance, measured from the server's counters,
+// goes under vllm bench serve's keys (a percentage, and a length).
+func TestVLLMSpecDecodeKeys(t *testing.T) {
+	runs, err := report.LoadAll([]string{"../report/testdata/runs/baseline"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rate, length := 0.7, 3.1
+	runs[0].Summary.Levels[0].Telemetry = &record.PhaseTelemetry{Measure: &record.TelemetrySummary{SpecAcceptanceRate: &rate, SpecAcceptanceLength: &length}}
+	out := t.TempDir()
+	if _, err := VLLM(runs, out); err != nil {
+		t.Fatal(err)
+	}
+	files, _ := filepath.Glob(filepath.Join(out, VLLMDir, "serving_baseline_level*.json"))
+	var res map[string]any
+	b, _ := os.ReadFile(files[0])
+	json.Unmarshal(b, &res)
+	if res["spec_decode_acceptance_rate"] != 70.0 || res["spec_decode_acceptance_length"] != 3.1 {
+		t.Errorf("spec-decode keys: %v, %v", res["spec_decode_acceptance_rate"], res["spec_decode_acceptance_length"])
+	}
+	b, _ = os.ReadFile(files[1])
+	res = nil
+	json.Unmarshal(b, &res)
+	if _, ok := res["spec_decode_acceptance_rate"]; ok {
+		t.Error("a level without spec-decode counters has no acceptance key")
 	}
 }

@@ -44,6 +44,9 @@ type TelemetrySummary struct {
 	Gaps    int `json:"gaps"`   // ticks a probe was still busy with an earlier one
 	Errors  int `json:"errors"` // reads that failed
 
+	// GPUSource is "dcgm" when the GPU figures come from a DCGM exporter's
+	// page (a prometheus probe) because NVML was not there; "" for NVML.
+	GPUSource             string   `json:"gpu_source,omitempty"`
 	GPUUtilMeanPct        *float64 `json:"gpu_util_mean_pct,omitempty"` // mean over GPUs and time
 	GPUUtilPeakPct        *float64 `json:"gpu_util_peak_pct,omitempty"`
 	PowerMeanW            *float64 `json:"power_mean_w,omitempty"` // all sampled GPUs together
@@ -63,6 +66,20 @@ type TelemetrySummary struct {
 	QueueTimeMeanMs    *float64 `json:"server_queue_time_mean_ms,omitempty"` // from the server's histograms
 	PrefillTimeMeanMs  *float64 `json:"server_prefill_time_mean_ms,omitempty"`
 	DecodeTimeMeanMs   *float64 `json:"server_decode_time_mean_ms,omitempty"`
+	// The server's own percentiles over the window, rebuilt from its
+	// histograms' buckets (linear within a bucket, as Prometheus's
+	// histogram_quantile): as coarse as the buckets.
+	ServerTTFTP50Ms *float64 `json:"server_ttft_p50_ms,omitempty"`
+	ServerTTFTP99Ms *float64 `json:"server_ttft_p99_ms,omitempty"`
+	ServerITLP50Ms  *float64 `json:"server_itl_p50_ms,omitempty"`
+	ServerITLP99Ms  *float64 `json:"server_itl_p99_ms,omitempty"`
+	ServerE2ELP50Ms *float64 `json:"server_e2el_p50_ms,omitempty"`
+	ServerE2ELP99Ms *float64 `json:"server_e2el_p99_ms,omitempty"`
+	// Speculative decoding, from vLLM's spec_decode counters: accepted
+	// draft tokens over draft tokens (0–1), and 1 + accepted tokens per
+	// draft (vllm bench serve's acceptance_length).
+	SpecAcceptanceRate   *float64 `json:"spec_decode_acceptance_rate,omitempty"`
+	SpecAcceptanceLength *float64 `json:"spec_decode_acceptance_length,omitempty"`
 
 	HostCPUMeanPct   *float64 `json:"host_cpu_mean_pct,omitempty"`   // all cores, 0–100
 	ClientCPUPeakPct *float64 `json:"client_cpu_peak_pct,omitempty"` // perfgate itself; 100 = one core

@@ -347,8 +347,8 @@ func customLanes(r *Run) []plot.Chart {
 			continue
 		}
 		for k, v := range s.Values {
-			if strings.HasPrefix(k, "telemetry.") {
-				continue // the probe's own counts, not the system's values
+			if strings.HasPrefix(k, "telemetry.") || strings.Contains(k, "_bucket{") {
+				continue // the probe's own counts, and histogram buckets: not values to plot
 			}
 			if series[s.Probe] == nil {
 				series[s.Probe] = map[string]*plot.Series{}

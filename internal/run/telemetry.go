@@ -53,7 +53,7 @@ func startTelemetry(s *scenario.Scenario, eng engine.Engine, clock record.Clock,
 		if u == "" {
 			u = eng.URL() + "/metrics"
 		}
-		probes = append(probes, &probe.Metrics{URL: u})
+		probes = append(probes, &probe.Metrics{URL: u, Buckets: probe.EngineBuckets})
 	}
 	if !slices.Contains(t.Disable, "gpu") {
 		// An empty CUDA_VISIBLE_DEVICES is taken as unset.

@@ -6,6 +6,7 @@ import (
 	"regexp"
 	"slices"
 	"sort"
+	"strconv"
 
 	"github.com/perfgate/perfgate/internal/record"
 	"github.com/perfgate/perfgate/internal/stats"
@@ -58,6 +59,9 @@ type point struct {
 func Summarize(samples []Sample, w Window, outputTokens int) *record.TelemetrySummary {
 	sum := &record.TelemetrySummary{}
 	v := collect(samples, w, sum)
+	if v.dcgmAsGPUs() {
+		sum.GPUSource = "dcgm"
+	}
 	v.gpus(sum, outputTokens)
 	v.server(sum)
 	v.host(sum)
@@ -272,6 +276,119 @@ func (v windowValues) server(sum *record.TelemetrySummary) {
 	sum.QueueTimeMeanMs = v.histMean("vllm:request_queue_time_seconds")
 	sum.PrefillTimeMeanMs = v.histMean("vllm:request_prefill_time_seconds")
 	sum.DecodeTimeMeanMs = v.histMean("vllm:request_decode_time_seconds")
+	sum.ServerTTFTP50Ms, sum.ServerTTFTP99Ms = v.histQuantile("vllm:time_to_first_token_seconds", 0.5), v.histQuantile("vllm:time_to_first_token_seconds", 0.99)
+	itl := "vllm:inter_token_latency_seconds"
+	if _, ok := v.byKey[itl+"_count"]; !ok {
+		itl = "vllm:time_per_output_token_seconds" // vLLM before 0.11
+	}
+	sum.ServerITLP50Ms, sum.ServerITLP99Ms = v.histQuantile(itl, 0.5), v.histQuantile(itl, 0.99)
+	sum.ServerE2ELP50Ms, sum.ServerE2ELP99Ms = v.histQuantile("vllm:e2e_request_latency_seconds", 0.5), v.histQuantile("vllm:e2e_request_latency_seconds", 0.99)
+	if d, ok := v.counter("vllm:spec_decode_num_draft_tokens_total"); ok && d > 0 {
+		a, _ := v.counter("vllm:spec_decode_num_accepted_tokens_total")
+		sum.SpecAcceptanceRate = ptr(a / d)
+		if n, ok := v.counter("vllm:spec_decode_num_drafts_total"); ok && n > 0 {
+			sum.SpecAcceptanceLength = ptr(1 + a/n)
+		}
+	}
+}
+
+var bucketKey = regexp.MustCompile(`^(.+)_bucket\{le="([^"]+)"\}$`)
+
+// histQuantile is the q-quantile of a Prometheus histogram's observations
+// in the window, in ms, from the increase of its buckets: linear within the
+// bucket that holds it, as Prometheus's histogram_quantile; past the last
+// finite bucket, that bucket's bound. nil without observations or buckets.
+func (v windowValues) histQuantile(name string, q float64) *float64 {
+	total, ok := v.counter(name + "_count")
+	if !ok || total <= 0 {
+		return nil
+	}
+	type bucket struct{ le, n float64 }
+	var bs []bucket
+	for k := range v.byKey {
+		m := bucketKey.FindStringSubmatch(k)
+		if m == nil || m[1] != name {
+			continue
+		}
+		le, err := strconv.ParseFloat(m[2], 64)
+		if err != nil || math.IsInf(le, 0) {
+			continue
+		}
+		n, _ := v.counter(k)
+		bs = append(bs, bucket{le, n})
+	}
+	if len(bs) == 0 {
+		return nil
+	}
+	sort.Slice(bs, func(i, j int) bool { return bs[i].le < bs[j].le })
+	rank := q * total
+	lo, below := 0.0, 0.0
+	for _, b := range bs {
+		if b.n >= rank {
+			x := b.le
+			if b.n > below {
+				x = lo + (b.le-lo)*(rank-below)/(b.n-below)
+			}
+			return ptr(1000 * x)
+		}
+		lo, below = b.le, b.n
+	}
+	return ptr(1000 * bs[len(bs)-1].le)
+}
+
+// dcgmFields maps a DCGM exporter's fields to the NVML values perfgate
+// summarizes, with the factor from DCGM's unit to perfgate's.
+var dcgmFields = map[string]struct {
+	key   string
+	scale float64
+}{
+	"DCGM_FI_DEV_GPU_UTIL":                 {"util_pct", 1},
+	"DCGM_FI_DEV_MEM_COPY_UTIL":            {"mem_util_pct", 1},
+	"DCGM_FI_DEV_POWER_USAGE":              {"power_w", 1},
+	"DCGM_FI_DEV_TOTAL_ENERGY_CONSUMPTION": {"energy_j", 1e-3}, // mJ
+	"DCGM_FI_DEV_SM_CLOCK":                 {"sm_clock_mhz", 1},
+	"DCGM_FI_DEV_MEM_CLOCK":                {"mem_clock_mhz", 1},
+	"DCGM_FI_DEV_FB_USED":                  {"mem_used_bytes", 1 << 20}, // MiB
+	"DCGM_FI_DEV_GPU_TEMP":                 {"temp_c", 1},
+	"DCGM_FI_DEV_CLOCK_THROTTLE_REASONS":   {"clock_event_reasons", 1},
+	"DCGM_FI_DEV_CLOCKS_EVENT_REASONS":     {"clock_event_reasons", 1},
+}
+
+var dcgmKey = regexp.MustCompile(`^(DCGM_FI_[A-Z_]+)\{gpu="([0-9]+)"\}$`)
+
+// dcgmAsGPUs gives a DCGM exporter's per-GPU fields (a prometheus probe's
+// NAME{gpu="N"}) NVML's names, gpuN.*, when no NVML value is there — the
+// usual layout of a benchmark pod on Kubernetes, which reads its node's
+// exporter but has no NVML of its own. It says whether it did.
+func (v windowValues) dcgmAsGPUs() bool {
+	for k := range v.byKey {
+		if gpuKey.MatchString(k) {
+			return false
+		}
+	}
+	done := false
+	for k, s := range v.byKey {
+		m := dcgmKey.FindStringSubmatch(k)
+		if m == nil {
+			continue
+		}
+		f, ok := dcgmFields[m[1]]
+		if !ok {
+			continue
+		}
+		to := "gpu" + m[2] + "." + f.key
+		conv := func(p point) point { return point{p.t, p.v * f.scale} }
+		out := make(series, len(s))
+		for i, p := range s {
+			out[i] = conv(p)
+		}
+		v.byKey[to] = out
+		if p, ok := v.before[k]; ok {
+			v.before[to] = conv(p)
+		}
+		done = true
+	}
+	return done
 }
 
 // host summarizes the host's CPU, perfgate's own and the engine's.

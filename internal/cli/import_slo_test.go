@@ -18,3 +18,13 @@ func TestParseSLO(t *testing.T) {
 		}
 	}
 }
+
+// vLLM's --lora-modules takes several values after one flag; the flag
+// parser gets one flag each.
+func TestLoRAArgs(t *testing.T) {
+	got := loraArgs([]string{"m", "--enable-lora", "--lora-modules", "a=/x", "b=/y", "--port", "1", "--lora-modules=c=/z"})
+	want := []string{"m", "--enable-lora", "--lora-modules=a=/x", "--lora-modules=b=/y", "--port", "1", "--lora-modules=c=/z"}
+	if strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Errorf("%q", got)
+	}
+}

@@ -112,7 +112,7 @@ H100 (meta-llama/Llama-3.1-70B-Instruct → h100/llama-3.1-70b).`,
 					return cmd.Help()
 				}
 			}
-			args = dropUnknown(fs, args, log)
+			args = dropUnknown(fs, loraArgs(args), log)
 			if err := fs.Parse(args); err != nil {
 				return fault.Usagef("perfgate sim serve: %v", err)
 			}
@@ -143,12 +143,16 @@ type simServe struct {
 	noPrefixCaching bool
 	noise           string
 	servedName      string
+	enableLoRA      bool
+	loraModules     []string
 }
 
 func (o *simServe) flags(f *pflag.FlagSet) {
 	f.StringVar(&o.host, "host", "127.0.0.1", "address to listen on")
 	f.IntVar(&o.port, "port", 8000, "port to listen on (0: any free port)")
 	f.StringVar(&o.servedName, "served-model-name", "", "model name the server answers to (default: MODEL, else the profile's model)")
+	f.BoolVar(&o.enableLoRA, "enable-lora", false, "serve LoRA adapters (--lora-modules)")
+	f.StringArrayVar(&o.loraModules, "lora-modules", nil, "LoRA adapters as NAME=PATH (several after one flag, as vLLM takes them, or the flag again): requests naming NAME as their model are served; the adapter's own cost is not modelled")
 	f.StringVar(&o.cfg.Profile, "profile", o.cfg.Profile, "GPU/model profile; see 'perfgate sim profiles'")
 	f.IntVar(&o.cfg.TensorParallel, "tensor-parallel-size", 0, "tensor-parallel size (default: the profile's)")
 	f.IntVar(&o.cfg.MaxNumSeqs, "max-num-seqs", o.cfg.MaxNumSeqs, "sequences in a batch")
@@ -203,6 +207,16 @@ func (o *simServe) configure(env Env, fs *pflag.FlagSet, model string) error {
 	}
 	cfg.Noise = n
 	cfg.Model = cmp.Or(o.servedName, model)
+	for _, m := range o.loraModules {
+		name, _, _ := strings.Cut(m, "=")
+		if name == "" || strings.HasPrefix(strings.TrimSpace(m), "{") {
+			return fault.Usagef("--lora-modules %q: expected NAME=PATH", m)
+		}
+		cfg.LoRAModules = append(cfg.LoRAModules, name)
+	}
+	if len(cfg.LoRAModules) > 0 && !o.enableLoRA {
+		return fault.Usagef("--lora-modules needs --enable-lora, as in vLLM")
+	}
 	if o.port < 0 || o.port > 65535 {
 		return fault.Usagef("--port must be between 0 and 65535, got %d", o.port)
 	}
@@ -263,6 +277,26 @@ func profileForModel(model string) string {
 // not model) and removes the value-less ones, so that one of them before the
 // model name does not swallow it. Flags with values are left to the parser,
 // which skips them with their value.
+// loraArgs spells vLLM's --lora-modules A=P B=Q (one flag, several values)
+// as --lora-modules A=P --lora-modules B=Q for the flag parser.
+func loraArgs(args []string) []string {
+	out := make([]string, 0, len(args))
+	in := false
+	for _, a := range args {
+		switch {
+		case a == "--lora-modules":
+			in = true
+			continue
+		case in && !strings.HasPrefix(a, "-") && strings.Contains(a, "="):
+			out = append(out, "--lora-modules="+a)
+			continue
+		}
+		in = false
+		out = append(out, a)
+	}
+	return out
+}
+
 func dropUnknown(fs *pflag.FlagSet, args []string, log *slog.Logger) []string {
 	out := make([]string, 0, len(args))
 	for i, a := range args {

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
 	"time"
 
 	"github.com/perfgate/perfgate/internal/fault"
@@ -65,6 +66,13 @@ func simConfig(s *scenario.Scenario) sim.Config {
 	c := sim.DefaultConfig()
 	c.Model = s.Model
 	c.Seed = s.Seed
+	for _, cl := range s.Workload.Classes {
+		// the embedded simulator serves the adapters the classes name, as
+		// a vLLM started with --enable-lora --lora-modules would
+		if cl.LoRA != "" && !slices.Contains(c.LoRAModules, cl.LoRA) {
+			c.LoRAModules = append(c.LoRAModules, cl.LoRA)
+		}
+	}
 	setS := func(dst *string, v string) {
 		if v != "" {
 			*dst = v

@@ -245,7 +245,11 @@ func (l *level) produce() (prod <-chan prepared, err func() error, stop func()) 
 		if extraErr != nil {
 			return prepared{}, extraErr
 		}
-		body, err := openai.Body(s.API, l.cfg.Model, openai.Prompt{Text: r.Prompt, IDs: r.PromptIDs, Messages: r.Messages, OutputTokens: r.OutputTokens}, extra)
+		model := l.cfg.Model
+		if r.Model != "" {
+			model = r.Model // a LoRA adapter, served under its own name
+		}
+		body, err := openai.Body(s.API, model, openai.Prompt{Text: r.Prompt, IDs: r.PromptIDs, Messages: r.Messages, OutputTokens: r.OutputTokens}, extra)
 		return prepared{r, body}, err
 	}
 	go func() {

@@ -683,3 +683,37 @@ func TestRequestsCarryTheScenariosSampling(t *testing.T) {
 		mu.Unlock()
 	}
 }
+
+// A class with a LoRA adapter asks for it by name: its requests' model is
+// the adapter's, the others' the base model's.
+func TestLoRAClassesNameTheirAdapter(t *testing.T) {
+	var mu sync.Mutex
+	models := map[string]int{}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var m map[string]any
+		json.NewDecoder(r.Body).Decode(&m)
+		mu.Lock()
+		models[fmt.Sprint(m["model"])]++
+		mu.Unlock()
+		w.Header().Set("Content-Type", "text/event-stream")
+		fmt.Fprint(w, "data: {\"choices\":[{\"text\":\" t\"}]}\n\ndata: {\"choices\":[],\"usage\":{\"prompt_tokens\":7,\"completion_tokens\":1}}\n\ndata: [DONE]\n\n")
+	}))
+	defer srv.Close()
+	s := load(t, `
+name: t
+seed: 3
+workload:
+  classes:
+    - {name: base, input_tokens: 16, output_tokens: 4}
+    - {name: sql, input_tokens: 16, output_tokens: 4, lora: sql-lora}
+load: {concurrency: 2}
+phases: {measure: {requests: 40}}
+`)
+	sink := &memSink{}
+	runWith(t, context.Background(), s, srv.URL, sink)
+	mu.Lock()
+	defer mu.Unlock()
+	if len(models) != 2 || models["sql-lora"] == 0 || models["sql-lora"] == 40 {
+		t.Errorf("models asked for: %v", models)
+	}
+}

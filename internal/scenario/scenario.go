@@ -185,6 +185,10 @@ type Class struct {
 	OutputTokens Dist    `yaml:"output_tokens,omitempty"`
 	SharedPrefix Prefix  `yaml:"shared_prefix,omitempty"`
 	Dataset      Dataset `yaml:"dataset,omitempty"`
+	// LoRA names the adapter the class's requests ask for: their "model"
+	// is this name, as a vLLM started with --enable-lora --lora-modules
+	// NAME=PATH serves it. Empty: the base model.
+	LoRA string `yaml:"lora,omitempty"`
 }
 
 // Prefix makes requests of a class start with one of Distinct shared prefixes

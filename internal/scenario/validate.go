@@ -305,6 +305,9 @@ func (c *checker) workload() {
 		if c.s.set(p+".weight") && cl.Weight <= 0 {
 			c.at(p+".weight", "must be > 0, got %g", cl.Weight)
 		}
+		if c.s.set(p+".lora") && !loraName.MatchString(cl.LoRA) {
+			c.at(p+".lora", "must be the adapter's name as the server serves it (--lora-modules NAME=PATH): 1 to 256 letters, digits and . _ / : -, got %q", cl.LoRA)
+		}
 		if c.s.set(p + ".dataset") {
 			c.dataset(p, cl)
 			continue
@@ -939,3 +942,6 @@ func (c *checker) inFlightMemory() {
 			p.what, p.bytes/(1<<30), total/(1<<30), MaxInFlightBytes>>30, p.fix)
 	}
 }
+
+// loraName is what a LoRA adapter's name may be: the model name of a request.
+var loraName = regexp.MustCompile(`^[A-Za-z0-9._/:-]{1,256}$`)

@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -19,14 +20,15 @@ import (
 
 // Config sets up a simulator. DefaultConfig gives vLLM's defaults.
 type Config struct {
-	Model                string  // served model name; the profile's model when empty
-	Profile              string  // gpu/model, see profile.Names
-	TensorParallel       int     // 0: the profile's default
-	MaxNumSeqs           int     // sequences running at once
-	MaxNumBatchedTokens  int     // tokens computed per step (chunked prefill)
-	GPUMemoryUtilization float64 // fraction of GPU memory vLLM may use
-	BlockSize            int     // tokens per KV block
-	MaxModelLen          int     // 0: the model's, capped by the KV capacity
+	Model                string   // served model name; the profile's model when empty
+	LoRAModules          []string // LoRA adapters served by name beside the model (their cost is not modelled)
+	Profile              string   // gpu/model, see profile.Names
+	TensorParallel       int      // 0: the profile's default
+	MaxNumSeqs           int      // sequences running at once
+	MaxNumBatchedTokens  int      // tokens computed per step (chunked prefill)
+	GPUMemoryUtilization float64  // fraction of GPU memory vLLM may use
+	BlockSize            int      // tokens per KV block
+	MaxModelLen          int      // 0: the model's, capped by the KV capacity
 	EnablePrefixCaching  bool
 	NumGPUBlocksOverride int // > 0 sets the KV capacity in blocks directly
 
@@ -291,9 +293,13 @@ func writeError(w http.ResponseWriter, e apiError) {
 }
 
 func (s *Server) models(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, map[string]any{"object": "list", "data": []map[string]any{
+	data := []map[string]any{
 		{"id": s.cfg.Model, "object": "model", "owned_by": "perfgate-sim", "root": s.prof.Model.Name, "max_model_len": s.maxModelLen},
-	}})
+	}
+	for _, a := range s.cfg.LoRAModules { // as vLLM lists an adapter: its parent is the base model
+		data = append(data, map[string]any{"id": a, "object": "model", "owned_by": "perfgate-sim", "root": a, "parent": s.cfg.Model, "max_model_len": s.maxModelLen})
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"object": "list", "data": data})
 }
 
 // request is the part of a completion request the simulator reads.
@@ -318,7 +324,7 @@ func (s *Server) parse(r *http.Request, chat bool) (request, []int, int, *apiErr
 	if err := json.NewDecoder(http.MaxBytesReader(nil, r.Body, 64<<20)).Decode(&req); err != nil {
 		return req, nil, 0, &apiError{http.StatusBadRequest, "the body is not valid JSON: " + err.Error()}
 	}
-	if req.Model != s.cfg.Model {
+	if req.Model != s.cfg.Model && !slices.Contains(s.cfg.LoRAModules, req.Model) {
 		return req, nil, 0, &apiError{http.StatusNotFound, fmt.Sprintf("The model `%s` does not exist.", req.Model)}
 	}
 	var ids []int

@@ -27,6 +27,7 @@ func Source(seed uint64, level, stream int) rand.Source {
 type Request struct {
 	Index        int    // position in the level's sequence
 	Class        string // class name
+	Model        string // the LoRA adapter the class asks for ("": the base model)
 	InputTokens  int    // requested prompt length, including any shared prefix
 	OutputTokens int    // max_tokens
 	Prompt       string // text prompts
@@ -155,13 +156,14 @@ func (g *Generator) Next() Request {
 	ci := g.pickClass()
 	c := g.classes[ci]
 	if g.in != nil && g.in.Datasets[ci] != nil {
-		r := g.datasetRequest(ci, c, Request{Index: g.n, Class: c.Name})
+		r := g.datasetRequest(ci, c, Request{Index: g.n, Class: c.Name, Model: c.LoRA})
 		g.n++
 		return r
 	}
 	r := Request{
 		Index:        g.n,
 		Class:        c.Name,
+		Model:        c.LoRA,
 		InputTokens:  Sample(c.InputTokens, g.lengths),
 		OutputTokens: Sample(c.OutputTokens, g.lengths),
 	}

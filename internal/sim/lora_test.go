@@ -1,0 +1,45 @@
+package sim
+
+import (
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+)
+
+// An adapter given as --lora-modules is served under its name, listed as
+// vLLM lists it (its parent the base model); any other name is vLLM's 404.
+func TestLoRAModulesAreServed(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.Model, cfg.LoRAModules, cfg.TimeScale = "base", []string{"sql-lora"}, 100
+	s, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Stop()
+	srv := httptest.NewServer(s.Handler())
+	defer srv.Close()
+	for model, want := range map[string]int{"base": 200, "sql-lora": 200, "other": 404} {
+		resp, err := http.Post(srv.URL+"/v1/completions", "application/json", strings.NewReader(`{"model":"`+model+`","prompt":"a b c","max_tokens":2}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Errorf("model %q: HTTP %d, want %d", model, resp.StatusCode, want)
+		}
+	}
+	resp, err := http.Get(srv.URL + "/v1/models")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var m struct {
+		Data []map[string]any `json:"data"`
+	}
+	json.NewDecoder(resp.Body).Decode(&m)
+	if len(m.Data) != 2 || m.Data[1]["id"] != "sql-lora" || m.Data[1]["parent"] != "base" {
+		t.Errorf("/v1/models: %v", m.Data)
+	}
+}

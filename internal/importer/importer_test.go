@@ -2,6 +2,7 @@ package importer
 
 import (
 	"encoding/json"
+	"io"
 	"math"
 	"os"
 	"path/filepath"
@@ -479,4 +480,42 @@ func TestImportAIPerf013(t *testing.T) {
 		t.Errorf("meta: model %q, tags %v", r.Meta.Engine.Model, r.Meta.Tags)
 	}
 	near(t, "request_throughput after report.Load", r.Summary.Levels[0].RequestThrough, l.RequestThrough)
+}
+
+// vllm bench serve writes Python's bare NaN and Infinity ("burstiness":
+// Infinity for --burstiness inf); they read as null, and only outside
+// strings.
+func TestPythonJSONWords(t *testing.T) {
+	in := `{"a": Infinity, "b": -Infinity, "c": NaN, "d": "NaN Infinity \"Infinity\"", "e": [1, -2, NaN], "f": -3}`
+	b, err := io.ReadAll(newPyJSON(strings.NewReader(in)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `{"a": null, "b": null, "c": null, "d": "NaN Infinity \"Infinity\"", "e": [1, -2, null], "f": -3}`
+	if string(b) != want {
+		t.Errorf("got  %s\nwant %s", b, want)
+	}
+	// one byte at a time, as a decoder may read
+	var out []byte
+	r := newPyJSON(strings.NewReader(in))
+	for {
+		one := make([]byte, 1)
+		n, err := r.Read(one)
+		out = append(out, one[:n]...)
+		if err != nil {
+			break
+		}
+	}
+	if string(out) != want {
+		t.Errorf("byte by byte: %s", out)
+	}
+}
+
+// vllm bench serve --burstiness inf (constant arrivals) writes "burstiness":
+// Infinity; that file imports.
+func TestImportVLLMBurstinessInf(t *testing.T) {
+	_, sum := importOne(t, FormatVLLM, "../../testdata/formats/vllm-0.32-burstiness-inf.json", Options{})
+	if l := sum.Levels[0]; l.Completed != 40 || l.RequestedRate != 4 || len(l.Warnings) != 0 {
+		t.Errorf("level: completed %d, rate %v, warnings %q", l.Completed, l.RequestedRate, l.Warnings)
+	}
 }

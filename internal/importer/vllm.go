@@ -1,7 +1,6 @@
 package importer
 
 import (
-	"bufio"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -80,7 +79,7 @@ func readVLLM(path string) ([]Level, error) {
 	}
 	defer f.Close()
 	var out []Level
-	dec := json.NewDecoder(bufio.NewReaderSize(f, 1<<20))
+	dec := json.NewDecoder(newPyJSON(f)) // vLLM writes Python's NaN and Infinity
 	for n := 1; ; n++ {
 		var raw json.RawMessage
 		if err := dec.Decode(&raw); err != nil {

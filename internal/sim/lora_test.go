@@ -43,3 +43,18 @@ func TestLoRAModulesAreServed(t *testing.T) {
 		t.Errorf("/v1/models: %v", m.Data)
 	}
 }
+
+// A chat message's content may be OpenAI's list of parts: their texts are
+// joined, as vLLM joins them; a part that is not text is refused.
+func TestMessageContentParts(t *testing.T) {
+	for raw, want := range map[string]string{`"a b"`: "a b", `[{"type":"text","text":"a"},{"type":"text","text":"b"}]`: "a\nb"} {
+		if got, err := messageText(json.RawMessage(raw)); err != nil || got != want {
+			t.Errorf("%s: %q, %v", raw, got, err)
+		}
+	}
+	for _, raw := range []string{`[{"type":"image_url","image_url":{"url":"x"}}]`, `3`, `[{"type":"text"}]`} {
+		if _, err := messageText(json.RawMessage(raw)); err == nil {
+			t.Errorf("%s accepted", raw)
+		}
+	}
+}

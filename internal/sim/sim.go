@@ -318,6 +318,32 @@ type request struct {
 	} `json:"stream_options"`
 }
 
+// messageText is a chat message's content: a string, or OpenAI's list of
+// content parts, whose text parts vLLM joins with newlines (GuideLLM and
+// AIPerf send parts). Other parts (images, audio) are refused: the
+// simulator models text.
+func messageText(raw json.RawMessage) (string, error) {
+	var text string
+	if json.Unmarshal(raw, &text) == nil {
+		return text, nil
+	}
+	var parts []struct {
+		Type string  `json:"type"`
+		Text *string `json:"text"`
+	}
+	if err := json.Unmarshal(raw, &parts); err != nil {
+		return "", errors.New("message content must be a string or a list of content parts")
+	}
+	var texts []string
+	for _, p := range parts {
+		if p.Type != "text" || p.Text == nil {
+			return "", fmt.Errorf("content part of type %q: the simulator serves text parts only", p.Type)
+		}
+		texts = append(texts, *p.Text)
+	}
+	return strings.Join(texts, "\n"), nil
+}
+
 // parse reads a request and returns it with its prompt's token ids and its max_tokens.
 func (s *Server) parse(r *http.Request, chat bool) (request, []int, int, *apiError) {
 	var req request
@@ -334,9 +360,9 @@ func (s *Server) parse(r *http.Request, chat bool) (request, []int, int, *apiErr
 		}
 		var msgs []Message
 		for _, m := range req.Messages {
-			var text string
-			if err := json.Unmarshal(m.Content, &text); err != nil {
-				return req, nil, 0, &apiError{http.StatusBadRequest, "message content must be a string"}
+			text, err := messageText(m.Content)
+			if err != nil {
+				return req, nil, 0, &apiError{http.StatusBadRequest, err.Error()}
 			}
 			msgs = append(msgs, Message{Role: m.Role, Content: text})
 		}

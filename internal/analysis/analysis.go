@@ -28,6 +28,9 @@ type Options struct {
 	// of the records holds (a simulator run faster than real time, stated
 	// in model time): every time and rate is reported in model time.
 	ModelTime float64
+	// Client names what sent the requests when it was not perfgate (an
+	// imported file's tool), for the warnings.
+	Client string
 }
 
 // Accumulator collects the measured records of one level, one at a time:
@@ -246,7 +249,7 @@ func (a *Accumulator) Level(w Window) record.Level {
 		l.ByTurn = append(l.ByTurn, record.TurnStats{Turn: turn, Completed: len(ta.ttft), MeanInput: float64(ta.input) / float64(len(ta.ttft)),
 			MedianTTFTMs: td.Pct[50], P99TTFTMs: td.Pct[99], MedianE2ELMs: ed.Pct[50]})
 	}
-	l.Warnings = clientWarnings(l)
+	l.Warnings = clientWarnings(l, a.o.Client)
 	return l
 }
 

@@ -179,3 +179,14 @@ func TestOfferedRateFromTheSchedule(t *testing.T) {
 	l := a.Level(Window{0, 3_000_000})
 	near(t, "offered rate", l.OfferedRate, 4)
 }
+
+// A late client is named: perfgate, or the tool an imported file came from.
+func TestLateClientIsNamed(t *testing.T) {
+	l := record.Level{P99SchedDelay: 7, MaxSchedDelay: 9}
+	if w := clientWarnings(l, ""); len(w) != 1 || !strings.HasPrefix(w[0], "perfgate sent late") {
+		t.Errorf("%q", w)
+	}
+	if w := clientWarnings(l, "aiperf"); len(w) != 1 || !strings.HasPrefix(w[0], "aiperf sent late") {
+		t.Errorf("%q", w)
+	}
+}

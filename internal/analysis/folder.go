@@ -1,6 +1,7 @@
 package analysis
 
 import (
+	"cmp"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -62,11 +63,12 @@ func ReadLevels(dir string, windows map[int]Window, o Options, each func(*record
 const warnSchedDelayMs = 5.0
 
 // clientWarnings are what a reader should know of a level from its records:
-// perfgate sent late, or the server's usage is missing or short.
-func clientWarnings(l record.Level) []string {
+// perfgate (or the client that made an imported file) sent late, or the
+// server's usage is missing or short.
+func clientWarnings(l record.Level, client string) []string {
 	var w []string
 	if l.P99SchedDelay > warnSchedDelayMs {
-		w = append(w, fmt.Sprintf("perfgate sent late: p99 schedule delay %.1f ms (max %.1f ms); the client, not the server, may limit this level", l.P99SchedDelay, l.MaxSchedDelay))
+		w = append(w, fmt.Sprintf("%s sent late: p99 schedule delay %.1f ms (max %.1f ms); the client, not the server, may limit this level", cmp.Or(client, "perfgate"), l.P99SchedDelay, l.MaxSchedDelay))
 	}
 	if l.UsageMissing > 0 {
 		w = append(w, fmt.Sprintf("%d of %d completed requests had no usage from the server: their prompt tokens count as 0 and their output tokens as the content chunks received", l.UsageMissing, l.Completed))

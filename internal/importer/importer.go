@@ -6,6 +6,7 @@
 package importer
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"maps"
@@ -239,7 +240,7 @@ func importedLevels(dir string, s *scenario.Scenario, levels []Level, windows ma
 		}
 		return got, nil
 	}
-	got, _, err := analysis.ReadLevels(dir, windows, analysis.Options{Percentiles: s.Percentiles, SLO: o.SLO}, nil)
+	got, _, err := analysis.ReadLevels(dir, windows, analysis.Options{Percentiles: s.Percentiles, SLO: o.SLO, Client: cmp.Or(levels[0].Tool, o.Format)}, nil)
 	if err != nil {
 		return nil, err
 	}

@@ -68,7 +68,8 @@ func TestRealVLLMPeerToolsSideBySide(t *testing.T) {
 	}
 	for name, tool := range f.Tools {
 		srv := f.Server[name]
-		if val(tool, "requests") != 12 || val(srv, "requests") != 12 || val(tool, "output tokens / req") != 32 {
+		// GuideLLM may report one request fewer than it was asked for
+		if n := val(tool, "requests"); n < 11 || n > 12 || val(srv, "requests") < n || val(tool, "output tokens / req") != 32 {
 			t.Errorf("%s: %v requests (server %v), %v output tokens a request", name, val(tool, "requests"), val(srv, "requests"), val(tool, "output tokens / req"))
 		}
 		// E2EL and TPOT mean the same for every tool and the server: the

@@ -62,9 +62,10 @@ seed: 1
 model: tiny
 api: completions
 engine: {kind: endpoint, url: $url}
-# token ids, exact in length, as the other tools' prompts are (text prompts
-# are sized by a measured tokens-per-word ratio: 133 tokens for 128 here)
-workload: {prompt: token_ids, classes: [{name: fixed, input_tokens: $IN, output_tokens: $OUT}]}
+# text prompts, sized by perfgate's measured tokens-per-word ratio (the other
+# tools re-encode theirs to the exact length; perfgate's token_ids prompts
+# draw ids up to 30,000, past the tiny model's vocabulary)
+workload: {classes: [{name: fixed, input_tokens: $IN, output_tokens: $OUT}]}
 load: {mode: open, arrival: constant, levels: [$RATE]}
 phases: {warmup: {requests: 0}, measure: {requests: $N}, on_end: drain}
 request_timeout: 120s

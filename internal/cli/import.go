@@ -92,6 +92,9 @@ them; several runs of one side (trials) go into DIR/trial-01, trial-02, ….`,
 			if err != nil {
 				return err
 			}
+			if a := levels[0]; a.Aggregate != nil {
+				fmt.Fprintf(env.Stderr, "perfgate: statistics alone (saved without --save-detailed): the run lacks %s\n", strings.Join(a.Lacks, "; "))
+			}
 			for _, l := range levels {
 				for _, n := range l.Notices {
 					fmt.Fprintf(env.Stderr, "perfgate: %s: %s\n", l.Source, n)

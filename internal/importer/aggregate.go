@@ -36,6 +36,9 @@ func vllmAggregate(src string, v *vllmResult) (Level, error) {
 	if completed < 0 || failed < 0 || float64(completed) != *v.Completed || completed+failed > maxTokens*64 {
 		return Level{}, fmt.Errorf("%s: completed %v, failed %d: not counts of requests", src, *v.Completed, failed)
 	}
+	if l.Duration <= 0 {
+		return Level{}, fmt.Errorf("%s: vLLM's summary without a duration and no per-request data (ttfts): nothing to import; a result saved by vllm bench serve --save-result has both", src)
+	}
 	vllmLoad(&l, v, completed+failed)
 	a := &record.Level{Aggregate: true, Mode: l.Mode, NumRequests: completed + failed, Completed: completed, Failed: failed, Errors: failed,
 		ErrorsByClass: map[string]int{}, Duration: l.Duration, Latency: map[string]float64{}}
@@ -69,6 +72,9 @@ func vllmAggregate(src string, v *vllmResult) (Level, error) {
 	}
 	if err := aggregateE2EL(a, v, failed); err != nil {
 		return Level{}, fmt.Errorf("%s: %w", src, err)
+	}
+	if len(a.Latency) == 0 && completed > 0 {
+		return Level{}, fmt.Errorf("%s: vLLM's summary without latency statistics (mean_ttft_ms, …) or latencies: nothing to compare", src)
 	}
 	l.Aggregate, l.Lacks = a, aggregateLacks
 	return l, nil

@@ -68,46 +68,7 @@ them; several runs of one side (trials) go into DIR/trial-01, trial-02, ….`,
 			return nil
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if out == "" {
-				return fault.Usagef("--out is required: the run folder to write")
-			}
-			o.Format = args[0]
-			files := args[1:]
-			var err error
-			if o.SLO, err = parseSLO(slo); err != nil {
-				return fault.Usage(err)
-			}
-			if n := len(o.Rates) + len(o.Concurrencies); n > 0 && len(o.Rates) != len(files) && len(o.Concurrencies) != len(files) {
-				return fault.Usagef("--rate or --concurrency takes one value per file: %d file(s)", len(files))
-			}
-			var levels []importer.Level
-			for _, f := range files {
-				ls, err := importer.Read(o.Format, f)
-				if err != nil {
-					return fault.Usage(err)
-				}
-				levels = append(levels, ls...)
-			}
-			sum, err := importer.Write(out, levels, o)
-			if err != nil {
-				return err
-			}
-			if a := levels[0]; a.Aggregate != nil {
-				fmt.Fprintf(env.Stderr, "perfgate: statistics alone (saved without --save-detailed): the run lacks %s\n", strings.Join(a.Lacks, "; "))
-			}
-			for _, l := range levels {
-				for _, n := range l.Notices {
-					fmt.Fprintf(env.Stderr, "perfgate: %s: %s\n", l.Source, n)
-				}
-			}
-			for _, l := range sum.Levels {
-				for _, w := range l.Warnings {
-					fmt.Fprintf(env.Stderr, "perfgate: level %d: %s\n", l.Level+1, w)
-				}
-			}
-			printTable(env.Stdout, sum)
-			fmt.Fprintf(env.Stdout, "imported %d level(s) into %s\n", len(sum.Levels), out)
-			return nil
+			return runImport(env, o, slo, out, args)
 		},
 	}
 	cmd.Flags().StringVarP(&out, "out", "o", "", "the run folder to write (must not exist, or be empty)")
@@ -117,6 +78,50 @@ them; several runs of one side (trials) go into DIR/trial-01, trial-02, ….`,
 	cmd.Flags().IntSliceVar(&o.Concurrencies, "concurrency", nil, "each file's concurrency (a closed loop; for files that do not say it)")
 	cmd.Flags().StringSliceVar(&slo, "slo", nil, "SLOs in ms for goodput, as vllm bench serve --goodput: ttft=MS,tpot=MS,e2el=MS (any of them)")
 	return cmd
+}
+
+// runImport reads the files of one import and writes its run folder.
+func runImport(env Env, o importer.Options, slo []string, out string, args []string) error {
+	if out == "" {
+		return fault.Usagef("--out is required: the run folder to write")
+	}
+	o.Format = args[0]
+	files := args[1:]
+	var err error
+	if o.SLO, err = parseSLO(slo); err != nil {
+		return fault.Usage(err)
+	}
+	if n := len(o.Rates) + len(o.Concurrencies); n > 0 && len(o.Rates) != len(files) && len(o.Concurrencies) != len(files) {
+		return fault.Usagef("--rate or --concurrency takes one value per file: %d file(s)", len(files))
+	}
+	var levels []importer.Level
+	for _, f := range files {
+		ls, err := importer.Read(o.Format, f)
+		if err != nil {
+			return fault.Usage(err)
+		}
+		levels = append(levels, ls...)
+	}
+	sum, err := importer.Write(out, levels, o)
+	if err != nil {
+		return err
+	}
+	if a := levels[0]; a.Aggregate != nil {
+		fmt.Fprintf(env.Stderr, "perfgate: statistics alone (saved without --save-detailed): the run lacks %s\n", strings.Join(a.Lacks, "; "))
+	}
+	for _, l := range levels {
+		for _, n := range l.Notices {
+			fmt.Fprintf(env.Stderr, "perfgate: %s: %s\n", l.Source, n)
+		}
+	}
+	for _, l := range sum.Levels {
+		for _, w := range l.Warnings {
+			fmt.Fprintf(env.Stderr, "perfgate: level %d: %s\n", l.Level+1, w)
+		}
+	}
+	printTable(env.Stdout, sum)
+	fmt.Fprintf(env.Stdout, "imported %d level(s) into %s\n", len(sum.Levels), out)
+	return nil
 }
 
 // parseSLO reads --slo's KEY=MS pairs (ttft, tpot, e2el; vLLM's KEY:MS is

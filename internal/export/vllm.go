@@ -157,32 +157,7 @@ func vllmResult(r *report.Run, l record.Level) VLLMResult {
 	if _, _, ok := configuredLengths(r.Scenario); ok {
 		v["perfgate_lengths"] = "configured"
 	}
-	switch {
-	case l.Mode == scenario.ModeClosed:
-		v["max_concurrency"] = l.RequestedConcurrency
-	case l.Arrival == scenario.ArrivalTrace:
-		v["burstiness"] = nil // vLLM's timed_trace replays the trace's own times
-		// the rate the replay offered (requests over the trace's window
-		// divided by the speed-up), so that vLLM's compare keeps speed-ups
-		// apart; the speed-up is its own key
-		v["trace_speedup"] = l.RequestedRate
-		if l.OfferedRate > 0 {
-			v["request_rate"] = l.OfferedRate
-		}
-	default:
-		v["request_rate"] = l.RequestedRate
-		if s := r.Scenario; s != nil {
-			switch s.Load.Arrival {
-			case scenario.ArrivalGamma:
-				v["burstiness"] = s.Load.Burstiness
-			case scenario.ArrivalConstant:
-				v["burstiness"] = nil // no gamma shape gives evenly spaced arrivals
-			}
-			if s.Load.MaxInFlight > 0 {
-				v["max_concurrency"] = s.Load.MaxInFlight
-			}
-		}
-	}
+	vllmLoad(v, r, l)
 	// vLLM writes mean, median, std and every asked-for percentile of each
 	// latency, and 0 (np.mean of an empty list, as it computes it) where
 	// there are no samples; perfgate's NaN becomes that 0 here.
@@ -291,6 +266,37 @@ func vllmCommands(r *report.Run, l record.Level) VLLMCommands {
 		client = append(client, "--max-concurrency", strconv.Itoa(l.RequestedConcurrency))
 	}
 	return VLLMCommands{Server: server, Client: strings.Join(client, " "), Note: vllmCommandsNote}
+}
+
+// vllmLoad sets the keys of a level's load: the rate (a trace's offered
+// one, with its speed-up), the burstiness and vLLM's max_concurrency.
+func vllmLoad(v VLLMResult, r *report.Run, l record.Level) {
+	switch {
+	case l.Mode == scenario.ModeClosed:
+		v["max_concurrency"] = l.RequestedConcurrency
+	case l.Arrival == scenario.ArrivalTrace:
+		v["burstiness"] = nil // vLLM's timed_trace replays the trace's own times
+		// the rate the replay offered (requests over the trace's window
+		// divided by the speed-up), so that vLLM's compare keeps speed-ups
+		// apart; the speed-up is its own key
+		v["trace_speedup"] = l.RequestedRate
+		if l.OfferedRate > 0 {
+			v["request_rate"] = l.OfferedRate
+		}
+	default:
+		v["request_rate"] = l.RequestedRate
+		if s := r.Scenario; s != nil {
+			switch s.Load.Arrival {
+			case scenario.ArrivalGamma:
+				v["burstiness"] = s.Load.Burstiness
+			case scenario.ArrivalConstant:
+				v["burstiness"] = nil // no gamma shape gives evenly spaced arrivals
+			}
+			if s.Load.MaxInFlight > 0 {
+				v["max_concurrency"] = s.Load.MaxInFlight
+			}
+		}
+	}
 }
 
 // configuredLengths are the mean input and output lengths a scenario asks

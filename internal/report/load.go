@@ -68,23 +68,9 @@ func Load(dir string) (*Run, error) {
 	if r.Meta.Label != "" {
 		r.Name = r.Meta.Label
 	}
-	var sum record.Summary
-	err = record.ReadJSON(filepath.Join(dir, record.SummaryFile), &sum)
-	if os.IsNotExist(err) {
-		err = record.ReadJSON(filepath.Join(dir, record.LegacySummaryFile), &sum) // before schema 2
-		if err == nil && record.LevelBase(dir) == 0 {
-			for i := range sum.Levels {
-				sum.Levels[i].Level++ // its levels were numbered from 0
-			}
-		}
-	}
-	switch {
-	case err == nil:
-		r.Complete = true
-	case os.IsNotExist(err):
-		r.Notices = append(r.Notices, "no result.json: the run was interrupted or killed; levels are recomputed from the records")
-	default:
-		return nil, fmt.Errorf("%s: %w", dir, err)
+	sum, err := r.readSummary()
+	if err != nil {
+		return nil, err
 	}
 	// Percentiles and SLOs: from the summary, else from the scenario snapshot.
 	opts := analysis.Options{Percentiles: sum.Percentiles, SLO: sum.SLO, OutputFrom: sum.OutputTokensFrom, ModelTime: sum.ModelTime}
@@ -154,6 +140,30 @@ func Load(dir string) (*Run, error) {
 		r.Knee = slices.IndexFunc(levels, func(l record.Level) bool { return l.Level == sorted[k].Level })
 	}
 	return r, nil
+}
+
+// readSummary reads result.json (summary.json before schema 2) when the
+// run wrote one, and says so in r.Complete; a folder without is noted.
+func (r *Run) readSummary() (record.Summary, error) {
+	var sum record.Summary
+	err := record.ReadJSON(filepath.Join(r.Dir, record.SummaryFile), &sum)
+	if os.IsNotExist(err) {
+		err = record.ReadJSON(filepath.Join(r.Dir, record.LegacySummaryFile), &sum) // before schema 2
+		if err == nil && record.LevelBase(r.Dir) == 0 {
+			for i := range sum.Levels {
+				sum.Levels[i].Level++ // its levels were numbered from 0
+			}
+		}
+	}
+	switch {
+	case err == nil:
+		r.Complete = true
+	case os.IsNotExist(err):
+		r.Notices = append(r.Notices, "no result.json: the run was interrupted or killed; levels are recomputed from the records")
+	default:
+		return sum, fmt.Errorf("%s: %w", r.Dir, err)
+	}
+	return sum, nil
 }
 
 // aggregate is a run imported from statistics alone: its levels are

@@ -422,7 +422,7 @@ func describe(levels []Level, o Options) *scenario.Scenario {
 	s.Engine.Kind = scenario.EngineEndpoint
 	s.Engine.URL = "http://imported.invalid" // .invalid never resolves: this scenario is a record, not a plan
 	s.Load.Mode = levels[0].Mode
-	var in, out, n int
+	var in, out, n, okIn, okOut, ok, total int
 	for _, l := range levels {
 		if s.Load.Mode == scenario.ModeClosed {
 			s.Load.Levels = append(s.Load.Levels, float64(l.Concurrency))
@@ -430,22 +430,28 @@ func describe(levels []Level, o Options) *scenario.Scenario {
 			s.Load.Levels = append(s.Load.Levels, l.Rate)
 		}
 		for _, r := range l.Records {
-			in, out, n = in+r.RequestedInput, out+r.RequestedOutput, n+1
+			in, out, n, total = in+r.RequestedInput, out+r.RequestedOutput, n+1, total+1
+			if r.OK() { // a failed request's output is no length it asked for
+				okIn, okOut, ok = okIn+r.RequestedInput, okOut+r.RequestedOutput, ok+1
+			}
 		}
 		if l.Aggregate != nil {
 			i, o, c := aggregateScenarioLengths(l)
-			in, out, n = in+i, out+o, n+c
+			in, out, n, total = in+i, out+o, n+c, total+l.Aggregate.NumRequests
 		}
 	}
 	if s.Load.Mode == scenario.ModeOpen {
 		s.Load.Arrival = scenario.ArrivalPoisson
+	}
+	if ok > 0 {
+		in, out, n = okIn, okOut, ok
 	}
 	c := scenario.Class{Name: "imported", Weight: 1}
 	c.InputTokens = scenario.Dist{Kind: scenario.DistFixed, Value: float64(max(1, in/max(n, 1)))}
 	c.OutputTokens = scenario.Dist{Kind: scenario.DistFixed, Value: float64(max(1, out/max(n, 1)))}
 	s.Workload.Classes = []scenario.Class{c}
 	s.Percentiles = slices.Clone(scenario.DefaultPercentiles)
-	s.Phases.Measure.Requests = max(1, n/len(levels))
+	s.Phases.Measure.Requests = max(1, total/len(levels))
 	s.SLO.TTFTMs, s.SLO.TPOTMs, s.SLO.E2ELMs = o.SLO.TTFTMs, o.SLO.TPOTMs, o.SLO.E2ELMs
 	return s
 }

@@ -519,3 +519,19 @@ func TestImportVLLMBurstinessInf(t *testing.T) {
 		t.Errorf("level: completed %d, rate %v, warnings %q", l.Completed, l.RequestedRate, l.Warnings)
 	}
 }
+
+// The imported scenario's lengths are the completed requests' means: a
+// failed request's output (0 in vLLM's output_lens) is not a length it
+// asked for.
+func TestImportedScenarioLengthsFromCompletedRequests(t *testing.T) {
+	dir, _ := importOne(t, FormatVLLM, "../../testdata/formats/vllm-detailed.json", Options{})
+	s, err := scenario.LoadFile(filepath.Join(dir, record.ScenarioFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := s.Workload.Classes[0]
+	// completed: inputs 32, 40, 44 and outputs 4, 4, 4; the failed one 36 and 0
+	if c.OutputTokens.Value != 4 || c.InputTokens.Value != 38 || s.Phases.Measure.Requests != 4 {
+		t.Errorf("lengths %v/%v, requests %d", c.InputTokens.Value, c.OutputTokens.Value, s.Phases.Measure.Requests)
+	}
+}

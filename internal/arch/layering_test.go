@@ -44,7 +44,8 @@ var layer = map[string]int{
 	"internal/compare": 3, "internal/export": 3, "internal/report/reporttest": 3,
 	"internal/github": 3, "internal/gatesim/calibrate": 3, "internal/history/cpsim/table": 3,
 
-	"internal/run": 4, "internal/ab": 4,
+	"internal/run": 4, "internal/ab": 4, "internal/simfit": 4, // the simulator against a real engine: reads run folders
+	"internal/simfit/run": 5,
 
 	"internal/action": 5, // the GitHub Action's modes: A/Bs through ab, GitHub through github
 

@@ -85,11 +85,27 @@ type Profile struct {
 	TP             int
 	MFU, MBU       float64
 	StepOverheadMs float64
+	// Linear, when set, prices a step from measured costs instead of the
+	// roofline over published specs: a profile fitted to a real engine
+	// (fitted.go).
+	Linear *Linear
+}
+
+// Linear is a step's cost measured on a real engine: the step overhead
+// (StepOverheadMs) plus a cost per prefill token, per decoding sequence and
+// per attention pair (a token attending to one earlier token).
+type Linear struct {
+	PrefillTokenMs float64
+	DecodeSeqMs    float64
+	AttnPairNs     float64
 }
 
 // Names lists the profile keys, sorted.
 func Names() []string {
 	var out []string
+	for k := range fitted {
+		out = append(out, k)
+	}
 	for g := range gpus {
 		for m := range models {
 			out = append(out, g+"/"+m)
@@ -105,6 +121,12 @@ const Default = "h100/llama-3.1-8b"
 // Lookup returns the profile for key ("gpu/model"), with tp > 0
 // overriding the default tensor-parallel size.
 func Lookup(key string, tp int) (Profile, error) {
+	if p, ok := fitted[strings.ToLower(key)]; ok {
+		if tp > 1 {
+			return Profile{}, fmt.Errorf("simulator profile %s was fitted to one engine without tensor parallelism; it takes no tensor-parallel size (got %d)", key, tp)
+		}
+		return p, nil
+	}
 	gk, mk, ok := strings.Cut(strings.ToLower(key), "/")
 	g, okG := gpus[gk]
 	m, okM := models[mk]
@@ -184,6 +206,9 @@ func (p Profile) Knobs() Knobs {
 // multiplied by SlowdownDecode; prefill FLOPs by SlowdownPrefill (and the
 // overhead too when the step has no decodes).
 func (p Profile) StepTime(w Work, k Knobs) float64 {
+	if p.Linear != nil {
+		return p.linearStep(w, k)
+	}
 	m := p.Model
 	tp := float64(p.TP)
 	peak := p.GPU.TFLOPS * 1e12 * p.MFU * tp
@@ -205,6 +230,20 @@ func (p Profile) StepTime(w Work, k Knobs) float64 {
 		t += 2 * float64(m.Layers) * perAllReduce
 	}
 	return t + fixed*k.StepOverheadMs/1000
+}
+
+// linearStep prices a step with a fitted profile's measured costs, the
+// knobs applied as StepTime applies them.
+func (p Profile) linearStep(w Work, k Knobs) float64 {
+	l := p.Linear
+	attn := l.AttnPairNs * 1e-6 // ms per pair
+	prefill := l.PrefillTokenMs*float64(w.PrefillTokens) + attn*w.PrefillAttnTok
+	decode := l.DecodeSeqMs*float64(w.DecodeSeqs) + attn*float64(w.DecodeCtx)
+	fixed := k.SlowdownPrefill
+	if w.DecodeSeqs > 0 {
+		fixed = k.SlowdownDecode
+	}
+	return (k.SlowdownPrefill*prefill + k.SlowdownDecode*decode + fixed*k.StepOverheadMs) / 1000
 }
 
 // PrefillTime is the analytic time from admission to the first token of a

@@ -1,0 +1,61 @@
+package simfit
+
+import (
+	"math"
+	"strings"
+	"testing"
+)
+
+// Points made by a known model come back as that model.
+func TestFitRecoversAKnownModel(t *testing.T) {
+	want := Fit{OverheadMs: 2.4, DecodeSeqMs: 0.15, PrefillTokenMs: 0.012, AttnPairNs: 3, RequestMs: 1.7}
+	var pre, dec []Point
+	for _, n := range []float64{32, 256, 768, 1536} {
+		p := Point{What: "prefill", X: n}
+		p.Ms = want.Predict(p)
+		pre = append(pre, p)
+	}
+	for _, b := range []float64{1, 2, 4, 8, 16} {
+		p := Point{What: "decode", X: b, Ctx: 96}
+		p.Ms = want.Predict(p)
+		dec = append(dec, p)
+	}
+	got, err := FitPoints(pre, dec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name      string
+		got, want float64
+	}{{"overhead", got.OverheadMs, want.OverheadMs}, {"per sequence", got.DecodeSeqMs, want.DecodeSeqMs},
+		{"per token", got.PrefillTokenMs, want.PrefillTokenMs}, {"per pair", got.AttnPairNs, want.AttnPairNs}, {"request", got.RequestMs, want.RequestMs}} {
+		if math.Abs(c.got-c.want) > 1e-6*math.Max(1, c.want) {
+			t.Errorf("%s: %v, want %v", c.name, c.got, c.want)
+		}
+	}
+}
+
+// Measurements the model cannot follow are refused, not fitted to nonsense.
+func TestFitRefusesANegativeCost(t *testing.T) {
+	pre := []Point{{What: "prefill", X: 32, Ms: 30}, {What: "prefill", X: 256, Ms: 20}, {What: "prefill", X: 1024, Ms: 10}}
+	dec := []Point{{What: "decode", X: 1, Ms: 3}, {What: "decode", X: 16, Ms: 2}}
+	if _, err := FitPoints(pre, dec); err == nil || !strings.Contains(err.Error(), "do not follow the model") {
+		t.Errorf("%v", err)
+	}
+}
+
+// A figure past its target is bold in the table and counted; past the
+// knee, latencies are shown and not held.
+func TestWriteMarksMisses(t *testing.T) {
+	sh := Shape{Name: "s", RealKnee: "8 req/s", RealKneeX: 8, SimKnee: "10 req/s", SimKneeX: 10, Levels: []Level{
+		{Load: "4 req/s", Figures: []Figure{{Name: "TTFT p50 ms", Real: 10, Sim: 10.5, Have: true, RelTol: 0.1}, {Name: "TPOT p50 ms", Real: 10, Sim: 12, Have: true, RelTol: 0.1}}},
+		{Load: "12 req/s", Figures: []Figure{{Name: "TTFT p50 ms", Real: 10, Sim: 30, Have: true, RelTol: math.Inf(1)}, {Name: "TPOT p50 ms", Real: 10, Have: false}}},
+	}}
+	var b strings.Builder
+	if n := Write(&b, []Shape{sh}); n != 2 {
+		t.Errorf("%d misses, want 2 (the knee, TPOT at 4 req/s):\n%s", n, b.String())
+	}
+	if !strings.Contains(b.String(), "**10 → 12 (+20 %)**") || !strings.Contains(b.String(), "knee: real 8 req/s, simulated 10 req/s (**miss**)") {
+		t.Errorf("%s", b.String())
+	}
+}

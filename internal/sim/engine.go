@@ -30,6 +30,11 @@ type seq struct {
 
 	// Model-time milestones, in seconds since the engine started.
 	arrived, scheduled, firstToken, lastToken float64
+	// queued is when the engine first saw the request waiting: the start of
+	// the first step after it arrived. vLLM's engine core takes new
+	// requests into its scheduler's queue between steps, and its queue time
+	// runs from there, not from the arrival (which TTFT runs from).
+	queued float64
 
 	// Output, read by the HTTP handler.
 	emitted atomic.Int64  // tokens generated so far
@@ -232,6 +237,11 @@ func (e *engine) schedule() ([]scheduled, profile.Work) {
 		batch = append(batch, scheduled{s, n})
 		e.account(&work, s, n)
 		budget -= n
+	}
+	for _, s := range e.waiting {
+		if s.queued == 0 {
+			s.queued = e.now // the step that first sees it: its scheduling never precedes it
+		}
 	}
 	for !preempted && len(e.waiting) > 0 && len(e.running) < e.cfg.MaxNumSeqs && budget > 0 {
 		s := e.waiting[0]

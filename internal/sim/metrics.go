@@ -78,7 +78,7 @@ func (m *metrics) finished(reason string, s *seq, t float64) {
 		return
 	}
 	m.e2e.Observe(t - s.arrived)
-	m.queue.Observe(s.scheduled - s.arrived)
+	m.queue.Observe(s.scheduled - s.queued)
 	m.prefill.Observe(s.firstToken - s.scheduled)
 	m.decode.Observe(s.lastToken - s.firstToken)
 }

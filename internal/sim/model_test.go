@@ -259,3 +259,24 @@ func counterValue(t testing.TB, m *metrics, name string) float64 {
 	t.Fatalf("no metric %s", name)
 	return 0
 }
+
+// Queue time runs from the first step boundary after a request arrived, as
+// vLLM's engine core takes new requests in between steps: a request that
+// arrives mid-step and finds room has none, though its TTFT waits for the
+// step to end.
+func TestQueueTimeFromTheNextStep(t *testing.T) {
+	e := newTestEngine(t, nil)
+	p := make([]int, 64)
+	for i := range p {
+		p[i] = 1000 + i
+	}
+	// a long request first, a second arriving 1 ms into its first step
+	all := virtual(e, []arrivalSpec{{0, p, 200}, {0.001, append([]int{7}, p...), 5}})
+	second := all[1]
+	if q := second.scheduled - second.queued; q != 0 {
+		t.Errorf("queue time %.6f s with room to run", q)
+	}
+	if second.queued <= second.arrived || second.firstToken-second.arrived <= second.firstToken-second.queued {
+		t.Errorf("arrived %.6f, queued %.6f: TTFT from the arrival must hold the rest of the step it arrived in", second.arrived, second.queued)
+	}
+}

@@ -15,6 +15,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/perfgate/perfgate/internal/pace"
 	"github.com/perfgate/perfgate/internal/sim/profile"
 )
 
@@ -437,6 +438,14 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, chat bool) {
 		s.faultMu.Lock()
 		disconnectAt = 1 + s.faultRng.IntN(n)
 		s.faultMu.Unlock()
+	}
+	if l := s.prof.Linear; l != nil && l.RequestMs > 0 {
+		// a fitted engine's API server works on each request before its
+		// engine sees it (parsing, tokenizing): measured, not a step
+		if !pace.Until(r.Context(), time.Now().Add(time.Duration(l.RequestMs/s.cfg.TimeScale*float64(time.Millisecond)))) {
+			return
+		}
+		arrived = time.Now()
 	}
 	sq := s.eng.add(ids, n, arrived)
 	st := &streamer{w: w, chat: chat, model: s.cfg.Model, id: sq.id, created: time.Now().Unix()}

@@ -13,13 +13,16 @@ import (
 // Figure is one compared quantity of a level: real against simulated, and
 // the target it is held to.
 type Figure struct {
-	Name       string
-	Real, Sim  float64
-	Have       bool    // both sides measured it
-	RelTol     float64 // relative target (0.1: ±10 %); 0 with an absolute one
-	AbsTol     float64 // absolute target (rates: 0.1 is ±10 points)
-	BelowKnee  bool    // held to its target only below the knee
-	Bookkeeper bool    // a server figure (from /metrics), not the client's
+	Name      string
+	Real, Sim float64
+	Have      bool    // both sides measured it
+	RelTol    float64 // relative target (0.1: ±10 %); 0 with an absolute one
+	AbsTol    float64 // absolute target (rates: 0.1 is ±10 points)
+	// Floor is the least difference a relative target allows: below it a
+	// figure near 0 (a queue time of microseconds) is not a miss.
+	Floor      float64
+	BelowKnee  bool // held to its target only below the knee
+	Bookkeeper bool // a server figure (from /metrics), not the client's
 }
 
 // Met says whether the figure is within its target.
@@ -30,7 +33,7 @@ func (f Figure) Met() bool {
 	if f.AbsTol > 0 {
 		return math.Abs(f.Sim-f.Real) <= f.AbsTol
 	}
-	return math.Abs(f.Sim-f.Real) <= f.RelTol*math.Abs(f.Real)
+	return math.Abs(f.Sim-f.Real) <= max(f.RelTol*math.Abs(f.Real), f.Floor)
 }
 
 // Level is one load level's figures.
@@ -102,8 +105,9 @@ func figures(r, s record.Level, below bool) []Figure {
 		a, b := server(r, get), server(s, get)
 		return Figure{Name: name, Real: deref(a), Sim: deref(b), Have: a != nil && b != nil, RelTol: rel, AbsTol: abs, Bookkeeper: true}
 	}
-	out = append(out,
-		tel("queue time ms", func(t *record.TelemetrySummary) *float64 { return t.QueueTimeMeanMs }, 0.1, 0),
+	queue := tel("queue time ms", func(t *record.TelemetrySummary) *float64 { return t.QueueTimeMeanMs }, 0.1, 0)
+	queue.Floor = 1 // well under one step (2.3 ms on the CPU engine)
+	out = append(out, queue,
 		tel("running", func(t *record.TelemetrySummary) *float64 { return t.RunningMean }, 0.1, 0),
 		tel("waiting", func(t *record.TelemetrySummary) *float64 { return t.WaitingMean }, 0, 0.5),
 		tel("KV peak %", func(t *record.TelemetrySummary) *float64 { return t.KVCachePeakPct }, 0, 10),

@@ -37,7 +37,11 @@ type Fit struct {
 	// step: the API server's own work (tokenizing, streaming) and the
 	// client's, which the simulator does not model as a step.
 	RequestMs float64
-	Points    []Point
+	// StepCV is the spread of the real engine's steps: the coefficient of
+	// variation of the gaps between tokens of one sequence decoding alone
+	// (the decode sweep's first level). The simulator's jitter takes it.
+	StepCV float64
+	Points []Point
 }
 
 // PrefillPoints reads a prefill sweep's run folder: the median TTFT of each
@@ -64,6 +68,28 @@ func PrefillPoints(dir string) ([]Point, error) {
 		return nil, fmt.Errorf("%s: %d prompt lengths measured; the prefill fit needs three", dir, len(out))
 	}
 	return out, nil
+}
+
+// StepSpread is the coefficient of variation of the inter-token gaps of a
+// decode sweep's first level (one sequence at a time).
+func StepSpread(dir string) (float64, error) {
+	var gaps []float64
+	_, err := record.Read(filepath.Join(dir, record.RequestsFile), func(r *record.Record) error {
+		if r.Phase == record.PhaseMeasure && r.OK() && r.Level == 0 {
+			for i := 2; i < len(r.ChunkUS); i++ {
+				gaps = append(gaps, float64(r.ChunkUS[i]-r.ChunkUS[i-1]))
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	if len(gaps) < 2 {
+		return 0, fmt.Errorf("%s: no inter-token gaps at its first level", dir)
+	}
+	m, sd := stats.MeanSD(gaps)
+	return sd / m, nil
 }
 
 // DecodePoints reads a decode sweep's run folder: per closed-loop level, the

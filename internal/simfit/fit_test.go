@@ -1,9 +1,13 @@
 package simfit
 
 import (
+	"encoding/json"
 	"math"
+	"os"
 	"strings"
 	"testing"
+
+	"github.com/perfgate/perfgate/internal/sim/profile"
 )
 
 // Points made by a known model come back as that model.
@@ -57,5 +61,45 @@ func TestWriteMarksMisses(t *testing.T) {
 	}
 	if !strings.Contains(b.String(), "**10 → 12 (+20 %)**") || !strings.Contains(b.String(), "knee: real 8 req/s, simulated 10 req/s (**miss**)") {
 		t.Errorf("%s", b.String())
+	}
+}
+
+// The shipped cpu2/tiny-llama profile is the fit of the committed
+// measurement (testdata/vllm/simfit/fit.json, written by run.sh): refitting
+// its points gives the profile's numbers.
+func TestFittedProfileMatchesItsFit(t *testing.T) {
+	b, err := os.ReadFile("../../testdata/vllm/simfit/fit.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var committed Fit
+	if err := json.Unmarshal(b, &committed); err != nil {
+		t.Fatal(err)
+	}
+	var pre, dec []Point
+	for _, p := range committed.Points {
+		if p.What == "prefill" {
+			pre = append(pre, p)
+		} else {
+			dec = append(dec, p)
+		}
+	}
+	f, err := FitPoints(pre, dec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := profile.Lookup("cpu2/tiny-llama", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name         string
+		fit, profile float64
+	}{{"step overhead ms", f.OverheadMs, p.StepOverheadMs}, {"per sequence ms", f.DecodeSeqMs, p.Linear.DecodeSeqMs},
+		{"per prefill token ms", f.PrefillTokenMs, p.Linear.PrefillTokenMs}, {"per attention pair ns", f.AttnPairNs, p.Linear.AttnPairNs},
+		{"a request's own ms", f.RequestMs, p.Linear.RequestMs}} {
+		if math.Abs(c.fit-c.profile) > 0.001*math.Max(math.Abs(c.fit), 1e-6) {
+			t.Errorf("%s: the fit gives %.6g, internal/sim/profile/fitted.go says %.6g", c.name, c.fit, c.profile)
+		}
 	}
 }

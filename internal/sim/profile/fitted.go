@@ -19,14 +19,15 @@ var fitted = map[string]Profile{
 			DtypeBytes: 2, MaxModelLen: 4096},
 		TP:             1,
 		StepOverheadMs: fitOverheadMs,
-		Linear:         &Linear{PrefillTokenMs: fitPrefillTokenMs, DecodeSeqMs: fitDecodeSeqMs, AttnPairNs: fitAttnPairNs},
+		Linear:         &Linear{PrefillTokenMs: fitPrefillTokenMs, DecodeSeqMs: fitDecodeSeqMs, AttnPairNs: fitAttnPairNs, RequestMs: fitRequestMs},
 	},
 }
 
 // The fit (testdata/vllm/simfit/fit.json, go run ./internal/sim/simfit fit).
 const (
-	fitOverheadMs     = 2.5
-	fitPrefillTokenMs = 0.01
-	fitDecodeSeqMs    = 0.1
-	fitAttnPairNs     = 0
+	fitOverheadMs     = 2.33793
+	fitPrefillTokenMs = 0.0230518
+	fitDecodeSeqMs    = 0.0883097
+	fitAttnPairNs     = 7.25273
+	fitRequestMs      = 5.26838
 )

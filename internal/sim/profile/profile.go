@@ -93,11 +93,17 @@ type Profile struct {
 
 // Linear is a step's cost measured on a real engine: the step overhead
 // (StepOverheadMs) plus a cost per prefill token, per decoding sequence and
-// per attention pair (a token attending to one earlier token).
+// per attention pair (a token attending to one earlier token); and a
+// request's own cost outside the steps.
 type Linear struct {
 	PrefillTokenMs float64
 	DecodeSeqMs    float64
 	AttnPairNs     float64
+	// RequestMs is what a lone request's TTFT held beyond its prefill step
+	// on the real engine: the API server's own work (parsing, tokenizing,
+	// streaming) and the measuring client's. The simulator holds each
+	// request that long before its engine sees it.
+	RequestMs float64
 }
 
 // Names lists the profile keys, sorted.

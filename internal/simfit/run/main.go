@@ -41,8 +41,11 @@ func run(args []string) error {
 		if err != nil {
 			return err
 		}
-		fmt.Printf("step overhead %.4f ms, per decoding sequence %.4f ms, per prefill token %.5f ms, per attention pair %.4f ns; a request's own %.3f ms beyond its prefill step\n",
-			f.OverheadMs, f.DecodeSeqMs, f.PrefillTokenMs, f.AttnPairNs, f.RequestMs)
+		if f.StepCV, err = simfit.StepSpread(args[2]); err != nil {
+			return err
+		}
+		fmt.Printf("step overhead %.4f ms, per decoding sequence %.4f ms, per prefill token %.5f ms, per attention pair %.4f ns; a request's own %.3f ms beyond its prefill step; steps vary by %.2f (coefficient of variation)\n",
+			f.OverheadMs, f.DecodeSeqMs, f.PrefillTokenMs, f.AttnPairNs, f.RequestMs, f.StepCV)
 		fmt.Println("| point | x | measured ms | fitted ms |\n| --- | ---: | ---: | ---: |")
 		for _, p := range f.Points {
 			fmt.Printf("| %s | %g | %.3f | %.3f |\n", p.What, p.X, p.Ms, f.Predict(p))

@@ -41,7 +41,10 @@ scenario() {
   if [ "$kind" = real ]; then
     engine="engine: {kind: endpoint, url: $url}"
   else
-    engine="engine: {kind: sim, sim: {profile: cpu2/tiny-llama, max_num_seqs: 16, max_num_batched_tokens: 2048, block_size: 32, num_gpu_blocks_override: $blocks, max_model_len: 2048}}"
+    # the fitted profile, the real engine's limits and KV cache, and its
+    # steps' measured spread as the simulator's jitter
+    jitter=$(python3 -c 'import json, sys; print(round(json.load(open(sys.argv[1]))["StepCV"], 3))' "$out/fit/fit.json")
+    engine="engine: {kind: sim, profile: cpu2/tiny-llama, max_num_seqs: 16, max_num_batched_tokens: 2048, block_size: 32, num_gpu_blocks_override: $blocks, max_model_len: 2048, jitter: $jitter}"
   fi
   { echo "$engine"; echo "model: tiny"; cat "$f"; } >"$dst"
   echo "$dst"

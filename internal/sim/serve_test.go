@@ -6,6 +6,9 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/perfgate/perfgate/internal/sim/profile"
 )
 
 // An adapter given as --lora-modules is served under its name, listed as
@@ -56,5 +59,33 @@ func TestMessageContentParts(t *testing.T) {
 		if _, err := messageText(json.RawMessage(raw)); err == nil {
 			t.Errorf("%s accepted", raw)
 		}
+	}
+}
+
+// A profile fitted to a real engine holds each request for its API server's
+// measured work before the engine sees it: a lone request's first token
+// comes no sooner than that plus its prefill step.
+func TestFittedProfileHoldsRequestsForTheirOwnWork(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.Profile, cfg.Model = "cpu2/tiny-llama", "tiny"
+	s, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Stop()
+	srv := httptest.NewServer(s.Handler())
+	defer srv.Close()
+	p := s.Profile()
+	var w profile.Work
+	w.AddPrefill(3, 0)
+	least := time.Duration((p.Linear.RequestMs + 1000*p.StepTime(w, p.Knobs())) * float64(time.Millisecond))
+	start := time.Now()
+	resp, err := http.Post(srv.URL+"/v1/completions", "application/json", strings.NewReader(`{"model":"tiny","prompt":"a b","max_tokens":1}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if got := time.Since(start); got < least {
+		t.Errorf("answered after %v: sooner than the request's own %.2f ms and its prefill step (%v in all)", got, p.Linear.RequestMs, least)
 	}
 }

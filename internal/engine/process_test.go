@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -14,11 +15,16 @@ import (
 	"time"
 )
 
+// script writes an executable shell script. A shell writes it, not this
+// process: a file this process had open for writing stays open in a child
+// another parallel test forks at that moment, until the child execs, and
+// running the script then fails with "text file busy" (ETXTBSY, seen here).
 func script(t *testing.T, body string) string {
 	t.Helper()
 	p := filepath.Join(t.TempDir(), "vllm")
-	if err := os.WriteFile(p, []byte("#!/bin/sh\n"+body), 0o755); err != nil {
-		t.Fatal(err)
+	out, err := exec.Command("/bin/sh", "-c", `printf '%s' "$1" >"$2" && chmod 755 "$2"`, "sh", "#!/bin/sh\n"+body, p).CombinedOutput()
+	if err != nil {
+		t.Fatalf("writing %s: %v %s", p, err, out)
 	}
 	return p
 }

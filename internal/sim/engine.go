@@ -254,8 +254,14 @@ func (e *engine) schedule() ([]scheduled, profile.Work) {
 			}
 		}
 		n := min(s.tokens()-s.computed, budget)
-		if !e.kv.allocate(s, s.computed+n) {
-			break // wait for blocks; keep the matched prefix
+		if !e.kv.fits(s, s.tokens()) || !e.kv.allocate(s, s.computed+n) {
+			// wait for blocks; keep the matched prefix. As vLLM 0.32.0
+			// (scheduler_reserve_full_isl, on by default), a waiting
+			// sequence is admitted only when its whole prompt (and what it
+			// generated before a preemption) fits, not just the first
+			// chunk: admitting on the first chunk alone ran more
+			// sequences at once under KV pressure and preempted them.
+			break
 		}
 		e.waiting = e.waiting[1:]
 		s.running = true

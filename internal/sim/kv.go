@@ -109,6 +109,13 @@ func (kv *kvCache) match(s *seq) int {
 	return n * bs
 }
 
+// fits says whether s could hold tokens tokens: whether the blocks it lacks
+// for them are free.
+func (kv *kvCache) fits(s *seq, tokens int) bool {
+	need := (tokens+kv.blockSize-1)/kv.blockSize - len(s.blocks)
+	return need <= kv.free.Len()
+}
+
 // allocate makes s hold enough blocks for tokens tokens. It returns false,
 // taking nothing, when there are not enough free blocks.
 func (kv *kvCache) allocate(s *seq, tokens int) bool {

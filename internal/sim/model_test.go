@@ -280,3 +280,27 @@ func TestQueueTimeFromTheNextStep(t *testing.T) {
 		t.Errorf("arrived %.6f, queued %.6f: TTFT from the arrival must hold the rest of the step it arrived in", second.arrived, second.queued)
 	}
 }
+
+// A waiting sequence is admitted only when its whole prompt fits, as vLLM
+// 0.32.0 admits (scheduler_reserve_full_isl): its first chunk fitting is
+// not enough. Here the second request's first 32-token chunk would fit
+// beside the first request, its 96-token prompt would not: it waits for the
+// first to finish instead of running and being preempted.
+func TestAdmissionNeedsTheWholePrompt(t *testing.T) {
+	e := newTestEngine(t, func(c *Config) { c.NumGPUBlocksOverride, c.MaxNumBatchedTokens, c.EnablePrefixCaching = 10, 32, false }) // 160 tokens
+	mk := func(n, base int) []int {
+		p := make([]int, n)
+		for i := range p {
+			p[i] = base + i
+		}
+		return p
+	}
+	all := virtual(e, []arrivalSpec{{0, mk(64, 1000), 40}, {0.0005, mk(96, 2000), 4}})
+	a, b := all[0], all[1]
+	if b.scheduled < a.lastToken {
+		t.Errorf("the second request ran at %.4f s, before the first finished at %.4f s, though its prompt did not fit beside it", b.scheduled, a.lastToken)
+	}
+	if n := counterValue(t, e.metrics, "vllm:num_preemptions_total"); n != 0 {
+		t.Errorf("%v preemptions", n)
+	}
+}

@@ -11,18 +11,26 @@ import (
 	"github.com/perfgate/perfgate/internal/sim/profile"
 )
 
+// serveHTTP starts a simulator with cfg behind a test server; both stop
+// with the test.
+func serveHTTP(t *testing.T, cfg Config) (*Server, *httptest.Server) {
+	t.Helper()
+	s, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Stop)
+	srv := httptest.NewServer(s.Handler())
+	t.Cleanup(srv.Close)
+	return s, srv
+}
+
 // An adapter given as --lora-modules is served under its name, listed as
 // vLLM lists it (its parent the base model); any other name is vLLM's 404.
 func TestLoRAModulesAreServed(t *testing.T) {
 	cfg := DefaultConfig()
 	cfg.Model, cfg.LoRAModules, cfg.TimeScale = "base", []string{"sql-lora"}, 100
-	s, err := New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Stop()
-	srv := httptest.NewServer(s.Handler())
-	defer srv.Close()
+	_, srv := serveHTTP(t, cfg)
 	for model, want := range map[string]int{"base": 200, "sql-lora": 200, "other": 404} {
 		resp, err := http.Post(srv.URL+"/v1/completions", "application/json", strings.NewReader(`{"model":"`+model+`","prompt":"a b c","max_tokens":2}`))
 		if err != nil {
@@ -68,13 +76,7 @@ func TestMessageContentParts(t *testing.T) {
 func TestFittedProfileHoldsRequestsForTheirOwnWork(t *testing.T) {
 	cfg := DefaultConfig()
 	cfg.Profile, cfg.Model = "cpu2/tiny-llama", "tiny"
-	s, err := New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Stop()
-	srv := httptest.NewServer(s.Handler())
-	defer srv.Close()
+	s, srv := serveHTTP(t, cfg)
 	p := s.Profile()
 	var w profile.Work
 	w.AddPrefill(3, 0)

@@ -37,7 +37,8 @@ done
 
 pg="$out/perfgate"
 (cd "$root" && go build -o "$pg" ./cmd/perfgate)
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+. "$root/testdata/vllm/lib.sh"
+port=$(free_port)
 url="http://127.0.0.1:$port"
 if [ "$kind" = sim ]; then
   "$pg" sim serve tiny --port "$port" >"$out/server.log" 2>&1 &
@@ -47,12 +48,7 @@ else
 fi
 server=$!
 trap 'kill $server 2>/dev/null; wait $server 2>/dev/null || true' EXIT
-for _ in $(seq 600); do
-  curl -sf "$url/health" >/dev/null && break
-  kill -0 $server 2>/dev/null || { tail -n 30 "$out/server.log"; exit 1; }
-  sleep 1
-done
-curl -sf "$url/health" >/dev/null || { echo "the server did not come up in 10 minutes" >&2; exit 1; }
+wait_healthy "$url" "$server" "$out/server.log"
 
 scen="$out/scenario.yaml"
 cat >"$scen" <<YAML

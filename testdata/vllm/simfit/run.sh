@@ -30,7 +30,8 @@ mkdir -p "$out"
 export HF_HUB_OFFLINE=1
 pg="$out/perfgate"
 (cd "$root" && go build -o "$pg" ./cmd/perfgate)
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+. "$root/testdata/vllm/lib.sh"
+port=$(free_port)
 url="http://127.0.0.1:$port"
 # scenario FILE KIND: the scenario against the real engine (endpoint) or the
 # simulator with the fitted profile (sim)
@@ -57,11 +58,7 @@ if [ "${SIMFIT_REUSE_REAL:-}" != 1 ]; then
     --num-gpu-blocks-override "$blocks" --port "$port" >"$out/server.log" 2>&1 &
   server=$!
   trap 'kill $server 2>/dev/null; wait $server 2>/dev/null || true' EXIT
-  for _ in $(seq 600); do
-    curl -sf "$url/health" >/dev/null && break
-    kill -0 $server 2>/dev/null || { tail -n 30 "$out/server.log"; exit 1; }
-    sleep 1
-  done
+  wait_healthy "$url" "$server" "$out/server.log"
   for f in "$here"/fit/*.yaml; do
     "$pg" run "$(scenario "$f" real)" --out "$out/fit" >"$out/fit-$(basename "$f" .yaml).log" 2>&1
   done

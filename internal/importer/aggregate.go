@@ -53,10 +53,7 @@ func vllmAggregate(src string, v *vllmResult) (Level, error) {
 	}
 	a.TotalInput, a.TotalOutput = int(num(v.TotalInputTokens)), int(num(v.TotalOutputTokens))
 	a.RequestThrough, a.OutputThrough = num(v.RequestThroughput), num(v.OutputThroughput)
-	if a.Duration > 0 {
-		a.TotalThrough = float64(a.TotalInput+a.TotalOutput) / a.Duration
-		a.DurationFrom = l.Tool
-	}
+	a.TotalThrough, a.DurationFrom = float64(a.TotalInput+a.TotalOutput)/a.Duration, l.Tool
 	a.MaxConcurrent, a.MaxOutputPerS = int(num(v.MaxConcurrent)), num(v.MaxOutputPerS)
 	if v.RequestGoodput != nil {
 		g := num(v.RequestGoodput)
@@ -112,11 +109,4 @@ func aggregateE2EL(a *record.Level, v *vllmResult, failed int) error {
 		a.Latency[analysis.PercentileKey(p)+"_e2el_ms"] = d.Pct[p]
 	}
 	return nil
-}
-
-// aggregateScenarioLengths are an aggregate level's mean input and output
-// lengths per completed request.
-func aggregateScenarioLengths(l Level) (in, out, n int) {
-	a := l.Aggregate
-	return a.TotalInput, a.TotalOutput, a.Completed
 }

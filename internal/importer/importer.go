@@ -435,9 +435,8 @@ func describe(levels []Level, o Options) *scenario.Scenario {
 				okIn, okOut, ok = okIn+r.RequestedInput, okOut+r.RequestedOutput, ok+1
 			}
 		}
-		if l.Aggregate != nil {
-			i, o, c := aggregateScenarioLengths(l)
-			in, out, n, total = in+i, out+o, n+c, total+l.Aggregate.NumRequests
+		if a := l.Aggregate; a != nil { // its totals are the completed requests'
+			in, out, n, total = in+a.TotalInput, out+a.TotalOutput, n+a.Completed, total+a.NumRequests
 		}
 	}
 	if s.Load.Mode == scenario.ModeOpen {

@@ -92,8 +92,10 @@ func readVLLM(path string) ([]Level, error) {
 		if err := json.Unmarshal(raw, &v); err != nil {
 			return nil, fmt.Errorf("%s: result %d: not a vllm bench serve result: %w", path, n, err)
 		}
-		if err := json.Unmarshal(raw, &v.keys); err != nil {
-			return nil, fmt.Errorf("%s: result %d: not a vllm bench serve result: %w", path, n, err)
+		if len(v.TTFTs) == 0 { // statistics alone: its keys name them (a detailed file's arrays are not decoded twice)
+			if err := json.Unmarshal(raw, &v.keys); err != nil {
+				return nil, fmt.Errorf("%s: result %d: not a vllm bench serve result: %w", path, n, err)
+			}
 		}
 		src := path
 		if n > 1 || dec.More() {

@@ -30,25 +30,19 @@ func (s Sampling) Fields() map[string]any {
 	if out == nil {
 		out = map[string]any{}
 	}
-	set := func(k string, v any, ok bool) {
-		if ok {
-			out[k] = v
-		}
+	if s.Temperature != nil {
+		out["temperature"] = *s.Temperature
 	}
-	set("temperature", deref(s.Temperature), s.Temperature != nil)
-	set("top_p", deref(s.TopP), s.TopP != nil)
-	set("min_p", deref(s.MinP), s.MinP != nil)
+	if s.TopP != nil {
+		out["top_p"] = *s.TopP
+	}
+	if s.MinP != nil {
+		out["min_p"] = *s.MinP
+	}
 	if s.TopK != nil {
 		out["top_k"] = *s.TopK
 	}
 	return out
-}
-
-func deref(p *float64) float64 {
-	if p == nil {
-		return 0
-	}
-	return *p
 }
 
 func (c *checker) sampling() {

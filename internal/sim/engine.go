@@ -238,10 +238,11 @@ func (e *engine) schedule() ([]scheduled, profile.Work) {
 		e.account(&work, s, n)
 		budget -= n
 	}
-	for _, s := range e.waiting {
-		if s.queued == 0 {
-			s.queued = e.now // the step that first sees it: its scheduling never precedes it
-		}
+	// The step that first sees a request starts its queue time. New
+	// arrivals are the waiting queue's tail (a preempted sequence goes to
+	// the front, already seen), so only they are visited.
+	for i := len(e.waiting) - 1; i >= 0 && e.waiting[i].queued == 0; i-- {
+		e.waiting[i].queued = e.now
 	}
 	for !preempted && len(e.waiting) > 0 && len(e.running) < e.cfg.MaxNumSeqs && budget > 0 {
 		s := e.waiting[0]

@@ -109,17 +109,19 @@ func (kv *kvCache) match(s *seq) int {
 	return n * bs
 }
 
+// lacks is how many blocks s needs beyond those it holds for tokens tokens.
+func (kv *kvCache) lacks(s *seq, tokens int) int {
+	return (tokens+kv.blockSize-1)/kv.blockSize - len(s.blocks)
+}
+
 // fits says whether s could hold tokens tokens: whether the blocks it lacks
 // for them are free.
-func (kv *kvCache) fits(s *seq, tokens int) bool {
-	need := (tokens+kv.blockSize-1)/kv.blockSize - len(s.blocks)
-	return need <= kv.free.Len()
-}
+func (kv *kvCache) fits(s *seq, tokens int) bool { return kv.lacks(s, tokens) <= kv.free.Len() }
 
 // allocate makes s hold enough blocks for tokens tokens. It returns false,
 // taking nothing, when there are not enough free blocks.
 func (kv *kvCache) allocate(s *seq, tokens int) bool {
-	need := (tokens+kv.blockSize-1)/kv.blockSize - len(s.blocks)
+	need := kv.lacks(s, tokens)
 	if need <= 0 {
 		return true
 	}

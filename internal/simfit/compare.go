@@ -20,9 +20,8 @@ type Figure struct {
 	AbsTol    float64 // absolute target (rates: 0.1 is ±10 points)
 	// Floor is the least difference a relative target allows: below it a
 	// figure near 0 (a queue time of microseconds) is not a miss.
-	Floor      float64
-	BelowKnee  bool // held to its target only below the knee
-	Bookkeeper bool // a server figure (from /metrics), not the client's
+	Floor     float64
+	BelowKnee bool // held to its target only below the knee
 }
 
 // Met says whether the figure is within its target.
@@ -103,7 +102,7 @@ func figures(r, s record.Level, below bool) []Figure {
 	}
 	tel := func(name string, get func(*record.TelemetrySummary) *float64, rel, abs float64) Figure {
 		a, b := server(r, get), server(s, get)
-		return Figure{Name: name, Real: deref(a), Sim: deref(b), Have: a != nil && b != nil, RelTol: rel, AbsTol: abs, Bookkeeper: true}
+		return Figure{Name: name, Real: deref(a), Sim: deref(b), Have: a != nil && b != nil, RelTol: rel, AbsTol: abs}
 	}
 	queue := tel("queue time ms", func(t *record.TelemetrySummary) *float64 { return t.QueueTimeMeanMs }, 0.1, 0)
 	queue.Floor = 1 // well under one step (2.3 ms on the CPU engine)

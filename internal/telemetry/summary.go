@@ -366,7 +366,7 @@ func (v windowValues) dcgmAsGPUs() bool {
 			return false
 		}
 	}
-	done := false
+	added := map[string]series{} // not written into byKey while it is ranged over
 	for k, s := range v.byKey {
 		m := dcgmKey.FindStringSubmatch(k)
 		if m == nil {
@@ -382,13 +382,13 @@ func (v windowValues) dcgmAsGPUs() bool {
 		for i, p := range s {
 			out[i] = conv(p)
 		}
-		v.byKey[to] = out
+		added[to] = out
 		if p, ok := v.before[k]; ok {
 			v.before[to] = conv(p)
 		}
-		done = true
 	}
-	return done
+	maps.Copy(v.byKey, added)
+	return len(added) > 0
 }
 
 // host summarizes the host's CPU, perfgate's own and the engine's.

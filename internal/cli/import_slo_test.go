@@ -28,3 +28,20 @@ func TestLoRAArgs(t *testing.T) {
 		t.Errorf("%q", got)
 	}
 }
+
+// --lora-modules takes vLLM's two spellings, and says what it expected.
+func TestLoRAName(t *testing.T) {
+	for in, want := range map[string]string{"a=/x": "a", `{"name": "b", "path": "/y"}`: "b"} {
+		if got, err := loraName(in); err != nil || got != want {
+			t.Errorf("%q: %q, %v", in, got, err)
+		}
+	}
+	for _, bad := range []string{"a", "=/x", "{}", "{not json"} {
+		if _, err := loraName(bad); err == nil || !strings.Contains(err.Error(), "expected NAME=PATH") {
+			t.Errorf("%q: %v", bad, err)
+		}
+	}
+	if got := loraArgs([]string{"--lora-modules", `{"name":"a"}`, "m"}); strings.Join(got, " ") != `--lora-modules={"name":"a"} m` {
+		t.Errorf("%q", got)
+	}
+}

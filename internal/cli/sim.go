@@ -3,6 +3,7 @@ package cli
 import (
 	"cmp"
 	"context"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"net"
@@ -208,9 +209,9 @@ func (o *simServe) configure(env Env, fs *pflag.FlagSet, model string) error {
 	cfg.Noise = n
 	cfg.Model = cmp.Or(o.servedName, model)
 	for _, m := range o.loraModules {
-		name, _, _ := strings.Cut(m, "=")
-		if name == "" || strings.HasPrefix(strings.TrimSpace(m), "{") {
-			return fault.Usagef("--lora-modules %q: expected NAME=PATH", m)
+		name, err := loraName(m)
+		if err != nil {
+			return fault.Usage(err)
 		}
 		cfg.LoRAModules = append(cfg.LoRAModules, name)
 	}
@@ -277,6 +278,25 @@ func profileForModel(model string) string {
 // not model) and removes the value-less ones, so that one of them before the
 // model name does not swallow it. Flags with values are left to the parser,
 // which skips them with their value.
+// loraName is the adapter name of one --lora-modules value: NAME=PATH, or
+// vLLM's JSON form {"name": NAME, "path": PATH, …}.
+func loraName(m string) (string, error) {
+	if strings.HasPrefix(strings.TrimSpace(m), "{") {
+		var j struct {
+			Name string `json:"name"`
+		}
+		if err := json.Unmarshal([]byte(m), &j); err != nil || j.Name == "" {
+			return "", fmt.Errorf("--lora-modules %q: expected NAME=PATH or JSON with a \"name\"", m)
+		}
+		return j.Name, nil
+	}
+	name, _, ok := strings.Cut(m, "=")
+	if !ok || name == "" {
+		return "", fmt.Errorf("--lora-modules %q: expected NAME=PATH or JSON with a \"name\"", m)
+	}
+	return name, nil
+}
+
 // loraArgs spells vLLM's --lora-modules A=P B=Q (one flag, several values)
 // as --lora-modules A=P --lora-modules B=Q for the flag parser.
 func loraArgs(args []string) []string {
@@ -287,7 +307,7 @@ func loraArgs(args []string) []string {
 		case a == "--lora-modules":
 			in = true
 			continue
-		case in && !strings.HasPrefix(a, "-") && strings.Contains(a, "="):
+		case in && !strings.HasPrefix(a, "-") && (strings.Contains(a, "=") || strings.HasPrefix(a, "{")):
 			out = append(out, "--lora-modules="+a)
 			continue
 		}

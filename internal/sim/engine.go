@@ -234,6 +234,7 @@ func (e *engine) schedule() ([]scheduled, profile.Work) {
 		if n == 0 {
 			break
 		}
+		e.kv.commit(s, s.computed+n)
 		batch = append(batch, scheduled{s, n})
 		e.account(&work, s, n)
 		budget -= n
@@ -246,24 +247,19 @@ func (e *engine) schedule() ([]scheduled, profile.Work) {
 	}
 	for !preempted && len(e.waiting) > 0 && len(e.running) < e.cfg.MaxNumSeqs && budget > 0 {
 		s := e.waiting[0]
-		if s.computed == 0 && len(s.blocks) == 0 {
-			hit := e.kv.match(s)
-			s.computed = hit
-			if s.preempted == 0 {
-				e.metrics.prefixQueries.Add(float64(len(s.prompt)))
-				e.metrics.prefixHits.Add(float64(hit))
-			}
+		// Looked up afresh every time it heads the queue, as vLLM does: a
+		// waiting sequence holds no blocks, so its prefix may be evicted
+		// while it waits, and a hit counts only when it is admitted.
+		h := e.kv.lookup(s)
+		n := min(s.tokens()-h.tokens(e.kv.blockSize), budget)
+		if !e.kv.admit(s, h, n) {
+			break // wait for blocks (its whole length must fit)
 		}
-		n := min(s.tokens()-s.computed, budget)
-		if !e.kv.fits(s, s.tokens()) || !e.kv.allocate(s, s.computed+n) {
-			// wait for blocks; keep the matched prefix. As vLLM 0.32.0
-			// (scheduler_reserve_full_isl, on by default), a waiting
-			// sequence is admitted only when its whole prompt (and what it
-			// generated before a preemption) fits, not just the first
-			// chunk: admitting on the first chunk alone ran more
-			// sequences at once under KV pressure and preempted them.
-			break
+		if s.preempted == 0 {
+			e.metrics.prefixQueries.Add(float64(len(s.prompt)))
+			e.metrics.prefixHits.Add(float64(s.computed))
 		}
+		e.kv.commit(s, s.computed+n)
 		e.waiting = e.waiting[1:]
 		s.running = true
 		if s.scheduled == 0 {
@@ -318,7 +314,6 @@ func (e *engine) finishStep(batch []scheduled, t float64) {
 			continue // aborted, or preempted later in the same step
 		}
 		s.computed += b.n
-		e.kv.commit(s)
 		if s.computed < s.tokens() {
 			continue // a prefill chunk; more to come
 		}

@@ -82,41 +82,89 @@ func (kv *kvCache) unref(id int) {
 	}
 }
 
-// match finds the cached blocks of s's prompt prefix and takes them for s.
-// It returns how many tokens are already computed. At least one prompt token
-// is always left to compute, as vLLM does, so the step that finishes the
-// prompt samples the first token.
-func (kv *kvCache) match(s *seq) int {
-	if !kv.caching {
-		return 0
+// hit is what a lookup found cached of a sequence's tokens: the blocks and
+// their hashes, in order.
+type hit struct {
+	ids    []int
+	hashes []uint64
+}
+
+// tokens is how many tokens the hit covers.
+func (h hit) tokens(bs int) int { return len(h.ids) * bs }
+
+// tokenAt is the id of s's token i: its prompt's, then a stand-in for what
+// it generated, unique to s (the simulator draws no real output tokens), so
+// that a preempted sequence finds its own output's blocks again, as in vLLM,
+// and nothing else ever does.
+func tokenAt(s *seq, i int) int {
+	if i < len(s.prompt) {
+		return s.prompt[i]
 	}
+	return -int(s.id<<24) - i - 1
+}
+
+func (kv *kvCache) hashOf(s *seq, i int, parent uint64) uint64 {
 	bs := kv.blockSize
-	full := (len(s.prompt) - 1) / bs
+	toks := make([]int, bs)
+	for j := range toks {
+		toks[j] = tokenAt(s, i*bs+j)
+	}
+	return kv.blockHash(parent, toks)
+}
+
+// lookup finds the cached blocks of s's tokens, from the first, without
+// taking them (vLLM's get_computed_blocks). At least one token is always left
+// to compute, as vLLM does, so the step that finishes the prompt samples the
+// next token.
+func (kv *kvCache) lookup(s *seq) hit {
+	var h hit
+	if !kv.caching {
+		return h
+	}
 	var parent uint64
-	n := 0
-	for i := 0; i < full; i++ {
-		h := kv.blockHash(parent, s.prompt[i*bs:(i+1)*bs])
-		id, ok := kv.cached[h]
+	for i := 0; i < (s.tokens()-1)/kv.blockSize; i++ {
+		hash := kv.hashOf(s, i, parent)
+		id, ok := kv.cached[hash]
 		if !ok {
 			break
 		}
-		kv.ref(id)
-		s.blocks = append(s.blocks, id)
-		s.hashes = append(s.hashes, h)
-		parent = h
-		n++
+		h.ids = append(h.ids, id)
+		h.hashes = append(h.hashes, hash)
+		parent = hash
 	}
-	return n * bs
+	return h
+}
+
+// admit makes a waiting s, holding no blocks, a holder of the cached blocks
+// h found and of new blocks for n tokens past them, if the free blocks can
+// hold its whole length — cached blocks no sequence holds count against the
+// free ones, since taking them takes them off the free list (vLLM 0.32.0's
+// allocate_slots with full_sequence_must_fit, its default). It returns false,
+// taking nothing, when they cannot: a waiting sequence holds nothing.
+func (kv *kvCache) admit(s *seq, h hit, n int) bool {
+	bs := kv.blockSize
+	need := (s.tokens()+bs-1)/bs - len(h.ids)
+	for _, id := range h.ids {
+		if kv.blocks[id].refs == 0 {
+			need++
+		}
+	}
+	if need > kv.free.Len() {
+		return false
+	}
+	for _, id := range h.ids {
+		kv.ref(id)
+	}
+	s.blocks = append(s.blocks, h.ids...)
+	s.hashes = append(s.hashes, h.hashes...)
+	s.computed = h.tokens(bs)
+	return kv.allocate(s, s.computed+n)
 }
 
 // lacks is how many blocks s needs beyond those it holds for tokens tokens.
 func (kv *kvCache) lacks(s *seq, tokens int) int {
 	return (tokens+kv.blockSize-1)/kv.blockSize - len(s.blocks)
 }
-
-// fits says whether s could hold tokens tokens: whether the blocks it lacks
-// for them are free.
-func (kv *kvCache) fits(s *seq, tokens int) bool { return kv.lacks(s, tokens) <= kv.free.Len() }
 
 // allocate makes s hold enough blocks for tokens tokens. It returns false,
 // taking nothing, when there are not enough free blocks.
@@ -144,20 +192,21 @@ func (kv *kvCache) allocate(s *seq, tokens int) bool {
 	return true
 }
 
-// commit registers the full prompt blocks of s computed so far, so later
-// sequences can reuse them.
-func (kv *kvCache) commit(s *seq) {
+// commit registers the full blocks of s's first upto tokens, so later
+// sequences (and s itself, after a preemption) can reuse them. As vLLM does,
+// the scheduler commits a step's blocks when it schedules them, so a request
+// admitted later in the same step already finds them.
+func (kv *kvCache) commit(s *seq, upto int) {
 	if !kv.caching {
 		return
 	}
-	bs := kv.blockSize
-	full := min(s.computed, len(s.prompt)) / bs
+	full := min(upto, s.tokens()) / kv.blockSize
 	for i := len(s.hashes); i < full; i++ {
 		var parent uint64
 		if i > 0 {
 			parent = s.hashes[i-1]
 		}
-		h := kv.blockHash(parent, s.prompt[i*bs:(i+1)*bs])
+		h := kv.hashOf(s, i, parent)
 		s.hashes = append(s.hashes, h)
 		id := s.blocks[i]
 		if _, dup := kv.cached[h]; !dup {

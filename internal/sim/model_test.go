@@ -304,3 +304,64 @@ func TestAdmissionNeedsTheWholePrompt(t *testing.T) {
 		t.Errorf("%v preemptions", n)
 	}
 }
+
+// A sequence that cannot be admitted holds no blocks while it waits, as in
+// vLLM (it looks its prefix up again each time it heads the queue), and its
+// prefix-cache hit counts only when it is admitted.
+func TestWaitingHoldsNoBlocks(t *testing.T) {
+	e := newTestEngine(t, func(c *Config) { c.NumGPUBlocksOverride, c.BlockSize = 10, 16 }) // 160 tokens
+	shared := randomPrompt(64)
+	long := arrivalSpec{at: 0, prompt: append(slices.Clone(shared), randomPrompt(32)...), out: 40}
+	// the second shares the first's 64-token prefix, but its whole length
+	// (64 + 64) does not fit beside the first's 96 + 40
+	e.add(long.prompt, long.out, e.start)
+	batch, end := e.begin()
+	e.finishStep(batch, end)
+	w := e.add(append(slices.Clone(shared), randomPrompt(64)...), 4, e.start)
+	batch, end = e.begin()
+	e.finishStep(batch, end)
+	if len(e.waiting) != 1 || len(w.blocks) != 0 {
+		t.Fatalf("waiting %d, the waiting sequence holds %d blocks; want it waiting with none", len(e.waiting), len(w.blocks))
+	}
+	if q := counterValue(t, e.metrics, "vllm:prefix_cache_queries_total"); q != float64(len(long.prompt)) {
+		t.Errorf("prefix-cache queries %v before the second was admitted, want the first's %d", q, len(long.prompt))
+	}
+	for len(e.running)+len(e.waiting) > 0 {
+		batch, end = e.begin()
+		e.finishStep(batch, end)
+	}
+	if h := counterValue(t, e.metrics, "vllm:prefix_cache_hits_total"); h != 64 {
+		t.Errorf("prefix-cache hits %v, want the shared 64 tokens once", h)
+	}
+}
+
+// A preempted sequence finds its own blocks — prompt and output — again
+// when it is re-admitted, if nothing evicted them, as vLLM caches every full
+// block of a request: it recomputes only what was lost.
+func TestPreemptedFindsItsOwnBlocks(t *testing.T) {
+	e := newTestEngine(t, func(c *Config) { c.NumGPUBlocksOverride, c.BlockSize = 64, 16 })
+	s := e.add(randomPrompt(100), 80, e.start)
+	for s.generated < 40 {
+		batch, end := e.begin()
+		e.finishStep(batch, end)
+	}
+	e.preempt(s)
+	h := e.kv.lookup(s)
+	if got, want := h.tokens(16), (s.tokens()-1)/16*16; got != want {
+		t.Errorf("after a preemption the sequence finds %d of its %d tokens cached, want %d", got, s.tokens(), want)
+	}
+}
+
+// Blocks are registered when their step is scheduled, as vLLM's scheduler
+// caches them: a request admitted in the same step as another with the same
+// prompt prefix already reuses it.
+func TestSameStepSharesAPrefix(t *testing.T) {
+	e := newTestEngine(t, nil)
+	shared := randomPrompt(512)
+	e.add(append(slices.Clone(shared), randomPrompt(32)...), 4, e.start)
+	e.add(append(slices.Clone(shared), randomPrompt(32)...), 4, e.start)
+	batch, _ := e.begin()
+	if len(batch) != 2 || batch[1].n != 512+32-512/e.kv.blockSize*e.kv.blockSize {
+		t.Fatalf("the second request computes %d tokens in the first step, want only what follows the shared blocks", batch[1].n)
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"math"
 	"net"
 	"os"
 	"strconv"
@@ -96,7 +97,7 @@ trials differ as they do on a GPU runner (docs/simulator.md).
 
 perfgate's own flags pick the hardware and make regressions and faults on
 purpose: --profile, --time-scale, --jitter, --slowdown-decode,
---slowdown-prefill, --step-overhead-ms, --fault-error-rate,
+--slowdown-prefill, --step-overhead-ms, --step-model, --fault-error-rate,
 --fault-stall-after, --fault-disconnect-rate, --fault-crash-after.
 
 Without --profile, a model name that matches a known model picks it on an
@@ -146,6 +147,7 @@ type simServe struct {
 	servedName      string
 	enableLoRA      bool
 	loraModules     []string
+	stepModel       string
 }
 
 func (o *simServe) flags(f *pflag.FlagSet) {
@@ -171,6 +173,7 @@ func (o *simServe) flags(f *pflag.FlagSet) {
 	f.Float64Var(&o.cfg.SlowdownDecode, "slowdown-decode", 1, "multiply decode work, step overhead included (1.05: 5 % slower)")
 	f.Float64Var(&o.cfg.SlowdownPrefill, "slowdown-prefill", 1, "multiply prefill work")
 	f.Float64Var(&o.cfg.StepOverheadMs, "step-overhead-ms", -1, "fixed time per step in ms (default: the profile's)")
+	f.StringVar(&o.stepModel, "step-model", "", "step times fitted to a real engine instead of the profile's: prefill_token_ms=X,decode_seq_ms=X,attn_pair_ns=X,request_ms=X (docs/simulator.md)")
 	f.Float64Var(&o.cfg.FaultErrorRate, "fault-error-rate", 0, "fraction of requests answered with HTTP 500")
 	f.IntVar(&o.cfg.FaultStallAfter, "fault-stall-after", 0, "every stream hangs after this many tokens (0: never)")
 	f.Float64Var(&o.cfg.FaultDisconnectRate, "fault-disconnect-rate", 0, "fraction of streams whose connection drops mid-stream")
@@ -217,6 +220,13 @@ func (o *simServe) configure(env Env, fs *pflag.FlagSet, model string) error {
 	}
 	if len(cfg.LoRAModules) > 0 && !o.enableLoRA {
 		return fault.Usagef("--lora-modules needs --enable-lora, as in vLLM")
+	}
+	if o.stepModel != "" {
+		sm, err := parseStepModel(o.stepModel)
+		if err != nil {
+			return fault.Usagef("--step-model: %v", err)
+		}
+		cfg.StepModel = sm
 	}
 	if o.port < 0 || o.port > 65535 {
 		return fault.Usagef("--port must be between 0 and 65535, got %d", o.port)
@@ -338,4 +348,32 @@ func dropUnknown(fs *pflag.FlagSet, args []string, log *slog.Logger) []string {
 		out = append(out, a)
 	}
 	return out
+}
+
+// parseStepModel reads --step-model's KEY=VALUE list: every key of a fitted
+// step model, each once.
+func parseStepModel(v string) (*profile.Linear, error) {
+	var l profile.Linear
+	fields := map[string]*float64{"prefill_token_ms": &l.PrefillTokenMs, "decode_seq_ms": &l.DecodeSeqMs, "attn_pair_ns": &l.AttnPairNs, "request_ms": &l.RequestMs}
+	seen := map[string]bool{}
+	for _, kv := range strings.Split(v, ",") {
+		k, val, ok := strings.Cut(strings.TrimSpace(kv), "=")
+		dst := fields[k]
+		if !ok || dst == nil {
+			return nil, fmt.Errorf("%q is not KEY=VALUE with KEY one of prefill_token_ms, decode_seq_ms, attn_pair_ns, request_ms", kv)
+		}
+		if seen[k] {
+			return nil, fmt.Errorf("%s is given twice", k)
+		}
+		seen[k] = true
+		x, err := strconv.ParseFloat(val, 64)
+		if err != nil || x < 0 || math.IsInf(x, 0) || math.IsNaN(x) {
+			return nil, fmt.Errorf("%s must be a number ≥ 0, got %q", k, val)
+		}
+		*dst = x
+	}
+	if len(seen) != len(fields) {
+		return nil, fmt.Errorf("needs all of prefill_token_ms, decode_seq_ms, attn_pair_ns and request_ms, got %s", v)
+	}
+	return &l, nil
 }

@@ -70,6 +70,9 @@ func TestSimServeBadFlags(t *testing.T) {
 		{"sim", "serve", "m", "--port", "99999"},
 		{"sim", "serve", "a", "b"},
 		{"sim", "serve", "m", "--time-scale", "fast"},
+		{"sim", "serve", "m", "--step-model", "decode_seq_ms=0.1"},
+		{"sim", "serve", "m", "--step-model", "prefill_token_ms=0.02,decode_seq_ms=0.1,attn_pair_ns=7,request_ms=-1"},
+		{"sim", "serve", "m", "--step-model", "prefill_token_ms=0.02,decode_ms=0.1,attn_pair_ns=7,request_ms=1"},
 	} {
 		r := runCLI(t, context.Background(), nil, args...)
 		if r.code != ExitUsage || r.stderr == "" {

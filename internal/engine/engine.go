@@ -14,6 +14,7 @@ import (
 	"github.com/perfgate/perfgate/internal/retry"
 	"github.com/perfgate/perfgate/internal/scenario"
 	"github.com/perfgate/perfgate/internal/sim"
+	"github.com/perfgate/perfgate/internal/sim/profile"
 )
 
 // Engine is a running server perfgate can send requests to.
@@ -112,6 +113,9 @@ func simConfig(s *scenario.Scenario) sim.Config {
 	}
 	if m.StepOverheadMs != nil {
 		c.StepOverheadMs = *m.StepOverheadMs
+	}
+	if sm := m.StepModel; sm != nil {
+		c.StepModel = &profile.Linear{PrefillTokenMs: sm.PrefillTokenMs, DecodeSeqMs: sm.DecodeSeqMs, AttnPairNs: sm.AttnPairNs, RequestMs: sm.RequestMs}
 	}
 	if n, err := sim.ParseNoise(m.Noise); err == nil { // "" and unknown names: checked by the scenario, off here
 		c.Noise = n

@@ -96,15 +96,29 @@ type SimSettings struct {
 	Seed      *uint64 `yaml:"seed,omitempty"`
 	// Noise is trial-to-trial noise like a GPU runner's: off (default) or
 	// gpu (docs/simulator.md).
-	Noise               string   `yaml:"noise,omitempty"`
-	Jitter              float64  `yaml:"jitter,omitempty"`
-	SlowdownDecode      float64  `yaml:"slowdown_decode,omitempty"`
-	SlowdownPrefill     float64  `yaml:"slowdown_prefill,omitempty"`
-	StepOverheadMs      *float64 `yaml:"step_overhead_ms,omitempty"`
-	FaultErrorRate      float64  `yaml:"fault_error_rate,omitempty"`
-	FaultStallAfter     int      `yaml:"fault_stall_after,omitempty"`
-	FaultDisconnectRate float64  `yaml:"fault_disconnect_rate,omitempty"`
-	FaultCrashAfter     int      `yaml:"fault_crash_after,omitempty"`
+	Noise           string   `yaml:"noise,omitempty"`
+	Jitter          float64  `yaml:"jitter,omitempty"`
+	SlowdownDecode  float64  `yaml:"slowdown_decode,omitempty"`
+	SlowdownPrefill float64  `yaml:"slowdown_prefill,omitempty"`
+	StepOverheadMs  *float64 `yaml:"step_overhead_ms,omitempty"`
+	// StepModel replaces the profile's step times with a linear model
+	// measured on a real engine (docs/simulator.md, Against a real vLLM).
+	StepModel           *StepModel `yaml:"step_model,omitempty"`
+	FaultErrorRate      float64    `yaml:"fault_error_rate,omitempty"`
+	FaultStallAfter     int        `yaml:"fault_stall_after,omitempty"`
+	FaultDisconnectRate float64    `yaml:"fault_disconnect_rate,omitempty"`
+	FaultCrashAfter     int        `yaml:"fault_crash_after,omitempty"`
+}
+
+// StepModel is a step-time model fitted to a real engine: a step of b
+// decoding sequences and p prefill tokens takes step_overhead_ms + p ·
+// prefill_token_ms + b · decode_seq_ms + attention pairs · attn_pair_ns, and
+// each request spends request_ms in the server before the engine sees it.
+type StepModel struct {
+	PrefillTokenMs float64 `yaml:"prefill_token_ms"`
+	DecodeSeqMs    float64 `yaml:"decode_seq_ms"`
+	AttnPairNs     float64 `yaml:"attn_pair_ns"`
+	RequestMs      float64 `yaml:"request_ms"`
 }
 
 // Workload is a weighted mix of request classes.

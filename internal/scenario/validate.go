@@ -247,6 +247,19 @@ func (c *checker) sim(m SimSettings) {
 	if m.StepOverheadMs != nil && *m.StepOverheadMs < 0 {
 		c.at("engine.step_overhead_ms", "must be ≥ 0, got %g", *m.StepOverheadMs)
 	}
+	if sm := m.StepModel; sm != nil {
+		for _, f := range []struct {
+			k string
+			v float64
+		}{{"prefill_token_ms", sm.PrefillTokenMs}, {"decode_seq_ms", sm.DecodeSeqMs}, {"attn_pair_ns", sm.AttnPairNs}, {"request_ms", sm.RequestMs}} {
+			if f.v < 0 || math.IsNaN(f.v) || math.IsInf(f.v, 0) {
+				c.at("engine.step_model."+f.k, "must be a number ≥ 0, got %g", f.v)
+			}
+		}
+		if sm.PrefillTokenMs == 0 && sm.DecodeSeqMs == 0 && sm.AttnPairNs == 0 {
+			c.at("engine.step_model", "prices no work: give prefill_token_ms, decode_seq_ms or attn_pair_ns (a fit's figures, docs/simulator.md)")
+		}
+	}
 }
 
 func (c *checker) workload() {

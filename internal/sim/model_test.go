@@ -31,8 +31,7 @@ func newTestEngine(t testing.TB, mod func(*Config)) *engine {
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	prof, _ := profile.Lookup(cfg.Profile, cfg.TensorParallel)
-	return newEngine(cfg, prof, newMetrics("m"))
+	return newEngine(cfg, cfg.profile(), newMetrics("m"))
 }
 
 // virtual runs the arrivals to completion in model time and returns the sequences.
@@ -363,5 +362,22 @@ func TestSameStepSharesAPrefix(t *testing.T) {
 	batch, _ := e.begin()
 	if len(batch) != 2 || batch[1].n != 512+32-512/e.kv.blockSize*e.kv.blockSize {
 		t.Fatalf("the second request computes %d tokens in the first step, want only what follows the shared blocks", batch[1].n)
+	}
+}
+
+// A step model replaces the profile's step times: a step costs what the
+// fitted figures say, and requests wait their own work first.
+func TestStepModelReplacesTheProfile(t *testing.T) {
+	l := profile.Linear{PrefillTokenMs: 0.02, DecodeSeqMs: 0.1, AttnPairNs: 5, RequestMs: 4}
+	e := newTestEngine(t, func(c *Config) { c.StepModel, c.StepOverheadMs = &l, 2 })
+	var w profile.Work
+	w.AddPrefill(100, 0)
+	w.AddDecode(50)
+	want := (2 + 100*0.02 + 0.1 + 5e-6*(w.PrefillAttnTok+50)) / 1000
+	if got := e.prof.StepTime(w, e.knobs); math.Abs(got-want) > 1e-12 {
+		t.Errorf("step time %.6g s, want %.6g s", got, want)
+	}
+	if e.prof.Linear.RequestMs != 4 {
+		t.Errorf("request work %v ms, want 4", e.prof.Linear.RequestMs)
 	}
 }

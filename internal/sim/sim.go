@@ -41,6 +41,10 @@ type Config struct {
 	SlowdownDecode  float64 // multiplies decode work, step overhead included (1: none)
 	SlowdownPrefill float64 // multiplies prefill work (1: none)
 	StepOverheadMs  float64 // < 0: the profile's
+	// StepModel, when set, prices steps with a linear model fitted to a
+	// real engine instead of the profile's (step overhead: StepOverheadMs,
+	// else the profile's).
+	StepModel *profile.Linear
 
 	FaultErrorRate      float64 // fraction of requests answered with HTTP 500
 	FaultStallAfter     int     // > 0: every stream stops after this many tokens and hangs
@@ -101,6 +105,9 @@ func (c Config) Validate() error {
 	if c.MaxModelLen < 0 {
 		bad("max_model_len must be ≥ 0, got %d", c.MaxModelLen)
 	}
+	if sm := c.StepModel; sm != nil && (sm.PrefillTokenMs < 0 || sm.DecodeSeqMs < 0 || sm.AttnPairNs < 0 || sm.RequestMs < 0) {
+		bad("step model figures must be ≥ 0, got %+v", *sm)
+	}
 	if c.NumGPUBlocksOverride < 0 {
 		bad("num_gpu_blocks_override must be ≥ 0, got %d", c.NumGPUBlocksOverride)
 	}
@@ -152,7 +159,7 @@ func New(cfg Config) (*Server, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	prof, _ := profile.Lookup(cfg.Profile, cfg.TensorParallel)
+	prof := cfg.profile()
 	if cfg.Model == "" {
 		cfg.Model = prof.Model.Name
 	}
@@ -193,6 +200,17 @@ func New(cfg Config) (*Server, error) {
 	}
 	s.mux.Handle("GET /metrics", m.handler())
 	return s, nil
+}
+
+// profile is the configured profile, its step times replaced by StepModel
+// when one is set. Validate has checked that the profile exists.
+func (c Config) profile() profile.Profile {
+	prof, _ := profile.Lookup(c.Profile, c.TensorParallel)
+	if c.StepModel != nil {
+		l := *c.StepModel
+		prof.Linear = &l
+	}
+	return prof
 }
 
 // Handler serves the simulator's API.

@@ -4,9 +4,11 @@ package profile
 // from published specs. cpu2/tiny-llama is vLLM 0.32.0's CPU build on this
 // project's 2-core machine (AVX-512 with BF16) serving testdata/vllm's tiny
 // Llama-architecture model; testdata/vllm/simfit/run.sh measures it and
-// `go run ./internal/sim/simfit fit` refits the numbers below from the
+// `go run ./internal/simfit/run fit` refits the numbers below from the
 // measurement (TestFittedProfileMatchesItsFit holds them to the committed
-// one). docs/simulator.md has the comparison on traffic the fit did not see.
+// one). A fit holds for the machine it was measured on; a scenario's
+// engine.step_model sets another's. docs/simulator.md has the comparison on
+// traffic the fit did not see.
 var fitted = map[string]Profile{
 	"cpu2/tiny-llama": {
 		Key: "cpu2/tiny-llama",
@@ -23,7 +25,7 @@ var fitted = map[string]Profile{
 	},
 }
 
-// The fit (testdata/vllm/simfit/fit.json, go run ./internal/sim/simfit fit).
+// The fit (testdata/vllm/simfit/fit.json, go run ./internal/simfit/run fit).
 const (
 	fitOverheadMs     = 2.33793
 	fitPrefillTokenMs = 0.0230518

@@ -12,13 +12,16 @@
 #    writes OUT/fit/fit.json; internal/sim/profile/fitted.go holds the fit.
 # 4. Runs the held-out shapes (held-out/*.yaml: an open-loop sweep past
 #    saturation, a closed loop, a shared-prefix chat mix, a long-context mix)
-#    against the real engine, then against the simulator with the fitted
-#    profile and the real engine's KV capacity and limits.
+#    against the real engine, then against the simulator with the step
+#    times just fitted (engine.step_model) and the real engine's KV
+#    capacity and limits.
+#    probe.py measures apart what the fit folds together (OUT/probe.json).
 # 5. Compares (go run ./internal/simfit/run compare): the table in docs/simulator.md.
 #
 # SIMFIT_REUSE_REAL=1 run.sh OUT keeps OUT's real-engine runs and runs only
-# the simulator and the comparison again (after fitted.go changed).
+# the simulator and the comparison again (after the simulator changed).
 set -euo pipefail
+export CGO_CFLAGS="${CGO_CFLAGS:--Wno-deprecated-declarations}" # go-nvml's harmless cgo warnings
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../../.." && pwd)"
 out="${1:-$(mktemp -d /tmp/perfgate-simfit.XXXXXX)}"
@@ -42,10 +45,15 @@ scenario() {
   if [ "$kind" = real ]; then
     engine="engine: {kind: endpoint, url: $url}"
   else
-    # the fitted profile, the real engine's limits and KV cache, and its
-    # steps' measured spread as the simulator's jitter
-    jitter=$(python3 -c 'import json, sys; print(round(json.load(open(sys.argv[1]))["StepCV"], 3))' "$out/fit/fit.json")
-    engine="engine: {kind: sim, profile: cpu2/tiny-llama, max_num_seqs: 16, max_num_batched_tokens: 2048, block_size: 32, num_gpu_blocks_override: $blocks, max_model_len: 2048, jitter: $jitter}"
+    # the step times just fitted (fit.json, this machine's), the real
+    # engine's limits and KV cache, and its steps' measured spread as the
+    # simulator's jitter
+    model=$(python3 -c '
+import json, sys
+f = json.load(open(sys.argv[1]))
+print("step_overhead_ms: %.6g, step_model: {prefill_token_ms: %.6g, decode_seq_ms: %.6g, attn_pair_ns: %.6g, request_ms: %.6g}, jitter: %.3f" % (
+    f["OverheadMs"], f["PrefillTokenMs"], f["DecodeSeqMs"], f["AttnPairNs"], f["RequestMs"], f["StepCV"]))' "$out/fit/fit.json")
+    engine="engine: {kind: sim, profile: cpu2/tiny-llama, max_num_seqs: 16, max_num_batched_tokens: 2048, block_size: 32, num_gpu_blocks_override: $blocks, max_model_len: 2048, $model}"
   fi
   { echo "$engine"; echo "model: tiny"; cat "$f"; } >"$dst"
   echo "$dst"
@@ -78,6 +86,10 @@ print(top["output_throughput"])' "$out")
     name=$(basename "$f" .yaml)
     "$pg" run "$(scenario "$f" real)" --out "$out/real/$name" >"$out/real-$name.log" 2>&1
   done
+  # What the fit folds together, measured apart (probe.py): text against
+  # token-id prompts, a prefix-cache hit, and the API server's share of the
+  # two cores with streaming on and off.
+  python3 "$here/probe.py" "$url" tiny "$server" >"$out/probe.json"
   kill $server; wait $server 2>/dev/null || true
 fi
 (cd "$root" && go run ./internal/simfit/run fit "$out"/fit/*_simfit-prefill "$out"/fit/*_simfit-decode) | tee "$out/profile.txt"

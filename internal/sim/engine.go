@@ -27,6 +27,7 @@ type seq struct {
 	finished  bool
 	aborted   bool
 	preempted int
+	admitted  bool // scheduled at least once
 
 	// Model-time milestones, in seconds since the engine started.
 	arrived, scheduled, firstToken, lastToken float64
@@ -262,8 +263,9 @@ func (e *engine) schedule() ([]scheduled, profile.Work) {
 		e.kv.commit(s, s.computed+n)
 		e.waiting = e.waiting[1:]
 		s.running = true
-		if s.scheduled == 0 {
-			s.scheduled = e.now
+		if !s.admitted {
+			s.admitted, s.scheduled = true, e.now
+			work.Arrivals++
 		}
 		e.running = append(e.running, s)
 		batch = append(batch, scheduled{s, n})

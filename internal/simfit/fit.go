@@ -42,6 +42,73 @@ type Fit struct {
 	// (the decode sweep's first level). The simulator's jitter takes it.
 	StepCV float64
 	Points []Point
+	// MixedPrefillTokenMs is each prompt token of a prefill that shares its
+	// step with decoding sequences (FitMixed); 0: not measured, as alone.
+	MixedPrefillTokenMs float64
+	// ArrivalMs is what each arriving request added to the running
+	// sequences' steps beyond its prefill (the server's own work on it),
+	// which the simulator does not charge to steps: reported, not used.
+	ArrivalMs float64
+	Mixed     []MixedPoint
+}
+
+// MixedPoint is one measurement of probe.py's mixed part: the mean
+// inter-token latency of Streams decoding sequences while one-token
+// requests of Prompt tokens arrive PerS a second (Prompt 0: none arrive).
+type MixedPoint struct {
+	Round  int     `json:"round"` // measurements of one round share a baseline
+	Prompt float64 `json:"arrival_prompt_tokens"`
+	PerS   float64 `json:"arrivals_per_s"`
+	ITLMs  float64 `json:"itl_mean_ms"`
+}
+
+// FitMixed fits what a prefill costs beside decodes, from the mixed
+// measurements: with a decode step of t0 ms alone and one arrival's prefill
+// of p tokens adding x(p) ms to the step it joins, r arrivals a second make
+// the mean inter-token latency t = t0 / (1 − r·x/1000); so x(p) = 1000/r ·
+// (1 − t0/t), t0 the baseline of the measurement's own round. Less the
+// attention pairs' share (the fit's), x(p) = arrival + p · mixed per token,
+// by least squares over the arriving sizes.
+func (f *Fit) FitMixed(pts []MixedPoint) error {
+	base := map[int]float64{}
+	for _, m := range pts {
+		if m.Prompt == 0 {
+			base[m.Round] = m.ITLMs
+		}
+	}
+	if len(base) == 0 {
+		return errors.New("the mixed measurements have no run without arrivals")
+	}
+	attn := f.AttnPairNs * 1e-6
+	var rows [][]float64
+	var ys []float64
+	sizes := map[float64]bool{}
+	for _, m := range pts {
+		t0, ok := base[m.Round]
+		if m.Prompt == 0 || m.PerS <= 0 || m.ITLMs <= 0 || !ok {
+			continue
+		}
+		x := 1000 / m.PerS * (1 - t0/m.ITLMs)
+		rows = append(rows, []float64{1, m.Prompt})
+		ys = append(ys, x-m.Prompt*m.Prompt/2*attn)
+		sizes[m.Prompt] = true
+	}
+	if len(sizes) < 2 {
+		return fmt.Errorf("the mixed measurements have %d arriving prompt sizes; the fit needs two", len(sizes))
+	}
+	a := mat.NewDense(len(rows), 2, nil)
+	for i, r := range rows {
+		a.SetRow(i, r)
+	}
+	var x mat.VecDense
+	if err := x.SolveVec(a, mat.NewVecDense(len(ys), ys)); err != nil {
+		return fmt.Errorf("the mixed fit has no solution: %w", err)
+	}
+	if x.AtVec(1) <= 0 {
+		return fmt.Errorf("the mixed measurements show no cost growing with the arriving prompt (%.4g ms a token): they do not follow the model", x.AtVec(1))
+	}
+	f.ArrivalMs, f.MixedPrefillTokenMs, f.Mixed = x.AtVec(0), x.AtVec(1), slices.Clone(pts)
+	return nil
 }
 
 // PrefillPoints reads a prefill sweep's run folder: the median TTFT of each

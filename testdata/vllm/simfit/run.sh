@@ -15,7 +15,9 @@
 #    against the real engine, then against the simulator with the step
 #    times just fitted (engine.step_model) and the real engine's KV
 #    capacity and limits.
-#    probe.py measures apart what the fit folds together (OUT/probe.json).
+#    probe.py measures apart what the fit folds together (OUT/probe.json),
+#    and what arriving prefills add to running decodes' steps, which the
+#    fit takes; its mixed part runs against the simulator too (mixed.md).
 # 5. Compares (go run ./internal/simfit/run compare): the table in docs/simulator.md.
 #
 # SIMFIT_REUSE_REAL=1 run.sh OUT keeps OUT's real-engine runs and runs only
@@ -51,8 +53,8 @@ scenario() {
     model=$(python3 -c '
 import json, sys
 f = json.load(open(sys.argv[1]))
-print("step_overhead_ms: %.6g, step_model: {prefill_token_ms: %.6g, decode_seq_ms: %.6g, attn_pair_ns: %.6g, request_ms: %.6g}, jitter: %.3f" % (
-    f["OverheadMs"], f["PrefillTokenMs"], f["DecodeSeqMs"], f["AttnPairNs"], f["RequestMs"], f["StepCV"]))' "$out/fit/fit.json")
+print("step_overhead_ms: %.6g, step_model: {prefill_token_ms: %.6g, decode_seq_ms: %.6g, attn_pair_ns: %.6g, request_ms: %.6g, mixed_prefill_token_ms: %.6g, arrival_ms: %.6g}, jitter: %.3f" % (
+    f["OverheadMs"], f["PrefillTokenMs"], f["DecodeSeqMs"], f["AttnPairNs"], f["RequestMs"], f["MixedPrefillTokenMs"], f["ArrivalMs"], f["StepCV"]))' "$out/fit/fit.json")
     engine="engine: {kind: sim, profile: cpu2/tiny-llama, max_num_seqs: 16, max_num_batched_tokens: 2048, block_size: 32, num_gpu_blocks_override: $blocks, max_model_len: 2048, $model}"
   fi
   { echo "$engine"; echo "model: tiny"; cat "$f"; } >"$dst"
@@ -87,12 +89,37 @@ print(top["output_throughput"])' "$out")
     "$pg" run "$(scenario "$f" real)" --out "$out/real/$name" >"$out/real-$name.log" 2>&1
   done
   # What the fit folds together, measured apart (probe.py): text against
-  # token-id prompts, a prefix-cache hit, and the API server's share of the
-  # two cores with streaming on and off.
+  # token-id prompts, a prefix-cache hit, the API server's share of the two
+  # cores with streaming on and off, and what arriving prefills add to the
+  # steps of running decodes (the fit takes this part).
   python3 "$here/probe.py" "$url" tiny "$server" >"$out/probe.json"
   kill $server; wait $server 2>/dev/null || true
 fi
-(cd "$root" && go run ./internal/simfit/run fit "$out"/fit/*_simfit-prefill "$out"/fit/*_simfit-decode) | tee "$out/profile.txt"
+(cd "$root" && go run ./internal/simfit/run fit "$out"/fit/*_simfit-prefill "$out"/fit/*_simfit-decode "$out/probe.json") | tee "$out/profile.txt"
+# The probe's mixed part against the simulator with the fit: what arrivals
+# cost the running decodes, real and simulated.
+simflags=$(python3 -c '
+import json, sys
+f = json.load(open(sys.argv[1]))
+print("--step-overhead-ms %.6g --step-model prefill_token_ms=%.6g,decode_seq_ms=%.6g,attn_pair_ns=%.6g,request_ms=%.6g,mixed_prefill_token_ms=%.6g,arrival_ms=%.6g --jitter %.3f" % (
+    f["OverheadMs"], f["PrefillTokenMs"], f["DecodeSeqMs"], f["AttnPairNs"], f["RequestMs"], f["MixedPrefillTokenMs"], f["ArrivalMs"], f["StepCV"]))' "$out/fit/fit.json")
+port=$(free_port)
+# shellcheck disable=SC2086 # simflags is a list of flags
+"$pg" sim serve tiny --profile cpu2/tiny-llama --max-num-seqs 16 --max-num-batched-tokens 2048 --block-size 32 \
+  --num-gpu-blocks-override "$blocks" --max-model-len 2048 $simflags --port "$port" >"$out/sim-serve.log" 2>&1 &
+simserver=$!
+wait_healthy "http://127.0.0.1:$port" "$simserver" "$out/sim-serve.log"
+python3 "$here/probe.py" "http://127.0.0.1:$port" tiny "$simserver" --only mixed >"$out/probe-sim.json"
+kill $simserver; wait $simserver 2>/dev/null || true
+python3 - "$out/probe.json" "$out/probe-sim.json" <<'PY' | tee "$out/mixed.md"
+import json, sys
+real, sim = (json.load(open(f))["mixed"] for f in sys.argv[1:3])
+print("| arriving prompt tokens (10/s) | real mean ITL ms | simulated mean ITL ms |\n| ---: | --- | --- |")
+for p in sorted({m["arrival_prompt_tokens"] for m in real}):
+    r = [m["itl_mean_ms"] for m in real if m["arrival_prompt_tokens"] == p]
+    s = [m["itl_mean_ms"] for m in sim if m["arrival_prompt_tokens"] == p]
+    print("| %s | %s | %s |" % (p or "none", ", ".join("%.2f" % x for x in r), ", ".join("%.2f" % x for x in s)))
+PY
 rm -rf "$out/sim"
 for f in "$out"/shapes/*.yaml; do
   name=$(basename "$f" .yaml)

@@ -68,7 +68,7 @@ type MixedPoint struct {
 // the mean inter-token latency t = t0 / (1 − r·x/1000); so x(p) = 1000/r ·
 // (1 − t0/t), t0 the baseline of the measurement's own round. Less the
 // attention pairs' share (the fit's), x(p) = arrival + p · mixed per token,
-// by least squares over the arriving sizes.
+// by least squares over the arriving sizes, neither below zero.
 func (f *Fit) FitMixed(pts []MixedPoint) error {
 	base := map[int]float64{}
 	for _, m := range pts {
@@ -104,10 +104,20 @@ func (f *Fit) FitMixed(pts []MixedPoint) error {
 	if err := x.SolveVec(a, mat.NewVecDense(len(ys), ys)); err != nil {
 		return fmt.Errorf("the mixed fit has no solution: %w", err)
 	}
-	if x.AtVec(1) <= 0 {
-		return fmt.Errorf("the mixed measurements show no cost growing with the arriving prompt (%.4g ms a token): they do not follow the model", x.AtVec(1))
+	arrival, perToken := x.AtVec(0), x.AtVec(1)
+	if arrival < 0 {
+		// no cost can be negative: the line through the origin instead
+		var sxy, sxx float64
+		for i, r := range rows {
+			sxy += r[1] * ys[i]
+			sxx += r[1] * r[1]
+		}
+		arrival, perToken = 0, sxy/sxx
 	}
-	f.ArrivalMs, f.MixedPrefillTokenMs, f.Mixed = x.AtVec(0), x.AtVec(1), slices.Clone(pts)
+	if perToken <= 0 {
+		return fmt.Errorf("the mixed measurements show no cost growing with the arriving prompt (%.4g ms a token): they do not follow the model", perToken)
+	}
+	f.ArrivalMs, f.MixedPrefillTokenMs, f.Mixed = arrival, perToken, slices.Clone(pts)
 	return nil
 }
 

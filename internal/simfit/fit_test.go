@@ -127,6 +127,16 @@ func TestFitMixedRecoversAKnownCost(t *testing.T) {
 	if math.Abs(f.MixedPrefillTokenMs-mixed) > 1e-9 || math.Abs(f.ArrivalMs-arrival) > 1e-9 {
 		t.Errorf("fitted %v ms a token and %v ms an arrival, want %v and %v", f.MixedPrefillTokenMs, f.ArrivalMs, mixed, arrival)
 	}
+	// an intercept below zero (noise) is no negative cost: the line runs
+	// through the origin instead
+	neg := []MixedPoint{{Prompt: 0, ITLMs: t0}}
+	for _, p := range []float64{8, 256, 512} {
+		x := -2 + p*mixed + p*p/2*f.AttnPairNs*1e-6
+		neg = append(neg, MixedPoint{Prompt: p, PerS: rate, ITLMs: t0 / (1 - rate*x/1000)})
+	}
+	if err := f.FitMixed(neg); err != nil || f.ArrivalMs != 0 || f.MixedPrefillTokenMs <= 0 || f.MixedPrefillTokenMs >= mixed {
+		t.Errorf("a negative intercept: %v ms an arrival, %v ms a token (want 0, and a little under %v), %v", f.ArrivalMs, f.MixedPrefillTokenMs, mixed, err)
+	}
 	if err := f.FitMixed(pts[1:]); err == nil || !strings.Contains(err.Error(), "without arrivals") {
 		t.Errorf("no baseline: %v", err)
 	}

@@ -115,7 +115,7 @@ func simConfig(s *scenario.Scenario) sim.Config {
 		c.StepOverheadMs = *m.StepOverheadMs
 	}
 	if sm := m.StepModel; sm != nil {
-		c.StepModel = &profile.Linear{PrefillTokenMs: sm.PrefillTokenMs, DecodeSeqMs: sm.DecodeSeqMs, AttnPairNs: sm.AttnPairNs, RequestMs: sm.RequestMs, MixedPrefillTokenMs: sm.MixedPrefillTokenMs, ArrivalMs: sm.ArrivalMs}
+		c.StepModel = &profile.Linear{PrefillTokenMs: sm.PrefillTokenMs, DecodeSeqMs: sm.DecodeSeqMs, AttnPairNs: sm.AttnPairNs, RequestMs: sm.RequestMs, MixedPrefillTokenMs: sm.MixedPrefillTokenMs}
 	}
 	if n, err := sim.ParseNoise(m.Noise); err == nil { // "" and unknown names: checked by the scenario, off here
 		c.Noise = n

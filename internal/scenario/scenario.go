@@ -114,8 +114,7 @@ type SimSettings struct {
 // decoding sequences and p prefill tokens takes step_overhead_ms + p ·
 // prefill_token_ms + b · decode_seq_ms + attention pairs · attn_pair_ns, and
 // each request spends request_ms in the server before the engine sees it;
-// a prefill token in a step that also decodes costs mixed_prefill_token_ms,
-// and a step that decodes and admits a new request arrival_ms more.
+// a prefill token in a step that also decodes costs mixed_prefill_token_ms.
 type StepModel struct {
 	PrefillTokenMs float64 `yaml:"prefill_token_ms"`
 	DecodeSeqMs    float64 `yaml:"decode_seq_ms"`
@@ -124,9 +123,6 @@ type StepModel struct {
 	// MixedPrefillTokenMs prices a prefill token in a step that also
 	// decodes (omitted: prefill_token_ms).
 	MixedPrefillTokenMs float64 `yaml:"mixed_prefill_token_ms,omitempty"`
-	// ArrivalMs is added to a step that decodes and admits a request for
-	// the first time (omitted: nothing).
-	ArrivalMs float64 `yaml:"arrival_ms,omitempty"`
 }
 
 // Workload is a weighted mix of request classes.

@@ -265,7 +265,6 @@ func (e *engine) schedule() ([]scheduled, profile.Work) {
 		s.running = true
 		if !s.admitted {
 			s.admitted, s.scheduled = true, e.now
-			work.Arrivals++
 		}
 		e.running = append(e.running, s)
 		batch = append(batch, scheduled{s, n})

@@ -380,30 +380,17 @@ func TestStepModelReplacesTheProfile(t *testing.T) {
 	if e.prof.Linear.RequestMs != 4 {
 		t.Errorf("request work %v ms, want 4", e.prof.Linear.RequestMs)
 	}
-	// beside decodes, a prefill token costs the mixed figure and a new
-	// request its arrival; a prefill alone costs neither
-	l.MixedPrefillTokenMs, l.ArrivalMs = 0.06, 3
+	// beside decodes, a prefill token costs the mixed figure; alone, not
+	l.MixedPrefillTokenMs = 0.06
 	e = newTestEngine(t, func(c *Config) { c.StepModel, c.StepOverheadMs = &l, 2 })
-	w.Arrivals = 1
-	want = (2 + 100*0.06 + 0.1 + 5e-6*(w.PrefillAttnTok+50) + 3) / 1000
+	want = (2 + 100*0.06 + 0.1 + 5e-6*(w.PrefillAttnTok+50)) / 1000
 	if got := e.prof.StepTime(w, e.knobs); math.Abs(got-want) > 1e-12 {
-		t.Errorf("a mixed step with an arrival: %.6g s, want %.6g s", got, want)
+		t.Errorf("a mixed step: %.6g s, want %.6g s", got, want)
 	}
 	var alone profile.Work
 	alone.AddPrefill(100, 0)
-	alone.Arrivals = 1
 	want = (2 + 100*0.02 + 5e-6*alone.PrefillAttnTok) / 1000
 	if got := e.prof.StepTime(alone, e.knobs); math.Abs(got-want) > 1e-12 {
 		t.Errorf("a prefill alone: %.6g s, want %.6g s", got, want)
-	}
-	// the engine counts a request's first admission as an arrival, not a
-	// re-admission after a preemption
-	s := e.add(randomPrompt(64), 4, e.start)
-	if _, work := e.schedule(); work.Arrivals != 1 {
-		t.Errorf("first admission: %d arrivals", work.Arrivals)
-	}
-	e.preempt(s)
-	if _, work := e.schedule(); work.Arrivals != 0 {
-		t.Errorf("re-admission: %d arrivals", work.Arrivals)
 	}
 }

@@ -88,11 +88,6 @@ func TestFittedProfileMatchesItsFit(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(committed.Mixed) > 0 {
-		if err := f.FitMixed(committed.Mixed); err != nil {
-			t.Fatal(err)
-		}
-	}
 	p, err := profile.Lookup("cpu2/tiny-llama", 0)
 	if err != nil {
 		t.Fatal(err)
@@ -102,45 +97,9 @@ func TestFittedProfileMatchesItsFit(t *testing.T) {
 		fit, profile float64
 	}{{"step overhead ms", f.OverheadMs, p.StepOverheadMs}, {"per sequence ms", f.DecodeSeqMs, p.Linear.DecodeSeqMs},
 		{"per prefill token ms", f.PrefillTokenMs, p.Linear.PrefillTokenMs}, {"per attention pair ns", f.AttnPairNs, p.Linear.AttnPairNs},
-		{"a request's own ms", f.RequestMs, p.Linear.RequestMs}, {"per prefill token beside decodes ms", f.MixedPrefillTokenMs, p.Linear.MixedPrefillTokenMs},
-		{"an arrival's ms", f.ArrivalMs, p.Linear.ArrivalMs}} {
+		{"a request's own ms", f.RequestMs, p.Linear.RequestMs}} {
 		if math.Abs(c.fit-c.profile) > 0.001*math.Max(math.Abs(c.fit), 1e-6) {
 			t.Errorf("%s: the fit gives %.6g, internal/sim/profile/fitted.go says %.6g", c.name, c.fit, c.profile)
 		}
-	}
-}
-
-// Mean inter-token latencies made by a known cost of arriving prefills come
-// back as that cost; measurements without a baseline or with one arriving
-// size are refused.
-func TestFitMixedRecoversAKnownCost(t *testing.T) {
-	f := Fit{AttnPairNs: 40}
-	const t0, mixed, arrival, rate = 3.5, 0.12, 4.0, 10.0
-	pts := []MixedPoint{{Prompt: 0, ITLMs: t0}}
-	for _, p := range []float64{8, 128, 256} {
-		x := arrival + p*mixed + p*p/2*f.AttnPairNs*1e-6
-		pts = append(pts, MixedPoint{Prompt: p, PerS: rate, ITLMs: t0 / (1 - rate*x/1000)})
-	}
-	if err := f.FitMixed(pts); err != nil {
-		t.Fatal(err)
-	}
-	if math.Abs(f.MixedPrefillTokenMs-mixed) > 1e-9 || math.Abs(f.ArrivalMs-arrival) > 1e-9 {
-		t.Errorf("fitted %v ms a token and %v ms an arrival, want %v and %v", f.MixedPrefillTokenMs, f.ArrivalMs, mixed, arrival)
-	}
-	// an intercept below zero (noise) is no negative cost: the line runs
-	// through the origin instead
-	neg := []MixedPoint{{Prompt: 0, ITLMs: t0}}
-	for _, p := range []float64{8, 256, 512} {
-		x := -2 + p*mixed + p*p/2*f.AttnPairNs*1e-6
-		neg = append(neg, MixedPoint{Prompt: p, PerS: rate, ITLMs: t0 / (1 - rate*x/1000)})
-	}
-	if err := f.FitMixed(neg); err != nil || f.ArrivalMs != 0 || f.MixedPrefillTokenMs <= 0 || f.MixedPrefillTokenMs >= mixed {
-		t.Errorf("a negative intercept: %v ms an arrival, %v ms a token (want 0, and a little under %v), %v", f.ArrivalMs, f.MixedPrefillTokenMs, mixed, err)
-	}
-	if err := f.FitMixed(pts[1:]); err == nil || !strings.Contains(err.Error(), "without arrivals") {
-		t.Errorf("no baseline: %v", err)
-	}
-	if err := f.FitMixed(pts[:2]); err == nil || !strings.Contains(err.Error(), "two") {
-		t.Errorf("one size: %v", err)
 	}
 }

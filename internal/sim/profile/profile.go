@@ -106,13 +106,9 @@ type Linear struct {
 	RequestMs float64
 	// MixedPrefillTokenMs prices a prefill token in a step that also
 	// decodes, where a real engine may run it slower than alone (0: as
-	// PrefillTokenMs).
+	// PrefillTokenMs); vLLM's per-iteration log measures it
+	// (testdata/vllm/simfit/iterations.sh).
 	MixedPrefillTokenMs float64
-	// ArrivalMs is what each newly admitted request adds to a step that
-	// also decodes: the server's own work on it sharing the CPU with the
-	// running sequences' steps, as measured beside them (0: none). A lone
-	// request's own work is RequestMs, before its step.
-	ArrivalMs float64
 }
 
 // Names lists the profile keys, sorted.
@@ -183,7 +179,6 @@ type Work struct {
 	PrefillAttnTok float64 // Σ n·(ctx + n/2): attention pairs of the prefill chunks
 	DecodeSeqs     int
 	DecodeCtx      int // Σ context length of the decoding sequences
-	Arrivals       int // requests admitted for the first time (a fitted profile's ArrivalMs each)
 }
 
 // AddPrefill adds a chunk of n tokens after ctx tokens already computed.
@@ -263,11 +258,7 @@ func (p Profile) linearStep(w Work, k Knobs) float64 {
 	if w.DecodeSeqs > 0 {
 		fixed = k.SlowdownDecode
 	}
-	arrivals := 0.0
-	if w.DecodeSeqs > 0 {
-		arrivals = float64(w.Arrivals) * l.ArrivalMs
-	}
-	return (k.SlowdownPrefill*prefill + k.SlowdownDecode*decode + fixed*k.StepOverheadMs + arrivals) / 1000
+	return (k.SlowdownPrefill*prefill + k.SlowdownDecode*decode + fixed*k.StepOverheadMs) / 1000
 }
 
 // PrefillTime is the analytic time from admission to the first token of a

@@ -2,7 +2,7 @@
 // measurements and compares real and simulated runs of held-out traffic
 // (testdata/vllm/simfit/run.sh calls it):
 //
-//	go run ./internal/simfit/run fit PREFILL_RUN DECODE_RUN [PROBE_JSON]   # prints the profile; writes fit.json beside them
+//	go run ./internal/simfit/run fit PREFILL_RUN DECODE_RUN   # prints the profile; writes fit.json beside them
 //	go run ./internal/simfit/run compare REAL_DIR SIM_DIR     # one run folder per shape under each: the table
 package main
 
@@ -24,8 +24,8 @@ func main() {
 }
 
 func run(args []string) error {
-	if len(args) != 3 && !(len(args) == 4 && args[0] == "fit") {
-		return fmt.Errorf("usage: fit PREFILL_RUN DECODE_RUN [PROBE_JSON] | compare REAL_DIR SIM_DIR")
+	if len(args) != 3 {
+		return fmt.Errorf("usage: fit PREFILL_RUN DECODE_RUN | compare REAL_DIR SIM_DIR")
 	}
 	switch args[0] {
 	case "fit":
@@ -44,19 +44,8 @@ func run(args []string) error {
 		if f.StepCV, err = simfit.StepSpread(args[2]); err != nil {
 			return err
 		}
-		if len(args) == 4 {
-			if err := fitMixed(&f, args[3]); err != nil {
-				// noisy mixed measurements leave the step model without
-				// its mixed-step terms rather than stop the comparison
-				fmt.Fprintf(os.Stderr, "simfit: no mixed-step terms: %v\n", err)
-			}
-		}
 		fmt.Printf("step overhead %.4f ms, per decoding sequence %.4f ms, per prefill token %.5f ms, per attention pair %.4f ns; a request's own %.3f ms beyond its prefill step; steps vary by %.2f (coefficient of variation)\n",
 			f.OverheadMs, f.DecodeSeqMs, f.PrefillTokenMs, f.AttnPairNs, f.RequestMs, f.StepCV)
-		if f.MixedPrefillTokenMs > 0 {
-			fmt.Printf("beside decodes, per prefill token %.5f ms (%.1f× alone), and each arrival adds %.2f ms of its own to the steps it shares\n",
-				f.MixedPrefillTokenMs, f.MixedPrefillTokenMs/f.PrefillTokenMs, f.ArrivalMs)
-		}
 		fmt.Println("| point | x | measured ms | fitted ms |\n| --- | ---: | ---: | ---: |")
 		for _, p := range f.Points {
 			fmt.Printf("| %s | %g | %.3f | %.3f |\n", p.What, p.X, p.Ms, f.Predict(p))
@@ -105,23 +94,4 @@ func onlyRun(dir string) (string, error) {
 		return "", fmt.Errorf("no run folder in %s", dir)
 	}
 	return runs[len(runs)-1], nil
-}
-
-// fitMixed reads probe.py's JSON and fits the cost of a prefill beside
-// decodes from its mixed part.
-func fitMixed(f *simfit.Fit, path string) error {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return err
-	}
-	var probe struct {
-		Mixed []simfit.MixedPoint `json:"mixed"`
-	}
-	if err := json.Unmarshal(b, &probe); err != nil {
-		return fmt.Errorf("%s: %w", path, err)
-	}
-	if err := f.FitMixed(probe.Mixed); err != nil {
-		return fmt.Errorf("%s: %w", path, err)
-	}
-	return nil
 }

@@ -18,8 +18,8 @@
    requests of one output token arrive ten a second, with 8-token prompts
    (little prefill, the server's whole per-request work), 256- and 512-token
    prompts, against none arriving, in three rounds; the server's mean
-   inter-token latency. `go run ./internal/simfit/run fit` fits from it what a prefill
-   costs beside decodes and what an arrival adds to their steps.
+   inter-token latency (an indirect measure; iterations.sh reads vLLM's own
+   per-step log instead).
 
 Prints one JSON object; testdata/vllm/simfit/run.sh runs it against the
 real vLLM and against the simulator with the fitted step times. "--only

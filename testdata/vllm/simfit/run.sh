@@ -15,13 +15,15 @@
 #    against the real engine, then against the simulator with the step
 #    times just fitted (engine.step_model) and the real engine's KV
 #    capacity and limits.
-#    probe.py measures apart what the fit folds together (OUT/probe.json),
-#    and what arriving prefills add to running decodes' steps, which the
-#    fit takes; its mixed part runs against the simulator too (mixed.md).
+#    probe.py measures apart what the fit folds together (OUT/probe.json);
+#    its part on arriving prefills runs against the simulator too (mixed.md).
 # 5. Compares (go run ./internal/simfit/run compare): the table in docs/simulator.md.
 #
 # SIMFIT_REUSE_REAL=1 run.sh OUT keeps OUT's real-engine runs and runs only
 # the simulator and the comparison again (after the simulator changed).
+# SIMFIT_MIXED_PREFILL_TOKEN_MS=X prices a prefill token beside decodes at X
+# ms in the simulator (engine.step_model.mixed_prefill_token_ms), as vLLM's
+# per-iteration log measures it (iterations.sh); unset: as alone.
 set -euo pipefail
 export CGO_CFLAGS="${CGO_CFLAGS:--Wno-deprecated-declarations}" # go-nvml's harmless cgo warnings
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -53,8 +55,8 @@ scenario() {
     model=$(python3 -c '
 import json, sys
 f = json.load(open(sys.argv[1]))
-print("step_overhead_ms: %.6g, step_model: {prefill_token_ms: %.6g, decode_seq_ms: %.6g, attn_pair_ns: %.6g, request_ms: %.6g, mixed_prefill_token_ms: %.6g, arrival_ms: %.6g}, jitter: %.3f" % (
-    f["OverheadMs"], f["PrefillTokenMs"], f["DecodeSeqMs"], f["AttnPairNs"], f["RequestMs"], f["MixedPrefillTokenMs"], f["ArrivalMs"], f["StepCV"]))' "$out/fit/fit.json")
+print("step_overhead_ms: %.6g, step_model: {prefill_token_ms: %.6g, decode_seq_ms: %.6g, attn_pair_ns: %.6g, request_ms: %.6g, mixed_prefill_token_ms: %s}, jitter: %.3f" % (
+    f["OverheadMs"], f["PrefillTokenMs"], f["DecodeSeqMs"], f["AttnPairNs"], f["RequestMs"], sys.argv[2] or 0, f["StepCV"]))' "$out/fit/fit.json" "${SIMFIT_MIXED_PREFILL_TOKEN_MS:-}")
     engine="engine: {kind: sim, profile: cpu2/tiny-llama, max_num_seqs: 16, max_num_batched_tokens: 2048, block_size: 32, num_gpu_blocks_override: $blocks, max_model_len: 2048, $model}"
   fi
   { echo "$engine"; echo "model: tiny"; cat "$f"; } >"$dst"
@@ -91,18 +93,18 @@ print(top["output_throughput"])' "$out")
   # What the fit folds together, measured apart (probe.py): text against
   # token-id prompts, a prefix-cache hit, the API server's share of the two
   # cores with streaming on and off, and what arriving prefills add to the
-  # steps of running decodes (the fit takes this part).
+  # running decodes' inter-token latency.
   python3 "$here/probe.py" "$url" tiny "$server" >"$out/probe.json"
   kill $server; wait $server 2>/dev/null || true
 fi
-(cd "$root" && go run ./internal/simfit/run fit "$out"/fit/*_simfit-prefill "$out"/fit/*_simfit-decode "$out/probe.json") | tee "$out/profile.txt"
+(cd "$root" && go run ./internal/simfit/run fit "$out"/fit/*_simfit-prefill "$out"/fit/*_simfit-decode) | tee "$out/profile.txt"
 # The probe's mixed part against the simulator with the fit: what arrivals
 # cost the running decodes, real and simulated.
 simflags=$(python3 -c '
 import json, sys
 f = json.load(open(sys.argv[1]))
-print("--step-overhead-ms %.6g --step-model prefill_token_ms=%.6g,decode_seq_ms=%.6g,attn_pair_ns=%.6g,request_ms=%.6g,mixed_prefill_token_ms=%.6g,arrival_ms=%.6g --jitter %.3f" % (
-    f["OverheadMs"], f["PrefillTokenMs"], f["DecodeSeqMs"], f["AttnPairNs"], f["RequestMs"], f["MixedPrefillTokenMs"], f["ArrivalMs"], f["StepCV"]))' "$out/fit/fit.json")
+print("--step-overhead-ms %.6g --step-model prefill_token_ms=%.6g,decode_seq_ms=%.6g,attn_pair_ns=%.6g,request_ms=%.6g,mixed_prefill_token_ms=%s --jitter %.3f" % (
+    f["OverheadMs"], f["PrefillTokenMs"], f["DecodeSeqMs"], f["AttnPairNs"], f["RequestMs"], sys.argv[2] or 0, f["StepCV"]))' "$out/fit/fit.json" "${SIMFIT_MIXED_PREFILL_TOKEN_MS:-}")
 port=$(free_port)
 # shellcheck disable=SC2086 # simflags is a list of flags
 "$pg" sim serve tiny --profile cpu2/tiny-llama --max-num-seqs 16 --max-num-batched-tokens 2048 --block-size 32 \

@@ -27,9 +27,9 @@ var fitted = map[string]Profile{
 
 // The fit (testdata/vllm/simfit/fit.json, go run ./internal/simfit/run fit).
 const (
-	fitOverheadMs     = 2.33793
-	fitPrefillTokenMs = 0.0230518
-	fitDecodeSeqMs    = 0.0883097
-	fitAttnPairNs     = 7.25273
-	fitRequestMs      = 5.26838
+	fitOverheadMs     = 2.07257
+	fitPrefillTokenMs = 0.0465082
+	fitDecodeSeqMs    = 0.139201
+	fitAttnPairNs     = 44.7078
+	fitRequestMs      = 4.98158
 )

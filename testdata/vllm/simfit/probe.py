@@ -41,7 +41,7 @@ WORDS = ("time person year way day thing man world life hand part child eye woma
 rng = random.Random(7)
 
 
-def post(path, body, stream=False):
+def post(path, body):
     req = urllib.request.Request(URL + path, json.dumps(body).encode(), {"Content-Type": "application/json"})
     return urllib.request.urlopen(req, timeout=300)
 
@@ -181,11 +181,6 @@ def load(stream, conc=16, n=96, prompt_tokens=32, out_tokens=128):
     return res
 
 
-def itl_mean_ms():
-    s, c = metric_sum_count("vllm:inter_token_latency_seconds")
-    return s, c
-
-
 def mixed(arrival_tokens, rate=10.0, seconds=10.0, streams=4, out_tokens=400):
     """Mean inter-token latency of `streams` decoding sequences while
     one-token requests of arrival_tokens prompt tokens arrive `rate` a
@@ -210,7 +205,7 @@ def mixed(arrival_tokens, rate=10.0, seconds=10.0, streams=4, out_tokens=400):
     for t in threads:
         t.start()
     time.sleep(1.0)  # the streams under way
-    s0, c0 = itl_mean_ms()
+    s0, c0 = metric_sum_count("vllm:inter_token_latency_seconds")
     t0 = time.perf_counter()
     sent = []
     for i, p in enumerate(arrivals):
@@ -219,7 +214,7 @@ def mixed(arrival_tokens, rate=10.0, seconds=10.0, streams=4, out_tokens=400):
         a.start()
         sent.append(a)
     time.sleep(max(0.0, t0 + seconds - time.perf_counter()))
-    s1, c1 = itl_mean_ms()
+    s1, c1 = metric_sum_count("vllm:inter_token_latency_seconds")
     stop.set()
     for t in threads + sent:
         t.join()

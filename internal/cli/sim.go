@@ -173,7 +173,7 @@ func (o *simServe) flags(f *pflag.FlagSet) {
 	f.Float64Var(&o.cfg.SlowdownDecode, "slowdown-decode", 1, "multiply decode work, step overhead included (1.05: 5 % slower)")
 	f.Float64Var(&o.cfg.SlowdownPrefill, "slowdown-prefill", 1, "multiply prefill work")
 	f.Float64Var(&o.cfg.StepOverheadMs, "step-overhead-ms", -1, "fixed time per step in ms (default: the profile's)")
-	f.StringVar(&o.stepModel, "step-model", "", "step times fitted to a real engine instead of the profile's: prefill_token_ms=X,decode_seq_ms=X,attn_pair_ns=X,request_ms=X[,mixed_prefill_token_ms=X] (docs/simulator.md)")
+	f.StringVar(&o.stepModel, "step-model", "", "step times fitted to a real engine instead of the profile's: prefill_token_ms=X,decode_seq_ms=X,attn_pair_ns=X,request_ms=X[,mixed_prefill_token_ms=X][,decode_ctx_token_ns=X] (docs/simulator.md)")
 	f.Float64Var(&o.cfg.FaultErrorRate, "fault-error-rate", 0, "fraction of requests answered with HTTP 500")
 	f.IntVar(&o.cfg.FaultStallAfter, "fault-stall-after", 0, "every stream hangs after this many tokens (0: never)")
 	f.Float64Var(&o.cfg.FaultDisconnectRate, "fault-disconnect-rate", 0, "fraction of streams whose connection drops mid-stream")
@@ -351,16 +351,17 @@ func dropUnknown(fs *pflag.FlagSet, args []string, log *slog.Logger) []string {
 }
 
 // parseStepModel reads --step-model's KEY=VALUE list: every key of a fitted
-// step model, each once (mixed_prefill_token_ms may be left out).
+// step model, each once (mixed_prefill_token_ms and decode_ctx_token_ns may
+// be left out).
 func parseStepModel(v string) (*profile.Linear, error) {
 	var l profile.Linear
-	fields := map[string]*float64{"prefill_token_ms": &l.PrefillTokenMs, "decode_seq_ms": &l.DecodeSeqMs, "attn_pair_ns": &l.AttnPairNs, "request_ms": &l.RequestMs, "mixed_prefill_token_ms": &l.MixedPrefillTokenMs}
+	fields := map[string]*float64{"prefill_token_ms": &l.PrefillTokenMs, "decode_seq_ms": &l.DecodeSeqMs, "attn_pair_ns": &l.AttnPairNs, "request_ms": &l.RequestMs, "mixed_prefill_token_ms": &l.MixedPrefillTokenMs, "decode_ctx_token_ns": &l.DecodeCtxTokenNs}
 	seen := map[string]bool{}
 	for _, kv := range strings.Split(v, ",") {
 		k, val, ok := strings.Cut(strings.TrimSpace(kv), "=")
 		dst := fields[k]
 		if !ok || dst == nil {
-			return nil, fmt.Errorf("%q is not KEY=VALUE with KEY one of prefill_token_ms, decode_seq_ms, attn_pair_ns, request_ms, mixed_prefill_token_ms", kv)
+			return nil, fmt.Errorf("%q is not KEY=VALUE with KEY one of prefill_token_ms, decode_seq_ms, attn_pair_ns, request_ms, mixed_prefill_token_ms, decode_ctx_token_ns", kv)
 		}
 		if seen[k] {
 			return nil, fmt.Errorf("%s is given twice", k)
@@ -372,7 +373,7 @@ func parseStepModel(v string) (*profile.Linear, error) {
 		}
 		*dst = x
 	}
-	if _, mixed := seen["mixed_prefill_token_ms"]; len(seen)-btoi(mixed) != len(fields)-1 {
+	if len(seen)-btoi(seen["mixed_prefill_token_ms"])-btoi(seen["decode_ctx_token_ns"]) != len(fields)-2 {
 		return nil, fmt.Errorf("needs all of prefill_token_ms, decode_seq_ms, attn_pair_ns and request_ms, got %s", v)
 	}
 	return &l, nil

@@ -128,11 +128,11 @@ func TestParseStepModel(t *testing.T) {
 	if err != nil || l.PrefillTokenMs != 0.04 || l.DecodeSeqMs != 0.3 || l.AttnPairNs != 49 || l.RequestMs != 5.4 || l.MixedPrefillTokenMs != 0 {
 		t.Errorf("%+v, %v", l, err)
 	}
-	l, err = parseStepModel("prefill_token_ms=0.04,decode_seq_ms=0.3,attn_pair_ns=49,request_ms=5.4,mixed_prefill_token_ms=0.13")
-	if err != nil || l.MixedPrefillTokenMs != 0.13 {
+	l, err = parseStepModel("prefill_token_ms=0.04,decode_seq_ms=0.3,attn_pair_ns=49,request_ms=5.4,mixed_prefill_token_ms=0.13,decode_ctx_token_ns=310")
+	if err != nil || l.MixedPrefillTokenMs != 0.13 || l.DecodeCtxTokenNs != 310 {
 		t.Errorf("%+v, %v", l, err)
 	}
-	for _, bad := range []string{"prefill_token_ms=0.04,decode_seq_ms=0.3,attn_pair_ns=49,mixed_prefill_token_ms=5", "request_ms=1,request_ms=2", "prefill_token_ms=NaN,decode_seq_ms=0.3,attn_pair_ns=49,request_ms=5"} {
+	for _, bad := range []string{"prefill_token_ms=0.04,decode_seq_ms=0.3,attn_pair_ns=49,mixed_prefill_token_ms=5", "prefill_token_ms=0.04,decode_seq_ms=0.3,attn_pair_ns=49,decode_ctx_token_ns=5,mixed_prefill_token_ms=5", "request_ms=1,request_ms=2", "prefill_token_ms=NaN,decode_seq_ms=0.3,attn_pair_ns=49,request_ms=5"} {
 		if _, err := parseStepModel(bad); err == nil {
 			t.Errorf("%q: accepted", bad)
 		}

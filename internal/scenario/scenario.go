@@ -106,8 +106,10 @@ type SimSettings struct {
 	// measured on a real engine (docs/simulator.md, Against a real vLLM):
 	// a step of b decoding sequences and p prefill tokens takes
 	// step_overhead_ms + p · prefill_token_ms (mixed_prefill_token_ms when
-	// it also decodes) + b · decode_seq_ms + attention pairs ·
-	// attn_pair_ns, and each request spends request_ms in the server first.
+	// it also decodes) + b · decode_seq_ms + the prefill's attention pairs ·
+	// attn_pair_ns + the decoding sequences' context tokens ·
+	// decode_ctx_token_ns (attn_pair_ns when left out), and each request
+	// spends request_ms in the server first.
 	StepModel           *profile.Linear `yaml:"step_model,omitempty"`
 	FaultErrorRate      float64         `yaml:"fault_error_rate,omitempty"`
 	FaultStallAfter     int             `yaml:"fault_stall_after,omitempty"`

@@ -251,7 +251,7 @@ func (c *checker) sim(m SimSettings) {
 		for _, f := range []struct {
 			k string
 			v float64
-		}{{"prefill_token_ms", sm.PrefillTokenMs}, {"decode_seq_ms", sm.DecodeSeqMs}, {"attn_pair_ns", sm.AttnPairNs}, {"request_ms", sm.RequestMs}, {"mixed_prefill_token_ms", sm.MixedPrefillTokenMs}} {
+		}{{"prefill_token_ms", sm.PrefillTokenMs}, {"decode_seq_ms", sm.DecodeSeqMs}, {"attn_pair_ns", sm.AttnPairNs}, {"request_ms", sm.RequestMs}, {"mixed_prefill_token_ms", sm.MixedPrefillTokenMs}, {"decode_ctx_token_ns", sm.DecodeCtxTokenNs}} {
 			if f.v < 0 || math.IsNaN(f.v) || math.IsInf(f.v, 0) {
 				c.at("engine.step_model."+f.k, "must be a number ≥ 0, got %g", f.v)
 			}

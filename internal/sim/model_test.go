@@ -393,4 +393,12 @@ func TestStepModelReplacesTheProfile(t *testing.T) {
 	if got := e.prof.StepTime(alone, e.knobs); math.Abs(got-want) > 1e-12 {
 		t.Errorf("a prefill alone: %.6g s, want %.6g s", got, want)
 	}
+	// a decoding sequence's context at its own price, the prefill's
+	// attention pairs still at theirs
+	l.DecodeCtxTokenNs = 300
+	e = newTestEngine(t, func(c *Config) { c.StepModel, c.StepOverheadMs = &l, 2 })
+	want = (2 + 100*0.06 + 0.1 + 5e-6*w.PrefillAttnTok + 300e-6*50) / 1000
+	if got := e.prof.StepTime(w, e.knobs); math.Abs(got-want) > 1e-12 {
+		t.Errorf("decode context priced apart: %.6g s, want %.6g s", got, want)
+	}
 }

@@ -105,7 +105,7 @@ func (c Config) Validate() error {
 	if c.MaxModelLen < 0 {
 		bad("max_model_len must be ≥ 0, got %d", c.MaxModelLen)
 	}
-	if sm := c.StepModel; sm != nil && (sm.PrefillTokenMs < 0 || sm.DecodeSeqMs < 0 || sm.AttnPairNs < 0 || sm.RequestMs < 0 || sm.MixedPrefillTokenMs < 0) {
+	if sm := c.StepModel; sm != nil && (sm.PrefillTokenMs < 0 || sm.DecodeSeqMs < 0 || sm.AttnPairNs < 0 || sm.RequestMs < 0 || sm.MixedPrefillTokenMs < 0 || sm.DecodeCtxTokenNs < 0) {
 		bad("step model figures must be ≥ 0, got %+v", *sm)
 	}
 	if c.NumGPUBlocksOverride < 0 {

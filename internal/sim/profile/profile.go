@@ -110,6 +110,11 @@ type Linear struct {
 	// PrefillTokenMs); vLLM's per-iteration log measures it
 	// (testdata/vllm/simfit/iterations.sh).
 	MixedPrefillTokenMs float64 `yaml:"mixed_prefill_token_ms,omitempty"`
+	// DecodeCtxTokenNs prices each token of context a decoding sequence
+	// reads, where decode attention costs otherwise than a prefill's
+	// attention pair (0: as AttnPairNs); the fit's long-context decode
+	// sweep measures it.
+	DecodeCtxTokenNs float64 `yaml:"decode_ctx_token_ns,omitempty"`
 }
 
 // Names lists the profile keys, sorted.
@@ -253,8 +258,12 @@ func (p Profile) linearStep(w Work, k Knobs) float64 {
 	if w.DecodeSeqs > 0 && l.MixedPrefillTokenMs > 0 {
 		perToken = l.MixedPrefillTokenMs
 	}
+	ctx := attn
+	if l.DecodeCtxTokenNs > 0 {
+		ctx = l.DecodeCtxTokenNs * 1e-6
+	}
 	prefill := perToken*float64(w.PrefillTokens) + attn*w.PrefillAttnTok
-	decode := l.DecodeSeqMs*float64(w.DecodeSeqs) + attn*float64(w.DecodeCtx)
+	decode := l.DecodeSeqMs*float64(w.DecodeSeqs) + ctx*float64(w.DecodeCtx)
 	fixed := k.SlowdownPrefill
 	if w.DecodeSeqs > 0 {
 		fixed = k.SlowdownDecode

@@ -21,15 +21,17 @@ var fitted = map[string]Profile{
 			DtypeBytes: 2, MaxModelLen: 4096},
 		TP:             1,
 		StepOverheadMs: fitOverheadMs,
-		Linear:         &Linear{PrefillTokenMs: fitPrefillTokenMs, DecodeSeqMs: fitDecodeSeqMs, AttnPairNs: fitAttnPairNs, RequestMs: fitRequestMs},
+		Linear: &Linear{PrefillTokenMs: fitPrefillTokenMs, DecodeSeqMs: fitDecodeSeqMs, AttnPairNs: fitAttnPairNs, RequestMs: fitRequestMs,
+			DecodeCtxTokenNs: fitDecodeCtxNs},
 	},
 }
 
 // The fit (testdata/vllm/simfit/fit.json, go run ./internal/simfit/run fit).
 const (
-	fitOverheadMs     = 2.07257
-	fitPrefillTokenMs = 0.0465082
-	fitDecodeSeqMs    = 0.139201
-	fitAttnPairNs     = 44.7078
-	fitRequestMs      = 4.98158
+	fitOverheadMs     = 3.66665
+	fitPrefillTokenMs = 0.0573413
+	fitDecodeSeqMs    = 0.0905769
+	fitAttnPairNs     = 34.9172
+	fitDecodeCtxNs    = 679.182
+	fitRequestMs      = 5.34685
 )

@@ -2,7 +2,7 @@
 // measurements and compares real and simulated runs of held-out traffic
 // (testdata/vllm/simfit/run.sh calls it):
 //
-//	go run ./internal/simfit/run fit PREFILL_RUN DECODE_RUN   # prints the profile; writes fit.json beside them
+//	go run ./internal/simfit/run fit PREFILL_RUN DECODE_RUN...  # prints the profile; writes fit.json beside them
 //	go run ./internal/simfit/run compare REAL_DIR SIM_DIR     # one run folder per shape under each: the table
 package main
 
@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 
 	"github.com/perfgate/perfgate/internal/simfit"
 )
@@ -24,8 +25,8 @@ func main() {
 }
 
 func run(args []string) error {
-	if len(args) != 3 {
-		return fmt.Errorf("usage: fit PREFILL_RUN DECODE_RUN | compare REAL_DIR SIM_DIR")
+	if len(args) < 3 || args[0] != "fit" && len(args) != 3 {
+		return fmt.Errorf("usage: fit PREFILL_RUN DECODE_RUN... | compare REAL_DIR SIM_DIR")
 	}
 	switch args[0] {
 	case "fit":
@@ -33,9 +34,16 @@ func run(args []string) error {
 		if err != nil {
 			return err
 		}
-		dec, err := simfit.DecodePoints(args[2])
-		if err != nil {
-			return err
+		var dec []simfit.Point
+		for i, d := range args[2:] {
+			pts, err := simfit.DecodePoints(d)
+			if err != nil {
+				return err
+			}
+			for j := range pts {
+				pts[j].Run = i
+			}
+			dec = append(dec, pts...)
 		}
 		f, err := simfit.FitPoints(pre, dec)
 		if err != nil {
@@ -44,11 +52,15 @@ func run(args []string) error {
 		if f.StepCV, err = simfit.StepSpread(args[2]); err != nil {
 			return err
 		}
-		fmt.Printf("step overhead %.4f ms, per decoding sequence %.4f ms, per prefill token %.5f ms, per attention pair %.4f ns; a request's own %.3f ms beyond its prefill step; steps vary by %.2f (coefficient of variation)\n",
-			f.OverheadMs, f.DecodeSeqMs, f.PrefillTokenMs, f.AttnPairNs, f.RequestMs, f.StepCV)
-		fmt.Println("| point | x | measured ms | fitted ms |\n| --- | ---: | ---: | ---: |")
+		fmt.Printf("step overhead %.4f ms (each decode sweep's: %.4f), per decoding sequence %.4f ms, per token of its context %.1f ns, per prefill token %.5f ms, per prefill attention pair %.4f ns; a request's own %.3f ms beyond its prefill step; steps vary by %.2f (coefficient of variation)\n",
+			f.OverheadMs, f.RunOverheadMs, f.DecodeSeqMs, f.DecodeCtxNs, f.PrefillTokenMs, f.AttnPairNs, f.RequestMs, f.StepCV)
+		fmt.Println("| point | sweep | prompt tokens / sequences | context | sample | measured ms | fitted ms |\n| --- | --- | ---: | ---: | ---: | ---: | ---: |")
 		for _, p := range f.Points {
-			fmt.Printf("| %s | %g | %.3f | %.3f |\n", p.What, p.X, p.Ms, f.Predict(p))
+			sweep := sweepName(args[1])
+			if p.What == "decode" {
+				sweep = sweepName(args[2+p.Run])
+			}
+			fmt.Printf("| %s | %s | %g | %.0f | %d | %.3f | %.3f |\n", p.What, sweep, p.X, p.Ctx, p.Sample, p.Ms, f.Predict(p))
 		}
 		b, _ := json.MarshalIndent(f, "", " ")
 		return os.WriteFile(filepath.Join(filepath.Dir(filepath.Clean(args[1])), "fit.json"), b, 0o644)
@@ -75,6 +87,15 @@ func run(args []string) error {
 		return nil
 	}
 	return fmt.Errorf("unknown step %q: fit or compare", args[0])
+}
+
+// sweepName is a run folder's scenario name: DIR/20261207T204535Z_NAME.
+func sweepName(dir string) string {
+	_, name, ok := strings.Cut(filepath.Base(filepath.Clean(dir)), "_")
+	if !ok {
+		return filepath.Base(dir)
+	}
+	return name
 }
 
 // onlyRun is the one run folder perfgate run --out DIR wrote under dir.

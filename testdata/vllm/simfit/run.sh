@@ -7,7 +7,9 @@
 # 1. Starts vLLM (testdata/vllm/setup.sh's) serving the tiny model with a small
 #    KV cache (--num-gpu-blocks-override), so that preemption can happen.
 # 2. Measures step times with perfgate: a prefill sweep (one request at a
-#    time, four prompt lengths) and a decode sweep (closed loops of 1 to 16).
+#    time, four prompt lengths) and two decode sweeps (closed loops of 1 to 16
+#    sequences with short prompts; of 1 and 2 with prompts of 32 to 1,100
+#    tokens, interleaved).
 # 3. Fits the profile (go run ./internal/simfit/run fit): prints it, and
 #    writes OUT/fit/fit.json; internal/sim/profile/fitted.go holds the fit.
 # 4. Runs the held-out shapes (held-out/*.yaml: an open-loop sweep past
@@ -55,8 +57,8 @@ scenario() {
     model=$(python3 -c '
 import json, sys
 f = json.load(open(sys.argv[1]))
-print("step_overhead_ms: %.6g, step_model: {prefill_token_ms: %.6g, decode_seq_ms: %.6g, attn_pair_ns: %.6g, request_ms: %.6g, mixed_prefill_token_ms: %s}, jitter: %.3f" % (
-    f["OverheadMs"], f["PrefillTokenMs"], f["DecodeSeqMs"], f["AttnPairNs"], f["RequestMs"], sys.argv[2] or 0, f["StepCV"]))' "$out/fit/fit.json" "${SIMFIT_MIXED_PREFILL_TOKEN_MS:-}")
+print("step_overhead_ms: %.6g, step_model: {prefill_token_ms: %.6g, decode_seq_ms: %.6g, attn_pair_ns: %.6g, decode_ctx_token_ns: %.6g, request_ms: %.6g, mixed_prefill_token_ms: %s}, jitter: %.3f" % (
+    f["OverheadMs"], f["PrefillTokenMs"], f["DecodeSeqMs"], f["AttnPairNs"], f["DecodeCtxNs"], f["RequestMs"], sys.argv[2] or 0, f["StepCV"]))' "$out/fit/fit.json" "${SIMFIT_MIXED_PREFILL_TOKEN_MS:-}")
     engine="engine: {kind: sim, profile: cpu2/tiny-llama, max_num_seqs: 16, max_num_batched_tokens: 2048, block_size: 32, num_gpu_blocks_override: $blocks, max_model_len: 2048, $model}"
   fi
   { echo "$engine"; echo "model: tiny"; cat "$f"; } >"$dst"
@@ -95,14 +97,14 @@ print(top["output_throughput"])' "$out")
   python3 "$here/probe.py" "$url" tiny "$server" >"$out/probe.json"
   kill $server; wait $server 2>/dev/null || true
 fi
-(cd "$root" && go run ./internal/simfit/run fit "$out"/fit/*_simfit-prefill "$out"/fit/*_simfit-decode) | tee "$out/profile.txt"
+(cd "$root" && go run ./internal/simfit/run fit "$out"/fit/*_simfit-prefill "$out"/fit/*_simfit-decode "$out"/fit/*_simfit-decode-context) | tee "$out/profile.txt"
 # The probe's mixed part against the simulator with the fit: what arrivals
 # cost the running decodes, real and simulated.
 simflags=$(python3 -c '
 import json, sys
 f = json.load(open(sys.argv[1]))
-print("--step-overhead-ms %.6g --step-model prefill_token_ms=%.6g,decode_seq_ms=%.6g,attn_pair_ns=%.6g,request_ms=%.6g,mixed_prefill_token_ms=%s --jitter %.3f" % (
-    f["OverheadMs"], f["PrefillTokenMs"], f["DecodeSeqMs"], f["AttnPairNs"], f["RequestMs"], sys.argv[2] or 0, f["StepCV"]))' "$out/fit/fit.json" "${SIMFIT_MIXED_PREFILL_TOKEN_MS:-}")
+print("--step-overhead-ms %.6g --step-model prefill_token_ms=%.6g,decode_seq_ms=%.6g,attn_pair_ns=%.6g,decode_ctx_token_ns=%.6g,request_ms=%.6g,mixed_prefill_token_ms=%s --jitter %.3f" % (
+    f["OverheadMs"], f["PrefillTokenMs"], f["DecodeSeqMs"], f["AttnPairNs"], f["DecodeCtxNs"], f["RequestMs"], sys.argv[2] or 0, f["StepCV"]))' "$out/fit/fit.json" "${SIMFIT_MIXED_PREFILL_TOKEN_MS:-}")
 port=$(free_port)
 # shellcheck disable=SC2086 # simflags is a list of flags
 "$pg" sim serve tiny --profile cpu2/tiny-llama --max-num-seqs 16 --max-num-batched-tokens 2048 --block-size 32 \

@@ -200,10 +200,13 @@ func (e *engine) begin() ([]scheduled, float64) {
 		dt *= e.cfg.Noise.stepFactor(e.noise, e.now, e.rng)
 	}
 	e.now += dt
-	e.gauges()
 	return batch, e.now
 }
 
+// gauges sets running, waiting and KV usage as vLLM does: from the
+// statistics a step returns when it ends (its scheduler's
+// update_from_output calls make_stats, after the finished requests left),
+// so through a step that began from idle they still read the step before.
 func (e *engine) gauges() {
 	e.metrics.running.Set(float64(len(e.running)))
 	e.metrics.waiting.Set(float64(len(e.waiting)))

@@ -402,3 +402,41 @@ func TestStepModelReplacesTheProfile(t *testing.T) {
 		t.Errorf("decode context priced apart: %.6g s, want %.6g s", got, want)
 	}
 }
+
+// The running gauge changes when a step ends, as vLLM's does: through the
+// first step from idle (the new request's prefill) it still reads 0, after it
+// 1, and after the step that finishes the request 0 again.
+func TestGaugesChangeWhenAStepEnds(t *testing.T) {
+	e := newTestEngine(t, nil)
+	running := func() float64 {
+		t.Helper()
+		fams, err := e.metrics.reg.Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range fams {
+			if f.GetName() == "vllm:num_requests_running" {
+				return f.GetMetric()[0].GetGauge().GetValue()
+			}
+		}
+		t.Fatal("no running gauge")
+		return 0
+	}
+	e.add(randomPrompt(64), 2, e.start)
+	batch, end := e.begin()
+	if r := running(); r != 0 {
+		t.Errorf("during the prefill step from idle: running %v, want 0", r)
+	}
+	e.finishStep(batch, end)
+	if r := running(); r != 1 {
+		t.Errorf("after it: running %v, want 1", r)
+	}
+	batch, end = e.begin()
+	if r := running(); r != 1 {
+		t.Errorf("during the last decode step: running %v, want 1", r)
+	}
+	e.finishStep(batch, end)
+	if r := running(); r != 0 {
+		t.Errorf("after the request finished: running %v, want 0", r)
+	}
+}

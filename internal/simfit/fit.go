@@ -170,8 +170,8 @@ func decodeGaps(recs []record.Record) []Point {
 					ctx += recs[j].PromptTokens + tokensBefore(&recs[j], b)
 				}
 			}
-			k := key{batch, ctx / ctxBin}
-			groups[k] = append(groups[k], acc{float64(b-a) / 1000, float64(ctx) / float64(batch)})
+			g := key{batch, ctx / ctxBin}
+			groups[g] = append(groups[g], acc{float64(b-a) / 1000, float64(ctx) / float64(batch)})
 		}
 	}
 	var out []Point

@@ -112,8 +112,8 @@ type Linear struct {
 	MixedPrefillTokenMs float64 `yaml:"mixed_prefill_token_ms,omitempty"`
 	// DecodeCtxTokenNs prices each token of context a decoding sequence
 	// reads, where decode attention costs otherwise than a prefill's
-	// attention pair (0: as AttnPairNs); the fit's long-context decode
-	// sweep measures it.
+	// attention pair (0: as AttnPairNs); the fit's decode sweep over
+	// context measures it.
 	DecodeCtxTokenNs float64 `yaml:"decode_ctx_token_ns,omitempty"`
 }
 

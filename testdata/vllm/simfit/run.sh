@@ -51,14 +51,11 @@ scenario() {
   if [ "$kind" = real ]; then
     engine="engine: {kind: endpoint, url: $url}"
   else
-    # the step times just fitted (fit.json, this machine's), the real
-    # engine's limits and KV cache, and its steps' measured spread as the
-    # simulator's jitter
-    model=$(python3 -c '
-import json, sys
-f = json.load(open(sys.argv[1]))
-print("step_overhead_ms: %.6g, step_model: {prefill_token_ms: %.6g, decode_seq_ms: %.6g, attn_pair_ns: %.6g, decode_ctx_token_ns: %.6g, request_ms: %.6g, mixed_prefill_token_ms: %s}, jitter: %.3f" % (
-    f["OverheadMs"], f["PrefillTokenMs"], f["DecodeSeqMs"], f["AttnPairNs"], f["DecodeCtxNs"], f["RequestMs"], sys.argv[2] or 0, f["StepCV"]))' "$out/fit/fit.json" "${SIMFIT_MIXED_PREFILL_TOKEN_MS:-}")
+    # the step times just fitted (fit.json, this machine's, read once into
+    # fit_* below), the real engine's limits and KV cache, and its steps'
+    # measured spread as the simulator's jitter
+    local sm=${fit_step_model//,/, }
+    model="step_overhead_ms: $fit_overhead, step_model: {${sm//=/: }}, jitter: $fit_jitter"
     engine="engine: {kind: sim, profile: cpu2/tiny-llama, max_num_seqs: 16, max_num_batched_tokens: 2048, block_size: 32, num_gpu_blocks_override: $blocks, max_model_len: 2048, $model}"
   fi
   { echo "$engine"; echo "model: tiny"; cat "$f"; } >"$dst"
@@ -98,17 +95,20 @@ print(top["output_throughput"])' "$out")
   kill $server; wait $server 2>/dev/null || true
 fi
 (cd "$root" && go run ./internal/simfit/run fit "$out"/fit/*_simfit-prefill "$out"/fit/*_simfit-decode "$out"/fit/*_simfit-decode-context) | tee "$out/profile.txt"
-# The probe's mixed part against the simulator with the fit: what arrivals
-# cost the running decodes, real and simulated.
-simflags=$(python3 -c '
+# The fit, once, as the simulator takes it: its step overhead, its step
+# model as KEY=VALUE,... (--step-model; scenario() turns it into yaml) and
+# its steps' spread.
+read -r fit_overhead fit_step_model fit_jitter < <(python3 -c '
 import json, sys
 f = json.load(open(sys.argv[1]))
-print("--step-overhead-ms %.6g --step-model prefill_token_ms=%.6g,decode_seq_ms=%.6g,attn_pair_ns=%.6g,decode_ctx_token_ns=%.6g,request_ms=%.6g,mixed_prefill_token_ms=%s --jitter %.3f" % (
+print("%.6g prefill_token_ms=%.6g,decode_seq_ms=%.6g,attn_pair_ns=%.6g,decode_ctx_token_ns=%.6g,request_ms=%.6g,mixed_prefill_token_ms=%s %.3f" % (
     f["OverheadMs"], f["PrefillTokenMs"], f["DecodeSeqMs"], f["AttnPairNs"], f["DecodeCtxNs"], f["RequestMs"], sys.argv[2] or 0, f["StepCV"]))' "$out/fit/fit.json" "${SIMFIT_MIXED_PREFILL_TOKEN_MS:-}")
+[ -n "$fit_jitter" ] || { echo "run.sh: cannot read the fit in $out/fit/fit.json" >&2; exit 1; }
+# The probe's mixed part against the simulator with the fit: what arrivals
+# cost the running decodes, real and simulated.
 port=$(free_port)
-# shellcheck disable=SC2086 # simflags is a list of flags
 "$pg" sim serve tiny --profile cpu2/tiny-llama --max-num-seqs 16 --max-num-batched-tokens 2048 --block-size 32 \
-  --num-gpu-blocks-override "$blocks" --max-model-len 2048 $simflags --port "$port" >"$out/sim-serve.log" 2>&1 &
+  --num-gpu-blocks-override "$blocks" --max-model-len 2048 --step-overhead-ms "$fit_overhead" --step-model "$fit_step_model" --jitter "$fit_jitter" --port "$port" >"$out/sim-serve.log" 2>&1 &
 simserver=$!
 wait_healthy "http://127.0.0.1:$port" "$simserver" "$out/sim-serve.log"
 python3 "$here/probe.py" "http://127.0.0.1:$port" tiny "$simserver" --only mixed >"$out/probe-sim.json"

@@ -24,6 +24,7 @@ import (
 	"github.com/perfgate/perfgate/internal/childenv"
 	"github.com/perfgate/perfgate/internal/fault"
 	gh "github.com/perfgate/perfgate/internal/github"
+	"github.com/perfgate/perfgate/internal/history"
 	"github.com/perfgate/perfgate/internal/metric"
 	"github.com/perfgate/perfgate/internal/record"
 	"github.com/perfgate/perfgate/internal/scenario"
@@ -61,6 +62,7 @@ type inputs struct {
 	commentAuthor string
 	historyStore  string
 	siteBranch    string        // mode track: publish the history site to this branch
+	atOnce        float64       // mode track: history.Options.AtOnce
 	bisect        bool          // mode track: bisect a new regression's suspects
 	clean         bool          // remove this trust's worktrees and environments first
 	keepFor       time.Duration // evict worktrees and environments unused this long (0: never)
@@ -109,6 +111,14 @@ func readInputs(a *githubactions.Action) (inputs, error) {
 			errs = append(errs, fmt.Sprintf("work-dir-keep-days %q: a whole number of days from 0 (keep everything) to 3650", d))
 		}
 		in.keepFor = time.Duration(n) * 24 * time.Hour
+	}
+	in.atOnce = history.DefaultAtOnce
+	if v := get("history_at_once"); v != "" {
+		f, err := strconv.ParseFloat(v, 64)
+		if err != nil || !(f >= 1 && f <= 100) {
+			errs = append(errs, fmt.Sprintf("history-at-once %q: a number of smallest steps from 1 to 100", v))
+		}
+		in.atOnce = f
 	}
 	if t := get("trials"); t != "" {
 		n, err := strconv.Atoi(t)

@@ -13,6 +13,7 @@ import (
 	"github.com/perfgate/perfgate/internal/ab"
 	"github.com/perfgate/perfgate/internal/fault"
 	gh "github.com/perfgate/perfgate/internal/github"
+	"github.com/perfgate/perfgate/internal/history"
 	"github.com/perfgate/perfgate/internal/metric"
 )
 
@@ -36,7 +37,7 @@ func TestInputsDefaultsAndTheScenarioSet(t *testing.T) {
 	// pr mode, sequential (no trials input), comment on, fail-on fail, and
 	// the set (comment marker, status context) named after the one file
 	if in.mode != "pr" || in.trialsSet || !in.comment || in.failOn != "fail" || in.outputDir != "perfgate-results" ||
-		in.set != "pr" || in.statusContext != "perfgate/pr" || in.contextGiven || in.allowForkCode || in.bisect {
+		in.set != "pr" || in.statusContext != "perfgate/pr" || in.contextGiven || in.allowForkCode || in.bisect || in.atOnce != history.DefaultAtOnce {
 		t.Errorf("defaults: %+v", in)
 	}
 	// several files: the set is their folder; a glob and commas both list
@@ -59,13 +60,13 @@ func TestInputsDefaultsAndTheScenarioSet(t *testing.T) {
 
 func TestInputsRefusedAllAtOnce(t *testing.T) {
 	_, err := readVars(t, map[string]string{"INPUT_MODE": "track", "INPUT_FAIL_ON": "sometimes", "INPUT_TRIALS": "0",
-		"INPUT_COMMENT": "maybe", "INPUT_SCENARIOS": "/no/such/*.yaml"})
+		"INPUT_COMMENT": "maybe", "INPUT_SCENARIOS": "/no/such/*.yaml", "INPUT_HISTORY_AT_ONCE": "0.5"})
 	var ue *fault.UsageError
 	if !errors.As(err, &ue) {
 		t.Fatalf("want a usage error (exit 2), got %v", err)
 	}
 	for _, want := range []string{`fail-on "sometimes"`, `trials "0"`, `comment "maybe"`, `"/no/such/*.yaml" matches no file`,
-		"vllm-path:", "history-store: mode track needs a store"} {
+		"vllm-path:", "history-store: mode track needs a store", `history-at-once "0.5"`} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("the error does not say %q:\n%v", want, err)
 		}

@@ -57,8 +57,8 @@ func runTrackMode(ctx context.Context, env Env, a *githubactions.Action, in inpu
 	if err != nil {
 		return t.fail(err)
 	}
-	results := history.Check(t.mine, history.Options{})
-	md := history.Markdown(results, history.Options{})
+	results := history.Check(t.mine, history.Options{AtOnce: t.in.atOnce})
+	md := history.Markdown(results, history.Options{AtOnce: t.in.atOnce})
 	files, err := t.drawTrends(ctx, results)
 	if err != nil {
 		return t.fail(err)

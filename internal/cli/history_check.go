@@ -27,8 +27,12 @@ newest point with a prediction band drawn from its current segment (on the log
 scale for latencies and throughputs). A step for the worse is a regression: it
 stays open, naming its first bad commit and the suspects (last good … first
 bad), until a later step brings the metric back or someone runs 'history
-accept'. A newest segment of two points is listed already; a single point
-outside the band is a provisional regression.
+accept'. A newest segment of two points is listed already. The newest two
+points beyond their segment together are a provisional regression, named by
+the older; the newest point alone only when it is also at least --at-once
+smallest steps beyond (4: 20 % on a 5 % threshold), since one slow run is
+not a step. Every band is corrected for the number of series checked
+together, so that a quiet night seldom raises one anywhere in the store.
 
 It prints markdown (and writes history.md and history.json with --out) and exits
 3 while any regression is open. --profile release makes the bands two-sided for
@@ -39,6 +43,9 @@ review. docs/history.md has the method and its measured error rates.`,
 			pts, err := loadPoints(cmd, st, scen)
 			if err != nil {
 				return err
+			}
+			if !(o.AtOnce >= 1) {
+				return fault.Usagef("--at-once is a number of smallest steps, at least 1, got %g", o.AtOnce)
 			}
 			if profile == "release" {
 				o.TwoSided = true
@@ -70,6 +77,7 @@ review. docs/history.md has the method and its measured error rates.`,
 	check.Flags().IntVar(&o.Window, "window", 30, "points of recent history for the band")
 	check.Flags().Float64Var(&o.MinMagnitude, "min-change", 0, "smallest step that counts, relative (0.05: 5 %; absolute for error_rate); default: each metric's fail_pct from the scenario, else 0.03")
 	check.Flags().IntVar(&o.MinSegment, "min-segment", 5, "fewest points between two change points (the newest segment may have 2)")
+	check.Flags().Float64Var(&o.AtOnce, "at-once", history.DefaultAtOnce, "how far, in smallest steps, the newest point alone must be beyond its segment to open a provisional regression (1: every step at its first commit)")
 	check.Flags().StringVar(&profile, "profile", "", "release: two-sided (unexplained improvements are flagged for review)")
 	return check
 }

@@ -82,6 +82,7 @@ func TestHistoryCommands(t *testing.T) {
 		{"history", "add", dir[0], "--store", store}, // meta.json names no commit
 		{"history", "check", "--store", t.TempDir()}, // empty store
 		{"history", "check", "--store", store, "--profile", "x"},
+		{"history", "check", "--store", store, "--at-once", "0.5"},
 		{"history", "plot", "--store", store},
 		{"history", "site", "--store", store},
 	} {

@@ -125,7 +125,10 @@ func TrackingIssueBody(head string, l history.Ledger, k TrackingLinks, runURL st
 // openRow is one open regression's row of the tracking issue.
 func openRow(e history.Entry, k TrackingLinks) string {
 	prov := ""
-	if e.Provisional {
+	switch {
+	case e.Provisional && e.Newest == 2:
+		prov = " (provisional: the newest two points)"
+	case e.Provisional:
 		prov = " (provisional: one point)"
 	}
 	culprit := "–"

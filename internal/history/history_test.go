@@ -6,16 +6,20 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/gofrs/flock"
+
+	"github.com/perfgate/perfgate/internal/stats"
 )
 
 func series(values []float64, metric string) []Point {
@@ -312,21 +316,36 @@ func TestTheFloorIsTheScenariosFailThreshold(t *testing.T) {
 
 // Issue 19's user story: commits 1–8 at one speed, 9–12 with decode 10 %
 // slower (one run per commit, a steady simulator). Every check from commit
-// 9 on has the regression open and names commit 9 (suspects 8..9); an
-// accept at commit 9 clears it.
+// 10 on has the regression open and names commit 9 (suspects 8..9): a
+// 10 % step is under AtOnce smallest steps, so the newest point alone
+// (commit 9) does not open it; with AtOnce 1 it opens at commit 9,
+// provisional. An accept at commit 9 clears it.
 func TestARegressionStaysOpenUntilAccepted(t *testing.T) {
 	rng := rand.New(rand.NewPCG(9, 9))
 	xs := append(noisy(rng, 8, 10, 0.003), noisy(rng, 4, 11, 0.003)...)
 	pts := withFail(series(xs, "median_tpot_ms"), 5)
-	for n := 9; n <= 12; n++ {
-		r := Check(pts[:n], Options{})[0]
-		open := r.Open()
-		if len(open) != 1 || open[0].FirstBad != "c000008" || open[0].LastGood != "c000007" || open[0].ChangePct < 8 {
-			t.Fatalf("after commit %d: open regressions %+v (change points %+v)", n, open, r.ChangePoints)
+	for _, atOnce := range []float64{0, 1} {
+		for n := 9; n <= 12; n++ {
+			r := Check(pts[:n], Options{AtOnce: atOnce})[0]
+			open := r.Open()
+			if n == 9 && atOnce == 0 {
+				if len(open) != 0 || !r.Regressed {
+					t.Errorf("after commit 9, a 10 %% step under the default: open %+v, regressed %v", open, r.Regressed)
+				}
+				continue
+			}
+			if len(open) != 1 || open[0].FirstBad != "c000008" || open[0].LastGood != "c000007" || open[0].ChangePct < 8 {
+				t.Fatalf("at once %g, after commit %d: open regressions %+v (change points %+v)", atOnce, n, open, r.ChangePoints)
+			}
+			if n == 9 && (!open[0].Provisional || open[0].Newest != 1) || n > 9 && (open[0].Provisional || len(r.ChangePoints) != 1) {
+				t.Errorf("at once %g, after commit %d: %+v", atOnce, n, r)
+			}
 		}
-		if n == 9 && !open[0].Provisional || n > 9 && (open[0].Provisional || len(r.ChangePoints) != 1) {
-			t.Errorf("after commit %d: %+v", n, r)
-		}
+	}
+	// A step of four smallest steps or more opens at its first commit.
+	big := withFail(series(append(noisy(rng, 8, 10, 0.003), 12.5), "median_tpot_ms"), 5)
+	if open := Check(big, Options{})[0].Open(); len(open) != 1 || !open[0].Provisional || open[0].FirstBad != "c000008" {
+		t.Errorf("a 25 %% step at its first commit: %+v", open)
 	}
 	mark := Point{Version: 1, Kind: KindAccept, Commit: "c000008", Time: pts[11].Time.Add(time.Minute), Reason: "intended"}
 	if r := Check(append(pts, mark), Options{})[0]; len(r.Open()) != 0 || r.AcceptReason != "intended" {
@@ -396,11 +415,12 @@ func TestLedger(t *testing.T) {
 			t.Errorf("after accept: %+v", e)
 		}
 	}
-	// A provisional alarm that the next point does not confirm is closed as such.
+	// A provisional alarm that the next point does not confirm is closed
+	// as such (a single point opens one with AtOnce 1).
 	var p Ledger
 	ys := series(append(noisy(rng, 10, 10, 0.003), 11, 10), "median_tpot_ms")
-	p.Update(Check(ys[:11], Options{}), t0)
-	p.Update(Check(ys, Options{}), t0.Add(time.Hour))
+	p.Update(Check(ys[:11], Options{AtOnce: 1}), t0)
+	p.Update(Check(ys, Options{AtOnce: 1}), t0.Add(time.Hour))
 	if len(p.Entries) != 1 || p.Entries[0].IsOpen() || !strings.Contains(p.Entries[0].Why, "not confirmed") {
 		t.Errorf("an unconfirmed alarm: %+v", p.Entries)
 	}
@@ -421,5 +441,51 @@ func TestLedger(t *testing.T) {
 	b, _ := json.Marshal(l)
 	if back, err := ParseLedger("<!-- perfgate:ledger:" + base64.StdEncoding.EncodeToString(b) + " -->"); err != nil || len(back.Entries) != len(l.Entries) {
 		t.Errorf("the plain form: %+v, %v", back, err)
+	}
+}
+
+// The newest two points together open a provisional regression named by
+// the older (pairAlarm); one odd point beside a usual one does not, and a
+// set of series checked together widens the pair's bound. End to end, a
+// series whose newest two points are 9–10 % slower has a regression open
+// at the older of them.
+func TestNewestTwoPointsTogether(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	seg := make([]float64, 20) // log values: mean 0, 3 % noise
+	for i := range seg {
+		seg[i] = 0.03 * rng.NormFloat64()
+	}
+	m, _ := stats.MeanSD(seg)
+	worse := func(d float64) bool { return d > 0 }
+	o := Options{}
+	o.defaults()
+	step := math.Log1p(0.05)
+	with := func(a, b float64) []float64 { return append(slices.Clone(seg), m+a, m+b) }
+	g, ok := pairAlarm(with(0.065, 0.065), 0, step, worse, o)
+	if !ok || g.Index != 20 || g.Newest != 2 || !g.Provisional || math.Abs(g.After-g.Before-0.065) > 1e-9 {
+		t.Errorf("a pair 6.5 %% past its segment, alone: %+v %v", g, ok)
+	}
+	o.Family = 18
+	if g, ok := pairAlarm(with(0.065, 0.065), 0, step, worse, o); ok {
+		t.Errorf("the same pair as one of 18 series: %+v", g)
+	}
+	if _, ok := pairAlarm(with(0.09, 0.09), 0, step, worse, o); !ok {
+		t.Error("a pair 9 % past, one of 18 series: no alarm")
+	}
+	// One odd point beside a usual one: their mean is 6.5 % past the
+	// segment, but not both are half a step beyond it.
+	o.Family = 1
+	if g, ok := pairAlarm(with(0.12, 0.01), 0, step, worse, o); ok {
+		t.Errorf("one odd point beside a usual one: %+v", g)
+	}
+	// Under the smallest step, or better, never.
+	for _, d := range []float64{0.04, -0.2} {
+		if g, ok := pairAlarm(with(d, d), 0, step, worse, Options{Family: 1, PairAlpha: 0.5, Window: 30}); ok {
+			t.Errorf("a pair %+.2f past: %+v", d, g)
+		}
+	}
+	pts := withFail(series(append(noisy(rng, 20, 100, 0.01), 110, 109), "median_tpot_ms"), 5)
+	if open := Check(pts, Options{})[0].Open(); len(open) != 1 || open[0].FirstBad != "c000020" || open[0].LastGood != "c000019" {
+		t.Errorf("two points +9–10 %%: %+v", open)
 	}
 }

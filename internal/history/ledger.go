@@ -25,8 +25,10 @@ type Entry struct {
 	LastGood  string    `json:"last_good"`
 	ChangePct float64   `json:"change_pct"`
 	Opened    time.Time `json:"opened"`
-	// Provisional while only one point says so.
+	// Provisional while only the newest point, or the newest two, say so
+	// (Newest: how many).
 	Provisional bool      `json:"provisional,omitempty"`
+	Newest      int       `json:"newest,omitempty"`
 	Closed      time.Time `json:"closed,omitzero"`
 	Why         string    `json:"why,omitempty"` // why it was closed
 	// Culprit is the commit bisect named among the suspects (or the only
@@ -60,12 +62,17 @@ func (l *Ledger) Update(results []Result, now time.Time) {
 			open[e.key()] = g
 			i := slices.IndexFunc(l.Entries, func(x Entry) bool { return x.key() == e.key() })
 			if i < 0 {
-				e.LastGood, e.ChangePct, e.Opened, e.Provisional = g.LastGood, g.ChangePct, now, g.Provisional
+				e.LastGood, e.ChangePct, e.Opened, e.Provisional, e.Newest = g.LastGood, g.ChangePct, now, g.Provisional, g.Newest
 				l.Entries = append(l.Entries, e)
 				continue
 			}
 			x := &l.Entries[i]
 			x.ChangePct, x.Provisional = g.ChangePct, g.Provisional && x.Provisional
+			if x.Provisional {
+				x.Newest = max(x.Newest, g.Newest)
+			} else {
+				x.Newest = 0
+			}
 			if !x.IsOpen() { // back again after it closed
 				x.Closed, x.Why = time.Time{}, ""
 			}

@@ -55,8 +55,11 @@ func Markdown(res []Result, o Options) string {
 		for _, x := range open {
 			fmt.Fprintf(&b, "- %s level %d `%s`: %+.1f %% from `%.12s` on; suspects `%.12s..%.12s` (`git log %.12s..%.12s`)", x.Series.Scenario, x.Series.Level, x.Series.Metric,
 				x.Regression.ChangePct, x.Regression.FirstBad, x.Regression.LastGood, x.Regression.FirstBad, x.Regression.LastGood, x.Regression.FirstBad)
-			if x.Regression.Provisional {
-				b.WriteString(" — provisional: the newest point alone; one more like it makes it a change point")
+			switch {
+			case x.Regression.Provisional && x.Regression.Newest == 2:
+				b.WriteString(" — provisional: the newest two points together; a third like them makes it a change point")
+			case x.Regression.Provisional:
+				b.WriteString(" — provisional: the newest point alone, far past its band; one more like it makes it a change point")
 			}
 			b.WriteString("\n")
 		}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/perfgate/perfgate/internal/history"
 	"github.com/perfgate/perfgate/internal/history/otavaref"
+	"github.com/perfgate/perfgate/internal/stats"
 )
 
 // Noise shapes a series' point-to-point variation (each point being the
@@ -39,16 +40,27 @@ var Noises = []Noise{
 // Series draws n points of a latency around 100 with noise z; step(i) is
 // the true relative change at point i.
 func (z Noise) Series(rng *rand.Rand, n int, step func(i int) float64) []float64 {
+	return z.Medians(rng, n, 1, step)
+}
+
+// Medians draws n points, each the median of trials runs drawn with noise
+// z, as a point of `mode: track` is the median of its run's trials (3 by
+// default): the noise is per trial, the drift and the step per commit.
+func (z Noise) Medians(rng *rand.Rand, n, trials int, step func(i int) float64) []float64 {
 	xs := make([]float64, n)
+	runs := make([]float64, trials)
 	for i := range xs {
-		l := z.IIDPct / 100 * rng.NormFloat64()
-		if rng.Float64() < z.SlowProb {
-			l += math.Log1p(z.SlowPct / 100)
+		for k := range runs {
+			l := z.IIDPct / 100 * rng.NormFloat64()
+			if rng.Float64() < z.SlowProb {
+				l += math.Log1p(z.SlowPct / 100)
+			}
+			if z.ClockPct > 0 && rng.IntN(2) == 0 {
+				l += math.Log1p(z.ClockPct / 100)
+			}
+			runs[k] = l
 		}
-		if z.ClockPct > 0 && rng.IntN(2) == 0 {
-			l += math.Log1p(z.ClockPct / 100)
-		}
-		l += float64(i) * math.Log1p(z.DriftPct/100)
+		l := stats.Median(runs) + float64(i)*math.Log1p(z.DriftPct/100)
 		xs[i] = 100 * math.Exp(l) * (1 + step(i))
 	}
 	return xs
@@ -176,6 +188,10 @@ func b2f(b bool) float64 {
 type SetRow struct {
 	Noise  string
 	Series int // series in the set
+	Trials int // trials per point: a point is their median
+	// AtOnce is history.Options.AtOnce: how far, in smallest steps, the
+	// newest point alone must be to open a provisional regression.
+	AtOnce float64
 	// FalseAlarms is the share of quiet commits (10th to 100th) at which
 	// some series of the set raises a new alarm: an open regression named
 	// at one of the last two commits (a provisional one included).
@@ -189,21 +205,27 @@ type SetRow struct {
 	Named1, Named2 float64
 }
 
-// MeasureSet checks n sets of m series each under noise z.
-func MeasureSet(z Noise, m, n int, seed uint64) SetRow {
+// MeasureSet checks n sets of m series each under noise z, each point the
+// median of trials runs, with history.Options{AtOnce: atOnce} (0: its
+// default).
+func MeasureSet(z Noise, m, n, trials int, atOnce float64, seed uint64) SetRow {
 	rng := rand.New(rand.NewPCG(seed, 0x5e7))
-	r := SetRow{Noise: z.Name, Series: m}
+	if atOnce <= 0 {
+		atOnce = history.DefaultAtOnce
+	}
+	r := SetRow{Noise: z.Name, Series: m, Trials: trials, AtOnce: atOnce}
+	o := history.Options{AtOnce: atOnce}
 	var alarms, provisional, looks int
 	step := 2 * FailPct / 100.0
 	for range n {
 		quiet := make([][]float64, m)
 		for i := range quiet {
-			quiet[i] = z.Series(rng, 100, func(int) float64 { return 0 })
+			quiet[i] = z.Medians(rng, 100, trials, func(int) float64 { return 0 })
 		}
 		for t := 10; t <= 100; t += 3 {
 			looks++
 			any, prov := false, false
-			for _, res := range checkSet(quiet, t) {
+			for _, res := range checkSet(quiet, t, o) {
 				a, p := newAlarm(res, t)
 				any, prov = any || a, prov || p
 			}
@@ -212,10 +234,10 @@ func MeasureSet(z Noise, m, n int, seed uint64) SetRow {
 		}
 		stepped := make([][]float64, m)
 		for i := range stepped {
-			stepped[i] = z.Series(rng, 52, func(j int) float64 { return map[bool]float64{true: step}[i == 0 && j >= 50] })
+			stepped[i] = z.Medians(rng, 52, trials, func(j int) float64 { return map[bool]float64{true: step}[i == 0 && j >= 50] })
 		}
 		named := func(t int) bool {
-			for _, res := range checkSet(stepped, t) {
+			for _, res := range checkSet(stepped, t, o) {
 				if res.Series.Level != 1 {
 					continue
 				}
@@ -240,7 +262,7 @@ func MeasureSet(z Noise, m, n int, seed uint64) SetRow {
 
 // checkSet checks the first t points of every series of a set together;
 // series i is level i+1.
-func checkSet(set [][]float64, t int) []history.Result {
+func checkSet(set [][]float64, t int, o history.Options) []history.Result {
 	var pts []history.Point
 	for i, xs := range set {
 		for j, x := range xs[:t] {
@@ -249,7 +271,7 @@ func checkSet(set [][]float64, t int) []history.Result {
 			pts = append(pts, p)
 		}
 	}
-	return history.Check(pts, history.Options{})
+	return history.Check(pts, o)
 }
 
 // newAlarm says whether a series raises an alarm named at one of its last

@@ -33,7 +33,7 @@ type Options struct {
 	TailAlpha float64
 	// PairAlpha is how often, at most, the newest two points of some
 	// series of a quiet set raise a provisional alarm together (one-sided,
-	// shared among the Family; default 0.02): a step is named at its
+	// shared among the Family; default 0.04): a step is named at its
 	// second commit, before a change point has the points to be tested.
 	PairAlpha float64
 	// AtOnce is how far, in smallest steps that count, the newest point
@@ -41,7 +41,7 @@ type Options struct {
 	// open a provisional regression (default 4: 20 % on a 5 % threshold);
 	// a smaller step opens one when the newest two points say so together
 	// (PairAlpha). One slow run is not a step: naming every step at its
-	// first commit (AtOnce 1) raised an alarm on 13 % of quiet nights in a
+	// first commit (AtOnce 1) raised an alarm on 14 % of quiet nights in a
 	// set of 18 series whose runs have a heavy tail (cpsim).
 	AtOnce   float64
 	TwoSided bool // flag unexplained improvements too (release)

@@ -41,7 +41,7 @@ type Options struct {
 	// open a provisional regression (default 4: 20 % on a 5 % threshold);
 	// a smaller step opens one when the newest two points say so together
 	// (PairAlpha). One slow run is not a step: naming every step at its
-	// first commit (AtOnce 1) raised an alarm on 14 % of quiet nights in a
+	// first commit (AtOnce 1) raised an alarm on 13 % of quiet nights in a
 	// set of 18 series whose runs have a heavy tail (cpsim).
 	AtOnce   float64
 	TwoSided bool // flag unexplained improvements too (release)
@@ -385,8 +385,9 @@ func checkSeries(s Series, ps []Point, o Options) Result {
 // before them (at most Window points since the last change point): their
 // mean beyond a one-sided Student-t bound at PairAlpha shared among the
 // Family, by at least the smallest step, and each of them at least half
-// that step beyond the segment's mean. A step lands as two such points;
-// one odd point beside a usual one does not make a pair. It opens a
+// that step and half their mean shift beyond the segment's mean. A step
+// lands as two such points; one odd point beside a usual one does not
+// make a pair, however far off the odd one is. It opens a
 // provisional regression named by the older point (Before and After on
 // the comparison scale).
 func pairAlarm(xs []float64, segStart int, step float64, worse func(float64) bool, o Options) (Regression, bool) {
@@ -400,7 +401,10 @@ func pairAlarm(xs []float64, segStart int, step float64, worse func(float64) boo
 	after := mean(xs[n-2:])
 	d := after - m
 	half := stats.TQuantile(1-o.PairAlpha/float64(max(o.Family, 1)), k-1) * sd * math.Sqrt(0.5+1/k)
-	if !worse(d) || math.Abs(d) <= math.Max(half, step) || !allBeyond(xs[n-2:], m, after, step/2) {
+	// Each point half a step beyond, and half the pair's shift: one point
+	// far off beside a usual one is that point's alarm (AtOnce), not a
+	// step at the usual one.
+	if !worse(d) || math.Abs(d) <= math.Max(half, step) || !allBeyond(xs[n-2:], m, after, math.Max(step, math.Abs(d))/2) {
 		return Regression{}, false
 	}
 	return Regression{Index: n - 2, Before: m, After: after, Provisional: true, Newest: 2, Open: true}, true

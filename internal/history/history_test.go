@@ -478,6 +478,11 @@ func TestNewestTwoPointsTogether(t *testing.T) {
 	if g, ok := pairAlarm(with(0.12, 0.01), 0, step, worse, o); ok {
 		t.Errorf("one odd point beside a usual one: %+v", g)
 	}
+	// However far off the odd one is: three times slower beside a point
+	// 3 % past the segment is the newest point's alarm, not a pair's.
+	if g, ok := pairAlarm(with(0.03, math.Log(3)), 0, step, worse, o); ok {
+		t.Errorf("a usual point, then one three times slower: %+v", g)
+	}
 	// Under the smallest step, or better, never.
 	for _, d := range []float64{0.04, -0.2} {
 		if g, ok := pairAlarm(with(d, d), 0, step, worse, Options{Family: 1, PairAlpha: 0.5, Window: 30}); ok {

@@ -356,6 +356,7 @@ func dropUnknown(fs *pflag.FlagSet, args []string, log *slog.Logger) []string {
 func parseStepModel(v string) (*profile.Linear, error) {
 	var l profile.Linear
 	fields := map[string]*float64{"prefill_token_ms": &l.PrefillTokenMs, "decode_seq_ms": &l.DecodeSeqMs, "attn_pair_ns": &l.AttnPairNs, "request_ms": &l.RequestMs, "mixed_prefill_token_ms": &l.MixedPrefillTokenMs, "decode_ctx_token_ns": &l.DecodeCtxTokenNs}
+	optional := map[string]bool{"mixed_prefill_token_ms": true, "decode_ctx_token_ns": true}
 	seen := map[string]bool{}
 	for _, kv := range strings.Split(v, ",") {
 		k, val, ok := strings.Cut(strings.TrimSpace(kv), "=")
@@ -373,15 +374,10 @@ func parseStepModel(v string) (*profile.Linear, error) {
 		}
 		*dst = x
 	}
-	if len(seen)-btoi(seen["mixed_prefill_token_ms"])-btoi(seen["decode_ctx_token_ns"]) != len(fields)-2 {
-		return nil, fmt.Errorf("needs all of prefill_token_ms, decode_seq_ms, attn_pair_ns and request_ms, got %s", v)
+	for k := range fields {
+		if !optional[k] && !seen[k] {
+			return nil, fmt.Errorf("needs all of prefill_token_ms, decode_seq_ms, attn_pair_ns and request_ms, got %s", v)
+		}
 	}
 	return &l, nil
-}
-
-func btoi(b bool) int {
-	if b {
-		return 1
-	}
-	return 0
 }

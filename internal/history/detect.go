@@ -80,6 +80,11 @@ func (o *Options) defaults() {
 	}
 }
 
+// shared is a level alpha of one series shared among the Family: every
+// series checked together is tested at each commit, so that the whole set
+// raises a false alarm about as often as one series alone would.
+func (o Options) shared(alpha float64) float64 { return alpha / float64(max(o.Family, 1)) }
+
 // DefaultAtOnce is Options.AtOnce's default.
 const DefaultAtOnce = 4.0
 
@@ -342,7 +347,7 @@ func checkSeries(s Series, ps []Point, o Options) Result {
 	if w := xs[r.BandFrom : n-1]; len(w) >= 3 {
 		m, sd := stats.MeanSD(w)
 		k := float64(len(w))
-		half := stats.TQuantile(1-(1-o.Conf)/2/float64(max(o.Family, 1)), k-1) * sd * math.Sqrt(1+1/k)
+		half := stats.TQuantile(1-o.shared((1-o.Conf)/2), k-1) * sd * math.Sqrt(1+1/k)
 		half = math.Max(half, step) // a smaller step never counts
 		r.BandLow, r.BandHigh = sc.from(m-half), sc.from(m+half)
 		if sc.log {
@@ -400,7 +405,7 @@ func pairAlarm(xs []float64, segStart int, step float64, worse func(float64) boo
 	k := float64(n - 2 - from)
 	after := mean(xs[n-2:])
 	d := after - m
-	half := stats.TQuantile(1-o.PairAlpha/float64(max(o.Family, 1)), k-1) * sd * math.Sqrt(0.5+1/k)
+	half := stats.TQuantile(1-o.shared(o.PairAlpha), k-1) * sd * math.Sqrt(0.5+1/k)
 	// Each point half a step beyond, and half the pair's shift: one point
 	// far off beside a usual one is that point's alarm (AtOnce), not a
 	// step at the usual one.
@@ -525,7 +530,7 @@ func merge(xs []float64, idx []int, minStep float64, o Options) []Cut {
 				// A short newest segment is tested again at every
 				// commit of every series checked together: its level
 				// is shared among them, as the newest points' bands are.
-				alpha = o.TailAlpha / float64(max(o.Family, 1))
+				alpha = o.shared(o.TailAlpha)
 			}
 			p := stats.PooledTP(a, b)
 			cuts[k] = Cut{Index: at, P: p, Tail: tail}

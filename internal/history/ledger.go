@@ -68,10 +68,9 @@ func (l *Ledger) Update(results []Result, now time.Time) {
 			}
 			x := &l.Entries[i]
 			x.ChangePct, x.Provisional = g.ChangePct, g.Provisional && x.Provisional
+			x.Newest = 0
 			if x.Provisional {
-				x.Newest = max(x.Newest, g.Newest)
-			} else {
-				x.Newest = 0
+				x.Newest = g.Newest
 			}
 			if !x.IsOpen() { // back again after it closed
 				x.Closed, x.Why = time.Time{}, ""

@@ -4,11 +4,9 @@
 package main
 
 import (
-	"cmp"
 	"flag"
 	"fmt"
 	"math"
-	"slices"
 	"sync"
 
 	"github.com/perfgate/perfgate/internal/history/cpsim"
@@ -59,27 +57,21 @@ func main() {
 		fmt.Printf("- %s: %s\n", z.Name, z.Desc)
 	}
 	fmt.Println()
-	var sets []cpsim.SetRow
-	var mu sync.Mutex
-	for _, c := range []struct {
+	cases := []struct {
 		trials int
 		atOnce float64
-	}{{1, 1}, {3, 1}, {1, 0}, {3, 0}} {
+	}{{1, 1}, {3, 1}, {1, 0}, {3, 0}}
+	sets := make([]cpsim.SetRow, len(cases)*len(cpsim.Noises))
+	for ci, c := range cases {
 		for zi, z := range cpsim.Noises {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				r := cpsim.MeasureSet(z, *set, *n/2, c.trials, c.atOnce, *seed+uint64(zi))
-				mu.Lock()
-				sets = append(sets, r)
-				mu.Unlock()
+				sets[ci*len(cpsim.Noises)+zi] = cpsim.MeasureSet(z, *set, *n/2, c.trials, c.atOnce, *seed+uint64(zi))
 			}()
 		}
 	}
 	wg.Wait()
-	slices.SortStableFunc(sets, func(a, b cpsim.SetRow) int {
-		return cmp.Or(cmp.Compare(a.AtOnce, b.AtOnce), cmp.Compare(a.Trials, b.Trials), cmp.Compare(noiseIndex(a.Noise), noiseIndex(b.Noise)))
-	})
 	fmt.Printf("A set of %d independent series checked together (%d sets per case): the share of quiet commits at which some series raises a new alarm, and a +%d %% step in one series named at its first commit and by its second. A point is one trial, or the median of 3 as `mode: track` runs them (the noise above is then per trial). --at-once: how far, in smallest steps, the newest point alone must be to raise the alarm (1: every step at its first commit; the default 4: a smaller step waits for the newest two points together).\n\n", *set, *n/2, 2*cpsim.FailPct)
 	fmt.Println("| noise | a point is | --at-once | provisional alarms per quiet commit | any new alarm per quiet commit | step named at the 1st / by the 2nd commit |")
 	fmt.Println("| --- | --- | ---: | ---: | ---: | ---: |")
@@ -90,8 +82,4 @@ func main() {
 		}
 		fmt.Printf("| %s | %s | %g | %.1f %% | %.1f %% | %s / %s |\n", r.Noise, what, r.AtOnce, 100*r.FalseProvisional, 100*r.FalseAlarms, pct(r.Named1), pct(r.Named2))
 	}
-}
-
-func noiseIndex(name string) int {
-	return slices.IndexFunc(cpsim.Noises, func(z cpsim.Noise) bool { return z.Name == name })
 }

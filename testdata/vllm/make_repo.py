@@ -29,8 +29,8 @@ SLOW_TO = """            import time as _perfgate_time
             output = self.model_runner.execute_model(
                 scheduler_output, intermediate_tensors
             )
-            # A planted regression: 30 % more time per forward pass.
-            _end = _perfgate_time.perf_counter() + 0.30 * (_perfgate_time.perf_counter() - _t0)
+            # A planted regression: every forward pass takes twice as long.
+            _end = _perfgate_time.perf_counter() + 1.00 * (_perfgate_time.perf_counter() - _t0)
             while _perfgate_time.perf_counter() < _end:
                 pass
 """
@@ -69,7 +69,7 @@ def main(env_dir, out):
                 sys.exit(f"make_repo.py: {worker} has no forward pass to slow down where expected")
             with open(worker, "w") as f:
                 f.write(src.replace(SLOW_FROM, SLOW_TO, 1))
-            msg = "worker: spin 30 % longer after every forward pass"
+            msg = "worker: spin as long again after every forward pass"
         else:
             with open(notes, "a") as f:
                 f.write(f"- note {k}\n")
